@@ -1,0 +1,89 @@
+# mreg: a model registry on git. See README.md.
+#
+#   make deps      install the Debian packages that are missing (root)
+#   make           build build/libmreg.a and build/mreg
+#   make test      build with AddressSanitizer + UBSan and run every test
+#   make demo      register a few models in data/model_registry and promote one
+#   make bench     workload W1 and friends; prints numbers, never fails
+#   make check     layering: core/ has no libgit2, stdio or exit
+#   make install PREFIX=/usr/local
+
+CC ?= cc
+PREFIX ?= /usr/local
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
+OPT ?= -O2 -g
+DEPS_PKGS = libgit2-dev libcjson-dev libxxhash-dev libcmocka-dev pkg-config git make gcc
+LIBS = -lgit2 -lcjson -lxxhash -lm
+
+CORE_SRC = $(wildcard core/*.c)
+STORE_SRC = $(wildcard fsstore/*.c)
+CMD_SRC = $(wildcard cmd/*.c)
+LIB_SRC = $(CORE_SRC) $(STORE_SRC)
+HDRS = $(wildcard core/*.h fsstore/*.h cmd/*.h)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+
+B = build
+A = build/asan
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps test unit cli demo bench check check-layering install clean
+
+all: $(B)/mreg
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
+
+$(A)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
+
+$(B)/libmreg.a: $(LIB_SRC:%.c=$(B)/%.o)
+	ar rcs $@ $^
+
+$(A)/libmreg.a: $(LIB_SRC:%.c=$(A)/%.o)
+	ar rcs $@ $^
+
+$(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/libmreg.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/libmreg.a
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+$(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcmocka
+
+$(B)/bench_lib: tests/bench/bench_lib.c $(B)/libmreg.a $(HDRS)
+	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $< $(B)/libmreg.a $(LIBS)
+
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "all build and test packages are installed"; fi
+
+# The whole suite: unit tests (cmocka) and CLI tests, all on sanitizer builds.
+test: $(A)/mreg $(UNIT_SRC:tests/unit/%.c=$(A)/tests/%)
+	@MREG=$(CURDIR)/$(A)/mreg UNIT_DIR=$(CURDIR)/$(A)/tests sh tests/run.sh
+
+demo: $(B)/mreg
+	@sh tests/demo.sh $(CURDIR)/$(B)/mreg
+
+bench: $(B)/mreg $(B)/bench_lib
+	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib
+
+check: check-layering
+
+check-layering:
+	@bad=$$(grep -lE '#include *[<"](git2|git2/.*|stdio)\.h[>"]|[^_a-z](printf|fprintf|exit) *\(' core/*.[ch] || true); \
+	if [ -n "$$bad" ]; then echo "core/ must not do I/O, print, exit or use libgit2: $$bad"; exit 1; fi; \
+	echo "layering ok: core/ has no libgit2, stdio or exit"
+
+install: $(B)/mreg
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(B)/mreg $(DESTDIR)$(PREFIX)/bin/mreg
+	install -m 644 docs/mreg.1 $(DESTDIR)$(PREFIX)/share/man/man1/mreg.1
+
+clean:
+	rm -rf build

@@ -1,0 +1,262 @@
+/*
+ * mreg: the command line. One table of commands; each command's options
+ * live beside it, so `mreg help`, `mreg CMD --help` and the man page come
+ * from the same place. No registry logic here: parse, call the library,
+ * print, return an exit status.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_init(cli_globals *, int, char **);
+int cmd_register(cli_globals *, int, char **);
+int cmd_promote(cli_globals *, int, char **);
+int cmd_archive(cli_globals *, int, char **);
+int cmd_reject(cli_globals *, int, char **);
+int cmd_update_metrics(cli_globals *, int, char **);
+int cmd_tag(cli_globals *, int, char **);
+int cmd_untag(cli_globals *, int, char **);
+int cmd_show(cli_globals *, int, char **);
+int cmd_list(cli_globals *, int, char **);
+int cmd_history(cli_globals *, int, char **);
+int cmd_log(cli_globals *, int, char **);
+int cmd_stats(cli_globals *, int, char **);
+int cmd_status(cli_globals *, int, char **);
+int cmd_refresh(cli_globals *, int, char **);
+int cmd_fsck(cli_globals *, int, char **);
+int cmd_version(cli_globals *, int, char **);
+
+extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
+	opts_list[], opts_fsck[], opts_refresh[], opts_log[];
+
+const cli_command cli_commands[] = {
+	{ "init", cmd_init, "create a registry", "mreg [-C DIR] init", opts_none,
+	  "Creates DIR (default: $MREG_DIR, else data/model_registry) as a git repository with mreg.json,\n"
+	  ".gitignore and a first commit." },
+	{ "register", cmd_register, "register a model file as a new version",
+	  "mreg register NAME FILE [options]", opts_register,
+	  "Stores FILE content-addressed (under artifacts/ when up to artifact_max_bytes of mreg.json,\n"
+	  "else under git-ignored blobs/) and commits a version.registered event. The model id is\n"
+	  "--id, or NAME lowercased with spaces and '-' turned into '_' and other characters dropped.\n"
+	  "Registering into production archives the model's current production version." },
+	{ "promote", cmd_promote, "move a version to another stage", "mreg promote REF --to STAGE [-r REASON]",
+	  opts_promote,
+	  "Allowed: development -> staging|archived|rejected; staging -> production|development|archived|\n"
+	  "rejected; production -> archived|staging; archived -> development; rejected -> development.\n"
+	  "Promoting to production archives the model's current production version in the same event." },
+	{ "archive", cmd_archive, "move a version to archived", "mreg archive REF [-r REASON]", opts_reason, NULL },
+	{ "reject", cmd_reject, "move a version to rejected", "mreg reject REF [-r REASON]", opts_reason, NULL },
+	{ "update-metrics", cmd_update_metrics, "set metrics of a version",
+	  "mreg update-metrics REF KEY=VALUE... [--replace]", opts_metrics,
+	  "Keys: elo, elo_uncertainty, win_rate, draw_rate, games_played, avg_move_time_ms,\n"
+	  "policy_accuracy, value_mse. Given keys are merged into the current metrics; --replace\n"
+	  "replaces the whole metrics object, as the original's update_metrics did." },
+	{ "tag", cmd_tag, "add tags to a version", "mreg tag REF TAG...", opts_none,
+	  "Tags already present are skipped; when nothing changes, nothing is written." },
+	{ "untag", cmd_untag, "remove tags from a version", "mreg untag REF TAG...", opts_none,
+	  "Tags not present are skipped; when nothing changes, nothing is written." },
+	{ "show", cmd_show, "show one version", "mreg show REF [-v N]", opts_show,
+	  "REF is MODEL_ID[:VERSION]; without a version, the latest. --json prints one version object." },
+	{ "list", cmd_list, "list versions, newest update first",
+	  "mreg list [--stage S] [--type T] [--tag T] [--model ID] [--group]", opts_list,
+	  "--json prints an array of version objects." },
+	{ "history", cmd_history, "stage history of a version", "mreg history REF [-v N]", opts_show,
+	  "--json prints an array of rows: from_stage, to_stage, reason, transitioned_by,\n"
+	  "transitioned_at, event." },
+	{ "log", cmd_log, "events in fold order", "mreg log [MODEL] [--limit N]", opts_log,
+	  "--json prints an array of {id, clock, time, type, actor, node, model, version, ref}." },
+	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
+	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
+	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",
+	  opts_refresh, "--full folds the whole log from scratch." },
+	{ "fsck", cmd_fsck, "check events, artifacts, the fold and the state files", "mreg fsck", opts_fsck,
+	  "Exit 0 when clean, 1 with one line per problem on stderr otherwise." },
+	{ "version", cmd_version, "print mreg's version", "mreg version", opts_none, NULL },
+	{ "help", cmd_help, "help on a command", "mreg help [COMMAND]", opts_none, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};
+
+const cli_command *cli_find(const char *name)
+{
+	for (const cli_command *c = cli_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void print_main_help(FILE *out)
+{
+	fprintf(out, "usage: mreg [-C DIR | --registry-dir DIR] [--json] COMMAND [ARGS]\n\ncommands:\n");
+	for (const cli_command *c = cli_commands; c->name; c++)
+		fprintf(out, "  %-15s %s\n", c->name, c->summary);
+	fprintf(out, "\nREF is MODEL_ID[:VERSION]. The registry is -C DIR, else $MREG_DIR, else data/model_registry.\n"
+		     "Exit status: 0 success, 1 failure, 2 usage error. 'mreg help COMMAND' for more.\n");
+}
+
+void cli_print_help(FILE *out, const cli_command *cmd)
+{
+	fprintf(out, "usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+	if (cmd->opts && cmd->opts[0].name) {
+		fprintf(out, "\noptions:\n");
+		for (const cli_opt *o = cmd->opts; o->name; o++) {
+			char left[64];
+			if (o->short_name)
+				snprintf(left, sizeof(left), "-%c, --%s", o->short_name, o->name);
+			else
+				snprintf(left, sizeof(left), "    --%s", o->name);
+			fprintf(out, "  %-24s %s\n", left, o->help ? o->help : "");
+		}
+	}
+	if (cmd->details)
+		fprintf(out, "\n%s\n", cmd->details);
+	fprintf(out, "\nglobal: -C DIR, --registry-dir DIR, --json. Exit status: 0 success, 1 failure, 2 usage.\n");
+}
+
+int cmd_help(cli_globals *g, int argc, char **argv)
+{
+	(void)g;
+	if (argc < 2) {
+		print_main_help(stdout);
+		return 0;
+	}
+	const cli_command *c = cli_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "mreg: unknown command '%s' (see 'mreg help')\n", argv[1]);
+		return 2;
+	}
+	cli_print_help(stdout, c);
+	return 0;
+}
+
+int cli_fail(int code)
+{
+	fprintf(stderr, "mreg: %s\n", mreg_error_last());
+	if (code == MREG_EUSAGE)
+		return 2;
+	return code < 0 ? 1 : code;
+}
+
+int cli_usage(const cli_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "mreg: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, " (usage: %s)\n", cmd->usage);
+	else
+		fprintf(stderr, "\n");
+	return 2;
+}
+
+int cli_open(mreg_registry **out, cli_globals *g)
+{
+	int rc = mreg_registry_open(out, g->dir);
+	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+void cli_print_json(const mreg_buf *b)
+{
+	fwrite(b->ptr, 1, b->size, stdout);
+}
+
+int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb, void *payload)
+{
+	bool only_pos = false;
+	a->npositional = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (only_pos || arg[0] != '-' || !arg[1]) {
+			if (a->npositional >= 64)
+				return cli_usage(cmd, "too many arguments");
+			a->positional[a->npositional++] = arg;
+			continue;
+		}
+		if (!strcmp(arg, "--")) {
+			only_pos = true;
+			continue;
+		}
+		const cli_opt *found = NULL;
+		const char *value = NULL;
+		if (arg[1] == '-') {
+			const char *eq = strchr(arg + 2, '=');
+			size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+			for (const cli_opt *o = cmd->opts; o && o->name && !found; o++)
+				if (strlen(o->name) == n && !strncmp(o->name, arg + 2, n))
+					found = o;
+			if (found && eq)
+				value = eq + 1;
+		} else if (!arg[2]) {
+			for (const cli_opt *o = cmd->opts; o && o->name && !found; o++)
+				if (o->short_name == arg[1])
+					found = o;
+		}
+		if (!found)
+			return cli_usage(cmd, "unknown option '%s' for %s", arg, cmd->name);
+		if (found->has_value && !value) {
+			if (i + 1 >= argc)
+				return cli_usage(cmd, "option '--%s' needs a value", found->name);
+			value = argv[++i];
+		} else if (!found->has_value && value) {
+			return cli_usage(cmd, "option '--%s' takes no value", found->name);
+		}
+		int rc = cb((int)(found - cmd->opts), value, payload);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli_globals g = { NULL, false };
+	int i = 1;
+	for (; i < argc; i++) {
+		if ((!strcmp(argv[i], "-C") || !strcmp(argv[i], "--registry-dir")) && i + 1 < argc) {
+			g.dir = argv[++i];
+		} else if (!strncmp(argv[i], "--registry-dir=", 15)) {
+			g.dir = argv[i] + 15;
+		} else if (!strcmp(argv[i], "--json")) {
+			g.json = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			print_main_help(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("mreg %s\n", MREG_VERSION_STRING);
+			return 0;
+		} else if (argv[i][0] == '-') {
+			return cli_usage(NULL, "unknown option '%s' (see 'mreg help')", argv[i]);
+		} else {
+			break;
+		}
+	}
+	if (i >= argc) {
+		print_main_help(stderr);
+		return 2;
+	}
+	const cli_command *c = cli_find(argv[i]);
+	if (!c)
+		return cli_usage(NULL, "unknown command '%s' (see 'mreg help')", argv[i]);
+	/* --json and --help are accepted after the command too */
+	int n = 0;
+	for (int j = i; j < argc; j++) {
+		if (j > i && !strcmp(argv[j], "--json")) {
+			g.json = true;
+			continue;
+		}
+		if (j > i && (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h"))) {
+			cli_print_help(stdout, c);
+			return 0;
+		}
+		argv[i + n++] = argv[j];
+	}
+	int rc = c->fn(&g, n, argv + i);
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "mreg: cannot write output\n");
+		return 1;
+	}
+	return rc;
+}

@@ -1,0 +1,712 @@
+/*
+ * Commands that read: show, list, history, log, stats, status, and the
+ * maintenance commands refresh, fsck, version. Tables for people are
+ * aligned; --json prints the objects of the state files and nothing else.
+ */
+#include "cli.h"
+
+#include <git2/version.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+const cli_opt opts_show[] = {
+	{ "version", 'v', true, "N        version (instead of REF's :N)" },
+	{ NULL, 0, false, NULL }
+};
+
+const cli_opt opts_list[] = {
+	{ "stage", 's', true, "S          only versions in stage S" },
+	{ "type", 't', true, "T           only models of type T" },
+	{ "tag", 0, true, "T            only versions with tag T" },
+	{ "model", 0, true, "ID         only versions of model ID" },
+	{ "group", 'g', false, "           group the table by model" },
+	{ NULL, 0, false, NULL }
+};
+
+const cli_opt opts_fsck[] = { { NULL, 0, false, NULL } };
+
+const cli_opt opts_refresh[] = {
+	{ "full", 0, false, "           fold the whole log from scratch" },
+	{ NULL, 0, false, NULL }
+};
+
+const cli_opt opts_log[] = {
+	{ "limit", 'n', true, "N          at most the last N events" },
+	{ NULL, 0, false, NULL }
+};
+
+/* ---- small table printer -------------------------------------------- */
+
+#define MAX_COLS 10
+
+typedef struct {
+	int ncols;
+	char **cells;	/* row-major */
+	size_t nrows, arows;
+	int width[MAX_COLS];
+} table;
+
+static void table_add(table *t, const char *const *cols)
+{
+	if (t->nrows == t->arows) {
+		t->arows = t->arows ? t->arows * 2 : 64;
+		char **p = realloc(t->cells, t->arows * (size_t)t->ncols * sizeof(char *));
+		if (!p)
+			return;
+		t->cells = p;
+	}
+	for (int i = 0; i < t->ncols; i++) {
+		char *s = mreg_strdup(cols[i] ? cols[i] : "");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = s;
+		int w = s ? (int)strlen(s) : 0;
+		if (w > t->width[i])
+			t->width[i] = w;
+	}
+	t->nrows++;
+}
+
+static void table_print(table *t, const char *indent)
+{
+	for (size_t r = 0; r < t->nrows; r++) {
+		fputs(indent, stdout);
+		for (int c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
+			if (c == t->ncols - 1)
+				printf("%s", s ? s : "");
+			else
+				printf("%-*s  ", t->width[c], s ? s : "");
+		}
+		printf("\n");
+	}
+}
+
+static void table_dispose(table *t)
+{
+	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+static void fmt_metric(char *out, size_t n, const mreg_metrics *m, mreg_metric k, const char *fmt)
+{
+	if (m->present & (1u << k))
+		snprintf(out, n, fmt, m->v[k]);
+	else
+		snprintf(out, n, "-");
+}
+
+/* ---- show ----------------------------------------------------------- */
+
+typedef struct {
+	const char *version;
+} show_args;
+
+static int show_opt(int idx, const char *value, void *payload)
+{
+	(void)idx;
+	((show_args *)payload)->version = value;
+	return 0;
+}
+
+static int open_version(mreg_registry **reg, mreg_state **st, mreg_model **m, mreg_version **v, cli_globals *g,
+			const char *name, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find(name);
+	show_args s = { NULL };
+	cli_args a;
+	mreg_ref ref;
+	int rc;
+
+	*reg = NULL;
+	*st = NULL;
+	if ((rc = cli_parse(&a, cmd, argc, argv, show_opt, &s)))
+		return rc;
+	if (a.npositional != 1)
+		return cli_usage(cmd, "%s needs one REF", name);
+	if ((rc = mreg_ref_parse(&ref, a.positional[0])) < 0)
+		return cli_fail(rc);
+	if (s.version) {
+		char *end;
+		long n = strtol(s.version, &end, 10);
+		if (*end || n < 1 || n > 1 << 30)
+			return cli_usage(cmd, "invalid version '%s': expected a number >= 1", s.version);
+		ref.version = (int)n;
+	}
+	if ((rc = cli_open(reg, g)))
+		return rc;
+	if ((rc = mreg_registry_state(st, *reg, ref.model, false)) < 0 ||
+	    (rc = mreg_query_version(m, v, *st, &ref)) < 0)
+		return cli_fail(rc);
+	return 0;
+}
+
+static void print_history_rows(const mreg_version *v, const char *indent)
+{
+	table t = { 5, NULL, 0, 0, { 0 } };
+	const char *head[5] = { "FROM", "TO", "REASON", "BY", "AT" };
+	table_add(&t, head);
+	for (size_t i = 0; i < v->nhistory; i++) {
+		const mreg_transition *h = &v->history[i];
+		const char *row[5] = { h->from == MREG_STAGE_NONE ? "(new)" : mreg_stage_name(h->from),
+				       mreg_stage_name(h->to), h->reason, h->by, h->at };
+		table_add(&t, row);
+	}
+	table_print(&t, indent);
+	table_dispose(&t);
+}
+
+int cmd_show(cli_globals *g, int argc, char **argv)
+{
+	mreg_registry *reg;
+	mreg_state *st;
+	mreg_model *m;
+	mreg_version *v;
+	int rc = open_version(&reg, &st, &m, &v, g, "show", argc, argv);
+	if (rc)
+		goto done;
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_version_write(&w, NULL, m, v);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+		goto done;
+	}
+	printf("%s:%d\n", m->id, v->version);
+	printf("  name:         %s\n", m->name);
+	printf("  type:         %s\n", mreg_type_name(m->type));
+	printf("  stage:        %s\n", mreg_stage_name(v->stage));
+	if (m->description && *m->description)
+		printf("  description:  %s\n", m->description);
+	printf("  file:         %s (%lld bytes, %s)\n", v->file_path, (long long)v->file_size, v->file_hash);
+	printf("  created:      %s\n", v->created_at);
+	printf("  updated:      %s\n", v->updated_at);
+	if (v->claimed != v->version)
+		printf("  claimed as:   v%d (renumbered: registered concurrently with another)\n", v->claimed);
+	printf("  metrics:     ");
+	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
+		if (!(v->metrics.present & (1u << i)))
+			continue;
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_buf_printf(&b, "%g", v->metrics.v[i]);
+		printf(" %s=%s", mreg_metric_name((mreg_metric)i), b.ptr);
+		mreg_buf_dispose(&b);
+	}
+	printf("\n  config:      ");
+	const cJSON *c;
+	cJSON_ArrayForEach(c, v->training_config) {
+		if (cJSON_IsObject(c)) {
+			if (c->child) {
+				char *s = cJSON_PrintUnformatted(c);
+				printf(" %s=%s", c->string, s ? s : "");
+				cJSON_free(s);
+			}
+		} else if (cJSON_IsString(c)) {
+			printf(" %s=%s", c->string, c->valuestring);
+		} else if (!cJSON_IsNull(c)) {
+			char *s = cJSON_PrintUnformatted(c);
+			printf(" %s=%s", c->string, s ? s : "");
+			cJSON_free(s);
+		}
+	}
+	printf("\n  tags:         ");
+	for (size_t i = 0; i < v->ntags; i++)
+		printf("%s%s", i ? ", " : "", v->tags[i]);
+	printf("\n");
+	if (v->validation) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
+		printf("  validation:   %s\n", cJSON_IsString(s) ? s->valuestring : "?");
+	}
+	printf("  history:\n");
+	print_history_rows(v, "    ");
+done:
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+int cmd_history(cli_globals *g, int argc, char **argv)
+{
+	mreg_registry *reg;
+	mreg_state *st;
+	mreg_model *m;
+	mreg_version *v;
+	int rc = open_version(&reg, &st, &m, &v, g, "history", argc, argv);
+	if (rc)
+		goto done;
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_arr_begin(&w, NULL);
+		for (size_t i = 0; i < v->nhistory; i++)
+			mreg_transition_write(&w, &v->history[i]);
+		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+	} else {
+		printf("History of %s:%d\n", m->id, v->version);
+		print_history_rows(v, "  ");
+	}
+done:
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+/* ---- list ----------------------------------------------------------- */
+
+typedef struct {
+	mreg_filter f;
+	bool group;
+	const cli_command *cmd;
+} list_args;
+
+static int list_opt(int idx, const char *value, void *payload)
+{
+	list_args *l = payload;
+	switch (idx) {
+	case 0:
+		if ((l->f.stage = mreg_stage_parse(value)) == MREG_STAGE_NONE)
+			return cli_usage(l->cmd,
+					 "unknown stage '%s': expected development, staging, production, archived or rejected",
+					 value);
+		break;
+	case 1:
+		if ((l->f.type = mreg_type_parse(value)) == MREG_TYPE_NONE)
+			return cli_usage(l->cmd,
+					 "unknown model type '%s': expected policy_value, heuristic, ensemble, compressed or experimental",
+					 value);
+		break;
+	case 2:
+		l->f.tag = value;
+		break;
+	case 3:
+		l->f.model = value;
+		break;
+	case 4:
+		l->group = true;
+		break;
+	}
+	return 0;
+}
+
+static void list_row(table *t, const mreg_model *m, const mreg_version *v)
+{
+	char ver[16], elo[32], wr[32], games[32];
+	snprintf(ver, sizeof(ver), "%d", v->version);
+	fmt_metric(elo, sizeof(elo), &v->metrics, MREG_METRIC_ELO, "%.1f");
+	fmt_metric(wr, sizeof(wr), &v->metrics, MREG_METRIC_WIN_RATE, "%.3f");
+	fmt_metric(games, sizeof(games), &v->metrics, MREG_METRIC_GAMES_PLAYED, "%.0f");
+	char updated[20];
+	snprintf(updated, sizeof(updated), "%.10s %.5s", v->updated_at, v->updated_at + 11);
+	const char *row[8] = { m->id, ver, mreg_stage_name(v->stage), mreg_type_name(m->type), elo, wr, games, updated };
+	table_add(t, row);
+}
+
+int cmd_list(cli_globals *g, int argc, char **argv)
+{
+	list_args l = { MREG_FILTER_INIT, false, cli_find("list") };
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_state *st = NULL;
+	mreg_row *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_parse(&a, l.cmd, argc, argv, list_opt, &l)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(l.cmd, "list takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	bool prod_only = l.f.stage == MREG_STAGE_PRODUCTION;
+	/* production versions are in the summary: no model file needed */
+	if ((rc = mreg_registry_state(&st, reg, l.f.model, !prod_only && !l.f.model)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	if (prod_only) {
+		rows = calloc(st->nmodels + 1, sizeof(*rows));
+		for (size_t i = 0; rows && i < st->nmodels; i++) {
+			const mreg_model *m = st->models[i];
+			if (!m->prod || (l.f.model && strcmp(l.f.model, m->id)) ||
+			    (l.f.type != MREG_TYPE_NONE && l.f.type != m->type))
+				continue;
+			bool tag_ok = !l.f.tag;
+			for (size_t k = 0; !tag_ok && k < m->prod->ntags; k++)
+				tag_ok = !strcmp(m->prod->tags[k], l.f.tag);
+			if (!tag_ok)
+				continue;
+			rows[n].model = m;
+			rows[n].version = m->prod;
+			n++;
+		}
+		/* newest update first, as the general listing */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0 && strcmp(rows[j - 1].version->updated_at, rows[j].version->updated_at) < 0; j--) {
+				mreg_row tmp = rows[j];
+				rows[j] = rows[j - 1];
+				rows[j - 1] = tmp;
+			}
+	} else if ((rc = mreg_query_list(&rows, &n, st, &l.f)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_arr_begin(&w, NULL);
+		for (size_t i = 0; i < n; i++)
+			mreg_version_write(&w, NULL, rows[i].model, rows[i].version);
+		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+		goto done;
+	}
+	if (n == 0) {
+		printf("No models found.\n");
+		goto done;
+	}
+	const char *head[8] = { "MODEL", "VERSION", "STAGE", "TYPE", "ELO", "WIN_RATE", "GAMES", "UPDATED" };
+	if (l.group) {
+		for (size_t i = 0; i < st->nmodels; i++) {
+			const mreg_model *m = st->models[i];
+			table t = { 8, NULL, 0, 0, { 0 } };
+			table_add(&t, head);
+			for (size_t r = 0; r < n; r++)
+				if (rows[r].model == m)
+					list_row(&t, m, rows[r].version);
+			if (t.nrows > 1) {
+				printf("%s (%s, %zu version%s)\n", m->id, mreg_type_name(m->type), t.nrows - 1,
+				       t.nrows == 2 ? "" : "s");
+				table_print(&t, "  ");
+				printf("\n");
+			}
+			table_dispose(&t);
+		}
+	} else {
+		table t = { 8, NULL, 0, 0, { 0 } };
+		table_add(&t, head);
+		for (size_t r = 0; r < n; r++)
+			list_row(&t, rows[r].model, rows[r].version);
+		table_print(&t, "");
+		table_dispose(&t);
+	}
+done:
+	free(rows);
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+/* ---- log ------------------------------------------------------------ */
+
+static int log_opt(int idx, const char *value, void *payload)
+{
+	(void)idx;
+	*(const char **)payload = value;
+	return 0;
+}
+
+int cmd_log(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("log");
+	const char *limit_s = NULL;
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_event **evs = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, log_opt, &limit_s)))
+		return rc;
+	if (a.npositional > 1)
+		return cli_usage(cmd, "log takes at most one MODEL");
+	long limit = -1;
+	if (limit_s) {
+		char *end;
+		limit = strtol(limit_s, &end, 10);
+		if (*end || limit < 0)
+			return cli_usage(cmd, "invalid limit '%s'", limit_s);
+	}
+	if (a.npositional == 1 && mreg_id_check(a.positional[0]) < 0)
+		return cli_fail(MREG_EINVALID);
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_registry_events(&evs, &n, reg, a.npositional ? a.positional[0] : NULL)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	size_t start = limit >= 0 && (size_t)limit < n ? n - (size_t)limit : 0;
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_jsonw w;
+	if (g->json) {
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_arr_begin(&w, NULL);
+	}
+	for (size_t i = start; i < n; i++) {
+		const mreg_event *e = evs[i];
+		if (g->json) {
+			mreg_jsonw_obj_begin(&w, NULL);
+			mreg_jsonw_str(&w, "id", e->id);
+			mreg_jsonw_int(&w, "clock", e->clock);
+			mreg_jsonw_str(&w, "time", e->time);
+			mreg_jsonw_str(&w, "type", mreg_event_type_name(e->type));
+			mreg_jsonw_str(&w, "actor", e->actor);
+			mreg_jsonw_str(&w, "node", e->node);
+			mreg_jsonw_str(&w, "model", e->model);
+			mreg_jsonw_int(&w, "version", e->version);
+			if (e->ref[0])
+				mreg_jsonw_str(&w, "ref", e->ref);
+			else
+				mreg_jsonw_null(&w, "ref");
+			mreg_jsonw_obj_end(&w);
+			continue;
+		}
+		printf("%6lld  %.19s  %.12s  %-24s %s:%d", (long long)e->clock, e->time, e->id,
+		       mreg_event_type_name(e->type), e->model, e->version);
+		if (e->type == MREG_EV_PROMOTED)
+			printf("  %s -> %s", mreg_stage_name(e->from), mreg_stage_name(e->to));
+		else if (e->type == MREG_EV_REGISTERED)
+			printf("  %s", mreg_stage_name(e->stage));
+		printf("  by %s\n", e->actor);
+	}
+	if (g->json) {
+		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+	}
+done:
+	mreg_events_free(evs, n);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+/* ---- stats, status -------------------------------------------------- */
+
+int cmd_stats(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("stats");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_state *st = NULL;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "stats takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_int(&w, "total_models", (int64_t)st->nmodels);
+		mreg_jsonw_int(&w, "total_versions", st->nversions);
+		mreg_jsonw_obj_begin(&w, "by_stage");
+		for (int i = 0; i < MREG_STAGE_COUNT; i++)
+			mreg_jsonw_int(&w, mreg_stage_name((mreg_stage)i), st->stage_count[i]);
+		mreg_jsonw_obj_end(&w);
+		mreg_jsonw_obj_begin(&w, "by_type");
+		for (int i = 0; i < MREG_TYPE_COUNT; i++)
+			mreg_jsonw_int(&w, mreg_type_name((mreg_model_type)i), st->type_count[i]);
+		mreg_jsonw_obj_end(&w);
+		mreg_jsonw_arr_begin(&w, "production");
+		for (size_t i = 0; i < st->nmodels; i++)
+			if (st->models[i]->prod)
+				mreg_version_write(&w, NULL, st->models[i], st->models[i]->prod);
+		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_int(&w, "events", st->nevents);
+		mreg_jsonw_int(&w, "conflicts", (int64_t)st->nconflicts);
+		mreg_jsonw_obj_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+		goto done;
+	}
+	double total = st->nversions ? (double)st->nversions : 1;
+	printf("Model Registry Statistics\n");
+	printf("  Total models:   %zu\n", st->nmodels);
+	printf("  Total versions: %lld\n", (long long)st->nversions);
+	printf("  Events:         %lld\n\n", (long long)st->nevents);
+	printf("By stage:\n");
+	for (int i = 0; i < MREG_STAGE_COUNT; i++)
+		printf("  %-12s %6lld  (%5.1f%%)\n", mreg_stage_name((mreg_stage)i), (long long)st->stage_count[i],
+		       100.0 * (double)st->stage_count[i] / total);
+	printf("\nBy type:\n");
+	for (int i = 0; i < MREG_TYPE_COUNT; i++)
+		printf("  %-12s %6lld  (%5.1f%%)\n", mreg_type_name((mreg_model_type)i), (long long)st->type_count[i],
+		       100.0 * (double)st->type_count[i] / total);
+	printf("\nProduction models:\n");
+	int any = 0;
+	for (size_t i = 0; i < st->nmodels; i++) {
+		const mreg_model *m = st->models[i];
+		if (!m->prod)
+			continue;
+		char elo[32];
+		fmt_metric(elo, sizeof(elo), &m->prod->metrics, MREG_METRIC_ELO, "%.1f");
+		printf("  %s:%d  elo %s\n", m->id, m->prod->version, elo);
+		any = 1;
+	}
+	if (!any)
+		printf("  (none)\n");
+done:
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+int cmd_status(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("status");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_state *st = NULL;
+	mreg_status s;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "status takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_registry_status(&s, reg)) < 0 || (rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "path", mreg_registry_path(reg));
+		mreg_jsonw_str(&w, "branch", s.branch);
+		mreg_jsonw_str(&w, "head", s.head);
+		mreg_jsonw_str(&w, "tree", s.tree);
+		mreg_jsonw_bool(&w, "state_was_fresh", s.state_fresh);
+		mreg_jsonw_bool(&w, "bare", mreg_registry_is_bare(reg));
+		mreg_jsonw_int(&w, "events", st->nevents);
+		mreg_jsonw_int(&w, "models", (int64_t)st->nmodels);
+		mreg_jsonw_int(&w, "versions", st->nversions);
+		mreg_jsonw_arr_begin(&w, "conflicts");
+		for (size_t i = 0; i < st->nconflicts; i++) {
+			mreg_jsonw_obj_begin(&w, NULL);
+			mreg_jsonw_str(&w, "event", st->conflicts[i].event);
+			mreg_jsonw_str(&w, "model_id", st->conflicts[i].model);
+			mreg_jsonw_int(&w, "version", st->conflicts[i].version);
+			mreg_jsonw_str(&w, "message", st->conflicts[i].message);
+			mreg_jsonw_obj_end(&w);
+		}
+		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_obj_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+		goto done;
+	}
+	printf("registry:  %s%s\n", mreg_registry_path(reg), mreg_registry_is_bare(reg) ? " (bare)" : "");
+	printf("branch:    %s\n", s.branch);
+	printf("head:      %s\n", s.head);
+	printf("state:     %s\n", s.state_fresh && s.mirror_fresh ? "fresh" : "was behind HEAD, refreshed");
+	printf("events:    %lld\nmodels:    %zu\nversions:  %lld\n", (long long)st->nevents, st->nmodels,
+	       (long long)st->nversions);
+	printf("conflicts: %zu\n", st->nconflicts);
+	for (size_t i = 0; i < st->nconflicts; i++)
+		printf("  %.12s  %s\n", st->conflicts[i].event, st->conflicts[i].message);
+done:
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+static int flag_opt_refresh(int idx, const char *value, void *payload)
+{
+	(void)idx;
+	(void)value;
+	*(bool *)payload = true;
+	return 0;
+}
+
+int cmd_refresh(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("refresh");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	bool full = false, fresh = false;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, flag_opt_refresh, &full)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "refresh takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_registry_refresh(reg, full, &fresh)) < 0)
+		rc = cli_fail(rc);
+	else if (!g->json)
+		printf("%s\n", full ? "State folded from scratch" : fresh ? "Already up to date" : "State refreshed");
+	mreg_registry_free(reg);
+	return rc;
+}
+
+static void fsck_report(const char *problem, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mreg: fsck: %s\n", problem);
+}
+
+int cmd_fsck(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("fsck");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "fsck takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	rc = mreg_fsck(&n, reg, fsck_report, NULL);
+	if (rc == MREG_ECORRUPT) {
+		fprintf(stderr, "mreg: fsck found %zu problem%s in '%s'\n", n, n == 1 ? "" : "s", mreg_registry_path(reg));
+		rc = 1;
+	} else if (rc < 0) {
+		rc = cli_fail(rc);
+	} else if (!g->json) {
+		printf("ok: %s is consistent\n", mreg_registry_path(reg));
+	}
+	mreg_registry_free(reg);
+	return rc;
+}
+
+int cmd_version(cli_globals *g, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (g->json)
+		printf("{\n  \"version\": \"%s\",\n  \"libgit2\": \"%d.%d.%d\"\n}\n", MREG_VERSION_STRING,
+		       LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
+	else
+		printf("mreg %s (libgit2 %d.%d.%d)\n", MREG_VERSION_STRING, LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR,
+		       LIBGIT2_VER_REVISION);
+	return 0;
+}

@@ -1,0 +1,927 @@
+/*
+ * Building, serializing, parsing and validating events (see event.h).
+ *
+ * The writer and the parser share one set of field rules
+ * (mreg_event_validate), so an event this code writes always parses, and an
+ * event it parses could have been written by it. Payload keys are written in
+ * the order the parser lists them for each type.
+ */
+#include "event.h"
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const event_type_names[MREG_EV_COUNT] = {
+	"version.registered", "version.promoted", "version.metrics_updated",
+	"version.tagged", "version.untagged"
+};
+
+static const char *const metric_names[MREG_METRIC_COUNT] = {
+	"elo", "elo_uncertainty", "win_rate", "draw_rate", "games_played",
+	"avg_move_time_ms", "policy_accuracy", "value_mse"
+};
+
+const char *mreg_event_type_name(mreg_event_type t)
+{
+	return t >= 0 && t < MREG_EV_COUNT ? event_type_names[t] : "unknown";
+}
+
+mreg_event_type mreg_event_type_parse(const char *name)
+{
+	for (int i = 0; name && i < MREG_EV_COUNT; i++)
+		if (!strcmp(name, event_type_names[i]))
+			return (mreg_event_type)i;
+	return (mreg_event_type)-1;
+}
+
+const char *mreg_metric_name(mreg_metric m)
+{
+	return m >= 0 && m < MREG_METRIC_COUNT ? metric_names[m] : "unknown";
+}
+
+int mreg_metric_parse(const char *name)
+{
+	for (int i = 0; name && i < MREG_METRIC_COUNT; i++)
+		if (!strcmp(name, metric_names[i]))
+			return i;
+	return -1;
+}
+
+void mreg_event_init(mreg_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = (mreg_event_type)-1;
+	ev->model_type = MREG_TYPE_NONE;
+	ev->stage = ev->from = ev->to = MREG_STAGE_NONE;
+}
+
+void mreg_event_dispose(mreg_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->actor);
+	free(ev->node);
+	free(ev->model);
+	free(ev->name);
+	free(ev->description);
+	free(ev->file_path);
+	free(ev->reason);
+	cJSON_Delete(ev->training_config);
+	for (size_t i = 0; i < ev->ntags; i++)
+		free(ev->tags[i]);
+	free(ev->tags);
+	mreg_event_init(ev);
+}
+
+void mreg_event_free(mreg_event *ev)
+{
+	mreg_event_dispose(ev);
+	free(ev);
+}
+
+int mreg_event_cmp(const mreg_event *a, const mreg_event *b)
+{
+	if (a->clock != b->clock)
+		return a->clock < b->clock ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+/* ---- names ---------------------------------------------------------- */
+
+int mreg_id_check(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0)
+		return mreg_error_set(MREG_EINVALID, "invalid model id '': empty");
+	if (n > MREG_ID_MAX)
+		return mreg_error_set(MREG_EINVALID, "invalid model id '%.*s...': longer than %d bytes",
+				      40, id, MREG_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  ((c == '_' || c == '-' || c == '.') && i > 0);
+		if (!ok)
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid model id '%s': use letters, digits, '_', '-' and '.', starting with a letter or digit",
+					      id);
+	}
+	if (strstr(id, ".."))
+		return mreg_error_set(MREG_EINVALID, "invalid model id '%s': '..' is not allowed", id);
+	return 0;
+}
+
+int mreg_id_derive(char *out, size_t outlen, const char *name)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		char c = (char)*p;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		else if (c == ' ' || c == '-')
+			c = '_';
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			continue;
+		if (n + 1 >= outlen || n >= MREG_ID_MAX)
+			return mreg_error_set(MREG_EINVALID,
+					      "cannot derive a model id from '%s': longer than %d bytes",
+					      name, MREG_ID_MAX);
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	if (n == 0)
+		return mreg_error_set(MREG_EINVALID, "cannot derive a model id from '%s': no letters or digits",
+				      name);
+	if (out[0] == '_')
+		return mreg_error_set(MREG_EINVALID,
+				      "cannot derive a model id from '%s': it would start with '_'", name);
+	return 0;
+}
+
+int mreg_tag_check(const char *tag)
+{
+	size_t n = strlen(tag);
+	if (n == 0 || n > MREG_TAG_MAX)
+		return mreg_error_set(MREG_EINVALID, "invalid tag '%s': must be 1 to %d bytes", tag,
+				      MREG_TAG_MAX);
+	for (const unsigned char *p = (const unsigned char *)tag; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == ',')
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid tag '%s': no spaces, commas or control characters", tag);
+	return 0;
+}
+
+static bool is_int(double v)
+{
+	return v == floor(v) && fabs(v) < 9007199254740992.0;
+}
+
+int mreg_metric_check(mreg_metric m, double v, const char *subject)
+{
+	if (!isfinite(v))
+		return mreg_error_set(MREG_EINVALID, "invalid metric %s for '%s': not a finite number",
+				      mreg_metric_name(m), subject);
+	switch (m) {
+	case MREG_METRIC_WIN_RATE:
+	case MREG_METRIC_DRAW_RATE:
+	case MREG_METRIC_POLICY_ACCURACY:
+		if (v < 0 || v > 1)
+			return mreg_error_set(MREG_EINVALID, "invalid metric %s=%g for '%s': must be between 0 and 1",
+					      mreg_metric_name(m), v, subject);
+		break;
+	case MREG_METRIC_GAMES_PLAYED:
+		if (v < 0 || !is_int(v))
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid metric games_played=%g for '%s': must be a whole number >= 0",
+					      v, subject);
+		break;
+	case MREG_METRIC_ELO_UNCERTAINTY:
+	case MREG_METRIC_AVG_MOVE_TIME_MS:
+	case MREG_METRIC_VALUE_MSE:
+		if (v < 0)
+			return mreg_error_set(MREG_EINVALID, "invalid metric %s=%g for '%s': must be >= 0",
+					      mreg_metric_name(m), v, subject);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Strict number: the whole string, finite, no hex or inf/nan spellings. */
+static int parse_number(double *out, const char *s)
+{
+	char *end;
+	if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
+		return -1;
+	double v = strtod(s, &end);
+	if (*end || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int mreg_metrics_set_kv(mreg_metrics *m, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq)
+		return mreg_error_set(MREG_EINVALID, "invalid metric '%s': expected KEY=VALUE", kv);
+	char key[64];
+	size_t kn = (size_t)(eq - kv);
+	if (kn == 0 || kn >= sizeof(key))
+		return mreg_error_set(MREG_EINVALID, "invalid metric '%s': expected KEY=VALUE", kv);
+	memcpy(key, kv, kn);
+	key[kn] = '\0';
+	int k = mreg_metric_parse(key);
+	if (k < 0)
+		return mreg_error_set(MREG_EINVALID,
+				      "unknown metric '%s': expected one of elo, elo_uncertainty, win_rate, draw_rate, games_played, avg_move_time_ms, policy_accuracy, value_mse",
+				      key);
+	double v;
+	if (parse_number(&v, eq + 1) < 0)
+		return mreg_error_set(MREG_EINVALID, "invalid metric '%s': '%s' is not a number", kv, eq + 1);
+	int rc = mreg_metric_check((mreg_metric)k, v, key);
+	if (rc < 0)
+		return rc;
+	m->v[k] = v;
+	m->present |= 1u << k;
+	return 0;
+}
+
+int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subject)
+{
+	const cJSON *c;
+	if (!cJSON_IsObject(obj))
+		return mreg_error_set(MREG_EINVALID, "invalid metrics in '%s': expected a JSON object", subject);
+	cJSON_ArrayForEach(c, obj) {
+		int k = mreg_metric_parse(c->string);
+		if (k < 0 || cJSON_IsNull(c))
+			continue;	/* the original ignores keys it does not know */
+		if (!cJSON_IsNumber(c))
+			return mreg_error_set(MREG_EINVALID, "invalid metric %s in '%s': not a number", c->string,
+					      subject);
+		int rc = mreg_metric_check((mreg_metric)k, c->valuedouble, subject);
+		if (rc < 0)
+			return rc;
+		m->v[k] = c->valuedouble;
+		m->present |= 1u << k;
+	}
+	return 0;
+}
+
+void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from)
+{
+	for (int i = 0; i < MREG_METRIC_COUNT; i++)
+		if (from->present & (1u << i)) {
+			into->v[i] = from->v[i];
+			into->present |= 1u << i;
+		}
+}
+
+void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys)
+{
+	mreg_jsonw_obj_begin(w, key);
+	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
+		if (m->present & (1u << i)) {
+			if (i == MREG_METRIC_GAMES_PLAYED)
+				mreg_jsonw_int(w, metric_names[i], (int64_t)m->v[i]);
+			else
+				mreg_jsonw_num(w, metric_names[i], m->v[i]);
+		} else if (all_keys) {
+			if (i == MREG_METRIC_GAMES_PLAYED)
+				mreg_jsonw_int(w, metric_names[i], 0);
+			else
+				mreg_jsonw_null(w, metric_names[i]);
+		}
+	}
+	mreg_jsonw_obj_end(w);
+}
+
+/* ---- training config ------------------------------------------------ */
+
+typedef enum { CFG_NUM, CFG_INT, CFG_STR, CFG_BOOL, CFG_ANY } cfg_kind;
+
+static const struct {
+	const char *key;
+	cfg_kind kind;
+	double num;
+	const char *str;
+	bool nullable;
+} config_keys[] = {
+	{ "learning_rate", CFG_NUM, 0.001, NULL, false },
+	{ "batch_size", CFG_INT, 256, NULL, false },
+	{ "epochs", CFG_INT, 100, NULL, false },
+	{ "optimizer", CFG_STR, 0, "adam", false },
+	{ "architecture", CFG_STR, 0, "resnet", false },
+	{ "num_residual_blocks", CFG_INT, 10, NULL, false },
+	{ "num_filters", CFG_INT, 128, NULL, false },
+	{ "augmentation_enabled", CFG_BOOL, 1, NULL, false },
+	{ "curriculum_stage", CFG_ANY, 0, NULL, true },
+	{ "parent_model_id", CFG_STR, 0, NULL, true },
+	{ "training_data_hash", CFG_STR, 0, NULL, true },
+};
+#define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static int config_key(const char *k)
+{
+	for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+		if (!strcmp(config_keys[i].key, k))
+			return (int)i;
+	return -1;
+}
+
+static int check_config_value(size_t i, const cJSON *v, const char *subject)
+{
+	const char *k = config_keys[i].key;
+	if (cJSON_IsNull(v)) {
+		if (config_keys[i].nullable)
+			return 0;
+		return mreg_error_set(MREG_EINVALID, "invalid training config %s for '%s': must not be null", k,
+				      subject);
+	}
+	switch (config_keys[i].kind) {
+	case CFG_NUM:
+		if (!cJSON_IsNumber(v) || v->valuedouble <= 0)
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid training config %s for '%s': must be a number > 0", k, subject);
+		break;
+	case CFG_INT:
+		if (!cJSON_IsNumber(v) || !is_int(v->valuedouble) || v->valuedouble < 0)
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid training config %s for '%s': must be a whole number >= 0", k,
+					      subject);
+		break;
+	case CFG_STR:
+		if (!cJSON_IsString(v))
+			return mreg_error_set(MREG_EINVALID, "invalid training config %s for '%s': must be a string",
+					      k, subject);
+		break;
+	case CFG_BOOL:
+		if (!cJSON_IsBool(v))
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid training config %s for '%s': must be true or false", k, subject);
+		break;
+	case CFG_ANY:
+		if (cJSON_IsArray(v) || cJSON_IsObject(v))
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid training config %s for '%s': must be a string or a number", k,
+					      subject);
+		break;
+	}
+	return 0;
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	return strcmp(x->string, y->string);
+}
+
+/* Copy members of src into dst sorted by key; later duplicates win. */
+static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
+{
+	qsort(items, n, sizeof(*items), cmp_items);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(items[i]->string, items[i + 1]->string))
+			continue;
+		cJSON *dup = cJSON_Duplicate(items[i], 1);
+		if (!dup)
+			return MREG_ERROR;
+		cJSON_AddItemToObject(dst, items[i]->string, dup);
+	}
+	return 0;
+}
+
+int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject)
+{
+	const cJSON *given[N_CONFIG_KEYS] = { 0 };
+	const cJSON **extra = NULL;
+	size_t nextra = 0, aextra = 0;
+	cJSON *obj = NULL, *ex = NULL;
+	const cJSON *c;
+	int rc = MREG_ERROR;
+
+	*out = NULL;
+	if (in && !cJSON_IsObject(in))
+		return mreg_error_set(MREG_EINVALID, "invalid training config for '%s': expected a JSON object",
+				      subject);
+	cJSON_ArrayForEach(c, in) {
+		int k = config_key(c->string);
+		if (k >= 0) {
+			if ((rc = check_config_value((size_t)k, c, subject)) < 0)
+				goto done;
+			given[k] = c;
+			continue;
+		}
+		const cJSON *src = c;
+		size_t add = 1;
+		if (!strcmp(c->string, "extra_config")) {
+			if (!cJSON_IsObject(c) && !cJSON_IsNull(c)) {
+				rc = mreg_error_set(MREG_EINVALID,
+						    "invalid training config extra_config for '%s': expected an object",
+						    subject);
+				goto done;
+			}
+			add = (size_t)cJSON_GetArraySize(c);
+			src = c->child;
+		}
+		if (nextra + add > aextra) {
+			aextra = (nextra + add) * 2 + 8;
+			const cJSON **p = realloc((void *)extra, aextra * sizeof(*extra));
+			if (!p)
+				goto done;
+			extra = p;
+		}
+		for (size_t i = 0; i < add && src; i++, src = src->next)
+			extra[nextra++] = src;
+	}
+	rc = MREG_ERROR;
+	if (!(obj = cJSON_CreateObject()))
+		goto done;
+	for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+		cJSON *v = NULL;
+		if (given[i])
+			v = cJSON_Duplicate(given[i], 1);
+		else if (!with_defaults)
+			continue;
+		else if (config_keys[i].kind == CFG_STR && config_keys[i].str)
+			v = cJSON_CreateString(config_keys[i].str);
+		else if (config_keys[i].kind == CFG_NUM || config_keys[i].kind == CFG_INT)
+			v = cJSON_CreateNumber(config_keys[i].num);
+		else if (config_keys[i].kind == CFG_BOOL)
+			v = cJSON_CreateBool(config_keys[i].num != 0);
+		else
+			v = cJSON_CreateNull();
+		if (!v)
+			goto done;
+		cJSON_AddItemToObject(obj, config_keys[i].key, v);
+	}
+	if (nextra || with_defaults) {
+		if (!(ex = cJSON_CreateObject()))
+			goto done;
+		if (add_sorted(ex, extra, nextra) < 0)
+			goto done;
+		cJSON_AddItemToObject(obj, "extra_config", ex);
+		ex = NULL;
+	}
+	*out = obj;
+	obj = NULL;
+	rc = 0;
+done:
+	free((void *)extra);
+	cJSON_Delete(obj);
+	cJSON_Delete(ex);
+	return rc;
+}
+
+int mreg_config_set_kv(cJSON *obj, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return mreg_error_set(MREG_EINVALID, "invalid training config '%s': expected KEY=VALUE", kv);
+	char *key = mreg_strfmt("%.*s", (int)(eq - kv), kv);
+	if (!key)
+		return MREG_ERROR;
+	cJSON *v = cJSON_Parse(eq + 1);
+	if (!v || cJSON_IsArray(v) || cJSON_IsObject(v)) {
+		cJSON_Delete(v);
+		v = cJSON_CreateString(eq + 1);
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+	cJSON_AddItemToObject(obj, key, v);
+	free(key);
+	return 0;
+}
+
+/* ---- validation ----------------------------------------------------- */
+
+static int check_string(const char *what, const char *s, size_t max, bool empty_ok)
+{
+	if (!s)
+		return mreg_error_set(MREG_EINVALID, "invalid event: %s is missing", what);
+	size_t n = strlen(s);
+	if ((!empty_ok && n == 0) || n > max)
+		return mreg_error_set(MREG_EINVALID, "invalid event: %s must be %s%zu bytes at most", what,
+				      empty_ok ? "" : "non-empty and ", max);
+	return 0;
+}
+
+static int check_hex(const char *what, const char *s, size_t len)
+{
+	if (strlen(s) != len || strspn(s, "0123456789abcdef") != len)
+		return mreg_error_set(MREG_EINVALID, "invalid event: %s '%s' is not %zu hex digits", what, s, len);
+	return 0;
+}
+
+static int check_file_path(const char *p, const char *hash)
+{
+	/* artifacts/ab/cd/<hex><ext> or blobs/ab/cd/<hex><ext>, hex = the file's hash */
+	const char *hex = hash + 7;
+	const char *rest;
+	if (!strncmp(p, "artifacts/", 10))
+		rest = p + 10;
+	else if (!strncmp(p, "blobs/", 6))
+		rest = p + 6;
+	else
+		return mreg_error_set(MREG_EINVALID, "invalid event: file path '%s' is not under artifacts/ or blobs/", p);
+	if (strncmp(rest, hex, 2) || rest[2] != '/' || strncmp(rest + 3, hex + 2, 2) || rest[5] != '/' ||
+	    strncmp(rest + 6, hex, 32))
+		return mreg_error_set(MREG_EINVALID, "invalid event: file path '%s' does not match its hash", p);
+	const char *ext = rest + 38;
+	if (*ext && (*ext != '.' || strlen(ext) > 16 || strspn(ext + 1, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+				 strlen(ext + 1) || !ext[1]))
+		return mreg_error_set(MREG_EINVALID, "invalid event: file path '%s' has a bad extension", p);
+	return 0;
+}
+
+int mreg_event_validate(const mreg_event *ev)
+{
+	int rc;
+	if (ev->type < 0 || ev->type >= MREG_EV_COUNT)
+		return mreg_error_set(MREG_EINVALID, "invalid event: unknown type");
+	if (ev->clock < 1 || ev->clock > (int64_t)1 << 52)
+		return mreg_error_set(MREG_EINVALID, "invalid event: clock %lld out of range", (long long)ev->clock);
+	int64_t t;
+	if (mreg_time_parse(&t, ev->time) < 0)
+		return mreg_error_set(MREG_EINVALID, "invalid event: time '%s' is not YYYY-MM-DDTHH:MM:SS.ffffffZ",
+				      ev->time);
+	if ((rc = check_string("actor", ev->actor, 256, false)) < 0 ||
+	    (rc = check_string("node", ev->node, 64, false)) < 0 ||
+	    (rc = check_string("model", ev->model, MREG_ID_MAX, false)) < 0)
+		return rc;
+	if ((rc = mreg_id_check(ev->model)) < 0)
+		return rc;
+	if (ev->version < 1)
+		return mreg_error_set(MREG_EINVALID, "invalid event: version %d out of range", ev->version);
+	if (ev->type == MREG_EV_REGISTERED) {
+		if (ev->ref[0])
+			return mreg_error_set(MREG_EINVALID, "invalid event: a registration has no ref");
+	} else if ((rc = check_hex("ref", ev->ref, 32)) < 0) {
+		return rc;
+	}
+	switch (ev->type) {
+	case MREG_EV_REGISTERED:
+		if ((rc = check_string("name", ev->name, 256, false)) < 0 ||
+		    (rc = check_string("description", ev->description, MREG_STRING_MAX, true)) < 0)
+			return rc;
+		if (ev->model_type < 0 || ev->model_type >= MREG_TYPE_COUNT)
+			return mreg_error_set(MREG_EINVALID, "invalid event: unknown model type");
+		if (ev->stage < 0 || ev->stage >= MREG_STAGE_COUNT)
+			return mreg_error_set(MREG_EINVALID, "invalid event: unknown stage");
+		if (strncmp(ev->file_hash, "xxh128:", 7) || (rc = check_hex("file hash", ev->file_hash + 7, 32)) < 0)
+			return rc < 0 ? rc : mreg_error_set(MREG_EINVALID, "invalid event: file hash '%s'", ev->file_hash);
+		if (ev->file_size < 0)
+			return mreg_error_set(MREG_EINVALID, "invalid event: negative file size");
+		if (!ev->file_path || (rc = check_file_path(ev->file_path, ev->file_hash)) < 0)
+			return ev->file_path ? rc : mreg_error_set(MREG_EINVALID, "invalid event: file path is missing");
+		break;
+	case MREG_EV_PROMOTED:
+		if (ev->from < 0 || ev->from >= MREG_STAGE_COUNT || ev->to < 0 || ev->to >= MREG_STAGE_COUNT)
+			return mreg_error_set(MREG_EINVALID, "invalid event: unknown stage");
+		if ((rc = check_string("reason", ev->reason, MREG_STRING_MAX, true)) < 0)
+			return rc;
+		break;
+	case MREG_EV_TAGGED:
+	case MREG_EV_UNTAGGED:
+		if (ev->ntags == 0)
+			return mreg_error_set(MREG_EINVALID, "invalid event: no tags");
+		break;
+	default:
+		break;
+	}
+	if (ev->ntags > MREG_TAGS_MAX)
+		return mreg_error_set(MREG_EINVALID, "invalid event: more than %d tags", MREG_TAGS_MAX);
+	for (size_t i = 0; i < ev->ntags; i++) {
+		if ((rc = mreg_tag_check(ev->tags[i])) < 0)
+			return rc;
+		if (i && strcmp(ev->tags[i - 1], ev->tags[i]) >= 0)
+			return mreg_error_set(MREG_EINVALID, "invalid event: tags must be sorted and unique");
+	}
+	for (int i = 0; i < MREG_METRIC_COUNT; i++)
+		if ((ev->metrics.present & (1u << i)) &&
+		    (rc = mreg_metric_check((mreg_metric)i, ev->metrics.v[i], ev->model)) < 0)
+			return rc;
+	return 0;
+}
+
+/* ---- serialization -------------------------------------------------- */
+
+static void write_tags(mreg_jsonw *w, const mreg_event *ev)
+{
+	mreg_jsonw_arr_begin(w, "tags");
+	for (size_t i = 0; i < ev->ntags; i++)
+		mreg_jsonw_str(w, NULL, ev->tags[i]);
+	mreg_jsonw_arr_end(w);
+}
+
+int mreg_event_serialize(mreg_buf *out, mreg_event *ev)
+{
+	mreg_jsonw w;
+	int rc;
+	if ((rc = mreg_event_validate(ev)) < 0)
+		return rc;
+	size_t start = out->size;
+	mreg_jsonw_init(&w, out);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_int(&w, "schema", MREG_SCHEMA);
+	mreg_jsonw_str(&w, "type", mreg_event_type_name(ev->type));
+	mreg_jsonw_int(&w, "clock", ev->clock);
+	mreg_jsonw_str(&w, "time", ev->time);
+	mreg_jsonw_str(&w, "actor", ev->actor);
+	mreg_jsonw_str(&w, "node", ev->node);
+	mreg_jsonw_str(&w, "model", ev->model);
+	if (ev->type != MREG_EV_REGISTERED)
+		mreg_jsonw_str(&w, "ref", ev->ref);
+	mreg_jsonw_int(&w, "version", ev->version);
+	switch (ev->type) {
+	case MREG_EV_REGISTERED:
+		mreg_jsonw_str(&w, "name", ev->name);
+		mreg_jsonw_str(&w, "model_type", mreg_type_name(ev->model_type));
+		mreg_jsonw_str(&w, "description", ev->description);
+		mreg_jsonw_str(&w, "stage", mreg_stage_name(ev->stage));
+		mreg_jsonw_obj_begin(&w, "file");
+		mreg_jsonw_str(&w, "path", ev->file_path);
+		mreg_jsonw_str(&w, "hash", ev->file_hash);
+		mreg_jsonw_int(&w, "size", ev->file_size);
+		mreg_jsonw_obj_end(&w);
+		mreg_metrics_write(&w, "metrics", &ev->metrics, false);
+		if (ev->training_config)
+			mreg_jsonw_value(&w, "training_config", ev->training_config);
+		else
+			mreg_jsonw_obj_begin(&w, "training_config"), mreg_jsonw_obj_end(&w);
+		write_tags(&w, ev);
+		break;
+	case MREG_EV_PROMOTED:
+		mreg_jsonw_str(&w, "from", mreg_stage_name(ev->from));
+		mreg_jsonw_str(&w, "to", mreg_stage_name(ev->to));
+		mreg_jsonw_str(&w, "reason", ev->reason);
+		break;
+	case MREG_EV_METRICS:
+		mreg_metrics_write(&w, "metrics", &ev->metrics, false);
+		mreg_jsonw_bool(&w, "replace", ev->replace);
+		break;
+	case MREG_EV_TAGGED:
+	case MREG_EV_UNTAGGED:
+		write_tags(&w, ev);
+		break;
+	default:
+		break;
+	}
+	mreg_jsonw_obj_end(&w);
+	if (mreg_jsonw_finish(&w) < 0)
+		return mreg_error_set(MREG_ERROR, "out of memory writing an event");
+	mreg_hash128(ev->id, out->ptr + start, out->size - start);
+	return 0;
+}
+
+/* ---- parsing -------------------------------------------------------- */
+
+static int depth_of(const cJSON *v, int d)
+{
+	int max = d;
+	const cJSON *c;
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return d;
+	cJSON_ArrayForEach(c, v) {
+		int x = depth_of(c, d + 1);
+		if (x > max)
+			max = x;
+	}
+	return max;
+}
+
+/* Duplicate keys and over-long strings anywhere in the document. */
+static int check_tree(const cJSON *v)
+{
+	const cJSON *c, *e;
+	if (cJSON_IsString(v) && strlen(v->valuestring) > MREG_STRING_MAX)
+		return mreg_error_set(MREG_EINVALID, "invalid event: a string is longer than %d bytes", MREG_STRING_MAX);
+	cJSON_ArrayForEach(c, v) {
+		if (cJSON_IsObject(v))
+			for (e = v->child; e != c; e = e->next)
+				if (!strcmp(e->string, c->string))
+					return mreg_error_set(MREG_EINVALID, "invalid event: duplicate key '%s'", c->string);
+		int rc = check_tree(c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const char *const envelope_keys[] = {
+	"schema", "type", "clock", "time", "actor", "node", "model", "ref", "version", NULL
+};
+
+static const char *const payload_keys[MREG_EV_COUNT][12] = {
+	[MREG_EV_REGISTERED] = { "name", "model_type", "description", "stage", "file", "metrics",
+				 "training_config", "tags", NULL },
+	[MREG_EV_PROMOTED] = { "from", "to", "reason", NULL },
+	[MREG_EV_METRICS] = { "metrics", "replace", NULL },
+	[MREG_EV_TAGGED] = { "tags", NULL },
+	[MREG_EV_UNTAGGED] = { "tags", NULL },
+};
+
+static bool in_list(const char *const *list, const char *k)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, k))
+			return true;
+	return false;
+}
+
+static int get_str(char **out, const cJSON *obj, const char *key, bool required)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!v) {
+		if (required)
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is missing", key);
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a string", key);
+	if (!(*out = mreg_strdup(v->valuestring)))
+		return MREG_ERROR;
+	return 0;
+}
+
+static int get_fixed(char *out, size_t size, const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!cJSON_IsString(v))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a string", key);
+	if (strlen(v->valuestring) >= size)
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is too long", key);
+	strcpy(out, v->valuestring);
+	return 0;
+}
+
+static int get_int(int64_t *out, const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!cJSON_IsNumber(v) || !is_int(v->valuedouble))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a whole number", key);
+	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+static int get_stage(mreg_stage *out, const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!cJSON_IsString(v) || (*out = mreg_stage_parse(v->valuestring)) == MREG_STAGE_NONE)
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is not a stage", key);
+	return 0;
+}
+
+static int get_tags(mreg_event *ev, const cJSON *obj)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "tags"), *c;
+	if (!cJSON_IsArray(arr))
+		return mreg_error_set(MREG_EINVALID, "invalid event: 'tags' must be an array");
+	int n = cJSON_GetArraySize(arr);
+	if (n > MREG_TAGS_MAX)
+		return mreg_error_set(MREG_EINVALID, "invalid event: more than %d tags", MREG_TAGS_MAX);
+	if (n && !(ev->tags = calloc((size_t)n, sizeof(char *))))
+		return MREG_ERROR;
+	cJSON_ArrayForEach(c, arr) {
+		if (!cJSON_IsString(c))
+			return mreg_error_set(MREG_EINVALID, "invalid event: tags must be strings");
+		if (!(ev->tags[ev->ntags++] = mreg_strdup(c->valuestring)))
+			return MREG_ERROR;
+	}
+	return 0;
+}
+
+static int parse_fields(mreg_event *ev, const cJSON *doc)
+{
+	const cJSON *c, *v;
+	int64_t n;
+	int rc;
+
+	if (!cJSON_IsObject(doc))
+		return mreg_error_set(MREG_EINVALID, "invalid event: not a JSON object");
+	v = cJSON_GetObjectItemCaseSensitive(doc, "schema");
+	if (!cJSON_IsNumber(v))
+		return mreg_error_set(MREG_EINVALID, "invalid event: 'schema' is missing");
+	if (v->valuedouble != MREG_SCHEMA)
+		return mreg_error_set(MREG_EINVALID, "unsupported event schema %g (this mreg reads schema %d)",
+				      v->valuedouble, MREG_SCHEMA);
+	v = cJSON_GetObjectItemCaseSensitive(doc, "type");
+	if (!cJSON_IsString(v))
+		return mreg_error_set(MREG_EINVALID, "invalid event: 'type' is missing");
+	if ((int)(ev->type = mreg_event_type_parse(v->valuestring)) < 0)
+		return mreg_error_set(MREG_EINVALID, "unknown event type '%s'", v->valuestring);
+	cJSON_ArrayForEach(c, doc)
+		if (!in_list(envelope_keys, c->string) && !in_list(payload_keys[ev->type], c->string))
+			return mreg_error_set(MREG_EINVALID, "invalid event: unknown key '%s'", c->string);
+	if ((rc = get_int(&ev->clock, doc, "clock")) < 0 ||
+	    (rc = get_fixed(ev->time, sizeof(ev->time), doc, "time")) < 0 ||
+	    (rc = get_str(&ev->actor, doc, "actor", true)) < 0 ||
+	    (rc = get_str(&ev->node, doc, "node", true)) < 0 ||
+	    (rc = get_str(&ev->model, doc, "model", true)) < 0 ||
+	    (rc = get_int(&n, doc, "version")) < 0)
+		return rc;
+	if (n < 1 || n > 1 << 30)
+		return mreg_error_set(MREG_EINVALID, "invalid event: version %lld out of range", (long long)n);
+	ev->version = (int)n;
+	if (ev->type != MREG_EV_REGISTERED && (rc = get_fixed(ev->ref, sizeof(ev->ref), doc, "ref")) < 0)
+		return rc;
+
+	switch (ev->type) {
+	case MREG_EV_REGISTERED: {
+		const cJSON *file = cJSON_GetObjectItemCaseSensitive(doc, "file");
+		if ((rc = get_str(&ev->name, doc, "name", true)) < 0 ||
+		    (rc = get_str(&ev->description, doc, "description", true)) < 0 ||
+		    (rc = get_stage(&ev->stage, doc, "stage")) < 0)
+			return rc;
+		v = cJSON_GetObjectItemCaseSensitive(doc, "model_type");
+		if (!cJSON_IsString(v) || (ev->model_type = mreg_type_parse(v->valuestring)) == MREG_TYPE_NONE)
+			return mreg_error_set(MREG_EINVALID, "invalid event: 'model_type' is not a model type");
+		if (!cJSON_IsObject(file) || cJSON_GetArraySize(file) != 3)
+			return mreg_error_set(MREG_EINVALID, "invalid event: 'file' must have path, hash and size");
+		if ((rc = get_str(&ev->file_path, file, "path", true)) < 0 ||
+		    (rc = get_fixed(ev->file_hash, sizeof(ev->file_hash), file, "hash")) < 0 ||
+		    (rc = get_int(&ev->file_size, file, "size")) < 0)
+			return rc;
+		v = cJSON_GetObjectItemCaseSensitive(doc, "metrics");
+		cJSON_ArrayForEach(c, v)
+			if (mreg_metric_parse(c->string) < 0)
+				return mreg_error_set(MREG_EINVALID, "invalid event: unknown metric '%s'", c->string);
+		if ((rc = mreg_metrics_from_json(&ev->metrics, v, ev->model)) < 0)
+			return rc;
+		v = cJSON_GetObjectItemCaseSensitive(doc, "training_config");
+		if (!cJSON_IsObject(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: 'training_config' must be an object");
+		if ((rc = mreg_config_normalize(&ev->training_config, v, false, ev->model)) < 0)
+			return rc;
+		if ((rc = get_tags(ev, doc)) < 0)
+			return rc;
+		break;
+	}
+	case MREG_EV_PROMOTED:
+		if ((rc = get_stage(&ev->from, doc, "from")) < 0 || (rc = get_stage(&ev->to, doc, "to")) < 0 ||
+		    (rc = get_str(&ev->reason, doc, "reason", true)) < 0)
+			return rc;
+		break;
+	case MREG_EV_METRICS:
+		v = cJSON_GetObjectItemCaseSensitive(doc, "metrics");
+		cJSON_ArrayForEach(c, v)
+			if (mreg_metric_parse(c->string) < 0)
+				return mreg_error_set(MREG_EINVALID, "invalid event: unknown metric '%s'", c->string);
+		if ((rc = mreg_metrics_from_json(&ev->metrics, v, ev->model)) < 0)
+			return rc;
+		v = cJSON_GetObjectItemCaseSensitive(doc, "replace");
+		if (!cJSON_IsBool(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: 'replace' must be true or false");
+		ev->replace = cJSON_IsTrue(v);
+		break;
+	case MREG_EV_TAGGED:
+	case MREG_EV_UNTAGGED:
+		if ((rc = get_tags(ev, doc)) < 0)
+			return rc;
+		break;
+	default:
+		break;
+	}
+	return mreg_event_validate(ev);
+}
+
+int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char *expect_id)
+{
+	mreg_event *ev = NULL;
+	cJSON *doc = NULL;
+	const char *end = NULL;
+	char id[33];
+	int rc;
+
+	*out = NULL;
+	if (len > MREG_EVENT_MAX_BYTES)
+		return mreg_error_set(MREG_EINVALID, "invalid event '%s': larger than %u bytes",
+				      expect_id ? expect_id : "", MREG_EVENT_MAX_BYTES);
+	mreg_hash128(id, data, len);
+	if (expect_id && strcmp(id, expect_id))
+		return mreg_error_set(MREG_ECORRUPT, "corrupt event '%s': its bytes hash to %s", expect_id, id);
+	if (memchr(data, '\0', len))
+		return mreg_error_set(MREG_EINVALID, "invalid event '%s': contains a NUL byte", id);
+	doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+	if (!doc) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': not valid JSON", id);
+		goto done;
+	}
+	while (end && end < data + len && (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t'))
+		end++;
+	if (end != data + len) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': trailing bytes after the JSON value", id);
+		goto done;
+	}
+	if (depth_of(doc, 0) > MREG_EVENT_MAX_DEPTH) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': nested deeper than %d", id,
+				    MREG_EVENT_MAX_DEPTH);
+		goto done;
+	}
+	if ((rc = check_tree(doc)) < 0)
+		goto done;
+	if (!(ev = malloc(sizeof(*ev)))) {
+		rc = MREG_ERROR;
+		goto done;
+	}
+	mreg_event_init(ev);
+	if ((rc = parse_fields(ev, doc)) < 0) {
+		/* keep the field message, name the event */
+		char msg[1024];
+		size_t n = strlen(mreg_error_last());
+		if (n >= sizeof(msg))
+			n = sizeof(msg) - 1;
+		memcpy(msg, mreg_error_last(), n);
+		msg[n] = '\0';
+		mreg_error_set(rc, "%s (event %s)", msg, id);
+		goto done;
+	}
+	memcpy(ev->id, id, sizeof(id));
+	*out = ev;
+	ev = NULL;
+done:
+	cJSON_Delete(doc);
+	mreg_event_free(ev);
+	return rc;
+}

@@ -1,0 +1,141 @@
+/*
+ * Events: the only thing mreg stores. Each event is one immutable JSON file
+ * named by the xxh128 of its bytes; the state is a fold over them (fold.c).
+ *
+ * Every event has the envelope schema, type, clock, time, actor, node, model;
+ * events about one version add ref (the id of that version's registration)
+ * and version (the number its writer saw). The payload follows, its keys in
+ * a fixed order per type. New types add payload fields and a case in the
+ * fold; the envelope never changes. The parser is strict: sizes, nesting and
+ * string lengths are capped, unknown keys and unknown schemas are refused,
+ * and every field is checked against the same rules the writer used.
+ */
+#ifndef MREG_EVENT_H
+#define MREG_EVENT_H
+
+#include "common.h"
+#include "jsonw.h"
+#include "stage.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#define MREG_SCHEMA 1
+#define MREG_EVENT_MAX_BYTES (1u << 20)
+#define MREG_EVENT_MAX_DEPTH 16
+#define MREG_STRING_MAX 16384
+#define MREG_ID_MAX 128
+#define MREG_TAG_MAX 128
+#define MREG_TAGS_MAX 256
+
+typedef enum {
+	MREG_EV_REGISTERED = 0,
+	MREG_EV_PROMOTED,
+	MREG_EV_METRICS,
+	MREG_EV_TAGGED,
+	MREG_EV_UNTAGGED,
+	MREG_EV_COUNT
+} mreg_event_type;
+
+typedef enum {
+	MREG_METRIC_ELO = 0,
+	MREG_METRIC_ELO_UNCERTAINTY,
+	MREG_METRIC_WIN_RATE,
+	MREG_METRIC_DRAW_RATE,
+	MREG_METRIC_GAMES_PLAYED,
+	MREG_METRIC_AVG_MOVE_TIME_MS,
+	MREG_METRIC_POLICY_ACCURACY,
+	MREG_METRIC_VALUE_MSE,
+	MREG_METRIC_COUNT
+} mreg_metric;
+
+typedef struct {
+	unsigned present;	/* bit i set: v[i] holds a value */
+	double v[MREG_METRIC_COUNT];
+} mreg_metrics;
+
+typedef struct {
+	char id[33];		/* xxh128 of the serialized bytes */
+	mreg_event_type type;
+	int64_t clock;
+	char time[MREG_TIME_LEN + 1];
+	char *actor;
+	char *node;
+	char *model;
+	char ref[33];		/* "" on registrations */
+	int version;
+
+	/* version.registered */
+	char *name;
+	char *description;
+	mreg_model_type model_type;
+	mreg_stage stage;
+	char *file_path;	/* artifacts/ab/cd/<hex><ext> or blobs/... */
+	char file_hash[48];	/* xxh128:<hex> */
+	int64_t file_size;
+
+	/* version.registered, version.metrics_updated */
+	mreg_metrics metrics;
+	bool replace;		/* metrics_updated: replace all instead of merging */
+	cJSON *training_config;	/* owned; only the keys given, normalized */
+
+	/* version.registered, version.tagged, version.untagged */
+	char **tags;
+	size_t ntags;
+
+	/* version.promoted */
+	mreg_stage from;
+	mreg_stage to;
+	char *reason;
+} mreg_event;
+
+const char *mreg_event_type_name(mreg_event_type t);
+mreg_event_type mreg_event_type_parse(const char *name);	/* -1 if unknown */
+const char *mreg_metric_name(mreg_metric m);
+int mreg_metric_parse(const char *name);			/* -1 if unknown */
+
+/* Zeroed event with stages and types set to NONE. */
+void mreg_event_init(mreg_event *ev);
+void mreg_event_dispose(mreg_event *ev);
+void mreg_event_free(mreg_event *ev);
+
+/* Check every field against the rules for its type. */
+int mreg_event_validate(const mreg_event *ev);
+
+/* Serialize (after validating) and set ev->id from the bytes. */
+int mreg_event_serialize(mreg_buf *out, mreg_event *ev);
+
+/*
+ * Parse and validate one event file. If expect_id is given, the bytes must
+ * hash to it (MREG_ECORRUPT otherwise).
+ */
+int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char *expect_id);
+
+/* (clock, id) order: negative, zero or positive. */
+int mreg_event_cmp(const mreg_event *a, const mreg_event *b);
+
+/* Names. */
+int mreg_id_check(const char *id);
+int mreg_id_derive(char *out, size_t outlen, const char *name);
+int mreg_tag_check(const char *tag);
+int mreg_metric_check(mreg_metric m, double v, const char *subject);
+
+/* "elo=1500" into metrics; MREG_EINVALID with a message naming the pair. */
+int mreg_metrics_set_kv(mreg_metrics *m, const char *kv);
+/* A JSON object of metrics (unknown keys ignored, as the original). */
+int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subject);
+void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from);
+
+/*
+ * Training config: known keys checked and typed, unknown top-level keys moved
+ * into extra_config (sorted), keys in the original's order. With defaults,
+ * missing known keys get the original's defaults (the state's view).
+ */
+int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject);
+/* "lr=0.01" or "optimizer=sgd": the value is JSON if it parses, else a string. */
+int mreg_config_set_kv(cJSON *obj, const char *kv);
+
+/* Metrics as an object; all_keys writes every metric (null when absent). */
+void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys);
+
+#endif

@@ -1,0 +1,576 @@
+/*
+ * The fold: state = fold(events sorted by (clock, id)).
+ *
+ * Pure and deterministic: the same set of events gives the same state on
+ * every node, whatever order they arrived in, which is what makes sync
+ * converge. The rules (DESIGN section 3):
+ *
+ *  - Versions are numbered per model. A registration claims a number; if it
+ *    is taken (two nodes claimed it concurrently), the later one in fold order
+ *    gets the next free number, max + 1. Both numbers are kept. Later events
+ *    name a version by ref, never by number, so renumbering breaks nothing.
+ *  - A promotion applies only if the version is still in the stage its
+ *    writer saw and the table allows the move; otherwise it is recorded as a
+ *    conflict and changes nothing.
+ *  - Production is one version per model: promoting to production, or
+ *    registering straight into it, archives the current production version
+ *    in the same event ("Replaced by <id>:v<N>").
+ *
+ * After each event the touched model's invariants are checked.
+ */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int mreg_state_new(mreg_state **out)
+{
+	*out = calloc(1, sizeof(mreg_state));
+	return *out ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
+static void transition_dispose(mreg_transition *t)
+{
+	free(t->reason);
+	free(t->by);
+}
+
+static void version_dispose(mreg_version *v)
+{
+	if (!v)
+		return;
+	free(v->file_path);
+	cJSON_Delete(v->training_config);
+	for (size_t i = 0; i < v->ntags; i++)
+		free(v->tags[i]);
+	free(v->tags);
+	for (size_t i = 0; i < v->nhistory; i++)
+		transition_dispose(&v->history[i]);
+	free(v->history);
+	cJSON_Delete(v->validation);
+}
+
+void mreg_version_free(mreg_version *v)
+{
+	version_dispose(v);
+	free(v);
+}
+
+mreg_version *mreg_version_dup(const mreg_version *v)
+{
+	mreg_version *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	*d = *v;
+	d->file_path = NULL;
+	d->training_config = NULL;
+	d->tags = NULL;
+	d->ntags = 0;
+	d->history = NULL;
+	d->nhistory = 0;
+	d->validation = NULL;
+	if (!(d->file_path = mreg_strdup(v->file_path)))
+		goto fail;
+	if (v->training_config && !(d->training_config = cJSON_Duplicate(v->training_config, 1)))
+		goto fail;
+	if (v->validation && !(d->validation = cJSON_Duplicate(v->validation, 1)))
+		goto fail;
+	if (v->ntags && !(d->tags = calloc(v->ntags, sizeof(char *))))
+		goto fail;
+	for (; d->ntags < v->ntags; d->ntags++)
+		if (!(d->tags[d->ntags] = mreg_strdup(v->tags[d->ntags])))
+			goto fail;
+	if (v->nhistory && !(d->history = calloc(v->nhistory, sizeof(*d->history))))
+		goto fail;
+	for (; d->nhistory < v->nhistory; d->nhistory++) {
+		mreg_transition *t = &d->history[d->nhistory];
+		*t = v->history[d->nhistory];
+		t->reason = mreg_strdup(t->reason);
+		t->by = mreg_strdup(t->by);
+		if (!t->reason || !t->by) {
+			d->nhistory++;
+			goto fail;
+		}
+	}
+	return d;
+fail:
+	mreg_version_free(d);
+	return NULL;
+}
+
+void mreg_model_unload(mreg_model *m)
+{
+	if (!m->loaded)
+		return;
+	for (int i = 0; i < m->nversions; i++)
+		version_dispose(&m->versions[i]);
+	free(m->versions);
+	m->versions = NULL;
+	m->aversions = 0;
+	m->loaded = false;
+	m->dirty = false;
+}
+
+static void model_free(mreg_model *m)
+{
+	if (!m)
+		return;
+	mreg_model_unload(m);
+	free(m->id);
+	free(m->name);
+	free(m->description);
+	mreg_version_free(m->prod);
+	free(m);
+}
+
+void mreg_state_free(mreg_state *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->nmodels; i++)
+		model_free(st->models[i]);
+	free(st->models);
+	for (size_t i = 0; i < st->nconflicts; i++) {
+		free(st->conflicts[i].type);
+		free(st->conflicts[i].model);
+		free(st->conflicts[i].message);
+		free(st->conflicts[i].actor);
+	}
+	free(st->conflicts);
+	free(st);
+}
+
+static size_t model_pos(const mreg_state *st, const char *id, bool *found)
+{
+	size_t lo = 0, hi = st->nmodels;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(st->models[mid]->id, id);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+mreg_model *mreg_state_model(const mreg_state *st, const char *id)
+{
+	bool found;
+	size_t i = model_pos(st, id, &found);
+	return found ? st->models[i] : NULL;
+}
+
+int mreg_state_model_add(mreg_model **out, mreg_state *st, const char *id)
+{
+	bool found;
+	size_t i = model_pos(st, id, &found);
+	if (found) {
+		*out = st->models[i];
+		return 0;
+	}
+	if (st->nmodels == st->amodels) {
+		size_t n = st->amodels ? st->amodels * 2 : 16;
+		mreg_model **p = realloc(st->models, n * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		st->models = p;
+		st->amodels = n;
+	}
+	mreg_model *m = calloc(1, sizeof(*m));
+	if (!m || !(m->id = mreg_strdup(id))) {
+		free(m);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	m->type = MREG_TYPE_NONE;
+	m->loaded = true;
+	memmove(st->models + i + 1, st->models + i, (st->nmodels - i) * sizeof(*st->models));
+	st->models[i] = m;
+	st->nmodels++;
+	*out = m;
+	return 0;
+}
+
+mreg_version *mreg_model_version(const mreg_model *m, int version)
+{
+	if (!m->loaded || m->nversions == 0)
+		return NULL;
+	if (version == 0)
+		return &m->versions[m->nversions - 1];
+	/* numbers are dense unless renumbering left a gap: try the direct slot first */
+	if (version <= m->nversions && m->versions[version - 1].version == version)
+		return &m->versions[version - 1];
+	size_t lo = 0, hi = (size_t)m->nversions;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (m->versions[mid].version == version)
+			return &m->versions[mid];
+		if (m->versions[mid].version < version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, int hint)
+{
+	if (!m->loaded)
+		return NULL;
+	mreg_version *v = hint > 0 ? mreg_model_version(m, hint) : NULL;
+	if (v && !strcmp(v->ref, ref))
+		return v;
+	for (int i = 0; i < m->nversions; i++)
+		if (!strcmp(m->versions[i].ref, ref))
+			return &m->versions[i];
+	return NULL;
+}
+
+/* ---- the invariants ------------------------------------------------- */
+
+int mreg_state_check_model(const mreg_model *m)
+{
+	int prod = 0;
+	if (!m->loaded)
+		return 0;
+	for (int i = 0; i < m->nversions; i++) {
+		const mreg_version *v = &m->versions[i];
+		/* 2 */
+		if (v->version < 1 || (i && m->versions[i - 1].version >= v->version))
+			return mreg_error_set(MREG_ECORRUPT, "invariant 2 broken in '%s': version numbers out of order",
+					      m->id);
+		/* 1 */
+		if (v->stage == MREG_STAGE_PRODUCTION) {
+			if (prod)
+				return mreg_error_set(MREG_ECORRUPT,
+						      "invariant 1 broken in '%s': versions %d and %d are both in production",
+						      m->id, prod, v->version);
+			prod = v->version;
+		}
+		/* 3 */
+		if (v->nhistory == 0 || v->history[0].from != MREG_STAGE_NONE)
+			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': history has no first row",
+					      m->id, v->version);
+		for (size_t h = 1; h < v->nhistory; h++) {
+			const mreg_transition *t = &v->history[h];
+			if (t->from != v->history[h - 1].to || !mreg_stage_allowed(t->from, t->to))
+				return mreg_error_set(MREG_ECORRUPT,
+						      "invariant 3 broken in '%s:%d': %s -> %s in its history",
+						      m->id, v->version, mreg_stage_name(t->from), mreg_stage_name(t->to));
+		}
+		if (v->history[v->nhistory - 1].to != v->stage)
+			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': stage is not where history ends",
+					      m->id, v->version);
+	}
+	if (prod != (m->prod ? m->prod->version : 0))
+		return mreg_error_set(MREG_ECORRUPT, "invariant 1 broken in '%s': production is %d, summary says %d",
+				      m->id, prod, m->prod ? m->prod->version : 0);
+	if (m->nversions && m->latest != m->versions[m->nversions - 1].version)
+		return mreg_error_set(MREG_ECORRUPT, "invariant 2 broken in '%s': latest is wrong", m->id);
+	return 0;
+}
+
+/* ---- applying events ------------------------------------------------ */
+
+static int add_transition(mreg_version *v, mreg_stage from, mreg_stage to, const char *reason,
+			  const mreg_event *ev)
+{
+	mreg_transition *h = realloc(v->history, (v->nhistory + 1) * sizeof(*h));
+	if (!h)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	v->history = h;
+	mreg_transition *t = &h[v->nhistory];
+	memset(t, 0, sizeof(*t));
+	t->from = from;
+	t->to = to;
+	t->reason = mreg_strdup(reason ? reason : "");
+	t->by = mreg_strdup(ev->actor);
+	memcpy(t->at, ev->time, sizeof(t->at));
+	memcpy(t->event, ev->id, sizeof(t->event));
+	v->nhistory++;
+	if (!t->reason || !t->by)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
+static int set_prod(mreg_model *m, const mreg_version *v)
+{
+	mreg_version_free(m->prod);
+	m->prod = NULL;
+	if (v && !(m->prod = mreg_version_dup(v)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
+static void move_stage(mreg_state *st, mreg_version *v, mreg_stage to)
+{
+	st->stage_count[v->stage]--;
+	st->stage_count[to]++;
+	v->stage = to;
+}
+
+/* Archive the model's production version because `by` replaces it. */
+static int archive_production(mreg_state *st, mreg_model *m, const mreg_version *by, const mreg_event *ev)
+{
+	if (!m->prod || m->prod->version == by->version)
+		return 0;
+	mreg_version *old = mreg_model_version(m, m->prod->version);
+	if (!old)
+		return mreg_error_set(MREG_ECORRUPT, "production version %d of '%s' is missing", m->prod->version, m->id);
+	char *reason = mreg_strfmt("Replaced by %s:v%d", m->id, by->version);
+	if (!reason)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	int rc = add_transition(old, MREG_STAGE_PRODUCTION, MREG_STAGE_ARCHIVED, reason, ev);
+	free(reason);
+	if (rc < 0)
+		return rc;
+	move_stage(st, old, MREG_STAGE_ARCHIVED);
+	memcpy(old->updated_at, ev->time, sizeof(old->updated_at));
+	return set_prod(m, NULL);
+}
+
+static int add_conflict(mreg_state *st, const mreg_event *ev, int version, const char *message)
+{
+	if (st->nconflicts == st->aconflicts) {
+		size_t n = st->aconflicts ? st->aconflicts * 2 : 8;
+		mreg_conflict *p = realloc(st->conflicts, n * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		st->conflicts = p;
+		st->aconflicts = n;
+	}
+	mreg_conflict *c = &st->conflicts[st->nconflicts++];
+	memset(c, 0, sizeof(*c));
+	memcpy(c->event, ev->id, sizeof(c->event));
+	memcpy(c->time, ev->time, sizeof(c->time));
+	c->type = mreg_strdup(mreg_event_type_name(ev->type));
+	c->model = mreg_strdup(ev->model);
+	c->version = version;
+	c->message = mreg_strdup(message);
+	c->actor = mreg_strdup(ev->actor);
+	if (!c->type || !c->model || !c->message || !c->actor)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 1;	/* recorded: the event has no other effect */
+}
+
+static int insert_tag(mreg_version *v, const char *tag)
+{
+	size_t i = 0;
+	while (i < v->ntags && strcmp(v->tags[i], tag) < 0)
+		i++;
+	if (i < v->ntags && !strcmp(v->tags[i], tag))
+		return 0;
+	char **p = realloc(v->tags, (v->ntags + 1) * sizeof(*p));
+	if (!p)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	v->tags = p;
+	memmove(p + i + 1, p + i, (v->ntags - i) * sizeof(*p));
+	if (!(p[i] = mreg_strdup(tag)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	v->ntags++;
+	return 0;
+}
+
+static void remove_tag(mreg_version *v, const char *tag)
+{
+	for (size_t i = 0; i < v->ntags; i++)
+		if (!strcmp(v->tags[i], tag)) {
+			free(v->tags[i]);
+			memmove(v->tags + i, v->tags + i + 1, (v->ntags - i - 1) * sizeof(*v->tags));
+			v->ntags--;
+			return;
+		}
+}
+
+static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
+{
+	int rc;
+	int number = ev->version;
+	if (number <= m->latest)
+		number = m->latest + 1;	/* taken (or out of order): next free number */
+	if ((size_t)m->nversions == m->aversions) {
+		size_t n = m->aversions ? m->aversions * 2 : 8;
+		mreg_version *p = realloc(m->versions, n * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		m->versions = p;
+		m->aversions = n;
+	}
+	mreg_version *v = &m->versions[m->nversions];
+	memset(v, 0, sizeof(*v));
+	m->nversions++;
+	v->version = number;
+	v->claimed = ev->version;
+	memcpy(v->ref, ev->id, sizeof(v->ref));
+	v->stage = ev->stage;
+	v->file_path = mreg_strdup(ev->file_path);
+	memcpy(v->file_hash, ev->file_hash, sizeof(v->file_hash));
+	v->file_size = ev->file_size;
+	v->metrics = ev->metrics;
+	if (!(v->metrics.present & (1u << MREG_METRIC_GAMES_PLAYED))) {
+		v->metrics.v[MREG_METRIC_GAMES_PLAYED] = 0;
+		v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
+	}
+	if ((rc = mreg_config_normalize(&v->training_config, ev->training_config, true, ev->model)) < 0)
+		return rc;
+	for (size_t i = 0; i < ev->ntags; i++)
+		if ((rc = insert_tag(v, ev->tags[i])) < 0)
+			return rc;
+	memcpy(v->created_at, ev->time, sizeof(v->created_at));
+	memcpy(v->updated_at, ev->time, sizeof(v->updated_at));
+	if (!v->file_path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if ((rc = add_transition(v, MREG_STAGE_NONE, ev->stage, "Initial registration", ev)) < 0)
+		return rc;
+	if (ev->model_type == MREG_TYPE_POLICY_VALUE &&
+	    (ev->stage == MREG_STAGE_DEVELOPMENT || ev->stage == MREG_STAGE_STAGING)) {
+		v->validation = cJSON_CreateObject();
+		if (!v->validation)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		cJSON_AddStringToObject(v->validation, "status", "pending");
+		cJSON_AddNullToObject(v->validation, "work_id");
+		cJSON_AddItemToObject(v->validation, "baselines", cJSON_CreateArray());
+		cJSON_AddNumberToObject(v->validation, "games_per_matchup", 50);
+		cJSON_AddNullToObject(v->validation, "results");
+		cJSON_AddNullToObject(v->validation, "started_at");
+		cJSON_AddNullToObject(v->validation, "completed_at");
+	}
+	m->latest = number;
+	if (m->nversions == 1 && !m->name) {
+		m->name = mreg_strdup(ev->name);
+		m->description = mreg_strdup(ev->description);
+		m->type = ev->model_type;
+		memcpy(m->created_at, ev->time, sizeof(m->created_at));
+		if (!m->name || !m->description)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	st->nversions++;
+	st->stage_count[v->stage]++;
+	if (m->type >= 0)
+		st->type_count[m->type]++;
+	if (v->stage == MREG_STAGE_PRODUCTION) {
+		if ((rc = archive_production(st, m, v, ev)) < 0)
+			return rc;
+		return set_prod(m, v);
+	}
+	return 0;
+}
+
+static int apply_promoted(mreg_state *st, mreg_model *m, mreg_version *v, const mreg_event *ev)
+{
+	int rc;
+	if (v->stage != ev->from) {
+		char *msg = mreg_strfmt("cannot promote '%s:%d' to %s: it is in %s, not %s", m->id, v->version,
+					mreg_stage_name(ev->to), mreg_stage_name(v->stage), mreg_stage_name(ev->from));
+		rc = msg ? add_conflict(st, ev, v->version, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(msg);
+		return rc;
+	}
+	if (!mreg_stage_allowed(ev->from, ev->to)) {
+		char *msg = mreg_strfmt("Cannot transition from %s to %s", mreg_stage_name(ev->from),
+					mreg_stage_name(ev->to));
+		rc = msg ? add_conflict(st, ev, v->version, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(msg);
+		return rc;
+	}
+	if (ev->to == MREG_STAGE_PRODUCTION && (rc = archive_production(st, m, v, ev)) < 0)
+		return rc;
+	if ((rc = add_transition(v, ev->from, ev->to, ev->reason, ev)) < 0)
+		return rc;
+	move_stage(st, v, ev->to);
+	memcpy(v->updated_at, ev->time, sizeof(v->updated_at));
+	if (ev->to == MREG_STAGE_PRODUCTION)
+		return set_prod(m, v);
+	if (m->prod && m->prod->version == v->version)
+		return set_prod(m, NULL);
+	return 0;
+}
+
+static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
+{
+	int rc = 0;
+	mreg_version *v = mreg_model_version_by_ref(m, ev->ref, ev->version);
+	if (!v) {
+		char *msg = mreg_strfmt("%s for '%s:%d' names an unknown registration %s",
+					mreg_event_type_name(ev->type), ev->model, ev->version, ev->ref);
+		rc = msg ? add_conflict(st, ev, ev->version, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(msg);
+		return rc;
+	}
+	switch (ev->type) {
+	case MREG_EV_PROMOTED:
+		return apply_promoted(st, m, v, ev);
+	case MREG_EV_METRICS:
+		if (ev->replace) {
+			memset(&v->metrics, 0, sizeof(v->metrics));
+			v->metrics.present = 1u << MREG_METRIC_GAMES_PLAYED;
+		}
+		mreg_metrics_merge(&v->metrics, &ev->metrics);
+		break;
+	case MREG_EV_TAGGED:
+		for (size_t i = 0; i < ev->ntags && rc == 0; i++)
+			rc = insert_tag(v, ev->tags[i]);
+		break;
+	case MREG_EV_UNTAGGED:
+		for (size_t i = 0; i < ev->ntags; i++)
+			remove_tag(v, ev->tags[i]);
+		break;
+	default:
+		break;
+	}
+	if (rc == 0)
+		memcpy(v->updated_at, ev->time, sizeof(v->updated_at));
+	return rc;	/* 0 applied, <0 error */
+}
+
+int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
+{
+	mreg_model *m = mreg_state_model(st, ev->model);
+	int rc;
+
+	if (st->nevents && (ev->clock < st->clock || (ev->clock == st->clock && strcmp(ev->id, st->last_event) <= 0)))
+		return mreg_error_set(MREG_ERROR, "event %s applied out of (clock, id) order", ev->id);
+	if (m && !m->loaded)
+		return mreg_error_set(MREG_ERROR, "model '%s' is not loaded for event %s", ev->model, ev->id);
+	if (!m) {
+		if (ev->type != MREG_EV_REGISTERED) {
+			char *msg = mreg_strfmt("%s for '%s:%d' names an unknown model", mreg_event_type_name(ev->type),
+						ev->model, ev->version);
+			rc = msg ? add_conflict(st, ev, ev->version, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+			free(msg);
+			goto counted;
+		}
+		if ((rc = mreg_state_model_add(&m, st, ev->model)) < 0)
+			return rc;
+	}
+	if (ev->type == MREG_EV_REGISTERED)
+		rc = apply_registered(st, m, ev);
+	else
+		rc = apply_to_version(st, m, ev);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
+		goto counted;
+	m->dirty = true;
+	m->clock = ev->clock;
+	memcpy(m->last_event, ev->id, sizeof(m->last_event));
+	memcpy(m->updated_at, ev->time, sizeof(m->updated_at));
+	if (m->prod && (rc = set_prod(m, mreg_model_version(m, m->prod->version))) < 0)
+		return rc;	/* the copy follows metric and tag changes */
+	if ((rc = mreg_state_check_model(m)) < 0)
+		return rc;
+counted:
+	if (rc < 0)
+		return rc;
+
+	st->nevents++;
+	st->by_type[ev->type]++;
+	st->clock = ev->clock;
+	memcpy(st->last_event, ev->id, sizeof(st->last_event));
+	return 0;
+}

@@ -1,0 +1,14 @@
+/*
+ * Shortest round-trip formatting of doubles as JSON numbers, without stdio.
+ * The digits are produced exactly with a small fixed-size bignum and the
+ * shortest correctly rounded prefix that strtod() reads back is chosen.
+ */
+#ifndef MREG_NUM_H
+#define MREG_NUM_H
+#include <stddef.h>
+#define MREG_NUM_MAX 32
+/* Write the shortest decimal string that strtod() reads back as exactly v
+ * into out (NUL-terminated, at most MREG_NUM_MAX bytes including NUL).
+ * Returns the length, or -1 if v is NaN or infinite (JSON has no such numbers). */
+int mreg_num_format(char out[MREG_NUM_MAX], double v);
+#endif

@@ -1,0 +1,149 @@
+/*
+ * The state: what the fold of the event log says about every model.
+ *
+ * A state may be partial. The registry summary (clock, counts, one summary
+ * row per model) is always present; a model's versions are present only when
+ * that model is loaded. The fold touches only the models an event names, so
+ * a writer loads the summary and one model, applies its one new event, and
+ * writes back what changed: a write costs O(that model), not O(the log).
+ * Functions that need every version (listing across models, stats by tag)
+ * say so and the caller loads all models first.
+ */
+#ifndef MREG_STATE_H
+#define MREG_STATE_H
+
+#include "common.h"
+#include "event.h"
+#include "jsonw.h"
+#include "stage.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+typedef struct {
+	mreg_stage from;	/* MREG_STAGE_NONE on the first row: "(new)" */
+	mreg_stage to;
+	char *reason;
+	char *by;
+	char at[MREG_TIME_LEN + 1];
+	char event[33];
+} mreg_transition;
+
+typedef struct {
+	int version;		/* as the fold assigned it */
+	int claimed;		/* as its writer claimed it */
+	char ref[33];		/* id of the registration event */
+	mreg_stage stage;
+	char *file_path;
+	char file_hash[48];
+	int64_t file_size;
+	mreg_metrics metrics;
+	cJSON *training_config;	/* normalized with defaults */
+	char **tags;		/* sorted, unique */
+	size_t ntags;
+	char created_at[MREG_TIME_LEN + 1];
+	char updated_at[MREG_TIME_LEN + 1];
+	mreg_transition *history;
+	size_t nhistory;
+	cJSON *validation;	/* NULL or an object */
+} mreg_version;
+
+typedef struct {
+	char *id;
+	char *name;
+	char *description;
+	mreg_model_type type;
+	char created_at[MREG_TIME_LEN + 1];
+	char updated_at[MREG_TIME_LEN + 1];
+	int nversions;
+	int latest;
+	mreg_version *prod;	/* owned copy of the production version, NULL: none.
+				 * Kept in the summary so production.json and
+				 * `list --stage production` need no model file. */
+	int64_t clock;		/* newest event applied to this model */
+	char last_event[33];
+
+	bool loaded;
+	bool dirty;		/* changed since load: its state file must be written */
+	mreg_version *versions;	/* sorted by version number */
+	size_t aversions;
+} mreg_model;
+
+typedef struct {
+	char event[33];
+	char *type;
+	char *model;
+	int version;
+	char *message;
+	char time[MREG_TIME_LEN + 1];
+	char *actor;
+} mreg_conflict;
+
+typedef struct {
+	char tree[41];		/* git tree the state was folded from ("" unknown) */
+	int64_t clock;		/* largest clock applied */
+	char last_event[33];	/* id of the last event applied */
+	int64_t nevents;
+	int64_t by_type[MREG_EV_COUNT];
+	int64_t nversions;
+	int64_t stage_count[MREG_STAGE_COUNT];
+	int64_t type_count[MREG_TYPE_COUNT];	/* versions by model type */
+	mreg_model **models;	/* sorted by id */
+	size_t nmodels, amodels;
+	mreg_conflict *conflicts;
+	size_t nconflicts, aconflicts;
+} mreg_state;
+
+int mreg_state_new(mreg_state **out);
+void mreg_state_free(mreg_state *st);
+
+mreg_model *mreg_state_model(const mreg_state *st, const char *id);
+/* Find or create (empty, loaded) a model entry. */
+int mreg_state_model_add(mreg_model **out, mreg_state *st, const char *id);
+/* Drop a model's versions, keeping its summary (to reload it). */
+void mreg_model_unload(mreg_model *m);
+
+mreg_version *mreg_model_version(const mreg_model *m, int version);	/* 0: latest */
+mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, int hint);
+
+/*
+ * Apply one event. Events must come in (clock, id) order and every model the
+ * event names must be loaded. A promotion that no longer fits is recorded as
+ * a conflict and changes nothing else. After each event the invariants are
+ * checked (mreg_state_check_model); a failure is MREG_ECORRUPT.
+ */
+int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
+
+/*
+ * Invariants of one model, numbered as in fold.c:
+ *  1. at most one version is in production, and it is the summary's prod;
+ *  2. version numbers are unique and ascending, latest is the largest;
+ *  3. each version's history starts with "(new)" and chains: every row
+ *     starts where the previous one ended and is allowed by the stage table,
+ *     and the last row ends in the version's stage.
+ */
+int mreg_state_check_model(const mreg_model *m);
+
+/* ---- state files (statefile.c) ---- */
+
+/* state/registry.json: summary, counts, conflicts, one row per model. */
+int mreg_state_write_registry(mreg_buf *out, const mreg_state *st);
+/* state/models/<id>.json: every version of one (loaded) model. */
+int mreg_state_write_model(mreg_buf *out, const mreg_model *m);
+/* state/production.json: model id -> production version and artifact. */
+int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
+
+/* Read registry.json into a new partial state (no model loaded). */
+int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
+/* Read a model file into the state's entry for that model, marking it loaded. */
+int mreg_state_read_model(mreg_state *st, const char *data, size_t len);
+
+/* One version as the JSON object of DESIGN section 5 (show --json, list --json). */
+void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v);
+/* Deep copy; NULL on out of memory. */
+mreg_version *mreg_version_dup(const mreg_version *v);
+void mreg_version_free(mreg_version *v);
+/* One history row with the original's column names. */
+void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t);
+
+#endif

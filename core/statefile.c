@@ -1,0 +1,436 @@
+/*
+ * State files: the fold's output as JSON, and reading it back as a cache.
+ *
+ * The files are a public interface (scripts and inference servers read them)
+ * and the cache that lets a command skip the fold. Both uses need the same
+ * bytes on every node for the same events, so everything here is ordered:
+ * models by id, versions by number, tags sorted, history and conflicts in
+ * fold order. Reading trusts nothing: a file that does not parse or lacks a
+ * field is MREG_ECORRUPT, and the caller folds from the log instead.
+ */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_FORMAT 1
+
+void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
+{
+	mreg_jsonw_obj_begin(w, NULL);
+	if (t->from == MREG_STAGE_NONE)
+		mreg_jsonw_null(w, "from_stage");
+	else
+		mreg_jsonw_str(w, "from_stage", mreg_stage_name(t->from));
+	mreg_jsonw_str(w, "to_stage", mreg_stage_name(t->to));
+	mreg_jsonw_str(w, "reason", t->reason);
+	mreg_jsonw_str(w, "transitioned_by", t->by);
+	mreg_jsonw_str(w, "transitioned_at", t->at);
+	mreg_jsonw_str(w, "event", t->event);
+	mreg_jsonw_obj_end(w);
+}
+
+void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v)
+{
+	mreg_jsonw_obj_begin(w, key);
+	mreg_jsonw_str(w, "model_id", m->id);
+	mreg_jsonw_int(w, "version", v->version);
+	mreg_jsonw_str(w, "name", m->name);
+	mreg_jsonw_str(w, "model_type", mreg_type_name(m->type));
+	mreg_jsonw_str(w, "stage", mreg_stage_name(v->stage));
+	mreg_jsonw_str(w, "description", m->description);
+	mreg_jsonw_str(w, "file_path", v->file_path);
+	mreg_jsonw_str(w, "file_hash", v->file_hash);
+	mreg_jsonw_int(w, "file_size_bytes", v->file_size);
+	mreg_metrics_write(w, "metrics", &v->metrics, true);
+	mreg_jsonw_value(w, "training_config", v->training_config);
+	mreg_jsonw_arr_begin(w, "tags");
+	for (size_t i = 0; i < v->ntags; i++)
+		mreg_jsonw_str(w, NULL, v->tags[i]);
+	mreg_jsonw_arr_end(w);
+	mreg_jsonw_str(w, "created_at", v->created_at);
+	mreg_jsonw_str(w, "updated_at", v->updated_at);
+	mreg_jsonw_int(w, "claimed_version", v->claimed);
+	mreg_jsonw_str(w, "ref", v->ref);
+	mreg_jsonw_value(w, "validation", v->validation);
+	mreg_jsonw_arr_begin(w, "history");
+	for (size_t i = 0; i < v->nhistory; i++)
+		mreg_transition_write(w, &v->history[i]);
+	mreg_jsonw_arr_end(w);
+	mreg_jsonw_obj_end(w);
+}
+
+static void write_prod(mreg_jsonw *w, const char *key, const mreg_model *m)
+{
+	if (!m->prod)
+		mreg_jsonw_null(w, key);
+	else
+		mreg_version_write(w, key, m, m->prod);
+}
+
+int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
+{
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, out);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_str(&w, "tree", st->tree);
+	mreg_jsonw_int(&w, "clock", st->clock);
+	mreg_jsonw_str(&w, "last_event", st->last_event);
+	mreg_jsonw_int(&w, "events", st->nevents);
+	mreg_jsonw_obj_begin(&w, "event_types");
+	for (int i = 0; i < MREG_EV_COUNT; i++)
+		mreg_jsonw_int(&w, mreg_event_type_name((mreg_event_type)i), st->by_type[i]);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_int(&w, "models", (int64_t)st->nmodels);
+	mreg_jsonw_int(&w, "versions", st->nversions);
+	mreg_jsonw_obj_begin(&w, "stages");
+	for (int i = 0; i < MREG_STAGE_COUNT; i++)
+		mreg_jsonw_int(&w, mreg_stage_name((mreg_stage)i), st->stage_count[i]);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_obj_begin(&w, "types");
+	for (int i = 0; i < MREG_TYPE_COUNT; i++)
+		mreg_jsonw_int(&w, mreg_type_name((mreg_model_type)i), st->type_count[i]);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_arr_begin(&w, "conflicts");
+	for (size_t i = 0; i < st->nconflicts; i++) {
+		const mreg_conflict *c = &st->conflicts[i];
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "event", c->event);
+		mreg_jsonw_str(&w, "type", c->type);
+		mreg_jsonw_str(&w, "model_id", c->model);
+		mreg_jsonw_int(&w, "version", c->version);
+		mreg_jsonw_str(&w, "message", c->message);
+		mreg_jsonw_str(&w, "time", c->time);
+		mreg_jsonw_str(&w, "actor", c->actor);
+		mreg_jsonw_obj_end(&w);
+	}
+	mreg_jsonw_arr_end(&w);
+	mreg_jsonw_arr_begin(&w, "model_list");
+	for (size_t i = 0; i < st->nmodels; i++) {
+		const mreg_model *m = st->models[i];
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "model_id", m->id);
+		mreg_jsonw_str(&w, "name", m->name);
+		mreg_jsonw_str(&w, "model_type", mreg_type_name(m->type));
+		mreg_jsonw_str(&w, "description", m->description);
+		mreg_jsonw_str(&w, "created_at", m->created_at);
+		mreg_jsonw_str(&w, "updated_at", m->updated_at);
+		mreg_jsonw_int(&w, "versions", m->nversions);
+		mreg_jsonw_int(&w, "latest_version", m->latest);
+		mreg_jsonw_int(&w, "clock", m->clock);
+		mreg_jsonw_str(&w, "last_event", m->last_event);
+		write_prod(&w, "production", m);
+		mreg_jsonw_obj_end(&w);
+	}
+	mreg_jsonw_arr_end(&w);
+	mreg_jsonw_obj_end(&w);
+	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
+{
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, out);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_str(&w, "model_id", m->id);
+	mreg_jsonw_int(&w, "clock", m->clock);
+	mreg_jsonw_str(&w, "last_event", m->last_event);
+	mreg_jsonw_int(&w, "production_version", m->prod ? m->prod->version : 0);
+	mreg_jsonw_int(&w, "latest_version", m->latest);
+	mreg_jsonw_arr_begin(&w, "versions");
+	for (int i = 0; i < m->nversions; i++)
+		mreg_version_write(&w, NULL, m, &m->versions[i]);
+	mreg_jsonw_arr_end(&w);
+	mreg_jsonw_obj_end(&w);
+	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
+{
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, out);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_str(&w, "tree", st->tree);
+	mreg_jsonw_obj_begin(&w, "models");
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (st->models[i]->prod)
+			write_prod(&w, st->models[i]->id, st->models[i]);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_obj_end(&w);
+	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+#define BAD(what) mreg_error_set(MREG_ECORRUPT, "corrupt state file: %s", what)
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int copy_fixed(char *dst, size_t size, const cJSON *o, const char *k)
+{
+	const char *s = str_of(o, k);
+	if (!s || strlen(s) >= size)
+		return BAD(k);
+	strcpy(dst, s);
+	return 0;
+}
+
+static int int_of(int64_t *out, const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	if (!cJSON_IsNumber(v))
+		return BAD(k);
+	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+static int read_version(mreg_version *v, cJSON *o);
+
+static int read_prod(mreg_version **p, cJSON *o)
+{
+	if (!o || cJSON_IsNull(o))
+		return 0;
+	if (!(*p = calloc(1, sizeof(**p))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return read_version(*p, o);
+}
+
+int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
+{
+	mreg_state *st = NULL;
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	cJSON *c;
+	const cJSON *o;
+	int64_t n = 0;
+	int rc = MREG_ECORRUPT;
+
+	*out = NULL;
+	if (!cJSON_IsObject(doc)) {
+		rc = BAD("registry.json does not parse");
+		goto done;
+	}
+	if ((rc = mreg_state_new(&st)) < 0)
+		goto done;
+	if ((rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0 ||
+	    (rc = int_of(&st->clock, doc, "clock")) < 0 ||
+	    (rc = copy_fixed(st->last_event, sizeof(st->last_event), doc, "last_event")) < 0 ||
+	    (rc = int_of(&st->nevents, doc, "events")) < 0 || (rc = int_of(&st->nversions, doc, "versions")) < 0)
+		goto done;
+	o = cJSON_GetObjectItemCaseSensitive(doc, "event_types");
+	for (int i = 0; i < MREG_EV_COUNT; i++)
+		if ((rc = int_of(&st->by_type[i], o, mreg_event_type_name((mreg_event_type)i))) < 0)
+			goto done;
+	o = cJSON_GetObjectItemCaseSensitive(doc, "stages");
+	for (int i = 0; i < MREG_STAGE_COUNT; i++)
+		if ((rc = int_of(&st->stage_count[i], o, mreg_stage_name((mreg_stage)i))) < 0)
+			goto done;
+	o = cJSON_GetObjectItemCaseSensitive(doc, "types");
+	for (int i = 0; i < MREG_TYPE_COUNT; i++)
+		if ((rc = int_of(&st->type_count[i], o, mreg_type_name((mreg_model_type)i))) < 0)
+			goto done;
+	o = cJSON_GetObjectItemCaseSensitive(doc, "conflicts");
+	if (!cJSON_IsArray(o)) {
+		rc = BAD("conflicts");
+		goto done;
+	}
+	cJSON_ArrayForEach(c, o) {
+		if (st->nconflicts == st->aconflicts) {
+			size_t a = st->aconflicts ? st->aconflicts * 2 : 8;
+			mreg_conflict *p = realloc(st->conflicts, a * sizeof(*p));
+			if (!p) {
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				goto done;
+			}
+			st->conflicts = p;
+			st->aconflicts = a;
+		}
+		mreg_conflict *k = &st->conflicts[st->nconflicts++];
+		memset(k, 0, sizeof(*k));
+		if ((rc = copy_fixed(k->event, sizeof(k->event), c, "event")) < 0 ||
+		    (rc = copy_fixed(k->time, sizeof(k->time), c, "time")) < 0 ||
+		    (rc = int_of(&n, c, "version")) < 0)
+			goto done;
+		k->version = (int)n;
+		k->type = mreg_strdup(str_of(c, "type"));
+		k->model = mreg_strdup(str_of(c, "model_id"));
+		k->message = mreg_strdup(str_of(c, "message"));
+		k->actor = mreg_strdup(str_of(c, "actor"));
+		if (!k->type || !k->model || !k->message || !k->actor) {
+			rc = BAD("conflict");
+			goto done;
+		}
+	}
+	o = cJSON_GetObjectItemCaseSensitive(doc, "model_list");
+	if (!cJSON_IsArray(o)) {
+		rc = BAD("model_list");
+		goto done;
+	}
+	cJSON_ArrayForEach(c, o) {
+		mreg_model *m;
+		const char *id = str_of(c, "model_id");
+		if (!id) {
+			rc = BAD("model_id");
+			goto done;
+		}
+		if (st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) >= 0) {
+			rc = BAD("model_list is not sorted");
+			goto done;
+		}
+		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
+			goto done;
+		m->loaded = false;
+		m->name = mreg_strdup(str_of(c, "name"));
+		m->description = mreg_strdup(str_of(c, "description"));
+		m->type = mreg_type_parse(str_of(c, "model_type"));
+		if (!m->name || !m->description ||
+		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
+		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
+		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
+		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0 ||
+		    (rc = read_prod(&m->prod, cJSON_GetObjectItemCaseSensitive(c, "production"))) < 0) {
+			rc = rc < 0 ? rc : BAD("model row");
+			goto done;
+		}
+		m->nversions = (int)n;
+		if ((rc = int_of(&n, c, "latest_version")) < 0)
+			goto done;
+		m->latest = (int)n;
+	}
+	*out = st;
+	st = NULL;
+	rc = 0;
+done:
+	cJSON_Delete(doc);
+	mreg_state_free(st);
+	return rc;
+}
+
+static int read_transition(mreg_transition *t, const cJSON *o)
+{
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "from_stage");
+	t->from = cJSON_IsNull(from) ? MREG_STAGE_NONE : mreg_stage_parse(str_of(o, "from_stage"));
+	t->to = mreg_stage_parse(str_of(o, "to_stage"));
+	t->reason = mreg_strdup(str_of(o, "reason"));
+	t->by = mreg_strdup(str_of(o, "transitioned_by"));
+	if ((!cJSON_IsNull(from) && t->from == MREG_STAGE_NONE) || t->to == MREG_STAGE_NONE || !t->reason ||
+	    !t->by)
+		return BAD("history row");
+	int rc;
+	if ((rc = copy_fixed(t->at, sizeof(t->at), o, "transitioned_at")) < 0 ||
+	    (rc = copy_fixed(t->event, sizeof(t->event), o, "event")) < 0)
+		return rc;
+	return 0;
+}
+
+static int read_version(mreg_version *v, cJSON *o)
+{
+	int64_t n = 0;
+	int rc;
+	const cJSON *c, *arr;
+	if ((rc = int_of(&n, o, "version")) < 0)
+		return rc;
+	v->version = (int)n;
+	if ((rc = int_of(&n, o, "claimed_version")) < 0)
+		return rc;
+	v->claimed = (int)n;
+	if ((rc = copy_fixed(v->ref, sizeof(v->ref), o, "ref")) < 0 ||
+	    (rc = copy_fixed(v->file_hash, sizeof(v->file_hash), o, "file_hash")) < 0 ||
+	    (rc = copy_fixed(v->created_at, sizeof(v->created_at), o, "created_at")) < 0 ||
+	    (rc = copy_fixed(v->updated_at, sizeof(v->updated_at), o, "updated_at")) < 0 ||
+	    (rc = int_of(&v->file_size, o, "file_size_bytes")) < 0)
+		return rc;
+	if ((v->stage = mreg_stage_parse(str_of(o, "stage"))) == MREG_STAGE_NONE)
+		return BAD("stage");
+	if (!(v->file_path = mreg_strdup(str_of(o, "file_path"))))
+		return BAD("file_path");
+	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
+	if ((rc = mreg_metrics_from_json(&v->metrics, metrics, "state")) < 0)
+		return BAD("metrics");
+	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
+	cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(o, "training_config");
+	if (!cJSON_IsObject(cfg)) {
+		cJSON_Delete(cfg);
+		return BAD("training_config");
+	}
+	v->training_config = cfg;
+	cJSON *val = cJSON_DetachItemFromObjectCaseSensitive(o, "validation");
+	if (val && !cJSON_IsNull(val))
+		v->validation = val;
+	else
+		cJSON_Delete(val);
+	arr = cJSON_GetObjectItemCaseSensitive(o, "tags");
+	if (!cJSON_IsArray(arr))
+		return BAD("tags");
+	int nt = cJSON_GetArraySize(arr);
+	if (nt && !(v->tags = calloc((size_t)nt, sizeof(char *))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_ArrayForEach(c, arr) {
+		if (!cJSON_IsString(c) || !(v->tags[v->ntags] = mreg_strdup(c->valuestring)))
+			return BAD("tag");
+		v->ntags++;
+	}
+	arr = cJSON_GetObjectItemCaseSensitive(o, "history");
+	int nh = cJSON_GetArraySize(arr);
+	if (!cJSON_IsArray(arr) || nh == 0)
+		return BAD("history");
+	if (!(v->history = calloc((size_t)nh, sizeof(*v->history))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_ArrayForEach(c, arr) {
+		if ((rc = read_transition(&v->history[v->nhistory++], c)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int mreg_state_read_model(mreg_state *st, const char *data, size_t len)
+{
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	cJSON *c;
+	int rc = 0;
+	const char *id = str_of(doc, "model_id");
+	mreg_model *m = id ? mreg_state_model(st, id) : NULL;
+
+	if (!m) {
+		rc = BAD(id ? "model file for a model the registry does not list" : "model file does not parse");
+		goto done;
+	}
+	mreg_model_unload(m);
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "versions");
+	int n = cJSON_GetArraySize(arr);
+	if (!cJSON_IsArray(arr) || n != m->nversions) {
+		rc = BAD("model file does not match the registry summary");
+		goto done;
+	}
+	const char *last = str_of(doc, "last_event");
+	if (!last || strcmp(last, m->last_event)) {
+		rc = BAD("model file is older than the registry summary");
+		goto done;
+	}
+	m->loaded = true;
+	if (n && !(m->versions = calloc((size_t)n, sizeof(*m->versions)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	m->aversions = (size_t)n;
+	m->nversions = 0;
+	cJSON_ArrayForEach(c, arr) {
+		m->nversions++;
+		if ((rc = read_version(&m->versions[m->nversions - 1], c)) < 0)
+			goto done;
+	}
+	rc = mreg_state_check_model(m);
+done:
+	if (rc < 0 && m)
+		mreg_model_unload(m);
+	if (rc < 0 && m)
+		m->nversions = n > 0 ? n : m->nversions;
+	cJSON_Delete(doc);
+	return rc;
+}

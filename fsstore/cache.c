@@ -1,0 +1,524 @@
+/*
+ * State files as the cache of the fold, and keeping them (and the work tree
+ * mirror) in step with HEAD.
+ *
+ * Two stamps in .git/mreg/ say what is current: `stamp` holds the tree the
+ * state files were folded from, `mirror` the tree the work tree and index
+ * were last brought to. Both are written last, after the files they vouch
+ * for, and the state stamp is removed before those files are touched, so a
+ * crash in between leaves no stamp and the next command folds afresh.
+ *
+ * Refreshing takes the cheap road when it can: if the state's tree and HEAD's
+ * differ only by added event files, and every added event sorts after the
+ * last one folded, only those events are folded into the models they name.
+ * Anything else (a reset, a merge that brings older events, a changed or
+ * deleted file) folds the whole log from HEAD's tree.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int read_stamp(char out[41], mreg_registry *reg, const char *name)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
+	int rc = path ? mreg_fs_read(&b, path, 128) : MREG_ERROR;
+	out[0] = '\0';
+	if (rc == 0 && b.size >= 40 && strspn(b.ptr, "0123456789abcdef") >= 40) {
+		memcpy(out, b.ptr, 40);
+		out[40] = '\0';
+	}
+	mreg_buf_dispose(&b);
+	free(path);
+	return 0;
+}
+
+static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree)
+{
+	char line[42];
+	git_oid_fmt(line, tree);
+	line[40] = '\n';
+	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	int rc = mreg_fs_write_atomic(path, line, 41, false);
+	free(path);
+	return rc;
+}
+
+int mreg_cache_stamp(char out[41], mreg_registry *reg)
+{
+	return read_stamp(out, reg, "stamp");
+}
+
+int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg)
+{
+	return read_stamp(out, reg, "mirror");
+}
+
+int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree)
+{
+	return write_stamp(reg, "mirror", tree);
+}
+
+static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
+	int rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == MREG_ENOTFOUND)
+		rc = mreg_error_set(MREG_ECORRUPT, "state file of '%s' is missing", id);
+	if (rc == 0)
+		rc = mreg_state_read_model(st, b.ptr, b.size);
+	mreg_buf_dispose(&b);
+	free(path);
+	return rc;
+}
+
+int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_state *st = NULL;
+	char *path = mreg_strfmt("%sregistry.json", reg->statedir);
+	int rc;
+
+	*out = NULL;
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = mreg_fs_read(&b, path, 0);
+	free(path);
+	if (rc == MREG_ENOTFOUND)
+		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
+	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0)
+		goto done;
+	for (size_t i = 0; i < st->nmodels; i++) {
+		mreg_model *m = st->models[i];
+		if ((all || (model && !strcmp(model, m->id))) && (rc = load_model_file(st, reg, m->id)) < 0)
+			goto done;
+	}
+	*out = st;
+	st = NULL;
+done:
+	mreg_state_free(st);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
+{
+	char *dir = mreg_strfmt("%smodels", reg->statedir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	if (!d) {
+		free(dir);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		char id[MREG_ID_MAX + 1];
+		if (n - 5 > MREG_ID_MAX)
+			continue;
+		memcpy(id, de->d_name, n - 5);
+		id[n - 5] = '\0';
+		if (!mreg_state_model(st, id)) {
+			char *p = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (p)
+				unlink(p);
+			free(p);
+		}
+	}
+	closedir(d);
+	free(dir);
+	return 0;
+}
+
+int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = NULL;
+	int rc = 0;
+
+	git_oid_fmt(st->tree, tree);
+	st->tree[40] = '\0';
+	/* no stamp while the files are in flux */
+	path = mreg_strfmt("%sstamp", reg->mregdir);
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (unlink(path) < 0 && errno != ENOENT)
+		rc = mreg_error_set(MREG_ERROR, "cannot remove '%s': %s", path, strerror(errno));
+	free(path);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < st->nmodels; i++) {
+		mreg_model *m = st->models[i];
+		if (!m->loaded || !m->dirty)
+			continue;
+		mreg_buf_clear(&b);
+		if ((rc = mreg_state_write_model(&b, m)) < 0)
+			goto done;
+		path = mreg_strfmt("%smodels/%s.json", reg->statedir, m->id);
+		rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(path);
+		path = NULL;
+		if (rc < 0)
+			goto done;
+		m->dirty = false;
+	}
+	mreg_buf_clear(&b);
+	if ((rc = mreg_state_write_production(&b, st)) < 0)
+		goto done;
+	path = mreg_strfmt("%sproduction.json", reg->statedir);
+	rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(path);
+	path = NULL;
+	if (rc < 0)
+		goto done;
+	mreg_buf_clear(&b);
+	if ((rc = mreg_state_write_registry(&b, st)) < 0)
+		goto done;
+	path = mreg_strfmt("%sregistry.json", reg->statedir);
+	rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(path);
+	path = NULL;
+	if (rc < 0)
+		goto done;
+	rc = write_stamp(reg, "stamp", tree);
+done:
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* ---- reading events from git ---------------------------------------- */
+
+typedef struct {
+	mreg_registry *reg;
+	mreg_event **evs;
+	size_t n, a;
+	int rc;
+} collect;
+
+static int is_event_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n == 37 && !strcmp(name + 32, ".json") && strspn(name, "0123456789abcdef") == 32;
+}
+
+static int push_event(collect *c, const git_oid *id, const char *name, const char *root)
+{
+	git_blob *blob = NULL;
+	mreg_event *ev = NULL;
+	char want[33];
+	int rc;
+
+	if (!is_event_name(name))
+		return mreg_error_set(MREG_ECORRUPT, "corrupt registry '%s': '%s%s' is not named <xxh128>.json",
+				      c->reg->path, root, name);
+	if (git_blob_lookup(&blob, c->reg->repo, id) < 0)
+		return mreg_git_error("cannot read event", name);
+	memcpy(want, name, 32);
+	want[32] = '\0';
+	rc = mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want);
+	git_blob_free(blob);
+	if (rc < 0)
+		return rc;
+	if (c->n == c->a) {
+		size_t a = c->a ? c->a * 2 : 256;
+		mreg_event **p = realloc(c->evs, a * sizeof(*p));
+		if (!p) {
+			mreg_event_free(ev);
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		}
+		c->evs = p;
+		c->a = a;
+	}
+	c->evs[c->n++] = ev;
+	return 0;
+}
+
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	collect *c = payload;
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		return 0;
+	if ((c->rc = push_event(c, git_tree_entry_id(e), git_tree_entry_name(e), root)) < 0)
+		return -1;
+	return 0;
+}
+
+static int cmp_events(const void *a, const void *b)
+{
+	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
+}
+
+void mreg_events_free(mreg_event **evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mreg_event_free(evs[i]);
+	free(evs);
+}
+
+int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree_id)
+{
+	git_tree *tree = NULL, *events = NULL;
+	git_tree_entry *e = NULL;
+	collect c = { reg, NULL, 0, 0, 0 };
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (git_tree_lookup(&tree, reg->repo, tree_id) < 0)
+		return mreg_git_error("cannot read the tree of", reg->path);
+	if (git_tree_entry_bypath(&e, tree, "events") == 0) {
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&events, reg->repo, git_tree_entry_id(e)) < 0) {
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt registry '%s': events is not a directory", reg->path);
+			goto done;
+		}
+		if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
+			rc = c.rc < 0 ? c.rc : mreg_git_error("cannot walk the events of", reg->path);
+			goto done;
+		}
+	}
+	if (c.n)
+		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
+	*out = c.evs;
+	*n = c.n;
+	c.evs = NULL;
+	c.n = 0;
+done:
+	mreg_events_free(c.evs, c.n);
+	git_tree_entry_free(e);
+	git_tree_free(events);
+	git_tree_free(tree);
+	return rc;
+}
+
+/* ---- refresh -------------------------------------------------------- */
+
+static int fold_all(mreg_registry *reg, const git_oid *tree)
+{
+	mreg_event **evs = NULL;
+	mreg_state *st = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mreg_read_events_at(&evs, &n, reg, tree)) < 0)
+		return rc;
+	if ((rc = mreg_state_new(&st)) < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = mreg_fold_apply(st, evs[i])) < 0)
+			goto done;
+	for (size_t i = 0; i < st->nmodels; i++)
+		st->models[i]->dirty = true;
+	if ((rc = mreg_cache_save(reg, st, tree)) < 0)
+		goto done;
+	rc = remove_stale_models(reg, st);
+done:
+	mreg_state_free(st);
+	mreg_events_free(evs, n);
+	return rc;
+}
+
+/* 1: done incrementally; 0: needs a full fold; <0 error */
+static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
+{
+	git_oid old_id;
+	git_tree *old = NULL, *cur = NULL;
+	git_diff *diff = NULL;
+	git_diff_options o;
+	char *spec[] = { "events" };
+	collect c = { reg, NULL, 0, 0, 0 };
+	mreg_state *st = NULL;
+	int rc = 0;
+
+	if (git_oid_fromstr(&old_id, stamp) < 0 || git_tree_lookup(&old, reg->repo, &old_id) < 0 ||
+	    git_tree_lookup(&cur, reg->repo, tree) < 0)
+		goto done;
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	o.pathspec.strings = spec;
+	o.pathspec.count = 1;
+	if (git_diff_tree_to_tree(&diff, reg->repo, old, cur, &o) < 0)
+		goto done;
+	size_t nd = git_diff_num_deltas(diff);
+	for (size_t i = 0; i < nd; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		if (d->status != GIT_DELTA_ADDED)
+			goto done;
+		const char *slash = strrchr(d->new_file.path, '/');
+		if ((rc = push_event(&c, &d->new_file.id, slash ? slash + 1 : d->new_file.path, "")) < 0)
+			goto done;
+	}
+	if (c.n)
+		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
+	if (mreg_cache_load(&st, reg, NULL, false) < 0) {
+		rc = 0;
+		goto done;
+	}
+	if (c.n && st->nevents &&
+	    (c.evs[0]->clock < st->clock || (c.evs[0]->clock == st->clock && strcmp(c.evs[0]->id, st->last_event) <= 0)))
+		goto done;	/* older events arrived: the order changed, fold it all */
+	for (size_t i = 0; i < c.n; i++) {
+		mreg_model *m = mreg_state_model(st, c.evs[i]->model);
+		if (m && !m->loaded) {
+			char *id = mreg_strdup(m->id);
+			mreg_buf b = MREG_BUF_INIT;
+			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
+			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
+			if (r == 0)
+				r = mreg_state_read_model(st, b.ptr, b.size);
+			mreg_buf_dispose(&b);
+			free(path);
+			free(id);
+			if (r < 0) {
+				rc = 0;
+				goto done;
+			}
+		}
+		if ((rc = mreg_fold_apply(st, c.evs[i])) < 0)
+			goto done;
+	}
+	if ((rc = mreg_cache_save(reg, st, tree)) < 0)
+		goto done;
+	rc = 1;
+done:
+	mreg_state_free(st);
+	mreg_events_free(c.evs, c.n);
+	git_diff_free(diff);
+	git_tree_free(old);
+	git_tree_free(cur);
+	return rc;
+}
+
+static int repair_mirror(mreg_registry *reg, const git_oid *tree)
+{
+	git_checkout_options o;
+	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
+	git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
+	o.checkout_strategy = GIT_CHECKOUT_FORCE;
+	o.paths.strings = paths;
+	o.paths.count = 4;
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	if (git_checkout_head(reg->repo, &o) < 0)
+		return mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+	return mreg_cache_set_mirror(reg, tree);
+}
+
+int mreg_cache_ensure(mreg_registry *reg)
+{
+	git_oid commit, tree;
+	char head[41], stamp[41], mirror[41];
+	int rc;
+
+	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
+		return rc;
+	git_oid_fmt(head, &tree);
+	head[40] = '\0';
+	mreg_cache_stamp(stamp, reg);
+	if (strcmp(stamp, head)) {
+		rc = stamp[0] ? fold_new(reg, stamp, &tree) : 0;
+		if (rc == 0)
+			rc = fold_all(reg, &tree);
+		if (rc < 0)
+			return rc;
+	}
+	if (reg->workdir) {
+		mreg_cache_mirror_stamp(mirror, reg);
+		if (strcmp(mirror, head) && (rc = repair_mirror(reg, &tree)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
+{
+	int rc;
+	mreg_status s;
+	if ((rc = mreg_registry_status(&s, reg)) < 0)
+		return rc;
+	if (was_fresh)
+		*was_fresh = s.state_fresh && s.mirror_fresh;
+	if ((rc = mreg_lock(reg)) < 0)
+		return rc;
+	if (force) {
+		char *p = mreg_strfmt("%sstamp", reg->mregdir);
+		char *q = mreg_strfmt("%smirror", reg->mregdir);
+		if (p)
+			unlink(p);
+		if (q && reg->workdir)
+			unlink(q);
+		free(p);
+		free(q);
+	}
+	rc = mreg_cache_ensure(reg);
+	mreg_unlock(reg);
+	return rc;
+}
+
+int mreg_registry_status(mreg_status *out, mreg_registry *reg)
+{
+	git_oid commit, tree;
+	char stamp[41], mirror[41];
+	int rc;
+	memset(out, 0, sizeof(*out));
+	mreg_branch_ref(reg, out->branch, sizeof(out->branch));
+	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
+		return rc;
+	git_oid_fmt(out->head, &commit);
+	git_oid_fmt(out->tree, &tree);
+	mreg_cache_stamp(stamp, reg);
+	mreg_cache_mirror_stamp(mirror, reg);
+	out->state_fresh = !strcmp(stamp, out->tree);
+	out->mirror_fresh = !reg->workdir || !strcmp(mirror, out->tree);
+	return 0;
+}
+
+int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	mreg_status s;
+	int rc;
+	*out = NULL;
+	if ((rc = mreg_registry_status(&s, reg)) < 0)
+		return rc;
+	if (!s.state_fresh || !s.mirror_fresh) {
+		if ((rc = mreg_lock(reg)) < 0)
+			return rc;
+		rc = mreg_cache_ensure(reg);
+		mreg_unlock(reg);
+		if (rc < 0)
+			return rc;
+	}
+	rc = mreg_cache_load(out, reg, model, all);
+	if (rc == MREG_ECORRUPT) {
+		/* state files damaged behind a good stamp: fold from the log */
+		if ((rc = mreg_registry_refresh(reg, true, NULL)) < 0)
+			return rc;
+		rc = mreg_cache_load(out, reg, model, all);
+	}
+	return rc;
+}
+
+int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model)
+{
+	git_oid commit, tree;
+	int rc;
+	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
+		return rc;
+	if ((rc = mreg_read_events_at(out, n, reg, &tree)) < 0 || !model)
+		return rc;
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (!strcmp((*out)[i]->model, model))
+			(*out)[k++] = (*out)[i];
+		else
+			mreg_event_free((*out)[i]);
+	}
+	*n = k;
+	return 0;
+}

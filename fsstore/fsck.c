@@ -1,0 +1,253 @@
+/*
+ * mreg fsck: check everything that can be checked, report every problem.
+ *
+ * Events: each file's name is the xxh128 of its bytes and the bytes parse
+ * under the strict schema. Artifacts: each committed or large file hashes to
+ * its name. The fold: a fresh fold of the whole log passes the invariants
+ * after every event, and the state files on disk say the same bytes. The
+ * mirror: the work tree and index match HEAD.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+typedef struct {
+	mreg_registry *reg;
+	mreg_fsck_cb cb;
+	void *payload;
+	size_t n;
+	mreg_event **evs;
+	size_t nevs, aevs;
+} fsck;
+
+static void problem(fsck *f, const char *msg)
+{
+	f->n++;
+	if (f->cb)
+		f->cb(msg, f->payload);
+}
+
+static void problemf(fsck *f, const char *fmt, const char *a, const char *b)
+{
+	char *m = mreg_strfmt(fmt, a, b ? b : "");
+	problem(f, m ? m : fmt);
+	free(m);
+}
+
+static void hex_of(char out[33], const void *data, size_t len)
+{
+	mreg_hash128(out, data, len);
+}
+
+static int check_event_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+	fsck *f = payload;
+	git_blob *blob = NULL;
+	mreg_event *ev = NULL;
+	const char *name = git_tree_entry_name(e);
+	char path[512];
+
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		return 0;
+	snprintf(path, sizeof(path), "events/%s%s", root, name);
+	size_t n = strlen(name);
+	if (n != 37 || strcmp(name + 32, ".json") || strspn(name, "0123456789abcdef") != 32) {
+		problemf(f, "event file '%s' is not named <xxh128>.json%s", path, NULL);
+		return 0;
+	}
+	if (strlen(root) != 6 || strncmp(root, name, 2) || strncmp(root + 3, name + 2, 2)) {
+		problemf(f, "event file '%s' is not under its fan-out directory%s", path, NULL);
+	}
+	if (git_blob_lookup(&blob, f->reg->repo, git_tree_entry_id(e)) < 0) {
+		problemf(f, "event file '%s' cannot be read%s", path, NULL);
+		return 0;
+	}
+	char want[33];
+	memcpy(want, name, 32);
+	want[32] = '\0';
+	if (mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want) < 0) {
+		problem(f, mreg_error_last());
+	} else {
+		if (f->nevs == f->aevs) {
+			f->aevs = f->aevs ? f->aevs * 2 : 256;
+			f->evs = realloc(f->evs, f->aevs * sizeof(*f->evs));
+		}
+		if (f->evs)
+			f->evs[f->nevs++] = ev;
+		else
+			mreg_event_free(ev);
+	}
+	git_blob_free(blob);
+	return 0;
+}
+
+static int check_artifact_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+	fsck *f = payload;
+	git_blob *blob = NULL;
+	const char *name = git_tree_entry_name(e);
+	char hex[33], path[512];
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		return 0;
+	snprintf(path, sizeof(path), "artifacts/%s%s", root, name);
+	if (git_blob_lookup(&blob, f->reg->repo, git_tree_entry_id(e)) < 0) {
+		problemf(f, "artifact '%s' cannot be read%s", path, NULL);
+		return 0;
+	}
+	hex_of(hex, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+	if (strlen(name) < 32 || strncmp(name, hex, 32))
+		problemf(f, "artifact '%s' is corrupt: its bytes hash to %s", path, hex);
+	git_blob_free(blob);
+	return 0;
+}
+
+static int walk_subtree(fsck *f, git_tree *root, const char *dir, git_treewalk_cb cb)
+{
+	git_tree_entry *e = NULL;
+	git_tree *t = NULL;
+	if (git_tree_entry_bypath(&e, root, dir) < 0)
+		return 0;
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_lookup(&t, f->reg->repo, git_tree_entry_id(e)) == 0)
+		git_tree_walk(t, GIT_TREEWALK_PRE, cb, f);
+	else
+		problemf(f, "'%s' is not a directory at HEAD%s", dir, NULL);
+	git_tree_free(t);
+	git_tree_entry_free(e);
+	return 0;
+}
+
+static void check_large_file(fsck *f, const mreg_version *v, const char *model)
+{
+	char *full = mreg_strfmt("%s%s", f->reg->workdir ? f->reg->workdir : f->reg->gitdir, v->file_path);
+	mreg_buf b = MREG_BUF_INIT;
+	char hex[33];
+	if (!full)
+		return;
+	if (mreg_fs_read(&b, full, 0) < 0) {
+		char *m = mreg_strfmt("model file of '%s:%d' is missing: '%s'", model, v->version, v->file_path);
+		problem(f, m ? m : "model file missing");
+		free(m);
+	} else {
+		hex_of(hex, b.ptr, b.size);
+		if (strcmp(hex, v->file_hash + 7)) {
+			char *m = mreg_strfmt("model file of '%s:%d' is corrupt: '%s' hashes to %s", model, v->version,
+					      v->file_path, hex);
+			problem(f, m ? m : "model file corrupt");
+			free(m);
+		}
+	}
+	mreg_buf_dispose(&b);
+	free(full);
+}
+
+static int cmp_events(const void *a, const void *b)
+{
+	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
+}
+
+static void compare_file(fsck *f, const char *rel, const mreg_buf *want)
+{
+	mreg_buf have = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%s%s", f->reg->statedir, rel);
+	if (path && (mreg_fs_read(&have, path, 0) < 0 || have.size != want->size ||
+		     memcmp(have.ptr, want->ptr, want->size)))
+		problemf(f, "state file '%s' differs from the fold of HEAD (run 'mreg refresh')%s", rel, NULL);
+	mreg_buf_dispose(&have);
+	free(path);
+}
+
+static void check_fold(fsck *f, const git_oid *tree)
+{
+	mreg_state *st = NULL;
+	char stamp[41], head[41];
+	mreg_buf b = MREG_BUF_INIT;
+
+	if (f->nevs)
+		qsort(f->evs, f->nevs, sizeof(*f->evs), cmp_events);
+	if (mreg_state_new(&st) < 0)
+		return;
+	for (size_t i = 0; i < f->nevs; i++)
+		if (mreg_fold_apply(st, f->evs[i]) < 0) {
+			problem(f, mreg_error_last());
+			mreg_state_free(st);
+			return;
+		}
+	for (size_t i = 0; i < st->nmodels; i++) {
+		mreg_model *m = st->models[i];
+		for (int j = 0; j < m->nversions; j++)
+			if (!strncmp(m->versions[j].file_path, "blobs/", 6))
+				check_large_file(f, &m->versions[j], m->id);
+	}
+	git_oid_fmt(head, tree);
+	head[40] = '\0';
+	memcpy(st->tree, head, sizeof(head));
+	mreg_cache_stamp(stamp, f->reg);
+	if (!strcmp(stamp, head)) {
+		mreg_state_write_registry(&b, st);
+		compare_file(f, "registry.json", &b);
+		mreg_buf_clear(&b);
+		mreg_state_write_production(&b, st);
+		compare_file(f, "production.json", &b);
+		for (size_t i = 0; i < st->nmodels; i++) {
+			char *rel = mreg_strfmt("models/%s.json", st->models[i]->id);
+			mreg_buf_clear(&b);
+			mreg_state_write_model(&b, st->models[i]);
+			if (rel)
+				compare_file(f, rel, &b);
+			free(rel);
+		}
+	}
+	mreg_buf_dispose(&b);
+	mreg_state_free(st);
+}
+
+static void check_mirror(fsck *f)
+{
+	git_status_list *sl = NULL;
+	git_status_options o;
+	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
+	git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
+	o.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
+	o.pathspec.strings = paths;
+	o.pathspec.count = 4;
+	if (git_status_list_new(&sl, f->reg->repo, &o) < 0) {
+		problemf(f, "cannot read the status of '%s'%s", f->reg->path, NULL);
+		return;
+	}
+	size_t n = git_status_list_entrycount(sl);
+	for (size_t i = 0; i < n; i++) {
+		const git_status_entry *e = git_status_byindex(sl, i);
+		const git_diff_delta *d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
+		const char *p = d ? (d->new_file.path ? d->new_file.path : d->old_file.path) : "?";
+		problemf(f, "work tree differs from HEAD at '%s' (run 'mreg refresh' to restore it)%s", p, NULL);
+	}
+	git_status_list_free(sl);
+}
+
+int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload)
+{
+	fsck f = { reg, cb, payload, 0, NULL, 0, 0 };
+	git_oid commit, tree_id;
+	git_tree *tree = NULL;
+	int rc;
+
+	*nproblems = 0;
+	if ((rc = mreg_head(&commit, &tree_id, reg)) < 0)
+		return rc;
+	if (git_tree_lookup(&tree, reg->repo, &tree_id) < 0)
+		return mreg_git_error("cannot read the tree of", reg->path);
+	walk_subtree(&f, tree, "events", check_event_entry);
+	walk_subtree(&f, tree, "artifacts", check_artifact_entry);
+	check_fold(&f, &tree_id);
+	if (reg->workdir)
+		check_mirror(&f);
+	git_tree_free(tree);
+	mreg_events_free(f.evs, f.nevs);
+	*nproblems = f.n;
+	return f.n ? MREG_ECORRUPT : 0;
+}

@@ -1,0 +1,179 @@
+/*
+ * Small file-system helpers: whole-file reads with a size cap, atomic
+ * replace (temp file, optional fsync, rename, fsync of the directory), and
+ * mkdir -p. Everything mreg writes outside git objects goes through here.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return mreg_error_set(MREG_ENOTFOUND, "file not found: '%s'", path);
+		return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mreg_error_set(MREG_EINVALID, "cannot read '%s': not a regular file", path);
+	}
+	if (cap && (size_t)st.st_size > cap) {
+		close(fd);
+		return mreg_error_set(MREG_EINVALID, "cannot read '%s': larger than %zu bytes", path, cap);
+	}
+	if (mreg_buf_grow(out, (size_t)st.st_size) < 0) {
+		close(fd);
+		return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
+	}
+	for (;;) {
+		if (mreg_buf_grow(out, 65536) < 0) {
+			close(fd);
+			return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
+		}
+		ssize_t r = read(fd, out->ptr + out->size, out->asize - out->size - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", path, strerror(errno));
+		}
+		if (r == 0)
+			break;
+		out->size += (size_t)r;
+		out->ptr[out->size] = '\0';
+		if (cap && out->size > cap) {
+			close(fd);
+			return mreg_error_set(MREG_EINVALID, "cannot read '%s': larger than %zu bytes", path, cap);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+int mreg_fs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return mreg_error_set(MREG_ERROR, "cannot open directory '%s': %s", dir, strerror(errno));
+	int rc = fsync(fd);
+	close(fd);
+	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", dir, strerror(errno)) : 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync)
+{
+	char *tmp = mreg_strfmt("%s.tmp%d", path, (int)getpid());
+	int fd = -1, rc = MREG_ERROR;
+	if (!tmp)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	if (write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot rename into '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	if (sync) {
+		char *dir = mreg_strdup(path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash)
+			*slash = '\0';
+		rc = mreg_fs_fsync_dir(slash ? dir : ".");
+		free(dir);
+		if (rc < 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int mreg_fs_mkdirs(const char *dir)
+{
+	char *p = mreg_strdup(dir);
+	if (!p)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			return mreg_error_set(MREG_ERROR, "cannot create directory '%s': %s", dir, strerror(e));
+		}
+		*s = '/';
+	}
+	int rc = 0;
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		rc = mreg_error_set(MREG_ERROR, "cannot create directory '%s': %s", dir, strerror(errno));
+	free(p);
+	return rc;
+}
+
+int mreg_fs_mkparents(const char *path)
+{
+	char *p = mreg_strdup(path);
+	char *slash = p ? strrchr(p, '/') : NULL;
+	int rc = 0;
+	if (!p)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (slash && slash != p) {
+		*slash = '\0';
+		rc = mreg_fs_mkdirs(p);
+	}
+	free(p);
+	return rc;
+}
+
+int64_t mreg_fs_now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

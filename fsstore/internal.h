@@ -1,0 +1,66 @@
+/*
+ * What the fsstore files share and nothing outside fsstore sees.
+ */
+#ifndef MREG_FSSTORE_INTERNAL_H
+#define MREG_FSSTORE_INTERNAL_H
+
+#include "store.h"
+
+#include <git2.h>
+#include <git2/sys/mempack.h>
+
+struct mreg_registry {
+	git_repository *repo;
+	git_odb *odb;
+	git_odb_backend *mempack;	/* new objects gather here, then go to disk as one pack */
+	char *path;		/* what the user named, for messages */
+	char *gitdir;		/* ends in '/' */
+	char *workdir;		/* ends in '/'; NULL when bare */
+	char *statedir;		/* <workdir>state/ or <gitdir>mreg/state/ */
+	char *mregdir;		/* <gitdir>mreg/ */
+	char *actor;
+	char node[17];
+	bool fsync;
+	int lock_timeout_ms;
+	int lockfd;
+	int64_t artifact_max;
+};
+
+/* errors from libgit2, with context, as one of our messages */
+int mreg_git_error(const char *what, const char *subject);
+
+/* fsutil.c */
+int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
+int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
+int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */
+int mreg_fs_mkparents(const char *path);	/* mkdir -p of path's parent */
+int mreg_fs_fsync_dir(const char *dir);
+int64_t mreg_fs_now_usec(void);
+
+/* repo.c */
+int mreg_lock(mreg_registry *reg);
+void mreg_unlock(mreg_registry *reg);
+int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
+const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
+
+/* cache.c */
+int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller holds the lock */
+int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
+int mreg_cache_stamp(char out[41], mreg_registry *reg);
+int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
+int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
+int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
+
+/* write.c */
+typedef struct {
+	const char *path;	/* in the tree */
+	const void *data;
+	size_t len;
+} mreg_addfile;
+
+/* Commit files as one event; on success *tree_out is the new tree. */
+int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
+		      const mreg_addfile *extra, size_t nextra, const char *summary);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * Opening and creating registries, per-node settings, the writer lock.
+ *
+ * Per-node settings live in git config under [mreg] (actor, fsync,
+ * lockTimeout); policy shared by all nodes lives in the committed mreg.json.
+ * The lock is flock(2) on .git/mreg/lock: it dies with its process, so a
+ * crashed writer never leaves a stale lock behind.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char mreg_json[] =
+	"{\n"
+	"  \"format\": 1,\n"
+	"  \"artifact_max_bytes\": 1048576,\n"
+	"  \"rollback\": {\n"
+	"    \"elo_drop_threshold\": 50,\n"
+	"    \"win_rate_drop_threshold\": 0.1,\n"
+	"    \"min_games_for_evaluation\": 50,\n"
+	"    \"require_approval\": true\n"
+	"  },\n"
+	"  \"auto_promote\": {\n"
+	"    \"min_elo_improvement\": 25,\n"
+	"    \"min_games\": 100\n"
+	"  },\n"
+	"  \"backup\": {\n"
+	"    \"max_backups\": 10,\n"
+	"    \"interval_hours\": 24\n"
+	"  }\n"
+	"}\n";
+
+static const char gitignore[] = "# derived by mreg, never committed\n/state/\n/blobs/\n";
+
+int mreg_git_error(const char *what, const char *subject)
+{
+	const git_error *e = git_error_last();
+	return mreg_error_set(MREG_ERROR, "%s '%s': %s", what, subject, e && e->message ? e->message : "git error");
+}
+
+static int libgit2_ready(void)
+{
+	static int done;
+	if (!done) {
+		if (git_libgit2_init() < 0)
+			return mreg_error_set(MREG_ERROR, "cannot initialise libgit2");
+		done = 1;
+	}
+	return 0;
+}
+
+static char *default_actor(void)
+{
+	const char *user = getenv("USER");
+	char host[256] = "localhost";
+	if (!user || !*user)
+		user = getenv("LOGNAME");
+	if (!user || !*user)
+		user = "unknown";
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return mreg_strfmt("%s@%s", user, host);
+}
+
+static int commit_files(mreg_registry *reg)
+{
+	git_treebuilder *tb = NULL;
+	git_oid blob, tree, commit;
+	git_tree *t = NULL;
+	git_signature *sig = NULL;
+	git_index *idx = NULL;
+	int rc = MREG_ERROR;
+
+	if (git_blob_create_from_buffer(&blob, reg->repo, mreg_json, sizeof(mreg_json) - 1) < 0 ||
+	    git_treebuilder_new(&tb, reg->repo, NULL) < 0 ||
+	    git_treebuilder_insert(NULL, tb, "mreg.json", &blob, GIT_FILEMODE_BLOB) < 0 ||
+	    git_blob_create_from_buffer(&blob, reg->repo, gitignore, sizeof(gitignore) - 1) < 0 ||
+	    git_treebuilder_insert(NULL, tb, ".gitignore", &blob, GIT_FILEMODE_BLOB) < 0 ||
+	    git_treebuilder_write(&tree, tb) < 0 || git_tree_lookup(&t, reg->repo, &tree) < 0 ||
+	    git_signature_now(&sig, reg->actor, reg->actor) < 0 ||
+	    git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL,
+			      "init mreg registry\n\nMreg-Type: init\n", t, 0, NULL) < 0) {
+		rc = mreg_git_error("cannot create the first commit in", reg->path);
+		goto done;
+	}
+	/* create-if-absent: libgit2 does no compare-and-swap on a ref that does not exist */
+	git_reference *ref = NULL;
+	if (git_reference_create(&ref, reg->repo, "refs/heads/main", &commit, 0, "mreg init") < 0) {
+		rc = mreg_git_error("cannot create branch main in", reg->path);
+		goto done;
+	}
+	git_reference_free(ref);
+	if (git_repository_index(&idx, reg->repo) < 0 || git_index_read_tree(idx, t) < 0 ||
+	    git_index_write(idx) < 0) {
+		rc = mreg_git_error("cannot write the index of", reg->path);
+		goto done;
+	}
+	rc = 0;
+done:
+	git_index_free(idx);
+	git_signature_free(sig);
+	git_tree_free(t);
+	git_treebuilder_free(tb);
+	return rc;
+}
+
+static int new_node_id(char out[17])
+{
+	unsigned char r[8];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
+		if (fd >= 0)
+			close(fd);
+		return mreg_error_set(MREG_ERROR, "cannot read /dev/urandom: %s", strerror(errno));
+	}
+	close(fd);
+	for (int i = 0; i < 8; i++) {
+		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
+	out[16] = '\0';
+	return 0;
+}
+
+static int load_node(mreg_registry *reg)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%snode", reg->mregdir);
+	int rc;
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = mreg_fs_read(&b, path, 64);
+	if (rc == 0 && b.size >= 16 && strspn(b.ptr, "0123456789abcdef") >= 16) {
+		memcpy(reg->node, b.ptr, 16);
+		reg->node[16] = '\0';
+	} else {
+		if ((rc = new_node_id(reg->node)) == 0) {
+			char line[18];
+			memcpy(line, reg->node, 16);
+			line[16] = '\n';
+			rc = mreg_fs_write_atomic(path, line, 17, reg->fsync);
+		}
+	}
+	if (rc == MREG_ENOTFOUND)
+		rc = 0;
+	mreg_buf_dispose(&b);
+	free(path);
+	return rc;
+}
+
+static int read_settings(mreg_registry *reg)
+{
+	git_config *cfg = NULL;
+	git_buf actor = GIT_BUF_INIT;
+	int v;
+	int32_t t;
+
+	reg->fsync = true;
+	reg->lock_timeout_ms = 30000;
+	reg->artifact_max = 1 << 20;
+	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
+		return mreg_git_error("cannot read git config of", reg->path);
+	if (git_config_get_bool(&v, cfg, "mreg.fsync") == 0)
+		reg->fsync = v != 0;
+	if (git_config_get_int32(&t, cfg, "mreg.lockTimeout") == 0 && t >= 0)
+		reg->lock_timeout_ms = t * 1000;
+	if (git_config_get_string_buf(&actor, cfg, "mreg.actor") == 0 && actor.size)
+		reg->actor = mreg_strdup(actor.ptr);
+	else
+		reg->actor = default_actor();
+	git_buf_dispose(&actor);
+	git_config_free(cfg);
+	return reg->actor ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
+void mreg_registry_free(mreg_registry *reg)
+{
+	if (!reg)
+		return;
+	mreg_unlock(reg);
+	git_odb_free(reg->odb);
+	git_repository_free(reg->repo);
+	free(reg->path);
+	free(reg->gitdir);
+	free(reg->workdir);
+	free(reg->statedir);
+	free(reg->mregdir);
+	free(reg->actor);
+	free(reg);
+}
+
+static int open_repo(mreg_registry **out, const char *dir, bool creating)
+{
+	mreg_registry *reg = calloc(1, sizeof(*reg));
+	struct stat sb;
+	int rc;
+
+	*out = NULL;
+	if (!reg)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	reg->lockfd = -1;
+	if (!(reg->path = mreg_strdup(dir))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto fail;
+	}
+	if (stat(dir, &sb) < 0) {
+		rc = mreg_error_set(MREG_ENOTFOUND, "registry not found: '%s' (run 'mreg init' to create one)", dir);
+		goto fail;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		rc = mreg_error_set(MREG_EINVALID, "not a registry: '%s' is not a directory", dir);
+		goto fail;
+	}
+	if (git_repository_open_ext(&reg->repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		rc = mreg_error_set(MREG_EINVALID, "not a registry: '%s' is not a git repository", dir);
+		goto fail;
+	}
+	const char *gd = git_repository_path(reg->repo);
+	const char *wd = git_repository_workdir(reg->repo);
+	reg->gitdir = mreg_strdup(gd);
+	reg->workdir = wd ? mreg_strdup(wd) : NULL;
+	reg->mregdir = mreg_strfmt("%smreg/", gd);
+	reg->statedir = wd ? mreg_strfmt("%sstate/", wd) : mreg_strfmt("%smreg/state/", gd);
+	if (!reg->gitdir || !reg->mregdir || !reg->statedir || (wd && !reg->workdir)) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto fail;
+	}
+	if ((rc = read_settings(reg)) < 0)
+		goto fail;
+	if (git_repository_odb(&reg->odb, reg->repo) < 0) {
+		rc = mreg_git_error("cannot open the object database of", dir);
+		goto fail;
+	}
+	if (!creating) {
+		git_oid c, t;
+		git_tree *tree = NULL;
+		git_tree_entry *e = NULL;
+		rc = mreg_head(&c, &t, reg);
+		if (rc == 0 && (git_tree_lookup(&tree, reg->repo, &t) < 0 || git_tree_entry_bypath(&e, tree, "mreg.json") < 0))
+			rc = MREG_ENOTFOUND;
+		git_tree_entry_free(e);
+		git_tree_free(tree);
+		if (rc < 0) {
+			rc = mreg_error_set(MREG_EINVALID, "not a registry: '%s' has no mreg.json at HEAD", dir);
+			goto fail;
+		}
+	}
+	*out = reg;
+	return 0;
+fail:
+	mreg_registry_free(reg);
+	return rc;
+}
+
+int mreg_registry_open(mreg_registry **out, const char *dir)
+{
+	int rc;
+	if ((rc = libgit2_ready()) < 0)
+		return rc;
+	if (!dir || !*dir)
+		dir = getenv("MREG_DIR");
+	if (!dir || !*dir)
+		dir = MREG_DEFAULT_DIR;
+	return open_repo(out, dir, false);
+}
+
+int mreg_registry_init(const char *path)
+{
+	git_repository *repo = NULL;
+	mreg_registry *reg = NULL;
+	git_repository_init_options o;
+	struct stat sb;
+	int rc;
+
+	if ((rc = libgit2_ready()) < 0)
+		return rc;
+	if (stat(path, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode))
+			return mreg_error_set(MREG_EEXISTS, "cannot init '%s': it exists and is not a directory", path);
+		if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+			git_repository_free(repo);
+			return mreg_error_set(MREG_EEXISTS, "cannot init '%s': it is already a git repository", path);
+		}
+	}
+	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	o.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+	o.initial_head = "main";
+	if (git_repository_init_ext(&repo, path, &o) < 0)
+		return mreg_git_error("cannot create a git repository at", path);
+	git_repository_free(repo);
+	if ((rc = open_repo(&reg, path, true)) < 0)
+		return rc;
+	if ((rc = mreg_fs_mkdirs(reg->mregdir)) < 0)
+		goto done;
+	char *p = mreg_strfmt("%smreg.json", reg->workdir);
+	char *g = mreg_strfmt("%s.gitignore", reg->workdir);
+	if (!p || !g)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	else if ((rc = mreg_fs_write_atomic(p, mreg_json, sizeof(mreg_json) - 1, false)) == 0)
+		rc = mreg_fs_write_atomic(g, gitignore, sizeof(gitignore) - 1, false);
+	free(p);
+	free(g);
+	if (rc < 0)
+		goto done;
+	if ((rc = load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
+		goto done;
+	/* history is the event log; packs are written per command (write.c) */
+	git_config *cfg = NULL;
+	if (git_repository_config(&cfg, reg->repo) == 0) {
+		git_config_set_bool(cfg, "gc.auto", 0);
+		git_config_free(cfg);
+	}
+	rc = mreg_registry_refresh(reg, true, NULL);
+done:
+	mreg_registry_free(reg);
+	return rc;
+}
+
+const char *mreg_registry_path(const mreg_registry *reg)
+{
+	return reg->path;
+}
+
+bool mreg_registry_is_bare(const mreg_registry *reg)
+{
+	return reg->workdir == NULL;
+}
+
+const char *mreg_registry_actor(const mreg_registry *reg)
+{
+	return reg->actor;
+}
+
+int mreg_lock(mreg_registry *reg)
+{
+	char *path;
+	int rc;
+	if (reg->lockfd >= 0)
+		return 0;
+	if (!reg->workdir)
+		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
+	if ((rc = mreg_fs_mkdirs(reg->mregdir)) < 0)
+		return rc;
+	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(path);
+	if (fd < 0)
+		return mreg_error_set(MREG_ERROR, "cannot open the lock of '%s': %s", reg->path, strerror(errno));
+	int64_t start = mreg_fs_now_usec();
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			close(fd);
+			return mreg_error_set(MREG_ERROR, "cannot lock '%s': %s", reg->path, strerror(errno));
+		}
+		if (mreg_fs_now_usec() - start >= (int64_t)reg->lock_timeout_ms * 1000) {
+			close(fd);
+			return mreg_error_set(MREG_ELOCKED,
+					      "registry is locked by another writer: '%s' (gave up after %d s; see git config mreg.lockTimeout)",
+					      reg->path, reg->lock_timeout_ms / 1000);
+		}
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	reg->lockfd = fd;
+	if ((rc = load_node(reg)) < 0) {
+		mreg_unlock(reg);
+		return rc;
+	}
+	return 0;
+}
+
+void mreg_unlock(mreg_registry *reg)
+{
+	if (reg->lockfd >= 0) {
+		close(reg->lockfd);
+		reg->lockfd = -1;
+	}
+}
+
+const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
+{
+	git_reference *head = NULL;
+	const char *name = "refs/heads/main";
+	if (git_reference_lookup(&head, reg->repo, "HEAD") == 0 &&
+	    git_reference_type(head) == GIT_REFERENCE_SYMBOLIC)
+		name = git_reference_symbolic_target(head);
+	size_t len = strlen(name);
+	if (len >= n)
+		len = n - 1;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	git_reference_free(head);
+	return buf;
+}
+
+int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
+{
+	git_commit *c = NULL;
+	int err = git_reference_name_to_id(commit, reg->repo, "HEAD");
+	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
+		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);
+	if (err < 0)
+		return mreg_git_error("cannot read HEAD of", reg->path);
+	if (git_commit_lookup(&c, reg->repo, commit) < 0)
+		return mreg_git_error("cannot read the HEAD commit of", reg->path);
+	git_oid_cpy(tree, git_commit_tree_id(c));
+	git_commit_free(c);
+	return 0;
+}

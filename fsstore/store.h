@@ -1,0 +1,101 @@
+/*
+ * fsstore: the registry on disk. A registry is a git repository whose
+ * commits each add one event file; this layer is the only one that touches
+ * libgit2 and the file system.
+ *
+ * Reads never fold the whole log when they can help it: state files, stamped
+ * with the git tree they were folded from, are the cache. A command first
+ * compares the stamp with HEAD's tree (one ref read and one commit read); a
+ * match means the files are current, a mismatch means a refresh: the new
+ * events alone when they only add to what was folded, a full fold otherwise.
+ *
+ * Writes follow DESIGN section 4: lock, load, validate, write objects as one
+ * pack, move the branch with compare-and-swap, mirror into the work tree and
+ * index, fold the one new event into the state files.
+ */
+#ifndef MREG_STORE_H
+#define MREG_STORE_H
+
+#include "../core/common.h"
+#include "../core/event.h"
+#include "../core/query.h"
+#include "../core/state.h"
+
+#include <stdbool.h>
+
+#define MREG_VERSION_STRING "0.1.0"
+#define MREG_DEFAULT_DIR "data/model_registry"
+
+typedef struct mreg_registry mreg_registry;
+
+/* Create a registry at path (directories made as needed). */
+int mreg_registry_init(const char *path);
+
+/*
+ * Open the registry at dir; NULL means $MREG_DIR, else data/model_registry.
+ * Bare repositories open for reading and checking.
+ */
+int mreg_registry_open(mreg_registry **out, const char *dir);
+void mreg_registry_free(mreg_registry *reg);
+const char *mreg_registry_path(const mreg_registry *reg);
+bool mreg_registry_is_bare(const mreg_registry *reg);
+
+/*
+ * A current state. With model set, that model is loaded (if it exists); with
+ * all set, every model is loaded. Refreshes the state files first if HEAD
+ * moved since they were written.
+ */
+int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+
+/* Bring state files, work tree and index up to HEAD; force: fold from scratch. */
+int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh);
+
+typedef struct {
+	char head[41];		/* HEAD commit, "" when none */
+	char tree[41];
+	char branch[256];
+	bool state_fresh;	/* the state files were folded from HEAD's tree */
+	bool mirror_fresh;	/* work tree and index match HEAD */
+} mreg_status;
+
+int mreg_registry_status(mreg_status *out, mreg_registry *reg);
+
+/* ---- writes ---- */
+
+typedef struct {
+	const char *name;		/* required */
+	const char *file;		/* required: the model file to store */
+	const char *id;			/* NULL: derived from name */
+	mreg_model_type type;		/* NONE: policy_value */
+	const char *description;	/* NULL: "" */
+	mreg_stage stage;		/* NONE: development */
+	mreg_metrics metrics;
+	const cJSON *training_config;	/* borrowed, may be NULL */
+	const char *const *tags;
+	size_t ntags;
+} mreg_register_opts;
+
+#define MREG_REGISTER_OPTS_INIT { NULL, NULL, NULL, MREG_TYPE_NONE, NULL, MREG_STAGE_NONE, { 0, { 0 } }, NULL, NULL, 0 }
+
+/* On success *model_out / *version_out say what was registered (may be NULL). */
+int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_registry *reg,
+		  const mreg_register_opts *opts);
+
+int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason);
+int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *m, bool replace);
+int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, size_t n, bool untag);
+
+/* ---- log and checks ---- */
+
+/* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */
+int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model);
+void mreg_events_free(mreg_event **evs, size_t n);
+
+typedef void (*mreg_fsck_cb)(const char *problem, void *payload);
+/* Check everything; calls cb once per problem. Returns 0 when clean, MREG_ECORRUPT otherwise. */
+int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload);
+
+/* Settings read from git config: for tests and `mreg status`. */
+const char *mreg_registry_actor(const mreg_registry *reg);
+
+#endif

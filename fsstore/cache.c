@@ -23,30 +23,55 @@
 #include <string.h>
 #include <unistd.h>
 
-static int read_stamp(char out[41], mreg_registry *reg, const char *name)
+/*
+ * A stamp is "<tree>\n<commit>\n": the tree the files were made from and the
+ * commit HEAD was at. The commit gives the fast check (one ref read, no
+ * object read); the tree decides when HEAD moved to a commit with the same
+ * content (a merge of nothing new, a rebase).
+ */
+static int read_stamp2(char tree[41], char commit[41], mreg_registry *reg, const char *name)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
 	int rc = path ? mreg_fs_read(&b, path, 128) : MREG_ERROR;
-	out[0] = '\0';
+	tree[0] = '\0';
+	if (commit)
+		commit[0] = '\0';
 	if (rc == 0 && b.size >= 40 && strspn(b.ptr, "0123456789abcdef") >= 40) {
-		memcpy(out, b.ptr, 40);
-		out[40] = '\0';
+		memcpy(tree, b.ptr, 40);
+		tree[40] = '\0';
+		if (commit && b.size >= 82 && b.ptr[40] == '\n' && strspn(b.ptr + 41, "0123456789abcdef") >= 40) {
+			memcpy(commit, b.ptr + 41, 40);
+			commit[40] = '\0';
+		}
 	}
 	mreg_buf_dispose(&b);
 	free(path);
 	return 0;
 }
 
+static int read_stamp(char out[41], mreg_registry *reg, const char *name)
+{
+	return read_stamp2(out, NULL, reg, name);
+}
+
 static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree)
 {
-	char line[42];
+	char line[84];
+	git_oid commit, t;
 	git_oid_fmt(line, tree);
 	line[40] = '\n';
+	size_t n = 41;
+	/* HEAD's commit, if HEAD's tree is the one stamped */
+	if (mreg_head(&commit, &t, reg) == 0 && git_oid_equal(&t, tree)) {
+		git_oid_fmt(line + 41, &commit);
+		line[81] = '\n';
+		n = 82;
+	}
 	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
 	if (!path)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	int rc = mreg_fs_write_atomic(path, line, 41, false);
+	int rc = mreg_fs_write_atomic(path, line, n, false);
 	free(path);
 	return rc;
 }
@@ -464,16 +489,27 @@ int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
 int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 {
 	git_oid commit, tree;
-	char stamp[41], mirror[41];
+	char stamp[41], stamp_commit[41], mirror[41], mirror_commit[41];
 	int rc;
 	memset(out, 0, sizeof(*out));
 	mreg_branch_ref(reg, out->branch, sizeof(out->branch));
+	int err = git_reference_name_to_id(&commit, reg->repo, "HEAD");
+	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
+		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);
+	if (err < 0)
+		return mreg_git_error("cannot read HEAD of", reg->path);
+	git_oid_fmt(out->head, &commit);
+	read_stamp2(stamp, stamp_commit, reg, "stamp");
+	read_stamp2(mirror, mirror_commit, reg, "mirror");
+	out->state_fresh = !strcmp(stamp_commit, out->head);
+	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
+	if (out->state_fresh && out->mirror_fresh) {
+		memcpy(out->tree, stamp, sizeof(stamp));
+		return 0;	/* the fast path: no object read */
+	}
 	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
 		return rc;
-	git_oid_fmt(out->head, &commit);
 	git_oid_fmt(out->tree, &tree);
-	mreg_cache_stamp(stamp, reg);
-	mreg_cache_mirror_stamp(mirror, reg);
 	out->state_fresh = !strcmp(stamp, out->tree);
 	out->mirror_fresh = !reg->workdir || !strcmp(mirror, out->tree);
 	return 0;

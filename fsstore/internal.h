@@ -52,6 +52,9 @@ int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
 
+/* pack.c: a pack of the given objects, read from odb */
+int mreg_pack_build(mreg_buf *out, git_odb *odb, const git_oid *ids, size_t n);
+
 /* write.c */
 typedef struct {
 	const char *path;	/* in the tree */

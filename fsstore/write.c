@@ -2,8 +2,8 @@
  * The commit: the moment of truth of every write (DESIGN section 4, step 4).
  *
  * New objects (event blob, artifact blob, trees, commit) gather in an
- * in-memory object backend and reach disk as one pack through the indexer,
- * which fsyncs pack and index when durability is on. Then the branch moves
+ * in-memory object backend and reach disk as one pack (pack.c) through the
+ * indexer, which fsyncs pack and index when durability is on. Then the branch moves
  * with compare-and-swap. A crash before the ref update leaves only an
  * unreferenced pack; after it, the event is durable and whatever lags
  * (work tree, index, state files) is repaired by the next command.
@@ -23,7 +23,138 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_PACKS 16
+#define MAX_PACKS 8
+
+typedef struct {
+	char name[64];		/* pack-<sha>, without extension */
+	off_t size;
+} pack_file;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+	const pack_file *x = a, *y = b;
+	return x->size < y->size ? 1 : x->size > y->size ? -1 : strcmp(x->name, y->name);
+}
+
+/* The object ids listed in a version 2 pack index. */
+static int insert_idx_objects(git_packbuilder *pb, const char *idxpath)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_fs_read(&b, idxpath, 0);
+	const unsigned char *p = (const unsigned char *)b.ptr;
+	if (rc < 0)
+		goto done;
+	if (b.size < 8 + 1024 || memcmp(p, "\377tOc\0\0\0\2", 8)) {
+		rc = mreg_error_set(MREG_ECORRUPT, "pack index '%s' is not version 2", idxpath);
+		goto done;
+	}
+	const unsigned char *f = p + 8 + 255 * 4;
+	size_t n = (size_t)f[0] << 24 | (size_t)f[1] << 16 | (size_t)f[2] << 8 | f[3];
+	if (b.size < 8 + 1024 + n * 20) {
+		rc = mreg_error_set(MREG_ECORRUPT, "pack index '%s' is truncated", idxpath);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		git_oid id;
+		git_oid_fromraw(&id, p + 8 + 1024 + i * 20);
+		if (git_packbuilder_insert(pb, &id, NULL) < 0) {
+			rc = mreg_git_error("cannot repack objects of", idxpath);
+			goto done;
+		}
+	}
+done:
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/*
+ * Merge packs geometrically once there are more than MAX_PACKS: all but the
+ * largest, or all of them once the rest reach half the largest. Runs under
+ * the writer lock, after the commit; the merged pack is durable before the
+ * old ones are removed, so a crash at any point loses nothing.
+ */
+static int maybe_repack(mreg_registry *reg)
+{
+	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	pack_file *packs = NULL;
+	size_t n = 0, a = 0;
+	git_packbuilder *pb = NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		goto done;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || len >= 64 || strcmp(de->d_name + len - 5, ".pack"))
+			continue;
+		if (n == a) {
+			a = a ? a * 2 : 16;
+			pack_file *p = realloc(packs, a * sizeof(*p));
+			if (!p)
+				goto done;
+			packs = p;
+		}
+		struct stat sb;
+		char *full = mreg_strfmt("%s/%s", dir, de->d_name);
+		if (!full || stat(full, &sb) < 0) {
+			free(full);
+			continue;
+		}
+		free(full);
+		memcpy(packs[n].name, de->d_name, len - 5);
+		packs[n].name[len - 5] = '\0';
+		packs[n].size = sb.st_size;
+		n++;
+	}
+	closedir(d);
+	d = NULL;
+	if (n <= MAX_PACKS)
+		goto done;
+	qsort(packs, n, sizeof(*packs), cmp_size_desc);
+	off_t rest = 0;
+	for (size_t i = 1; i < n; i++)
+		rest += packs[i].size;
+	size_t first = rest * 2 >= packs[0].size ? 0 : 1;
+	if (git_packbuilder_new(&pb, reg->repo) < 0) {
+		rc = mreg_git_error("cannot repack", reg->path);
+		goto done;
+	}
+	git_packbuilder_set_threads(pb, 1);
+	for (size_t i = first; i < n && rc == 0; i++) {
+		char *idx = mreg_strfmt("%s/%s.idx", dir, packs[i].name);
+		rc = idx ? insert_idx_objects(pb, idx) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(idx);
+	}
+	if (rc < 0)
+		goto done;
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	if (git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+		rc = mreg_git_error("cannot write a merged pack in", reg->path);
+		goto done;
+	}
+	const char *keep = git_packbuilder_name(pb);
+	for (size_t i = first; i < n; i++) {
+		if (keep && !strcmp(packs[i].name + 5, keep))
+			continue;
+		static const char *const ext[] = { ".idx", ".pack", ".rev", ".keep" };
+		/* the index goes first: a pack without one is ignored, never half-read */
+		for (size_t e = 0; e < 4; e++) {
+			char *f = mreg_strfmt("%s/%s%s", dir, packs[i].name, ext[e]);
+			if (f)
+				unlink(f);
+			free(f);
+		}
+	}
+done:
+	if (d)
+		closedir(d);
+	git_packbuilder_free(pb);
+	free(packs);
+	free(dir);
+	return rc;
+}
 
 static int ensure_mempack(mreg_registry *reg)
 {
@@ -34,17 +165,49 @@ static int ensure_mempack(mreg_registry *reg)
 	return 0;
 }
 
-static int flush_mempack(mreg_registry *reg)
+/* Add the trees on the way to path in tree `root` (new objects of this commit). */
+static int add_path_trees(git_oid *ids, size_t *n, size_t max, mreg_registry *reg, const git_oid *root, const char *path)
 {
-	git_buf pack = GIT_BUF_INIT;
+	git_tree *t = NULL;
+	char part[512];
+	const char *p = path;
+	git_oid cur = *root;
+	int rc = 0;
+	ids[(*n)++] = cur;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		size_t len = (size_t)(slash - p);
+		if (len >= sizeof(part) || *n >= max)
+			return mreg_error_set(MREG_ERROR, "path too deep: '%s'", path);
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (git_tree_lookup(&t, reg->repo, &cur) < 0)
+			return mreg_git_error("cannot read a new tree in", reg->path);
+		const git_tree_entry *e = git_tree_entry_byname(t, part);
+		if (!e) {
+			git_tree_free(t);
+			return mreg_error_set(MREG_ERROR, "new tree lacks '%s'", part);
+		}
+		cur = *git_tree_entry_id(e);
+		git_tree_free(t);
+		ids[(*n)++] = cur;
+		p = slash + 1;
+	}
+	return rc;
+}
+
+/* Write the objects of one commit to disk as one pack, then forget them in memory. */
+static int flush_objects(mreg_registry *reg, const git_oid *ids, size_t n)
+{
+	mreg_buf pack = MREG_BUF_INIT;
 	git_odb_writepack *wp = NULL;
 	git_indexer_progress stats;
-	int rc = 0;
+	int rc;
 
-	if (git_mempack_dump(&pack, reg->repo, reg->mempack) < 0) {
-		rc = mreg_git_error("cannot pack new objects in", reg->path);
+	if ((rc = mreg_pack_build(&pack, reg->odb, ids, n)) < 0)
 		goto done;
-	}
 	if (git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 || wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
 	    wp->commit(wp, &stats) < 0) {
 		rc = mreg_git_error("cannot write a pack in", reg->path);
@@ -53,7 +216,7 @@ static int flush_mempack(mreg_registry *reg)
 done:
 	if (wp)
 		wp->free(wp);
-	git_buf_dispose(&pack);
+	mreg_buf_dispose(&pack);
 	git_mempack_reset(reg->mempack);
 	return rc;
 }
@@ -127,7 +290,23 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		rc = mreg_git_error("cannot create a commit in", reg->path);
 		goto done;
 	}
-	if ((rc = flush_mempack(reg)) < 0)
+	git_oid ids[32];
+	size_t nids = 0;
+	for (size_t i = 0; i <= nextra; i++) {
+		ids[nids++] = up[i].id;
+		if ((rc = add_path_trees(ids, &nids, 24, reg, &tree, up[i].path)) < 0)
+			goto done;
+	}
+	ids[nids++] = commit;
+	size_t k = 0;	/* the paths share trees: each object once */
+	for (size_t i = 0; i < nids; i++) {
+		size_t j = 0;
+		while (j < k && !git_oid_equal(&ids[j], &ids[i]))
+			j++;
+		if (j == k)
+			ids[k++] = ids[i];
+	}
+	if ((rc = flush_objects(reg, ids, k)) < 0)
 		goto done;
 	mreg_branch_ref(reg, branch, sizeof(branch));
 	char *log = mreg_strfmt("mreg: %s", summary);
@@ -143,6 +322,9 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		goto done;
 	}
 	git_oid_cpy(tree_out, &tree);
+	/* the event is durable; merging packs is housekeeping and may fail alone */
+	if (maybe_repack(reg) < 0)
+		mreg_error_clear();
 	rc = 0;
 done:
 	git_reference_free(ref);

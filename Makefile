@@ -58,7 +58,7 @@ $(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/libmreg.a
 
 $(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcmocka
+	$(CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcmocka
 
 $(B)/bench_lib: tests/bench/bench_lib.c $(B)/cmd/gitlink.o $(B)/libmreg.a $(HDRS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -no-pie -o $@ $< $(B)/cmd/gitlink.o $(B)/libmreg.a $(STATIC_LIBS)

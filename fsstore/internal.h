@@ -66,4 +66,8 @@ typedef struct {
 int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary);
 
+/* Commit n serialized events (and extra files) in one commit. */
+int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
+		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time);
+
 #endif

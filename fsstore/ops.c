@@ -599,3 +599,58 @@ done:
 	mreg_buf_dispose(&s);
 	return rc;
 }
+
+int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const char *const *file_paths,
+		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary)
+{
+	mreg_buf *bytes = calloc(n ? n : 1, sizeof(*bytes));
+	char (*ids)[33] = calloc(n ? n : 1, sizeof(*ids));
+	mreg_addfile *files = calloc(nfiles ? nfiles : 1, sizeof(*files));
+	txn t;
+	git_oid tree;
+	int rc;
+
+	if (!bytes || !ids || !files) {
+		free(bytes);
+		free(ids);
+		free(files);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	if ((rc = txn_begin(&t, reg, NULL)) < 0)
+		goto out;
+	int64_t clock = t.st->clock;
+	for (size_t i = 0; i < n; i++) {
+		mreg_event *ev = evs[i];
+		if (!ev->clock) {
+			ev->clock = ++clock;
+			mreg_time_format(ev->time, mreg_fs_now_usec());
+		}
+		if (!ev->actor && !(ev->actor = mreg_strdup(reg->actor)))
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		if (!ev->node && !(ev->node = mreg_strdup(reg->node)))
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc < 0 || (rc = mreg_event_serialize(&bytes[i], ev)) < 0)
+			goto done;
+		memcpy(ids[i], ev->id, 33);
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		files[i].path = file_paths[i];
+		files[i].data = file_data[i];
+		files[i].len = file_len[i];
+	}
+	char now[MREG_TIME_LEN + 1];
+	mreg_time_format(now, mreg_fs_now_usec());
+	if ((rc = mreg_commit_batch(&tree, reg, bytes, (const char(*)[33])ids, n, files, nfiles, summary, now)) < 0)
+		goto done;
+	/* committed: the work tree, index and state follow from HEAD */
+	rc = mreg_cache_ensure(reg);
+done:
+	txn_end(&t);
+out:
+	for (size_t i = 0; i < n; i++)
+		mreg_buf_dispose(&bytes[i]);
+	free(bytes);
+	free(ids);
+	free(files);
+	return rc;
+}

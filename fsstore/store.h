@@ -85,6 +85,15 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *m, bool replace);
 int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, size_t n, bool untag);
 
+/*
+ * Append events in one commit (imports, migrations, benchmarks). Each event
+ * gets the envelope a single write would give it (clock, time, actor, node)
+ * unless its clock is already set; files are committed beside them (model
+ * files under artifacts/). On success each event's id is set.
+ */
+int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const char *const *file_paths,
+		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary);
+
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */

@@ -336,3 +336,116 @@ done:
 	free(msg);
 	return rc;
 }
+
+/*
+ * Many events in one commit: for imports, migrations and benchmarks, where a
+ * commit per event would be wasted work. Objects go to disk through
+ * libgit2's own pack dump (with delta search, worth it at this size).
+ */
+int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
+		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time)
+{
+	git_oid head, base_tree, tree, commit;
+	git_tree *base = NULL, *t = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	git_tree_update *up = NULL;
+	char (*paths)[64] = NULL;
+	git_buf pack = GIT_BUF_INIT;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats;
+	char *msg = NULL;
+	char branch[256];
+	int rc;
+
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	if ((rc = ensure_mempack(reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
+		return rc;
+	rc = MREG_ERROR;
+	up = calloc(n + nextra, sizeof(*up));
+	paths = calloc(n ? n : 1, sizeof(*paths));
+	msg = mreg_strfmt("%s\n\nMreg-Events: %zu\nMreg-Type: batch\n", summary, n);
+	if (!up || !paths || !msg) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if (git_tree_lookup(&base, reg->repo, &base_tree) < 0 || git_commit_lookup(&parent, reg->repo, &head) < 0) {
+		rc = mreg_git_error("cannot read HEAD of", reg->path);
+		goto done;
+	}
+	for (size_t i = 0; i < n + nextra; i++) {
+		up[i].action = GIT_TREE_UPDATE_UPSERT;
+		up[i].filemode = GIT_FILEMODE_BLOB;
+		const void *data;
+		size_t len;
+		if (i < n) {
+			memcpy(paths[i], "events/", 7);
+			memcpy(paths[i] + 7, ids[i], 2);
+			paths[i][9] = '/';
+			memcpy(paths[i] + 10, ids[i] + 2, 2);
+			paths[i][12] = '/';
+			memcpy(paths[i] + 13, ids[i], 32);
+			memcpy(paths[i] + 45, ".json", 6);
+			up[i].path = paths[i];
+			data = bytes[i].ptr;
+			len = bytes[i].size;
+		} else {
+			up[i].path = extra[i - n].path;
+			data = extra[i - n].data;
+			len = extra[i - n].len;
+		}
+		if (git_blob_create_from_buffer(&up[i].id, reg->repo, data, len) < 0) {
+			rc = mreg_git_error("cannot store a file in", reg->path);
+			goto done;
+		}
+	}
+	if (git_tree_create_updated(&tree, reg->repo, base, n + nextra, up) < 0 ||
+	    git_tree_lookup(&t, reg->repo, &tree) < 0) {
+		rc = mreg_git_error("cannot build the tree in", reg->path);
+		goto done;
+	}
+	if ((rc = make_signature(&sig, reg, time)) < 0)
+		goto done;
+	const git_commit *parents[1] = { parent };
+	if (git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL, msg, t, 1, parents) < 0) {
+		rc = mreg_git_error("cannot create a commit in", reg->path);
+		goto done;
+	}
+	if (git_mempack_dump(&pack, reg->repo, reg->mempack) < 0 || git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
+		rc = mreg_git_error("cannot write a pack in", reg->path);
+		goto done;
+	}
+	git_mempack_reset(reg->mempack);
+	mreg_branch_ref(reg, branch, sizeof(branch));
+	int err = git_reference_create_matching(&ref, reg->repo, branch, &commit, 1, &head, "mreg: batch");
+	if (err == GIT_EMODIFIED) {
+		rc = mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved during the write; nothing was committed",
+				    branch, reg->path);
+		goto done;
+	}
+	if (err < 0) {
+		rc = mreg_git_error("cannot move the branch of", reg->path);
+		goto done;
+	}
+	git_oid_cpy(tree_out, &tree);
+	if (maybe_repack(reg) < 0)
+		mreg_error_clear();
+	rc = 0;
+done:
+	if (wp)
+		wp->free(wp);
+	git_buf_dispose(&pack);
+	if (reg->mempack)
+		git_mempack_reset(reg->mempack);
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_tree_free(t);
+	git_tree_free(base);
+	git_commit_free(parent);
+	free(up);
+	free(paths);
+	free(msg);
+	return rc;
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# The whole test suite: every unit test binary, then every CLI test script.
+# Each CLI script prints "ok - ..." / "not ok - ..." lines; unit tests are
+# cmocka binaries. The last line is "N passed, N failed".
+#
+#   MREG      the mreg binary to test (a sanitizer build under `make test`)
+#   UNIT_DIR  where the unit test binaries are
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${MREG:?set MREG to the mreg binary}"
+: "${UNIT_DIR:?set UNIT_DIR}"
+export MREG TESTDATA="$here/../testdata"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+passed=0
+failed=0
+failures=""
+log=$(mktemp)
+
+for t in "$UNIT_DIR"/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	if (cd "$here/.." && "$t") >"$log" 2>&1; then
+		n=$(grep -c '^\[       OK \]' "$log")
+		passed=$((passed + n))
+		echo "ok - $name ($n cases)"
+	else
+		n_ok=$(grep -c '^\[       OK \]' "$log")
+		n_bad=$(grep -c '^\[  FAILED  \]' "$log")
+		[ "$n_bad" -gt 0 ] || n_bad=1
+		passed=$((passed + n_ok))
+		failed=$((failed + n_bad))
+		failures="$failures $name"
+		echo "not ok - $name"
+		sed 's/^/    /' "$log" | tail -40
+	fi
+done
+
+for t in "$here"/cli/test_*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	if sh "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
+	n_ok=$(grep -c '^ok ' "$log")
+	n_bad=$(grep -c '^not ok ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+	passed=$((passed + n_ok))
+	failed=$((failed + n_bad))
+	if [ "$n_bad" -gt 0 ]; then
+		failures="$failures $name"
+		echo "not ok - $name ($n_ok ok, $n_bad failed, exit $rc)"
+		grep -v '^ok ' "$log" | sed 's/^/    /' | tail -60
+	else
+		echo "ok - $name ($n_ok checks)"
+	fi
+done
+rm -f "$log"
+[ -z "$failures" ] || echo "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -71,6 +71,16 @@ int mreg_fs_fsync_dir(const char *dir)
 	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", dir, strerror(errno)) : 0;
 }
 
+int mreg_fs_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mreg_error_set(MREG_ERROR, "cannot open '%s': %s", path, strerror(errno));
+	int rc = fsync(fd);
+	close(fd);
+	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", path, strerror(errno)) : 0;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

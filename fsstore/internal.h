@@ -30,6 +30,7 @@ struct mreg_registry {
 int mreg_git_error(const char *what, const char *subject);
 
 /* fsutil.c */
+int mreg_fs_fsync_path(const char *path);
 int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
 int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */
@@ -52,8 +53,8 @@ int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
 
-/* pack.c: a pack of the given objects, read from odb */
-int mreg_pack_build(mreg_buf *out, git_odb *odb, const git_oid *ids, size_t n);
+/* pack.c: a pack of the given objects, read from odb; name: its checksum in hex */
+int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n);
 
 /* write.c */
 typedef struct {

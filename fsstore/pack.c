@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
 #include <zlib.h>
@@ -44,11 +45,18 @@ static int put_object(mreg_buf *b, git_object_t type, const void *data, size_t l
 	return 0;
 }
 
-int mreg_pack_build(mreg_buf *out, git_odb *odb, const git_oid *ids, size_t n)
+int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n)
 {
 	unsigned char sum[EVP_MAX_MD_SIZE];
 	unsigned int sumlen = 0;
 	int rc = 0;
+	static int ssl_ready;
+
+	if (!ssl_ready) {
+		/* a digest needs no openssl.cnf: skip reading and parsing it */
+		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+		ssl_ready = 1;
+	}
 
 	mreg_buf_puts(out, "PACK");
 	put_be32(out, 2);
@@ -65,5 +73,11 @@ int mreg_pack_build(mreg_buf *out, git_odb *odb, const git_oid *ids, size_t n)
 	if (!EVP_Digest(out->ptr, out->size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20)
 		return mreg_error_set(MREG_ERROR, "cannot checksum a pack");
 	mreg_buf_put(out, sum, 20);
+	/* the indexer names the pack after its checksum */
+	for (int i = 0; i < 20; i++) {
+		name[2 * i] = "0123456789abcdef"[sum[i] >> 4];
+		name[2 * i + 1] = "0123456789abcdef"[sum[i] & 15];
+	}
+	name[40] = '\0';
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory building a pack") : 0;
 }

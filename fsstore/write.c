@@ -17,11 +17,13 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #define MAX_PACKS 8
 
@@ -36,42 +38,139 @@ static int cmp_size_desc(const void *a, const void *b)
 	return x->size < y->size ? 1 : x->size > y->size ? -1 : strcmp(x->name, y->name);
 }
 
-/* The object ids listed in a version 2 pack index. */
-static int insert_idx_objects(git_packbuilder *pb, const char *idxpath)
+typedef struct {
+	uint64_t offset;
+	const unsigned char *oid;	/* 20 bytes inside the index */
+} idx_entry;
+
+/* The set of object ids already copied into a merged pack (open addressing). */
+typedef struct {
+	unsigned char (*slot)[20];
+	size_t cap, n;
+} oid_set;
+
+static int oid_set_add(oid_set *s, const unsigned char *oid)
 {
-	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_fs_read(&b, idxpath, 0);
-	const unsigned char *p = (const unsigned char *)b.ptr;
-	if (rc < 0)
-		goto done;
-	if (b.size < 8 + 1024 || memcmp(p, "\377tOc\0\0\0\2", 8)) {
-		rc = mreg_error_set(MREG_ECORRUPT, "pack index '%s' is not version 2", idxpath);
+	static const unsigned char zero[20];
+	if ((s->n + 1) * 2 > s->cap) {
+		oid_set bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
+		if (!(bigger.slot = calloc(bigger.cap, 20)))
+			return -1;
+		for (size_t i = 0; i < s->cap; i++)
+			if (memcmp(s->slot[i], zero, 20))
+				oid_set_add(&bigger, s->slot[i]);
+		free(s->slot);
+		*s = bigger;
+	}
+	size_t h = ((size_t)oid[0] << 24 | (size_t)oid[1] << 16 | (size_t)oid[2] << 8 | oid[3]) & (s->cap - 1);
+	while (memcmp(s->slot[h], zero, 20)) {
+		if (!memcmp(s->slot[h], oid, 20))
+			return 0;	/* already there */
+		h = (h + 1) & (s->cap - 1);
+	}
+	memcpy(s->slot[h], oid, 20);
+	s->n++;
+	return 1;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+	const idx_entry *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Append the object entries of one pack to out, as they are (no inflate,
+ * no deflate), skipping objects already copied from another pack. Only packs
+ * whose entries do not point into the pack by offset can be copied this way;
+ * a pack with OFS_DELTA entries is left alone (1), decided before anything
+ * is copied or marked as seen.
+ */
+static int copy_entries(mreg_buf *out, uint32_t *count, oid_set *seen, const char *dir, const char *name)
+{
+	mreg_buf idx = MREG_BUF_INIT, pack = MREG_BUF_INIT;
+	idx_entry *ents = NULL;
+	char *ip = mreg_strfmt("%s/%s.idx", dir, name), *pp = mreg_strfmt("%s/%s.pack", dir, name);
+	int rc;
+
+	if (!ip || !pp) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	const unsigned char *f = p + 8 + 255 * 4;
-	size_t n = (size_t)f[0] << 24 | (size_t)f[1] << 16 | (size_t)f[2] << 8 | f[3];
-	if (b.size < 8 + 1024 + n * 20) {
-		rc = mreg_error_set(MREG_ECORRUPT, "pack index '%s' is truncated", idxpath);
+	if ((rc = mreg_fs_read(&idx, ip, 0)) < 0 || (rc = mreg_fs_read(&pack, pp, 0)) < 0)
+		goto done;
+	const unsigned char *p = (const unsigned char *)idx.ptr;
+	if (idx.size < 8 + 1024 || memcmp(p, "\377tOc\0\0\0\2", 8) || pack.size < 32) {
+		rc = 1;
+		goto done;
+	}
+	size_t n = be32(p + 8 + 255 * 4);
+	size_t off32 = 8 + 1024 + n * 20 + n * 4;
+	if (idx.size < off32 + n * 4 + 40 || be32((const unsigned char *)pack.ptr + 8) != n) {
+		rc = 1;
+		goto done;
+	}
+	if (!(ents = calloc(n ? n : 1, sizeof(*ents)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		git_oid id;
-		git_oid_fromraw(&id, p + 8 + 1024 + i * 20);
-		if (git_packbuilder_insert(pb, &id, NULL) < 0) {
-			rc = mreg_git_error("cannot repack objects of", idxpath);
+		uint32_t o = be32(p + off32 + i * 4);
+		if (o & 0x80000000u) {	/* a 64-bit offset: a pack far larger than ours */
+			rc = 1;
+			goto done;
+		}
+		ents[i].offset = o;
+		ents[i].oid = p + 8 + 1024 + i * 20;
+	}
+	qsort(ents, n, sizeof(*ents), cmp_offset);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start = ents[i].offset, end = i + 1 < n ? ents[i + 1].offset : pack.size - 20;
+		if (start < 12 || end > pack.size - 20 || end <= start) {
+			rc = 1;
+			goto done;
+		}
+		unsigned type = ((unsigned char)pack.ptr[start] >> 4) & 7;
+		if (type == 6) {	/* OFS_DELTA */
+			rc = 1;
 			goto done;
 		}
 	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start = ents[i].offset, end = i + 1 < n ? ents[i + 1].offset : pack.size - 20;
+		int added = oid_set_add(seen, ents[i].oid);
+		if (added < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		if (!added)
+			continue;	/* the same object from another pack */
+		mreg_buf_put(out, pack.ptr + start, end - start);
+		(*count)++;
+	}
+	rc = mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory merging packs") : 0;
 done:
-	mreg_buf_dispose(&b);
+	free(ents);
+	free(ip);
+	free(pp);
+	mreg_buf_dispose(&idx);
+	mreg_buf_dispose(&pack);
 	return rc;
 }
 
 /*
- * Merge packs geometrically once there are more than MAX_PACKS: all but the
- * largest, or all of them once the rest reach half the largest. Runs under
- * the writer lock, after the commit; the merged pack is durable before the
- * old ones are removed, so a crash at any point loses nothing.
+ * Keep the number of packs small. Every write adds one small pack; once
+ * there are more than MAX_PACKS, all packs but the largest are merged by
+ * copying their entries into one new pack (cheap: no compression work), and
+ * the largest joins once the rest reach half its size, so each object is
+ * copied O(log n) times. Deltas, which make the history small, are left to
+ * `git gc`. Runs under the writer lock after the commit; the merged pack is
+ * durable before the old ones are removed, so a crash loses nothing.
  */
 static int maybe_repack(mreg_registry *reg)
 {
@@ -79,7 +178,10 @@ static int maybe_repack(mreg_registry *reg)
 	DIR *d = dir ? opendir(dir) : NULL;
 	pack_file *packs = NULL;
 	size_t n = 0, a = 0;
-	git_packbuilder *pb = NULL;
+	mreg_buf out = MREG_BUF_INIT;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats;
+	unsigned char *merged = NULL;
 	struct dirent *de;
 	int rc = 0;
 
@@ -117,30 +219,61 @@ static int maybe_repack(mreg_registry *reg)
 	for (size_t i = 1; i < n; i++)
 		rest += packs[i].size;
 	size_t first = rest * 2 >= packs[0].size ? 0 : 1;
-	if (git_packbuilder_new(&pb, reg->repo) < 0) {
-		rc = mreg_git_error("cannot repack", reg->path);
+	if (!(merged = calloc(n, 1)))
+		goto done;
+	uint32_t count = 0;
+	oid_set seen = { NULL, 0, 0 };
+	mreg_buf_put(&out, "PACK\0\0\0\2\0\0\0\0", 12);
+	size_t nmerged = 0;
+	for (size_t i = first; i < n; i++) {
+		size_t mark = out.size;
+		uint32_t before = count;
+		rc = copy_entries(&out, &count, &seen, dir, packs[i].name);
+		if (rc < 0) {
+			free(seen.slot);
+			goto done;
+		}
+		if (rc == 1) {	/* not copyable (checked before any copy): keep it as it is */
+			mreg_buf_truncate(&out, mark);
+			count = before;
+			rc = 0;
+			continue;
+		}
+		merged[i] = 1;
+		nmerged++;
+	}
+	free(seen.slot);
+	if (nmerged < 2)
+		goto done;
+	out.ptr[8] = (char)(count >> 24);
+	out.ptr[9] = (char)(count >> 16);
+	out.ptr[10] = (char)(count >> 8);
+	out.ptr[11] = (char)count;
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned int sumlen = 0;
+	if (!EVP_Digest(out.ptr, out.size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20) {
+		rc = mreg_error_set(MREG_ERROR, "cannot checksum a pack");
 		goto done;
 	}
-	git_packbuilder_set_threads(pb, 1);
-	for (size_t i = first; i < n && rc == 0; i++) {
-		char *idx = mreg_strfmt("%s/%s.idx", dir, packs[i].name);
-		rc = idx ? insert_idx_objects(pb, idx) : mreg_error_set(MREG_ERROR, "out of memory");
-		free(idx);
-	}
-	if (rc < 0)
-		goto done;
+	mreg_buf_put(&out, sum, 20);
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if (git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+	if (mreg_buf_oom(&out) || git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 ||
+	    wp->append(wp, out.ptr, out.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
 		rc = mreg_git_error("cannot write a merged pack in", reg->path);
 		goto done;
 	}
-	const char *keep = git_packbuilder_name(pb);
+	char keep[41];
+	for (int i = 0; i < 20; i++) {
+		keep[2 * i] = "0123456789abcdef"[sum[i] >> 4];
+		keep[2 * i + 1] = "0123456789abcdef"[sum[i] & 15];
+	}
+	keep[40] = '\0';
 	for (size_t i = first; i < n; i++) {
-		if (keep && !strcmp(packs[i].name + 5, keep))
+		if (!merged[i] || !strcmp(packs[i].name + 5, keep))
 			continue;
-		static const char *const ext[] = { ".idx", ".pack", ".rev", ".keep" };
+		static const char *const ext[] = { ".idx", ".pack", ".rev" };
 		/* the index goes first: a pack without one is ignored, never half-read */
-		for (size_t e = 0; e < 4; e++) {
+		for (size_t e = 0; e < 3; e++) {
 			char *f = mreg_strfmt("%s/%s%s", dir, packs[i].name, ext[e]);
 			if (f)
 				unlink(f);
@@ -148,9 +281,12 @@ static int maybe_repack(mreg_registry *reg)
 		}
 	}
 done:
+	if (wp)
+		wp->free(wp);
 	if (d)
 		closedir(d);
-	git_packbuilder_free(pb);
+	mreg_buf_dispose(&out);
+	free(merged);
 	free(packs);
 	free(dir);
 	return rc;
@@ -206,18 +342,49 @@ static int flush_objects(mreg_registry *reg, const git_oid *ids, size_t n)
 	git_indexer_progress stats;
 	int rc;
 
-	if ((rc = mreg_pack_build(&pack, reg->odb, ids, n)) < 0)
+	char name[41];
+	if ((rc = mreg_pack_build(&pack, name, reg->odb, ids, n)) < 0)
 		goto done;
+	/* the indexer would fsync the directory twice: sync the three paths ourselves */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	if (git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 || wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
 	    wp->commit(wp, &stats) < 0) {
 		rc = mreg_git_error("cannot write a pack in", reg->path);
 		goto done;
+	}
+	if (reg->fsync) {
+		char *p = mreg_strfmt("%sobjects/pack/pack-%s.pack", reg->gitdir, name);
+		char *i = mreg_strfmt("%sobjects/pack/pack-%s.idx", reg->gitdir, name);
+		char *d = mreg_strfmt("%sobjects/pack", reg->gitdir);
+		if (!p || !i || !d)
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		else if ((rc = mreg_fs_fsync_path(p)) == 0 && (rc = mreg_fs_fsync_path(i)) == 0)
+			rc = mreg_fs_fsync_dir(d);
+		free(p);
+		free(i);
+		free(d);
 	}
 done:
 	if (wp)
 		wp->free(wp);
 	mreg_buf_dispose(&pack);
 	git_mempack_reset(reg->mempack);
+	return rc;
+}
+
+/* The branch is the commit point: make its new value durable (file, then directory). */
+static int sync_ref(mreg_registry *reg, const char *branch)
+{
+	if (!reg->fsync)
+		return 0;
+	char *f = mreg_strfmt("%s%s", reg->gitdir, branch);
+	char *slash = f ? strrchr(f, '/') : NULL;
+	int rc = f ? mreg_fs_fsync_path(f) : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0 && slash) {
+		*slash = '\0';
+		rc = mreg_fs_fsync_dir(f);
+	}
+	free(f);
 	return rc;
 }
 
@@ -321,6 +488,8 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		rc = mreg_git_error("cannot move the branch of", reg->path);
 		goto done;
 	}
+	if ((rc = sync_ref(reg, branch)) < 0)
+		goto done;
 	git_oid_cpy(tree_out, &tree);
 	/* the event is durable; merging packs is housekeeping and may fail alone */
 	if (maybe_repack(reg) < 0)
@@ -429,6 +598,8 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		rc = mreg_git_error("cannot move the branch of", reg->path);
 		goto done;
 	}
+	if ((rc = sync_ref(reg, branch)) < 0)
+		goto done;
 	git_oid_cpy(tree_out, &tree);
 	if (maybe_repack(reg) < 0)
 		mreg_error_clear();

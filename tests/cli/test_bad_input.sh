@@ -1,0 +1,256 @@
+#!/bin/sh
+# Bad input: every refused command exits 1 (failure) or 2 (usage error),
+# writes exactly one line on stderr naming the problem and its subject,
+# nothing on stdout, and leaves the registry byte-for-byte as it was
+# (HEAD, refs, state files, work tree: see snapshot in lib.sh).
+. "$(dirname "$0")/lib.sh"
+
+# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
+# leave REG's snapshot unchanged
+bad() {
+	_d=$1 _c=$2 _p=$3 _r=$4
+	shift 4
+	_before=$(snapshot "$_r" 2>&1)
+	expect_fail "$_d" "$_c" "$_p" "$@"
+	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
+}
+
+# ---- fixture ----------------------------------------------------------
+# alpha_net (policy_value): v1 development, v2 staging; heur (heuristic): v1 rejected.
+# Each registration gets an extra training config key (-c note=...): this
+# script is about refusals, and a registration without one currently dies
+# under UBSan in the fold (qsort(NULL, 0) in add_sorted, core/event.c).
+R=reg
+new_registry $R
+model_file m1.bin
+model_file m2.bin 2048
+model_file m3.bin 1000
+check "register alpha_net:1" "$MREG" -C $R register "Alpha Net" m1.bin -c note=fixture
+check "register alpha_net:2" "$MREG" -C $R register "Alpha Net" m2.bin -c note=fixture --metric elo=1500
+check "promote alpha_net:2 to staging" "$MREG" -C $R promote alpha_net:2 --to staging
+check "register heur:1" "$MREG" -C $R register heur m3.bin --type heuristic -c note=fixture
+check "reject heur:1" "$MREG" -C $R reject heur:1 -r "fixture"
+check "fixture is consistent" "$MREG" -C $R fsck
+
+# ---- usage errors (exit 2) ---------------------------------------------
+bad "unknown command" 2 "unknown command 'frobnicate'" $R \
+	"$MREG" -C $R frobnicate
+bad "unknown global option" 2 "unknown option '--bogus'" $R \
+	"$MREG" --bogus -C $R list
+bad "unknown option of a command" 2 "unknown option '--bogus' for list" $R \
+	"$MREG" -C $R list --bogus
+bad "unknown option of a write command" 2 "unknown option '--frob' for register" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --frob
+bad "option without its value" 2 "option '--metric' needs a value" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric
+bad "flag given a value" 2 "option '--yes' takes no value" $R \
+	"$MREG" -C $R promote alpha_net:1 --to staging --yes=1
+bad "register without FILE" 2 "register needs NAME and FILE" $R \
+	"$MREG" -C $R register "Alpha Net"
+bad "promote without --to" 2 "promote needs --to STAGE" $R \
+	"$MREG" -C $R promote alpha_net:1
+bad "promote --to unknown stage" 2 "unknown stage 'shipped'" $R \
+	"$MREG" -C $R promote alpha_net:1 --to shipped
+bad "register --stage unknown stage" 2 "unknown stage 'Production!'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --stage 'Production!'
+bad "register --type unknown type" 2 "unknown model type 'transformer'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --type transformer
+bad "list --stage unknown stage" 2 "unknown stage 'prod'" $R \
+	"$MREG" -C $R list --stage prod
+bad "list --type unknown type" 2 "unknown model type 'cnn'" $R \
+	"$MREG" -C $R list --type cnn
+bad "show -v not a number" 2 "invalid version 'abc'" $R \
+	"$MREG" -C $R show alpha_net -v abc
+bad "REF and -v disagree" 2 "'alpha_net:1' and -v 2 name different versions" $R \
+	"$MREG" -C $R promote alpha_net:1 -v 2 --to staging
+bad "update-metrics without KEY=VALUE" 2 "update-metrics needs REF and at least one KEY=VALUE" $R \
+	"$MREG" -C $R update-metrics alpha_net:1
+
+# ---- unknown model or version -------------------------------------------
+bad "show unknown model" 1 "model not found: 'nosuch'" $R \
+	"$MREG" -C $R show nosuch
+bad "promote unknown model" 1 "model not found: 'nosuch'" $R \
+	"$MREG" -C $R promote nosuch:1 --to staging
+bad "tag unknown model" 1 "model not found: 'ghost'" $R \
+	"$MREG" -C $R tag ghost:1 best
+bad "show version that does not exist names the latest" 1 \
+	"version not found: 'alpha_net:9' \(latest is 2\)" $R \
+	"$MREG" -C $R show alpha_net:9
+bad "promote version that does not exist" 1 "version not found: 'alpha_net:3' \(latest is 2\)" $R \
+	"$MREG" -C $R promote alpha_net:3 --to staging
+bad "update-metrics version that does not exist" 1 "version not found: 'heur:2' \(latest is 1\)" $R \
+	"$MREG" -C $R update-metrics heur:2 elo=1
+bad "history -v that does not exist" 1 "version not found: 'alpha_net:7' \(latest is 2\)" $R \
+	"$MREG" -C $R history alpha_net -v 7
+
+# ---- refused transitions ------------------------------------------------
+bad "development -> production refused" 1 \
+	"cannot promote 'alpha_net:1': cannot transition from development to production" $R \
+	"$MREG" -C $R promote alpha_net:1 --to production
+bad "promote to the stage it is already in" 1 \
+	"cannot promote 'alpha_net:2': cannot transition from staging to staging" $R \
+	"$MREG" -C $R promote alpha_net:2 --to staging
+bad "rejected -> staging refused" 1 \
+	"cannot promote 'heur:1': cannot transition from rejected to staging" $R \
+	"$MREG" -C $R promote heur:1 --to staging
+bad "reject a rejected version" 1 \
+	"cannot promote 'heur:1': cannot transition from rejected to rejected" $R \
+	"$MREG" -C $R reject heur:1
+
+# ---- malformed REF -------------------------------------------------------
+bad "REF m:0" 1 "invalid reference 'm:0': version must be a number >= 1" $R \
+	"$MREG" -C $R show m:0
+bad "REF m:abc" 1 "invalid reference 'm:abc': version must be a number >= 1" $R \
+	"$MREG" -C $R promote m:abc --to staging
+bad "REF :3" 1 "invalid reference ':3': expected MODEL_ID\[:VERSION\]" $R \
+	"$MREG" -C $R tag :3 best
+bad "REF m:" 1 "invalid reference 'm:': version must be a number >= 1" $R \
+	"$MREG" -C $R archive m:
+bad "REF with a path" 1 "invalid reference '\.\./alpha_net:1'" $R \
+	"$MREG" -C $R update-metrics ../alpha_net:1 elo=1
+bad "REF version too large" 1 "invalid reference 'alpha_net:99999999999'" $R \
+	"$MREG" -C $R reject alpha_net:99999999999
+
+# ---- the model file -------------------------------------------------------
+bad "missing model file" 1 "model file not found: 'no/such/file.bin'" $R \
+	"$MREG" -C $R register "Alpha Net" no/such/file.bin -c note=x
+mkdir adir
+bad "directory as model file" 1 "cannot register 'adir': it is a directory" $R \
+	"$MREG" -C $R register "Alpha Net" adir -c note=x
+ln -s m1.bin link.bin
+bad "symlink as model file" 1 "cannot register 'link.bin': it is a symbolic link" $R \
+	"$MREG" -C $R register "Alpha Net" link.bin -c note=x
+mkfifo fifo.bin
+bad "FIFO as model file (not a regular file)" 1 "cannot register 'fifo.bin': not a regular file" $R \
+	"$MREG" -C $R register "Alpha Net" fifo.bin -c note=x
+bad "type conflicting with the first registration" 1 \
+	"cannot register 'alpha_net' as heuristic: the model is policy_value" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --type heuristic -c note=x
+
+# ---- model ids -------------------------------------------------------------
+bad "id with /" 1 "invalid model id 'a/b'" $R \
+	"$MREG" -C $R register x m1.bin --id a/b
+bad "id with .." 1 "invalid model id 'a\.\.b': '\.\.' is not allowed" $R \
+	"$MREG" -C $R register x m1.bin --id a..b
+bad "id of spaces only" 1 "invalid model id '   '" $R \
+	"$MREG" -C $R register x m1.bin --id '   '
+long=$(printf '%0200d' 0 | tr 0 a)
+bad "id of 200 characters" 1 "invalid model id 'a{40}\.\.\.': longer than [0-9]+ bytes" $R \
+	"$MREG" -C $R register x m1.bin --id "$long"
+bad "NAME of spaces only (no id derivable)" 1 "cannot derive a model id from '   '" $R \
+	"$MREG" -C $R register '   ' m1.bin
+bad "log with a bad model id" 1 "invalid model id 'a/b'" $R \
+	"$MREG" -C $R log a/b
+
+# ---- metrics, config, tags ---------------------------------------------------
+bad "--metric elo=abc" 1 "invalid metric 'elo=abc': 'abc' is not a number" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric elo=abc
+bad "--metric games_played=-1" 1 "invalid metric games_played=-1" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric games_played=-1
+bad "--metric win_rate=1.5" 1 "invalid metric win_rate=1\.5.*between 0 and 1" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric win_rate=1.5
+bad "--metric nosuch=1" 1 "unknown metric 'nosuch'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric nosuch=1
+bad "--metric without =" 1 "invalid metric 'elo': expected KEY=VALUE" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metric elo
+bad "update-metrics win_rate=nan" 1 "invalid metric 'win_rate=nan': 'nan' is not a number" $R \
+	"$MREG" -C $R update-metrics alpha_net:1 win_rate=nan
+printf '{"elo": 1500,' >truncated.json
+bad "--metrics-file not JSON" 1 "invalid metrics file 'truncated\.json': not a JSON object" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file truncated.json
+printf '[1, 2]\n' >array.json
+bad "--metrics-file an array" 1 "invalid metrics file 'array\.json': not a JSON object" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file array.json
+printf '{"elo": "high"}\n' >strelo.json
+bad "--metrics-file with a string value" 1 "invalid metric elo in 'strelo\.json': not a number" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file strelo.json
+bad "--metrics-file missing" 1 "cannot read metrics file 'gone\.json'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file gone.json
+bad "--metrics-file a directory" 1 "cannot read metrics file 'adir'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file adir
+printf 'lr: 0.1\n' >config.yaml
+bad "--config-file not JSON" 1 "invalid config file 'config\.yaml': not a JSON object" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --config-file config.yaml
+bad "tag with a space" 1 "invalid tag 'best model'" $R \
+	"$MREG" -C $R tag alpha_net:1 ok 'best model'
+bad "tag with a comma" 1 "invalid tag 'a,b'" $R \
+	"$MREG" -C $R tag alpha_net:1 'a,b'
+bad "empty tag" 1 "invalid tag ''" $R \
+	"$MREG" -C $R untag alpha_net:1 ''
+bad "register --tag with a space" 1 "invalid tag 'new model'" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --tag 'new model'
+
+# ---- not a registry ------------------------------------------------------------
+printf 'x\n' >plainfile
+bad "registry path is a regular file" 1 "not a registry: 'plainfile' is not a directory" $R \
+	"$MREG" -C plainfile list
+bad "registry path does not exist" 1 "registry not found: 'nowhere'" $R \
+	"$MREG" -C nowhere register "Alpha Net" m1.bin
+expect_eq "missing registry path not created" "$(ls -d nowhere 2>/dev/null)" ""
+mkdir emptydir
+bad "registry path is a plain directory" 1 "not a registry: 'emptydir' is not a git repository" $R \
+	"$MREG" -C emptydir show alpha_net
+git init -q plain && printf 'hi\n' >plain/README && git -C plain add README && git -C plain commit -qm readme
+bad "plain git repository" 1 "not a registry: 'plain' has no mreg\.json at HEAD" plain \
+	"$MREG" -C plain tag alpha_net:1 x
+bad "plain git repository via MREG_DIR" 1 "not a registry: 'plain' has no mreg\.json at HEAD" plain \
+	env MREG_DIR=plain "$MREG" list
+
+# bare clone: reads work, writes are refused; the whole bare dir stays as it was
+git clone -q --bare $R bare.git
+bare_snap() { (cd bare.git && find . -type f | sort | xargs sha1sum); }
+before=$(bare_snap)
+expect_fail "tag on a bare clone" 1 "cannot write to 'bare\.git': it is a bare repository" \
+	"$MREG" -C bare.git tag alpha_net:1 x
+expect_fail "promote on a bare clone" 1 "cannot write to 'bare\.git': it is a bare repository" \
+	"$MREG" -C bare.git promote alpha_net:1 --to staging
+expect_fail "register on a bare clone" 1 "cannot write to 'bare\.git': it is a bare repository" \
+	"$MREG" -C bare.git register "Alpha Net" m1.bin -c note=x
+expect_eq "bare clone unchanged" "$(bare_snap)" "$before"
+
+# detached HEAD: writes are refused
+cp -a $R det
+git -C det checkout -q --detach
+bad "write with HEAD detached" 1 "cannot write to 'det': HEAD is detached" det \
+	"$MREG" -C det promote alpha_net:1 --to staging
+bad "register with HEAD detached" 1 "cannot write to 'det': HEAD is detached" det \
+	"$MREG" -C det register "Alpha Net" m1.bin -c note=x
+
+# ---- locked registry ---------------------------------------------------------
+git -C $R config mreg.lockTimeout 1
+(exec 9>>"$R/.git/mreg/lock" && flock 9 && exec sleep 5) &
+holder=$!
+i=0
+while flock -n "$R/.git/mreg/lock" true && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+bad "write on a locked registry past its timeout" 1 "locked.*'$R'|'$R'.*locked" $R \
+	"$MREG" -C $R tag alpha_net:1 locked
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+git -C $R config --unset mreg.lockTimeout
+check "registry writable once the lock is released" "$MREG" -C $R tag alpha_net:1 unlocked
+
+# ---- hand-edited event files ---------------------------------------------------
+# (a) edited in the work tree only: fsck reports the path and repairs nothing
+ev=$(cd $R && ls events/*/*/*.json | head -1)
+sed 's/"actor": "tester"/"actor": "mallory"/' "$R/$ev" >edited.json && cat edited.json >"$R/$ev"
+bad "fsck on an event edited in the work tree" 1 "$ev" $R \
+	"$MREG" -C $R fsck
+git -C $R checkout -q -- events
+check "fsck clean again after checkout" "$MREG" -C $R fsck
+
+# (b) a modified event committed with stock git: reads refuse, naming the event
+cp -a $R tampered
+id=$(basename "$ev" .json)
+cat edited.json >"tampered/$ev"
+git -C tampered commit -qam "hand edit" >/dev/null 2>&1
+expect_eq "stock git committed the hand edit" "$(git -C tampered log -1 --format=%s)" "hand edit"
+bad "list after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
+	"$MREG" -C tampered list
+bad "show after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
+	"$MREG" -C tampered show alpha_net:1
+bad "write after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
+	"$MREG" -C tampered tag alpha_net:1 x
+
+# ---- and after all that ---------------------------------------------------------
+check "registry still consistent" "$MREG" -C $R fsck
+finish

@@ -1,0 +1,188 @@
+#!/bin/sh
+# Crash safety: writers killed with SIGKILL at random moments never lose an
+# acknowledged event and never leave the registry inconsistent.
+#
+# 200 rounds alternate `register m FILE` (each file unique) and `promote m
+# --to staging` (the latest version); each runs in the background and gets
+# SIGKILL after a random 0-40 ms. A command that exited 0 before the kill has
+# acknowledged its event: that event must be in the final state.
+#
+#   MREG_FAST  binary for the killed writers (default: build/mreg next to an
+#              ASan $MREG if it exists, else $MREG): the sanitizer build is
+#              slow enough to shift where the kills land.
+. "$(dirname "$0")/lib.sh"
+
+ROUNDS=${CRASH_ROUNDS:-200}
+if [ -z "${MREG_FAST:-}" ]; then
+	case "$MREG" in
+	*/build/asan/mreg) f=${MREG%/asan/mreg}/mreg; [ -x "$f" ] && MREG_FAST=$f ;;
+	esac
+fi
+# a private copy: a rebuild of the binary during the run must not break it
+cp "${MREG_FAST:-$MREG}" "$T/mreg-fast" || { echo "not ok - copy ${MREG_FAST:-$MREG}"; exit 1; }
+FAST=$T/mreg-fast
+
+R=$T/reg
+new_registry "$R"
+
+# xxh128 of files, computed independently of mreg (header-only xxHash)
+cat >"$T/xxh128.c" <<'EOF2'
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	static unsigned char buf[1 << 16];
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		XXH3_state_t *s = XXH3_createState();
+		size_t n;
+		if (!f || !s || XXH3_128bits_reset(s) == XXH_ERROR)
+			return 1;
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			XXH3_128bits_update(s, buf, n);
+		fclose(f);
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
+		XXH3_freeState(s);
+		for (int k = 0; k < 16; k++)
+			printf("%02x", c.digest[k]);
+		printf("\n");
+	}
+	return 0;
+}
+EOF2
+XXH=$T/xxh128
+if ${CC:-cc} -O1 -o "$XXH" "$T/xxh128.c" 2>"$T/.cc"; then :; else
+	fail "build the xxh128 helper (needs cc and xxhash.h)"; sed 's/^/    # /' "$T/.cc" | head -5
+	XXH=false
+fi
+mkdir "$T/files" "$T/out"
+
+# rand N: a random integer in 0..N
+rand() {
+	r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+	echo $((r % ($1 + 1)))
+}
+
+: >"$T/regs_ok"		# "<version printed> <round>" of registrations that exited 0
+: >"$T/promos_ok"	# "<version promoted> <round>" of promotions that exited 0
+: >"$T/files_list"	# every model file tried
+killed=0 n_ok=0 odd=0
+i=0
+while [ "$i" -lt "$ROUNDS" ]; do
+	i=$((i + 1))
+	if [ $((i % 2)) -eq 1 ]; then
+		f=$T/files/f$i.bin
+		# unique content: the round number, then random bytes
+		{ echo "model file $i"; head -c 600 /dev/urandom; } >"$f"
+		echo "$f" >>"$T/files_list"
+		"$FAST" -C "$R" register m "$f" >"$T/out/$i" 2>"$T/out/$i.err" &
+	else
+		"$FAST" -C "$R" --json promote m --to staging -r "round $i" >"$T/out/$i" 2>"$T/out/$i.err" &
+	fi
+	pid=$!
+	sleep "$(printf '0.%03d' "$(rand 40)")"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ "$rc" -eq 137 ]; then
+		killed=$((killed + 1))
+	elif [ "$rc" -eq 0 ]; then
+		n_ok=$((n_ok + 1))
+		if [ $((i % 2)) -eq 1 ]; then
+			v=$(sed -n 's/^Registered m:\([0-9]*\)$/\1/p' "$T/out/$i")
+			echo "${v:-?} $i" >>"$T/regs_ok"
+		else
+			v=$(jq -r .version "$T/out/$i" 2>/dev/null)
+			echo "${v:-?} $i" >>"$T/promos_ok"
+		fi
+	elif [ $((i % 2)) -eq 0 ] && [ "$rc" -eq 1 ] && grep -q "cannot transition from staging to staging" "$T/out/$i.err"; then
+		: # the latest version was already promoted (its register was killed): refused, fine
+	else
+		odd=$((odd + 1))
+		[ "$odd" -gt 5 ] || echo "    # round $i: exit $rc: $(head -c 300 "$T/out/$i.err")"
+	fi
+done
+echo "# $ROUNDS rounds: $n_ok exited 0, $killed killed, $odd failed otherwise"
+expect_eq "every command exited 0, was killed, or was refused for a reason" "$odd" 0
+# a run where nothing (or everything) was killed tests nothing
+if [ "$killed" -gt 0 ] && [ "$n_ok" -gt 0 ]; then ok "some commands were killed, some finished ($killed killed, $n_ok finished)"
+else fail "some commands were killed, some finished ($killed killed, $n_ok finished)"; fi
+
+# ---- the next command repairs whatever lag the last kill left --------------
+check "the next mreg command after the crashes succeeds" "$MREG" -C "$R" list --json
+cp "$T/.out" "$T/list.json"
+expect_eq "git status clean after the next command" "$(git -C "$R" status --porcelain)" ""
+check "mreg refresh" "$MREG" -C "$R" refresh
+expect_eq "git status clean after mreg refresh" "$(git -C "$R" status --porcelain)" ""
+out=$("$MREG" -C "$R" fsck 2>&1); rc=$?
+expect_eq "mreg fsck is clean (exit 0)" "$rc" 0
+[ "$rc" -eq 0 ] || echo "$out" | head -10 | sed 's/^/    # /'
+out=$(git -C "$R" fsck --strict --no-dangling 2>&1); rc=$?
+expect_eq "git fsck is clean" "$rc:$out" "0:"
+expect_eq "no leftover temp files in state/" "$(find "$R/state" -name '*.tmp*' | sed "s|$R/||")" ""
+expect_eq "no leftover temp files in .git/mreg/" "$(find "$R/.git/mreg" -name '*.tmp*' | sed "s|$R/||")" ""
+"$MREG" -C "$R" list --json >"$T/list.json"
+
+# ---- every acknowledged registration is there, with the number it printed --
+hashes=$(jq -r '.[].file_hash' "$T/list.json" | sort)
+nregs_ok=$(wc -l <"$T/regs_ok" | tr -d ' ')
+missing=0 wrongv=0 bad=0
+while read -r v i; do
+	f=$T/files/f$i.bin
+	h=xxh128:$("$XXH" "$f")
+	echo "$hashes" | grep -qx "$h" || { missing=$((missing + 1)); echo "    # round $i: $h (Registered m:$v) is not in list --json"; }
+	got=$(jq -r --arg v "$v" '.[] | select(.version == ($v | tonumber)) | .file_hash + " " + .file_path' "$T/list.json")
+	case "$got" in
+	"$h artifacts/"*"${h#xxh128:}.bin") ;;
+	*) wrongv=$((wrongv + 1)); echo "    # round $i: printed m:$v, whose file is: ${got:-(no such version)}"; continue ;;
+	esac
+	if ! git -C "$R" cat-file blob "HEAD:${got#* }" | cmp -s - "$f"; then
+		bad=$((bad + 1)); echo "    # round $i: m:$v's committed file (${got#* }) differs from the registered file"
+	fi
+done <"$T/regs_ok"
+expect_eq "every acknowledged registration's xxh128: hash is in list --json file_hash" "$missing" 0
+expect_eq "every acknowledged registration has the version number it printed" "$wrongv" 0
+expect_eq "every acknowledged registration's file is committed whole" "$bad" 0
+tried=$(xargs "$XXH" <"$T/files_list" | sed 's/^/xxh128:/' | sort)
+expect_eq "every version's file_hash is one of the files tried" \
+	"$(echo "$hashes" | comm -23 - "$(printf '%s\n' "$tried" >"$T/tried"; echo "$T/tried")" | wc -l | tr -d ' ')" 0
+expect_eq "file_hash values are unique (one per distinct file)" "$(echo "$hashes" | uniq | wc -l | tr -d ' ')" \
+	"$(echo "$hashes" | wc -l | tr -d ' ')"
+
+# ---- versions are 1..K, one per registration event -------------------------
+nver=$(jq length "$T/list.json")
+expect_eq "versions are exactly 1..$nver" "$(jq -c '[.[].version] | sort' "$T/list.json")" \
+	"$(jq -cn --argjson n "$nver" '[range(1; $n + 1)]')"
+"$MREG" -C "$R" log --json >"$T/log.json"
+expect_eq "one version.registered event per version" \
+	"$(jq '[.[] | select(.type == "version.registered")] | length' "$T/log.json")" "$nver"
+nev=$(jq length "$T/log.json")
+expect_eq "one commit per event, plus init" "$(git -C "$R" log --oneline | wc -l | tr -d ' ')" $((nev + 1))
+if [ "$nregs_ok" -le "$nver" ]; then ok "at least the $nregs_ok acknowledged registrations exist ($nver versions)"
+else fail "at least the $nregs_ok acknowledged registrations exist ($nver versions)"; fi
+
+# ---- every acknowledged promotion took effect ------------------------------
+bad=0
+while read -r v i; do
+	got=$(jq -r --arg v "$v" --arg r "round $i" '.[] | select(.version == ($v | tonumber)) |
+		.stage + " " + ([.history[] | select(.reason == $r and .from_stage == "development" and .to_stage == "staging")] | length | tostring)' \
+		"$T/list.json")
+	if [ "$got" != "staging 1" ]; then
+		bad=$((bad + 1)); echo "    # round $i: promoted m:$v, but its stage/history says: $got"
+	fi
+done <"$T/promos_ok"
+expect_eq "every acknowledged promotion is in the version's stage and history" "$bad" 0
+expect_eq "promotion events = versions in staging (each promoted once)" \
+	"$(jq '[.[] | select(.type == "version.promoted")] | length' "$T/log.json")" \
+	"$(jq '[.[] | select(.stage == "staging")] | length' "$T/list.json")"
+
+# ---- and the registry still takes writes --------------------------------------
+model_file "$T/last.bin"
+check "a write after all that" "$MREG" -C "$R" register m "$T/last.bin"
+expect_eq "it gets the next number" "$(cat "$T/.out")" "Registered m:$((nver + 1))"
+check "mreg fsck at the end" "$MREG" -C "$R" fsck
+expect_eq "git status clean at the end" "$(git -C "$R" status --porcelain)" ""
+
+finish

@@ -86,6 +86,10 @@ check-layering:
 	if [ -n "$$bad" ]; then echo "core/ must not do I/O, print, exit or use libgit2: $$bad"; exit 1; fi; \
 	echo "layering ok: core/ has no libgit2, stdio or exit"
 
+# The man page is generated from the same command table as `mreg help`.
+docs/mreg.1: $(B)/mreg
+	$(B)/mreg help --man >$@
+
 install: $(B)/mreg
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(B)/mreg $(DESTDIR)$(PREFIX)/bin/mreg

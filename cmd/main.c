@@ -114,9 +114,60 @@ void cli_print_help(FILE *out, const cli_command *cmd)
 	fprintf(out, "\nglobal: -C DIR, --registry-dir DIR, --json. Exit status: 0 success, 1 failure, 2 usage.\n");
 }
 
+/* roff for `man mreg`: the same table as `mreg help`, so they cannot drift. */
+static void print_man(FILE *out)
+{
+	fprintf(out, ".TH MREG 1 \"\" \"mreg %s\" \"mreg manual\"\n", MREG_VERSION_STRING);
+	fprintf(out, ".SH NAME\nmreg \\- a model registry kept as JSON events in a git repository\n");
+	fprintf(out, ".SH SYNOPSIS\n.B mreg\n[\\-C DIR | \\-\\-registry\\-dir DIR] [\\-\\-json] COMMAND [ARGS]\n");
+	fprintf(out, ".SH DESCRIPTION\nEvery registration, promotion, metrics update and tag is one immutable JSON event file in\n"
+		     "a git repository; the current state is a fold over those events and is written to\n"
+		     ".I state/*.json\nin the registry. REF is MODEL_ID[:VERSION]; without a version it means the latest.\n"
+		     "The registry is \\-C DIR, else $MREG_DIR, else data/model_registry.\n");
+	fprintf(out, ".SH COMMANDS\n");
+	for (const cli_command *c = cli_commands; c->name; c++) {
+		fprintf(out, ".TP\n.B %s\n%s.\n", c->usage, c->summary);
+		if (c->opts && c->opts[0].name) {
+			for (const cli_opt *o = c->opts; o->name; o++) {
+				if (o->short_name)
+					fprintf(out, ".br\n\\-%c, \\-\\-%s %s\n", o->short_name, o->name, o->help ? o->help : "");
+				else
+					fprintf(out, ".br\n\\-\\-%s %s\n", o->name, o->help ? o->help : "");
+			}
+		}
+		if (c->details) {
+			fprintf(out, ".br\n");
+			for (const char *p = c->details; *p; p++) {
+				if (*p == '\n')
+					fputs(p[1] == '.' ? "\n.br\n\\&" : "\n.br\n", out);
+				else if (*p == '-')
+					fputs("\\-", out);
+				else
+					fputc(*p, out);
+			}
+			fputc('\n', out);
+		}
+	}
+	fprintf(out, ".SH JSON OUTPUT\nWith \\-\\-json, read commands print only JSON on stdout: show prints one version object,\n"
+		     "list an array of them (the objects of state/models/ID.json: model_id, version, name, model_type,\n"
+		     "stage, description, file_path, file_hash, file_size_bytes, metrics, training_config, tags,\n"
+		     "created_at, updated_at, claimed_version, ref, validation, history), history an array of rows\n"
+		     "(from_stage, to_stage, reason, transitioned_by, transitioned_at, event). See README.md.\n");
+	fprintf(out, ".SH EXIT STATUS\n0 success, 1 failure (not found, refused, corrupt, locked), 2 usage error.\n"
+		     "Errors are one line on stderr: mreg: <problem> '<subject>'.\n");
+	fprintf(out, ".SH FILES\n.TP\nmreg.json\nregistry policy shared by all nodes (committed).\n"
+		     ".TP\nevents/ab/cd/<xxh128>.json\none immutable event per file.\n"
+		     ".TP\nstate/registry.json, state/models/<id>.json, state/production.json\nthe fold, rewritten atomically.\n"
+		     ".SH SETTINGS\ngit config mreg.actor (who is recorded), mreg.fsync (default true), mreg.lockTimeout (seconds, default 30).\n");
+}
+
 int cmd_help(cli_globals *g, int argc, char **argv)
 {
 	(void)g;
+	if (argc >= 2 && !strcmp(argv[1], "--man")) {
+		print_man(stdout);
+		return 0;
+	}
 	if (argc < 2) {
 		print_main_help(stdout);
 		return 0;

@@ -687,8 +687,7 @@ int cmd_fsck(cli_globals *g, int argc, char **argv)
 		return rc;
 	rc = mreg_fsck(&n, reg, fsck_report, NULL);
 	if (rc == MREG_ECORRUPT) {
-		fprintf(stderr, "mreg: fsck found %zu problem%s in '%s'\n", n, n == 1 ? "" : "s", mreg_registry_path(reg));
-		rc = 1;
+		rc = 1;	/* one line per problem is the report */
 	} else if (rc < 0) {
 		rc = cli_fail(rc);
 	} else if (!g->json) {

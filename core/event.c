@@ -361,7 +361,8 @@ static int cmp_items(const void *a, const void *b)
 /* Copy members of src into dst sorted by key; later duplicates win. */
 static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
 {
-	qsort(items, n, sizeof(*items), cmp_items);
+	if (n)
+		qsort(items, n, sizeof(*items), cmp_items);
 	for (size_t i = 0; i < n; i++) {
 		if (i + 1 < n && !strcmp(items[i]->string, items[i + 1]->string))
 			continue;

@@ -316,7 +316,7 @@ int mreg_registry_init(const char *path)
 	/* history is the event log; packs are written per command (write.c) */
 	git_config *cfg = NULL;
 	if (git_repository_config(&cfg, reg->repo) == 0) {
-		git_config_set_bool(cfg, "gc.auto", 0);
+		git_config_set_int32(cfg, "gc.auto", 0);
 		git_config_free(cfg);
 	}
 	rc = mreg_registry_refresh(reg, true, NULL);

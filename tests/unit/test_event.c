@@ -1,0 +1,1619 @@
+/*
+ * Unit tests for core/event.c (and the small helpers it leans on in
+ * common.c and query.c): the serializer's exact bytes, ids as the xxh128 of
+ * those bytes, the strict parser's refusals (each with its code and its
+ * message), the field rules shared by writer and parser, names, metrics,
+ * training config, times and references.
+ *
+ * Broken inputs are made from one canonical event by replacing one piece of
+ * its text (replace_once), so each test changes exactly one thing and the
+ * expected message names exactly that thing.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "common.h"
+#include "event.h"
+#include "jsonw.h"
+#include "query.h"
+
+#define HEX "0123456789abcdef0123456789abcdef"
+#define REF "fedcba9876543210fedcba9876543210"
+#define PATH "artifacts/01/23/" HEX ".pt"
+#define TIME "2026-11-27T01:45:12.123456Z"
+#define TIME_USEC 1795743912123456LL
+
+/* ---- helpers -------------------------------------------------------- */
+
+static void assert_error(int rc, int code, const char *msg)
+{
+	assert_int_equal(rc, code);
+	assert_int_equal(mreg_error_code(), code);
+	assert_string_equal(mreg_error_last(), msg);
+}
+
+/* Parse text; expect a refusal with this code and message. The message may
+ * hold one %s, replaced by the id of the text (the hash of its bytes). */
+static void assert_parse_refused_len(const char *text, size_t len, int code, const char *fmt)
+{
+	char id[33], msg[2048];
+	mreg_event *ev = (mreg_event *)0x1;
+	mreg_hash128(id, text, len);
+	snprintf(msg, sizeof(msg), fmt, id);
+	mreg_error_clear();
+	int rc = mreg_event_parse(&ev, text, len, NULL);
+	bool parsed = ev != NULL;
+	mreg_event_free(ev);
+	if (parsed)
+		fail_msg("parsed, expected: %s", msg);
+	assert_error(rc, code, msg);
+}
+
+static void assert_parse_refused(const char *text, int code, const char *fmt)
+{
+	assert_parse_refused_len(text, strlen(text), code, fmt);
+}
+
+/* A copy of s with the one occurrence of from replaced by to. */
+static char *replace_once(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	assert_non_null(p);
+	assert_null(strstr(p + 1, from));
+	size_t n = strlen(s) - strlen(from) + strlen(to);
+	char *out = malloc(n + 1);
+	assert_non_null(out);
+	size_t pre = (size_t)(p - s);
+	memcpy(out, s, pre);
+	strcpy(out + pre, to);
+	strcat(out, p + strlen(from));
+	return out;
+}
+
+static char **strv(int n, ...)
+{
+	va_list ap;
+	char **v = calloc((size_t)n + 1, sizeof(char *));
+	assert_non_null(v);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		v[i] = mreg_strdup(va_arg(ap, const char *));
+	va_end(ap);
+	return v;
+}
+
+static void envelope(mreg_event *ev, mreg_event_type type, int64_t clock, int version)
+{
+	mreg_event_init(ev);
+	ev->type = type;
+	ev->clock = clock;
+	strcpy(ev->time, TIME);
+	ev->actor = mreg_strdup("alice");
+	ev->node = mreg_strdup("n1");
+	ev->model = mreg_strdup("square8_2p");
+	ev->version = version;
+	if (type != MREG_EV_REGISTERED)
+		strcpy(ev->ref, REF);
+}
+
+/* The registration most parser tests start from. */
+static void make_registration(mreg_event *ev)
+{
+	envelope(ev, MREG_EV_REGISTERED, 1, 1);
+	ev->name = mreg_strdup("Square 8 2p");
+	ev->description = mreg_strdup("first");
+	ev->model_type = MREG_TYPE_POLICY_VALUE;
+	ev->stage = MREG_STAGE_DEVELOPMENT;
+	ev->file_path = mreg_strdup(PATH);
+	strcpy(ev->file_hash, "xxh128:" HEX);
+	ev->file_size = 4096;
+	ev->metrics.present = (1u << MREG_METRIC_ELO) | (1u << MREG_METRIC_GAMES_PLAYED);
+	ev->metrics.v[MREG_METRIC_ELO] = 1500.5;
+	ev->metrics.v[MREG_METRIC_GAMES_PLAYED] = 10;
+	ev->training_config = cJSON_CreateObject();
+	cJSON_AddNumberToObject(ev->training_config, "learning_rate", 0.01);
+	ev->tags = strv(2, "a", "b");
+	ev->ntags = 2;
+}
+
+static void make_promotion(mreg_event *ev)
+{
+	envelope(ev, MREG_EV_PROMOTED, 7, 3);
+	ev->from = MREG_STAGE_STAGING;
+	ev->to = MREG_STAGE_PRODUCTION;
+	ev->reason = mreg_strdup("passed evaluation");
+}
+
+/* Serialized bytes of an event as a heap string. */
+static char *serialized(mreg_event *ev)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_event_serialize(&b, ev);
+	if (rc < 0)
+		fail_msg("serialize: %s", mreg_error_last());
+	return mreg_buf_detach(&b);
+}
+
+static char *registration_text(void)
+{
+	mreg_event ev;
+	make_registration(&ev);
+	char *s = serialized(&ev);
+	mreg_event_dispose(&ev);
+	return s;
+}
+
+static char *promotion_text(void)
+{
+	mreg_event ev;
+	make_promotion(&ev);
+	char *s = serialized(&ev);
+	mreg_event_dispose(&ev);
+	return s;
+}
+
+static void assert_registration_refused_with(const char *from, const char *to, int code, const char *fmt)
+{
+	char *base = registration_text();
+	char *bad = replace_once(base, from, to);
+	assert_parse_refused(bad, code, fmt);
+	free(bad);
+	free(base);
+}
+
+static void assert_promotion_refused_with(const char *from, const char *to, int code, const char *fmt)
+{
+	char *base = promotion_text();
+	char *bad = replace_once(base, from, to);
+	assert_parse_refused(bad, code, fmt);
+	free(bad);
+	free(base);
+}
+
+static char *json_text(const cJSON *v)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, &b);
+	mreg_jsonw_value(&w, NULL, v);
+	assert_int_equal(mreg_jsonw_finish(&w), 0);
+	return mreg_buf_detach(&b);
+}
+
+/* ---- serializer ----------------------------------------------------- */
+
+static const char promotion_bytes[] =
+	"{\n"
+	"  \"schema\": 1,\n"
+	"  \"type\": \"version.promoted\",\n"
+	"  \"clock\": 7,\n"
+	"  \"time\": \"2026-11-27T01:45:12.123456Z\",\n"
+	"  \"actor\": \"alice\",\n"
+	"  \"node\": \"n1\",\n"
+	"  \"model\": \"square8_2p\",\n"
+	"  \"ref\": \"fedcba9876543210fedcba9876543210\",\n"
+	"  \"version\": 3,\n"
+	"  \"from\": \"staging\",\n"
+	"  \"to\": \"production\",\n"
+	"  \"reason\": \"passed evaluation\"\n"
+	"}\n";
+
+static void serialize_promotion_exact_bytes(void **state)
+{
+	(void)state;
+	char *s = promotion_text();
+	assert_string_equal(s, promotion_bytes);
+	free(s);
+}
+
+static void serialize_registration_exact_bytes(void **state)
+{
+	(void)state;
+	static const char want[] =
+		"{\n"
+		"  \"schema\": 1,\n"
+		"  \"type\": \"version.registered\",\n"
+		"  \"clock\": 1,\n"
+		"  \"time\": \"2026-11-27T01:45:12.123456Z\",\n"
+		"  \"actor\": \"alice\",\n"
+		"  \"node\": \"n1\",\n"
+		"  \"model\": \"square8_2p\",\n"
+		"  \"version\": 1,\n"
+		"  \"name\": \"Square 8 2p\",\n"
+		"  \"model_type\": \"policy_value\",\n"
+		"  \"description\": \"first\",\n"
+		"  \"stage\": \"development\",\n"
+		"  \"file\": {\n"
+		"    \"path\": \"artifacts/01/23/0123456789abcdef0123456789abcdef.pt\",\n"
+		"    \"hash\": \"xxh128:0123456789abcdef0123456789abcdef\",\n"
+		"    \"size\": 4096\n"
+		"  },\n"
+		"  \"metrics\": {\n"
+		"    \"elo\": 1500.5,\n"
+		"    \"games_played\": 10\n"
+		"  },\n"
+		"  \"training_config\": {\n"
+		"    \"learning_rate\": 0.01\n"
+		"  },\n"
+		"  \"tags\": [\n"
+		"    \"a\",\n"
+		"    \"b\"\n"
+		"  ]\n"
+		"}\n";
+	char *s = registration_text();
+	assert_string_equal(s, want);
+	free(s);
+}
+
+static void serialize_empty_payload_objects_as_braces(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	ev.metrics.present = 0;
+	cJSON_Delete(ev.training_config);
+	ev.training_config = NULL;
+	free(ev.tags[0]);
+	free(ev.tags[1]);
+	free(ev.tags);
+	ev.tags = NULL;
+	ev.ntags = 0;
+	char *s = serialized(&ev);
+	assert_non_null(strstr(s, "  \"metrics\": {},\n  \"training_config\": {},\n  \"tags\": []\n}\n"));
+	free(s);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_metrics_event_layout(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_METRICS, 9, 2);
+	ev.metrics.present = 1u << MREG_METRIC_WIN_RATE;
+	ev.metrics.v[MREG_METRIC_WIN_RATE] = 0.625;
+	ev.replace = true;
+	char *s = serialized(&ev);
+	assert_non_null(strstr(s, "  \"version\": 2,\n  \"metrics\": {\n    \"win_rate\": 0.625\n  },\n"
+				  "  \"replace\": true\n}\n"));
+	free(s);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_escapes_strings(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	free(ev.reason);
+	ev.reason = mreg_strdup("say \"hi\"\\\n\t\x01");
+	char *s = serialized(&ev);
+	assert_non_null(strstr(s, "  \"reason\": \"say \\\"hi\\\"\\\\\\n\\t\\u0001\"\n}\n"));
+	mreg_event *back = NULL;
+	assert_int_equal(mreg_event_parse(&back, s, strlen(s), NULL), 0);
+	assert_string_equal(back->reason, "say \"hi\"\\\n\t\x01");
+	mreg_event_free(back);
+	free(s);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_sets_id_to_xxh128_of_bytes(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	char *s = serialized(&ev);
+	char want[33];
+	mreg_hash128(want, promotion_bytes, strlen(promotion_bytes));
+	assert_string_equal(ev.id, want);
+	/* and mreg_hash128 is the canonical XXH3-128, lowercase hex */
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(promotion_bytes, strlen(promotion_bytes)));
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	assert_string_equal(ev.id, hex);
+	free(s);
+	mreg_event_dispose(&ev);
+}
+
+static void hash128_of_empty_input_is_known_vector(void **state)
+{
+	(void)state;
+	char out[33];
+	mreg_hash128(out, "", 0);
+	assert_string_equal(out, "99aa06d3014798d86001c324468d497f");
+}
+
+static void serialize_appends_to_buffer_and_hashes_only_the_event(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_puts(&b, "prefix");
+	assert_int_equal(mreg_event_serialize(&b, &ev), 0);
+	assert_string_equal(b.ptr + 6, promotion_bytes);
+	char want[33];
+	mreg_hash128(want, promotion_bytes, strlen(promotion_bytes));
+	assert_string_equal(ev.id, want);
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_invalid_event_and_writes_nothing(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	ev.clock = 0;
+	mreg_buf b = MREG_BUF_INIT;
+	assert_error(mreg_event_serialize(&b, &ev), MREG_EINVALID, "invalid event: clock 0 out of range");
+	assert_int_equal(b.size, 0);
+	assert_string_equal(ev.id, "");
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_nan_metric(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_METRICS, 9, 2);
+	ev.metrics.present = 1u << MREG_METRIC_ELO;
+	ev.metrics.v[MREG_METRIC_ELO] = NAN;
+	mreg_buf b = MREG_BUF_INIT;
+	assert_error(mreg_event_serialize(&b, &ev), MREG_EINVALID,
+		     "invalid metric elo for 'square8_2p': not a finite number");
+	assert_int_equal(b.size, 0);
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_ref_on_registration(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	strcpy(ev.ref, REF);
+	mreg_buf b = MREG_BUF_INIT;
+	assert_error(mreg_event_serialize(&b, &ev), MREG_EINVALID, "invalid event: a registration has no ref");
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+}
+
+/*
+ * event.c promises "an event this code writes always parses": the writer
+ * must refuse what the parser would refuse. A training config the parser
+ * refuses must not be written.
+ */
+static void serialize_refuses_training_config_the_parser_refuses(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	cJSON_ReplaceItemInObject(ev.training_config, "learning_rate", cJSON_CreateString("fast"));
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_event_serialize(&b, &ev);
+	int prc = 0;
+	if (rc == 0) {
+		mreg_event *back = NULL;
+		prc = mreg_event_parse(&back, b.ptr, b.size, NULL);
+		mreg_event_free(back);
+	}
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+	if (rc == 0)
+		fail_msg("serialize wrote an event that parse refuses (parse rc %d: %s)", prc, mreg_error_last());
+	assert_error(rc, MREG_EINVALID, "invalid training config learning_rate for 'square8_2p': must be a number > 0");
+}
+
+/* Same promise for the version number: the parser caps it at 2^30. */
+static void serialize_refuses_version_the_parser_refuses(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	ev.version = (1 << 30) + 1;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_event_serialize(&b, &ev);
+	int prc = 0;
+	if (rc == 0) {
+		mreg_event *back = NULL;
+		prc = mreg_event_parse(&back, b.ptr, b.size, NULL);
+		mreg_event_free(back);
+	}
+	mreg_buf_dispose(&b);
+	mreg_event_dispose(&ev);
+	if (rc == 0)
+		fail_msg("serialize wrote version 1073741825, which parse refuses (parse rc %d: %s)", prc,
+			 mreg_error_last());
+	assert_error(rc, MREG_EINVALID, "invalid event: version 1073741825 out of range");
+}
+
+/* ---- parse round trip ----------------------------------------------- */
+
+static void assert_round_trip(mreg_event *ev)
+{
+	char *s1 = serialized(ev);
+	mreg_event *back = NULL;
+	int rc = mreg_event_parse(&back, s1, strlen(s1), ev->id);
+	if (rc < 0)
+		fail_msg("parse: %s", mreg_error_last());
+	assert_string_equal(back->id, ev->id);
+	char *s2 = serialized(back);
+	assert_string_equal(s2, s1);
+	assert_string_equal(back->id, ev->id);
+	free(s1);
+	free(s2);
+	mreg_event_free(back);
+}
+
+static void parse_round_trips_registration(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	ev.metrics.present |= 1u << MREG_METRIC_VALUE_MSE | 1u << MREG_METRIC_WIN_RATE;
+	ev.metrics.v[MREG_METRIC_VALUE_MSE] = 0.1;
+	ev.metrics.v[MREG_METRIC_WIN_RATE] = 1e-7;
+	ev.metrics.v[MREG_METRIC_GAMES_PLAYED] = 9007199254740991.0;
+	cJSON *extra = cJSON_AddObjectToObject(ev.training_config, "extra_config");
+	cJSON_AddNumberToObject(extra, "big", 9007199254740991.0);
+	cJSON_AddStringToObject(extra, "s", "x\"y");
+	assert_round_trip(&ev);
+
+	/* and the fields come back as they were */
+	char *s = serialized(&ev);
+	mreg_event *back = NULL;
+	assert_int_equal(mreg_event_parse(&back, s, strlen(s), NULL), 0);
+	assert_int_equal(back->type, MREG_EV_REGISTERED);
+	assert_int_equal(back->clock, 1);
+	assert_string_equal(back->time, TIME);
+	assert_string_equal(back->actor, "alice");
+	assert_string_equal(back->node, "n1");
+	assert_string_equal(back->model, "square8_2p");
+	assert_string_equal(back->ref, "");
+	assert_int_equal(back->version, 1);
+	assert_string_equal(back->name, "Square 8 2p");
+	assert_string_equal(back->description, "first");
+	assert_int_equal(back->model_type, MREG_TYPE_POLICY_VALUE);
+	assert_int_equal(back->stage, MREG_STAGE_DEVELOPMENT);
+	assert_string_equal(back->file_path, PATH);
+	assert_string_equal(back->file_hash, "xxh128:" HEX);
+	assert_int_equal(back->file_size, 4096);
+	assert_int_equal(back->metrics.present, ev.metrics.present);
+	assert_true(back->metrics.v[MREG_METRIC_ELO] == 1500.5);
+	assert_true(back->metrics.v[MREG_METRIC_VALUE_MSE] == 0.1);
+	assert_true(back->metrics.v[MREG_METRIC_WIN_RATE] == 1e-7);
+	assert_true(back->metrics.v[MREG_METRIC_GAMES_PLAYED] == 9007199254740991.0);
+	assert_int_equal(back->ntags, 2);
+	assert_string_equal(back->tags[0], "a");
+	assert_string_equal(back->tags[1], "b");
+	free(s);
+	mreg_event_free(back);
+	mreg_event_dispose(&ev);
+}
+
+static void parse_round_trips_promotion(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	assert_round_trip(&ev);
+	mreg_event *back = NULL;
+	assert_int_equal(mreg_event_parse(&back, promotion_bytes, strlen(promotion_bytes), NULL), 0);
+	assert_int_equal(back->from, MREG_STAGE_STAGING);
+	assert_int_equal(back->to, MREG_STAGE_PRODUCTION);
+	assert_string_equal(back->reason, "passed evaluation");
+	assert_string_equal(back->ref, REF);
+	assert_int_equal(back->version, 3);
+	mreg_event_free(back);
+	mreg_event_dispose(&ev);
+}
+
+static void parse_round_trips_metrics_update(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_METRICS, 12, 2);
+	ev.metrics.present = (1u << MREG_METRIC_COUNT) - 1;
+	for (int i = 0; i < MREG_METRIC_COUNT; i++)
+		ev.metrics.v[i] = 0.125 * i;
+	ev.metrics.v[MREG_METRIC_ELO] = -37.125;
+	ev.metrics.v[MREG_METRIC_GAMES_PLAYED] = 500;
+	ev.replace = true;
+	assert_round_trip(&ev);
+	mreg_event_dispose(&ev);
+}
+
+static void parse_round_trips_tag_and_untag(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_TAGGED, 3, 1);
+	ev.tags = strv(3, "board:hex8", "cmaes", "players:2");
+	ev.ntags = 3;
+	assert_round_trip(&ev);
+	ev.type = MREG_EV_UNTAGGED;
+	assert_round_trip(&ev);
+	mreg_event_dispose(&ev);
+}
+
+static void parse_checks_expected_id(void **state)
+{
+	(void)state;
+	char id[33];
+	mreg_event *ev = NULL;
+	mreg_hash128(id, promotion_bytes, strlen(promotion_bytes));
+	assert_int_equal(mreg_event_parse(&ev, promotion_bytes, strlen(promotion_bytes), id), 0);
+	assert_string_equal(ev->id, id);
+	mreg_event_free(ev);
+}
+
+/* ---- parser refusals ------------------------------------------------ */
+
+static void parse_refuses_bytes_not_hashing_to_expected_id(void **state)
+{
+	(void)state;
+	char id[33], msg[256];
+	const char *expect = "00000000000000000000000000000000";
+	mreg_event *ev = (mreg_event *)0x1;
+	mreg_hash128(id, promotion_bytes, strlen(promotion_bytes));
+	snprintf(msg, sizeof(msg), "corrupt event '%s': its bytes hash to %s", expect, id);
+	assert_error(mreg_event_parse(&ev, promotion_bytes, strlen(promotion_bytes), expect), MREG_ECORRUPT, msg);
+	assert_null(ev);
+}
+
+static void parse_refuses_unknown_schema(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"schema\": 1", "\"schema\": 2", MREG_EINVALID,
+				      "unsupported event schema 2 (this mreg reads schema 1) (event %s)");
+}
+
+static void parse_refuses_missing_schema(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"schema\": 1,\n", "", MREG_EINVALID,
+				      "invalid event: 'schema' is missing (event %s)");
+}
+
+static void parse_refuses_unknown_type(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("version.promoted", "version.deleted", MREG_EINVALID,
+				      "unknown event type 'version.deleted' (event %s)");
+}
+
+static void parse_refuses_unknown_key(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"schema\": 1,\n", "  \"schema\": 1,\n  \"color\": \"red\",\n",
+				      MREG_EINVALID, "invalid event: unknown key 'color' (event %s)");
+}
+
+static void parse_refuses_key_of_another_type(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"reason\"", "  \"name\": \"x\",\n  \"reason\"", MREG_EINVALID,
+				      "invalid event: unknown key 'name' (event %s)");
+}
+
+/* The writer never puts a ref on a registration (validate refuses one); the
+ * parser must not silently drop one either. */
+static void parse_refuses_ref_on_registration(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("  \"version\": 1,\n",
+					 "  \"ref\": \"" REF "\",\n  \"version\": 1,\n", MREG_EINVALID,
+					 "invalid event: a registration has no ref (event %s)");
+}
+
+static void parse_refuses_duplicate_key(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"actor\": \"alice\",\n",
+				      "  \"actor\": \"alice\",\n  \"actor\": \"bob\",\n", MREG_EINVALID,
+				      "invalid event: duplicate key 'actor'");
+}
+
+static void parse_refuses_duplicate_key_nested(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("    \"size\": 4096\n", "    \"size\": 4096,\n    \"size\": 4096\n",
+					 MREG_EINVALID, "invalid event: duplicate key 'size'");
+}
+
+static void parse_refuses_missing_actor(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"actor\": \"alice\",\n", "", MREG_EINVALID,
+				      "invalid event: 'actor' is missing (event %s)");
+}
+
+static void parse_refuses_missing_reason(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with(",\n  \"reason\": \"passed evaluation\"", "", MREG_EINVALID,
+				      "invalid event: 'reason' is missing (event %s)");
+}
+
+static void parse_refuses_missing_ref(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("  \"ref\": \"" REF "\",\n", "", MREG_EINVALID,
+				      "invalid event: 'ref' must be a string (event %s)");
+}
+
+static void parse_refuses_string_where_number_expected(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"clock\": 7", "\"clock\": \"7\"", MREG_EINVALID,
+				      "invalid event: 'clock' must be a whole number (event %s)");
+}
+
+static void parse_refuses_fractional_version(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"version\": 3", "\"version\": 2.5", MREG_EINVALID,
+				      "invalid event: 'version' must be a whole number (event %s)");
+}
+
+static void parse_refuses_number_where_string_expected(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"actor\": \"alice\"", "\"actor\": 5", MREG_EINVALID,
+				      "invalid event: 'actor' must be a string (event %s)");
+}
+
+static void parse_refuses_unknown_stage(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"to\": \"production\"", "\"to\": \"prod\"", MREG_EINVALID,
+				      "invalid event: 'to' is not a stage (event %s)");
+}
+
+static void parse_refuses_tags_not_array(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("[\n    \"a\",\n    \"b\"\n  ]", "\"a\"", MREG_EINVALID,
+					 "invalid event: 'tags' must be an array (event %s)");
+}
+
+static void parse_refuses_bad_time(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with(TIME, "2026-11-27 01:45:12", MREG_EINVALID,
+				      "invalid event: time '2026-11-27 01:45:12' is not YYYY-MM-DDTHH:MM:SS.ffffffZ (event %s)");
+}
+
+static void parse_refuses_version_zero(void **state)
+{
+	(void)state;
+	assert_promotion_refused_with("\"version\": 3", "\"version\": 0", MREG_EINVALID,
+				      "invalid event: version 0 out of range (event %s)");
+}
+
+/* Objects nested inside training_config.extra_config; depth of the top-level
+ * object is 0, training_config 1, extra_config 2. */
+static char *nested_extra(int nobjects)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_puts(&b, "\"extra_config\": ");
+	for (int i = 1; i < nobjects; i++)
+		mreg_buf_puts(&b, "{\"x\": ");
+	mreg_buf_puts(&b, "{}");
+	for (int i = 1; i < nobjects; i++)
+		mreg_buf_putc(&b, '}');
+	return mreg_buf_detach(&b);
+}
+
+static void parse_refuses_nesting_deeper_than_16(void **state)
+{
+	(void)state;
+	char *base = registration_text();
+	char *deep = nested_extra(16);	/* innermost object at depth 17 */
+	char *bad = replace_once(base, "\"learning_rate\": 0.01", deep);
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': nested deeper than 16");
+	free(bad);
+	free(deep);
+	free(base);
+}
+
+static void parse_accepts_nesting_of_exactly_16(void **state)
+{
+	(void)state;
+	char *base = registration_text();
+	char *deep = nested_extra(15);	/* innermost object at depth 16 */
+	char *ok = replace_once(base, "\"learning_rate\": 0.01", deep);
+	mreg_event *ev = NULL;
+	int rc = mreg_event_parse(&ev, ok, strlen(ok), NULL);
+	if (rc < 0)
+		fail_msg("parse: %s", mreg_error_last());
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(ev->training_config, "extra_config"));
+	mreg_event_free(ev);
+	free(ok);
+	free(deep);
+	free(base);
+}
+
+static void parse_refuses_more_than_1_mib(void **state)
+{
+	(void)state;
+	size_t len = MREG_EVENT_MAX_BYTES + 1;
+	char *big = malloc(len);
+	assert_non_null(big);
+	size_t n = strlen(promotion_bytes);
+	memcpy(big, promotion_bytes, n);
+	memset(big + n, ' ', len - n);
+	mreg_event *ev = (mreg_event *)0x1;
+	assert_error(mreg_event_parse(&ev, big, len, NULL), MREG_EINVALID, "invalid event '': larger than 1048576 bytes");
+	assert_null(ev);
+	assert_error(mreg_event_parse(&ev, big, len, HEX), MREG_EINVALID,
+		     "invalid event '" HEX "': larger than 1048576 bytes");
+	/* exactly 1 MiB (the event padded with trailing whitespace) is accepted */
+	assert_int_equal(mreg_event_parse(&ev, big, len - 1, NULL), 0);
+	assert_string_equal(ev->reason, "passed evaluation");
+	mreg_event_free(ev);
+	free(big);
+}
+
+static char *repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+static void parse_refuses_string_longer_than_16384(void **state)
+{
+	(void)state;
+	char *d = repeat('d', MREG_STRING_MAX + 1);
+	char *quoted = mreg_strfmt("\"description\": \"%s\"", d);
+	assert_registration_refused_with("\"description\": \"first\"", quoted, MREG_EINVALID,
+					 "invalid event: a string is longer than 16384 bytes");
+	free(quoted);
+	free(d);
+}
+
+static void parse_accepts_string_of_16384(void **state)
+{
+	(void)state;
+	char *d = repeat('d', MREG_STRING_MAX);
+	char *quoted = mreg_strfmt("\"description\": \"%s\"", d);
+	char *base = registration_text();
+	char *ok = replace_once(base, "\"description\": \"first\"", quoted);
+	mreg_event *ev = NULL;
+	assert_int_equal(mreg_event_parse(&ev, ok, strlen(ok), NULL), 0);
+	assert_int_equal(strlen(ev->description), MREG_STRING_MAX);
+	mreg_event_free(ev);
+	free(ok);
+	free(base);
+	free(quoted);
+	free(d);
+}
+
+/* Keys are strings too: "string lengths are capped" (event.h). */
+static void parse_refuses_key_longer_than_16384(void **state)
+{
+	(void)state;
+	char *k = repeat('k', MREG_STRING_MAX + 1);
+	char *member = mreg_strfmt("\"extra_config\": {\"%s\": 1}", k);
+	char *base = registration_text();
+	char *bad = replace_once(base, "\"learning_rate\": 0.01", member);
+	mreg_event *ev = NULL;
+	int rc = mreg_event_parse(&ev, bad, strlen(bad), NULL);
+	mreg_event_free(ev);
+	free(bad);
+	free(base);
+	free(member);
+	free(k);
+	assert_int_equal(rc, MREG_EINVALID);
+	assert_non_null(strstr(mreg_error_last(), "longer than 16384 bytes"));
+}
+
+static void parse_refuses_trailing_garbage(void **state)
+{
+	(void)state;
+	char *bad = mreg_strfmt("%sx", promotion_bytes);
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': trailing bytes after the JSON value");
+	free(bad);
+	bad = mreg_strfmt("%s{}\n", promotion_bytes);
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': trailing bytes after the JSON value");
+	free(bad);
+}
+
+static void parse_refuses_nul_byte(void **state)
+{
+	(void)state;
+	size_t n = strlen(promotion_bytes);
+	char *bad = malloc(n + 1);
+	memcpy(bad, promotion_bytes, n + 1);
+	bad[n - 1] = '\0';	/* the trailing newline becomes NUL */
+	assert_parse_refused_len(bad, n, MREG_EINVALID, "invalid event '%s': contains a NUL byte");
+	bad[n - 1] = '\n';
+	bad[20] = '\0';	/* inside a string */
+	assert_parse_refused_len(bad, n, MREG_EINVALID, "invalid event '%s': contains a NUL byte");
+	free(bad);
+}
+
+static void parse_refuses_invalid_json(void **state)
+{
+	(void)state;
+	assert_parse_refused("{\"schema\": 1,", MREG_EINVALID, "invalid event '%s': not valid JSON");
+	assert_parse_refused("", MREG_EINVALID, "invalid event '%s': not valid JSON");
+	assert_parse_refused("[1]\n", MREG_EINVALID, "invalid event: not a JSON object (event %s)");
+}
+
+static void parse_refuses_unsorted_tags(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"a\",\n    \"b\"", "\"b\",\n    \"a\"", MREG_EINVALID,
+					 "invalid event: tags must be sorted and unique (event %s)");
+}
+
+static void parse_refuses_duplicate_tags(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"a\",\n    \"b\"", "\"a\",\n    \"a\"", MREG_EINVALID,
+					 "invalid event: tags must be sorted and unique (event %s)");
+}
+
+static void parse_refuses_file_path_outside_store(void **state)
+{
+	(void)state;
+	assert_registration_refused_with(PATH, "models/square8_2p/v1.pt", MREG_EINVALID,
+					 "invalid event: file path 'models/square8_2p/v1.pt' is not under artifacts/ or blobs/ (event %s)");
+}
+
+static void parse_refuses_file_path_not_matching_hash(void **state)
+{
+	(void)state;
+	const char *other = "artifacts/01/23/" REF ".pt";
+	char *msg = mreg_strfmt("invalid event: file path '%s' does not match its hash (event %%s)", other);
+	assert_registration_refused_with(PATH, other, MREG_EINVALID, msg);
+	free(msg);
+	const char *fan = "artifacts/01/24/" HEX ".pt";
+	msg = mreg_strfmt("invalid event: file path '%s' does not match its hash (event %%s)", fan);
+	assert_registration_refused_with(PATH, fan, MREG_EINVALID, msg);
+	free(msg);
+}
+
+static void parse_refuses_file_path_bad_extension(void **state)
+{
+	(void)state;
+	const char *p = "blobs/01/23/" HEX ".PT";
+	char *msg = mreg_strfmt("invalid event: file path '%s' has a bad extension (event %%s)", p);
+	assert_registration_refused_with(PATH, p, MREG_EINVALID, msg);
+	free(msg);
+}
+
+static void parse_refuses_file_hash_not_hex(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"xxh128:" HEX "\"", "\"xxh128:" "0123456789ABCDEF0123456789abcdef\"",
+					 MREG_EINVALID,
+					 "invalid event: file hash '0123456789ABCDEF0123456789abcdef' is not 32 hex digits (event %s)");
+}
+
+static void parse_refuses_win_rate_above_one(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"elo\": 1500.5", "\"win_rate\": 1.5", MREG_EINVALID,
+					 "invalid metric win_rate=1.5 for 'square8_2p': must be between 0 and 1 (event %s)");
+}
+
+static void parse_refuses_negative_games_played(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"games_played\": 10", "\"games_played\": -1", MREG_EINVALID,
+					 "invalid metric games_played=-1 for 'square8_2p': must be a whole number >= 0 (event %s)");
+}
+
+static void parse_refuses_fractional_games_played(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"games_played\": 10", "\"games_played\": 2.5", MREG_EINVALID,
+					 "invalid metric games_played=2.5 for 'square8_2p': must be a whole number >= 0 (event %s)");
+}
+
+static void parse_refuses_nan_and_infinite_metrics(void **state)
+{
+	(void)state;
+	/* JSON has no NaN: the document does not parse */
+	char *base = registration_text();
+	char *bad = replace_once(base, "1500.5", "NaN");
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': not valid JSON");
+	free(bad);
+	/* a number too large for a double reads as infinity and is refused */
+	bad = replace_once(base, "1500.5", "1e999");
+	assert_parse_refused(bad, MREG_EINVALID, "invalid metric elo for 'square8_2p': not a finite number (event %s)");
+	free(bad);
+	free(base);
+}
+
+static void parse_refuses_unknown_metric(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"elo\": 1500.5", "\"fitness\": 0.5", MREG_EINVALID,
+					 "invalid event: unknown metric 'fitness' (event %s)");
+}
+
+static void parse_refuses_bad_training_config(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"learning_rate\": 0.01", "\"batch_size\": 2.5", MREG_EINVALID,
+					 "invalid training config batch_size for 'square8_2p': must be a whole number >= 0 (event %s)");
+}
+
+static void parse_refuses_metrics_replace_not_bool(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_METRICS, 9, 2);
+	char *base = serialized(&ev);
+	char *bad = replace_once(base, "\"replace\": false", "\"replace\": 0");
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event: 'replace' must be true or false (event %s)");
+	free(bad);
+	free(base);
+	mreg_event_dispose(&ev);
+}
+
+static void parse_refuses_tag_event_without_tags(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_TAGGED, 3, 1);
+	ev.tags = strv(1, "x");
+	ev.ntags = 1;
+	char *base = serialized(&ev);
+	char *bad = replace_once(base, "[\n    \"x\"\n  ]", "[]");
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event: no tags (event %s)");
+	free(bad);
+	free(base);
+	mreg_event_dispose(&ev);
+}
+
+/* ---- names ---------------------------------------------------------- */
+
+static void id_check_accepts_letters_digits_and_separators(void **state)
+{
+	(void)state;
+	assert_int_equal(mreg_id_check("square8_2p"), 0);
+	assert_int_equal(mreg_id_check("Hex8-4p.v2"), 0);
+	assert_int_equal(mreg_id_check("0"), 0);
+	char *max = repeat('a', MREG_ID_MAX);
+	assert_int_equal(mreg_id_check(max), 0);
+	free(max);
+}
+
+static void id_check_refuses_empty(void **state)
+{
+	(void)state;
+	assert_error(mreg_id_check(""), MREG_EINVALID, "invalid model id '': empty");
+}
+
+static void id_check_refuses_longer_than_128(void **state)
+{
+	(void)state;
+	char *s = repeat('a', 200);
+	assert_error(mreg_id_check(s), MREG_EINVALID,
+		     "invalid model id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': longer than 128 bytes");
+	free(s);
+	s = repeat('b', MREG_ID_MAX + 1);
+	assert_int_equal(mreg_id_check(s), MREG_EINVALID);
+	free(s);
+}
+
+static void id_check_refuses_slash(void **state)
+{
+	(void)state;
+	assert_error(mreg_id_check("a/b"), MREG_EINVALID,
+		     "invalid model id 'a/b': use letters, digits, '_', '-' and '.', starting with a letter or digit");
+}
+
+static void id_check_refuses_dot_dot(void **state)
+{
+	(void)state;
+	assert_error(mreg_id_check("a..b"), MREG_EINVALID, "invalid model id 'a..b': '..' is not allowed");
+	assert_error(mreg_id_check(".."), MREG_EINVALID,
+		     "invalid model id '..': use letters, digits, '_', '-' and '.', starting with a letter or digit");
+}
+
+static void id_check_refuses_spaces(void **state)
+{
+	(void)state;
+	assert_error(mreg_id_check("   "), MREG_EINVALID,
+		     "invalid model id '   ': use letters, digits, '_', '-' and '.', starting with a letter or digit");
+	assert_error(mreg_id_check("_a"), MREG_EINVALID,
+		     "invalid model id '_a': use letters, digits, '_', '-' and '.', starting with a letter or digit");
+}
+
+static void id_derive_lowercases_and_maps_separators(void **state)
+{
+	(void)state;
+	char out[MREG_ID_MAX + 1];
+	assert_int_equal(mreg_id_derive(out, sizeof(out), "Test Model-1!"), 0);
+	assert_string_equal(out, "test_model_1");
+	assert_int_equal(mreg_id_derive(out, sizeof(out), "a/b..c"), 0);
+	assert_string_equal(out, "abc");
+	assert_int_equal(mreg_id_derive(out, sizeof(out), "Caf\xc3\xa9 8"), 0);	/* ASCII only */
+	assert_string_equal(out, "caf_8");
+	assert_int_equal(mreg_id_check(out), 0);
+}
+
+static void id_derive_refuses_empty(void **state)
+{
+	(void)state;
+	char out[MREG_ID_MAX + 1];
+	assert_error(mreg_id_derive(out, sizeof(out), ""), MREG_EINVALID,
+		     "cannot derive a model id from '': no letters or digits");
+	assert_error(mreg_id_derive(out, sizeof(out), "/..!"), MREG_EINVALID,
+		     "cannot derive a model id from '/..!': no letters or digits");
+}
+
+static void id_derive_refuses_spaces_only(void **state)
+{
+	(void)state;
+	char out[MREG_ID_MAX + 1];
+	assert_error(mreg_id_derive(out, sizeof(out), "   "), MREG_EINVALID,
+		     "cannot derive a model id from '   ': it would start with '_'");
+}
+
+static void id_derive_refuses_longer_than_128(void **state)
+{
+	(void)state;
+	char out[MREG_ID_MAX + 1];
+	char *s = repeat('A', 200);
+	char *msg = mreg_strfmt("cannot derive a model id from '%s': longer than 128 bytes", s);
+	assert_error(mreg_id_derive(out, sizeof(out), s), MREG_EINVALID, msg);
+	free(msg);
+	free(s);
+	s = repeat('A', MREG_ID_MAX);
+	assert_int_equal(mreg_id_derive(out, sizeof(out), s), 0);
+	assert_int_equal(strlen(out), MREG_ID_MAX);
+	free(s);
+}
+
+/* ---- metrics -------------------------------------------------------- */
+
+static void metrics_set_kv_accepts_exponent(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_int_equal(mreg_metrics_set_kv(&m, "elo=1e3"), 0);
+	assert_int_equal(m.present, 1u << MREG_METRIC_ELO);
+	assert_true(m.v[MREG_METRIC_ELO] == 1000.0);
+	assert_int_equal(mreg_metrics_set_kv(&m, "win_rate=0.5"), 0);
+	assert_int_equal(m.present, (1u << MREG_METRIC_ELO) | (1u << MREG_METRIC_WIN_RATE));
+	assert_true(m.v[MREG_METRIC_WIN_RATE] == 0.5);
+}
+
+static void metrics_set_kv_refuses_non_number(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_error(mreg_metrics_set_kv(&m, "elo=abc"), MREG_EINVALID, "invalid metric 'elo=abc': 'abc' is not a number");
+	assert_error(mreg_metrics_set_kv(&m, "elo=inf"), MREG_EINVALID, "invalid metric 'elo=inf': 'inf' is not a number");
+	assert_error(mreg_metrics_set_kv(&m, "elo=0x10"), MREG_EINVALID,
+		     "invalid metric 'elo=0x10': '0x10' is not a number");
+	assert_int_equal(m.present, 0);
+}
+
+static void metrics_set_kv_refuses_empty_value(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_error(mreg_metrics_set_kv(&m, "elo="), MREG_EINVALID, "invalid metric 'elo=': '' is not a number");
+	assert_int_equal(m.present, 0);
+}
+
+static void metrics_set_kv_refuses_empty_key(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_error(mreg_metrics_set_kv(&m, "=1"), MREG_EINVALID, "invalid metric '=1': expected KEY=VALUE");
+	assert_error(mreg_metrics_set_kv(&m, "elo"), MREG_EINVALID, "invalid metric 'elo': expected KEY=VALUE");
+}
+
+static void metrics_set_kv_refuses_unknown_metric(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_error(mreg_metrics_set_kv(&m, "nosuch=1"), MREG_EINVALID,
+		     "unknown metric 'nosuch': expected one of elo, elo_uncertainty, win_rate, draw_rate, games_played, avg_move_time_ms, policy_accuracy, value_mse");
+}
+
+static void metrics_set_kv_refuses_out_of_range(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	assert_error(mreg_metrics_set_kv(&m, "win_rate=1.5"), MREG_EINVALID,
+		     "invalid metric win_rate=1.5 for 'win_rate': must be between 0 and 1");
+	assert_error(mreg_metrics_set_kv(&m, "games_played=-1"), MREG_EINVALID,
+		     "invalid metric games_played=-1 for 'games_played': must be a whole number >= 0");
+	assert_error(mreg_metrics_set_kv(&m, "games_played=2.5"), MREG_EINVALID,
+		     "invalid metric games_played=2.5 for 'games_played': must be a whole number >= 0");
+	assert_error(mreg_metrics_set_kv(&m, "value_mse=-0.5"), MREG_EINVALID,
+		     "invalid metric value_mse=-0.5 for 'value_mse': must be >= 0");
+	assert_int_equal(m.present, 0);
+}
+
+static void metrics_from_json_ignores_unknown_keys_and_nulls(void **state)
+{
+	(void)state;
+	mreg_metrics m = { 0 };
+	cJSON *o = cJSON_Parse("{\"elo\": 1200, \"fitness\": 3, \"win_rate\": null}");
+	assert_int_equal(mreg_metrics_from_json(&m, o, "x"), 0);
+	assert_int_equal(m.present, 1u << MREG_METRIC_ELO);
+	assert_true(m.v[MREG_METRIC_ELO] == 1200.0);
+	cJSON_Delete(o);
+	o = cJSON_Parse("{\"elo\": \"high\"}");
+	assert_error(mreg_metrics_from_json(&m, o, "x"), MREG_EINVALID, "invalid metric elo in 'x': not a number");
+	cJSON_Delete(o);
+}
+
+static void metrics_merge_overwrites_only_present(void **state)
+{
+	(void)state;
+	mreg_metrics a = { 0 }, b = { 0 };
+	assert_int_equal(mreg_metrics_set_kv(&a, "elo=1000"), 0);
+	assert_int_equal(mreg_metrics_set_kv(&a, "win_rate=0.5"), 0);
+	assert_int_equal(mreg_metrics_set_kv(&b, "elo=1100"), 0);
+	assert_int_equal(mreg_metrics_set_kv(&b, "draw_rate=0.1"), 0);
+	mreg_metrics_merge(&a, &b);
+	assert_int_equal(a.present, (1u << MREG_METRIC_ELO) | (1u << MREG_METRIC_WIN_RATE) | (1u << MREG_METRIC_DRAW_RATE));
+	assert_true(a.v[MREG_METRIC_ELO] == 1100.0);
+	assert_true(a.v[MREG_METRIC_WIN_RATE] == 0.5);
+	assert_true(a.v[MREG_METRIC_DRAW_RATE] == 0.1);
+}
+
+/* ---- training config ------------------------------------------------ */
+
+static void assert_normalized(const char *in, bool with_defaults, const char *want)
+{
+	cJSON *doc = cJSON_Parse(in), *out = NULL;
+	assert_non_null(doc);
+	int rc = mreg_config_normalize(&out, doc, with_defaults, "m");
+	if (rc < 0)
+		fail_msg("normalize: %s", mreg_error_last());
+	char *got = json_text(out);
+	assert_string_equal(got, want);
+	free(got);
+	cJSON_Delete(out);
+	cJSON_Delete(doc);
+}
+
+static void config_normalize_moves_unknown_keys_into_extra_sorted(void **state)
+{
+	(void)state;
+	assert_normalized("{\"zeta\": 1, \"optimizer\": \"sgd\", \"alpha\": \"x\", \"learning_rate\": 0.01,"
+			  " \"extra_config\": {\"mid\": [1, 2]}}",
+			  false,
+			  "{\n"
+			  "  \"learning_rate\": 0.01,\n"
+			  "  \"optimizer\": \"sgd\",\n"
+			  "  \"extra_config\": {\n"
+			  "    \"alpha\": \"x\",\n"
+			  "    \"mid\": [\n"
+			  "      1,\n"
+			  "      2\n"
+			  "    ],\n"
+			  "    \"zeta\": 1\n"
+			  "  }\n"
+			  "}\n");
+}
+
+static void config_normalize_without_extra_has_no_extra_config(void **state)
+{
+	(void)state;
+	assert_normalized("{\"epochs\": 5}", false, "{\n  \"epochs\": 5\n}\n");
+	assert_normalized("{}", false, "{}\n");
+}
+
+static void config_normalize_with_defaults_fills_originals_defaults(void **state)
+{
+	(void)state;
+	assert_normalized("{\"epochs\": 5, \"foo\": true}", true,
+			  "{\n"
+			  "  \"learning_rate\": 0.001,\n"
+			  "  \"batch_size\": 256,\n"
+			  "  \"epochs\": 5,\n"
+			  "  \"optimizer\": \"adam\",\n"
+			  "  \"architecture\": \"resnet\",\n"
+			  "  \"num_residual_blocks\": 10,\n"
+			  "  \"num_filters\": 128,\n"
+			  "  \"augmentation_enabled\": true,\n"
+			  "  \"curriculum_stage\": null,\n"
+			  "  \"parent_model_id\": null,\n"
+			  "  \"training_data_hash\": null,\n"
+			  "  \"extra_config\": {\n"
+			  "    \"foo\": true\n"
+			  "  }\n"
+			  "}\n");
+}
+
+static void config_normalize_null_input_with_defaults(void **state)
+{
+	(void)state;
+	cJSON *out = NULL;
+	assert_int_equal(mreg_config_normalize(&out, NULL, true, "m"), 0);
+	char *got = json_text(out);
+	assert_string_equal(got,
+			    "{\n"
+			    "  \"learning_rate\": 0.001,\n"
+			    "  \"batch_size\": 256,\n"
+			    "  \"epochs\": 100,\n"
+			    "  \"optimizer\": \"adam\",\n"
+			    "  \"architecture\": \"resnet\",\n"
+			    "  \"num_residual_blocks\": 10,\n"
+			    "  \"num_filters\": 128,\n"
+			    "  \"augmentation_enabled\": true,\n"
+			    "  \"curriculum_stage\": null,\n"
+			    "  \"parent_model_id\": null,\n"
+			    "  \"training_data_hash\": null,\n"
+			    "  \"extra_config\": {}\n"
+			    "}\n");
+	free(got);
+	cJSON_Delete(out);
+}
+
+static void config_normalize_is_idempotent(void **state)
+{
+	(void)state;
+	cJSON *doc = cJSON_Parse("{\"b\": 2, \"learning_rate\": 0.5, \"a\": 1}"), *once = NULL, *twice = NULL;
+	assert_int_equal(mreg_config_normalize(&once, doc, true, "m"), 0);
+	assert_int_equal(mreg_config_normalize(&twice, once, true, "m"), 0);
+	char *s1 = json_text(once), *s2 = json_text(twice);
+	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+	cJSON_Delete(doc);
+	cJSON_Delete(once);
+	cJSON_Delete(twice);
+}
+
+static void assert_config_refused(const char *in, const char *msg)
+{
+	cJSON *doc = cJSON_Parse(in), *out = (cJSON *)0x1;
+	assert_non_null(doc);
+	assert_error(mreg_config_normalize(&out, doc, false, "m"), MREG_EINVALID, msg);
+	assert_null(out);
+	cJSON_Delete(doc);
+}
+
+static void config_normalize_refuses_bad_types(void **state)
+{
+	(void)state;
+	assert_config_refused("{\"learning_rate\": \"fast\"}",
+			      "invalid training config learning_rate for 'm': must be a number > 0");
+	assert_config_refused("{\"learning_rate\": 0}",
+			      "invalid training config learning_rate for 'm': must be a number > 0");
+	assert_config_refused("{\"batch_size\": 2.5}",
+			      "invalid training config batch_size for 'm': must be a whole number >= 0");
+	assert_config_refused("{\"epochs\": -1}", "invalid training config epochs for 'm': must be a whole number >= 0");
+	assert_config_refused("{\"optimizer\": 5}", "invalid training config optimizer for 'm': must be a string");
+	assert_config_refused("{\"augmentation_enabled\": \"yes\"}",
+			      "invalid training config augmentation_enabled for 'm': must be true or false");
+	assert_config_refused("{\"curriculum_stage\": [1]}",
+			      "invalid training config curriculum_stage for 'm': must be a string or a number");
+	assert_config_refused("{\"num_filters\": null}", "invalid training config num_filters for 'm': must not be null");
+	assert_config_refused("{\"extra_config\": 5}",
+			      "invalid training config extra_config for 'm': expected an object");
+	assert_config_refused("[1]", "invalid training config for 'm': expected a JSON object");
+}
+
+static void config_normalize_accepts_nullable_keys(void **state)
+{
+	(void)state;
+	assert_normalized("{\"parent_model_id\": null, \"curriculum_stage\": 3}", false,
+			  "{\n  \"curriculum_stage\": 3,\n  \"parent_model_id\": null\n}\n");
+}
+
+/* ---- time ----------------------------------------------------------- */
+
+static void time_format_known_values(void **state)
+{
+	(void)state;
+	char out[MREG_TIME_LEN + 1];
+	mreg_time_format(out, 0);
+	assert_string_equal(out, "1970-01-01T00:00:00.000000Z");
+	mreg_time_format(out, TIME_USEC);
+	assert_string_equal(out, TIME);
+	mreg_time_format(out, 1709251199999999LL);
+	assert_string_equal(out, "2024-02-29T23:59:59.999999Z");
+	mreg_time_format(out, 1);
+	assert_string_equal(out, "1970-01-01T00:00:00.000001Z");
+	mreg_time_format(out, 253402300799999999LL);
+	assert_string_equal(out, "9999-12-31T23:59:59.999999Z");
+}
+
+static void time_parse_known_values(void **state)
+{
+	(void)state;
+	int64_t t = -1;
+	assert_int_equal(mreg_time_parse(&t, TIME), 0);
+	assert_int_equal(t, TIME_USEC);
+	assert_int_equal(mreg_time_parse(&t, "1970-01-01T00:00:00.000000Z"), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(mreg_time_parse(&t, "2024-02-29T23:59:59.999999Z"), 0);
+	assert_int_equal(t, 1709251199999999LL);
+}
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+
+static uint64_t rng_next(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void time_round_trips_with_microseconds(void **state)
+{
+	(void)state;
+	char out[MREG_TIME_LEN + 1], again[MREG_TIME_LEN + 1];
+	for (int i = 0; i < 20000; i++) {
+		int64_t usec = (int64_t)(rng_next() % 253402300800000000ull), back = -1;
+		mreg_time_format(out, usec);
+		assert_int_equal(strlen(out), MREG_TIME_LEN);
+		assert_int_equal(mreg_time_parse(&back, out), 0);
+		assert_int_equal(back, usec);
+		mreg_time_format(again, back);
+		assert_string_equal(again, out);
+	}
+}
+
+static void time_parse_refuses_other_forms(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"2026-11-27T01:45:12Z",		/* no microseconds */
+		"2026-11-27T01:45:12.123Z",	/* milliseconds */
+		"2026-11-27T01:45:12.123456",	/* no Z */
+		"2026-11-27T01:45:12.123456z",
+		"2026-11-27 01:45:12.123456Z",
+		"2026-13-27T01:45:12.123456Z",
+		"2026-00-27T01:45:12.123456Z",
+		"2026-11-32T01:45:12.123456Z",
+		"2026-11-27T24:00:00.000000Z",
+		"2026-11-27T01:60:12.123456Z",
+		"2026-11-27T01:45:60.123456Z",
+		"2026-11-27T01:45:12.12345aZ",
+		"2026-11-27T01:45:12.123456Z ",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t t = 42;
+		if (mreg_time_parse(&t, bad[i]) != MREG_EINVALID)
+			fail_msg("accepted '%s'", bad[i]);
+		assert_int_equal(t, 42);
+	}
+}
+
+/* "Parse that exact form back": a date the formatter can never write is
+ * not that form, and accepting it makes format(parse(s)) != s. */
+static void time_parse_refuses_impossible_dates(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"2026-02-30T00:00:00.000000Z",
+		"2026-02-29T00:00:00.000000Z",	/* 2026 is not a leap year */
+		"2026-04-31T00:00:00.000000Z",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t t = 42;
+		int rc = mreg_time_parse(&t, bad[i]);
+		if (rc != MREG_EINVALID) {
+			char out[MREG_TIME_LEN + 1];
+			mreg_time_format(out, t);
+			fail_msg("accepted '%s' (reads back as %s)", bad[i], out);
+		}
+	}
+}
+
+/* ---- references ----------------------------------------------------- */
+
+static void ref_parse_model_only_means_latest(void **state)
+{
+	(void)state;
+	mreg_ref r;
+	assert_int_equal(mreg_ref_parse(&r, "square8_2p"), 0);
+	assert_string_equal(r.model, "square8_2p");
+	assert_int_equal(r.version, 0);
+}
+
+static void ref_parse_with_version(void **state)
+{
+	(void)state;
+	mreg_ref r;
+	assert_int_equal(mreg_ref_parse(&r, "square8_2p:3"), 0);
+	assert_string_equal(r.model, "square8_2p");
+	assert_int_equal(r.version, 3);
+	assert_int_equal(mreg_ref_parse(&r, "hex8-4p.b:v12"), 0);
+	assert_string_equal(r.model, "hex8-4p.b");
+	assert_int_equal(r.version, 12);
+	assert_int_equal(mreg_ref_parse(&r, "m:999999999"), 0);
+	assert_int_equal(r.version, 999999999);
+}
+
+static void ref_parse_refuses_empty_model(void **state)
+{
+	(void)state;
+	mreg_ref r;
+	assert_error(mreg_ref_parse(&r, ":3"), MREG_EINVALID, "invalid reference ':3': expected MODEL_ID[:VERSION]");
+	assert_error(mreg_ref_parse(&r, ""), MREG_EINVALID, "invalid reference '': expected MODEL_ID[:VERSION]");
+}
+
+static void ref_parse_refuses_bad_version(void **state)
+{
+	(void)state;
+	mreg_ref r;
+	static const char *const bad[] = { "m:", "m:0", "m:-1", "m:abc", "m:v", "m:3:4", "m:1234567890", "m: 3" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *msg = mreg_strfmt("invalid reference '%s': version must be a number >= 1", bad[i]);
+		assert_error(mreg_ref_parse(&r, bad[i]), MREG_EINVALID, msg);
+		free(msg);
+	}
+}
+
+static void ref_parse_refuses_bad_model_id(void **state)
+{
+	(void)state;
+	mreg_ref r;
+	assert_error(mreg_ref_parse(&r, "a/b:1"), MREG_EINVALID,
+		     "invalid reference 'a/b:1': use letters, digits, '_', '-' and '.', starting with a letter or digit");
+	assert_error(mreg_ref_parse(&r, "a..b"), MREG_EINVALID, "invalid reference 'a..b': '..' is not allowed");
+	char *s = repeat('a', MREG_ID_MAX + 1);
+	assert_error(mreg_ref_parse(&r, s), MREG_EINVALID,
+		     "invalid reference 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': model id longer than 128 bytes");
+	free(s);
+}
+
+/* ---- misc ----------------------------------------------------------- */
+
+static void event_cmp_orders_by_clock_then_id(void **state)
+{
+	(void)state;
+	mreg_event a, b;
+	mreg_event_init(&a);
+	mreg_event_init(&b);
+	a.clock = 2;
+	b.clock = 10;
+	strcpy(a.id, "ff");
+	strcpy(b.id, "00");
+	assert_true(mreg_event_cmp(&a, &b) < 0);
+	assert_true(mreg_event_cmp(&b, &a) > 0);
+	b.clock = 2;
+	assert_true(mreg_event_cmp(&a, &b) > 0);
+	strcpy(b.id, "ff");
+	assert_int_equal(mreg_event_cmp(&a, &b), 0);
+}
+
+static void names_of_types_stages_metrics_round_trip(void **state)
+{
+	(void)state;
+	for (int i = 0; i < MREG_EV_COUNT; i++)
+		assert_int_equal((int)mreg_event_type_parse(mreg_event_type_name((mreg_event_type)i)), i);
+	for (int i = 0; i < MREG_METRIC_COUNT; i++)
+		assert_int_equal(mreg_metric_parse(mreg_metric_name((mreg_metric)i)), i);
+	assert_int_equal((int)mreg_event_type_parse("version.deleted"), -1);
+	assert_int_equal(mreg_metric_parse("fitness"), -1);
+	assert_string_equal(mreg_event_type_name(MREG_EV_METRICS), "version.metrics_updated");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(serialize_promotion_exact_bytes),
+		cmocka_unit_test(serialize_registration_exact_bytes),
+		cmocka_unit_test(serialize_empty_payload_objects_as_braces),
+		cmocka_unit_test(serialize_metrics_event_layout),
+		cmocka_unit_test(serialize_escapes_strings),
+		cmocka_unit_test(serialize_sets_id_to_xxh128_of_bytes),
+		cmocka_unit_test(hash128_of_empty_input_is_known_vector),
+		cmocka_unit_test(serialize_appends_to_buffer_and_hashes_only_the_event),
+		cmocka_unit_test(serialize_refuses_invalid_event_and_writes_nothing),
+		cmocka_unit_test(serialize_refuses_nan_metric),
+		cmocka_unit_test(serialize_refuses_ref_on_registration),
+		cmocka_unit_test(serialize_refuses_training_config_the_parser_refuses),
+		cmocka_unit_test(serialize_refuses_version_the_parser_refuses),
+		cmocka_unit_test(parse_round_trips_registration),
+		cmocka_unit_test(parse_round_trips_promotion),
+		cmocka_unit_test(parse_round_trips_metrics_update),
+		cmocka_unit_test(parse_round_trips_tag_and_untag),
+		cmocka_unit_test(parse_checks_expected_id),
+		cmocka_unit_test(parse_refuses_bytes_not_hashing_to_expected_id),
+		cmocka_unit_test(parse_refuses_unknown_schema),
+		cmocka_unit_test(parse_refuses_missing_schema),
+		cmocka_unit_test(parse_refuses_unknown_type),
+		cmocka_unit_test(parse_refuses_unknown_key),
+		cmocka_unit_test(parse_refuses_key_of_another_type),
+		cmocka_unit_test(parse_refuses_ref_on_registration),
+		cmocka_unit_test(parse_refuses_duplicate_key),
+		cmocka_unit_test(parse_refuses_duplicate_key_nested),
+		cmocka_unit_test(parse_refuses_missing_actor),
+		cmocka_unit_test(parse_refuses_missing_reason),
+		cmocka_unit_test(parse_refuses_missing_ref),
+		cmocka_unit_test(parse_refuses_string_where_number_expected),
+		cmocka_unit_test(parse_refuses_fractional_version),
+		cmocka_unit_test(parse_refuses_number_where_string_expected),
+		cmocka_unit_test(parse_refuses_unknown_stage),
+		cmocka_unit_test(parse_refuses_tags_not_array),
+		cmocka_unit_test(parse_refuses_bad_time),
+		cmocka_unit_test(parse_refuses_version_zero),
+		cmocka_unit_test(parse_refuses_nesting_deeper_than_16),
+		cmocka_unit_test(parse_accepts_nesting_of_exactly_16),
+		cmocka_unit_test(parse_refuses_more_than_1_mib),
+		cmocka_unit_test(parse_refuses_string_longer_than_16384),
+		cmocka_unit_test(parse_accepts_string_of_16384),
+		cmocka_unit_test(parse_refuses_key_longer_than_16384),
+		cmocka_unit_test(parse_refuses_trailing_garbage),
+		cmocka_unit_test(parse_refuses_nul_byte),
+		cmocka_unit_test(parse_refuses_invalid_json),
+		cmocka_unit_test(parse_refuses_unsorted_tags),
+		cmocka_unit_test(parse_refuses_duplicate_tags),
+		cmocka_unit_test(parse_refuses_file_path_outside_store),
+		cmocka_unit_test(parse_refuses_file_path_not_matching_hash),
+		cmocka_unit_test(parse_refuses_file_path_bad_extension),
+		cmocka_unit_test(parse_refuses_file_hash_not_hex),
+		cmocka_unit_test(parse_refuses_win_rate_above_one),
+		cmocka_unit_test(parse_refuses_negative_games_played),
+		cmocka_unit_test(parse_refuses_fractional_games_played),
+		cmocka_unit_test(parse_refuses_nan_and_infinite_metrics),
+		cmocka_unit_test(parse_refuses_unknown_metric),
+		cmocka_unit_test(parse_refuses_bad_training_config),
+		cmocka_unit_test(parse_refuses_metrics_replace_not_bool),
+		cmocka_unit_test(parse_refuses_tag_event_without_tags),
+		cmocka_unit_test(id_check_accepts_letters_digits_and_separators),
+		cmocka_unit_test(id_check_refuses_empty),
+		cmocka_unit_test(id_check_refuses_longer_than_128),
+		cmocka_unit_test(id_check_refuses_slash),
+		cmocka_unit_test(id_check_refuses_dot_dot),
+		cmocka_unit_test(id_check_refuses_spaces),
+		cmocka_unit_test(id_derive_lowercases_and_maps_separators),
+		cmocka_unit_test(id_derive_refuses_empty),
+		cmocka_unit_test(id_derive_refuses_spaces_only),
+		cmocka_unit_test(id_derive_refuses_longer_than_128),
+		cmocka_unit_test(metrics_set_kv_accepts_exponent),
+		cmocka_unit_test(metrics_set_kv_refuses_non_number),
+		cmocka_unit_test(metrics_set_kv_refuses_empty_value),
+		cmocka_unit_test(metrics_set_kv_refuses_empty_key),
+		cmocka_unit_test(metrics_set_kv_refuses_unknown_metric),
+		cmocka_unit_test(metrics_set_kv_refuses_out_of_range),
+		cmocka_unit_test(metrics_from_json_ignores_unknown_keys_and_nulls),
+		cmocka_unit_test(metrics_merge_overwrites_only_present),
+		cmocka_unit_test(config_normalize_moves_unknown_keys_into_extra_sorted),
+		cmocka_unit_test(config_normalize_without_extra_has_no_extra_config),
+		cmocka_unit_test(config_normalize_with_defaults_fills_originals_defaults),
+		cmocka_unit_test(config_normalize_is_idempotent),
+		cmocka_unit_test(config_normalize_refuses_bad_types),
+		cmocka_unit_test(config_normalize_accepts_nullable_keys),
+		cmocka_unit_test(time_format_known_values),
+		cmocka_unit_test(time_parse_known_values),
+		cmocka_unit_test(time_round_trips_with_microseconds),
+		cmocka_unit_test(time_parse_refuses_other_forms),
+		cmocka_unit_test(time_parse_refuses_impossible_dates),
+		cmocka_unit_test(ref_parse_model_only_means_latest),
+		cmocka_unit_test(ref_parse_with_version),
+		cmocka_unit_test(ref_parse_refuses_empty_model),
+		cmocka_unit_test(ref_parse_refuses_bad_version),
+		cmocka_unit_test(ref_parse_refuses_bad_model_id),
+		cmocka_unit_test(event_cmp_orders_by_clock_then_id),
+		cmocka_unit_test(names_of_types_stages_metrics_round_trip),
+		cmocka_unit_test(config_normalize_null_input_with_defaults),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

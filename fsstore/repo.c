@@ -313,12 +313,6 @@ int mreg_registry_init(const char *path)
 		goto done;
 	if ((rc = load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
 		goto done;
-	/* history is the event log; packs are written per command (write.c) */
-	git_config *cfg = NULL;
-	if (git_repository_config(&cfg, reg->repo) == 0) {
-		git_config_set_int32(cfg, "gc.auto", 0);
-		git_config_free(cfg);
-	}
 	rc = mreg_registry_refresh(reg, true, NULL);
 done:
 	mreg_registry_free(reg);

@@ -41,21 +41,39 @@ static void assert_error(int rc, int code, const char *msg)
 	assert_string_equal(mreg_error_last(), msg);
 }
 
-/* Parse text; expect a refusal with this code and message. The message may
- * hold one %s, replaced by the id of the text (the hash of its bytes). */
-static void assert_parse_refused_len(const char *text, size_t len, int code, const char *fmt)
+/*
+ * Parse text; expect a refusal with this code and message. The message may
+ * hold one %s, replaced by the id of the text (the hash of its bytes).
+ * Returns NULL if so, else what went wrong (a static string), so that callers
+ * free their inputs before failing.
+ */
+static const char *parse_refusal_mismatch(const char *text, size_t len, int code, const char *fmt)
 {
+	static char why[4096];
 	char id[33], msg[2048];
 	mreg_event *ev = (mreg_event *)0x1;
 	mreg_hash128(id, text, len);
 	snprintf(msg, sizeof(msg), fmt, id);
 	mreg_error_clear();
 	int rc = mreg_event_parse(&ev, text, len, NULL);
-	bool parsed = ev != NULL;
-	mreg_event_free(ev);
-	if (parsed)
-		fail_msg("parsed, expected: %s", msg);
-	assert_error(rc, code, msg);
+	if (ev) {
+		mreg_event_free(ev);
+		snprintf(why, sizeof(why), "parsed, expected %d: %s", code, msg);
+		return why;
+	}
+	if (rc != code || mreg_error_code() != code || strcmp(mreg_error_last(), msg)) {
+		snprintf(why, sizeof(why), "got %d (last %d) '%s', expected %d '%s'", rc, mreg_error_code(),
+			 mreg_error_last(), code, msg);
+		return why;
+	}
+	return NULL;
+}
+
+static void assert_parse_refused_len(const char *text, size_t len, int code, const char *fmt)
+{
+	const char *why = parse_refusal_mismatch(text, len, code, fmt);
+	if (why)
+		fail_msg("%s", why);
 }
 
 static void assert_parse_refused(const char *text, int code, const char *fmt)
@@ -165,18 +183,22 @@ static void assert_registration_refused_with(const char *from, const char *to, i
 {
 	char *base = registration_text();
 	char *bad = replace_once(base, from, to);
-	assert_parse_refused(bad, code, fmt);
+	const char *why = parse_refusal_mismatch(bad, strlen(bad), code, fmt);
 	free(bad);
 	free(base);
+	if (why)
+		fail_msg("%s", why);
 }
 
 static void assert_promotion_refused_with(const char *from, const char *to, int code, const char *fmt)
 {
 	char *base = promotion_text();
 	char *bad = replace_once(base, from, to);
-	assert_parse_refused(bad, code, fmt);
+	const char *why = parse_refusal_mismatch(bad, strlen(bad), code, fmt);
 	free(bad);
 	free(base);
+	if (why)
+		fail_msg("%s", why);
 }
 
 static char *json_text(const cJSON *v)

@@ -430,6 +430,7 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree)
 	o.paths.strings = paths;
 	o.paths.count = 4;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	mreg_clear_stale_index_lock(reg);
 	if (git_checkout_head(reg->repo, &o) < 0)
 		return mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
 	return mreg_cache_set_mirror(reg, tree);

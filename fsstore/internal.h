@@ -41,6 +41,7 @@ int64_t mreg_fs_now_usec(void);
 /* repo.c */
 int mreg_lock(mreg_registry *reg);
 void mreg_unlock(mreg_registry *reg);
+void mreg_clear_stale_index_lock(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 

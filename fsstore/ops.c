@@ -96,8 +96,14 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 	git_index *idx = NULL;
 	int rc;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);	/* a mirror: repaired from HEAD if lost */
+	mreg_clear_stale_index_lock(reg);
 	if (git_repository_index(&idx, reg->repo) < 0)
 		return mreg_git_error("cannot open the index of", reg->path);
+	/* version 4 compresses paths: the index is rewritten on every write */
+	if (git_index_version(idx) != 4 && git_index_set_version(idx, 4) < 0) {
+		git_index_free(idx);
+		return mreg_git_error("cannot set the index version of", reg->path);
+	}
 	rc = write_mirror_file(reg, idx, evpath, bytes->ptr, bytes->size);
 	for (size_t i = 0; rc == 0 && i < nextra; i++)
 		rc = write_mirror_file(reg, idx, extra[i].path, extra[i].data, extra[i].len);

@@ -342,11 +342,16 @@ int mreg_lock(mreg_registry *reg)
 		return 0;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
-	if ((rc = mreg_fs_mkdirs(reg->mregdir)) < 0)
-		return rc;
 	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {	/* a clone: .git/mreg/ is not there yet */
+		if ((rc = mreg_fs_mkdirs(reg->mregdir)) < 0) {
+			free(path);
+			return rc;
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	}
 	free(path);
 	if (fd < 0)
 		return mreg_error_set(MREG_ERROR, "cannot open the lock of '%s': %s", reg->path, strerror(errno));
@@ -412,4 +417,27 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 	git_oid_cpy(tree, git_commit_tree_id(c));
 	git_commit_free(c);
 	return 0;
+}
+
+/*
+ * A writer killed while writing the index leaves .git/index.lock behind, and
+ * every later index write would fail. We hold the registry lock, so no mreg
+ * process is writing the index; a plain git command may be, briefly. Wait a
+ * little for such a lock to go, then treat it as stale and remove it.
+ */
+void mreg_clear_stale_index_lock(mreg_registry *reg)
+{
+	char *path = mreg_strfmt("%sindex.lock", reg->gitdir);
+	struct stat sb;
+	if (!path)
+		return;
+	for (int i = 0; i < 200 && stat(path, &sb) == 0; i++) {
+		if (mreg_fs_now_usec() / 1000000 - (int64_t)sb.st_mtime >= 2) {
+			unlink(path);
+			break;
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	free(path);
 }

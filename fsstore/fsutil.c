@@ -98,7 +98,7 @@ static int write_all(int fd, const void *data, size_t len)
 
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync)
 {
-	char *tmp = mreg_strfmt("%s.tmp%d", path, (int)getpid());
+	char *tmp = mreg_strfmt("%s.mreg-tmp%d", path, (int)getpid());
 	int fd = -1, rc = MREG_ERROR;
 	if (!tmp)
 		return mreg_error_set(MREG_ERROR, "out of memory");

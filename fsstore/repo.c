@@ -38,7 +38,7 @@ static const char mreg_json[] =
 	"  }\n"
 	"}\n";
 
-static const char gitignore[] = "# derived by mreg, never committed\n/state/\n/blobs/\n";
+static const char gitignore[] = "# derived by mreg, never committed\n/state/\n/blobs/\n# a write killed half-way may leave one of these\n*.mreg-tmp*\n";
 
 int mreg_git_error(const char *what, const char *subject)
 {

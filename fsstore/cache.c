@@ -134,6 +134,7 @@ done:
 	return rc;
 }
 
+/* Model files of models the fold no longer has, and temporary files of killed writers. */
 static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
 {
 	char *dir = mreg_strfmt("%smodels", reg->statedir);
@@ -145,6 +146,13 @@ static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
 	}
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
+		if (strstr(de->d_name, ".mreg-tmp")) {	/* left by a killed writer */
+			char *p = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (p)
+				unlink(p);
+			free(p);
+			continue;
+		}
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
 			continue;
 		char id[MREG_ID_MAX + 1];
@@ -161,6 +169,20 @@ static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
 	}
 	closedir(d);
 	free(dir);
+	/* and the same litter beside registry.json */
+	static const char *const top[] = { "registry.json", "production.json" };
+	d = opendir(reg->statedir);
+	while (d && (de = readdir(d))) {
+		for (size_t i = 0; i < 2; i++)
+			if (!strncmp(de->d_name, top[i], strlen(top[i])) && strstr(de->d_name, ".mreg-tmp")) {
+				char *p = mreg_strfmt("%s%s", reg->statedir, de->d_name);
+				if (p)
+					unlink(p);
+				free(p);
+			}
+	}
+	if (d)
+		closedir(d);
 	return 0;
 }
 

@@ -137,6 +137,12 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
 /* Read a model file into the state's entry for that model, marking it loaded. */
 int mreg_state_read_model(mreg_state *st, const char *data, size_t len);
+/*
+ * A state holding only the model of one model file, its summary taken from
+ * the file (for reads of one model: no registry.json needed). Counts and
+ * other models are absent.
+ */
+int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len);
 
 /* One version as the JSON object of DESIGN section 5 (show --json, list --json). */
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v);

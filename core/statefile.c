@@ -135,6 +135,11 @@ int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_int(&w, "format", STATE_FORMAT);
 	mreg_jsonw_str(&w, "model_id", m->id);
+	mreg_jsonw_str(&w, "name", m->name);
+	mreg_jsonw_str(&w, "model_type", mreg_type_name(m->type));
+	mreg_jsonw_str(&w, "description", m->description);
+	mreg_jsonw_str(&w, "created_at", m->created_at);
+	mreg_jsonw_str(&w, "updated_at", m->updated_at);
 	mreg_jsonw_int(&w, "clock", m->clock);
 	mreg_jsonw_str(&w, "last_event", m->last_event);
 	mreg_jsonw_int(&w, "production_version", m->prod ? m->prod->version : 0);
@@ -389,30 +394,20 @@ static int read_version(mreg_version *v, cJSON *o)
 	return 0;
 }
 
-int mreg_state_read_model(mreg_state *st, const char *data, size_t len)
+/* Versions of one model file into m; with a summary, the file must agree with it. */
+static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 {
-	cJSON *doc = cJSON_ParseWithLength(data, len);
 	cJSON *c;
 	int rc = 0;
-	const char *id = str_of(doc, "model_id");
-	mreg_model *m = id ? mreg_state_model(st, id) : NULL;
-
-	if (!m) {
-		rc = BAD(id ? "model file for a model the registry does not list" : "model file does not parse");
-		goto done;
-	}
-	mreg_model_unload(m);
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "versions");
 	int n = cJSON_GetArraySize(arr);
-	if (!cJSON_IsArray(arr) || n != m->nversions) {
-		rc = BAD("model file does not match the registry summary");
-		goto done;
-	}
 	const char *last = str_of(doc, "last_event");
-	if (!last || strcmp(last, m->last_event)) {
-		rc = BAD("model file is older than the registry summary");
-		goto done;
-	}
+
+	mreg_model_unload(m);
+	if (!cJSON_IsArray(arr) || (summary && n != m->nversions))
+		return BAD("model file does not match the registry summary");
+	if (!last || (summary && strcmp(last, m->last_event)))
+		return BAD("model file is older than the registry summary");
 	m->loaded = true;
 	if (n && !(m->versions = calloc((size_t)n, sizeof(*m->versions)))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
@@ -425,12 +420,69 @@ int mreg_state_read_model(mreg_state *st, const char *data, size_t len)
 		if ((rc = read_version(&m->versions[m->nversions - 1], c)) < 0)
 			goto done;
 	}
+	if (!summary) {
+		/* standing alone: the summary comes from the file itself */
+		int64_t clock = 0;
+		if ((rc = int_of(&clock, doc, "clock")) < 0 ||
+		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), doc, "last_event")) < 0 ||
+		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), doc, "created_at")) < 0 ||
+		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), doc, "updated_at")) < 0)
+			goto done;
+		m->clock = clock;
+		m->name = mreg_strdup(str_of(doc, "name"));
+		m->description = mreg_strdup(str_of(doc, "description"));
+		m->type = mreg_type_parse(str_of(doc, "model_type"));
+		if (!m->name || !m->description || m->type == MREG_TYPE_NONE) {
+			rc = BAD("model file lacks name, type or description");
+			goto done;
+		}
+		m->latest = m->nversions ? m->versions[m->nversions - 1].version : 0;
+		for (int i = 0; i < m->nversions; i++)
+			if (m->versions[i].stage == MREG_STAGE_PRODUCTION &&
+			    !(m->prod = mreg_version_dup(&m->versions[i]))) {
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				goto done;
+			}
+	}
 	rc = mreg_state_check_model(m);
 done:
-	if (rc < 0 && m)
+	if (rc < 0) {
+		int keep = n > 0 ? n : m->nversions;
 		mreg_model_unload(m);
-	if (rc < 0 && m)
-		m->nversions = n > 0 ? n : m->nversions;
+		m->nversions = keep;
+	}
+	return rc;
+}
+
+int mreg_state_read_model(mreg_state *st, const char *data, size_t len)
+{
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	const char *id = str_of(doc, "model_id");
+	mreg_model *m = id ? mreg_state_model(st, id) : NULL;
+	int rc = m ? read_model_doc(m, doc, true)
+		   : BAD(id ? "model file for a model the registry does not list" : "model file does not parse");
 	cJSON_Delete(doc);
 	return rc;
+}
+
+int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
+{
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	const char *id = str_of(doc, "model_id");
+	mreg_state *st = NULL;
+	mreg_model *m = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!id || mreg_id_check(id) < 0)
+		rc = BAD("model file does not parse");
+	else if ((rc = mreg_state_new(&st)) == 0 && (rc = mreg_state_model_add(&m, st, id)) == 0)
+		rc = read_model_doc(m, doc, false);
+	cJSON_Delete(doc);
+	if (rc < 0) {
+		mreg_state_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
 }

@@ -563,6 +563,47 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 	return rc;
 }
 
+static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
+	int rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(path);
+	if (rc == MREG_ENOTFOUND) {
+		rc = mreg_state_new(out);	/* fresh state and no file: no such model */
+	} else if (rc == 0) {
+		rc = mreg_state_read_model_alone(out, b.ptr, b.size);
+	}
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id)
+{
+	mreg_status s;
+	int rc;
+	*out = NULL;
+	if ((rc = mreg_id_check(id)) < 0)
+		return rc;
+	if ((rc = mreg_registry_status(&s, reg)) < 0)
+		return rc;
+	if (!s.state_fresh || !s.mirror_fresh) {
+		if ((rc = mreg_lock(reg)) < 0)
+			return rc;
+		rc = mreg_cache_ensure(reg);
+		mreg_unlock(reg);
+		if (rc < 0)
+			return rc;
+	}
+	rc = load_model_alone(out, reg, id);
+	if (rc == MREG_ECORRUPT) {
+		if ((rc = mreg_registry_refresh(reg, true, NULL)) < 0)
+			return rc;
+		rc = load_model_alone(out, reg, id);
+	}
+	return rc;
+}
+
 int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model)
 {
 	git_oid commit, tree;

@@ -47,6 +47,13 @@ bool mreg_registry_is_bare(const mreg_registry *reg);
  */
 int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 
+/*
+ * A current state holding one model only (read from its own state file; no
+ * summary, no counts): the cheap road for show and history. A model that
+ * does not exist gives a state without it.
+ */
+int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id);
+
 /* Bring state files, work tree and index up to HEAD; force: fold from scratch. */
 int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh);
 

@@ -41,7 +41,8 @@
  *         validation=<status|-> tags=<a,b|-> metrics=<k=v,...>
  *   history <id>:<n> (new)>development>staging [<reason of the last row>]
  *     (one model line, then per version its line and its history line)
- *   conflict <id>:<n> <message>        one per conflict, in fold order
+ *   conflict <id>:<n> <message>        one per conflict, in fold order, with
+ *                                      event ids in the message shown as names
  *   stages development=<n> staging=<n> production=<n> archived=<n> rejected=<n>
  *   types policy_value=<n> heuristic=<n> ensemble=<n> compressed=<n> experimental=<n>
  *   events <n> registered=<n> promoted=<n> metrics_updated=<n> tagged=<n>
@@ -309,6 +310,26 @@ static void run_case(run *r, const char *events_path)
 
 /* ---- the summary ---------------------------------------------------- */
 
+/* A copy of a message with every event id of this run replaced by its name. */
+static char *names_in(const run *r, const char *msg)
+{
+	char *s = strdup(msg);
+	for (size_t i = 0; i < r->n; i++) {
+		char name[64], *p;
+		const char *id = r->items[i].ev->id;
+		while ((p = strstr(s, id))) {
+			name_of(r, id, name, sizeof(name));
+			mreg_buf b = MREG_BUF_INIT;
+			mreg_buf_put(&b, s, (size_t)(p - s));
+			mreg_buf_puts(&b, name);
+			mreg_buf_puts(&b, p + strlen(id));
+			free(s);
+			s = mreg_buf_detach(&b);
+		}
+	}
+	return s;
+}
+
 static void summarize_version(mreg_buf *b, const run *r, const mreg_model *m, const mreg_version *v)
 {
 	char name[64], when[64];
@@ -364,9 +385,11 @@ static void summarize(mreg_buf *b, const run *r)
 		for (int j = 0; j < m->nversions; j++)
 			summarize_version(b, r, m, &m->versions[j]);
 	}
-	for (size_t i = 0; i < st->nconflicts; i++)
-		out(b, "conflict %s:%d %s\n", st->conflicts[i].model, st->conflicts[i].version,
-		    st->conflicts[i].message);
+	for (size_t i = 0; i < st->nconflicts; i++) {
+		char *msg = names_in(r, st->conflicts[i].message);
+		out(b, "conflict %s:%d %s\n", st->conflicts[i].model, st->conflicts[i].version, msg);
+		free(msg);
+	}
 	out(b, "stages");
 	for (int s = 0; s < MREG_STAGE_COUNT; s++)
 		out(b, " %s=%lld", mreg_stage_name((mreg_stage)s), (long long)st->stage_count[s]);

@@ -340,8 +340,6 @@ int mreg_lock(mreg_registry *reg)
 	int rc;
 	if (reg->lockfd >= 0)
 		return 0;
-	if (!reg->workdir)
-		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
 	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

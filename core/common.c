@@ -7,6 +7,7 @@
 #include "common.h"
 #include "num.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -413,6 +414,10 @@ int mreg_time_parse(int64_t *out, const char *s)
 	    digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &se) ||
 	    digits(s + 20, 6, &us) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 	    mi > 59 || se > 59)
+		return MREG_EINVALID;
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
 		return MREG_EINVALID;
 	int64_t days = days_from_civil((int)y, mo, d);
 	*out = ((days * 86400) + h * 3600 + mi * 60 + se) * 1000000 + us;

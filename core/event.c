@@ -533,7 +533,7 @@ int mreg_event_validate(const mreg_event *ev)
 		return rc;
 	if ((rc = mreg_id_check(ev->model)) < 0)
 		return rc;
-	if (ev->version < 1)
+	if (ev->version < 1 || ev->version > 1 << 30)
 		return mreg_error_set(MREG_EINVALID, "invalid event: version %d out of range", ev->version);
 	if (ev->type == MREG_EV_REGISTERED) {
 		if (ev->ref[0])
@@ -570,6 +570,14 @@ int mreg_event_validate(const mreg_event *ev)
 		break;
 	default:
 		break;
+	}
+	if (ev->training_config) {
+		/* the parser normalizes the config: what it would refuse, refuse here */
+		cJSON *norm = NULL;
+		rc = mreg_config_normalize(&norm, ev->training_config, false, ev->model);
+		cJSON_Delete(norm);
+		if (rc < 0)
+			return rc;
 	}
 	if (ev->ntags > MREG_TAGS_MAX)
 		return mreg_error_set(MREG_EINVALID, "invalid event: more than %d tags", MREG_TAGS_MAX);
@@ -679,6 +687,8 @@ static int check_tree(const cJSON *v)
 	if (cJSON_IsString(v) && strlen(v->valuestring) > MREG_STRING_MAX)
 		return mreg_error_set(MREG_EINVALID, "invalid event: a string is longer than %d bytes", MREG_STRING_MAX);
 	cJSON_ArrayForEach(c, v) {
+		if (cJSON_IsObject(v) && strlen(c->string) > MREG_STRING_MAX)
+			return mreg_error_set(MREG_EINVALID, "invalid event: a key is longer than %d bytes", MREG_STRING_MAX);
 		if (cJSON_IsObject(v))
 			for (e = v->child; e != c; e = e->next)
 				if (!strcmp(e->string, c->string))
@@ -805,6 +815,8 @@ static int parse_fields(mreg_event *ev, const cJSON *doc)
 	if (n < 1 || n > 1 << 30)
 		return mreg_error_set(MREG_EINVALID, "invalid event: version %lld out of range", (long long)n);
 	ev->version = (int)n;
+	if (ev->type == MREG_EV_REGISTERED && cJSON_GetObjectItemCaseSensitive(doc, "ref"))
+		return mreg_error_set(MREG_EINVALID, "invalid event: a registration has no ref");
 	if (ev->type != MREG_EV_REGISTERED && (rc = get_fixed(ev->ref, sizeof(ev->ref), doc, "ref")) < 0)
 		return rc;
 

@@ -472,7 +472,7 @@ static int apply_promoted(mreg_state *st, mreg_model *m, mreg_version *v, const 
 		return rc;
 	}
 	if (!mreg_stage_allowed(ev->from, ev->to)) {
-		char *msg = mreg_strfmt("Cannot transition from %s to %s", mreg_stage_name(ev->from),
+		char *msg = mreg_strfmt("cannot transition from %s to %s", mreg_stage_name(ev->from),
 					mreg_stage_name(ev->to));
 		rc = msg ? add_conflict(st, ev, v->version, msg) : mreg_error_set(MREG_ERROR, "out of memory");
 		free(msg);

@@ -106,7 +106,9 @@ while [ "$i" -lt "$ROUNDS" ]; do
 	fi
 done
 echo "# $ROUNDS rounds: $n_ok exited 0, $killed killed, $odd failed otherwise"
-[ -e "$R/.git/refs/heads/main.lock" ] && echo "# .git/refs/heads/main.lock is left behind by a killed writer"
+for l in .git/refs/heads/main.lock .git/index.lock; do
+	[ -e "$R/$l" ] && echo "# $l is left behind by a killed writer"
+done
 expect_eq "every command exited 0, was killed, or was refused for a reason" "$odd" 0
 # a run where nothing (or everything) was killed tests nothing
 if [ "$killed" -gt 0 ] && [ "$n_ok" -gt 0 ]; then ok "some commands were killed, some finished ($killed killed, $n_ok finished)"
@@ -130,18 +132,25 @@ expect_eq "no leftover temp files in .git/mreg/" "$(find "$R/.git/mreg" -name '*
 # ---- every acknowledged registration is there, with the number it printed --
 hashes=$(jq -r '.[].file_hash' "$T/list.json" | sort)
 nregs_ok=$(wc -l <"$T/regs_ok" | tr -d ' ')
+# note N MESSAGE: print the first few diagnostics of a check only
+note() { [ "$1" -gt 5 ] || echo "    # $2"; }
+# version_of V FIELDS: jq FIELDS of version V in list.json ("" if none)
+version_of() {
+	case "$1" in ''|*[!0-9]*) return ;; esac
+	jq -r --argjson v "$1" ".[] | select(.version == \$v) | $2" "$T/list.json"
+}
 missing=0 wrongv=0 bad=0
 while read -r v i; do
 	f=$T/files/f$i.bin
 	h=xxh128:$("$XXH" "$f")
-	echo "$hashes" | grep -qx "$h" || { missing=$((missing + 1)); echo "    # round $i: $h (Registered m:$v) is not in list --json"; }
-	got=$(jq -r --arg v "$v" '.[] | select(.version == ($v | tonumber)) | .file_hash + " " + .file_path' "$T/list.json")
+	echo "$hashes" | grep -qx "$h" || { missing=$((missing + 1)); note $missing "round $i: $h (Registered m:$v) is not in list --json"; }
+	got=$(version_of "$v" '.file_hash + " " + .file_path')
 	case "$got" in
 	"$h artifacts/"*"${h#xxh128:}.bin") ;;
-	*) wrongv=$((wrongv + 1)); echo "    # round $i: printed m:$v, whose file is: ${got:-(no such version)}"; continue ;;
+	*) wrongv=$((wrongv + 1)); note $wrongv "round $i: printed m:$v, whose file is: ${got:-(no such version)}"; continue ;;
 	esac
 	if ! git -C "$R" cat-file blob "HEAD:${got#* }" | cmp -s - "$f"; then
-		bad=$((bad + 1)); echo "    # round $i: m:$v's committed file (${got#* }) differs from the registered file"
+		bad=$((bad + 1)); note $bad "round $i: m:$v's committed file (${got#* }) differs from the registered file"
 	fi
 done <"$T/regs_ok"
 expect_eq "every acknowledged registration's xxh128: hash is in list --json file_hash" "$missing" 0
@@ -168,11 +177,9 @@ else fail "at least the $nregs_ok acknowledged registrations exist ($nver versio
 # ---- every acknowledged promotion took effect ------------------------------
 bad=0
 while read -r v i; do
-	got=$(jq -r --arg v "$v" --arg r "round $i" '.[] | select(.version == ($v | tonumber)) |
-		.stage + " " + ([.history[] | select(.reason == $r and .from_stage == "development" and .to_stage == "staging")] | length | tostring)' \
-		"$T/list.json")
+	got=$(version_of "$v" ".stage + \" \" + ([.history[] | select(.reason == \"round $i\" and .from_stage == \"development\" and .to_stage == \"staging\")] | length | tostring)")
 	if [ "$got" != "staging 1" ]; then
-		bad=$((bad + 1)); echo "    # round $i: promoted m:$v, but its stage/history says: $got"
+		bad=$((bad + 1)); note $bad "round $i: promoted m:$v, but its stage/history says: ${got:-(no such version)}"
 	fi
 done <"$T/promos_ok"
 expect_eq "every acknowledged promotion is in the version's stage and history" "$bad" 0
@@ -186,5 +193,27 @@ check "a write after all that" "$MREG" -C "$R" register m "$T/last.bin"
 expect_eq "it gets the next number" "$(cat "$T/.out")" "Registered m:$((nver + 1))"
 check "mreg fsck at the end" "$MREG" -C "$R" fsck
 expect_eq "git status clean at the end" "$(git -C "$R" status --porcelain)" ""
+
+# ---- one crash point, made deterministic ---------------------------------------
+# A writer killed after its commit and after mirroring the event file into the
+# work tree, but before the index was written (and so before the mirror
+# stamp): HEAD has the event, the work tree has the file, the index and the
+# mirror stamp are those of the commit before. The next command must repair.
+R2=$T/reg2
+new_registry "$R2"
+model_file "$T/d1.bin"
+model_file "$T/d2.bin"
+check "crash point: register m:1" "$MREG" -C "$R2" register m "$T/d1.bin"
+cp "$R2/.git/index" "$T/index.before"
+cp "$R2/.git/mreg/mirror" "$T/mirror.before"
+check "crash point: register m:2" "$MREG" -C "$R2" register m "$T/d2.bin"
+cp "$T/index.before" "$R2/.git/index"
+cp "$T/mirror.before" "$R2/.git/mreg/mirror"
+check "crash point: the next command succeeds" "$MREG" -C "$R2" list
+expect_eq "crash point: the next command restores the index (git status clean)" \
+	"$(git -C "$R2" status --porcelain)" ""
+"$MREG" -C "$R2" refresh >/dev/null 2>&1
+expect_eq "crash point: git status clean after mreg refresh" "$(git -C "$R2" status --porcelain)" ""
+check "crash point: mreg fsck clean" "$MREG" -C "$R2" fsck
 
 finish

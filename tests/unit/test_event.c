@@ -1620,6 +1620,7 @@ int main(void)
 		cmocka_unit_test(config_normalize_moves_unknown_keys_into_extra_sorted),
 		cmocka_unit_test(config_normalize_without_extra_has_no_extra_config),
 		cmocka_unit_test(config_normalize_with_defaults_fills_originals_defaults),
+		cmocka_unit_test(config_normalize_null_input_with_defaults),
 		cmocka_unit_test(config_normalize_is_idempotent),
 		cmocka_unit_test(config_normalize_refuses_bad_types),
 		cmocka_unit_test(config_normalize_accepts_nullable_keys),
@@ -1635,7 +1636,6 @@ int main(void)
 		cmocka_unit_test(ref_parse_refuses_bad_model_id),
 		cmocka_unit_test(event_cmp_orders_by_clock_then_id),
 		cmocka_unit_test(names_of_types_stages_metrics_round_trip),
-		cmocka_unit_test(config_normalize_null_input_with_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -443,7 +443,7 @@ static void report_diff(const char *want, const char *got)
 		const char *we = strchr(w, '\n'), *ge = strchr(g, '\n');
 		size_t wn = we ? (size_t)(we - w) : strlen(w), gn = ge ? (size_t)(ge - g) : strlen(g);
 		if (wn != gn || memcmp(w, g, wn)) {
-			print_error("first difference at line %d:\n  want: %.*s\n  got:  %.*s\n", line, (int)wn, w,
+			fprintf(stderr, "first difference at line %d:\n  want: %.*s\n  got:  %.*s\n", line, (int)wn, w,
 				    (int)gn, g);
 			break;
 		}
@@ -451,7 +451,7 @@ static void report_diff(const char *want, const char *got)
 		g += gn + (ge ? 1 : 0);
 		line++;
 	}
-	print_error("--- expected\n%s--- got\n%s---\n", want, got);
+	fprintf(stderr, "--- expected\n%s--- got\n%s---\n", want, got);
 }
 
 static void fold_case(void **state)

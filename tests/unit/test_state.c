@@ -1,0 +1,841 @@
+/*
+ * Unit tests for the state: convergence of the fold, the state files as a
+ * cache, and the invariant checker (core/fold.c, core/statefile.c).
+ *
+ * One generated event set (three models, 40 events, with concurrent
+ * registrations that renumber and concurrent promotions that conflict) is
+ * folded into a reference state whose files (registry.json, production.json,
+ * one file per model) are the bytes everything else must reproduce: any
+ * arrival order sorted by (clock, id), and any split into "fold k events,
+ * write the files, read them back as a partial state, apply the rest".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "state.h"
+
+#define NEVENTS 40
+#define BASE_USEC (1767225600LL * 1000000)	/* 2026-01-01T00:00:00Z */
+#define FAKE_HEX "00112233445566778899aabbccddeeff"
+
+static mreg_event *events[NEVENTS];
+static size_t nevents;
+
+/* ---- building the event set ----------------------------------------- */
+
+static mreg_event *envelope(mreg_event_type type, int64_t clock, const char *node, const char *model,
+			    const mreg_event *reg)
+{
+	mreg_event *ev = calloc(1, sizeof(*ev));
+	assert_non_null(ev);
+	mreg_event_init(ev);
+	ev->type = type;
+	ev->clock = clock;
+	mreg_time_format(ev->time, BASE_USEC + clock * 1000000 + (int64_t)nevents);
+	ev->actor = mreg_strdup(node[1] == '1' ? "alice" : "bob");
+	ev->node = mreg_strdup(node);
+	ev->model = mreg_strdup(model);
+	if (reg) {
+		memcpy(ev->ref, reg->id, sizeof(ev->ref));
+		ev->version = reg->version;
+	}
+	return ev;
+}
+
+static mreg_event *finish(mreg_event *ev)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	if (mreg_event_serialize(&b, ev) < 0)
+		fail_msg("serialize: %s", mreg_error_last());
+	mreg_buf_dispose(&b);
+	assert_true(nevents < NEVENTS);
+	events[nevents++] = ev;
+	return ev;
+}
+
+static mreg_event *reg(int64_t clock, const char *node, const char *model, int version, mreg_stage stage,
+		       mreg_model_type type)
+{
+	mreg_event *ev = envelope(MREG_EV_REGISTERED, clock, node, model, NULL);
+	ev->version = version;
+	ev->name = mreg_strfmt("%s model", model);
+	ev->description = mreg_strfmt("from %s", node);
+	ev->model_type = type;
+	ev->stage = stage;
+	ev->file_path = mreg_strdup("blobs/00/11/" FAKE_HEX ".pt");
+	strcpy(ev->file_hash, "xxh128:" FAKE_HEX);
+	ev->file_size = 1000 + clock;
+	ev->training_config = cJSON_CreateObject();
+	cJSON_AddNumberToObject(ev->training_config, "epochs", (double)(10 * clock));
+	cJSON_AddStringToObject(ev->training_config, "note", node);	/* goes to extra_config */
+	return finish(ev);
+}
+
+static void prom(int64_t clock, const char *node, const mreg_event *r, mreg_stage from, mreg_stage to)
+{
+	mreg_event *ev = envelope(MREG_EV_PROMOTED, clock, node, r->model, r);
+	ev->from = from;
+	ev->to = to;
+	ev->reason = mreg_strfmt("%s -> %s by %s", mreg_stage_name(from), mreg_stage_name(to), node);
+	finish(ev);
+}
+
+static void metrics(int64_t clock, const char *node, const mreg_event *r, bool replace, const char *kv1,
+		    const char *kv2)
+{
+	mreg_event *ev = envelope(MREG_EV_METRICS, clock, node, r->model, r);
+	ev->replace = replace;
+	assert_int_equal(mreg_metrics_set_kv(&ev->metrics, kv1), 0);
+	if (kv2)
+		assert_int_equal(mreg_metrics_set_kv(&ev->metrics, kv2), 0);
+	finish(ev);
+}
+
+static void tag(int64_t clock, const char *node, const mreg_event *r, const char *t, bool untag)
+{
+	mreg_event *ev = envelope(untag ? MREG_EV_UNTAGGED : MREG_EV_TAGGED, clock, node, r->model, r);
+	ev->tags = calloc(1, sizeof(char *));
+	ev->tags[0] = mreg_strdup(t);
+	ev->ntags = 1;
+	finish(ev);
+}
+
+#define D MREG_STAGE_DEVELOPMENT
+#define S MREG_STAGE_STAGING
+#define P MREG_STAGE_PRODUCTION
+#define A MREG_STAGE_ARCHIVED
+#define R MREG_STAGE_REJECTED
+
+/* Indexes of the two concurrent beta promotions whose order decides
+ * whether the second is a conflict (see expected_conflicts). */
+static size_t beta_up, beta_down;
+
+static void build_events(void)
+{
+	mreg_event *a1, *a2, *a2b, *b1, *b1b, *g1, *g2, *g3;
+
+	/* alpha: two nodes claim version 2 at clock 2 */
+	a1 = reg(1, "n1", "alpha", 1, D, MREG_TYPE_POLICY_VALUE);
+	a2 = reg(2, "n1", "alpha", 2, D, MREG_TYPE_POLICY_VALUE);
+	a2b = reg(2, "n2", "alpha", 2, D, MREG_TYPE_POLICY_VALUE);
+	prom(3, "n1", a1, D, S);
+	prom(4, "n1", a1, S, P);	/* these two: one applies, one conflicts */
+	prom(4, "n2", a1, S, R);
+	metrics(5, "n2", a2b, false, "elo=1500", "games_played=20");
+	tag(5, "n1", a2, "candidate", false);
+	prom(6, "n1", a2, D, S);
+	prom(7, "n1", a2, S, P);
+	prom(7, "n2", a2b, D, S);
+	prom(8, "n2", a2b, S, P);	/* replaces a2 */
+	tag(8, "n1", a2, "candidate", true);
+	reg(9, "n3", "alpha", 3, P, MREG_TYPE_POLICY_VALUE);	/* 3 is taken: 4, straight into production */
+
+	/* beta: two nodes register version 1 of a new model at the same clock */
+	b1 = reg(1, "n2", "beta", 1, S, MREG_TYPE_HEURISTIC);
+	b1b = reg(1, "n3", "beta", 1, D, MREG_TYPE_HEURISTIC);
+	prom(2, "n2", b1, S, P);
+	prom(3, "n3", b1b, D, S);
+	metrics(3, "n2", b1, true, "win_rate=0.6", NULL);
+	beta_up = nevents;
+	prom(5, "n3", b1b, S, P);
+	beta_down = nevents;
+	prom(5, "n2", b1, P, S);
+	tag(6, "n2", b1, "old", false);
+	tag(6, "n3", b1b, "new", false);
+	reg(7, "n2", "beta", 3, D, MREG_TYPE_HEURISTIC);
+	reg(7, "n3", "beta", 3, D, MREG_TYPE_HEURISTIC);
+	tag(9, "n2", b1, "old", true);
+	metrics(10, "n2", b1b, false, "elo=1700", NULL);
+
+	/* gamma */
+	g1 = reg(2, "n1", "gamma", 1, D, MREG_TYPE_EXPERIMENTAL);
+	prom(3, "n1", g1, D, A);
+	prom(4, "n1", g1, A, D);	/* one applies, the other conflicts */
+	prom(4, "n2", g1, A, D);
+	g2 = reg(5, "n1", "gamma", 2, S, MREG_TYPE_EXPERIMENTAL);
+	prom(6, "n1", g2, S, P);	/* one applies, the other conflicts */
+	prom(6, "n3", g2, S, D);
+	g3 = reg(8, "n1", "gamma", 3, P, MREG_TYPE_EXPERIMENTAL);
+	metrics(9, "n1", g3, false, "elo=10", "games_played=5");
+	tag(10, "n1", g3, "x", false);
+	tag(10, "n2", g3, "x", false);
+	prom(11, "n1", g3, P, A);
+	/* a promotion naming a registration gamma does not have */
+	mreg_event *ghost = envelope(MREG_EV_PROMOTED, 11, "n2", "gamma", g3);
+	memset(ghost->ref, 'f', 32);
+	ghost->from = D;
+	ghost->to = S;
+	ghost->reason = mreg_strdup("");
+	finish(ghost);
+	assert_int_equal(nevents, NEVENTS);
+}
+
+static int setup_events(void **state)
+{
+	(void)state;
+	build_events();
+	return 0;
+}
+
+static int teardown_events(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < nevents; i++)
+		mreg_event_free(events[i]);
+	nevents = 0;
+	return 0;
+}
+
+/* ---- folding and writing -------------------------------------------- */
+
+static int cmp_events(const void *a, const void *b)
+{
+	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
+}
+
+static void sorted(mreg_event **out)
+{
+	memcpy(out, events, sizeof(events));
+	qsort(out, NEVENTS, sizeof(*out), cmp_events);
+}
+
+static void apply(mreg_state *st, const mreg_event *ev)
+{
+	if (mreg_fold_apply(st, ev) < 0)
+		fail_msg("fold %s: %s", ev->id, mreg_error_last());
+}
+
+static mreg_state *fold(mreg_event **evs, size_t n)
+{
+	mreg_state *st;
+	assert_int_equal(mreg_state_new(&st), 0);
+	for (size_t i = 0; i < n; i++)
+		apply(st, evs[i]);
+	return st;
+}
+
+static char *model_file(const mreg_model *m)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	assert_true(m->loaded);
+	assert_int_equal(mreg_state_write_model(&b, m), 0);
+	return mreg_buf_detach(&b);
+}
+
+static char *registry_file(const mreg_state *st)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	assert_int_equal(mreg_state_write_registry(&b, st), 0);
+	return mreg_buf_detach(&b);
+}
+
+static char *production_file(const mreg_state *st)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	assert_int_equal(mreg_state_write_production(&b, st), 0);
+	return mreg_buf_detach(&b);
+}
+
+/* Every state file of a fully loaded state, concatenated with headers. */
+static char *all_files(const mreg_state *st)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *s = registry_file(st);
+	mreg_buf_printf(&b, "== registry.json\n%s", s);
+	free(s);
+	s = production_file(st);
+	mreg_buf_printf(&b, "== production.json\n%s", s);
+	free(s);
+	for (size_t i = 0; i < st->nmodels; i++) {
+		s = model_file(st->models[i]);
+		mreg_buf_printf(&b, "== models/%s.json\n%s", st->models[i]->id, s);
+		free(s);
+	}
+	return mreg_buf_detach(&b);
+}
+
+static uint64_t rng = 0x853c49e6748fea9bull;
+
+static uint64_t rng_next(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* ---- the reference state -------------------------------------------- */
+
+static const mreg_version *version_by_ref(const mreg_state *st, const mreg_event *reg)
+{
+	const mreg_model *m = mreg_state_model(st, reg->model);
+	assert_non_null(m);
+	const mreg_version *v = mreg_model_version_by_ref(m, reg->id, 0);
+	assert_non_null(v);
+	return v;
+}
+
+/* Of two events at one clock, the one that folds first. */
+static const mreg_event *first_of(const mreg_event *a, const mreg_event *b)
+{
+	assert_int_equal(a->clock, b->clock);
+	return mreg_event_cmp(a, b) < 0 ? a : b;
+}
+
+static void generated_set_renumbers_and_conflicts(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *st = fold(evs, NEVENTS);
+
+	assert_int_equal(st->nevents, NEVENTS);
+	assert_int_equal(st->nmodels, 3);
+	assert_int_equal(st->nversions, 11);
+	assert_int_equal(st->by_type[MREG_EV_REGISTERED], 11);
+	assert_int_equal(st->by_type[MREG_EV_PROMOTED], 18);
+	assert_int_equal(st->by_type[MREG_EV_METRICS], 4);
+	assert_int_equal(st->by_type[MREG_EV_TAGGED], 5);
+	assert_int_equal(st->by_type[MREG_EV_UNTAGGED], 2);
+
+	/* alpha: of the two claims of 2 (events 1 and 2), the first keeps 2 */
+	const mreg_event *first = first_of(events[1], events[2]);
+	const mreg_event *second = first == events[1] ? events[2] : events[1];
+	assert_int_equal(version_by_ref(st, first)->version, 2);
+	assert_int_equal(version_by_ref(st, first)->claimed, 2);
+	assert_int_equal(version_by_ref(st, second)->version, 3);
+	assert_int_equal(version_by_ref(st, second)->claimed, 2);
+	/* the registration at clock 9 claimed 3 and went straight to production as 4 */
+	assert_int_equal(version_by_ref(st, events[13])->version, 4);
+	assert_int_equal(version_by_ref(st, events[13])->claimed, 3);
+	const mreg_model *alpha = mreg_state_model(st, "alpha");
+	assert_int_equal(alpha->latest, 4);
+	assert_non_null(alpha->prod);
+	assert_int_equal(alpha->prod->version, 4);
+
+	/* beta: the two registrations of version 1 */
+	first = first_of(events[14], events[15]);
+	assert_int_equal(version_by_ref(st, first)->version, 1);
+	second = first == events[14] ? events[15] : events[14];
+	assert_int_equal(version_by_ref(st, second)->version, 2);
+	assert_int_equal(version_by_ref(st, second)->claimed, 1);
+	const mreg_model *beta = mreg_state_model(st, "beta");
+	assert_int_equal(beta->nversions, 4);
+	assert_non_null(beta->prod);
+	assert_int_equal(beta->prod->version, version_by_ref(st, events[15])->version);
+
+	/* gamma ends with no production version */
+	assert_null(mreg_state_model(st, "gamma")->prod);
+
+	/*
+	 * Conflicts: one of each concurrent pair (alpha at clock 4, gamma at 4
+	 * and 6), the unknown ref, and at beta's clock 5 only if the promotion
+	 * to production folds first (it archives the version the other one
+	 * moves out of production).
+	 */
+	size_t want = 4 + (mreg_event_cmp(events[beta_up], events[beta_down]) < 0 ? 1 : 0);
+	assert_int_equal(st->nconflicts, want);
+	int64_t prod = 0;
+	for (size_t i = 0; i < st->nmodels; i++)
+		prod += st->models[i]->prod != NULL;
+	assert_int_equal(st->stage_count[MREG_STAGE_PRODUCTION], prod);
+	mreg_state_free(st);
+}
+
+/* ---- convergence ---------------------------------------------------- */
+
+static void shuffled_arrivals_fold_to_identical_files(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *want = all_files(ref);
+	mreg_state_free(ref);
+
+	for (int round = 0; round < 20; round++) {
+		memcpy(evs, events, sizeof(events));
+		for (size_t i = NEVENTS - 1; i > 0; i--) {
+			size_t j = (size_t)(rng_next() % (i + 1));
+			mreg_event *t = evs[i];
+			evs[i] = evs[j];
+			evs[j] = t;
+		}
+		qsort(evs, NEVENTS, sizeof(*evs), cmp_events);
+		mreg_state *st = fold(evs, NEVENTS);
+		char *got = all_files(st);
+		mreg_state_free(st);
+		if (strcmp(got, want)) {
+			fprintf(stderr, "--- reference\n%s--- round %d\n%s", want, round, got);
+			free(got);
+			free(want);
+			fail_msg("round %d: state files differ from the reference", round);
+		}
+		free(got);
+	}
+	free(want);
+}
+
+/* ---- incremental = full --------------------------------------------- */
+
+typedef struct {
+	char *id;
+	char *bytes;
+} stored_file;
+
+/* Load a model of a partial state from the stored files, if not loaded. */
+static void load_model(mreg_state *st, stored_file *files, size_t nfiles, const char *id)
+{
+	mreg_model *m = mreg_state_model(st, id);
+	if (!m || m->loaded)
+		return;
+	for (size_t i = 0; i < nfiles; i++)
+		if (!strcmp(files[i].id, id)) {
+			if (mreg_state_read_model(st, files[i].bytes, strlen(files[i].bytes)) < 0)
+				fail_msg("read model %s: %s", id, mreg_error_last());
+			assert_true(m->loaded);
+			return;
+		}
+	fail_msg("no stored file for model %s", id);
+}
+
+static void incremental_fold_equals_full_fold(void **state)
+{
+	(void)state;
+	static const size_t splits[] = { 0, 1, 3, 7, 13, 20, 27, 33, 38, 39, 40 };
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *want_registry = registry_file(ref);
+	char *want_production = production_file(ref);
+
+	for (size_t s = 0; s < sizeof(splits) / sizeof(splits[0]); s++) {
+		size_t k = splits[s];
+		mreg_state *first = fold(evs, k);
+		char *reg_bytes = registry_file(first);
+		stored_file files[8];
+		size_t nfiles = first->nmodels;
+		assert_true(nfiles <= 8);
+		for (size_t i = 0; i < nfiles; i++) {
+			files[i].id = strdup(first->models[i]->id);
+			files[i].bytes = model_file(first->models[i]);
+		}
+		mreg_state_free(first);
+
+		mreg_state *st = NULL;
+		if (mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)) < 0)
+			fail_msg("k=%zu: read registry: %s", k, mreg_error_last());
+		for (size_t i = 0; i < st->nmodels; i++)
+			assert_false(st->models[i]->loaded);
+		for (size_t i = k; i < NEVENTS; i++) {
+			load_model(st, files, nfiles, evs[i]->model);
+			apply(st, evs[i]);
+		}
+
+		char *got = registry_file(st);
+		if (strcmp(got, want_registry)) {
+			fprintf(stderr, "--- full\n%s--- k=%zu\n%s", want_registry, k, got);
+			fail_msg("k=%zu: registry.json differs from the one-shot fold", k);
+		}
+		free(got);
+		got = production_file(st);
+		if (strcmp(got, want_production))
+			fail_msg("k=%zu: production.json differs from the one-shot fold", k);
+		free(got);
+		assert_int_equal(st->nmodels, ref->nmodels);
+		for (size_t i = 0; i < st->nmodels; i++) {
+			const mreg_model *m = st->models[i];
+			char *want_model = model_file(ref->models[i]);
+			if (m->loaded) {
+				got = model_file(m);
+			} else {
+				/* untouched since k: its stored file is still current */
+				got = NULL;
+				for (size_t j = 0; j < nfiles; j++)
+					if (!strcmp(files[j].id, m->id))
+						got = strdup(files[j].bytes);
+				assert_non_null(got);
+			}
+			if (strcmp(got, want_model)) {
+				fprintf(stderr, "--- full\n%s--- k=%zu\n%s", want_model, k, got);
+				fail_msg("k=%zu: models/%s.json differs from the one-shot fold", k, m->id);
+			}
+			free(got);
+			free(want_model);
+		}
+		mreg_state_free(st);
+		for (size_t i = 0; i < nfiles; i++) {
+			free(files[i].id);
+			free(files[i].bytes);
+		}
+		free(reg_bytes);
+	}
+	free(want_registry);
+	free(want_production);
+	mreg_state_free(ref);
+}
+
+static void state_files_read_back_byte_identical(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *reg_bytes = registry_file(ref);
+	mreg_state *st = NULL;
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	char *again = registry_file(st);
+	assert_string_equal(again, reg_bytes);
+	free(again);
+	for (size_t i = 0; i < ref->nmodels; i++) {
+		char *bytes = model_file(ref->models[i]);
+		assert_int_equal(mreg_state_read_model(st, bytes, strlen(bytes)), 0);
+		again = model_file(st->models[i]);
+		assert_string_equal(again, bytes);
+		free(again);
+		free(bytes);
+	}
+	char *p1 = production_file(ref), *p2 = production_file(st);
+	assert_string_equal(p2, p1);
+	free(p1);
+	free(p2);
+	free(reg_bytes);
+	mreg_state_free(st);
+	mreg_state_free(ref);
+}
+
+static void read_model_refuses_file_older_than_registry(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	/* gamma's file from before its last applied event (its move to
+	 * archived at clock 11), the registry from after it */
+	const mreg_event *last_gamma = events[38];
+	assert_int_equal(last_gamma->clock, 11);
+	assert_string_equal(last_gamma->model, "gamma");
+	mreg_state *before = fold(evs, 0);
+	for (size_t i = 0; i < NEVENTS && evs[i] != last_gamma; i++)
+		apply(before, evs[i]);
+	mreg_state *now = fold(evs, NEVENTS);
+	char *stale = model_file(mreg_state_model(before, "gamma"));
+	char *reg_bytes = registry_file(now);
+	mreg_state *st = NULL;
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	int rc = mreg_state_read_model(st, stale, strlen(stale));
+	assert_int_equal(rc, MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: model file is older than the registry summary");
+	assert_false(mreg_state_model(st, "gamma")->loaded);
+	free(stale);
+	free(reg_bytes);
+	mreg_state_free(st);
+	mreg_state_free(before);
+	mreg_state_free(now);
+}
+
+static void read_registry_refuses_garbage(void **state)
+{
+	(void)state;
+	mreg_state *st = (mreg_state *)0x1;
+	assert_int_equal(mreg_state_read_registry(&st, "{", 1), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json does not parse");
+	assert_null(st);
+	const char *no_clock = "{\"format\": 1, \"tree\": \"\", \"last_event\": \"\"}";
+	assert_int_equal(mreg_state_read_registry(&st, no_clock, strlen(no_clock)), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: clock");
+	assert_null(st);
+}
+
+static void read_model_refuses_model_not_in_registry(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	assert_int_equal(mreg_state_new(&st), 0);
+	const char *doc = "{\"format\": 1, \"model_id\": \"nope\", \"versions\": []}";
+	assert_int_equal(mreg_state_read_model(st, doc, strlen(doc)), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: model file for a model the registry does not list");
+	mreg_state_free(st);
+}
+
+/* ---- applying out of order ------------------------------------------ */
+
+static void fold_apply_refuses_out_of_order(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *st = fold(evs, 10);
+	char *before = all_files(st);
+	char msg[256];
+
+	/* an earlier clock */
+	snprintf(msg, sizeof(msg), "event %s applied out of (clock, id) order", evs[0]->id);
+	assert_int_equal(mreg_fold_apply(st, evs[0]), MREG_ERROR);
+	assert_int_equal(mreg_error_code(), MREG_ERROR);
+	assert_string_equal(mreg_error_last(), msg);
+	/* the same event again */
+	snprintf(msg, sizeof(msg), "event %s applied out of (clock, id) order", evs[9]->id);
+	assert_int_equal(mreg_fold_apply(st, evs[9]), MREG_ERROR);
+	assert_string_equal(mreg_error_last(), msg);
+	/* the same clock, a smaller id: find a pair of equal clocks in the set */
+	size_t i;
+	for (i = 1; i < NEVENTS; i++)
+		if (evs[i]->clock == evs[i - 1]->clock)
+			break;
+	assert_true(i < NEVENTS);
+	mreg_state *st2 = fold(evs, i + 1);
+	snprintf(msg, sizeof(msg), "event %s applied out of (clock, id) order", evs[i - 1]->id);
+	assert_int_equal(mreg_fold_apply(st2, evs[i - 1]), MREG_ERROR);
+	assert_string_equal(mreg_error_last(), msg);
+	assert_int_equal(st2->nevents, (int64_t)i + 1);
+	mreg_state_free(st2);
+
+	/* nothing changed */
+	assert_int_equal(st->nevents, 10);
+	char *after = all_files(st);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	/* and the next event in order still applies */
+	assert_int_equal(mreg_fold_apply(st, evs[10]), 0);
+	assert_int_equal(st->nevents, 11);
+	mreg_state_free(st);
+}
+
+static void fold_apply_refuses_unloaded_model(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *full = fold(evs, 20);
+	char *reg_bytes = registry_file(full);
+	mreg_state *st = NULL;
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	mreg_model *m = mreg_state_model(st, evs[20]->model);
+	assert_non_null(m);
+	assert_false(m->loaded);
+	char msg[256];
+	snprintf(msg, sizeof(msg), "model '%s' is not loaded for event %s", evs[20]->model, evs[20]->id);
+	assert_int_equal(mreg_fold_apply(st, evs[20]), MREG_ERROR);
+	assert_string_equal(mreg_error_last(), msg);
+	assert_int_equal(st->nevents, 20);
+	mreg_state_free(st);
+	mreg_state_free(full);
+	free(reg_bytes);
+}
+
+/* ---- the invariant checker ------------------------------------------ */
+
+static void add_row(mreg_version *v, mreg_stage from, mreg_stage to)
+{
+	v->history = realloc(v->history, (v->nhistory + 1) * sizeof(*v->history));
+	assert_non_null(v->history);
+	mreg_transition *t = &v->history[v->nhistory++];
+	memset(t, 0, sizeof(*t));
+	t->from = from;
+	t->to = to;
+	t->reason = mreg_strdup("r");
+	t->by = mreg_strdup("t");
+	strcpy(t->at, "2026-01-01T00:00:00.000000Z");
+}
+
+/* A consistent model "m": 1 archived, 2 production, 3 development. */
+static mreg_model *hand_model(mreg_state **out)
+{
+	mreg_state *st;
+	mreg_model *m;
+	assert_int_equal(mreg_state_new(&st), 0);
+	assert_int_equal(mreg_state_model_add(&m, st, "m"), 0);
+	m->versions = calloc(4, sizeof(*m->versions));
+	m->aversions = 4;
+	m->nversions = 3;
+	for (int i = 0; i < 3; i++) {
+		mreg_version *v = &m->versions[i];
+		v->version = v->claimed = i + 1;
+		v->file_path = mreg_strdup("blobs/x");
+		add_row(v, MREG_STAGE_NONE, D);
+	}
+	add_row(&m->versions[0], D, S);
+	add_row(&m->versions[0], S, P);
+	add_row(&m->versions[0], P, A);
+	m->versions[0].stage = A;
+	add_row(&m->versions[1], D, S);
+	add_row(&m->versions[1], S, P);
+	m->versions[1].stage = P;
+	m->versions[2].stage = D;
+	m->latest = 3;
+	m->prod = mreg_version_dup(&m->versions[1]);
+	assert_non_null(m->prod);
+	*out = st;
+	return m;
+}
+
+static void assert_corrupt(const mreg_model *m, const char *msg)
+{
+	mreg_error_clear();
+	assert_int_equal(mreg_state_check_model(m), MREG_ECORRUPT);
+	assert_int_equal(mreg_error_code(), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), msg);
+}
+
+static void check_model_accepts_consistent_model(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	assert_int_equal(mreg_state_check_model(m), 0);
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_two_production_versions(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	add_row(&m->versions[2], D, S);
+	add_row(&m->versions[2], S, P);
+	m->versions[2].stage = P;
+	assert_corrupt(m, "invariant 1 broken in 'm': versions 2 and 3 are both in production");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_production_not_in_summary(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	mreg_version_free(m->prod);
+	m->prod = NULL;
+	assert_corrupt(m, "invariant 1 broken in 'm': production is 2, summary says 0");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_versions_out_of_order(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->versions[1].version = 5;	/* 1, 5, 3 */
+	assert_corrupt(m, "invariant 2 broken in 'm': version numbers out of order");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_duplicate_version_numbers(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->versions[2].version = 2;	/* 1, 2, 2 */
+	m->latest = 2;
+	assert_corrupt(m, "invariant 2 broken in 'm': version numbers out of order");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_wrong_latest(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->latest = 2;
+	assert_corrupt(m, "invariant 2 broken in 'm': latest is wrong");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_history_not_chaining(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	mreg_version *v = &m->versions[2];	/* (new)>development, then staging>production */
+	add_row(v, S, P);
+	v->stage = P;
+	mreg_version_free(m->prod);
+	m->prod = NULL;
+	m->versions[1].stage = A;
+	add_row(&m->versions[1], P, A);
+	m->prod = mreg_version_dup(v);
+	assert_corrupt(m, "invariant 3 broken in 'm:3': staging -> production in its history");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_history_move_the_table_refuses(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	mreg_version *v = &m->versions[2];	/* development -> production skips staging */
+	add_row(v, D, P);
+	v->stage = P;
+	add_row(&m->versions[1], P, A);
+	m->versions[1].stage = A;
+	mreg_version_free(m->prod);
+	m->prod = mreg_version_dup(v);
+	assert_corrupt(m, "invariant 3 broken in 'm:3': development -> production in its history");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_history_without_first_row(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->versions[0].history[0].from = D;	/* should be "(new)" */
+	assert_corrupt(m, "invariant 3 broken in 'm:1': history has no first row");
+	mreg_state_free(st);
+}
+
+static void check_model_refuses_stage_not_where_history_ends(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->versions[2].stage = MREG_STAGE_REJECTED;	/* history ends in development */
+	assert_corrupt(m, "invariant 3 broken in 'm:3': stage is not where history ends");
+	mreg_state_free(st);
+}
+
+static void check_model_skips_unloaded_model(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = hand_model(&st);
+	m->latest = 9;	/* broken, but its versions are not loaded */
+	mreg_model_unload(m);
+	assert_int_equal(mreg_state_check_model(m), 0);
+	mreg_state_free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(generated_set_renumbers_and_conflicts),
+		cmocka_unit_test(shuffled_arrivals_fold_to_identical_files),
+		cmocka_unit_test(incremental_fold_equals_full_fold),
+		cmocka_unit_test(state_files_read_back_byte_identical),
+		cmocka_unit_test(read_model_refuses_file_older_than_registry),
+		cmocka_unit_test(read_registry_refuses_garbage),
+		cmocka_unit_test(read_model_refuses_model_not_in_registry),
+		cmocka_unit_test(fold_apply_refuses_out_of_order),
+		cmocka_unit_test(fold_apply_refuses_unloaded_model),
+		cmocka_unit_test(check_model_accepts_consistent_model),
+		cmocka_unit_test(check_model_refuses_two_production_versions),
+		cmocka_unit_test(check_model_refuses_production_not_in_summary),
+		cmocka_unit_test(check_model_refuses_versions_out_of_order),
+		cmocka_unit_test(check_model_refuses_duplicate_version_numbers),
+		cmocka_unit_test(check_model_refuses_wrong_latest),
+		cmocka_unit_test(check_model_refuses_history_not_chaining),
+		cmocka_unit_test(check_model_refuses_history_move_the_table_refuses),
+		cmocka_unit_test(check_model_refuses_history_without_first_row),
+		cmocka_unit_test(check_model_refuses_stage_not_where_history_ends),
+		cmocka_unit_test(check_model_skips_unloaded_model),
+	};
+	return cmocka_run_group_tests(tests, setup_events, teardown_events);
+}

@@ -538,21 +538,28 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	return 0;
 }
 
-int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+/* The read path's check: one ref read when fresh, a locked refresh when not. */
+static int ensure_fresh(mreg_registry *reg)
 {
 	mreg_status s;
 	int rc;
-	*out = NULL;
 	if ((rc = mreg_registry_status(&s, reg)) < 0)
 		return rc;
-	if (!s.state_fresh || !s.mirror_fresh) {
-		if ((rc = mreg_lock(reg)) < 0)
-			return rc;
-		rc = mreg_cache_ensure(reg);
-		mreg_unlock(reg);
-		if (rc < 0)
-			return rc;
-	}
+	if (s.state_fresh && s.mirror_fresh)
+		return 0;
+	if ((rc = mreg_lock(reg)) < 0)
+		return rc;
+	rc = mreg_cache_ensure(reg);
+	mreg_unlock(reg);
+	return rc;
+}
+
+int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	int rc;
+	*out = NULL;
+	if ((rc = ensure_fresh(reg)) < 0)
+		return rc;
 	rc = mreg_cache_load(out, reg, model, all);
 	if (rc == MREG_ECORRUPT) {
 		/* state files damaged behind a good stamp: fold from the log */
@@ -580,21 +587,12 @@ static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id
 
 int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id)
 {
-	mreg_status s;
 	int rc;
 	*out = NULL;
 	if ((rc = mreg_id_check(id)) < 0)
 		return rc;
-	if ((rc = mreg_registry_status(&s, reg)) < 0)
+	if ((rc = ensure_fresh(reg)) < 0)
 		return rc;
-	if (!s.state_fresh || !s.mirror_fresh) {
-		if ((rc = mreg_lock(reg)) < 0)
-			return rc;
-		rc = mreg_cache_ensure(reg);
-		mreg_unlock(reg);
-		if (rc < 0)
-			return rc;
-	}
 	rc = load_model_alone(out, reg, id);
 	if (rc == MREG_ECORRUPT) {
 		if ((rc = mreg_registry_refresh(reg, true, NULL)) < 0)

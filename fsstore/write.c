@@ -388,6 +388,34 @@ static int sync_ref(mreg_registry *reg, const char *branch)
 	return rc;
 }
 
+/*
+ * Step 4's last part, shared by every commit path: compare-and-swap the
+ * branch from head to commit, make it durable (the moment of truth), then
+ * merge packs, which is housekeeping and may fail on its own.
+ */
+static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const char *summary)
+{
+	git_reference *ref = NULL;
+	char branch[256];
+	int rc;
+
+	mreg_branch_ref(reg, branch, sizeof(branch));
+	char *log = mreg_strfmt("mreg: %s", summary);
+	int err = git_reference_create_matching(&ref, reg->repo, branch, commit, 1, head, log);
+	free(log);
+	git_reference_free(ref);
+	if (err == GIT_EMODIFIED)
+		return mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved during the write; nothing was committed",
+				      branch, reg->path);
+	if (err < 0)
+		return mreg_git_error("cannot move the branch of", reg->path);
+	if ((rc = sync_ref(reg, branch)) < 0)
+		return rc;
+	if (maybe_repack(reg) < 0)
+		mreg_error_clear();
+	return 0;
+}
+
 static int make_signature(git_signature **out, mreg_registry *reg, const char *time)
 {
 	int64_t usec = 0;
@@ -406,10 +434,8 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	git_tree *base = NULL, *t = NULL;
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
-	git_reference *ref = NULL;
 	git_tree_update up[4];
 	char *evpath = NULL, *msg = NULL;
-	char branch[256];
 	int rc;
 
 	if (nextra > 3)
@@ -475,28 +501,11 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	}
 	if ((rc = flush_objects(reg, ids, k)) < 0)
 		goto done;
-	mreg_branch_ref(reg, branch, sizeof(branch));
-	char *log = mreg_strfmt("mreg: %s", summary);
-	int err = git_reference_create_matching(&ref, reg->repo, branch, &commit, 1, &head, log);
-	free(log);
-	if (err == GIT_EMODIFIED) {
-		rc = mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved during the write; nothing was committed",
-				    branch, reg->path);
-		goto done;
-	}
-	if (err < 0) {
-		rc = mreg_git_error("cannot move the branch of", reg->path);
-		goto done;
-	}
-	if ((rc = sync_ref(reg, branch)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
 		goto done;
 	git_oid_cpy(tree_out, &tree);
-	/* the event is durable; merging packs is housekeeping and may fail alone */
-	if (maybe_repack(reg) < 0)
-		mreg_error_clear();
 	rc = 0;
 done:
-	git_reference_free(ref);
 	git_signature_free(sig);
 	git_tree_free(t);
 	git_tree_free(base);
@@ -518,14 +527,12 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	git_tree *base = NULL, *t = NULL;
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
-	git_reference *ref = NULL;
 	git_tree_update *up = NULL;
 	char (*paths)[64] = NULL;
 	git_buf pack = GIT_BUF_INIT;
 	git_odb_writepack *wp = NULL;
 	git_indexer_progress stats;
 	char *msg = NULL;
-	char branch[256];
 	int rc;
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
@@ -587,22 +594,9 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		goto done;
 	}
 	git_mempack_reset(reg->mempack);
-	mreg_branch_ref(reg, branch, sizeof(branch));
-	int err = git_reference_create_matching(&ref, reg->repo, branch, &commit, 1, &head, "mreg: batch");
-	if (err == GIT_EMODIFIED) {
-		rc = mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved during the write; nothing was committed",
-				    branch, reg->path);
-		goto done;
-	}
-	if (err < 0) {
-		rc = mreg_git_error("cannot move the branch of", reg->path);
-		goto done;
-	}
-	if ((rc = sync_ref(reg, branch)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
 		goto done;
 	git_oid_cpy(tree_out, &tree);
-	if (maybe_repack(reg) < 0)
-		mreg_error_clear();
 	rc = 0;
 done:
 	if (wp)
@@ -610,7 +604,6 @@ done:
 	git_buf_dispose(&pack);
 	if (reg->mempack)
 		git_mempack_reset(reg->mempack);
-	git_reference_free(ref);
 	git_signature_free(sig);
 	git_tree_free(t);
 	git_tree_free(base);

@@ -366,6 +366,7 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 		st->models[i]->dirty = true;
 	if ((rc = mreg_cache_save(reg, st, tree)) < 0)
 		goto done;
+	mreg_fs_sweep_tmp(reg->mregdir, false);
 	rc = remove_stale_models(reg, st);
 done:
 	mreg_state_free(st);
@@ -443,19 +444,46 @@ done:
 	return rc;
 }
 
+/*
+ * Bring the mirror to HEAD after a crash or a change made with plain git:
+ * first the index entries of mreg's paths (`git reset -- paths`: a writer
+ * killed between the work tree and the index leaves entries missing), then
+ * the files themselves (`git checkout -f -- paths`), then the litter of
+ * killed writers.
+ */
 static int repair_mirror(mreg_registry *reg, const git_oid *tree)
 {
 	git_checkout_options o;
+	git_object *head = NULL;
 	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
+	git_strarray spec = { paths, 4 };
+	int rc = 0;
+
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	mreg_clear_stale_lock(reg, "index");
+	if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &spec) < 0) {
+		rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
+		goto done;
+	}
 	git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
 	o.checkout_strategy = GIT_CHECKOUT_FORCE;
-	o.paths.strings = paths;
-	o.paths.count = 4;
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	mreg_clear_stale_index_lock(reg);
-	if (git_checkout_head(reg->repo, &o) < 0)
-		return mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
-	return mreg_cache_set_mirror(reg, tree);
+	o.paths = spec;
+	if (git_checkout_head(reg->repo, &o) < 0) {
+		rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+		goto done;
+	}
+	char *ev = mreg_strfmt("%sevents", reg->workdir), *art = mreg_strfmt("%sartifacts", reg->workdir);
+	if (ev)
+		mreg_fs_sweep_tmp(ev, true);
+	if (art)
+		mreg_fs_sweep_tmp(art, true);
+	free(ev);
+	free(art);
+	mreg_fs_sweep_tmp(reg->mregdir, false);
+	rc = mreg_cache_set_mirror(reg, tree);
+done:
+	git_object_free(head);
+	return rc;
 }
 
 int mreg_cache_ensure(mreg_registry *reg)

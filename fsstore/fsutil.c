@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -179,6 +180,27 @@ int mreg_fs_mkparents(const char *path)
 	}
 	free(p);
 	return rc;
+}
+
+void mreg_fs_sweep_tmp(const char *dir, bool recursive)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		char *p = mreg_strfmt("%s/%s", dir, de->d_name);
+		if (!p)
+			break;
+		if (strstr(de->d_name, ".mreg-tmp"))
+			unlink(p);
+		else if (recursive && de->d_type == DT_DIR)
+			mreg_fs_sweep_tmp(p, true);
+		free(p);
+	}
+	closedir(d);
 }
 
 int64_t mreg_fs_now_usec(void)

@@ -31,6 +31,8 @@ int mreg_git_error(const char *what, const char *subject);
 
 /* fsutil.c */
 int mreg_fs_fsync_path(const char *path);
+/* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
+void mreg_fs_sweep_tmp(const char *dir, bool recursive);
 int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
 int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */
@@ -41,7 +43,7 @@ int64_t mreg_fs_now_usec(void);
 /* repo.c */
 int mreg_lock(mreg_registry *reg);
 void mreg_unlock(mreg_registry *reg);
-void mreg_clear_stale_index_lock(mreg_registry *reg);
+void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 

@@ -96,7 +96,7 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 	git_index *idx = NULL;
 	int rc;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);	/* a mirror: repaired from HEAD if lost */
-	mreg_clear_stale_index_lock(reg);
+	mreg_clear_stale_lock(reg, "index");
 	if (git_repository_index(&idx, reg->repo) < 0)
 		return mreg_git_error("cannot open the index of", reg->path);
 	/* version 4 compresses paths: the index is rewritten on every write */

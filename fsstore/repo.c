@@ -418,18 +418,19 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 }
 
 /*
- * A writer killed while writing the index leaves .git/index.lock behind, and
- * every later index write would fail. We hold the registry lock, so no mreg
- * process is writing the index; a plain git command may be, briefly. Wait a
- * little for such a lock to go, then treat it as stale and remove it.
+ * A writer killed while writing the index or moving the branch leaves a
+ * libgit2 lock file (.git/index.lock, .git/refs/heads/main.lock) behind, and
+ * every later write of that file would fail. We hold the registry lock, so
+ * no mreg process owns such a lock; a plain git command may, briefly. Wait a
+ * little for the lock to go, then treat it as stale and remove it.
  */
-void mreg_clear_stale_index_lock(mreg_registry *reg)
+void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath)
 {
-	char *path = mreg_strfmt("%sindex.lock", reg->gitdir);
+	char *path = mreg_strfmt("%s%s.lock", reg->gitdir, relpath);
 	struct stat sb;
 	if (!path)
 		return;
-	for (int i = 0; i < 200 && stat(path, &sb) == 0; i++) {
+	for (int i = 0; i < 300 && stat(path, &sb) == 0; i++) {
 		if (mreg_fs_now_usec() / 1000000 - (int64_t)sb.st_mtime >= 2) {
 			unlink(path);
 			break;

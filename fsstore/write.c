@@ -400,6 +400,7 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 	int rc;
 
 	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_clear_stale_lock(reg, branch);
 	char *log = mreg_strfmt("mreg: %s", summary);
 	int err = git_reference_create_matching(&ref, reg->repo, branch, commit, 1, head, log);
 	free(log);

@@ -24,8 +24,9 @@
  *   bench_lib naive GITDIR FILES              W1's writes as files + git add + git commit
  *   bench_lib reads MREG REG KEY N REF        show REF and list --stage production
  *   bench_lib build100k REG                   the 100,000-event registry
- *   bench_lib refresh MREG REG N REF          refresh --full; first read after HEAD moved
- *   bench_lib du KEY DIR [EVENTS]             bytes of DIR/.git/objects per event
+ *   bench_lib refresh MREG REG NF NM REF      refresh --full; first read after HEAD moved
+ *   bench_lib du KEY DIR [EVENTS|-] [MINUS]   bytes of DIR/.git/objects per event
+ *   bench_lib time KEY PROG [ARG...]          one command, once (git gc, git repack)
  *   bench_lib check REG EVENTS VERSIONS PROD  the registry's fold is what was written
  *   bench_lib summary                         targets and the original's numbers
  */
@@ -669,7 +670,7 @@ static int cmd_cli(int argc, char **argv)
 	series prd_s = { "promote -> production", NULL, 0, 0, 0 };
 	series pro_s = { "promote (both)", NULL, 0, 0, 0 };
 	series lst_s = { "7 list queries", NULL, 0, 0, 0 };
-	series shw_s = { "show (get) x 1000", NULL, 0, 0, 0 };
+	series shw_s = { "show (get) x 200, every 5th version", NULL, 0, 0, 0 };
 	args a = { { NULL }, 0, { 0 }, 0 };
 
 	args_add(&a, "%s", mreg);
@@ -733,7 +734,7 @@ static int cmd_cli(int argc, char **argv)
 		cli_list_args(&a, mreg, dir, &w1_lists[i]);
 		series_add(&lst_s, run_timed(a.argv));
 	}
-	for (int v = 1; v <= W1_VERSIONS; v++) {
+	for (int v = 5; v <= W1_VERSIONS; v += 5) {
 		for (int m = 0; m < W1_MODELS; m++) {
 			char ref[48];
 			snprintf(ref, sizeof(ref), "model_%02d:%d", m, v);
@@ -755,7 +756,7 @@ static int cmd_cli(int argc, char **argv)
 	series_report(&pro_s, "cli", "promote");
 	series_report(&lst_s, "cli", "list");
 	series_report(&shw_s, "cli", "show");
-	printf("  CLI totals: register x1000 %.2f s, 200 promotions %.2f s, 7 lists %.3f s, get x1000 %.3f s\n",
+	printf("  CLI totals: register x1000 %.2f s, 200 promotions %.2f s, 7 lists %.3f s, get x200 %.3f s\n",
 	       reg_s.total / 1e3, pro_s.total / 1e3, lst_s.total / 1e3, shw_s.total / 1e3);
 	series_dispose(&reg_s);
 	series_dispose(&stg_s);
@@ -1197,10 +1198,10 @@ static void inject_event(const char *git, const char *dir, const char *model, in
 
 static int cmd_refresh(int argc, char **argv)
 {
-	if (argc != 6)
-		die("usage: bench_lib refresh MREG REG N MODEL:VERSION");
-	const char *mreg = argv[2], *dir = argv[3], *refs = argv[5];
-	int n = atoi(argv[4]);
+	if (argc != 7)
+		die("usage: bench_lib refresh MREG REG NFULL NMOVED MODEL:VERSION");
+	const char *mreg = argv[2], *dir = argv[3], *refs = argv[6];
+	int nfull = atoi(argv[4]), n = atoi(argv[5]);
 	char *git = which("git");
 	char model[MREG_ID_MAX + 1];
 	const char *colon = strchr(refs, ':');
@@ -1218,7 +1219,7 @@ static int cmd_refresh(int argc, char **argv)
 	series next_list = { "  the list after it", NULL, 0, 0, 0 };
 	list_query prod = { "", MREG_STAGE_PRODUCTION, NULL, NULL, false };
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < nfull; i++) {
 		a.n = 0;
 		a.used = 0;
 		args_add(&a, "%s", mreg);
@@ -1303,11 +1304,11 @@ static void walk_objects(objsize *o, const char *dir, int depth, bool in_pack)
 
 static int cmd_du(int argc, char **argv)
 {
-	if (argc < 4 || argc > 5)
-		die("usage: bench_lib du KEY DIR [EVENTS]");
+	if (argc < 4 || argc > 6)
+		die("usage: bench_lib du KEY DIR [EVENTS|-] [MINUS_BYTES]");
 	const char *key = argv[2], *dir = argv[3];
-	int64_t events;
-	if (argc == 5) {
+	int64_t events, minus = argc == 6 ? atoll(argv[5]) : 0;
+	if (argc >= 5 && strcmp(argv[4], "-")) {
 		events = atoll(argv[4]);
 	} else {
 		mreg_registry *reg = NULL;
@@ -1323,11 +1324,15 @@ static int cmd_du(int argc, char **argv)
 	char *objdir = xstrfmt("%s/.git/objects", dir);
 	walk_objects(&o, objdir, 0, false);
 	free(objdir);
-	int64_t total = o.pack_bytes + o.loose_bytes + o.other_bytes;
+	int64_t total = o.pack_bytes + o.loose_bytes + o.other_bytes - minus;
 	double per = events ? (double)total / (double)events : 0;
-	printf("  %-28s %11lld bytes = %4lld packs %11lld B + %5lld loose %9lld B; %7lld events, %7.0f B/event\n", key,
-	       (long long)total, (long long)o.npacks, (long long)o.pack_bytes, (long long)o.nloose,
-	       (long long)o.loose_bytes, (long long)events, per);
+	if (minus)
+		printf("  %-24s %11lld B  (%lld B of model-file blobs left out)             %7lld events %7.0f B/event\n",
+		       key, (long long)total, (long long)minus, (long long)events, per);
+	else
+		printf("  %-24s %11lld B  in %3lld pack%s %11lld B + %5lld loose %9lld B %7lld events %7.0f B/event\n",
+		       key, (long long)total, (long long)o.npacks, o.npacks == 1 ? " " : "s", (long long)o.pack_bytes,
+		       (long long)o.nloose, (long long)o.loose_bytes, (long long)events, per);
 	char k[256];
 	snprintf(k, sizeof(k), "disk.%s.bytes", key);
 	record(k, (double)total);
@@ -1335,6 +1340,32 @@ static int cmd_du(int argc, char **argv)
 	record(k, (double)events);
 	snprintf(k, sizeof(k), "disk.%s.per_event", key);
 	record(k, per);
+	return 0;
+}
+
+/* ---- one command, once (git gc, git repack) -------------------------------- */
+
+static int cmd_time(int argc, char **argv)
+{
+	if (argc < 4)
+		die("usage: bench_lib time KEY PROG [ARG...]");
+	char *av[64];
+	int k = 0;
+	av[k++] = which(argv[3]);
+	mreg_buf label = MREG_BUF_INIT;
+	mreg_buf_puts(&label, argv[3]);
+	for (int i = 4; i < argc && k < 63; i++) {
+		av[k++] = argv[i];
+		mreg_buf_printf(&label, " %s", argv[i]);
+	}
+	av[k] = NULL;
+	double ms = run_timed(av);
+	printf("  %-60s %9.1f ms\n", label.ptr, ms);
+	char key[256];
+	snprintf(key, sizeof(key), "time.%s", argv[2]);
+	record(key, ms);
+	mreg_buf_dispose(&label);
+	free(av[0]);
 	return 0;
 }
 
@@ -1407,6 +1438,14 @@ static void target_row(const char *what, double measured, const char *unit, doub
 	       met ? "meets" : "misses");
 }
 
+static void info_row(const char *what, double v, const char *fmt_unit)
+{
+	if (isnan(v))
+		printf("  %-58s %12s\n", what, "n/a");
+	else
+		printf("  %-58s %9.2f %s\n", what, v, fmt_unit);
+}
+
 static int cmd_summary(int argc, char **argv)
 {
 	(void)argc;
@@ -1419,39 +1458,53 @@ static int cmd_summary(int argc, char **argv)
 	target_row("list --stage production via CLI, median, 1,000 v.", get("reads1k.listprod.median"), "ms", 3, true);
 	target_row("show model_050:50 via CLI, median, 100,000 events", get("reads100k.show.median"), "ms", 10, true);
 	target_row("list --stage production via CLI, median, 100k ev.", get("reads100k.listprod.median"), "ms", 10, true);
-	target_row("writes vs stock-git loop: register medians (x)",
-		   get("naive.register.median") / get("cli.register.median"), "x", 5, false);
-	target_row("writes vs stock-git loop: 1000 registrations, totals",
+	target_row("writes vs stock-git loop, register medians", get("naive.register.median") / get("cli.register.median"),
+		   "x", 5, false);
+	target_row("writes vs stock-git loop, 1000 registrations total",
 		   get("naive.register.total") / get("cli.register.total"), "x", 5, false);
-	target_row("writes vs stock-git loop: 200 promotions, totals",
-		   get("naive.promote.total") / get("cli.promote.total"), "x", 5, false);
-	target_row("disk per event, packed (git gc), W1 without model blobs", get("disk.w1-same-gc.per_event"), "B",
+	target_row("writes vs stock-git loop, 200 promotions total", get("naive.promote.total") / get("cli.promote.total"),
+		   "x", 5, false);
+	target_row("disk/event packed (repack -adf), W1 w/o model blobs", get("disk.w1-packed-noblobs.per_event"), "B",
 		   2048, true);
-	target_row("disk per event, packed (git gc), W1 with 4 KiB model blobs", get("disk.w1-cli-gc.per_event"), "B",
-		   2048, true);
-	target_row("disk per event, packed (git gc), 100,000 events", get("disk.100k-gc.per_event"), "B", 2048, true);
-	target_row("disk per event, as mreg wrote it, W1 without model blobs", get("disk.w1-same.per_event"), "B", 2048,
+	target_row("disk/event packed (repack -adf), W1 with model blobs", get("disk.w1-packed.per_event"), "B", 2048,
 		   true);
-	target_row("disk per event, as mreg wrote it, W1 with model blobs", get("disk.w1-cli.per_event"), "B", 2048, true);
-	target_row("disk per event, as mreg wrote it, 100,000 events", get("disk.100k.per_event"), "B", 2048, true);
+	target_row("disk/event packed (repack -adf), 100,000 events", get("disk.100k-packed.per_event"), "B", 2048, true);
+	target_row("disk/event after plain git gc, W1 w/o model blobs", get("disk.w1-gc-noblobs.per_event"), "B", 2048,
+		   true);
+	target_row("disk/event after plain git gc, 100,000 events", get("disk.100k-gc.per_event"), "B", 2048, true);
+	target_row("disk/event as mreg wrote it, W1 w/o model blobs", get("disk.w1-noblobs.per_event"), "B", 2048, true);
+	target_row("disk/event as mreg wrote it, W1 with model blobs", get("disk.w1.per_event"), "B", 2048, true);
+	target_row("disk/event as mreg wrote it, 100,000 events", get("disk.100k.per_event"), "B", 2048, true);
 
-	double t = get("spawn.true.median"), mv = get("spawn.mreg_version.median");
-	printf("\n  process start on this machine: /bin/true %.2f ms, mreg --version %.2f ms (median);\n", t, mv);
-	printf("  so of a CLI register (%.2f ms) %.0f%% is starting mreg, of a CLI show (%.2f ms) %.0f%%\n",
-	       get("cli.register.median"), 100 * mv / get("cli.register.median"), get("reads1k.show.median"),
-	       100 * mv / get("reads1k.show.median"));
+	printf("\n  other numbers (no target)\n");
+	info_row("start a trivial process (/bin/true), median", get("spawn.true.median"), "ms");
+	info_row("start mreg (mreg --version), median", get("spawn.mreg_version.median"), "ms");
+	info_row("CLI register minus mreg's own start, median", get("cli.register.median") - get("spawn.mreg_version.median"),
+		 "ms");
+	info_row("CLI show at 1,000 minus mreg's own start, median",
+		 get("reads1k.show.median") - get("spawn.mreg_version.median"), "ms");
+	info_row("library register, durable, median (no process start)", get("lib.register.median"), "ms");
+	info_row("library promote, durable, median", get("lib.promote.median"), "ms");
+	info_row("library show, median", get("lib.show.median"), "ms");
+	info_row("stock git: write 2 files + git add + git commit, median", get("naive.register.median"), "ms");
+	info_row("100k: build with mreg_append_events, 10 batches, total", get("build100k.batch.total") / 1e3, "s");
+	info_row("100k: mreg refresh --full, median", get("refresh100k.full.median"), "ms");
+	info_row("100k: first show after HEAD moved by one event, median", get("refresh100k.first_show.median"), "ms");
+	info_row("100k: first list --stage production after HEAD moved", get("refresh100k.first_listprod.median"), "ms");
+	info_row("100k: git gc", get("time.gc100k"), "ms");
+	info_row("100k: git repack -adf", get("time.repack100k"), "ms");
 
-	printf("\n  the original (REFERENCE.md, 2 vCPU, ext4)     the original        mreg here\n");
-	printf("  %-44s %-19s %7.2f s in-process (%.2f s via CLI)\n", "register x 1000", "3.3 - 5.2 s",
+	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");
+	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 1000 CLI processes\n", "register x 1000", "3.3 - 5.2 s",
 	       get("lib.register.total") / 1e3, get("cli.register.total") / 1e3);
-	printf("  %-44s %-19s %7.2f s in-process (%.2f s via CLI)\n", "200 promotions", "0.27 - 0.33 s",
+	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 200 CLI processes\n", "200 promotions", "0.27 - 0.33 s",
 	       get("lib.promote.total") / 1e3, get("cli.promote.total") / 1e3);
-	printf("  %-44s %-19s %7.3f s in-process (%.3f s via CLI)\n", "7 list queries", "0.02 - 0.03 s",
+	printf("  %-36s %-16s %7.3f s in-process, %.3f s as 7 CLI processes\n", "7 list queries", "0.02 - 0.03 s",
 	       get("lib.list.total") / 1e3, get("cli.list.total") / 1e3);
-	printf("  %-44s %-19s %7.3f s in-process (%.3f s via CLI)\n", "get x 1000", "0.04 s", get("lib.show.total") / 1e3,
-	       get("cli.show.total") / 1e3);
-	printf("  %-44s %-19s %7.2f ms register, %.2f ms show (medians)\n", "one CLI command as a process", "70 - 160 ms",
-	       get("cli.register.median"), get("cli.show.median"));
+	printf("  %-36s %-16s %7.3f s in-process, %.2f ms median per CLI show\n", "get x 1000", "0.04 s",
+	       get("lib.show.total") / 1e3, get("cli.show.median"));
+	printf("  %-36s %-16s %7.2f ms register, %.2f ms show (CLI medians)\n", "one CLI command as a process",
+	       "70 - 160 ms", get("cli.register.median"), get("cli.show.median"));
 	return 0;
 }
 
@@ -1463,11 +1516,12 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "gen", cmd_gen }, { "spawn", cmd_spawn }, { "lib", cmd_lib }, { "cli", cmd_cli },
 		{ "naive", cmd_naive }, { "reads", cmd_reads }, { "build100k", cmd_build100k },
-		{ "refresh", cmd_refresh }, { "du", cmd_du }, { "check", cmd_check }, { "summary", cmd_summary },
+		{ "refresh", cmd_refresh }, { "du", cmd_du }, { "time", cmd_time }, { "check", cmd_check },
+		{ "summary", cmd_summary },
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|refresh|du|check|summary ...");
+		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|refresh|du|time|check|summary ...");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc, argv);

@@ -219,4 +219,24 @@ expect_eq "crash point: the next command restores the index (git status clean)" 
 expect_eq "crash point: git status clean after mreg refresh" "$(git -C "$R2" status --porcelain)" ""
 check "crash point: mreg fsck clean" "$MREG" -C "$R2" fsck
 
+# Lock files of git that a writer killed inside libgit2 leaves behind: the
+# branch's (killed while moving it) and the index's (killed while writing it).
+# A minute old, no live git command holds them; they must not block writes.
+R3=$T/reg3
+new_registry "$R3"
+model_file "$T/e1.bin"
+model_file "$T/e2.bin"
+check "stale locks: register m:1" "$MREG" -C "$R3" register m "$T/e1.bin"
+git -C "$R3" rev-parse HEAD >"$R3/.git/refs/heads/main.lock"
+touch -d '1 minute ago' "$R3/.git/refs/heads/main.lock"
+check "stale refs/heads/main.lock does not block the next write" "$MREG" -C "$R3" register m "$T/e2.bin"
+rm -f "$R3/.git/refs/heads/main.lock"
+: >"$R3/.git/index.lock"
+touch -d '1 minute ago' "$R3/.git/index.lock"
+check "stale index.lock does not block the next write" "$MREG" -C "$R3" promote m:1 --to staging
+expect_eq "stale locks: git status clean" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "stale locks: every write landed" "$(git -C "$R3" log --format=%s -3)" "promote m:1 development -> staging
+register m:2 (policy_value, development)
+register m:1 (policy_value, development)"
+
 finish

@@ -1,0 +1,149 @@
+#!/bin/sh
+# make bench: workload W1 through the library, the CLI and a stock-git loop;
+# reads at 1,000 versions and at 100,000 events; refresh costs; disk per
+# event. Prints numbers and their ratio to the targets and never fails on
+# time: the exit status is nonzero only when a step broke (a command failed,
+# or a registry did not fold to what was written).
+#
+# This script only orders the steps; every time is taken in C by bench_lib
+# (tests/bench/bench_lib.c) with CLOCK_MONOTONIC around the library call or
+# around posix_spawn + waitpid of the one command.
+#
+#   sh tests/bench/bench.sh MREG BENCH_LIB
+#   BENCH_TMPDIR=DIR  where the registries go (default: $TMPDIR, else /tmp).
+#                     Use a real disk: on tmpfs an fsync costs nothing.
+#   BENCH_KEEP=1      keep the registries and the results file afterwards
+set -u
+usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB"
+MREG_BIN=${1:?$usage}
+LIB_BIN=${2:?$usage}
+base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+T=$(mktemp -d "$base/mreg-bench.XXXXXX") || exit 1
+cleanup() {
+	if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Private copies: another `make` may relink build/ while this runs.
+cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" || exit 1
+MREG=$T/mreg
+LIB=$T/bench_lib
+
+# A clean git environment: no user or system config shapes the numbers.
+export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 BENCH_RESULTS="$T/results"
+unset MREG_DIR GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
+mkdir -p "$HOME"
+git config --global user.name "mreg bench"
+git config --global user.email "bench@mreg.invalid"
+git config --global init.defaultBranch main
+# stock git's automatic gc runs in the foreground, inside the commit that triggers it
+git config --global gc.autoDetach false
+: >"$BENCH_RESULTS"
+
+failed=""
+step() {
+	name=$1
+	shift
+	if ! "$@"; then
+		failed="$failed $name"
+		echo "  !! step '$name' failed"
+	fi
+}
+
+# Bytes the model-file blobs (everything under artifacts/) take in the object store.
+artifact_bytes() {
+	git -C "$1" ls-tree -r HEAD artifacts | awk '{ print $3 }' |
+		git -C "$1" cat-file --batch-check='%(objectsize:disk)' | awk '{ s += $1 } END { print s + 0 }'
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
+
+started=$(date +%s)
+echo "mreg benchmark ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
+echo "  machine:  $(uname -srm), $(nproc 2>/dev/null || echo ?) CPUs," \
+	"$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
+echo "  disk:     $T on $(stat -f -c %T "$T" 2>/dev/null || echo ?) (durable writes: git config mreg.fsync true, the default)"
+echo "  tools:    $("$MREG" --version), $(git --version)"
+echo "  load:     $(loadavg) (1/5/15 min) at start; other work on this machine shows up in every number"
+echo "  times are medians and 90th percentiles of each operation, timed in C; targets are not pass/fail"
+
+echo
+echo "== setup: $((10 * 100)) model files of 4 KiB (JSON-ish weights, a few numbers differ per version) =="
+step gen "$LIB" gen "$T/files"
+
+echo
+echo "== process start (spawn + wait, 200 runs each) =="
+step spawn "$LIB" spawn true 200 /bin/true
+step spawn "$LIB" spawn mreg_version 200 "$MREG" --version
+
+echo
+echo "== W1 (a): library, one process, durable =="
+echo "  10 ids x 100 versions registered; 10 versions per id to staging, then production; 7 lists; get x 1000"
+step w1-lib "$LIB" lib "$T/w1-lib" "$T/files"
+
+echo
+echo "== W1 (b): CLI, one mreg process per operation, durable =="
+step w1-cli "$LIB" cli "$MREG" "$T/w1-cli" "$T/files"
+
+echo
+echo "== W1 (c): the naive alternative: JSON metadata + model file, git add, git commit (stock git) =="
+echo "  stock git defaults: loose objects are not fsynced, so this loop is not durable"
+step naive "$LIB" naive "$T/naive" "$T/files"
+
+echo
+echo "== reads at 1,000 versions (CLI, 50 runs each, W1 (b) registry) =="
+step reads1k "$LIB" reads "$MREG" "$T/w1-cli" reads1k 50 model_05:50
+
+echo
+echo "== disk after W1 (bytes of .git/objects; W1 writes 1,200 events) =="
+w1=$T/w1-cli
+step disk-w1 "$LIB" du w1 "$w1"
+step disk-w1 "$LIB" du w1-noblobs "$w1" - "$(artifact_bytes "$w1")"
+step disk-w1 "$LIB" time gc1k git -C "$w1" gc -q
+step disk-w1 "$LIB" du w1-gc "$w1"
+step disk-w1 "$LIB" du w1-gc-noblobs "$w1" - "$(artifact_bytes "$w1")"
+step disk-w1 "$LIB" time repack1k git -C "$w1" repack -a -d -f -q
+step disk-w1 "$LIB" du w1-packed "$w1"
+step disk-w1 "$LIB" du w1-packed-noblobs "$w1" - "$(artifact_bytes "$w1")"
+step disk-w1 "$LIB" check "$w1" 1200 1000 10
+echo "  stock-git loop, for comparison (1,200 commits):"
+step disk-naive "$LIB" du naive "$T/naive" 1200
+step disk-naive "$LIB" time gcnaive git -C "$T/naive" gc -q
+step disk-naive "$LIB" du naive-gc "$T/naive" 1200
+
+echo
+echo "== 100,000 events: 100 models x 250 versions, with metrics, tags, promotions, rejections =="
+echo "  written with mreg_append_events in 10 batches of 10,000 events (one commit each)"
+big=$T/r100k
+step build100k "$LIB" build100k "$big"
+step disk-100k "$LIB" du 100k "$big"
+
+echo
+echo "== reads at 100,000 events (CLI, 30 runs each) =="
+step reads100k "$LIB" reads "$MREG" "$big" reads100k 30 model_050:50
+
+echo
+echo "== refresh at 100,000 events =="
+step refresh100k "$LIB" refresh "$MREG" "$big" 2 3 model_050:50
+
+echo
+echo "== disk at 100,000 events =="
+step disk-100k "$LIB" time gc100k git -C "$big" gc -q
+step disk-100k "$LIB" du 100k-gc "$big"
+step disk-100k "$LIB" time repack100k git -C "$big" repack -a -d -f -q
+step disk-100k "$LIB" du 100k-packed "$big"
+echo "  work tree (events mirrored as files, state files): $(du -sh "$big" --exclude=.git 2>/dev/null | cut -f1)" \
+	"on disk, $(du -sh --apparent-size "$big/state" 2>/dev/null | cut -f1) of it state files"
+
+echo
+echo "== summary: measured against the targets (m/t = measured / target) =="
+step summary "$LIB" summary
+
+echo
+echo "  load $(loadavg) at the end; total $(($(date +%s) - started)) s"
+if [ -n "$failed" ]; then
+	echo "bench: broken steps:$failed"
+	exit 1
+fi
+exit 0

@@ -16,7 +16,8 @@ LIBS = -lgit2 -lcjson -lxxhash -lcrypto -lz -lm
 # The release binary links libgit2 and its dependencies statically, without
 # PIE relocations, and trims two start-up costs (cmd/gitlink.c): a command is
 # one process, and on this kind of machine every page fault at start counts.
-STATIC_LIBS = -Wl,--wrap=git_mbedtls_stream_global_init -Wl,--wrap=git_http_auth_negotiate \
+STATIC_LIBS = -Wl,--wrap=git_mbedtls_stream_global_init -Wl,--wrap=git_transport_ssh_global_init \
+	-Wl,--wrap=git_http_auth_negotiate \
 	-Wl,--as-needed -Wl,-Bstatic -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lpcre2-8 \
 	-lssh2 -lcrypto -lz -lxxhash -Wl,-Bdynamic -lcjson -lm -lpthread
 

@@ -6,9 +6,11 @@
  * two parts of it are replaced through `ld --wrap`:
  *
  *  - git_mbedtls_stream_global_init, run by git_libgit2_init(), parses the
- *    whole system CA bundle (about 7 ms here) although no local registry
- *    operation opens a TLS connection. It is deferred: mreg_git_tls_init()
- *    runs the real one before anything that may talk HTTPS.
+ *    whole system CA bundle (about 7 ms here), and git_transport_ssh_global_init
+ *    starts libssh2 and with it OpenSSL's configuration (about 1 ms), although
+ *    no local registry operation opens a connection. Both are deferred:
+ *    mreg_git_net_init() runs the real ones before anything that may talk to
+ *    a remote over HTTPS or SSH.
  *  - git_http_auth_negotiate (Kerberos/SPNEGO over HTTP) is the only user of
  *    libgssapi_krb5, whose six shared libraries cost about 2.5 ms to load.
  *    HTTP remotes that demand Negotiate authentication are refused with a
@@ -22,21 +24,30 @@
 
 int __real_git_mbedtls_stream_global_init(void);
 int __wrap_git_mbedtls_stream_global_init(void);
+int __real_git_transport_ssh_global_init(void);
+int __wrap_git_transport_ssh_global_init(void);
 int __wrap_git_http_auth_negotiate(void **out, const void *url);
 
-static int tls_ready;
+static int net_ready;
 
 int __wrap_git_mbedtls_stream_global_init(void)
 {
 	return 0;
 }
 
-int mreg_git_tls_init(void)
+int __wrap_git_transport_ssh_global_init(void)
 {
-	if (tls_ready)
+	return 0;
+}
+
+int mreg_git_net_init(void)
+{
+	if (net_ready)
 		return 0;
-	tls_ready = 1;
-	return __real_git_mbedtls_stream_global_init();
+	net_ready = 1;
+	if (__real_git_mbedtls_stream_global_init() < 0)
+		return -1;
+	return __real_git_transport_ssh_global_init();
 }
 
 int __wrap_git_http_auth_negotiate(void **out, const void *url)

@@ -111,8 +111,8 @@ typedef void (*mreg_fsck_cb)(const char *problem, void *payload);
 /* Check everything; calls cb once per problem. Returns 0 when clean, MREG_ECORRUPT otherwise. */
 int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload);
 
-/* Run the TLS set-up deferred at link time (cmd/gitlink.c) before network use. */
-int mreg_git_tls_init(void);
+/* Run the TLS and SSH set-up deferred at link time (cmd/gitlink.c) before network use. */
+int mreg_git_net_init(void);
 
 /* Settings read from git config: for tests and `mreg status`. */
 const char *mreg_registry_actor(const mreg_registry *reg);

@@ -20,6 +20,7 @@ LIB_BIN=${2:?$usage}
 base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 T=$(mktemp -d "$base/mreg-bench.XXXXXX") || exit 1
 cleanup() {
+	cd /
 	if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -29,6 +30,7 @@ trap 'exit 130' INT TERM
 cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" || exit 1
 MREG=$T/mreg
 LIB=$T/bench_lib
+cd "$T" || exit 1	# registries are named relative to $T from here on
 
 # A clean git environment: no user or system config shapes the numbers.
 export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 BENCH_RESULTS="$T/results"
@@ -63,14 +65,15 @@ started=$(date +%s)
 echo "mreg benchmark ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
 echo "  machine:  $(uname -srm), $(nproc 2>/dev/null || echo ?) CPUs," \
 	"$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
-echo "  disk:     $T on $(stat -f -c %T "$T" 2>/dev/null || echo ?) (durable writes: git config mreg.fsync true, the default)"
+echo "  disk:     $T on $(df -T "$T" 2>/dev/null | awk 'NR == 2 { print $2 }')" \
+	"(mreg writes durably: git config mreg.fsync true, the default)"
 echo "  tools:    $("$MREG" --version), $(git --version)"
 echo "  load:     $(loadavg) (1/5/15 min) at start; other work on this machine shows up in every number"
 echo "  times are medians and 90th percentiles of each operation, timed in C; targets are not pass/fail"
 
 echo
 echo "== setup: $((10 * 100)) model files of 4 KiB (JSON-ish weights, a few numbers differ per version) =="
-step gen "$LIB" gen "$T/files"
+step gen "$LIB" gen files
 
 echo
 echo "== process start (spawn + wait, 200 runs each) =="
@@ -80,24 +83,24 @@ step spawn "$LIB" spawn mreg_version 200 "$MREG" --version
 echo
 echo "== W1 (a): library, one process, durable =="
 echo "  10 ids x 100 versions registered; 10 versions per id to staging, then production; 7 lists; get x 1000"
-step w1-lib "$LIB" lib "$T/w1-lib" "$T/files"
+step w1-lib "$LIB" lib w1-lib files
 
 echo
 echo "== W1 (b): CLI, one mreg process per operation, durable =="
-step w1-cli "$LIB" cli "$MREG" "$T/w1-cli" "$T/files"
+step w1-cli "$LIB" cli "$MREG" w1-cli files
 
 echo
 echo "== W1 (c): the naive alternative: JSON metadata + model file, git add, git commit (stock git) =="
 echo "  stock git defaults: loose objects are not fsynced, so this loop is not durable"
-step naive "$LIB" naive "$T/naive" "$T/files"
+step naive "$LIB" naive naive files
 
 echo
 echo "== reads at 1,000 versions (CLI, 50 runs each, W1 (b) registry) =="
-step reads1k "$LIB" reads "$MREG" "$T/w1-cli" reads1k 50 model_05:50
+step reads1k "$LIB" reads "$MREG" w1-cli reads1k 50 model_05:50
 
 echo
 echo "== disk after W1 (bytes of .git/objects; W1 writes 1,200 events) =="
-w1=$T/w1-cli
+w1=w1-cli
 step disk-w1 "$LIB" du w1 "$w1"
 step disk-w1 "$LIB" du w1-noblobs "$w1" - "$(artifact_bytes "$w1")"
 step disk-w1 "$LIB" time gc1k git -C "$w1" gc -q
@@ -106,16 +109,18 @@ step disk-w1 "$LIB" du w1-gc-noblobs "$w1" - "$(artifact_bytes "$w1")"
 step disk-w1 "$LIB" time repack1k git -C "$w1" repack -a -d -f -q
 step disk-w1 "$LIB" du w1-packed "$w1"
 step disk-w1 "$LIB" du w1-packed-noblobs "$w1" - "$(artifact_bytes "$w1")"
-step disk-w1 "$LIB" check "$w1" 1200 1000 10
+echo "  mreg fsck of both W1 registries (after the repacks), as a correctness check:"
+step fsck-w1 "$LIB" time fsck1k "$MREG" -C w1-cli fsck
+step fsck-w1 "$LIB" time fsck1k-lib "$MREG" -C w1-lib fsck
 echo "  stock-git loop, for comparison (1,200 commits):"
-step disk-naive "$LIB" du naive "$T/naive" 1200
-step disk-naive "$LIB" time gcnaive git -C "$T/naive" gc -q
-step disk-naive "$LIB" du naive-gc "$T/naive" 1200
+step disk-naive "$LIB" du naive naive 1200
+step disk-naive "$LIB" time gcnaive git -C naive gc -q
+step disk-naive "$LIB" du naive-gc naive 1200
 
 echo
 echo "== 100,000 events: 100 models x 250 versions, with metrics, tags, promotions, rejections =="
 echo "  written with mreg_append_events in 10 batches of 10,000 events (one commit each)"
-big=$T/r100k
+big=r100k
 step build100k "$LIB" build100k "$big"
 step disk-100k "$LIB" du 100k "$big"
 
@@ -133,6 +138,7 @@ step disk-100k "$LIB" time gc100k git -C "$big" gc -q
 step disk-100k "$LIB" du 100k-gc "$big"
 step disk-100k "$LIB" time repack100k git -C "$big" repack -a -d -f -q
 step disk-100k "$LIB" du 100k-packed "$big"
+step fsck-100k "$LIB" time fsck100k "$MREG" -C "$big" fsck
 echo "  work tree (events mirrored as files, state files): $(du -sh "$big" --exclude=.git 2>/dev/null | cut -f1)" \
 	"on disk, $(du -sh --apparent-size "$big/state" 2>/dev/null | cut -f1) of it state files"
 

@@ -13,7 +13,9 @@
  * Workload W1 (the original's benchmark): 10 model ids x 100 versions of a
  * 4 KiB model file with all eight metrics and two tags; 10 versions per id
  * promoted to staging and then to production (200 promotions); 7 list
- * queries and a show of every version. The 100k registry is written with
+ * queries and a show of every version (of every fifth through the CLI). The
+ * model files differ from version to version in a few numbers, as
+ * checkpoints of one training run would. The 100k registry is written with
  * mreg_append_events in 10 batches: 100 models, each with 250 versions and
  * 750 follow-up events (metrics, tags, promotions, rejections).
  *
@@ -27,7 +29,6 @@
  *   bench_lib refresh MREG REG NF NM REF      refresh --full; first read after HEAD moved
  *   bench_lib du KEY DIR [EVENTS|-] [MINUS]   bytes of DIR/.git/objects per event
  *   bench_lib time KEY PROG [ARG...]          one command, once (git gc, git repack)
- *   bench_lib check REG EVENTS VERSIONS PROD  the registry's fold is what was written
  *   bench_lib summary                         targets and the original's numbers
  */
 #define _GNU_SOURCE
@@ -907,8 +908,10 @@ static int cmd_spawn(int argc, char **argv)
 	av[k] = NULL;
 	series s = { NULL, NULL, 0, 0, 0 };
 	mreg_buf label = MREG_BUF_INIT;
-	for (int i = 4; i < argc; i++)
-		mreg_buf_printf(&label, "%s%s", i > 4 ? " " : "", argv[i]);
+	const char *slash = strrchr(argv[4], '/');
+	mreg_buf_puts(&label, slash ? slash + 1 : argv[4]);
+	for (int i = 5; i < argc; i++)
+		mreg_buf_printf(&label, " %s", argv[i]);
 	s.name = label.ptr;
 	run_timed(av);	/* warm the page cache */
 	for (int i = 0; i < n; i++)
@@ -1046,7 +1049,6 @@ static int cmd_build100k(int argc, char **argv)
 	mreg_event **evs = xcalloc(cap, sizeof(*evs));
 	mreg_buf scratch = MREG_BUF_INIT;
 	int per = BIG_VERSIONS / BIG_BATCHES;
-	series_header();
 	for (int b = 0; b < BIG_BATCHES; b++) {
 		size_t n = 0;
 		for (int v = b * per + 1; v <= (b + 1) * per; v++) {
@@ -1117,6 +1119,7 @@ static int cmd_build100k(int argc, char **argv)
 	}
 	mreg_buf_dispose(&scratch);
 	free(evs);
+	series_header();
 	series_report(&bs, "build100k", "batch");
 	printf("  %zu events in %d batches: %.2f s\n", total, BIG_BATCHES, bs.total / 1e3);
 	record("build100k.events", (double)total);
@@ -1353,7 +1356,8 @@ static int cmd_time(int argc, char **argv)
 	int k = 0;
 	av[k++] = which(argv[3]);
 	mreg_buf label = MREG_BUF_INIT;
-	mreg_buf_puts(&label, argv[3]);
+	const char *slash = strrchr(argv[3], '/');
+	mreg_buf_puts(&label, slash ? slash + 1 : argv[3]);
 	for (int i = 4; i < argc && k < 63; i++) {
 		av[k++] = argv[i];
 		mreg_buf_printf(&label, " %s", argv[i]);
@@ -1366,21 +1370,6 @@ static int cmd_time(int argc, char **argv)
 	record(key, ms);
 	mreg_buf_dispose(&label);
 	free(av[0]);
-	return 0;
-}
-
-/* ---- fsck as a correctness check, timed ------------------------------------ */
-
-static int cmd_check(int argc, char **argv)
-{
-	if (argc != 6)
-		die("usage: bench_lib check REG EVENTS VERSIONS PROD");
-	mreg_registry *reg = NULL;
-	int rc;
-	if ((rc = mreg_registry_open(&reg, argv[2])) < 0)
-		die_mreg("open", rc);
-	check_state(reg, atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
-	mreg_registry_free(reg);
 	return 0;
 }
 
@@ -1428,14 +1417,16 @@ static double get(const char *key)
 /* One target row: "le" targets are met at ratio <= 1, "ge" targets at >= 1. */
 static void target_row(const char *what, double measured, const char *unit, double target, bool le)
 {
+	char m[32], t[32];
+	snprintf(t, sizeof(t), "%s %g %s", le ? "<=" : ">=", target, unit);
 	if (isnan(measured)) {
-		printf("  %-50s %12s   %s %-9g %-7s %6s  %s\n", what, "n/a", le ? "<=" : ">=", target, unit, "", "not measured");
+		printf("  %-52s %12s %11s %7s  %s\n", what, "n/a", t, "", "not measured");
 		return;
 	}
+	snprintf(m, sizeof(m), "%.2f %s", measured, unit);
 	double ratio = measured / target;
 	bool met = le ? ratio <= 1 : ratio >= 1;
-	printf("  %-50s %9.2f %-3s %s %-6g %-4s %7.2f  %s\n", what, measured, unit, le ? "<=" : ">=", target, unit, ratio,
-	       met ? "meets" : "misses");
+	printf("  %-52s %12s %11s %7.2f  %s\n", what, m, t, ratio, met ? "meets" : "misses");
 }
 
 static void info_row(const char *what, double v, const char *fmt_unit)
@@ -1451,7 +1442,7 @@ static int cmd_summary(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	load_results();
-	printf("  %-50s %16s %13s %7s\n", "", "measured", "target", "m/t");
+	printf("  %-52s %12s %11s %7s\n", "", "measured", "target", "m/t");
 	target_row("register via CLI, durable, median at 1,000 versions", get("cli.register.median"), "ms", 3, true);
 	target_row("promote via CLI, durable, median at 1,000 versions", get("cli.promote.median"), "ms", 3, true);
 	target_row("show model_05:50 via CLI, median, 1,000 versions", get("reads1k.show.median"), "ms", 3, true);
@@ -1493,6 +1484,7 @@ static int cmd_summary(int argc, char **argv)
 	info_row("100k: first list --stage production after HEAD moved", get("refresh100k.first_listprod.median"), "ms");
 	info_row("100k: git gc", get("time.gc100k"), "ms");
 	info_row("100k: git repack -adf", get("time.repack100k"), "ms");
+	info_row("100k: mreg fsck", get("time.fsck100k"), "ms");
 
 	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");
 	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 1000 CLI processes\n", "register x 1000", "3.3 - 5.2 s",
@@ -1516,12 +1508,11 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "gen", cmd_gen }, { "spawn", cmd_spawn }, { "lib", cmd_lib }, { "cli", cmd_cli },
 		{ "naive", cmd_naive }, { "reads", cmd_reads }, { "build100k", cmd_build100k },
-		{ "refresh", cmd_refresh }, { "du", cmd_du }, { "time", cmd_time }, { "check", cmd_check },
-		{ "summary", cmd_summary },
+		{ "refresh", cmd_refresh }, { "du", cmd_du }, { "time", cmd_time }, { "summary", cmd_summary },
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|refresh|du|time|check|summary ...");
+		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|refresh|du|time|summary ...");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc, argv);

@@ -136,7 +136,8 @@ static int open_version(mreg_registry **reg, mreg_state **st, mreg_model **m, mr
 	}
 	if ((rc = cli_open(reg, g)))
 		return rc;
-	if ((rc = mreg_registry_model(st, *reg, ref.model)) < 0 || (rc = mreg_query_version(m, v, *st, &ref)) < 0)
+	if ((rc = mreg_registry_model(st, *reg, ref.model, ref.version)) < 0 ||
+	    (rc = mreg_query_version(m, v, *st, &ref)) < 0)
 		return cli_fail(rc);
 	return 0;
 }

@@ -58,7 +58,7 @@ static int print_version_json(cli_globals *g, const char *model, int version)
 	memset(&ref, 0, sizeof(ref));
 	strcpy(ref.model, model);
 	ref.version = version;
-	if ((rc = mreg_registry_open(&reg, g->dir)) < 0 || (rc = mreg_registry_model(&st, reg, model)) < 0 ||
+	if ((rc = mreg_registry_open(&reg, g->dir)) < 0 || (rc = mreg_registry_model(&st, reg, model, version)) < 0 ||
 	    (rc = mreg_query_version(&m, &v, st, &ref)) < 0) {
 		rc = cli_fail(rc);
 		goto done;

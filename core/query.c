@@ -38,7 +38,7 @@ int mreg_ref_parse(mreg_ref *out, const char *s)
 int mreg_query_version(mreg_model **model, mreg_version **version, const mreg_state *st, const mreg_ref *ref)
 {
 	mreg_model *m = mreg_state_model(st, ref->model);
-	if (!m || m->nversions == 0)
+	if (!m || (m->nversions == 0 && m->latest == 0))
 		return mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", ref->model);
 	mreg_version *v = mreg_model_version(m, ref->version);
 	if (!v) {

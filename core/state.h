@@ -143,6 +143,12 @@ int mreg_state_read_model(mreg_state *st, const char *data, size_t len);
  * other models are absent.
  */
 int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len);
+/*
+ * The same for one version only (0: the latest): the other versions are
+ * skipped over, not parsed. The model keeps its real latest number; its
+ * versions array holds just that version (or nothing if there is none).
+ */
+int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version);
 
 /* One version as the JSON object of DESIGN section 5 (show --json, list --json). */
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v);

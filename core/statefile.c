@@ -486,3 +486,89 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 	*out = st;
 	return 0;
 }
+
+/* Bytes taken by the JSON value at p, or 0 if it does not end before end. */
+static size_t skip_value(const char *p, const char *end)
+{
+	const char *s = p;
+	int depth = 0;
+	while (s < end) {
+		char c = *s;
+		if (c == '"') {
+			for (s++; s < end && *s != '"'; s++)
+				if (*s == '\\')
+					s++;
+			if (s >= end)
+				return 0;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth < 0)
+				return 0;
+		} else if (depth == 0 && (c == ',' || c == '\n' || c == ' ')) {
+			return (size_t)(s - p);
+		}
+		s++;
+		if (depth == 0 && (c == '}' || c == ']' || c == '"'))
+			return (size_t)(s - p);
+	}
+	return 0;
+}
+
+static long number_after(const char *start, const char *end, const char *key)
+{
+	size_t kn = strlen(key);
+	for (const char *p = start; p + kn < end; p++)
+		if (!memcmp(p, key, kn))
+			return strtol(p + kn, NULL, 10);
+	return -1;
+}
+
+int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)
+{
+	static const char key[] = "\n  \"versions\": [";
+	const char *end = data + len, *k = NULL, *best = NULL;
+	size_t bestlen = 0;
+	mreg_buf doc = MREG_BUF_INIT;
+	int rc;
+
+	/* our writer's layout: the versions array comes last, one object per element */
+	for (const char *p = data; p + sizeof(key) - 1 <= end; p++)
+		if (*p == '\n' && !memcmp(p, key, sizeof(key) - 1)) {
+			k = p;
+			break;
+		}
+	if (!k)
+		return mreg_state_read_model_alone(out, data, len);
+	long latest = number_after(data, k, "\n  \"latest_version\": ");
+	const char *p = k + sizeof(key) - 1;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
+			p++;
+		if (p >= end || *p == ']')
+			break;
+		size_t n = *p == '{' ? skip_value(p, end) : 0;
+		if (!n)
+			return mreg_state_read_model_alone(out, data, len);
+		long v = number_after(p, p + (n < 256 ? n : 256), "\n      \"version\": ");
+		if (version == 0 || v == version) {
+			best = p;
+			bestlen = n;
+			if (version)
+				break;
+		}
+		p += n;
+	}
+	mreg_buf_put(&doc, data, (size_t)(k - data));
+	mreg_buf_put(&doc, key, sizeof(key) - 1);
+	if (best)
+		mreg_buf_put(&doc, best, bestlen);
+	mreg_buf_puts(&doc, "]\n}\n");
+	if (mreg_buf_oom(&doc))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = mreg_state_read_model_alone(out, doc.ptr, doc.size);
+	mreg_buf_dispose(&doc);
+	if (rc == 0 && (*out)->nmodels == 1 && latest > 0)
+		(*out)->models[0]->latest = (int)latest;
+	return rc;
+}

@@ -598,7 +598,7 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 	return rc;
 }
 
-static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id)
+static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id, int version)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
@@ -607,13 +607,14 @@ static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id
 	if (rc == MREG_ENOTFOUND) {
 		rc = mreg_state_new(out);	/* fresh state and no file: no such model */
 	} else if (rc == 0) {
-		rc = mreg_state_read_model_alone(out, b.ptr, b.size);
+		rc = version < 0 ? mreg_state_read_model_alone(out, b.ptr, b.size)
+				 : mreg_state_read_model_version(out, b.ptr, b.size, version);
 	}
 	mreg_buf_dispose(&b);
 	return rc;
 }
 
-int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id)
+int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, int version)
 {
 	int rc;
 	*out = NULL;
@@ -621,11 +622,11 @@ int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id)
 		return rc;
 	if ((rc = ensure_fresh(reg)) < 0)
 		return rc;
-	rc = load_model_alone(out, reg, id);
+	rc = load_model_alone(out, reg, id, version);
 	if (rc == MREG_ECORRUPT) {
 		if ((rc = mreg_registry_refresh(reg, true, NULL)) < 0)
 			return rc;
-		rc = load_model_alone(out, reg, id);
+		rc = load_model_alone(out, reg, id, version);
 	}
 	return rc;
 }

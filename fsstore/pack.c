@@ -38,7 +38,7 @@ static int put_object(mreg_buf *b, git_object_t type, const void *data, size_t l
 	uLongf zlen = compressBound((uLong)len);
 	if (mreg_buf_grow(b, zlen) < 0)
 		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
-	if (compress2((Bytef *)b->ptr + b->size, &zlen, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK)
+	if (compress2((Bytef *)b->ptr + b->size, &zlen, data, (uLong)len, Z_BEST_SPEED) != Z_OK)
 		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
 	b->size += zlen;
 	b->ptr[b->size] = '\0';

@@ -49,10 +49,11 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 
 /*
  * A current state holding one model only (read from its own state file; no
- * summary, no counts): the cheap road for show and history. A model that
- * does not exist gives a state without it.
+ * summary, no counts): the cheap road for show and history. version -1
+ * loads every version; 0 only the latest, N only version N (the others are
+ * skipped, not parsed). A model that does not exist gives a state without it.
  */
-int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id);
+int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, int version);
 
 /* Bring state files, work tree and index up to HEAD; force: fold from scratch. */
 int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh);

@@ -8,6 +8,7 @@
 
 #include <git2.h>
 #include <git2/sys/mempack.h>
+#include <sys/stat.h>
 
 struct mreg_registry {
 	git_repository *repo;
@@ -58,6 +59,15 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const 
 
 /* pack.c: a pack of the given objects, read from odb; name: its checksum in hex */
 int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n);
+
+/* index.c: add or replace regular-file entries, streaming a version 2 index */
+typedef struct {
+	const char *path;
+	git_oid id;
+	struct stat st;
+} mreg_index_entry;
+/* 0, 1 if the index is not one this code streams (use libgit2), or <0 */
+int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t n);
 
 /* write.c */
 typedef struct {

@@ -58,58 +58,76 @@ static void txn_end(txn *t)
 	mreg_unlock(t->reg);
 }
 
-static int write_mirror_file(mreg_registry *reg, git_index *idx, const char *path, const void *data, size_t len)
+static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char *path, const void *data, size_t len)
 {
-	git_index_entry e;
-	struct stat sb;
 	char *full = mreg_strfmt("%s%s", reg->workdir, path);
 	int rc;
 
 	if (!full)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	if ((rc = mreg_fs_write_atomic(full, data, len, false)) < 0 || lstat(full, &sb) < 0) {
+	if ((rc = mreg_fs_write_atomic(full, data, len, false)) < 0 || lstat(full, &e->st) < 0) {
 		free(full);
 		return rc < 0 ? rc : mreg_error_set(MREG_ERROR, "cannot stat '%s'", path);
 	}
 	free(full);
-	memset(&e, 0, sizeof(e));
-	e.ctime.seconds = (int32_t)sb.st_ctim.tv_sec;
-	e.ctime.nanoseconds = (uint32_t)sb.st_ctim.tv_nsec;
-	e.mtime.seconds = (int32_t)sb.st_mtim.tv_sec;
-	e.mtime.nanoseconds = (uint32_t)sb.st_mtim.tv_nsec;
-	e.dev = (uint32_t)sb.st_dev;
-	e.ino = (uint32_t)sb.st_ino;
-	e.mode = GIT_FILEMODE_BLOB;
-	e.uid = sb.st_uid;
-	e.gid = sb.st_gid;
-	e.file_size = (uint32_t)sb.st_size;
-	e.path = path;
-	if (git_odb_hash(&e.id, data, len, GIT_OBJECT_BLOB) < 0 || git_index_add(idx, &e) < 0)
-		return mreg_git_error("cannot update the index of", reg->path);
+	e->path = path;
+	if (git_odb_hash(&e->id, data, len, GIT_OBJECT_BLOB) < 0)
+		return mreg_git_error("cannot hash", path);
 	return 0;
+}
+
+/* The same entries through libgit2, for an index the streaming writer leaves alone. */
+static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, size_t n)
+{
+	git_index *idx = NULL;
+	int rc = 0;
+	if (git_repository_index(&idx, reg->repo) < 0)
+		return mreg_git_error("cannot open the index of", reg->path);
+	/* version 2 is the one index.c streams on the next write */
+	if (git_index_version(idx) != 2 && git_index_set_version(idx, 2) < 0)
+		rc = mreg_git_error("cannot set the index version of", reg->path);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		git_index_entry e;
+		const struct stat *sb = &adds[i].st;
+		memset(&e, 0, sizeof(e));
+		e.ctime.seconds = (int32_t)sb->st_ctim.tv_sec;
+		e.ctime.nanoseconds = (uint32_t)sb->st_ctim.tv_nsec;
+		e.mtime.seconds = (int32_t)sb->st_mtim.tv_sec;
+		e.mtime.nanoseconds = (uint32_t)sb->st_mtim.tv_nsec;
+		e.dev = (uint32_t)sb->st_dev;
+		e.ino = (uint32_t)sb->st_ino;
+		e.mode = GIT_FILEMODE_BLOB;
+		e.uid = sb->st_uid;
+		e.gid = sb->st_gid;
+		e.file_size = (uint32_t)sb->st_size;
+		e.path = adds[i].path;
+		git_oid_cpy(&e.id, &adds[i].id);
+		if (git_index_add(idx, &e) < 0)
+			rc = mreg_git_error("cannot update the index of", reg->path);
+	}
+	if (rc == 0 && git_index_write(idx) < 0)
+		rc = mreg_git_error("cannot write the index of", reg->path);
+	git_index_free(idx);
+	return rc;
 }
 
 /* Work tree and index follow the new commit (step 5). */
 static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes, const mreg_addfile *extra,
 		  size_t nextra, const git_oid *tree)
 {
-	git_index *idx = NULL;
+	mreg_index_entry adds[4];
 	int rc;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);	/* a mirror: repaired from HEAD if lost */
-	mreg_clear_stale_lock(reg, "index");
-	if (git_repository_index(&idx, reg->repo) < 0)
-		return mreg_git_error("cannot open the index of", reg->path);
-	/* version 4 compresses paths: the index is rewritten on every write */
-	if (git_index_version(idx) != 4 && git_index_set_version(idx, 4) < 0) {
-		git_index_free(idx);
-		return mreg_git_error("cannot set the index version of", reg->path);
-	}
-	rc = write_mirror_file(reg, idx, evpath, bytes->ptr, bytes->size);
+	if (nextra > 3)
+		return mreg_error_set(MREG_ERROR, "too many files in one event");
+	rc = write_mirror_file(&adds[0], reg, evpath, bytes->ptr, bytes->size);
 	for (size_t i = 0; rc == 0 && i < nextra; i++)
-		rc = write_mirror_file(reg, idx, extra[i].path, extra[i].data, extra[i].len);
-	if (rc == 0 && git_index_write(idx) < 0)
-		rc = mreg_git_error("cannot write the index of", reg->path);
-	git_index_free(idx);
+		rc = write_mirror_file(&adds[i + 1], reg, extra[i].path, extra[i].data, extra[i].len);
+	if (rc < 0)
+		return rc;
+	mreg_clear_stale_lock(reg, "index");
+	if ((rc = mreg_index_add(reg, adds, nextra + 1)) == 1)
+		rc = index_add_libgit2(reg, adds, nextra + 1);
 	if (rc == 0)
 		rc = mreg_cache_set_mirror(reg, tree);
 	return rc;

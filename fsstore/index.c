@@ -1,0 +1,175 @@
+/*
+ * Adding entries to the git index without loading it.
+ *
+ * Every write mirrors its event (and model file) into the work tree and the
+ * index, so that `git status` stays clean. Loading the index with libgit2
+ * builds a structure per entry, which costs milliseconds at a few thousand
+ * events; the change itself is one or two entries. So the index (format
+ * version 2) is streamed instead: entries are copied as they are and the new
+ * ones are inserted at their sorted place, optional extensions (the cached
+ * tree, untracked cache) are dropped as git allows, and the checksum is
+ * recomputed. Anything unexpected (another version, a required extension, a
+ * malformed entry) answers 1 and the caller falls back to libgit2.
+ *
+ * Entry layout (version 2): ctime, mtime (seconds and nanoseconds), dev,
+ * ino, mode, uid, gid, size as 32-bit big-endian, the 20-byte object id,
+ * 16-bit flags (low 12 bits: path length, 0xfff if longer), the path and
+ * 1 to 8 NUL bytes so the entry length is a multiple of 8.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void put_entry(mreg_buf *out, const mreg_index_entry *e)
+{
+	unsigned char h[62];
+	const struct stat *s = &e->st;
+	put32(h, (uint32_t)s->st_ctim.tv_sec);
+	put32(h + 4, (uint32_t)s->st_ctim.tv_nsec);
+	put32(h + 8, (uint32_t)s->st_mtim.tv_sec);
+	put32(h + 12, (uint32_t)s->st_mtim.tv_nsec);
+	put32(h + 16, (uint32_t)s->st_dev);
+	put32(h + 20, (uint32_t)s->st_ino);
+	put32(h + 24, 0100644);
+	put32(h + 28, (uint32_t)s->st_uid);
+	put32(h + 32, (uint32_t)s->st_gid);
+	put32(h + 36, (uint32_t)s->st_size);
+	memcpy(h + 40, e->id.id, 20);
+	size_t n = strlen(e->path);
+	h[60] = (unsigned char)((n < 0xfff ? n : 0xfff) >> 8);
+	h[61] = (unsigned char)(n < 0xfff ? n : 0xfff);
+	mreg_buf_put(out, h, 62);
+	mreg_buf_put(out, e->path, n);
+	static const char zeros[8];
+	mreg_buf_put(out, zeros, 8 - (62 + n) % 8);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const mreg_index_entry *)a)->path, ((const mreg_index_entry *)b)->path);
+}
+
+int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
+{
+	mreg_buf in = MREG_BUF_INIT, out = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
+	int rc = 1, fd = -1;
+
+	if (!path || !lock) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	qsort(adds, nadds, sizeof(*adds), cmp_entry);
+	if (mreg_fs_read(&in, path, 0) < 0) {
+		mreg_error_clear();
+		goto done;
+	}
+	const unsigned char *p = (const unsigned char *)in.ptr, *end = p + in.size;
+	if (in.size < 32 || memcmp(p, "DIRC", 4) || get32(p + 4) != 2)
+		goto done;
+	uint32_t n = get32(p + 8), kept = 0;
+	const unsigned char *e = p + 12;
+	size_t next = 0;
+	mreg_buf_put(&out, "DIRC\0\0\0\2\0\0\0\0", 12);
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - e < 62 + 20)
+			goto done;
+		uint16_t flags = (uint16_t)(e[60] << 8 | e[61]);
+		if (flags & 0x4000 || (flags >> 12 & 3))	/* extended flags or a merge stage */
+			goto done;
+		const unsigned char *name = e + 62;
+		const unsigned char *nul = memchr(name, 0, (size_t)(end - name));
+		if (!nul)
+			goto done;
+		size_t len = (size_t)(nul - name), elen = (62 + len + 8) & ~(size_t)7;
+		if ((size_t)(end - e) < elen)
+			goto done;
+		int c = 1;
+		while (next < nadds && (c = strcmp(adds[next].path, (const char *)name)) < 0) {
+			put_entry(&out, &adds[next++]);
+			kept++;
+		}
+		if (next < nadds && c == 0) {	/* replaced */
+			put_entry(&out, &adds[next++]);
+		} else {
+			mreg_buf_put(&out, e, elen);
+		}
+		kept++;
+		e += elen;
+	}
+	while (next < nadds) {
+		put_entry(&out, &adds[next++]);
+		kept++;
+	}
+	/* extensions: drop the optional ones (upper-case signature), refuse the rest */
+	while (end - e > 20) {
+		if (end - e < 8 + 20 || e[0] < 'A' || e[0] > 'Z')
+			goto done;
+		uint32_t size = get32(e + 4);
+		if ((size_t)(end - e) < 8 + (size_t)size + 20)
+			goto done;
+		e += 8 + size;
+	}
+	put32((unsigned char *)out.ptr + 8, kept);
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned int sumlen = 0;
+	if (mreg_buf_oom(&out) || !EVP_Digest(out.ptr, out.size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s'", reg->path);
+		goto done;
+	}
+	mreg_buf_put(&out, sum, 20);
+	/* git's protocol: create index.lock exclusively, write, rename over index */
+	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot lock the index of '%s': %s", reg->path, strerror(errno));
+		goto done;
+	}
+	size_t off = 0;
+	while (off < out.size) {
+		ssize_t w = write(fd, out.ptr + off, out.size - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
+			close(fd);
+			fd = -1;
+			unlink(lock);
+			goto done;
+		}
+		off += (size_t)w;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(lock, path) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
+		unlink(lock);
+		goto done;
+	}
+	rc = 0;
+done:
+	mreg_buf_dispose(&in);
+	mreg_buf_dispose(&out);
+	free(path);
+	free(lock);
+	return rc;
+}

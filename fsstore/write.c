@@ -32,10 +32,10 @@ typedef struct {
 	off_t size;
 } pack_file;
 
-static int cmp_size_desc(const void *a, const void *b)
+static int cmp_size_asc(const void *a, const void *b)
 {
 	const pack_file *x = a, *y = b;
-	return x->size < y->size ? 1 : x->size > y->size ? -1 : strcmp(x->name, y->name);
+	return x->size < y->size ? -1 : x->size > y->size ? 1 : strcmp(x->name, y->name);
 }
 
 typedef struct {
@@ -165,12 +165,11 @@ done:
 
 /*
  * Keep the number of packs small. Every write adds one small pack; once
- * there are more than MAX_PACKS, all packs but the largest are merged by
- * copying their entries into one new pack (cheap: no compression work), and
- * the largest joins once the rest reach half its size, so each object is
- * copied O(log n) times. Deltas, which make the history small, are left to
- * `git gc`. Runs under the writer lock after the commit; the merged pack is
- * durable before the old ones are removed, so a crash loses nothing.
+ * there are more than MAX_PACKS, the small ones are merged geometrically (as
+ * `git repack --geometric=2` does) by copying their entries into one new
+ * pack: no compression work. Deltas, which make the history small, are left
+ * to `git gc`. Runs under the writer lock after the commit; the merged pack
+ * is durable before the old ones are removed, so a crash loses nothing.
  */
 static int maybe_repack(mreg_registry *reg)
 {
@@ -214,18 +213,27 @@ static int maybe_repack(mreg_registry *reg)
 	d = NULL;
 	if (n <= MAX_PACKS)
 		goto done;
-	qsort(packs, n, sizeof(*packs), cmp_size_desc);
-	off_t rest = 0;
-	for (size_t i = 1; i < n; i++)
-		rest += packs[i].size;
-	size_t first = rest * 2 >= packs[0].size ? 0 : 1;
+	/*
+	 * Smallest first; merge packs 0..i for the largest i whose pack is not
+	 * at least twice all smaller ones together. What stays is a geometric
+	 * progression, so each object is copied O(log n) times in all.
+	 */
+	qsort(packs, n, sizeof(*packs), cmp_size_asc);
+	size_t last = 1;
+	off_t smaller = packs[0].size;
+	for (size_t i = 1; i < n; i++) {
+		if (packs[i].size < 2 * smaller)
+			last = i;
+		smaller += packs[i].size;
+	}
+	n = last + 1;
 	if (!(merged = calloc(n, 1)))
 		goto done;
 	uint32_t count = 0;
 	oid_set seen = { NULL, 0, 0 };
 	mreg_buf_put(&out, "PACK\0\0\0\2\0\0\0\0", 12);
 	size_t nmerged = 0;
-	for (size_t i = first; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		size_t mark = out.size;
 		uint32_t before = count;
 		rc = copy_entries(&out, &count, &seen, dir, packs[i].name);
@@ -268,7 +276,7 @@ static int maybe_repack(mreg_registry *reg)
 		keep[2 * i + 1] = "0123456789abcdef"[sum[i] & 15];
 	}
 	keep[40] = '\0';
-	for (size_t i = first; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (!merged[i] || !strcmp(packs[i].name + 5, keep))
 			continue;
 		static const char *const ext[] = { ".idx", ".pack", ".rev" };

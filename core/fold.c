@@ -39,6 +39,8 @@ static void version_dispose(mreg_version *v)
 {
 	if (!v)
 		return;
+	if (v->rawowned)
+		free((char *)v->raw);
 	free(v->file_path);
 	cJSON_Delete(v->training_config);
 	for (size_t i = 0; i < v->ntags; i++)
@@ -69,6 +71,18 @@ mreg_version *mreg_version_dup(const mreg_version *v)
 	d->history = NULL;
 	d->nhistory = 0;
 	d->validation = NULL;
+	d->raw = NULL;
+	d->rawowned = false;
+	if (v->raw) {
+		char *copy = malloc(v->rawlen + 1);
+		if (!copy)
+			goto fail;
+		memcpy(copy, v->raw, v->rawlen);
+		copy[v->rawlen] = '\0';
+		d->raw = copy;
+		d->rawowned = true;
+		return d;	/* the rest is in the bytes */
+	}
 	if (!(d->file_path = mreg_strdup(v->file_path)))
 		goto fail;
 	if (v->training_config && !(d->training_config = cJSON_Duplicate(v->training_config, 1)))
@@ -107,6 +121,8 @@ void mreg_model_unload(mreg_model *m)
 	free(m->versions);
 	m->versions = NULL;
 	m->aversions = 0;
+	free(m->rawbuf);
+	m->rawbuf = NULL;
 	m->loaded = false;
 	m->dirty = false;
 }
@@ -252,7 +268,9 @@ int mreg_state_check_model(const mreg_model *m)
 						      m->id, prod, v->version);
 			prod = v->version;
 		}
-		/* 3 */
+		/* 3 (a lazily loaded version was checked when it was last changed) */
+		if (v->raw)
+			continue;
 		if (v->nhistory == 0 || v->history[0].from != MREG_STAGE_NONE)
 			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': history has no first row",
 					      m->id, v->version);
@@ -298,10 +316,13 @@ static int add_transition(mreg_version *v, mreg_stage from, mreg_stage to, const
 	return 0;
 }
 
-static int set_prod(mreg_model *m, const mreg_version *v)
+static int set_prod(mreg_model *m, mreg_version *v)
 {
+	int rc;
 	mreg_version_free(m->prod);
 	m->prod = NULL;
+	if (v && (rc = mreg_version_materialize(v)) < 0)
+		return rc;
 	if (v && !(m->prod = mreg_version_dup(v)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	return 0;
@@ -322,10 +343,13 @@ static int archive_production(mreg_state *st, mreg_model *m, const mreg_version 
 	mreg_version *old = mreg_model_version(m, m->prod->version);
 	if (!old)
 		return mreg_error_set(MREG_ECORRUPT, "production version %d of '%s' is missing", m->prod->version, m->id);
+	int rc = mreg_version_materialize(old);
+	if (rc < 0)
+		return rc;
 	char *reason = mreg_strfmt("Replaced by %s:v%d", m->id, by->version);
 	if (!reason)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	int rc = add_transition(old, MREG_STAGE_PRODUCTION, MREG_STAGE_ARCHIVED, reason, ev);
+	rc = add_transition(old, MREG_STAGE_PRODUCTION, MREG_STAGE_ARCHIVED, reason, ev);
 	free(reason);
 	if (rc < 0)
 		return rc;
@@ -502,6 +526,8 @@ static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 		free(msg);
 		return rc;
 	}
+	if ((rc = mreg_version_materialize(v)) < 0)
+		return rc;
 	switch (ev->type) {
 	case MREG_EV_PROMOTED:
 		return apply_promoted(st, m, v, ev);

@@ -98,6 +98,17 @@ void mreg_jsonw_null(mreg_jsonw *w, const char *key)
 	mreg_buf_puts(w->out, "null");
 }
 
+void mreg_jsonw_raw(mreg_jsonw *w, const char *key, const char *json, size_t len)
+{
+	member(w, key);
+	mreg_buf_put(w->out, json, len);
+}
+
+void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key)
+{
+	member(w, key);
+}
+
 void mreg_jsonw_value(mreg_jsonw *w, const char *key, const cJSON *v)
 {
 	const cJSON *c;

@@ -33,6 +33,10 @@ void mreg_jsonw_int(mreg_jsonw *w, const char *key, int64_t v);
 void mreg_jsonw_num(mreg_jsonw *w, const char *key, double v);
 void mreg_jsonw_bool(mreg_jsonw *w, const char *key, bool v);
 void mreg_jsonw_null(mreg_jsonw *w, const char *key);
+/* Bytes this writer wrote before at the same depth, copied as they are. */
+void mreg_jsonw_raw(mreg_jsonw *w, const char *key, const char *json, size_t len);
+/* What precedes such a value (separator, indentation, key); the caller adds the bytes. */
+void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key);
 /* A parsed value, members in their stored order. */
 void mreg_jsonw_value(mreg_jsonw *w, const char *key, const cJSON *v);
 /* Close the document with a newline; 0, or MREG_ERROR if the buffer failed. */

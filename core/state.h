@@ -46,6 +46,16 @@ typedef struct {
 	mreg_transition *history;
 	size_t nhistory;
 	cJSON *validation;	/* NULL or an object */
+	/*
+	 * A lazily loaded version: its JSON as written in its model file, with
+	 * only version, claimed, ref, stage and updated_at filled in. Anything
+	 * else needs mreg_version_materialize() first; the fold does that for
+	 * the versions an event touches, and writing a model file copies the
+	 * bytes of untouched ones as they are. NULL: fully parsed.
+	 */
+	const char *raw;
+	size_t rawlen;
+	bool rawowned;		/* raw is this version's own copy, else it points into model->rawbuf */
 } mreg_version;
 
 typedef struct {
@@ -65,6 +75,8 @@ typedef struct {
 
 	bool loaded;
 	bool dirty;		/* changed since load: its state file must be written */
+	char *rawbuf;		/* the model file lazily loaded versions point into, if
+				 * the state owns it (NULL: the caller keeps it alive) */
 	mreg_version *versions;	/* sorted by version number */
 	size_t aversions;
 } mreg_model;
@@ -135,8 +147,36 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
 
 /* Read registry.json into a new partial state (no model loaded). */
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
-/* Read a model file into the state's entry for that model, marking it loaded. */
-int mreg_state_read_model(mreg_state *st, const char *data, size_t len);
+/*
+ * Read a model file into the state's entry for that model, marking it
+ * loaded. lazy: keep each version's bytes and parse them only when needed
+ * (the write path: an event touches one or two versions of the model).
+ */
+int mreg_state_read_model(mreg_state *st, const char *data, size_t len, bool lazy);
+/* The same, lazily, taking ownership of buf (malloc'd, len bytes, NUL-terminated). */
+int mreg_state_adopt_model(mreg_state *st, char *buf, size_t len);
+/*
+ * The same, lazily, borrowing data: the caller keeps it unchanged and alive
+ * (a mapped file, say) until the state is freed. 1: not a file this reader
+ * can take lazily; the caller reads it with mreg_state_read_model instead.
+ */
+int mreg_state_borrow_model(mreg_state *st, const char *data, size_t len);
+
+/* A piece of a file being written: own->ptr + off when ptr is NULL, else ptr. */
+typedef struct {
+	const char *ptr;
+	size_t off;
+	size_t len;
+} mreg_span;
+
+/*
+ * A model file as pieces, so untouched versions are written straight from
+ * where they were read: the bytes built here go to own, the spans list the
+ * file in order. The same bytes as mreg_state_write_model.
+ */
+int mreg_state_write_model_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_model *m);
+/* Parse a lazily loaded version in place; 0 if it already was. */
+int mreg_version_materialize(mreg_version *v);
 /*
  * A state holding only the model of one model file, its summary taken from
  * the file (for reads of one model: no registry.json needed). Counts and

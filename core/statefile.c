@@ -8,12 +8,14 @@
  * fold order. Reading trusts nothing: a file that does not parse or lacks a
  * field is MREG_ECORRUPT, and the caller folds from the log instead.
  */
+#define _GNU_SOURCE /* memmem */
 #include "state.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define STATE_FORMAT 1
+/* Bump when the layout of any state file changes: older files are then folded anew. */
+#define STATE_FORMAT 2
 
 void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 {
@@ -32,6 +34,18 @@ void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v)
 {
+	if (v->raw) {
+		/* a lazily loaded version written elsewhere than its model file: parse a copy */
+		mreg_version *full = mreg_version_dup(v);
+		if (!full || mreg_version_materialize(full) < 0) {
+			mreg_version_free(full);
+			w->out->oom = 1;
+			return;
+		}
+		mreg_version_write(w, key, m, full);
+		mreg_version_free(full);
+		return;
+	}
 	mreg_jsonw_obj_begin(w, key);
 	mreg_jsonw_str(w, "model_id", m->id);
 	mreg_jsonw_int(w, "version", v->version);
@@ -128,9 +142,19 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
-int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
+/* The model file; with spans, untouched versions are listed as spans, not copied. */
+static int write_model(mreg_buf *out, mreg_span **spans, size_t *nspans, const mreg_model *m)
 {
 	mreg_jsonw w;
+	size_t n = 0, a = 0, mark = out->size;
+	mreg_span *sp = NULL;
+
+	if (!spans) {
+		size_t guess = 4096;	/* grow once, not by copying the file over and over */
+		for (int i = 0; i < m->nversions; i++)
+			guess += m->versions[i].raw ? m->versions[i].rawlen + 8 : 4096;
+		mreg_buf_grow(out, guess);
+	}
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_int(&w, "format", STATE_FORMAT);
@@ -145,11 +169,58 @@ int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
 	mreg_jsonw_int(&w, "production_version", m->prod ? m->prod->version : 0);
 	mreg_jsonw_int(&w, "latest_version", m->latest);
 	mreg_jsonw_arr_begin(&w, "versions");
-	for (int i = 0; i < m->nversions; i++)
-		mreg_version_write(&w, NULL, m, &m->versions[i]);
+	for (int i = 0; i < m->nversions; i++) {
+		const mreg_version *v = &m->versions[i];
+		if (!v->raw) {
+			mreg_version_write(&w, NULL, m, v);
+		} else if (!spans) {	/* untouched since loaded: the same bytes again */
+			mreg_jsonw_raw(&w, NULL, v->raw, v->rawlen);
+		} else {
+			mreg_jsonw_raw_begin(&w, NULL);
+			if (n + 2 > a) {
+				a = a ? a * 2 : 64;
+				mreg_span *p = realloc(sp, a * sizeof(*sp));
+				if (!p) {
+					free(sp);
+					return mreg_error_set(MREG_ERROR, "out of memory");
+				}
+				sp = p;
+			}
+			sp[n++] = (mreg_span){ NULL, mark, out->size - mark };
+			sp[n++] = (mreg_span){ v->raw, 0, v->rawlen };
+			mark = out->size;
+		}
+	}
 	mreg_jsonw_arr_end(&w);
 	mreg_jsonw_obj_end(&w);
-	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	if (mreg_jsonw_finish(&w) < 0) {
+		free(sp);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	if (spans) {
+		mreg_span *p = realloc(sp, (n + 1) * sizeof(*sp));
+		if (!p) {
+			free(sp);
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		}
+		sp = p;
+		sp[n++] = (mreg_span){ NULL, mark, out->size - mark };
+		*spans = sp;
+		*nspans = n;
+	}
+	return 0;
+}
+
+int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
+{
+	return write_model(out, NULL, NULL, m);
+}
+
+int mreg_state_write_model_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_model *m)
+{
+	*spans = NULL;
+	*nspans = 0;
+	return write_model(own, spans, nspans, m);
 }
 
 int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
@@ -223,6 +294,11 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 	}
 	if ((rc = mreg_state_new(&st)) < 0)
 		goto done;
+	int64_t format = 0;
+	if (int_of(&format, doc, "format") < 0 || format != STATE_FORMAT) {
+		rc = BAD("registry.json has another format");
+		goto done;
+	}
 	if ((rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0 ||
 	    (rc = int_of(&st->clock, doc, "clock")) < 0 ||
 	    (rc = copy_fixed(st->last_event, sizeof(st->last_event), doc, "last_event")) < 0 ||
@@ -402,7 +478,10 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "versions");
 	int n = cJSON_GetArraySize(arr);
 	const char *last = str_of(doc, "last_event");
+	const cJSON *format = cJSON_GetObjectItemCaseSensitive(doc, "format");
 
+	if (!cJSON_IsNumber(format) || format->valuedouble != STATE_FORMAT)
+		return BAD("model file has another format");
 	mreg_model_unload(m);
 	if (!cJSON_IsArray(arr) || (summary && n != m->nversions))
 		return BAD("model file does not match the registry summary");
@@ -454,8 +533,156 @@ done:
 	return rc;
 }
 
-int mreg_state_read_model(mreg_state *st, const char *data, size_t len)
+static long number_after(const char *start, const char *end, const char *key);
+static size_t skip_value(const char *p, const char *end);
+
+/* A string value after key (our layout: "key": "value"), into out. */
+static int string_after(char *out, size_t size, const char *start, const char *end, const char *key)
 {
+	size_t kn = strlen(key);
+	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
+	if (!p)
+		return -1;
+	const char *q = p + kn, *e = memchr(q, '"', (size_t)(end - q));
+	if (!e || (size_t)(e - q) >= size)
+		return -1;
+	memcpy(out, q, (size_t)(e - q));
+	out[e - q] = '\0';
+	return 0;
+}
+
+/* The cheap fields of one version object as our writer lays it out in a model file. */
+static int read_version_lazy(mreg_version *v, const char *p, size_t n)
+{
+	const char *end = p + n;
+	char stage[16];
+	long ver = number_after(p, end, "\n      \"version\": ");
+	long claimed = number_after(p, end, "\n      \"claimed_version\": ");
+	if (ver < 1 || claimed < 1 || string_after(v->ref, sizeof(v->ref), p, end, "\n      \"ref\": \"") < 0 ||
+	    string_after(stage, sizeof(stage), p, end, "\n      \"stage\": \"") < 0 ||
+	    string_after(v->updated_at, sizeof(v->updated_at), p, end, "\n      \"updated_at\": \"") < 0 ||
+	    (v->stage = mreg_stage_parse(stage)) == MREG_STAGE_NONE)
+		return BAD("version in a model file");
+	v->version = (int)ver;
+	v->claimed = (int)claimed;
+	v->raw = p;	/* into the model's rawbuf */
+	v->rawlen = n;
+	v->rawowned = false;
+	return 0;
+}
+
+int mreg_version_materialize(mreg_version *v)
+{
+	mreg_version *full;
+	int rc;
+	if (!v->raw)
+		return 0;
+	if (!(full = calloc(1, sizeof(*full))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON *doc = cJSON_ParseWithLength(v->raw, v->rawlen);
+	rc = doc ? read_version(full, doc) : BAD("version in a model file does not parse");
+	cJSON_Delete(doc);
+	if (rc < 0) {
+		mreg_version_free(full);
+		return rc;
+	}
+	if (v->rawowned)
+		free((char *)v->raw);
+	*v = *full;
+	free(full);
+	return 0;
+}
+
+/*
+ * Versions of a model file, each kept as its bytes (see mreg_version.raw),
+ * which stay in buf: the model takes buf over when this succeeds. The layout
+ * is our writer's: a version object is at depth 2 and ends at the first
+ * "\n    }" after it (nested values are indented deeper; strings hold no
+ * raw newline).
+ */
+static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
+{
+	static const char key[] = "\n  \"versions\": [";
+	const char *data = buf, *end = data + len;
+	const char *k = memmem(data, len, key, sizeof(key) - 1);
+	char last[33];
+	if (!k || string_after(last, sizeof(last), data, k, "\n  \"last_event\": \"") < 0 ||
+	    number_after(data, k, "\n  \"format\": ") != STATE_FORMAT)
+		return 1;	/* not our layout: parse it all (and refuse another format) */
+	if (strcmp(last, m->last_event))
+		return BAD("model file is older than the registry summary");
+	mreg_model_unload(m);
+	m->loaded = true;
+	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	m->aversions = (size_t)m->nversions;
+	int want = m->nversions, rc = 0;
+	m->nversions = 0;
+	const char *p = k + sizeof(key) - 1;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
+			p++;
+		if (p >= end || *p == ']')
+			break;
+		const char *close = *p == '{' ? memmem(p, (size_t)(end - p), "\n    }", 6) : NULL;
+		if (!close || m->nversions >= want) {
+			rc = BAD("model file does not match the registry summary");
+			break;
+		}
+		size_t n = (size_t)(close + 6 - p);
+		if ((rc = read_version_lazy(&m->versions[m->nversions++], p, n)) < 0)
+			break;
+		p += n;
+	}
+	if (rc == 0 && m->nversions != want)
+		rc = BAD("model file does not match the registry summary");
+	if (rc == 0)
+		rc = mreg_state_check_model(m);
+	if (rc < 0) {
+		mreg_model_unload(m);	/* versions only pointed into buf: the caller still owns it */
+		m->nversions = want;
+		return rc;
+	}
+	return 0;
+}
+
+int mreg_state_borrow_model(mreg_state *st, const char *data, size_t len)
+{
+	const char *id_key = "\n  \"model_id\": \"";
+	char id[MREG_ID_MAX + 1];
+	mreg_model *m;
+	if (string_after(id, sizeof(id), data, data + (len < 512 ? len : 512), id_key) == 0 &&
+	    (m = mreg_state_model(st, id)))
+		return read_model_lazy(m, data, len);
+	return 1;
+}
+
+int mreg_state_adopt_model(mreg_state *st, char *buf, size_t len)
+{
+	int rc = mreg_state_borrow_model(st, buf, len);
+	if (rc == 0) {
+		const char *id_key = "\n  \"model_id\": \"";
+		char id[MREG_ID_MAX + 1];
+		string_after(id, sizeof(id), buf, buf + (len < 512 ? len : 512), id_key);
+		mreg_state_model(st, id)->rawbuf = buf;
+		return 0;
+	}
+	if (rc == 1)
+		rc = mreg_state_read_model(st, buf, len, false);
+	free(buf);
+	return rc;
+}
+
+int mreg_state_read_model(mreg_state *st, const char *data, size_t len, bool lazy)
+{
+	if (lazy) {
+		char *copy = malloc(len + 1);
+		if (!copy)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		memcpy(copy, data, len);
+		copy[len] = '\0';
+		return mreg_state_adopt_model(st, copy, len);
+	}
 	cJSON *doc = cJSON_ParseWithLength(data, len);
 	const char *id = str_of(doc, "model_id");
 	mreg_model *m = id ? mreg_state_model(st, id) : NULL;
@@ -518,10 +745,8 @@ static size_t skip_value(const char *p, const char *end)
 static long number_after(const char *start, const char *end, const char *key)
 {
 	size_t kn = strlen(key);
-	for (const char *p = start; p + kn < end; p++)
-		if (!memcmp(p, key, kn))
-			return strtol(p + kn, NULL, 10);
-	return -1;
+	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
+	return p ? strtol(p + kn, NULL, 10) : -1;
 }
 
 int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)

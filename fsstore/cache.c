@@ -91,21 +91,63 @@ int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree)
 	return write_stamp(reg, "mirror", tree);
 }
 
-static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id)
+void mreg_release_maps(mreg_registry *reg)
+{
+	for (int i = 0; i < reg->nmaps; i++)
+		mreg_fs_unmap(reg->maps[i].ptr, reg->maps[i].len);
+	reg->nmaps = 0;
+}
+
+/* Lazily, borrowing a mapping of the file: 1 if that is not possible here. */
+static int borrow_model_file(mreg_state *st, mreg_registry *reg, const char *path)
+{
+	const char *data;
+	size_t len;
+	int rc;
+	if (reg->nmaps >= (int)(sizeof(reg->maps) / sizeof(reg->maps[0])))
+		return 1;
+	if ((rc = mreg_fs_map(&data, &len, path)) < 0) {
+		mreg_error_clear();
+		return 1;
+	}
+	rc = mreg_state_borrow_model(st, data, len);
+	if (rc != 0) {
+		mreg_fs_unmap(data, len);
+		return rc;
+	}
+	reg->maps[reg->nmaps].ptr = (void *)data;
+	reg->maps[reg->nmaps].len = len;
+	reg->nmaps++;
+	return 0;
+}
+
+static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id, bool lazy)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
+	if (path && lazy) {
+		int r = borrow_model_file(st, reg, path);
+		if (r <= 0) {
+			free(path);
+			return r;
+		}
+	}
 	int rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ECORRUPT, "state file of '%s' is missing", id);
-	if (rc == 0)
-		rc = mreg_state_read_model(st, b.ptr, b.size);
+	if (rc == 0 && lazy) {
+		size_t n = b.size;
+		char *buf = mreg_buf_detach(&b);	/* the lazily loaded versions live in it */
+		rc = buf ? mreg_state_adopt_model(st, buf, n) : mreg_error_set(MREG_ERROR, "out of memory");
+	} else if (rc == 0) {
+		rc = mreg_state_read_model(st, b.ptr, b.size, false);
+	}
 	mreg_buf_dispose(&b);
 	free(path);
 	return rc;
 }
 
-int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_state *st = NULL;
@@ -123,7 +165,7 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 		goto done;
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];
-		if ((all || (model && !strcmp(model, m->id))) && (rc = load_model_file(st, reg, m->id)) < 0)
+		if ((all || (model && !strcmp(model, m->id))) && (rc = load_model_file(st, reg, m->id, lazy)) < 0)
 			goto done;
 	}
 	*out = st;
@@ -207,11 +249,15 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 		mreg_model *m = st->models[i];
 		if (!m->loaded || !m->dirty)
 			continue;
+		mreg_span *spans = NULL;
+		size_t nspans = 0;
 		mreg_buf_clear(&b);
-		if ((rc = mreg_state_write_model(&b, m)) < 0)
+		if ((rc = mreg_state_write_model_spans(&b, &spans, &nspans, m)) < 0)
 			goto done;
 		path = mreg_strfmt("%smodels/%s.json", reg->statedir, m->id);
-		rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
+		rc = path ? mreg_fs_write_atomic_spans(path, &b, spans, nspans, false)
+			  : mreg_error_set(MREG_ERROR, "out of memory");
+		free(spans);
 		free(path);
 		path = NULL;
 		if (rc < 0)
@@ -405,7 +451,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	}
 	if (c.n)
 		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
-	if (mreg_cache_load(&st, reg, NULL, false) < 0) {
+	if (mreg_cache_load(&st, reg, NULL, false, true) < 0) {
 		rc = 0;
 		goto done;
 	}
@@ -420,7 +466,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
 			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
 			if (r == 0)
-				r = mreg_state_read_model(st, b.ptr, b.size);
+				r = mreg_state_read_model(st, b.ptr, b.size, true);
 			mreg_buf_dispose(&b);
 			free(path);
 			free(id);
@@ -437,6 +483,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	rc = 1;
 done:
 	mreg_state_free(st);
+	mreg_release_maps(reg);
 	mreg_events_free(c.evs, c.n);
 	git_diff_free(diff);
 	git_tree_free(old);
@@ -451,7 +498,7 @@ done:
  * the files themselves (`git checkout -f -- paths`), then the litter of
  * killed writers.
  */
-static int repair_mirror(mreg_registry *reg, const git_oid *tree)
+static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 {
 	git_checkout_options o;
 	git_object *head = NULL;
@@ -461,6 +508,25 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree)
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	mreg_clear_stale_lock(reg, "index");
+	if (!thorough) {
+		/*
+		 * mreg writes the work tree file before the index entry, and git
+		 * updates both, so an index that matches HEAD means nothing lags:
+		 * the usual case after a pull, and far cheaper than walking
+		 * every file. `mreg refresh` checks the files too.
+		 */
+		git_tree *t = NULL;
+		git_diff *diff = NULL;
+		git_diff_options d;
+		git_diff_options_init(&d, GIT_DIFF_OPTIONS_VERSION);
+		d.pathspec = spec;
+		int same = git_tree_lookup(&t, reg->repo, tree) == 0 &&
+			   git_diff_tree_to_index(&diff, reg->repo, t, NULL, &d) == 0 && git_diff_num_deltas(diff) == 0;
+		git_diff_free(diff);
+		git_tree_free(t);
+		if (same)
+			return mreg_cache_set_mirror(reg, tree);
+	}
 	if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &spec) < 0) {
 		rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
 		goto done;
@@ -506,7 +572,7 @@ int mreg_cache_ensure(mreg_registry *reg)
 	}
 	if (reg->workdir) {
 		mreg_cache_mirror_stamp(mirror, reg);
-		if (strcmp(mirror, head) && (rc = repair_mirror(reg, &tree)) < 0)
+		if (strcmp(mirror, head) && (rc = repair_mirror(reg, &tree, false)) < 0)
 			return rc;
 	}
 	return 0;
@@ -533,6 +599,12 @@ int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
 		free(q);
 	}
 	rc = mreg_cache_ensure(reg);
+	if (rc == 0 && reg->workdir) {
+		/* asked for by name: check the work tree files too, whatever the stamps say */
+		git_oid commit, tree;
+		if ((rc = mreg_head(&commit, &tree, reg)) == 0)
+			rc = repair_mirror(reg, &tree, true);
+	}
 	mreg_unlock(reg);
 	return rc;
 }
@@ -588,12 +660,12 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 	*out = NULL;
 	if ((rc = ensure_fresh(reg)) < 0)
 		return rc;
-	rc = mreg_cache_load(out, reg, model, all);
+	rc = mreg_cache_load(out, reg, model, all, false);
 	if (rc == MREG_ECORRUPT) {
 		/* state files damaged behind a good stamp: fold from the log */
 		if ((rc = mreg_registry_refresh(reg, true, NULL)) < 0)
 			return rc;
-		rc = mreg_cache_load(out, reg, model, all);
+		rc = mreg_cache_load(out, reg, model, all, false);
 	}
 	return rc;
 }

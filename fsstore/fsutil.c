@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +40,7 @@ int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 		return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
 	}
 	for (;;) {
-		if (mreg_buf_grow(out, 65536) < 0) {
+		if (out->asize - out->size < 2 && mreg_buf_grow(out, 65536) < 0) {
 			close(fd);
 			return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
 		}
@@ -60,6 +62,37 @@ int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 	}
 	close(fd);
 	return 0;
+}
+
+int mreg_fs_map(const char **data, size_t *len, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	*data = NULL;
+	*len = 0;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return mreg_error_set(MREG_ENOTFOUND, "file not found: '%s'", path);
+		return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return mreg_error_set(MREG_ECORRUPT, "cannot map '%s': empty or not a regular file", path);
+	}
+	/* page-cache pages mapped directly: no copy, no zeroed memory, one fault pass */
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return mreg_error_set(MREG_ERROR, "cannot map '%s': %s", path, strerror(errno));
+	*data = p;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+void mreg_fs_unmap(const char *data, size_t len)
+{
+	if (data)
+		munmap((void *)data, len);
 }
 
 int mreg_fs_fsync_dir(const char *dir)
@@ -133,6 +166,63 @@ int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sy
 		free(dir);
 		if (rc < 0)
 			goto done;
+	}
+	rc = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, size_t n)
+{
+	struct iovec iov[64];
+	for (size_t i = 0; i < n;) {
+		int k = 0;
+		for (; i < n && k < 64; i++)
+			if (spans[i].len) {
+				iov[k].iov_base = (void *)(spans[i].ptr ? spans[i].ptr : own->ptr + spans[i].off);
+				iov[k].iov_len = spans[i].len;
+				k++;
+			}
+		for (int j = 0; j < k;) {
+			ssize_t w = writev(fd, iov + j, k - j);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -1;
+			while (j < k && (size_t)w >= iov[j].iov_len)
+				w -= (ssize_t)iov[j++].iov_len;
+			if (j < k) {
+				iov[j].iov_base = (char *)iov[j].iov_base + w;
+				iov[j].iov_len -= (size_t)w;
+			}
+		}
+	}
+	return 0;
+}
+
+int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg_span *spans, size_t n, bool sync)
+{
+	char *tmp = mreg_strfmt("%s.mreg-tmp%d", path, (int)getpid());
+	int fd = -1, rc = MREG_ERROR;
+	if (!tmp)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || mreg_fs_write_spans(fd, own, spans, n) < 0 || (sync && fsync(fd) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	int c = close(fd);
+	fd = -1;
+	if (c < 0 || rename(tmp, path) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		goto done;
 	}
 	rc = 0;
 done:

@@ -5,8 +5,8 @@
  * index, so that `git status` stays clean. Loading the index with libgit2
  * builds a structure per entry, which costs milliseconds at a few thousand
  * events; the change itself is one or two entries. So the index (format
- * version 2) is streamed instead: entries are copied as they are and the new
- * ones are inserted at their sorted place, optional extensions (the cached
+ * version 2) is streamed instead: the old file is mapped and written back
+ * as spans of itself, with the new entries inserted at their sorted place, optional extensions (the cached
  * tree, untracked cache) are dropped as git allows, and the checksum is
  * recomputed. Anything unexpected (another version, a required extension, a
  * malformed entry) answers 1 and the caller falls back to libgit2.
@@ -69,10 +69,36 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const mreg_index_entry *)a)->path, ((const mreg_index_entry *)b)->path);
 }
 
+/* Append a span of own (from mark to its end) or of the old index. */
+static int add_span(mreg_span **sp, size_t *n, size_t *a, const char *ptr, size_t off, size_t len)
+{
+	if (!len)
+		return 0;
+	if (*n == *a) {
+		*a = *a ? *a * 2 : 256;
+		mreg_span *p = realloc(*sp, *a * sizeof(**sp));
+		if (!p)
+			return -1;
+		*sp = p;
+	}
+	/* runs of the old index that touch are one span */
+	if (ptr && *n && (*sp)[*n - 1].ptr && (*sp)[*n - 1].ptr + (*sp)[*n - 1].len == ptr) {
+		(*sp)[*n - 1].len += len;
+		return 0;
+	}
+	(*sp)[(*n)++] = (mreg_span){ ptr, off, len };
+	return 0;
+}
+
 int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 {
-	mreg_buf in = MREG_BUF_INIT, out = MREG_BUF_INIT;
+	mreg_buf own = MREG_BUF_INIT;
+	mreg_span *sp = NULL;
+	size_t nsp = 0, asp = 0;
+	const char *map = NULL;
+	size_t maplen = 0;
 	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
+	EVP_MD_CTX *md = NULL;
 	int rc = 1, fd = -1;
 
 	if (!path || !lock) {
@@ -80,17 +106,19 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 		goto done;
 	}
 	qsort(adds, nadds, sizeof(*adds), cmp_entry);
-	if (mreg_fs_read(&in, path, 0) < 0) {
+	if (mreg_fs_map(&map, &maplen, path) < 0) {
 		mreg_error_clear();
 		goto done;
 	}
-	const unsigned char *p = (const unsigned char *)in.ptr, *end = p + in.size;
-	if (in.size < 32 || memcmp(p, "DIRC", 4) || get32(p + 4) != 2)
+	const unsigned char *p = (const unsigned char *)map, *end = p + maplen;
+	if (maplen < 32 || memcmp(p, "DIRC", 4) || get32(p + 4) != 2)
 		goto done;
 	uint32_t n = get32(p + 8), kept = 0;
 	const unsigned char *e = p + 12;
-	size_t next = 0;
-	mreg_buf_put(&out, "DIRC\0\0\0\2\0\0\0\0", 12);
+	size_t next = 0, mark = 0;
+	mreg_buf_put(&own, "DIRC\0\0\0\2\0\0\0\0", 12);
+	/* new entries are built in own; old ones are spans of the mapped index */
+#define FLUSH_OWN() (add_span(&sp, &nsp, &asp, NULL, mark, own.size - mark), mark = own.size)
 	for (uint32_t i = 0; i < n; i++) {
 		if (end - e < 62 + 20)
 			goto done;
@@ -106,21 +134,25 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 			goto done;
 		int c = 1;
 		while (next < nadds && (c = strcmp(adds[next].path, (const char *)name)) < 0) {
-			put_entry(&out, &adds[next++]);
+			put_entry(&own, &adds[next++]);
 			kept++;
 		}
 		if (next < nadds && c == 0) {	/* replaced */
-			put_entry(&out, &adds[next++]);
+			put_entry(&own, &adds[next++]);
 		} else {
-			mreg_buf_put(&out, e, elen);
+			FLUSH_OWN();
+			if (add_span(&sp, &nsp, &asp, (const char *)e, 0, elen) < 0)
+				goto oom;
 		}
 		kept++;
 		e += elen;
 	}
 	while (next < nadds) {
-		put_entry(&out, &adds[next++]);
+		put_entry(&own, &adds[next++]);
 		kept++;
 	}
+	FLUSH_OWN();
+#undef FLUSH_OWN
 	/* extensions: drop the optional ones (upper-case signature), refuse the rest */
 	while (end - e > 20) {
 		if (end - e < 8 + 20 || e[0] < 'A' || e[0] > 'Z')
@@ -130,35 +162,33 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 			goto done;
 		e += 8 + size;
 	}
-	put32((unsigned char *)out.ptr + 8, kept);
+	if (mreg_buf_oom(&own))
+		goto oom;
+	put32((unsigned char *)own.ptr + 8, kept);
 	unsigned char sum[EVP_MAX_MD_SIZE];
 	unsigned int sumlen = 0;
-	if (mreg_buf_oom(&out) || !EVP_Digest(out.ptr, out.size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s'", reg->path);
-		goto done;
-	}
-	mreg_buf_put(&out, sum, 20);
+	if (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha1(), NULL))
+		goto oom;
+	for (size_t i = 0; i < nsp; i++)
+		EVP_DigestUpdate(md, sp[i].ptr ? sp[i].ptr : own.ptr + sp[i].off, sp[i].len);
+	if (!EVP_DigestFinal_ex(md, sum, &sumlen) || sumlen != 20)
+		goto oom;
+	size_t sumoff = own.size;
+	mreg_buf_put(&own, sum, 20);
+	if (mreg_buf_oom(&own) || add_span(&sp, &nsp, &asp, NULL, sumoff, 20) < 0)
+		goto oom;
 	/* git's protocol: create index.lock exclusively, write, rename over index */
 	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot lock the index of '%s': %s", reg->path, strerror(errno));
 		goto done;
 	}
-	size_t off = 0;
-	while (off < out.size) {
-		ssize_t w = write(fd, out.ptr + off, out.size - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
-			close(fd);
-			fd = -1;
-			unlink(lock);
-			goto done;
-		}
-		off += (size_t)w;
+	if (mreg_fs_write_spans(fd, &own, sp, nsp) < 0 || close(fd) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
+		fd = -1;
+		unlink(lock);
+		goto done;
 	}
-	close(fd);
 	fd = -1;
 	if (rename(lock, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
@@ -166,9 +196,16 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 		goto done;
 	}
 	rc = 0;
+	goto done;
+oom:
+	rc = mreg_error_set(MREG_ERROR, "out of memory writing the index of '%s'", reg->path);
 done:
-	mreg_buf_dispose(&in);
-	mreg_buf_dispose(&out);
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(md);
+	mreg_fs_unmap(map, maplen);
+	mreg_buf_dispose(&own);
+	free(sp);
 	free(path);
 	free(lock);
 	return rc;

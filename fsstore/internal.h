@@ -25,12 +25,25 @@ struct mreg_registry {
 	int lock_timeout_ms;
 	int lockfd;
 	int64_t artifact_max;
+	/* files mapped for lazily loaded state, unmapped by mreg_release_maps() */
+	struct {
+		void *ptr;
+		size_t len;
+	} maps[16];
+	int nmaps;
 };
 
 /* errors from libgit2, with context, as one of our messages */
 int mreg_git_error(const char *what, const char *subject);
 
 /* fsutil.c */
+/* Map a whole file read-only, populated in one go; ENOTFOUND if missing. */
+int mreg_fs_map(const char **data, size_t *len, const char *path);
+void mreg_fs_unmap(const char *data, size_t len);
+/* Write spans (of own, or where they point) to fd; -1 with errno on failure. */
+int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, size_t n);
+/* Atomic replace like mreg_fs_write_atomic, the content given as spans of own. */
+int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg_span *spans, size_t n, bool sync);
 int mreg_fs_fsync_path(const char *path);
 /* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
 void mreg_fs_sweep_tmp(const char *dir, bool recursive);
@@ -49,8 +62,10 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND:
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 
 /* cache.c */
+void mreg_release_maps(mreg_registry *reg);	/* after freeing the states that borrowed them */
 int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller holds the lock */
-int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+/* lazy: versions kept as bytes until the fold touches them (writers) */
+int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);

@@ -35,7 +35,7 @@ static int txn_begin(txn *t, mreg_registry *reg, const char *model)
 				      reg->path);
 	if ((rc = mreg_lock(reg)) < 0)
 		return rc;
-	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&t->st, reg, model, false)) < 0) {
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&t->st, reg, model, false, true)) < 0) {
 		if (rc == MREG_ECORRUPT) {
 			/* state damaged behind its stamp: fold from the log and retry once */
 			char *p = mreg_strfmt("%sstamp", reg->mregdir);
@@ -43,7 +43,7 @@ static int txn_begin(txn *t, mreg_registry *reg, const char *model)
 				unlink(p);
 			free(p);
 			if ((rc = mreg_cache_ensure(reg)) == 0)
-				rc = mreg_cache_load(&t->st, reg, model, false);
+				rc = mreg_cache_load(&t->st, reg, model, false, true);
 		}
 		if (rc < 0)
 			mreg_unlock(reg);
@@ -55,6 +55,7 @@ static void txn_end(txn *t)
 {
 	mreg_state_free(t->st);
 	t->st = NULL;
+	mreg_release_maps(t->reg);
 	mreg_unlock(t->reg);
 }
 
@@ -594,6 +595,8 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 		mreg_event_dispose(&ev);
 		return rc;
 	}
+	if ((rc = mreg_version_materialize(v)) < 0)
+		goto done;
 	/* keep only the tags that change something: adding twice is a no-op */
 	size_t k = 0;
 	for (size_t i = 0; i < ev.ntags; i++) {

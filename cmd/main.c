@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ int cmd_stats(cli_globals *, int, char **);
 int cmd_status(cli_globals *, int, char **);
 int cmd_refresh(cli_globals *, int, char **);
 int cmd_fsck(cli_globals *, int, char **);
+int cmd_gc(cli_globals *, int, char **);
 int cmd_version(cli_globals *, int, char **);
 
 extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
@@ -73,6 +75,10 @@ const cli_command cli_commands[] = {
 	  opts_refresh, "--full folds the whole log from scratch." },
 	{ "fsck", cmd_fsck, "check events, artifacts, the fold and the state files", "mreg fsck", opts_fsck,
 	  "Exit 0 when clean, 1 with one line per problem on stderr otherwise." },
+	{ "gc", cmd_gc, "pack the history with delta compression", "mreg gc", opts_none,
+	  "Writes store each commit's trees whole, which keeps them fast; gc packs everything\n"
+	  "reachable from the refs and their reflogs into one pack with deltas (as git repack -a -d -f)\n"
+	  "and removes the rest. Run it now and then, or from cron." },
 	{ "version", cmd_version, "print mreg's version", "mreg version", opts_none, NULL },
 	{ "help", cmd_help, "help on a command", "mreg help [COMMAND]", opts_none, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }
@@ -264,6 +270,10 @@ int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_op
 int main(int argc, char **argv)
 {
 	cli_globals g = { NULL, false };
+	/* one short process: grow the heap in large steps, never give it back */
+	mallopt(M_TOP_PAD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	int i = 1;
 	for (; i < argc; i++) {
 		if ((!strcmp(argv[i], "-C") || !strcmp(argv[i], "--registry-dir")) && i + 1 < argc) {

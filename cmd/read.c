@@ -697,6 +697,31 @@ int cmd_fsck(cli_globals *g, int argc, char **argv)
 	return rc;
 }
 
+int cmd_gc(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("gc");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	int64_t before = 0, after = 0;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "gc takes no arguments");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_gc(&before, &after, reg)) < 0)
+		rc = cli_fail(rc);
+	else if (g->json)
+		printf("{\n  \"bytes_before\": %lld,\n  \"bytes_after\": %lld\n}\n", (long long)before, (long long)after);
+	else
+		printf("Packed %s: %lld -> %lld bytes of objects\n", mreg_registry_path(reg), (long long)before,
+		       (long long)after);
+	mreg_registry_free(reg);
+	return rc;
+}
+
 int cmd_version(cli_globals *g, int argc, char **argv)
 {
 	(void)argc;

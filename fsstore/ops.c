@@ -59,18 +59,40 @@ static void txn_end(txn *t)
 	mreg_unlock(t->reg);
 }
 
+/*
+ * A work tree copy of a committed file. No temporary file and rename: the
+ * name is the content's hash, so an existing file of the right size is the
+ * file, and a copy cut short by a crash is caught because its index entry is
+ * written after it (the next command's mirror check restores it).
+ */
 static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char *path, const void *data, size_t len)
 {
 	char *full = mreg_strfmt("%s%s", reg->workdir, path);
-	int rc;
+	int rc = 0;
 
 	if (!full)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	if ((rc = mreg_fs_write_atomic(full, data, len, false)) < 0 || lstat(full, &e->st) < 0) {
-		free(full);
-		return rc < 0 ? rc : mreg_error_set(MREG_ERROR, "cannot stat '%s'", path);
+	if (lstat(full, &e->st) < 0 || !S_ISREG(e->st.st_mode) || (size_t)e->st.st_size != len) {
+		int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(full) == 0)
+			fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		const char *p = data;
+		size_t left = len;
+		while (fd >= 0 && left) {
+			ssize_t w = write(fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			p += w;
+			left -= (size_t)w;
+		}
+		if (fd < 0 || left || close(fd) < 0 || lstat(full, &e->st) < 0)
+			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
 	}
 	free(full);
+	if (rc < 0)
+		return rc;
 	e->path = path;
 	if (git_odb_hash(&e->id, data, len, GIT_OBJECT_BLOB) < 0)
 		return mreg_git_error("cannot hash", path);

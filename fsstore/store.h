@@ -102,6 +102,13 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const char *const *file_paths,
 		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary);
 
+/*
+ * Pack the whole history into one pack with delta compression (writes store
+ * each commit's trees whole, for speed), dropping what no ref or reflog
+ * reaches. Sizes of .git/objects before and after, in bytes.
+ */
+int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg);
+
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */

@@ -622,3 +622,136 @@ done:
 	free(msg);
 	return rc;
 }
+
+static int64_t objects_size(mreg_registry *reg)
+{
+	char *dir = mreg_strfmt("%sobjects", reg->gitdir);
+	int64_t total = 0;
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
+		DIR *s = sub ? opendir(sub) : NULL;
+		struct dirent *fe;
+		while (s && (fe = readdir(s))) {
+			struct stat sb;
+			char *f = mreg_strfmt("%s/%s", sub, fe->d_name);
+			if (f && fe->d_name[0] != '.' && stat(f, &sb) == 0 && S_ISREG(sb.st_mode))
+				total += sb.st_size;
+			free(f);
+		}
+		if (s)
+			closedir(s);
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return total;
+}
+
+static void push_reflog(git_revwalk *walk, mreg_registry *reg, const char *name)
+{
+	git_reflog *log = NULL;
+	if (git_reflog_read(&log, reg->repo, name) < 0)
+		return;
+	for (size_t i = 0; i < git_reflog_entrycount(log); i++) {
+		const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
+		if (!git_oid_is_zero(git_reflog_entry_id_new(e)))
+			git_revwalk_push(walk, git_reflog_entry_id_new(e));
+		if (!git_oid_is_zero(git_reflog_entry_id_old(e)))
+			git_revwalk_push(walk, git_reflog_entry_id_old(e));
+	}
+	git_reflog_free(log);
+	git_error_clear();	/* entries whose commits are gone are simply not kept */
+}
+
+/*
+ * mreg gc: one pack with delta compression of everything reachable from the
+ * refs and their reflogs, the way `git repack -a -d` plus a prune would.
+ * Writes never compute deltas (each one stores its trees whole, which is
+ * what makes them fast); this is where the history gets small again. The new
+ * pack is complete and durable before anything old is removed.
+ */
+int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
+{
+	git_revwalk *walk = NULL;
+	git_packbuilder *pb = NULL;
+	char *dir = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc;
+
+	if ((rc = mreg_lock(reg)) < 0)
+		return rc;
+	*before = objects_size(reg);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	if (git_revwalk_new(&walk, reg->repo) < 0 || git_revwalk_push_glob(walk, "refs/*") < 0 ||
+	    git_packbuilder_new(&pb, reg->repo) < 0) {
+		rc = mreg_git_error("cannot list the objects of", reg->path);
+		goto done;
+	}
+	git_revwalk_push_head(walk);
+	push_reflog(walk, reg, "HEAD");
+	char branch[256];
+	push_reflog(walk, reg, mreg_branch_ref(reg, branch, sizeof(branch)));
+	git_packbuilder_set_threads(pb, 0);
+	if (git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+		rc = mreg_git_error("cannot write the packed history of", reg->path);
+		goto done;
+	}
+	/* everything kept is in the new pack: the other packs and loose objects go */
+	const char *keep = git_packbuilder_name(pb);
+	dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	d = dir ? opendir(dir) : NULL;
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".pack") || (keep && strstr(de->d_name, keep)))
+			continue;
+		static const char *const ext[] = { ".idx", ".pack", ".rev" };
+		for (size_t e = 0; e < 3; e++) {
+			char *f = mreg_strfmt("%s/%.*s%s", dir, (int)(len - 5), de->d_name, ext[e]);
+			if (f)
+				unlink(f);
+			free(f);
+		}
+	}
+	if (d)
+		closedir(d);
+	d = NULL;
+	free(dir);
+	dir = mreg_strfmt("%sobjects", reg->gitdir);
+	d = dir ? opendir(dir) : NULL;
+	while (d && (de = readdir(d))) {
+		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
+			continue;
+		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
+		DIR *s = sub ? opendir(sub) : NULL;
+		struct dirent *fe;
+		while (s && (fe = readdir(s)))
+			if (fe->d_name[0] != '.') {
+				char *f = mreg_strfmt("%s/%s", sub, fe->d_name);
+				if (f)
+					unlink(f);
+				free(f);
+			}
+		if (s)
+			closedir(s);
+		if (sub)
+			rmdir(sub);
+		free(sub);
+	}
+	git_odb_refresh(reg->odb);
+	*after = objects_size(reg);
+	rc = 0;
+done:
+	if (d)
+		closedir(d);
+	free(dir);
+	git_packbuilder_free(pb);
+	git_revwalk_free(walk);
+	mreg_unlock(reg);
+	return rc;
+}

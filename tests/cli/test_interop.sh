@@ -258,4 +258,20 @@ expect_eq "git fsck --strict at the end" "$?:$out" "0:"
 expect_eq "git log --oneline at the end: 14 events + init" "$(git -C "$R" log --oneline | wc -l | tr -d ' ')" 15
 clean "the end"
 
+# mreg gc: one pack with deltas, nothing lost, stock git agrees
+"$MREG" -C "$R" list --json >"$T/before-gc.json"
+before=$(du -sk "$R/.git/objects" | cut -f1)
+step "mreg gc" "$MREG" -C "$R" gc
+expect_eq "gc leaves one pack" "$(ls "$R/.git/objects/pack/" | grep -c '\.pack$')" 1
+expect_eq "gc leaves no loose objects" "$(git -C "$R" count-objects -v | sed -n 's/^count: //p')" 0
+out=$(git -C "$R" fsck --strict --no-dangling 2>&1)
+expect_eq "git fsck --strict after gc" "$?:$out" "0:"
+"$MREG" -C "$R" list --json >"$T/after-gc.json"
+if cmp -s "$T/before-gc.json" "$T/after-gc.json"; then ok "gc changes no state"; else fail "gc changes no state"; fi
+after=$(du -sk "$R/.git/objects" | cut -f1)
+if [ "$after" -le "$before" ]; then ok "gc does not grow the history ($before -> $after KiB)"; else fail "gc grew the history ($before -> $after KiB)"; fi
+check "mreg fsck after gc" "$MREG" -C "$R" fsck
+step "a write after gc" "$MREG" -C "$R" tag m:1 after-gc
+clean "after gc"
+
 finish

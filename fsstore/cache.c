@@ -493,10 +493,10 @@ done:
 
 /*
  * Bring the mirror to HEAD after a crash or a change made with plain git:
- * first the index entries of mreg's paths (`git reset -- paths`: a writer
- * killed between the work tree and the index leaves entries missing), then
- * the files themselves (`git checkout -f -- paths`), then the litter of
- * killed writers.
+ * the files of mreg's paths (`git checkout -f HEAD -- paths`, missing ones
+ * too), then their index entries (`git reset -- paths`: a writer killed
+ * between the work tree and the index leaves entries missing), then the
+ * litter of killed writers.
  */
 static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 {
@@ -527,15 +527,22 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 		if (same)
 			return mreg_cache_set_mirror(reg, tree);
 	}
-	if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &spec) < 0) {
-		rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
+	/*
+	 * Files first, then index entries: the order every mreg write keeps, so
+	 * that an index matching HEAD always means the files are there too,
+	 * even if this repair is itself cut short.
+	 */
+	git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
+	o.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_RECREATE_MISSING | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	o.paths = spec;
+	if (git_revparse_single(&head, reg->repo, "HEAD^{tree}") < 0 || git_checkout_tree(reg->repo, head, &o) < 0) {
+		rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
 		goto done;
 	}
-	git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
-	o.checkout_strategy = GIT_CHECKOUT_FORCE;
-	o.paths = spec;
-	if (git_checkout_head(reg->repo, &o) < 0) {
-		rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+	git_object_free(head);
+	head = NULL;
+	if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &spec) < 0) {
+		rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
 		goto done;
 	}
 	char *ev = mreg_strfmt("%sevents", reg->workdir), *art = mreg_strfmt("%sartifacts", reg->workdir);

@@ -498,63 +498,104 @@ done:
  * between the work tree and the index leaves entries missing), then the
  * litter of killed writers.
  */
+typedef struct {
+	char **paths;
+	size_t n, a;
+} path_list;
+
+static int collect_path(const git_diff_delta *d, float progress, void *payload)
+{
+	path_list *l = payload;
+	(void)progress;
+	const char *p = d->new_file.path ? d->new_file.path : d->old_file.path;
+	if (l->n == l->a) {
+		l->a = l->a ? l->a * 2 : 64;
+		char **q = realloc(l->paths, l->a * sizeof(*q));
+		if (!q)
+			return -1;
+		l->paths = q;
+	}
+	if (!(l->paths[l->n] = mreg_strdup(p)))
+		return -1;
+	l->n++;
+	return 0;
+}
+
+static void path_list_dispose(path_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->paths[i]);
+	free(l->paths);
+}
+
 static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 {
 	git_checkout_options o;
+	git_diff_options d;
 	git_object *head = NULL;
+	git_tree *t = NULL;
+	git_diff *diff = NULL;
 	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
 	git_strarray spec = { paths, 4 };
+	path_list lag = { NULL, 0, 0 };
 	int rc = 0;
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	mreg_clear_stale_lock(reg, "index");
-	if (!thorough) {
-		/*
-		 * mreg writes the work tree file before the index entry, and git
-		 * updates both, so an index that matches HEAD means nothing lags:
-		 * the usual case after a pull, and far cheaper than walking
-		 * every file. `mreg refresh` checks the files too.
-		 */
-		git_tree *t = NULL;
-		git_diff *diff = NULL;
-		git_diff_options d;
-		git_diff_options_init(&d, GIT_DIFF_OPTIONS_VERSION);
-		d.pathspec = spec;
-		int same = git_tree_lookup(&t, reg->repo, tree) == 0 &&
-			   git_diff_tree_to_index(&diff, reg->repo, t, NULL, &d) == 0 && git_diff_num_deltas(diff) == 0;
-		git_diff_free(diff);
-		git_tree_free(t);
-		if (same)
-			return mreg_cache_set_mirror(reg, tree);
-	}
 	/*
-	 * Files first, then index entries: the order every mreg write keeps, so
-	 * that an index matching HEAD always means the files are there too,
-	 * even if this repair is itself cut short.
+	 * What lags: index entries that differ from HEAD, and (asked for by
+	 * name) files that differ from their index entries, found by stat as
+	 * git status does. mreg writes a file before its index entry, and git
+	 * updates both, so after a pull or a crash an index matching HEAD means
+	 * nothing lags: the automatic check stops there.
 	 */
-	git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
-	o.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_RECREATE_MISSING | GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	o.paths = spec;
-	if (git_revparse_single(&head, reg->repo, "HEAD^{tree}") < 0 || git_checkout_tree(reg->repo, head, &o) < 0) {
-		rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+	git_diff_options_init(&d, GIT_DIFF_OPTIONS_VERSION);
+	d.pathspec = spec;
+	if (git_tree_lookup(&t, reg->repo, tree) < 0 || git_diff_tree_to_index(&diff, reg->repo, t, NULL, &d) < 0 ||
+	    git_diff_foreach(diff, collect_path, NULL, NULL, NULL, &lag) < 0) {
+		rc = mreg_git_error("cannot compare the index with HEAD in", reg->path);
 		goto done;
 	}
-	git_object_free(head);
-	head = NULL;
-	if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &spec) < 0) {
-		rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
+	git_diff_free(diff);
+	diff = NULL;
+	if (thorough && (git_diff_index_to_workdir(&diff, reg->repo, NULL, &d) < 0 ||
+			 git_diff_foreach(diff, collect_path, NULL, NULL, NULL, &lag) < 0)) {
+		rc = mreg_git_error("cannot compare the work tree with the index in", reg->path);
 		goto done;
 	}
-	char *ev = mreg_strfmt("%sevents", reg->workdir), *art = mreg_strfmt("%sartifacts", reg->workdir);
-	if (ev)
-		mreg_fs_sweep_tmp(ev, true);
-	if (art)
-		mreg_fs_sweep_tmp(art, true);
-	free(ev);
-	free(art);
+	if (lag.n) {
+		/*
+		 * Files first, then index entries: the order every mreg write
+		 * keeps, so an index matching HEAD always means the files are
+		 * there too, even if this repair is itself cut short.
+		 */
+		git_strarray which = { lag.paths, lag.n };
+		git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
+		o.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_RECREATE_MISSING |
+				      GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
+		o.paths = which;
+		if (git_checkout_tree(reg->repo, (git_object *)t, &o) < 0) {
+			rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+			goto done;
+		}
+		if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &which) < 0) {
+			rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
+			goto done;
+		}
+		char *ev = mreg_strfmt("%sevents", reg->workdir), *art = mreg_strfmt("%sartifacts", reg->workdir);
+		if (ev)
+			mreg_fs_sweep_tmp(ev, true);
+		if (art)
+			mreg_fs_sweep_tmp(art, true);
+		free(ev);
+		free(art);
+	}
 	mreg_fs_sweep_tmp(reg->mregdir, false);
 	rc = mreg_cache_set_mirror(reg, tree);
 done:
+	path_list_dispose(&lag);
+	git_diff_free(diff);
+	git_tree_free(t);
 	git_object_free(head);
 	return rc;
 }

@@ -115,66 +115,10 @@ int mreg_fs_fsync_path(const char *path)
 	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", path, strerror(errno)) : 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync)
 {
-	char *tmp = mreg_strfmt("%s.mreg-tmp%d", path, (int)getpid());
-	int fd = -1, rc = MREG_ERROR;
-	if (!tmp)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	if (write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot rename into '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	if (sync) {
-		char *dir = mreg_strdup(path);
-		char *slash = dir ? strrchr(dir, '/') : NULL;
-		if (slash)
-			*slash = '\0';
-		rc = mreg_fs_fsync_dir(slash ? dir : ".");
-		free(dir);
-		if (rc < 0)
-			goto done;
-	}
-	rc = 0;
-done:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	mreg_span one = { data, 0, len };
+	return mreg_fs_write_atomic_spans(path, NULL, &one, 1, sync);
 }
 
 int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, size_t n)
@@ -223,6 +167,16 @@ int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg
 	if (c < 0 || rename(tmp, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
 		goto done;
+	}
+	if (sync) {	/* the rename itself is durable once its directory is */
+		char *dir = mreg_strdup(path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash)
+			*slash = '\0';
+		rc = mreg_fs_fsync_dir(slash ? dir : ".");
+		free(dir);
+		if (rc < 0)
+			goto done;
 	}
 	rc = 0;
 done:

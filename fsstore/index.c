@@ -106,6 +106,11 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 		goto done;
 	}
 	qsort(adds, nadds, sizeof(*adds), cmp_entry);
+	size_t u = 0;	/* one entry per path */
+	for (size_t i = 0; i < nadds; i++)
+		if (!u || strcmp(adds[u - 1].path, adds[i].path))
+			adds[u++] = adds[i];
+	nadds = u;
 	if (mreg_fs_map(&map, &maplen, path) < 0) {
 		mreg_error_clear();
 		goto done;

@@ -649,6 +649,42 @@ done:
 	return rc;
 }
 
+static int mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
+			const mreg_addfile *files, size_t nfiles, const git_oid *tree)
+{
+	mreg_index_entry *adds = calloc(n + nfiles + 1, sizeof(*adds));
+	char (*paths)[64] = calloc(n + 1, sizeof(*paths));
+	int rc = 0;
+	if (!adds || !paths) {
+		free(adds);
+		free(paths);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		memcpy(paths[i], "events/", 7);
+		memcpy(paths[i] + 7, ids[i], 2);
+		paths[i][9] = '/';
+		memcpy(paths[i] + 10, ids[i] + 2, 2);
+		paths[i][12] = '/';
+		memcpy(paths[i] + 13, ids[i], 32);
+		memcpy(paths[i] + 45, ".json", 6);
+		rc = write_mirror_file(&adds[i], reg, paths[i], bytes[i].ptr, bytes[i].size);
+	}
+	for (size_t i = 0; rc == 0 && i < nfiles; i++)
+		rc = write_mirror_file(&adds[n + i], reg, files[i].path, files[i].data, files[i].len);
+	if (rc == 0) {
+		mreg_clear_stale_lock(reg, "index");
+		if ((rc = mreg_index_add(reg, adds, n + nfiles)) == 1)
+			rc = index_add_libgit2(reg, adds, n + nfiles);
+	}
+	if (rc == 0)
+		rc = mreg_cache_set_mirror(reg, tree);
+	free(adds);
+	free(paths);
+	return rc;
+}
+
 int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const char *const *file_paths,
 		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary)
 {
@@ -691,7 +727,9 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	mreg_time_format(now, mreg_fs_now_usec());
 	if ((rc = mreg_commit_batch(&tree, reg, bytes, (const char(*)[33])ids, n, files, nfiles, summary, now)) < 0)
 		goto done;
-	/* committed: the work tree, index and state follow from HEAD */
+	/* committed: mirror the new files as a single write does, then fold them in */
+	if (mirror_batch(reg, bytes, (const char(*)[33])ids, n, files, nfiles, &tree) < 0)
+		mreg_error_clear();	/* a lag the next command repairs */
 	rc = mreg_cache_ensure(reg);
 done:
 	txn_end(&t);

@@ -106,7 +106,7 @@ step disk-w1 "$LIB" du w1-noblobs "$w1" - "$(artifact_bytes "$w1")"
 step disk-w1 "$LIB" time gc1k git -C "$w1" gc -q
 step disk-w1 "$LIB" du w1-gc "$w1"
 step disk-w1 "$LIB" du w1-gc-noblobs "$w1" - "$(artifact_bytes "$w1")"
-step disk-w1 "$LIB" time repack1k git -C "$w1" repack -a -d -f -q
+step disk-w1 "$LIB" time repack1k "$MREG" -C "$w1" gc
 step disk-w1 "$LIB" du w1-packed "$w1"
 step disk-w1 "$LIB" du w1-packed-noblobs "$w1" - "$(artifact_bytes "$w1")"
 echo "  mreg fsck of both W1 registries (after the repacks), as a correctness check:"
@@ -136,7 +136,7 @@ echo
 echo "== disk at 100,000 events =="
 step disk-100k "$LIB" time gc100k git -C "$big" gc -q
 step disk-100k "$LIB" du 100k-gc "$big"
-step disk-100k "$LIB" time repack100k git -C "$big" repack -a -d -f -q
+step disk-100k "$LIB" time repack100k "$MREG" -C "$big" gc
 step disk-100k "$LIB" du 100k-packed "$big"
 step fsck-100k "$LIB" time fsck100k "$MREG" -C "$big" fsck
 echo "  work tree (events mirrored as files, state files): $(du -sh "$big" --exclude=.git 2>/dev/null | cut -f1)" \

@@ -1455,11 +1455,11 @@ static int cmd_summary(int argc, char **argv)
 		   get("naive.register.total") / get("cli.register.total"), "x", 5, false);
 	target_row("writes vs stock-git loop, 200 promotions total", get("naive.promote.total") / get("cli.promote.total"),
 		   "x", 5, false);
-	target_row("disk/event packed (repack -adf), W1 w/o model blobs", get("disk.w1-packed-noblobs.per_event"), "B",
+	target_row("disk/event after mreg gc, W1 w/o model blobs", get("disk.w1-packed-noblobs.per_event"), "B",
 		   2048, true);
-	target_row("disk/event packed (repack -adf), W1 with model blobs", get("disk.w1-packed.per_event"), "B", 2048,
+	target_row("disk/event after mreg gc, W1 with model blobs", get("disk.w1-packed.per_event"), "B", 2048,
 		   true);
-	target_row("disk/event packed (repack -adf), 100,000 events", get("disk.100k-packed.per_event"), "B", 2048, true);
+	target_row("disk/event after mreg gc, 100,000 events", get("disk.100k-packed.per_event"), "B", 2048, true);
 	target_row("disk/event after plain git gc, W1 w/o model blobs", get("disk.w1-gc-noblobs.per_event"), "B", 2048,
 		   true);
 	target_row("disk/event after plain git gc, 100,000 events", get("disk.100k-gc.per_event"), "B", 2048, true);
@@ -1483,7 +1483,7 @@ static int cmd_summary(int argc, char **argv)
 	info_row("100k: first show after HEAD moved by one event, median", get("refresh100k.first_show.median"), "ms");
 	info_row("100k: first list --stage production after HEAD moved", get("refresh100k.first_listprod.median"), "ms");
 	info_row("100k: git gc", get("time.gc100k"), "ms");
-	info_row("100k: git repack -adf", get("time.repack100k"), "ms");
+	info_row("100k: mreg gc", get("time.repack100k"), "ms");
 	info_row("100k: mreg fsck", get("time.fsck100k"), "ms");
 
 	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");

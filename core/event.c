@@ -81,6 +81,18 @@ void mreg_event_free(mreg_event *ev)
 	free(ev);
 }
 
+void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id)
+{
+	/* fanned out by the first two bytes of the name, so no tree grows flat */
+	memcpy(out, "events/", 7);
+	memcpy(out + 7, id, 2);
+	out[9] = '/';
+	memcpy(out + 10, id + 2, 2);
+	out[12] = '/';
+	memcpy(out + 13, id, 32);
+	memcpy(out + 45, ".json", 6);
+}
+
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b)
 {
 	if (a->clock != b->clock)

@@ -111,6 +111,10 @@ int mreg_event_serialize(mreg_buf *out, mreg_event *ev);
  */
 int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char *expect_id);
 
+/* Where an event lives in the tree: "events/ab/cd/<id>.json" (64 bytes suffice). */
+#define MREG_EVENT_PATH_MAX 64
+void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id);
+
 /* (clock, id) order: negative, zero or positive. */
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b);
 

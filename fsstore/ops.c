@@ -174,7 +174,7 @@ static int txn_commit(txn *t, mreg_event *ev, const mreg_addfile *extra, size_t 
 	mreg_registry *reg = t->reg;
 	mreg_buf bytes = MREG_BUF_INIT;
 	git_oid tree;
-	char *evpath = NULL;
+	char evpath[MREG_EVENT_PATH_MAX];
 	int rc;
 
 	if ((rc = txn_envelope(t, ev)) < 0)
@@ -184,8 +184,8 @@ static int txn_commit(txn *t, mreg_event *ev, const mreg_addfile *extra, size_t 
 	if ((rc = mreg_commit_event(&tree, reg, ev, &bytes, extra, nextra, summary)) < 0)
 		goto done;
 	/* committed: from here on the event is durable, and failures only leave a lag to repair */
-	evpath = mreg_strfmt("events/%.2s/%.2s/%s.json", ev->id, ev->id + 2, ev->id);
-	if (!evpath || (rc = mirror(reg, evpath, &bytes, extra, nextra, &tree)) < 0)
+	mreg_event_path(evpath, ev->id);
+	if ((rc = mirror(reg, evpath, &bytes, extra, nextra, &tree)) < 0)
 		goto lag;
 	if ((rc = mreg_fold_apply(t->st, ev)) < 0 || (rc = mreg_cache_save(reg, t->st, &tree)) < 0)
 		goto lag;
@@ -195,7 +195,6 @@ lag:
 	/* the commit stands; say so, and leave the repair to the next command */
 	rc = 0;
 done:
-	free(evpath);
 	mreg_buf_dispose(&bytes);
 	return rc;
 }
@@ -653,7 +652,7 @@ static int mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*
 			const mreg_addfile *files, size_t nfiles, const git_oid *tree)
 {
 	mreg_index_entry *adds = calloc(n + nfiles + 1, sizeof(*adds));
-	char (*paths)[64] = calloc(n + 1, sizeof(*paths));
+	char (*paths)[MREG_EVENT_PATH_MAX] = calloc(n + 1, sizeof(*paths));
 	int rc = 0;
 	if (!adds || !paths) {
 		free(adds);
@@ -662,13 +661,7 @@ static int mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*
 	}
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		memcpy(paths[i], "events/", 7);
-		memcpy(paths[i] + 7, ids[i], 2);
-		paths[i][9] = '/';
-		memcpy(paths[i] + 10, ids[i] + 2, 2);
-		paths[i][12] = '/';
-		memcpy(paths[i] + 13, ids[i], 32);
-		memcpy(paths[i] + 45, ".json", 6);
+		mreg_event_path(paths[i], ids[i]);
 		rc = write_mirror_file(&adds[i], reg, paths[i], bytes[i].ptr, bytes[i].size);
 	}
 	for (size_t i = 0; rc == 0 && i < nfiles; i++)

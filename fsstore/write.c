@@ -444,7 +444,7 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
 	git_tree_update up[4];
-	char *evpath = NULL, *msg = NULL;
+	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL;
 	int rc;
 
 	if (nextra > 3)
@@ -457,9 +457,9 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		rc = mreg_git_error("cannot read HEAD of", reg->path);
 		goto done;
 	}
-	evpath = mreg_strfmt("events/%.2s/%.2s/%s.json", ev->id, ev->id + 2, ev->id);
+	mreg_event_path(evpath, ev->id);
 	msg = mreg_strfmt("%s\n\nMreg-Event: %s\nMreg-Type: %s\n", summary, ev->id, mreg_event_type_name(ev->type));
-	if (!evpath || !msg) {
+	if (!msg) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
@@ -519,7 +519,6 @@ done:
 	git_tree_free(t);
 	git_tree_free(base);
 	git_commit_free(parent);
-	free(evpath);
 	free(msg);
 	return rc;
 }
@@ -537,7 +536,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
 	git_tree_update *up = NULL;
-	char (*paths)[64] = NULL;
+	char (*paths)[MREG_EVENT_PATH_MAX] = NULL;
 	git_buf pack = GIT_BUF_INIT;
 	git_odb_writepack *wp = NULL;
 	git_indexer_progress stats;
@@ -565,13 +564,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		const void *data;
 		size_t len;
 		if (i < n) {
-			memcpy(paths[i], "events/", 7);
-			memcpy(paths[i] + 7, ids[i], 2);
-			paths[i][9] = '/';
-			memcpy(paths[i] + 10, ids[i] + 2, 2);
-			paths[i][12] = '/';
-			memcpy(paths[i] + 13, ids[i], 32);
-			memcpy(paths[i] + 45, ".json", 6);
+			mreg_event_path(paths[i], ids[i]);
 			up[i].path = paths[i];
 			data = bytes[i].ptr;
 			len = bytes[i].size;

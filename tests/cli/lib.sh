@@ -73,3 +73,53 @@ new_registry() {
 	"$MREG" -C "$1" init >/dev/null || { echo "not ok - init $1"; exit 1; }
 	git -C "$1" config mreg.actor tester
 }
+
+# fast_copy: $T/mreg-fast, a private copy of the release binary (MREG_FAST,
+# default build/mreg beside an ASan $MREG) for tests that kill or race many
+# writers: the sanitizer build is slow enough to shift where kills land, and
+# a rebuild during the run must not break it.
+fast_copy() {
+	if [ -z "${MREG_FAST:-}" ]; then
+		case "$MREG" in
+		*/build/asan/mreg) f=${MREG%/asan/mreg}/mreg; [ -x "$f" ] && MREG_FAST=$f ;;
+		esac
+	fi
+	cp "${MREG_FAST:-$MREG}" "$T/mreg-fast" || { echo "not ok - copy ${MREG_FAST:-$MREG}"; exit 1; }
+}
+
+# xxh128_helper: build a tool that prints the xxh128 of files, computed
+# independently of mreg (header-only xxHash); prints its path, or "false".
+xxh128_helper() {
+	cat >"$T/xxh128.c" <<'EOF'
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	static unsigned char buf[1 << 16];
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		XXH3_state_t *s = XXH3_createState();
+		size_t n;
+		if (!f || !s || XXH3_128bits_reset(s) == XXH_ERROR)
+			return 1;
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			XXH3_128bits_update(s, buf, n);
+		fclose(f);
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
+		XXH3_freeState(s);
+		for (int k = 0; k < 16; k++)
+			printf("%02x", c.digest[k]);
+		printf("\n");
+	}
+	return 0;
+}
+EOF
+	if ${CC:-cc} -O1 -o "$T/xxh128" "$T/xxh128.c" 2>"$T/.cc"; then
+		echo "$T/xxh128"
+	else
+		echo "not ok - build the xxh128 helper (needs cc and xxhash.h)" >&2
+		echo false
+	fi
+}

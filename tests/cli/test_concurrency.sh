@@ -11,13 +11,7 @@
 PROCS=4
 EACH=100
 TOTAL=$((PROCS * EACH))
-if [ -z "${MREG_FAST:-}" ]; then
-	case "$MREG" in
-	*/build/asan/mreg) f=${MREG%/asan/mreg}/mreg; [ -x "$f" ] && MREG_FAST=$f ;;
-	esac
-fi
-# a private copy: a rebuild of the binary during the run must not break it
-cp "${MREG_FAST:-$MREG}" "$T/mreg-fast" || { echo "not ok - copy ${MREG_FAST:-$MREG}"; exit 1; }
+fast_copy
 FAST=$T/mreg-fast
 
 R=$T/reg

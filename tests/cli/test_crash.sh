@@ -13,50 +13,13 @@
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${CRASH_ROUNDS:-200}
-if [ -z "${MREG_FAST:-}" ]; then
-	case "$MREG" in
-	*/build/asan/mreg) f=${MREG%/asan/mreg}/mreg; [ -x "$f" ] && MREG_FAST=$f ;;
-	esac
-fi
-# a private copy: a rebuild of the binary during the run must not break it
-cp "${MREG_FAST:-$MREG}" "$T/mreg-fast" || { echo "not ok - copy ${MREG_FAST:-$MREG}"; exit 1; }
+fast_copy
 FAST=$T/mreg-fast
 
 R=$T/reg
 new_registry "$R"
 
-# xxh128 of files, computed independently of mreg (header-only xxHash)
-cat >"$T/xxh128.c" <<'EOF2'
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	static unsigned char buf[1 << 16];
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		XXH3_state_t *s = XXH3_createState();
-		size_t n;
-		if (!f || !s || XXH3_128bits_reset(s) == XXH_ERROR)
-			return 1;
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			XXH3_128bits_update(s, buf, n);
-		fclose(f);
-		XXH128_canonical_t c;
-		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
-		XXH3_freeState(s);
-		for (int k = 0; k < 16; k++)
-			printf("%02x", c.digest[k]);
-		printf("\n");
-	}
-	return 0;
-}
-EOF2
-XXH=$T/xxh128
-if ${CC:-cc} -O1 -o "$XXH" "$T/xxh128.c" 2>"$T/.cc"; then :; else
-	fail "build the xxh128 helper (needs cc and xxhash.h)"; sed 's/^/    # /' "$T/.cc" | head -5
-	XXH=false
-fi
+XXH=$(xxh128_helper)
 mkdir "$T/files" "$T/out"
 
 # rand N: a random integer in 0..N

@@ -9,37 +9,7 @@ R=$T/reg
 new_registry "$R"
 
 # xxh128 of files, computed independently of mreg (header-only xxHash)
-cat >"$T/xxh128.c" <<'EOF'
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	static unsigned char buf[1 << 16];
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		XXH3_state_t *s = XXH3_createState();
-		size_t n;
-		if (!f || !s || XXH3_128bits_reset(s) == XXH_ERROR)
-			return 1;
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			XXH3_128bits_update(s, buf, n);
-		fclose(f);
-		XXH128_canonical_t c;
-		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
-		XXH3_freeState(s);
-		for (int k = 0; k < 16; k++)
-			printf("%02x", c.digest[k]);
-		printf("\n");
-	}
-	return 0;
-}
-EOF
-XXH=$T/xxh128
-if ${CC:-cc} -O1 -o "$XXH" "$T/xxh128.c" 2>"$T/.cc"; then :; else
-	fail "build the xxh128 helper (needs cc and xxhash.h)"; sed 's/^/    # /' "$T/.cc" | head -5
-	XXH=false
-fi
+XXH=$(xxh128_helper)
 
 # clean DESC: `git status --porcelain` must print nothing
 clean() {

@@ -534,7 +534,6 @@ done:
 }
 
 static long number_after(const char *start, const char *end, const char *key);
-static size_t skip_value(const char *p, const char *end);
 
 /* A string value after key (our layout: "key": "value"), into out. */
 static int string_after(char *out, size_t size, const char *start, const char *end, const char *key)
@@ -714,34 +713,6 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 	return 0;
 }
 
-/* Bytes taken by the JSON value at p, or 0 if it does not end before end. */
-static size_t skip_value(const char *p, const char *end)
-{
-	const char *s = p;
-	int depth = 0;
-	while (s < end) {
-		char c = *s;
-		if (c == '"') {
-			for (s++; s < end && *s != '"'; s++)
-				if (*s == '\\')
-					s++;
-			if (s >= end)
-				return 0;
-		} else if (c == '{' || c == '[') {
-			depth++;
-		} else if (c == '}' || c == ']') {
-			if (--depth < 0)
-				return 0;
-		} else if (depth == 0 && (c == ',' || c == '\n' || c == ' ')) {
-			return (size_t)(s - p);
-		}
-		s++;
-		if (depth == 0 && (c == '}' || c == ']' || c == '"'))
-			return (size_t)(s - p);
-	}
-	return 0;
-}
-
 static long number_after(const char *start, const char *end, const char *key)
 {
 	size_t kn = strlen(key);
@@ -758,11 +729,7 @@ int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len
 	int rc;
 
 	/* our writer's layout: the versions array comes last, one object per element */
-	for (const char *p = data; p + sizeof(key) - 1 <= end; p++)
-		if (*p == '\n' && !memcmp(p, key, sizeof(key) - 1)) {
-			k = p;
-			break;
-		}
+	k = memmem(data, len, key, sizeof(key) - 1);
 	if (!k)
 		return mreg_state_read_model_alone(out, data, len);
 	long latest = number_after(data, k, "\n  \"latest_version\": ");
@@ -772,7 +739,9 @@ int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len
 			p++;
 		if (p >= end || *p == ']')
 			break;
-		size_t n = *p == '{' ? skip_value(p, end) : 0;
+		/* our layout: a version object ends at the first "\n    }" after it */
+		const char *close = *p == '{' ? memmem(p, (size_t)(end - p), "\n    }", 6) : NULL;
+		size_t n = close ? (size_t)(close + 6 - p) : 0;
 		if (!n)
 			return mreg_state_read_model_alone(out, data, len);
 		long v = number_after(p, p + (n < 256 ? n : 256), "\n      \"version\": ");

@@ -327,7 +327,9 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 		return rc;
 	bool prod_only = l.f.stage == MREG_STAGE_PRODUCTION;
 	/* production versions are in the summary: no model file needed */
-	if ((rc = mreg_registry_state(&st, reg, l.f.model, !prod_only && !l.f.model)) < 0) {
+	/* production versions have a file of their own: no summary, no model file */
+	if ((rc = prod_only ? mreg_registry_production(&st, reg)
+			    : mreg_registry_state(&st, reg, l.f.model, !l.f.model)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}

@@ -148,6 +148,13 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
 /* Read registry.json into a new partial state (no model loaded). */
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
 /*
+ * Read production.json into a new state holding each model's production
+ * version (m->prod) and nothing else: no versions, no counts. For listing
+ * production versions without registry.json.
+ */
+int mreg_state_read_production(mreg_state **out, const char *data, size_t len);
+
+/*
  * Read a model file into the state's entry for that model, marking it
  * loaded. lazy: keep each version's bytes and parse them only when needed
  * (the write path: an event touches one or two versions of the model).

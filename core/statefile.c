@@ -766,3 +766,52 @@ int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len
 		(*out)->models[0]->latest = (int)latest;
 	return rc;
 }
+
+int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
+{
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	mreg_state *st = NULL;
+	cJSON *c;
+	int rc;
+
+	*out = NULL;
+	const cJSON *format = cJSON_GetObjectItemCaseSensitive(doc, "format");
+	const cJSON *models = cJSON_GetObjectItemCaseSensitive(doc, "models");
+	if (!cJSON_IsNumber(format) || format->valuedouble != STATE_FORMAT || !cJSON_IsObject(models)) {
+		rc = BAD("production.json does not parse or has another format");
+		goto done;
+	}
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0)
+		goto done;
+	cJSON_ArrayForEach(c, models) {
+		mreg_model *m;
+		if (!c->string || mreg_id_check(c->string) < 0) {
+			rc = BAD("production.json model id");
+			goto done;
+		}
+		if ((rc = mreg_state_model_add(&m, st, c->string)) < 0)
+			goto done;
+		m->loaded = false;
+		m->name = mreg_strdup(str_of(c, "name"));
+		m->description = mreg_strdup(str_of(c, "description"));
+		m->type = mreg_type_parse(str_of(c, "model_type"));
+		if (!m->name || !m->description || m->type == MREG_TYPE_NONE) {
+			rc = BAD("production.json version");
+			goto done;
+		}
+		if (!(m->prod = calloc(1, sizeof(*m->prod)))) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		if ((rc = read_version(m->prod, c)) < 0)
+			goto done;
+		m->latest = m->prod->version;	/* at least; the summary is not here */
+	}
+	*out = st;
+	st = NULL;
+	rc = 0;
+done:
+	mreg_state_free(st);
+	cJSON_Delete(doc);
+	return rc;
+}

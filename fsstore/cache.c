@@ -751,6 +751,27 @@ int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, in
 	return rc;
 }
 
+int mreg_registry_production(mreg_state **out, mreg_registry *reg)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc;
+	*out = NULL;
+	if ((rc = ensure_fresh(reg)) < 0)
+		return rc;
+	char *path = mreg_strfmt("%sproduction.json", reg->statedir);
+	rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0)
+		rc = mreg_state_read_production(out, b.ptr, b.size);
+	if (rc == MREG_ECORRUPT || rc == MREG_ENOTFOUND) {
+		mreg_buf_clear(&b);
+		if ((rc = mreg_registry_refresh(reg, true, NULL)) == 0 && (rc = mreg_fs_read(&b, path, 0)) == 0)
+			rc = mreg_state_read_production(out, b.ptr, b.size);
+	}
+	free(path);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
 int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model)
 {
 	git_oid commit, tree;

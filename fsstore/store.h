@@ -55,6 +55,9 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
  */
 int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, int version);
 
+/* A current state holding only each model's production version (from production.json). */
+int mreg_registry_production(mreg_state **out, mreg_registry *reg);
+
 /* Bring state files, work tree and index up to HEAD; force: fold from scratch. */
 int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh);
 

@@ -341,6 +341,10 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 			    (l.f.type != MREG_TYPE_NONE && l.f.type != m->type))
 				continue;
 			bool tag_ok = !l.f.tag;
+			if (l.f.tag && mreg_version_materialize(m->prod) < 0) {	/* tags are in its bytes */
+				rc = cli_fail(MREG_ERROR);
+				goto done;
+			}
 			for (size_t k = 0; !tag_ok && k < m->prod->ntags; k++)
 				tag_ok = !strcmp(m->prod->tags[k], l.f.tag);
 			if (!tag_ok)

@@ -5,6 +5,7 @@
 #include "num.h"
 
 #include <math.h>
+#include <string.h>
 
 void mreg_jsonw_init(mreg_jsonw *w, mreg_buf *out)
 {
@@ -102,6 +103,25 @@ void mreg_jsonw_raw(mreg_jsonw *w, const char *key, const char *json, size_t len
 {
 	member(w, key);
 	mreg_buf_put(w->out, json, len);
+}
+
+void mreg_jsonw_raw_at(mreg_jsonw *w, const char *key, const char *json, size_t len, int at)
+{
+	size_t drop = at > w->depth ? (size_t)(at - w->depth) * 2 : 0;
+	const char *p = json, *end = json + len;
+	member(w, key);
+	/* every line after the first starts with at least `at` levels of indentation */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl) {
+			mreg_buf_put(w->out, p, (size_t)(end - p));
+			break;
+		}
+		mreg_buf_put(w->out, p, (size_t)(nl + 1 - p));
+		p = nl + 1;
+		for (size_t i = 0; i < drop && p < end && *p == ' '; i++)
+			p++;
+	}
 }
 
 void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key)

@@ -35,6 +35,8 @@ void mreg_jsonw_bool(mreg_jsonw *w, const char *key, bool v);
 void mreg_jsonw_null(mreg_jsonw *w, const char *key);
 /* Bytes this writer wrote before at the same depth, copied as they are. */
 void mreg_jsonw_raw(mreg_jsonw *w, const char *key, const char *json, size_t len);
+/* Bytes this writer wrote at depth `at` (>= the current one), re-indented to this depth. */
+void mreg_jsonw_raw_at(mreg_jsonw *w, const char *key, const char *json, size_t len, int at);
 /* What precedes such a value (separator, indentation, key); the caller adds the bytes. */
 void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key);
 /* A parsed value, members in their stored order. */

@@ -47,8 +47,9 @@ typedef struct {
 	size_t nhistory;
 	cJSON *validation;	/* NULL or an object */
 	/*
-	 * A lazily loaded version: its JSON as written in its model file, with
-	 * only version, claimed, ref, stage and updated_at filled in. Anything
+	 * A lazily loaded version: its JSON as written (at depth 2) in its
+	 * model file or production.json, with only version, claimed, ref,
+	 * stage, updated_at and metrics filled in. Anything
 	 * else needs mreg_version_materialize() first; the fold does that for
 	 * the versions an event touches, and writing a model file copies the
 	 * bytes of untouched ones as they are. NULL: fully parsed.
@@ -153,6 +154,12 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
  * production versions without registry.json.
  */
 int mreg_state_read_production(mreg_state **out, const char *data, size_t len);
+/*
+ * The same, lazily, borrowing data (kept alive and unchanged by the caller
+ * until the state is freed): each production version keeps its bytes, with
+ * its cheap fields and metrics read. 1: not a layout this reader takes.
+ */
+int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len);
 
 /*
  * Read a model file into the state's entry for that model, marking it

@@ -8,7 +8,7 @@
  * fold order. Reading trusts nothing: a file that does not parse or lacks a
  * field is MREG_ECORRUPT, and the caller folds from the log instead.
  */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* memmem, stpcpy */
 #include "state.h"
 
 #include <stdlib.h>
@@ -34,8 +34,13 @@ void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v)
 {
+	if (v->raw && w->depth <= 2) {
+		/* bytes written at depth 2: the same object, its indentation shifted */
+		mreg_jsonw_raw_at(w, key, v->raw, v->rawlen, 2);
+		return;
+	}
 	if (v->raw) {
-		/* a lazily loaded version written elsewhere than its model file: parse a copy */
+		/* deeper than it was written: parse a copy */
 		mreg_version *full = mreg_version_dup(v);
 		if (!full || mreg_version_materialize(full) < 0) {
 			mreg_version_free(full);
@@ -564,6 +569,17 @@ static int read_version_lazy(mreg_version *v, const char *p, size_t n)
 		return BAD("version in a model file");
 	v->version = (int)ver;
 	v->claimed = (int)claimed;
+	/* metrics too: listings print them (their keys are unique at this depth) */
+	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
+		char key[48];
+		size_t kn = (size_t)(stpcpy(stpcpy(stpcpy(key, "\n        \""), mreg_metric_name((mreg_metric)i)), "\": ") - key);
+		const char *at = memmem(p, n, key, kn);
+		if (at && strncmp(at + kn, "null", 4)) {
+			v->metrics.v[i] = strtod(at + kn, NULL);
+			v->metrics.present |= 1u << i;
+		}
+	}
+	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	v->raw = p;	/* into the model's rawbuf */
 	v->rawlen = n;
 	v->rawowned = false;
@@ -813,5 +829,66 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 done:
 	mreg_state_free(st);
 	cJSON_Delete(doc);
+	return rc;
+}
+
+int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
+{
+	static const char key[] = "\n  \"models\": {";
+	const char *end = data + len, *k = memmem(data, len, key, sizeof(key) - 1);
+	mreg_state *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!k || number_after(data, k, "\n  \"format\": ") != STATE_FORMAT)
+		return 1;
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = string_after(st->tree, sizeof(st->tree), data, k, "\n  \"tree\": \"")) < 0) {
+		rc = rc < 0 && st ? BAD("production.json tree") : rc;
+		goto done;
+	}
+	const char *p = k + sizeof(key) - 1;
+	for (;;) {
+		const char *q = memmem(p, (size_t)(end - p), "\n    \"", 6);
+		if (!q)
+			break;
+		q += 6;
+		const char *qe = memchr(q, '"', (size_t)(end - q));
+		const char *open = qe ? memmem(qe, (size_t)(end - qe), "{", 1) : NULL;
+		const char *close = open ? memmem(open, (size_t)(end - open), "\n    }", 6) : NULL;
+		char id[MREG_ID_MAX + 1], type[32];
+		if (!close || (size_t)(qe - q) > MREG_ID_MAX) {
+			rc = BAD("production.json entry");
+			goto done;
+		}
+		memcpy(id, q, (size_t)(qe - q));
+		id[qe - q] = '\0';
+		mreg_model *m;
+		if (mreg_id_check(id) < 0 || (rc = mreg_state_model_add(&m, st, id)) < 0) {
+			rc = rc < 0 ? rc : BAD("production.json model id");
+			goto done;
+		}
+		size_t n = (size_t)(close + 6 - open);
+		m->loaded = false;
+		m->name = mreg_strdup("");	/* in the version's bytes; listings print the id */
+		m->description = mreg_strdup("");
+		if (!m->name || !m->description || !(m->prod = calloc(1, sizeof(*m->prod)))) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		if (string_after(type, sizeof(type), open, open + n, "\n      \"model_type\": \"") < 0 ||
+		    (m->type = mreg_type_parse(type)) == MREG_TYPE_NONE) {
+			rc = BAD("production.json model type");
+			goto done;
+		}
+		if ((rc = read_version_lazy(m->prod, open, n)) < 0)
+			goto done;
+		m->latest = m->prod->version;
+		p = close + 6;
+	}
+	*out = st;
+	st = NULL;
+	rc = 0;
+done:
+	mreg_state_free(st);
 	return rc;
 }

@@ -754,12 +754,28 @@ int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, in
 int mreg_registry_production(mreg_state **out, mreg_registry *reg)
 {
 	mreg_buf b = MREG_BUF_INIT;
+	const char *data = NULL;
+	size_t len = 0;
 	int rc;
 	*out = NULL;
 	if ((rc = ensure_fresh(reg)) < 0)
 		return rc;
 	char *path = mreg_strfmt("%sproduction.json", reg->statedir);
-	rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	/* lazily, from a mapping kept until the registry is freed */
+	if (reg->nmaps < (int)(sizeof(reg->maps) / sizeof(reg->maps[0])) && mreg_fs_map(&data, &len, path) == 0) {
+		if ((rc = mreg_state_borrow_production(out, data, len)) == 0) {
+			reg->maps[reg->nmaps].ptr = (void *)data;
+			reg->maps[reg->nmaps].len = len;
+			reg->nmaps++;
+			free(path);
+			return 0;
+		}
+		mreg_fs_unmap(data, len);
+	}
+	mreg_error_clear();
+	rc = mreg_fs_read(&b, path, 0);
 	if (rc == 0)
 		rc = mreg_state_read_production(out, b.ptr, b.size);
 	if (rc == MREG_ECORRUPT || rc == MREG_ENOTFOUND) {

@@ -488,6 +488,60 @@ static void incremental_fold_equals_full_fold(void **state)
 	check_incremental(false);
 }
 
+/* Production versions as listed: every version at depth 1, as `list --json` prints them. */
+static char *listed(const mreg_state *st)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, &b);
+	mreg_jsonw_arr_begin(&w, NULL);
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (st->models[i]->prod)
+			mreg_version_write(&w, NULL, st->models[i], st->models[i]->prod);
+	mreg_jsonw_arr_end(&w);
+	assert_int_equal(mreg_jsonw_finish(&w), 0);
+	return mreg_buf_detach(&b);
+}
+
+/* production.json read lazily (bytes kept, re-indented on output) lists the same as parsed */
+static void lazy_production_lists_the_same(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *file = production_file(ref);
+	mreg_state *full = NULL, *lazy = NULL;
+	assert_int_equal(mreg_state_read_production(&full, file, strlen(file)), 0);
+	assert_int_equal(mreg_state_borrow_production(&lazy, file, strlen(file)), 0);
+	assert_int_equal(full->nmodels, lazy->nmodels);
+	size_t nprod = 0;
+	for (size_t i = 0; i < lazy->nmodels; i++) {
+		const mreg_version *a = full->models[i]->prod, *b = lazy->models[i]->prod;
+		assert_non_null(b);
+		assert_non_null(b->raw);	/* really lazy */
+		assert_string_equal(full->models[i]->id, lazy->models[i]->id);
+		assert_int_equal(full->models[i]->type, lazy->models[i]->type);
+		assert_int_equal(a->version, b->version);
+		assert_int_equal(a->stage, b->stage);
+		assert_string_equal(a->updated_at, b->updated_at);
+		assert_int_equal(a->metrics.present, b->metrics.present);
+		for (int k = 0; k < MREG_METRIC_COUNT; k++)
+			if (a->metrics.present & (1u << k))
+				assert_true(a->metrics.v[k] == b->metrics.v[k]);
+		nprod++;
+	}
+	assert_true(nprod > 0);
+	char *x = listed(full), *y = listed(lazy);
+	assert_string_equal(x, y);
+	free(x);
+	free(y);
+	mreg_state_free(full);
+	mreg_state_free(lazy);
+	free(file);
+	mreg_state_free(ref);
+}
+
 /* The write path keeps untouched versions as bytes: files must still come out the same. */
 static void lazy_incremental_fold_equals_full_fold(void **state)
 {
@@ -837,6 +891,7 @@ int main(void)
 		cmocka_unit_test(shuffled_arrivals_fold_to_identical_files),
 		cmocka_unit_test(incremental_fold_equals_full_fold),
 		cmocka_unit_test(lazy_incremental_fold_equals_full_fold),
+		cmocka_unit_test(lazy_production_lists_the_same),
 		cmocka_unit_test(state_files_read_back_byte_identical),
 		cmocka_unit_test(read_model_refuses_file_older_than_registry),
 		cmocka_unit_test(read_registry_refuses_garbage),

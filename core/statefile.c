@@ -254,6 +254,15 @@ static const char *str_of(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A model's name, description and type, from any object that carries them. */
+static int read_model_names(mreg_model *m, const cJSON *o)
+{
+	m->name = mreg_strdup(str_of(o, "name"));
+	m->description = mreg_strdup(str_of(o, "description"));
+	m->type = mreg_type_parse(str_of(o, "model_type"));
+	return m->name && m->description && m->type != MREG_TYPE_NONE ? 0 : -1;
+}
+
 static int copy_fixed(char *dst, size_t size, const cJSON *o, const char *k)
 {
 	const char *s = str_of(o, k);
@@ -372,10 +381,7 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
 			goto done;
 		m->loaded = false;
-		m->name = mreg_strdup(str_of(c, "name"));
-		m->description = mreg_strdup(str_of(c, "description"));
-		m->type = mreg_type_parse(str_of(c, "model_type"));
-		if (!m->name || !m->description ||
+		if (read_model_names(m, c) < 0 ||
 		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
 		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
 		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
@@ -513,10 +519,7 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), doc, "updated_at")) < 0)
 			goto done;
 		m->clock = clock;
-		m->name = mreg_strdup(str_of(doc, "name"));
-		m->description = mreg_strdup(str_of(doc, "description"));
-		m->type = mreg_type_parse(str_of(doc, "model_type"));
-		if (!m->name || !m->description || m->type == MREG_TYPE_NONE) {
+		if (read_model_names(m, doc) < 0) {
 			rc = BAD("model file lacks name, type or description");
 			goto done;
 		}
@@ -808,10 +811,7 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		if ((rc = mreg_state_model_add(&m, st, c->string)) < 0)
 			goto done;
 		m->loaded = false;
-		m->name = mreg_strdup(str_of(c, "name"));
-		m->description = mreg_strdup(str_of(c, "description"));
-		m->type = mreg_type_parse(str_of(c, "model_type"));
-		if (!m->name || !m->description || m->type == MREG_TYPE_NONE) {
+		if (read_model_names(m, c) < 0) {
 			rc = BAD("production.json version");
 			goto done;
 		}

@@ -542,6 +542,7 @@ done:
 }
 
 static long number_after(const char *start, const char *end, const char *key);
+static double number_at(const char *p, const char *end);
 
 /* A string value after key (our layout: "key": "value"), into out. */
 static int string_after(char *out, size_t size, const char *start, const char *end, const char *key)
@@ -577,8 +578,8 @@ static int read_version_lazy(mreg_version *v, const char *p, size_t n)
 		char key[48];
 		size_t kn = (size_t)(stpcpy(stpcpy(stpcpy(key, "\n        \""), mreg_metric_name((mreg_metric)i)), "\": ") - key);
 		const char *at = memmem(p, n, key, kn);
-		if (at && strncmp(at + kn, "null", 4)) {
-			v->metrics.v[i] = strtod(at + kn, NULL);
+		if (at && at + kn + 4 <= p + n && strncmp(at + kn, "null", 4)) {
+			v->metrics.v[i] = number_at(at + kn, p + n);
 			v->metrics.present |= 1u << i;
 		}
 	}
@@ -732,11 +733,23 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 	return 0;
 }
 
+/* A number that starts at p, read without looking past end (data may be a mapped file). */
+static double number_at(const char *p, const char *end)
+{
+	char tmp[40];
+	size_t n = 0;
+	while (p + n < end && n < sizeof(tmp) - 1 && p[n] && strchr("0123456789+-.eE", p[n]))
+		n++;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	return n ? strtod(tmp, NULL) : -1;
+}
+
 static long number_after(const char *start, const char *end, const char *key)
 {
 	size_t kn = strlen(key);
 	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
-	return p ? strtol(p + kn, NULL, 10) : -1;
+	return p ? (long)number_at(p + kn, end) : -1;
 }
 
 int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)

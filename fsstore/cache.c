@@ -720,17 +720,19 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 
 static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id, int version)
 {
-	mreg_buf b = MREG_BUF_INIT;
+	const char *data = NULL;
+	size_t len = 0;
 	char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
-	int rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	/* mapped, not copied: the state built from it keeps no pointer into it */
+	int rc = path ? mreg_fs_map(&data, &len, path) : mreg_error_set(MREG_ERROR, "out of memory");
 	free(path);
 	if (rc == MREG_ENOTFOUND) {
 		rc = mreg_state_new(out);	/* fresh state and no file: no such model */
 	} else if (rc == 0) {
-		rc = version < 0 ? mreg_state_read_model_alone(out, b.ptr, b.size)
-				 : mreg_state_read_model_version(out, b.ptr, b.size, version);
+		rc = version < 0 ? mreg_state_read_model_alone(out, data, len)
+				 : mreg_state_read_model_version(out, data, len, version);
 	}
-	mreg_buf_dispose(&b);
+	mreg_fs_unmap(data, len);
 	return rc;
 }
 

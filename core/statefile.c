@@ -613,17 +613,39 @@ int mreg_version_materialize(mreg_version *v)
 }
 
 /*
+ * Our writer's layout of a model file: the versions array comes last, at
+ * "\n  \"versions\": [", and each version object ends at the first
+ * "\n    }" after it (nested values are indented deeper; strings hold no raw
+ * newline). versions_key finds the array; next_version steps through it:
+ * 1 with the next object in *obj and *n, 0 at the array's end, -1 when the
+ * bytes are not in this layout.
+ */
+static const char versions_key[] = "\n  \"versions\": [";
+
+static int next_version(const char **obj, size_t *n, const char **p, const char *end)
+{
+	const char *q = *p;
+	while (q < end && (*q == ' ' || *q == '\n' || *q == ','))
+		q++;
+	if (q >= end || *q == ']')
+		return 0;
+	const char *close = *q == '{' ? memmem(q, (size_t)(end - q), "\n    }", 6) : NULL;
+	if (!close)
+		return -1;
+	*obj = q;
+	*n = (size_t)(close + 6 - q);
+	*p = q + *n;
+	return 1;
+}
+
+/*
  * Versions of a model file, each kept as its bytes (see mreg_version.raw),
- * which stay in buf: the model takes buf over when this succeeds. The layout
- * is our writer's: a version object is at depth 2 and ends at the first
- * "\n    }" after it (nested values are indented deeper; strings hold no
- * raw newline).
+ * which stay in buf: the caller keeps it alive while the model lives.
  */
 static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 {
-	static const char key[] = "\n  \"versions\": [";
 	const char *data = buf, *end = data + len;
-	const char *k = memmem(data, len, key, sizeof(key) - 1);
+	const char *k = memmem(data, len, versions_key, sizeof(versions_key) - 1);
 	char last[33];
 	if (!k || string_after(last, sizeof(last), data, k, "\n  \"last_event\": \"") < 0 ||
 	    number_after(data, k, "\n  \"format\": ") != STATE_FORMAT)
@@ -637,22 +659,17 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 	m->aversions = (size_t)m->nversions;
 	int want = m->nversions, rc = 0;
 	m->nversions = 0;
-	const char *p = k + sizeof(key) - 1;
-	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
-			p++;
-		if (p >= end || *p == ']')
+	const char *p = k + sizeof(versions_key) - 1, *obj;
+	size_t n;
+	int more;
+	while ((more = next_version(&obj, &n, &p, end)) > 0) {
+		if (m->nversions >= want)
 			break;
-		const char *close = *p == '{' ? memmem(p, (size_t)(end - p), "\n    }", 6) : NULL;
-		if (!close || m->nversions >= want) {
-			rc = BAD("model file does not match the registry summary");
+		if ((rc = read_version_lazy(&m->versions[m->nversions++], obj, n)) < 0)
 			break;
-		}
-		size_t n = (size_t)(close + 6 - p);
-		if ((rc = read_version_lazy(&m->versions[m->nversions++], p, n)) < 0)
-			break;
-		p += n;
 	}
+	if (rc == 0 && more != 0)
+		rc = BAD("model file does not match the registry summary");
 	if (rc == 0 && m->nversions != want)
 		rc = BAD("model file does not match the registry summary");
 	if (rc == 0)
@@ -754,39 +771,29 @@ static long number_after(const char *start, const char *end, const char *key)
 
 int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)
 {
-	static const char key[] = "\n  \"versions\": [";
-	const char *end = data + len, *k = NULL, *best = NULL;
-	size_t bestlen = 0;
+	const char *end = data + len, *best = NULL, *obj;
+	size_t bestlen = 0, n;
 	mreg_buf doc = MREG_BUF_INIT;
-	int rc;
+	int rc, more;
 
-	/* our writer's layout: the versions array comes last, one object per element */
-	k = memmem(data, len, key, sizeof(key) - 1);
+	const char *k = memmem(data, len, versions_key, sizeof(versions_key) - 1);
 	if (!k)
 		return mreg_state_read_model_alone(out, data, len);
 	long latest = number_after(data, k, "\n  \"latest_version\": ");
-	const char *p = k + sizeof(key) - 1;
-	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
-			p++;
-		if (p >= end || *p == ']')
-			break;
-		/* our layout: a version object ends at the first "\n    }" after it */
-		const char *close = *p == '{' ? memmem(p, (size_t)(end - p), "\n    }", 6) : NULL;
-		size_t n = close ? (size_t)(close + 6 - p) : 0;
-		if (!n)
-			return mreg_state_read_model_alone(out, data, len);
-		long v = number_after(p, p + (n < 256 ? n : 256), "\n      \"version\": ");
+	const char *p = k + sizeof(versions_key) - 1;
+	while ((more = next_version(&obj, &n, &p, end)) > 0) {
+		long v = number_after(obj, obj + (n < 256 ? n : 256), "\n      \"version\": ");
 		if (version == 0 || v == version) {
-			best = p;
+			best = obj;
 			bestlen = n;
 			if (version)
 				break;
 		}
-		p += n;
 	}
+	if (more < 0)
+		return mreg_state_read_model_alone(out, data, len);
 	mreg_buf_put(&doc, data, (size_t)(k - data));
-	mreg_buf_put(&doc, key, sizeof(key) - 1);
+	mreg_buf_put(&doc, versions_key, sizeof(versions_key) - 1);
 	if (best)
 		mreg_buf_put(&doc, best, bestlen);
 	mreg_buf_puts(&doc, "]\n}\n");

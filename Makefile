@@ -12,7 +12,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
 OPT ?= -O2 -g
-LIBS = -lgit2 -lcjson -lxxhash -lcrypto -lz -lm
+LIBS = -lgit2 -lcjson -lxxhash -lz -lm
 # The release binary links libgit2 and its dependencies statically, without
 # PIE relocations, and trims two start-up costs (cmd/gitlink.c): a command is
 # one process, and on this kind of machine every page fault at start counts.
@@ -58,7 +58,7 @@ $(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/libmreg.a
 
 $(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcmocka
+	$(CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcrypto -lcmocka
 
 $(B)/bench_lib: tests/bench/bench_lib.c $(B)/cmd/gitlink.o $(B)/libmreg.a $(HDRS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -no-pie -o $@ $< $(B)/cmd/gitlink.o $(B)/libmreg.a $(STATIC_LIBS)

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +97,6 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 	const char *map = NULL;
 	size_t maplen = 0;
 	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
-	EVP_MD_CTX *md = NULL;
 	int rc = 1, fd = -1;
 
 	if (!path || !lock) {
@@ -170,14 +168,12 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 	if (mreg_buf_oom(&own))
 		goto oom;
 	put32((unsigned char *)own.ptr + 8, kept);
-	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned int sumlen = 0;
-	if (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha1(), NULL))
-		goto oom;
+	unsigned char sum[20];
+	mreg_sha1_ctx md;
+	mreg_sha1_init(&md);
 	for (size_t i = 0; i < nsp; i++)
-		EVP_DigestUpdate(md, sp[i].ptr ? sp[i].ptr : own.ptr + sp[i].off, sp[i].len);
-	if (!EVP_DigestFinal_ex(md, sum, &sumlen) || sumlen != 20)
-		goto oom;
+		mreg_sha1_update(&md, sp[i].ptr ? sp[i].ptr : own.ptr + sp[i].off, sp[i].len);
+	mreg_sha1_final(&md, sum);
 	size_t sumoff = own.size;
 	mreg_buf_put(&own, sum, 20);
 	if (mreg_buf_oom(&own) || add_span(&sp, &nsp, &asp, NULL, sumoff, 20) < 0)
@@ -207,7 +203,6 @@ oom:
 done:
 	if (fd >= 0)
 		close(fd);
-	EVP_MD_CTX_free(md);
 	mreg_fs_unmap(map, maplen);
 	mreg_buf_dispose(&own);
 	free(sp);

@@ -5,6 +5,7 @@
 #define MREG_FSSTORE_INTERNAL_H
 
 #include "store.h"
+#include "../core/sha1.h"
 
 #include <git2.h>
 #include <git2/sys/mempack.h>

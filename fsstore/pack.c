@@ -8,11 +8,15 @@
  * built here, plainly: "PACK", version 2, the object count, each object as a
  * type-and-size header plus zlib data, and the SHA-1 of it all. libgit2's
  * indexer then checks it, writes .pack and .idx, and fsyncs both.
+ *
+ * zlib's default window (32 KiB, with 256 KiB of state zeroed per stream)
+ * is sized for large inputs; objects here are mostly under a kilobyte, and
+ * on this kind of machine every fresh page costs as much as a system call.
+ * So the window is the smallest power of two that holds the object, and one
+ * stream serves the whole pack.
  */
 #include "internal.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -23,7 +27,16 @@ static void put_be32(mreg_buf *b, uint32_t v)
 	mreg_buf_put(b, x, 4);
 }
 
-static int put_object(mreg_buf *b, git_object_t type, const void *data, size_t len)
+/* log2 of the window for an object of len bytes: 9 (512 B) to 15 (32 KiB) */
+static int window_bits(size_t len)
+{
+	int bits = 9;
+	while (bits < 15 && ((size_t)1 << bits) < len + 262)	/* 262: zlib's lookahead */
+		bits++;
+	return bits;
+}
+
+static int put_object(mreg_buf *b, z_stream *zs, int *zbits, git_object_t type, const void *data, size_t len)
 {
 	unsigned char hdr[16];
 	size_t n = 0, size = len;
@@ -35,49 +48,62 @@ static int put_object(mreg_buf *b, git_object_t type, const void *data, size_t l
 		size >>= 7;
 	}
 	mreg_buf_put(b, hdr, n + 1);
-	uLongf zlen = compressBound((uLong)len);
-	if (mreg_buf_grow(b, zlen) < 0)
-		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
-	if (compress2((Bytef *)b->ptr + b->size, &zlen, data, (uLong)len, Z_BEST_SPEED) != Z_OK)
+	int bits = window_bits(len);
+	if (*zbits && bits > *zbits) {	/* a bigger object than the stream was made for */
+		deflateEnd(zs);
+		*zbits = 0;
+	}
+	if (!*zbits) {
+		memset(zs, 0, sizeof(*zs));
+		if (deflateInit2(zs, Z_BEST_SPEED, Z_DEFLATED, bits, bits - 7 < 1 ? 1 : bits - 7,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
+		*zbits = bits;
+	} else if (deflateReset(zs) != Z_OK) {
 		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
-	b->size += zlen;
+	}
+	uLong bound = deflateBound(zs, (uLong)len);
+	if (mreg_buf_grow(b, bound) < 0)
+		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
+	zs->next_in = (Bytef *)(uintptr_t)data;
+	zs->avail_in = (uInt)len;
+	zs->next_out = (Bytef *)b->ptr + b->size;
+	zs->avail_out = (uInt)bound;
+	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
+	b->size += zs->total_out;
 	b->ptr[b->size] = '\0';
 	return 0;
 }
 
 int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n)
 {
-	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned int sumlen = 0;
-	int rc = 0;
-	static int ssl_ready;
-
-	if (!ssl_ready) {
-		/* a digest needs no openssl.cnf: skip reading and parsing it */
-		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-		ssl_ready = 1;
-	}
+	unsigned char sum[20];
+	z_stream zs;
+	int rc = 0, zbits = 0;
 
 	mreg_buf_puts(out, "PACK");
 	put_be32(out, 2);
 	put_be32(out, (uint32_t)n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		git_odb_object *o = NULL;
-		if (git_odb_read(&o, odb, &ids[i]) < 0)
-			return mreg_git_error("cannot read a new object for the pack of", "commit");
-		rc = put_object(out, git_odb_object_type(o), git_odb_object_data(o), git_odb_object_size(o));
+		if (git_odb_read(&o, odb, &ids[i]) < 0) {
+			rc = mreg_git_error("cannot read a new object for the pack of", "commit");
+			break;
+		}
+		rc = put_object(out, &zs, &zbits, git_odb_object_type(o), git_odb_object_data(o),
+				git_odb_object_size(o));
 		git_odb_object_free(o);
 	}
+	if (zbits)
+		deflateEnd(&zs);
 	if (rc < 0)
 		return rc;
-	if (!EVP_Digest(out->ptr, out->size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20)
-		return mreg_error_set(MREG_ERROR, "cannot checksum a pack");
+	if (mreg_buf_oom(out))
+		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
+	mreg_sha1(sum, out->ptr, out->size);
 	mreg_buf_put(out, sum, 20);
 	/* the indexer names the pack after its checksum */
-	for (int i = 0; i < 20; i++) {
-		name[2 * i] = "0123456789abcdef"[sum[i] >> 4];
-		name[2 * i + 1] = "0123456789abcdef"[sum[i] & 15];
-	}
-	name[40] = '\0';
+	mreg_sha1_hex(name, sum);
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory building a pack") : 0;
 }

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 
 #define MAX_PACKS 8
 
@@ -257,12 +256,8 @@ static int maybe_repack(mreg_registry *reg)
 	out.ptr[9] = (char)(count >> 16);
 	out.ptr[10] = (char)(count >> 8);
 	out.ptr[11] = (char)count;
-	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned int sumlen = 0;
-	if (!EVP_Digest(out.ptr, out.size, sum, &sumlen, EVP_sha1(), NULL) || sumlen != 20) {
-		rc = mreg_error_set(MREG_ERROR, "cannot checksum a pack");
-		goto done;
-	}
+	unsigned char sum[20];
+	mreg_sha1(sum, out.ptr, out.size);
 	mreg_buf_put(&out, sum, 20);
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if (mreg_buf_oom(&out) || git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 ||
@@ -271,11 +266,7 @@ static int maybe_repack(mreg_registry *reg)
 		goto done;
 	}
 	char keep[41];
-	for (int i = 0; i < 20; i++) {
-		keep[2 * i] = "0123456789abcdef"[sum[i] >> 4];
-		keep[2 * i + 1] = "0123456789abcdef"[sum[i] & 15];
-	}
-	keep[40] = '\0';
+	mreg_sha1_hex(keep, sum);
 	for (size_t i = 0; i < n; i++) {
 		if (!merged[i] || !strcmp(packs[i].name + 5, keep))
 			continue;

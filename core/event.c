@@ -15,7 +15,8 @@
 
 static const char *const event_type_names[MREG_EV_COUNT] = {
 	"version.registered", "version.promoted", "version.metrics_updated",
-	"version.tagged", "version.untagged"
+	"version.tagged", "version.untagged", "version.validation", "comparison.recorded",
+	"baseline.set", "rollback", "rollback.requested", "rollback.cleared"
 };
 
 static const char *const metric_names[MREG_METRIC_COUNT] = {
@@ -69,6 +70,7 @@ void mreg_event_dispose(mreg_event *ev)
 	free(ev->file_path);
 	free(ev->reason);
 	cJSON_Delete(ev->training_config);
+	cJSON_Delete(ev->body);
 	for (size_t i = 0; i < ev->ntags; i++)
 		free(ev->tags[i]);
 	free(ev->tags);
@@ -487,6 +489,262 @@ int mreg_config_set_kv(cJSON *obj, const char *kv)
 	return 0;
 }
 
+/* ---- bodies of the newer types -------------------------------------- */
+
+typedef enum {
+	K_TEXT,		/* a string, may be empty */
+	K_NAME,		/* a non-empty string of 256 bytes at most */
+	K_ID,		/* a model id */
+	K_HEX,		/* an event id: 32 hex digits */
+	K_COUNT,	/* a whole number >= 0 */
+	K_VERSION,	/* a whole number >= 1 */
+	K_NUM,		/* a finite number */
+	K_BOOL,
+	K_NAMES,	/* an array of distinct non-empty names */
+	K_OBJ,		/* an object, any members */
+	K_METRICS,	/* an object of known metrics */
+	K_ENUM		/* one of choices */
+} body_kind;
+
+typedef struct {
+	const char *key;
+	body_kind kind;
+	bool required;
+	const char *const *choices;
+} body_field;
+
+static const char *const validation_actions[] = { "create", "queue", "start", "pass", "fail", NULL };
+static const char *const severities[] = { "minor", "moderate", "severe", "critical", NULL };
+
+/* Where a member is listed here it is written; add new ones at the end of a list. */
+static const body_field body_fields[MREG_EV_COUNT][12] = {
+	[MREG_EV_VALIDATION] = {
+		{ "action", K_ENUM, true, validation_actions },
+		{ "baselines", K_NAMES, false, NULL },
+		{ "games_per_matchup", K_VERSION, false, NULL },
+		{ "work_id", K_NAME, false, NULL },
+		{ "results", K_OBJ, false, NULL },
+	},
+	[MREG_EV_COMPARISON] = {
+		{ "b_model", K_ID, true, NULL },
+		{ "b_ref", K_HEX, true, NULL },
+		{ "b_version", K_VERSION, true, NULL },
+		{ "games", K_COUNT, true, NULL },
+		{ "a_wins", K_COUNT, true, NULL },
+		{ "b_wins", K_COUNT, true, NULL },
+		{ "draws", K_COUNT, true, NULL },
+		{ "elo_diff", K_NUM, false, NULL },
+		{ "notes", K_TEXT, false, NULL },
+	},
+	[MREG_EV_BASELINE] = {
+		{ "elo", K_NUM, false, NULL },
+		{ "win_rate", K_NUM, false, NULL },
+		{ "games_played", K_COUNT, false, NULL },
+	},
+	[MREG_EV_ROLLBACK] = {
+		{ "from_ref", K_HEX, true, NULL },
+		{ "from_version", K_VERSION, true, NULL },
+		{ "reason", K_TEXT, true, NULL },
+		{ "trigger", K_NAME, true, NULL },
+		{ "from_metrics", K_METRICS, true, NULL },
+		{ "to_metrics", K_METRICS, true, NULL },
+	},
+	[MREG_EV_ROLLBACK_REQUESTED] = {
+		{ "severity", K_ENUM, true, severities },
+		{ "elo_drop", K_NUM, true, NULL },
+		{ "reason", K_TEXT, true, NULL },
+	},
+	[MREG_EV_ROLLBACK_CLEARED] = {
+		{ "reason", K_TEXT, true, NULL },
+	},
+};
+
+static bool has_body(mreg_event_type t)
+{
+	return t >= MREG_EV_VALIDATION && t < MREG_EV_COUNT;
+}
+
+bool mreg_event_has_version(const mreg_event *ev)
+{
+	switch (ev->type) {
+	case MREG_EV_BASELINE:
+	case MREG_EV_ROLLBACK_REQUESTED:
+	case MREG_EV_ROLLBACK_CLEARED:
+		return false;
+	default:
+		return true;
+	}
+}
+
+const char *mreg_event_other_model(const mreg_event *ev)
+{
+	return ev->type == MREG_EV_COMPARISON ? mreg_event_body_str(ev, "b_model") : NULL;
+}
+
+const char *mreg_event_body_str(const mreg_event *ev, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev->body, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double mreg_event_body_num(const mreg_event *ev, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev->body, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+bool mreg_event_body_has(const mreg_event *ev, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(ev->body, key) != NULL;
+}
+
+static int check_member(const body_field *f, const cJSON *v)
+{
+	switch (f->kind) {
+	case K_TEXT:
+	case K_NAME:
+	case K_ID:
+	case K_HEX:
+	case K_ENUM:
+		if (!cJSON_IsString(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a string", f->key);
+		break;
+	case K_COUNT:
+	case K_VERSION:
+		if (!cJSON_IsNumber(v) || !is_int(v->valuedouble) || v->valuedouble < (f->kind == K_VERSION) ||
+		    v->valuedouble > (f->kind == K_VERSION ? (double)(1 << 30) : 1e15))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a whole number%s", f->key,
+					      f->kind == K_VERSION ? " from 1" : " from 0");
+		return 0;
+	case K_NUM:
+		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a number", f->key);
+		return 0;
+	case K_BOOL:
+		if (!cJSON_IsBool(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be true or false", f->key);
+		return 0;
+	case K_NAMES: {
+		const cJSON *c, *e;
+		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 64)
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a list of 64 names at most",
+					      f->key);
+		cJSON_ArrayForEach(c, v) {
+			if (!cJSON_IsString(c) || !c->valuestring[0] || strlen(c->valuestring) > 256)
+				return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must hold non-empty names",
+						      f->key);
+			for (e = v->child; e != c; e = e->next)
+				if (!strcmp(e->valuestring, c->valuestring))
+					return mreg_error_set(MREG_EINVALID, "invalid event: '%s' names '%s' twice",
+							      f->key, c->valuestring);
+		}
+		return 0;
+	}
+	case K_OBJ:
+		if (!cJSON_IsObject(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be an object", f->key);
+		return 0;
+	case K_METRICS: {
+		mreg_metrics m;
+		const cJSON *c;
+		if (!cJSON_IsObject(v))
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be an object", f->key);
+		cJSON_ArrayForEach(c, v)
+			if (mreg_metric_parse(c->string) < 0)
+				return mreg_error_set(MREG_EINVALID, "invalid event: unknown metric '%s' in '%s'",
+						      c->string, f->key);
+		memset(&m, 0, sizeof(m));
+		return mreg_metrics_from_json(&m, v, f->key);
+	}
+	}
+	const char *s = v->valuestring;
+	size_t n = strlen(s);
+	if (f->kind == K_TEXT ? n > MREG_STRING_MAX : (n == 0 || n > 256))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be %s", f->key,
+				      f->kind == K_TEXT ? "16384 bytes at most" : "non-empty, 256 bytes at most");
+	if (f->kind == K_ID)
+		return mreg_id_check(s);
+	if (f->kind == K_HEX && (n != 32 || strspn(s, "0123456789abcdef") != 32))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is not 32 hex digits", f->key);
+	if (f->kind == K_ENUM) {
+		for (const char *const *c = f->choices; *c; c++)
+			if (!strcmp(*c, s))
+				return 0;
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' cannot be '%s'", f->key, s);
+	}
+	return 0;
+}
+
+/* Rules that tie members together. */
+static int check_body_rules(const mreg_event *ev)
+{
+	const char *s;
+	switch (ev->type) {
+	case MREG_EV_VALIDATION:
+		s = mreg_event_body_str(ev, "action");
+		if (strcmp(s, "create") && (mreg_event_body_has(ev, "baselines") ||
+					    mreg_event_body_has(ev, "games_per_matchup")))
+			return mreg_error_set(MREG_EINVALID, "invalid event: only 'create' sets baselines and games");
+		if (!strcmp(s, "queue") != mreg_event_body_has(ev, "work_id"))
+			return mreg_error_set(MREG_EINVALID, "invalid event: 'queue' and only 'queue' sets a work id");
+		if (strcmp(s, "pass") && strcmp(s, "fail") && mreg_event_body_has(ev, "results"))
+			return mreg_error_set(MREG_EINVALID, "invalid event: only 'pass' and 'fail' set results");
+		break;
+	case MREG_EV_COMPARISON: {
+		double sum = mreg_event_body_num(ev, "a_wins", 0) + mreg_event_body_num(ev, "b_wins", 0) +
+			     mreg_event_body_num(ev, "draws", 0);
+		if (sum > mreg_event_body_num(ev, "games", 0))
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid comparison: wins and draws add up to more than the games played");
+		if (!strcmp(mreg_event_body_str(ev, "b_ref"), ev->ref))
+			return mreg_error_set(MREG_EINVALID, "invalid comparison: a version against itself");
+		break;
+	}
+	case MREG_EV_ROLLBACK:
+		if (!strcmp(mreg_event_body_str(ev, "from_ref"), ev->ref))
+			return mreg_error_set(MREG_EINVALID, "invalid rollback: a version replacing itself");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int check_body(const mreg_event *ev)
+{
+	const body_field *fields = body_fields[ev->type];
+	const cJSON *c = ev->body ? ev->body->child : NULL;
+	int rc;
+	if (!cJSON_IsObject(ev->body))
+		return mreg_error_set(MREG_EINVALID, "invalid event: no payload");
+	/* members in table order, each known, required ones present */
+	for (const body_field *f = fields; f->key; f++) {
+		if (c && !strcmp(c->string, f->key)) {
+			if ((rc = check_member(f, c)) < 0)
+				return rc;
+			c = c->next;
+		} else if (f->required) {
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is missing", f->key);
+		}
+	}
+	if (c)
+		return mreg_error_set(MREG_EINVALID, "invalid event: unknown or misplaced key '%s'", c->string);
+	return check_body_rules(ev);
+}
+
+/* Move the payload members of doc into a new body, in table order. */
+static int take_body(mreg_event *ev, cJSON *doc)
+{
+	if (!(ev->body = cJSON_CreateObject()))
+		return MREG_ERROR;
+	for (const body_field *f = body_fields[ev->type]; f->key; f++) {
+		cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(doc, f->key);
+		if (v)
+			cJSON_AddItemToObject(ev->body, f->key, v);
+	}
+	return 0;
+}
+
 /* ---- validation ----------------------------------------------------- */
 
 static int check_string(const char *what, const char *s, size_t max, bool empty_ok)
@@ -545,12 +803,19 @@ int mreg_event_validate(const mreg_event *ev)
 		return rc;
 	if ((rc = mreg_id_check(ev->model)) < 0)
 		return rc;
-	if (ev->version < 1 || ev->version > 1 << 30)
+	if (has_body(ev->type) && (rc = check_body(ev)) < 0)
+		return rc;
+	if (!mreg_event_has_version(ev)) {
+		if (ev->ref[0] || ev->version)
+			return mreg_error_set(MREG_EINVALID, "invalid event: %s names no version",
+					      mreg_event_type_name(ev->type));
+	} else if (ev->version < 1 || ev->version > 1 << 30) {
 		return mreg_error_set(MREG_EINVALID, "invalid event: version %d out of range", ev->version);
+	}
 	if (ev->type == MREG_EV_REGISTERED) {
 		if (ev->ref[0])
 			return mreg_error_set(MREG_EINVALID, "invalid event: a registration has no ref");
-	} else if ((rc = check_hex("ref", ev->ref, 32)) < 0) {
+	} else if (mreg_event_has_version(ev) && (rc = check_hex("ref", ev->ref, 32)) < 0) {
 		return rc;
 	}
 	switch (ev->type) {
@@ -632,9 +897,15 @@ int mreg_event_serialize(mreg_buf *out, mreg_event *ev)
 	mreg_jsonw_str(&w, "actor", ev->actor);
 	mreg_jsonw_str(&w, "node", ev->node);
 	mreg_jsonw_str(&w, "model", ev->model);
-	if (ev->type != MREG_EV_REGISTERED)
+	if (ev->type != MREG_EV_REGISTERED && mreg_event_has_version(ev))
 		mreg_jsonw_str(&w, "ref", ev->ref);
-	mreg_jsonw_int(&w, "version", ev->version);
+	if (mreg_event_has_version(ev))
+		mreg_jsonw_int(&w, "version", ev->version);
+	if (has_body(ev->type)) {
+		const cJSON *c;
+		cJSON_ArrayForEach(c, ev->body)
+			mreg_jsonw_value(&w, c->string, c);
+	}
 	switch (ev->type) {
 	case MREG_EV_REGISTERED:
 		mreg_jsonw_str(&w, "name", ev->name);
@@ -814,15 +1085,28 @@ static int parse_fields(mreg_event *ev, const cJSON *doc)
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'type' is missing");
 	if ((int)(ev->type = mreg_event_type_parse(v->valuestring)) < 0)
 		return mreg_error_set(MREG_EINVALID, "unknown event type '%s'", v->valuestring);
-	cJSON_ArrayForEach(c, doc)
-		if (!in_list(envelope_keys, c->string) && !in_list(payload_keys[ev->type], c->string))
+	cJSON_ArrayForEach(c, doc) {
+		bool known = in_list(envelope_keys, c->string) || in_list(payload_keys[ev->type], c->string);
+		for (const body_field *f = body_fields[ev->type]; !known && f->key; f++)
+			known = !strcmp(f->key, c->string);
+		if (!known)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown key '%s'", c->string);
+	}
 	if ((rc = get_int(&ev->clock, doc, "clock")) < 0 ||
 	    (rc = get_fixed(ev->time, sizeof(ev->time), doc, "time")) < 0 ||
 	    (rc = get_str(&ev->actor, doc, "actor", true)) < 0 ||
 	    (rc = get_str(&ev->node, doc, "node", true)) < 0 ||
-	    (rc = get_str(&ev->model, doc, "model", true)) < 0 ||
-	    (rc = get_int(&n, doc, "version")) < 0)
+	    (rc = get_str(&ev->model, doc, "model", true)) < 0)
+		return rc;
+	if (has_body(ev->type) && (rc = take_body(ev, (cJSON *)doc)) < 0)
+		return rc;
+	if (!mreg_event_has_version(ev)) {
+		if (cJSON_GetObjectItemCaseSensitive(doc, "ref") || cJSON_GetObjectItemCaseSensitive(doc, "version"))
+			return mreg_error_set(MREG_EINVALID, "invalid event: %s names no version",
+					      mreg_event_type_name(ev->type));
+		return mreg_event_validate(ev);
+	}
+	if ((rc = get_int(&n, doc, "version")) < 0)
 		return rc;
 	if (n < 1 || n > 1 << 30)
 		return mreg_error_set(MREG_EINVALID, "invalid event: version %lld out of range", (long long)n);

@@ -34,6 +34,13 @@ typedef enum {
 	MREG_EV_METRICS,
 	MREG_EV_TAGGED,
 	MREG_EV_UNTAGGED,
+	/* the types below keep their payload in ev->body (see body_fields in event.c) */
+	MREG_EV_VALIDATION,	/* version.validation: one step of a version's validation */
+	MREG_EV_COMPARISON,	/* comparison.recorded: a head-to-head result of two versions */
+	MREG_EV_BASELINE,	/* baseline.set: the performance a model's rollback check compares to */
+	MREG_EV_ROLLBACK,	/* rollback: an archived version back to production, atomically */
+	MREG_EV_ROLLBACK_REQUESTED,	/* rollback.requested: a regression waits for approval */
+	MREG_EV_ROLLBACK_CLEARED,	/* rollback.cleared: a waiting request dropped */
 	MREG_EV_COUNT
 } mreg_event_type;
 
@@ -87,7 +94,25 @@ typedef struct {
 	mreg_stage from;
 	mreg_stage to;
 	char *reason;
+
+	/*
+	 * The payload of the newer types, owned: a JSON object whose members
+	 * come in the order body_fields lists them, each checked against its
+	 * kind there. ref and version are set for validation, comparison and
+	 * rollback events (the version acted on: A of a comparison, the target
+	 * of a rollback) and absent on model-wide ones.
+	 */
+	cJSON *body;
 } mreg_event;
+
+/* True if events of this type carry ref and version. */
+bool mreg_event_has_version(const mreg_event *ev);
+/* The second model an event touches (B of a comparison), or NULL. */
+const char *mreg_event_other_model(const mreg_event *ev);
+/* Body members, NULL or the default when absent or of another kind. */
+const char *mreg_event_body_str(const mreg_event *ev, const char *key);
+double mreg_event_body_num(const mreg_event *ev, const char *key, double dflt);
+bool mreg_event_body_has(const mreg_event *ev, const char *key);
 
 const char *mreg_event_type_name(mreg_event_type t);
 mreg_event_type mreg_event_type_parse(const char *name);	/* -1 if unknown */

@@ -15,11 +15,19 @@
  *  - Production is one version per model: promoting to production, or
  *    registering straight into it, archives the current production version
  *    in the same event ("Replaced by <id>:v<N>").
+ *  - A rollback moves an archived version back to production and archives
+ *    the version it names as production, in one event; if either is no
+ *    longer where its writer saw it (another node moved it first), the
+ *    rollback is a conflict and is kept in the rollback record as failed.
+ *  - Validations step pending -> queued -> running -> passed | failed; a
+ *    step the current status does not allow is a conflict.
+ *  - A comparison is shown in both versions it names.
  *
  * After each event the touched model's invariants are checked.
  */
 #include "state.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +58,7 @@ static void version_dispose(mreg_version *v)
 		transition_dispose(&v->history[i]);
 	free(v->history);
 	cJSON_Delete(v->validation);
+	cJSON_Delete(v->comparisons);
 }
 
 void mreg_version_free(mreg_version *v)
@@ -71,6 +80,7 @@ mreg_version *mreg_version_dup(const mreg_version *v)
 	d->history = NULL;
 	d->nhistory = 0;
 	d->validation = NULL;
+	d->comparisons = NULL;
 	d->raw = NULL;
 	d->rawowned = false;
 	if (v->raw) {
@@ -88,6 +98,8 @@ mreg_version *mreg_version_dup(const mreg_version *v)
 	if (v->training_config && !(d->training_config = cJSON_Duplicate(v->training_config, 1)))
 		goto fail;
 	if (v->validation && !(d->validation = cJSON_Duplicate(v->validation, 1)))
+		goto fail;
+	if (v->comparisons && !(d->comparisons = cJSON_Duplicate(v->comparisons, 1)))
 		goto fail;
 	if (v->ntags && !(d->tags = calloc(v->ntags, sizeof(char *))))
 		goto fail;
@@ -153,6 +165,9 @@ void mreg_state_free(mreg_state *st)
 		free(st->conflicts[i].actor);
 	}
 	free(st->conflicts);
+	cJSON_Delete(st->baselines);
+	cJSON_Delete(st->pending);
+	cJSON_Delete(st->rollbacks);
 	free(st);
 }
 
@@ -276,7 +291,8 @@ int mreg_state_check_model(const mreg_model *m)
 					      m->id, v->version);
 		for (size_t h = 1; h < v->nhistory; h++) {
 			const mreg_transition *t = &v->history[h];
-			if (t->from != v->history[h - 1].to || !mreg_stage_allowed(t->from, t->to))
+			bool back = t->rollback && t->from == MREG_STAGE_ARCHIVED && t->to == MREG_STAGE_PRODUCTION;
+			if (t->from != v->history[h - 1].to || !(back || mreg_stage_allowed(t->from, t->to)))
 				return mreg_error_set(MREG_ECORRUPT,
 						      "invariant 3 broken in '%s:%d': %s -> %s in its history",
 						      m->id, v->version, mreg_stage_name(t->from), mreg_stage_name(t->to));
@@ -515,6 +531,318 @@ static int apply_promoted(mreg_state *st, mreg_model *m, mreg_version *v, const 
 	return 0;
 }
 
+/* ---- the rollback manager's records and the newer version events ---- */
+
+static int conflictf(mreg_state *st, const mreg_event *ev, int version, const char *fmt, ...)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	mreg_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	int rc = mreg_buf_oom(&b) ? mreg_error_set(MREG_ERROR, "out of memory") : add_conflict(st, ev, version, b.ptr);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* Put item under key in obj, keeping members sorted by key (replacing one of the same key). */
+static int put_sorted(cJSON **obj, const char *key, cJSON *item)
+{
+	if (!item || (!*obj && !(*obj = cJSON_CreateObject()))) {
+		cJSON_Delete(item);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(*obj, key);
+	cJSON *after = NULL;
+	for (cJSON *c = (*obj)->child; c && strcmp(c->string, key) < 0; c = c->next)
+		after = c;
+	if (!(item->string = mreg_strdup(key))) {
+		cJSON_Delete(item);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	/* link in after `after` (or first) */
+	cJSON *head = (*obj)->child;
+	if (!after) {
+		item->next = head;
+		item->prev = head ? head->prev : item;
+		if (head)
+			head->prev = item;
+		(*obj)->child = item;
+	} else {
+		item->next = after->next;
+		item->prev = after;
+		if (after->next)
+			after->next->prev = item;
+		else
+			head->prev = item;	/* the new last member */
+		after->next = item;
+	}
+	return 0;
+}
+
+static cJSON *str_or_null(const char *s)
+{
+	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static void add_body_member(cJSON *o, const char *key, const mreg_event *ev, const char *from)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev->body, from);
+	cJSON_AddItemToObject(o, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+static int apply_baseline(mreg_state *st, const mreg_event *ev)
+{
+	cJSON *b = cJSON_CreateObject();
+	if (b) {
+		add_body_member(b, "elo", ev, "elo");
+		add_body_member(b, "win_rate", ev, "win_rate");
+		add_body_member(b, "games_played", ev, "games_played");
+		cJSON_AddStringToObject(b, "set_at", ev->time);
+		cJSON_AddStringToObject(b, "set_by", ev->actor);
+		cJSON_AddStringToObject(b, "event", ev->id);
+	}
+	return put_sorted(&st->baselines, ev->model, b);
+}
+
+static int apply_requested(mreg_state *st, const mreg_event *ev)
+{
+	cJSON *p = cJSON_CreateObject();
+	if (p) {
+		add_body_member(p, "severity", ev, "severity");
+		add_body_member(p, "elo_drop", ev, "elo_drop");
+		add_body_member(p, "reason", ev, "reason");
+		cJSON_AddStringToObject(p, "requested_at", ev->time);
+		cJSON_AddStringToObject(p, "requested_by", ev->actor);
+		cJSON_AddStringToObject(p, "event", ev->id);
+	}
+	return put_sorted(&st->pending, ev->model, p);
+}
+
+static int apply_cleared(mreg_state *st, const mreg_event *ev)
+{
+	if (!cJSON_GetObjectItemCaseSensitive(st->pending, ev->model))
+		return conflictf(st, ev, 0, "no rollback of '%s' is waiting for approval", ev->model);
+	cJSON_DeleteItemFromObjectCaseSensitive(st->pending, ev->model);
+	return 0;
+}
+
+/* One row of the rollback record; error NULL: it succeeded. */
+static int record_rollback(mreg_state *st, const mreg_event *ev, const char *error)
+{
+	cJSON *r = cJSON_CreateObject();
+	if (!r || (!st->rollbacks && !(st->rollbacks = cJSON_CreateArray()))) {
+		cJSON_Delete(r);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	cJSON_AddStringToObject(r, "model_id", ev->model);
+	add_body_member(r, "from_version", ev, "from_version");
+	cJSON_AddNumberToObject(r, "to_version", ev->version);
+	add_body_member(r, "reason", ev, "reason");
+	add_body_member(r, "triggered_by", ev, "trigger");
+	cJSON_AddBoolToObject(r, "success", error == NULL);
+	cJSON_AddItemToObject(r, "error_message", str_or_null(error));
+	add_body_member(r, "from_metrics", ev, "from_metrics");
+	add_body_member(r, "to_metrics", ev, "to_metrics");
+	cJSON_AddStringToObject(r, "timestamp", ev->time);
+	cJSON_AddStringToObject(r, "actor", ev->actor);
+	cJSON_AddStringToObject(r, "event", ev->id);
+	cJSON_AddItemToArray(st->rollbacks, r);
+	return 0;
+}
+
+static int apply_rollback(mreg_state *st, mreg_model *m, const mreg_event *ev)
+{
+	int rc;
+	int from_no = (int)mreg_event_body_num(ev, "from_version", 0);
+	mreg_version *to = mreg_model_version_by_ref(m, ev->ref, ev->version);
+	mreg_version *from = mreg_model_version_by_ref(m, mreg_event_body_str(ev, "from_ref"), from_no);
+	mreg_buf why = MREG_BUF_INIT;
+	if (!to || !from)
+		mreg_buf_printf(&why, "cannot roll back '%s': it names an unknown version", m->id);
+	else if (from->stage != MREG_STAGE_PRODUCTION)
+		mreg_buf_printf(&why, "cannot roll back '%s': version %d is no longer in production", m->id,
+				from->version);
+	else if (to->stage != MREG_STAGE_ARCHIVED)
+		mreg_buf_printf(&why, "cannot roll back '%s' to version %d: it is in %s, not archived", m->id,
+				to->version, mreg_stage_name(to->stage));
+	if (why.size || mreg_buf_oom(&why)) {
+		rc = mreg_buf_oom(&why) ? mreg_error_set(MREG_ERROR, "out of memory") : record_rollback(st, ev, why.ptr);
+		if (rc == 0)
+			rc = add_conflict(st, ev, ev->version, why.ptr);
+		mreg_buf_dispose(&why);
+		return rc;
+	}
+	if ((rc = mreg_version_materialize(from)) < 0 || (rc = mreg_version_materialize(to)) < 0)
+		return rc;
+	const char *reason = mreg_event_body_str(ev, "reason");
+	char *down = mreg_strfmt("Rolled back to %s:v%d%s%s", m->id, to->version, reason[0] ? ": " : "", reason);
+	if (!down)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = add_transition(from, MREG_STAGE_PRODUCTION, MREG_STAGE_ARCHIVED, down, ev);
+	free(down);
+	char *up = rc < 0 ? NULL : mreg_strfmt("Rollback from %s:v%d%s%s", m->id, from->version,
+					       reason[0] ? ": " : "", reason);
+	if (rc == 0 && !up)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0)
+		rc = add_transition(to, MREG_STAGE_ARCHIVED, MREG_STAGE_PRODUCTION, up, ev);
+	free(up);
+	if (rc < 0)
+		return rc;
+	to->history[to->nhistory - 1].rollback = true;
+	move_stage(st, from, MREG_STAGE_ARCHIVED);
+	move_stage(st, to, MREG_STAGE_PRODUCTION);
+	memcpy(from->updated_at, ev->time, sizeof(from->updated_at));
+	memcpy(to->updated_at, ev->time, sizeof(to->updated_at));
+	if ((rc = set_prod(m, to)) < 0 || (rc = record_rollback(st, ev, NULL)) < 0)
+		return rc;
+	/* as the original: a rollback ends the waiting request and the baseline it was judged by */
+	cJSON_DeleteItemFromObjectCaseSensitive(st->pending, m->id);
+	cJSON_DeleteItemFromObjectCaseSensitive(st->baselines, m->id);
+	return 0;
+}
+
+static const char *validation_status(const mreg_version *v)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
+	return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+/*
+ * The validation steps: which statuses each action may start from.
+ * create starts a new validation from anything but running.
+ * Keep in step with mreg_validation_allowed's users in fsstore/ops.c.
+ */
+int mreg_validation_allowed(const char *status, const char *action)
+{
+	if (!strcmp(action, "create"))
+		return !status || strcmp(status, "running");
+	if (!status)
+		return 0;
+	if (!strcmp(action, "queue"))
+		return !strcmp(status, "pending");
+	if (!strcmp(action, "start"))
+		return !strcmp(status, "pending") || !strcmp(status, "queued");
+	return !strcmp(status, "pending") || !strcmp(status, "queued") || !strcmp(status, "running");
+}
+
+static int apply_validation(mreg_state *st, mreg_model *m, mreg_version *v, const mreg_event *ev)
+{
+	const char *action = mreg_event_body_str(ev, "action"), *status = validation_status(v);
+	if (!mreg_validation_allowed(status, action))
+		return conflictf(st, ev, v->version, "cannot %s the validation of '%s:%d': it is %s", action, m->id,
+				 v->version, status ? status : "not created");
+	static const char *const after[][2] = {
+		{ "create", "pending" }, { "queue", "queued" }, { "start", "running" },
+		{ "pass", "passed" }, { "fail", "failed" }
+	};
+	const char *to = NULL;
+	for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
+		if (!strcmp(after[i][0], action))
+			to = after[i][1];
+	cJSON *val = v->validation;
+	if (!strcmp(action, "create")) {
+		cJSON *bl = cJSON_GetObjectItemCaseSensitive(ev->body, "baselines");
+		val = cJSON_CreateObject();
+		if (!val)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		cJSON_AddStringToObject(val, "status", to);
+		cJSON_AddNullToObject(val, "work_id");
+		cJSON_AddItemToObject(val, "baselines", bl ? cJSON_Duplicate(bl, 1) : cJSON_CreateArray());
+		cJSON_AddNumberToObject(val, "games_per_matchup", mreg_event_body_num(ev, "games_per_matchup", 50));
+		cJSON_AddNullToObject(val, "results");
+		cJSON_AddNullToObject(val, "started_at");
+		cJSON_AddNullToObject(val, "completed_at");
+		cJSON_Delete(v->validation);
+		v->validation = val;
+		return 0;
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(val, "status", cJSON_CreateString(to));
+	if (!strcmp(action, "queue"))
+		cJSON_ReplaceItemInObjectCaseSensitive(val, "work_id",
+						       cJSON_CreateString(mreg_event_body_str(ev, "work_id")));
+	else if (!strcmp(action, "start"))
+		cJSON_ReplaceItemInObjectCaseSensitive(val, "started_at", cJSON_CreateString(ev->time));
+	else {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(ev->body, "results");
+		if (res)
+			cJSON_ReplaceItemInObjectCaseSensitive(val, "results", cJSON_Duplicate(res, 1));
+		cJSON_ReplaceItemInObjectCaseSensitive(val, "completed_at", cJSON_CreateString(ev->time));
+	}
+	return 0;
+}
+
+/* The comparison object both versions show. */
+static cJSON *comparison_object(const mreg_event *ev, const char *a, const char *b)
+{
+	double games = mreg_event_body_num(ev, "games", 0), aw = mreg_event_body_num(ev, "a_wins", 0),
+	       bw = mreg_event_body_num(ev, "b_wins", 0), dr = mreg_event_body_num(ev, "draws", 0);
+	double total = aw + bw + dr;
+	cJSON *c = cJSON_CreateObject();
+	if (!c)
+		return NULL;
+	cJSON_AddStringToObject(c, "model_a", a);
+	cJSON_AddStringToObject(c, "model_b", b);
+	cJSON_AddNumberToObject(c, "games", games);
+	cJSON_AddNumberToObject(c, "a_wins", aw);
+	cJSON_AddNumberToObject(c, "b_wins", bw);
+	cJSON_AddNumberToObject(c, "draws", dr);
+	cJSON_AddNumberToObject(c, "a_win_rate", total > 0 ? aw / total : 0);
+	cJSON_AddNumberToObject(c, "b_win_rate", total > 0 ? bw / total : 0);
+	cJSON_AddNumberToObject(c, "draw_rate", total > 0 ? dr / total : 0);
+	add_body_member(c, "elo_diff", ev, "elo_diff");
+	add_body_member(c, "notes", ev, "notes");
+	cJSON_AddStringToObject(c, "compared_at", ev->time);
+	cJSON_AddStringToObject(c, "event", ev->id);
+	return c;
+}
+
+static int add_comparison(mreg_version *v, cJSON *c)
+{
+	if (!c || (!v->comparisons && !(v->comparisons = cJSON_CreateArray()))) {
+		cJSON_Delete(c);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	cJSON_AddItemToArray(v->comparisons, c);
+	return 0;
+}
+
+static int apply_comparison(mreg_state *st, mreg_model *m, mreg_version *a, const mreg_event *ev)
+{
+	const char *bid = mreg_event_body_str(ev, "b_model");
+	mreg_model *bm = mreg_state_model(st, bid);
+	if (bm && !bm->loaded)
+		return mreg_error_set(MREG_ERROR, "model '%s' is not loaded for event %s", bid, ev->id);
+	int bno = (int)mreg_event_body_num(ev, "b_version", 0);
+	mreg_version *b = bm ? mreg_model_version_by_ref(bm, mreg_event_body_str(ev, "b_ref"), bno) : NULL;
+	if (!b)
+		return conflictf(st, ev, a->version, "comparison of '%s:%d' names an unknown version '%s:%d'", m->id,
+				 a->version, bid, bno);
+	int rc = mreg_version_materialize(b);
+	if (rc < 0)
+		return rc;
+	char *an = mreg_strfmt("%s:%d", m->id, a->version), *bn = mreg_strfmt("%s:%d", bid, b->version);
+	if (!an || !bn)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0)
+		rc = add_comparison(a, comparison_object(ev, an, bn));
+	if (rc == 0)
+		rc = add_comparison(b, comparison_object(ev, an, bn));
+	free(an);
+	free(bn);
+	if (rc < 0)
+		return rc;
+	memcpy(b->updated_at, ev->time, sizeof(b->updated_at));
+	if (bm != m) {
+		bm->dirty = true;
+		memcpy(bm->updated_at, ev->time, sizeof(bm->updated_at));
+		if (bm->prod && bm->prod->version == b->version && (rc = set_prod(bm, b)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 {
 	int rc = 0;
@@ -531,6 +859,12 @@ static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 	switch (ev->type) {
 	case MREG_EV_PROMOTED:
 		return apply_promoted(st, m, v, ev);
+	case MREG_EV_VALIDATION:
+		rc = apply_validation(st, m, v, ev);
+		break;
+	case MREG_EV_COMPARISON:
+		rc = apply_comparison(st, m, v, ev);
+		break;
 	case MREG_EV_METRICS:
 		if (ev->replace) {
 			memset(&v->metrics, 0, sizeof(v->metrics));
@@ -551,7 +885,7 @@ static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 	}
 	if (rc == 0)
 		memcpy(v->updated_at, ev->time, sizeof(v->updated_at));
-	return rc;	/* 0 applied, <0 error */
+	return rc;	/* 0 applied, 1 a conflict, <0 error */
 }
 
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
@@ -574,10 +908,26 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 		if ((rc = mreg_state_model_add(&m, st, ev->model)) < 0)
 			return rc;
 	}
-	if (ev->type == MREG_EV_REGISTERED)
+	switch (ev->type) {
+	case MREG_EV_REGISTERED:
 		rc = apply_registered(st, m, ev);
-	else
+		break;
+	case MREG_EV_BASELINE:
+		rc = apply_baseline(st, ev);
+		break;
+	case MREG_EV_ROLLBACK_REQUESTED:
+		rc = apply_requested(st, ev);
+		break;
+	case MREG_EV_ROLLBACK_CLEARED:
+		rc = apply_cleared(st, ev);
+		break;
+	case MREG_EV_ROLLBACK:
+		rc = apply_rollback(st, m, ev);
+		break;
+	default:
 		rc = apply_to_version(st, m, ev);
+		break;
+	}
 	if (rc < 0)
 		return rc;
 	if (rc > 0)

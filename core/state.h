@@ -27,6 +27,7 @@ typedef struct {
 	char *by;
 	char at[MREG_TIME_LEN + 1];
 	char event[33];
+	bool rollback;		/* made by a rollback: archived -> production is allowed */
 } mreg_transition;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
 	mreg_transition *history;
 	size_t nhistory;
 	cJSON *validation;	/* NULL or an object */
+	cJSON *comparisons;	/* NULL or an array of comparison objects, fold order */
 	/*
 	 * A lazily loaded version: its JSON as written (at depth 2) in its
 	 * model file or production.json, with only version, claimed, ref,
@@ -105,6 +107,17 @@ typedef struct {
 	size_t nmodels, amodels;
 	mreg_conflict *conflicts;
 	size_t nconflicts, aconflicts;
+	/*
+	 * Registry-wide records of the rollback manager, as JSON (they are
+	 * few, and they are written to registry.json as they are):
+	 * baselines      model id -> {elo, win_rate, games_played, set_at, set_by, event}
+	 * pending        model id -> {severity, elo_drop, reason, requested_at, requested_by, event}
+	 * rollbacks      every rollback attempt in fold order (see fold.c)
+	 * Objects keep their members sorted by model id. NULL: none yet.
+	 */
+	cJSON *baselines;
+	cJSON *pending;
+	cJSON *rollbacks;
 } mreg_state;
 
 int mreg_state_new(mreg_state **out);
@@ -136,6 +149,9 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
  *     and the last row ends in the version's stage.
  */
 int mreg_state_check_model(const mreg_model *m);
+
+/* 1 if a validation in status (NULL: none) may take action (create, queue, start, pass, fail). */
+int mreg_validation_allowed(const char *status, const char *action);
 
 /* ---- state files (statefile.c) ---- */
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* Bump when the layout of any state file changes: older files are then folded anew. */
-#define STATE_FORMAT 2
+#define STATE_FORMAT 3
 
 void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 {
@@ -29,6 +29,8 @@ void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 	mreg_jsonw_str(w, "transitioned_by", t->by);
 	mreg_jsonw_str(w, "transitioned_at", t->at);
 	mreg_jsonw_str(w, "event", t->event);
+	if (t->rollback)
+		mreg_jsonw_bool(w, "rollback", true);
 	mreg_jsonw_obj_end(w);
 }
 
@@ -72,6 +74,10 @@ void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, con
 	mreg_jsonw_int(w, "claimed_version", v->claimed);
 	mreg_jsonw_str(w, "ref", v->ref);
 	mreg_jsonw_value(w, "validation", v->validation);
+	if (v->comparisons)
+		mreg_jsonw_value(w, "comparisons", v->comparisons);
+	else
+		mreg_jsonw_arr_begin(w, "comparisons"), mreg_jsonw_arr_end(w);
 	mreg_jsonw_arr_begin(w, "history");
 	for (size_t i = 0; i < v->nhistory; i++)
 		mreg_transition_write(w, &v->history[i]);
@@ -85,6 +91,17 @@ static void write_prod(mreg_jsonw *w, const char *key, const mreg_model *m)
 		mreg_jsonw_null(w, key);
 	else
 		mreg_version_write(w, key, m, m->prod);
+}
+
+/* v, or an empty object or array when it is NULL */
+static void write_json_or(mreg_jsonw *w, const char *key, const cJSON *v, bool array)
+{
+	if (v)
+		mreg_jsonw_value(w, key, v);
+	else if (array)
+		mreg_jsonw_arr_begin(w, key), mreg_jsonw_arr_end(w);
+	else
+		mreg_jsonw_obj_begin(w, key), mreg_jsonw_obj_end(w);
 }
 
 int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
@@ -125,6 +142,9 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 		mreg_jsonw_obj_end(&w);
 	}
 	mreg_jsonw_arr_end(&w);
+	write_json_or(&w, "baselines", st->baselines, false);
+	write_json_or(&w, "pending_rollbacks", st->pending, false);
+	write_json_or(&w, "rollbacks", st->rollbacks, true);
 	mreg_jsonw_arr_begin(&w, "model_list");
 	for (size_t i = 0; i < st->nmodels; i++) {
 		const mreg_model *m = st->models[i];
@@ -292,6 +312,21 @@ static int read_prod(mreg_version **p, cJSON *o)
 	return read_version(*p, o);
 }
 
+/* Detach key from doc into *out: an object (or array); empty ones stay NULL. */
+static int take_json(cJSON **out, cJSON *doc, const char *key, bool array)
+{
+	cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(doc, key);
+	if (!v || (array ? !cJSON_IsArray(v) : !cJSON_IsObject(v))) {
+		cJSON_Delete(v);
+		return BAD(key);
+	}
+	if (!v->child)
+		cJSON_Delete(v);
+	else
+		*out = v;
+	return 0;
+}
+
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 {
 	mreg_state *st = NULL;
@@ -362,6 +397,10 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 			goto done;
 		}
 	}
+	if ((rc = take_json(&st->baselines, doc, "baselines", false)) < 0 ||
+	    (rc = take_json(&st->pending, doc, "pending_rollbacks", false)) < 0 ||
+	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0)
+		goto done;
 	o = cJSON_GetObjectItemCaseSensitive(doc, "model_list");
 	if (!cJSON_IsArray(o)) {
 		rc = BAD("model_list");
@@ -418,6 +457,7 @@ static int read_transition(mreg_transition *t, const cJSON *o)
 	if ((rc = copy_fixed(t->at, sizeof(t->at), o, "transitioned_at")) < 0 ||
 	    (rc = copy_fixed(t->event, sizeof(t->event), o, "event")) < 0)
 		return rc;
+	t->rollback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "rollback"));
 	return 0;
 }
 
@@ -457,6 +497,15 @@ static int read_version(mreg_version *v, cJSON *o)
 		v->validation = val;
 	else
 		cJSON_Delete(val);
+	cJSON *cmp = cJSON_DetachItemFromObjectCaseSensitive(o, "comparisons");
+	if (!cJSON_IsArray(cmp)) {
+		cJSON_Delete(cmp);
+		return BAD("comparisons");
+	}
+	if (cmp->child)
+		v->comparisons = cmp;
+	else
+		cJSON_Delete(cmp);
 	arr = cJSON_GetObjectItemCaseSensitive(o, "tags");
 	if (!cJSON_IsArray(arr))
 		return BAD("tags");

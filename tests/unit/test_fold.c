@@ -17,7 +17,15 @@
  *            (artifacts/00/11/00112233445566778899aabbccddeeff.bin, size 1)
  *   other events: version = the version the referenced registration
  *            claimed; promotions: reason ""; metrics updates: metrics {},
- *            replace false
+ *            replace false; rollbacks: reason "", trigger "manual",
+ *            from_metrics {}, to_metrics {}
+ *   the newer types are given in full ("comparison.recorded",
+ *            "baseline.set", "rollback", "rollback.requested",
+ *            "rollback.cleared"), except "validation"; model-wide ones
+ *            (baseline.*, rollback.*) get no version
+ *   "b_ref": "@x" / "from_ref": "@x" name the second version of a
+ *            comparison or rollback; b_version / from_version (and b_model)
+ *            are filled from that line
  *
  * `clock`, `model` and a registration's `version` are always given.
  * "label": "x" (runner only, removed before building) names a line;
@@ -46,7 +54,12 @@
  *   stages development=<n> staging=<n> production=<n> archived=<n> rejected=<n>
  *   types policy_value=<n> heuristic=<n> ensemble=<n> compressed=<n> experimental=<n>
  *   events <n> registered=<n> promoted=<n> metrics_updated=<n> tagged=<n>
- *         untagged=<n> conflicts=<n>
+ *         untagged=<n> [<newer type>=<n> when nonzero] conflicts=<n>
+ *   comparison <id>:<n> <json>       after a version's history: each comparison
+ *   validation <id>:<n> <json>       a validation past its automatic "pending"
+ *   baseline <id> <json>             the rollback manager's records, last
+ *   pending <id> <severity> "<reason>"
+ *   rollback <id> v<from>->v<to> by=<trigger> ok|<error>
  *
  * Times are shown as the clock they were derived from (<c>), or verbatim if
  * a line gave its own time. The runner also checks, for every case, that the
@@ -203,7 +216,7 @@ static void build_line(run *r, const char *path, int lineno, const char *text)
 	const cJSON *model = cJSON_GetObjectItemCaseSensitive(obj, "model");
 	if (!cJSON_IsString(type) || !cJSON_IsNumber(clock) || !cJSON_IsString(model))
 		fail_msg("%s:%d: type, clock and model are required", path, lineno);
-	if (!strchr(type->valuestring, '.')) {
+	if (!strchr(type->valuestring, '.') && strcmp(type->valuestring, "rollback")) {
 		char full[128];
 		snprintf(full, sizeof(full), "version.%s", type->valuestring);
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "type", cJSON_CreateString(full));
@@ -240,7 +253,30 @@ static void build_line(run *r, const char *path, int lineno, const char *text)
 				fail_msg("%s:%d: line labelled '%s' did not build", path, lineno, ref->valuestring + 1);
 			cJSON_ReplaceItemInObjectCaseSensitive(obj, "ref", cJSON_CreateString(target->ev->id));
 		}
-		set_default(obj, "version", cJSON_CreateNumber(target ? target->ev->version : 1));
+		/* the second version a comparison or rollback names */
+		static const char *const second[][2] = { { "b_ref", "b_version" }, { "from_ref", "from_version" } };
+		for (size_t k = 0; k < 2; k++) {
+			const cJSON *r2 = cJSON_GetObjectItemCaseSensitive(obj, second[k][0]);
+			if (!cJSON_IsString(r2) || r2->valuestring[0] != '@')
+				continue;
+			const item *t2 = find_label(r, r2->valuestring + 1);
+			if (!t2 || !t2->ev)
+				fail_msg("%s:%d: no earlier line labelled '%s' built", path, lineno, r2->valuestring + 1);
+			cJSON_ReplaceItemInObjectCaseSensitive(obj, second[k][0], cJSON_CreateString(t2->ev->id));
+			set_default(obj, second[k][1], cJSON_CreateNumber(t2->ev->version));
+			if (k == 0)
+				set_default(obj, "b_model", cJSON_CreateString(t2->ev->model));
+		}
+		bool model_wide = !strcmp(type->valuestring, "baseline.set") ||
+				  !strncmp(type->valuestring, "rollback.", 9);
+		if (!model_wide)
+			set_default(obj, "version", cJSON_CreateNumber(target ? target->ev->version : 1));
+		if (!strcmp(type->valuestring, "rollback")) {
+			set_default(obj, "reason", cJSON_CreateString(""));
+			set_default(obj, "trigger", cJSON_CreateString("manual"));
+			set_default(obj, "from_metrics", cJSON_CreateObject());
+			set_default(obj, "to_metrics", cJSON_CreateObject());
+		}
 		if (!strcmp(type->valuestring, "version.promoted"))
 			set_default(obj, "reason", cJSON_CreateString(""));
 		if (!strcmp(type->valuestring, "version.metrics_updated")) {
@@ -360,6 +396,22 @@ static void summarize_version(mreg_buf *b, const run *r, const mreg_model *m, co
 	if (v->nhistory)
 		out(b, " [%s]", v->history[v->nhistory - 1].reason);
 	out(b, "\n");
+	const cJSON *c;
+	cJSON_ArrayForEach(c, v->comparisons) {
+		char *j = cJSON_PrintUnformatted(c);
+		char *msg = names_in(r, j);
+		out(b, "comparison %s:%d %s\n", m->id, v->version, msg);
+		free(msg);
+		cJSON_free(j);
+	}
+	/* a validation past its automatic start is shown whole */
+	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
+	const cJSON *vb = cJSON_GetObjectItemCaseSensitive(v->validation, "baselines");
+	if (cJSON_IsString(vs) && (strcmp(vs->valuestring, "pending") || cJSON_GetArraySize(vb))) {
+		char *j = cJSON_PrintUnformatted(v->validation);
+		out(b, "validation %s:%d %s\n", m->id, v->version, j);
+		cJSON_free(j);
+	}
 }
 
 static void summarize(mreg_buf *b, const run *r)
@@ -397,10 +449,35 @@ static void summarize(mreg_buf *b, const run *r)
 	for (int t = 0; t < MREG_TYPE_COUNT; t++)
 		out(b, " %s=%lld", mreg_type_name((mreg_model_type)t), (long long)st->type_count[t]);
 	out(b, "\nevents %lld", (long long)st->nevents);
-	for (int t = 0; t < MREG_EV_COUNT; t++)
-		out(b, " %s=%lld", mreg_event_type_name((mreg_event_type)t) + strlen("version."),
-		    (long long)st->by_type[t]);
+	for (int t = 0; t < MREG_EV_COUNT; t++) {
+		const char *tn = mreg_event_type_name((mreg_event_type)t);
+		if (t >= MREG_EV_VALIDATION && !st->by_type[t])
+			continue;	/* the newer types only when a case has them */
+		out(b, " %s=%lld", strncmp(tn, "version.", 8) ? tn : tn + 8, (long long)st->by_type[t]);
+	}
 	out(b, " conflicts=%zu\n", st->nconflicts);
+	const cJSON *c;
+	cJSON_ArrayForEach(c, st->baselines) {
+		char *j = cJSON_PrintUnformatted(c);
+		char *msg = names_in(r, j);
+		out(b, "baseline %s %s\n", c->string, msg);
+		free(msg);
+		cJSON_free(j);
+	}
+	cJSON_ArrayForEach(c, st->pending) {
+		const cJSON *sev = cJSON_GetObjectItemCaseSensitive(c, "severity");
+		const cJSON *why = cJSON_GetObjectItemCaseSensitive(c, "reason");
+		out(b, "pending %s %s \"%s\"\n", c->string, sev->valuestring, why->valuestring);
+	}
+	cJSON_ArrayForEach(c, st->rollbacks) {
+		const cJSON *err = cJSON_GetObjectItemCaseSensitive(c, "error_message");
+		char *msg = cJSON_IsString(err) ? names_in(r, err->valuestring) : strdup("ok");
+		out(b, "rollback %s v%g->v%g by=%s %s\n", cJSON_GetObjectItemCaseSensitive(c, "model_id")->valuestring,
+		    cJSON_GetObjectItemCaseSensitive(c, "from_version")->valuedouble,
+		    cJSON_GetObjectItemCaseSensitive(c, "to_version")->valuedouble,
+		    cJSON_GetObjectItemCaseSensitive(c, "triggered_by")->valuestring, msg);
+		free(msg);
+	}
 }
 
 /* The state's counters must match a recount; every model its invariants. */

@@ -59,6 +59,11 @@ int cli_usage(const cli_command *cmd, const char *fmt, ...);	/* usage error, exi
 int cli_open(mreg_registry **out, cli_globals *g);
 void cli_print_json(const mreg_buf *b);
 
+/* A JSON object from a file (16 MiB at most); what names the file in messages. */
+int cli_read_json_file(cJSON **out, const char *path, const char *what);
+/* A number option value; MREG_EUSAGE naming the option if it is not one (min/max inclusive). */
+int cli_number(double *out, const char *value, const char *option, double min, double max);
+
 int cmd_help(cli_globals *g, int argc, char **argv);
 void cli_print_help(FILE *out, const cli_command *cmd);
 

@@ -29,9 +29,17 @@ int cmd_refresh(cli_globals *, int, char **);
 int cmd_fsck(cli_globals *, int, char **);
 int cmd_gc(cli_globals *, int, char **);
 int cmd_version(cli_globals *, int, char **);
+int cmd_baseline(cli_globals *, int, char **);
+int cmd_rollback(cli_globals *, int, char **);
+int cmd_regression(cli_globals *, int, char **);
+int cmd_validation(cli_globals *, int, char **);
+int cmd_compare(cli_globals *, int, char **);
+int cmd_auto_promote(cli_globals *, int, char **);
+int cmd_dashboard(cli_globals *, int, char **);
 
 extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
-	opts_list[], opts_fsck[], opts_refresh[], opts_log[];
+	opts_list[], opts_fsck[], opts_refresh[], opts_log[], opts_baseline[], opts_rollback[], opts_regression[],
+	opts_validation[], opts_compare[], opts_auto_promote[];
 
 const cli_command cli_commands[] = {
 	{ "init", cmd_init, "create a registry", "mreg [-C DIR] init", opts_none,
@@ -69,6 +77,62 @@ const cli_command cli_commands[] = {
 	  "transitioned_at, event." },
 	{ "log", cmd_log, "events in fold order", "mreg log [MODEL] [--limit N]", opts_log,
 	  "--json prints an array of {id, clock, time, type, actor, node, model, version, ref}." },
+	{ "compare", cmd_compare, "show two versions side by side, or record a head-to-head result",
+	  "mreg compare A B [--record --games N --a-wins N --b-wins N --draws N [--elo-diff X] [--notes S]]",
+	  opts_compare,
+	  "Without --record: stage, type, Elo (and difference), win rate, games, optimizer, learning rate,\n"
+	  "batch size and epochs of A and B; --json gives {model_a, model_b, elo_diff} with version objects.\n"
+	  "With --record: a comparison.recorded event; win and draw rates are over a_wins + b_wins + draws\n"
+	  "(11/8/1 of 20 gives 0.55/0.40/0.05), and both versions show it under \"comparisons\". --json\n"
+	  "gives the comparison: model_a, model_b, games, a_wins, b_wins, draws, a_win_rate, b_win_rate,\n"
+	  "draw_rate, elo_diff, notes, compared_at, event." },
+	{ "validation", cmd_validation, "track a version's validation",
+	  "mreg validation REF create [--baselines A,B] [--games N] | REF queue WORK_ID | REF start |\n"
+	  "       REF pass [--results F] | REF fail [--results F] | pending | unvalidated",
+	  opts_validation,
+	  "Statuses: pending -> queued -> running -> passed | failed. queue needs pending; start needs\n"
+	  "pending or queued; pass and fail need pending, queued or running; create starts again from\n"
+	  "anything but running. A policy_value version registered in development or staging starts\n"
+	  "pending (50 games per matchup). show --json carries the validation object (status, work_id,\n"
+	  "baselines, games_per_matchup, results, started_at, completed_at). 'pending' lists versions\n"
+	  "whose validation is pending; 'unvalidated' development and staging versions without one." },
+	{ "auto-promote", cmd_auto_promote, "promote one step if the auto-promoter's criteria hold",
+	  "mreg auto-promote REF [--min-elo-improvement X] [--min-games N]", opts_auto_promote,
+	  "development -> staging needs games_played >= min_games/2 and an Elo; staging -> production\n"
+	  "needs games_played >= min_games and, if the model has a production version, an Elo at least\n"
+	  "min_elo_improvement above it. Defaults from mreg.json's auto_promote (25 Elo, 100 games).\n"
+	  "Not promoting is an answer, not an error: exit 0 with the reason." },
+	{ "baseline", cmd_baseline, "set or show the baseline a rollback check compares to",
+	  "mreg baseline set MODEL [--elo X] [--win-rate Y] [--games N] | baseline show MODEL", opts_baseline,
+	  "set writes a baseline.set event: the values given, the rest from the production version.\n"
+	  "A successful rollback drops the model's baseline, as the original did." },
+	{ "rollback", cmd_rollback, "roll a model back, check whether to, and its record",
+	  "mreg rollback MODEL [--to N] [-r REASON] [--trigger T] [--if-needed [--elo X] [--win-rate Y]\n"
+	  "       [--games N]] | rollback check MODEL [--elo X] [--win-rate Y] [--games N] |\n"
+	  "       rollback history [MODEL] [--limit N] | rollback stats | rollback pending |\n"
+	  "       rollback approve MODEL | rollback clear MODEL [-r REASON]",
+	  opts_rollback,
+	  "A rollback is one event: the target (--to, else the highest archived version with an Elo\n"
+	  "above 0, else the highest archived one) goes to production and the production version to\n"
+	  "archived. Refused, writing nothing, when no version is in production, no candidate exists or\n"
+	  "the target is not archived. check answers as the original's should_rollback: 'Model not in\n"
+	  "production', 'No rollback candidates available', the performance check ('Elo dropped by N\n"
+	  "(threshold: T)', 'Win rate dropped by P% (threshold: T%)'), else 'No rollback needed';\n"
+	  "--json {should_rollback, reason, check}. Thresholds: mreg.json's rollback (50 Elo, 0.10 win\n"
+	  "rate, 50 games since the baseline). history lists attempts newest first (--json: model_id,\n"
+	  "from_version, to_version, reason, triggered_by, success, error_message, from_metrics,\n"
+	  "to_metrics, timestamp, actor, event); a rollback another node made impossible first is kept\n"
+	  "as failed. stats: total_rollbacks, successful, failed, by_trigger, recent_24h." },
+	{ "regression", cmd_regression, "apply the regression policy to a reported regression",
+	  "mreg regression MODEL --severity minor|moderate|severe|critical --elo-drop X [-r REASON]",
+	  opts_regression,
+	  "critical rolls back now (trigger auto_regression_critical); severe waits for 'rollback approve'\n"
+	  "(a rollback.requested event) unless mreg.json's rollback.require_approval is false, then rolls\n"
+	  "back (auto_regression_severe); moderate rolls back when the Elo drop is over 30\n"
+	  "(auto_regression_moderate); minor does nothing. --json {model_id, action: none|rollback|wait,\n"
+	  "reason[, from_version, to_version]}." },
+	{ "dashboard", cmd_dashboard, "production, staging and counts at a glance", "mreg dashboard", opts_none,
+	  "--json {production: [versions], staging: [versions], counts: {stage: n}}." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",
@@ -213,6 +277,17 @@ int cli_open(mreg_registry **out, cli_globals *g)
 {
 	int rc = mreg_registry_open(out, g->dir);
 	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+int cli_number(double *out, const char *value, const char *option, double min, double max)
+{
+	char *end;
+	double v = strtod(value, &end);
+	if (!*value || *end || !(v >= min && v <= max))
+		return mreg_error_set(MREG_EUSAGE, "invalid %s '%s': expected a number from %g to %g", option, value, min,
+				      max);
+	*out = v;
+	return 0;
 }
 
 void cli_print_json(const mreg_buf *b)

@@ -218,8 +218,35 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		printf("%s%s", i ? ", " : "", v->tags[i]);
 	printf("\n");
 	if (v->validation) {
+		/* status, then whatever else the validation has so far */
+		const cJSON *c;
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
-		printf("  validation:   %s\n", cJSON_IsString(s) ? s->valuestring : "?");
+		printf("  validation:   %s", cJSON_IsString(s) ? s->valuestring : "?");
+		cJSON_ArrayForEach(c, v->validation) {
+			if (c == s || cJSON_IsNull(c) || (cJSON_IsArray(c) && !c->child))
+				continue;
+			char *t = cJSON_PrintUnformatted(c);
+			printf(", %s %s", c->string, t ? t : "");
+			cJSON_free(t);
+		}
+		printf("\n");
+	}
+	const cJSON *cmp;
+	cJSON_ArrayForEach(cmp, v->comparisons) {
+		const cJSON *ed = cJSON_GetObjectItemCaseSensitive(cmp, "elo_diff");
+		printf("  comparison:   %s vs %s: %g-%g-%g of %g (A %.1f%%, B %.1f%%, draws %.1f%%)",
+		       cJSON_GetObjectItemCaseSensitive(cmp, "model_a")->valuestring,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "model_b")->valuestring,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "a_wins")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "b_wins")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "draws")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "games")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "a_win_rate")->valuedouble * 100,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "b_win_rate")->valuedouble * 100,
+		       cJSON_GetObjectItemCaseSensitive(cmp, "draw_rate")->valuedouble * 100);
+		if (cJSON_IsNumber(ed))
+			printf(", elo diff %g", ed->valuedouble);
+		printf("\n");
 	}
 	printf("  history:\n");
 	print_history_rows(v, "    ");
@@ -499,6 +526,21 @@ done:
 
 /* ---- stats, status -------------------------------------------------- */
 
+/* The original's format_metrics: "Elo: 1500, WR: 55.0%, Games: 100", or "No metrics". */
+static void format_metrics(mreg_buf *out, const mreg_metrics *m)
+{
+	size_t start = out->size;
+	double v;
+	if ((m->present & (1u << MREG_METRIC_ELO)) && (v = m->v[MREG_METRIC_ELO]) != 0)
+		mreg_buf_printf(out, "Elo: %.0f", v);
+	if ((m->present & (1u << MREG_METRIC_WIN_RATE)) && (v = m->v[MREG_METRIC_WIN_RATE]) != 0)
+		mreg_buf_printf(out, "%sWR: %.1f%%", out->size > start ? ", " : "", v * 100);
+	if ((m->present & (1u << MREG_METRIC_GAMES_PLAYED)) && (v = m->v[MREG_METRIC_GAMES_PLAYED]) != 0)
+		mreg_buf_printf(out, "%sGames: %g", out->size > start ? ", " : "", v);
+	if (out->size == start)
+		mreg_buf_puts(out, "No metrics");
+}
+
 int cmd_stats(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("stats");
@@ -545,32 +587,36 @@ int cmd_stats(cli_globals *g, int argc, char **argv)
 		mreg_buf_dispose(&b);
 		goto done;
 	}
-	double total = st->nversions ? (double)st->nversions : 1;
-	printf("Model Registry Statistics\n");
-	printf("  Total models:   %zu\n", st->nmodels);
-	printf("  Total versions: %lld\n", (long long)st->nversions);
-	printf("  Events:         %lld\n\n", (long long)st->nevents);
-	printf("By stage:\n");
+	/* the original's layout: counts and shares by stage (with a bar) and by type */
+	int64_t total = 0;
 	for (int i = 0; i < MREG_STAGE_COUNT; i++)
-		printf("  %-12s %6lld  (%5.1f%%)\n", mreg_stage_name((mreg_stage)i), (long long)st->stage_count[i],
-		       100.0 * (double)st->stage_count[i] / total);
-	printf("\nBy type:\n");
+		total += st->stage_count[i];
+	printf("\nModel Registry Statistics\n========================================\n\nBy Stage:\n");
+	for (int i = 0; i < MREG_STAGE_COUNT; i++) {
+		double pct = total ? 100.0 * (double)st->stage_count[i] / (double)total : 0;
+		printf("  %-12s %5lld (%5.1f%%) ", mreg_stage_name((mreg_stage)i), (long long)st->stage_count[i], pct);
+		for (int k = 0; k < (int)(pct / 5); k++)
+			putchar('#');
+		putchar('\n');
+	}
+	printf("\nBy Type:\n");
 	for (int i = 0; i < MREG_TYPE_COUNT; i++)
-		printf("  %-12s %6lld  (%5.1f%%)\n", mreg_type_name((mreg_model_type)i), (long long)st->type_count[i],
-		       100.0 * (double)st->type_count[i] / total);
-	printf("\nProduction models:\n");
+		printf("  %-15s %5lld (%5.1f%%)\n", mreg_type_name((mreg_model_type)i), (long long)st->type_count[i],
+		       total ? 100.0 * (double)st->type_count[i] / (double)total : 0);
+	printf("\nTotal: %lld model versions\n\nProduction Models:\n", (long long)total);
 	int any = 0;
 	for (size_t i = 0; i < st->nmodels; i++) {
 		const mreg_model *m = st->models[i];
 		if (!m->prod)
 			continue;
-		char elo[32];
-		fmt_metric(elo, sizeof(elo), &m->prod->metrics, MREG_METRIC_ELO, "%.1f");
-		printf("  %s:%d  elo %s\n", m->id, m->prod->version, elo);
+		mreg_buf f = MREG_BUF_INIT;
+		format_metrics(&f, &m->prod->metrics);
+		printf("  %s:v%d - %s\n", m->id, m->prod->version, f.ptr);
+		mreg_buf_dispose(&f);
 		any = 1;
 	}
 	if (!any)
-		printf("  (none)\n");
+		printf("  None\n");
 done:
 	mreg_state_free(st);
 	mreg_registry_free(reg);

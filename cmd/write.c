@@ -107,7 +107,7 @@ typedef struct {
 	int rc;
 } register_args;
 
-static int read_json_file(cJSON **out, const char *path, const char *what)
+int cli_read_json_file(cJSON **out, const char *path, const char *what)
 {
 	FILE *f = fopen(path, "rb");
 	char *data = NULL;
@@ -180,7 +180,7 @@ static int register_opt(int idx, const char *value, void *payload)
 		rc = mreg_metrics_set_kv(&r->o.metrics, value);
 		break;
 	case 5:
-		if ((rc = read_json_file(&doc, value, "metrics file")) == 0)
+		if ((rc = cli_read_json_file(&doc, value, "metrics file")) == 0)
 			rc = mreg_metrics_from_json(&r->o.metrics, doc, value);
 		cJSON_Delete(doc);
 		break;
@@ -188,7 +188,7 @@ static int register_opt(int idx, const char *value, void *payload)
 		rc = mreg_config_set_kv(r->config, value);
 		break;
 	case 7:
-		if ((rc = read_json_file(&doc, value, "config file")) == 0) {
+		if ((rc = cli_read_json_file(&doc, value, "config file")) == 0) {
 			cJSON *c;
 			while ((c = doc->child)) {
 				cJSON_DetachItemViaPointer(doc, c);

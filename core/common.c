@@ -8,6 +8,7 @@
 #include "num.h"
 
 #include <stdbool.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -158,6 +159,51 @@ static int put_signed(mreg_buf *b, long long v)
 	return put_unsigned(b, (unsigned long long)v, 10);
 }
 
+/*
+ * v with prec decimals (at most 9), as printf's %.Nf and Python's format:
+ * the exact binary value rounded half to even. v * 10^prec is rounded once
+ * by the multiplication; fma gives that rounding's error exactly, so the
+ * fraction is compared with one half without a second rounding.
+ */
+static void put_fixed(mreg_buf *b, double v, size_t prec)
+{
+	if (isnan(v) || isinf(v)) {
+		mreg_buf_puts(b, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+		return;
+	}
+	if (prec > 9)
+		prec = 9;
+	double scale = 1, a = fabs(v);
+	for (size_t i = 0; i < prec; i++)
+		scale *= 10;
+	if (v < 0)
+		mreg_buf_putc(b, '-');
+	double prod = a * scale;
+	if (prod >= 4503599627370496.0) {	/* 2^52: no fraction left to round */
+		char num[MREG_NUM_MAX];
+		mreg_num_format(num, a);
+		mreg_buf_puts(b, num);
+		return;
+	}
+	double err = fma(a, scale, -prod);	/* a * scale == prod + err, exactly */
+	double f = floor(prod);
+	if (prod - f + err < 0)
+		f -= 1;
+	double half = (prod - f - 0.5) + err;	/* its sign is exact */
+	if (half > 0 || (half == 0 && fmod(f, 2) != 0))
+		f += 1;
+	unsigned long long n = (unsigned long long)f, unit = (unsigned long long)scale;
+	put_unsigned(b, n / unit, 10);
+	if (prec) {
+		char frac[10];
+		unsigned long long x = n % unit;
+		for (size_t i = prec; i-- > 0; x /= 10)
+			frac[i] = (char)('0' + x % 10);
+		mreg_buf_putc(b, '.');
+		mreg_buf_put(b, frac, prec);
+	}
+}
+
 int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap)
 {
 	for (const char *p = fmt; *p; p++) {
@@ -184,6 +230,10 @@ int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap)
 			p++;
 			while (*p >= '0' && *p <= '9')
 				prec = prec * 10 + (size_t)(*p++ - '0');
+			if (*p == 'f') {
+				put_fixed(b, va_arg(ap, double), prec);
+				continue;
+			}
 			if (*p != 's') {
 				mreg_buf_puts(b, "%?");
 				if (!*p)

@@ -57,7 +57,8 @@ void mreg_buf_truncate(mreg_buf *b, size_t len);
 int mreg_buf_put(mreg_buf *b, const void *data, size_t len);
 int mreg_buf_puts(mreg_buf *b, const char *s);
 int mreg_buf_putc(mreg_buf *b, char c);
-/* A small printf: %s %.*s %.Ns %c %d %u %ld %lu %lld %llu %zu %x(unsigned) %g(double, shortest) %%. */
+/* A small printf: %s %.*s %.Ns %c %d %u %ld %lu %lld %llu %zu %x(unsigned) %g(double, shortest)
+ * %.Nf(double, N decimals) %%. */
 int mreg_buf_printf(mreg_buf *b, const char *fmt, ...);
 int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap);
 /* JSON string literal with quotes and escapes. */

@@ -822,7 +822,7 @@ static int apply_comparison(mreg_state *st, mreg_model *m, mreg_version *a, cons
 	int rc = mreg_version_materialize(b);
 	if (rc < 0)
 		return rc;
-	char *an = mreg_strfmt("%s:%d", m->id, a->version), *bn = mreg_strfmt("%s:%d", bid, b->version);
+	char *an = mreg_strfmt("%s:v%d", m->id, a->version), *bn = mreg_strfmt("%s:v%d", bid, b->version);
 	if (!an || !bn)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc == 0)

@@ -147,6 +147,12 @@ static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id, b
 	return rc;
 }
 
+int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id)
+{
+	mreg_model *m = mreg_state_model(st, id);
+	return m && !m->loaded ? load_model_file(st, reg, id, true) : 0;
+}
+
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
 	mreg_buf b = MREG_BUF_INIT;
@@ -459,8 +465,12 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	    (c.evs[0]->clock < st->clock || (c.evs[0]->clock == st->clock && strcmp(c.evs[0]->id, st->last_event) <= 0)))
 		goto done;	/* older events arrived: the order changed, fold it all */
 	for (size_t i = 0; i < c.n; i++) {
-		mreg_model *m = mreg_state_model(st, c.evs[i]->model);
-		if (m && !m->loaded) {
+		/* the models the event touches: its own, and B of a comparison */
+		const char *ids[2] = { c.evs[i]->model, mreg_event_other_model(c.evs[i]) };
+		for (size_t k = 0; k < 2; k++) {
+			mreg_model *m = ids[k] ? mreg_state_model(st, ids[k]) : NULL;
+			if (!m || m->loaded)
+				continue;
 			char *id = mreg_strdup(m->id);
 			mreg_buf b = MREG_BUF_INIT;
 			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);

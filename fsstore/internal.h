@@ -68,6 +68,8 @@ int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller h
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
+/* Load one more model of st (lazily), if it exists and is not loaded yet. */
+int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
@@ -99,5 +101,25 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 /* Commit n serialized events (and extra files) in one commit. */
 int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
 		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time);
+
+/*
+ * ops.c: a write transaction. begin takes the lock and loads the state with
+ * the summary and one model (NULL: none); commit fills the envelope, writes
+ * the event (and extra files) as one commit, mirrors it and folds it; end
+ * frees the state and unlocks. A refused request ends without a commit.
+ */
+typedef struct {
+	mreg_registry *reg;
+	mreg_state *st;
+} mreg_txn;
+
+int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model);
+void mreg_txn_end(mreg_txn *t);
+int mreg_txn_envelope(mreg_txn *t, mreg_event *ev);
+int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary);
+/* begin, then find the version ref names (MREG_ENOTFOUND ends the transaction) */
+int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref);
+/* type, model, ref and version of an event about version v */
+int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type);
 
 #endif

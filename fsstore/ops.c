@@ -18,12 +18,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-typedef struct {
-	mreg_registry *reg;
-	mreg_state *st;
-} txn;
-
-static int txn_begin(txn *t, mreg_registry *reg, const char *model)
+int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 {
 	int rc;
 	t->reg = reg;
@@ -51,7 +46,7 @@ static int txn_begin(txn *t, mreg_registry *reg, const char *model)
 	return rc;
 }
 
-static void txn_end(txn *t)
+void mreg_txn_end(mreg_txn *t)
 {
 	mreg_state_free(t->st);
 	t->st = NULL;
@@ -157,7 +152,7 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 }
 
 /* The envelope: a Lamport clock one past everything folded, now, who, where. */
-static int txn_envelope(txn *t, mreg_event *ev)
+int mreg_txn_envelope(mreg_txn *t, mreg_event *ev)
 {
 	if (ev->clock)
 		return 0;
@@ -169,7 +164,7 @@ static int txn_envelope(txn *t, mreg_event *ev)
 }
 
 /* Fill the envelope, write, mirror, fold. ev->id is set on return. */
-static int txn_commit(txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary)
+int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary)
 {
 	mreg_registry *reg = t->reg;
 	mreg_buf bytes = MREG_BUF_INIT;
@@ -177,7 +172,7 @@ static int txn_commit(txn *t, mreg_event *ev, const mreg_addfile *extra, size_t 
 	char evpath[MREG_EVENT_PATH_MAX];
 	int rc;
 
-	if ((rc = txn_envelope(t, ev)) < 0)
+	if ((rc = mreg_txn_envelope(t, ev)) < 0)
 		return rc;
 	if ((rc = mreg_event_serialize(&bytes, ev)) < 0)
 		goto done;
@@ -419,7 +414,7 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	char ext[17];
 	model_file f = { MREG_BUF_INIT, "", 0, NULL };
 	mreg_event ev;
-	txn t = { reg, NULL };
+	mreg_txn t = { reg, NULL };
 	char *summary = NULL, *relpath = NULL;
 	int rc;
 
@@ -452,7 +447,7 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 		if ((ev.metrics.present & (1u << i)) &&
 		    (rc = mreg_metric_check((mreg_metric)i, ev.metrics.v[i], id)) < 0)
 			goto done;
-	if ((rc = txn_begin(&t, reg, id)) < 0)
+	if ((rc = mreg_txn_begin(&t, reg, id)) < 0)
 		goto done;
 	int64_t limit;
 	if ((rc = artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
@@ -477,12 +472,12 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	memcpy(ev.file_hash, "xxh128:", 7);
 	memcpy(ev.file_hash + 7, f.hex, 33);
 	ev.file_size = f.size;
-	if ((rc = txn_envelope(&t, &ev)) < 0 || (rc = mreg_event_validate(&ev)) < 0)
+	if ((rc = mreg_txn_envelope(&t, &ev)) < 0 || (rc = mreg_event_validate(&ev)) < 0)
 		goto done;
 	if (large && (rc = place_blob(reg, &f, relpath)) < 0)
 		goto done;
 	mreg_addfile add = { relpath, f.data.ptr, f.data.size };
-	if ((rc = txn_commit(&t, &ev, &add, large ? 0 : 1, summary)) < 0)
+	if ((rc = mreg_txn_commit(&t, &ev, &add, large ? 0 : 1, summary)) < 0)
 		goto done;
 	if (model_out)
 		strcpy(model_out, id);
@@ -493,7 +488,7 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	}
 done:
 	if (t.st || reg->lockfd >= 0)
-		txn_end(&t);
+		mreg_txn_end(&t);
 	model_file_dispose(&f);
 	mreg_event_dispose(&ev);
 	free(summary);
@@ -502,20 +497,20 @@ done:
 }
 
 /* Begin a transaction on an existing version named by ref. */
-static int begin_on_version(txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref)
+int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref)
 {
 	mreg_model *m;
 	int rc;
-	if ((rc = txn_begin(t, reg, ref->model)) < 0)
+	if ((rc = mreg_txn_begin(t, reg, ref->model)) < 0)
 		return rc;
 	if ((rc = mreg_query_version(&m, v, t->st, ref)) < 0) {
-		txn_end(t);
+		mreg_txn_end(t);
 		return rc;
 	}
 	return 0;
 }
 
-static int fill_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type)
+int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type)
 {
 	ev->type = type;
 	ev->version = v->version;
@@ -529,19 +524,19 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 {
 	mreg_version *v;
 	mreg_event ev;
-	txn t;
+	mreg_txn t;
 	char *summary = NULL;
 	int rc;
 
 	mreg_event_init(&ev);
-	if ((rc = begin_on_version(&t, &v, reg, ref)) < 0)
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
 	if (!mreg_stage_allowed(v->stage, to)) {
 		rc = mreg_error_set(MREG_ETRANSITION, "cannot promote '%s:%d': cannot transition from %s to %s",
 				    ref->model, v->version, mreg_stage_name(v->stage), mreg_stage_name(to));
 		goto done;
 	}
-	if ((rc = fill_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
 		goto done;
 	ev.from = v->stage;
 	ev.to = to;
@@ -560,9 +555,9 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 	for (char *p = summary; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	rc = txn_commit(&t, &ev, NULL, 0, summary);
+	rc = mreg_txn_commit(&t, &ev, NULL, 0, summary);
 done:
-	txn_end(&t);
+	mreg_txn_end(&t);
 	mreg_event_dispose(&ev);
 	free(summary);
 	return rc;
@@ -573,15 +568,15 @@ int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metr
 	mreg_version *v;
 	mreg_event ev;
 	mreg_buf s = MREG_BUF_INIT;
-	txn t;
+	mreg_txn t;
 	int rc;
 
 	mreg_event_init(&ev);
 	if (!metrics->present && !replace)
 		return mreg_error_set(MREG_EUSAGE, "update-metrics needs at least one KEY=VALUE");
-	if ((rc = begin_on_version(&t, &v, reg, ref)) < 0)
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
-	if ((rc = fill_version_envelope(&ev, ref, v, MREG_EV_METRICS)) < 0)
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_METRICS)) < 0)
 		goto done;
 	ev.metrics = *metrics;
 	ev.replace = replace;
@@ -591,9 +586,9 @@ int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metr
 			mreg_buf_printf(&s, " %s=%g", mreg_metric_name((mreg_metric)i), metrics->v[i]);
 	if (replace)
 		mreg_buf_puts(&s, " (replace)");
-	rc = txn_commit(&t, &ev, NULL, 0, s.ptr);
+	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
 done:
-	txn_end(&t);
+	mreg_txn_end(&t);
 	mreg_event_dispose(&ev);
 	mreg_buf_dispose(&s);
 	return rc;
@@ -604,7 +599,7 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 	mreg_version *v;
 	mreg_event ev;
 	mreg_buf s = MREG_BUF_INIT;
-	txn t;
+	mreg_txn t;
 	int rc;
 
 	mreg_event_init(&ev);
@@ -612,7 +607,7 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 		return mreg_error_set(MREG_EUSAGE, "%s needs at least one TAG", untag ? "untag" : "tag");
 	if ((rc = sort_tags(&ev.tags, &ev.ntags, tags, n)) < 0)
 		return rc;
-	if ((rc = begin_on_version(&t, &v, reg, ref)) < 0) {
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0) {
 		mreg_event_dispose(&ev);
 		return rc;
 	}
@@ -635,14 +630,14 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 		rc = 0;	/* nothing to change, nothing written */
 		goto done;
 	}
-	if ((rc = fill_version_envelope(&ev, ref, v, untag ? MREG_EV_UNTAGGED : MREG_EV_TAGGED)) < 0)
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, untag ? MREG_EV_UNTAGGED : MREG_EV_TAGGED)) < 0)
 		goto done;
 	mreg_buf_printf(&s, "%s %s:%d", untag ? "untag" : "tag", ref->model, v->version);
 	for (size_t i = 0; i < k; i++)
 		mreg_buf_printf(&s, " %c%s", untag ? '-' : '+', ev.tags[i]);
-	rc = txn_commit(&t, &ev, NULL, 0, s.ptr);
+	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
 done:
-	txn_end(&t);
+	mreg_txn_end(&t);
 	mreg_event_dispose(&ev);
 	mreg_buf_dispose(&s);
 	return rc;
@@ -684,7 +679,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	mreg_buf *bytes = calloc(n ? n : 1, sizeof(*bytes));
 	char (*ids)[33] = calloc(n ? n : 1, sizeof(*ids));
 	mreg_addfile *files = calloc(nfiles ? nfiles : 1, sizeof(*files));
-	txn t;
+	mreg_txn t;
 	git_oid tree;
 	int rc;
 
@@ -694,7 +689,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 		free(files);
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	}
-	if ((rc = txn_begin(&t, reg, NULL)) < 0)
+	if ((rc = mreg_txn_begin(&t, reg, NULL)) < 0)
 		goto out;
 	int64_t clock = t.st->clock;
 	for (size_t i = 0; i < n; i++) {
@@ -725,7 +720,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 		mreg_error_clear();	/* a lag the next command repairs */
 	rc = mreg_cache_ensure(reg);
 done:
-	txn_end(&t);
+	mreg_txn_end(&t);
 out:
 	for (size_t i = 0; i < n; i++)
 		mreg_buf_dispose(&bytes[i]);

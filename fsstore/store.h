@@ -18,6 +18,7 @@
 
 #include "../core/common.h"
 #include "../core/event.h"
+#include "../core/lifecycle.h"
 #include "../core/query.h"
 #include "../core/state.h"
 
@@ -111,6 +112,74 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
  * reaches. Sizes of .git/objects before and after, in bytes.
  */
 int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg);
+
+/* ---- the rollback manager, validations, comparisons (lifecycle.c) ---- */
+
+/* The policy of mreg.json at HEAD over the original's defaults (MREG_POLICY_INIT). */
+int mreg_registry_policy(mreg_policy *out, mreg_registry *reg);
+
+/*
+ * Record the baseline a rollback check compares to: the metrics given
+ * (present members), the rest from the production version. Without a
+ * production version every member must be given.
+ */
+int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics *given);
+
+/*
+ * Roll model back: version `to` (0: the candidate rule) goes to production,
+ * the production version to archived, in one event. reason NULL: "Manual
+ * rollback"; trigger NULL: "manual". *from_out / *to_out: the versions.
+ * MREG_ENOTFOUND for an unknown model or version, MREG_ETRANSITION when
+ * nothing is in production, no candidate exists or the target is not archived.
+ */
+int mreg_rollback(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to, const char *reason,
+		  const char *trigger);
+
+/* A regression that waits for approval (rollback.requested); the model must be in production. */
+int mreg_rollback_request(mreg_registry *reg, const char *model, const char *severity, double elo_drop,
+			  const char *reason);
+/* Drop the waiting request (MREG_ENOTFOUND if none). */
+int mreg_rollback_clear(mreg_registry *reg, const char *model, const char *reason);
+/* Carry out the waiting request as a rollback (trigger auto_regression_approved). */
+int mreg_rollback_approve(int *from_out, int *to_out, mreg_registry *reg, const char *model);
+
+/*
+ * The regression policy (REFERENCE.md): decides with mreg_regression_decide
+ * and acts: a rollback, a waiting request, or nothing. *action and the
+ * reason (out) say which.
+ */
+int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out, int *to_out, mreg_registry *reg,
+		    const char *model, const char *severity, double elo_drop, const char *reason);
+
+typedef struct {
+	const char *action;		/* create, queue, start, pass, fail */
+	const char *const *baselines;	/* create */
+	size_t nbaselines;
+	int games_per_matchup;		/* create; 0: 50 */
+	const char *work_id;		/* queue */
+	const cJSON *results;		/* pass, fail; may be NULL */
+} mreg_validation_opts;
+
+/* One step of a version's validation; a step its status refuses is MREG_ETRANSITION. */
+int mreg_validation_step(mreg_registry *reg, const mreg_ref *ref, const mreg_validation_opts *o);
+
+typedef struct {
+	int64_t games, a_wins, b_wins, draws;
+	bool has_elo_diff;
+	double elo_diff;
+	const char *notes;
+} mreg_comparison_opts;
+
+/* Record a head-to-head result of versions a and b; *out: the comparison object as the state shows it. */
+int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, const mreg_ref *b,
+			const mreg_comparison_opts *o);
+
+/*
+ * The auto-promoter's one step for ref under policy p: promotes when the
+ * criteria hold. *to_out: the new stage or MREG_STAGE_NONE; reason in out.
+ */
+int mreg_auto_promote(mreg_stage *to_out, mreg_buf *out, mreg_registry *reg, const mreg_ref *ref,
+		      const mreg_policy *p);
 
 /* ---- log and checks ---- */
 

@@ -1,0 +1,76 @@
+/*
+ * The decisions of the original's rollback manager, auto-promoter,
+ * regression policy and CMA-ES integration, as pure functions of a state
+ * and a policy. fsstore turns a decision into events; the CLI prints it.
+ * Wording and order of every check follow the original (REFERENCE.md), so
+ * a reason string here is what a RingRift operator already knows.
+ */
+#ifndef MREG_LIFECYCLE_H
+#define MREG_LIFECYCLE_H
+
+#include "state.h"
+
+/*
+ * Registry policy, shared by all nodes through the committed mreg.json.
+ * MREG_POLICY_INIT holds the original's defaults.
+ */
+typedef struct {
+	double elo_drop_threshold;		/* rollback: Elo drop that degrades (50) */
+	double win_rate_drop_threshold;		/* rollback: win-rate drop that degrades (0.10) */
+	double min_games_for_evaluation;	/* rollback: games since the baseline (50) */
+	bool require_approval;			/* severe regressions wait for approval (true) */
+	double min_elo_improvement;		/* auto-promote: Elo over production (25) */
+	double min_games;			/* auto-promote: games for production, half for staging (100) */
+	double max_backups;			/* backups kept by prune (10) */
+	double backup_interval_hours;		/* backup auto (24) */
+} mreg_policy;
+
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24 }
+
+/* Read the policy members present in mreg.json's object over *p; MREG_EINVALID names a bad one. */
+int mreg_policy_from_json(mreg_policy *p, const cJSON *doc);
+
+/*
+ * check_performance: 1 degraded, 0 not, with the original's reason in out.
+ * baseline is the state's baseline object of the model (NULL: none).
+ */
+int mreg_check_performance(mreg_buf *out, const cJSON *baseline, const mreg_metrics *cur, const mreg_policy *p);
+
+/*
+ * should_rollback: 1 yes, 0 no, with the reason in out and, when the
+ * performance check ran, its own reason in check (may be NULL). m must be
+ * loaded. cur: the metrics to judge (NULL: the production version's).
+ */
+int mreg_should_rollback(mreg_buf *out, mreg_buf *check, const mreg_state *st, const mreg_model *m,
+			 const mreg_metrics *cur, const mreg_policy *p);
+
+/* The highest archived version with an Elo above 0, else the highest archived one; NULL if none. */
+const mreg_version *mreg_rollback_candidate(const mreg_model *m);
+
+/*
+ * The auto-promoter's one step for version v of m: the stage it may move to
+ * (staging or production), or MREG_STAGE_NONE, with the reason in out.
+ */
+mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mreg_version *v, const mreg_policy *p);
+
+typedef enum {
+	MREG_REGRESSION_NOTHING = 0,	/* minor, or moderate within 30 Elo */
+	MREG_REGRESSION_ROLLBACK,	/* roll back now, with reason and trigger */
+	MREG_REGRESSION_WAIT		/* severe: wait for `rollback approve` */
+} mreg_regression_action;
+
+/*
+ * The regression policy. severity: minor, moderate, severe, critical
+ * (anything else is MREG_EINVALID). The rollback reason (or why nothing
+ * happens) goes to out, the trigger name to *trigger.
+ */
+int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const char **trigger,
+			   const char *severity, double elo_drop, const char *reason, const mreg_policy *p);
+
+/* CMA-ES fitness to Elo: -400 log10(1/f - 1) for 0.01 < f < 0.99; false outside. */
+bool mreg_cmaes_elo(double *out, double fitness);
+
+/* Python's str() of a float: "50.0", "0.1", "1e+20" (thresholds are shown so in reasons). */
+void mreg_put_pyfloat(mreg_buf *b, double v);
+
+#endif

@@ -1,0 +1,431 @@
+/*
+ * The rollback manager, validations, comparisons and the auto-promoter as
+ * transactions (see store.h). Each checks its request against the state
+ * under the lock, so a refused request writes nothing, and writes one event.
+ * The decisions themselves are core/lifecycle.c's.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int mreg_registry_policy(mreg_policy *out, mreg_registry *reg)
+{
+	git_oid c, t;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	cJSON *doc = NULL;
+	mreg_policy p = MREG_POLICY_INIT;
+	int rc = mreg_head(&c, &t, reg);
+	*out = p;
+	if (rc < 0)
+		return rc;
+	if (git_tree_lookup(&tree, reg->repo, &t) == 0 && git_tree_entry_bypath(&e, tree, "mreg.json") == 0 &&
+	    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) == 0) {
+		doc = cJSON_ParseWithLength(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+		if (!cJSON_IsObject(doc))
+			rc = mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", reg->path);
+		else if ((rc = mreg_policy_from_json(&p, doc)) == 0)
+			*out = p;
+	}
+	cJSON_Delete(doc);
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return rc;
+}
+
+static cJSON *metrics_json(const mreg_metrics *m)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; o && i < MREG_METRIC_COUNT; i++)
+		if (m->present & (1u << i))
+			cJSON_AddNumberToObject(o, mreg_metric_name((mreg_metric)i), m->v[i]);
+	return o;
+}
+
+/* An event about a whole model: type, model and an empty body. */
+static int model_event(mreg_event *ev, mreg_event_type type, const char *model)
+{
+	ev->type = type;
+	if (!(ev->model = mreg_strdup(model)) || !(ev->body = cJSON_CreateObject()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
+/* A loaded model that has versions; MREG_ENOTFOUND otherwise. */
+static int find_model(mreg_model **out, mreg_state *st, const char *model)
+{
+	mreg_model *m = mreg_state_model(st, model);
+	if (!m || m->nversions == 0)
+		return mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model);
+	*out = m;
+	return 0;
+}
+
+int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics *given)
+{
+	static const mreg_metric keys[] = { MREG_METRIC_ELO, MREG_METRIC_WIN_RATE, MREG_METRIC_GAMES_PLAYED };
+	static const char *const names[] = { "elo", "win_rate", "games_played" };
+	mreg_event ev;
+	mreg_txn t;
+	mreg_model *m = NULL;
+	mreg_buf s = MREG_BUF_INIT;
+	int rc;
+
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if ((rc = find_model(&m, t.st, model)) < 0 || (rc = model_event(&ev, MREG_EV_BASELINE, model)) < 0)
+		goto done;
+	mreg_buf_printf(&s, "baseline %s", model);
+	for (size_t i = 0; i < 3; i++) {
+		const mreg_metrics *from = given && (given->present & (1u << keys[i])) ? given
+					   : m->prod ? &m->prod->metrics : NULL;
+		if (!from) {
+			rc = mreg_error_set(MREG_EINVALID,
+					    "cannot set a baseline for '%s': no version is in production; give --elo, --win-rate and --games",
+					    model);
+			goto done;
+		}
+		if (!(from->present & (1u << keys[i])))
+			continue;	/* the production version has no such metric */
+		cJSON_AddNumberToObject(ev.body, names[i], from->v[keys[i]]);
+		mreg_buf_printf(&s, " %s=%g", names[i], from->v[keys[i]]);
+	}
+	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	mreg_buf_dispose(&s);
+	return rc;
+}
+
+/* The rollback a transaction holding model would write, checked; the event is filled. */
+static int build_rollback(mreg_event *ev, mreg_txn *t, const char *model, int to, const char *reason,
+			  const char *trigger, int *from_out, int *to_out)
+{
+	mreg_model *m = NULL;
+	int rc;
+	if ((rc = find_model(&m, t->st, model)) < 0)
+		return rc;
+	if (!m->prod)
+		return mreg_error_set(MREG_ETRANSITION, "cannot roll back '%s': no version is in production", model);
+	const mreg_version *target;
+	if (to) {
+		target = mreg_model_version(m, to);
+		if (!target)
+			return mreg_error_set(MREG_ENOTFOUND, "cannot roll back '%s' to version %d: no such version", model,
+					      to);
+		if (target->stage != MREG_STAGE_ARCHIVED)
+			return mreg_error_set(MREG_ETRANSITION, "cannot roll back '%s' to version %d: it is in %s, not archived",
+					      model, to, mreg_stage_name(target->stage));
+	} else if (!(target = mreg_rollback_candidate(m))) {
+		return mreg_error_set(MREG_ETRANSITION, "cannot roll back '%s': no rollback candidate found (no version is archived)",
+				      model);
+	}
+	const mreg_version *from = mreg_model_version(m, m->prod->version);
+	if (!from)
+		return mreg_error_set(MREG_ECORRUPT, "production version %d of '%s' is missing", m->prod->version, model);
+	mreg_ref r;
+	memset(&r, 0, sizeof(r));
+	strcpy(r.model, model);
+	if ((rc = mreg_txn_version_envelope(ev, &r, target, MREG_EV_ROLLBACK)) < 0)
+		return rc;
+	if (!(ev->body = cJSON_CreateObject()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_AddStringToObject(ev->body, "from_ref", from->ref);
+	cJSON_AddNumberToObject(ev->body, "from_version", from->version);
+	cJSON_AddStringToObject(ev->body, "reason", reason ? reason : "Manual rollback");
+	cJSON_AddStringToObject(ev->body, "trigger", trigger ? trigger : "manual");
+	cJSON_AddItemToObject(ev->body, "from_metrics", metrics_json(&from->metrics));
+	cJSON_AddItemToObject(ev->body, "to_metrics", metrics_json(&target->metrics));
+	if (from_out)
+		*from_out = from->version;
+	if (to_out)
+		*to_out = target->version;
+	return 0;
+}
+
+static int commit_rollback(mreg_txn *t, mreg_event *ev)
+{
+	char *summary = mreg_strfmt("rollback %s:%d -> %s:%d (%s): %s", ev->model,
+				    (int)mreg_event_body_num(ev, "from_version", 0), ev->model, ev->version,
+				    mreg_event_body_str(ev, "trigger"), mreg_event_body_str(ev, "reason"));
+	if (!summary)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (char *p = summary; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	int rc = mreg_txn_commit(t, ev, NULL, 0, summary);
+	free(summary);
+	return rc;
+}
+
+int mreg_rollback(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to, const char *reason,
+		  const char *trigger)
+{
+	mreg_event ev;
+	mreg_txn t;
+	int rc;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if ((rc = build_rollback(&ev, &t, model, to, reason, trigger, from_out, to_out)) == 0)
+		rc = commit_rollback(&t, &ev);
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	return rc;
+}
+
+int mreg_rollback_request(mreg_registry *reg, const char *model, const char *severity, double elo_drop,
+			  const char *reason)
+{
+	mreg_event ev;
+	mreg_txn t;
+	mreg_model *m = NULL;
+	char *summary = NULL;
+	int rc;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if ((rc = find_model(&m, t.st, model)) < 0)
+		goto done;
+	if (!m->prod) {
+		rc = mreg_error_set(MREG_ETRANSITION, "cannot ask to roll back '%s': no version is in production", model);
+		goto done;
+	}
+	if ((rc = model_event(&ev, MREG_EV_ROLLBACK_REQUESTED, model)) < 0)
+		goto done;
+	cJSON_AddStringToObject(ev.body, "severity", severity);
+	cJSON_AddNumberToObject(ev.body, "elo_drop", elo_drop);
+	cJSON_AddStringToObject(ev.body, "reason", reason);
+	summary = mreg_strfmt("rollback requested for %s (%s regression, elo drop %g): waits for approval", model,
+			      severity, elo_drop);
+	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(summary);
+	return rc;
+}
+
+int mreg_rollback_clear(mreg_registry *reg, const char *model, const char *reason)
+{
+	mreg_event ev;
+	mreg_txn t;
+	char *summary = NULL;
+	int rc;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if (!cJSON_GetObjectItemCaseSensitive(t.st->pending, model)) {
+		rc = mreg_error_set(MREG_ENOTFOUND, "no pending rollback for '%s'", model);
+		goto done;
+	}
+	if ((rc = model_event(&ev, MREG_EV_ROLLBACK_CLEARED, model)) < 0)
+		goto done;
+	cJSON_AddStringToObject(ev.body, "reason", reason ? reason : "");
+	summary = mreg_strfmt("rollback request for %s cleared", model);
+	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(summary);
+	return rc;
+}
+
+int mreg_rollback_approve(int *from_out, int *to_out, mreg_registry *reg, const char *model)
+{
+	mreg_event ev;
+	mreg_txn t;
+	char *reason = NULL;
+	int rc;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(t.st->pending, model);
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(p, "reason");
+	if (!p) {
+		rc = mreg_error_set(MREG_ENOTFOUND, "no pending rollback for '%s'", model);
+		goto done;
+	}
+	reason = mreg_strfmt("Approved rollback: %s", cJSON_IsString(why) && why->valuestring[0]
+							      ? why->valuestring
+							      : "SEVERE regression - manual approval");
+	if (!reason) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = build_rollback(&ev, &t, model, 0, reason, "auto_regression_approved", from_out, to_out)) == 0)
+		rc = commit_rollback(&t, &ev);
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(reason);
+	return rc;
+}
+
+int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out, int *to_out, mreg_registry *reg,
+		    const char *model, const char *severity, double elo_drop, const char *reason)
+{
+	mreg_policy p;
+	const char *trigger;
+	int rc;
+	if ((rc = mreg_registry_policy(&p, reg)) < 0 ||
+	    (rc = mreg_regression_decide(action, out, &trigger, severity, elo_drop, reason, &p)) < 0)
+		return rc;
+	if (*action == MREG_REGRESSION_ROLLBACK)
+		return mreg_rollback(from_out, to_out, reg, model, 0, out->ptr, trigger);
+	if (*action == MREG_REGRESSION_WAIT)
+		return mreg_rollback_request(reg, model, severity, elo_drop, reason);
+	/* nothing to do, but the model must exist for the answer to mean anything */
+	mreg_state *st = NULL;
+	if ((rc = mreg_registry_model(&st, reg, model, 0)) == 0 && !mreg_state_model(st, model))
+		rc = mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model);
+	mreg_state_free(st);
+	return rc;
+}
+
+int mreg_validation_step(mreg_registry *reg, const mreg_ref *ref, const mreg_validation_opts *o)
+{
+	mreg_version *v;
+	mreg_event ev;
+	mreg_txn t;
+	char *summary = NULL;
+	int rc;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
+		return rc;
+	if ((rc = mreg_version_materialize(v)) < 0)
+		goto done;
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
+	const char *status = cJSON_IsString(s) ? s->valuestring : NULL;
+	if (!mreg_validation_allowed(status, o->action)) {
+		rc = mreg_error_set(MREG_ETRANSITION, "cannot %s the validation of '%s:%d': it is %s", o->action,
+				    ref->model, v->version, status ? status : "not created (run 'validation create')");
+		goto done;
+	}
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_VALIDATION)) < 0)
+		goto done;
+	if (!(ev.body = cJSON_CreateObject())) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	cJSON_AddStringToObject(ev.body, "action", o->action);
+	if (!strcmp(o->action, "create")) {
+		cJSON *bl = cJSON_CreateArray();
+		for (size_t i = 0; bl && i < o->nbaselines; i++)
+			cJSON_AddItemToArray(bl, cJSON_CreateString(o->baselines[i]));
+		cJSON_AddItemToObject(ev.body, "baselines", bl);
+		cJSON_AddNumberToObject(ev.body, "games_per_matchup", o->games_per_matchup ? o->games_per_matchup : 50);
+	}
+	if (!strcmp(o->action, "queue"))
+		cJSON_AddStringToObject(ev.body, "work_id", o->work_id ? o->work_id : "");
+	if (o->results && (!strcmp(o->action, "pass") || !strcmp(o->action, "fail")))
+		cJSON_AddItemToObject(ev.body, "results", cJSON_Duplicate(o->results, 1));
+	summary = mreg_strfmt("validation %s %s:%d", o->action, ref->model, v->version);
+	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(summary);
+	return rc;
+}
+
+int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, const mreg_ref *b,
+			const mreg_comparison_opts *o)
+{
+	mreg_version *va, *vb;
+	mreg_model *mb;
+	mreg_event ev;
+	mreg_txn t;
+	char *summary = NULL;
+	int rc;
+	*out = NULL;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin_on_version(&t, &va, reg, a)) < 0)
+		return rc;
+	if ((rc = mreg_cache_load_model(t.st, reg, b->model)) < 0 || (rc = mreg_query_version(&mb, &vb, t.st, b)) < 0)
+		goto done;
+	if (vb == va) {
+		rc = mreg_error_set(MREG_EINVALID, "cannot compare '%s:%d' with itself", a->model, va->version);
+		goto done;
+	}
+	if ((rc = mreg_txn_version_envelope(&ev, a, va, MREG_EV_COMPARISON)) < 0)
+		goto done;
+	if (!(ev.body = cJSON_CreateObject())) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	cJSON_AddStringToObject(ev.body, "b_model", b->model);
+	cJSON_AddStringToObject(ev.body, "b_ref", vb->ref);
+	cJSON_AddNumberToObject(ev.body, "b_version", vb->version);
+	cJSON_AddNumberToObject(ev.body, "games", (double)o->games);
+	cJSON_AddNumberToObject(ev.body, "a_wins", (double)o->a_wins);
+	cJSON_AddNumberToObject(ev.body, "b_wins", (double)o->b_wins);
+	cJSON_AddNumberToObject(ev.body, "draws", (double)o->draws);
+	if (o->has_elo_diff)
+		cJSON_AddNumberToObject(ev.body, "elo_diff", o->elo_diff);
+	if (o->notes)
+		cJSON_AddStringToObject(ev.body, "notes", o->notes);
+	int bver = vb->version;
+	summary = mreg_strfmt("compare %s:%d vs %s:%d: %lld-%lld-%lld of %lld", a->model, va->version, b->model, bver,
+			      (long long)o->a_wins, (long long)o->b_wins, (long long)o->draws, (long long)o->games);
+	if (!summary) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = mreg_txn_commit(&t, &ev, NULL, 0, summary)) < 0)
+		goto done;
+	/* the object as the fold made it: the last comparison of version a */
+	const mreg_model *ma = mreg_state_model(t.st, a->model);
+	const mreg_version *fa = ma ? mreg_model_version_by_ref(ma, ev.ref, ev.version) : NULL;
+	const cJSON *last = fa && fa->comparisons ? cJSON_GetArrayItem(fa->comparisons,
+								       cJSON_GetArraySize(fa->comparisons) - 1) : NULL;
+	if (last)
+		*out = cJSON_Duplicate(last, 1);
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(summary);
+	return rc;
+}
+
+int mreg_auto_promote(mreg_stage *to_out, mreg_buf *out, mreg_registry *reg, const mreg_ref *ref,
+		      const mreg_policy *p)
+{
+	mreg_version *v;
+	mreg_model *m = NULL;
+	mreg_event ev;
+	mreg_txn t;
+	char *summary = NULL;
+	int rc;
+	*to_out = MREG_STAGE_NONE;
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
+		return rc;
+	m = mreg_state_model(t.st, ref->model);
+	mreg_stage to = mreg_auto_promote_decide(out, m, v, p);
+	if (to == MREG_STAGE_NONE)
+		goto done;	/* a decision, not an error: nothing is written */
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
+		goto done;
+	ev.from = v->stage;
+	ev.to = to;
+	ev.reason = mreg_strdup(out->ptr);
+	summary = mreg_strfmt("promote %s:%d %s -> %s: auto-promoter: %s", ref->model, v->version,
+			      mreg_stage_name(v->stage), mreg_stage_name(to), out->ptr);
+	if (!ev.reason || !summary) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = mreg_txn_commit(&t, &ev, NULL, 0, summary)) == 0)
+		*to_out = to;
+done:
+	mreg_txn_end(&t);
+	mreg_event_dispose(&ev);
+	free(summary);
+	return rc;
+}

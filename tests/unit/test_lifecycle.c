@@ -1,0 +1,887 @@
+/*
+ * Unit tests for core/lifecycle.c: the pure decisions of the rollback
+ * manager (check_performance, should_rollback, the rollback candidate), the
+ * auto-promoter, the regression policy, the CMA-ES fitness-to-Elo mapping,
+ * the policy read from mreg.json and Python's str() of a float; and the
+ * %.Nf conversion of mreg_buf_printf (core/common.c) the reasons use.
+ *
+ * Numbers and reason strings are those the original Python registry's tests
+ * assert (its thresholds are floats here, so "threshold: 30.0").
+ * States, models and versions are built by hand in memory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lifecycle.h"
+
+/* "absent" for the helpers below: the metric or member is not set */
+#define NONE NAN
+
+/* ---- building metrics, baselines, models ----------------------------- */
+
+static void set_metric(mreg_metrics *m, mreg_metric k, double v)
+{
+	if (isnan(v))
+		return;
+	m->present |= 1u << k;
+	m->v[k] = v;
+}
+
+static mreg_metrics metrics(double elo, double win_rate, double games)
+{
+	mreg_metrics m;
+	memset(&m, 0, sizeof(m));
+	set_metric(&m, MREG_METRIC_ELO, elo);
+	set_metric(&m, MREG_METRIC_WIN_RATE, win_rate);
+	set_metric(&m, MREG_METRIC_GAMES_PLAYED, games);
+	return m;
+}
+
+/* {"elo": elo, "win_rate": win_rate or null, "games_played": games}, as the state keeps it */
+static cJSON *baseline(double elo, double win_rate, double games)
+{
+	cJSON *b = cJSON_CreateObject();
+	assert_non_null(b);
+	assert_non_null(cJSON_AddNumberToObject(b, "elo", elo));
+	if (isnan(win_rate))
+		assert_non_null(cJSON_AddNullToObject(b, "win_rate"));
+	else
+		assert_non_null(cJSON_AddNumberToObject(b, "win_rate", win_rate));
+	assert_non_null(cJSON_AddNumberToObject(b, "games_played", games));
+	return b;
+}
+
+/* A new state with one empty, loaded model "m". */
+static mreg_model *new_model(mreg_state **out)
+{
+	mreg_state *st;
+	mreg_model *m;
+	assert_int_equal(mreg_state_new(&st), 0);
+	assert_int_equal(mreg_state_model_add(&m, st, "m"), 0);
+	*out = st;
+	return m;
+}
+
+/*
+ * Append the next version in the given stage with these metrics. Call
+ * set_prod() after the last one: versions may move as the array grows.
+ */
+static void add_version(mreg_model *m, mreg_stage stage, double elo, double games)
+{
+	if ((size_t)m->nversions == m->aversions) {
+		size_t n = m->aversions ? m->aversions * 2 : 4;
+		mreg_version *p = realloc(m->versions, n * sizeof(*p));
+		assert_non_null(p);
+		m->versions = p;
+		m->aversions = n;
+	}
+	mreg_version *v = &m->versions[m->nversions++];
+	memset(v, 0, sizeof(*v));
+	v->version = v->claimed = m->nversions;
+	v->stage = stage;
+	v->file_path = mreg_strdup("blobs/x");
+	assert_non_null(v->file_path);
+	v->metrics = metrics(elo, NONE, games);
+	m->latest = m->nversions;
+}
+
+/* The summary's copy of the production version, if there is one. */
+static void set_prod(mreg_model *m)
+{
+	for (int i = 0; i < m->nversions; i++)
+		if (m->versions[i].stage == MREG_STAGE_PRODUCTION) {
+			m->prod = mreg_version_dup(&m->versions[i]);
+			assert_non_null(m->prod);
+		}
+}
+
+/* The policy of the original's tests: elo_drop 30, min_games 10, win_rate_drop 0.10. */
+static mreg_policy test_policy(void)
+{
+	mreg_policy p = MREG_POLICY_INIT;
+	p.elo_drop_threshold = 30;
+	p.min_games_for_evaluation = 10;
+	p.win_rate_drop_threshold = 0.10;
+	return p;
+}
+
+static void assert_check(const cJSON *base, mreg_metrics cur, const mreg_policy *p, int want, const char *reason)
+{
+	mreg_buf out = MREG_BUF_INIT;
+	assert_int_equal(mreg_check_performance(&out, base, &cur, p), want);
+	assert_string_equal(out.ptr, reason);
+	mreg_buf_dispose(&out);
+}
+
+/* ---- check_performance ----------------------------------------------- */
+
+static void elo_drop_of_10_over_threshold_30_is_acceptable(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 100);
+	assert_check(b, metrics(1490, NONE, 150), &p, 0, "Performance within acceptable range");
+	cJSON_Delete(b);
+}
+
+static void elo_drop_of_40_over_threshold_30_degrades(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 100);
+	assert_check(b, metrics(1460, NONE, 150), &p, 1, "Elo dropped by 40 (threshold: 30.0)");
+	cJSON_Delete(b);
+}
+
+static void elo_drop_equal_to_threshold_degrades(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 100);
+	assert_check(b, metrics(1470, NONE, 150), &p, 1, "Elo dropped by 30 (threshold: 30.0)");
+	cJSON_Delete(b);
+}
+
+static void win_rate_drop_of_15_points_over_threshold_10_degrades(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, 0.55, 100);
+	assert_check(b, metrics(1495, 0.40, 150), &p, 1, "Win rate dropped by 15.0% (threshold: 10.0%)");
+	cJSON_Delete(b);
+}
+
+static void five_games_since_baseline_are_insufficient(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 100);
+	assert_check(b, metrics(1400, NONE, 105), &p, 0, "Insufficient games (5)");
+	cJSON_Delete(b);
+}
+
+static void no_baseline_is_never_degraded(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	assert_check(NULL, metrics(1000, 0.1, 1000), &p, 0, "No baseline set");
+}
+
+static void zero_or_missing_ratings_are_not_compared(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, 0.55, 100);
+	/* current Elo 0 and win rate absent: neither comparison runs */
+	assert_check(b, metrics(0, NONE, 150), &p, 0, "Performance within acceptable range");
+	cJSON_Delete(b);
+	b = baseline(0, 0.55, 100);
+	assert_check(b, metrics(1000, 0, 150), &p, 0, "Performance within acceptable range");
+	cJSON_Delete(b);
+}
+
+static void default_policy_elo_drop_of_60_degrades(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *b = baseline(1600, NONE, 0);
+	assert_check(b, metrics(1540, NONE, 100), &p, 1, "Elo dropped by 60 (threshold: 50.0)");
+	cJSON_Delete(b);
+}
+
+static void default_policy_ten_games_are_insufficient(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *b = baseline(1600, NONE, 0);
+	assert_check(b, metrics(1500, NONE, 10), &p, 0, "Insufficient games (10)");
+	cJSON_Delete(b);
+}
+
+static void default_policy_win_rate_drop_degrades(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *b = baseline(1600, 0.55, 0);
+	assert_check(b, metrics(1600, 0.40, 100), &p, 1, "Win rate dropped by 15.0% (threshold: 10.0%)");
+	cJSON_Delete(b);
+}
+
+static void default_policy_improvement_is_acceptable(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *b = baseline(1600, 0.55, 0);
+	assert_check(b, metrics(1610, 0.56, 100), &p, 0, "Performance within acceptable range");
+	cJSON_Delete(b);
+}
+
+/* ---- policy ---------------------------------------------------------- */
+
+static void policy_init_holds_the_original_defaults(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	assert_true(p.elo_drop_threshold == 50);
+	assert_true(p.win_rate_drop_threshold == 0.10);
+	assert_true(p.min_games_for_evaluation == 50);
+	assert_true(p.require_approval);
+	assert_true(p.min_elo_improvement == 25);
+	assert_true(p.min_games == 100);
+	assert_true(p.max_backups == 10);
+	assert_true(p.backup_interval_hours == 24);
+}
+
+static void policy_from_json_overrides_only_present_members(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"rollback\":{\"elo_drop_threshold\":30,\"require_approval\":false},"
+				 "\"auto_promote\":{\"min_games\":200},\"backup\":{\"interval_hours\":6},"
+				 "\"other\":{\"x\":1}}");
+	assert_non_null(doc);
+	assert_int_equal(mreg_policy_from_json(&p, doc), 0);
+	assert_true(p.elo_drop_threshold == 30);
+	assert_true(p.win_rate_drop_threshold == 0.10);
+	assert_true(p.min_games_for_evaluation == 50);
+	assert_false(p.require_approval);
+	assert_true(p.min_elo_improvement == 25);
+	assert_true(p.min_games == 200);
+	assert_true(p.max_backups == 10);
+	assert_true(p.backup_interval_hours == 6);
+	cJSON_Delete(doc);
+}
+
+static void policy_from_empty_object_keeps_defaults(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT, want = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{}");
+	assert_non_null(doc);
+	assert_int_equal(mreg_policy_from_json(&p, doc), 0);
+	assert_true(p.elo_drop_threshold == want.elo_drop_threshold);
+	assert_true(p.win_rate_drop_threshold == want.win_rate_drop_threshold);
+	assert_true(p.min_games_for_evaluation == want.min_games_for_evaluation);
+	assert_true(p.require_approval == want.require_approval);
+	assert_true(p.min_elo_improvement == want.min_elo_improvement);
+	assert_true(p.min_games == want.min_games);
+	assert_true(p.max_backups == want.max_backups);
+	assert_true(p.backup_interval_hours == want.backup_interval_hours);
+	cJSON_Delete(doc);
+}
+
+static void assert_policy_refused(const char *json, const char *key)
+{
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse(json);
+	assert_non_null(doc);
+	mreg_error_clear();
+	assert_int_equal(mreg_policy_from_json(&p, doc), MREG_EINVALID);
+	assert_int_equal(mreg_error_code(), MREG_EINVALID);
+	if (!strstr(mreg_error_last(), key))
+		fail_msg("message does not name '%s': %s", key, mreg_error_last());
+	cJSON_Delete(doc);
+}
+
+static void policy_from_json_refuses_a_string_threshold(void **state)
+{
+	(void)state;
+	assert_policy_refused("{\"rollback\":{\"win_rate_drop_threshold\":\"0.1\"}}",
+			      "'rollback.win_rate_drop_threshold'");
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"rollback\":{\"win_rate_drop_threshold\":\"0.1\"}}");
+	assert_non_null(doc);
+	assert_int_equal(mreg_policy_from_json(&p, doc), MREG_EINVALID);
+	assert_string_equal(mreg_error_last(),
+			    "invalid mreg.json: 'rollback.win_rate_drop_threshold' must be a number from 0 to 1");
+	cJSON_Delete(doc);
+}
+
+static void policy_from_json_refuses_out_of_range_values(void **state)
+{
+	(void)state;
+	assert_policy_refused("{\"rollback\":{\"elo_drop_threshold\":-1}}", "'rollback.elo_drop_threshold'");
+	assert_policy_refused("{\"rollback\":{\"win_rate_drop_threshold\":1.5}}",
+			      "'rollback.win_rate_drop_threshold'");
+	assert_policy_refused("{\"backup\":{\"max_backups\":0}}", "'backup.max_backups'");
+	assert_policy_refused("{\"auto_promote\":{\"min_games\":null}}", "'auto_promote.min_games'");
+}
+
+static void policy_from_json_refuses_non_bool_require_approval(void **state)
+{
+	(void)state;
+	assert_policy_refused("{\"rollback\":{\"require_approval\":1}}", "'rollback.require_approval'");
+	assert_policy_refused("{\"rollback\":{\"require_approval\":\"yes\"}}", "'rollback.require_approval'");
+}
+
+/* ---- rollback candidate ---------------------------------------------- */
+
+static void rollback_candidate_is_highest_archived_with_elo(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_DEVELOPMENT, NONE, NONE);
+	add_version(m, MREG_STAGE_DEVELOPMENT, NONE, NONE);
+	add_version(m, MREG_STAGE_ARCHIVED, 1500, NONE);
+	add_version(m, MREG_STAGE_ARCHIVED, 1550, NONE);
+	add_version(m, MREG_STAGE_PRODUCTION, 1400, NONE);
+	set_prod(m);
+	const mreg_version *c = mreg_rollback_candidate(m);
+	assert_non_null(c);
+	assert_int_equal(c->version, 4);
+	mreg_state_free(st);
+}
+
+static void rollback_candidate_of_one_archived_version_is_that_version(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_ARCHIVED, 1500, NONE);
+	const mreg_version *c = mreg_rollback_candidate(m);
+	assert_non_null(c);
+	assert_int_equal(c->version, 1);
+	mreg_state_free(st);
+}
+
+static void rollback_candidate_without_positive_elo_is_highest_archived(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_ARCHIVED, NONE, NONE);	/* v1: no Elo */
+	add_version(m, MREG_STAGE_ARCHIVED, 0, NONE);		/* v2: Elo 0 is not > 0 */
+	const mreg_version *c = mreg_rollback_candidate(m);
+	assert_non_null(c);
+	assert_int_equal(c->version, 2);
+	mreg_state_free(st);
+}
+
+static void rollback_candidate_prefers_lower_version_with_elo(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_ARCHIVED, 1500, NONE);	/* v1 */
+	add_version(m, MREG_STAGE_ARCHIVED, NONE, NONE);	/* v2 */
+	const mreg_version *c = mreg_rollback_candidate(m);
+	assert_non_null(c);
+	assert_int_equal(c->version, 1);
+	mreg_state_free(st);
+}
+
+static void rollback_candidate_without_archived_versions_is_null(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	assert_null(mreg_rollback_candidate(m));
+	add_version(m, MREG_STAGE_DEVELOPMENT, 1500, NONE);
+	add_version(m, MREG_STAGE_REJECTED, 1500, NONE);
+	add_version(m, MREG_STAGE_PRODUCTION, 1500, NONE);
+	set_prod(m);
+	assert_null(mreg_rollback_candidate(m));
+	mreg_state_free(st);
+}
+
+/* ---- should_rollback ------------------------------------------------- */
+
+static void assert_should(const mreg_state *st, const mreg_model *m, const mreg_metrics *cur, int want,
+			  const char *reason, const char *check)
+{
+	mreg_policy p = test_policy();
+	mreg_buf out = MREG_BUF_INIT, chk = MREG_BUF_INIT;
+	assert_int_equal(mreg_should_rollback(&out, &chk, st, m, cur, &p), want);
+	assert_string_equal(out.ptr, reason);
+	assert_string_equal(chk.ptr, check);
+	mreg_buf_dispose(&out);
+	mreg_buf_dispose(&chk);
+	/* check may be NULL: same answer */
+	assert_int_equal(mreg_should_rollback(&out, NULL, st, m, cur, &p), want);
+	assert_string_equal(out.ptr, reason);
+	mreg_buf_dispose(&out);
+}
+
+/* Model "m": v1 archived (1550), v2 in production with elo, 150 games; baseline 1500 @100. */
+static mreg_model *rollback_model(mreg_state **out, double prod_elo)
+{
+	mreg_model *m = new_model(out);
+	add_version(m, MREG_STAGE_ARCHIVED, 1550, 80);
+	add_version(m, MREG_STAGE_PRODUCTION, prod_elo, 150);
+	set_prod(m);
+	(*out)->baselines = cJSON_CreateObject();
+	assert_non_null((*out)->baselines);
+	cJSON_AddItemToObject((*out)->baselines, "m", baseline(1500, NONE, 100));
+	return m;
+}
+
+static void model_without_production_needs_no_rollback(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_ARCHIVED, 1500, NONE);
+	add_version(m, MREG_STAGE_STAGING, 1400, NONE);
+	assert_should(st, m, NULL, 0, "Model not in production", "");
+	assert_should(st, NULL, NULL, 0, "Model not in production", "");
+	mreg_state_free(st);
+}
+
+static void production_without_archived_versions_has_no_candidates(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	add_version(m, MREG_STAGE_DEVELOPMENT, 1500, NONE);
+	add_version(m, MREG_STAGE_PRODUCTION, 1000, 1000);
+	set_prod(m);
+	assert_should(st, m, NULL, 0, "No rollback candidates available", "");
+	mreg_state_free(st);
+}
+
+static void degraded_production_rolls_back_with_the_check_reason(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = rollback_model(&st, 1460);
+	assert_should(st, m, NULL, 1, "Elo dropped by 40 (threshold: 30.0)", "Elo dropped by 40 (threshold: 30.0)");
+	mreg_state_free(st);
+}
+
+static void healthy_production_needs_no_rollback(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = rollback_model(&st, 1490);
+	assert_should(st, m, NULL, 0, "No rollback needed", "Performance within acceptable range");
+	mreg_state_free(st);
+}
+
+static void given_metrics_are_judged_instead_of_production(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = rollback_model(&st, 1490);
+	mreg_metrics cur = metrics(1400, NONE, 200);
+	assert_should(st, m, &cur, 1, "Elo dropped by 100 (threshold: 30.0)", "Elo dropped by 100 (threshold: 30.0)");
+	cur = metrics(1400, NONE, 105);
+	assert_should(st, m, &cur, 0, "No rollback needed", "Insufficient games (5)");
+	mreg_state_free(st);
+}
+
+static void production_without_baseline_needs_no_rollback(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = rollback_model(&st, 1000);
+	cJSON_Delete(st->baselines);
+	st->baselines = NULL;
+	assert_should(st, m, NULL, 0, "No rollback needed", "No baseline set");
+	st->baselines = cJSON_CreateObject();
+	assert_non_null(st->baselines);
+	cJSON_AddItemToObject(st->baselines, "other", baseline(1500, NONE, 0));
+	assert_should(st, m, NULL, 0, "No rollback needed", "No baseline set");
+	mreg_state_free(st);
+}
+
+/* ---- auto-promoter --------------------------------------------------- */
+
+/* The original's test policy: min_games 50, min_elo_improvement 25. */
+static mreg_policy promote_policy(void)
+{
+	mreg_policy p = MREG_POLICY_INIT;
+	p.min_games = 50;
+	p.min_elo_improvement = 25;
+	return p;
+}
+
+/*
+ * Decide for the last version of m (stage, elo, games), with or without a
+ * production version of elo prod_elo (NONE: its Elo absent) before it.
+ */
+static void assert_promote(bool with_prod, double prod_elo, mreg_stage stage, double elo, double games,
+			   mreg_stage want, const char *reason)
+{
+	mreg_state *st;
+	mreg_model *m = new_model(&st);
+	mreg_policy p = promote_policy();
+	if (with_prod)
+		add_version(m, MREG_STAGE_PRODUCTION, prod_elo, 500);
+	add_version(m, stage, elo, games);
+	set_prod(m);
+	mreg_buf out = MREG_BUF_INIT;
+	assert_int_equal(mreg_auto_promote_decide(&out, m, &m->versions[m->nversions - 1], &p), want);
+	assert_string_equal(out.ptr, reason);
+	mreg_buf_dispose(&out);
+	mreg_state_free(st);
+}
+
+static void development_with_10_games_is_insufficient(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, 10, MREG_STAGE_NONE, "Insufficient games (10 < 25)");
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, NONE, MREG_STAGE_NONE, "Insufficient games (0 < 25)");
+}
+
+static void development_without_elo_cannot_be_staged(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, NONE, 50, MREG_STAGE_NONE, "No Elo rating available");
+}
+
+static void development_with_50_games_and_elo_goes_to_staging(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, 50, MREG_STAGE_STAGING, "Model meets staging criteria");
+	assert_promote(true, 1600, MREG_STAGE_DEVELOPMENT, 1500, 25, MREG_STAGE_STAGING,
+		       "Model meets staging criteria");
+}
+
+static void staging_with_too_few_games_stays(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_STAGING, 1500, 40, MREG_STAGE_NONE, "Insufficient games (40 < 50)");
+}
+
+static void staging_10_elo_over_production_is_insufficient(void **state)
+{
+	(void)state;
+	assert_promote(true, 1500, MREG_STAGE_STAGING, 1510, 100, MREG_STAGE_NONE,
+		       "Elo improvement insufficient (10.0 < 25.0)");
+}
+
+static void staging_without_production_goes_to_production(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_STAGING, 1500, 100, MREG_STAGE_PRODUCTION, "No current production model");
+}
+
+static void staging_60_elo_over_production_goes_to_production(void **state)
+{
+	(void)state;
+	assert_promote(true, 1500, MREG_STAGE_STAGING, 1560, 100, MREG_STAGE_PRODUCTION, "Elo improved by 60.0");
+	assert_promote(true, 1500, MREG_STAGE_STAGING, 1525, 100, MREG_STAGE_PRODUCTION, "Elo improved by 25.0");
+}
+
+static void staging_without_elo_cannot_be_compared(void **state)
+{
+	(void)state;
+	assert_promote(true, 1500, MREG_STAGE_STAGING, NONE, 100, MREG_STAGE_NONE, "Cannot compare Elo ratings");
+	assert_promote(true, NONE, MREG_STAGE_STAGING, 1600, 100, MREG_STAGE_NONE, "Cannot compare Elo ratings");
+}
+
+static void production_version_is_not_promoted(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_PRODUCTION, 1500, 100, MREG_STAGE_NONE,
+		       "Model is in production, not development or staging");
+	assert_promote(false, 0, MREG_STAGE_ARCHIVED, 1500, 100, MREG_STAGE_NONE,
+		       "Model is in archived, not development or staging");
+}
+
+/* ---- regression policy ----------------------------------------------- */
+
+static void assert_regression(const char *severity, double elo_drop, bool require_approval,
+			      mreg_regression_action want, const char *reason, const char *trigger)
+{
+	mreg_policy p = MREG_POLICY_INIT;
+	p.require_approval = require_approval;
+	mreg_regression_action act = (mreg_regression_action)-1;
+	const char *trig = "unset";
+	mreg_buf out = MREG_BUF_INIT;
+	assert_int_equal(mreg_regression_decide(&act, &out, &trig, severity, elo_drop, "Elo dropped 45 points", &p), 0);
+	assert_int_equal(act, want);
+	assert_string_equal(out.ptr, reason);
+	if (trigger)
+		assert_string_equal(trig, trigger);
+	else
+		assert_null(trig);
+	mreg_buf_dispose(&out);
+}
+
+static void critical_regression_rolls_back(void **state)
+{
+	(void)state;
+	assert_regression("critical", 0, true, MREG_REGRESSION_ROLLBACK,
+			  "Auto-rollback: CRITICAL regression - Elo dropped 45 points", "auto_regression_critical");
+}
+
+static void severe_regression_waits_for_approval(void **state)
+{
+	(void)state;
+	assert_regression("severe", 45, true, MREG_REGRESSION_WAIT, "Elo dropped 45 points", NULL);
+}
+
+static void severe_regression_without_approval_rolls_back(void **state)
+{
+	(void)state;
+	assert_regression("severe", 45, false, MREG_REGRESSION_ROLLBACK,
+			  "Auto-rollback: SEVERE regression - Elo dropped 45 points", "auto_regression_severe");
+}
+
+static void moderate_regression_of_30_elo_is_only_monitored(void **state)
+{
+	(void)state;
+	assert_regression("moderate", 30, false, MREG_REGRESSION_NOTHING,
+			  "Moderate regression with elo_drop=30.0: monitoring, no rollback", NULL);
+}
+
+static void moderate_regression_of_30_5_elo_rolls_back(void **state)
+{
+	(void)state;
+	assert_regression("moderate", 30.5, true, MREG_REGRESSION_ROLLBACK,
+			  "Auto-rollback: MODERATE regression with elo_drop=30.5 - Elo dropped 45 points",
+			  "auto_regression_moderate");
+}
+
+static void minor_regression_does_nothing(void **state)
+{
+	(void)state;
+	assert_regression("minor", 100, false, MREG_REGRESSION_NOTHING, "Minor regression: no action", NULL);
+}
+
+static void unknown_severity_is_invalid(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	mreg_regression_action act;
+	const char *trig;
+	mreg_buf out = MREG_BUF_INIT;
+	mreg_error_clear();
+	assert_int_equal(mreg_regression_decide(&act, &out, &trig, "bogus", 50, "r", &p), MREG_EINVALID);
+	assert_int_equal(act, MREG_REGRESSION_NOTHING);
+	assert_null(trig);
+	assert_string_equal(out.ptr, "");
+	assert_string_equal(mreg_error_last(), "invalid severity 'bogus': use minor, moderate, severe or critical");
+	mreg_buf_dispose(&out);
+}
+
+/* ---- CMA-ES ---------------------------------------------------------- */
+
+static void fitness_075_is_elo_190_85(void **state)
+{
+	(void)state;
+	double elo = 0;
+	assert_true(mreg_cmaes_elo(&elo, 0.75));
+	assert_true(fabs(elo - -400 * log10(1 / 0.75 - 1)) < 1e-9);
+	assert_true(fabs(elo - 190.848501887865) < 1e-9);
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_printf(&b, "%.2f", elo);
+	assert_string_equal(b.ptr, "190.85");
+	mreg_buf_dispose(&b);
+}
+
+static void fitness_085_is_elo_301_3(void **state)
+{
+	(void)state;
+	double elo = 0;
+	assert_true(mreg_cmaes_elo(&elo, 0.85));
+	assert_true(fabs(elo - -400 * log10(1 / 0.85 - 1)) < 1e-9);
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_printf(&b, "%.1f", elo);
+	assert_string_equal(b.ptr, "301.3");
+	mreg_buf_dispose(&b);
+}
+
+static void fitness_half_is_elo_0(void **state)
+{
+	(void)state;
+	double elo = 1;
+	assert_true(mreg_cmaes_elo(&elo, 0.5));
+	assert_true(fabs(elo) < 1e-12);
+}
+
+static void fitness_at_or_outside_bounds_has_no_elo(void **state)
+{
+	(void)state;
+	static const double bad[] = { 0.01, 0.99, 0, 1, -0.5, 2 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double elo = 123;
+		assert_false(mreg_cmaes_elo(&elo, bad[i]));
+		assert_true(elo == 123);	/* untouched */
+	}
+	double elo = 123;
+	assert_false(mreg_cmaes_elo(&elo, NAN));
+	assert_true(elo == 123);
+}
+
+/* ---- Python's str() of a float --------------------------------------- */
+
+static void assert_pyfloat(double v, const char *want)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_puts(&b, "x=");	/* appends after what is there */
+	mreg_put_pyfloat(&b, v);
+	assert_string_equal(b.ptr + 2, want);
+	mreg_buf_dispose(&b);
+}
+
+static void pyfloat_keeps_one_decimal_of_integral_values(void **state)
+{
+	(void)state;
+	assert_pyfloat(50, "50.0");
+	assert_pyfloat(0, "0.0");
+	assert_pyfloat(-25, "-25.0");
+	assert_pyfloat(123456789012.0, "123456789012.0");
+}
+
+static void pyfloat_prints_fractions_shortest(void **state)
+{
+	(void)state;
+	assert_pyfloat(0.1, "0.1");
+	assert_pyfloat(25.5, "25.5");
+	assert_pyfloat(0.0001, "0.0001");
+	assert_pyfloat(1e20, "1e+20");
+}
+
+/* ---- mreg_buf_printf %.Nf -------------------------------------------- */
+
+static void assert_fixed(const char *fmt, double v, const char *want)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	assert_int_equal(mreg_buf_printf(&b, fmt, v), 0);
+	assert_string_equal(b.ptr, want);
+	mreg_buf_dispose(&b);
+}
+
+static void fixed_zero_decimals_round_half_to_even(void **state)
+{
+	(void)state;
+	assert_fixed("%.0f", 0.5, "0");
+	assert_fixed("%.0f", 1.5, "2");
+	assert_fixed("%.0f", 2.5, "2");
+	assert_fixed("%.0f", 40, "40");
+	assert_fixed("%.0f", -60.4, "-60");
+}
+
+static void fixed_keeps_the_sign_of_negative_values_rounding_to_zero(void **state)
+{
+	(void)state;
+	assert_fixed("%.1f", -0.04, "-0.0");
+	assert_fixed("%.1f", -10.25, "-10.2");
+}
+
+static void fixed_pads_decimals_with_zeros(void **state)
+{
+	(void)state;
+	assert_fixed("%.4f", 0.6, "0.6000");
+	assert_fixed("%.4f", 0.75, "0.7500");
+	assert_fixed("%.1f", 60, "60.0");
+	assert_fixed("%.3f", 1.0005, "1.000");	/* 1.0005 is just below the tie */
+}
+
+static void fixed_rounds_away_a_tiny_excess(void **state)
+{
+	(void)state;
+	assert_fixed("%.1f", 15.000000000000002, "15.0");	/* (0.55 - 0.40) * 100 */
+	assert_fixed("%.2f", 190.848501887865, "190.85");
+}
+
+/*
+ * The exact binary value is rounded, not the decimal literal: 2.675 is
+ * 2.67499999999999982236431605997495353221893310546875, so "2.67", as
+ * printf and Python's f-strings give. Then random values against glibc's
+ * printf, which rounds exactly too.
+ */
+static void fixed_rounds_the_binary_value_not_the_decimal_literal(void **state)
+{
+	(void)state;
+	assert_fixed("%.2f", 2.675, "2.67");
+	assert_fixed("%.1f", 0.35, "0.3");	/* 0.34999999999999997779... */
+	assert_fixed("%.2f", 946.845, "946.85");	/* 946.84500000000002728... */
+	assert_fixed("%.1f", 0.05, "0.1");
+	assert_fixed("%.1f", 0.45, "0.5");
+	assert_fixed("%.1f", 0.95, "0.9");
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		/* values with few decimals, where ties are near, and arbitrary ones */
+		double v = i % 2 ? (double)(x % 2000000) / 1000.0 : (double)(x % 1000000007) / 3.7e3;
+		int prec = (int)(x >> 40) % 5;
+		char fmt[8], want[64];
+		snprintf(fmt, sizeof(fmt), "%%.%df", prec);
+		snprintf(want, sizeof(want), fmt, v);
+		assert_fixed(fmt, v, want);
+	}
+}
+
+static void fixed_sits_among_other_conversions(void **state)
+{
+	(void)state;
+	mreg_buf b = MREG_BUF_INIT;
+	assert_int_equal(mreg_buf_printf(&b, "a %.1f%% b %s %.0f %d", 15.000000000000002, "s", 2.5, 7), 0);
+	assert_string_equal(b.ptr, "a 15.0% b s 2 7");
+	mreg_buf_dispose(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(elo_drop_of_10_over_threshold_30_is_acceptable),
+		cmocka_unit_test(elo_drop_of_40_over_threshold_30_degrades),
+		cmocka_unit_test(elo_drop_equal_to_threshold_degrades),
+		cmocka_unit_test(win_rate_drop_of_15_points_over_threshold_10_degrades),
+		cmocka_unit_test(five_games_since_baseline_are_insufficient),
+		cmocka_unit_test(no_baseline_is_never_degraded),
+		cmocka_unit_test(zero_or_missing_ratings_are_not_compared),
+		cmocka_unit_test(default_policy_elo_drop_of_60_degrades),
+		cmocka_unit_test(default_policy_ten_games_are_insufficient),
+		cmocka_unit_test(default_policy_win_rate_drop_degrades),
+		cmocka_unit_test(default_policy_improvement_is_acceptable),
+		cmocka_unit_test(policy_init_holds_the_original_defaults),
+		cmocka_unit_test(policy_from_json_overrides_only_present_members),
+		cmocka_unit_test(policy_from_empty_object_keeps_defaults),
+		cmocka_unit_test(policy_from_json_refuses_a_string_threshold),
+		cmocka_unit_test(policy_from_json_refuses_out_of_range_values),
+		cmocka_unit_test(policy_from_json_refuses_non_bool_require_approval),
+		cmocka_unit_test(rollback_candidate_is_highest_archived_with_elo),
+		cmocka_unit_test(rollback_candidate_of_one_archived_version_is_that_version),
+		cmocka_unit_test(rollback_candidate_without_positive_elo_is_highest_archived),
+		cmocka_unit_test(rollback_candidate_prefers_lower_version_with_elo),
+		cmocka_unit_test(rollback_candidate_without_archived_versions_is_null),
+		cmocka_unit_test(model_without_production_needs_no_rollback),
+		cmocka_unit_test(production_without_archived_versions_has_no_candidates),
+		cmocka_unit_test(degraded_production_rolls_back_with_the_check_reason),
+		cmocka_unit_test(healthy_production_needs_no_rollback),
+		cmocka_unit_test(given_metrics_are_judged_instead_of_production),
+		cmocka_unit_test(production_without_baseline_needs_no_rollback),
+		cmocka_unit_test(development_with_10_games_is_insufficient),
+		cmocka_unit_test(development_without_elo_cannot_be_staged),
+		cmocka_unit_test(development_with_50_games_and_elo_goes_to_staging),
+		cmocka_unit_test(staging_with_too_few_games_stays),
+		cmocka_unit_test(staging_10_elo_over_production_is_insufficient),
+		cmocka_unit_test(staging_without_production_goes_to_production),
+		cmocka_unit_test(staging_60_elo_over_production_goes_to_production),
+		cmocka_unit_test(staging_without_elo_cannot_be_compared),
+		cmocka_unit_test(production_version_is_not_promoted),
+		cmocka_unit_test(critical_regression_rolls_back),
+		cmocka_unit_test(severe_regression_waits_for_approval),
+		cmocka_unit_test(severe_regression_without_approval_rolls_back),
+		cmocka_unit_test(moderate_regression_of_30_elo_is_only_monitored),
+		cmocka_unit_test(moderate_regression_of_30_5_elo_rolls_back),
+		cmocka_unit_test(minor_regression_does_nothing),
+		cmocka_unit_test(unknown_severity_is_invalid),
+		cmocka_unit_test(fitness_075_is_elo_190_85),
+		cmocka_unit_test(fitness_085_is_elo_301_3),
+		cmocka_unit_test(fitness_half_is_elo_0),
+		cmocka_unit_test(fitness_at_or_outside_bounds_has_no_elo),
+		cmocka_unit_test(pyfloat_keeps_one_decimal_of_integral_values),
+		cmocka_unit_test(pyfloat_prints_fractions_shortest),
+		cmocka_unit_test(fixed_zero_decimals_round_half_to_even),
+		cmocka_unit_test(fixed_keeps_the_sign_of_negative_values_rounding_to_zero),
+		cmocka_unit_test(fixed_pads_decimals_with_zeros),
+		cmocka_unit_test(fixed_rounds_away_a_tiny_excess),
+		cmocka_unit_test(fixed_rounds_the_binary_value_not_the_decimal_literal),
+		cmocka_unit_test(fixed_sits_among_other_conversions),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -17,9 +17,8 @@ bad() {
 
 # ---- fixture ----------------------------------------------------------
 # alpha_net (policy_value): v1 development, v2 staging; heur (heuristic): v1 rejected.
-# Each registration gets an extra training config key (-c note=...): this
-# script is about refusals, and a registration without one currently dies
-# under UBSan in the fold (qsort(NULL, 0) in add_sorted, core/event.c).
+# Each registration gets an extra training config key (-c note=...), so the
+# fixture also carries extra_config through every refusal below.
 R=reg
 new_registry $R
 model_file m1.bin

@@ -36,10 +36,11 @@ int cmd_validation(cli_globals *, int, char **);
 int cmd_compare(cli_globals *, int, char **);
 int cmd_auto_promote(cli_globals *, int, char **);
 int cmd_dashboard(cli_globals *, int, char **);
+int cmd_cmaes(cli_globals *, int, char **);
 
 extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
 	opts_list[], opts_fsck[], opts_refresh[], opts_log[], opts_baseline[], opts_rollback[], opts_regression[],
-	opts_validation[], opts_compare[], opts_auto_promote[];
+	opts_validation[], opts_compare[], opts_auto_promote[], opts_cmaes[];
 
 const cli_command cli_commands[] = {
 	{ "init", cmd_init, "create a registry", "mreg [-C DIR] init", opts_none,
@@ -131,6 +132,21 @@ const cli_command cli_commands[] = {
 	  "back (auto_regression_severe); moderate rolls back when the Elo drop is over 30\n"
 	  "(auto_regression_moderate); minor does nothing. --json {model_id, action: none|rollback|wait,\n"
 	  "reason[, from_version, to_version]}." },
+	{ "cmaes", cmd_cmaes, "register CMA-ES results; best model, weights and runs",
+	  "mreg cmaes register WEIGHTS --board B --players N --fitness F --generation G [--config-file F |\n"
+	  "       --population-size N --sigma S --games-per-eval N --opponent-mode M --eval-mode M --run-id ID]\n"
+	  "       [--no-auto-promote] [--min-improvement 0.02] | cmaes best --board B --players N [--stage S] |\n"
+	  "       cmaes weights --board B --players N [--stage production] | cmaes runs [--board B]\n"
+	  "       [--players N] [--limit 10]",
+	  opts_cmaes,
+	  "register: WEIGHTS must be JSON; it becomes a heuristic version of heuristic_<B>_<N>p named\n"
+	  "\"CMA-ES Heuristic (<B>_<N>p)\", tagged board:<B>, players:<N>, generation:<G>, cmaes, with\n"
+	  "win_rate = F, elo = -400 log10(1/F - 1) when 0.01 < F < 0.99, games_played = games_per_eval * G,\n"
+	  "optimizer cmaes, epochs G and the run's settings in extra_config (cmaes_population_size, ...).\n"
+	  "Unless --no-auto-promote, it then goes to staging when F beats the best win rate of the\n"
+	  "model's earlier versions by more than --min-improvement (\"Fitness improved from 0.6000 to\n"
+	  "0.7500\"). best: the version with the highest win rate. weights: the \"weights\" object of the\n"
+	  "best version in the stage, as JSON. runs: heuristic_* versions, newest update first." },
 	{ "dashboard", cmd_dashboard, "production, staging and counts at a glance", "mreg dashboard", opts_none,
 	  "--json {production: [versions], staging: [versions], counts: {stage: n}}." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },

@@ -181,6 +181,38 @@ int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, cons
 int mreg_auto_promote(mreg_stage *to_out, mreg_buf *out, mreg_registry *reg, const mreg_ref *ref,
 		      const mreg_policy *p);
 
+/* ---- CMA-ES (cmaes.c) ---- */
+
+typedef struct {
+	const char *weights;		/* required: a JSON file whose "weights" object is the result */
+	const char *board;		/* required: square8, hex8, ... */
+	int players;			/* required: 2 to 8 */
+	double fitness;			/* win rate reached, 0 to 1 */
+	int generation;			/* generations run, >= 0 */
+	const cJSON *config;		/* NULL or the run's config: population_size, sigma, generations,
+					 * games_per_eval, opponent_mode, eval_mode, run_id */
+	bool auto_promote;		/* promote to staging when fitness beats the best by min_improvement */
+	double min_improvement;
+} mreg_cmaes_opts;
+
+#define MREG_CMAES_OPTS_INIT { NULL, NULL, 0, 0, 0, NULL, true, 0.02 }
+
+/*
+ * Register a CMA-ES result as a heuristic version of heuristic_<board>_<n>p
+ * (the original's name, tags, metrics and config), then, with auto_promote,
+ * promote it to staging when its fitness beats the best win rate of the
+ * versions registered before it by more than min_improvement (a second
+ * event, "Fitness improved from 0.6000 to 0.7500"). *stage_out: its stage.
+ */
+int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_stage *stage_out,
+			mreg_registry *reg, const mreg_cmaes_opts *o);
+
+/* heuristic_<board>_<n>p, checked; MREG_EINVALID for a bad board or player count. */
+int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int players);
+
+/* The bytes of a stored model file (artifacts/ from HEAD, blobs/ from the work tree), verified. */
+int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path, const char *file_hash);
+
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */

@@ -37,10 +37,12 @@ int cmd_compare(cli_globals *, int, char **);
 int cmd_auto_promote(cli_globals *, int, char **);
 int cmd_dashboard(cli_globals *, int, char **);
 int cmd_cmaes(cli_globals *, int, char **);
+int cmd_export(cli_globals *, int, char **);
+int cmd_import(cli_globals *, int, char **);
 
 extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
 	opts_list[], opts_fsck[], opts_refresh[], opts_log[], opts_baseline[], opts_rollback[], opts_regression[],
-	opts_validation[], opts_compare[], opts_auto_promote[], opts_cmaes[];
+	opts_validation[], opts_compare[], opts_auto_promote[], opts_cmaes[], opts_export[], opts_import[];
 
 const cli_command cli_commands[] = {
 	{ "init", cmd_init, "create a registry", "mreg [-C DIR] init", opts_none,
@@ -149,6 +151,17 @@ const cli_command cli_commands[] = {
 	  "best version in the stage, as JSON. runs: heuristic_* versions, newest update first." },
 	{ "dashboard", cmd_dashboard, "production, staging and counts at a glance", "mreg dashboard", opts_none,
 	  "--json {production: [versions], staging: [versions], counts: {stage: n}}." },
+	{ "export", cmd_export, "copy a version's model file out, with its metadata", "mreg export REF -o PATH [-v N]",
+	  opts_export,
+	  "Writes the model file to PATH (verified against its hash) and PATH with its suffix replaced by\n"
+	  ".json: the original's export format (model_id, version, name, model_type, stage, created_at,\n"
+	  "updated_at, file_path, file_hash, file_size_bytes, metrics, training_config, description, tags)." },
+	{ "import", cmd_import, "register a file exported by mreg or the original",
+	  "mreg import FILE [--metadata F] [--id ID]", opts_import,
+	  "Registers FILE as a new development version with the name, description, tags, model_type,\n"
+	  "metrics and training_config of the metadata (FILE with suffix .json by default; without one the\n"
+	  "name is FILE's stem). Stage, version, hash and times in the metadata are ignored, as the\n"
+	  "original did." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -213,6 +213,28 @@ int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int player
 /* The bytes of a stored model file (artifacts/ from HEAD, blobs/ from the work tree), verified. */
 int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path, const char *file_hash);
 
+/* ---- moving in and out (transfer.c) ---- */
+
+/*
+ * The original's export: the model file copied to dest, and beside it
+ * (dest with its suffix replaced by .json) the version's metadata in the
+ * original's format. *meta_out (malloc'd, may be NULL): that path.
+ */
+int mreg_export(char **meta_out, mreg_registry *reg, const mreg_ref *ref, const char *dest);
+
+/*
+ * The original's import: register file as a new development version with
+ * the name, description, tags, model type, metrics and training config of
+ * a metadata file in the export format (default: file with its suffix
+ * replaced by .json; absent is fine then, given and absent is not). Its
+ * stage, version, hash and times are ignored, as the original did.
+ */
+int mreg_import(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_registry *reg, const char *file,
+		const char *metadata, const char *id);
+
+/* "a/b.pt" -> "a/b.json" (Python's Path.with_suffix): malloc'd. */
+char *mreg_path_with_suffix(const char *path, const char *suffix);
+
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */

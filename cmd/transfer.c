@@ -1,0 +1,110 @@
+/*
+ * Moving models in and out: export and import in the original's format,
+ * and migrate, which replays an original SQLite registry as events.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const cli_opt opts_export[] = {
+	{ "output", 'o', true, "PATH      where the model file goes (required); its metadata beside it as .json" },
+	{ "version", 'v', true, "N        version (instead of REF's :N)" },
+	{ NULL, 0, false, NULL }
+};
+
+const cli_opt opts_import[] = {
+	{ "metadata", 0, true, "F       metadata in the export format (default: FILE with suffix .json)" },
+	{ "id", 0, true, "ID           model id (default: derived from the metadata's name)" },
+	{ NULL, 0, false, NULL }
+};
+
+typedef struct {
+	const char *a, *b;
+} two_opts;
+
+static int two_opt(int idx, const char *value, void *payload)
+{
+	two_opts *t = payload;
+	if (idx == 0)
+		t->a = value;
+	else
+		t->b = value;
+	return 0;
+}
+
+int cmd_export(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("export");
+	two_opts o = { NULL, NULL };
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_ref ref;
+	char *meta = NULL;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, two_opt, &o)))
+		return rc;
+	if (a.npositional != 1)
+		return cli_usage(cmd, "export needs one REF");
+	if (!o.a)
+		return cli_usage(cmd, "export needs -o PATH");
+	if ((rc = mreg_ref_parse(&ref, a.positional[0])) < 0)
+		return cli_fail(rc);
+	if (o.b) {
+		char *end;
+		long n = strtol(o.b, &end, 10);
+		if (*end || n < 1 || n > 1 << 30)
+			return cli_usage(cmd, "invalid version '%s': expected a number >= 1", o.b);
+		if (ref.version && ref.version != n)
+			return cli_usage(cmd, "'%s' and -v %s name different versions", a.positional[0], o.b);
+		ref.version = (int)n;
+	}
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_export(&meta, reg, &ref, o.a)) < 0) {
+		rc = cli_fail(rc);
+	} else if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "path", o.a);
+		mreg_jsonw_str(&w, "metadata", meta);
+		mreg_jsonw_obj_end(&w);
+		mreg_jsonw_finish(&w);
+		cli_print_json(&b);
+		mreg_buf_dispose(&b);
+	} else {
+		printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], o.a, meta);
+	}
+	free(meta);
+	mreg_registry_free(reg);
+	return rc;
+}
+
+int cmd_import(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("import");
+	two_opts o = { NULL, NULL };
+	cli_args a;
+	mreg_registry *reg = NULL;
+	char model[MREG_ID_MAX + 1];
+	int version = 0, rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, two_opt, &o)))
+		return rc;
+	if (a.npositional != 1)
+		return cli_usage(cmd, "import needs one FILE");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_import(model, &version, reg, a.positional[0], o.a, o.b)) < 0) {
+		rc = cli_fail(rc);
+	} else if (g->json) {
+		printf("{\n  \"model_id\": \"%s\",\n  \"version\": %d\n}\n", model, version);
+	} else {
+		printf("Imported %s as %s:%d\n", a.positional[0], model, version);
+	}
+	mreg_registry_free(reg);
+	return rc;
+}

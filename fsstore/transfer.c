@@ -1,0 +1,179 @@
+/*
+ * Export and import in the original's format, so files moved between the
+ * original and mreg keep their metrics, config and tags. The metadata file
+ * is the original's ModelVersion.to_dict(): keys in its order, every metric
+ * (null when unset) and the whole training config.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+char *mreg_path_with_suffix(const char *path, const char *suffix)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	const char *dot = strrchr(base, '.');
+	size_t keep = dot && dot != base ? (size_t)(dot - path) : strlen(path);
+	return mreg_strfmt("%.*s%s", (int)keep, path, suffix);
+}
+
+/* The metadata of one version in the original's export layout. */
+static void write_metadata(mreg_jsonw *w, const mreg_model *m, const mreg_version *v)
+{
+	mreg_jsonw_obj_begin(w, NULL);
+	mreg_jsonw_str(w, "model_id", m->id);
+	mreg_jsonw_int(w, "version", v->version);
+	mreg_jsonw_str(w, "name", m->name);
+	mreg_jsonw_str(w, "model_type", mreg_type_name(m->type));
+	mreg_jsonw_str(w, "stage", mreg_stage_name(v->stage));
+	mreg_jsonw_str(w, "created_at", v->created_at);
+	mreg_jsonw_str(w, "updated_at", v->updated_at);
+	mreg_jsonw_str(w, "file_path", v->file_path);
+	mreg_jsonw_str(w, "file_hash", v->file_hash);
+	mreg_jsonw_int(w, "file_size_bytes", v->file_size);
+	mreg_metrics_write(w, "metrics", &v->metrics, true);
+	mreg_jsonw_value(w, "training_config", v->training_config);
+	mreg_jsonw_str(w, "description", m->description);
+	mreg_jsonw_arr_begin(w, "tags");
+	for (size_t i = 0; i < v->ntags; i++)
+		mreg_jsonw_str(w, NULL, v->tags[i]);
+	mreg_jsonw_arr_end(w);
+	mreg_jsonw_obj_end(w);
+}
+
+int mreg_export(char **meta_out, mreg_registry *reg, const mreg_ref *ref, const char *dest)
+{
+	mreg_state *st = NULL;
+	mreg_model *m;
+	mreg_version *v;
+	mreg_buf data = MREG_BUF_INIT, meta = MREG_BUF_INIT;
+	char *mpath = NULL;
+	struct stat sb;
+	int rc;
+
+	if (meta_out)
+		*meta_out = NULL;
+	if (!*dest || dest[strlen(dest) - 1] == '/' || (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)))
+		return mreg_error_set(MREG_EINVALID, "cannot export to '%s': give a file path, not a directory", dest);
+	if (!(mpath = mreg_path_with_suffix(dest, ".json")))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (!strcmp(mpath, dest)) {
+		rc = mreg_error_set(MREG_EINVALID, "cannot export to '%s': the metadata would overwrite the model file", dest);
+		goto done;
+	}
+	if ((rc = mreg_registry_model(&st, reg, ref->model, ref->version)) < 0 ||
+	    (rc = mreg_query_version(&m, &v, st, ref)) < 0 || (rc = mreg_version_materialize(v)) < 0 ||
+	    (rc = mreg_artifact_read(&data, reg, v->file_path, v->file_hash)) < 0)
+		goto done;
+	mreg_jsonw w;
+	mreg_jsonw_init(&w, &meta);
+	write_metadata(&w, m, v);
+	if (mreg_jsonw_finish(&w) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = mreg_fs_write_atomic(dest, data.ptr, data.size, false)) < 0 ||
+	    (rc = mreg_fs_write_atomic(mpath, meta.ptr, meta.size, false)) < 0) {
+		rc = mreg_error_set(rc, "cannot export to '%s': %s", dest, mreg_error_last());
+		goto done;
+	}
+	if (meta_out) {
+		*meta_out = mpath;
+		mpath = NULL;
+	}
+done:
+	mreg_state_free(st);
+	mreg_buf_dispose(&data);
+	mreg_buf_dispose(&meta);
+	free(mpath);
+	return rc;
+}
+
+int mreg_import(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_registry *reg, const char *file,
+		const char *metadata, const char *id)
+{
+	mreg_register_opts o = MREG_REGISTER_OPTS_INIT;
+	mreg_buf b = MREG_BUF_INIT;
+	cJSON *doc = NULL;
+	char *mpath = metadata ? mreg_strdup(metadata) : mreg_path_with_suffix(file, ".json");
+	char *stem = NULL;
+	const char **tags = NULL;
+	int rc;
+
+	if (!mpath)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = strcmp(mpath, file) ? mreg_fs_read(&b, mpath, 16u << 20) : MREG_ENOTFOUND;
+	if (rc == MREG_ENOTFOUND && !metadata) {
+		rc = 0;	/* no metadata beside the file: defaults, as the original */
+	} else if (rc == MREG_ENOTFOUND) {
+		rc = mreg_error_set(MREG_ENOTFOUND, "metadata file not found: '%s'", mpath);
+		goto done;
+	} else if (rc < 0) {
+		goto done;
+	} else if (!(doc = cJSON_ParseWithLength(b.ptr, b.size)) || !cJSON_IsObject(doc)) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': not a JSON object", mpath);
+		goto done;
+	}
+	/* name: --id, else the metadata's, else the file's stem, as the original */
+	const char *slash = strrchr(file, '/');
+	char *base = mreg_path_with_suffix(slash ? slash + 1 : file, "");
+	stem = base;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "name");
+	o.name = id ? id : stem;
+	if (doc && v && !cJSON_IsString(v)) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': 'name' must be a string", mpath);
+		goto done;
+	}
+	if (cJSON_IsString(v) && v->valuestring[0])
+		o.name = v->valuestring;
+	o.id = id;	/* NULL: derived from the name, as register does */
+	v = cJSON_GetObjectItemCaseSensitive(doc, "description");
+	if (v && !cJSON_IsString(v) && !cJSON_IsNull(v)) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': 'description' must be a string", mpath);
+		goto done;
+	}
+	o.description = cJSON_IsString(v) ? v->valuestring : "";
+	v = cJSON_GetObjectItemCaseSensitive(doc, "model_type");
+	if (v && (!cJSON_IsString(v) || (o.type = mreg_type_parse(v->valuestring)) == MREG_TYPE_NONE)) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': unknown model_type", mpath);
+		goto done;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(doc, "metrics");
+	if (v && !cJSON_IsNull(v) && (rc = mreg_metrics_from_json(&o.metrics, v, mpath)) < 0)
+		goto done;
+	v = cJSON_GetObjectItemCaseSensitive(doc, "training_config");
+	if (v && !cJSON_IsNull(v))
+		o.training_config = v;
+	v = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	if (v && !cJSON_IsNull(v)) {
+		const cJSON *t;
+		if (!cJSON_IsArray(v)) {
+			rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': 'tags' must be a list", mpath);
+			goto done;
+		}
+		if (!(tags = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(*tags)))) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		cJSON_ArrayForEach(t, v) {
+			if (!cJSON_IsString(t)) {
+				rc = mreg_error_set(MREG_EINVALID, "invalid metadata file '%s': tags must be strings", mpath);
+				goto done;
+			}
+			tags[o.ntags++] = t->valuestring;
+		}
+		o.tags = tags;
+	}
+	o.file = file;
+	o.stage = MREG_STAGE_DEVELOPMENT;
+	rc = mreg_register(model_out, version_out, reg, &o);
+done:
+	cJSON_Delete(doc);
+	mreg_buf_dispose(&b);
+	free(mpath);
+	free(stem);
+	free(tags);
+	return rc;
+}

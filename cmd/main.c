@@ -39,6 +39,7 @@ int cmd_dashboard(cli_globals *, int, char **);
 int cmd_cmaes(cli_globals *, int, char **);
 int cmd_export(cli_globals *, int, char **);
 int cmd_import(cli_globals *, int, char **);
+int cmd_migrate(cli_globals *, int, char **);
 
 extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
 	opts_list[], opts_fsck[], opts_refresh[], opts_log[], opts_baseline[], opts_rollback[], opts_regression[],
@@ -162,6 +163,14 @@ const cli_command cli_commands[] = {
 	  "metrics and training_config of the metadata (FILE with suffix .json by default; without one the\n"
 	  "name is FILE's stem). Stage, version, hash and times in the metadata are ignored, as the\n"
 	  "original did." },
+	{ "migrate", cmd_migrate, "move the original's SQLite registry in, history and all",
+	  "mreg migrate PATH/registry.db", opts_none,
+	  "Replays the database as events in one commit, in the order of its own times (read as UTC):\n"
+	  "each version registered at its created_at in the stage its transition log starts with, with\n"
+	  "its file, current metrics, training config and tags; every later stage transition with its\n"
+	  "time, actor and reason; comparisons; validations as the steps that reach their status. Model\n"
+	  "files are looked up at their stored path, relative to the database's directory, then at\n"
+	  "models/<id>/v<N><ext> beside it. The registry must not hold any of the database's models." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -108,3 +108,38 @@ int cmd_import(cli_globals *g, int argc, char **argv)
 	mreg_registry_free(reg);
 	return rc;
 }
+
+int cmd_migrate(cli_globals *g, int argc, char **argv)
+{
+	const cli_command *cmd = cli_find("migrate");
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_migrate_report r;
+	int rc;
+
+	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+		return rc;
+	if (a.npositional != 1)
+		return cli_usage(cmd, "migrate needs the original's registry.db");
+	if ((rc = cli_open(&reg, g)))
+		return rc;
+	if ((rc = mreg_migrate(&r, reg, a.positional[0])) < 0) {
+		rc = cli_fail(rc);
+	} else if (g->json) {
+		printf("{\n  \"models\": %zu,\n  \"versions\": %zu,\n  \"transitions\": %zu,\n  \"comparisons\": %zu,\n"
+		       "  \"validations\": %zu,\n  \"events\": %zu,\n  \"conflicts\": %zu,\n  \"skipped\": %zu\n}\n",
+		       r.models, r.versions, r.transitions, r.comparisons, r.validations, r.events, r.conflicts, r.skipped);
+	} else {
+		printf("Migrated %s: %zu models, %zu versions, %zu transitions, %zu comparisons, %zu validations "
+		       "(%zu events in one commit)\n",
+		       a.positional[0], r.models, r.versions, r.transitions, r.comparisons, r.validations, r.events);
+		if (r.conflicts)
+			printf("warning: %zu events did not apply as the original recorded them; see 'mreg status'\n",
+			       r.conflicts);
+		if (r.skipped)
+			printf("warning: %zu rows named versions that do not exist or held nothing mreg records\n",
+			       r.skipped);
+	}
+	mreg_registry_free(reg);
+	return rc;
+}

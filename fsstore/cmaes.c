@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int players)
 {
@@ -54,13 +53,7 @@ int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path,
 	if (rc < 0)
 		return rc;
 	char hex[33];
-	XXH128_canonical_t canon;
-	XXH128_canonicalFromHash(&canon, XXH3_128bits(out->ptr, out->size));
-	for (int i = 0; i < 16; i++) {
-		hex[2 * i] = "0123456789abcdef"[canon.digest[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[canon.digest[i] & 15];
-	}
-	hex[32] = '\0';
+	mreg_hash128(hex, out->ptr, out->size);
 	if (strncmp(file_hash, "xxh128:", 7) || strcmp(file_hash + 7, hex))
 		return mreg_error_set(MREG_ECORRUPT, "model file '%s' is corrupt: its bytes hash to %s", file_path, hex);
 	return 0;

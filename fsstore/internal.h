@@ -59,6 +59,8 @@ int64_t mreg_fs_now_usec(void);
 int mreg_lock(mreg_registry *reg);
 void mreg_unlock(mreg_registry *reg);
 void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
+/* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
+int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 

@@ -694,10 +694,10 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	int64_t clock = t.st->clock;
 	for (size_t i = 0; i < n; i++) {
 		mreg_event *ev = evs[i];
-		if (!ev->clock) {
+		if (!ev->clock)
 			ev->clock = ++clock;
+		if (!ev->time[0])
 			mreg_time_format(ev->time, mreg_fs_now_usec());
-		}
 		if (!ev->actor && !(ev->actor = mreg_strdup(reg->actor)))
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 		if (!ev->node && !(ev->node = mreg_strdup(reg->node)))

@@ -140,7 +140,7 @@ static int new_node_id(char out[17])
 	return 0;
 }
 
-static int load_node(mreg_registry *reg)
+int mreg_load_node(mreg_registry *reg)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%snode", reg->mregdir);
@@ -321,7 +321,7 @@ int mreg_registry_init(const char *path)
 	free(g);
 	if (rc < 0)
 		goto done;
-	if ((rc = load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
+	if ((rc = mreg_load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
 		goto done;
 	rc = mreg_registry_refresh(reg, true, NULL);
 done:
@@ -381,7 +381,7 @@ int mreg_lock(mreg_registry *reg)
 		nanosleep(&ts, NULL);
 	}
 	reg->lockfd = fd;
-	if ((rc = load_node(reg)) < 0) {
+	if ((rc = mreg_load_node(reg)) < 0) {
 		mreg_unlock(reg);
 		return rc;
 	}

@@ -100,8 +100,8 @@ int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, s
 /*
  * Append events in one commit (imports, migrations, benchmarks). Each event
  * gets the envelope a single write would give it (clock, time, actor, node)
- * unless its clock is already set; files are committed beside them (model
- * files under artifacts/). On success each event's id is set.
+ * for the members left unset; files are committed beside them (model files
+ * under artifacts/). On success each event's id is set.
  */
 int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const char *const *file_paths,
 		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary);
@@ -231,6 +231,25 @@ int mreg_export(char **meta_out, mreg_registry *reg, const mreg_ref *ref, const 
  */
 int mreg_import(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_registry *reg, const char *file,
 		const char *metadata, const char *id);
+
+typedef struct {
+	size_t models, versions, transitions, comparisons, validations;
+	size_t events;		/* written, in one commit */
+	size_t conflicts;	/* events the fold could not apply (see mreg status) */
+	size_t skipped;		/* rows with nothing mreg can say of them (unknown validation status) */
+} mreg_migrate_report;
+
+/*
+ * Replay the original's SQLite registry (registry.db) as events, in the
+ * order its own times give, in one commit: each version's registration
+ * (with its file, final metrics, config and tags, in the stage its history
+ * starts in), every later stage transition with its time, actor and
+ * reason, comparisons and validations. The registry must not have any of
+ * the database's models yet. Model files are found at their stored path,
+ * relative to the database's directory, or at models/<id>/v<N><ext> beside
+ * the database.
+ */
+int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_path);
 
 /* "a/b.pt" -> "a/b.json" (Python's Path.with_suffix): malloc'd. */
 char *mreg_path_with_suffix(const char *path, const char *suffix);

@@ -516,10 +516,12 @@ int cmd_rollback(cli_globals *g, int argc, char **argv)
 		rc = rollback_pending(g, reg);
 	} else if (!strcmp(sub, "approve")) {
 		int from_v = 0, to_v = 0;
-		if ((rc = mreg_rollback_approve(&from_v, &to_v, reg, model)) < 0)
+		mreg_buf why = MREG_BUF_INIT;
+		if ((rc = mreg_rollback_approve(&from_v, &to_v, &why, reg, model)) < 0)
 			rc = cli_fail(rc);
 		else
-			print_rolled_back(g, model, from_v, to_v, "approved", "auto_regression_approved");
+			print_rolled_back(g, model, from_v, to_v, why.ptr, "auto_regression_approved");
+		mreg_buf_dispose(&why);
 	} else {
 		if ((rc = mreg_rollback_clear(reg, model, opt(&o, "reason"))) < 0)
 			rc = cli_fail(rc);

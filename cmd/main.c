@@ -304,7 +304,9 @@ int cli_usage(const cli_command *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	if (cmd)
+	if (cmd && strchr(cmd->usage, '\n'))	/* one line on stderr, whatever the usage holds */
+		fprintf(stderr, " (usage: see 'mreg help %s')\n", cmd->name);
+	else if (cmd)
 		fprintf(stderr, " (usage: %s)\n", cmd->usage);
 	else
 		fprintf(stderr, "\n");

@@ -236,7 +236,7 @@ done:
 	return rc;
 }
 
-int mreg_rollback_approve(int *from_out, int *to_out, mreg_registry *reg, const char *model)
+int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg_registry *reg, const char *model)
 {
 	mreg_event ev;
 	mreg_txn t;
@@ -260,6 +260,8 @@ int mreg_rollback_approve(int *from_out, int *to_out, mreg_registry *reg, const 
 	}
 	if ((rc = build_rollback(&ev, &t, model, 0, reason, "auto_regression_approved", from_out, to_out)) == 0)
 		rc = commit_rollback(&t, &ev);
+	if (rc == 0 && reason_out)
+		mreg_buf_puts(reason_out, reason);
 done:
 	mreg_txn_end(&t);
 	mreg_event_dispose(&ev);

@@ -140,8 +140,8 @@ int mreg_rollback_request(mreg_registry *reg, const char *model, const char *sev
 			  const char *reason);
 /* Drop the waiting request (MREG_ENOTFOUND if none). */
 int mreg_rollback_clear(mreg_registry *reg, const char *model, const char *reason);
-/* Carry out the waiting request as a rollback (trigger auto_regression_approved). */
-int mreg_rollback_approve(int *from_out, int *to_out, mreg_registry *reg, const char *model);
+/* Carry out the waiting request as a rollback (trigger auto_regression_approved); reason_out may be NULL. */
+int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg_registry *reg, const char *model);
 
 /*
  * The regression policy (REFERENCE.md): decides with mreg_regression_decide

@@ -4,7 +4,7 @@
 # unit cases in mreg-alerts.test.yml) and keep the original's names,
 # expressions and severities.
 . "$(dirname "$0")/lib.sh"
-D=$(cd "$(dirname "$0")/../../deploy/prometheus" && pwd)
+D=$(cd "$TESTDATA/../deploy/prometheus" && pwd)	# lib.sh has moved into a temporary directory
 command -v promtool >/dev/null || { fail "promtool is not installed (sh .ci/deps installs it)"; finish; }
 
 check "promtool check rules" promtool check rules "$D/mreg-alerts.yml"

@@ -203,8 +203,24 @@ const cli_opt opts_rollback[] = {
 	{ "games", 0, true, "N          check: games played now" },
 	{ "limit", 0, true, "N          history: rows (default 20)" },
 	{ "yes", 'y', false, "            accepted for the original's scripts; mreg never prompts" },
+	{ "elo-drop-threshold", 0, true, "X  check: Elo drop that degrades (mreg.json, 50)" },
+	{ "win-rate-drop-threshold", 0, true, "Y  check: win-rate drop that degrades (mreg.json, 0.1)" },
+	{ "min-games-for-evaluation", 0, true, "N  check: games since the baseline (mreg.json, 50)" },
 	{ NULL, 0, false, NULL }
 };
+
+/* mreg.json's rollback thresholds, with the command's overrides; -1 after a usage error. */
+static int check_policy(mreg_policy *p, mreg_registry *reg, const opt_values *o)
+{
+	int rc = mreg_registry_policy(p, reg);
+	if (rc < 0)
+		return rc;
+	if (num_opt(&p->elo_drop_threshold, NULL, o, "elo-drop-threshold", 0, 1e6) < 0 ||
+	    num_opt(&p->win_rate_drop_threshold, NULL, o, "win-rate-drop-threshold", 0, 1) < 0 ||
+	    num_opt(&p->min_games_for_evaluation, NULL, o, "min-games-for-evaluation", 0, 1e12) < 0)
+		return 1;
+	return 0;
+}
 
 /* The production version's metrics with the given ones laid over them. */
 static void current_metrics(mreg_metrics *out, const mreg_model *m, const mreg_metrics *given)
@@ -221,13 +237,12 @@ static void current_metrics(mreg_metrics *out, const mreg_model *m, const mreg_m
 
 /* should_rollback over the current state: 1 yes, 0 no, <0 error. */
 static int rollback_check(mreg_buf *reason, mreg_buf *check, mreg_registry *reg, const char *model,
-			  const mreg_metrics *given)
+			  const mreg_metrics *given, const mreg_policy *p)
 {
 	mreg_state *st = NULL;
-	mreg_policy p;
 	mreg_metrics cur;
 	int rc;
-	if ((rc = mreg_registry_policy(&p, reg)) < 0 || (rc = mreg_registry_state(&st, reg, model, false)) < 0)
+	if ((rc = mreg_registry_state(&st, reg, model, false)) < 0)
 		return rc;
 	mreg_model *m = mreg_state_model(st, model);
 	if (!m || !m->nversions) {
@@ -235,7 +250,7 @@ static int rollback_check(mreg_buf *reason, mreg_buf *check, mreg_registry *reg,
 		return mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model);
 	}
 	current_metrics(&cur, m, given);
-	rc = mreg_should_rollback(reason, check, st, m, &cur, &p);
+	rc = mreg_should_rollback(reason, check, st, m, &cur, p);
 	mreg_state_free(st);
 	return rc;
 }
@@ -402,11 +417,17 @@ static int rollback_do(cli_globals *g, mreg_registry *reg, const char *model, co
 		return 2;
 	if (to != (double)(int)to)
 		return cli_usage(o->cmd, "invalid version: expected a whole number");
-	if (given.present && !flag(o, "if-needed"))
-		return cli_usage(o->cmd, "--elo, --win-rate and --games go with 'rollback check' or --if-needed");
+	if ((given.present || opt(o, "elo-drop-threshold") || opt(o, "win-rate-drop-threshold") ||
+	     opt(o, "min-games-for-evaluation")) && !flag(o, "if-needed"))
+		return cli_usage(o->cmd, "--elo, --win-rate, --games and the thresholds go with 'rollback check' or --if-needed");
 	if (flag(o, "if-needed")) {
 		mreg_buf why = MREG_BUF_INIT, check = MREG_BUF_INIT;
-		int yes = rollback_check(&why, &check, reg, model, &given);
+		mreg_policy p;
+		int yes = check_policy(&p, reg, o);
+		if (yes == 1)
+			return 2;
+		if (yes == 0)
+			yes = rollback_check(&why, &check, reg, model, &given, &p);
 		if (yes < 0) {
 			mreg_buf_dispose(&why);
 			mreg_buf_dispose(&check);
@@ -485,10 +506,13 @@ int cmd_rollback(cli_globals *g, int argc, char **argv)
 		rc = rollback_do(g, reg, model, &o);
 	} else if (!strcmp(sub, "check")) {
 		mreg_metrics given;
+		mreg_policy p;
 		mreg_buf why = MREG_BUF_INIT, check = MREG_BUF_INIT;
 		if (metrics_opts(&given, &o) < 0) {
 			rc = 2;
-		} else if ((rc = rollback_check(&why, &check, reg, model, &given)) < 0) {
+		} else if ((rc = check_policy(&p, reg, &o)) != 0) {
+			rc = rc == 1 ? 2 : cli_fail(rc);
+		} else if ((rc = rollback_check(&why, &check, reg, model, &given, &p)) < 0) {
 			rc = cli_fail(rc);
 		} else if (g->json) {
 			mreg_buf b = MREG_BUF_INIT;
@@ -540,6 +564,8 @@ const cli_opt opts_regression[] = {
 	{ "severity", 0, true, "S         minor, moderate, severe or critical (required)" },
 	{ "elo-drop", 0, true, "X         the Elo drop seen (required)" },
 	{ "reason", 'r', true, "R         what the detector saw (default \"Elo dropped by X\")" },
+	{ "no-approval", 0, false, "     severe rolls back at once (mreg.json: rollback.require_approval)" },
+	{ "require-approval", 0, false, " severe waits for approval (the default)" },
 	{ NULL, 0, false, NULL }
 };
 
@@ -571,7 +597,12 @@ int cmd_regression(cli_globals *g, int argc, char **argv)
 	mreg_regression_action act;
 	if ((rc = cli_open(&reg, g)))
 		goto out;
-	if ((rc = mreg_regression(&act, &why, &from_v, &to_v, reg, model, opt(&o, "severity"), drop, reason)) < 0) {
+	if (flag(&o, "no-approval") && flag(&o, "require-approval")) {
+		rc = cli_usage(o.cmd, "--no-approval and --require-approval contradict each other");
+		goto out;
+	}
+	int approval = flag(&o, "no-approval") ? 0 : flag(&o, "require-approval") ? 1 : -1;
+	if ((rc = mreg_regression(&act, &why, &from_v, &to_v, reg, model, opt(&o, "severity"), drop, reason, approval)) < 0) {
 		rc = cli_fail(rc);
 		goto out;
 	}

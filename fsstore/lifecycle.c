@@ -270,13 +270,16 @@ done:
 }
 
 int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out, int *to_out, mreg_registry *reg,
-		    const char *model, const char *severity, double elo_drop, const char *reason)
+		    const char *model, const char *severity, double elo_drop, const char *reason, int approval)
 {
 	mreg_policy p;
 	const char *trigger;
 	int rc;
-	if ((rc = mreg_registry_policy(&p, reg)) < 0 ||
-	    (rc = mreg_regression_decide(action, out, &trigger, severity, elo_drop, reason, &p)) < 0)
+	if ((rc = mreg_registry_policy(&p, reg)) < 0)
+		return rc;
+	if (approval >= 0)
+		p.require_approval = approval != 0;
+	if ((rc = mreg_regression_decide(action, out, &trigger, severity, elo_drop, reason, &p)) < 0)
 		return rc;
 	if (*action == MREG_REGRESSION_ROLLBACK)
 		return mreg_rollback(from_out, to_out, reg, model, 0, out->ptr, trigger);

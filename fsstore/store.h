@@ -146,10 +146,11 @@ int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg
 /*
  * The regression policy (REFERENCE.md): decides with mreg_regression_decide
  * and acts: a rollback, a waiting request, or nothing. *action and the
- * reason (out) say which.
+ * reason (out) say which. approval: 1 severe waits, 0 it does not, -1 as
+ * mreg.json says.
  */
 int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out, int *to_out, mreg_registry *reg,
-		    const char *model, const char *severity, double elo_drop, const char *reason);
+		    const char *model, const char *severity, double elo_drop, const char *reason, int approval);
 
 typedef struct {
 	const char *action;		/* create, queue, start, pass, fail */

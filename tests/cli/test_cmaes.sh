@@ -15,6 +15,14 @@ bad() {
 	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
 }
 
+# sv REG REF: `show --json` of a version into $T/v.json; f JQ: a field of it, compact
+sv() {
+	"$MREG" -C "$1" show "$2" --json >"$T/v.json" 2>&1 || echo '{"error": "show failed"}' >"$T/v.json"
+}
+f() {
+	jq -c "$1" "$T/v.json"
+}
+
 # q REG REF JQ: one field of `show --json`, compact
 q() {
 	"$MREG" -C "$1" show "$2" --json | jq -c "$3"
@@ -38,29 +46,30 @@ check "register fitness 0.85 gen 50" "$MREG" -C $R cmaes register w.json --board
 	--fitness 0.85 --generation 50 --no-auto-promote
 expect_eq "output names the version" "$(cat "$T/.out")" "Registered heuristic_square8_2p:1 (development)"
 S=heuristic_square8_2p:1
-expect_eq "id and version" "$(q $R $S '[.model_id, .version]')" '["heuristic_square8_2p",1]'
-expect_eq "model_type heuristic" "$(q $R $S .model_type)" '"heuristic"'
-expect_eq "stage development" "$(q $R $S .stage)" '"development"'
-expect_eq "name" "$(q $R $S .name)" '"CMA-ES Heuristic (square8_2p)"'
-expect_eq "description" "$(q $R $S .description)" '"CMA-ES optimized heuristic weights for square8_2p, fitness=0.8500"'
-expect_eq "win_rate = fitness" "$(q $R $S .metrics.win_rate)" 0.85
-expect_eq "elo = -400 log10(1/0.85 - 1) = 301.3" "$(q $R $S '.metrics.elo*10|round')" 3013
-expect_eq "games_played 0 without a run config" "$(q $R $S .metrics.games_played)" 0
-expect_eq "other metrics null" "$(q $R $S '[.metrics.elo_uncertainty, .metrics.draw_rate, .metrics.avg_move_time_ms, .metrics.policy_accuracy, .metrics.value_mse]')" \
+sv $R $S
+expect_eq "id and version" "$(f '[.model_id, .version]')" '["heuristic_square8_2p",1]'
+expect_eq "model_type heuristic" "$(f .model_type)" '"heuristic"'
+expect_eq "stage development" "$(f .stage)" '"development"'
+expect_eq "name" "$(f .name)" '"CMA-ES Heuristic (square8_2p)"'
+expect_eq "description" "$(f .description)" '"CMA-ES optimized heuristic weights for square8_2p, fitness=0.8500"'
+expect_eq "win_rate = fitness" "$(f .metrics.win_rate)" 0.85
+expect_eq "elo = -400 log10(1/0.85 - 1) = 301.3" "$(f '.metrics.elo*10|round')" 3013
+expect_eq "games_played 0 without a run config" "$(f .metrics.games_played)" 0
+expect_eq "other metrics null" "$(f '[.metrics.elo_uncertainty, .metrics.draw_rate, .metrics.avg_move_time_ms, .metrics.policy_accuracy, .metrics.value_mse]')" \
 	'[null,null,null,null,null]'
-expect_eq "tags (sorted)" "$(q $R $S .tags)" '["board:square8","cmaes","generation:50","players:2"]'
-expect_eq "training_config optimizer cmaes" "$(q $R $S .training_config.optimizer)" '"cmaes"'
-expect_eq "training_config epochs = generation" "$(q $R $S .training_config.epochs)" 50
+expect_eq "tags (sorted)" "$(f .tags)" '["board:square8","cmaes","generation:50","players:2"]'
+expect_eq "training_config optimizer cmaes" "$(f .training_config.optimizer)" '"cmaes"'
+expect_eq "training_config epochs = generation" "$(f .training_config.epochs)" 50
 expect_eq "other training_config fields keep the original's defaults" \
-	"$(q $R $S '.training_config | del(.extra_config, .optimizer, .epochs)' | jq -S -c .)" "$cfg_rest"
+	"$(f '.training_config | del(.extra_config, .optimizer, .epochs)' | jq -S -c .)" "$cfg_rest"
 expect_eq "extra_config without a run config: exactly the five keys" \
-	"$(q $R $S .training_config.extra_config | jq -S -c .)" \
+	"$(f .training_config.extra_config | jq -S -c .)" \
 	'{"board_type":"square8","final_fitness":0.85,"final_generation":50,"num_players":2,"optimizer_type":"cmaes"}'
-expect_eq "heuristic: no validation" "$(q $R $S .validation)" null
+expect_eq "heuristic: no validation" "$(f .validation)" null
 expect_eq "history: one initial row" "$("$MREG" -C $R history $S --json | jq -c 'map([.from_stage, .to_stage, .reason])')" \
 	'[[null,"development","Initial registration"]]'
 expect_eq "the weights file is stored as it was" \
-	"$("$MREG" -C $R show $S --json | jq -r .file_path | sed "s|^|$R/|" | xargs cat)" "$(cat w.json)"
+	"$(cat "$R/$(jq -r .file_path "$T/v.json")")" "$(cat w.json)"
 
 # test_register_with_config: the run's settings as options, generation 100
 check "register with the run's config as options" "$MREG" -C $R cmaes register w.json --board square8 --players 2 \
@@ -68,38 +77,41 @@ check "register with the run's config as options" "$MREG" -C $R cmaes register w
 	--opponent-mode mixed --run-id test_run --no-auto-promote
 want_extra='{"board_type":"square8","cmaes_eval_mode":null,"cmaes_games_per_eval":20,"cmaes_generations":null,"cmaes_opponent_mode":"mixed","cmaes_population_size":30,"cmaes_run_id":"test_run","cmaes_sigma":0.3,"final_fitness":0.85,"final_generation":100,"num_players":2,"optimizer_type":"cmaes"}'
 S=heuristic_square8_2p:2
-expect_eq "v2 of the same model" "$(q $R $S .version)" 2
+sv $R $S
+expect_eq "v2 of the same model" "$(f .version)" 2
 expect_eq "extra_config: cmaes_* from the options, absent ones null" \
-	"$(q $R $S .training_config.extra_config | jq -S -c .)" "$want_extra"
-expect_eq "cmaes_population_size 30" "$(q $R $S .training_config.extra_config.cmaes_population_size)" 30
-expect_eq "cmaes_sigma 0.3" "$(q $R $S .training_config.extra_config.cmaes_sigma)" 0.3
-expect_eq "cmaes_games_per_eval 20" "$(q $R $S .training_config.extra_config.cmaes_games_per_eval)" 20
-expect_eq "final_generation 100" "$(q $R $S .training_config.extra_config.final_generation)" 100
-expect_eq "games_played = games_per_eval * generation = 2000" "$(q $R $S .metrics.games_played)" 2000
-expect_eq "epochs 100" "$(q $R $S .training_config.epochs)" 100
-expect_eq "tags name generation 100" "$(q $R $S .tags)" '["board:square8","cmaes","generation:100","players:2"]'
+	"$(f .training_config.extra_config | jq -S -c .)" "$want_extra"
+expect_eq "cmaes_population_size 30" "$(f .training_config.extra_config.cmaes_population_size)" 30
+expect_eq "cmaes_sigma 0.3" "$(f .training_config.extra_config.cmaes_sigma)" 0.3
+expect_eq "cmaes_games_per_eval 20" "$(f .training_config.extra_config.cmaes_games_per_eval)" 20
+expect_eq "final_generation 100" "$(f .training_config.extra_config.final_generation)" 100
+expect_eq "games_played = games_per_eval * generation = 2000" "$(f .metrics.games_played)" 2000
+expect_eq "epochs 100" "$(f .training_config.epochs)" 100
+expect_eq "tags name generation 100" "$(f .tags)" '["board:square8","cmaes","generation:100","players:2"]'
 
 # the same config as --config-file
 printf '{"population_size": 30, "sigma": 0.3, "games_per_eval": 20, "opponent_mode": "mixed", "run_id": "test_run"}\n' >run.json
 check "register with the run's config as --config-file" "$MREG" -C $R cmaes register w.json --board square8 --players 2 \
 	--fitness 0.85 --generation 100 --config-file run.json --no-auto-promote
 S=heuristic_square8_2p:3
-expect_eq "--config-file: the same extra_config" "$(q $R $S .training_config.extra_config | jq -S -c .)" "$want_extra"
-expect_eq "--config-file: games_played 2000" "$(q $R $S .metrics.games_played)" 2000
+sv $R $S
+expect_eq "--config-file: the same extra_config" "$(f .training_config.extra_config | jq -S -c .)" "$want_extra"
+expect_eq "--config-file: games_played 2000" "$(f .metrics.games_played)" 2000
 expect_eq "--config-file: same training_config as the options" \
-	"$(q $R $S .training_config)" "$(q $R heuristic_square8_2p:2 .training_config)"
+	"$(f .training_config)" "$(q $R heuristic_square8_2p:2 .training_config)"
 
 # a full CMAESRunConfig.to_dict(): generations and eval_mode too; other keys are not copied
 printf '{"population_size": 16, "sigma": 0.5, "generations": 40, "games_per_eval": 8, "board_type": "hex8", "num_players": 3, "opponent_mode": "baseline-only", "eval_mode": "sequential", "seed": 42, "run_id": null}\n' >full.json
 check "register hex8 3p with a full run config" "$MREG" -C $R cmaes register w.json --board hex8 --players 3 \
 	--fitness 0.6 --generation 25 --config-file full.json --no-auto-promote
 S=heuristic_hex8_3p:1
-expect_eq "hex8 3p: id, name" "$(q $R $S '[.model_id, .name]')" '["heuristic_hex8_3p","CMA-ES Heuristic (hex8_3p)"]'
-expect_eq "hex8 3p: tags" "$(q $R $S .tags)" '["board:hex8","cmaes","generation:25","players:3"]'
+sv $R $S
+expect_eq "hex8 3p: id, name" "$(f '[.model_id, .name]')" '["heuristic_hex8_3p","CMA-ES Heuristic (hex8_3p)"]'
+expect_eq "hex8 3p: tags" "$(f .tags)" '["board:hex8","cmaes","generation:25","players:3"]'
 expect_eq "hex8 3p: extra_config has the seven cmaes_* keys and no seed" \
-	"$(q $R $S .training_config.extra_config | jq -S -c .)" \
+	"$(f .training_config.extra_config | jq -S -c .)" \
 	'{"board_type":"hex8","cmaes_eval_mode":"sequential","cmaes_games_per_eval":8,"cmaes_generations":40,"cmaes_opponent_mode":"baseline-only","cmaes_population_size":16,"cmaes_run_id":null,"cmaes_sigma":0.5,"final_fitness":0.6,"final_generation":25,"num_players":3,"optimizer_type":"cmaes"}'
-expect_eq "hex8 3p: games_played 8 * 25" "$(q $R $S .metrics.games_played)" 200
+expect_eq "hex8 3p: games_played 8 * 25" "$(f .metrics.games_played)" 200
 
 # Elo from fitness: only for 0.01 < fitness < 0.99
 check "register fitness 0.75" "$MREG" -C $R cmaes register w.json --board square19 --players 2 \
@@ -258,9 +270,10 @@ expect_eq "runs: newest update first" "$("$MREG" -C $U cmaes runs --limit 2 --js
 
 # ---- git: one commit per event, clean work tree, fsck ---------------------------
 for r in $R $A $B $U; do
-	nev=$("$MREG" -C $r log --json | jq length)
-	nreg=$("$MREG" -C $r log --json | jq '[.[] | select(.type == "version.registered")] | length')
-	npro=$("$MREG" -C $r log --json | jq '[.[] | select(.type == "version.promoted")] | length')
+	"$MREG" -C $r log --json >"$T/log.json"
+	nev=$(jq length "$T/log.json")
+	nreg=$(jq '[.[] | select(.type == "version.registered")] | length' "$T/log.json")
+	npro=$(jq '[.[] | select(.type == "version.promoted")] | length' "$T/log.json")
 	expect_eq "$r: git log --oneline: one line per event + init" "$(git -C $r log --oneline | wc -l | tr -d ' ')" $((nev + 1))
 	expect_eq "$r: a register line per registration" "$(git -C $r log --format=%s | grep -c '^register ')" "$nreg"
 	expect_eq "$r: a promote line per promotion" "$(git -C $r log --format=%s | grep -c '^promote ')" "$npro"

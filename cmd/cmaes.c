@@ -213,8 +213,9 @@ static int cmaes_rows(mreg_row **rows, size_t *n, mreg_state **st, mreg_registry
 	if ((rc = mreg_registry_state(st, reg, NULL, true)) < 0 || (rc = mreg_query_list(rows, n, *st, &f)) < 0)
 		return rc;
 	size_t k = 0;
+	/* with no filter every heuristic version is a run, as the original listed them */
 	for (size_t i = 0; i < *n; i++)
-		if (is_cmaes_id((*rows)[i].model->id, board, players))
+		if ((!board && !players) || is_cmaes_id((*rows)[i].model->id, board, players))
 			(*rows)[k++] = (*rows)[i];
 	*n = k;
 	return 0;

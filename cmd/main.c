@@ -149,7 +149,8 @@ const cli_command cli_commands[] = {
 	  "Unless --no-auto-promote, it then goes to staging when F beats the best win rate of the\n"
 	  "model's earlier versions by more than --min-improvement (\"Fitness improved from 0.6000 to\n"
 	  "0.7500\"). best: the version with the highest win rate. weights: the \"weights\" object of the\n"
-	  "best version in the stage, as JSON. runs: heuristic_* versions, newest update first." },
+	  "best version in the stage, as JSON. runs: heuristic versions (with --board or --players, those\n"
+	  "of heuristic_<B>_<N>p), newest update first." },
 	{ "dashboard", cmd_dashboard, "production, staging and counts at a glance", "mreg dashboard", opts_none,
 	  "--json {production: [versions], staging: [versions], counts: {stage: n}}." },
 	{ "export", cmd_export, "copy a version's model file out, with its metadata", "mreg export REF -o PATH [-v N]",

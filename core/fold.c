@@ -833,7 +833,6 @@ static int apply_comparison(mreg_state *st, mreg_model *m, mreg_version *a, cons
 	free(bn);
 	if (rc < 0)
 		return rc;
-	memcpy(b->updated_at, ev->time, sizeof(b->updated_at));
 	if (bm != m) {
 		bm->dirty = true;
 		memcpy(bm->updated_at, ev->time, sizeof(bm->updated_at));
@@ -883,7 +882,8 @@ static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 	default:
 		break;
 	}
-	if (rc == 0)
+	/* as the original: a version's updated_at moves with its stage and its metrics only */
+	if (rc == 0 && ev->type == MREG_EV_METRICS)
 		memcpy(v->updated_at, ev->time, sizeof(v->updated_at));
 	return rc;	/* 0 applied, 1 a conflict, <0 error */
 }

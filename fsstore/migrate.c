@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 typedef struct {
@@ -595,10 +596,12 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	mg.rep = out;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot migrate into '%s': it is a bare repository", reg->path);
-	FILE *probe = fopen(db_path, "rb");
-	if (!probe)
+	struct stat sb;
+	if (stat(db_path, &sb) < 0)
 		return mreg_error_set(MREG_ENOTFOUND, "database not found: '%s'", db_path);
-	fclose(probe);
+	if (!S_ISREG(sb.st_mode))
+		return mreg_error_set(MREG_EINVALID, "not a database: '%s' is %s", db_path,
+				      S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
 	if (sqlite3_open_v2(db_path, &mg.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		rc = mreg_error_set(MREG_EINVALID, "cannot open database '%s': %s", db_path, sqlite3_errmsg(mg.db));
 		goto done;

@@ -18,6 +18,8 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -817,4 +819,145 @@ int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const
 	}
 	*n = k;
 	return 0;
+}
+
+/* ---- state snapshots (backups) -------------------------------------- */
+
+/* dst gets src's bytes: a hard link where the file system allows (state files are replaced, never rewritten), else a copy. */
+static int link_or_copy(const char *src, const char *dst)
+{
+	if (link(src, dst) == 0)
+		return 0;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_fs_read(&b, src, 0);
+	if (rc == 0)
+		rc = mreg_fs_write_atomic(dst, b.ptr, b.size, false);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* The state files under dir: registry.json, production.json and each models/<id>.json. */
+static int list_state(char ***out, size_t *n, const char *dir)
+{
+	char *models = mreg_strfmt("%smodels", dir);
+	DIR *d = models ? opendir(models) : NULL;
+	struct dirent *de;
+	size_t a = 16;
+	char **v = calloc(a, sizeof(*v));
+	*out = NULL;
+	*n = 0;
+	if (!models || !v) {
+		free(models);
+		free(v);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	v[(*n)++] = mreg_strdup("registry.json");
+	v[(*n)++] = mreg_strdup("production.json");
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") || strstr(de->d_name, ".mreg-tmp"))
+			continue;
+		if (*n == a) {
+			char **p = realloc(v, (a *= 2) * sizeof(*v));
+			if (!p)
+				break;
+			v = p;
+		}
+		v[(*n)++] = mreg_strfmt("models/%s", de->d_name);
+	}
+	if (d)
+		closedir(d);
+	free(models);
+	*out = v;
+	return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int mreg_cache_snapshot(mreg_registry *reg, const char *dest)
+{
+	char **files = NULL;
+	size_t n = 0;
+	int rc;
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = list_state(&files, &n, reg->statedir)) < 0)
+		return rc;
+	char *models = mreg_strfmt("%s/models", dest);
+	rc = models ? mreg_fs_mkdirs(models) : mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char *src = mreg_strfmt("%s%s", reg->statedir, files[i]), *dst = mreg_strfmt("%s/%s", dest, files[i]);
+		rc = src && dst ? link_or_copy(src, dst) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(src);
+		free(dst);
+	}
+	free(models);
+	free_list(files, n);
+	return rc;
+}
+
+int mreg_cache_adopt(mreg_registry *reg, const char *src, const git_oid *tree)
+{
+	char **files = NULL, **have = NULL;
+	size_t n = 0, nhave = 0;
+	char dir[PATH_MAX];
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_state *st = NULL;
+	char want[41];
+	int rc;
+
+	/* only a snapshot of exactly this tree: anything else is folded anew */
+	snprintf(dir, sizeof(dir), "%s/", src);
+	char *reg_json = mreg_strfmt("%sregistry.json", dir);
+	rc = reg_json ? mreg_fs_read(&b, reg_json, 0) : MREG_ERROR;
+	free(reg_json);
+	git_oid_fmt(want, tree);
+	want[40] = '\0';
+	if (rc < 0 || mreg_state_read_registry(&st, b.ptr, b.size) < 0 || strcmp(st->tree, want)) {
+		mreg_error_clear();
+		rc = 1;
+		goto done;
+	}
+	if ((rc = list_state(&files, &n, dir)) < 0 || (rc = list_state(&have, &nhave, reg->statedir)) < 0)
+		goto done;
+	/* no stamp while the files are in flux, as mreg_cache_save */
+	char *stamp = mreg_strfmt("%sstamp", reg->mregdir);
+	if (stamp)
+		unlink(stamp);
+	free(stamp);
+	char *models = mreg_strfmt("%smodels", reg->statedir);
+	rc = models ? mreg_fs_mkdirs(models) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(models);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char *from = mreg_strfmt("%s%s", dir, files[i]), *to = mreg_strfmt("%s%s", reg->statedir, files[i]);
+		mreg_buf_clear(&b);
+		rc = from && to ? mreg_fs_read(&b, from, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc == 0)
+			rc = mreg_fs_write_atomic(to, b.ptr, b.size, false);
+		free(from);
+		free(to);
+	}
+	/* model files the snapshot does not have belong to models it does not have */
+	for (size_t i = 0; i < nhave && rc == 0; i++) {
+		bool keep = false;
+		for (size_t k = 0; k < n && !keep; k++)
+			keep = !strcmp(have[i], files[k]);
+		if (!keep) {
+			char *p = mreg_strfmt("%s%s", reg->statedir, have[i]);
+			if (p)
+				unlink(p);
+			free(p);
+		}
+	}
+	if (rc == 0)
+		rc = write_stamp(reg, "stamp", tree);
+done:
+	mreg_state_free(st);
+	mreg_buf_dispose(&b);
+	free_list(files, n);
+	free_list(have, nhave);
+	return rc;
 }

@@ -59,6 +59,8 @@ int64_t mreg_fs_now_usec(void);
 int mreg_lock(mreg_registry *reg);
 void mreg_unlock(mreg_registry *reg);
 void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
+/* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */
+int mreg_libgit2_ready(void);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
@@ -70,12 +72,30 @@ int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller h
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
+/* The state files at HEAD (brought up to date first) hard-linked, or copied, into dest. */
+int mreg_cache_snapshot(mreg_registry *reg, const char *dest);
+/*
+ * Take a snapshot made by mreg_cache_snapshot as the state, if it was folded
+ * from tree (else 1: nothing done, the caller folds). Caller holds the lock.
+ */
+int mreg_cache_adopt(mreg_registry *reg, const char *src, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
+
+/* pack.c: a set of object ids (open addressing; the all-zero id cannot be stored) */
+typedef struct {
+	unsigned char (*slot)[20];
+	size_t cap, n;
+} mreg_oid_set;
+/* 1 added, 0 already there, -1 out of memory; free(s->slot) when done */
+int mreg_oid_set_add(mreg_oid_set *s, const unsigned char *oid);
+int mreg_oid_set_has(const mreg_oid_set *s, const unsigned char *oid);
+/* One whole object as a pack entry (type-and-size header, zlib data) appended to out. */
+int mreg_pack_put_object(mreg_buf *out, git_object_t type, const void *data, size_t len);
 
 /* pack.c: a pack of the given objects, read from odb; name: its checksum in hex */
 int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n);
@@ -99,6 +119,9 @@ typedef struct {
 /* Commit files as one event; on success *tree_out is the new tree. */
 int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary);
+
+/* Point the branch at `to` (compare-and-swap with expect unless NULL), durably; for restores. */
+int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why);
 
 /* Commit n serialized events (and extra files) in one commit. */
 int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,

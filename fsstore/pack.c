@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -106,4 +107,52 @@ int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *i
 	/* the indexer names the pack after its checksum */
 	mreg_sha1_hex(name, sum);
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory building a pack") : 0;
+}
+
+int mreg_oid_set_add(mreg_oid_set *s, const unsigned char *oid)
+{
+	static const unsigned char zero[20];
+	if ((s->n + 1) * 2 > s->cap) {
+		mreg_oid_set bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
+		if (!(bigger.slot = calloc(bigger.cap, 20)))
+			return -1;
+		for (size_t i = 0; i < s->cap; i++)
+			if (memcmp(s->slot[i], zero, 20))
+				mreg_oid_set_add(&bigger, s->slot[i]);
+		free(s->slot);
+		*s = bigger;
+	}
+	size_t h = ((size_t)oid[0] << 24 | (size_t)oid[1] << 16 | (size_t)oid[2] << 8 | oid[3]) & (s->cap - 1);
+	while (memcmp(s->slot[h], zero, 20)) {
+		if (!memcmp(s->slot[h], oid, 20))
+			return 0;	/* already there */
+		h = (h + 1) & (s->cap - 1);
+	}
+	memcpy(s->slot[h], oid, 20);
+	s->n++;
+	return 1;
+}
+
+int mreg_oid_set_has(const mreg_oid_set *s, const unsigned char *oid)
+{
+	if (!s->cap)
+		return 0;
+	static const unsigned char zero[20];
+	size_t h = ((size_t)oid[0] << 24 | (size_t)oid[1] << 16 | (size_t)oid[2] << 8 | oid[3]) & (s->cap - 1);
+	while (memcmp(s->slot[h], zero, 20)) {
+		if (!memcmp(s->slot[h], oid, 20))
+			return 1;
+		h = (h + 1) & (s->cap - 1);
+	}
+	return 0;
+}
+
+int mreg_pack_put_object(mreg_buf *out, git_object_t type, const void *data, size_t len)
+{
+	z_stream zs;
+	int zbits = 0;
+	int rc = put_object(out, &zs, &zbits, type, data, len);
+	if (zbits)
+		deflateEnd(&zs);
+	return rc;
 }

@@ -46,7 +46,7 @@ int mreg_git_error(const char *what, const char *subject)
 	return mreg_error_set(MREG_ERROR, "%s '%s': %s", what, subject, e && e->message ? e->message : "git error");
 }
 
-static int libgit2_ready(void)
+int mreg_libgit2_ready(void)
 {
 	static int done;
 	if (!done) {
@@ -274,7 +274,7 @@ fail:
 int mreg_registry_open(mreg_registry **out, const char *dir)
 {
 	int rc;
-	if ((rc = libgit2_ready()) < 0)
+	if ((rc = mreg_libgit2_ready()) < 0)
 		return rc;
 	if (!dir || !*dir)
 		dir = getenv("MREG_DIR");
@@ -291,7 +291,7 @@ int mreg_registry_init(const char *path)
 	struct stat sb;
 	int rc;
 
-	if ((rc = libgit2_ready()) < 0)
+	if ((rc = mreg_libgit2_ready()) < 0)
 		return rc;
 	if (stat(path, &sb) == 0) {
 		if (!S_ISDIR(sb.st_mode))

@@ -255,6 +255,61 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 /* "a/b.pt" -> "a/b.json" (Python's Path.with_suffix): malloc'd. */
 char *mreg_path_with_suffix(const char *path, const char *suffix);
 
+/* ---- backups (backup.c) ---- */
+
+/*
+ * A backup is <id>.bundle (a git bundle of the branch: `git bundle verify`
+ * and `git clone` take it), <id>.json (its metadata) and, beside them,
+ * blobs/ (the large model files outside git, shared by all backups: they
+ * are content-addressed and never change) and <id>.state/ (the state files
+ * at its head, so a restore need not fold). Ids sort by time and are unique
+ * even within one microsecond.
+ */
+
+/* The backup directory: git config mreg.backupDir, else registry_backups/ beside the registry. */
+int mreg_backup_dir(char **out, mreg_registry *reg);
+
+/* Create a backup; *meta_out (may be NULL): its metadata object. */
+int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason);
+
+/* Every backup's metadata, newest first. */
+int mreg_backup_list(cJSON **out, mreg_registry *reg);
+
+/* One backup's metadata; MREG_ENOTFOUND "backup not found". */
+int mreg_backup_show(cJSON **out, mreg_registry *reg, const char *id);
+
+/*
+ * Check a backup: metadata, the bundle's size and hash, its header and
+ * head, the pack (indexed in a scratch repository: every object inflates
+ * and hashes), that every object reachable from the head is there, the
+ * event count, and every large file's hash. MREG_ECORRUPT (or
+ * MREG_ENOTFOUND) with a message naming the first problem.
+ */
+int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id);
+
+/*
+ * Restore: verify, take a pre-restore backup (another id), point the branch
+ * at the backup's head, put back large files and the state; the work tree
+ * and index follow. *report: {restored, pre_restore_backup, head, events,
+ * models, versions}.
+ */
+int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id);
+
+/* Keep the newest keep backups (0: mreg.json's backup.max_backups); *removed: how many went. */
+int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep);
+
+/* A backup when the newest is older than mreg.json's backup.interval_hours; *meta_out NULL when none was due. */
+int mreg_backup_auto(cJSON **meta_out, mreg_registry *reg);
+
+/* {total_backups, total_bytes, bundle_bytes, blob_files, oldest, newest, directory} */
+int mreg_backup_stats(cJSON **out, mreg_registry *reg);
+
+/*
+ * Rebuild a registry in dir (absent or empty) from a backup alone: the
+ * bundle, its metadata beside it, and the blobs/ and state snapshot there.
+ */
+int mreg_restore_from(cJSON **report, const char *bundle, const char *dir);
+
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */

@@ -42,36 +42,6 @@ typedef struct {
 	const unsigned char *oid;	/* 20 bytes inside the index */
 } idx_entry;
 
-/* The set of object ids already copied into a merged pack (open addressing). */
-typedef struct {
-	unsigned char (*slot)[20];
-	size_t cap, n;
-} oid_set;
-
-static int oid_set_add(oid_set *s, const unsigned char *oid)
-{
-	static const unsigned char zero[20];
-	if ((s->n + 1) * 2 > s->cap) {
-		oid_set bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
-		if (!(bigger.slot = calloc(bigger.cap, 20)))
-			return -1;
-		for (size_t i = 0; i < s->cap; i++)
-			if (memcmp(s->slot[i], zero, 20))
-				oid_set_add(&bigger, s->slot[i]);
-		free(s->slot);
-		*s = bigger;
-	}
-	size_t h = ((size_t)oid[0] << 24 | (size_t)oid[1] << 16 | (size_t)oid[2] << 8 | oid[3]) & (s->cap - 1);
-	while (memcmp(s->slot[h], zero, 20)) {
-		if (!memcmp(s->slot[h], oid, 20))
-			return 0;	/* already there */
-		h = (h + 1) & (s->cap - 1);
-	}
-	memcpy(s->slot[h], oid, 20);
-	s->n++;
-	return 1;
-}
-
 static int cmp_offset(const void *a, const void *b)
 {
 	const idx_entry *x = a, *y = b;
@@ -90,7 +60,7 @@ static uint32_t be32(const unsigned char *p)
  * a pack with OFS_DELTA entries is left alone (1), decided before anything
  * is copied or marked as seen.
  */
-static int copy_entries(mreg_buf *out, uint32_t *count, oid_set *seen, const char *dir, const char *name)
+static int copy_entries(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, const char *dir, const char *name)
 {
 	mreg_buf idx = MREG_BUF_INIT, pack = MREG_BUF_INIT;
 	idx_entry *ents = NULL;
@@ -142,7 +112,7 @@ static int copy_entries(mreg_buf *out, uint32_t *count, oid_set *seen, const cha
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t start = ents[i].offset, end = i + 1 < n ? ents[i + 1].offset : pack.size - 20;
-		int added = oid_set_add(seen, ents[i].oid);
+		int added = mreg_oid_set_add(seen, ents[i].oid);
 		if (added < 0) {
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 			goto done;
@@ -229,7 +199,7 @@ static int maybe_repack(mreg_registry *reg)
 	if (!(merged = calloc(n, 1)))
 		goto done;
 	uint32_t count = 0;
-	oid_set seen = { NULL, 0, 0 };
+	mreg_oid_set seen = { NULL, 0, 0 };
 	mreg_buf_put(&out, "PACK\0\0\0\2\0\0\0\0", 12);
 	size_t nmerged = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -414,6 +384,26 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 	if (maybe_repack(reg) < 0)
 		mreg_error_clear();
 	return 0;
+}
+
+int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
+{
+	git_reference *ref = NULL;
+	char branch[256];
+	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_clear_stale_lock(reg, branch);
+	char *log = mreg_strfmt("mreg: %s", why);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	int err = expect ? git_reference_create_matching(&ref, reg->repo, branch, to, 1, expect, log)
+			 : git_reference_create(&ref, reg->repo, branch, to, 1, log);
+	free(log);
+	git_reference_free(ref);
+	if (err == GIT_EMODIFIED)
+		return mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved meanwhile; nothing was changed", branch,
+				      reg->path);
+	if (err < 0)
+		return mreg_git_error("cannot move the branch of", reg->path);
+	return sync_ref(reg, branch);
 }
 
 static int make_signature(git_signature **out, mreg_registry *reg, const char *time)

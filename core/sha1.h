@@ -7,6 +7,7 @@
  */
 #ifndef MREG_SHA1_H
 #define MREG_SHA1_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ void mreg_sha1_update(mreg_sha1_ctx *c, const void *data, size_t len);
 void mreg_sha1_final(mreg_sha1_ctx *c, unsigned char out[20]);
 /* One call: out = SHA-1(data). */
 void mreg_sha1(unsigned char out[20], const void *data, size_t len);
+/* Set by tests to check the plain C steps on a processor with SHA extensions. */
+extern bool mreg_sha1_use_plain;
 /* out = the 40 lowercase hex digits of sum, NUL-terminated. */
 void mreg_sha1_hex(char out[41], const unsigned char sum[20]);
 #endif

@@ -594,13 +594,18 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 			rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
 			goto done;
 		}
-		char *ev = mreg_strfmt("%sevents", reg->workdir), *art = mreg_strfmt("%sartifacts", reg->workdir);
-		if (ev)
-			mreg_fs_sweep_tmp(ev, true);
-		if (art)
-			mreg_fs_sweep_tmp(art, true);
-		free(ev);
-		free(art);
+		/* temporary files can only be where the lagging files are: sweep those directories, not the tree */
+		for (size_t i = 0; i < lag.n; i++) {
+			const char *slash = strrchr(lag.paths[i], '/');
+			size_t n = slash ? (size_t)(slash - lag.paths[i]) : 0;
+			if (i && n && !strncmp(lag.paths[i - 1], lag.paths[i], n) && lag.paths[i - 1][n] == '/' &&
+			    !strchr(lag.paths[i - 1] + n + 1, '/'))
+				continue;	/* the same directory as the path before */
+			char *dir = mreg_strfmt("%s%.*s", reg->workdir, (int)n, lag.paths[i]);
+			if (dir)
+				mreg_fs_sweep_tmp(dir, false);
+			free(dir);
+		}
 	}
 	mreg_fs_sweep_tmp(reg->mregdir, false);
 	rc = mreg_cache_set_mirror(reg, tree);

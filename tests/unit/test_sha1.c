@@ -54,6 +54,9 @@ static void digest_of_a_million_a(void **state)
 static void random_inputs_in_pieces_match_openssl(void **state)
 {
 	(void)state;
+	/* both ways through the blocks: SHA extensions (where the processor has them) and plain C */
+	for (int plain = 0; plain < 2; plain++) {
+	mreg_sha1_use_plain = plain;
 	unsigned char data[700];
 	uint32_t x = 12345;
 	for (size_t len = 0; len <= sizeof(data); len++) {
@@ -79,6 +82,31 @@ static void random_inputs_in_pieces_match_openssl(void **state)
 		mreg_sha1_final(&c, got);
 		assert_memory_equal(got, want, 20);
 	}
+	}
+	mreg_sha1_use_plain = false;
+}
+
+/* A large input, many blocks in one call, both ways. */
+static void a_large_input_matches_openssl(void **state)
+{
+	(void)state;
+	size_t n = 5u << 20;
+	unsigned char *data = malloc(n), want[EVP_MAX_MD_SIZE], got[20];
+	unsigned int wlen = 0;
+	assert_non_null(data);
+	uint32_t x = 7;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1664525u + 1013904223u;
+		data[i] = (unsigned char)(x >> 24);
+	}
+	assert_true(EVP_Digest(data, n, want, &wlen, EVP_sha1(), NULL));
+	for (int plain = 0; plain < 2; plain++) {
+		mreg_sha1_use_plain = plain;
+		mreg_sha1(got, data, n);
+		assert_memory_equal(got, want, 20);
+	}
+	mreg_sha1_use_plain = false;
+	free(data);
 }
 
 int main(void)
@@ -87,6 +115,7 @@ int main(void)
 		cmocka_unit_test(digests_of_the_fips_examples),
 		cmocka_unit_test(digest_of_a_million_a),
 		cmocka_unit_test(random_inputs_in_pieces_match_openssl),
+		cmocka_unit_test(a_large_input_matches_openssl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

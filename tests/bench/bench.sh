@@ -143,6 +143,25 @@ echo "  work tree (events mirrored as files, state files): $(du -sh "$big" --exc
 	"on disk, $(du -sh --apparent-size "$big/state" 2>/dev/null | cut -f1) of it state files"
 
 echo
+echo "== backup and restore at 100,000 events (after mreg gc: one pack with deltas) =="
+# backups go to registry_backups/ beside the registry, here in $T
+step backup100k "$LIB" time backup100k "$MREG" -C "$big" backup create -r bench
+bid=$("$MREG" -C "$big" --json backup list | jq -r '.[0].id')
+if [ -n "$bid" ] && [ "$bid" != null ]; then
+	"$MREG" -C "$big" --json backup show "$bid" |
+		jq -r '"backup100k.bundle_per_event \(.bundle_size / .events)\nbackup100k.bundle_bytes \(.bundle_size)"' \
+			>>"$BENCH_RESULTS"
+	echo "  bundle: $(jq -r '.bundle_size' "$T/registry_backups/$bid.json") bytes for 100,000 events"
+	step backup100k "$LIB" time verify100k "$MREG" -C "$big" backup verify "$bid"
+	head -c 4096 /dev/urandom >"$T/after-backup.pt"
+	step backup100k "$MREG" -C "$big" register model_001 "$T/after-backup.pt"
+	step backup100k "$LIB" time restore100k "$MREG" -C "$big" backup restore "$bid"
+	step backup100k "$MREG" -C "$big" fsck
+else
+	failed="$failed backup100k"
+fi
+
+echo
 echo "== summary: measured against the targets (m/t = measured / target) =="
 step summary "$LIB" summary
 

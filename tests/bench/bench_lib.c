@@ -1466,6 +1466,8 @@ static int cmd_summary(int argc, char **argv)
 	target_row("disk/event as mreg wrote it, W1 w/o model blobs", get("disk.w1-noblobs.per_event"), "B", 2048, true);
 	target_row("disk/event as mreg wrote it, W1 with model blobs", get("disk.w1.per_event"), "B", 2048, true);
 	target_row("disk/event as mreg wrote it, 100,000 events", get("disk.100k.per_event"), "B", 2048, true);
+	target_row("backup create at 100,000 events (CLI)", get("time.backup100k"), "ms", 2000, true);
+	target_row("backup restore at 100,000 events (CLI)", get("time.restore100k"), "ms", 2000, true);
 
 	printf("\n  other numbers (no target)\n");
 	info_row("start a trivial process (/bin/true), median", get("spawn.true.median"), "ms");
@@ -1485,6 +1487,8 @@ static int cmd_summary(int argc, char **argv)
 	info_row("100k: git gc", get("time.gc100k"), "ms");
 	info_row("100k: mreg gc", get("time.repack100k"), "ms");
 	info_row("100k: mreg fsck", get("time.fsck100k"), "ms");
+	info_row("100k: backup verify (pack indexed, head walked)", get("time.verify100k"), "ms");
+	info_row("100k: bundle size per event", get("backup100k.bundle_per_event"), "B");
 
 	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");
 	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 1000 CLI processes\n", "register x 1000", "3.3 - 5.2 s",

@@ -21,8 +21,8 @@ for i in 1 2 3; do
 		--config learning_rate=0.001 --config batch_size=256 --tag demo --tag run$i
 done
 printf '{"weights": {"material": 1.0, "mobility": 0.35, "center": 0.2}}\n' >"$work/weights.json"
-"$MREG" -C "$dir" register "CMA-ES Heuristic (square8_2p)" "$work/weights.json" \
-	--id heuristic_square8_2p --type heuristic --metric win_rate=0.75 --tag cmaes
+"$MREG" -C "$dir" cmaes register "$work/weights.json" --board square8 --players 2 --fitness 0.75 \
+	--generation 40 --games-per-eval 20 --population-size 16 --sigma 0.5
 
 latest=$("$MREG" -C "$dir" --json show square8_2p | sed -n 's/^  "version": \([0-9]*\),$/\1/p')
 "$MREG" -C "$dir" promote "square8_2p:$latest" --to staging -r "passed dev tests"
@@ -38,6 +38,12 @@ echo
 echo "== state/production.json (what an inference server reads)"
 sed -n '1,12p' "$dir/state/production.json"
 echo "   ..."
+echo
+echo "== mreg rollback check square8_2p (nothing archived yet: nothing to roll back to)"
+"$MREG" -C "$dir" rollback check square8_2p
+echo
+echo "== mreg backup create (a git bundle beside the registry)"
+"$MREG" -C "$dir" backup create -r demo
 echo
 echo "== git log --oneline (the registry's history)"
 git -C "$dir" log --oneline | head -8

@@ -118,15 +118,12 @@ static int auto_promote(mreg_stage *stage_out, mreg_registry *reg, const char *i
 {
 	mreg_txn t;
 	mreg_version *v;
-	mreg_event ev;
 	mreg_ref ref;
-	char *reason = NULL, *summary = NULL;
 	int rc;
 
 	memset(&ref, 0, sizeof(ref));
 	strcpy(ref.model, id);
 	ref.version = version;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, &ref)) < 0)
 		return rc;
 	const mreg_model *m = mreg_state_model(t.st, id);
@@ -138,28 +135,16 @@ static int auto_promote(mreg_stage *stage_out, mreg_registry *reg, const char *i
 			best = x->metrics.v[MREG_METRIC_WIN_RATE];
 	}
 	*stage_out = v->stage;
-	if (!(o->fitness > best + o->min_improvement) || v->stage != MREG_STAGE_DEVELOPMENT)
-		goto done;
-	mreg_buf r = MREG_BUF_INIT;
-	mreg_buf_printf(&r, "Fitness improved from %.4f to %.4f", best, o->fitness);
-	reason = mreg_buf_detach(&r);
-	if ((rc = mreg_txn_version_envelope(&ev, &ref, v, MREG_EV_PROMOTED)) < 0)
-		goto done;
-	ev.from = MREG_STAGE_DEVELOPMENT;
-	ev.to = MREG_STAGE_STAGING;
-	ev.reason = mreg_strdup(reason);
-	summary = mreg_strfmt("promote %s:%d development -> staging: cmaes: %s", id, v->version, reason);
-	if (!ev.reason || !summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
+	if (o->fitness > best + o->min_improvement && v->stage == MREG_STAGE_DEVELOPMENT) {
+		mreg_buf r = MREG_BUF_INIT;
+		mreg_buf_printf(&r, "Fitness improved from %.4f to %.4f", best, o->fitness);
+		rc = mreg_buf_oom(&r) ? mreg_error_set(MREG_ERROR, "out of memory")
+				      : mreg_txn_promote(&t, &ref, v, MREG_STAGE_STAGING, r.ptr, "cmaes");
+		if (rc == 0)
+			*stage_out = MREG_STAGE_STAGING;
+		mreg_buf_dispose(&r);
 	}
-	if ((rc = mreg_txn_commit(&t, &ev, NULL, 0, summary)) == 0)
-		*stage_out = MREG_STAGE_STAGING;
-done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(reason);
-	free(summary);
 	return rc;
 }
 

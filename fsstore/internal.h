@@ -144,6 +144,9 @@ int mreg_txn_envelope(mreg_txn *t, mreg_event *ev);
 int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary);
 /* begin, then find the version ref names (MREG_ENOTFOUND ends the transaction) */
 int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref);
+/* Promote v (which ref names) to `to` in t; by (may be NULL) says who decided, in the commit summary. */
+int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
+		     const char *by);
 /* type, model, ref and version of an event about version v */
 int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type);
 

@@ -402,35 +402,15 @@ int mreg_auto_promote(mreg_stage *to_out, mreg_buf *out, mreg_registry *reg, con
 		      const mreg_policy *p)
 {
 	mreg_version *v;
-	mreg_model *m = NULL;
-	mreg_event ev;
 	mreg_txn t;
-	char *summary = NULL;
 	int rc;
 	*to_out = MREG_STAGE_NONE;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
-	m = mreg_state_model(t.st, ref->model);
-	mreg_stage to = mreg_auto_promote_decide(out, m, v, p);
-	if (to == MREG_STAGE_NONE)
-		goto done;	/* a decision, not an error: nothing is written */
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
-		goto done;
-	ev.from = v->stage;
-	ev.to = to;
-	ev.reason = mreg_strdup(out->ptr);
-	summary = mreg_strfmt("promote %s:%d %s -> %s: auto-promoter: %s", ref->model, v->version,
-			      mreg_stage_name(v->stage), mreg_stage_name(to), out->ptr);
-	if (!ev.reason || !summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	if ((rc = mreg_txn_commit(&t, &ev, NULL, 0, summary)) == 0)
+	mreg_stage to = mreg_auto_promote_decide(out, mreg_state_model(t.st, ref->model), v, p);
+	/* not promoting is a decision, not an error: nothing is written */
+	if (to != MREG_STAGE_NONE && (rc = mreg_txn_promote(&t, ref, v, to, out->ptr, "auto-promoter")) == 0)
 		*to_out = to;
-done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }

@@ -520,33 +520,22 @@ int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_ve
 	return 0;
 }
 
-int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason)
+int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
+		     const char *by)
 {
-	mreg_version *v;
 	mreg_event ev;
-	mreg_txn t;
 	char *summary = NULL;
 	int rc;
 
 	mreg_event_init(&ev);
-	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
-		return rc;
-	if (!mreg_stage_allowed(v->stage, to)) {
-		rc = mreg_error_set(MREG_ETRANSITION, "cannot promote '%s:%d': cannot transition from %s to %s",
-				    ref->model, v->version, mreg_stage_name(v->stage), mreg_stage_name(to));
-		goto done;
-	}
 	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
 		goto done;
 	ev.from = v->stage;
 	ev.to = to;
 	ev.reason = mreg_strdup(reason ? reason : "");
-	if (reason && *reason)
-		summary = mreg_strfmt("promote %s:%d %s -> %s: %s", ref->model, v->version, mreg_stage_name(v->stage),
-				      mreg_stage_name(to), reason);
-	else
-		summary = mreg_strfmt("promote %s:%d %s -> %s", ref->model, v->version, mreg_stage_name(v->stage),
-				      mreg_stage_name(to));
+	summary = mreg_strfmt("promote %s:%d %s -> %s%s%s%s%s", ref->model, v->version, mreg_stage_name(v->stage),
+			      mreg_stage_name(to), by || (reason && *reason) ? ": " : "", by ? by : "", by ? ": " : "",
+			      reason ? reason : "");
 	if (!ev.reason || !summary) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
@@ -555,11 +544,27 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 	for (char *p = summary; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	rc = mreg_txn_commit(&t, &ev, NULL, 0, summary);
+	rc = mreg_txn_commit(t, &ev, NULL, 0, summary);
 done:
-	mreg_txn_end(&t);
 	mreg_event_dispose(&ev);
 	free(summary);
+	return rc;
+}
+
+int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason)
+{
+	mreg_version *v;
+	mreg_txn t;
+	int rc;
+
+	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
+		return rc;
+	if (!mreg_stage_allowed(v->stage, to))
+		rc = mreg_error_set(MREG_ETRANSITION, "cannot promote '%s:%d': cannot transition from %s to %s",
+				    ref->model, v->version, mreg_stage_name(v->stage), mreg_stage_name(to));
+	else
+		rc = mreg_txn_promote(&t, ref, v, to, reason, NULL);
+	mreg_txn_end(&t);
 	return rc;
 }
 

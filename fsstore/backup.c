@@ -68,7 +68,8 @@ static int check_id(const char *id)
 	return 0;
 }
 
-static int lock_dir(int *fd, const char *dir)
+/* shared: verifying (its scratch repository must not be swept); exclusive: creating, pruning */
+static int lock_dir_mode(int *fd, const char *dir, int mode)
 {
 	int rc = mreg_fs_mkdirs(dir);
 	char *p = rc == 0 ? mreg_strfmt("%s/.lock", dir) : NULL;
@@ -76,13 +77,18 @@ static int lock_dir(int *fd, const char *dir)
 		return mreg_error_set(rc, "cannot make the backup directory '%s': %s", dir, mreg_error_last());
 	*fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
 	free(p);
-	if (*fd < 0 || flock(*fd, LOCK_EX) < 0) {
+	if (*fd < 0 || flock(*fd, mode) < 0) {
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
 		return mreg_error_set(MREG_ERROR, "cannot lock the backup directory '%s': %s", dir, strerror(errno));
 	}
 	return 0;
+}
+
+static int lock_dir(int *fd, const char *dir)
+{
+	return lock_dir_mode(fd, dir, LOCK_EX);
 }
 
 static bool exists(const char *fmt, const char *dir, const char *id)
@@ -129,6 +135,37 @@ static void remove_tree(const char *path)
 	} else {
 		unlink(path);
 	}
+}
+
+/*
+ * What a killed create, verify or restore leaves behind: bundles and state
+ * snapshots whose metadata was never written (the metadata is written
+ * last), temporary files, scratch repositories. Caller holds the directory lock.
+ */
+static void sweep_orphans(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		char *p = NULL;
+		if (!strncmp(n, ".verify-", 8) || strstr(n, ".mreg-tmp")) {
+			p = mreg_strfmt("%s/%s", dir, n);
+		} else if ((len > 7 && !strcmp(n + len - 7, ".bundle")) || (len > 6 && !strcmp(n + len - 6, ".state"))) {
+			size_t idlen = len - (n[len - 1] == 'e' && n[len - 2] == 'l' ? 7 : 6);
+			char *j = mreg_strfmt("%s/%.*s.json", dir, (int)idlen, n);
+			struct stat sb;
+			if (j && stat(j, &sb) < 0 && errno == ENOENT)
+				p = mreg_strfmt("%s/%s", dir, n);
+			free(j);
+		}
+		if (p)
+			remove_tree(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* ---- the bundle's pack ----------------------------------------------- */
@@ -483,6 +520,7 @@ int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 		*meta_out = NULL;
 	if ((rc = mreg_backup_dir(&dir, reg)) < 0 || (rc = lock_dir(&dfd, dir)) < 0)
 		goto done;
+	sweep_orphans(dir);
 	/* the writer lock: packs must not be merged away while they are read */
 	if (reg->workdir) {
 		if ((rc = mreg_lock(reg)) < 0)
@@ -966,10 +1004,14 @@ int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id)
 	char *dir = NULL;
 	cJSON *meta = NULL;
 	bundle_info bi;
+	int dfd = -1;
 	int rc = mreg_backup_dir(&dir, reg);
 	*report = NULL;
-	if (rc == 0 && (rc = verify_in(&meta, &bi, dir, id, NULL, NULL, NULL)) == 0)
+	if (rc == 0 && (rc = check_id(id)) == 0 && (rc = lock_dir_mode(&dfd, dir, LOCK_SH)) == 0 &&
+	    (rc = verify_in(&meta, &bi, dir, id, NULL, NULL, NULL)) == 0)
 		*report = verify_report(meta, &bi);
+	if (dfd >= 0)
+		close(dfd);
 	cJSON_Delete(meta);
 	free(dir);
 	return rc;
@@ -1032,7 +1074,12 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 		     git_odb_exists(reg->odb, &want);
 	mreg_error_clear();
 	cJSON_Delete(peek);
-	if ((rc = verify_in(&meta, &bi, dir, id, local ? reg->repo : NULL, &bundle, &blen)) < 0)
+	int dfd = -1;
+	if ((rc = check_id(id)) == 0 && (rc = lock_dir_mode(&dfd, dir, LOCK_SH)) == 0)
+		rc = verify_in(&meta, &bi, dir, id, local ? reg->repo : NULL, &bundle, &blen);
+	if (dfd >= 0)
+		close(dfd);	/* the pre-restore backup takes it exclusively */
+	if (rc < 0)
 		goto done;
 	/* then a pre-restore backup under its own id: the restore can be undone */
 	char why[96];
@@ -1126,6 +1173,7 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 	}
 	if ((rc = mreg_backup_dir(&dir, reg)) < 0 || (rc = lock_dir(&dfd, dir)) < 0 || (rc = list_in(&all, dir)) < 0)
 		goto done;
+	sweep_orphans(dir);
 	int i = 0;
 	const cJSON *m;
 	cJSON_ArrayForEach(m, all) {
@@ -1276,7 +1324,12 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 			goto done;
 		}
 	}
-	if ((rc = verify_in(&meta, &bi, dir, id, NULL, &data, &len)) < 0)
+	int dfd = -1;
+	if ((rc = check_id(id)) == 0 && (rc = lock_dir_mode(&dfd, dir, LOCK_SH)) == 0)
+		rc = verify_in(&meta, &bi, dir, id, NULL, &data, &len);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc < 0)
 		goto done;
 	git_repository_init_options o;
 	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);

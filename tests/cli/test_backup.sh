@@ -1,0 +1,447 @@
+#!/bin/sh
+# Backups: mreg backup create/list/show/verify/restore/prune/auto/stats and
+# mreg restore-from, checked against stock git (git bundle verify, git clone)
+# and independent tools (cmp, stat, xxh128). A backup is <id>.bundle,
+# <id>.json and <id>.state/ in registry_backups/ beside the registry (or git
+# config mreg.backupDir), with the large model files (over mreg.json's
+# artifact_max_bytes, outside git in blobs/) carried in its blobs/.
+# A refused verify or restore exits 1 with one line on stderr, leaves the
+# registry byte-for-byte as it was and adds no backup (no pre-restore backup
+# for a restore that did not happen). Several registries keep the sections
+# independent: the main one in the default layout (data/model_registry, its
+# backups in data/registry_backups), the others with mreg.backupDir.
+. "$(dirname "$0")/lib.sh"
+
+# snap REG: snapshot (lib.sh) and the large files outside git
+snap() {
+	snapshot "$1"
+	(cd "$1" && find blobs -type f 2>/dev/null | sort | xargs -r sha1sum)
+}
+
+# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
+# leave REG's snapshot unchanged
+bad() {
+	_d=$1 _c=$2 _p=$3 _r=$4
+	shift 4
+	_before=$(snap "$_r" 2>&1)
+	expect_fail "$_d" "$_c" "$_p" "$@"
+	expect_eq "$_d: registry unchanged" "$(snap "$_r" 2>&1)" "$_before"
+}
+
+# j REG FILTER ARGS...: mreg --json ARGS on REG, through jq -rc FILTER
+j() {
+	_r=$1 _q=$2
+	shift 2
+	"$MREG" -C "$_r" --json "$@" | jq -rc "$_q"
+}
+
+# out FILTER: jq -rc FILTER over the stdout of the last check
+out() { jq -rc "$1" "$T/.out"; }
+
+# newbk REG [REASON]: create a backup, print its id
+newbk() { j "$1" .id backup create -r "${2:-test}"; }
+
+# ids REG: the backup ids as list --json gives them, one a line
+ids() { j "$1" '.[].id' backup list; }
+
+# flip FILE OFFSET: invert one byte in place
+flip() {
+	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf %03o $((_b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+# hex2bin HEX: the bytes
+hex2bin() {
+	for _h in $(echo "$1" | sed 's/../& /g'); do printf "\\$(printf %03o "0x$_h")"; done
+}
+
+# xxh FILE: the xxh128 of FILE in hex, computed without mreg (empty if no tool)
+if command -v xxh128sum >/dev/null 2>&1; then
+	xxh() { xxh128sum "$1" | cut -d' ' -f1; }
+else
+	XXH=$(xxh128_helper)
+	xxh() { "$XXH" "$1" 2>/dev/null; }
+fi
+
+# lsdir DIR: every path under DIR, for "nothing was added or removed"
+lsdir() { (cd "$1" && find . | sort); }
+
+model_file m1.bin
+model_file big.bin 1500000	# over artifact_max_bytes (1 MiB): goes to blobs/
+model_file m3.bin 2048
+model_file m4.bin 3000
+model_file big2.bin 1200000
+model_file m5.bin 1000
+git init -q vr	# for git bundle verify, which wants a repository
+
+# ---- fixture: the default layout ----------------------------------------
+# alpha_net: v1 development (tag baseline), v2 (large) staging; heur:1 development.
+REG=data/model_registry
+BK=data/registry_backups
+new_registry $REG
+check "register alpha_net:1" "$MREG" -C $REG register "Alpha Net" m1.bin
+check "register alpha_net:2 (large)" "$MREG" -C $REG register "Alpha Net" big.bin --metric elo=1500
+check "promote alpha_net:2 to staging" "$MREG" -C $REG promote alpha_net:2 --to staging
+check "register heur:1" "$MREG" -C $REG register heur m3.bin --type heuristic
+check "tag alpha_net:1" "$MREG" -C $REG tag alpha_net:1 baseline
+bigpath=$(j $REG .file_path show alpha_net:2)
+case $bigpath in blobs/*) ok "large file stored under blobs/ ($bigpath)" ;; *) fail "large file path '$bigpath'" ;; esac
+check "large file in the registry is the registered file" cmp big.bin "$REG/$bigpath"
+
+# R0: the state at the first backup
+cp -R $REG/state r0.state
+"$MREG" -C $REG --json list >r0.list
+(cd $REG && find events -type f | sort) >r0.events
+head0=$(git -C $REG rev-parse HEAD)
+nev0=$(wc -l <r0.events | tr -d ' ')
+
+# ---- 1. create ---------------------------------------------------------------
+check "backup create -r 'before sync'" "$MREG" -C $REG --json backup create -r "before sync"
+cp "$T/.out" c.json
+ID=$(jq -r .id c.json)
+expect_eq "id looks like YYYYMMDD-HHMMSS-ffffff-NN" \
+	"$(echo "$ID" | grep -cE '^[0-9]{8}-[0-9]{6}-[0-9]{6}-[0-9]{2}$')" 1
+for f in "$ID.bundle" "$ID.json"; do
+	check "default layout: $BK/$f" test -f "$T/$BK/$f"
+done
+check "default layout: $BK/$ID.state/" test -d "$T/$BK/$ID.state"
+check "default layout: nothing inside the registry" test ! -e "$REG/registry_backups"
+check "backup show ID --json" "$MREG" -C $REG --json backup show "$ID"
+expect_eq "show --json is what create printed" "$(jq -cS . "$T/.out")" "$(jq -rcS . c.json)"
+expect_eq "metadata file is what create printed" "$(jq -cS . "$BK/$ID.json")" "$(jq -rcS . c.json)"
+tm=$(jq -r .time c.json)
+expect_eq "time is an RFC 3339 UTC time to the microsecond" \
+	"$(echo "$tm" | grep -cE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$')" 1
+expect_eq "id is the time" "$(echo "$ID" | cut -c1-22)" "$(echo "$tm" | tr -d -- '-:Z' | tr 'T.' '--')"
+expect_eq "reason" "$(jq -r .reason c.json)" "before sync"
+expect_eq "actor" "$(jq -r .actor c.json)" "tester"
+expect_eq "host" "$(jq -r .host c.json)" "$(uname -n)"
+expect_eq "head is HEAD" "$(jq -r .head c.json)" "$head0"
+expect_eq "counts are status's" "$(jq -c '[.events, .models, .versions]' c.json)" \
+	"$(j $REG '[.events, .models, .versions]' status)"
+expect_eq "counts are what was registered" "$(jq -c '[.events, .models, .versions]' c.json)" "[$nev0,2,3]"
+expect_eq "bundle names its file" "$(jq -r .bundle c.json)" "$ID.bundle"
+expect_eq "bundle_size is the file's size" "$(jq -r .bundle_size c.json)" "$(stat -c %s "$BK/$ID.bundle")"
+expect_eq "bundle_hash is xxh128:<32 hex>" \
+	"$(jq -r .bundle_hash c.json | grep -cE '^xxh128:[0-9a-f]{32}$')" 1
+h=$(xxh "$BK/$ID.bundle")
+if [ -n "$h" ]; then
+	expect_eq "bundle_hash is the bundle's xxh128 (computed without mreg)" "$(jq -r .bundle_hash c.json)" "xxh128:$h"
+fi
+expect_eq "blobs lists the large file" "$(jq -c '[.blobs[] | [.path, .size]]' c.json)" "[[\"$bigpath\",1500000]]"
+expect_eq "mreg_version" "$(jq -r .mreg_version c.json)" "$("$MREG" version | cut -d' ' -f2)"
+check "stock git bundle verify takes the bundle" git -C vr bundle verify "$T/$BK/$ID.bundle"
+check "git clone of the bundle" git clone -q "$BK/$ID.bundle" clone
+expect_eq "the clone is at the backup's head" "$(git -C clone rev-parse HEAD)" "$head0"
+check "mreg list on the clone" "$MREG" -C clone --json list
+expect_eq "clone lists the same versions and stages" "$(out '[.[] | [.model_id, .version, .stage, .tags]]')" \
+	"$(jq -c '[.[] | [.model_id, .version, .stage, .tags]]' r0.list)"
+expect_eq "clone lists exactly what the source did" "$(out .)" "$(jq -c . r0.list)"
+bad "fsck on the clone names the large file git does not carry" 1 "$bigpath" clone \
+	"$MREG" -C clone fsck
+mkdir -p clone/blobs && cp -R "$BK/blobs/." clone/blobs/
+check "fsck on the clone with the backup's blobs/" "$MREG" -C clone fsck
+check "large file is in the backup's blobs/" test -f "$BK/$bigpath"
+check "large file in the backup is identical" cmp big.bin "$BK/$bigpath"
+expect_eq "large file in the backup is a hard link of the registry's" \
+	"$(stat -c %d:%i "$BK/$bigpath")" "$(stat -c %d:%i "$REG/$bigpath")"
+check "state snapshot is the registry's state" diff -r r0.state "$BK/$ID.state"
+check "backup verify" "$MREG" -C $REG backup verify "$ID"
+check "backup verify --json" "$MREG" -C $REG --json backup verify "$ID"
+expect_eq "verify report" "$(out '[.ok, .head, .events, .blobs]')" "[true,\"$head0\",$nev0,1]"
+expect_eq "backup create wrote nothing to the registry" "$(git -C $REG rev-parse HEAD)" "$head0"
+expect_eq "git status still clean" "$(git -C $REG status --porcelain)" ""
+
+# ---- 2. ids --------------------------------------------------------------
+ID2=$(newbk $REG) ID3=$(newbk $REG)
+check "two backups in a row have distinct ids" test -n "$ID2" -a -n "$ID3" -a "$ID2" != "$ID3"
+expect_eq "the later id sorts after" "$(printf '%s\n' "$ID3" "$ID2" | sort | tr '\n' ' ')" "$ID2 $ID3 "
+: >made.ids
+for i in 1 2 3 4 5; do newbk $REG "fast $i" >>made.ids; done
+expect_eq "5 fast backups: 5 distinct ids" "$(sort -u made.ids | grep -c .)" 5
+expect_eq "5 fast backups: ids increase" "$(cat made.ids)" "$(sort made.ids)"
+# three at once: they queue on the backup directory's lock
+for i in 1 2 3; do (newbk $REG "parallel $i" >par.$i) & done
+wait
+cat par.1 par.2 par.3 >>made.ids
+printf '%s\n' "$ID" "$ID2" "$ID3" >>made.ids
+expect_eq "all 11 ids distinct" "$(sort -u made.ids | grep -c .)" 11
+expect_eq "list has all 11" "$(ids $REG | grep -c .)" 11
+expect_eq "list is newest first (ids descending)" "$(ids $REG)" "$(sort -r made.ids)"
+expect_eq "ids sort by time" "$(j $REG '.[].time' backup list)" "$(j $REG '.[].time' backup list | sort -r)"
+expect_eq "each id is its time" \
+	"$(j $REG '.[] | (.id[0:22] == (.time | gsub("[-:Z]"; "") | sub("T"; "-") | sub("\\."; "-")))' backup list | sort -u)" true
+
+# ---- 3. restore round trip -------------------------------------------------
+check "register alpha_net:3" "$MREG" -C $REG register "Alpha Net" m4.bin
+check "register beta:1 (large)" "$MREG" -C $REG register Beta big2.bin
+check "promote alpha_net:2 to production" "$MREG" -C $REG promote alpha_net:2 --to production
+check "tag alpha_net:3" "$MREG" -C $REG tag alpha_net:3 candidate
+check "update-metrics alpha_net:3" "$MREG" -C $REG update-metrics alpha_net:3 elo=1600
+check "reject heur:1" "$MREG" -C $REG reject heur:1 -r weak
+big2path=$(j $REG .file_path show beta:1)
+cp -R $REG/state r1.state
+"$MREG" -C $REG --json list >r1.list
+(cd $REG && find events -type f | sort) >r1.events
+head1=$(git -C $REG rev-parse HEAD)
+check "the later writes changed production.json" sh -c '! cmp -s r0.state/production.json r1.state/production.json'
+check "backup restore ID" "$MREG" -C $REG --json backup restore "$ID"
+cp "$T/.out" rr.json
+for f in registry.json production.json; do
+	check "restore: state/$f byte-identical to the backup's time" cmp r0.state/$f $REG/state/$f
+done
+for f in r0.state/models/*.json; do
+	check "restore: state/models/${f##*/} byte-identical" cmp "$f" "$REG/state/models/${f##*/}"
+done
+check "restore: state/ holds exactly the files it held" diff -r r0.state $REG/state
+expect_eq "restore: list as at the backup" "$(j $REG . list)" "$(jq -c . r0.list)"
+expect_eq "restore: HEAD is the backup's head" "$(git -C $REG rev-parse HEAD)" "$head0"
+expect_eq "restore: git status clean" "$(git -C $REG status --porcelain)" ""
+check "restore: fsck clean" "$MREG" -C $REG fsck
+expect_eq "restore: events are the backup's" "$(cd $REG && find events -type f | sort)" "$(cat r0.events)"
+later=$(comm -13 r0.events r1.events | head -1)
+check "restore: an event written after the backup ($later) is gone" test -n "$later" -a ! -e "$REG/$later"
+expect_eq "restore report: restored, head, counts" "$(jq -c '[.restored, .head, .events, .models, .versions]' rr.json)" \
+	"[\"$ID\",\"$head0\",$nev0,2,3]"
+PRE=$(jq -r .pre_restore_backup rr.json)
+check "restore report names a pre-restore backup other than ID" test -n "$PRE" -a "$PRE" != null -a "$PRE" != "$ID"
+check "the pre-restore backup exists" test -f "$BK/$PRE.json" -a -f "$BK/$PRE.bundle"
+expect_eq "the pre-restore backup is of the state before" "$(jq -r .head "$BK/$PRE.json")" "$head1"
+expect_eq "the pre-restore backup says why" "$(jq -r .reason "$BK/$PRE.json")" "pre-restore: before restoring $ID"
+check "restore the pre-restore backup" "$MREG" -C $REG --json backup restore "$PRE"
+cp "$T/.out" rr2.json
+for f in registry.json production.json; do
+	check "undo: state/$f byte-identical to before the first restore" cmp r1.state/$f $REG/state/$f
+done
+for f in r1.state/models/*.json; do
+	check "undo: state/models/${f##*/} byte-identical" cmp "$f" "$REG/state/models/${f##*/}"
+done
+check "undo: state/ holds exactly the files it held" diff -r r1.state $REG/state
+expect_eq "undo: list as before the first restore" "$(j $REG . list)" "$(jq -c . r1.list)"
+expect_eq "undo: HEAD as before the first restore" "$(git -C $REG rev-parse HEAD)" "$head1"
+expect_eq "undo: events as before the first restore" "$(cd $REG && find events -type f | sort)" "$(cat r1.events)"
+expect_eq "undo: git status clean" "$(git -C $REG status --porcelain)" ""
+check "undo: fsck clean" "$MREG" -C $REG fsck
+PRE2=$(jq -r .pre_restore_backup rr2.json)
+check "undo took its own pre-restore backup" test -n "$PRE2" -a "$PRE2" != "$PRE" -a "$PRE2" != "$ID"
+check "the original backup still verifies" "$MREG" -C $REG backup verify "$ID"
+
+# ---- 8. stats ---------------------------------------------------------------
+check "backup stats --json" "$MREG" -C $REG --json backup stats
+cp "$T/.out" st.json
+n=$(ids $REG | grep -c .)
+expect_eq "stats: total_backups is list's count" "$(jq -r .total_backups st.json)" "$n"
+expect_eq "stats: 14 backups (11, 2 pre-restore... and the first)" "$n" 13
+expect_eq "stats: bundle_bytes is the sum of bundle_size" "$(jq -r .bundle_bytes st.json)" \
+	"$(j $REG '[.[].bundle_size] | add' backup list)"
+expect_eq "stats: bundle_bytes is the bundles' sizes on disk" "$(jq -r .bundle_bytes st.json)" \
+	"$(stat -c %s $BK/*.bundle | awk '{s += $1} END {print s}')"
+expect_eq "stats: newest and oldest" "$(jq -c '[.newest, .oldest]' st.json)" \
+	"$(j $REG '[.[0].id, .[-1].id]' backup list)"
+expect_eq "stats: blob_files" "$(jq -r .blob_files st.json)" "$(find $BK/blobs -type f | grep -c .)"
+
+# ---- 4. restore-from ----------------------------------------------------------
+check "backup of the current state" "$MREG" -C $REG --json backup create -r "before the disk died"
+B4=$(out .id)
+"$MREG" -C $REG --json list >r4.list
+head4=$(git -C $REG rev-parse HEAD)
+commits4=$(git -C $REG log --oneline | wc -l | tr -d ' ')
+rm -rf $REG
+check "registry gone" test ! -e $REG
+NEW=data/rebuilt
+check "restore-from the bundle into a new directory" "$MREG" --json restore-from "$BK/$B4.bundle" $NEW
+expect_eq "restore-from report" "$(out '[.restored, .head, .events, .models, .versions]')" \
+	"$(jq -c "[\"$B4\", .head, .events, .models, .versions]" "$BK/$B4.json")"
+expect_eq "restore-from: list as at the backup" "$(j $NEW . list)" "$(jq -c . r4.list)"
+expect_eq "restore-from: HEAD is the backup's head" "$(git -C $NEW rev-parse HEAD)" "$head4"
+check "restore-from: the large file has its bytes" cmp big.bin "$NEW/$bigpath"
+check "restore-from: the second large file has its bytes" cmp big2.bin "$NEW/$big2path"
+check "restore-from: fsck clean" "$MREG" -C $NEW fsck
+expect_eq "restore-from: git status clean" "$(git -C $NEW status --porcelain)" ""
+expect_eq "restore-from: every commit is there" "$(git -C $NEW log --oneline | wc -l | tr -d ' ')" "$commits4"
+expect_eq "restore-from: on the backup's branch" "$(git -C $NEW symbolic-ref HEAD)" "$(jq -r .branch "$BK/$B4.json")"
+check "restore-from: a later register works" "$MREG" -C $NEW register "Alpha Net" m5.bin
+expect_eq "restore-from: it is alpha_net:4" "$(j $NEW .version show alpha_net)" 4
+check "restore-from: fsck clean after the write" "$MREG" -C $NEW fsck
+mkdir empty
+check "restore-from into an empty directory (the first backup)" "$MREG" restore-from "$BK/$ID.bundle" empty
+expect_eq "restore-from: the first backup's list" "$(j empty . list)" "$(jq -c . r0.list)"
+check "restore-from: the first backup's fsck clean" "$MREG" -C empty fsck
+mkdir full && printf 'keep me\n' >full/keep.txt
+before=$(lsdir full; sha1sum full/keep.txt)
+expect_fail "restore-from into a non-empty directory" 1 "cannot restore into 'full': it is not an empty directory" \
+	"$MREG" restore-from "$BK/$B4.bundle" full
+expect_eq "restore-from: the non-empty directory untouched" "$(lsdir full; sha1sum full/keep.txt)" "$before"
+expect_fail "restore-from a missing bundle" 1 "backup file missing: '$BK/nosuch\.bundle'" \
+	"$MREG" restore-from "$BK/nosuch.bundle" gone
+check "restore-from a missing bundle made no directory" test ! -e gone
+expect_fail "restore-from a file that is not <id>.bundle" 1 "not a backup bundle" \
+	"$MREG" restore-from "$BK/$B4.json" gone
+check "restore-from a non-bundle made no directory" test ! -e gone
+
+# ---- 5. corruption ----------------------------------------------------------
+# registry C, its backups moved by mreg.backupDir to CB
+C=corr/reg
+CB=$T/cbk
+new_registry $C
+git -C $C config mreg.backupDir "$CB"
+check "C: register a small file" "$MREG" -C $C register "Alpha Net" m1.bin
+check "C: register a large file" "$MREG" -C $C register "Alpha Net" big.bin
+check "C: promote" "$MREG" -C $C promote alpha_net:2 --to staging
+GOOD=$(newbk $C good)
+check "mreg.backupDir: the backup is there" test -f "$CB/$GOOD.bundle" -a -f "$CB/$GOOD.json" -a -f "$CB/$bigpath"
+check "mreg.backupDir: nothing in the default place" test ! -e corr/registry_backups
+check "mreg.backupDir: list finds it" test "$(ids $C)" = "$GOOD"
+check "C: the good backup verifies" "$MREG" -C $C backup verify "$GOOD"
+
+# refused DESC PATTERN ID: verify and restore both refuse; registry and backups unchanged
+refused() {
+	_l=$(lsdir "$CB")
+	bad "$1: backup verify" 1 "$2" $C "$MREG" -C $C backup verify "$3"
+	bad "$1: backup restore" 1 "$2" $C "$MREG" -C $C backup restore "$3"
+	expect_eq "$1: no backup made or removed" "$(lsdir "$CB")" "$_l"
+}
+
+# (a) one flipped byte in the middle of the bundle
+A=$(newbk $C flipped)
+flip "$CB/$A.bundle" $(($(stat -c %s "$CB/$A.bundle") / 2))
+refused "(a) a flipped byte in the bundle" "hash mismatch in backup '$A'" "$A"
+# (b) a truncated bundle
+B=$(newbk $C truncated)
+truncate -s $(($(stat -c %s "$CB/$B.bundle") - 100)) "$CB/$B.bundle"
+refused "(b) a truncated bundle" "hash mismatch in backup '$B'" "$B"
+# (c) a large file missing from the backup's blobs/ (shared: GOOD is hit too)
+mv "$CB/$bigpath" saved.blob
+refused "(c) a large file missing" "large file '$bigpath' is missing from the backup" "$GOOD"
+mv saved.blob "$CB/$bigpath"
+check "(c) with the file back, the backup verifies" "$MREG" -C $C backup verify "$GOOD"
+# (d) a large file whose bytes changed (a copy: the registry's own file is a hard link)
+cp "$CB/$bigpath" changed.blob
+flip changed.blob 1000
+cp "$CB/$bigpath" saved.blob
+mv changed.blob "$CB/$bigpath"
+refused "(d) a large file changed" "hash mismatch: large file '$bigpath'" "$GOOD"
+check "(d) the registry's large file untouched" cmp big.bin "$C/$bigpath"
+mv saved.blob "$CB/$bigpath"
+check "(d) with the file back, the backup verifies" "$MREG" -C $C backup verify "$GOOD"
+# (e) a metadata file whose bundle_hash was edited
+E=$(newbk $C edited)
+jq '.bundle_hash = "xxh128:0123456789abcdef0123456789abcdef"' "$CB/$E.json" >e.json && mv e.json "$CB/$E.json"
+refused "(e) bundle_hash edited" "hash mismatch in backup '$E'" "$E"
+# (f) unknown ids
+refused "(f) unknown id" "backup not found: '20990101-000000-000000-00'" 20990101-000000-000000-00
+refused "(f) unknown name" "backup not found: 'nosuch'" nosuch
+# (g) ids that are paths
+refused "(g) id with a slash" "backup not found: '\.\./cbk/$GOOD'" "../cbk/$GOOD"
+refused "(g) id with .." "backup not found: '\.\.'" ..
+refused "(g) id with .. inside" "backup not found: '$GOOD/\.\.'" "$GOOD/.."
+# and two more: the bundle gone, the metadata not JSON
+F=$(newbk $C gone)
+rm "$CB/$F.bundle"
+refused "bundle file missing" "backup file missing: '.*$F\.bundle'" "$F"
+G=$(newbk $C garbled)
+printf '{"id": "%s", ' "$G" >"$CB/$G.json"
+refused "metadata does not parse" "corrupt backup '$G'.*does not parse" "$G"
+# (h) a consistent forgery: a byte flipped inside the pack, the metadata's size
+# and hash rewritten to match (the hash needs an xxh128 made without mreg)
+H=$(newbk $C forged)
+if [ -n "$(xxh "$CB/$H.bundle")" ]; then
+	hb=$CB/$H.bundle
+	hdr=$(awk '{ n += length($0) + 1 } /^$/ { print n; exit }' "$hb")	# header bytes, the blank line too
+	flip "$hb" $(( (hdr + $(stat -c %s "$hb")) / 2 ))
+	jq --arg h "xxh128:$(xxh "$hb")" --argjson s "$(stat -c %s "$hb")" '.bundle_hash = $h | .bundle_size = $s' \
+		"$CB/$H.json" >h.json && mv h.json "$CB/$H.json"
+	refused "(h) a byte flipped in the pack, size and hash rewritten" \
+		"corrupt backup '$H'.*(pack checksum mismatch|does not index)" "$H"
+	# (h2) and the pack's own SHA-1 trailer recomputed: only indexing the pack finds it
+	H2=$(newbk $C forged2)
+	hb=$CB/$H2.bundle
+	sz=$(stat -c %s "$hb")
+	hdr=$(awk '{ n += length($0) + 1 } /^$/ { print n; exit }' "$hb")
+	flip "$hb" $(( (hdr + sz) / 2 ))
+	sum=$(tail -c +$((hdr + 1)) "$hb" | head -c $((sz - hdr - 20)) | sha1sum | cut -c1-40)
+	hex2bin "$sum" | dd of="$hb" bs=1 seek=$((sz - 20)) conv=notrunc 2>/dev/null
+	expect_eq "(h2) the forged bundle keeps its size" "$(stat -c %s "$hb")" "$sz"
+	jq --arg h "xxh128:$(xxh "$hb")" '.bundle_hash = $h' "$CB/$H2.json" >h.json && mv h.json "$CB/$H2.json"
+	_l=$(lsdir "$CB")
+	bad "(h2) pack checksum recomputed: backup verify" 1 "corrupt backup '$H2'" $C \
+		"$MREG" -C $C backup verify "$H2"
+	expect_eq "(h2) no backup made or removed" "$(lsdir "$CB")" "$_l"
+else
+	# no xxh128sum and no cc/xxhash.h to build lib.sh's helper: cannot forge the hash
+	echo "# skip (h): no xxh128 tool"
+fi
+check "C: fsck clean after all that" "$MREG" -C $C fsck
+check "C: the good backup still verifies" "$MREG" -C $C backup verify "$GOOD"
+
+# ---- 6. retention -------------------------------------------------------------
+# P and Q share one backup directory: P's large file is named only by P's
+# backups, which are the oldest
+P=ret/p Q=ret/q PB=$T/pbk
+new_registry $P
+new_registry $Q
+git -C $P config mreg.backupDir "$PB"
+git -C $Q config mreg.backupDir "$PB"
+check "P: register a large file" "$MREG" -C $P register Pnet big.bin
+check "Q: register another large file" "$MREG" -C $Q register Qnet big2.bin
+check "P: the large file is stored where this test expects" test -f "$P/$bigpath"
+newbk $P p1 >ret.ids
+newbk $P p2 >>ret.ids
+for i in 1 2 3; do newbk $Q q$i >>ret.ids; done
+expect_eq "5 backups" "$(ids $Q | grep -c .)" 5
+check "P's large file is in the backups" test -f "$PB/$bigpath"
+check "backup prune --keep 3" "$MREG" -C $Q --json backup prune --keep 3
+expect_eq "prune reports 2 removed" "$(out .removed)" 2
+expect_eq "prune --keep 3 leaves the 3 newest" "$(ids $Q)" "$(sort -r ret.ids | head -3)"
+for old in $(sort ret.ids | head -2); do
+	check "pruned $old: no .json, .bundle, .state" test ! -e "$PB/$old.json" -a ! -e "$PB/$old.bundle" -a ! -e "$PB/$old.state"
+done
+check "a large file no remaining backup names is removed" test ! -e "$PB/$bigpath"
+check "a large file the remaining backups name is kept" cmp big2.bin "$PB/$big2path"
+check "P's own large file untouched" cmp big.bin "$P/$bigpath"
+check "the newest backup still verifies" "$MREG" -C $Q backup verify "$(ids $Q | head -1)"
+for i in 1 2 3 4 5 6 7 8 9; do newbk $Q more$i >>ret.ids; done
+expect_eq "12 backups" "$(ids $Q | grep -c .)" 12
+check "backup prune (default)" "$MREG" -C $Q --json backup prune
+expect_eq "default prune removes 2" "$(out .removed)" 2
+expect_eq "default prune keeps the 10 newest (backup.max_backups)" "$(ids $Q)" "$(sort -r ret.ids | head -10)"
+check "prune again: nothing to do" "$MREG" -C $Q --json backup prune
+expect_eq "prune again removes 0" "$(out .removed)" 0
+expect_eq "backups on disk are the listed ones" "$(cd "$PB" && ls -d *.json *.bundle *.state | sort)" \
+	"$(ids $Q | sed 'p;p' | awk '{ s = NR % 3; print $0 (s == 1 ? ".bundle" : s == 2 ? ".json" : ".state") }' | sort)"
+
+# ---- 7. auto --------------------------------------------------------------------
+AR=auto/reg AB=$T/abk
+new_registry $AR
+git -C $AR config mreg.backupDir "$AB"
+check "auto: register" "$MREG" -C $AR register "Alpha Net" m1.bin
+check "backup auto with no backups" "$MREG" -C $AR --json backup auto
+expect_eq "auto: created one" "$(out .reason)|$(ids $AR | grep -c .)" "auto|1"
+check "backup auto again at once" "$MREG" -C $AR --json backup auto
+expect_eq "auto again: --json prints null" "$(cat "$T/.out")" null
+expect_eq "auto again: created none" "$(ids $AR | grep -c .)" 1
+check "backup auto again (text)" "$MREG" -C $AR backup auto
+expect_eq "auto again (text): still one" "$(ids $AR | grep -c .)" 1
+jq '.backup.interval_hours = 0' $AR/mreg.json >mj && cat mj >$AR/mreg.json
+git -C $AR commit -qam "back up every time"
+check "backup auto with interval_hours 0" "$MREG" -C $AR --json backup auto
+expect_eq "auto with interval 0: created one" "$(out .reason)|$(ids $AR | grep -c .)" "auto|2"
+expect_eq "auto's backup is of the new head" "$(out .head)" "$(git -C $AR rev-parse HEAD)"
+
+# ---- 9. bad usage ------------------------------------------------------------------
+R=$NEW
+bad "backup without a subcommand" 2 "backup needs create, list, show" $R "$MREG" -C $R backup
+bad "backup frob" 2 "unknown backup subcommand 'frob'" $R "$MREG" -C $R backup frob
+bad "backup show without an id" 2 "backup show needs one ID" $R "$MREG" -C $R backup show
+bad "backup verify with two ids" 2 "backup verify needs one ID" $R "$MREG" -C $R backup verify a b
+bad "backup prune --keep 0" 2 "invalid --keep '0'" $R "$MREG" -C $R backup prune --keep 0
+bad "backup prune --keep 1.5" 2 "invalid --keep '1\.5'" $R "$MREG" -C $R backup prune --keep 1.5
+bad "backup create -r with --keep" 2 "mreg: --keep goes with 'backup prune'" $R \
+	"$MREG" -C $R backup create -r x --keep 3
+bad "backup list -r" 2 "mreg: -r goes with 'backup create'" $R "$MREG" -C $R backup list -r x
+bad "backup create -r without its value" 2 "option '--reason' needs a value|'-r' needs a value" $R \
+	"$MREG" -C $R backup create -r
+bad "restore-from with one argument" 2 "restore-from needs BUNDLE and DIR" $R \
+	"$MREG" restore-from "$BK/$ID.bundle"
+
+finish

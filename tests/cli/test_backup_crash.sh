@@ -1,0 +1,87 @@
+#!/bin/sh
+# Backups and restores killed with SIGKILL at random moments. A backup that
+# was acknowledged (exit 0) verifies; a killed one is never listed, and the
+# next create sweeps its files; a restore that was acknowledged left the
+# branch at the backup's head, a killed one left it at the head before or
+# the backup's; either way the registry is consistent (mreg fsck, git
+# status clean) once the next command has run.
+. "$(dirname "$0")/lib.sh"
+
+ROUNDS=${BACKUP_CRASH_ROUNDS:-40}
+fast_copy
+FAST=$T/mreg-fast
+R=$T/data/model_registry B=$T/data/registry_backups
+mkdir -p "$T/data"
+new_registry "$R"
+model_file "$T/big.bin" 1200000	# over artifact_max_bytes: a large file in blobs/
+check "register a large model" "$FAST" -C "$R" register big "$T/big.bin"
+for i in 1 2 3 4 5; do
+	model_file "$T/m$i.bin" 3000
+	"$FAST" -C "$R" register m "$T/m$i.bin" >/dev/null || fail "register m ($i)"
+done
+check "a first backup to restore" "$FAST" -C "$R" backup create -r base
+base=$("$FAST" -C "$R" --json backup list | jq -r '.[0].id')
+base_head=$(jq -r .head "$B/$base.json")
+
+rand() {
+	r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+	echo $((r % ($1 + 1)))
+}
+
+: >"$T/acked"	# ids of backups that exited 0
+killed=0 i=0
+while [ "$i" -lt "$ROUNDS" ]; do
+	i=$((i + 1))
+	before=$(git -C "$R" rev-parse HEAD)
+	case $((i % 3)) in
+	0) "$FAST" -C "$R" --json backup restore "$base" >"$T/out" 2>"$T/err" & ;;
+	*) "$FAST" -C "$R" --json backup create -r "round $i" >"$T/out" 2>"$T/err" & ;;
+	esac
+	pid=$!
+	sleep "$(printf '0.%03d' "$(rand 12)")"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ "$rc" -eq 137 ]; then
+		killed=$((killed + 1))
+		after=$(git -C "$R" rev-parse HEAD)
+		[ "$after" = "$before" ] || [ "$after" = "$base_head" ] ||
+			fail "round $i: a killed restore left HEAD at $after (neither $before nor $base_head)"
+	elif [ "$rc" -eq 0 ]; then
+		if [ $((i % 3)) -eq 0 ]; then
+			[ "$(git -C "$R" rev-parse HEAD)" = "$base_head" ] || fail "round $i: an acknowledged restore is not at the backup's head"
+			jq -r .pre_restore_backup "$T/out" >>"$T/acked"
+		else
+			jq -r .id "$T/out" >>"$T/acked"
+		fi
+	else
+		fail "round $i: exit $rc: $(head -1 "$T/err")"
+	fi
+	# between rounds, a write: the next restore has something to undo
+	model_file "$T/w$i.bin" 500
+	"$FAST" -C "$R" register w "$T/w$i.bin" >/dev/null 2>"$T/err" || fail "round $i: register after: $(head -1 "$T/err")"
+done
+echo "# $killed of $ROUNDS rounds killed"
+if [ "$killed" -gt 0 ]; then ok "some rounds were killed mid-way ($killed)"; else fail "some rounds were killed mid-way"; fi
+
+check "mreg fsck after the kills" "$MREG" -C "$R" fsck
+expect_eq "git status clean" "$(git -C "$R" status --porcelain)" ""
+"$MREG" -C "$R" --json backup list >"$T/list.json"
+bad=0
+while read -r id; do
+	jq -e --arg id "$id" 'any(.[]; .id == $id)' "$T/list.json" >/dev/null || { bad=$((bad + 1)); echo "    # acknowledged $id is not listed"; }
+done <"$T/acked"
+expect_eq "every acknowledged backup is listed" "$bad" 0
+bad=0
+for id in $(jq -r '.[].id' "$T/list.json"); do
+	"$MREG" -C "$R" backup verify "$id" >/dev/null 2>"$T/err" || { bad=$((bad + 1)); echo "    # $id: $(head -1 "$T/err")"; }
+done
+expect_eq "every listed backup verifies" "$bad" 0
+check "a create after the kills" "$MREG" -C "$R" backup create -r after
+orphans=$(cd "$B" && for f in *.bundle *.state; do [ -e "${f%.*}.json" ] || echo "$f"; done; ls -a | grep -c -e '^\.verify-' -e 'mreg-tmp')
+expect_eq "no bundle or state without metadata, no scratch or temporary files" "$orphans" 0
+check "the base backup restores" "$MREG" -C "$R" backup restore "$base"
+expect_eq "at the base head" "$(git -C "$R" rev-parse HEAD)" "$base_head"
+check "mreg fsck at the end" "$MREG" -C "$R" fsck
+cmp -s "$T/big.bin" "$R/$(jq -r '.blobs[0].path' "$B/$base.json")" && ok "the large file is in place" || fail "the large file is in place"
+finish

@@ -294,11 +294,13 @@ check "mreg.backupDir: nothing in the default place" test ! -e corr/registry_bac
 check "mreg.backupDir: list finds it" test "$(ids $C)" = "$GOOD"
 check "C: the good backup verifies" "$MREG" -C $C backup verify "$GOOD"
 
-# refused DESC PATTERN ID: verify and restore both refuse; registry and backups unchanged
+# refused DESC PATTERN ID: verify and restore both refuse (as expect_fail says);
+# the registry (snap) and the backup directory are left as they were
 refused() {
-	_l=$(lsdir "$CB")
-	bad "$1: backup verify" 1 "$2" $C "$MREG" -C $C backup verify "$3"
-	bad "$1: backup restore" 1 "$2" $C "$MREG" -C $C backup restore "$3"
+	_l=$(lsdir "$CB") _before=$(snap $C 2>&1)
+	expect_fail "$1: backup verify" 1 "$2" "$MREG" -C $C backup verify "$3"
+	expect_fail "$1: backup restore" 1 "$2" "$MREG" -C $C backup restore "$3"
+	expect_eq "$1: registry unchanged" "$(snap $C 2>&1)" "$_before"
 	expect_eq "$1: no backup made or removed" "$(lsdir "$CB")" "$_l"
 }
 
@@ -400,7 +402,9 @@ check "a large file no remaining backup names is removed" test ! -e "$PB/$bigpat
 check "a large file the remaining backups name is kept" cmp big2.bin "$PB/$big2path"
 check "P's own large file untouched" cmp big.bin "$P/$bigpath"
 check "the newest backup still verifies" "$MREG" -C $Q backup verify "$(ids $Q | head -1)"
-for i in 1 2 3 4 5 6 7 8 9; do newbk $Q more$i >>ret.ids; done
+# 9 more, made by the release build when $MREG is the sanitizer one (fast_copy: only for speed)
+fast_copy
+for i in 1 2 3 4 5 6 7 8 9; do "$T/mreg-fast" -C $Q --json backup create -r more$i | jq -r .id >>ret.ids; done
 expect_eq "12 backups" "$(ids $Q | grep -c .)" 12
 check "backup prune (default)" "$MREG" -C $Q --json backup prune
 expect_eq "default prune removes 2" "$(out .removed)" 2

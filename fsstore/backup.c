@@ -40,18 +40,19 @@ int mreg_backup_dir(char **out, mreg_registry *reg)
 	    v.size) {
 		*out = mreg_strdup(v.ptr);
 	} else {
-		/* registry_backups/ beside the registry: data/model_registry -> data/registry_backups */
-		char *p = mreg_strdup(reg->path);
+		/*
+		 * registry_backups/ beside the registry: data/model_registry ->
+		 * data/registry_backups. From libgit2's absolute path, so that
+		 * "-C ." and "-C ../reg" name the same place.
+		 */
+		char *p = mreg_strdup(reg->workdir ? reg->workdir : reg->gitdir);
 		size_t n = p ? strlen(p) : 0;
 		while (n > 1 && p[n - 1] == '/')
 			p[--n] = '\0';
-		if (p && n > 5 && !strcmp(p + n - 5, "/.git"))	/* opened by its .git */
-			p[n -= 5] = '\0';
 		char *slash = p ? strrchr(p, '/') : NULL;
-		if (p)
-			*out = slash ? mreg_strfmt("%.*s/registry_backups", (int)(slash - p), p) : mreg_strdup("registry_backups");
-		if (slash == p && p)	/* a registry right under / */
-			*out = (free(*out), mreg_strdup("/registry_backups"));
+		if (slash)
+			*out = slash == p ? mreg_strdup("/registry_backups")
+					  : mreg_strfmt("%.*s/registry_backups", (int)(slash - p), p);
 		free(p);
 	}
 	git_buf_dispose(&v);

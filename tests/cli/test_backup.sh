@@ -152,6 +152,15 @@ expect_eq "verify report" "$(out '[.ok, .head, .events, .blobs]')" "[true,\"$hea
 expect_eq "backup create wrote nothing to the registry" "$(git -C $REG rev-parse HEAD)" "$head0"
 expect_eq "git status still clean" "$(git -C $REG status --porcelain)" ""
 
+# the registry named as "." from inside it: its backups are still beside it
+new_registry dot/reg
+check "dot: register" "$MREG" -C dot/reg register "Alpha Net" m1.bin
+DOT=$(cd dot/reg && "$MREG" -C . --json backup create -r dot | jq -r .id)
+check "-C . from inside the registry: backup made" test -n "$DOT"
+check "-C .: the backup is beside the registry (dot/registry_backups)" test -f "dot/registry_backups/$DOT.json"
+expect_eq "-C .: nothing left in the registry's work tree" "$(git -C dot/reg status --porcelain)" ""
+check "-C .: the same registry named dot/reg finds the backup" "$MREG" -C dot/reg backup show "$DOT"
+
 # ---- 2. ids --------------------------------------------------------------
 ID2=$(newbk $REG) ID3=$(newbk $REG)
 check "two backups in a row have distinct ids" test -n "$ID2" -a -n "$ID3" -a "$ID2" != "$ID3"
@@ -231,7 +240,7 @@ check "backup stats --json" "$MREG" -C $REG --json backup stats
 cp "$T/.out" st.json
 n=$(ids $REG | grep -c .)
 expect_eq "stats: total_backups is list's count" "$(jq -r .total_backups st.json)" "$n"
-expect_eq "stats: 14 backups (11, 2 pre-restore... and the first)" "$n" 13
+expect_eq "stats: 13 backups (11 made, 2 pre-restore)" "$n" 13
 expect_eq "stats: bundle_bytes is the sum of bundle_size" "$(jq -r .bundle_bytes st.json)" \
 	"$(j $REG '[.[].bundle_size] | add' backup list)"
 expect_eq "stats: bundle_bytes is the bundles' sizes on disk" "$(jq -r .bundle_bytes st.json)" \
@@ -369,12 +378,33 @@ if [ -n "$(xxh "$CB/$H.bundle")" ]; then
 	bad "(h2) pack checksum recomputed: backup verify" 1 "corrupt backup '$H2'" $C \
 		"$MREG" -C $C backup verify "$H2"
 	expect_eq "(h2) no backup made or removed" "$(lsdir "$CB")" "$_l"
+	# a registry without the backup's history indexes the pack to restore it
+	new_registry corr/other
+	git -C corr/other config mreg.backupDir "$CB"
+	_l=$(lsdir "$CB")
+	bad "(h2) backup restore into a registry without that history" 1 "corrupt backup '$H2'" corr/other \
+		"$MREG" -C corr/other backup restore "$H2"
+	expect_eq "(h2) restore refused: no backup made or removed" "$(lsdir "$CB")" "$_l"
 else
 	# no xxh128sum and no cc/xxhash.h to build lib.sh's helper: cannot forge the hash
 	echo "# skip (h): no xxh128 tool"
 fi
+# the metadata of another backup under this id (a copy)
+cp "$CB/$GOOD.json" "$CB/20000101-000000-000000-00.json"
+refused "metadata of another backup" "corrupt backup '20000101-000000-000000-00': its metadata names another backup" \
+	20000101-000000-000000-00
+rm "$CB/20000101-000000-000000-00.json"
 check "C: fsck clean after all that" "$MREG" -C $C fsck
 check "C: the good backup still verifies" "$MREG" -C $C backup verify "$GOOD"
+# restore into a registry with other history: the pack is indexed there
+new_registry corr/fresh
+git -C corr/fresh config mreg.backupDir "$CB"
+check "restore GOOD into a fresh registry" "$MREG" -C corr/fresh backup restore "$GOOD"
+expect_eq "fresh: list as C's at GOOD" "$(j corr/fresh . list)" "$(j $C . list)"
+expect_eq "fresh: HEAD is GOOD's head" "$(git -C corr/fresh rev-parse HEAD)" "$(jq -r .head "$CB/$GOOD.json")"
+check "fresh: the large file has its bytes" cmp big.bin "corr/fresh/$bigpath"
+check "fresh: fsck clean" "$MREG" -C corr/fresh fsck
+expect_eq "fresh: git status clean" "$(git -C corr/fresh status --porcelain)" ""
 
 # ---- 6. retention -------------------------------------------------------------
 # P and Q share one backup directory: P's large file is named only by P's
@@ -431,6 +461,7 @@ git -C $AR commit -qam "back up every time"
 check "backup auto with interval_hours 0" "$MREG" -C $AR --json backup auto
 expect_eq "auto with interval 0: created one" "$(out .reason)|$(ids $AR | grep -c .)" "auto|2"
 expect_eq "auto's backup is of the new head" "$(out .head)" "$(git -C $AR rev-parse HEAD)"
+check "auto's backup (stock git's loose objects in it) verifies" "$MREG" -C $AR backup verify "$(out .id)"
 
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW

@@ -102,7 +102,7 @@ static bool exists(const char *fmt, const char *dir, const char *id)
 }
 
 /* YYYYMMDD-HHMMSS-ffffff-NN: sorts by time; NN makes two backups of one microsecond differ. */
-static int new_id(char out[48], const char *dir, int64_t usec)
+int mreg_backup_new_id(char out[48], const char *dir, int64_t usec)
 {
 	char t[MREG_TIME_LEN + 1];
 	mreg_time_format(t, usec);	/* 2026-11-27T01:45:12.123456Z */
@@ -536,7 +536,7 @@ int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 		goto done;
 	int64_t usec = mreg_fs_now_usec();
 	mreg_time_format(now, usec);
-	if ((rc = new_id(id, dir, usec)) < 0)
+	if ((rc = mreg_backup_new_id(id, dir, usec)) < 0)
 		goto done;
 	mreg_branch_ref(reg, branch, sizeof(branch));
 	git_oid_tostr(hex, sizeof(hex), &commit);

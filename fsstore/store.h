@@ -269,6 +269,13 @@ char *mreg_path_with_suffix(const char *path, const char *suffix);
 /* The backup directory: git config mreg.backupDir, else registry_backups/ beside the registry. */
 int mreg_backup_dir(char **out, mreg_registry *reg);
 
+/*
+ * The id a backup made at usec gets in dir: YYYYMMDD-HHMMSS-ffffff-NN, NN
+ * the first number whose files are not there yet (callers hold the backup
+ * directory's lock, as create does).
+ */
+int mreg_backup_new_id(char out[48], const char *dir, int64_t usec);
+
 /* Create a backup; *meta_out (may be NULL): its metadata object. */
 int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason);
 

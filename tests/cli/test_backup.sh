@@ -463,6 +463,31 @@ expect_eq "auto with interval 0: created one" "$(out .reason)|$(ids $AR | grep -
 expect_eq "auto's backup is of the new head" "$(out .head)" "$(git -C $AR rev-parse HEAD)"
 check "auto's backup (stock git's loose objects in it) verifies" "$MREG" -C $AR backup verify "$(out .id)"
 
+# ---- 8b. after mreg gc: one pack whose deltas point by offset -------------------------
+# the bundle's pack is made from the registry's packs; deltas by offset must
+# be rewritten to name their base, or stock git refuses the bundle
+G=$T/gcreg
+new_registry "$G"
+for i in 1 2 3 4 5 6; do
+	# similar files, so gc finds deltas between them
+	{ seq 1 400; echo "version $i"; } >"$T/g$i.txt"
+	"$MREG" -C "$G" register g "$T/g$i.txt" --metric elo=$((1400 + i)) >/dev/null || fail "register g ($i)"
+done
+check "mreg gc" "$MREG" -C "$G" gc
+git -C "$G" verify-pack -v "$G"/.git/objects/pack/*.idx >"$T/vp" 2>&1
+if grep -qE '^[0-9a-f]{40} (blob|tree|commit) +[0-9]+ [0-9]+ [0-9]+ [0-9]+ [0-9a-f]{40}' "$T/vp"; then
+	ok "gc's pack has deltas"; else fail "gc's pack has deltas"; fi
+check "backup create after gc" "$MREG" -C "$G" --json backup create -r gc
+GID=$(jq -r .id "$T/.out")
+check "backup verify after gc" "$MREG" -C "$G" backup verify "$GID"
+git init -q "$T/vr-gc"
+check "stock git bundle verify after gc" git -C "$T/vr-gc" bundle verify "$T/registry_backups/$GID.bundle"
+check "git clone of the bundle after gc" git clone -q "$T/registry_backups/$GID.bundle" "$T/gc-clone"
+expect_eq "the clone lists the same versions" "$("$MREG" -C "$T/gc-clone" list --json | jq -c '[.[] | [.version, .metrics.elo]]')" \
+	"$("$MREG" -C "$G" list --json | jq -c '[.[] | [.version, .metrics.elo]]')"
+check "the clone passes mreg fsck" "$MREG" -C "$T/gc-clone" fsck
+check "git fsck of the clone" git -C "$T/gc-clone" fsck --no-progress
+
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW
 bad "backup without a subcommand" 2 "backup needs create, list, show" $R "$MREG" -C $R backup

@@ -152,7 +152,12 @@ static int cmaes_register(cli_globals *g, const cli_args *a, const cmaes_opts *o
 	co.config = cfg;
 	if ((rc = cli_open(&reg, g)))
 		goto done;
-	if ((rc = mreg_cmaes_register(id, &version, &stage, reg, &co)) < 0) {
+	mreg_buf note = MREG_BUF_INIT;
+	rc = mreg_cmaes_register(id, &version, &stage, &note, reg, &co);
+	if (note.size)
+		fprintf(stderr, "mreg: warning: %s\n", note.ptr);
+	mreg_buf_dispose(&note);
+	if (rc < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}

@@ -161,9 +161,12 @@ static int put_signed(mreg_buf *b, long long v)
 
 /*
  * v with prec decimals (at most 9), as printf's %.Nf and Python's format:
- * the exact binary value rounded half to even. v * 10^prec is rounded once
- * by the multiplication; fma gives that rounding's error exactly, so the
- * fraction is compared with one half without a second rounding.
+ * the exact binary value rounded half to even. The whole part and the
+ * fraction are split exactly (floor, then a subtraction that cannot
+ * round); the fraction times 10^prec is rounded once by the multiplication,
+ * and fma gives that rounding's error exactly, so it is compared with one
+ * half without a second rounding. Whole parts of 2^64 and more (only
+ * absurd metrics have them) are written from the shortest digits.
  */
 static void put_fixed(mreg_buf *b, double v, size_t prec)
 {
@@ -178,29 +181,42 @@ static void put_fixed(mreg_buf *b, double v, size_t prec)
 		scale *= 10;
 	if (v < 0)
 		mreg_buf_putc(b, '-');
-	double prod = a * scale;
-	if (prod >= 4503599627370496.0) {	/* 2^52: no fraction left to round */
-		char num[MREG_NUM_MAX];
-		mreg_num_format(num, a);
-		mreg_buf_puts(b, num);
-		return;
-	}
-	double err = fma(a, scale, -prod);	/* a * scale == prod + err, exactly */
+	double whole = floor(a), frac = a - whole;
+	double prod = frac * scale;
+	double err = fma(frac, scale, -prod);	/* frac * scale == prod + err, exactly */
 	double f = floor(prod);
 	if (prod - f + err < 0)
 		f -= 1;
 	double half = (prod - f - 0.5) + err;	/* its sign is exact */
-	if (half > 0 || (half == 0 && fmod(f, 2) != 0))
+	if (half > 0 || (half == 0 && fmod(prec ? f : whole + f, 2) != 0))
 		f += 1;
-	unsigned long long n = (unsigned long long)f, unit = (unsigned long long)scale;
-	put_unsigned(b, n / unit, 10);
+	if (f >= scale) {	/* rounded up into the whole part */
+		f -= scale;
+		whole += 1;
+	}
+	if (whole < 18446744073709551616.0) {
+		put_unsigned(b, (unsigned long long)whole, 10);
+	} else {
+		/* d.ddde+NN: the digits, then zeros up to the exponent */
+		char num[MREG_NUM_MAX];
+		mreg_num_format(num, whole);
+		char *e = strchr(num, 'e');
+		int exp = e ? atoi(e + 1) : 0, ndig = 0;
+		for (char *p = num; *p && p != e; p++)
+			if (*p >= '0' && *p <= '9') {
+				mreg_buf_putc(b, *p);
+				ndig++;
+			}
+		for (; ndig <= exp; ndig++)
+			mreg_buf_putc(b, '0');
+	}
 	if (prec) {
-		char frac[10];
-		unsigned long long x = n % unit;
+		char digits[10];
+		unsigned long long x = (unsigned long long)f;
 		for (size_t i = prec; i-- > 0; x /= 10)
-			frac[i] = (char)('0' + x % 10);
+			digits[i] = (char)('0' + x % 10);
 		mreg_buf_putc(b, '.');
-		mreg_buf_put(b, frac, prec);
+		mreg_buf_put(b, digits, prec);
 	}
 }
 

@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,12 +276,12 @@ done:
 }
 
 /* Loose objects (git writes them; mreg does not), added whole. */
-static int add_loose(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, mreg_registry *reg)
+static int add_loose(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, mreg_registry *reg, const char *objects)
 {
 	int rc = 0;
 	for (int i = 0; i < 256 && rc == 0; i++) {
 		char fan[3] = { "0123456789abcdef"[i >> 4], "0123456789abcdef"[i & 15], '\0' };
-		char *dir = mreg_strfmt("%sobjects/%s", reg->gitdir, fan);	/* (the core printf has no widths) */
+		char *dir = mreg_strfmt("%s/%s", objects, fan);	/* (the core printf has no widths) */
 		DIR *d = dir ? opendir(dir) : NULL;
 		struct dirent *de;
 		while (d && rc == 0 && (de = readdir(d))) {
@@ -313,48 +314,97 @@ static int add_loose(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, mreg_re
 }
 
 /* The whole bundle in out: header for branch at head, then one pack of every object the registry has. */
+/* The object directories of the registry: its own, then those objects/info/alternates names. */
+static int object_dirs(char ***out, size_t *n, mreg_registry *reg)
+{
+	mreg_buf alt = MREG_BUF_INIT;
+	char *own = mreg_strfmt("%sobjects", reg->gitdir), *ap = mreg_strfmt("%sobjects/info/alternates", reg->gitdir);
+	char **v = calloc(17, sizeof(*v));
+	size_t k = 0;
+	if (!own || !ap || !v) {
+		free(own);
+		free(ap);
+		free(v);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	v[k++] = own;
+	if (mreg_fs_read(&alt, ap, 1 << 16) == 0) {
+		for (char *line = alt.ptr, *nl; line && *line && k < 16; line = nl) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl++ = '\0';
+			if (!*line || *line == '#')
+				continue;
+			/* a relative alternate is relative to objects/ */
+			v[k++] = line[0] == '/' ? mreg_strdup(line) : mreg_strfmt("%s/%s", own, line);
+		}
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&alt);
+	free(ap);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* The whole bundle in out: header for branch at head, then one pack of every object the registry has. */
 static int build_bundle(mreg_buf *out, mreg_registry *reg, const git_oid *head, const char *branch)
 {
 	char hex[41];
 	mreg_oid_set seen = { NULL, 0, 0 };
 	uint32_t count = 0;
+	char **odirs = NULL;
+	size_t nodirs = 0;
 	int rc = 0;
 	git_oid_tostr(hex, sizeof(hex), head);
 	mreg_buf_printf(out, "%s%s HEAD\n%s %s\n\n", BUNDLE_SIGNATURE, hex, hex, branch);
 	size_t start = out->size;
 	mreg_buf_put(out, "PACK\0\0\0\2\0\0\0\0", 12);
-	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
+	if ((rc = object_dirs(&odirs, &nodirs, reg)) < 0)
+		return rc;
 	/* room for every pack at once: the bundle is at most their sum, and growing would copy it */
 	int64_t total = 0;
-	while (d && (de = readdir(d))) {
-		struct stat sb;
-		char *pp = mreg_strfmt("%s/%s", dir, de->d_name);
-		if (pp && strstr(de->d_name, ".pack") && stat(pp, &sb) == 0)
-			total += sb.st_size + sb.st_size / 8;	/* REF_DELTA names are longer than offsets */
-		free(pp);
+	for (size_t o = 0; o < nodirs; o++) {
+		char *dir = mreg_strfmt("%s/pack", odirs[o]);
+		DIR *d = dir ? opendir(dir) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			struct stat sb;
+			char *pp = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (pp && strstr(de->d_name, ".pack") && stat(pp, &sb) == 0)
+				total += sb.st_size + sb.st_size / 8;	/* REF_DELTA names are longer than offsets */
+			free(pp);
+		}
+		if (d)
+			closedir(d);
+		free(dir);
 	}
-	if (d)
-		rewinddir(d);
 	mreg_buf_grow(out, (size_t)total + 4096);
-	while (d && rc == 0 && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (n < 6 || strcmp(de->d_name + n - 5, ".pack"))
-			continue;
-		char *pp = mreg_strfmt("%s/%s", dir, de->d_name);
-		char *ip = mreg_strfmt("%s/%.*s.idx", dir, (int)(n - 5), de->d_name);
-		struct stat sb;
-		if (pp && ip && stat(ip, &sb) == 0)	/* a pack without its index is not in use yet */
-			rc = add_pack(out, &count, &seen, ip, pp);
-		free(pp);
-		free(ip);
+	for (size_t o = 0; o < nodirs && rc == 0; o++) {
+		char *dir = mreg_strfmt("%s/pack", odirs[o]);
+		DIR *d = dir ? opendir(dir) : NULL;
+		struct dirent *de;
+		while (d && rc == 0 && (de = readdir(d))) {
+			size_t n = strlen(de->d_name);
+			if (n < 6 || strcmp(de->d_name + n - 5, ".pack"))
+				continue;
+			char *pp = mreg_strfmt("%s/%s", dir, de->d_name);
+			char *ip = mreg_strfmt("%s/%.*s.idx", dir, (int)(n - 5), de->d_name);
+			struct stat sb;
+			if (pp && ip && stat(ip, &sb) == 0)	/* a pack without its index is not in use yet */
+				rc = add_pack(out, &count, &seen, ip, pp);
+			free(pp);
+			free(ip);
+		}
+		if (d)
+			closedir(d);
+		free(dir);
+		if (rc == 0)
+			rc = add_loose(out, &count, &seen, reg, odirs[o]);
 	}
-	if (d)
-		closedir(d);
-	free(dir);
-	if (rc == 0)
-		rc = add_loose(out, &count, &seen, reg);
+	for (size_t o = 0; o < nodirs; o++)
+		free(odirs[o]);
+	free(odirs);
 	free(seen.slot);
 	if (rc < 0)
 		return rc;
@@ -506,34 +556,42 @@ static char *host_name(void)
 
 /* ---- create ---------------------------------------------------------- */
 
-int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
+/* The registry a backup belongs to: its directory, resolved, as the metadata's "registry". */
+static char *registry_id(mreg_registry *reg)
 {
-	char *dir = NULL, *bpath = NULL, *mpath = NULL, *spath = NULL, *host = NULL;
+	char buf[PATH_MAX];
+	const char *p = reg->workdir ? reg->workdir : reg->gitdir;
+	char *r = realpath(p, buf) ? mreg_strdup(buf) : mreg_strdup(p);
+	size_t n = r ? strlen(r) : 0;
+	while (n > 1 && r[n - 1] == '/')
+		r[--n] = '\0';
+	return r;
+}
+
+/* Create with the writer lock held by the caller (restore keeps it from here to the reset). */
+static int create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason)
+{
+	char *dir = NULL, *bpath = NULL, *mpath = NULL, *spath = NULL, *host = NULL, *regid = NULL;
 	mreg_buf bundle = MREG_BUF_INIT, meta = MREG_BUF_INIT;
 	mreg_state *st = NULL;
 	blob_list blobs = { NULL, 0, 0 };
 	git_oid commit, tree;
 	char id[48], branch[256], hex[41], thex[41], bhash[33], now[MREG_TIME_LEN + 1];
 	int dfd = -1, rc;
-	bool locked = false;
 
 	if (meta_out)
 		*meta_out = NULL;
 	if ((rc = mreg_backup_dir(&dir, reg)) < 0 || (rc = lock_dir(&dfd, dir)) < 0)
 		goto done;
 	sweep_orphans(dir);
-	/* the writer lock: packs must not be merged away while they are read */
-	if (reg->workdir) {
-		if ((rc = mreg_lock(reg)) < 0)
-			goto done;
-		locked = true;
-		if ((rc = mreg_cache_ensure(reg)) < 0)
-			goto done;
+	/* under the writer lock: no pack is merged away while it is read, the state is the head's */
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head(&commit, &tree, reg)) < 0 ||
+	    (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
+		goto done;
+	if (!(regid = registry_id(reg))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
 	}
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
-		goto done;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
-		goto done;
 	int64_t usec = mreg_fs_now_usec();
 	mreg_time_format(now, usec);
 	if ((rc = mreg_backup_new_id(id, dir, usec)) < 0)
@@ -578,7 +636,7 @@ int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 	mreg_jsonw_str(&w, "reason", reason ? reason : "");
 	mreg_jsonw_str(&w, "actor", reg->actor);
 	mreg_jsonw_str(&w, "host", host);
-	mreg_jsonw_str(&w, "registry", reg->path);
+	mreg_jsonw_str(&w, "registry", regid);
 	mreg_jsonw_str(&w, "branch", branch);
 	mreg_jsonw_str(&w, "head", hex);
 	mreg_jsonw_str(&w, "tree", thex);
@@ -618,8 +676,6 @@ done:
 		if (spath)
 			remove_tree(spath);
 	}
-	if (locked)
-		mreg_unlock(reg);
 	if (dfd >= 0)
 		close(dfd);
 	blobs_dispose(&blobs);
@@ -631,6 +687,17 @@ done:
 	free(mpath);
 	free(spath);
 	free(host);
+	free(regid);
+	return rc;
+}
+
+int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
+{
+	int rc = mreg_lock(reg);
+	if (rc < 0)
+		return rc;
+	rc = create_locked(meta_out, reg, reason);
+	mreg_unlock(reg);
 	return rc;
 }
 
@@ -642,7 +709,8 @@ static int cmp_meta_desc(const void *a, const void *b)
 	return strcmp(meta_str(y, "id"), meta_str(x, "id"));
 }
 
-static int list_in(cJSON **out, const char *dir)
+/* The backups in dir of the registry regid (NULL: of any), newest first. */
+static int list_in(cJSON **out, const char *dir, const char *regid)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -664,6 +732,10 @@ static int list_in(cJSON **out, const char *dir)
 		id[len - 5] = '\0';
 		if (check_id(id) < 0 || read_meta(&m, dir, id) < 0) {
 			mreg_error_clear();
+			continue;
+		}
+		if (regid && strcmp(meta_str(m, "registry"), regid)) {
+			cJSON_Delete(m);	/* another registry's, in a shared directory */
 			continue;
 		}
 		if (n == a) {
@@ -689,11 +761,12 @@ static int list_in(cJSON **out, const char *dir)
 
 int mreg_backup_list(cJSON **out, mreg_registry *reg)
 {
-	char *dir = NULL;
-	int rc = mreg_backup_dir(&dir, reg);
+	char *dir = NULL, *regid = registry_id(reg);
+	int rc = regid ? mreg_backup_dir(&dir, reg) : mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc == 0)
-		rc = list_in(out, dir);
+		rc = list_in(out, dir, regid);
 	free(dir);
+	free(regid);
 	return rc;
 }
 
@@ -1020,12 +1093,17 @@ int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id)
 
 /* ---- restore --------------------------------------------------------- */
 
-/* Large files the metadata lists, into the registry (kept if there). */
+/* Large files the metadata lists, into the registry: kept when there and whole, else put back. */
 static int restore_blobs(const cJSON *meta, const char *dir, const char *workdir, bool sync)
 {
 	const cJSON *b;
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(meta, "blobs")) {
-		char *src = mreg_strfmt("%s/%s", dir, meta_str(b, "path")), *dst = mreg_strfmt("%s%s", workdir, meta_str(b, "path"));
+		const char *path = meta_str(b, "path");
+		char *src = mreg_strfmt("%s/%s", dir, path), *dst = mreg_strfmt("%s%s", workdir, path);
+		if (dst && check_blob(path, dst, (int64_t)meta_num(b, "size")) < 0) {
+			mreg_error_clear();
+			unlink(dst);	/* damaged or missing: the backup's copy replaces it */
+		}
 		int rc = src && dst ? place(src, dst, sync) : mreg_error_set(MREG_ERROR, "out of memory");
 		free(src);
 		free(dst);
@@ -1082,21 +1160,28 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 		close(dfd);	/* the pre-restore backup takes it exclusively */
 	if (rc < 0)
 		goto done;
-	/* then a pre-restore backup under its own id: the restore can be undone */
-	char why[96];
-	snprintf(why, sizeof(why), "pre-restore: before restoring %s", id);
-	if ((rc = mreg_backup_create(&pre, reg, why)) < 0)
-		goto done;
+	/*
+	 * Then a pre-restore backup under its own id, so the restore can be
+	 * undone; the writer lock is held from it to the reset, so no write
+	 * can land between them and be in neither.
+	 */
 	if ((rc = mreg_lock(reg)) < 0)
 		goto done;
 	locked = true;
+	char why[96];
+	snprintf(why, sizeof(why), "pre-restore: before restoring %s", id);
+	if ((rc = create_locked(&pre, reg, why)) < 0)
+		goto done;
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if (!git_odb_exists(reg->odb, &bi.head) && (rc = import_pack(reg->repo, bi.pack, bi.packlen, id)) < 0)
 		goto done;
 	if ((rc = restore_blobs(meta, dir, reg->workdir, reg->fsync)) < 0)
 		goto done;
-	git_oid cur, cur_tree;
-	if ((rc = mreg_head(&cur, &cur_tree, reg)) < 0)
+	git_oid cur;
+	if (git_oid_fromstr(&cur, meta_str(pre, "head")) < 0) {	/* what the pre-restore backup holds */
+		rc = mreg_error_set(MREG_ERROR, "the pre-restore backup of '%s' names no head", reg->path);
 		goto done;
+	}
 	head = bi.head;
 	char msg[96];
 	snprintf(msg, sizeof(msg), "restore backup %s", id);
@@ -1172,7 +1257,13 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 			return rc;
 		keep = (int)p.max_backups;
 	}
-	if ((rc = mreg_backup_dir(&dir, reg)) < 0 || (rc = lock_dir(&dfd, dir)) < 0 || (rc = list_in(&all, dir)) < 0)
+	char *regid = registry_id(reg);
+	if (!regid)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	else if ((rc = mreg_backup_dir(&dir, reg)) == 0 && (rc = lock_dir(&dfd, dir)) == 0)
+		rc = list_in(&all, dir, regid);
+	free(regid);
+	if (rc < 0)
 		goto done;
 	sweep_orphans(dir);
 	int i = 0;
@@ -1194,15 +1285,13 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 		free(s);
 		(*removed)++;
 	}
-	/* large files no kept backup names */
+	/* large files no remaining backup names (of any registry sharing the directory) */
 	blob_list have = { NULL, 0, 0 };
-	if (scan_blobs(&have, dir, "blobs") == 0) {
+	cJSON *left = NULL;
+	if (list_in(&left, dir, NULL) == 0 && scan_blobs(&have, dir, "blobs") == 0) {
 		for (size_t k = 0; k < have.n; k++) {
 			bool used = false;
-			int kept = 0;
-			cJSON_ArrayForEach(m, all) {
-				if (kept++ >= keep || used)
-					break;
+			cJSON_ArrayForEach(m, left) {
 				const cJSON *b;
 				cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(m, "blobs"))
 					used |= !strcmp(meta_str(b, "path"), have.paths[k]);
@@ -1216,6 +1305,7 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 		}
 	}
 	blobs_dispose(&have);
+	cJSON_Delete(left);
 done:
 	if (dfd >= 0)
 		close(dfd);
@@ -1246,7 +1336,13 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 	cJSON *all = NULL;
 	int rc;
 	*out = NULL;
-	if ((rc = mreg_backup_dir(&dir, reg)) < 0 || (rc = list_in(&all, dir)) < 0)
+	char *regid = registry_id(reg);
+	if (!regid)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	else if ((rc = mreg_backup_dir(&dir, reg)) == 0)
+		rc = list_in(&all, dir, regid);
+	free(regid);
+	if (rc < 0)
 		goto done;
 	int64_t bundles = 0;
 	const cJSON *m;
@@ -1282,7 +1378,7 @@ done:
 
 int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 {
-	char *dir = NULL, *id = NULL, *spath = NULL;
+	char *dir = NULL, *id = NULL, *spath = NULL, *tmp = NULL, *parent = NULL;
 	cJSON *meta = NULL;
 	const char *data = NULL;
 	size_t len = 0;
@@ -1291,6 +1387,7 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 	mreg_registry *reg = NULL;
 	int rc;
 	struct stat sb;
+	bool target_was_dir = false;
 
 	*report = NULL;
 	if ((rc = mreg_libgit2_ready()) < 0)
@@ -1324,6 +1421,7 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 			rc = mreg_error_set(MREG_EEXISTS, "cannot restore into '%s': it is not an empty directory", target);
 			goto done;
 		}
+		target_was_dir = true;
 	}
 	int dfd = -1;
 	if ((rc = check_id(id)) == 0 && (rc = lock_dir_mode(&dfd, dir, LOCK_SH)) == 0)
@@ -1332,13 +1430,32 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 		close(dfd);
 	if (rc < 0)
 		goto done;
+	/*
+	 * Built aside, in a directory beside the target, and renamed into
+	 * place at the end: a restore-from that is killed or fails leaves the
+	 * target as it was (absent or empty), so it can simply be run again.
+	 */
+	size_t tl = strlen(target);
+	while (tl > 1 && target[tl - 1] == '/')
+		tl--;
+	const char *ts = NULL;
+	for (size_t i = 0; i < tl; i++)
+		if (target[i] == '/')
+			ts = target + i;
+	parent = ts ? (ts == target ? mreg_strdup("/") : mreg_strfmt("%.*s", (int)(ts - target), target)) : mreg_strdup(".");
+	tmp = mreg_strfmt("%.*s.restoring-XXXXXX", (int)tl, target);
+	if (!parent || !tmp || (rc = mreg_fs_mkdirs(parent)) < 0 || !mkdtemp(tmp)) {
+		rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "cannot make a directory beside '%s': %s", target, strerror(errno));
+		goto done;
+	}
 	git_repository_init_options o;
 	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 	o.flags = GIT_REPOSITORY_INIT_MKPATH;
 	const char *branch = meta_str(meta, "branch");
 	o.initial_head = !strncmp(branch, "refs/heads/", 11) ? branch + 11 : "main";
-	if (git_repository_init_ext(&repo, target, &o) < 0) {
-		rc = mreg_git_error("cannot make a repository in", target);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);	/* the history is durable before it is in place */
+	if (git_repository_init_ext(&repo, tmp, &o) < 0) {
+		rc = mreg_git_error("cannot make a repository in", tmp);
 		goto done;
 	}
 	if ((rc = import_pack(repo, bi.pack, bi.packlen, id)) < 0)
@@ -1353,9 +1470,9 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 	git_reference_free(ref);
 	git_repository_free(repo);
 	repo = NULL;
-	if ((rc = mreg_registry_open(&reg, target)) < 0)
+	if ((rc = mreg_registry_open(&reg, tmp)) < 0)
 		goto done;
-	if ((rc = restore_blobs(meta, dir, reg->workdir, reg->fsync)) < 0)
+	if ((rc = restore_blobs(meta, dir, reg->workdir, true)) < 0)
 		goto done;
 	git_oid c, t;
 	if ((rc = mreg_lock(reg)) < 0)
@@ -1387,14 +1504,29 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 		cJSON_Delete(r);
 		goto done;
 	}
+	mreg_registry_free(reg);
+	reg = NULL;
+	/* into place: the one step that makes the target a registry */
+	if ((target_was_dir && rmdir(target) < 0) || rename(tmp, target) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot move the restored registry to '%s': %s", target, strerror(errno));
+		cJSON_Delete(r);
+		goto done;
+	}
+	mreg_fs_fsync_dir(parent);
+	free(tmp);
+	tmp = NULL;
 	*report = r;
 done:
 	mreg_registry_free(reg);
 	git_repository_free(repo);
+	if (tmp)
+		remove_tree(tmp);
 	mreg_fs_unmap(data, len);
 	cJSON_Delete(meta);
 	free(dir);
 	free(id);
 	free(spath);
+	free(tmp);
+	free(parent);
 	return rc;
 }

@@ -148,7 +148,7 @@ static int auto_promote(mreg_stage *stage_out, mreg_registry *reg, const char *i
 	return rc;
 }
 
-int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_stage *stage_out,
+int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_stage *stage_out, mreg_buf *note,
 			mreg_registry *reg, const mreg_cmaes_opts *o)
 {
 	char id[MREG_ID_MAX + 1], key[80], name[128];
@@ -215,8 +215,16 @@ int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_
 	if (stage_out)
 		*stage_out = MREG_STAGE_DEVELOPMENT;
 	if (o->auto_promote) {
+		/*
+		 * The registration is committed: it stands whatever happens to
+		 * the promotion, so this call succeeds (a caller that retried
+		 * would register twice) and says why the version stayed put.
+		 */
 		mreg_stage st = MREG_STAGE_DEVELOPMENT;
-		rc = auto_promote(&st, reg, id, version, o);
+		if (auto_promote(&st, reg, id, version, o) < 0 && note)
+			mreg_buf_printf(note, "registered %s:%d, but its auto-promotion failed: %s", id, version,
+					mreg_error_last());
+		mreg_error_clear();
 		if (stage_out)
 			*stage_out = st;
 	}

@@ -25,6 +25,7 @@ struct mreg_registry {
 	bool fsync;
 	int lock_timeout_ms;
 	int lockfd;
+	int lockdepth;		/* mreg_lock calls not yet undone: nested ones keep the lock */
 	int64_t artifact_max;
 	/* files mapped for lazily loaded state, unmapped by mreg_release_maps() */
 	struct {
@@ -57,6 +58,7 @@ int64_t mreg_fs_now_usec(void);
 
 /* repo.c */
 int mreg_lock(mreg_registry *reg);
+/* Nested calls nest: the lock goes with the last mreg_unlock (or mreg_registry_free). */
 void mreg_unlock(mreg_registry *reg);
 void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
 /* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */

@@ -589,6 +589,7 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	const void **datas = NULL;
 	size_t *lens = NULL;
 	int rc;
+	bool locked = false;
 
 	memset(out, 0, sizeof(*out));
 	memset(&mg, 0, sizeof(mg));
@@ -617,7 +618,15 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	/*
+	 * The writer lock from here to the commit: the check that none of the
+	 * database's models is here yet, and the clocks given, hold when the
+	 * events land (mreg_append_events takes the lock again, nested).
+	 */
+	if ((rc = mreg_lock(reg)) < 0)
+		goto done;
+	locked = true;
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
 		goto done;
 	/* the limit of mreg.json decides artifacts/ or blobs/, as for register */
 	git_oid c, t;
@@ -712,6 +721,8 @@ done:
 	free(datas);
 	free(lens);
 	mreg_state_free(st);
+	if (locked)
+		mreg_unlock(reg);
 	sqlite3_close(mg.db);
 	return rc;
 }

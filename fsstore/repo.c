@@ -195,6 +195,7 @@ void mreg_registry_free(mreg_registry *reg)
 {
 	if (!reg)
 		return;
+	reg->lockdepth = 1;	/* whatever is still held goes */
 	mreg_unlock(reg);
 	mreg_release_maps(reg);
 	git_odb_free(reg->odb);
@@ -348,8 +349,10 @@ int mreg_lock(mreg_registry *reg)
 {
 	char *path;
 	int rc;
-	if (reg->lockfd >= 0)
+	if (reg->lockfd >= 0) {
+		reg->lockdepth++;
 		return 0;
+	}
 	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -381,6 +384,7 @@ int mreg_lock(mreg_registry *reg)
 		nanosleep(&ts, NULL);
 	}
 	reg->lockfd = fd;
+	reg->lockdepth = 1;
 	if ((rc = mreg_load_node(reg)) < 0) {
 		mreg_unlock(reg);
 		return rc;
@@ -390,9 +394,10 @@ int mreg_lock(mreg_registry *reg)
 
 void mreg_unlock(mreg_registry *reg)
 {
-	if (reg->lockfd >= 0) {
+	if (reg->lockfd >= 0 && --reg->lockdepth <= 0) {
 		close(reg->lockfd);
 		reg->lockfd = -1;
+		reg->lockdepth = 0;
 	}
 }
 

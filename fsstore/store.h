@@ -204,8 +204,10 @@ typedef struct {
  * promote it to staging when its fitness beats the best win rate of the
  * versions registered before it by more than min_improvement (a second
  * event, "Fitness improved from 0.6000 to 0.7500"). *stage_out: its stage.
+ * Once the registration is committed the call succeeds; if the promotion
+ * then fails, note (may be NULL) says so.
  */
-int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_stage *stage_out,
+int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_stage *stage_out, mreg_buf *note,
 			mreg_registry *reg, const mreg_cmaes_opts *o);
 
 /* heuristic_<board>_<n>p, checked; MREG_EINVALID for a bad board or player count. */

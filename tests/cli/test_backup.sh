@@ -407,8 +407,9 @@ check "fresh: fsck clean" "$MREG" -C corr/fresh fsck
 expect_eq "fresh: git status clean" "$(git -C corr/fresh status --porcelain)" ""
 
 # ---- 6. retention -------------------------------------------------------------
-# P and Q share one backup directory: P's large file is named only by P's
-# backups, which are the oldest
+# P and Q share one backup directory. Each registry lists, prunes and counts
+# its own backups; a large file stays while any backup in the directory
+# names it, and goes when none does.
 P=ret/p Q=ret/q PB=$T/pbk
 new_registry $P
 new_registry $Q
@@ -417,32 +418,42 @@ git -C $Q config mreg.backupDir "$PB"
 check "P: register a large file" "$MREG" -C $P register Pnet big.bin
 check "Q: register another large file" "$MREG" -C $Q register Qnet big2.bin
 check "P: the large file is stored where this test expects" test -f "$P/$bigpath"
-newbk $P p1 >ret.ids
-newbk $P p2 >>ret.ids
-for i in 1 2 3; do newbk $Q q$i >>ret.ids; done
-expect_eq "5 backups" "$(ids $Q | grep -c .)" 5
+newbk $P p1 >p.ids
+newbk $P p2 >>p.ids
+: >q.ids
+for i in 1 2 3; do newbk $Q q$i >>q.ids; done
+expect_eq "Q lists its 3 backups" "$(ids $Q | grep -c .)" 3
+expect_eq "P lists its 2 backups" "$(ids $P)" "$(sort -r p.ids)"
 check "P's large file is in the backups" test -f "$PB/$bigpath"
-check "backup prune --keep 3" "$MREG" -C $Q --json backup prune --keep 3
+# a large file no backup names (left by a backup since pruned by hand)
+orphan=blobs/00/00/00000000000000000000000000000000.bin
+mkdir -p "$PB/blobs/00/00" && echo stale >"$PB/$orphan"
+check "Q: backup prune --keep 1" "$MREG" -C $Q --json backup prune --keep 1
 expect_eq "prune reports 2 removed" "$(out .removed)" 2
-expect_eq "prune --keep 3 leaves the 3 newest" "$(ids $Q)" "$(sort -r ret.ids | head -3)"
-for old in $(sort ret.ids | head -2); do
+expect_eq "Q keeps its newest" "$(ids $Q)" "$(sort -r q.ids | head -1)"
+for old in $(sort q.ids | head -2); do
 	check "pruned $old: no .json, .bundle, .state" test ! -e "$PB/$old.json" -a ! -e "$PB/$old.bundle" -a ! -e "$PB/$old.state"
 done
-check "a large file no remaining backup names is removed" test ! -e "$PB/$bigpath"
-check "a large file the remaining backups name is kept" cmp big2.bin "$PB/$big2path"
-check "P's own large file untouched" cmp big.bin "$P/$bigpath"
+expect_eq "P's backups are not Q's to prune" "$(ids $P)" "$(sort -r p.ids)"
+check "a large file no backup names is removed" test ! -e "$PB/$orphan"
+check "P's large file, named by P's backups, is kept" cmp big.bin "$PB/$bigpath"
+check "Q's large file, named by Q's newest, is kept" cmp big2.bin "$PB/$big2path"
 check "the newest backup still verifies" "$MREG" -C $Q backup verify "$(ids $Q | head -1)"
-# 9 more, made by the release build when $MREG is the sanitizer one (fast_copy: only for speed)
+# 11 more, made by the release build when $MREG is the sanitizer one (fast_copy: only for speed)
 fast_copy
-for i in 1 2 3 4 5 6 7 8 9; do "$T/mreg-fast" -C $Q --json backup create -r more$i | jq -r .id >>ret.ids; done
-expect_eq "12 backups" "$(ids $Q | grep -c .)" 12
+for i in 1 2 3 4 5 6 7 8 9 10 11; do "$T/mreg-fast" -C $Q --json backup create -r more$i | jq -r .id >>q.ids; done
+expect_eq "12 backups of Q" "$(ids $Q | grep -c .)" 12
 check "backup prune (default)" "$MREG" -C $Q --json backup prune
 expect_eq "default prune removes 2" "$(out .removed)" 2
-expect_eq "default prune keeps the 10 newest (backup.max_backups)" "$(ids $Q)" "$(sort -r ret.ids | head -10)"
+expect_eq "default prune keeps the 10 newest (backup.max_backups)" "$(ids $Q)" "$(sort -r q.ids | head -10)"
 check "prune again: nothing to do" "$MREG" -C $Q --json backup prune
 expect_eq "prune again removes 0" "$(out .removed)" 0
-expect_eq "backups on disk are the listed ones" "$(cd "$PB" && ls -d *.json *.bundle *.state | sort)" \
-	"$(ids $Q | sed 'p;p' | awk '{ s = NR % 3; print $0 (s == 1 ? ".bundle" : s == 2 ? ".json" : ".state") }' | sort)"
+expect_eq "backups on disk are the listed ones, P's and Q's" "$(cd "$PB" && ls -d *.json *.bundle *.state | sort)" \
+	"$({ ids $Q; ids $P; } | sed 'p;p' | awk '{ s = NR % 3; print $0 (s == 1 ? ".bundle" : s == 2 ? ".json" : ".state") }' | sort)"
+check "P: backup prune --keep 1" "$MREG" -C $P --json backup prune --keep 1
+expect_eq "P keeps its newest" "$(ids $P)" "$(sort -r p.ids | head -1)"
+expect_eq "Q's are left alone" "$(ids $Q | grep -c .)" 10
+check "P's large file, still named by P's newest, is kept" cmp big.bin "$PB/$bigpath"
 
 # ---- 7. auto --------------------------------------------------------------------
 AR=auto/reg AB=$T/abk
@@ -487,6 +498,32 @@ expect_eq "the clone lists the same versions" "$("$MREG" -C "$T/gc-clone" list -
 	"$("$MREG" -C "$G" list --json | jq -c '[.[] | [.version, .metrics.elo]]')"
 check "the clone passes mreg fsck" "$MREG" -C "$T/gc-clone" fsck
 check "git fsck of the clone" git -C "$T/gc-clone" fsck --no-progress
+
+# ---- 8c. a registry that borrows objects (git clone -s: objects/info/alternates) ------
+S=$T/shared-clone
+check "git clone -s of a registry" git clone -q -s "$G" "$S"
+git -C "$S" config mreg.actor tester
+{ seq 1 400; echo "in the clone"; } >"$T/s1.txt"
+check "register in the clone" "$MREG" -C "$S" register g "$T/s1.txt"
+check "backup create in the clone" "$MREG" -C "$S" --json backup create -r shared
+SID=$(jq -r .id "$T/.out")
+check "its backup verifies: the borrowed objects are in the bundle" "$MREG" -C "$S" backup verify "$SID"
+check "stock git bundle verify of it" git -C "$T/vr-gc" bundle verify "$T/registry_backups/$SID.bundle"
+
+# ---- 8d. a damaged large file is put back by restore ----------------------------------
+D=$T/dmg/model_registry
+mkdir -p "$T/dmg"
+new_registry "$D"
+check "register a large file" "$MREG" -C "$D" register dnet big.bin
+dpath=$("$MREG" -C "$D" --json show dnet | jq -r .file_path)
+check "backup create" "$MREG" -C "$D" --json backup create -r dmg
+DID=$(jq -r .id "$T/.out")
+# damage the registry's copy without touching the backup's (a new inode)
+cp "$D/$dpath" dmg.tmp && rm -f "$D/$dpath" && head -c 1200000 /dev/zero >"$D/$dpath"
+if "$MREG" -C "$D" fsck >/dev/null 2>&1; then fail "fsck sees the damage"; else ok "fsck sees the damage"; fi
+check "backup restore" "$MREG" -C "$D" backup restore "$DID"
+check "the large file is whole again" cmp big.bin "$D/$dpath"
+check "fsck after the restore" "$MREG" -C "$D" fsck
 
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW

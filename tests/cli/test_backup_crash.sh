@@ -84,4 +84,24 @@ check "the base backup restores" "$MREG" -C "$R" backup restore "$base"
 expect_eq "at the base head" "$(git -C "$R" rev-parse HEAD)" "$base_head"
 check "mreg fsck at the end" "$MREG" -C "$R" fsck
 cmp -s "$T/big.bin" "$R/$(jq -r '.blobs[0].path' "$B/$base.json")" && ok "the large file is in place" || fail "the large file is in place"
+
+# restore-from killed at random moments: the target is a registry or is not
+# there at all, never half of one; a run after a kill succeeds
+kills=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	N=$T/rebuilt$i
+	"$FAST" restore-from "$B/$base.bundle" "$N" >/dev/null 2>&1 &
+	pid=$!
+	sleep "$(printf '0.%03d' "$(rand 40)")"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ $? -eq 137 ] && kills=$((kills + 1))
+	if [ -e "$N" ]; then
+		"$MREG" -C "$N" fsck >/dev/null 2>"$T/err" || fail "round $i: a target left behind is not a whole registry: $(head -1 "$T/err")"
+	else
+		"$FAST" restore-from "$B/$base.bundle" "$N" >/dev/null 2>"$T/err" || fail "round $i: restore-from after the kill: $(head -1 "$T/err")"
+	fi
+	expect_eq "round $i: the rebuilt registry is at the backup's head" "$(git -C "$N" rev-parse HEAD 2>/dev/null)" "$base_head"
+done
+echo "# $kills of 10 restore-from runs killed (a killed run may leave a <target>.restoring-* directory beside it)"
 finish

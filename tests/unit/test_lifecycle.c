@@ -814,6 +814,27 @@ static void fixed_rounds_the_binary_value_not_the_decimal_literal(void **state)
 	}
 }
 
+/* Whole parts past 2^52 keep their decimals, as printf writes them. */
+static void fixed_keeps_decimals_of_large_values(void **state)
+{
+	(void)state;
+	assert_fixed("%.1f", 1e15, "1000000000000000.0");
+	assert_fixed("%.1f", 999999999998490.0, "999999999998490.0");
+	assert_fixed("%.2f", 4503599627370495.5, "4503599627370495.50");
+	assert_fixed("%.1f", 1e20, "100000000000000000000.0");
+	assert_fixed("%.0f", 18014398509481985.0, "18014398509481984");
+	uint64_t x = 12345;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		double v = (double)(x >> 8) / (double)(1u << (x % 24));	/* up to 2^56, many fractions */
+		int prec = (int)(x >> 40) % 5;
+		char fmt[8], want[64];
+		snprintf(fmt, sizeof(fmt), "%%.%df", prec);
+		snprintf(want, sizeof(want), fmt, v);
+		assert_fixed(fmt, v, want);
+	}
+}
+
 static void fixed_sits_among_other_conversions(void **state)
 {
 	(void)state;
@@ -881,6 +902,7 @@ int main(void)
 		cmocka_unit_test(fixed_pads_decimals_with_zeros),
 		cmocka_unit_test(fixed_rounds_away_a_tiny_excess),
 		cmocka_unit_test(fixed_rounds_the_binary_value_not_the_decimal_literal),
+		cmocka_unit_test(fixed_keeps_decimals_of_large_values),
 		cmocka_unit_test(fixed_sits_among_other_conversions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

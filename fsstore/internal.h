@@ -66,6 +66,10 @@ int mreg_libgit2_ready(void);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
+/* ops.c: artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
+int mreg_artifact_limit(mreg_registry *reg, int64_t *out);
+/* mreg.json at HEAD, parsed (*out NULL when HEAD has none); MREG_EINVALID when it is not an object. */
+int mreg_head_policy_doc(cJSON **out, mreg_registry *reg);
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 
 /* cache.c */

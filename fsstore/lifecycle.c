@@ -11,28 +11,13 @@
 
 int mreg_registry_policy(mreg_policy *out, mreg_registry *reg)
 {
-	git_oid c, t;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	git_blob *b = NULL;
 	cJSON *doc = NULL;
 	mreg_policy p = MREG_POLICY_INIT;
-	int rc = mreg_head(&c, &t, reg);
+	int rc = mreg_head_policy_doc(&doc, reg);
 	*out = p;
-	if (rc < 0)
-		return rc;
-	if (git_tree_lookup(&tree, reg->repo, &t) == 0 && git_tree_entry_bypath(&e, tree, "mreg.json") == 0 &&
-	    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) == 0) {
-		doc = cJSON_ParseWithLength(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-		if (!cJSON_IsObject(doc))
-			rc = mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", reg->path);
-		else if ((rc = mreg_policy_from_json(&p, doc)) == 0)
-			*out = p;
-	}
+	if (rc == 0 && doc && (rc = mreg_policy_from_json(&p, doc)) == 0)
+		*out = p;
 	cJSON_Delete(doc);
-	git_blob_free(b);
-	git_tree_entry_free(e);
-	git_tree_free(tree);
 	return rc;
 }
 

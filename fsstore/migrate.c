@@ -629,22 +629,8 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
 		goto done;
 	/* the limit of mreg.json decides artifacts/ or blobs/, as for register */
-	git_oid c, t;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	git_blob *bl = NULL;
-	mg.limit = 1 << 20;
-	if (mreg_head(&c, &t, reg) == 0 && git_tree_lookup(&tree, reg->repo, &t) == 0 &&
-	    git_tree_entry_bypath(&e, tree, "mreg.json") == 0 && git_blob_lookup(&bl, reg->repo, git_tree_entry_id(e)) == 0) {
-		cJSON *doc = cJSON_ParseWithLength(git_blob_rawcontent(bl), (size_t)git_blob_rawsize(bl));
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "artifact_max_bytes");
-		if (cJSON_IsNumber(v) && v->valuedouble >= 0)
-			mg.limit = (int64_t)v->valuedouble;
-		cJSON_Delete(doc);
-	}
-	git_blob_free(bl);
-	git_tree_entry_free(e);
-	git_tree_free(tree);
+	if ((rc = mreg_artifact_limit(reg, &mg.limit)) < 0)
+		goto done;
 	if ((rc = load_versions(&mg)) < 0 || (rc = load_transitions(&mg)) < 0 || (rc = load_comparisons(&mg)) < 0 ||
 	    (rc = load_validations(&mg)) < 0)
 		goto done;

@@ -194,29 +194,15 @@ done:
 	return rc;
 }
 
-static int artifact_limit(mreg_registry *reg, int64_t *out)
+/* artifact_max_bytes of mreg.json: the largest model file committed to git (default 1 MiB). */
+int mreg_artifact_limit(mreg_registry *reg, int64_t *out)
 {
-	git_oid c, t;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	git_blob *b = NULL;
 	cJSON *doc = NULL;
-	int rc = mreg_head(&c, &t, reg);
-	*out = 1 << 20;
-	if (rc < 0)
-		return rc;
-	if (git_tree_lookup(&tree, reg->repo, &t) == 0 && git_tree_entry_bypath(&e, tree, "mreg.json") == 0 &&
-	    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) == 0) {
-		doc = cJSON_ParseWithLength(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "artifact_max_bytes");
-		if (cJSON_IsNumber(v) && v->valuedouble >= 0)
-			*out = (int64_t)v->valuedouble;
-	}
+	int rc = mreg_head_policy_doc(&doc, reg);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "artifact_max_bytes");
+	*out = cJSON_IsNumber(v) && v->valuedouble >= 0 ? (int64_t)v->valuedouble : 1 << 20;
 	cJSON_Delete(doc);
-	git_blob_free(b);
-	git_tree_entry_free(e);
-	git_tree_free(tree);
-	return 0;
+	return rc == MREG_EINVALID ? (mreg_error_clear(), 0) : rc;
 }
 
 static void file_ext(char out[17], const char *path)
@@ -450,7 +436,7 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	if ((rc = mreg_txn_begin(&t, reg, id)) < 0)
 		goto done;
 	int64_t limit;
-	if ((rc = artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
+	if ((rc = mreg_artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
 		goto done;
 	mreg_model *m = mreg_state_model(t.st, id);
 	if (m && m->nversions && m->type != ev.model_type) {

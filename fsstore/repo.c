@@ -401,6 +401,31 @@ void mreg_unlock(mreg_registry *reg)
 	}
 }
 
+int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
+{
+	git_oid c, t;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	int rc = mreg_head(&c, &t, reg);
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	if (git_tree_lookup(&tree, reg->repo, &t) == 0 && git_tree_entry_bypath(&e, tree, "mreg.json") == 0 &&
+	    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) == 0) {
+		*out = cJSON_ParseWithLength(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+		if (!cJSON_IsObject(*out)) {
+			cJSON_Delete(*out);
+			*out = NULL;
+			rc = mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", reg->path);
+		}
+	}
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return rc;
+}
+
 const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 {
 	git_reference *head = NULL;

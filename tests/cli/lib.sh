@@ -64,6 +64,16 @@ snapshot() {
 	})
 }
 
+# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
+# leave REG's snapshot unchanged
+bad() {
+	_d=$1 _c=$2 _p=$3 _r=$4
+	shift 4
+	_before=$(snapshot "$_r" 2>&1)
+	expect_fail "$_d" "$_c" "$_p" "$@"
+	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
+}
+
 # model_file NAME [BYTES]: a file of pseudo-random bytes
 model_file() {
 	head -c "${2:-4096}" /dev/urandom >"$1"

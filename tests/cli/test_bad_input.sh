@@ -5,16 +5,6 @@
 # (HEAD, refs, state files, work tree: see snapshot in lib.sh).
 . "$(dirname "$0")/lib.sh"
 
-# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
-# leave REG's snapshot unchanged
-bad() {
-	_d=$1 _c=$2 _p=$3 _r=$4
-	shift 4
-	_before=$(snapshot "$_r" 2>&1)
-	expect_fail "$_d" "$_c" "$_p" "$@"
-	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
-}
-
 # ---- fixture ----------------------------------------------------------
 # alpha_net (policy_value): v1 development, v2 staging; heur (heuristic): v1 rejected.
 # Each registration gets an extra training config key (-c note=...), so the

@@ -10,16 +10,6 @@
 # registries keep the sections independent.
 . "$(dirname "$0")/lib.sh"
 
-# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
-# leave REG's snapshot unchanged
-bad() {
-	_d=$1 _c=$2 _p=$3 _r=$4
-	shift 4
-	_before=$(snapshot "$_r" 2>&1)
-	expect_fail "$_d" "$_c" "$_p" "$@"
-	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
-}
-
 # j REG FILTER ARGS...: mreg --json ARGS on REG, through jq -rc FILTER
 j() {
 	_r=$1 _q=$2

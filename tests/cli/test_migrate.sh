@@ -5,16 +5,6 @@
 # state is checked against what the database itself says.
 . "$(dirname "$0")/lib.sh"
 
-# bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
-# leave REG's snapshot unchanged
-bad() {
-	_d=$1 _c=$2 _p=$3 _r=$4
-	shift 4
-	_before=$(snapshot "$_r" 2>&1)
-	expect_fail "$_d" "$_c" "$_p" "$@"
-	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
-}
-
 # sv REG REF: `show --json` of a version into $T/v.json; f JQ: a field of it, compact
 sv() {
 	"$MREG" -C "$1" show "$2" --json >"$T/v.json" 2>&1 || echo '{"error": "show failed"}' >"$T/v.json"

@@ -9,6 +9,7 @@
 
 #include <git2.h>
 #include <git2/sys/mempack.h>
+#include <git2/sys/repository.h>
 #include <sys/stat.h>
 
 struct mreg_registry {

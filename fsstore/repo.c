@@ -178,6 +178,13 @@ static int read_settings(mreg_registry *reg)
 	reg->artifact_max = 1 << 20;
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
 		return mreg_git_error("cannot read git config of", reg->path);
+	/*
+	 * One command reads its config once: libgit2 uses the snapshot from
+	 * here on instead of checking every config file's stamp before each
+	 * core.* lookup (a dozen stat calls per file in a write). mreg never
+	 * writes config after opening.
+	 */
+	git_repository_set_config(reg->repo, cfg);
 	if (git_config_get_bool(&v, cfg, "mreg.fsync") == 0)
 		reg->fsync = v != 0;
 	if (git_config_get_int32(&t, cfg, "mreg.lockTimeout") == 0 && t >= 0)

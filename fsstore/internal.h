@@ -154,7 +154,7 @@ int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg,
 /* Promote v (which ref names) to `to` in t; by (may be NULL) says who decided, in the commit summary. */
 int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
 		     const char *by);
-/* type, model, ref and version of an event about version v */
+/* type, model, ref and version of an event about version v (and an empty body for the newer types) */
 int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type);
 
 #endif

@@ -118,8 +118,6 @@ static int build_rollback(mreg_event *ev, mreg_txn *t, const char *model, int to
 	strcpy(r.model, model);
 	if ((rc = mreg_txn_version_envelope(ev, &r, target, MREG_EV_ROLLBACK)) < 0)
 		return rc;
-	if (!(ev->body = cJSON_CreateObject()))
-		return mreg_error_set(MREG_ERROR, "out of memory");
 	cJSON_AddStringToObject(ev->body, "from_ref", from->ref);
 	cJSON_AddNumberToObject(ev->body, "from_version", from->version);
 	cJSON_AddStringToObject(ev->body, "reason", reason ? reason : "Manual rollback");
@@ -299,10 +297,6 @@ int mreg_validation_step(mreg_registry *reg, const mreg_ref *ref, const mreg_val
 	}
 	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_VALIDATION)) < 0)
 		goto done;
-	if (!(ev.body = cJSON_CreateObject())) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
 	cJSON_AddStringToObject(ev.body, "action", o->action);
 	if (!strcmp(o->action, "create")) {
 		cJSON *bl = cJSON_CreateArray();
@@ -345,10 +339,6 @@ int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, cons
 	}
 	if ((rc = mreg_txn_version_envelope(&ev, a, va, MREG_EV_COMPARISON)) < 0)
 		goto done;
-	if (!(ev.body = cJSON_CreateObject())) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
 	cJSON_AddStringToObject(ev.body, "b_model", b->model);
 	cJSON_AddStringToObject(ev.body, "b_ref", vb->ref);
 	cJSON_AddNumberToObject(ev.body, "b_version", vb->version);

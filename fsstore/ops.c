@@ -503,6 +503,9 @@ int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_ve
 	memcpy(ev->ref, v->ref, sizeof(ev->ref));
 	if (!(ev->model = mreg_strdup(ref->model)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
+	/* the newer types keep their payload in a body: an empty one to fill */
+	if (type >= MREG_EV_VALIDATION && !ev->body && !(ev->body = cJSON_CreateObject()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
 	return 0;
 }
 

@@ -27,7 +27,6 @@ struct mreg_registry {
 	int lock_timeout_ms;
 	int lockfd;
 	int lockdepth;		/* mreg_lock calls not yet undone: nested ones keep the lock */
-	int64_t artifact_max;
 	/* files mapped for lazily loaded state, unmapped by mreg_release_maps() */
 	struct {
 		void *ptr;

@@ -175,7 +175,6 @@ static int read_settings(mreg_registry *reg)
 
 	reg->fsync = true;
 	reg->lock_timeout_ms = 30000;
-	reg->artifact_max = 1 << 20;
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
 		return mreg_git_error("cannot read git config of", reg->path);
 	/*

@@ -818,29 +818,55 @@ static long number_after(const char *start, const char *end, const char *key)
 	return p ? (long)number_at(p + kn, end) : -1;
 }
 
+/*
+ * The version object whose "version" key (at a version object's depth, 6
+ * spaces: deeper keys are indented more, and strings hold no raw newline)
+ * says version, between p and end: found with one search for the key and
+ * its number, not by stepping through every version before it.
+ */
+static const char *find_version_obj(size_t *n, const char *p, const char *end, long version)
+{
+	char key[48];
+	char *k = stpcpy(key, "\n      \"version\": ");
+	char digits[24];
+	int nd = 0;
+	for (unsigned long v = (unsigned long)version; nd == 0 || v; v /= 10)
+		digits[nd++] = (char)('0' + v % 10);
+	while (nd)
+		*k++ = digits[--nd];
+	*k++ = ',';
+	size_t kn = (size_t)(k - key);
+	const char *at = p < end ? memmem(p, (size_t)(end - p), key, kn) : NULL;
+	if (!at)
+		return NULL;
+	const char *open = at;
+	while (open > p && memcmp(open, "\n    {", 6))
+		open--;
+	const char *close = memmem(at, (size_t)(end - at), "\n    }", 6);
+	if (memcmp(open, "\n    {", 6) || !close)
+		return NULL;
+	open += 5;	/* at the brace, as next_version gives it */
+	*n = (size_t)(close + 6 - open);
+	return open;
+}
+
 int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)
 {
-	const char *end = data + len, *best = NULL, *obj;
-	size_t bestlen = 0, n;
+	const char *end = data + len, *best = NULL;
+	size_t bestlen = 0;
 	mreg_buf doc = MREG_BUF_INIT;
-	int rc, more;
+	int rc;
 
 	const char *k = memmem(data, len, versions_key, sizeof(versions_key) - 1);
 	if (!k)
 		return mreg_state_read_model_alone(out, data, len);
 	long latest = number_after(data, k, "\n  \"latest_version\": ");
+	long want = version ? version : latest;
 	const char *p = k + sizeof(versions_key) - 1;
-	while ((more = next_version(&obj, &n, &p, end)) > 0) {
-		long v = number_after(obj, obj + (n < 256 ? n : 256), "\n      \"version\": ");
-		if (version == 0 || v == version) {
-			best = obj;
-			bestlen = n;
-			if (version)
-				break;
-		}
-	}
-	if (more < 0)
-		return mreg_state_read_model_alone(out, data, len);
+	if (want > 0)
+		best = find_version_obj(&bestlen, p, end, want);
+	if (!best && want > 0 && version == 0)
+		return mreg_state_read_model_alone(out, data, len);	/* the latest must be there: not our layout */
 	mreg_buf_put(&doc, data, (size_t)(k - data));
 	mreg_buf_put(&doc, versions_key, sizeof(versions_key) - 1);
 	if (best)

@@ -343,6 +343,12 @@ int cli_open(mreg_registry **out, cli_globals *g)
 	return rc < 0 ? cli_fail(rc) : 0;
 }
 
+int cli_open_read(mreg_registry **out, cli_globals *g)
+{
+	int rc = mreg_registry_open_read(out, g->dir);
+	return rc < 0 ? cli_fail(rc) : 0;
+}
+
 int cli_number(double *out, const char *value, const char *option, double min, double max)
 {
 	char *end;

@@ -134,7 +134,7 @@ static int open_version(mreg_registry **reg, mreg_state **st, mreg_model **m, mr
 			return cli_usage(cmd, "invalid version '%s': expected a number >= 1", s.version);
 		ref.version = (int)n;
 	}
-	if ((rc = cli_open(reg, g)))
+	if ((rc = cli_open_read(reg, g)))
 		return rc;
 	if ((rc = mreg_registry_model(st, *reg, ref.model, ref.version)) < 0 ||
 	    (rc = mreg_query_version(m, v, *st, &ref)) < 0)
@@ -350,7 +350,7 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 		return rc;
 	if (a.npositional)
 		return cli_usage(l.cmd, "list takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_read(&reg, g)))
 		return rc;
 	bool prod_only = l.f.stage == MREG_STAGE_PRODUCTION;
 	/* production versions are in the summary: no model file needed */

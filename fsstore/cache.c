@@ -78,6 +78,18 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 	return rc;
 }
 
+bool mreg_cache_fresh_at(mreg_registry *reg, const char *head)
+{
+	char tree[41], commit[41];
+	read_stamp2(tree, commit, reg, "stamp");
+	if (strcmp(commit, head))
+		return false;
+	if (!reg->workdir)
+		return true;
+	read_stamp2(tree, commit, reg, "mirror");
+	return !strcmp(commit, head);
+}
+
 int mreg_cache_stamp(char out[41], mreg_registry *reg)
 {
 	return read_stamp(out, reg, "stamp");
@@ -680,6 +692,8 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	char stamp[41], stamp_commit[41], mirror[41], mirror_commit[41];
 	int rc;
 	memset(out, 0, sizeof(*out));
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 	mreg_branch_ref(reg, out->branch, sizeof(out->branch));
 	int err = git_reference_name_to_id(&commit, reg->repo, "HEAD");
 	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
@@ -708,6 +722,8 @@ static int ensure_fresh(mreg_registry *reg)
 {
 	mreg_status s;
 	int rc;
+	if (reg->light)
+		return 0;	/* opened because the stamps name HEAD's commit */
 	if ((rc = mreg_registry_status(&s, reg)) < 0)
 		return rc;
 	if (s.state_fresh && s.mirror_fresh)

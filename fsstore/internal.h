@@ -33,6 +33,8 @@ struct mreg_registry {
 		size_t len;
 	} maps[16];
 	int nmaps;
+	/* opened by mreg_registry_open_read without libgit2: repo and odb are NULL until mreg_registry_need_git */
+	bool light;
 };
 
 /* errors from libgit2, with context, as one of our messages */
@@ -63,6 +65,10 @@ void mreg_unlock(mreg_registry *reg);
 void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
 /* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */
 int mreg_libgit2_ready(void);
+/* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
+int mreg_registry_need_git(mreg_registry *reg);
+/* Whether the state files (and the work tree mirror) are stamped with commit head (40 hex digits). */
+bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */

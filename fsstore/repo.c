@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -290,6 +291,156 @@ int mreg_registry_open(mreg_registry **out, const char *dir)
 	return open_repo(out, dir, false);
 }
 
+/* The id of branch refs/heads/<name> in packed-refs ("<40 hex> refs/heads/<name>" lines), read into b. */
+static const char *packed_ref(mreg_buf *b, const char *gitdir, const char *name, size_t n)
+{
+	char *path = mreg_strfmt("%spacked-refs", gitdir);
+	const char *hex = NULL;
+	mreg_buf_clear(b);
+	if (path && mreg_fs_read(b, path, 64 << 20) == 0) {
+		const char *p = b->ptr, *end = b->ptr + b->size;
+		while (p < end && !hex) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *eol = nl ? nl : end;
+			if (eol - p == 41 + 11 + (long)n && p[40] == ' ' && strspn(p, "0123456789abcdef") >= 40 &&
+			    !memcmp(p + 41, "refs/heads/", 11) && !memcmp(p + 52, name, n))
+				hex = p;
+			p = eol + 1;
+		}
+	}
+	free(path);
+	return hex;
+}
+
+/*
+ * HEAD of the repository at gitdir, read by hand: the 40 hex digits of the
+ * commit it names through a branch (loose or packed) or detached, or 1
+ * when HEAD is anything else (a missing branch, an odd name): the full open
+ * knows those.
+ */
+static int quick_head(char head[41], const char *gitdir)
+{
+	static const char prefix[] = "ref: refs/heads/";
+	mreg_buf b = MREG_BUF_INIT, r = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%sHEAD", gitdir);
+	const char *hex = NULL;
+	int rc = 1;
+
+	if (!path || mreg_fs_read(&b, path, 512) < 0)
+		goto done;
+	if (b.size == 41 && strspn(b.ptr, "0123456789abcdef") == 40 && b.ptr[40] == '\n') {
+		hex = b.ptr;
+	} else if (b.size > sizeof(prefix) && !memcmp(b.ptr, prefix, sizeof(prefix) - 1) && b.ptr[b.size - 1] == '\n') {
+		const char *name = b.ptr + sizeof(prefix) - 1;
+		size_t n = b.size - sizeof(prefix);
+		if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n ||
+		    memmem(name, n, "..", 2) || name[0] == '/' || name[0] == '.')
+			goto done;
+		free(path);
+		path = mreg_strfmt("%srefs/heads/%.*s", gitdir, (int)n, name);
+		int err = path ? mreg_fs_read(&r, path, 128) : MREG_ERROR;
+		if (err == 0 && r.size == 41 && strspn(r.ptr, "0123456789abcdef") == 40 && r.ptr[40] == '\n')
+			hex = r.ptr;
+		else if (err == MREG_ENOTFOUND)
+			hex = packed_ref(&r, gitdir, name, n);	/* after git gc or git pack-refs */
+	}
+	if (hex) {
+		memcpy(head, hex, 40);
+		head[40] = '\0';
+		rc = 0;
+	}
+done:
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	mreg_buf_dispose(&r);
+	free(path);
+	return rc;
+}
+
+/* Whether git config could put the work tree or the git directory elsewhere than the plain layout. */
+static bool config_is_plain(const char *gitdir)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%sconfig", gitdir);
+	bool plain = false;
+	if (path && mreg_fs_read(&b, path, 65536) == 0) {
+		for (size_t i = 0; i < b.size; i++)
+			b.ptr[i] = (char)tolower((unsigned char)b.ptr[i]);
+		plain = !strstr(b.ptr, "worktree") && !strstr(b.ptr, "include");
+		for (const char *p = b.ptr; plain && (p = strstr(p, "bare")); p += 4) {
+			const char *v = p + 4 + strspn(p + 4, " \t");
+			if (*v == '=')
+				plain = !strncmp(v + 1 + strspn(v + 1, " \t"), "false", 5);
+		}
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	free(path);
+	return plain;
+}
+
+int mreg_registry_open_read(mreg_registry **out, const char *dir)
+{
+	mreg_registry *reg;
+	struct stat sb;
+	char head[41];
+
+	*out = NULL;
+	if (!dir || !*dir)
+		dir = getenv("MREG_DIR");
+	if (!dir || !*dir)
+		dir = MREG_DEFAULT_DIR;
+	size_t n = strlen(dir);
+	const char *sep = n && dir[n - 1] == '/' ? "" : "/";
+	if (!(reg = calloc(1, sizeof(*reg))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	reg->lockfd = -1;
+	reg->light = true;
+	reg->path = mreg_strdup(dir);
+	reg->workdir = mreg_strfmt("%s%s", dir, sep);
+	reg->gitdir = mreg_strfmt("%s%s.git/", dir, sep);
+	reg->mregdir = mreg_strfmt("%s%s.git/mreg/", dir, sep);
+	reg->statedir = mreg_strfmt("%s%sstate/", dir, sep);
+	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir && stat(reg->gitdir, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode) && quick_head(head, reg->gitdir) == 0 && mreg_cache_fresh_at(reg, head) &&
+	    config_is_plain(reg->gitdir)) {
+		*out = reg;
+		return 0;
+	}
+	mreg_registry_free(reg);
+	return mreg_registry_open(out, dir);
+}
+
+int mreg_registry_need_git(mreg_registry *reg)
+{
+	mreg_registry *full;
+	int rc;
+	if (!reg->light)
+		return 0;
+	if ((rc = mreg_libgit2_ready()) < 0 || (rc = open_repo(&full, reg->path, false)) < 0)
+		return rc;
+	/* the full one's git side and paths; the mappings stay */
+	free(reg->gitdir);
+	free(reg->workdir);
+	free(reg->statedir);
+	free(reg->mregdir);
+	reg->repo = full->repo;
+	reg->odb = full->odb;
+	reg->gitdir = full->gitdir;
+	reg->workdir = full->workdir;
+	reg->statedir = full->statedir;
+	reg->mregdir = full->mregdir;
+	reg->actor = full->actor;
+	reg->fsync = full->fsync;
+	reg->lock_timeout_ms = full->lock_timeout_ms;
+	reg->light = false;
+	full->repo = NULL;
+	full->odb = NULL;
+	full->gitdir = full->workdir = full->statedir = full->mregdir = full->actor = NULL;
+	mreg_registry_free(full);
+	return 0;
+}
+
 int mreg_registry_init(const char *path)
 {
 	git_repository *repo = NULL;
@@ -359,6 +510,8 @@ int mreg_lock(mreg_registry *reg)
 		reg->lockdepth++;
 		return 0;
 	}
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -436,7 +589,9 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 {
 	git_reference *head = NULL;
 	const char *name = "refs/heads/main";
-	if (git_reference_lookup(&head, reg->repo, "HEAD") == 0 &&
+	if (mreg_registry_need_git(reg) < 0)
+		mreg_error_clear();	/* the default name, and the next call says what is wrong */
+	else if (git_reference_lookup(&head, reg->repo, "HEAD") == 0 &&
 	    git_reference_type(head) == GIT_REFERENCE_SYMBOLIC)
 		name = git_reference_symbolic_target(head);
 	size_t len = strlen(name);
@@ -451,6 +606,9 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 {
 	git_commit *c = NULL;
+	int rc = mreg_registry_need_git(reg);
+	if (rc < 0)
+		return rc;
 	int err = git_reference_name_to_id(commit, reg->repo, "HEAD");
 	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
 		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);

@@ -37,6 +37,13 @@ int mreg_registry_init(const char *path);
  * Bare repositories open for reading and checking.
  */
 int mreg_registry_open(mreg_registry **out, const char *dir);
+/*
+ * The same, for a command that only reads state files (show, history, list):
+ * when the state files are stamped with the commit HEAD is at, the registry
+ * is opened without starting libgit2 (its git side comes when a call needs
+ * it). Anything out of the ordinary takes mreg_registry_open's road.
+ */
+int mreg_registry_open_read(mreg_registry **out, const char *dir);
 void mreg_registry_free(mreg_registry *reg);
 const char *mreg_registry_path(const mreg_registry *reg);
 bool mreg_registry_is_bare(const mreg_registry *reg);

@@ -1,0 +1,89 @@
+#!/bin/sh
+# The read commands' short road (mreg_registry_open_read): while the state
+# files are stamped with HEAD's commit, show, history and list read two
+# refs and the state files, and never open git's objects; whenever anything
+# is out of the ordinary they take the full road and still answer right.
+# Which road was taken is seen with strace: the full one opens objects/pack.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/reg
+new_registry "$R"
+model_file "$T/a.pt" 3000
+model_file "$T/b.pt" 3100
+model_file "$T/c.pt" 3200
+"$MREG" -C "$R" register m "$T/a.pt" --metric elo=1500 >/dev/null
+"$MREG" -C "$R" register m "$T/b.pt" --metric elo=1510 --tag two >/dev/null
+"$MREG" -C "$R" promote m:1 --to staging >/dev/null
+"$MREG" -C "$R" promote m:1 --to production -r "first one" >/dev/null
+"$MREG" -C "$R" register m "$T/c.pt" --metric elo=1520 >/dev/null
+
+# road CMD...: "short" when CMD opened nothing under .git/objects, else "full"
+road() {
+	strace -f -e trace=open,openat -o "$T/.trace" "$@" >/dev/null 2>&1
+	if grep -q '\.git/objects' "$T/.trace"; then echo full; else echo short; fi
+}
+
+# jq-free field of mreg --json show
+field() { "$MREG" -C "$R" --json show "$1" | jq -r "$2"; }
+
+if ! command -v strace >/dev/null 2>&1; then
+	fail "strace is needed (make deps installs it)"
+	finish
+fi
+
+expect_eq "show on fresh state takes the short road" "$(road "$MREG" -C "$R" show m:2)" short
+expect_eq "history on fresh state takes the short road" "$(road "$MREG" -C "$R" history m:1)" short
+expect_eq "list on fresh state takes the short road" "$(road "$MREG" -C "$R" list)" short
+expect_eq "list --stage production takes the short road" "$(road "$MREG" -C "$R" list --stage production)" short
+expect_eq "status (not a state-file read) takes the full road" "$(road "$MREG" -C "$R" status)" full
+expect_eq "show latest" "$(field m '.version')" 3
+expect_eq "show m:2 tags" "$(field m:2 '.tags | join(",")')" two
+expect_eq "show m:1 stage" "$(field m:1 '.stage')" production
+expect_eq "show -v 2" "$("$MREG" -C "$R" --json show m -v 2 | jq -r '.metrics.elo')" 1510
+expect_eq "show m:1 history reason" "$("$MREG" -C "$R" --json history m:1 | jq -r '.[2].reason')" "first one"
+expect_eq "list --stage production" "$("$MREG" -C "$R" --json list --stage production | jq -r '.[] | "\(.model_id):\(.version)"')" m:1
+expect_fail "show of a version past the latest" 1 "version not found: 'm:4'" "$MREG" -C "$R" show m:4
+expect_fail "show of an unknown model" 1 "model not found: 'zz'" "$MREG" -C "$R" show zz
+
+# HEAD moved by plain git: the stamps no longer name HEAD, so the full road refreshes
+git -C "$R" reset -q --hard HEAD~1
+expect_eq "after git reset: the full road" "$(road "$MREG" -C "$R" show m)" full
+expect_eq "after git reset: latest is 2" "$(field m '.version')" 2
+expect_eq "after the refresh: the short road again" "$(road "$MREG" -C "$R" show m)" short
+"$MREG" -C "$R" register m "$T/c.pt" >/dev/null
+
+# a packed branch (git gc does this): HEAD's commit is in packed-refs
+git -C "$R" pack-refs --all
+expect_eq "packed branch: no loose ref file" "$(ls "$R/.git/refs/heads")" ""
+expect_eq "packed branch: the short road" "$(road "$MREG" -C "$R" show m)" short
+expect_eq "packed branch: right answer" "$(field m '.version')" 3
+
+# detached HEAD: the commit is in HEAD itself
+git -C "$R" checkout -q --detach
+expect_eq "detached HEAD: the short road" "$(road "$MREG" -C "$R" show m)" short
+expect_eq "detached HEAD: right answer" "$(field m:1 '.stage')" production
+git -C "$R" checkout -q main
+
+# a branch that is neither loose nor packed: the full road, and its error
+git -C "$R" symbolic-ref HEAD refs/heads/nothing
+expect_eq "missing branch: the full road" "$(road "$MREG" -C "$R" show m)" full
+expect_fail "missing branch: refused" 1 "has no (commits|mreg.json at HEAD)" "$MREG" -C "$R" show m
+git -C "$R" symbolic-ref HEAD refs/heads/main
+
+# config that could move the work tree or the git directory: the full road
+git -C "$R" config include.path "$T/nothing.cfg"
+expect_eq "config with include: the full road" "$(road "$MREG" -C "$R" show m)" full
+expect_eq "config with include: right answer" "$(field m '.version')" 3
+git -C "$R" config --remove-section include
+
+# a state file damaged behind a good stamp: the read refolds and answers right
+expect_eq "fresh again: the short road" "$(road "$MREG" -C "$R" show m)" short
+: >"$R/state/models/m.json"
+check "show with an emptied state file" "$MREG" -C "$R" show m:2
+expect_eq "emptied state file: right answer" "$(field m:2 '.metrics.elo')" 1510
+printf '{"format": 3, "model_id": "m", "versions": [\n' >"$R/state/models/m.json"
+expect_eq "truncated state file: right answer" "$(field m '.version')" 3
+check "list with a truncated state file refolds" "$MREG" -C "$R" list
+expect_eq "git status clean after the reads" "$(git -C "$R" status --porcelain)" ""
+check "mreg fsck" "$MREG" -C "$R" fsck
+finish

@@ -98,6 +98,23 @@ int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
 
+/* objects.c: the new objects of one write, hashed, built and packed by hand */
+typedef struct {
+	git_object_t type;
+	git_oid id;
+	const void *data;
+	size_t len;
+	bool owned;		/* data is freed with the set */
+} mreg_obj;
+typedef struct {
+	mreg_obj obj[32];
+	size_t n;
+} mreg_objs;
+typedef struct {
+	const char *path;	/* a file's path, '/'-separated, relative to the tree */
+	git_oid id;		/* its blob */
+} mreg_tree_update;
+
 /* pack.c: a set of object ids (open addressing; the all-zero id cannot be stored) */
 typedef struct {
 	unsigned char (*slot)[20];
@@ -108,9 +125,20 @@ int mreg_oid_set_add(mreg_oid_set *s, const unsigned char *oid);
 int mreg_oid_set_has(const mreg_oid_set *s, const unsigned char *oid);
 /* One whole object as a pack entry (type-and-size header, zlib data) appended to out. */
 int mreg_pack_put_object(mreg_buf *out, git_object_t type, const void *data, size_t len);
+/* Objects as pack entries, one zlib stream for all; where each starts and the CRC-32 of its entry. */
+int mreg_pack_put_objects(mreg_buf *out, uint64_t *offsets, uint32_t *crcs, const mreg_obj *objs, size_t n);
 
-/* pack.c: a pack of the given objects, read from odb; name: its checksum in hex */
-int mreg_pack_build(mreg_buf *out, char name[41], git_odb *odb, const git_oid *ids, size_t n);
+/* objects.c: add an object (data kept by pointer; freed later if owned); its id to id_out. */
+int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out);
+void mreg_objs_dispose(mreg_objs *o);
+/* The tree base (NULL: empty) with the files of up added or replaced; new trees go to o. */
+int mreg_objs_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid *base, const mreg_tree_update *up,
+		   size_t n);
+/* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC. */
+int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
+		     const char *email, int64_t seconds, const char *message);
+/* All of o as one pack with its index in objects/pack, durable when reg->fsync. */
+int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o);
 
 /* index.c: add or replace regular-file entries, streaming a version 2 index */
 typedef struct {

@@ -157,6 +157,13 @@ static int maybe_repack(mreg_registry *reg)
 		goto done;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
+		if (strstr(de->d_name, ".mreg-tmp")) {	/* a killed writer's (we hold the lock) */
+			char *tmp = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (tmp)
+				unlink(tmp);
+			free(tmp);
+			continue;
+		}
 		if (len < 6 || len >= 64 || strcmp(de->d_name + len - 5, ".pack"))
 			continue;
 		if (n == a) {
@@ -270,77 +277,6 @@ static int ensure_mempack(mreg_registry *reg)
 	return 0;
 }
 
-/* Add the trees on the way to path in tree `root` (new objects of this commit). */
-static int add_path_trees(git_oid *ids, size_t *n, size_t max, mreg_registry *reg, const git_oid *root, const char *path)
-{
-	git_tree *t = NULL;
-	char part[512];
-	const char *p = path;
-	git_oid cur = *root;
-	int rc = 0;
-	ids[(*n)++] = cur;
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		if (!slash)
-			break;
-		size_t len = (size_t)(slash - p);
-		if (len >= sizeof(part) || *n >= max)
-			return mreg_error_set(MREG_ERROR, "path too deep: '%s'", path);
-		memcpy(part, p, len);
-		part[len] = '\0';
-		if (git_tree_lookup(&t, reg->repo, &cur) < 0)
-			return mreg_git_error("cannot read a new tree in", reg->path);
-		const git_tree_entry *e = git_tree_entry_byname(t, part);
-		if (!e) {
-			git_tree_free(t);
-			return mreg_error_set(MREG_ERROR, "new tree lacks '%s'", part);
-		}
-		cur = *git_tree_entry_id(e);
-		git_tree_free(t);
-		ids[(*n)++] = cur;
-		p = slash + 1;
-	}
-	return rc;
-}
-
-/* Write the objects of one commit to disk as one pack, then forget them in memory. */
-static int flush_objects(mreg_registry *reg, const git_oid *ids, size_t n)
-{
-	mreg_buf pack = MREG_BUF_INIT;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
-	int rc;
-
-	char name[41];
-	if ((rc = mreg_pack_build(&pack, name, reg->odb, ids, n)) < 0)
-		goto done;
-	/* the indexer would fsync the directory twice: sync the three paths ourselves */
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	if (git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 || wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
-	    wp->commit(wp, &stats) < 0) {
-		rc = mreg_git_error("cannot write a pack in", reg->path);
-		goto done;
-	}
-	if (reg->fsync) {
-		char *p = mreg_strfmt("%sobjects/pack/pack-%s.pack", reg->gitdir, name);
-		char *i = mreg_strfmt("%sobjects/pack/pack-%s.idx", reg->gitdir, name);
-		char *d = mreg_strfmt("%sobjects/pack", reg->gitdir);
-		if (!p || !i || !d)
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-		else if ((rc = mreg_fs_fsync_path(p)) == 0 && (rc = mreg_fs_fsync_path(i)) == 0)
-			rc = mreg_fs_fsync_dir(d);
-		free(p);
-		free(i);
-		free(d);
-	}
-done:
-	if (wp)
-		wp->free(wp);
-	mreg_buf_dispose(&pack);
-	git_mempack_reset(reg->mempack);
-	return rc;
-}
-
 /* The branch is the commit point: make its new value durable (file, then directory). */
 static int sync_ref(mreg_registry *reg, const char *branch)
 {
@@ -421,85 +357,45 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		      const mreg_addfile *extra, size_t nextra, const char *summary)
 {
 	git_oid head, base_tree, tree, commit;
-	git_tree *base = NULL, *t = NULL;
-	git_commit *parent = NULL;
 	git_signature *sig = NULL;
-	git_tree_update up[4];
+	mreg_objs objs;
+	mreg_tree_update up[4];
 	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL;
 	int rc;
 
+	objs.n = 0;
 	if (nextra > 3)
 		return mreg_error_set(MREG_ERROR, "too many files in one event");
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if ((rc = ensure_mempack(reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
+	if ((rc = mreg_head(&head, &base_tree, reg)) < 0)
 		return rc;
-	rc = MREG_ERROR;
-	if (git_tree_lookup(&base, reg->repo, &base_tree) < 0 || git_commit_lookup(&parent, reg->repo, &head) < 0) {
-		rc = mreg_git_error("cannot read HEAD of", reg->path);
-		goto done;
-	}
 	mreg_event_path(evpath, ev->id);
 	msg = mreg_strfmt("%s\n\nMreg-Event: %s\nMreg-Type: %s\n", summary, ev->id, mreg_event_type_name(ev->type));
 	if (!msg) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	memset(up, 0, sizeof(up));
-	up[0].action = GIT_TREE_UPDATE_UPSERT;
-	up[0].filemode = GIT_FILEMODE_BLOB;
 	up[0].path = evpath;
-	if (git_blob_create_from_buffer(&up[0].id, reg->repo, bytes->ptr, bytes->size) < 0) {
-		rc = mreg_git_error("cannot store event in", reg->path);
+	if ((rc = mreg_objs_add(&objs, GIT_OBJECT_BLOB, bytes->ptr, bytes->size, false, &up[0].id)) < 0)
 		goto done;
-	}
 	for (size_t i = 0; i < nextra; i++) {
-		up[i + 1].action = GIT_TREE_UPDATE_UPSERT;
-		up[i + 1].filemode = GIT_FILEMODE_BLOB;
 		up[i + 1].path = extra[i].path;
-		if (git_blob_create_from_buffer(&up[i + 1].id, reg->repo, extra[i].data, extra[i].len) < 0) {
-			rc = mreg_git_error("cannot store file in", reg->path);
-			goto done;
-		}
-	}
-	if (git_tree_create_updated(&tree, reg->repo, base, nextra + 1, up) < 0 ||
-	    git_tree_lookup(&t, reg->repo, &tree) < 0) {
-		rc = mreg_git_error("cannot build the tree in", reg->path);
-		goto done;
-	}
-	if ((rc = make_signature(&sig, reg, ev->time)) < 0)
-		goto done;
-	const git_commit *parents[1] = { parent };
-	if (git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL, msg, t, 1, parents) < 0) {
-		rc = mreg_git_error("cannot create a commit in", reg->path);
-		goto done;
-	}
-	git_oid ids[32];
-	size_t nids = 0;
-	for (size_t i = 0; i <= nextra; i++) {
-		ids[nids++] = up[i].id;
-		if ((rc = add_path_trees(ids, &nids, 24, reg, &tree, up[i].path)) < 0)
+		if ((rc = mreg_objs_add(&objs, GIT_OBJECT_BLOB, extra[i].data, extra[i].len, false, &up[i + 1].id)) < 0)
 			goto done;
 	}
-	ids[nids++] = commit;
-	size_t k = 0;	/* the paths share trees: each object once */
-	for (size_t i = 0; i < nids; i++) {
-		size_t j = 0;
-		while (j < k && !git_oid_equal(&ids[j], &ids[i]))
-			j++;
-		if (j == k)
-			ids[k++] = ids[i];
-	}
-	if ((rc = flush_objects(reg, ids, k)) < 0)
+	if ((rc = mreg_objs_tree(&tree, &objs, reg, &base_tree, up, nextra + 1)) < 0 ||
+	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
+	    (rc = mreg_objs_commit(&commit, &objs, &tree, &head, sig->name, sig->email, (int64_t)sig->when.time, msg)) < 0)
+		goto done;
+	if ((rc = mreg_objs_write_pack(reg, &objs)) < 0)
 		goto done;
 	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
 		goto done;
 	git_oid_cpy(tree_out, &tree);
 	rc = 0;
 done:
+	mreg_objs_dispose(&objs);
 	git_signature_free(sig);
-	git_tree_free(t);
-	git_tree_free(base);
-	git_commit_free(parent);
 	free(msg);
 	return rc;
 }
@@ -576,6 +472,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		rc = mreg_git_error("cannot write a pack in", reg->path);
 		goto done;
 	}
+
 	git_mempack_reset(reg->mempack);
 	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
 		goto done;

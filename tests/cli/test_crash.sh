@@ -202,4 +202,13 @@ expect_eq "stale locks: every write landed" "$(git -C "$R3" log --format=%s -3)"
 register m:2 (policy_value, development)
 register m:1 (policy_value, development)"
 
+# A half-written pack of a killed writer: the temporary name is one git
+# passes by, and the next write removes it.
+tmp=$(ls "$R3/.git/objects/pack" | grep '\.pack$' | head -1).mreg-tmp4242
+head -c 100 /dev/urandom >"$R3/.git/objects/pack/$tmp"
+check "half-written pack: git fsck passes it by" git -C "$R3" fsck
+check "half-written pack: the next write succeeds" "$MREG" -C "$R3" tag m:1 kept
+expect_eq "half-written pack: removed by that write" "$(ls "$R3/.git/objects/pack" | grep -c mreg-tmp)" 0
+check "half-written pack: mreg fsck clean" "$MREG" -C "$R3" fsck
+
 finish

@@ -73,6 +73,8 @@ typedef struct {
 	mreg_version *prod;	/* owned copy of the production version, NULL: none.
 				 * Kept in the summary so production.json and
 				 * `list --stage production` need no model file. */
+	int summary_prod;	/* the production version registry.json names (0: none),
+				 * checked when production.json is attached */
 	int64_t clock;		/* newest event applied to this model */
 	char last_event[33];
 
@@ -162,8 +164,19 @@ int mreg_state_write_model(mreg_buf *out, const mreg_model *m);
 /* state/production.json: model id -> production version and artifact. */
 int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
 
-/* Read registry.json into a new partial state (no model loaded). */
+/*
+ * Read registry.json into a new partial state (no model loaded). Its rows
+ * name each model's production version by number; the versions themselves
+ * come from production.json (mreg_state_attach_production), so the summary
+ * stays small: a write reads and rewrites it whole.
+ */
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
+/*
+ * Give the models of a state read from registry.json their production
+ * versions from production.json; ECORRUPT when the two files disagree.
+ * lazy: borrow data as mreg_state_borrow_production does.
+ */
+int mreg_state_attach_production(mreg_state *st, const char *data, size_t len, bool lazy);
 /*
  * Read production.json into a new state holding each model's production
  * version (m->prod) and nothing else: no versions, no counts. For listing

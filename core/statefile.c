@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* Bump when the layout of any state file changes: older files are then folded anew. */
-#define STATE_FORMAT 3
+#define STATE_FORMAT 4
 
 void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 {
@@ -159,7 +159,7 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 		mreg_jsonw_int(&w, "latest_version", m->latest);
 		mreg_jsonw_int(&w, "clock", m->clock);
 		mreg_jsonw_str(&w, "last_event", m->last_event);
-		write_prod(&w, "production", m);
+		mreg_jsonw_int(&w, "production_version", m->prod ? m->prod->version : 0);
 		mreg_jsonw_obj_end(&w);
 	}
 	mreg_jsonw_arr_end(&w);
@@ -303,15 +303,6 @@ static int int_of(int64_t *out, const cJSON *o, const char *k)
 
 static int read_version(mreg_version *v, cJSON *o);
 
-static int read_prod(mreg_version **p, cJSON *o)
-{
-	if (!o || cJSON_IsNull(o))
-		return 0;
-	if (!(*p = calloc(1, sizeof(**p))))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	return read_version(*p, o);
-}
-
 /* Detach key from doc into *out: an object (or array); empty ones stay NULL. */
 static int take_json(cJSON **out, cJSON *doc, const char *key, bool array)
 {
@@ -424,12 +415,14 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
 		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
 		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
-		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0 ||
-		    (rc = read_prod(&m->prod, cJSON_GetObjectItemCaseSensitive(c, "production"))) < 0) {
+		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0) {
 			rc = rc < 0 ? rc : BAD("model row");
 			goto done;
 		}
 		m->nversions = (int)n;
+		if ((rc = int_of(&n, c, "production_version")) < 0)
+			goto done;
+		m->summary_prod = (int)n;
 		if ((rc = int_of(&n, c, "latest_version")) < 0)
 			goto done;
 		m->latest = (int)n;
@@ -608,35 +601,88 @@ static int string_after(char *out, size_t size, const char *start, const char *e
 	return 0;
 }
 
-/* The cheap fields of one version object as our writer lays it out in a model file. */
-static int read_version_lazy(mreg_version *v, const char *p, size_t n)
+/* A string value (our layout: "key": "value",) starting at q, into out. */
+static int string_at(char *out, size_t size, const char *q, const char *eol)
 {
-	const char *end = p + n;
-	char stage[16];
-	long ver = number_after(p, end, "\n      \"version\": ");
-	long claimed = number_after(p, end, "\n      \"claimed_version\": ");
-	if (ver < 1 || claimed < 1 || string_after(v->ref, sizeof(v->ref), p, end, "\n      \"ref\": \"") < 0 ||
-	    string_after(stage, sizeof(stage), p, end, "\n      \"stage\": \"") < 0 ||
-	    string_after(v->updated_at, sizeof(v->updated_at), p, end, "\n      \"updated_at\": \"") < 0 ||
+	if (q >= eol || *q != '"')
+		return -1;
+	const char *e = memchr(q + 1, '"', (size_t)(eol - q - 1));
+	if (!e || (size_t)(e - q - 1) >= size)
+		return -1;
+	memcpy(out, q + 1, (size_t)(e - q - 1));
+	out[e - q - 1] = '\0';
+	return 0;
+}
+
+/*
+ * The cheap fields of one version object as our writer lays it out in a
+ * model file, in one pass over its lines: the version's own keys are
+ * indented 6 spaces, the metrics' 8 (and only lines inside "metrics" are
+ * read as metrics), and the object ends at the first line that starts with
+ * 4 spaces and '}'. Strings hold no raw newline, so a line is never part of
+ * a value that merely looks like a key. The bytes used, or <0.
+ */
+static long read_version_lazy(mreg_version *v, const char *p, const char *end)
+{
+	const char *line = p, *close = NULL;
+	char stage[16] = "";
+	long ver = -1, claimed = -1;
+	bool in_metrics = false;
+	v->ref[0] = v->updated_at[0] = '\0';
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *eol = nl ? nl : end;
+		size_t len = (size_t)(eol - line);
+		if (line > p && len >= 5 && !memcmp(line, "    }", 5)) {
+			close = line + 5;
+			break;
+		}
+		if (in_metrics) {
+			if (len >= 7 && !memcmp(line, "      }", 7)) {
+				in_metrics = false;
+			} else if (len > 9 && !memcmp(line, "        \"", 9)) {
+				const char *key = line + 9, *q = memchr(key, '"', len - 9);
+				for (int i = 0; q && i < MREG_METRIC_COUNT; i++) {
+					const char *name = mreg_metric_name((mreg_metric)i);
+					size_t kn = strlen(name);
+					if ((size_t)(q - key) == kn && !memcmp(key, name, kn) && eol - q > 3 &&
+					    strncmp(q + 3, "null", 4)) {
+						v->metrics.v[i] = number_at(q + 3, eol);
+						v->metrics.present |= 1u << i;
+					}
+				}
+			}
+		} else if (len > 7 && !memcmp(line, "      \"", 7)) {
+			const char *key = line + 7, *q = memchr(key, '"', len - 7);
+			size_t kn = q ? (size_t)(q - key) : 0;
+			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
+#define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
+			if (KEY("version"))
+				ver = (long)number_at(val, eol);
+			else if (KEY("claimed_version"))
+				claimed = (long)number_at(val, eol);
+			else if (KEY("ref") && string_at(v->ref, sizeof(v->ref), val, eol) < 0)
+				return BAD("version in a model file");
+			else if (KEY("stage") && string_at(stage, sizeof(stage), val, eol) < 0)
+				return BAD("version in a model file");
+			else if (KEY("updated_at") && string_at(v->updated_at, sizeof(v->updated_at), val, eol) < 0)
+				return BAD("version in a model file");
+			else if (KEY("metrics"))
+				in_metrics = *val == '{' && !(val + 1 < eol && val[1] == '}');
+#undef KEY
+		}
+		line = eol + 1;
+	}
+	if (!close || *p != '{' || ver < 1 || claimed < 1 || !v->ref[0] || !v->updated_at[0] ||
 	    (v->stage = mreg_stage_parse(stage)) == MREG_STAGE_NONE)
 		return BAD("version in a model file");
 	v->version = (int)ver;
 	v->claimed = (int)claimed;
-	/* metrics too: listings print them (their keys are unique at this depth) */
-	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
-		char key[48];
-		size_t kn = (size_t)(stpcpy(stpcpy(stpcpy(key, "\n        \""), mreg_metric_name((mreg_metric)i)), "\": ") - key);
-		const char *at = memmem(p, n, key, kn);
-		if (at && at + kn + 4 <= p + n && strncmp(at + kn, "null", 4)) {
-			v->metrics.v[i] = number_at(at + kn, p + n);
-			v->metrics.present |= 1u << i;
-		}
-	}
 	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	v->raw = p;	/* into the model's rawbuf */
-	v->rawlen = n;
+	v->rawlen = (size_t)(close - p);
 	v->rawowned = false;
-	return 0;
+	return (long)v->rawlen;
 }
 
 int mreg_version_materialize(mreg_version *v)
@@ -665,27 +711,11 @@ int mreg_version_materialize(mreg_version *v)
  * Our writer's layout of a model file: the versions array comes last, at
  * "\n  \"versions\": [", and each version object ends at the first
  * "\n    }" after it (nested values are indented deeper; strings hold no raw
- * newline). versions_key finds the array; next_version steps through it:
- * 1 with the next object in *obj and *n, 0 at the array's end, -1 when the
- * bytes are not in this layout.
+ * newline). versions_key finds the array; read_version_lazy steps through
+ * it, one object at a time.
  */
 static const char versions_key[] = "\n  \"versions\": [";
 
-static int next_version(const char **obj, size_t *n, const char **p, const char *end)
-{
-	const char *q = *p;
-	while (q < end && (*q == ' ' || *q == '\n' || *q == ','))
-		q++;
-	if (q >= end || *q == ']')
-		return 0;
-	const char *close = *q == '{' ? memmem(q, (size_t)(end - q), "\n    }", 6) : NULL;
-	if (!close)
-		return -1;
-	*obj = q;
-	*n = (size_t)(close + 6 - q);
-	*p = q + *n;
-	return 1;
-}
 
 /*
  * Versions of a model file, each kept as its bytes (see mreg_version.raw),
@@ -708,17 +738,23 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 	m->aversions = (size_t)m->nversions;
 	int want = m->nversions, rc = 0;
 	m->nversions = 0;
-	const char *p = k + sizeof(versions_key) - 1, *obj;
-	size_t n;
-	int more;
-	while ((more = next_version(&obj, &n, &p, end)) > 0) {
-		if (m->nversions >= want)
+	const char *p = k + sizeof(versions_key) - 1;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
+			p++;
+		if (p < end && *p == ']')
 			break;
-		if ((rc = read_version_lazy(&m->versions[m->nversions++], obj, n)) < 0)
+		if (p >= end || *p != '{' || m->nversions >= want) {
+			rc = BAD("model file does not match the registry summary");
 			break;
+		}
+		long used = read_version_lazy(&m->versions[m->nversions++], p, end);
+		if (used < 0) {
+			rc = (int)used;
+			break;
+		}
+		p += used;
 	}
-	if (rc == 0 && more != 0)
-		rc = BAD("model file does not match the registry summary");
 	if (rc == 0 && m->nversions != want)
 		rc = BAD("model file does not match the registry summary");
 	if (rc == 0)
@@ -975,8 +1011,11 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 			rc = BAD("production.json model type");
 			goto done;
 		}
-		if ((rc = read_version_lazy(m->prod, open, n)) < 0)
+		long used = read_version_lazy(m->prod, open, open + n);
+		if (used < 0) {
+			rc = (int)used;
 			goto done;
+		}
 		m->latest = m->prod->version;
 		p = close + 6;
 	}
@@ -985,5 +1024,38 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 	rc = 0;
 done:
 	mreg_state_free(st);
+	return rc;
+}
+
+int mreg_state_attach_production(mreg_state *st, const char *data, size_t len, bool lazy)
+{
+	mreg_state *p = NULL;
+	int rc = lazy ? mreg_state_borrow_production(&p, data, len) : 1;
+	if (rc == 1)
+		rc = mreg_state_read_production(&p, data, len);
+	if (rc < 0)
+		return rc;
+	if (strcmp(p->tree, st->tree)) {
+		rc = BAD("production.json is not from the tree of registry.json");
+		goto done;
+	}
+	for (size_t i = 0; i < p->nmodels; i++) {
+		mreg_model *pm = p->models[i], *m = mreg_state_model(st, pm->id);
+		if (!m || !pm->prod || m->summary_prod != pm->prod->version) {
+			rc = BAD("production.json does not match the registry summary");
+			goto done;
+		}
+		mreg_version_free(m->prod);
+		m->prod = pm->prod;
+		pm->prod = NULL;
+	}
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (st->models[i]->summary_prod && !st->models[i]->prod) {
+			rc = BAD("production.json lacks a production version of the registry summary");
+			goto done;
+		}
+	rc = 0;
+done:
+	mreg_state_free(p);
 	return rc;
 }

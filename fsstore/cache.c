@@ -167,6 +167,39 @@ int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id)
 	return m && !m->loaded ? load_model_file(st, reg, id, true) : 0;
 }
 
+/* The production versions of production.json into st; lazily from a mapping kept with reg. */
+static int attach_production(mreg_state *st, mreg_registry *reg, bool lazy)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	const char *data = NULL;
+	size_t len = 0;
+	char *path = mreg_strfmt("%sproduction.json", reg->statedir);
+	int rc;
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (lazy && reg->nmaps < (int)(sizeof(reg->maps) / sizeof(reg->maps[0])) &&
+	    mreg_fs_map(&data, &len, path) == 0) {
+		rc = mreg_state_attach_production(st, data, len, true);
+		if (rc == 0) {
+			reg->maps[reg->nmaps].ptr = (void *)data;
+			reg->maps[reg->nmaps].len = len;
+			reg->nmaps++;
+		} else {
+			mreg_fs_unmap(data, len);
+		}
+	} else {
+		mreg_error_clear();
+		rc = mreg_fs_read(&b, path, 0);
+		if (rc == MREG_ENOTFOUND)
+			rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing production.json", reg->path);
+		if (rc == 0)
+			rc = mreg_state_attach_production(st, b.ptr, b.size, false);
+	}
+	mreg_buf_dispose(&b);
+	free(path);
+	return rc;
+}
+
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
 	mreg_buf b = MREG_BUF_INIT;
@@ -181,7 +214,8 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 	free(path);
 	if (rc == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
-	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0)
+	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0 ||
+	    (rc = attach_production(st, reg, lazy)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];

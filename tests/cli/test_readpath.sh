@@ -81,7 +81,7 @@ expect_eq "fresh again: the short road" "$(road "$MREG" -C "$R" show m)" short
 : >"$R/state/models/m.json"
 check "show with an emptied state file" "$MREG" -C "$R" show m:2
 expect_eq "emptied state file: right answer" "$(field m:2 '.metrics.elo')" 1510
-printf '{"format": 3, "model_id": "m", "versions": [\n' >"$R/state/models/m.json"
+printf '{"format": 4, "model_id": "m", "versions": [\n' >"$R/state/models/m.json"
 expect_eq "truncated state file: right answer" "$(field m '.version')" 3
 check "list with a truncated state file refolds" "$MREG" -C "$R" list
 expect_eq "git status clean after the reads" "$(git -C "$R" status --porcelain)" ""

@@ -420,6 +420,7 @@ static void check_incremental(bool lazy)
 		size_t k = splits[s];
 		mreg_state *first = fold(evs, k);
 		char *reg_bytes = registry_file(first);
+		char *prod_bytes = production_file(first);	/* lazily attached versions point into it */
 		stored_file files[8];
 		size_t nfiles = first->nmodels;
 		assert_true(nfiles <= 8);
@@ -432,6 +433,8 @@ static void check_incremental(bool lazy)
 		mreg_state *st = NULL;
 		if (mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)) < 0)
 			fail_msg("k=%zu: read registry: %s", k, mreg_error_last());
+		if (mreg_state_attach_production(st, prod_bytes, strlen(prod_bytes), lazy) < 0)
+			fail_msg("k=%zu: attach production: %s", k, mreg_error_last());
 		for (size_t i = 0; i < st->nmodels; i++)
 			assert_false(st->models[i]->loaded);
 		for (size_t i = k; i < NEVENTS; i++) {
@@ -476,6 +479,7 @@ static void check_incremental(bool lazy)
 			free(files[i].bytes);
 		}
 		free(reg_bytes);
+		free(prod_bytes);
 	}
 	free(want_registry);
 	free(want_production);
@@ -556,8 +560,10 @@ static void state_files_read_back_byte_identical(void **state)
 	sorted(evs);
 	mreg_state *ref = fold(evs, NEVENTS);
 	char *reg_bytes = registry_file(ref);
+	char *prod_bytes = production_file(ref);
 	mreg_state *st = NULL;
 	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	assert_int_equal(mreg_state_attach_production(st, prod_bytes, strlen(prod_bytes), false), 0);
 	char *again = registry_file(st);
 	assert_string_equal(again, reg_bytes);
 	free(again);
@@ -574,6 +580,7 @@ static void state_files_read_back_byte_identical(void **state)
 	free(p1);
 	free(p2);
 	free(reg_bytes);
+	free(prod_bytes);
 	mreg_state_free(st);
 	mreg_state_free(ref);
 }
@@ -607,6 +614,74 @@ static void read_model_refuses_file_older_than_registry(void **state)
 	mreg_state_free(now);
 }
 
+/* registry.json names production versions by number; production.json must hold exactly those. */
+static void attach_production_refuses_mismatch(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *early = fold(evs, 20), *st = NULL;
+	memset(early->tree, '1', 40);	/* folded from another tree */
+	early->tree[40] = '\0';
+	char *reg_bytes = registry_file(ref), *prod = production_file(ref), *other = production_file(early);
+	size_t nprod = 0;
+	for (size_t i = 0; i < ref->nmodels; i++)
+		nprod += ref->models[i]->prod != NULL;
+	assert_true(nprod >= 1);
+	for (int lazy = 0; lazy < 2; lazy++) {
+		/* the right file: every production version arrives, lazily or parsed */
+		assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+		assert_int_equal(mreg_state_attach_production(st, prod, strlen(prod), lazy), 0);
+		for (size_t i = 0; i < st->nmodels; i++) {
+			const mreg_version *a = st->models[i]->prod, *b = ref->models[i]->prod;
+			assert_int_equal(a != NULL, b != NULL);
+			if (a) {
+				assert_int_equal(a->version, b->version);
+				assert_int_equal(a->raw != NULL, lazy);
+			}
+		}
+		mreg_state_free(st);
+		/* another tree's production.json */
+		assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+		assert_int_equal(mreg_state_attach_production(st, other, strlen(other), lazy), MREG_ECORRUPT);
+		assert_string_equal(mreg_error_last(),
+				    "corrupt state file: production.json is not from the tree of registry.json");
+		mreg_state_free(st);
+	}
+	/* the same tree, but a production version named by the summary is missing */
+	char *cut = strdup(prod);
+	char *models = strstr(cut, "\n  \"models\": {");
+	assert_non_null(models);
+	strcpy(models, "\n  \"models\": {}\n}\n");
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	assert_int_equal(mreg_state_attach_production(st, cut, strlen(cut), true), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(),
+			    "corrupt state file: production.json lacks a production version of the registry summary");
+	mreg_state_free(st);
+	/* the same tree, but another version number */
+	const mreg_model *pm = NULL;
+	for (size_t i = 0; i < ref->nmodels && !pm; i++)
+		if (ref->models[i]->prod)
+			pm = ref->models[i];
+	char key[64];
+	snprintf(key, sizeof(key), "\n      \"version\": %d,", pm->prod->version);
+	char *wrong = strdup(prod);
+	char *at = strstr(wrong, key);
+	assert_non_null(at);
+	at[strlen(key) - 2] = at[strlen(key) - 2] == '9' ? '8' : (char)(at[strlen(key) - 2] + 1);
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	assert_int_equal(mreg_state_attach_production(st, wrong, strlen(wrong), false), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: production.json does not match the registry summary");
+	mreg_state_free(st);
+	free(wrong);
+	free(cut);
+	free(reg_bytes);
+	free(prod);
+	free(other);
+	mreg_state_free(ref);
+	mreg_state_free(early);
+}
+
 static void read_registry_refuses_garbage(void **state)
 {
 	(void)state;
@@ -614,13 +689,18 @@ static void read_registry_refuses_garbage(void **state)
 	assert_int_equal(mreg_state_read_registry(&st, "{", 1), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json does not parse");
 	assert_null(st);
-	const char *no_clock = "{\"format\": 3, \"tree\": \"\", \"last_event\": \"\"}";
+	const char *no_clock = "{\"format\": 4, \"tree\": \"\", \"last_event\": \"\"}";
 	assert_int_equal(mreg_state_read_registry(&st, no_clock, strlen(no_clock)), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: clock");
 	assert_null(st);
 	/* files of an older layout are refused, so the caller folds them anew */
 	const char *old = "{\"format\": 1, \"tree\": \"\", \"clock\": 0, \"last_event\": \"\"}";
 	assert_int_equal(mreg_state_read_registry(&st, old, strlen(old)), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json has another format");
+	assert_null(st);
+	/* format 3 rows held whole production versions; 4 names them by number */
+	const char *three = "{\"format\": 3, \"tree\": \"\", \"clock\": 0, \"last_event\": \"\"}";
+	assert_int_equal(mreg_state_read_registry(&st, three, strlen(three)), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json has another format");
 	assert_null(st);
 }
@@ -895,6 +975,7 @@ int main(void)
 		cmocka_unit_test(state_files_read_back_byte_identical),
 		cmocka_unit_test(read_model_refuses_file_older_than_registry),
 		cmocka_unit_test(read_registry_refuses_garbage),
+		cmocka_unit_test(attach_production_refuses_mismatch),
 		cmocka_unit_test(read_model_refuses_model_not_in_registry),
 		cmocka_unit_test(fold_apply_refuses_out_of_order),
 		cmocka_unit_test(fold_apply_refuses_unloaded_model),

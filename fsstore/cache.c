@@ -64,8 +64,11 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 	git_oid_fmt(line, tree);
 	line[40] = '\n';
 	size_t n = 41;
-	/* HEAD's commit, if HEAD's tree is the one stamped */
-	if (mreg_head(&commit, &t, reg) == 0 && git_oid_equal(&t, tree)) {
+	/* HEAD's commit, if HEAD's tree is the one stamped (known without a look when this process just moved it) */
+	bool known = reg->known && git_oid_equal(&reg->known_tree, tree);
+	if (known)
+		commit = reg->known_commit;
+	if (known || (mreg_head(&commit, &t, reg) == 0 && git_oid_equal(&t, tree))) {
 		git_oid_fmt(line + 41, &commit);
 		line[81] = '\n';
 		n = 82;

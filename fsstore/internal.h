@@ -35,6 +35,9 @@ struct mreg_registry {
 	int nmaps;
 	/* opened by mreg_registry_open_read without libgit2: repo and odb are NULL until mreg_registry_need_git */
 	bool light;
+	/* the commit (and its tree) this process last moved the branch to, while it holds the lock */
+	git_oid known_commit, known_tree;
+	bool known;
 };
 
 /* errors from libgit2, with context, as one of our messages */
@@ -139,6 +142,19 @@ int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_
 		     const char *email, int64_t seconds, const char *message);
 /* All of o as one pack with its index in objects/pack, durable when reg->fsync. */
 int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o);
+/* One object of a pack being stored: its id, where its entry starts, the CRC-32 of the entry. */
+typedef struct {
+	unsigned char id[20];
+	uint64_t offset;
+	uint32_t crc;
+} mreg_pack_row;
+/*
+ * Store a pack built in memory ("PACK", version 2, any count, then the n
+ * entries): the count is set, the trailer added, and the pack and its .idx
+ * (rows are sorted here) written to objects/pack, durable when reg->fsync.
+ * hex: the pack's name.
+ */
+int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41]);
 
 /* index.c: add or replace regular-file entries, streaming a version 2 index */
 typedef struct {

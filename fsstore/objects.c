@@ -268,19 +268,13 @@ static void put_be32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-typedef struct {
-	const unsigned char *id;
-	uint64_t offset;
-	uint32_t crc;
-} idx_row;
-
 static int cmp_row(const void *a, const void *b)
 {
-	return memcmp(((const idx_row *)a)->id, ((const idx_row *)b)->id, 20);
+	return memcmp(((const mreg_pack_row *)a)->id, ((const mreg_pack_row *)b)->id, 20);
 }
 
 /* The .idx (version 2) of a pack whose objects are rows, and whose checksum is sum. */
-static int build_idx(mreg_buf *out, idx_row *rows, size_t n, const unsigned char sum[20])
+static int build_idx(mreg_buf *out, mreg_pack_row *rows, size_t n, const unsigned char sum[20])
 {
 	unsigned char w[8];
 	qsort(rows, n, sizeof(*rows), cmp_row);
@@ -357,43 +351,28 @@ done:
 	return rc;
 }
 
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o)
+int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41])
 {
-	mreg_buf pack = MREG_BUF_INIT, idx = MREG_BUF_INIT;
-	idx_row rows[sizeof(o->obj) / sizeof(o->obj[0])];
-	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' }, sum[20];
+	mreg_buf idx = MREG_BUF_INIT;
+	unsigned char sum[20];
 	char *dir = NULL, name[64];
 	int rc;
 
-	put_be32(hdr + 4, 2);
-	put_be32(hdr + 8, (uint32_t)o->n);
-	mreg_buf_put(&pack, hdr, 12);
-	uint64_t offsets[sizeof(o->obj) / sizeof(o->obj[0])];
-	uint32_t crcs[sizeof(o->obj) / sizeof(o->obj[0])];
-	if ((rc = mreg_pack_put_objects(&pack, offsets, crcs, o->obj, o->n)) < 0)
-		goto done;
-	for (size_t i = 0; i < o->n; i++) {
-		rows[i].id = o->obj[i].id.id;
-		rows[i].offset = offsets[i];
-		rows[i].crc = crcs[i];
-	}
-	if (mreg_buf_oom(&pack)) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory building a pack");
-		goto done;
-	}
-	mreg_sha1(sum, pack.ptr, pack.size);
-	mreg_buf_put(&pack, sum, 20);
-	if ((rc = build_idx(&idx, rows, o->n, sum)) < 0)
+	put_be32((unsigned char *)pack->ptr + 8, (uint32_t)n);
+	if (mreg_buf_oom(pack))
+		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
+	mreg_sha1(sum, pack->ptr, pack->size);
+	mreg_buf_put(pack, sum, 20);
+	mreg_sha1_hex(hex, sum);
+	if ((rc = build_idx(&idx, rows, n, sum)) < 0)
 		goto done;
 	if (!(dir = mreg_strfmt("%sobjects/pack", reg->gitdir))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	char hex[41];
-	mreg_sha1_hex(hex, sum);
 	/* the pack first: an index names only a complete pack */
 	snprintf(name, sizeof(name), "pack-%s.pack", hex);
-	if ((rc = put_file(dir, name, &pack, reg->fsync)) < 0)
+	if ((rc = put_file(dir, name, pack, reg->fsync)) < 0)
 		goto done;
 	snprintf(name, sizeof(name), "pack-%s.idx", hex);
 	if ((rc = put_file(dir, name, &idx, reg->fsync)) < 0)
@@ -402,7 +381,28 @@ int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o)
 		goto done;
 done:
 	free(dir);
-	mreg_buf_dispose(&pack);
 	mreg_buf_dispose(&idx);
+	return rc;
+}
+
+int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o)
+{
+	mreg_buf pack = MREG_BUF_INIT;
+	mreg_pack_row rows[sizeof(o->obj) / sizeof(o->obj[0])];
+	uint64_t offsets[sizeof(o->obj) / sizeof(o->obj[0])];
+	uint32_t crcs[sizeof(o->obj) / sizeof(o->obj[0])];
+	char hex[41];
+	int rc;
+
+	mreg_buf_put(&pack, "PACK\0\0\0\2\0\0\0\0", 12);
+	if ((rc = mreg_pack_put_objects(&pack, offsets, crcs, o->obj, o->n)) == 0) {
+		for (size_t i = 0; i < o->n; i++) {
+			memcpy(rows[i].id, o->obj[i].id.id, 20);
+			rows[i].offset = offsets[i];
+			rows[i].crc = crcs[i];
+		}
+		rc = mreg_pack_store(reg, &pack, rows, o->n, hex);
+	}
+	mreg_buf_dispose(&pack);
 	return rc;
 }

@@ -258,8 +258,13 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 		rc = mreg_git_error("cannot open the object database of", dir);
 		goto fail;
 	}
-	if (!creating) {
-		git_oid c, t;
+	git_oid c, t;
+	char hex[GIT_OID_HEXSZ + 1];
+	/* state stamped with HEAD's commit was folded from it: a registry, no need to look */
+	bool known = creating || (git_reference_name_to_id(&c, reg->repo, "HEAD") == 0 &&
+				  mreg_cache_fresh_at(reg, git_oid_tostr(hex, sizeof(hex), &c)));
+	git_error_clear();
+	if (!known) {
 		git_tree *tree = NULL;
 		git_tree_entry *e = NULL;
 		rc = mreg_head(&c, &t, reg);
@@ -557,6 +562,7 @@ void mreg_unlock(mreg_registry *reg)
 		close(reg->lockfd);
 		reg->lockfd = -1;
 		reg->lockdepth = 0;
+		reg->known = false;	/* others may move the branch from here on */
 	}
 }
 

@@ -17,8 +17,9 @@
 #include "internal.h"
 
 #include <dirent.h>
-#include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@ static int cmp_size_asc(const void *a, const void *b)
 typedef struct {
 	uint64_t offset;
 	const unsigned char *oid;	/* 20 bytes inside the index */
+	uint32_t crc;			/* of the entry, from the index */
 } idx_entry;
 
 static int cmp_offset(const void *a, const void *b)
@@ -55,12 +57,13 @@ static uint32_t be32(const unsigned char *p)
 
 /*
  * Append the object entries of one pack to out, as they are (no inflate,
- * no deflate), skipping objects already copied from another pack. Only packs
+ * no deflate), and a row each (id, offset, CRC from the pack's index) to
+ * rows, skipping objects already copied from another pack. Only packs
  * whose entries do not point into the pack by offset can be copied this way;
  * a pack with OFS_DELTA entries is left alone (1), decided before anything
  * is copied or marked as seen.
  */
-static int copy_entries(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, const char *dir, const char *name)
+static int copy_entries(mreg_buf *out, mreg_buf *rows, mreg_oid_set *seen, const char *dir, const char *name)
 {
 	mreg_buf idx = MREG_BUF_INIT, pack = MREG_BUF_INIT;
 	idx_entry *ents = NULL;
@@ -96,6 +99,7 @@ static int copy_entries(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, cons
 		}
 		ents[i].offset = o;
 		ents[i].oid = p + 8 + 1024 + i * 20;
+		ents[i].crc = be32(p + 8 + 1024 + n * 20 + i * 4);
 	}
 	qsort(ents, n, sizeof(*ents), cmp_offset);
 	for (size_t i = 0; i < n; i++) {
@@ -119,10 +123,14 @@ static int copy_entries(mreg_buf *out, uint32_t *count, mreg_oid_set *seen, cons
 		}
 		if (!added)
 			continue;	/* the same object from another pack */
+		mreg_pack_row row;
+		memcpy(row.id, ents[i].oid, 20);
+		row.offset = out->size;
+		row.crc = ents[i].crc;	/* the entry's bytes are copied as they are */
+		mreg_buf_put(rows, &row, sizeof(row));
 		mreg_buf_put(out, pack.ptr + start, end - start);
-		(*count)++;
 	}
-	rc = mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory merging packs") : 0;
+	rc = mreg_buf_oom(out) || mreg_buf_oom(rows) ? mreg_error_set(MREG_ERROR, "out of memory merging packs") : 0;
 done:
 	free(ents);
 	free(ip);
@@ -136,9 +144,11 @@ done:
  * Keep the number of packs small. Every write adds one small pack; once
  * there are more than MAX_PACKS, the small ones are merged geometrically (as
  * `git repack --geometric=2` does) by copying their entries into one new
- * pack: no compression work. Deltas, which make the history small, are left
- * to `git gc`. Runs under the writer lock after the commit; the merged pack
- * is durable before the old ones are removed, so a crash loses nothing.
+ * pack, with its index written from the old indexes' ids and CRCs: no
+ * compression and no hashing of objects. Deltas, which make the history
+ * small, are left to `git gc`. Runs under the writer lock after the commit;
+ * the merged pack is durable before the old ones are removed, so a crash
+ * loses nothing.
  */
 static int maybe_repack(mreg_registry *reg)
 {
@@ -147,8 +157,6 @@ static int maybe_repack(mreg_registry *reg)
 	pack_file *packs = NULL;
 	size_t n = 0, a = 0;
 	mreg_buf out = MREG_BUF_INIT;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
 	unsigned char *merged = NULL;
 	struct dirent *de;
 	int rc = 0;
@@ -205,21 +213,21 @@ static int maybe_repack(mreg_registry *reg)
 	n = last + 1;
 	if (!(merged = calloc(n, 1)))
 		goto done;
-	uint32_t count = 0;
+	mreg_buf rows = MREG_BUF_INIT;
 	mreg_oid_set seen = { NULL, 0, 0 };
 	mreg_buf_put(&out, "PACK\0\0\0\2\0\0\0\0", 12);
 	size_t nmerged = 0;
 	for (size_t i = 0; i < n; i++) {
-		size_t mark = out.size;
-		uint32_t before = count;
-		rc = copy_entries(&out, &count, &seen, dir, packs[i].name);
+		size_t mark = out.size, rmark = rows.size;
+		rc = copy_entries(&out, &rows, &seen, dir, packs[i].name);
 		if (rc < 0) {
 			free(seen.slot);
+			mreg_buf_dispose(&rows);
 			goto done;
 		}
 		if (rc == 1) {	/* not copyable (checked before any copy): keep it as it is */
 			mreg_buf_truncate(&out, mark);
-			count = before;
+			mreg_buf_truncate(&rows, rmark);
 			rc = 0;
 			continue;
 		}
@@ -227,23 +235,12 @@ static int maybe_repack(mreg_registry *reg)
 		nmerged++;
 	}
 	free(seen.slot);
-	if (nmerged < 2)
-		goto done;
-	out.ptr[8] = (char)(count >> 24);
-	out.ptr[9] = (char)(count >> 16);
-	out.ptr[10] = (char)(count >> 8);
-	out.ptr[11] = (char)count;
-	unsigned char sum[20];
-	mreg_sha1(sum, out.ptr, out.size);
-	mreg_buf_put(&out, sum, 20);
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if (mreg_buf_oom(&out) || git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 ||
-	    wp->append(wp, out.ptr, out.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
-		rc = mreg_git_error("cannot write a merged pack in", reg->path);
-		goto done;
-	}
 	char keep[41];
-	mreg_sha1_hex(keep, sum);
+	if (nmerged >= 2)
+		rc = mreg_pack_store(reg, &out, (mreg_pack_row *)(void *)rows.ptr, rows.size / sizeof(mreg_pack_row), keep);
+	mreg_buf_dispose(&rows);
+	if (nmerged < 2 || rc < 0)
+		goto done;
 	for (size_t i = 0; i < n; i++) {
 		if (!merged[i] || !strcmp(packs[i].name + 5, keep))
 			continue;
@@ -257,8 +254,6 @@ static int maybe_repack(mreg_registry *reg)
 		}
 	}
 done:
-	if (wp)
-		wp->free(wp);
 	if (d)
 		closedir(d);
 	mreg_buf_dispose(&out);
@@ -277,71 +272,6 @@ static int ensure_mempack(mreg_registry *reg)
 	return 0;
 }
 
-/* The branch is the commit point: make its new value durable (file, then directory). */
-static int sync_ref(mreg_registry *reg, const char *branch)
-{
-	if (!reg->fsync)
-		return 0;
-	char *f = mreg_strfmt("%s%s", reg->gitdir, branch);
-	char *slash = f ? strrchr(f, '/') : NULL;
-	int rc = f ? mreg_fs_fsync_path(f) : mreg_error_set(MREG_ERROR, "out of memory");
-	if (rc == 0 && slash) {
-		*slash = '\0';
-		rc = mreg_fs_fsync_dir(f);
-	}
-	free(f);
-	return rc;
-}
-
-/*
- * Step 4's last part, shared by every commit path: compare-and-swap the
- * branch from head to commit, make it durable (the moment of truth), then
- * merge packs, which is housekeeping and may fail on its own.
- */
-static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const char *summary)
-{
-	git_reference *ref = NULL;
-	char branch[256];
-	int rc;
-
-	mreg_branch_ref(reg, branch, sizeof(branch));
-	mreg_clear_stale_lock(reg, branch);
-	char *log = mreg_strfmt("mreg: %s", summary);
-	int err = git_reference_create_matching(&ref, reg->repo, branch, commit, 1, head, log);
-	free(log);
-	git_reference_free(ref);
-	if (err == GIT_EMODIFIED)
-		return mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved during the write; nothing was committed",
-				      branch, reg->path);
-	if (err < 0)
-		return mreg_git_error("cannot move the branch of", reg->path);
-	if ((rc = sync_ref(reg, branch)) < 0)
-		return rc;
-	if (maybe_repack(reg) < 0)
-		mreg_error_clear();
-	return 0;
-}
-
-int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
-{
-	git_reference *ref = NULL;
-	char branch[256];
-	mreg_branch_ref(reg, branch, sizeof(branch));
-	mreg_clear_stale_lock(reg, branch);
-	char *log = mreg_strfmt("mreg: %s", why);
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	int err = expect ? git_reference_create_matching(&ref, reg->repo, branch, to, 1, expect, log)
-			 : git_reference_create(&ref, reg->repo, branch, to, 1, log);
-	free(log);
-	git_reference_free(ref);
-	if (err == GIT_EMODIFIED)
-		return mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' moved meanwhile; nothing was changed", branch,
-				      reg->path);
-	if (err < 0)
-		return mreg_git_error("cannot move the branch of", reg->path);
-	return sync_ref(reg, branch);
-}
-
 static int make_signature(git_signature **out, mreg_registry *reg, const char *time)
 {
 	int64_t usec = 0;
@@ -351,6 +281,181 @@ static int make_signature(git_signature **out, mreg_registry *reg, const char *t
 	int rc = email ? git_signature_new(out, reg->actor, email, (git_time_t)(usec / 1000000), 0) : -1;
 	free(email);
 	return rc < 0 ? mreg_git_error("cannot make a signature for", reg->actor) : 0;
+}
+
+/* The branch's value now: loose file, else packed-refs; zero when it has none. 1: unreadable. */
+static int read_branch(git_oid *out, mreg_registry *reg, const char *branch)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%s%s", reg->gitdir, branch);
+	int rc = 1;
+	memset(out, 0, sizeof(*out));
+	int err = path ? mreg_fs_read(&b, path, 256) : MREG_ERROR;
+	if (err == 0) {
+		if (b.size >= 40 && git_oid_fromstrn(out, b.ptr, 40) == 0 && (b.size == 40 || b.ptr[40] == '\n'))
+			rc = 0;
+	} else if (err == MREG_ENOTFOUND) {
+		free(path);
+		path = mreg_strfmt("%spacked-refs", reg->gitdir);
+		mreg_buf_clear(&b);
+		rc = 0;	/* no loose file and no packed line: the branch is unborn */
+		size_t n = strlen(branch);
+		if (path && mreg_fs_read(&b, path, 0) == 0) {
+			for (const char *p = b.ptr, *end = b.ptr + b.size; p < end;) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				const char *eol = nl ? nl : end;
+				if ((size_t)(eol - p) == 41 + n && p[40] == ' ' && !memcmp(p + 41, branch, n))
+					rc = git_oid_fromstrn(out, p, 40) == 0 ? 0 : 1;
+				p = eol + 1;
+			}
+		}
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	free(path);
+	return rc;
+}
+
+/* Append one line to the reflog at logs/<name>, as git writes them (a mirror: not synced). */
+static void append_reflog(mreg_registry *reg, const char *name, const git_oid *from, const git_oid *to,
+			  const git_signature *who, const char *msg)
+{
+	char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(a, sizeof(a), from);
+	git_oid_tostr(b, sizeof(b), to);
+	char *path = mreg_strfmt("%slogs/%s", reg->gitdir, name);
+	char *line = mreg_strfmt("%s %s %s <%s> %lld +0000\t%s\n", a, b, who->name, who->email,
+				 (long long)who->when.time, msg);
+	if (path && line) {
+		for (char *p = strchr(line, '\t'); p && p[1]; p++)
+			if (*p == '\n')
+				*p = ' ';	/* one line, whatever the message holds */
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
+			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			ssize_t w = write(fd, line, strlen(line));
+			(void)w;	/* a reflog line lost is a reflog line lost: the ref is what counts */
+			close(fd);
+		}
+	}
+	mreg_error_clear();
+	free(path);
+	free(line);
+}
+
+/*
+ * Move the branch to `to` as git does it: take <ref>.lock exclusively, check
+ * the branch still holds `expect` (compare-and-swap; NULL: any value),
+ * write the lock, make it durable, log the move in the branch's reflog and
+ * HEAD's, rename the lock over the ref and make the directory durable. This
+ * is the moment of truth of a write. The reflog names the actor.
+ */
+static int update_branch(mreg_registry *reg, const char *branch, const git_oid *to, const git_oid *expect,
+			 const git_signature *who, const char *msg, const char *moved)
+{
+	git_oid cur;
+	char *path = mreg_strfmt("%s%s", reg->gitdir, branch), *lock = mreg_strfmt("%s%s.lock", reg->gitdir, branch);
+	char hex[GIT_OID_HEXSZ + 2];
+	int rc = 0, fd = -1;
+
+	if (!path || !lock) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(lock) == 0)
+		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = mreg_error_set(errno == EEXIST ? MREG_ELOCKED : MREG_ERROR, "cannot move the branch of '%s': %s: %s",
+				    reg->path, lock + strlen(reg->gitdir), errno == EEXIST ? "locked by a git command" : strerror(errno));
+		goto done;
+	}
+	if (read_branch(&cur, reg, branch) != 0) {
+		rc = mreg_error_set(MREG_ECORRUPT, "cannot move the branch of '%s': '%s' does not hold a commit id",
+				    reg->path, branch);
+		goto fail;
+	}
+	if (expect && !git_oid_equal(&cur, expect)) {
+		rc = mreg_error_set(MREG_ECONFLICT, "branch '%s' of '%s' %s", branch, reg->path, moved);
+		goto fail;
+	}
+	git_oid_tostr(hex, GIT_OID_HEXSZ + 1, to);
+	hex[GIT_OID_HEXSZ] = '\n';
+	if (write(fd, hex, GIT_OID_HEXSZ + 1) != GIT_OID_HEXSZ + 1 || (reg->fsync && fsync(fd) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot move the branch of '%s': %s", reg->path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	append_reflog(reg, branch, &cur, to, who, msg);
+	char head_target[256];
+	if (!strcmp(mreg_branch_ref(reg, head_target, sizeof(head_target)), branch))
+		append_reflog(reg, "HEAD", &cur, to, who, msg);
+	if (rename(lock, path) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot move the branch of '%s': %s", reg->path, strerror(errno));
+		goto fail;
+	}
+	if (reg->fsync) {
+		char *slash = strrchr(path, '/');
+		*slash = '\0';
+		rc = mreg_fs_fsync_dir(path);
+	}
+	goto done;
+fail:
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	unlink(lock);
+done:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(lock);
+	return rc;
+}
+
+/*
+ * Step 4's last part, shared by every commit path: compare-and-swap the
+ * branch from head to commit (durable: the moment of truth), then merge
+ * packs, which is housekeeping and may fail on its own.
+ */
+static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const git_signature *who,
+		       const char *summary)
+{
+	char branch[256];
+	int rc;
+
+	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_clear_stale_lock(reg, branch);
+	char *log = mreg_strfmt("mreg: %s", summary);
+	rc = log ? update_branch(reg, branch, commit, head, who, log, "moved during the write; nothing was committed")
+		 : mreg_error_set(MREG_ERROR, "out of memory");
+	free(log);
+	if (rc < 0)
+		return rc;
+	if (maybe_repack(reg) < 0)
+		mreg_error_clear();
+	return 0;
+}
+
+int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
+{
+	git_signature *who = NULL;
+	char branch[256], now[MREG_TIME_LEN + 1];
+	int rc;
+	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_clear_stale_lock(reg, branch);
+	mreg_time_format(now, mreg_fs_now_usec());
+	char *log = mreg_strfmt("mreg: %s", why);
+	if (!log)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	else if ((rc = make_signature(&who, reg, now)) == 0)
+		rc = update_branch(reg, branch, to, expect, who, log, "moved meanwhile; nothing was changed");
+	reg->known = false;
+	git_signature_free(who);
+	free(log);
+	return rc;
 }
 
 int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
@@ -389,8 +494,11 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		goto done;
 	if ((rc = mreg_objs_write_pack(reg, &objs)) < 0)
 		goto done;
-	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, sig, summary)) < 0)
 		goto done;
+	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
+	reg->known_tree = tree;
+	reg->known = true;
 	git_oid_cpy(tree_out, &tree);
 	rc = 0;
 done:
@@ -474,8 +582,11 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	}
 
 	git_mempack_reset(reg->mempack);
-	if ((rc = move_branch(reg, &commit, &head, summary)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, sig, summary)) < 0)
 		goto done;
+	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
+	reg->known_tree = tree;
+	reg->known = true;
 	git_oid_cpy(tree_out, &tree);
 	rc = 0;
 done:

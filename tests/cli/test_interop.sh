@@ -244,4 +244,23 @@ check "mreg fsck after gc" "$MREG" -C "$R" fsck
 step "a write after gc" "$MREG" -C "$R" tag m:1 after-gc
 clean "after gc"
 
+# ---- the branch as git keeps it: reflog, packed refs, git's lock ------
+# mreg moves the branch itself (lock file, compare-and-swap, rename): the
+# reflogs of the branch and of HEAD get one line per write, in git's format,
+# naming the actor; a branch that stock git packed moves the same way.
+expect_eq "reflog: the last write, by the actor" "$(git -C "$R" log -g -1 --format='%gs|%gn <%ge>')" \
+	"mreg: tag m:1 +after-gc|tester <tester@mreg>"
+expect_eq "reflog of HEAD too" "$(git -C "$R" log -g -1 --format=%gs HEAD)" "mreg: tag m:1 +after-gc"
+n_before=$(git -C "$R" reflog main | wc -l)
+git -C "$R" pack-refs --all
+expect_eq "pack-refs: the branch is packed" "$(ls "$R/.git/refs/heads")" ""
+step "a write on a packed branch" "$MREG" -C "$R" untag m:1 after-gc
+expect_eq "packed branch: HEAD is the new commit" "$(git -C "$R" log -1 --format=%s)" "untag m:1 -after-gc"
+expect_eq "packed branch: one reflog line more" "$(git -C "$R" reflog main | wc -l)" "$((n_before + 1))"
+expect_eq "packed branch: the reflog line's old value is the packed one" \
+	"$(tail -1 "$R/.git/logs/refs/heads/main" | cut -d' ' -f1)" "$(git -C "$R" rev-parse HEAD~1)"
+out=$(git -C "$R" fsck --strict 2>&1)
+expect_eq "git fsck --strict after writes on a packed branch" "$?:$out" "0:"
+check "mreg fsck after writes on a packed branch" "$MREG" -C "$R" fsck
+
 finish

@@ -263,4 +263,21 @@ out=$(git -C "$R" fsck --strict 2>&1)
 expect_eq "git fsck --strict after writes on a packed branch" "$?:$out" "0:"
 check "mreg fsck after writes on a packed branch" "$MREG" -C "$R" fsck
 
+# ---- trees mreg builds itself: git's order of names ----------------------
+# The same bytes registered under names with different extensions land in
+# one directory as names that are prefixes of each other; git sorts them
+# byte-wise, and `git fsck --strict` refuses a tree out of order.
+R4=$T/reg-order
+new_registry "$R4"
+model_file "$T/same" 2000
+for ext in .pt .p .pt2 .a; do cp "$T/same" "$T/same$ext"; done
+for ext in .pt "" .pt2 .a .p; do check "register the same bytes as same$ext" "$MREG" -C "$R4" register m "$T/same$ext"; done
+h=$($XXH "$T/same")
+expect_eq "one directory, five names in git's order" \
+	"$(git -C "$R4" ls-tree --name-only HEAD "artifacts/$(echo "$h" | cut -c1-2)/$(echo "$h" | cut -c3-4)/" | sed 's|.*/||' | tr '\n' ' ')" \
+	"$h $h.a $h.p $h.pt $h.pt2 "
+out=$(git -C "$R4" fsck --strict 2>&1)
+expect_eq "git fsck --strict on trees mreg built" "$?:$out" "0:"
+clean "names in git's order" "$R4"
+
 finish

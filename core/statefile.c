@@ -646,7 +646,7 @@ static long read_version_lazy(mreg_version *v, const char *p, const char *end)
 					const char *name = mreg_metric_name((mreg_metric)i);
 					size_t kn = strlen(name);
 					if ((size_t)(q - key) == kn && !memcmp(key, name, kn) && eol - q > 3 &&
-					    strncmp(q + 3, "null", 4)) {
+					    !(eol - (q + 3) >= 4 && !memcmp(q + 3, "null", 4))) {
 						v->metrics.v[i] = number_at(q + 3, eol);
 						v->metrics.present |= 1u << i;
 					}

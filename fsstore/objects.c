@@ -81,6 +81,8 @@ typedef struct {
 	size_t len;
 	bool tree;
 	git_oid id;
+	const char *mode;	/* as written: 40000, 100644, 100755, 120000, 160000 */
+	size_t modelen;
 } tree_ent;
 
 /* git's order: names compare as bytes, a tree's as if it ended in '/'. */
@@ -117,6 +119,8 @@ static int parse_tree(tree_ent **out, size_t *n, size_t extra, const char *data,
 			return 1;
 		}
 		e[i].tree = (size_t)(sp - p) == 5 && !memcmp(p, "40000", 5);
+		e[i].mode = p;	/* kept as it is: executables, symlinks and submodules stay what they are */
+		e[i].modelen = (size_t)(sp - p);
 		e[i].name = sp + 1;
 		e[i].len = (size_t)(nul - sp - 1);
 		memcpy(e[i].id.id, nul + 1, 20);
@@ -186,7 +190,8 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 		if (done_up[i])
 			continue;
 		const char *path = up[i].path, *slash = strchr(path, '/');
-		tree_ent x = { path, slash ? (size_t)(slash - path) : strlen(path), slash != NULL, up[i].id };
+		tree_ent x = { path, slash ? (size_t)(slash - path) : strlen(path), slash != NULL, up[i].id,
+			       slash ? "40000" : "100644", slash ? 5 : 6 };
 		if (!x.len || x.len > 255) {
 			rc = mreg_error_set(MREG_ERROR, "invalid path '%s'", path);
 			goto done;
@@ -213,7 +218,8 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 			goto done;
 	}
 	for (size_t i = 0; i < ne; i++) {
-		mreg_buf_puts(&b, e[i].tree ? "40000 " : "100644 ");
+		mreg_buf_put(&b, e[i].mode, e[i].modelen);
+		mreg_buf_put(&b, " ", 1);
 		mreg_buf_put(&b, e[i].name, e[i].len);
 		mreg_buf_put(&b, "", 1);
 		mreg_buf_put(&b, e[i].id.id, 20);

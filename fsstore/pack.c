@@ -38,7 +38,7 @@ static void put_stored(mreg_buf *b, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	unsigned char hdr[5];
-	uLong adler = adler32(1, p, (uInt)len);
+	uLong adler = adler32_z(1, p, len);
 	mreg_buf_put(b, "\x78\x01", 2);
 	do {
 		size_t n = len > 65535 ? 65535 : len;
@@ -87,16 +87,31 @@ static int put_object(mreg_buf *b, z_stream *zs, int *zbits, git_object_t type, 
 	} else if (deflateReset(zs) != Z_OK) {
 		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
 	}
-	uLong bound = deflateBound(zs, (uLong)len);
+	size_t bound = deflateBound(zs, (uLong)len);
 	if (mreg_buf_grow(b, bound) < 0)
 		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
-	zs->next_in = (Bytef *)(uintptr_t)data;
-	zs->avail_in = (uInt)len;
-	zs->next_out = (Bytef *)b->ptr + b->size;
-	zs->avail_out = (uInt)bound;
-	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
-		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
-	b->size += zs->total_out;
+	/* zlib counts in 32 bits: feed it at most a gigabyte at a time, in and out */
+	const size_t chunk = (size_t)1 << 30;
+	const unsigned char *in = data;
+	unsigned char *out = (unsigned char *)b->ptr + b->size;
+	size_t left_in = len, left_out = bound;
+	int zr;
+	do {
+		size_t cin = left_in < chunk ? left_in : chunk, cout = left_out < chunk ? left_out : chunk;
+		zs->next_in = (Bytef *)(uintptr_t)in;
+		zs->avail_in = (uInt)cin;
+		zs->next_out = out;
+		zs->avail_out = (uInt)cout;
+		zr = deflate(zs, cin == left_in ? Z_FINISH : Z_NO_FLUSH);
+		size_t used_in = cin - zs->avail_in, used_out = cout - zs->avail_out;
+		in += used_in;
+		left_in -= used_in;
+		out += used_out;
+		left_out -= used_out;
+		if (zr == Z_STREAM_ERROR || (zr != Z_STREAM_END && !used_in && !used_out))
+			return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
+	} while (zr != Z_STREAM_END);
+	b->size += bound - left_out;
 	b->ptr[b->size] = '\0';
 	return 0;
 }
@@ -147,7 +162,7 @@ int mreg_pack_put_objects(mreg_buf *out, uint64_t *offsets, uint32_t *crcs, cons
 		offsets[i] = out->size;
 		rc = put_object(out, &zs, &zbits, objs[i].type, objs[i].data, objs[i].len);
 		if (rc == 0)
-			crcs[i] = (uint32_t)crc32(0, (const Bytef *)out->ptr + offsets[i], (uInt)(out->size - offsets[i]));
+			crcs[i] = (uint32_t)crc32_z(0, (const Bytef *)out->ptr + offsets[i], out->size - offsets[i]);
 	}
 	if (zbits)
 		deflateEnd(&zs);

@@ -74,8 +74,13 @@ static int copy_entries(mreg_buf *out, mreg_buf *rows, mreg_oid_set *seen, const
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = mreg_fs_read(&idx, ip, 0)) < 0 || (rc = mreg_fs_read(&pack, pp, 0)) < 0)
+	if ((rc = mreg_fs_read(&idx, ip, 0)) < 0 || (rc = mreg_fs_read(&pack, pp, 0)) < 0) {
+		if (rc == MREG_ENOTFOUND) {	/* gone meanwhile (a git gc): nothing to copy */
+			mreg_error_clear();
+			rc = 1;
+		}
 		goto done;
+	}
 	const unsigned char *p = (const unsigned char *)idx.ptr;
 	if (idx.size < 8 + 1024 || memcmp(p, "\377tOc\0\0\0\2", 8) || pack.size < 32) {
 		rc = 1;
@@ -141,6 +146,27 @@ done:
 }
 
 /*
+ * git's multi-pack-index (and its bitmap) names packs by name; once mreg
+ * removes packs it is stale, and git reads packs through their own .idx
+ * files without it. `git repack --write-midx` makes a new one.
+ */
+static void remove_midx(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "multi-pack-index", 16))
+			continue;
+		char *f = mreg_strfmt("%s/%s", dir, de->d_name);
+		if (f)
+			unlink(f);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
  * Keep the number of packs small. Every write adds one small pack; once
  * there are more than MAX_PACKS, the small ones are merged geometrically (as
  * `git repack --geometric=2` does) by copying their entries into one new
@@ -158,13 +184,16 @@ static int maybe_repack(mreg_registry *reg)
 	size_t n = 0, a = 0;
 	mreg_buf out = MREG_BUF_INIT;
 	unsigned char *merged = NULL;
+	char **names = NULL;
+	size_t nnames = 0;
+	bool midx = false;
 	struct dirent *de;
 	int rc = 0;
 
 	if (!d)
 		goto done;
+	/* the directory's names first: a pack counts only with its .idx, and not when git keeps it */
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
 		if (strstr(de->d_name, ".mreg-tmp")) {	/* a killed writer's (we hold the lock) */
 			char *tmp = mreg_strfmt("%s/%s", dir, de->d_name);
 			if (tmp)
@@ -172,8 +201,36 @@ static int maybe_repack(mreg_registry *reg)
 			free(tmp);
 			continue;
 		}
-		if (len < 6 || len >= 64 || strcmp(de->d_name + len - 5, ".pack"))
+		if (!strncmp(de->d_name, "multi-pack-index", 16))
+			midx = true;
+		if (strncmp(de->d_name, "pack-", 5))
 			continue;
+		char *name = mreg_strdup(de->d_name);
+		char **more = name ? realloc(names, (nnames + 1) * sizeof(*names)) : NULL;
+		if (!more) {
+			free(name);
+			goto done;
+		}
+		names = more;
+		names[nnames++] = name;
+	}
+	closedir(d);
+	d = NULL;
+	for (size_t i = 0; i < nnames; i++) {
+		size_t len = strlen(names[i]);
+		if (len < 6 || len >= 64 || strcmp(names[i] + len - 5, ".pack"))
+			continue;
+		bool idx = false, kept = false;
+		for (size_t k = 0; k < nnames; k++) {
+			size_t kl = strlen(names[k]);
+			if (kl <= len - 5 || strncmp(names[k], names[i], len - 5) || names[k][len - 5] != '.')
+				continue;
+			const char *ext = names[k] + len - 5;
+			idx |= !strcmp(ext, ".idx");
+			kept |= !strcmp(ext, ".keep") || !strcmp(ext, ".promisor");
+		}
+		if (!idx || kept)
+			continue;	/* being written by git, or left by a crash; or kept on purpose */
 		if (n == a) {
 			a = a ? a * 2 : 16;
 			pack_file *p = realloc(packs, a * sizeof(*p));
@@ -182,19 +239,17 @@ static int maybe_repack(mreg_registry *reg)
 			packs = p;
 		}
 		struct stat sb;
-		char *full = mreg_strfmt("%s/%s", dir, de->d_name);
+		char *full = mreg_strfmt("%s/%s", dir, names[i]);
 		if (!full || stat(full, &sb) < 0) {
 			free(full);
 			continue;
 		}
 		free(full);
-		memcpy(packs[n].name, de->d_name, len - 5);
+		memcpy(packs[n].name, names[i], len - 5);
 		packs[n].name[len - 5] = '\0';
 		packs[n].size = sb.st_size;
 		n++;
 	}
-	closedir(d);
-	d = NULL;
 	if (n <= MAX_PACKS)
 		goto done;
 	/*
@@ -253,7 +308,12 @@ static int maybe_repack(mreg_registry *reg)
 			free(f);
 		}
 	}
+	if (midx)
+		remove_midx(dir);
 done:
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
 	if (d)
 		closedir(d);
 	mreg_buf_dispose(&out);
@@ -399,7 +459,13 @@ static int update_branch(mreg_registry *reg, const char *branch, const git_oid *
 	if (reg->fsync) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
-		rc = mreg_fs_fsync_dir(path);
+		if (mreg_fs_fsync_dir(path) < 0) {
+			/* the branch has moved: say so, or a retry would write the event twice */
+			char why[256];
+			snprintf(why, sizeof(why), "%s", mreg_error_last());
+			rc = mreg_error_set(MREG_ERROR, "the write to '%s' is in its history, but making it durable failed (%s): "
+					    "do not repeat it; check the disk", reg->path, why);
+		}
 	}
 	goto done;
 fail:
@@ -692,6 +758,13 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 		size_t len = strlen(de->d_name);
 		if (len < 6 || strcmp(de->d_name + len - 5, ".pack") || (keep && strstr(de->d_name, keep)))
 			continue;
+		char *k = mreg_strfmt("%s/%.*s.keep", dir, (int)(len - 5), de->d_name);
+		char *pr = mreg_strfmt("%s/%.*s.promisor", dir, (int)(len - 5), de->d_name);
+		bool kept = (k && access(k, F_OK) == 0) || (pr && access(pr, F_OK) == 0);
+		free(k);
+		free(pr);
+		if (kept)
+			continue;	/* git keeps it on purpose: so do we */
 		static const char *const ext[] = { ".idx", ".pack", ".rev" };
 		for (size_t e = 0; e < 3; e++) {
 			char *f = mreg_strfmt("%s/%.*s%s", dir, (int)(len - 5), de->d_name, ext[e]);
@@ -703,6 +776,8 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 	if (d)
 		closedir(d);
 	d = NULL;
+	if (dir)
+		remove_midx(dir);
 	free(dir);
 	dir = mreg_strfmt("%sobjects", reg->gitdir);
 	d = dir ? opendir(dir) : NULL;

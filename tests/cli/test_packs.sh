@@ -1,0 +1,73 @@
+#!/bin/sh
+# What mreg writes beside what git keeps: the trees a write edits keep the
+# modes of entries mreg did not make (executables, symlinks, submodules);
+# pack merges leave alone the packs git marks .keep or that have no index
+# yet, and drop a multi-pack-index that would name merged-away packs.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/reg
+new_registry "$R"
+n=0
+# reg_one: register one more version of m (a new small model file)
+reg_one() {
+	n=$((n + 1))
+	model_file "$T/v$n.bin" 1500
+	"$MREG" -C "$R" register m "$T/v$n.bin" >/dev/null 2>"$T/.err" || { fail "register m:$n"; sed 's/^/    # /' "$T/.err"; }
+}
+packs() { ls "$R/.git/objects/pack" | grep -c '\.pack$'; }
+idxs() { ls "$R/.git/objects/pack" | grep -c '\.idx$'; }
+
+# ---- modes of entries mreg did not make --------------------------------
+printf '#!/bin/sh\necho run\n' >"$R/run.sh"
+chmod +x "$R/run.sh"
+ln -s mreg.json "$R/link.json"
+git -C "$R" add run.sh link.json
+mkdir -p "$R/vendor/sub"	# an uninitialised submodule: an empty directory
+git -C "$R" update-index --add --cacheinfo "160000,$(git -C "$R" rev-parse HEAD),vendor/sub"
+git -C "$R" commit -qm "a script, a link and a submodule beside the registry"
+reg_one
+expect_eq "register after plain-git files: the executable stays 100755" \
+	"$(git -C "$R" ls-tree HEAD run.sh | cut -d' ' -f1)" 100755
+expect_eq "the symlink stays 120000" "$(git -C "$R" ls-tree HEAD link.json | cut -d' ' -f1)" 120000
+expect_eq "the submodule stays 160000" "$(git -C "$R" ls-tree HEAD vendor/sub | cut -d' ' -f1)" 160000
+out=$(git -C "$R" fsck --strict 2>&1)
+expect_eq "git fsck --strict with all three" "$?:$out" "0:"
+expect_eq "git status clean" "$(git -C "$R" status --porcelain)" ""
+
+# ---- a root tree over 64 KiB: stored in several deflate blocks ---------
+i=0
+while [ $i -lt 2500 ]; do : >"$R/root-file-$i.txt"; i=$((i + 1)); done
+git -C "$R" add . && git -C "$R" commit -qm "2,500 files at the root"
+reg_one
+size=$(git -C "$R" cat-file -s HEAD^{tree})
+expect_eq "the root tree mreg wrote is over 65,535 bytes" "$([ "$size" -gt 65535 ] && echo yes || echo "no: $size")" yes
+out=$(git -C "$R" fsck --strict 2>&1)
+expect_eq "git fsck --strict reads it" "$?:$out" "0:"
+last=$(ls -t "$R/.git/objects/pack"/*.idx | head -1)
+check "git verify-pack on the pack holding it" git -C "$R" verify-pack "$last"
+
+# ---- a pack without its index, a kept pack, a multi-pack-index ---------
+for i in 1 2 3; do reg_one; done
+first=$(ls "$R/.git/objects/pack"/*.pack | head -1)
+orphan="$R/.git/objects/pack/pack-0000000000000000000000000000000000000000.pack"
+cp "$first" "$orphan"	# as a crash between a pack and its index leaves it
+kept=$(basename "$first" .pack)
+touch "$R/.git/objects/pack/$kept.keep"
+check "git multi-pack-index write" git -C "$R" multi-pack-index write
+for i in $(seq 1 14); do reg_one; done
+expect_eq "merges go on past a pack without an index (at most 9 indexed packs)" \
+	"$([ "$(idxs)" -le 9 ] && echo yes || echo "no: $(idxs)")" yes
+if [ -f "$orphan" ]; then ok "the pack without an index is left to git gc / mreg gc"; else fail "the pack without an index was removed"; fi
+if [ -f "$R/.git/objects/pack/$kept.pack" ]; then ok "the kept pack is not merged away"; else fail "the kept pack was merged away"; fi
+if [ -f "$R/.git/objects/pack/multi-pack-index" ]; then fail "a stale multi-pack-index is left"; else ok "the multi-pack-index is dropped once packs merge"; fi
+out=$(git -C "$R" fsck --strict 2>&1)
+expect_eq "git fsck --strict after merges" "$?:$out" "0:"
+check "mreg fsck after merges" "$MREG" -C "$R" fsck
+
+check "mreg gc" "$MREG" -C "$R" gc
+if [ -f "$R/.git/objects/pack/$kept.pack" ]; then ok "mreg gc keeps the kept pack"; else fail "mreg gc removed the kept pack"; fi
+expect_eq "mreg gc: the kept pack and one more" "$(idxs)" 2
+out=$(git -C "$R" fsck --strict 2>&1)
+expect_eq "git fsck --strict after mreg gc" "$?:$out" "0:"
+expect_eq "every version still there" "$("$MREG" -C "$R" --json show m | jq -r .version)" "$n"
+finish

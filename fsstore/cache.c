@@ -108,11 +108,17 @@ int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree)
 	return write_stamp(reg, "mirror", tree);
 }
 
+void mreg_release_maps_from(mreg_registry *reg, int first)
+{
+	for (int i = first; i < reg->nmaps; i++)
+		mreg_fs_unmap(reg->maps[i].ptr, reg->maps[i].len);
+	if (first < reg->nmaps)
+		reg->nmaps = first;
+}
+
 void mreg_release_maps(mreg_registry *reg)
 {
-	for (int i = 0; i < reg->nmaps; i++)
-		mreg_fs_unmap(reg->maps[i].ptr, reg->maps[i].len);
-	reg->nmaps = 0;
+	mreg_release_maps_from(reg, 0);
 }
 
 /* Lazily, borrowing a mapping of the file: 1 if that is not possible here. */
@@ -487,7 +493,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	char *spec[] = { "events" };
 	collect c = { reg, NULL, 0, 0, 0 };
 	mreg_state *st = NULL;
-	int rc = 0;
+	int rc = 0, maps = reg->nmaps;	/* a caller's state may borrow the mappings before these */
 
 	if (git_oid_fromstr(&old_id, stamp) < 0 || git_tree_lookup(&old, reg->repo, &old_id) < 0 ||
 	    git_tree_lookup(&cur, reg->repo, tree) < 0)
@@ -544,7 +550,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	rc = 1;
 done:
 	mreg_state_free(st);
-	mreg_release_maps(reg);
+	mreg_release_maps_from(reg, maps);
 	mreg_events_free(c.evs, c.n);
 	git_diff_free(diff);
 	git_tree_free(old);

@@ -83,6 +83,7 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
 
 /* cache.c */
 void mreg_release_maps(mreg_registry *reg);	/* after freeing the states that borrowed them */
+void mreg_release_maps_from(mreg_registry *reg, int first);	/* only maps[first..] */
 int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller holds the lock */
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);

@@ -328,29 +328,28 @@ static int put_file(const char *dir, const char *name, const mreg_buf *data, boo
 {
 	char *tmp = mreg_strfmt("%s/%s.mreg-tmp%ld", dir, name, (long)getpid());
 	char *final = mreg_strfmt("%s/%s", dir, name);
-	int rc = 0, fd = -1;
+	int rc = 0, fd;
 	if (!tmp || !final) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-	const char *p = data->ptr;
-	size_t left = data->size;
-	while (fd >= 0 && left) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		p += w;
-		left -= (size_t)w;
+	mreg_span all = { data->ptr, 0, data->size };
+	bool ok = fd >= 0 && mreg_fs_write_spans(fd, NULL, &all, 1) == 0 && (!sync || fsync(fd) == 0);
+	int err = errno;
+	if (fd >= 0 && close(fd) < 0 && ok) {
+		ok = false;
+		err = errno;
 	}
-	if (fd < 0 || left || (sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, final) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", final, strerror(errno ? errno : EIO));
+	if (ok && rename(tmp, final) < 0) {
+		ok = false;
+		err = errno;
+	}
+	if (!ok) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", final, strerror(err ? err : EIO));
 		if (fd >= 0)
 			unlink(tmp);
 	}
-	fd = -1;
 done:
 	free(tmp);
 	free(final);

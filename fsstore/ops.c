@@ -71,19 +71,19 @@ static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char
 		int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(full) == 0)
 			fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		const char *p = data;
-		size_t left = len;
-		while (fd >= 0 && left) {
-			ssize_t w = write(fd, p, left);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			p += w;
-			left -= (size_t)w;
+		mreg_span all = { data, 0, len };
+		bool ok = fd >= 0 && mreg_fs_write_spans(fd, NULL, &all, 1) == 0;
+		int err = errno;
+		if (fd >= 0 && close(fd) < 0 && ok) {
+			ok = false;
+			err = errno;
 		}
-		if (fd < 0 || left || close(fd) < 0 || lstat(full, &e->st) < 0)
-			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
+		if (ok && lstat(full, &e->st) < 0) {
+			ok = false;
+			err = errno;
+		}
+		if (!ok)
+			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(err));
 	}
 	free(full);
 	if (rc < 0)

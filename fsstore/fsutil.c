@@ -27,6 +27,34 @@ int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 			return mreg_error_set(MREG_ENOTFOUND, "file not found: '%s'", path);
 		return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", path, strerror(errno));
 	}
+	if (cap && cap <= 65536) {
+		/* a small file (a ref, a stamp, config): no fstat, and no read after the short one */
+		if (mreg_buf_grow(out, cap + 2) < 0) {
+			close(fd);
+			return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
+		}
+		size_t want = cap + 1;
+		while (want) {
+			ssize_t r = read(fd, out->ptr + out->size, want);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				int err = errno;
+				close(fd);
+				return mreg_error_set(err == EISDIR ? MREG_EINVALID : MREG_ERROR, "cannot read '%s': %s",
+						      path, err == EISDIR ? "not a regular file" : strerror(err));
+			}
+			out->size += (size_t)r;
+			out->ptr[out->size] = '\0';
+			if ((size_t)r < want)
+				break;	/* a regular file reads short only at its end */
+			want -= (size_t)r;
+		}
+		close(fd);
+		if (out->size > cap)
+			return mreg_error_set(MREG_EINVALID, "cannot read '%s': larger than %zu bytes", path, cap);
+		return 0;
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return mreg_error_set(MREG_EINVALID, "cannot read '%s': not a regular file", path);

@@ -387,7 +387,6 @@ static bool config_is_plain(const char *gitdir)
 int mreg_registry_open_read(mreg_registry **out, const char *dir)
 {
 	mreg_registry *reg;
-	struct stat sb;
 	char head[41];
 
 	*out = NULL;
@@ -406,9 +405,9 @@ int mreg_registry_open_read(mreg_registry **out, const char *dir)
 	reg->gitdir = mreg_strfmt("%s%s.git/", dir, sep);
 	reg->mregdir = mreg_strfmt("%s%s.git/mreg/", dir, sep);
 	reg->statedir = mreg_strfmt("%s%sstate/", dir, sep);
-	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir && stat(reg->gitdir, &sb) == 0 &&
-	    S_ISDIR(sb.st_mode) && quick_head(head, reg->gitdir) == 0 && mreg_cache_fresh_at(reg, head) &&
-	    config_is_plain(reg->gitdir)) {
+	/* .git must be a directory: as a file (a linked work tree) HEAD is not under it, and the full open knows */
+	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir &&
+	    quick_head(head, reg->gitdir) == 0 && mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir)) {
 		*out = reg;
 		return 0;
 	}

@@ -70,6 +70,11 @@ expect_eq "missing branch: the full road" "$(road "$MREG" -C "$R" show m)" full
 expect_fail "missing branch: refused" 1 "has no (commits|mreg.json at HEAD)" "$MREG" -C "$R" show m
 git -C "$R" symbolic-ref HEAD refs/heads/main
 
+# a linked work tree: .git is a file naming the git directory
+check "git worktree add" git -C "$R" worktree add -q "$T/linked"
+expect_eq "linked work tree: the full road" "$(road "$MREG" -C "$T/linked" show m)" full
+expect_eq "linked work tree: right answer" "$("$MREG" -C "$T/linked" --json show m:1 | jq -r .stage)" production
+
 # config that could move the work tree or the git directory: the full road
 git -C "$R" config include.path "$T/nothing.cfg"
 expect_eq "config with include: the full road" "$(road "$MREG" -C "$R" show m)" full

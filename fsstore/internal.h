@@ -15,7 +15,7 @@
 struct mreg_registry {
 	git_repository *repo;
 	git_odb *odb;
-	git_odb_backend *mempack;	/* new objects gather here, then go to disk as one pack */
+	git_odb_backend *mempack;	/* a batch's new objects gather here, then go to disk as one pack */
 	char *path;		/* what the user named, for messages */
 	char *gitdir;		/* ends in '/' */
 	char *workdir;		/* ends in '/'; NULL when bare */

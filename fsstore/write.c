@@ -1,12 +1,14 @@
 /*
  * The commit: the moment of truth of every write (DESIGN section 4, step 4).
  *
- * New objects (event blob, artifact blob, trees, commit) gather in an
- * in-memory object backend and reach disk as one pack (pack.c) through the
- * indexer, which fsyncs pack and index when durability is on. Then the branch moves
- * with compare-and-swap. A crash before the ref update leaves only an
- * unreferenced pack; after it, the event is durable and whatever lags
- * (work tree, index, state files) is repaired by the next command.
+ * A write's new objects (event blob, artifact blob, trees, commit) are
+ * built and hashed in objects.c and reach disk as one pack with its index,
+ * both fsynced when durability is on. Then the branch moves with
+ * compare-and-swap, the way git moves it (update_branch). A crash before the
+ * ref update leaves only an unreferenced pack; after it, the event is
+ * durable and whatever lags (work tree, index, state files) is repaired by
+ * the next command. Batches (imports, migrations) still gather their objects
+ * in libgit2's in-memory backend and write them with its pack dump.
  *
  * One pack per write would pile up, so packs are merged geometrically: when
  * there are more than MAX_PACKS, every pack but the largest is merged, and

@@ -57,6 +57,9 @@ int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_op
 int cli_fail(int code);			/* print mreg: <last error>, return exit code */
 int cli_usage(const cli_command *cmd, const char *fmt, ...);	/* usage error, exit 2 */
 int cli_open(mreg_registry **out, cli_globals *g);
+/* Parse a command that takes options but no arguments, then open the registry. */
+int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb,
+		    void *payload);
 /* The same for commands that only read state files: no libgit2 while the state is current. */
 int cli_open_read(mreg_registry **out, cli_globals *g);
 void cli_print_json(const mreg_buf *b);

@@ -1138,18 +1138,13 @@ static void board_of(char *out, size_t n, const mreg_version *v)
 int cmd_dashboard(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("dashboard");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	mreg_row *rows = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "dashboard takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
 	mreg_filter f = MREG_FILTER_INIT;
 	f.stage = MREG_STAGE_STAGING;

@@ -343,6 +343,18 @@ int cli_open(mreg_registry **out, cli_globals *g)
 	return rc < 0 ? cli_fail(rc) : 0;
 }
 
+int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb,
+		    void *payload)
+{
+	cli_args a;
+	int rc;
+	if ((rc = cli_parse(&a, cmd, argc, argv, cb, payload)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(cmd, "%s takes no arguments", cmd->name);
+	return cli_open(out, g);
+}
+
 int cli_open_read(mreg_registry **out, cli_globals *g)
 {
 	int rc = mreg_registry_open_read(out, g->dir);

@@ -544,16 +544,11 @@ static void format_metrics(mreg_buf *out, const mreg_metrics *m)
 int cmd_stats(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("stats");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "stats takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
 	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
@@ -626,17 +621,12 @@ done:
 int cmd_status(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("status");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	mreg_status s;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "status takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
 	if ((rc = mreg_registry_status(&s, reg)) < 0 || (rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
@@ -698,16 +688,11 @@ static int flag_opt_refresh(int idx, const char *value, void *payload)
 int cmd_refresh(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("refresh");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	bool full = false, fresh = false;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, flag_opt_refresh, &full)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "refresh takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, flag_opt_refresh, &full)))
 		return rc;
 	if ((rc = mreg_registry_refresh(reg, full, &fresh)) < 0)
 		rc = cli_fail(rc);
@@ -726,16 +711,11 @@ static void fsck_report(const char *problem, void *payload)
 int cmd_fsck(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("fsck");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "fsck takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
 	rc = mreg_fsck(&n, reg, fsck_report, NULL);
 	if (rc == MREG_ECORRUPT) {
@@ -752,16 +732,11 @@ int cmd_fsck(cli_globals *g, int argc, char **argv)
 int cmd_gc(cli_globals *g, int argc, char **argv)
 {
 	const cli_command *cmd = cli_find("gc");
-	cli_args a;
 	mreg_registry *reg = NULL;
 	int64_t before = 0, after = 0;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "gc takes no arguments");
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
 	if ((rc = mreg_gc(&before, &after, reg)) < 0)
 		rc = cli_fail(rc);

@@ -70,6 +70,8 @@ void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index",
 int mreg_libgit2_ready(void);
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
 int mreg_registry_need_git(mreg_registry *reg);
+/* The 40 hex digits of ref (n bytes, e.g. refs/heads/main) in gitdir's packed-refs, read into b; NULL: none. */
+const char *mreg_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n);
 /* Whether the state files (and the work tree mirror) are stamped with commit head (40 hex digits). */
 bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */

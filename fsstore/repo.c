@@ -296,8 +296,7 @@ int mreg_registry_open(mreg_registry **out, const char *dir)
 	return open_repo(out, dir, false);
 }
 
-/* The id of branch refs/heads/<name> in packed-refs ("<40 hex> refs/heads/<name>" lines), read into b. */
-static const char *packed_ref(mreg_buf *b, const char *gitdir, const char *name, size_t n)
+const char *mreg_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n)
 {
 	char *path = mreg_strfmt("%spacked-refs", gitdir);
 	const char *hex = NULL;
@@ -307,12 +306,13 @@ static const char *packed_ref(mreg_buf *b, const char *gitdir, const char *name,
 		while (p < end && !hex) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *eol = nl ? nl : end;
-			if (eol - p == 41 + 11 + (long)n && p[40] == ' ' && strspn(p, "0123456789abcdef") >= 40 &&
-			    !memcmp(p + 41, "refs/heads/", 11) && !memcmp(p + 52, name, n))
+			if ((size_t)(eol - p) == 41 + n && p[40] == ' ' && strspn(p, "0123456789abcdef") >= 40 &&
+			    !memcmp(p + 41, ref, n))
 				hex = p;
 			p = eol + 1;
 		}
 	}
+	mreg_error_clear();
 	free(path);
 	return hex;
 }
@@ -346,8 +346,8 @@ static int quick_head(char head[41], const char *gitdir)
 		int err = path ? mreg_fs_read(&r, path, 128) : MREG_ERROR;
 		if (err == 0 && r.size == 41 && strspn(r.ptr, "0123456789abcdef") == 40 && r.ptr[40] == '\n')
 			hex = r.ptr;
-		else if (err == MREG_ENOTFOUND)
-			hex = packed_ref(&r, gitdir, name, n);	/* after git gc or git pack-refs */
+		else if (err == MREG_ENOTFOUND)	/* after git gc or git pack-refs */
+			hex = mreg_packed_ref(&r, gitdir, path + strlen(gitdir), strlen(path) - strlen(gitdir));
 	}
 	if (hex) {
 		memcpy(head, hex, 40);

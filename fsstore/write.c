@@ -357,20 +357,9 @@ static int read_branch(git_oid *out, mreg_registry *reg, const char *branch)
 		if (b.size >= 40 && git_oid_fromstrn(out, b.ptr, 40) == 0 && (b.size == 40 || b.ptr[40] == '\n'))
 			rc = 0;
 	} else if (err == MREG_ENOTFOUND) {
-		free(path);
-		path = mreg_strfmt("%spacked-refs", reg->gitdir);
-		mreg_buf_clear(&b);
-		rc = 0;	/* no loose file and no packed line: the branch is unborn */
-		size_t n = strlen(branch);
-		if (path && mreg_fs_read(&b, path, 0) == 0) {
-			for (const char *p = b.ptr, *end = b.ptr + b.size; p < end;) {
-				const char *nl = memchr(p, '\n', (size_t)(end - p));
-				const char *eol = nl ? nl : end;
-				if ((size_t)(eol - p) == 41 + n && p[40] == ' ' && !memcmp(p + 41, branch, n))
-					rc = git_oid_fromstrn(out, p, 40) == 0 ? 0 : 1;
-				p = eol + 1;
-			}
-		}
+		/* no loose file and no packed line: the branch is unborn */
+		const char *hex = mreg_packed_ref(&b, reg->gitdir, branch, strlen(branch));
+		rc = !hex ? 0 : git_oid_fromstrn(out, hex, 40) == 0 ? 0 : 1;
 	}
 	mreg_error_clear();
 	mreg_buf_dispose(&b);

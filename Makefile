@@ -75,8 +75,13 @@ test: $(A)/mreg $(B)/mreg $(UNIT_SRC:tests/unit/%.c=$(A)/tests/%)
 demo: $(B)/mreg
 	@sh tests/demo.sh $(CURDIR)/$(B)/mreg
 
-bench: $(B)/mreg $(B)/bench_lib
-	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib
+# floor has no mreg code and no shared library: what any command costs here
+$(B)/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O2 -static -o $@ $<
+
+bench: $(B)/mreg $(B)/bench_lib $(B)/floor
+	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor
 
 check: check-layering
 

@@ -9,14 +9,15 @@
 # (tests/bench/bench_lib.c) with CLOCK_MONOTONIC around the library call or
 # around posix_spawn + waitpid of the one command.
 #
-#   sh tests/bench/bench.sh MREG BENCH_LIB
+#   sh tests/bench/bench.sh MREG BENCH_LIB FLOOR
 #   BENCH_TMPDIR=DIR  where the registries go (default: $TMPDIR, else /tmp).
 #                     Use a real disk: on tmpfs an fsync costs nothing.
 #   BENCH_KEEP=1      keep the registries and the results file afterwards
 set -u
-usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB"
+usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB FLOOR"
 MREG_BIN=${1:?$usage}
 LIB_BIN=${2:?$usage}
+FLOOR_BIN=${3:?$usage}
 base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 T=$(mktemp -d "$base/mreg-bench.XXXXXX") || exit 1
 cleanup() {
@@ -27,9 +28,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Private copies: another `make` may relink build/ while this runs.
-cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" || exit 1
+cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" && cp "$FLOOR_BIN" "$T/floor" || exit 1
 MREG=$T/mreg
 LIB=$T/bench_lib
+FLOOR=$T/floor
 cd "$T" || exit 1	# registries are named relative to $T from here on
 
 # A clean git environment: no user or system config shapes the numbers.
@@ -79,6 +81,10 @@ echo
 echo "== process start (spawn + wait, 200 runs each) =="
 step spawn "$LIB" spawn true 200 /bin/true
 step spawn "$LIB" spawn mreg_version 200 "$MREG" --version
+echo "  the floor (tests/bench/floor.c: no mreg code, no shared library):"
+step spawn "$LIB" spawn floor_start 200 "$FLOOR"
+# a W1 register's pack and index are about 12.6 KB and 1.35 KB
+step spawn "$LIB" spawn floor_write 200 "$FLOOR" write floor-repo 12600 1352
 
 echo
 echo "== W1 (a): library, one process, durable =="

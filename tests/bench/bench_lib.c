@@ -1469,6 +1469,16 @@ static int cmd_summary(int argc, char **argv)
 	target_row("backup create at 100,000 events (CLI)", get("time.backup100k"), "ms", 2000, true);
 	target_row("backup restore at 100,000 events (CLI)", get("time.restore100k"), "ms", 2000, true);
 
+	printf("\n  what this machine allows (tests/bench/floor.c: no mreg code, linked statically)\n");
+	info_row("floor: start of a process that does nothing, median", get("spawn.floor_start.median"), "ms");
+	info_row("floor: that process + a durable commit's files, median", get("spawn.floor_write.median"), "ms");
+	printf("  %s\n", "  (a pack and its index, their directory, the branch, its directory: five fsyncs in order)");
+	info_row("register via CLI minus the write floor, median", get("cli.register.median") - get("spawn.floor_write.median"),
+		 "ms");
+	info_row("show at 1,000 via CLI minus the start floor, median",
+		 get("reads1k.show.median") - get("spawn.floor_start.median"), "ms");
+	info_row("what 5x the stock-git loop asks of a register, median", get("naive.register.median") / 5, "ms");
+
 	printf("\n  other numbers (no target)\n");
 	info_row("start a trivial process (/bin/true), median", get("spawn.true.median"), "ms");
 	info_row("start mreg (mreg --version), median", get("spawn.mreg_version.median"), "ms");

@@ -92,10 +92,50 @@ int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 	return 0;
 }
 
+/*
+ * Files up to read_max bytes are read into memory instead of mapped. A
+ * mapping costs a page-table entry per page to set up and to tear down; a
+ * read costs a copy into the heap, which is cheaper only when the heap's
+ * pages are already there or come in large pages, as in the mreg CLI
+ * (cmd/main.c). Set once, before the first registry is opened, so that
+ * mreg_fs_unmap() can tell the two kinds apart by their length.
+ */
+static size_t read_max;
+
+void mreg_fs_set_read_max(size_t bytes)
+{
+	read_max = bytes;
+}
+
+static int read_whole(const char **data, int fd, size_t size, const char *path)
+{
+	char *b = malloc(size + 1);
+	size_t got = 0;
+	if (!b)
+		return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
+	while (got < size) {
+		ssize_t r = read(fd, b + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? errno : 0;
+			free(b);
+			if (err)
+				return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", path, strerror(err));
+			return mreg_error_set(MREG_ERROR, "cannot read '%s': it shrank while being read", path);
+		}
+		got += (size_t)r;
+	}
+	b[size] = '\0';
+	*data = b;
+	return 0;
+}
+
 int mreg_fs_map(const char **data, size_t *len, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
+	int rc = 0;
 	*data = NULL;
 	*len = 0;
 	if (fd < 0) {
@@ -107,19 +147,27 @@ int mreg_fs_map(const char **data, size_t *len, const char *path)
 		close(fd);
 		return mreg_error_set(MREG_ECORRUPT, "cannot map '%s': empty or not a regular file", path);
 	}
-	/* page-cache pages mapped directly: no copy, no zeroed memory, one fault pass */
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	if ((size_t)st.st_size <= read_max) {
+		rc = read_whole(data, fd, (size_t)st.st_size, path);
+	} else {
+		/* page-cache pages mapped directly: no copy, no zeroed memory, one fault pass */
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (p == MAP_FAILED)
+			rc = mreg_error_set(MREG_ERROR, "cannot map '%s': %s", path, strerror(errno));
+		else
+			*data = p;
+	}
 	close(fd);
-	if (p == MAP_FAILED)
-		return mreg_error_set(MREG_ERROR, "cannot map '%s': %s", path, strerror(errno));
-	*data = p;
-	*len = (size_t)st.st_size;
-	return 0;
+	if (rc == 0)
+		*len = (size_t)st.st_size;
+	return rc;
 }
 
 void mreg_fs_unmap(const char *data, size_t len)
 {
-	if (data)
+	if (data && len <= read_max)
+		free((void *)data);
+	else if (data)
 		munmap((void *)data, len);
 }
 

@@ -44,7 +44,11 @@ struct mreg_registry {
 int mreg_git_error(const char *what, const char *subject);
 
 /* fsutil.c */
-/* Map a whole file read-only, populated in one go; ENOTFOUND if missing. */
+/*
+ * A whole file, read-only: read into the heap when it is at most the size
+ * mreg_fs_set_read_max() gave, else mapped and populated in one go;
+ * ENOTFOUND if missing, ECORRUPT if empty or not a regular file.
+ */
 int mreg_fs_map(const char **data, size_t *len, const char *path);
 void mreg_fs_unmap(const char *data, size_t len);
 /* Write spans (of own, or where they point) to fd; -1 with errno on failure. */

@@ -29,6 +29,13 @@
 
 typedef struct mreg_registry mreg_registry;
 
+/*
+ * State files and the git index up to this many bytes are read into the
+ * heap rather than mapped (default 0: always mapped). For a process whose
+ * heap is cheap to touch; set once, before opening a registry.
+ */
+void mreg_fs_set_read_max(size_t bytes);
+
 /* Create a registry at path (directories made as needed). */
 int mreg_registry_init(const char *path);
 

@@ -463,12 +463,17 @@ static bool heap_on_huge_pages(void)
 	uintptr_t brk_end = (uintptr_t)sbrk(0);
 	if (!probe || (uintptr_t)probe > brk_end || brk_end - (uintptr_t)probe > ((uintptr_t)64 << 20))
 		return false;	/* not on the break: nothing to do */
-	uintptr_t next = (uintptr_t)probe + 64 + 16;	/* where the next chunk's data would start */
+	uintptr_t next = (uintptr_t)probe + 64 + 16;	/* where the next chunk's data starts */
 	uintptr_t boundary = (next + huge - 1) & ~(huge - 1);
 	uintptr_t end = brk_end & ~(huge - 1);
 	if (end <= boundary || madvise((void *)boundary, end - boundary, MADV_HUGEPAGE) < 0)
 		return false;
-	if (boundary - next > 64 && !malloc(boundary - next - 24))
+	/*
+	 * A chunk of n bytes spans n + 8 rounded up to 16, from 16 bytes before
+	 * its data: the filler's chunk ends at the boundary, where the next
+	 * chunk's header goes.
+	 */
+	if (boundary - next > 64 && !malloc(boundary - next + 8))
 		return false;
 	return true;
 }

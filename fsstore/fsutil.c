@@ -302,6 +302,22 @@ int mreg_fs_mkparents(const char *path)
 	return rc;
 }
 
+void mreg_fs_unlink_where(const char *dir, bool (*match)(const char *name))
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || !match(de->d_name))
+			continue;
+		char *f = mreg_strfmt("%s/%s", dir, de->d_name);
+		if (f)
+			unlink(f);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+}
+
 void mreg_fs_sweep_tmp(const char *dir, bool recursive)
 {
 	DIR *d = opendir(dir);

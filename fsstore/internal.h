@@ -58,6 +58,8 @@ int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg
 int mreg_fs_fsync_path(const char *path);
 /* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
 void mreg_fs_sweep_tmp(const char *dir, bool recursive);
+/* Remove the files in dir (not below it) whose names match; names starting with '.' are passed by. */
+void mreg_fs_unlink_where(const char *dir, bool (*match)(const char *name));
 int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
 int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */

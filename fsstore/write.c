@@ -152,20 +152,20 @@ done:
  * removes packs it is stale, and git reads packs through their own .idx
  * files without it. `git repack --write-midx` makes a new one.
  */
+static bool is_midx(const char *name)
+{
+	return !strncmp(name, "multi-pack-index", 16);
+}
+
+static bool any_name(const char *name)
+{
+	(void)name;
+	return true;
+}
+
 static void remove_midx(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, "multi-pack-index", 16))
-			continue;
-		char *f = mreg_strfmt("%s/%s", dir, de->d_name);
-		if (f)
-			unlink(f);
-		free(f);
-	}
-	if (d)
-		closedir(d);
+	mreg_fs_unlink_where(dir, is_midx);
 }
 
 /*
@@ -776,19 +776,10 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
 			continue;
 		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
-		DIR *s = sub ? opendir(sub) : NULL;
-		struct dirent *fe;
-		while (s && (fe = readdir(s)))
-			if (fe->d_name[0] != '.') {
-				char *f = mreg_strfmt("%s/%s", sub, fe->d_name);
-				if (f)
-					unlink(f);
-				free(f);
-			}
-		if (s)
-			closedir(s);
-		if (sub)
+		if (sub) {
+			mreg_fs_unlink_where(sub, any_name);
 			rmdir(sub);
+		}
 		free(sub);
 	}
 	git_odb_refresh(reg->odb);

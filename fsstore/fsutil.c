@@ -191,6 +191,30 @@ int mreg_fs_fsync_path(const char *path)
 	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", path, strerror(errno)) : 0;
 }
 
+/*
+ * Replacing a file by renaming over it makes the file system deal with
+ * both files at once, in the writer's time: ext4 allocates and starts
+ * writing the new file's delayed blocks at the rename (its auto_da_alloc
+ * guard for programs that skip fsync), and frees the old file's blocks.
+ * Measured here, that is 0.4-0.6 ms per replaced file, for a file of 4 KB
+ * as for one of 150 KB, against 0.07 ms for the swap below. A write
+ * replaces five such files (the index, the mirror note, three state files).
+ *
+ * So the two names are swapped with RENAME_EXCHANGE, one atomic step in
+ * which `to` always names a whole file, the old one or the new one, as with
+ * rename; then the old file, now under `from`, is unlinked. A file replaced
+ * again before the kernel wrote it back never gets blocks at all. Where the
+ * swap is refused (`to` missing, or a file system without it), rename.
+ */
+int mreg_fs_replace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0) {
+		unlink(from);	/* if this fails, the name is a leftover the sweeps remove */
+		return 0;
+	}
+	return rename(from, to);
+}
+
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync)
 {
 	mreg_span one = { data, 0, len };
@@ -240,7 +264,7 @@ int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg
 	}
 	int c = close(fd);
 	fd = -1;
-	if (c < 0 || rename(tmp, path) < 0) {
+	if (c < 0 || mreg_fs_replace(tmp, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(errno));
 		goto done;
 	}

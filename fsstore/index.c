@@ -178,7 +178,8 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 	mreg_buf_put(&own, sum, 20);
 	if (mreg_buf_oom(&own) || add_span(&sp, &nsp, &asp, NULL, sumoff, 20) < 0)
 		goto oom;
-	/* git's protocol: create index.lock exclusively, write, rename over index */
+	/* git's protocol: create index.lock exclusively, write, rename over index
+	 * (by a swap and an unlink, see mreg_fs_replace) */
 	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot lock the index of '%s': %s", reg->path, strerror(errno));
@@ -191,7 +192,7 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 		goto done;
 	}
 	fd = -1;
-	if (rename(lock, path) < 0) {
+	if (mreg_fs_replace(lock, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
 		unlink(lock);
 		goto done;

@@ -55,6 +55,8 @@ void mreg_fs_unmap(const char *data, size_t len);
 int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, size_t n);
 /* Atomic replace like mreg_fs_write_atomic, the content given as spans of own. */
 int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg_span *spans, size_t n, bool sync);
+/* rename(from, to) as readers see it, at less cost when to exists; -1 with errno. */
+int mreg_fs_replace(const char *from, const char *to);
 int mreg_fs_fsync_path(const char *path);
 /* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
 void mreg_fs_sweep_tmp(const char *dir, bool recursive);

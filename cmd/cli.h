@@ -61,6 +61,8 @@ int cli_open(mreg_registry **out, cli_globals *g);
 int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb,
 		    void *payload);
 /* The same for commands that only read state files: no libgit2 while the state is current. */
+/* For a command that writes one event: without libgit2 when the registry allows (mreg_registry_open_write). */
+int cli_open_write(mreg_registry **out, cli_globals *g);
 int cli_open_read(mreg_registry **out, cli_globals *g);
 void cli_print_json(const mreg_buf *b);
 

@@ -364,6 +364,12 @@ int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd,
 	return cli_open(out, g);
 }
 
+int cli_open_write(mreg_registry **out, cli_globals *g)
+{
+	int rc = mreg_registry_open_write(out, g->dir);
+	return rc < 0 ? cli_fail(rc) : 0;
+}
+
 int cli_open_read(mreg_registry **out, cli_globals *g)
 {
 	int rc = mreg_registry_open_read(out, g->dir);

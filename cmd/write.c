@@ -230,7 +230,7 @@ int cmd_register(cli_globals *g, int argc, char **argv)
 	r.o.file = a.positional[1];
 	r.o.tags = r.tags;
 	r.o.training_config = r.config;
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_write(&reg, g)))
 		goto done;
 	if ((rc = mreg_register(model, &version, reg, &r.o)) < 0) {
 		rc = cli_fail(rc);
@@ -307,7 +307,7 @@ static int do_promote(cli_globals *g, int argc, char **argv, const char *name, m
 	}
 	if ((rc = ref_with_version(&ref, a.positional[0], p.version, p.cmd)))
 		return rc;
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_write(&reg, g)))
 		return rc;
 	if ((rc = mreg_promote(reg, &ref, to, p.reason)) < 0) {
 		rc = cli_fail(rc);
@@ -366,7 +366,7 @@ int cmd_update_metrics(cli_globals *g, int argc, char **argv)
 	for (int i = 1; i < a.npositional; i++)
 		if ((rc = mreg_metrics_set_kv(&m, a.positional[i])) < 0)
 			return cli_fail(rc);
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_write(&reg, g)))
 		return rc;
 	if ((rc = mreg_update_metrics(reg, &ref, &m, replace)) < 0)
 		rc = cli_fail(rc);
@@ -392,7 +392,7 @@ static int do_tag(cli_globals *g, int argc, char **argv, bool untag)
 		return cli_usage(cmd, "%s needs REF and at least one TAG", cmd->name);
 	if ((rc = mreg_ref_parse(&ref, a.positional[0])) < 0)
 		return cli_fail(rc);
-	if ((rc = cli_open(&reg, g)))
+	if ((rc = cli_open_write(&reg, g)))
 		return rc;
 	if ((rc = mreg_tag(reg, &ref, a.positional + 1, (size_t)(a.npositional - 1), untag)) < 0)
 		rc = cli_fail(rc);

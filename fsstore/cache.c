@@ -93,6 +93,18 @@ bool mreg_cache_fresh_at(mreg_registry *reg, const char *head)
 	return !strcmp(commit, head);
 }
 
+bool mreg_cache_tree_of(git_oid *tree, mreg_registry *reg, const char *commit)
+{
+	static const char *const names[] = { "stamp", "mirror" };
+	char t[41], c[41];
+	for (size_t i = 0; i < 2; i++) {
+		read_stamp2(t, c, reg, names[i]);
+		if (!strcmp(c, commit) && git_oid_fromstr(tree, t) == 0)
+			return true;
+	}
+	return false;
+}
+
 int mreg_cache_stamp(char out[41], mreg_registry *reg)
 {
 	return read_stamp(out, reg, "stamp");
@@ -426,6 +438,8 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const 
 	git_tree_entry *e = NULL;
 	collect c = { reg, NULL, 0, 0, 0 };
 	int rc = 0;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 
 	*out = NULL;
 	*n = 0;
@@ -494,6 +508,8 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	collect c = { reg, NULL, 0, 0, 0 };
 	mreg_state *st = NULL;
 	int rc = 0, maps = reg->nmaps;	/* a caller's state may borrow the mappings before these */
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 
 	if (git_oid_fromstr(&old_id, stamp) < 0 || git_tree_lookup(&old, reg->repo, &old_id) < 0 ||
 	    git_tree_lookup(&cur, reg->repo, tree) < 0)
@@ -606,6 +622,8 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 	git_strarray spec = { paths, 4 };
 	path_list lag = { NULL, 0, 0 };
 	int rc = 0;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	mreg_clear_stale_lock(reg, "index");

@@ -16,6 +16,7 @@ struct mreg_registry {
 	git_repository *repo;
 	git_odb *odb;
 	git_odb_backend *mempack;	/* a batch's new objects gather here, then go to disk as one pack */
+	struct mreg_odb *lodb;	/* objects read without libgit2 (odb.c), opened when first needed */
 	char *path;		/* what the user named, for messages */
 	char *gitdir;		/* ends in '/' */
 	char *workdir;		/* ends in '/'; NULL when bare */
@@ -33,8 +34,9 @@ struct mreg_registry {
 		size_t len;
 	} maps[16];
 	int nmaps;
-	/* opened by mreg_registry_open_read without libgit2: repo and odb are NULL until mreg_registry_need_git */
+	/* opened without libgit2 (open_read, open_write): repo and odb are NULL until mreg_registry_need_git */
 	bool light;
+	bool settings;		/* fsync, lock_timeout_ms and actor are read from git config */
 	/* the commit (and its tree) this process last moved the branch to, while it holds the lock */
 	git_oid known_commit, known_tree;
 	bool known;
@@ -69,6 +71,15 @@ int mreg_fs_mkparents(const char *path);	/* mkdir -p of path's parent */
 int mreg_fs_fsync_dir(const char *dir);
 int64_t mreg_fs_now_usec(void);
 
+/* config.c */
+/* $USER@host (else $LOGNAME, else unknown): the actor when git config has no mreg.actor */
+char *mreg_default_actor(void);
+/*
+ * reg->fsync, lock_timeout_ms and actor from git config without libgit2;
+ * 1 when the config holds something only libgit2 should read (see config.c).
+ */
+int mreg_config_light(mreg_registry *reg);
+
 /* repo.c */
 int mreg_lock(mreg_registry *reg);
 /* Nested calls nest: the lock goes with the last mreg_unlock (or mreg_registry_free). */
@@ -85,6 +96,8 @@ bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
+/* An object's type and bytes: read by odb.c, else (not found there) by libgit2. */
+int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* ops.c: artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
 int mreg_artifact_limit(mreg_registry *reg, int64_t *out);
 /* mreg.json at HEAD, parsed (*out NULL when HEAD has none); MREG_EINVALID when it is not an object. */
@@ -108,6 +121,8 @@ int mreg_cache_adopt(mreg_registry *reg, const char *src, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
+/* The tree a stamp (state or mirror) records for commit (40 hex digits); false when none does. */
+bool mreg_cache_tree_of(git_oid *tree, mreg_registry *reg, const char *commit);
 int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
@@ -128,6 +143,23 @@ typedef struct {
 	const char *path;	/* a file's path, '/'-separated, relative to the tree */
 	git_oid id;		/* its blob */
 } mreg_tree_update;
+
+/* The object id: SHA-1 of "<type> <size>\0" and the bytes. */
+void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len);
+
+/* odb.c: objects read without libgit2, from packs (with deltas) and loose files */
+typedef struct mreg_odb mreg_odb;
+int mreg_odb_open(mreg_odb **out, const char *objdir);	/* objdir ends in '/' */
+void mreg_odb_free(mreg_odb *odb);
+/*
+ * The object's type and bytes (checked against id) into out. 1: not found
+ * here; whether libgit2 could find it, mreg_odb_unsure says (alternates, a
+ * multi-pack-index, an index this reader does not read). ECORRUPT: damaged.
+ */
+int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id);
+bool mreg_odb_unsure(const mreg_odb *odb);
+/* Look at objects/pack again: packs written since are read, packs removed since dropped. */
+int mreg_odb_refresh(mreg_odb *odb);
 
 /* pack.c: a set of object ids (open addressing; the all-zero id cannot be stored) */
 typedef struct {

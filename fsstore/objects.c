@@ -25,11 +25,10 @@
 
 static const char *type_name(git_object_t type)
 {
-	return type == GIT_OBJECT_BLOB ? "blob" : type == GIT_OBJECT_TREE ? "tree" : "commit";
+	return type == GIT_OBJECT_BLOB ? "blob" : type == GIT_OBJECT_TREE ? "tree" : type == GIT_OBJECT_TAG ? "tag" : "commit";
 }
 
-/* The object id: SHA-1 of "<type> <size>\0" and the bytes. */
-static void hash_object(git_oid *out, git_object_t type, const void *data, size_t len)
+void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len)
 {
 	char hdr[32];
 	char *p = stpcpy(hdr, type_name(type));
@@ -60,7 +59,7 @@ int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len,
 	x->data = data;
 	x->len = len;
 	x->owned = owned;
-	hash_object(&x->id, type, data, len);
+	mreg_objs_hash(&x->id, type, data, len);
 	if (id_out)
 		git_oid_cpy(id_out, &x->id);
 	return 0;
@@ -160,7 +159,8 @@ static int ent_upsert(tree_ent *e, size_t *n, const tree_ent *x)
 static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid *base, const mreg_tree_update *up,
 		      size_t n, int depth)
 {
-	git_odb_object *obj = NULL;
+	mreg_buf obj = MREG_BUF_INIT;
+	git_object_t type;
 	tree_ent *e = NULL;
 	size_t ne = 0;
 	mreg_buf b = MREG_BUF_INIT;
@@ -169,11 +169,13 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 	if (depth > MAX_DEPTH)
 		return mreg_error_set(MREG_ERROR, "path too deep: '%s'", up[0].path);
 	if (base) {
-		if (git_odb_read(&obj, reg->odb, base) < 0 || git_odb_object_type(obj) != GIT_OBJECT_TREE) {
-			rc = mreg_git_error("cannot read a tree of", reg->path);
+		if ((rc = mreg_object_read(&obj, &type, reg, base)) < 0)
+			goto done;
+		if (type != GIT_OBJECT_TREE) {
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
 			goto done;
 		}
-		rc = parse_tree(&e, &ne, n, git_odb_object_data(obj), git_odb_object_size(obj));
+		rc = parse_tree(&e, &ne, n, obj.ptr, obj.size);
 		if (rc == 1)
 			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
 	} else if (!(e = calloc(n + 1, sizeof(*e)))) {
@@ -233,7 +235,7 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 done:
 	mreg_buf_dispose(&b);
 	free(e);
-	git_odb_object_free(obj);
+	mreg_buf_dispose(&obj);
 	return rc;
 }
 

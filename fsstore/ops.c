@@ -25,7 +25,8 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 	t->st = NULL;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
-	if (git_repository_head_detached(reg->repo) == 1)
+	/* a light open found HEAD on a branch (registry.c); a full one asks libgit2 */
+	if (!reg->light && git_repository_head_detached(reg->repo) == 1)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': HEAD is detached (check out a branch)",
 				      reg->path);
 	if ((rc = mreg_lock(reg)) < 0)
@@ -89,8 +90,7 @@ static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char
 	if (rc < 0)
 		return rc;
 	e->path = path;
-	if (git_odb_hash(&e->id, data, len, GIT_OBJECT_BLOB) < 0)
-		return mreg_git_error("cannot hash", path);
+	mreg_objs_hash(&e->id, GIT_OBJECT_BLOB, data, len);
 	return 0;
 }
 
@@ -98,7 +98,9 @@ static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char
 static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, size_t n)
 {
 	git_index *idx = NULL;
-	int rc = 0;
+	int rc = mreg_registry_need_git(reg);
+	if (rc < 0)
+		return rc;
 	if (git_repository_index(&idx, reg->repo) < 0)
 		return mreg_git_error("cannot open the index of", reg->path);
 	/* version 2 is the one index.c streams on the next write */

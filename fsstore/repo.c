@@ -67,20 +67,6 @@ int mreg_libgit2_ready(void)
 	return 0;
 }
 
-static char *default_actor(void)
-{
-	const char *user = getenv("USER");
-	char host[256] = "localhost";
-	if (!user || !*user)
-		user = getenv("LOGNAME");
-	if (!user || !*user)
-		user = "unknown";
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = '\0';
-	return mreg_strfmt("%s@%s", user, host);
-}
-
 static int commit_files(mreg_registry *reg)
 {
 	git_treebuilder *tb = NULL;
@@ -188,11 +174,12 @@ static int read_settings(mreg_registry *reg)
 	if (git_config_get_bool(&v, cfg, "mreg.fsync") == 0)
 		reg->fsync = v != 0;
 	if (git_config_get_int32(&t, cfg, "mreg.lockTimeout") == 0 && t >= 0)
-		reg->lock_timeout_ms = t * 1000;
+		reg->lock_timeout_ms = t > INT32_MAX / 1000 ? INT32_MAX : t * 1000;
 	if (git_config_get_string_buf(&actor, cfg, "mreg.actor") == 0 && actor.size)
 		reg->actor = mreg_strdup(actor.ptr);
 	else
-		reg->actor = default_actor();
+		reg->actor = mreg_default_actor();
+	reg->settings = true;
 	git_buf_dispose(&actor);
 	git_config_free(cfg);
 	return reg->actor ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
@@ -205,6 +192,7 @@ void mreg_registry_free(mreg_registry *reg)
 	reg->lockdepth = 1;	/* whatever is still held goes */
 	mreg_unlock(reg);
 	mreg_release_maps(reg);
+	mreg_odb_free(reg->lodb);
 	git_odb_free(reg->odb);
 	git_repository_free(reg->repo);
 	free(reg->path);
@@ -321,9 +309,10 @@ const char *mreg_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, si
  * HEAD of the repository at gitdir, read by hand: the 40 hex digits of the
  * commit it names through a branch (loose or packed) or detached, or 1
  * when HEAD is anything else (a missing branch, an odd name): the full open
- * knows those.
+ * knows those. With branch given, only a branch will do, and its full name
+ * (refs/heads/...) goes there.
  */
-static int quick_head(char head[41], const char *gitdir)
+static int quick_head(char head[41], const char *gitdir, char *branch, size_t branchlen)
 {
 	static const char prefix[] = "ref: refs/heads/";
 	mreg_buf b = MREG_BUF_INIT, r = MREG_BUF_INIT;
@@ -341,6 +330,13 @@ static int quick_head(char head[41], const char *gitdir)
 		if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n ||
 		    memmem(name, n, "..", 2) || name[0] == '/' || name[0] == '.')
 			goto done;
+		if (branch) {
+			if (branchlen <= n + 11)
+				goto done;
+			memcpy(branch, "refs/heads/", 11);
+			memcpy(branch + 11, name, n);
+			branch[11 + n] = '\0';
+		}
 		free(path);
 		path = mreg_strfmt("%srefs/heads/%.*s", gitdir, (int)n, name);
 		int err = path ? mreg_fs_read(&r, path, 128) : MREG_ERROR;
@@ -349,6 +345,8 @@ static int quick_head(char head[41], const char *gitdir)
 		else if (err == MREG_ENOTFOUND)	/* after git gc or git pack-refs */
 			hex = mreg_packed_ref(&r, gitdir, path + strlen(gitdir), strlen(path) - strlen(gitdir));
 	}
+	if (hex == b.ptr && branch)
+		hex = NULL;	/* detached, and the caller wants a branch */
 	if (hex) {
 		memcpy(head, hex, 40);
 		head[40] = '\0';
@@ -384,10 +382,15 @@ static bool config_is_plain(const char *gitdir)
 	return plain;
 }
 
-int mreg_registry_open_read(mreg_registry **out, const char *dir)
+/*
+ * The light open: paths only, no libgit2, when HEAD is a branch at the
+ * commit the state files (and the mirror) are stamped with and the config
+ * keeps the plain layout. 1 when any of that does not hold.
+ */
+static int open_light(mreg_registry **out, const char *dir, bool writing)
 {
 	mreg_registry *reg;
-	char head[41];
+	char head[41], branch[256];
 
 	*out = NULL;
 	if (!dir || !*dir)
@@ -400,6 +403,8 @@ int mreg_registry_open_read(mreg_registry **out, const char *dir)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	reg->lockfd = -1;
 	reg->light = true;
+	reg->fsync = true;
+	reg->lock_timeout_ms = 30000;
 	reg->path = mreg_strdup(dir);
 	reg->workdir = mreg_strfmt("%s%s", dir, sep);
 	reg->gitdir = mreg_strfmt("%s%s.git/", dir, sep);
@@ -407,12 +412,32 @@ int mreg_registry_open_read(mreg_registry **out, const char *dir)
 	reg->statedir = mreg_strfmt("%s%sstate/", dir, sep);
 	/* .git must be a directory: as a file (a linked work tree) HEAD is not under it, and the full open knows */
 	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir &&
-	    quick_head(head, reg->gitdir) == 0 && mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir)) {
-		*out = reg;
-		return 0;
+	    quick_head(head, reg->gitdir, writing ? branch : NULL, sizeof(branch)) == 0 &&
+	    mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir)) {
+		int rc = writing ? mreg_config_light(reg) : 0;
+		if (rc == 0) {
+			*out = reg;
+			return 0;
+		}
+		if (rc < 0) {
+			mreg_registry_free(reg);
+			return rc;
+		}
 	}
 	mreg_registry_free(reg);
-	return mreg_registry_open(out, dir);
+	return 1;
+}
+
+int mreg_registry_open_read(mreg_registry **out, const char *dir)
+{
+	int rc = open_light(out, dir, false);
+	return rc == 1 ? mreg_registry_open(out, dir) : rc;
+}
+
+int mreg_registry_open_write(mreg_registry **out, const char *dir)
+{
+	int rc = open_light(out, dir, true);
+	return rc == 1 ? mreg_registry_open(out, dir) : rc;
 }
 
 int mreg_registry_need_git(mreg_registry *reg)
@@ -434,9 +459,11 @@ int mreg_registry_need_git(mreg_registry *reg)
 	reg->workdir = full->workdir;
 	reg->statedir = full->statedir;
 	reg->mregdir = full->mregdir;
+	free(reg->actor);
 	reg->actor = full->actor;
 	reg->fsync = full->fsync;
 	reg->lock_timeout_ms = full->lock_timeout_ms;
+	reg->settings = true;
 	reg->light = false;
 	full->repo = NULL;
 	full->odb = NULL;
@@ -514,7 +541,7 @@ int mreg_lock(mreg_registry *reg)
 		reg->lockdepth++;
 		return 0;
 	}
-	if ((rc = mreg_registry_need_git(reg)) < 0)
+	if (!reg->settings && (rc = mreg_registry_need_git(reg)) < 0)	/* the lock's timeout is a setting */
 		return rc;
 	if (!(path = mreg_strfmt("%slock", reg->mregdir)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
@@ -565,28 +592,80 @@ void mreg_unlock(mreg_registry *reg)
 	}
 }
 
+int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc;
+	if (!reg->lodb) {
+		char *objdir = mreg_strfmt("%sobjects/", reg->gitdir);
+		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(objdir);
+		if (rc < 0)
+			return rc;
+	} else if ((rc = mreg_odb_read(out, type, reg->lodb, id)) != 1 || (rc = mreg_odb_refresh(reg->lodb)) < 0) {
+		return rc;	/* found, damaged, or the packs could not be looked at again */
+	}
+	if ((rc = mreg_odb_read(out, type, reg->lodb, id)) != 1)
+		return rc;
+	/* not in any pack or loose file this reader knows: libgit2 looks too */
+	git_odb_object *o = NULL;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	if (git_odb_read(&o, reg->odb, id) < 0)
+		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
+				      reg->path);
+	*type = git_odb_object_type(o);
+	mreg_buf_clear(out);
+	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
+	git_odb_object_free(o);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+/* The id of the entry name (a file) in a tree object's bytes; false when there is none. */
+static bool tree_entry(git_oid *out, const char *data, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = data, *end = data + len; p < end;) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+		if (!nul || end - nul < 21)
+			return false;
+		if ((size_t)(nul - sp - 1) == n && !memcmp(sp + 1, name, n) && memcmp(p, "40000 ", 6)) {
+			memcpy(out->id, nul + 1, 20);
+			return true;
+		}
+		p = nul + 21;
+	}
+	return false;
+}
+
 int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
 {
-	git_oid c, t;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	git_blob *b = NULL;
+	git_oid c, t, id;
+	git_object_t type;
+	mreg_buf b = MREG_BUF_INIT;
 	int rc = mreg_head(&c, &t, reg);
 	*out = NULL;
 	if (rc < 0)
 		return rc;
-	if (git_tree_lookup(&tree, reg->repo, &t) == 0 && git_tree_entry_bypath(&e, tree, "mreg.json") == 0 &&
-	    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) == 0) {
-		*out = cJSON_ParseWithLength(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-		if (!cJSON_IsObject(*out)) {
-			cJSON_Delete(*out);
-			*out = NULL;
-			rc = mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", reg->path);
-		}
+	if ((rc = mreg_object_read(&b, &type, reg, &t)) < 0)
+		goto done;
+	if (type != GIT_OBJECT_TREE) {
+		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' has no tree", reg->path);
+		goto done;
 	}
-	git_blob_free(b);
-	git_tree_entry_free(e);
-	git_tree_free(tree);
+	if (!tree_entry(&id, b.ptr, b.size, "mreg.json"))
+		goto done;	/* none: the defaults */
+	if ((rc = mreg_object_read(&b, &type, reg, &id)) < 0)
+		goto done;
+	*out = type == GIT_OBJECT_BLOB ? cJSON_ParseWithLength(b.ptr, b.size) : NULL;
+	if (!cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		rc = mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", reg->path);
+	}
+done:
+	mreg_buf_dispose(&b);
 	return rc;
 }
 
@@ -594,6 +673,9 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 {
 	git_reference *head = NULL;
 	const char *name = "refs/heads/main";
+	char head_hex[41];
+	if (reg->light && quick_head(head_hex, reg->gitdir, buf, n) == 0)
+		return buf;
 	if (mreg_registry_need_git(reg) < 0)
 		mreg_error_clear();	/* the default name, and the next call says what is wrong */
 	else if (git_reference_lookup(&head, reg->repo, "HEAD") == 0 &&
@@ -608,11 +690,35 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 	return buf;
 }
 
+/* HEAD's commit and tree without libgit2: the tree from a stamp of that commit, else from the commit. 1: ask libgit2. */
+static int light_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
+{
+	char hex[41];
+	git_object_t type;
+	mreg_buf b = MREG_BUF_INIT;
+	if (quick_head(hex, reg->gitdir, NULL, 0) != 0 || git_oid_fromstr(commit, hex) < 0)
+		return 1;
+	if (reg->known && git_oid_equal(&reg->known_commit, commit)) {
+		*tree = reg->known_tree;
+		return 0;
+	}
+	if (mreg_cache_tree_of(tree, reg, hex))
+		return 0;
+	int rc = mreg_object_read(&b, &type, reg, commit);
+	if (rc == 0 && (type != GIT_OBJECT_COMMIT || b.size < 46 || memcmp(b.ptr, "tree ", 5) || b.ptr[45] != '\n' ||
+			git_oid_fromstrn(tree, b.ptr + 5, 40) < 0))
+		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' is not a commit", reg->path);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 {
 	git_commit *c = NULL;
-	int rc = mreg_registry_need_git(reg);
-	if (rc < 0)
+	int rc;
+	if (reg->light && (rc = light_head(commit, tree, reg)) <= 0)
+		return rc;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
 	int err = git_reference_name_to_id(commit, reg->repo, "HEAD");
 	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)

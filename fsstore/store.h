@@ -51,6 +51,13 @@ int mreg_registry_open(mreg_registry **out, const char *dir);
  * it). Anything out of the ordinary takes mreg_registry_open's road.
  */
 int mreg_registry_open_read(mreg_registry **out, const char *dir);
+/*
+ * The same, for a command that writes events: when the state files are
+ * stamped with HEAD's commit, HEAD is on a branch and git config holds
+ * nothing that only libgit2 should read, the registry is opened without
+ * libgit2; the write reads the few objects it needs itself.
+ */
+int mreg_registry_open_write(mreg_registry **out, const char *dir);
 void mreg_registry_free(mreg_registry *reg);
 const char *mreg_registry_path(const mreg_registry *reg);
 bool mreg_registry_is_bare(const mreg_registry *reg);

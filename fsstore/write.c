@@ -334,15 +334,63 @@ static int ensure_mempack(mreg_registry *reg)
 	return 0;
 }
 
-static int make_signature(git_signature **out, mreg_registry *reg, const char *time)
+/* Who a commit and a reflog line name: the actor, as libgit2's signature would have it. */
+typedef struct {
+	char *name, *email;
+	int64_t time;
+} signature;
+
+static void signature_dispose(signature *s)
+{
+	free(s->name);
+	free(s->email);
+	s->name = s->email = NULL;
+}
+
+/* What libgit2 trims from the ends of a name or an address. */
+static bool is_crud(unsigned char c)
+{
+	return c <= 32 || strchr(".,:;<>\"\\'", c);
+}
+
+/* Nothing that libgit2 would trim or refuse: the signature is the actor as it is. */
+static bool plain_ident(const char *s)
+{
+	size_t n = strlen(s);
+	return n && !is_crud((unsigned char)s[0]) && !is_crud((unsigned char)s[n - 1]) && !strpbrk(s, "<>");
+}
+
+static int make_signature(signature *out, mreg_registry *reg, const char *time)
 {
 	int64_t usec = 0;
 	mreg_time_parse(&usec, time);
 	const char *at = strchr(reg->actor, '@');
 	char *email = at ? mreg_strdup(reg->actor) : mreg_strfmt("%s@mreg", reg->actor);
-	int rc = email ? git_signature_new(out, reg->actor, email, (git_time_t)(usec / 1000000), 0) : -1;
+	out->time = usec / 1000000;
+	out->name = out->email = NULL;
+	if (!email)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (plain_ident(reg->actor) && plain_ident(email)) {
+		out->name = mreg_strdup(reg->actor);
+		out->email = email;
+		return out->name ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	/* anything else: libgit2 trims it, or refuses it, its own way */
+	git_signature *sig = NULL;
+	int rc = mreg_registry_need_git(reg);
+	if (rc == 0 && git_signature_new(&sig, reg->actor, email, (git_time_t)out->time, 0) < 0)
+		rc = mreg_git_error("cannot make a signature for", reg->actor);
 	free(email);
-	return rc < 0 ? mreg_git_error("cannot make a signature for", reg->actor) : 0;
+	if (rc < 0)
+		return rc;
+	out->name = mreg_strdup(sig->name);
+	out->email = mreg_strdup(sig->email);
+	git_signature_free(sig);
+	if (!out->name || !out->email) {
+		signature_dispose(out);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	return 0;
 }
 
 /* The branch's value now: loose file, else packed-refs; zero when it has none. 1: unreadable. */
@@ -369,14 +417,14 @@ static int read_branch(git_oid *out, mreg_registry *reg, const char *branch)
 
 /* Append one line to the reflog at logs/<name>, as git writes them (a mirror: not synced). */
 static void append_reflog(mreg_registry *reg, const char *name, const git_oid *from, const git_oid *to,
-			  const git_signature *who, const char *msg)
+			  const signature *who, const char *msg)
 {
 	char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(a, sizeof(a), from);
 	git_oid_tostr(b, sizeof(b), to);
 	char *path = mreg_strfmt("%slogs/%s", reg->gitdir, name);
 	char *line = mreg_strfmt("%s %s %s <%s> %lld +0000\t%s\n", a, b, who->name, who->email,
-				 (long long)who->when.time, msg);
+				 (long long)who->time, msg);
 	if (path && line) {
 		for (char *p = strchr(line, '\t'); p && p[1]; p++)
 			if (*p == '\n')
@@ -403,7 +451,7 @@ static void append_reflog(mreg_registry *reg, const char *name, const git_oid *f
  * is the moment of truth of a write. The reflog names the actor.
  */
 static int update_branch(mreg_registry *reg, const char *branch, const git_oid *to, const git_oid *expect,
-			 const git_signature *who, const char *msg, const char *moved)
+			 const signature *who, const char *msg, const char *moved)
 {
 	git_oid cur;
 	char *path = mreg_strfmt("%s%s", reg->gitdir, branch), *lock = mreg_strfmt("%s%s.lock", reg->gitdir, branch);
@@ -477,7 +525,7 @@ done:
  * branch from head to commit (durable: the moment of truth), then merge
  * packs, which is housekeeping and may fail on its own.
  */
-static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const git_signature *who,
+static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const signature *who,
 		       const char *summary)
 {
 	char branch[256];
@@ -498,7 +546,7 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 
 int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
 {
-	git_signature *who = NULL;
+	signature who = { NULL, NULL, 0 };
 	char branch[256], now[MREG_TIME_LEN + 1];
 	int rc;
 	mreg_branch_ref(reg, branch, sizeof(branch));
@@ -508,9 +556,9 @@ int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expe
 	if (!log)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	else if ((rc = make_signature(&who, reg, now)) == 0)
-		rc = update_branch(reg, branch, to, expect, who, log, "moved meanwhile; nothing was changed");
+		rc = update_branch(reg, branch, to, expect, &who, log, "moved meanwhile; nothing was changed");
 	reg->known = false;
-	git_signature_free(who);
+	signature_dispose(&who);
 	free(log);
 	return rc;
 }
@@ -519,7 +567,7 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		      const mreg_addfile *extra, size_t nextra, const char *summary)
 {
 	git_oid head, base_tree, tree, commit;
-	git_signature *sig = NULL;
+	signature sig = { NULL, NULL, 0 };
 	mreg_objs objs;
 	mreg_tree_update up[4];
 	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL;
@@ -528,7 +576,6 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	objs.n = 0;
 	if (nextra > 3)
 		return mreg_error_set(MREG_ERROR, "too many files in one event");
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if ((rc = mreg_head(&head, &base_tree, reg)) < 0)
 		return rc;
 	mreg_event_path(evpath, ev->id);
@@ -547,11 +594,11 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	}
 	if ((rc = mreg_objs_tree(&tree, &objs, reg, &base_tree, up, nextra + 1)) < 0 ||
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
-	    (rc = mreg_objs_commit(&commit, &objs, &tree, &head, sig->name, sig->email, (int64_t)sig->when.time, msg)) < 0)
+	    (rc = mreg_objs_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
 		goto done;
 	if ((rc = mreg_objs_write_pack(reg, &objs)) < 0)
 		goto done;
-	if ((rc = move_branch(reg, &commit, &head, sig, summary)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, &sig, summary)) < 0)
 		goto done;
 	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
 	reg->known_tree = tree;
@@ -560,7 +607,7 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	rc = 0;
 done:
 	mreg_objs_dispose(&objs);
-	git_signature_free(sig);
+	signature_dispose(&sig);
 	free(msg);
 	return rc;
 }
@@ -576,6 +623,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	git_oid head, base_tree, tree, commit;
 	git_tree *base = NULL, *t = NULL;
 	git_commit *parent = NULL;
+	signature who = { NULL, NULL, 0 };
 	git_signature *sig = NULL;
 	git_tree_update *up = NULL;
 	char (*paths)[MREG_EVENT_PATH_MAX] = NULL;
@@ -585,6 +633,8 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	char *msg = NULL;
 	int rc;
 
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if ((rc = ensure_mempack(reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
 		return rc;
@@ -625,8 +675,12 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		rc = mreg_git_error("cannot build the tree in", reg->path);
 		goto done;
 	}
-	if ((rc = make_signature(&sig, reg, time)) < 0)
+	if ((rc = make_signature(&who, reg, time)) < 0)
 		goto done;
+	if (git_signature_new(&sig, who.name, who.email, (git_time_t)who.time, 0) < 0) {
+		rc = mreg_git_error("cannot make a signature for", reg->actor);
+		goto done;
+	}
 	const git_commit *parents[1] = { parent };
 	if (git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL, msg, t, 1, parents) < 0) {
 		rc = mreg_git_error("cannot create a commit in", reg->path);
@@ -639,7 +693,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	}
 
 	git_mempack_reset(reg->mempack);
-	if ((rc = move_branch(reg, &commit, &head, sig, summary)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, &who, summary)) < 0)
 		goto done;
 	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
 	reg->known_tree = tree;
@@ -653,6 +707,7 @@ done:
 	if (reg->mempack)
 		git_mempack_reset(reg->mempack);
 	git_signature_free(sig);
+	signature_dispose(&who);
 	git_tree_free(t);
 	git_tree_free(base);
 	git_commit_free(parent);

@@ -1,0 +1,594 @@
+/*
+ * Reading objects without libgit2.
+ *
+ * A write reads a few objects: HEAD's commit, the trees on the paths it
+ * changes and mreg.json. Starting libgit2 for them (its global set-up, the
+ * repository open, its config stack) costs about a millisecond per command
+ * on this kind of machine, more than the reads. So the objects are found
+ * here, in the packs (index version 2, deltas by offset or by id, as `git
+ * gc`, `git repack` and `mreg gc` write them) and among the loose objects,
+ * and every object read is hashed and checked against its id.
+ *
+ * What this reader does not know answers 1, and the caller asks libgit2:
+ * an object it cannot find (a repository with alternates, a pack index of
+ * another version), so the two can never disagree about what exists. Pack
+ * indexes are read when first needed, newest pack first.
+ *
+ * Pack layout (git's pack-format): "PACK", version 2 or 3, count; then per
+ * entry a header (type in bits 4-6 of the first byte, size in 4 + 7n bits),
+ * for an offset delta the distance back to its base (7 bits a byte, each
+ * continuation adding one), for an id delta the base's 20 bytes; then zlib
+ * data. A delta is the base's size and the result's size (7-bit varints),
+ * then instructions: copy (high bit; flags say which offset and size bytes
+ * follow; size 0 means 0x10000) or insert (1 to 127 literal bytes).
+ * Index version 2: "\377tOc", 2, 256 cumulative counts, sorted ids, CRCs,
+ * 31-bit offsets (high bit: index into the 64-bit offsets that follow).
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAX_CHAIN 1000		/* deltas on deltas: git's default depth is 50 */
+#define MAX_OBJECT ((size_t)1 << 31)
+
+typedef struct {
+	char *path;		/* ".../pack-<hex>" without the suffix */
+	unsigned char *idx;	/* the whole index, read */
+	size_t idxlen;
+	uint32_t count;
+	bool bad;		/* the index is not one this reader reads */
+	const unsigned char *pack;	/* mapped when first needed */
+	size_t packlen;
+} odb_pack;
+
+struct mreg_odb {
+	char *objdir;		/* ends in '/' */
+	odb_pack *packs;
+	size_t npacks;
+	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
+	bool said;		/* a read set its own message (a pack that will not open) */
+};
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const char *type_name(git_object_t t)
+{
+	return t == GIT_OBJECT_COMMIT ? "commit" : t == GIT_OBJECT_TREE ? "tree" : t == GIT_OBJECT_BLOB ? "blob" : "tag";
+}
+
+static bool is_idx(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && !strcmp(name + n - 4, ".idx");
+}
+
+/* The newest pack first: a write's objects are in the packs written last. */
+static int cmp_mtime_desc(const void *a, const void *b)
+{
+	const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void pack_dispose(odb_pack *p)
+{
+	free(p->path);
+	free(p->idx);
+	if (p->pack)
+		munmap((void *)p->pack, p->packlen);
+}
+
+/*
+ * Pack p's index, read when first needed (a write finds what it reads in
+ * the newest pack or two): version 2, and long enough for its counts, ids,
+ * CRCs, offsets and two checksums. false when it is not that.
+ */
+static bool load_index(mreg_odb *odb, odb_pack *p)
+{
+	if (p->idx)
+		return true;
+	if (p->bad)
+		return false;
+	mreg_buf b = MREG_BUF_INIT;
+	char *ip = mreg_strfmt("%s.idx", p->path);
+	int r = ip ? mreg_fs_read(&b, ip, (size_t)1 << 32) : MREG_ERROR;
+	free(ip);
+	uint32_t count = b.size >= 8 + 1024 ? be32((unsigned char *)b.ptr + 8 + 1020) : 0;
+	if (r < 0 || b.size < 8 + 1024 + 40 || memcmp(b.ptr, "\377tOc\0\0\0\2", 8) ||
+	    (uint64_t)b.size < 8 + 1024 + (uint64_t)count * 28 + 40) {
+		mreg_error_clear();
+		mreg_buf_dispose(&b);
+		p->bad = true;
+		odb->unsure = true;	/* libgit2 may read what this reader does not */
+		return false;
+	}
+	p->idxlen = b.size;
+	p->idx = (unsigned char *)mreg_buf_detach(&b);
+	p->count = count;
+	return true;
+}
+
+/*
+ * The packs in objects/pack now, newest first: those already loaded are
+ * kept as they are, new ones loaded, gone ones dropped. A process that
+ * writes several times (the library) sees its own new packs this way.
+ */
+static int load_packs(mreg_odb *odb)
+{
+	char *dir = mreg_strfmt("%spack", odb->objdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	struct {
+		int64_t mtime;
+		char *path;
+	} *found = NULL;
+	size_t n = 0, a = 0;
+	odb_pack *packs = NULL;
+	size_t np = 0;
+	int rc = 0;
+
+	if (!d) {
+		int rc = dir ? 0 : mreg_error_set(MREG_ERROR, "out of memory");	/* no pack directory: no packs */
+		free(dir);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !is_idx(de->d_name)) {
+			if (!strcmp(de->d_name, "multi-pack-index"))
+				odb->unsure = true;	/* the .idx files are still there; note it all the same */
+			continue;
+		}
+		struct stat sb;
+		char *p = mreg_strfmt("%s/%.*s", dir, (int)(strlen(de->d_name) - 4), de->d_name);
+		char *pk = p ? mreg_strfmt("%s.pack", p) : NULL;
+		if (!p || !pk) {
+			free(p);
+			free(pk);
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			break;
+		}
+		if (stat(pk, &sb) < 0) {	/* an index without its pack: git ignores it too */
+			free(p);
+			free(pk);
+			continue;
+		}
+		free(pk);
+		if (n == a) {
+			a = a ? a * 2 : 16;
+			void *q = realloc(found, a * sizeof(*found));
+			if (!q) {
+				free(p);
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				break;
+			}
+			found = q;
+		}
+		found[n].mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+		found[n++].path = p;
+	}
+	closedir(d);
+	free(dir);
+	if (rc == 0 && n) {
+		qsort(found, n, sizeof(*found), cmp_mtime_desc);
+		if (!(packs = calloc(n, sizeof(*packs))))
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rc < 0) {
+			free(found[i].path);
+			continue;
+		}
+		size_t k = 0;
+		while (k < odb->npacks && (!odb->packs[k].path || strcmp(odb->packs[k].path, found[i].path)))
+			k++;
+		if (k < odb->npacks) {	/* known: moved over */
+			packs[np++] = odb->packs[k];
+			odb->packs[k].path = NULL;
+			free(found[i].path);
+		} else {
+			packs[np++].path = found[i].path;
+		}
+	}
+	free(found);
+	if (rc < 0) {
+		for (size_t i = 0; i < np; i++)
+			pack_dispose(&packs[i]);
+		free(packs);
+		return rc;
+	}
+	for (size_t k = 0; k < odb->npacks; k++)
+		if (odb->packs[k].path)
+			pack_dispose(&odb->packs[k]);
+	free(odb->packs);
+	odb->packs = packs;
+	odb->npacks = np;
+	return 0;
+}
+
+int mreg_odb_refresh(mreg_odb *odb)
+{
+	return load_packs(odb);
+}
+
+int mreg_odb_open(mreg_odb **out, const char *objdir)
+{
+	mreg_odb *odb = calloc(1, sizeof(*odb));
+	char *alt = NULL;
+	struct stat sb;
+	int rc;
+	*out = NULL;
+	if (!odb || !(odb->objdir = mreg_strdup(objdir)) || !(alt = mreg_strfmt("%sinfo/alternates", objdir))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto fail;
+	}
+	if (stat(alt, &sb) == 0)
+		odb->unsure = true;
+	free(alt);
+	alt = NULL;
+	if ((rc = load_packs(odb)) < 0)
+		goto fail;
+	*out = odb;
+	return 0;
+fail:
+	free(alt);
+	mreg_odb_free(odb);
+	return rc;
+}
+
+void mreg_odb_free(mreg_odb *odb)
+{
+	if (!odb)
+		return;
+	for (size_t i = 0; i < odb->npacks; i++)
+		pack_dispose(&odb->packs[i]);
+	free(odb->packs);
+	free(odb->objdir);
+	free(odb);
+}
+
+/* The offset of id in pack p's data, or -1 when p does not hold it. */
+static int64_t find_in_index(const odb_pack *p, const unsigned char *id)
+{
+	const unsigned char *fan = p->idx + 8, *ids = fan + 1024;
+	uint32_t lo = id[0] ? be32(fan + 4 * (id[0] - 1)) : 0, hi = be32(fan + 4 * id[0]);
+	if (hi > p->count || lo > hi)
+		return -1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(ids + (size_t)mid * 20, id, 20);
+		if (c == 0) {
+			const unsigned char *offs = ids + (size_t)p->count * 24;
+			uint32_t o = be32(offs + (size_t)mid * 4);
+			if (!(o & 0x80000000u))
+				return o;
+			const unsigned char *big = offs + (size_t)p->count * 4 + (size_t)(o & 0x7fffffffu) * 8;
+			if (big + 8 > p->idx + p->idxlen - 40)
+				return -1;
+			uint64_t v = (uint64_t)be32(big) << 32 | be32(big + 4);
+			return v > INT64_MAX ? -1 : (int64_t)v;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int map_pack(mreg_odb *odb, odb_pack *p)
+{
+	if (p->pack)
+		return 0;
+	char *path = mreg_strfmt("%s.pack", p->path);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat sb;
+	int rc = 0;
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < 12 + 20) {
+		rc = mreg_error_set(MREG_ECORRUPT, "cannot read pack '%s.pack'", p->path);
+	} else {
+		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED) {
+			rc = mreg_error_set(MREG_ERROR, "cannot map pack '%s.pack': %s", p->path, strerror(errno));
+		} else {
+			p->pack = m;
+			p->packlen = (size_t)sb.st_size;
+			if (memcmp(p->pack, "PACK", 4) || (be32(p->pack + 4) != 2 && be32(p->pack + 4) != 3))
+				rc = mreg_error_set(MREG_ECORRUPT, "not a pack: '%s.pack'", p->path);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	odb->said = rc < 0;
+	return rc;
+}
+
+/* Inflate exactly size bytes from in (at most avail long) into a fresh buffer. */
+static int inflate_exact(unsigned char **out, const unsigned char *in, size_t avail, size_t size)
+{
+	z_stream zs;
+	unsigned char *buf = malloc(size + 1);
+	if (!buf)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit(&zs) != Z_OK) {
+		free(buf);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = avail > UINT32_MAX ? UINT32_MAX : (uInt)avail;
+	zs.next_out = buf;
+	zs.avail_out = (uInt)size;
+	int zr = inflate(&zs, Z_FINISH);
+	bool ok = zr == Z_STREAM_END && zs.avail_out == 0;
+	inflateEnd(&zs);
+	if (!ok) {
+		free(buf);
+		return MREG_ECORRUPT;
+	}
+	buf[size] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* A 7-bit varint of a delta header. */
+static bool delta_size(size_t *out, const unsigned char **p, const unsigned char *end)
+{
+	size_t v = 0;
+	int shift = 0;
+	do {
+		if (*p >= end || shift > 56)
+			return false;
+		v |= (size_t)(**p & 0x7f) << shift;
+		shift += 7;
+	} while (*(*p)++ & 0x80);
+	*out = v;
+	return true;
+}
+
+static int apply_delta(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
+		       const unsigned char *d, size_t dlen)
+{
+	const unsigned char *p = d, *end = d + dlen;
+	size_t src, dst;
+	if (!delta_size(&src, &p, end) || !delta_size(&dst, &p, end) || src != baselen || dst > MAX_OBJECT)
+		return MREG_ECORRUPT;
+	unsigned char *buf = malloc(dst + 1), *w = buf;
+	if (!buf)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	while (p < end) {
+		unsigned char op = *p++;
+		if (op & 0x80) {
+			size_t off = 0, n = 0;
+			for (int i = 0; i < 4; i++)
+				if (op & (1 << i)) {
+					if (p >= end)
+						goto bad;
+					off |= (size_t)*p++ << (8 * i);
+				}
+			for (int i = 0; i < 3; i++)
+				if (op & (0x10 << i)) {
+					if (p >= end)
+						goto bad;
+					n |= (size_t)*p++ << (8 * i);
+				}
+			if (!n)
+				n = 0x10000;
+			if (off > baselen || n > baselen - off || n > dst - (size_t)(w - buf))
+				goto bad;
+			memcpy(w, base + off, n);
+			w += n;
+		} else if (op) {
+			if (op > end - p || op > dst - (size_t)(w - buf))
+				goto bad;
+			memcpy(w, p, op);
+			w += op;
+			p += op;
+		} else {
+			goto bad;
+		}
+	}
+	if ((size_t)(w - buf) != dst)
+		goto bad;
+	buf[dst] = '\0';
+	*out = buf;
+	*outlen = dst;
+	return 0;
+bad:
+	free(buf);
+	return MREG_ECORRUPT;
+}
+
+static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id,
+		    int depth);
+
+/* The object at offset off of pack p, resolving deltas. */
+static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, odb_pack *p, uint64_t off,
+		       int depth)
+{
+	int rc;
+	if (depth > MAX_CHAIN)
+		return MREG_ECORRUPT;
+	if ((rc = map_pack(odb, p)) < 0)
+		return rc;
+	const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
+	if (off < 12 || q >= end)
+		return MREG_ECORRUPT;
+	unsigned c = *q++;
+	int t = (c >> 4) & 7;
+	size_t size = c & 15;
+	int shift = 4;
+	while (c & 0x80) {
+		if (q >= end || shift > 57)
+			return MREG_ECORRUPT;
+		c = *q++;
+		size |= (size_t)(c & 0x7f) << shift;
+		shift += 7;
+	}
+	if (size > MAX_OBJECT)
+		return MREG_ECORRUPT;
+	if (t >= GIT_OBJECT_COMMIT && t <= GIT_OBJECT_TAG) {
+		*type = (git_object_t)t;
+		*len = size;
+		return inflate_exact(out, q, (size_t)(end - q), size);
+	}
+	unsigned char *base = NULL, *delta = NULL;
+	size_t baselen = 0;
+	if (t == GIT_OBJECT_OFS_DELTA) {
+		if (q >= end)
+			return MREG_ECORRUPT;
+		c = *q++;
+		uint64_t back = c & 0x7f;
+		while (c & 0x80) {
+			if (q >= end || back >= ((uint64_t)1 << 56))
+				return MREG_ECORRUPT;
+			c = *q++;
+			back = ((back + 1) << 7) | (c & 0x7f);
+		}
+		if (back == 0 || back > off)
+			return MREG_ECORRUPT;
+		rc = read_packed(&base, &baselen, type, odb, p, off - back, depth + 1);
+	} else if (t == GIT_OBJECT_REF_DELTA) {
+		if (end - q < 20)
+			return MREG_ECORRUPT;
+		rc = read_any(&base, &baselen, type, odb, q, depth + 1);
+		if (rc == 1)
+			rc = MREG_ECORRUPT;	/* a delta on a base that is nowhere */
+		q += 20;
+	} else {
+		return MREG_ECORRUPT;
+	}
+	if (rc == 0)
+		rc = inflate_exact(&delta, q, (size_t)(end - q), size);
+	if (rc == 0)
+		rc = apply_delta(out, len, base, baselen, delta, size);
+	free(base);
+	free(delta);
+	return rc;
+}
+
+static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid oid;
+	memcpy(oid.id, id, 20);
+	git_oid_tostr(hex, sizeof(hex), &oid);
+	char *path = mreg_strfmt("%s%.2s/%s", odb->objdir, hex, hex + 2);
+	const char *data;
+	size_t n;
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	int rc = mreg_fs_map(&data, &n, path);
+	free(path);
+	if (rc == MREG_ENOTFOUND) {
+		mreg_error_clear();
+		return 1;
+	}
+	if (rc < 0)
+		return rc;
+	/* the header first: "<type> <size>\0", then the rest in one go */
+	unsigned char head[64];
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	rc = MREG_ECORRUPT;
+	if (inflateInit(&zs) != Z_OK) {
+		mreg_fs_unmap(data, n);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	zs.next_in = (Bytef *)(uintptr_t)data;
+	zs.avail_in = n > UINT32_MAX ? UINT32_MAX : (uInt)n;
+	zs.next_out = head;
+	zs.avail_out = sizeof(head);
+	int zr = inflate(&zs, Z_SYNC_FLUSH);
+	size_t got = sizeof(head) - zs.avail_out;
+	const unsigned char *nul = memchr(head, 0, got);
+	const unsigned char *sp = nul ? memchr(head, ' ', (size_t)(nul - head)) : NULL;
+	if ((zr == Z_OK || zr == Z_STREAM_END) && sp) {
+		git_object_t t = GIT_OBJECT_INVALID;
+		for (int k = GIT_OBJECT_COMMIT; k <= GIT_OBJECT_TAG; k++)
+			if ((size_t)(sp - head) == strlen(type_name((git_object_t)k)) &&
+			    !memcmp(head, type_name((git_object_t)k), (size_t)(sp - head)))
+				t = (git_object_t)k;
+		size_t size = 0;
+		bool digits = sp + 1 < nul;
+		for (const unsigned char *d = sp + 1; d < nul && digits; d++) {
+			digits = *d >= '0' && *d <= '9' && size <= MAX_OBJECT / 10;
+			size = size * 10 + (size_t)(*d - '0');
+		}
+		size_t have = got - (size_t)(nul + 1 - head);
+		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size
+					     ? malloc(size + 1) : NULL;
+		if (buf) {
+			memcpy(buf, nul + 1, have);
+			zs.next_out = buf + have;
+			zs.avail_out = (uInt)(size - have);
+			if (zr != Z_STREAM_END)
+				zr = inflate(&zs, Z_FINISH);
+			if (zr == Z_STREAM_END && zs.avail_out == 0) {
+				buf[size] = '\0';
+				*out = buf;
+				*len = size;
+				*type = t;
+				rc = 0;
+			} else {
+				free(buf);
+			}
+		}
+	}
+	inflateEnd(&zs);
+	mreg_fs_unmap(data, n);
+	return rc;
+}
+
+static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id,
+		    int depth)
+{
+	for (size_t i = 0; i < odb->npacks; i++) {
+		if (!load_index(odb, &odb->packs[i]))
+			continue;
+		int64_t off = find_in_index(&odb->packs[i], id);
+		if (off >= 0)
+			return read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
+	}
+	return read_loose(out, len, type, odb, id);
+}
+
+int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char hex[GIT_OID_HEXSZ + 1];
+	odb->said = false;
+	int rc = read_any(&data, &len, type, odb, id->id, 0);
+	if (rc == 1 || rc == MREG_ERROR || (rc < 0 && odb->said))
+		return rc;
+	if (rc == 0) {
+		git_oid got;
+		mreg_objs_hash(&got, *type, data, len);
+		if (git_oid_equal(&got, id)) {
+			mreg_buf_dispose(out);
+			out->ptr = (char *)data;
+			out->size = len;
+			out->asize = len + 1;
+			return 0;
+		}
+		free(data);
+	}
+	return mreg_error_set(MREG_ECORRUPT, "object %s in '%s' is damaged", git_oid_tostr(hex, sizeof(hex), id),
+			      odb->objdir);
+}
+
+bool mreg_odb_unsure(const mreg_odb *odb)
+{
+	return odb->unsure;
+}

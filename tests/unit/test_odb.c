@@ -1,0 +1,763 @@
+/*
+ * Unit tests for fsstore/odb.c, the object reader that works without libgit2.
+ *
+ * The stock git binary makes every repository here: loose objects, packs
+ * without deltas, with deltas by offset and by id, with 64-bit offsets,
+ * several packs beside loose files. What each read must give back is what
+ * git says (cat-file for type and bytes, verify-pack for what a pack holds);
+ * no object bytes are written into this file, so the reader is checked
+ * against git and not against itself. Where a test depends on git having
+ * made a particular shape (deltas of one kind, no loose objects, a second
+ * pack), it asserts that shape first, so a git that packs differently fails
+ * the test instead of letting it pass on easier input.
+ *
+ * Everything runs in a fresh directory under /tmp with HOME pointed there
+ * and the system config off, so no user settings reach git.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_PACKS 8
+#define PACK_LEN 600	/* objdir, "pack/" and a file name without its suffix */
+
+static char base[] = "/tmp/mreg-test-odb.XXXXXX";
+static char repo[256];		/* <base>/repo, made fresh for each test */
+static char objdir[300];	/* <repo>/.git/objects/, as mreg_odb_open wants it */
+
+/* ---- running git ---- */
+
+/* cmd in the repository: "cd <repo> && { cmd }", so a cmd can be a script. */
+static void in_repo(char *out, size_t n, const char *fmt, va_list ap)
+{
+	char cmd[4096];
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	snprintf(out, n, "cd '%s' && {\n%s\n}", repo, cmd);
+}
+
+/* The exit status of a shell command run in the repository. */
+static int sh_status(const char *fmt, ...)
+{
+	char full[5000];
+	va_list ap;
+	va_start(ap, fmt);
+	in_repo(full, sizeof(full), fmt, ap);
+	va_end(ap);
+	return system(full);
+}
+
+/* A shell command run in the repository; the test fails unless it exits 0. */
+static void sh(const char *fmt, ...)
+{
+	char full[5000];
+	va_list ap;
+	va_start(ap, fmt);
+	in_repo(full, sizeof(full), fmt, ap);
+	va_end(ap);
+	int st = system(full);
+	if (st != 0)
+		fail_msg("exit status %d from: %s", st, full);
+}
+
+/* What a shell command run in the repository prints, NUL-terminated; free() it. */
+static char *capture(size_t *len, const char *fmt, ...)
+{
+	char full[5000];
+	va_list ap;
+	va_start(ap, fmt);
+	in_repo(full, sizeof(full), fmt, ap);
+	va_end(ap);
+	FILE *f = popen(full, "r");
+	assert_non_null(f);
+	size_t n = 0, a = 4096;
+	char *buf = malloc(a);
+	assert_non_null(buf);
+	for (size_t got; (got = fread(buf + n, 1, a - n - 1, f)) > 0;) {
+		n += got;
+		if (a - n - 1 == 0) {
+			buf = realloc(buf, a *= 2);
+			assert_non_null(buf);
+		}
+	}
+	int st = pclose(f);
+	if (st != 0)
+		fail_msg("exit status %d from: %s", st, full);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* The 40 hex digits git gives for a revision. */
+static void rev_parse(char hex[41], const char *rev)
+{
+	char *out = capture(NULL, "git rev-parse --verify -q '%s'", rev);
+	assert_true(strlen(out) >= 40);
+	memcpy(hex, out, 40);
+	hex[40] = '\0';
+	free(out);
+}
+
+/* One line of count-objects -v, e.g. "count" (loose objects) or "packs". */
+static long count_objects(const char *field)
+{
+	char *out = capture(NULL, "git count-objects -v");
+	char key[64];
+	snprintf(key, sizeof(key), "%s: ", field);
+	const char *p = strstr(out, key);
+	if (!p)
+		fail_msg("no '%s' in count-objects output:\n%s", field, out);
+	long v = strtol(p + strlen(key), NULL, 10);
+	free(out);
+	return v;
+}
+
+/* ---- what the reader gives, against what git says ---- */
+
+static git_object_t type_named(const char *name, size_t n)
+{
+	static const struct {
+		const char *name;
+		git_object_t type;
+	} types[] = {
+		{ "commit", GIT_OBJECT_COMMIT },
+		{ "tree", GIT_OBJECT_TREE },
+		{ "blob", GIT_OBJECT_BLOB },
+		{ "tag", GIT_OBJECT_TAG },
+	};
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strlen(types[i].name) == n && !memcmp(types[i].name, name, n))
+			return types[i].type;
+	fail_msg("git names an unknown type '%.*s'", (int)n, name);
+	return GIT_OBJECT_INVALID;
+}
+
+static mreg_odb *open_odb(void)
+{
+	mreg_odb *odb = NULL;
+	int rc = mreg_odb_open(&odb, objdir);
+	if (rc != 0)
+		fail_msg("mreg_odb_open: %d %s", rc, mreg_error_last());
+	assert_non_null(odb);
+	return odb;
+}
+
+static void oid_of(git_oid *id, const char *hex)
+{
+	assert_int_equal(git_oid_fromstr(id, hex), 0);
+}
+
+/*
+ * Read hex and compare with the type and bytes given. The buffer starts
+ * with other bytes in it: a read replaces what was there, it does not
+ * append (and under the leak checker, must not leak it either).
+ */
+static void expect_object(mreg_odb *odb, const char *hex, git_object_t want_type, const char *want, size_t want_len)
+{
+	git_oid id;
+	git_object_t type = GIT_OBJECT_INVALID;
+	mreg_buf got = MREG_BUF_INIT;
+	oid_of(&id, hex);
+	assert_int_equal(mreg_buf_puts(&got, "stale bytes from before"), 0);
+	int rc = mreg_odb_read(&got, &type, odb, &id);
+	if (rc != 0)
+		fail_msg("reading %s: %d %s", hex, rc, mreg_error_last());
+	assert_int_equal(type, want_type);
+	assert_int_equal(got.size, want_len);
+	if (want_len)
+		assert_memory_equal(got.ptr, want, want_len);
+	assert_int_equal(got.ptr[want_len], '\0');	/* mreg_buf's promise */
+	mreg_buf_dispose(&got);
+}
+
+/* Read hex and compare with `git cat-file -t` and `git cat-file <type>`; the type. */
+static git_object_t expect_as_git_says(mreg_odb *odb, const char *hex)
+{
+	char *t = capture(NULL, "git cat-file -t %s", hex);
+	size_t tn = strcspn(t, "\n");
+	git_object_t type = type_named(t, tn);
+	t[tn] = '\0';
+	size_t len;
+	char *bytes = capture(&len, "git cat-file %s %s", t, hex);
+	expect_object(odb, hex, type, bytes, len);
+	free(bytes);
+	free(t);
+	return type;
+}
+
+/*
+ * Every object `git rev-list --objects --all` lists, read and compared
+ * with `git cat-file --batch` (one git process for all of them, not two
+ * per object). The number read; per type in types[] when not NULL.
+ */
+static size_t expect_all(mreg_odb *odb, size_t types[5])
+{
+	size_t len, n = 0;
+	char *out = capture(&len, "git rev-list --objects --all | cut -c1-40 | git cat-file --batch");
+	const char *p = out, *end = out + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char hex[41], tname[16];
+		size_t size;
+		assert_non_null(nl);
+		if (sscanf(p, "%40s %15s %zu", hex, tname, &size) != 3)
+			fail_msg("cat-file --batch says: %.*s", (int)(nl - p), p);
+		git_object_t type = type_named(tname, strlen(tname));
+		const char *data = nl + 1;
+		assert_true(size < (size_t)(end - data));
+		assert_int_equal(data[size], '\n');
+		expect_object(odb, hex, type, data, size);
+		if (types)
+			types[type]++;
+		n++;
+		p = data + size + 1;
+	}
+	free(out);
+	return n;
+}
+
+/* ---- what the packs hold ---- */
+
+/* The packs in objects/pack, each path without its ".pack"; how many. */
+static size_t list_packs(char paths[MAX_PACKS][PACK_LEN])
+{
+	char dir[320];
+	snprintf(dir, sizeof(dir), "%spack", objdir);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > 5 && !strcmp(de->d_name + l - 5, ".pack")) {
+			assert_true(n < MAX_PACKS);
+			snprintf(paths[n++], PACK_LEN, "%s/%.*s", dir, (int)(l - 5), de->d_name);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+typedef struct {
+	size_t objects, deltas;
+	size_t ofs, ref;	/* deltas by kind, read from the entry's type bits */
+	int max_depth;
+} pack_stats;
+
+/* One entry's first byte: bits 4-6 are its type (6 an offset delta, 7 an id delta). */
+static int entry_kind(const char *pack, unsigned long long off)
+{
+	char path[PACK_LEN + 16];
+	unsigned char c;
+	snprintf(path, sizeof(path), "%s.pack", pack);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)off), 1);
+	close(fd);
+	return (c >> 4) & 7;
+}
+
+/*
+ * What `git verify-pack -v` lists for one pack: "<id> <type> <size>
+ * <size-in-pack> <offset>", and for a delta also "<depth> <base>".
+ * If want is not NULL, that object's offset and size in the pack go to
+ * off and insize.
+ */
+static void stats_of(pack_stats *s, const char *pack, const char *want, unsigned long long *off, size_t *insize)
+{
+	char *out = capture(NULL, "git verify-pack -v '%s.idx'", pack);
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		char hex[41], tname[16], basehex[41];
+		size_t size, in_pack;
+		unsigned long long at;
+		int depth;
+		int k = sscanf(line, "%40s %15s %zu %zu %llu %d %40s", hex, tname, &size, &in_pack, &at, &depth,
+			       basehex);
+		if (k < 5 || strlen(hex) != 40)
+			continue;	/* the summary lines */
+		s->objects++;
+		if (want && !strcmp(hex, want)) {
+			*off = at;
+			*insize = in_pack;
+		}
+		if (k != 7)
+			continue;
+		s->deltas++;
+		if (depth > s->max_depth)
+			s->max_depth = depth;
+		int kind = entry_kind(pack, at);
+		s->ofs += kind == 6;
+		s->ref += kind == 7;
+	}
+	free(out);
+}
+
+/* All the packs' stats added up; the number of packs. */
+static size_t stats_all(pack_stats *s)
+{
+	char packs[MAX_PACKS][PACK_LEN];
+	size_t n = list_packs(packs);
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < n; i++)
+		stats_of(s, packs[i], NULL, NULL, NULL);
+	return n;
+}
+
+/* ---- histories ---- */
+
+/* A ~21 KB text file and another, committed, then the big one edited a little in each of 30 commits. */
+static void make_history(void)
+{
+	sh("seq 1 500 | sed 's/^/line /; s/$/ of a text file that changes a little/' >big.txt\n"
+	   "seq 1 50 >small.txt && git add . && git commit -q -m start || exit 1\n"
+	   "for i in $(seq 1 30); do\n"
+	   "	sed -i \"$((i * 15))s/\\$/ edited in commit $i/\" big.txt\n"
+	   "	git commit -q -a -m \"edit $i\" || exit 1\n"
+	   "done");
+	sh("test $(wc -c <big.txt) -gt 20000 && test $(git rev-list --count HEAD) -eq 31");
+}
+
+/* Every object of the history reads back; the history's objects must all be in packs. */
+static void expect_history_packed(mreg_odb *odb, const pack_stats *s)
+{
+	assert_int_equal(count_objects("count"), 0);
+	size_t n = expect_all(odb, NULL);
+	assert_int_equal(n, s->objects);
+	assert_true(n >= 31 * 3);	/* each commit brings a commit, a tree and a blob */
+}
+
+/* ---- the tests ---- */
+
+static void loose_objects_read_back(void **state)
+{
+	(void)state;
+	sh("printf 'hello\\nworld\\n' >a.txt && : >empty.txt && mkdir sub && seq 1 200 >sub/b.txt\n"
+	   "git add . && git commit -q -m 'first commit'");
+	assert_int_equal(count_objects("in-pack"), 0);
+	static const struct {
+		const char *rev;
+		git_object_t type;
+	} objs[] = {
+		{ "HEAD", GIT_OBJECT_COMMIT },
+		{ "HEAD^{tree}", GIT_OBJECT_TREE },
+		{ "HEAD:sub", GIT_OBJECT_TREE },
+		{ "HEAD:a.txt", GIT_OBJECT_BLOB },
+		{ "HEAD:sub/b.txt", GIT_OBJECT_BLOB },
+		{ "HEAD:empty.txt", GIT_OBJECT_BLOB },
+	};
+	mreg_odb *odb = open_odb();
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+		char hex[41], path[PACK_LEN + 16];
+		struct stat sb;
+		rev_parse(hex, objs[i].rev);
+		snprintf(path, sizeof(path), "%s%.2s/%s", objdir, hex, hex + 2);
+		assert_int_equal(stat(path, &sb), 0);	/* loose, as the test means */
+		assert_int_equal(expect_as_git_says(odb, hex), objs[i].type);
+	}
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+static void packed_objects_without_deltas_read_back(void **state)
+{
+	(void)state;
+	pack_stats s;
+	size_t types[5] = { 0 };
+	sh("seq 1 300 >one.txt && seq 1000 7 3000 | rev >two.txt && printf x >three.txt && : >empty.txt\n"
+	   "head -c 3000 /dev/urandom >random.bin && mkdir dir && echo nested >dir/four.txt\n"
+	   "git add . && git commit -q -m one\n"
+	   "echo more >>one.txt && git commit -q -a -m two\n"
+	   "git repack -q -a -d -f --window=0");
+	assert_int_equal(stats_all(&s), 1);
+	assert_int_equal(s.deltas, 0);
+	assert_int_equal(count_objects("count"), 0);
+	mreg_odb *odb = open_odb();
+	size_t n = expect_all(odb, types);
+	assert_int_equal(n, s.objects);
+	assert_int_equal(types[GIT_OBJECT_COMMIT], 2);
+	assert_int_equal(types[GIT_OBJECT_TREE], 3);
+	assert_int_equal(types[GIT_OBJECT_BLOB], 7);
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+/* An annotated tag is an object of its own type, loose at first and then packed. */
+static void annotated_tags_read_back(void **state)
+{
+	(void)state;
+	char tag[41], path[PACK_LEN + 16];
+	struct stat sb;
+	sh("echo one >a.txt && git add . && git commit -q -m one && git tag -a v1 -m 'release one'");
+	rev_parse(tag, "v1");
+	snprintf(path, sizeof(path), "%s%.2s/%s", objdir, tag, tag + 2);
+	assert_int_equal(stat(path, &sb), 0);
+	mreg_odb *odb = open_odb();
+	assert_int_equal(expect_as_git_says(odb, tag), GIT_OBJECT_TAG);
+	mreg_odb_free(odb);
+	sh("git repack -q -a -d");
+	assert_int_equal(count_objects("count"), 0);
+	odb = open_odb();
+	assert_int_equal(expect_as_git_says(odb, tag), GIT_OBJECT_TAG);
+	mreg_odb_free(odb);
+}
+
+static void offset_deltas_read_back(void **state)
+{
+	(void)state;
+	pack_stats s;
+	make_history();
+	sh("git repack -q -a -d -f --depth=50 --window=50");
+	assert_int_equal(stats_all(&s), 1);
+	assert_true(s.deltas >= 20);
+	assert_int_equal(s.ofs, s.deltas);
+	assert_int_equal(s.ref, 0);
+	assert_true(s.max_depth >= 2);	/* deltas on deltas */
+	mreg_odb *odb = open_odb();
+	expect_history_packed(odb, &s);
+	mreg_odb_free(odb);
+}
+
+static void ref_deltas_read_back(void **state)
+{
+	(void)state;
+	pack_stats s;
+	make_history();
+	sh("git -c repack.useDeltaBaseOffset=false repack -q -a -d -f --depth=50 --window=50");
+	assert_int_equal(stats_all(&s), 1);
+	assert_true(s.deltas >= 20);
+	assert_int_equal(s.ref, s.deltas);
+	assert_int_equal(s.ofs, 0);
+	assert_true(s.max_depth >= 2);
+	mreg_odb *odb = open_odb();
+	expect_history_packed(odb, &s);
+	mreg_odb_free(odb);
+}
+
+/*
+ * Index version 2 keeps offsets of 2 GiB and more in a table of 64-bit
+ * offsets. No test can write such a pack, but index-pack can be told
+ * (a switch for git's own tests) to put every offset past the given one in
+ * that table: past 12, every object but the first. Not all of them, as git
+ * refuses an index whose table has an entry for every object.
+ */
+static void offsets_in_the_64_bit_table_read_back(void **state)
+{
+	(void)state;
+	pack_stats s;
+	char packs[MAX_PACKS][PACK_LEN], idx[PACK_LEN + 8];
+	struct stat sb;
+	make_history();
+	sh("git repack -q -a -d -f --depth=50 --window=50");
+	assert_int_equal(list_packs(packs), 1);
+	sh("git index-pack --index-version=2,12 -o '%s.idx.big' '%s.pack' >/dev/null && mv -f '%s.idx.big' '%s.idx'",
+	   packs[0], packs[0], packs[0], packs[0]);
+	assert_int_equal(stats_all(&s), 1);
+	assert_true(s.deltas >= 20);
+	snprintf(idx, sizeof(idx), "%s.idx", packs[0]);
+	assert_int_equal(stat(idx, &sb), 0);
+	/* header, fan-out, per object id, CRC and 31-bit offset, a 64-bit offset for all but one, two checksums */
+	assert_int_equal((size_t)sb.st_size, 8 + 1024 + s.objects * (20 + 4 + 4) + (s.objects - 1) * 8 + 40);
+	mreg_odb *odb = open_odb();
+	expect_history_packed(odb, &s);
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+static void several_packs_and_loose_objects_read_back(void **state)
+{
+	(void)state;
+	pack_stats s;
+	size_t types[5] = { 0 };
+	char first[41], second[41], third[41];
+	sh("seq 1 400 >a.txt && echo one >b.txt && git add . && git commit -q -m one\n"
+	   "git repack -q -a -d\n"
+	   "seq 2 401 >a.txt && echo two >c.txt && git add . && git commit -q -m two\n"
+	   "git repack -q -d\n"	/* without -a: a second pack of the loose objects only */
+	   "seq 3 402 >a.txt && echo three >d.txt && git add . && git commit -q -m three");
+	rev_parse(first, "HEAD~2");
+	rev_parse(second, "HEAD~1");
+	rev_parse(third, "HEAD");
+	assert_int_equal(stats_all(&s), 2);
+	assert_int_equal(count_objects("count"), 4);	/* the third commit, its tree and two blobs */
+	assert_int_equal(sh_status("git verify-pack -v %spack/*.idx | grep -q %s", objdir, first), 0);
+	assert_int_equal(sh_status("git verify-pack -v %spack/*.idx | grep -q %s", objdir, second), 0);
+	mreg_odb *odb = open_odb();
+	size_t n = expect_all(odb, types);
+	assert_int_equal(n, s.objects + 4);
+	assert_int_equal(types[GIT_OBJECT_COMMIT], 3);
+	assert_int_equal(expect_as_git_says(odb, third), GIT_OBJECT_COMMIT);
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+/* Not found, in a repository with a pack and loose objects; the ids hit both ends of the fan-out too. */
+static void missing_objects_are_not_found(void **state)
+{
+	(void)state;
+	char *nowhere;
+	sh("seq 1 100 >a.txt && git add . && git commit -q -m one && git repack -q -a -d\n"
+	   "echo loose >b.txt && git add . && git commit -q -m two");
+	assert_true(count_objects("count") > 0);
+	assert_true(count_objects("packs") > 0);
+	nowhere = capture(NULL, "echo 'never written to this repository' | git hash-object --stdin");
+	nowhere[40] = '\0';
+	assert_int_not_equal(sh_status("git cat-file -e %s 2>/dev/null", nowhere), 0);
+	const char *ids[] = {
+		nowhere,
+		"0000000000000000000000000000000000000000",
+		"0000000000000000000000000000000000000001",
+		"ffffffffffffffffffffffffffffffffffffffff",
+	};
+	mreg_odb *odb = open_odb();
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		git_oid id;
+		git_object_t type = GIT_OBJECT_INVALID;
+		mreg_buf out = MREG_BUF_INIT;
+		oid_of(&id, ids[i]);
+		assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+		assert_int_equal(out.size, 0);
+		mreg_buf_dispose(&out);
+	}
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+	mreg_odb_free(NULL);
+	free(nowhere);
+}
+
+static void alternates_make_the_reader_unsure(void **state)
+{
+	(void)state;
+	sh("echo one >a.txt && git add . && git commit -q -m one && git repack -q -a -d");
+	mreg_odb *odb = open_odb();
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+	sh("mkdir -p .git/objects/info && echo /nonexistent/objects >.git/objects/info/alternates");
+	odb = open_odb();
+	assert_true(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+static void multi_pack_index_makes_the_reader_unsure(void **state)
+{
+	(void)state;
+	sh("echo one >a.txt && git add . && git commit -q -m one && git repack -q -a -d\n"
+	   "echo two >b.txt && git add . && git commit -q -m two && git repack -q -d");
+	mreg_odb *odb = open_odb();
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+	sh("git multi-pack-index write && test -f .git/objects/pack/multi-pack-index");
+	odb = open_odb();
+	assert_true(mreg_odb_unsure(odb));
+	assert_int_equal(expect_all(odb, NULL), 6);	/* the .idx files are still there, and read */
+	mreg_odb_free(odb);
+}
+
+/*
+ * An index of version 1 is not read: what only that pack holds is "not
+ * found", and after that miss the reader says it is unsure (indexes are
+ * read when first needed, so the miss comes first).
+ */
+static void index_version_1_makes_the_reader_unsure(void **state)
+{
+	(void)state;
+	char hex[41], packs[MAX_PACKS][PACK_LEN];
+	git_oid id;
+	git_object_t type;
+	mreg_buf out = MREG_BUF_INIT;
+	sh("echo one >a.txt && git add . && git commit -q -m one\n"
+	   "git -c pack.indexVersion=1 repack -q -a -d");
+	assert_int_equal(count_objects("count"), 0);
+	assert_int_equal(list_packs(packs), 1);
+	/* version 2 starts with "\377tOc"; version 1 with the fan-out, whose first count is small */
+	sh("test -s '%s.idx' && ! head -c 4 '%s.idx' | grep -q tOc", packs[0], packs[0]);
+	rev_parse(hex, "HEAD");
+	oid_of(&id, hex);
+	mreg_odb *odb = open_odb();
+	assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+	assert_true(mreg_odb_unsure(odb));
+	mreg_buf_dispose(&out);
+	mreg_odb_free(odb);
+}
+
+/* After a refresh, packs written since the open are read, and packs removed since are not missed. */
+static void refresh_sees_packs_written_since_open(void **state)
+{
+	(void)state;
+	pack_stats s;
+	sh("echo one >a.txt && git add . && git commit -q -m one && git repack -q -a -d");
+	mreg_odb *odb = open_odb();
+	assert_int_equal(expect_all(odb, NULL), 3);
+	sh("echo two >b.txt && git add . && git commit -q -m two && git repack -q -d");
+	assert_int_equal(stats_all(&s), 2);
+	assert_int_equal(count_objects("count"), 0);
+	assert_int_equal(mreg_odb_refresh(odb), 0);
+	assert_int_equal(expect_all(odb, NULL), 6);
+	sh("git repack -q -a -d");	/* the two packs give way to one */
+	assert_int_equal(stats_all(&s), 1);
+	assert_int_equal(mreg_odb_refresh(odb), 0);
+	assert_int_equal(expect_all(odb, NULL), 6);
+	assert_false(mreg_odb_unsure(odb));
+	mreg_odb_free(odb);
+}
+
+/* The damaged object's read: ECORRUPT, with a message that names it. */
+static void expect_damaged(mreg_odb *odb, const char *hex)
+{
+	git_oid id;
+	git_object_t type;
+	mreg_buf out = MREG_BUF_INIT;
+	oid_of(&id, hex);
+	assert_int_equal(mreg_odb_read(&out, &type, odb, &id), MREG_ECORRUPT);
+	assert_non_null(strstr(mreg_error_last(), hex));
+	assert_non_null(strstr(mreg_error_last(), "damaged"));
+	mreg_buf_dispose(&out);
+}
+
+/* Flip the bits of the byte at off in file path. */
+static void flip_byte(const char *path, unsigned long long off)
+{
+	unsigned char c;
+	assert_int_equal(chmod(path, 0644), 0);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)off), 1);
+	c = (unsigned char)~c;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)off), 1);
+	assert_int_equal(close(fd), 0);
+}
+
+static void damaged_packed_object_is_corrupt(void **state)
+{
+	(void)state;
+	char blob[41], commit[41], packs[MAX_PACKS][PACK_LEN], path[PACK_LEN + 16];
+	unsigned long long off = 0;
+	size_t insize = 0;
+	pack_stats s = { 0 };
+	sh("seq 1 1000 >a.txt && echo other >b.txt && git add . && git commit -q -m one\n"
+	   "git repack -q -a -d -f --window=0");
+	rev_parse(blob, "HEAD:a.txt");
+	rev_parse(commit, "HEAD");
+	assert_int_equal(list_packs(packs), 1);
+	stats_of(&s, packs[0], blob, &off, &insize);
+	assert_true(insize > 100);	/* a header of a few bytes, then zlib data well past the middle */
+	snprintf(path, sizeof(path), "%s.pack", packs[0]);
+	flip_byte(path, off + insize / 2);
+	assert_int_not_equal(sh_status("git cat-file blob %s >/dev/null 2>&1", blob), 0);	/* git sees it too */
+	mreg_odb *odb = open_odb();
+	expect_damaged(odb, blob);
+	assert_int_equal(expect_as_git_says(odb, commit), GIT_OBJECT_COMMIT);	/* the rest of the pack reads */
+	mreg_odb_free(odb);
+}
+
+static void damaged_loose_object_is_corrupt(void **state)
+{
+	(void)state;
+	char blob[41], commit[41], path[PACK_LEN + 16];
+	struct stat sb;
+	sh("seq 1 1000 >a.txt && git add . && git commit -q -m one");
+	rev_parse(blob, "HEAD:a.txt");
+	rev_parse(commit, "HEAD");
+	snprintf(path, sizeof(path), "%s%.2s/%s", objdir, blob, blob + 2);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size > 100);
+	flip_byte(path, (unsigned long long)sb.st_size / 2);
+	assert_int_not_equal(sh_status("git cat-file blob %s >/dev/null 2>&1", blob), 0);
+	mreg_odb *odb = open_odb();
+	expect_damaged(odb, blob);
+	assert_int_equal(expect_as_git_says(odb, commit), GIT_OBJECT_COMMIT);
+	mreg_odb_free(odb);
+}
+
+/* ---- fixtures ---- */
+
+/* HOME in the temporary directory, with the little config the tests need; nothing from the caller's git. */
+static int setup_group(void **state)
+{
+	(void)state;
+	static const char *unset[] = {
+		"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+		"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+		"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "XDG_CONFIG_HOME", "GIT_NAMESPACE",
+	};
+	char path[600];
+	if (!mkdtemp(base))
+		return -1;
+	for (size_t i = 0; i < sizeof(unset) / sizeof(unset[0]); i++)
+		unsetenv(unset[i]);
+	setenv("HOME", base, 1);
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("LC_ALL", "C", 1);
+	snprintf(path, sizeof(path), "%s/.gitconfig", base);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	/* gc.auto 0: no automatic gc packs the loose objects a test counts on */
+	fputs("[user]\n\tname = t\n\temail = t@t\n[init]\n\tdefaultBranch = main\n"
+	      "[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n", f);
+	if (fclose(f) != 0)
+		return -1;
+	snprintf(repo, sizeof(repo), "%s/repo", base);
+	snprintf(objdir, sizeof(objdir), "%s/.git/objects/", repo);
+	return 0;
+}
+
+static int teardown_group(void **state)
+{
+	(void)state;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int setup_repo(void **state)
+{
+	(void)state;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "git init -q '%s'", repo);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown_repo(void **state)
+{
+	(void)state;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", repo);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+#define REPO_TEST(f) cmocka_unit_test_setup_teardown(f, setup_repo, teardown_repo)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		REPO_TEST(loose_objects_read_back),
+		REPO_TEST(packed_objects_without_deltas_read_back),
+		REPO_TEST(annotated_tags_read_back),
+		REPO_TEST(offset_deltas_read_back),
+		REPO_TEST(ref_deltas_read_back),
+		REPO_TEST(offsets_in_the_64_bit_table_read_back),
+		REPO_TEST(several_packs_and_loose_objects_read_back),
+		REPO_TEST(missing_objects_are_not_found),
+		REPO_TEST(alternates_make_the_reader_unsure),
+		REPO_TEST(multi_pack_index_makes_the_reader_unsure),
+		REPO_TEST(index_version_1_makes_the_reader_unsure),
+		REPO_TEST(refresh_sees_packs_written_since_open),
+		REPO_TEST(damaged_packed_object_is_corrupt),
+		REPO_TEST(damaged_loose_object_is_corrupt),
+	};
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}

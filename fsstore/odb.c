@@ -553,14 +553,28 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id,
 		    int depth)
 {
-	for (size_t i = 0; i < odb->npacks; i++) {
-		if (!load_index(odb, &odb->packs[i]))
-			continue;
-		int64_t off = find_in_index(&odb->packs[i], id);
-		if (off >= 0)
-			return read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
+	/*
+	 * The indexes already read first, then the loose file (one failed open
+	 * when there is none), then the indexes not read yet, newest first:
+	 * reading a large old index costs more than looking for a loose file.
+	 */
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < odb->npacks; i++) {
+			if (!round && !odb->packs[i].idx)
+				continue;
+			if (round && (odb->packs[i].idx || !load_index(odb, &odb->packs[i])))
+				continue;
+			int64_t off = find_in_index(&odb->packs[i], id);
+			if (off >= 0)
+				return read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
+		}
+		if (!round) {
+			int rc = read_loose(out, len, type, odb, id);
+			if (rc != 1)
+				return rc;
+		}
 	}
-	return read_loose(out, len, type, odb, id);
+	return 1;
 }
 
 int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)

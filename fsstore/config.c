@@ -17,10 +17,12 @@
  *
  * The syntax read is the plain part of git's: [section] or [section "sub"]
  * (names without case), `key = value` or a bare `key` (true), # and ;
- * comments. A value with quotes, a backslash (an escape, or a line that
- * goes on on the next) or a tab anywhere in the files is left to libgit2:
- * its reading of those differs from git's in small ways, and guessing
- * either would be wrong half the time.
+ * comments. A backslash anywhere in a value (an escape, or a line that goes
+ * on on the next), and quotes or a tab in the value of a key it reads, are
+ * left to libgit2: its reading of those differs from git's in small ways,
+ * and guessing either would be wrong half the time. Other keys' values may
+ * hold quotes in pairs (aliases, a quoted user name): they end with their
+ * line all the same.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -78,6 +80,27 @@ static int plain_value(mreg_buf *out, const char **pp, const char *end)
 	mreg_buf_clear(out);
 	mreg_buf_put(out, p, (size_t)(stop - p));
 	return mreg_buf_oom(out) ? -1 : 0;
+}
+
+/*
+ * Past a value this reader does not need (another section's): it ends at
+ * the end of its line unless a backslash continues it. Quotes in pairs
+ * (an alias, a quoted name) change nothing about where the line ends; a
+ * backslash, or a quote left open, is for libgit2 to read.
+ */
+static int pass_value(const char **pp, const char *end)
+{
+	const char *p = *pp, *eol = memchr(p, '\n', (size_t)(end - p));
+	if (!eol)
+		eol = end;
+	*pp = eol;
+	size_t quotes = 0;
+	for (; p < eol; p++) {
+		if (*p == '\\')
+			return 1;
+		quotes += *p == '"';
+	}
+	return quotes % 2;
 }
 
 /* 0 parsed, 1 this reader is not sure (the caller uses libgit2). */
@@ -155,7 +178,9 @@ static int parse_file(settings *s, const char *data, size_t len)
 			goto done;
 		} else {
 			p++;
-			if (plain_value(&v, &p, end) != 0)
+			/* mreg's keys and the repository's core keys are read; the rest only passed */
+			bool wanted = !has_sub && (!strcmp(section, "mreg") || (s->local && !strcmp(section, "core")));
+			if ((wanted ? plain_value(&v, &p, end) : pass_value(&p, end)) != 0)
 				goto done;
 		}
 		if (!strcmp(section, "mreg") && !has_sub) {

@@ -293,6 +293,14 @@ static int map_pack(mreg_odb *odb, odb_pack *p)
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	struct stat sb;
 	int rc = 0;
+	if (fd < 0 && errno == ENOENT) {
+		/* removed since its index was read (a repack, a gc): not here after all */
+		free(path);
+		free(p->idx);
+		p->idx = NULL;
+		p->bad = true;
+		return 1;
+	}
 	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < 12 + 20) {
 		rc = mreg_error_set(MREG_ECORRUPT, "cannot read pack '%s.pack'", p->path);
 	} else {
@@ -412,14 +420,14 @@ bad:
 static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id,
 		    int depth);
 
-/* The object at offset off of pack p, resolving deltas. */
+/* The object at offset off of pack p, resolving deltas; 1 when the pack is gone. */
 static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, odb_pack *p, uint64_t off,
 		       int depth)
 {
 	int rc;
 	if (depth > MAX_CHAIN)
 		return MREG_ECORRUPT;
-	if ((rc = map_pack(odb, p)) < 0)
+	if ((rc = map_pack(odb, p)) != 0)
 		return rc;
 	const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
 	if (off < 12 || q >= end)
@@ -534,7 +542,13 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 			zs.avail_out = (uInt)(size - have);
 			if (zr != Z_STREAM_END)
 				zr = inflate(&zs, Z_FINISH);
-			if (zr == Z_STREAM_END && zs.avail_out == 0) {
+			bool ok = zr == Z_STREAM_END && zs.avail_out == 0;
+			if (ok) {	/* a loose copy that is not the object: a packed copy may be */
+				git_oid got;
+				mreg_objs_hash(&got, t, buf, size);
+				ok = !memcmp(got.id, id, 20);
+			}
+			if (ok) {
 				buf[size] = '\0';
 				*out = buf;
 				*len = size;
@@ -558,6 +572,7 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 	 * when there is none), then the indexes not read yet, newest first:
 	 * reading a large old index costs more than looking for a loose file.
 	 */
+	bool damaged = false;	/* a loose copy that is not the object: a packed one may be */
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < odb->npacks; i++) {
 			if (!round && !odb->packs[i].idx)
@@ -565,16 +580,21 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 			if (round && (odb->packs[i].idx || !load_index(odb, &odb->packs[i])))
 				continue;
 			int64_t off = find_in_index(&odb->packs[i], id);
-			if (off >= 0)
-				return read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
+			if (off < 0)
+				continue;
+			int rc = read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
+			if (rc != 1)
+				return rc;	/* else the pack went away meanwhile: look on */
 		}
 		if (!round) {
 			int rc = read_loose(out, len, type, odb, id);
-			if (rc != 1)
+			if (rc == MREG_ECORRUPT)
+				damaged = true;
+			else if (rc != 1)
 				return rc;
 		}
 	}
-	return 1;
+	return damaged ? MREG_ECORRUPT : 1;
 }
 
 int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)

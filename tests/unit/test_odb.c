@@ -640,6 +640,59 @@ static void flip_byte(const char *path, unsigned long long off)
 	assert_int_equal(close(fd), 0);
 }
 
+/*
+ * A pack whose index was read and whose data was not yet mapped is removed
+ * (a repack, a gc, by another process): its objects are "not here", not
+ * damaged, and a refresh finds them in the pack that replaced it.
+ */
+static void a_pack_removed_after_its_index_was_read_is_not_damage(void **state)
+{
+	(void)state;
+	char first[41], second[41];
+	git_oid id;
+	git_object_t type;
+	mreg_buf out = MREG_BUF_INIT;
+	sh("echo one >a.txt && git add . && git commit -q -m one && git repack -q -a -d");
+	sh("echo two >b.txt && git add . && git commit -q -m two && git repack -q -d");
+	rev_parse(first, "HEAD~1:a.txt");	/* in the older pack */
+	rev_parse(second, "HEAD:b.txt");	/* in the newer one */
+	mreg_odb *odb = open_odb();
+	/* reading a missing id reads both indexes and maps no pack */
+	oid_of(&id, "0000000000000000000000000000000000000001");
+	assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+	sh("git repack -q -a -d");	/* both packs give way to one */
+	oid_of(&id, first);
+	assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+	oid_of(&id, second);
+	assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+	assert_int_equal(mreg_odb_refresh(odb), 0);
+	assert_int_equal(expect_as_git_says(odb, first), GIT_OBJECT_BLOB);
+	assert_int_equal(expect_as_git_says(odb, second), GIT_OBJECT_BLOB);
+	mreg_buf_dispose(&out);
+	mreg_odb_free(odb);
+}
+
+/* A loose copy that is damaged does not hide a good packed copy of the same object. */
+static void a_damaged_loose_copy_gives_way_to_a_packed_one(void **state)
+{
+	(void)state;
+	char blob[41], path[PACK_LEN + 16];
+	struct stat sb;
+	sh("seq 1 1000 >a.txt && git add . && git commit -q -m one && git repack -q -a");	/* no -d: loose stay */
+	rev_parse(blob, "HEAD:a.txt");
+	snprintf(path, sizeof(path), "%s%.2s/%s", objdir, blob, blob + 2);
+	assert_int_equal(stat(path, &sb), 0);
+	flip_byte(path, (unsigned long long)sb.st_size / 2);
+	mreg_odb *odb = open_odb();
+	assert_int_equal(expect_as_git_says(odb, blob), GIT_OBJECT_BLOB);
+	mreg_odb_free(odb);
+	/* and with the packed copy gone too, it is damage */
+	sh("rm -f .git/objects/pack/*");
+	odb = open_odb();
+	expect_damaged(odb, blob);
+	mreg_odb_free(odb);
+}
+
 static void damaged_packed_object_is_corrupt(void **state)
 {
 	(void)state;
@@ -758,6 +811,8 @@ int main(void)
 		REPO_TEST(refresh_sees_packs_written_since_open),
 		REPO_TEST(damaged_packed_object_is_corrupt),
 		REPO_TEST(damaged_loose_object_is_corrupt),
+		REPO_TEST(a_pack_removed_after_its_index_was_read_is_not_damage),
+		REPO_TEST(a_damaged_loose_copy_gives_way_to_a_packed_one),
 	};
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }

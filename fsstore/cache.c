@@ -611,6 +611,50 @@ static void path_list_dispose(path_list *l)
 	free(l->paths);
 }
 
+/*
+ * The git index is derived data and never fsynced: a power cut can leave
+ * it empty or cut short, and then git and libgit2 refuse to read it. Such
+ * an index is made again from tree (HEAD's), as `git reset` would; its
+ * entries carry no stat data, so the next `git status` hashes the files
+ * once and finds them clean. 0 when the index reads, or was made again.
+ */
+int mreg_index_check(mreg_registry *reg, const git_oid *tree)
+{
+	git_index *idx = NULL;
+	git_tree *t = NULL;
+	int rc = mreg_registry_need_git(reg);
+	if (rc < 0)
+		return rc;
+	char *path = mreg_strfmt("%sindex", reg->gitdir);
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	/* libgit2 takes an empty file for an empty index; git does not, and neither may this */
+	struct stat sb;
+	int st = stat(path, &sb);
+	bool missing = st < 0 && errno == ENOENT;	/* no index: an empty one, which the repair fills */
+	if (missing || (st == 0 && sb.st_size >= 12 + 20 && git_index_open(&idx, path) == 0)) {
+		git_index_free(idx);
+		free(path);
+		return 0;
+	}
+	git_error_clear();
+	unlink(path);
+	if (git_index_open(&idx, path) < 0 || git_tree_lookup(&t, reg->repo, tree) < 0 || git_index_read_tree(idx, t) < 0 ||
+	    git_index_write(idx) < 0)
+		rc = mreg_git_error("cannot make the index again in", reg->path);
+	git_tree_free(t);
+	git_index_free(idx);
+	free(path);
+	if (rc == 0) {	/* the repository's own copy of the index reads the new file */
+		git_index *own = NULL;
+		if (git_repository_index(&own, reg->repo) == 0)
+			git_index_read(own, true);
+		git_index_free(own);
+		git_error_clear();
+	}
+	return rc;
+}
+
 static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 {
 	git_checkout_options o;
@@ -627,6 +671,8 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	mreg_clear_stale_lock(reg, "index");
+	if ((rc = mreg_index_check(reg, tree)) < 0)
+		return rc;
 	/*
 	 * What lags: index entries that differ from HEAD, and (asked for by
 	 * name) files that differ from their index entries, found by stat as

@@ -205,6 +205,12 @@ int mreg_fs_fsync_path(const char *path)
  * rename; then the old file, now under `from`, is unlinked. A file replaced
  * again before the kernel wrote it back never gets blocks at all. Where the
  * swap is refused (`to` missing, or a file system without it), rename.
+ *
+ * What ext4's guard gave up here protected files nobody fsyncs against a
+ * power cut. mreg replaces only files it can make again that way (the git
+ * index, the stamps, the state files), and a command that finds one empty
+ * or cut short makes it again from HEAD (mreg_index_check, the stamps);
+ * what must survive a power cut (packs, the branch) is fsynced and renamed.
  */
 int mreg_fs_replace(const char *from, const char *to)
 {

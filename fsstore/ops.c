@@ -95,10 +95,10 @@ static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char
 }
 
 /* The same entries through libgit2, for an index the streaming writer leaves alone. */
-static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, size_t n)
+static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, size_t n, const git_oid *tree)
 {
 	git_index *idx = NULL;
-	int rc = mreg_registry_need_git(reg);
+	int rc = mreg_index_check(reg, tree);	/* one it left alone because it is cut short: made again */
 	if (rc < 0)
 		return rc;
 	if (git_repository_index(&idx, reg->repo) < 0)
@@ -147,7 +147,7 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 		return rc;
 	mreg_clear_stale_lock(reg, "index");
 	if ((rc = mreg_index_add(reg, adds, nextra + 1)) == 1)
-		rc = index_add_libgit2(reg, adds, nextra + 1);
+		rc = index_add_libgit2(reg, adds, nextra + 1, tree);
 	if (rc == 0)
 		rc = mreg_cache_set_mirror(reg, tree);
 	return rc;
@@ -660,7 +660,7 @@ static int mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*
 	if (rc == 0) {
 		mreg_clear_stale_lock(reg, "index");
 		if ((rc = mreg_index_add(reg, adds, n + nfiles)) == 1)
-			rc = index_add_libgit2(reg, adds, n + nfiles);
+			rc = index_add_libgit2(reg, adds, n + nfiles, tree);
 	}
 	if (rc == 0)
 		rc = mreg_cache_set_mirror(reg, tree);

@@ -211,4 +211,20 @@ check "half-written pack: the next write succeeds" "$MREG" -C "$R3" tag m:1 kept
 expect_eq "half-written pack: removed by that write" "$(ls "$R3/.git/objects/pack" | grep -c mreg-tmp)" 0
 check "half-written pack: mreg fsck clean" "$MREG" -C "$R3" fsck
 
+# A power cut: what is never fsynced (the git index, the stamps, the state
+# files) can come back empty. Events are fsynced; the rest is made again.
+model_file "$T/e3.bin"
+: >"$R3/.git/index"
+expect_fail "power cut: stock git refuses the empty index" 128 "index file smaller than expected" git -C "$R3" status --porcelain
+check "power cut, empty index: the next write succeeds" "$MREG" -C "$R3" register m "$T/e3.bin"
+expect_eq "power cut, empty index: git status clean after it" "$(git -C "$R3" status --porcelain)" ""
+: >"$R3/.git/index"
+for f in "$R3"/state/*.json "$R3"/state/models/*.json "$R3/.git/mreg/stamp" "$R3/.git/mreg/mirror"; do
+	: >"$f"
+done
+check "power cut, everything derived empty: list" "$MREG" -C "$R3" list
+expect_eq "power cut, everything derived empty: git status clean" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "power cut: every version still there" "$("$MREG" -C "$R3" show m --json | sed -n 's/.*"version": \([0-9]*\).*/\1/p' | head -1)" 3
+check "power cut: mreg fsck clean" "$MREG" -C "$R3" fsck
+
 finish

@@ -37,6 +37,9 @@ int mreg_backup_dir(char **out, mreg_registry *reg)
 	git_config *cfg = NULL;
 	git_buf v = GIT_BUF_INIT;
 	*out = NULL;
+	int rc = mreg_registry_need_git(reg);	/* a handle opened without libgit2 gets it here */
+	if (rc < 0)
+		return rc;
 	if (git_repository_config_snapshot(&cfg, reg->repo) == 0 && git_config_get_string_buf(&v, cfg, "mreg.backupDir") == 0 &&
 	    v.size) {
 		*out = mreg_strdup(v.ptr);
@@ -693,7 +696,9 @@ done:
 
 int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 {
-	int rc = mreg_lock(reg);
+	int rc = mreg_registry_need_git(reg);
+	if (rc == 0)
+		rc = mreg_lock(reg);
 	if (rc < 0)
 		return rc;
 	rc = create_locked(meta_out, reg, reason);

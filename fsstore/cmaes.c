@@ -33,7 +33,7 @@ int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path,
 		git_tree *tree = NULL;
 		git_tree_entry *e = NULL;
 		git_blob *b = NULL;
-		if ((rc = mreg_head(&c, &t, reg)) < 0)
+		if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head(&c, &t, reg)) < 0)
 			return rc;
 		if (git_tree_lookup(&tree, reg->repo, &t) < 0 || git_tree_entry_bypath(&e, tree, file_path) < 0 ||
 		    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) < 0)

@@ -237,7 +237,7 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	int rc;
 
 	*nproblems = 0;
-	if ((rc = mreg_head(&commit, &tree_id, reg)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head(&commit, &tree_id, reg)) < 0)
 		return rc;
 	if (git_tree_lookup(&tree, reg->repo, &tree_id) < 0)
 		return mreg_git_error("cannot read the tree of", reg->path);

@@ -66,7 +66,8 @@ static int plain_value(mreg_buf *out, const char **pp, const char *end)
 	*pp = eol;
 	const char *stop = p;
 	while (stop < eol && *stop != '#' && *stop != ';') {
-		if (*stop == '\\' || *stop == '"' || *stop == '\t' || *stop == '\0')
+		/* a backslash, a quote, or a control byte (tab, form feed...) but the \r of a CRLF line */
+		if (*stop == '\\' || *stop == '"' || ((unsigned char)*stop < 0x20 && !(*stop == '\r' && stop + 1 == eol)))
 			return 1;
 		stop++;
 	}
@@ -112,6 +113,8 @@ static int parse_file(settings *s, const char *data, size_t len)
 	mreg_buf v = MREG_BUF_INIT;
 	int rc = 1;
 
+	if (memchr(data, '\0', len))
+		goto done;	/* git reads past a NUL, libgit2 stops at it: neither is guessed */
 	if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
 		p += 3;
 	while (p < end) {
@@ -144,8 +147,8 @@ static int parse_file(settings *s, const char *data, size_t len)
 				if (p == end || *p != '"')
 					goto done;
 				for (p++; p < end && *p != '"' && *p != '\n'; p++)
-					if (*p == '\\' && ++p == end)
-						goto done;
+					if (*p == '\\')
+						goto done;	/* escapes in a subsection name: libgit2's to read */
 				if (p == end || *p != '"')
 					goto done;
 				p++;

@@ -383,6 +383,18 @@ static bool config_is_plain(const char *gitdir)
 }
 
 /*
+ * Whether this user owns the work tree and the git directory. libgit2
+ * refuses a repository someone else owns unless git config lists it in
+ * safe.directory; the write road leaves that judgement to libgit2.
+ */
+static bool owned_by_us(const mreg_registry *reg)
+{
+	struct stat a, b;
+	return stat(reg->workdir, &a) == 0 && stat(reg->gitdir, &b) == 0 && a.st_uid == geteuid() &&
+	       b.st_uid == geteuid();
+}
+
+/*
  * The light open: paths only, no libgit2, when HEAD is a branch at the
  * commit the state files (and the mirror) are stamped with and the config
  * keeps the plain layout. 1 when any of that does not hold.
@@ -413,7 +425,7 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 	/* .git must be a directory: as a file (a linked work tree) HEAD is not under it, and the full open knows */
 	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir &&
 	    quick_head(head, reg->gitdir, writing ? branch : NULL, sizeof(branch)) == 0 &&
-	    mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir)) {
+	    mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir) && (!writing || owned_by_us(reg))) {
 		int rc = writing ? mreg_config_light(reg) : 0;
 		if (rc == 0) {
 			*out = reg;

@@ -333,6 +333,69 @@ static void quoted_and_escaped_values_are_left_to_libgit2(void **state)
 	assert_string_equal(fallback_open().actor, "plain");
 }
 
+static void count_problem(const char *problem, void *payload)
+{
+	(void)problem;
+	(*(size_t *)payload)++;
+}
+
+/* A handle from the light open serves the calls that need libgit2 too: they bring it up themselves. */
+static void light_handles_serve_calls_that_need_libgit2(void **state)
+{
+	(void)state;
+	mreg_registry *reg = NULL;
+	size_t problems = 0, seen_cb = 0;
+	cJSON *meta = NULL;
+	repo_config("");
+	assert_int_equal(mreg_registry_open_write(&reg, regdir), 0);
+	assert_true(reg->light);
+	assert_int_equal(mreg_fsck(&problems, reg, count_problem, &seen_cb), 0);
+	assert_int_equal(problems, 0);
+	assert_int_equal(seen_cb, 0);
+	mreg_registry_free(reg);
+	assert_int_equal(mreg_registry_open_write(&reg, regdir), 0);
+	assert_true(reg->light);
+	assert_int_equal(mreg_backup_create(&meta, reg, "test"), 0);
+	assert_non_null(meta);
+	cJSON_Delete(meta);
+	mreg_registry_free(reg);
+}
+
+/* A NUL byte anywhere in a config file: git and libgit2 read past it differently, so libgit2's road. */
+static void a_nul_byte_is_left_to_libgit2(void **state)
+{
+	(void)state;
+	static const char text[] = "[other \"a\0b\"]\n\tk = v\n[mreg]\n\tactor = after-nul\n";
+	char path[512];
+	repo_config("");
+	FILE *f = fopen(abs_path(path, sizeof(path), "reg/.git/config"), "a");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	assert_int_equal(fclose(f), 0);
+	seen w = open_with(true), g = open_with(false);
+	assert_false(w.light && w.rc == 0);
+	assert_int_equal(w.rc, g.rc);	/* whatever libgit2 makes of it, both roads make the same */
+	if (g.rc == 0)
+		assert_string_equal(w.actor, g.actor);
+}
+
+/* A registry another user owns: libgit2's ownership check (safe.directory) decides, not the light road. */
+static void a_registry_owned_by_another_user_is_left_to_libgit2(void **state)
+{
+	(void)state;
+	char path[512];
+	if (geteuid() != 0)
+		skip();	/* only root can give the registry away */
+	repo_config("");
+	assert_true(light_open().light);
+	abs_path(path, sizeof(path), "reg");
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	seen w = open_with(true), g = open_with(false);
+	assert_false(w.light);
+	assert_int_equal(w.rc, g.rc);
+	assert_int_equal(chown(path, 0, 0), 0);
+}
+
 /* Quotes in pairs in keys this reader only passes by (a quoted user name, an alias) keep it light. */
 static void quoted_values_of_other_keys_stay_light(void **state)
 {
@@ -459,6 +522,10 @@ static const agree_case agree_cases[] = {
 	{ NULL, "[mreg]\n\tlockTimeout = 5\\\n# c\nk\n", false },
 	{ NULL, "[mreg]\n\tactor = a\\\n\nb\n", false },
 	{ NULL, "[mreg]\n\tactor = \\\n   b\n", false },
+	/* control bytes in a value, escapes in a subsection name */
+	{ NULL, "[mreg]\n\tactor = bob\f\n", false },
+	{ NULL, "[mreg]\n\tactor = bo\vb\n", false },
+	{ NULL, "[other \"a\\\"b\"]\n\tk = v\n[mreg]\n\tactor = x\n", false },
 };
 
 static void light_and_libgit2_agree(void **state)
@@ -711,6 +778,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(quoted_and_escaped_values_are_left_to_libgit2, setup, teardown),
 		cmocka_unit_test_setup_teardown(comments_after_plain_values_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(quoted_values_of_other_keys_stay_light, setup, teardown),
+		cmocka_unit_test_setup_teardown(light_handles_serve_calls_that_need_libgit2, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_nul_byte_is_left_to_libgit2, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_registry_owned_by_another_user_is_left_to_libgit2, setup, teardown),
 		cmocka_unit_test_setup_teardown(whitespace_inside_a_value_stays_one_space_per_character, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lock_timeout_is_in_seconds_with_k_m_suffixes, setup, teardown),

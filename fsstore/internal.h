@@ -96,6 +96,8 @@ bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_load_node(mreg_registry *reg);
 int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
+/* HEAD read by hand names a branch holding a commit (false: detached, or anything libgit2 should judge) */
+bool mreg_head_on_branch(mreg_registry *reg);
 /* An object's type and bytes: read by odb.c, else (not found there) by libgit2. */
 int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* ops.c: artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */

@@ -25,12 +25,17 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 	t->st = NULL;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
-	/* a light open found HEAD on a branch (registry.c); a full one asks libgit2 */
-	if (!reg->light && git_repository_head_detached(reg->repo) == 1)
-		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': HEAD is detached (check out a branch)",
-				      reg->path);
 	if ((rc = mreg_lock(reg)) < 0)
 		return rc;
+	/* under the lock, so that a checkout since the open is seen: HEAD read by hand, else by libgit2 */
+	if (!(reg->light && mreg_head_on_branch(reg)) &&
+	    ((rc = mreg_registry_need_git(reg)) < 0 ||
+	     (git_repository_head_detached(reg->repo) == 1 &&
+	      (rc = mreg_error_set(MREG_EINVALID, "cannot write to '%s': HEAD is detached (check out a branch)",
+				   reg->path)) < 0))) {
+		mreg_unlock(reg);
+		return rc;
+	}
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&t->st, reg, model, false, true)) < 0) {
 		if (rc == MREG_ECORRUPT) {
 			/* state damaged behind its stamp: fold from the log and retry once */

@@ -440,6 +440,12 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 	return 1;
 }
 
+bool mreg_head_on_branch(mreg_registry *reg)
+{
+	char hex[41], branch[256];
+	return quick_head(hex, reg->gitdir, branch, sizeof(branch)) == 0;
+}
+
 int mreg_registry_open_read(mreg_registry **out, const char *dir)
 {
 	int rc = open_light(out, dir, false);

@@ -361,6 +361,31 @@ static void light_handles_serve_calls_that_need_libgit2(void **state)
 	mreg_registry_free(reg);
 }
 
+/* HEAD detached after a light open (a checkout in between): the write is refused under the lock. */
+static void head_detached_after_the_open_refuses_the_write(void **state)
+{
+	(void)state;
+	char file[512], cmd[1200];
+	mreg_registry *reg = NULL;
+	mreg_register_opts o = MREG_REGISTER_OPTS_INIT;
+	put("model.bin", "weights");
+	o.name = "m";
+	o.file = abs_path(file, sizeof(file), "model.bin");
+	repo_config("");
+	assert_int_equal(mreg_registry_open_write(&reg, regdir), 0);
+	assert_true(reg->light);
+	snprintf(cmd, sizeof(cmd), "git -C '%s' checkout -q --detach", regdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(mreg_register(NULL, NULL, reg, &o), MREG_EINVALID);
+	assert_non_null(strstr(mreg_error_last(), "HEAD is detached"));
+	mreg_registry_free(reg);
+	snprintf(cmd, sizeof(cmd), "git -C '%s' checkout -q main", regdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(mreg_registry_open_write(&reg, regdir), 0);
+	assert_int_equal(mreg_register(NULL, NULL, reg, &o), 0);	/* on the branch again: it goes through */
+	mreg_registry_free(reg);
+}
+
 /* A NUL byte anywhere in a config file: git and libgit2 read past it differently, so libgit2's road. */
 static void a_nul_byte_is_left_to_libgit2(void **state)
 {
@@ -779,6 +804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(comments_after_plain_values_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(quoted_values_of_other_keys_stay_light, setup, teardown),
 		cmocka_unit_test_setup_teardown(light_handles_serve_calls_that_need_libgit2, setup, teardown),
+		cmocka_unit_test_setup_teardown(head_detached_after_the_open_refuses_the_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_nul_byte_is_left_to_libgit2, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_registry_owned_by_another_user_is_left_to_libgit2, setup, teardown),
 		cmocka_unit_test_setup_teardown(whitespace_inside_a_value_stays_one_space_per_character, setup,

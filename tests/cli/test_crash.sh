@@ -4,8 +4,10 @@
 #
 # 200 rounds alternate `register m FILE` (each file unique) and `promote m
 # --to staging` (the latest version); each runs in the background and gets
-# SIGKILL after a random 0-40 ms. A command that exited 0 before the kill has
-# acknowledged its event: that event must be in the final state.
+# SIGKILL after a random delay of up to what a register takes on this
+# machine, measured first the way the rounds run it (a fixed range would
+# kill nothing once writes got faster than it). A command that exited 0 before the kill has acknowledged
+# its event: that event must be in the final state.
 #
 #   MREG_FAST  binary for the killed writers (default: build/mreg next to an
 #              ASan $MREG if it exists, else $MREG): the sanitizer build is
@@ -22,6 +24,21 @@ new_registry "$R"
 XXH=$(xxh128_helper)
 mkdir "$T/files" "$T/out"
 
+# How long a register takes here, started in the background and waited
+# for as the rounds do, in microseconds: the median of five.
+new_registry "$T/cal"
+for k in 1 2 3 4 5; do
+	echo "calibration $k" >"$T/cal.bin"
+	t0=$(date +%s%N)
+	"$FAST" -C "$T/cal" register m "$T/cal.bin" >/dev/null 2>&1 &
+	wait $!
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000))
+done | sort -n >"$T/cal.us"
+span_us=$(sed -n 3p "$T/cal.us")
+[ "$span_us" -gt 30000 ] && span_us=30000	# rand reaches 65535
+echo "# a register takes about $span_us us here: kills land 0-$span_us us after a start, plus sleep's own start"
+
 # rand N: a random integer in 0..N
 rand() {
 	r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
@@ -35,6 +52,8 @@ killed=0 n_ok=0 odd=0
 i=0
 while [ "$i" -lt "$ROUNDS" ]; do
 	i=$((i + 1))
+	us=$(rand "$span_us")	# drawn before the start, so that drawing it takes no time from the window
+	delay=$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))
 	if [ $((i % 2)) -eq 1 ]; then
 		f=$T/files/f$i.bin
 		# unique content: the round number, then random bytes
@@ -45,7 +64,7 @@ while [ "$i" -lt "$ROUNDS" ]; do
 		"$FAST" -C "$R" --json promote m --to staging -r "round $i" >"$T/out/$i" 2>"$T/out/$i.err" &
 	fi
 	pid=$!
-	sleep "$(printf '0.%03d' "$(rand 40)")"
+	sleep "$delay"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	rc=$?

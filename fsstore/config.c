@@ -285,8 +285,8 @@ int mreg_config_light(mreg_registry *reg)
 	for (int i = 0; i < 4; i++)
 		if (!paths[i] || read_file(&s, paths[i], i == 3) != 0)
 			goto done;
-	bool fsync = true;
-	int lock_ms = 30000;
+	bool fsync = MREG_FSYNC_DEFAULT;
+	int lock_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT;
 	if (s.fsync_bare) {
 		fsync = true;
 	} else if (s.fsync) {

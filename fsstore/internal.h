@@ -72,6 +72,9 @@ int mreg_fs_fsync_dir(const char *dir);
 int64_t mreg_fs_now_usec(void);
 
 /* config.c */
+/* mreg.fsync and mreg.lockTimeout when git config does not set them */
+#define MREG_FSYNC_DEFAULT true
+#define MREG_LOCK_TIMEOUT_MS_DEFAULT 30000
 /* $USER@host (else $LOGNAME, else unknown): the actor when git config has no mreg.actor */
 char *mreg_default_actor(void);
 /*
@@ -148,6 +151,8 @@ typedef struct {
 	git_oid id;		/* its blob */
 } mreg_tree_update;
 
+/* "commit", "tree", "blob" or "tag", as object headers name them */
+const char *mreg_objs_type_name(git_object_t type);
 /* The object id: SHA-1 of "<type> <size>\0" and the bytes. */
 void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len);
 

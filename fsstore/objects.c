@@ -23,7 +23,7 @@
 
 #define MAX_DEPTH 8
 
-static const char *type_name(git_object_t type)
+const char *mreg_objs_type_name(git_object_t type)
 {
 	return type == GIT_OBJECT_BLOB ? "blob" : type == GIT_OBJECT_TREE ? "tree" : type == GIT_OBJECT_TAG ? "tag" : "commit";
 }
@@ -31,7 +31,7 @@ static const char *type_name(git_object_t type)
 void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len)
 {
 	char hdr[32];
-	char *p = stpcpy(hdr, type_name(type));
+	char *p = stpcpy(hdr, mreg_objs_type_name(type));
 	*p++ = ' ';
 	char digits[24];
 	int nd = 0;

@@ -62,11 +62,6 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static const char *type_name(git_object_t t)
-{
-	return t == GIT_OBJECT_COMMIT ? "commit" : t == GIT_OBJECT_TREE ? "tree" : t == GIT_OBJECT_BLOB ? "blob" : "tag";
-}
-
 static bool is_idx(const char *name)
 {
 	size_t n = strlen(name);
@@ -524,8 +519,8 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 	if ((zr == Z_OK || zr == Z_STREAM_END) && sp) {
 		git_object_t t = GIT_OBJECT_INVALID;
 		for (int k = GIT_OBJECT_COMMIT; k <= GIT_OBJECT_TAG; k++)
-			if ((size_t)(sp - head) == strlen(type_name((git_object_t)k)) &&
-			    !memcmp(head, type_name((git_object_t)k), (size_t)(sp - head)))
+			if ((size_t)(sp - head) == strlen(mreg_objs_type_name((git_object_t)k)) &&
+			    !memcmp(head, mreg_objs_type_name((git_object_t)k), (size_t)(sp - head)))
 				t = (git_object_t)k;
 		size_t size = 0;
 		bool digits = sp + 1 < nul;

@@ -18,6 +18,20 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+/* HEAD names a branch, read by hand, else (detached, or anything odd) judged by libgit2. */
+static int check_on_branch(mreg_registry *reg)
+{
+	int rc;
+	if (reg->light && mreg_head_on_branch(reg))
+		return 0;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	if (git_repository_head_detached(reg->repo) == 1)
+		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': HEAD is detached (check out a branch)",
+				      reg->path);
+	return 0;
+}
+
 int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 {
 	int rc;
@@ -27,12 +41,8 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
 	if ((rc = mreg_lock(reg)) < 0)
 		return rc;
-	/* under the lock, so that a checkout since the open is seen: HEAD read by hand, else by libgit2 */
-	if (!(reg->light && mreg_head_on_branch(reg)) &&
-	    ((rc = mreg_registry_need_git(reg)) < 0 ||
-	     (git_repository_head_detached(reg->repo) == 1 &&
-	      (rc = mreg_error_set(MREG_EINVALID, "cannot write to '%s': HEAD is detached (check out a branch)",
-				   reg->path)) < 0))) {
+	/* under the lock, so that a checkout since the open is seen */
+	if ((rc = check_on_branch(reg)) < 0) {
 		mreg_unlock(reg);
 		return rc;
 	}

@@ -160,8 +160,8 @@ static int read_settings(mreg_registry *reg)
 	int v;
 	int32_t t;
 
-	reg->fsync = true;
-	reg->lock_timeout_ms = 30000;
+	reg->fsync = MREG_FSYNC_DEFAULT;
+	reg->lock_timeout_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT;
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
 		return mreg_git_error("cannot read git config of", reg->path);
 	/*
@@ -415,8 +415,8 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	reg->lockfd = -1;
 	reg->light = true;
-	reg->fsync = true;
-	reg->lock_timeout_ms = 30000;
+	reg->fsync = MREG_FSYNC_DEFAULT;
+	reg->lock_timeout_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT;
 	reg->path = mreg_strdup(dir);
 	reg->workdir = mreg_strfmt("%s%s", dir, sep);
 	reg->gitdir = mreg_strfmt("%s%s.git/", dir, sep);
@@ -425,7 +425,8 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 	/* .git must be a directory: as a file (a linked work tree) HEAD is not under it, and the full open knows */
 	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir &&
 	    quick_head(head, reg->gitdir, writing ? branch : NULL, sizeof(branch)) == 0 &&
-	    mreg_cache_fresh_at(reg, head) && config_is_plain(reg->gitdir) && (!writing || owned_by_us(reg))) {
+	    mreg_cache_fresh_at(reg, head) && (writing ? owned_by_us(reg) : config_is_plain(reg->gitdir))) {
+		/* a writer's config.c checks the layout keys config_is_plain looks for, and more */
 		int rc = writing ? mreg_config_light(reg) : 0;
 		if (rc == 0) {
 			*out = reg;
@@ -613,23 +614,25 @@ void mreg_unlock(mreg_registry *reg)
 int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
-	int rc;
-	if (!reg->lodb) {
+	bool opened = !reg->lodb;
+	int rc = 0;
+	if (opened) {
 		char *objdir = mreg_strfmt("%sobjects/", reg->gitdir);
 		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
 		free(objdir);
-		if (rc < 0)
-			return rc;
-	} else if ((rc = mreg_odb_read(out, type, reg->lodb, id)) != 1 || (rc = mreg_odb_refresh(reg->lodb)) < 0) {
-		return rc;	/* found, damaged, or the packs could not be looked at again */
 	}
-	if ((rc = mreg_odb_read(out, type, reg->lodb, id)) != 1)
+	if (rc == 0)
+		rc = mreg_odb_read(out, type, reg->lodb, id);
+	/* a miss in a pack list read earlier: packs written or merged since, by this process or another */
+	if (rc == 1 && !opened && (rc = mreg_odb_refresh(reg->lodb)) == 0)
+		rc = mreg_odb_read(out, type, reg->lodb, id);
+	if (rc != 1)
 		return rc;
-	/* not in any pack or loose file this reader knows: libgit2 looks too */
+	/* not in any pack or loose file: libgit2 looks too, where it may see more (alternates...) */
 	git_odb_object *o = NULL;
-	if ((rc = mreg_registry_need_git(reg)) < 0)
+	if (mreg_odb_unsure(reg->lodb) && (rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
-	if (git_odb_read(&o, reg->odb, id) < 0)
+	if (!mreg_odb_unsure(reg->lodb) || git_odb_read(&o, reg->odb, id) < 0)
 		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
 				      reg->path);
 	*type = git_odb_object_type(o);

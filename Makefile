@@ -12,7 +12,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
 OPT ?= -O2 -g
-LIBS = -lgit2 -lcjson -lxxhash -lsqlite3 -lz -lm
+LIBS = -lgit2 -lcjson -lxxhash -lsqlite3 -lcrypto -lz -lm
 # The release binary links libgit2 and its dependencies statically, without
 # PIE relocations, and trims two start-up costs (cmd/gitlink.c): a command is
 # one process, and on this kind of machine every page fault at start counts.

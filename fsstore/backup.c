@@ -7,11 +7,14 @@
  * name it by id (REF_DELTA), so entries from several packs can share one.
  * Loose objects, which mreg does not write but git may, are added whole.
  *
- * Beside the bundles: <id>.json (metadata), blobs/ (large model files,
- * hard-linked: content-addressed, they never change, so every backup shares
- * them) and <id>.state/ (the state files at the head, hard-linked too: mreg
- * replaces state files and never rewrites them in place). Only the bundle
- * and blobs are needed to rebuild; the state snapshot saves a fold.
+ * Beside the bundles: <id>.json (metadata) and lfs/objects/ab/cd/<sha256>
+ * (large model files, hard-linked from the registry's .git/lfs/objects:
+ * content-addressed, they never change, so every backup shares them; a
+ * registry from before .git/lfs that has not moved its large files yet has
+ * them in blobs/ab/cd/<xxh128><ext>, and so does its backup). A restore
+ * folds the state from the bundle's events: nothing beside the bundle is
+ * trusted to say what the events say. Backups made by older versions have
+ * an <id>.state/ snapshot beside them; it is not read, and goes with them.
  */
 #define _GNU_SOURCE /* mkdtemp */
 #include "internal.h"
@@ -425,7 +428,7 @@ static int build_bundle(mreg_buf *out, mreg_registry *reg, const git_oid *head, 
 /* ---- large files ----------------------------------------------------- */
 
 typedef struct {
-	char **paths;	/* "blobs/ab/cd/<hex><ext>" */
+	char **paths;	/* "lfs/objects/ab/cd/<sha256>", or "blobs/ab/cd/<xxh128><ext>" from before .git/lfs */
 	size_t n, a;
 } blob_list;
 
@@ -436,7 +439,7 @@ static void blobs_dispose(blob_list *b)
 	free(b->paths);
 }
 
-/* Every file under root/blobs, as "blobs/..." paths (incoming and temporary files skipped). */
+/* Every file under root/rel, as "rel/..." paths (links never followed, temporary files skipped). */
 static int scan_blobs(blob_list *out, const char *root, const char *rel)
 {
 	char *full = mreg_strfmt("%s/%s", root, rel);
@@ -476,39 +479,73 @@ static int scan_blobs(blob_list *out, const char *root, const char *rel)
 	return rc;
 }
 
-/* A large file's hash is its name: blobs/ab/cd/<32 hex><ext>. */
+/* Where a backup keeps large files: lfs/objects/ab/cd/<sha256>, or blobs/ab/cd/<xxh128><ext> (older). */
+static bool blob_path_ok(const char *p)
+{
+	return (!strncmp(p, "lfs/objects/", 12) || !strncmp(p, "blobs/", 6)) && !strstr(p, "..") && !strstr(p, "//");
+}
+
+/* A large file's hash is its name: the SHA-256 under lfs/objects/, the xxh128 under blobs/. */
 static int check_blob(const char *path, const char *file, int64_t size)
 {
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_fs_read(&b, file, 0);
-	if (rc == MREG_ENOTFOUND)
+	bool lfs = !strncmp(path, "lfs/objects/", 12);
+	char x[33], sha[65];
+	mreg_hasher h;
+	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return mreg_error_set(MREG_ECORRUPT, "large file '%s' is missing from the backup", path);
+	int rc = mreg_hasher_init(&h, lfs);
+	if (rc == 0) {
+		mreg_buf b = MREG_BUF_INIT;
+		rc = mreg_fs_read_fd(&b, fd, path);
+		if (rc == 0)
+			mreg_hasher_update(&h, b.ptr, b.size, lfs);
+		mreg_buf_dispose(&b);
+		mreg_hasher_final(&h, x, lfs ? sha : NULL);
+		mreg_hasher_dispose(&h);
+	}
+	close(fd);
 	if (rc < 0)
 		return rc;
-	char hex[33];
-	mreg_hash128(hex, b.ptr, b.size);
-	rc = 0;
-	if ((size >= 0 && (int64_t)b.size != size) || strlen(base) < 32 || strncmp(base, hex, 32))
-		rc = mreg_error_set(MREG_ECORRUPT, "hash mismatch: large file '%s' hashes to %s", path, hex);
-	mreg_buf_dispose(&b);
-	return rc;
+	const char *got = lfs ? sha : x;
+	size_t want = lfs ? 64 : 32;
+	if ((size >= 0 && h.size != size) || strlen(base) < want || strncmp(base, got, want))
+		return mreg_error_set(MREG_ECORRUPT, "hash mismatch: large file '%s' hashes to %s", path, got);
+	return 0;
 }
 
-/* Hard link (or copy) src to dst, making dst's directories; an existing dst is kept. */
-static int place(const char *src, const char *dst, bool sync)
+/*
+ * Hard link (or copy) src to rel beneath root, making its directories
+ * without following a link; an existing file is kept (callers checked it).
+ */
+static int place(const char *src, const char *root, const char *rel, bool sync)
 {
+	const char *name;
+	int dir, rc;
+	if ((rc = mreg_fs_parent_beneath(&dir, &name, root, rel, MREG_FS_MKDIRS | MREG_FS_REPAIR | (sync ? MREG_FS_SYNC : 0))) < 0)
+		return rc;
 	struct stat sb;
-	if (lstat(dst, &sb) == 0)
+	if (fstatat(dir, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(dir);
 		return 0;
-	int rc = mreg_fs_mkparents(dst);
-	if (rc == 0 && link(src, dst) < 0) {
-		mreg_buf b = MREG_BUF_INIT;
-		if ((rc = mreg_fs_read(&b, src, 0)) == 0)
-			rc = mreg_fs_write_atomic(dst, b.ptr, b.size, sync);
-		mreg_buf_dispose(&b);
 	}
+	if (linkat(AT_FDCWD, src, dir, name, 0) < 0) {
+		mreg_buf b = MREG_BUF_INIT;
+		int in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		rc = in < 0 ? mreg_error_set(MREG_ERROR, "cannot read '%s': %s", src, strerror(errno))
+			    : mreg_fs_read_fd(&b, in, src);
+		if (in >= 0)
+			close(in);
+		mreg_span all = { NULL, 0, b.size };
+		if (rc == 0)
+			rc = mreg_fs_write_atomic_at(dir, name, &b, &all, 1, sync);
+		mreg_buf_dispose(&b);
+	} else if (sync && fsync(dir) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot fsync the directory of '%s': %s", rel, strerror(errno));
+	}
+	close(dir);
 	return rc;
 }
 
@@ -574,7 +611,7 @@ static char *registry_id(mreg_registry *reg)
 /* Create with the writer lock held by the caller (restore keeps it from here to the reset). */
 static int create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason)
 {
-	char *dir = NULL, *bpath = NULL, *mpath = NULL, *spath = NULL, *host = NULL, *regid = NULL;
+	char *dir = NULL, *bpath = NULL, *mpath = NULL, *host = NULL, *regid = NULL;
 	mreg_buf bundle = MREG_BUF_INIT, meta = MREG_BUF_INIT;
 	mreg_state *st = NULL;
 	blob_list blobs = { NULL, 0, 0 };
@@ -607,30 +644,30 @@ static int create_locked(cJSON **meta_out, mreg_registry *reg, const char *reaso
 	mreg_hash128(bhash, bundle.ptr, bundle.size);
 	bpath = mreg_strfmt("%s/%s.bundle", dir, id);
 	mpath = mreg_strfmt("%s/%s.json", dir, id);
-	spath = mreg_strfmt("%s/%s.state", dir, id);
 	host = host_name();
-	if (!bpath || !mpath || !spath || !host) {
+	if (!bpath || !mpath || !host) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
 	if ((rc = mreg_fs_write_atomic(bpath, bundle.ptr, bundle.size, reg->fsync)) < 0)
 		goto done;
-	/* large files, shared by every backup in dir */
-	if (reg->workdir && (rc = scan_blobs(&blobs, reg->workdir, "blobs")) < 0)
+	/* large files, shared by every backup in dir: the store, and blobs/ not moved into it yet */
+	size_t nlfs = 0;
+	char *store = mreg_strfmt("%s.", reg->gitdir);
+	if (!store || (rc = scan_blobs(&blobs, store, "lfs/objects")) < 0 ||
+	    (nlfs = blobs.n, reg->workdir && (rc = scan_blobs(&blobs, reg->workdir, "blobs")) < 0)) {
+		free(store);
+		rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
+	}
+	free(store);
 	for (size_t i = 0; i < blobs.n && rc == 0; i++) {
-		char *src = mreg_strfmt("%s%s", reg->workdir, blobs.paths[i]);
-		char *dst = mreg_strfmt("%s/%s", dir, blobs.paths[i]);
-		rc = src && dst ? place(src, dst, reg->fsync) : mreg_error_set(MREG_ERROR, "out of memory");
+		char *src = mreg_strfmt("%s%s", i < nlfs ? reg->gitdir : reg->workdir, blobs.paths[i]);
+		rc = src ? place(src, dir, blobs.paths[i], reg->fsync) : mreg_error_set(MREG_ERROR, "out of memory");
 		free(src);
-		free(dst);
 	}
 	if (rc < 0)
 		goto done;
-	if (reg->workdir && mreg_cache_snapshot(reg, spath) < 0) {
-		mreg_error_clear();	/* a convenience: a restore without it folds */
-		remove_tree(spath);
-	}
 	mreg_jsonw w;
 	mreg_jsonw_init(&w, &meta);
 	mreg_jsonw_obj_begin(&w, NULL);
@@ -674,11 +711,8 @@ static int create_locked(cJSON **meta_out, mreg_registry *reg, const char *reaso
 	if (meta_out && !(*meta_out = cJSON_ParseWithLength(meta.ptr, meta.size)))
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 done:
-	if (rc < 0 && bpath && !exists("%s/%s.json", dir, id)) {
+	if (rc < 0 && bpath && !exists("%s/%s.json", dir, id))
 		unlink(bpath);
-		if (spath)
-			remove_tree(spath);
-	}
 	if (dfd >= 0)
 		close(dfd);
 	blobs_dispose(&blobs);
@@ -688,7 +722,6 @@ done:
 	free(dir);
 	free(bpath);
 	free(mpath);
-	free(spath);
 	free(host);
 	free(regid);
 	return rc;
@@ -1038,9 +1071,10 @@ static int verify_in(cJSON **meta_out, bundle_info *bi, const char *dir, const c
 	const cJSON *b;
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(meta, "blobs")) {
 		const char *p = meta_str(b, "path");
-		char *f = strncmp(p, "blobs/", 6) || strstr(p, "..") ? NULL : mreg_strfmt("%s/%s", dir, p);
+		char *f = blob_path_ok(p) ? mreg_strfmt("%s/%s", dir, p) : NULL;
 		rc = f ? check_blob(p, f, (int64_t)meta_num(b, "size"))
-		       : mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': it names a large file '%s' outside blobs/", id, p);
+		       : mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': it names a large file '%s' outside lfs/objects/ and blobs/",
+					id, p);
 		free(f);
 		if (rc < 0)
 			goto done;
@@ -1098,18 +1132,34 @@ int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id)
 
 /* ---- restore --------------------------------------------------------- */
 
-/* Large files the metadata lists, into the registry: kept when there and whole, else put back. */
-static int restore_blobs(const cJSON *meta, const char *dir, const char *workdir, bool sync)
+/*
+ * Large files the metadata lists, into the registry (.git/lfs/objects, or
+ * blobs/ for older ones, which the next write moves into the store): kept
+ * when there and whole, else put back.
+ */
+static int restore_blobs(const cJSON *meta, const char *dir, mreg_registry *reg, bool sync)
 {
 	const cJSON *b;
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(meta, "blobs")) {
 		const char *path = meta_str(b, "path");
-		char *src = mreg_strfmt("%s/%s", dir, path), *dst = mreg_strfmt("%s%s", workdir, path);
-		if (dst && check_blob(path, dst, (int64_t)meta_num(b, "size")) < 0) {
+		bool lfs = !strncmp(path, "lfs/objects/", 12);
+		const char *root = lfs ? reg->gitdir : reg->workdir;
+		if (!blob_path_ok(path))
+			continue;	/* verify_in refused such a backup */
+		char *src = mreg_strfmt("%s/%s", dir, path), *dst = mreg_strfmt("%s%s", root, path);
+		int rc = src && dst ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc == 0 && check_blob(path, dst, (int64_t)meta_num(b, "size")) < 0) {
 			mreg_error_clear();
-			unlink(dst);	/* damaged or missing: the backup's copy replaces it */
+			const char *name;
+			int d;
+			if (mreg_fs_parent_beneath(&d, &name, root, path, 0) == 0) {
+				unlinkat(d, name, 0);	/* damaged or missing: the backup's copy replaces it */
+				close(d);
+			}
+			mreg_error_clear();
 		}
-		int rc = src && dst ? place(src, dst, sync) : mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc == 0)
+			rc = place(src, root, path, sync);
 		free(src);
 		free(dst);
 		if (rc < 0)
@@ -1133,12 +1183,12 @@ static int counts_report(cJSON *r, mreg_registry *reg)
 
 int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 {
-	char *dir = NULL, *spath = NULL;
+	char *dir = NULL;
 	cJSON *meta = NULL, *pre = NULL;
 	const char *bundle = NULL;
 	size_t blen = 0;
 	bundle_info bi;
-	git_oid head, tree, tree_at;
+	git_oid head;
 	int rc;
 	bool locked = false;
 
@@ -1180,7 +1230,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if (!git_odb_exists(reg->odb, &bi.head) && (rc = import_pack(reg->repo, bi.pack, bi.packlen, id)) < 0)
 		goto done;
-	if ((rc = restore_blobs(meta, dir, reg->workdir, reg->fsync)) < 0)
+	if ((rc = restore_blobs(meta, dir, reg, reg->fsync)) < 0)
 		goto done;
 	git_oid cur;
 	if (git_oid_fromstr(&cur, meta_str(pre, "head")) < 0) {	/* what the pre-restore backup holds */
@@ -1192,14 +1242,12 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	snprintf(msg, sizeof(msg), "restore backup %s", id);
 	if ((rc = mreg_reset_branch(reg, &head, &cur, msg)) < 0)
 		goto done;
-	/* the state at the head: the backup's snapshot when it has one, else a fold */
-	if ((rc = mreg_head(&head, &tree_at, reg)) < 0)
-		goto done;
-	tree = tree_at;
-	spath = mreg_strfmt("%s/%s.state", dir, id);
-	if (spath && mreg_cache_adopt(reg, spath, &tree) < 0)
-		mreg_error_clear();
-	if ((rc = mreg_cache_ensure(reg)) < 0)
+	/*
+	 * The state at the head, folded from the events it holds (nothing else
+	 * is trusted to say it), and the work tree checked file by file, as
+	 * `mreg refresh` does: a damaged copy of a large file is made again.
+	 */
+	if ((rc = mreg_registry_refresh(reg, false, NULL)) < 0)
 		goto done;
 	mreg_unlock(reg);
 	locked = false;
@@ -1221,7 +1269,6 @@ done:
 	cJSON_Delete(meta);
 	cJSON_Delete(pre);
 	free(dir);
-	free(spath);
 	return rc;
 }
 
@@ -1293,7 +1340,7 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 	/* large files no remaining backup names (of any registry sharing the directory) */
 	blob_list have = { NULL, 0, 0 };
 	cJSON *left = NULL;
-	if (list_in(&left, dir, NULL) == 0 && scan_blobs(&have, dir, "blobs") == 0) {
+	if (list_in(&left, dir, NULL) == 0 && scan_blobs(&have, dir, "lfs/objects") == 0 && scan_blobs(&have, dir, "blobs") == 0) {
 		for (size_t k = 0; k < have.n; k++) {
 			bool used = false;
 			cJSON_ArrayForEach(m, left) {
@@ -1337,7 +1384,7 @@ int mreg_backup_auto(cJSON **meta_out, mreg_registry *reg)
 
 int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 {
-	char *dir = NULL, *blobs = NULL;
+	char *dir = NULL;
 	cJSON *all = NULL;
 	int rc;
 	*out = NULL;
@@ -1354,15 +1401,22 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 	cJSON_ArrayForEach(m, all)
 		bundles += (int64_t)meta_num(m, "bundle_size");
 	blob_list bl = { NULL, 0, 0 };
+	scan_blobs(&bl, dir, "lfs/objects");
 	scan_blobs(&bl, dir, "blobs");
-	blobs = mreg_strfmt("%s/blobs", dir);
+	mreg_error_clear();
+	int64_t blob_bytes = 0;
+	for (size_t i = 0; i < bl.n; i++) {
+		char *f = mreg_strfmt("%s/%s", dir, bl.paths[i]);
+		blob_bytes += f ? tree_bytes(f) : 0;
+		free(f);
+	}
 	cJSON *r = cJSON_CreateObject();
 	int n = cJSON_GetArraySize(all);
 	cJSON_AddStringToObject(r, "directory", dir);
 	cJSON_AddNumberToObject(r, "total_backups", n);
 	cJSON_AddNumberToObject(r, "bundle_bytes", (double)bundles);
 	cJSON_AddNumberToObject(r, "blob_files", (double)bl.n);
-	cJSON_AddNumberToObject(r, "total_bytes", (double)(bundles + (blobs ? tree_bytes(blobs) : 0)));
+	cJSON_AddNumberToObject(r, "total_bytes", (double)(bundles + blob_bytes));
 	if (n) {
 		cJSON_AddStringToObject(r, "newest", meta_str(cJSON_GetArrayItem(all, 0), "id"));
 		cJSON_AddStringToObject(r, "oldest", meta_str(cJSON_GetArrayItem(all, n - 1), "id"));
@@ -1375,7 +1429,6 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 done:
 	cJSON_Delete(all);
 	free(dir);
-	free(blobs);
 	return rc;
 }
 
@@ -1383,7 +1436,7 @@ done:
 
 int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 {
-	char *dir = NULL, *id = NULL, *spath = NULL, *tmp = NULL, *parent = NULL;
+	char *dir = NULL, *id = NULL, *tmp = NULL, *parent = NULL;
 	cJSON *meta = NULL;
 	const char *data = NULL;
 	size_t len = 0;
@@ -1477,23 +1530,21 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 	repo = NULL;
 	if ((rc = mreg_registry_open(&reg, tmp)) < 0)
 		goto done;
-	if ((rc = restore_blobs(meta, dir, reg->workdir, true)) < 0)
+	if ((rc = restore_blobs(meta, dir, reg, true)) < 0)
 		goto done;
-	git_oid c, t;
 	if ((rc = mreg_lock(reg)) < 0)
 		goto done;
-	if ((rc = mreg_head(&c, &t, reg)) == 0 && (spath = mreg_strfmt("%s/%s.state", dir, id)) &&
-	    mreg_cache_adopt(reg, spath, &t) < 0)
-		mreg_error_clear();
-	/* the work tree and index from nothing, then the state */
+	/*
+	 * The work tree and index from nothing; then the state, folded from
+	 * the events, and the mirror check, which puts the large files' bytes
+	 * where the checkout wrote their pointers.
+	 */
 	git_checkout_options co;
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	if (rc == 0 && git_checkout_head(reg->repo, &co) < 0)
+	if (git_checkout_head(reg->repo, &co) < 0)
 		rc = mreg_git_error("cannot write the work tree of", target);
-	if (rc == 0)
-		rc = mreg_cache_set_mirror(reg, &t);
 	if (rc == 0)
 		rc = mreg_cache_ensure(reg);
 	mreg_unlock(reg);
@@ -1530,7 +1581,6 @@ done:
 	cJSON_Delete(meta);
 	free(dir);
 	free(id);
-	free(spath);
 	free(tmp);
 	free(parent);
 	return rc;

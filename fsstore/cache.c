@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <errno.h>
@@ -26,19 +27,45 @@
 #include <unistd.h>
 
 /*
- * A stamp is "<tree>\n<commit>\n": the tree the files were made from and the
- * commit HEAD was at. The commit gives the fast check (one ref read, no
- * object read); the tree decides when HEAD moved to a commit with the same
- * content (a merge of nothing new, a rebase).
+ * This boot of the machine (the kernel's boot id), "" where unknown. The
+ * work tree copies and the git index are never fsynced; a power cut may
+ * leave a file cut short behind an index entry that survived. A mirror
+ * stamp written in another boot vouches for nothing, and the next command
+ * checks every file against the index (as `mreg refresh` does).
  */
-static int read_stamp2(char tree[41], char commit[41], mreg_registry *reg, const char *name)
+static const char *boot_id(void)
+{
+	static char id[40];
+	static bool read;
+	if (!read) {
+		mreg_buf b = MREG_BUF_INIT;
+		if (mreg_fs_read(&b, "/proc/sys/kernel/random/boot_id", 64) == 0 && b.size >= 36 &&
+		    strspn(b.ptr, "0123456789abcdef-") == 36)
+			memcpy(id, b.ptr, 36);
+		mreg_error_clear();
+		mreg_buf_dispose(&b);
+		read = true;
+	}
+	return id;
+}
+
+/*
+ * A stamp is "<tree>\n<commit>\n" (the mirror's adds "<boot id>\n"): the
+ * tree the files were made from and the commit HEAD was at. The commit
+ * gives the fast check (one ref read, no object read); the tree decides when
+ * HEAD moved to a commit with the same content (a merge of nothing new, a
+ * rebase). A mirror stamp from another boot names no commit (*other_boot).
+ */
+static int read_stamp3(char tree[41], char commit[41], bool *other_boot, mreg_registry *reg, const char *name)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
-	int rc = path ? mreg_fs_read(&b, path, 128) : MREG_ERROR;
+	int rc = path ? mreg_fs_read(&b, path, 160) : MREG_ERROR;
 	tree[0] = '\0';
 	if (commit)
 		commit[0] = '\0';
+	if (other_boot)
+		*other_boot = false;
 	if (rc == 0 && b.size >= 40 && strspn(b.ptr, "0123456789abcdef") >= 40) {
 		memcpy(tree, b.ptr, 40);
 		tree[40] = '\0';
@@ -46,10 +73,23 @@ static int read_stamp2(char tree[41], char commit[41], mreg_registry *reg, const
 			memcpy(commit, b.ptr + 41, 40);
 			commit[40] = '\0';
 		}
+		const char *boot = b.size >= 82 + 37 ? b.ptr + 82 : NULL;
+		if (boot && boot_id()[0] && (memcmp(boot, boot_id(), 36) || boot[36] != '\n')) {
+			if (commit)
+				commit[0] = '\0';
+			if (other_boot)
+				*other_boot = true;
+		}
 	}
+	mreg_error_clear();
 	mreg_buf_dispose(&b);
 	free(path);
 	return 0;
+}
+
+static int read_stamp2(char tree[41], char commit[41], mreg_registry *reg, const char *name)
+{
+	return read_stamp3(tree, commit, NULL, reg, name);
 }
 
 static int read_stamp(char out[41], mreg_registry *reg, const char *name)
@@ -59,7 +99,7 @@ static int read_stamp(char out[41], mreg_registry *reg, const char *name)
 
 static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree)
 {
-	char line[84];
+	char line[128];
 	git_oid commit, t;
 	git_oid_fmt(line, tree);
 	line[40] = '\n';
@@ -72,6 +112,11 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 		git_oid_fmt(line + 41, &commit);
 		line[81] = '\n';
 		n = 82;
+		if (!strcmp(name, "mirror") && boot_id()[0]) {
+			memcpy(line + 82, boot_id(), 36);
+			line[118] = '\n';
+			n = 119;
+		}
 	}
 	char *path = mreg_strfmt("%s%s", reg->mregdir, name);
 	if (!path)
@@ -81,9 +126,13 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 	return rc;
 }
 
+static bool state_dirs_sound(mreg_registry *reg);
+
 bool mreg_cache_fresh_at(mreg_registry *reg, const char *head)
 {
 	char tree[41], commit[41];
+	if (!state_dirs_sound(reg))
+		return false;
 	read_stamp2(tree, commit, reg, "stamp");
 	if (strcmp(commit, head))
 		return false;
@@ -251,23 +300,54 @@ done:
 	return rc;
 }
 
-/* Model files of models the fold no longer has, and temporary files of killed writers. */
-static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
+/*
+ * The state directory and its models/ directory, opened without following
+ * a symbolic link: the work tree is a peer's to fill, and a committed link
+ * `state -> /anywhere` would otherwise send every state file (and the
+ * removal of stale ones) there. A link or a file where they belong is
+ * removed and a directory made (the state is derived: it is folded anew).
+ */
+static int state_dirs(int *top, int *models, mreg_registry *reg)
 {
-	char *dir = mreg_strfmt("%smodels", reg->statedir);
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	if (!d) {
-		free(dir);
-		return 0;
+	int rc;
+	*top = *models = -1;
+	rc = reg->workdir ? mreg_fs_dir_beneath(top, reg->workdir, "state", MREG_FS_MKDIRS | MREG_FS_REPAIR)
+			  : mreg_fs_dir_beneath(top, reg->gitdir, "mreg/state", MREG_FS_MKDIRS | MREG_FS_REPAIR);
+	if (rc == 0 && (rc = mreg_fs_dir_beneath_at(models, *top, "models", MREG_FS_MKDIRS | MREG_FS_REPAIR)) < 0) {
+		close(*top);
+		*top = -1;
 	}
-	while ((de = readdir(d))) {
+	return rc;
+}
+
+/* Whether state/ and state/models/ are plain directories (or not there yet): no link, no file. */
+static bool state_dirs_sound(mreg_registry *reg)
+{
+	struct stat sb;
+	char *a = mreg_strfmt("%s", reg->statedir), *b = mreg_strfmt("%smodels", reg->statedir);
+	bool ok = a && b;
+	if (ok) {
+		a[strlen(a) - 1] = '\0';	/* no trailing '/': lstat the name itself */
+		ok = (lstat(a, &sb) < 0 ? errno == ENOENT : S_ISDIR(sb.st_mode)) &&
+		     (lstat(b, &sb) < 0 ? errno == ENOENT : S_ISDIR(sb.st_mode));
+	}
+	free(a);
+	free(b);
+	return ok;
+}
+
+/* Model files of models the fold no longer has, and temporary files of killed writers. */
+static void remove_stale_models(int top, int models, const mreg_state *st)
+{
+	int fd = fcntl(models, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!d && fd >= 0)
+		close(fd);
+	while (d && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 		if (strstr(de->d_name, ".mreg-tmp")) {	/* left by a killed writer */
-			char *p = mreg_strfmt("%s/%s", dir, de->d_name);
-			if (p)
-				unlink(p);
-			free(p);
+			unlinkat(models, de->d_name, 0);
 			continue;
 		}
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
@@ -277,49 +357,33 @@ static int remove_stale_models(mreg_registry *reg, const mreg_state *st)
 			continue;
 		memcpy(id, de->d_name, n - 5);
 		id[n - 5] = '\0';
-		if (!mreg_state_model(st, id)) {
-			char *p = mreg_strfmt("%s/%s", dir, de->d_name);
-			if (p)
-				unlink(p);
-			free(p);
-		}
-	}
-	closedir(d);
-	free(dir);
-	/* and the same litter beside registry.json */
-	static const char *const top[] = { "registry.json", "production.json" };
-	d = opendir(reg->statedir);
-	while (d && (de = readdir(d))) {
-		for (size_t i = 0; i < 2; i++)
-			if (!strncmp(de->d_name, top[i], strlen(top[i])) && strstr(de->d_name, ".mreg-tmp")) {
-				char *p = mreg_strfmt("%s%s", reg->statedir, de->d_name);
-				if (p)
-					unlink(p);
-				free(p);
-			}
+		if (!mreg_state_model(st, id))
+			unlinkat(models, de->d_name, 0);
 	}
 	if (d)
 		closedir(d);
-	return 0;
+	/* and the same litter beside registry.json */
+	static const char *const names[] = { "registry.json", "production.json" };
+	fd = fcntl(top, F_DUPFD_CLOEXEC, 0);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d && fd >= 0)
+		close(fd);
+	while (d && (de = readdir(d))) {
+		for (size_t i = 0; i < 2; i++)
+			if (!strncmp(de->d_name, names[i], strlen(names[i])) && strstr(de->d_name, ".mreg-tmp"))
+				unlinkat(top, de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
 }
 
-int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
+/* Write the state files of st (dirty models, production.json, registry.json) into the open directories. */
+static int save_in(int top, int models, mreg_state *st)
 {
 	mreg_buf b = MREG_BUF_INIT;
-	char *path = NULL;
+	mreg_span one;
+	char name[MREG_ID_MAX + 8];
 	int rc = 0;
-
-	git_oid_fmt(st->tree, tree);
-	st->tree[40] = '\0';
-	/* no stamp while the files are in flux */
-	path = mreg_strfmt("%sstamp", reg->mregdir);
-	if (!path)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	if (unlink(path) < 0 && errno != ENOENT)
-		rc = mreg_error_set(MREG_ERROR, "cannot remove '%s': %s", path, strerror(errno));
-	free(path);
-	if (rc < 0)
-		return rc;
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];
 		if (!m->loaded || !m->dirty)
@@ -329,12 +393,9 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 		mreg_buf_clear(&b);
 		if ((rc = mreg_state_write_model_spans(&b, &spans, &nspans, m)) < 0)
 			goto done;
-		path = mreg_strfmt("%smodels/%s.json", reg->statedir, m->id);
-		rc = path ? mreg_fs_write_atomic_spans(path, &b, spans, nspans, false)
-			  : mreg_error_set(MREG_ERROR, "out of memory");
+		snprintf(name, sizeof(name), "%s.json", m->id);
+		rc = mreg_fs_write_atomic_at(models, name, &b, spans, nspans, false);
 		free(spans);
-		free(path);
-		path = NULL;
 		if (rc < 0)
 			goto done;
 		m->dirty = false;
@@ -342,24 +403,43 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 	mreg_buf_clear(&b);
 	if ((rc = mreg_state_write_production(&b, st)) < 0)
 		goto done;
-	path = mreg_strfmt("%sproduction.json", reg->statedir);
-	rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
-	free(path);
-	path = NULL;
-	if (rc < 0)
+	one = (mreg_span){ NULL, 0, b.size };
+	if ((rc = mreg_fs_write_atomic_at(top, "production.json", &b, &one, 1, false)) < 0)
 		goto done;
 	mreg_buf_clear(&b);
 	if ((rc = mreg_state_write_registry(&b, st)) < 0)
 		goto done;
-	path = mreg_strfmt("%sregistry.json", reg->statedir);
-	rc = path ? mreg_fs_write_atomic(path, b.ptr, b.size, false) : mreg_error_set(MREG_ERROR, "out of memory");
-	free(path);
-	path = NULL;
-	if (rc < 0)
-		goto done;
-	rc = write_stamp(reg, "stamp", tree);
+	one = (mreg_span){ NULL, 0, b.size };
+	rc = mreg_fs_write_atomic_at(top, "registry.json", &b, &one, 1, false);
 done:
 	mreg_buf_dispose(&b);
+	return rc;
+}
+
+static int unstamp(mreg_registry *reg)
+{
+	int rc = 0;
+	char *path = mreg_strfmt("%sstamp", reg->mregdir);
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (unlink(path) < 0 && errno != ENOENT)
+		rc = mreg_error_set(MREG_ERROR, "cannot remove '%s': %s", path, strerror(errno));
+	free(path);
+	return rc;
+}
+
+int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
+{
+	int top = -1, models = -1, rc;
+	git_oid_fmt(st->tree, tree);
+	st->tree[40] = '\0';
+	/* no stamp while the files are in flux */
+	if ((rc = unstamp(reg)) < 0 || (rc = state_dirs(&top, &models, reg)) < 0)
+		return rc;
+	if ((rc = save_in(top, models, st)) == 0)
+		rc = write_stamp(reg, "stamp", tree);
+	close(top);
+	close(models);
 	return rc;
 }
 
@@ -490,7 +570,12 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 	if ((rc = mreg_cache_save(reg, st, tree)) < 0)
 		goto done;
 	mreg_fs_sweep_tmp(reg->mregdir, false);
-	rc = remove_stale_models(reg, st);
+	int top, models;
+	if ((rc = state_dirs(&top, &models, reg)) == 0) {
+		remove_stale_models(top, models, st);
+		close(top);
+		close(models);
+	}
 done:
 	mreg_state_free(st);
 	mreg_events_free(evs, n);
@@ -655,16 +740,222 @@ int mreg_index_check(mreg_registry *reg, const git_oid *tree)
 	return rc;
 }
 
+static int path_add(path_list *l, const char *p)
+{
+	git_diff_delta d;
+	memset(&d, 0, sizeof(d));
+	d.new_file.path = p;
+	return collect_path(&d, 0, l);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, each path once (the diffs and the large-file scan may name one twice). */
+static void path_list_unique(path_list *l)
+{
+	size_t k = 0;
+	if (l->n)
+		qsort(l->paths, l->n, sizeof(*l->paths), cmp_str);
+	for (size_t i = 0; i < l->n; i++) {
+		if (k && !strcmp(l->paths[k - 1], l->paths[i])) {
+			free(l->paths[i]);
+			continue;
+		}
+		l->paths[k++] = l->paths[i];
+	}
+	l->n = k;
+}
+
+/*
+ * Large files whose work tree copy is missing or is not the right size (a
+ * `git pull` or `git checkout` without the LFS filter writes the pointer
+ * text there) join the lag. They are named in the .gitattributes files
+ * under artifacts/ and blobs/: all of them (refresh, a first look), or
+ * those of the attribute files that changed since the mirror's tree.
+ */
+typedef struct {
+	mreg_registry *reg;
+	git_tree *head;
+	path_list *lag;
+	const char *prefix;	/* of a tree walk's roots: "artifacts/" */
+	int rc;
+} lfs_scan;
+
+static void lfs_scan_attributes(lfs_scan *s, const char *attrpath, const git_oid *attr_id)
+{
+	git_blob *blob = NULL;
+	const char *slash = strrchr(attrpath, '/');
+	size_t dirlen = slash ? (size_t)(slash - attrpath) + 1 : 0;
+	if (git_blob_lookup(&blob, s->reg->repo, attr_id) < 0) {
+		git_error_clear();
+		return;
+	}
+	const char *p = git_blob_rawcontent(blob), *end = p + git_blob_rawsize(blob);
+	while (p < end && s->rc == 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		const char *sp = memchr(p, ' ', (size_t)(eol - p));
+		/* "/<name> filter=lfs ...": the lines mreg writes */
+		if (*p == '/' && sp && sp - p > 1 && sp - p < 200 && memmem(sp, (size_t)(eol - sp), "filter=lfs", 10)) {
+			char path[512];
+			snprintf(path, sizeof(path), "%.*s%.*s", (int)dirlen, attrpath, (int)(sp - p - 1), p + 1);
+			git_tree_entry *e = NULL;
+			git_blob *b = NULL;
+			mreg_lfs_pointer ptr;
+			struct stat sb;
+			char *full = mreg_strfmt("%s%s", s->reg->workdir, path);
+			if (full && git_tree_entry_bypath(&e, s->head, path) == 0 && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+			    git_blob_lookup(&b, s->reg->repo, git_tree_entry_id(e)) == 0 &&
+			    mreg_lfs_pointer_parse(&ptr, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b)) == 0 &&
+			    (lstat(full, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != ptr.size) &&
+			    path_add(s->lag, path) < 0)
+				s->rc = mreg_error_set(MREG_ERROR, "out of memory");
+			git_error_clear();
+			git_blob_free(b);
+			git_tree_entry_free(e);
+			free(full);
+		}
+		p = eol + 1;
+	}
+	git_blob_free(blob);
+}
+
+static int lfs_walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	lfs_scan *s = payload;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || strcmp(git_tree_entry_name(e), ".gitattributes"))
+		return 0;
+	char path[512];
+	snprintf(path, sizeof(path), "%s%s%s", s->prefix, root, git_tree_entry_name(e));
+	lfs_scan_attributes(s, path, git_tree_entry_id(e));
+	return s->rc < 0 ? -1 : 0;
+}
+
+static int lfs_lag(path_list *lag, mreg_registry *reg, git_tree *head, const git_oid *since)
+{
+	static char *dirs[] = { "artifacts", "blobs" };
+	lfs_scan s = { reg, head, lag, "", 0 };
+	git_tree *old = NULL;
+	git_diff *diff = NULL;
+	if (since && git_tree_lookup(&old, reg->repo, since) == 0) {
+		git_diff_options o;
+		git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+		o.pathspec.strings = dirs;
+		o.pathspec.count = 2;
+		if (git_diff_tree_to_tree(&diff, reg->repo, old, head, &o) == 0) {
+			size_t nd = git_diff_num_deltas(diff);
+			for (size_t i = 0; i < nd && s.rc == 0; i++) {
+				const git_diff_delta *d = git_diff_get_delta(diff, i);
+				const char *slash = strrchr(d->new_file.path, '/');
+				if ((d->status == GIT_DELTA_ADDED || d->status == GIT_DELTA_MODIFIED) &&
+				    !strcmp(slash ? slash + 1 : d->new_file.path, ".gitattributes"))
+					lfs_scan_attributes(&s, d->new_file.path, &d->new_file.id);
+			}
+			git_diff_free(diff);
+			git_tree_free(old);
+			return s.rc;
+		}
+		git_tree_free(old);
+	}
+	git_error_clear();
+	for (size_t i = 0; i < 2 && s.rc == 0; i++) {
+		git_tree_entry *e = NULL;
+		git_tree *t = NULL;
+		if (git_tree_entry_bypath(&e, head, dirs[i]) == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+		    git_tree_lookup(&t, reg->repo, git_tree_entry_id(e)) == 0) {
+			char root[32];
+			snprintf(root, sizeof(root), "%s/", dirs[i]);
+			s.prefix = root;	/* git_tree_walk's roots are relative to the tree walked */
+			git_tree_walk(t, GIT_TREEWALK_PRE, lfs_walk_cb, &s);
+			s.prefix = "";
+		}
+		git_error_clear();
+		git_tree_entry_free(e);
+		git_tree_free(t);
+	}
+	return s.rc;
+}
+
+/* Make one lagging path what HEAD has: *entry set when a file was written (1: removed, 2: left alone). */
+static int repair_path(mreg_index_entry *entry, mreg_registry *reg, git_tree *head, const char *path)
+{
+	git_tree_entry *e = NULL;
+	git_blob *blob = NULL;
+	int rc = 0;
+	if (git_tree_entry_bypath(&e, head, path) < 0) {
+		/* not in HEAD: the file goes (a link too, never what it points to); the directories stay */
+		const char *name;
+		int dir;
+		git_error_clear();
+		if (mreg_fs_parent_beneath(&dir, &name, reg->workdir, path, 0) == 0) {
+			struct stat sb;
+			if (fstatat(dir, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(sb.st_mode))
+				unlinkat(dir, name, 0);
+			close(dir);
+		}
+		mreg_error_clear();
+		return 1;
+	}
+	git_filemode_t mode = git_tree_entry_filemode(e);
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE) {
+		/* a link, a submodule or a directory where mreg keeps files: never made in the work tree */
+		git_tree_entry_free(e);
+		return 2;
+	}
+	if (git_blob_lookup(&blob, reg->repo, git_tree_entry_id(e)) < 0) {
+		rc = mreg_git_error("cannot read", path);
+		goto done;
+	}
+	mreg_lfs_pointer ptr;
+	const void *data = git_blob_rawcontent(blob);
+	size_t len = (size_t)git_blob_rawsize(blob);
+	mreg_addfile f = { path, data, len, mreg_lfs_pointer_at(&ptr, path, data, len) ? &ptr : NULL };
+	rc = mreg_mirror_file(entry, reg, &f);
+	if (rc == MREG_ENOTFOUND && f.lfs) {
+		/* the large file is not here (not fetched yet): the pointer, as git without LFS has it */
+		mreg_error_clear();
+		f.lfs = NULL;
+		rc = mreg_mirror_file(entry, reg, &f);
+	}
+	if (rc == 0 && mode == GIT_FILEMODE_BLOB_EXECUTABLE) {
+		char *full = mreg_strfmt("%s%s", reg->workdir, path);
+		if (full && chmod(full, 0755) == 0)
+			lstat(full, &entry->st);
+		free(full);
+	}
+done:
+	git_blob_free(blob);
+	git_tree_entry_free(e);
+	return rc;
+}
+
+/*
+ * Bring the mirror to HEAD after a crash or a change made with plain git.
+ * What lags: index entries that differ from HEAD, files that differ from
+ * their index entries (found by stat, as git status does; asked for by
+ * name, or when the mirror was stamped before the machine last started,
+ * so that a power cut's damage to files never fsynced is found), and large
+ * files whose copy is not there. mreg writes each file itself, never
+ * through a symbolic link (see mreg_fs_dir_beneath), before its index
+ * entry, the order every write keeps: an index matching HEAD means the
+ * files are there too, even if this repair is itself cut short.
+ */
 static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 {
-	git_checkout_options o;
 	git_diff_options d;
-	git_object *head = NULL;
+	git_object *headc = NULL;
 	git_tree *t = NULL;
 	git_diff *diff = NULL;
-	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
-	git_strarray spec = { paths, 4 };
-	path_list lag = { NULL, 0, 0 };
+	char *paths[] = { "events", "artifacts", "blobs", "mreg.json", ".gitignore" };
+	git_strarray spec = { paths, 5 };
+	path_list lag = { NULL, 0, 0 }, gone = { NULL, 0, 0 };
+	mreg_index_entry *adds = NULL;
+	size_t nadds = 0;
+	char since_hex[41];
+	git_oid since;
 	int rc = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
@@ -673,13 +964,6 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 	mreg_clear_stale_lock(reg, "index");
 	if ((rc = mreg_index_check(reg, tree)) < 0)
 		return rc;
-	/*
-	 * What lags: index entries that differ from HEAD, and (asked for by
-	 * name) files that differ from their index entries, found by stat as
-	 * git status does. mreg writes a file before its index entry, and git
-	 * updates both, so after a pull or a crash an index matching HEAD means
-	 * nothing lags: the automatic check stops there.
-	 */
 	git_diff_options_init(&d, GIT_DIFF_OPTIONS_VERSION);
 	d.pathspec = spec;
 	if (git_tree_lookup(&t, reg->repo, tree) < 0 || git_diff_tree_to_index(&diff, reg->repo, t, NULL, &d) < 0 ||
@@ -694,45 +978,59 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 		rc = mreg_git_error("cannot compare the work tree with the index in", reg->path);
 		goto done;
 	}
-	if (lag.n) {
-		/*
-		 * Files first, then index entries: the order every mreg write
-		 * keeps, so an index matching HEAD always means the files are
-		 * there too, even if this repair is itself cut short.
-		 */
-		git_strarray which = { lag.paths, lag.n };
-		git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
-		o.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_RECREATE_MISSING |
-				      GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
-		o.paths = which;
-		if (git_checkout_tree(reg->repo, (git_object *)t, &o) < 0) {
-			rc = mreg_git_error("cannot bring the work tree up to HEAD in", reg->path);
+	mreg_cache_mirror_stamp(since_hex, reg);
+	bool have_since = !thorough && since_hex[0] && git_oid_fromstr(&since, since_hex) == 0;
+	if ((rc = lfs_lag(&lag, reg, t, have_since ? &since : NULL)) < 0)
+		goto done;
+	path_list_unique(&lag);
+	if (lag.n && !(adds = calloc(lag.n, sizeof(*adds)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < lag.n; i++) {
+		int r = repair_path(&adds[nadds], reg, t, lag.paths[i]);
+		if (r < 0) {
+			rc = r;
 			goto done;
 		}
-		if (git_revparse_single(&head, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, head, &which) < 0) {
+		if (r == 0)
+			nadds++;
+		else if (r == 1 && path_add(&gone, lag.paths[i]) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+	}
+	/* entries of files HEAD no longer has go first (libgit2 reads the index), then the files written */
+	if (gone.n) {
+		git_strarray which = { gone.paths, gone.n };
+		if (git_revparse_single(&headc, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, headc, &which) < 0) {
 			rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
 			goto done;
 		}
-		/* temporary files can only be where the lagging files are: sweep those directories, not the tree */
-		for (size_t i = 0; i < lag.n; i++) {
-			const char *slash = strrchr(lag.paths[i], '/');
-			size_t n = slash ? (size_t)(slash - lag.paths[i]) : 0;
-			if (i && n && !strncmp(lag.paths[i - 1], lag.paths[i], n) && lag.paths[i - 1][n] == '/' &&
-			    !strchr(lag.paths[i - 1] + n + 1, '/'))
-				continue;	/* the same directory as the path before */
-			char *dir = mreg_strfmt("%s%.*s", reg->workdir, (int)n, lag.paths[i]);
-			if (dir)
-				mreg_fs_sweep_tmp(dir, false);
-			free(dir);
-		}
+	}
+	if (nadds && (rc = mreg_mirror_index(reg, adds, nadds, tree)) < 0)
+		goto done;
+	/* temporary files can only be where the lagging files are: sweep those directories, not the tree */
+	for (size_t i = 0; i < lag.n; i++) {
+		const char *slash = strrchr(lag.paths[i], '/');
+		size_t n = slash ? (size_t)(slash - lag.paths[i]) : 0;
+		if (i && n && !strncmp(lag.paths[i - 1], lag.paths[i], n) && lag.paths[i - 1][n] == '/' &&
+		    !strchr(lag.paths[i - 1] + n + 1, '/'))
+			continue;	/* the same directory as the path before */
+		char *dir = mreg_strfmt("%s%.*s", reg->workdir, (int)n, lag.paths[i]);
+		if (dir)
+			mreg_fs_sweep_tmp(dir, false);
+		free(dir);
 	}
 	mreg_fs_sweep_tmp(reg->mregdir, false);
 	rc = mreg_cache_set_mirror(reg, tree);
 done:
+	free(adds);
 	path_list_dispose(&lag);
+	path_list_dispose(&gone);
 	git_diff_free(diff);
 	git_tree_free(t);
-	git_object_free(head);
+	git_object_free(headc);
 	return rc;
 }
 
@@ -746,6 +1044,9 @@ int mreg_cache_ensure(mreg_registry *reg)
 		return rc;
 	git_oid_fmt(head, &tree);
 	head[40] = '\0';
+	/* state files reached through a link someone committed are not ours: fold anew into real directories */
+	if (!state_dirs_sound(reg) && (rc = unstamp(reg)) < 0)
+		return rc;
 	mreg_cache_stamp(stamp, reg);
 	if (strcmp(stamp, head)) {
 		rc = stamp[0] ? fold_new(reg, stamp, &tree) : 0;
@@ -755,8 +1056,10 @@ int mreg_cache_ensure(mreg_registry *reg)
 			return rc;
 	}
 	if (reg->workdir) {
-		mreg_cache_mirror_stamp(mirror, reg);
-		if (strcmp(mirror, head) && (rc = repair_mirror(reg, &tree, false)) < 0)
+		bool other_boot;
+		char mirror_commit[41];
+		read_stamp3(mirror, mirror_commit, &other_boot, reg, "mirror");
+		if ((strcmp(mirror, head) || other_boot) && (rc = repair_mirror(reg, &tree, other_boot)) < 0)
 			return rc;
 	}
 	return 0;
@@ -772,6 +1075,10 @@ int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
 		*was_fresh = s.state_fresh && s.mirror_fresh;
 	if ((rc = mreg_lock(reg)) < 0)
 		return rc;
+	if (reg->workdir && (rc = mreg_lfs_migrate(reg)) < 0) {
+		mreg_unlock(reg);
+		return rc;
+	}
 	if (force) {
 		char *p = mreg_strfmt("%sstamp", reg->mregdir);
 		char *q = mreg_strfmt("%smirror", reg->mregdir);
@@ -809,8 +1116,9 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 		return mreg_git_error("cannot read HEAD of", reg->path);
 	git_oid_fmt(out->head, &commit);
 	read_stamp2(stamp, stamp_commit, reg, "stamp");
-	read_stamp2(mirror, mirror_commit, reg, "mirror");
-	out->state_fresh = !strcmp(stamp_commit, out->head);
+	bool other_boot;
+	read_stamp3(mirror, mirror_commit, &other_boot, reg, "mirror");
+	out->state_fresh = !strcmp(stamp_commit, out->head) && state_dirs_sound(reg);
 	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
 	if (out->state_fresh && out->mirror_fresh) {
 		memcpy(out->tree, stamp, sizeof(stamp));
@@ -819,8 +1127,8 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
 		return rc;
 	git_oid_fmt(out->tree, &tree);
-	out->state_fresh = !strcmp(stamp, out->tree);
-	out->mirror_fresh = !reg->workdir || !strcmp(mirror, out->tree);
+	out->state_fresh = !strcmp(stamp, out->tree) && state_dirs_sound(reg);
+	out->mirror_fresh = !reg->workdir || (!strcmp(mirror, out->tree) && !other_boot);
 	return 0;
 }
 
@@ -947,145 +1255,4 @@ int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const
 	}
 	*n = k;
 	return 0;
-}
-
-/* ---- state snapshots (backups) -------------------------------------- */
-
-/* dst gets src's bytes: a hard link where the file system allows (state files are replaced, never rewritten), else a copy. */
-static int link_or_copy(const char *src, const char *dst)
-{
-	if (link(src, dst) == 0)
-		return 0;
-	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_fs_read(&b, src, 0);
-	if (rc == 0)
-		rc = mreg_fs_write_atomic(dst, b.ptr, b.size, false);
-	mreg_buf_dispose(&b);
-	return rc;
-}
-
-/* The state files under dir: registry.json, production.json and each models/<id>.json. */
-static int list_state(char ***out, size_t *n, const char *dir)
-{
-	char *models = mreg_strfmt("%smodels", dir);
-	DIR *d = models ? opendir(models) : NULL;
-	struct dirent *de;
-	size_t a = 16;
-	char **v = calloc(a, sizeof(*v));
-	*out = NULL;
-	*n = 0;
-	if (!models || !v) {
-		free(models);
-		free(v);
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
-	v[(*n)++] = mreg_strdup("registry.json");
-	v[(*n)++] = mreg_strdup("production.json");
-	while (d && (de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len < 6 || strcmp(de->d_name + len - 5, ".json") || strstr(de->d_name, ".mreg-tmp"))
-			continue;
-		if (*n == a) {
-			char **p = realloc(v, (a *= 2) * sizeof(*v));
-			if (!p)
-				break;
-			v = p;
-		}
-		v[(*n)++] = mreg_strfmt("models/%s", de->d_name);
-	}
-	if (d)
-		closedir(d);
-	free(models);
-	*out = v;
-	return 0;
-}
-
-static void free_list(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-int mreg_cache_snapshot(mreg_registry *reg, const char *dest)
-{
-	char **files = NULL;
-	size_t n = 0;
-	int rc;
-	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = list_state(&files, &n, reg->statedir)) < 0)
-		return rc;
-	char *models = mreg_strfmt("%s/models", dest);
-	rc = models ? mreg_fs_mkdirs(models) : mreg_error_set(MREG_ERROR, "out of memory");
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char *src = mreg_strfmt("%s%s", reg->statedir, files[i]), *dst = mreg_strfmt("%s/%s", dest, files[i]);
-		rc = src && dst ? link_or_copy(src, dst) : mreg_error_set(MREG_ERROR, "out of memory");
-		free(src);
-		free(dst);
-	}
-	free(models);
-	free_list(files, n);
-	return rc;
-}
-
-int mreg_cache_adopt(mreg_registry *reg, const char *src, const git_oid *tree)
-{
-	char **files = NULL, **have = NULL;
-	size_t n = 0, nhave = 0;
-	char dir[PATH_MAX];
-	mreg_buf b = MREG_BUF_INIT;
-	mreg_state *st = NULL;
-	char want[41];
-	int rc;
-
-	/* only a snapshot of exactly this tree: anything else is folded anew */
-	snprintf(dir, sizeof(dir), "%s/", src);
-	char *reg_json = mreg_strfmt("%sregistry.json", dir);
-	rc = reg_json ? mreg_fs_read(&b, reg_json, 0) : MREG_ERROR;
-	free(reg_json);
-	git_oid_fmt(want, tree);
-	want[40] = '\0';
-	if (rc < 0 || mreg_state_read_registry(&st, b.ptr, b.size) < 0 || strcmp(st->tree, want)) {
-		mreg_error_clear();
-		rc = 1;
-		goto done;
-	}
-	if ((rc = list_state(&files, &n, dir)) < 0 || (rc = list_state(&have, &nhave, reg->statedir)) < 0)
-		goto done;
-	/* no stamp while the files are in flux, as mreg_cache_save */
-	char *stamp = mreg_strfmt("%sstamp", reg->mregdir);
-	if (stamp)
-		unlink(stamp);
-	free(stamp);
-	char *models = mreg_strfmt("%smodels", reg->statedir);
-	rc = models ? mreg_fs_mkdirs(models) : mreg_error_set(MREG_ERROR, "out of memory");
-	free(models);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char *from = mreg_strfmt("%s%s", dir, files[i]), *to = mreg_strfmt("%s%s", reg->statedir, files[i]);
-		mreg_buf_clear(&b);
-		rc = from && to ? mreg_fs_read(&b, from, 0) : mreg_error_set(MREG_ERROR, "out of memory");
-		if (rc == 0)
-			rc = mreg_fs_write_atomic(to, b.ptr, b.size, false);
-		free(from);
-		free(to);
-	}
-	/* model files the snapshot does not have belong to models it does not have */
-	for (size_t i = 0; i < nhave && rc == 0; i++) {
-		bool keep = false;
-		for (size_t k = 0; k < n && !keep; k++)
-			keep = !strcmp(have[i], files[k]);
-		if (!keep) {
-			char *p = mreg_strfmt("%s%s", reg->statedir, have[i]);
-			if (p)
-				unlink(p);
-			free(p);
-		}
-	}
-	if (rc == 0)
-		rc = write_stamp(reg, "stamp", tree);
-done:
-	mreg_state_free(st);
-	mreg_buf_dispose(&b);
-	free_list(files, n);
-	free_list(have, nhave);
-	return rc;
 }

@@ -25,40 +25,6 @@ int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int player
 	return 0;
 }
 
-int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path, const char *file_hash)
-{
-	int rc = 0;
-	if (!strncmp(file_path, "artifacts/", 10)) {
-		git_oid c, t;
-		git_tree *tree = NULL;
-		git_tree_entry *e = NULL;
-		git_blob *b = NULL;
-		if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head(&c, &t, reg)) < 0)
-			return rc;
-		if (git_tree_lookup(&tree, reg->repo, &t) < 0 || git_tree_entry_bypath(&e, tree, file_path) < 0 ||
-		    git_blob_lookup(&b, reg->repo, git_tree_entry_id(e)) < 0)
-			rc = mreg_error_set(MREG_ENOTFOUND, "model file '%s' is missing from the registry", file_path);
-		else if (mreg_buf_put(out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b)) < 0)
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-		git_blob_free(b);
-		git_tree_entry_free(e);
-		git_tree_free(tree);
-	} else {
-		char *p = reg->workdir ? mreg_strfmt("%s%s", reg->workdir, file_path) : NULL;
-		rc = p ? mreg_fs_read(out, p, 0) : mreg_error_set(MREG_ENOTFOUND, "model file '%s' is not in a bare registry", file_path);
-		if (rc == MREG_ENOTFOUND)
-			rc = mreg_error_set(MREG_ENOTFOUND, "model file '%s' is missing from the registry", file_path);
-		free(p);
-	}
-	if (rc < 0)
-		return rc;
-	char hex[33];
-	mreg_hash128(hex, out->ptr, out->size);
-	if (strncmp(file_hash, "xxh128:", 7) || strcmp(file_hash + 7, hex))
-		return mreg_error_set(MREG_ECORRUPT, "model file '%s' is corrupt: its bytes hash to %s", file_path, hex);
-	return 0;
-}
-
 /* The weights file must exist and hold JSON, as the original checked. */
 static int check_weights(const char *path)
 {

@@ -22,6 +22,12 @@ typedef struct {
 	size_t n;
 	mreg_event **evs;
 	size_t nevs, aevs;
+	const char *prefix;	/* of the tree being walked: "artifacts/" */
+	char **marks;		/* paths .gitattributes marks filter=lfs */
+	size_t nmarks;
+	char **lfs;		/* paths holding a Git LFS pointer, and the pointers */
+	mreg_lfs_pointer *lfs_ptr;
+	size_t nlfs;
 } fsck;
 
 static void problem(fsck *f, const char *msg)
@@ -85,6 +91,41 @@ static int check_event_entry(const char *root, const git_tree_entry *e, void *pa
 	return 0;
 }
 
+/* The paths .gitattributes files mark filter=lfs, gathered while artifacts are walked. */
+static void note_lfs_marks(fsck *f, const char *dir, const char *data, size_t len)
+{
+	for (const char *p = data, *end = data + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		const char *sp = memchr(p, ' ', (size_t)(eol - p));
+		if (*p == '/' && sp && memmem(sp, (size_t)(eol - sp), "filter=lfs", 10)) {
+			char *m = mreg_strfmt("%s%.*s", dir, (int)(sp - p - 1), p + 1);
+			char **more = m ? realloc(f->marks, (f->nmarks + 1) * sizeof(*more)) : NULL;
+			if (more) {
+				f->marks = more;
+				f->marks[f->nmarks++] = m;
+			} else {
+				free(m);
+			}
+		}
+		p = eol + 1;
+	}
+}
+
+static bool marked(const fsck *f, const char *path)
+{
+	for (size_t i = 0; i < f->nmarks; i++)
+		if (!strcmp(f->marks[i], path))
+			return true;
+	return false;
+}
+
+/*
+ * A committed model file is the file itself (its bytes hash to its name)
+ * or a Git LFS pointer to it: then the bytes must be in .git/lfs/objects,
+ * hash to the pointer's SHA-256 and to the name's xxh128, and the pointer
+ * must be marked filter=lfs beside it.
+ */
 static int check_artifact_entry(const char *root, const git_tree_entry *e, void *payload)
 {
 	fsck *f = payload;
@@ -93,14 +134,51 @@ static int check_artifact_entry(const char *root, const git_tree_entry *e, void 
 	char hex[33], path[512];
 	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
 		return 0;
-	snprintf(path, sizeof(path), "artifacts/%s%s", root, name);
+	snprintf(path, sizeof(path), "%s%s%s", f->prefix, root, name);
+	git_filemode_t mode = git_tree_entry_filemode(e);
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE) {
+		problemf(f, "'%s' is %s where mreg keeps model files", path,
+			 mode == GIT_FILEMODE_LINK ? "a symbolic link" : "a submodule");
+		return 0;
+	}
 	if (git_blob_lookup(&blob, f->reg->repo, git_tree_entry_id(e)) < 0) {
 		problemf(f, "artifact '%s' cannot be read%s", path, NULL);
 		return 0;
 	}
-	hex_of(hex, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
-	if (strlen(name) < 32 || strncmp(name, hex, 32))
+	const char *data = git_blob_rawcontent(blob);
+	size_t len = (size_t)git_blob_rawsize(blob);
+	if (!strcmp(name, ".gitattributes")) {
+		char dir[512];
+		snprintf(dir, sizeof(dir), "%s%s", f->prefix, root);
+		note_lfs_marks(f, dir, data, len);
+		git_blob_free(blob);
+		return 0;
+	}
+	hex_of(hex, data, len);
+	mreg_lfs_pointer ptr;
+	if (strlen(name) >= 32 && !strncmp(name, hex, 32)) {
+		/* the file itself */
+	} else if (strlen(name) >= 32 && mreg_lfs_pointer_parse(&ptr, data, len) == 0) {
+		char want[33];
+		memcpy(want, name, 32);
+		want[32] = '\0';
+		bool bad = mreg_lfs_check(f->reg, &ptr, want) < 0;
+		if (bad)
+			problemf(f, "large file of '%s': %s", path, mreg_error_last());
+		ptr.size = bad ? -1 : ptr.size;	/* marks it: its work tree copy is not checked against a bad store */
+		char **more = realloc(f->lfs, (f->nlfs + 1) * sizeof(*more));
+		if (more && (more[f->nlfs] = mreg_strdup(path))) {
+			f->lfs = more;
+			f->lfs_ptr = realloc(f->lfs_ptr, (f->nlfs + 1) * sizeof(*f->lfs_ptr));
+			if (f->lfs_ptr)
+				f->lfs_ptr[f->nlfs++] = ptr;
+		} else if (more) {
+			f->lfs = more;
+		}
+	} else {
 		problemf(f, "artifact '%s' is corrupt: its bytes hash to %s", path, hex);
+	}
+	mreg_error_clear();
 	git_blob_free(blob);
 	return 0;
 }
@@ -111,13 +189,35 @@ static int walk_subtree(fsck *f, git_tree *root, const char *dir, git_treewalk_c
 	git_tree *t = NULL;
 	if (git_tree_entry_bypath(&e, root, dir) < 0)
 		return 0;
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	f->prefix = prefix;
 	if (git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_lookup(&t, f->reg->repo, git_tree_entry_id(e)) == 0)
 		git_tree_walk(t, GIT_TREEWALK_PRE, cb, f);
 	else
 		problemf(f, "'%s' is not a directory at HEAD%s", dir, NULL);
+	f->prefix = "";
 	git_tree_free(t);
 	git_tree_entry_free(e);
 	return 0;
+}
+
+/* Every Git LFS pointer is marked filter=lfs, and its work tree copy holds its bytes. */
+static void check_lfs_paths(fsck *f)
+{
+	for (size_t i = 0; i < f->nlfs; i++) {
+		char want[33];
+		const char *slash = strrchr(f->lfs[i], '/');
+		memcpy(want, slash ? slash + 1 : f->lfs[i], 32);
+		want[32] = '\0';
+		if (!marked(f, f->lfs[i]))
+			problemf(f, "'%s' is a Git LFS pointer that no .gitattributes beside it marks filter=lfs%s", f->lfs[i],
+				 NULL);
+		if (f->reg->workdir && f->lfs_ptr[i].size >= 0 && mreg_lfs_copy_ok(f->reg, f->lfs[i], &f->lfs_ptr[i], want) != 0)
+			problemf(f, "work tree copy of large file '%s' is missing or not its bytes (run 'mreg refresh')%s",
+				 f->lfs[i], NULL);
+		mreg_error_clear();
+	}
 }
 
 static void check_large_file(fsck *f, const mreg_version *v, const char *model)
@@ -160,7 +260,59 @@ static void compare_file(fsck *f, const char *rel, const mreg_buf *want)
 	free(path);
 }
 
-static void check_fold(fsck *f, const git_oid *tree)
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Events that name a version whose registration is not in the log (deleted, or never there). */
+static void check_refs(fsck *f)
+{
+	const char **regs = calloc(f->nevs + 1, sizeof(*regs));
+	size_t n = 0;
+	if (!regs)
+		return;
+	for (size_t i = 0; i < f->nevs; i++)
+		if (f->evs[i]->type == MREG_EV_REGISTERED)
+			regs[n++] = f->evs[i]->id;
+	qsort(regs, n, sizeof(*regs), cmp_id);
+	for (size_t i = 0; i < f->nevs; i++) {
+		const mreg_event *ev = f->evs[i];
+		const char *refs[2] = { ev->type != MREG_EV_REGISTERED && mreg_event_has_version(ev) ? ev->ref : NULL,
+					mreg_event_body_str(ev, ev->type == MREG_EV_COMPARISON ? "b_ref"
+								: ev->type == MREG_EV_ROLLBACK ? "from_ref" : "") };
+		for (size_t k = 0; k < 2; k++) {
+			const char *key = refs[k];
+			if (key && !bsearch(&key, regs, n, sizeof(*regs), cmp_id)) {
+				char *m = mreg_strfmt("event %s (%s of '%s') names registration %s, which is not in the log",
+						      ev->id, mreg_event_type_name(ev->type), ev->model, key);
+				problem(f, m ? m : "event names a missing registration");
+				free(m);
+			}
+		}
+	}
+	free(regs);
+}
+
+/* Every version's model file is in HEAD's tree (or, from before large files moved to .git/lfs, in blobs/). */
+static void check_version_file(fsck *f, git_tree *tree, const mreg_version *v, const char *model)
+{
+	git_tree_entry *e = NULL;
+	if (git_tree_entry_bypath(&e, tree, v->file_path) == 0) {
+		git_tree_entry_free(e);
+		return;
+	}
+	git_error_clear();
+	if (!strncmp(v->file_path, "blobs/", 6)) {
+		check_large_file(f, v, model);
+		return;
+	}
+	char *m = mreg_strfmt("model file of '%s:%d' is missing from HEAD's tree: '%s'", model, v->version, v->file_path);
+	problem(f, m ? m : "model file missing");
+	free(m);
+}
+
+static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree)
 {
 	mreg_state *st = NULL;
 	char stamp[41], head[41];
@@ -176,11 +328,11 @@ static void check_fold(fsck *f, const git_oid *tree)
 			mreg_state_free(st);
 			return;
 		}
+	check_refs(f);
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];
 		for (int j = 0; j < m->nversions; j++)
-			if (!strncmp(m->versions[j].file_path, "blobs/", 6))
-				check_large_file(f, &m->versions[j], m->id);
+			check_version_file(f, git_tree_head, &m->versions[j], m->id);
 	}
 	git_oid_fmt(head, tree);
 	head[40] = '\0';
@@ -209,12 +361,12 @@ static void check_mirror(fsck *f)
 {
 	git_status_list *sl = NULL;
 	git_status_options o;
-	char *paths[] = { "events", "artifacts", "mreg.json", ".gitignore" };
+	char *paths[] = { "events", "artifacts", "blobs", "mreg.json", ".gitignore" };
 	git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
 	o.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
 	o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
 	o.pathspec.strings = paths;
-	o.pathspec.count = 4;
+	o.pathspec.count = 5;
 	if (git_status_list_new(&sl, f->reg->repo, &o) < 0) {
 		problemf(f, "cannot read the status of '%s'%s", f->reg->path, NULL);
 		return;
@@ -224,6 +376,12 @@ static void check_mirror(fsck *f)
 		const git_status_entry *e = git_status_byindex(sl, i);
 		const git_diff_delta *d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
 		const char *p = d ? (d->new_file.path ? d->new_file.path : d->old_file.path) : "?";
+		bool lfs = false;
+		for (size_t k = 0; k < f->nlfs && !lfs; k++)
+			lfs = !strcmp(f->lfs[k], p);
+		/* a large file's copy is not its pointer: check_lfs_paths compared its bytes (git's LFS filter would agree) */
+		if (lfs && e->status == GIT_STATUS_WT_MODIFIED)
+			continue;
 		problemf(f, "work tree differs from HEAD at '%s' (run 'mreg refresh' to restore it)%s", p, NULL);
 	}
 	git_status_list_free(sl);
@@ -231,7 +389,12 @@ static void check_mirror(fsck *f)
 
 int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload)
 {
-	fsck f = { reg, cb, payload, 0, NULL, 0, 0 };
+	fsck f;
+	memset(&f, 0, sizeof(f));
+	f.reg = reg;
+	f.cb = cb;
+	f.payload = payload;
+	f.prefix = "";
 	git_oid commit, tree_id;
 	git_tree *tree = NULL;
 	int rc;
@@ -243,11 +406,24 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		return mreg_git_error("cannot read the tree of", reg->path);
 	walk_subtree(&f, tree, "events", check_event_entry);
 	walk_subtree(&f, tree, "artifacts", check_artifact_entry);
-	check_fold(&f, &tree_id);
+	git_tree_entry *blobs = NULL;
+	if (git_tree_entry_bypath(&blobs, tree, "blobs") == 0)	/* pointers of large files from before .git/lfs */
+		walk_subtree(&f, tree, "blobs", check_artifact_entry);
+	git_tree_entry_free(blobs);
+	git_error_clear();
+	check_lfs_paths(&f);
+	check_fold(&f, tree, &tree_id);
 	if (reg->workdir)
 		check_mirror(&f);
 	git_tree_free(tree);
 	mreg_events_free(f.evs, f.nevs);
+	for (size_t i = 0; i < f.nmarks; i++)
+		free(f.marks[i]);
+	free(f.marks);
+	for (size_t i = 0; i < f.nlfs; i++)
+		free(f.lfs[i]);
+	free(f.lfs);
+	free(f.lfs_ptr);
 	*nproblems = f.n;
 	return f.n ? MREG_ECORRUPT : 0;
 }

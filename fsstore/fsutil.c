@@ -92,6 +92,28 @@ int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 	return 0;
 }
 
+int mreg_fs_read_fd(mreg_buf *out, int fd, const char *what)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return mreg_error_set(MREG_EINVALID, "cannot read '%s': not a regular file", what);
+	if (mreg_buf_grow(out, (size_t)st.st_size + 1) < 0)
+		return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", what);
+	for (;;) {
+		if (out->asize - out->size < 2 && mreg_buf_grow(out, 65536) < 0)
+			return mreg_error_set(MREG_ERROR, "out of memory reading '%s'", what);
+		ssize_t r = read(fd, out->ptr + out->size, out->asize - out->size - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return mreg_error_set(MREG_ERROR, "cannot read '%s': %s", what, strerror(errno));
+		if (r == 0)
+			return 0;
+		out->size += (size_t)r;
+		out->ptr[out->size] = '\0';
+	}
+}
+
 /*
  * Files up to read_max bytes are read into memory instead of mapped. A
  * mapping costs a page-table entry per page to set up and to tear down; a
@@ -374,4 +396,161 @@ int64_t mreg_fs_now_usec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- paths beneath a directory, never through a symbolic link -------- */
+
+/*
+ * A peer decides what a checkout puts in the work tree: a committed
+ * symbolic link `state -> /anywhere` or `events/ab -> /anywhere` would make
+ * every write by path land where the peer chose. So what mreg writes under
+ * the work tree (and under .git/lfs) is reached from a directory it opened
+ * itself, one name at a time, with O_NOFOLLOW: a symbolic link (or a file)
+ * where the layout has a directory is refused, or, when asked, removed and
+ * made a directory (a repair: the work tree is a mirror mreg owns).
+ * Directories made on the way are fsynced, with the first one that existed
+ * above them, when durability is asked for: a new file's name survives a
+ * power cut only if the names of the directories leading to it do.
+ */
+static int open_dir_at(int at, const char *name)
+{
+	return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int mreg_fs_dir_beneath(int *out, const char *root, const char *rel, unsigned how)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*out = -1;
+	if (fd < 0)
+		return mreg_error_set(errno == ENOENT ? MREG_ENOTFOUND : MREG_ERROR, "cannot open directory '%s': %s",
+				      root, strerror(errno));
+	int rc = mreg_fs_dir_beneath_at(out, fd, rel, how);
+	close(fd);
+	return rc;
+}
+
+int mreg_fs_dir_beneath_at(int *out, int rootfd, const char *rel, unsigned how)
+{
+	char comp[256];
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	int rc = 0;
+
+	*out = -1;
+	if (fd < 0)
+		return mreg_error_set(MREG_ERROR, "cannot open '%s': %s", rel, strerror(errno));
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			rc = mreg_error_set(MREG_EINVALID, "invalid path '%s'", rel);
+			goto done;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		int sub = open_dir_at(fd, comp);
+		if (sub < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			struct stat sb;
+			bool link = fstatat(fd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
+			if (!(how & MREG_FS_REPAIR)) {
+				rc = mreg_error_set(MREG_ECORRUPT, "'%.*s' is %s, not a directory", (int)(p - rel + n), rel,
+						    link ? "a symbolic link" : "a file");
+				goto done;
+			}
+			if (unlinkat(fd, comp, 0) < 0) {
+				rc = mreg_error_set(MREG_ERROR, "cannot remove '%.*s': %s", (int)(p - rel + n), rel,
+						    strerror(errno));
+				goto done;
+			}
+			errno = ENOENT;
+		}
+		if (sub < 0 && errno == ENOENT && (how & (MREG_FS_MKDIRS | MREG_FS_REPAIR))) {
+			if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
+				rc = mreg_error_set(MREG_ERROR, "cannot create directory '%.*s': %s", (int)(p - rel + n),
+						    rel, strerror(errno));
+				goto done;
+			}
+			/* the new name is durable once its directory is: the first that existed, or one made here */
+			if ((how & MREG_FS_SYNC) && fsync(fd) < 0) {
+				rc = mreg_error_set(MREG_ERROR, "cannot fsync the directory above '%.*s': %s",
+						    (int)(p - rel + n), rel, strerror(errno));
+				goto done;
+			}
+			sub = open_dir_at(fd, comp);
+		}
+		if (sub < 0) {
+			rc = mreg_error_set(errno == ENOENT ? MREG_ENOTFOUND : MREG_ERROR, "cannot open directory '%.*s': %s",
+					    (int)(p - rel + n), rel, strerror(errno));
+			goto done;
+		}
+		close(fd);
+		fd = sub;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	*out = fd;
+	fd = -1;
+done:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int mreg_fs_parent_beneath(int *out, const char **name, const char *root, const char *relpath, unsigned how)
+{
+	const char *slash = strrchr(relpath, '/');
+	char dir[512];
+	*name = slash ? slash + 1 : relpath;
+	if (!slash) {
+		*out = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return *out >= 0 ? 0 : mreg_error_set(MREG_ERROR, "cannot open directory '%s': %s", root, strerror(errno));
+	}
+	if ((size_t)(slash - relpath) >= sizeof(dir))
+		return mreg_error_set(MREG_EINVALID, "invalid path '%s'", relpath);
+	memcpy(dir, relpath, (size_t)(slash - relpath));
+	dir[slash - relpath] = '\0';
+	return mreg_fs_dir_beneath(out, root, dir, how);
+}
+
+int mreg_fs_open_at(int *out, int dirfd, const char *name, int flags, unsigned how)
+{
+	*out = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (*out < 0 && errno == ELOOP && (flags & O_CREAT) && (how & MREG_FS_REPAIR)) {
+		/* a symbolic link where mreg keeps a file: the link goes, never what it points to */
+		if (unlinkat(dirfd, name, 0) == 0)
+			*out = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0644);
+	}
+	if (*out >= 0)
+		return 0;
+	if (errno == ELOOP)
+		return mreg_error_set(MREG_ECORRUPT, "'%s' is a symbolic link", name);
+	return mreg_error_set(errno == ENOENT ? MREG_ENOTFOUND : MREG_ERROR, "cannot open '%s': %s", name, strerror(errno));
+}
+
+int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, const mreg_span *spans, size_t n,
+			    bool sync)
+{
+	char tmp[300];
+	int fd = -1, rc = 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.mreg-tmp%d", name, (int)getpid()) >= (int)sizeof(tmp))
+		return mreg_error_set(MREG_EINVALID, "name too long: '%s'", name);
+	unlinkat(dirfd, tmp, 0);	/* a leftover of a killed process with this pid */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || mreg_fs_write_spans(fd, own, spans, n) < 0 || (sync && fsync(fd) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", name, strerror(errno));
+		goto done;
+	}
+	int c = close(fd);
+	fd = -1;
+	/* a swap moves whatever is at name (a symbolic link too) to tmp, and tmp is unlinked */
+	if (c < 0 || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0 && renameat(dirfd, tmp, dirfd, name) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", name, strerror(errno));
+		goto done;
+	}
+	if (sync && fsync(dirfd) < 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot fsync the directory of '%s': %s", name, strerror(errno));
+done:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);	/* the old file after a swap, or the temporary after a failure */
+	return rc;
 }

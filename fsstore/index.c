@@ -49,7 +49,7 @@ static void put_entry(mreg_buf *out, const mreg_index_entry *e)
 	put32(h + 12, (uint32_t)s->st_mtim.tv_nsec);
 	put32(h + 16, (uint32_t)s->st_dev);
 	put32(h + 20, (uint32_t)s->st_ino);
-	put32(h + 24, 0100644);
+	put32(h + 24, s->st_mode & 0111 ? 0100755 : 0100644);	/* git's rule: any execute bit */
 	put32(h + 28, (uint32_t)s->st_uid);
 	put32(h + 32, (uint32_t)s->st_gid);
 	put32(h + 36, (uint32_t)s->st_size);

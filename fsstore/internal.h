@@ -65,9 +65,32 @@ void mreg_fs_sweep_tmp(const char *dir, bool recursive);
 /* Remove the files in dir (not below it) whose names match; names starting with '.' are passed by. */
 void mreg_fs_unlink_where(const char *dir, bool (*match)(const char *name));
 int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
+/* The rest of the regular file fd into out. */
+int mreg_fs_read_fd(mreg_buf *out, int fd, const char *what);
 int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
 int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */
 int mreg_fs_mkparents(const char *path);	/* mkdir -p of path's parent */
+/*
+ * The directory rel ('/'-separated, no '.' or '..') beneath root, opened
+ * one name at a time without following a symbolic link: a link or a file
+ * on the way is ECORRUPT, or with REPAIR is removed and made a directory;
+ * MKDIRS makes what is missing; SYNC makes new names durable (each new
+ * directory's parent is fsynced; the caller fsyncs the one it gets after
+ * adding its own file). *out: a directory fd to close.
+ */
+#define MREG_FS_MKDIRS 1u
+#define MREG_FS_REPAIR 2u
+#define MREG_FS_SYNC 4u
+int mreg_fs_dir_beneath(int *out, const char *root, const char *rel, unsigned how);
+/* The same beneath a directory already open. */
+int mreg_fs_dir_beneath_at(int *out, int rootfd, const char *rel, unsigned how);
+/* The directory of relpath beneath root, as mreg_fs_dir_beneath; *name: relpath's last part. */
+int mreg_fs_parent_beneath(int *out, const char **name, const char *root, const char *relpath, unsigned how);
+/* openat with O_NOFOLLOW (mode 0644); with O_CREAT and REPAIR a symbolic link at name is removed first. */
+int mreg_fs_open_at(int *out, int dirfd, const char *name, int flags, unsigned how);
+/* Atomic replace of name in dirfd (temporary file, swap, unlink); whatever was at name, a link too, is replaced. */
+int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, const mreg_span *spans, size_t n,
+			    bool sync);
 int mreg_fs_fsync_dir(const char *dir);
 int64_t mreg_fs_now_usec(void);
 
@@ -103,6 +126,10 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND:
 bool mreg_head_on_branch(mreg_registry *reg);
 /* An object's type and bytes: read by odb.c, else (not found there) by libgit2. */
 int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
+/* The entry name (n bytes) of a tree object's bytes: its id and mode (040000 a directory). */
+bool mreg_tree_entry(git_oid *out, unsigned *mode, const char *data, size_t len, const char *name, size_t n);
+/* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
+int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
 /* ops.c: artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
 int mreg_artifact_limit(mreg_registry *reg, int64_t *out);
 /* mreg.json at HEAD, parsed (*out NULL when HEAD has none); MREG_EINVALID when it is not an object. */
@@ -116,13 +143,6 @@ int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller h
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
-/* The state files at HEAD (brought up to date first) hard-linked, or copied, into dest. */
-int mreg_cache_snapshot(mreg_registry *reg, const char *dest);
-/*
- * Take a snapshot made by mreg_cache_snapshot as the state, if it was folded
- * from tree (else 1: nothing done, the caller folds). Caller holds the lock.
- */
-int mreg_cache_adopt(mreg_registry *reg, const char *src, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
@@ -217,12 +237,61 @@ typedef struct {
 /* 0, 1 if the index is not one this code streams (use libgit2), or <0 */
 int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t n);
 
+/* lfs.c: large files in Git LFS's layout (see lfs.c) */
+typedef struct {
+	char oid[65];		/* SHA-256 of the bytes, hex */
+	int64_t size;
+} mreg_lfs_pointer;
+/* A Git LFS pointer file's bytes: 0, or 1 when they are not a (canonical, version 1) pointer. */
+int mreg_lfs_pointer_parse(mreg_lfs_pointer *out, const void *data, size_t len);
+int mreg_lfs_pointer_format(mreg_buf *out, const mreg_lfs_pointer *p);
+/*
+ * Whether a committed file (path under artifacts/ or blobs/, named by its
+ * xxh128) is a pointer to a large file rather than the file itself: its
+ * bytes do not hash to its name and are a pointer.
+ */
+bool mreg_lfs_pointer_at(mreg_lfs_pointer *out, const char *path, const void *data, size_t len);
+/* xxh128 of everything, SHA-256 from when it is started (with the bytes seen before) */
+typedef struct {
+	struct XXH3_state_s *x;
+	struct evp_md_ctx_st *s;
+	int64_t size;
+} mreg_hasher;
+int mreg_hasher_init(mreg_hasher *h, bool sha256);
+int mreg_hasher_start_sha256(mreg_hasher *h, const void *seen, size_t len);
+void mreg_hasher_update(mreg_hasher *h, const void *data, size_t len, bool sha256);
+void mreg_hasher_final(mreg_hasher *h, char xxh[33], char sha[65]);	/* sha may be NULL */
+void mreg_hasher_dispose(mreg_hasher *h);
+/* The object's file in .git/lfs/objects, opened for reading (ENOTFOUND when absent). */
+int mreg_lfs_open(int *out, mreg_registry *reg, const char *oid);
+/* The object is there and holds p's bytes (and, given xxh, hashes to it); ECORRUPT otherwise. */
+int mreg_lfs_check(mreg_registry *reg, const mreg_lfs_pointer *p, const char *xxh);
+/* Move the file tmpname of tmpdir (fsynced by the caller) into the store as p, unless a good copy is there. */
+int mreg_lfs_put(mreg_registry *reg, int tmpdir, const char *tmpname, const mreg_lfs_pointer *p);
+/* Bytes in memory into the store (durably when reg->fsync); *out: their pointer. */
+int mreg_lfs_store_buf(mreg_lfs_pointer *out, mreg_registry *reg, const void *data, size_t len);
+/* .git/lfs/tmp, where large files are copied while they are read; litter of killed writers is swept. */
+int mreg_lfs_tmp_dir(int *out, mreg_registry *reg);
+void mreg_lfs_sweep(mreg_registry *reg);
+/* Whether the work tree copy at relpath holds p's bytes (0), or not (1: missing, a link, other bytes). */
+int mreg_lfs_copy_ok(mreg_registry *reg, const char *relpath, const mreg_lfs_pointer *p, const char *xxh);
+/* The work tree copy at relpath made (or kept, if it holds the right bytes) from the store; *st: its stat. */
+int mreg_lfs_checkout(struct stat *st, mreg_registry *reg, const char *relpath, const mreg_lfs_pointer *p,
+		      const char *xxh);
+
 /* write.c */
 typedef struct {
 	const char *path;	/* in the tree */
 	const void *data;
 	size_t len;
+	const mreg_lfs_pointer *lfs;	/* data is this pointer; the work tree gets the bytes it names */
 } mreg_addfile;
+
+/* ops.c: a committed file's work tree copy (made without following links; large files from .git/lfs) and its entry */
+int mreg_mirror_file(mreg_index_entry *e, mreg_registry *reg, const mreg_addfile *f);
+/* The entries into the index: streamed (index.c), else through libgit2 */
+int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree);
+
 
 /* Commit files as one event; on success *tree_out is the new tree. */
 int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
@@ -247,6 +316,24 @@ typedef struct {
 } mreg_txn;
 
 int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model);
+/*
+ * The files a commit adds for n large files already in the store: a pointer
+ * at each path and, per directory, HEAD's .gitattributes with a line for
+ * each (ops.c). Paths and pointers are borrowed.
+ */
+typedef struct {
+	mreg_addfile *files;
+	size_t n;
+	mreg_buf *bufs;
+	size_t nbufs;
+	char **attrpaths;
+	size_t nattr;
+} mreg_lfs_files;
+int mreg_lfs_files_make(mreg_lfs_files *out, mreg_registry *reg, char *const *paths, const mreg_lfs_pointer *ptrs,
+			size_t n);
+void mreg_lfs_files_dispose(mreg_lfs_files *f);
+/* Large files of a registry from before .git/lfs moved there, in one commit (see ops.c); caller holds the lock. */
+int mreg_lfs_migrate(mreg_registry *reg);
 void mreg_txn_end(mreg_txn *t);
 int mreg_txn_envelope(mreg_txn *t, mreg_event *ev);
 int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary);

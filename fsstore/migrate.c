@@ -52,6 +52,7 @@ typedef struct {
 	size_t nitems, aitems;
 	int64_t limit;
 	mreg_migrate_report *rep;
+	mreg_lfs_pointer *lfs_ptrs;	/* of the large files, stored */
 } migration;
 
 /* "2025-12-01T10:20:30.123456", with ' ' for 'T', optional fraction, optional Z or +HH:MM */
@@ -304,7 +305,7 @@ static int load_versions(migration *mg)
 				ext[0] = '\0';
 		}
 		vr->large = (int64_t)vr->data.size > mg->limit;
-		ev->file_path = mreg_strfmt("%s/%.2s/%.2s/%s%s", vr->large ? "blobs" : "artifacts", hex, hex + 2, hex, ext);
+		ev->file_path = mreg_strfmt("artifacts/%.2s/%.2s/%s%s", hex, hex + 2, hex, ext);
 		snprintf(ev->file_hash, sizeof(ev->file_hash), "xxh128:%s", hex);
 		ev->file_size = (int64_t)vr->data.size;
 		if (!ev->name || !ev->description || !ev->file_path) {
@@ -562,22 +563,29 @@ static int build_events(migration *mg, int64_t clock)
 	return rc;
 }
 
-/* Large files go where a registration puts them: blobs/, outside git. */
-static int place_large(migration *mg)
+/* Large files go where a registration puts them: the bytes into .git/lfs, a pointer into the tree. */
+static int place_large(mreg_lfs_files *out, migration *mg)
 {
-	for (size_t i = 0; i < mg->nitems; i++) {
+	char **paths = calloc(mg->nitems + 1, sizeof(*paths));
+	mreg_lfs_pointer *ptrs = calloc(mg->nitems + 1, sizeof(*ptrs));
+	size_t n = 0;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if (!paths || !ptrs)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t i = 0; rc == 0 && i < mg->nitems; i++) {
 		mreg_event *ev = mg->items[i].ev;
 		version_row *vr = &mg->v[mg->items[i].version];
 		if (ev->type != MREG_EV_REGISTERED || !vr->large)
 			continue;
-		char *p = mreg_strfmt("%s%s", mg->reg->workdir, ev->file_path);
-		int rc = p ? mreg_fs_write_atomic(p, vr->data.ptr, vr->data.size, mg->reg->fsync)
-			   : mreg_error_set(MREG_ERROR, "out of memory");
-		free(p);
-		if (rc < 0)
-			return rc;
+		if ((rc = mreg_lfs_store_buf(&ptrs[n], mg->reg, vr->data.ptr, vr->data.size)) == 0)
+			paths[n++] = ev->file_path;
 	}
-	return 0;
+	if (rc == 0)
+		rc = mreg_lfs_files_make(out, mg->reg, paths, ptrs, n);
+	mg->lfs_ptrs = ptrs;	/* the files borrow them */
+	free(paths);
+	return rc;
 }
 
 int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_path)
@@ -588,11 +596,13 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	const char **paths = NULL;
 	const void **datas = NULL;
 	size_t *lens = NULL;
+	mreg_lfs_files lf;
 	int rc;
 	bool locked = false;
 
 	memset(out, 0, sizeof(*out));
 	memset(&mg, 0, sizeof(mg));
+	memset(&lf, 0, sizeof(lf));
 	mg.reg = reg;
 	mg.rep = out;
 	if (!reg->workdir)
@@ -628,7 +638,7 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	locked = true;
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
 		goto done;
-	/* the limit of mreg.json decides artifacts/ or blobs/, as for register */
+	/* the limit of mreg.json decides committed or .git/lfs, as for register */
 	if ((rc = mreg_artifact_limit(reg, &mg.limit)) < 0)
 		goto done;
 	if ((rc = load_versions(&mg)) < 0 || (rc = load_transitions(&mg)) < 0 || (rc = load_comparisons(&mg)) < 0 ||
@@ -651,9 +661,9 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	if ((rc = mreg_load_node(reg)) < 0 || (rc = build_events(&mg, st->clock)) < 0)
 		goto done;
 	evs = calloc(mg.nitems, sizeof(*evs));
-	paths = calloc(mg.nv + 1, sizeof(*paths));
-	datas = calloc(mg.nv + 1, sizeof(*datas));
-	lens = calloc(mg.nv + 1, sizeof(*lens));
+	paths = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*paths));
+	datas = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*datas));
+	lens = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*lens));
 	if (!evs || !paths || !datas || !lens) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
@@ -673,8 +683,13 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 			}
 		}
 	}
-	if ((rc = place_large(&mg)) < 0)
+	if ((rc = place_large(&lf, &mg)) < 0)
 		goto done;
+	for (size_t i = 0; i < lf.n; i++) {
+		paths[nfiles] = lf.files[i].path;
+		datas[nfiles] = lf.files[i].data;
+		lens[nfiles++] = lf.files[i].len;
+	}
 	size_t before = st->nconflicts;
 	char *summary = mreg_strfmt("migrate %s: %zu models, %zu versions, %zu transitions", db_path, out->models,
 				    out->versions, out->transitions);
@@ -706,6 +721,8 @@ done:
 	free(paths);
 	free(datas);
 	free(lens);
+	mreg_lfs_files_dispose(&lf);
+	free(mg.lfs_ptrs);
 	mreg_state_free(st);
 	if (locked)
 		mreg_unlock(reg);

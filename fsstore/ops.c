@@ -41,8 +41,9 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
 	if ((rc = mreg_lock(reg)) < 0)
 		return rc;
+	mreg_lfs_sweep(reg);	/* what a killed writer left: no writer is alive but us */
 	/* under the lock, so that a checkout since the open is seen */
-	if ((rc = check_on_branch(reg)) < 0) {
+	if ((rc = check_on_branch(reg)) < 0 || (rc = mreg_lfs_migrate(reg)) < 0) {
 		mreg_unlock(reg);
 		return rc;
 	}
@@ -70,43 +71,77 @@ void mreg_txn_end(mreg_txn *t)
 	mreg_unlock(t->reg);
 }
 
-/*
- * A work tree copy of a committed file. No temporary file and rename: the
- * name is the content's hash, so an existing file of the right size is the
- * file, and a copy cut short by a crash is caught because its index entry is
- * written after it (the next command's mirror check restores it).
- */
-static int write_mirror_file(mreg_index_entry *e, mreg_registry *reg, const char *path, const void *data, size_t len)
+/* The xxh128 a content-addressed path names (its last part's first 32 hex digits), or NULL. */
+static const char *named_hash(char out[33], const char *path)
 {
-	char *full = mreg_strfmt("%s%s", reg->workdir, path);
-	int rc = 0;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (strspn(base, "0123456789abcdef") < 32)
+		return NULL;
+	memcpy(out, base, 32);
+	out[32] = '\0';
+	return out;
+}
 
-	if (!full)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	if (lstat(full, &e->st) < 0 || !S_ISREG(e->st.st_mode) || (size_t)e->st.st_size != len) {
-		int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(full) == 0)
-			fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		mreg_span all = { data, 0, len };
-		bool ok = fd >= 0 && mreg_fs_write_spans(fd, NULL, &all, 1) == 0;
-		int err = errno;
-		if (fd >= 0 && close(fd) < 0 && ok) {
-			ok = false;
-			err = errno;
-		}
-		if (ok && lstat(full, &e->st) < 0) {
-			ok = false;
-			err = errno;
-		}
-		if (!ok)
-			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", path, strerror(err));
+/* Whether the open file fd holds exactly len bytes equal to data. */
+static bool same_bytes(int fd, const void *data, size_t len)
+{
+	struct stat sb;
+	char buf[65536];
+	size_t off = 0;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size != len)
+		return false;
+	while (off < len) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || off + (size_t)r > len || memcmp(buf, (const char *)data + off, (size_t)r))
+			return false;
+		off += (size_t)r;
 	}
-	free(full);
-	if (rc < 0)
+	return true;
+}
+
+/*
+ * A work tree copy of a committed file, reached without following any
+ * symbolic link (a peer may have committed one on the way: it is replaced,
+ * never written through). No temporary file and rename: the name is the
+ * content's hash, so a file already there that holds the same bytes is the
+ * file, and a copy cut short by a crash is caught because its index entry
+ * is written after it (the next command's mirror check restores it). A
+ * large file's copy comes from .git/lfs, checked on the way.
+ */
+int mreg_mirror_file(mreg_index_entry *e, mreg_registry *reg, const mreg_addfile *f)
+{
+	const char *name;
+	char hex[33];
+	int dir = -1, fd = -1, rc;
+
+	e->path = f->path;
+	mreg_objs_hash(&e->id, GIT_OBJECT_BLOB, f->data, f->len);
+	if (f->lfs)
+		return mreg_lfs_checkout(&e->st, reg, f->path, f->lfs, named_hash(hex, f->path));
+	if ((rc = mreg_fs_parent_beneath(&dir, &name, reg->workdir, f->path, MREG_FS_MKDIRS | MREG_FS_REPAIR)) < 0)
 		return rc;
-	e->path = path;
-	mreg_objs_hash(&e->id, GIT_OBJECT_BLOB, data, len);
-	return 0;
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && same_bytes(fd, f->data, f->len)) {
+		rc = fstat(fd, &e->st) < 0 ? mreg_error_set(MREG_ERROR, "cannot stat '%s': %s", f->path, strerror(errno)) : 0;
+		goto done;
+	}
+	if (fd >= 0)
+		close(fd);
+	if ((rc = mreg_fs_open_at(&fd, dir, name, O_WRONLY | O_CREAT | O_TRUNC, MREG_FS_REPAIR)) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->path, mreg_error_last());
+		goto done;
+	}
+	mreg_span all = { f->data, 0, f->len };
+	if (mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || fstat(fd, &e->st) < 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->path, strerror(errno));
+done:
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->path, strerror(errno));
+	close(dir);
+	return rc;
 }
 
 /* The same entries through libgit2, for an index the streaming writer leaves alone. */
@@ -131,7 +166,7 @@ static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, s
 		e.mtime.nanoseconds = (uint32_t)sb->st_mtim.tv_nsec;
 		e.dev = (uint32_t)sb->st_dev;
 		e.ino = (uint32_t)sb->st_ino;
-		e.mode = GIT_FILEMODE_BLOB;
+		e.mode = sb->st_mode & 0111 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
 		e.uid = sb->st_uid;
 		e.gid = sb->st_gid;
 		e.file_size = (uint32_t)sb->st_size;
@@ -146,6 +181,15 @@ static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, s
 	return rc;
 }
 
+int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree)
+{
+	int rc;
+	mreg_clear_stale_lock(reg, "index");
+	if ((rc = mreg_index_add(reg, adds, n)) == 1)
+		rc = index_add_libgit2(reg, adds, n, tree);
+	return rc;
+}
+
 /* Work tree and index follow the new commit (step 5). */
 static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes, const mreg_addfile *extra,
 		  size_t nextra, const git_oid *tree)
@@ -155,15 +199,13 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);	/* a mirror: repaired from HEAD if lost */
 	if (nextra > 3)
 		return mreg_error_set(MREG_ERROR, "too many files in one event");
-	rc = write_mirror_file(&adds[0], reg, evpath, bytes->ptr, bytes->size);
+	mreg_addfile ev = { evpath, bytes->ptr, bytes->size, NULL };
+	rc = mreg_mirror_file(&adds[0], reg, &ev);
 	for (size_t i = 0; rc == 0 && i < nextra; i++)
-		rc = write_mirror_file(&adds[i + 1], reg, extra[i].path, extra[i].data, extra[i].len);
+		rc = mreg_mirror_file(&adds[i + 1], reg, &extra[i]);
 	if (rc < 0)
 		return rc;
-	mreg_clear_stale_lock(reg, "index");
-	if ((rc = mreg_index_add(reg, adds, nextra + 1)) == 1)
-		rc = index_add_libgit2(reg, adds, nextra + 1, tree);
-	if (rc == 0)
+	if ((rc = mreg_mirror_index(reg, adds, nextra + 1, tree)) == 0)
 		rc = mreg_cache_set_mirror(reg, tree);
 	return rc;
 }
@@ -244,21 +286,61 @@ static void file_ext(char out[17], const char *path)
 	out[strlen(dot)] = '\0';
 }
 
+/*
+ * A model file as registered: the bytes read and hashed once. Whether it
+ * is large is decided by the bytes actually read, never by a size looked at
+ * before (a file that changes while it is read is stored exactly as read):
+ * they are kept in memory while they fit under the limit, and once they do
+ * not, what was read so far and the rest go to a temporary file in
+ * .git/lfs/tmp, hashed with SHA-256 too, for the large-file store.
+ */
 typedef struct {
-	mreg_buf data;		/* the bytes, when small enough to commit */
-	char hex[33];
+	mreg_buf data;		/* the bytes, while within the limit */
+	char hex[33];		/* xxh128 */
 	int64_t size;
-	char *tmp;		/* large files: copied here while hashing */
+	bool large;
+	mreg_lfs_pointer lfs;	/* large: SHA-256 and size */
+	int tmpdir;		/* large: .git/lfs/tmp */
+	char tmpname[64];	/* large: the copy being made there */
 } model_file;
 
-/* Read (and for large files, copy aside) the model file, hashing as we go. */
+#define MODEL_FILE_INIT { MREG_BUF_INIT, "", 0, false, { "", 0 }, -1, "" }
+
+/* The rest of a large file: what was buffered, then what is still to read, to a temporary file. */
+static int spill(model_file *f, mreg_registry *reg, mreg_hasher *h)
+{
+	int fd = -1, rc;
+	if ((rc = mreg_hasher_start_sha256(h, f->data.ptr, f->data.size)) < 0 || (rc = mreg_lfs_tmp_dir(&f->tmpdir, reg)) < 0)
+		return rc;
+	snprintf(f->tmpname, sizeof(f->tmpname), "incoming.mreg-tmp%d", (int)getpid());
+	unlinkat(f->tmpdir, f->tmpname, 0);
+	fd = openat(f->tmpdir, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot store model file in '%s': %s", reg->path, strerror(errno));
+		f->tmpname[0] = '\0';
+		return rc;
+	}
+	mreg_span all = { f->data.ptr, 0, f->data.size };
+	if (mreg_fs_write_spans(fd, NULL, &all, 1) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot store model file in '%s': %s", reg->path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	mreg_buf_dispose(&f->data);
+	f->large = true;
+	return fd;
+}
+
+/* Read the model file, hashing as it goes; large files are copied to .git/lfs/tmp on the way. */
 static int read_model_file(model_file *f, mreg_registry *reg, const char *path, int64_t limit)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	int out = -1, rc = 0;
 	struct stat sb;
-	XXH3_state_t *hs = NULL;
-	char buf[1 << 16];
+	mreg_hasher h;
+	bool hashing = false;
+	size_t cap = 1 << 20;
+	char *buf = NULL;
 
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -273,28 +355,15 @@ static int read_model_file(model_file *f, mreg_registry *reg, const char *path, 
 				      S_ISDIR(sb.st_mode) ? "it is a directory" : "not a regular file");
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if (!(hs = XXH3_createState()) || XXH3_128bits_reset(hs) == XXH_ERROR) {
+	if ((rc = mreg_hasher_init(&h, false)) < 0)
+		goto done;
+	hashing = true;
+	if (!(buf = malloc(cap))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	bool large = sb.st_size > limit;
-	if (large) {
-		char *dir = mreg_strfmt("%sblobs", reg->workdir);
-		f->tmp = mreg_strfmt("%sblobs/.incoming-%d", reg->workdir, (int)getpid());
-		if (!dir || !f->tmp || (rc = mreg_fs_mkdirs(dir)) < 0) {
-			free(dir);
-			rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "out of memory");
-			goto done;
-		}
-		free(dir);
-		out = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-		if (out < 0) {
-			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->tmp, strerror(errno));
-			goto done;
-		}
-	}
 	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
+		ssize_t r = read(fd, buf, cap);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -303,77 +372,93 @@ static int read_model_file(model_file *f, mreg_registry *reg, const char *path, 
 		}
 		if (r == 0)
 			break;
-		XXH3_128bits_update(hs, buf, (size_t)r);
-		f->size += r;
-		if (!large) {
-			if (f->size > limit) {
-				rc = mreg_error_set(MREG_EINVALID, "model file '%s' changed while being read", path);
-				goto done;
-			}
-			if (mreg_buf_put(&f->data, buf, (size_t)r) < 0) {
-				rc = mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
-				goto done;
-			}
-		} else if (write(out, buf, (size_t)r) != r) {
-			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->tmp, strerror(errno));
+		if (!f->large && h.size + r > limit && (out = spill(f, reg, &h)) < 0) {
+			rc = out;
+			goto done;
+		}
+		mreg_hasher_update(&h, buf, (size_t)r, f->large);
+		mreg_span chunk = { buf, 0, (size_t)r };
+		if (f->large ? mreg_fs_write_spans(out, NULL, &chunk, 1) < 0 : mreg_buf_put(&f->data, buf, (size_t)r) < 0) {
+			rc = f->large ? mreg_error_set(MREG_ERROR, "cannot store model file '%s' in '%s': %s", path, reg->path,
+						       strerror(errno))
+				      : mreg_error_set(MREG_ERROR, "out of memory reading '%s'", path);
 			goto done;
 		}
 	}
 	if (out >= 0 && reg->fsync && fsync(out) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", f->tmp, strerror(errno));
+		rc = mreg_error_set(MREG_ERROR, "cannot store model file '%s' in '%s': %s", path, reg->path, strerror(errno));
 		goto done;
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(hs));
-	for (int i = 0; i < 16; i++) {
-		f->hex[2 * i] = "0123456789abcdef"[c.digest[i] >> 4];
-		f->hex[2 * i + 1] = "0123456789abcdef"[c.digest[i] & 15];
-	}
-	f->hex[32] = '\0';
+	f->size = h.size;
+	mreg_hasher_final(&h, f->hex, f->large ? f->lfs.oid : NULL);
+	f->lfs.size = f->size;
 done:
-	if (out >= 0)
-		close(out);
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot store model file '%s' in '%s': %s", path, reg->path, strerror(errno));
+	if (hashing)
+		mreg_hasher_dispose(&h);
+	free(buf);
 	close(fd);
-	XXH3_freeState(hs);
 	return rc;
 }
 
 static void model_file_dispose(model_file *f)
 {
-	if (f->tmp) {
-		unlink(f->tmp);
-		free(f->tmp);
+	if (f->tmpdir >= 0) {
+		if (f->tmpname[0])
+			unlinkat(f->tmpdir, f->tmpname, 0);
+		close(f->tmpdir);
 	}
 	mreg_buf_dispose(&f->data);
 }
 
-/* Put a large file in place under blobs/ (durably) before the commit names it. */
-static int place_blob(mreg_registry *reg, model_file *f, const char *relpath)
+/*
+ * The .gitattributes beside a large file's pointer: HEAD's (if any) with a
+ * line marking the pointer for Git LFS, so that `git lfs` and git's filters
+ * treat it as one. One such file per fan-out directory keeps them small.
+ */
+static int lfs_attributes_at_head(mreg_buf *out, mreg_registry *reg, const char *attrpath)
 {
-	char *full = mreg_strfmt("%s%s", reg->workdir, relpath);
-	struct stat sb;
-	int rc = 0;
-	if (!full)
+	git_oid c, t, id;
+	git_object_t type;
+	unsigned mode;
+	int rc;
+	mreg_buf_clear(out);
+	if ((rc = mreg_head(&c, &t, reg)) < 0)
+		return rc;
+	rc = mreg_tree_path(&id, &mode, reg, &t, attrpath);
+	if (rc == 0 && mode != 040000 && (rc = mreg_object_read(out, &type, reg, &id)) == 0 && type != GIT_OBJECT_BLOB)
+		mreg_buf_clear(out);
+	return rc < 0 ? rc : 0;
+}
+
+/* The line marking name for Git LFS, added to out unless it is there. */
+static int lfs_attributes_add(mreg_buf *out, const char *name)
+{
+	char *line = mreg_strfmt("/%s filter=lfs diff=lfs merge=lfs -text\n", name);
+	if (!line)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	if (stat(full, &sb) == 0 && sb.st_size == f->size) {
-		free(full);
-		return 0;	/* content-addressed: already there */
+	size_t n = strlen(line);
+	bool has = false;
+	for (const char *p = out->ptr, *end = out->ptr + out->size; p < end && !has;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		has = len == n && !memcmp(p, line, n);
+		p += len;
 	}
-	if ((rc = mreg_fs_mkparents(full)) == 0) {
-		if (rename(f->tmp, full) < 0) {
-			rc = mreg_error_set(MREG_ERROR, "cannot store '%s': %s", relpath, strerror(errno));
-		} else {
-			free(f->tmp);
-			f->tmp = NULL;
-			if (reg->fsync) {
-				char *slash = strrchr(full, '/');
-				*slash = '\0';
-				rc = mreg_fs_fsync_dir(full);
-			}
-		}
+	if (!has) {
+		if (out->size && out->ptr[out->size - 1] != '\n')
+			mreg_buf_putc(out, '\n');
+		mreg_buf_put(out, line, n);
 	}
-	free(full);
-	return rc;
+	free(line);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+static int lfs_attributes(mreg_buf *out, mreg_registry *reg, const char *attrpath, const char *name)
+{
+	int rc = lfs_attributes_at_head(out, reg, attrpath);
+	return rc < 0 ? rc : lfs_attributes_add(out, name);
 }
 
 static int sort_tags(char ***out, size_t *nout, const char *const *tags, size_t n)
@@ -415,7 +500,9 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 {
 	char id[MREG_ID_MAX + 1];
 	char ext[17];
-	model_file f = { MREG_BUF_INIT, "", 0, NULL };
+	model_file f = MODEL_FILE_INIT;
+	mreg_buf pointer = MREG_BUF_INIT, attrs = MREG_BUF_INIT;
+	char *attrpath = NULL;
 	mreg_event ev;
 	mreg_txn t = { reg, NULL };
 	char *summary = NULL, *relpath = NULL;
@@ -463,12 +550,12 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	}
 	ev.version = (m ? m->latest : 0) + 1;
 	file_ext(ext, opts->file);
-	bool large = f.size > limit;
-	relpath = mreg_strfmt("%s/%.2s/%.2s/%s%s", large ? "blobs" : "artifacts", f.hex, f.hex + 2, f.hex, ext);
+	relpath = mreg_strfmt("artifacts/%.2s/%.2s/%s%s", f.hex, f.hex + 2, f.hex, ext);
+	attrpath = mreg_strfmt("artifacts/%.2s/%.2s/.gitattributes", f.hex, f.hex + 2);
 	ev.file_path = relpath ? mreg_strdup(relpath) : NULL;
 	summary = mreg_strfmt("register %s:%d (%s, %s)", id, ev.version, mreg_type_name(ev.model_type),
 			      mreg_stage_name(ev.stage));
-	if (!relpath || !ev.file_path || !summary) {
+	if (!relpath || !attrpath || !ev.file_path || !summary) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
@@ -477,10 +564,17 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	ev.file_size = f.size;
 	if ((rc = mreg_txn_envelope(&t, &ev)) < 0 || (rc = mreg_event_validate(&ev)) < 0)
 		goto done;
-	if (large && (rc = place_blob(reg, &f, relpath)) < 0)
-		goto done;
-	mreg_addfile add = { relpath, f.data.ptr, f.data.size };
-	if ((rc = mreg_txn_commit(&t, &ev, &add, large ? 0 : 1, summary)) < 0)
+	mreg_addfile add[2] = { { relpath, f.data.ptr, f.data.size, NULL }, { attrpath, NULL, 0, NULL } };
+	if (f.large) {
+		/* the bytes in the store (durably) before the commit names them; a pointer and its attributes in the tree */
+		if ((rc = mreg_lfs_put(reg, f.tmpdir, f.tmpname, &f.lfs)) < 0 ||
+		    (rc = mreg_lfs_pointer_format(&pointer, &f.lfs)) < 0 ||
+		    (rc = lfs_attributes(&attrs, reg, attrpath, relpath + 16)) < 0)
+			goto done;
+		add[0] = (mreg_addfile){ relpath, pointer.ptr, pointer.size, &f.lfs };
+		add[1] = (mreg_addfile){ attrpath, attrs.ptr, attrs.size, NULL };
+	}
+	if ((rc = mreg_txn_commit(&t, &ev, add, f.large ? 2 : 1, summary)) < 0)
 		goto done;
 	if (model_out)
 		strcpy(model_out, id);
@@ -494,6 +588,9 @@ done:
 		mreg_txn_end(&t);
 	model_file_dispose(&f);
 	mreg_event_dispose(&ev);
+	mreg_buf_dispose(&pointer);
+	mreg_buf_dispose(&attrs);
+	free(attrpath);
 	free(summary);
 	free(relpath);
 	return rc;
@@ -668,15 +765,13 @@ static int mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		mreg_event_path(paths[i], ids[i]);
-		rc = write_mirror_file(&adds[i], reg, paths[i], bytes[i].ptr, bytes[i].size);
+		mreg_addfile ev = { paths[i], bytes[i].ptr, bytes[i].size, NULL };
+		rc = mreg_mirror_file(&adds[i], reg, &ev);
 	}
 	for (size_t i = 0; rc == 0 && i < nfiles; i++)
-		rc = write_mirror_file(&adds[n + i], reg, files[i].path, files[i].data, files[i].len);
-	if (rc == 0) {
-		mreg_clear_stale_lock(reg, "index");
-		if ((rc = mreg_index_add(reg, adds, n + nfiles)) == 1)
-			rc = index_add_libgit2(reg, adds, n + nfiles, tree);
-	}
+		rc = mreg_mirror_file(&adds[n + i], reg, &files[i]);
+	if (rc == 0)
+		rc = mreg_mirror_index(reg, adds, n + nfiles, tree);
 	if (rc == 0)
 		rc = mreg_cache_set_mirror(reg, tree);
 	free(adds);
@@ -690,14 +785,16 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	mreg_buf *bytes = calloc(n ? n : 1, sizeof(*bytes));
 	char (*ids)[33] = calloc(n ? n : 1, sizeof(*ids));
 	mreg_addfile *files = calloc(nfiles ? nfiles : 1, sizeof(*files));
+	mreg_lfs_pointer *ptrs = calloc(nfiles ? nfiles : 1, sizeof(*ptrs));
 	mreg_txn t;
 	git_oid tree;
 	int rc;
 
-	if (!bytes || !ids || !files) {
+	if (!bytes || !ids || !files || !ptrs) {
 		free(bytes);
 		free(ids);
 		free(files);
+		free(ptrs);
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	}
 	if ((rc = mreg_txn_begin(&t, reg, NULL)) < 0)
@@ -721,6 +818,9 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 		files[i].path = file_paths[i];
 		files[i].data = file_data[i];
 		files[i].len = file_len[i];
+		/* a pointer to a large file (in the store already): the work tree gets the bytes */
+		if (mreg_lfs_pointer_at(&ptrs[i], file_paths[i], file_data[i], file_len[i]))
+			files[i].lfs = &ptrs[i];
 	}
 	char now[MREG_TIME_LEN + 1];
 	mreg_time_format(now, mreg_fs_now_usec());
@@ -738,5 +838,261 @@ out:
 	free(bytes);
 	free(ids);
 	free(files);
+	free(ptrs);
+	return rc;
+}
+
+/* ---- the files a commit adds for large files --------------------------- */
+
+typedef struct {
+	const char *path;
+	const mreg_lfs_pointer *ptr;
+} lfs_item;
+
+static int cmp_item(const void *a, const void *b)
+{
+	return strcmp(((const lfs_item *)a)->path, ((const lfs_item *)b)->path);
+}
+
+int mreg_lfs_files_make(mreg_lfs_files *out, mreg_registry *reg, char *const *paths, const mreg_lfs_pointer *ptrs,
+			size_t n)
+{
+	lfs_item *it = calloc(n ? n : 1, sizeof(*it));
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	out->files = calloc(2 * n + 1, sizeof(*out->files));
+	out->bufs = calloc(2 * n + 1, sizeof(*out->bufs));
+	out->attrpaths = calloc(n + 1, sizeof(*out->attrpaths));
+	if (!it || !out->files || !out->bufs || !out->attrpaths) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	out->nbufs = 2 * n;
+	for (size_t i = 0; i < n; i++)
+		it[i] = (lfs_item){ paths[i], &ptrs[i] };
+	qsort(it, n, sizeof(*it), cmp_item);	/* a directory's files side by side */
+	for (size_t i = 0; i < n; i++) {
+		if (i && !strcmp(it[i].path, it[i - 1].path))
+			continue;
+		mreg_buf *b = &out->bufs[out->n];
+		if ((rc = mreg_lfs_pointer_format(b, it[i].ptr)) < 0)
+			goto done;
+		out->files[out->n++] = (mreg_addfile){ it[i].path, b->ptr, b->size, it[i].ptr };
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *slash = strrchr(it[i].path, '/');
+		size_t dl = slash ? (size_t)(slash - it[i].path) : 0;
+		char **last = out->nattr ? &out->attrpaths[out->nattr - 1] : NULL;
+		if (last && !strncmp(*last, it[i].path, dl) && (*last)[dl] == '/' && !strcmp(*last + dl, "/.gitattributes"))
+			continue;	/* this directory's file is made already */
+		if (!(out->attrpaths[out->nattr] = mreg_strfmt("%.*s/.gitattributes", (int)dl, it[i].path))) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		mreg_buf *b = &out->bufs[out->n];
+		if ((rc = lfs_attributes_at_head(b, reg, out->attrpaths[out->nattr])) < 0)
+			goto done;
+		for (size_t k = i; k < n && !strncmp(it[k].path, it[i].path, dl + 1) && !strchr(it[k].path + dl + 1, '/'); k++)
+			if ((rc = lfs_attributes_add(b, it[k].path + dl + 1)) < 0)
+				goto done;
+		out->files[out->n++] = (mreg_addfile){ out->attrpaths[out->nattr], b->ptr, b->size, NULL };
+		out->nattr++;
+	}
+done:
+	free(it);
+	return rc;
+}
+
+void mreg_lfs_files_dispose(mreg_lfs_files *f)
+{
+	for (size_t i = 0; f->bufs && i < f->nbufs; i++)
+		mreg_buf_dispose(&f->bufs[i]);
+	free(f->bufs);
+	free(f->files);
+	for (size_t i = 0; i < f->nattr; i++)
+		free(f->attrpaths[i]);
+	free(f->attrpaths);
+	memset(f, 0, sizeof(*f));
+}
+
+/* ---- large files from before .git/lfs --------------------------------- */
+
+typedef struct {
+	char **paths;		/* "blobs/ab/cd/<hex><ext>" */
+	mreg_lfs_pointer *ptrs;
+	size_t n;
+} lfs_moved;
+
+/* Copy one legacy large file into the store, checked against its name; 1 when it is not what its name says. */
+static int move_one(mreg_lfs_pointer *ptr, mreg_registry *reg, int dir, const char *name, int tmpdir)
+{
+	char tmpname[64], x[33];
+	mreg_hasher h;
+	int in = -1, out = -1, rc;
+	snprintf(tmpname, sizeof(tmpname), "legacy.mreg-tmp%d", (int)getpid());
+	unlinkat(tmpdir, tmpname, 0);
+	if ((in = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return 1;
+	if ((rc = mreg_hasher_init(&h, true)) < 0) {
+		close(in);
+		return rc;
+	}
+	out = openat(tmpdir, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot copy '%s' into .git/lfs: %s", name, strerror(errno));
+		goto done;
+	}
+	char *buf = malloc(1 << 20);
+	if (!buf) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (;;) {
+		ssize_t r = read(in, buf, 1 << 20);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? 1 : 0;	/* unreadable: left to fsck */
+			break;
+		}
+		mreg_hasher_update(&h, buf, (size_t)r, true);
+		mreg_span chunk = { buf, 0, (size_t)r };
+		if (mreg_fs_write_spans(out, NULL, &chunk, 1) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "cannot copy '%s' into .git/lfs: %s", name, strerror(errno));
+			break;
+		}
+	}
+	free(buf);
+	if (rc != 0)
+		goto done;
+	mreg_hasher_final(&h, x, ptr->oid);
+	ptr->size = h.size;
+	if (strncmp(x, name, 32)) {
+		rc = 1;	/* not the bytes its name says: fsck reports it */
+		goto done;
+	}
+	if (reg->fsync && fsync(out) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot copy '%s' into .git/lfs: %s", name, strerror(errno));
+		goto done;
+	}
+	close(out);
+	out = -1;
+	rc = mreg_lfs_put(reg, tmpdir, tmpname, ptr);
+done:
+	mreg_hasher_dispose(&h);
+	if (out >= 0)
+		close(out);
+	close(in);
+	unlinkat(tmpdir, tmpname, 0);
+	return rc;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Registries made before large files went to .git/lfs kept them in the
+ * git-ignored blobs/ directory, where a `git pull` bringing any tracked
+ * path `blobs` deletes them. The first write or `mreg refresh` moves them
+ * over: each large file some registration names (at blobs/ab/cd/..., its
+ * file_path) is copied into .git/lfs/objects, checked against its name, and
+ * one commit adds a Git LFS pointer at that path (and its .gitattributes
+ * line). The file in blobs/ stays as the work tree copy. 0 when there was
+ * nothing to move (one lstat when there is no blobs/).
+ */
+int mreg_lfs_migrate(mreg_registry *reg)
+{
+	mreg_event **evs = NULL;
+	size_t nevs = 0;
+	char **want = NULL;
+	size_t nwant = 0;
+	lfs_moved mv = { NULL, NULL, 0 };
+	mreg_lfs_files lf;
+	int tmpdir = -1, rc = 0;
+	struct stat sb;
+	git_oid commit, tree;
+
+	memset(&lf, 0, sizeof(lf));
+	if (!reg->workdir)
+		return 0;
+	char *blobs = mreg_strfmt("%sblobs", reg->workdir);
+	bool there = blobs && lstat(blobs, &sb) == 0 && S_ISDIR(sb.st_mode);
+	free(blobs);
+	if (!there)
+		return 0;	/* none; or a link or file a peer committed there: never followed */
+	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, reg, &tree)) < 0)
+		goto done;
+	for (size_t i = 0; i < nevs; i++) {
+		const mreg_event *ev = evs[i];
+		git_oid id;
+		unsigned mode;
+		if (ev->type != MREG_EV_REGISTERED || strncmp(ev->file_path, "blobs/", 6) ||
+		    mreg_tree_path(&id, &mode, reg, &tree, ev->file_path) == 0)
+			continue;	/* not a legacy large file, or moved over already */
+		char **more = realloc(want, (nwant + 1) * sizeof(*more));
+		if (!more || !(more[nwant] = mreg_strdup(ev->file_path))) {
+			want = more ? more : want;
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		want = more;
+		nwant++;
+	}
+	if (nwant == 0)
+		goto done;
+	qsort(want, nwant, sizeof(*want), cmp_path);
+	if ((rc = mreg_lfs_tmp_dir(&tmpdir, reg)) < 0)
+		goto done;
+	mv.paths = calloc(nwant, sizeof(*mv.paths));
+	mv.ptrs = calloc(nwant, sizeof(*mv.ptrs));
+	if (!mv.paths || !mv.ptrs) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		if (i && !strcmp(want[i], want[i - 1]))
+			continue;	/* two versions of the same bytes */
+		const char *name;
+		int dir;
+		if (mreg_fs_parent_beneath(&dir, &name, reg->workdir, want[i], 0) < 0) {
+			mreg_error_clear();	/* not there (deleted, or behind a link): fsck reports it */
+			continue;
+		}
+		rc = move_one(&mv.ptrs[mv.n], reg, dir, name, tmpdir);
+		close(dir);
+		if (rc < 0)
+			goto done;
+		if (rc == 0)
+			mv.paths[mv.n++] = want[i];
+		rc = 0;
+	}
+	if (mv.n == 0)
+		goto done;
+	if ((rc = mreg_lfs_files_make(&lf, reg, mv.paths, mv.ptrs, mv.n)) < 0)
+		goto done;
+	char now[MREG_TIME_LEN + 1], *summary = mreg_strfmt("lfs: move %zu large model file%s from blobs/ into .git/lfs", mv.n,
+							    mv.n == 1 ? "" : "s");
+	git_oid newtree;
+	mreg_time_format(now, mreg_fs_now_usec());
+	rc = summary ? mreg_commit_batch(&newtree, reg, NULL, NULL, 0, lf.files, lf.n, summary, now)
+		     : mreg_error_set(MREG_ERROR, "out of memory");
+	free(summary);
+	if (rc < 0)
+		goto done;
+	/* committed: the mirror follows, as after any write (a lag the next command repairs) */
+	if (mirror_batch(reg, NULL, NULL, 0, lf.files, lf.n, &newtree) < 0)
+		mreg_error_clear();
+done:
+	if (tmpdir >= 0)
+		close(tmpdir);
+	mreg_lfs_files_dispose(&lf);
+	free(mv.paths);
+	free(mv.ptrs);
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i]);
+	free(want);
+	mreg_events_free(evs, nevs);
 	return rc;
 }

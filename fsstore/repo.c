@@ -39,7 +39,7 @@ static const char mreg_json[] =
 	"  }\n"
 	"}\n";
 
-static const char gitignore[] = "# derived by mreg, never committed\n/state/\n/blobs/\n# a write killed half-way may leave one of these\n*.mreg-tmp*\n";
+static const char gitignore[] = "# derived by mreg, never committed\n/state/\n# a write killed half-way may leave one of these\n*.mreg-tmp*\n";
 
 int mreg_git_error(const char *what, const char *subject)
 {
@@ -642,22 +642,59 @@ int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, cons
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
-/* The id of the entry name (a file) in a tree object's bytes; false when there is none. */
-static bool tree_entry(git_oid *out, const char *data, size_t len, const char *name)
+/* The entry called name in a tree object's bytes: its id and mode; false when there is none. */
+bool mreg_tree_entry(git_oid *out, unsigned *mode, const char *data, size_t len, const char *name, size_t n)
 {
-	size_t n = strlen(name);
 	for (const char *p = data, *end = data + len; p < end;) {
 		const char *sp = memchr(p, ' ', (size_t)(end - p));
 		const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
 		if (!nul || end - nul < 21)
 			return false;
-		if ((size_t)(nul - sp - 1) == n && !memcmp(sp + 1, name, n) && memcmp(p, "40000 ", 6)) {
+		if ((size_t)(nul - sp - 1) == n && !memcmp(sp + 1, name, n)) {
+			unsigned m = 0;
+			for (const char *d = p; d < sp && *d >= '0' && *d <= '7'; d++)
+				m = m * 8 + (unsigned)(*d - '0');
+			*mode = m;
 			memcpy(out->id, nul + 1, 20);
 			return true;
 		}
 		p = nul + 21;
 	}
 	return false;
+}
+
+int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	git_object_t type;
+	git_oid cur = *tree;
+	int rc = 1;
+	*mode = 040000;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if (*mode != 040000) {
+			rc = 1;	/* a file where the path wants a directory */
+			break;
+		}
+		if ((rc = mreg_object_read(&b, &type, reg, &cur)) < 0)
+			break;
+		if (type != GIT_OBJECT_TREE) {
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
+			break;
+		}
+		if (!mreg_tree_entry(&cur, mode, b.ptr, b.size, p, n)) {
+			rc = 1;
+			break;
+		}
+		rc = 0;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	if (rc == 0)
+		*out = cur;
+	mreg_buf_dispose(&b);
+	return rc;
 }
 
 int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
@@ -675,7 +712,8 @@ int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
 		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' has no tree", reg->path);
 		goto done;
 	}
-	if (!tree_entry(&id, b.ptr, b.size, "mreg.json"))
+	unsigned mode;
+	if (!mreg_tree_entry(&id, &mode, b.ptr, b.size, "mreg.json", 9) || mode == 040000)
 		goto done;	/* none: the defaults */
 	if ((rc = mreg_object_read(&b, &type, reg, &id)) < 0)
 		goto done;

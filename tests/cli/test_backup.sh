@@ -2,9 +2,10 @@
 # Backups: mreg backup create/list/show/verify/restore/prune/auto/stats and
 # mreg restore-from, checked against stock git (git bundle verify, git clone)
 # and independent tools (cmp, stat, xxh128). A backup is <id>.bundle,
-# <id>.json and <id>.state/ in registry_backups/ beside the registry (or git
-# config mreg.backupDir), with the large model files (over mreg.json's
-# artifact_max_bytes, outside git in blobs/) carried in its blobs/.
+# <id>.json in registry_backups/ beside the registry (or git config
+# mreg.backupDir), with the large model files (over mreg.json's
+# artifact_max_bytes: Git LFS pointers in git, bytes in .git/lfs/objects)
+# carried in its lfs/objects/. A restore folds the state from the events.
 # A refused verify or restore exits 1 with one line on stderr, leaves the
 # registry byte-for-byte as it was and adds no backup (no pre-restore backup
 # for a restore that did not happen). Several registries keep the sections
@@ -15,7 +16,7 @@
 # snap REG: snapshot (lib.sh) and the large files outside git
 snap() {
 	snapshot "$1"
-	(cd "$1" && find blobs -type f 2>/dev/null | sort | xargs -r sha1sum)
+	(cd "$1" && find blobs .git/lfs/objects -type f 2>/dev/null | sort | xargs -r sha1sum)
 }
 
 # bad DESC CODE PATTERN REG CMD...: CMD must fail as expect_fail says, and
@@ -67,7 +68,7 @@ fi
 lsdir() { (cd "$1" && find . | sort); }
 
 model_file m1.bin
-model_file big.bin 1500000	# over artifact_max_bytes (1 MiB): goes to blobs/
+model_file big.bin 1500000	# over artifact_max_bytes (1 MiB): goes to .git/lfs
 model_file m3.bin 2048
 model_file m4.bin 3000
 model_file big2.bin 1200000
@@ -85,8 +86,13 @@ check "promote alpha_net:2 to staging" "$MREG" -C $REG promote alpha_net:2 --to 
 check "register heur:1" "$MREG" -C $REG register heur m3.bin --type heuristic
 check "tag alpha_net:1" "$MREG" -C $REG tag alpha_net:1 baseline
 bigpath=$(j $REG .file_path show alpha_net:2)
-case $bigpath in blobs/*) ok "large file stored under blobs/ ($bigpath)" ;; *) fail "large file path '$bigpath'" ;; esac
-check "large file in the registry is the registered file" cmp big.bin "$REG/$bigpath"
+case $bigpath in artifacts/*) ok "large file's path is under artifacts/ ($bigpath)" ;; *) fail "large file path '$bigpath'" ;; esac
+check "large file's work tree copy is the registered file" cmp big.bin "$REG/$bigpath"
+# lfsobj FILE: where Git LFS keeps FILE's bytes, lfs/objects/ab/cd/<sha256>
+lfsobj() { _s=$(sha256sum "$1" | cut -c1-64); echo "lfs/objects/$(echo $_s | cut -c1-2)/$(echo $_s | cut -c3-4)/$_s"; }
+bigobj=$(lfsobj big.bin)
+big2obj=$(lfsobj big2.bin)
+check "large file in the registry's .git/lfs is the registered file" cmp big.bin "$REG/.git/$bigobj"
 
 # R0: the state at the first backup
 cp -R $REG/state r0.state
@@ -104,7 +110,7 @@ expect_eq "id looks like YYYYMMDD-HHMMSS-ffffff-NN" \
 for f in "$ID.bundle" "$ID.json"; do
 	check "default layout: $BK/$f" test -f "$T/$BK/$f"
 done
-check "default layout: $BK/$ID.state/" test -d "$T/$BK/$ID.state"
+check "default layout: no state snapshot (a restore folds)" test ! -e "$T/$BK/$ID.state"
 check "default layout: nothing inside the registry" test ! -e "$REG/registry_backups"
 check "backup show ID --json" "$MREG" -C $REG --json backup show "$ID"
 expect_eq "show --json is what create printed" "$(jq -cS . "$T/.out")" "$(jq -rcS . c.json)"
@@ -128,10 +134,11 @@ h=$(xxh "$BK/$ID.bundle")
 if [ -n "$h" ]; then
 	expect_eq "bundle_hash is the bundle's xxh128 (computed without mreg)" "$(jq -r .bundle_hash c.json)" "xxh128:$h"
 fi
-expect_eq "blobs lists the large file" "$(jq -c '[.blobs[] | [.path, .size]]' c.json)" "[[\"$bigpath\",1500000]]"
+expect_eq "blobs lists the large file" "$(jq -c '[.blobs[] | [.path, .size]]' c.json)" "[[\"$bigobj\",1500000]]"
 expect_eq "mreg_version" "$(jq -r .mreg_version c.json)" "$("$MREG" version | cut -d' ' -f2)"
 check "stock git bundle verify takes the bundle" git -C vr bundle verify "$T/$BK/$ID.bundle"
-check "git clone of the bundle" git clone -q "$BK/$ID.bundle" clone
+# the bundle carries the pointer; its bytes are beside it, in lfs/objects/ (no LFS server to fetch from)
+check "git clone of the bundle" env GIT_LFS_SKIP_SMUDGE=1 git clone -q "$BK/$ID.bundle" clone
 expect_eq "the clone is at the backup's head" "$(git -C clone rev-parse HEAD)" "$head0"
 check "mreg list on the clone" "$MREG" -C clone --json list
 expect_eq "clone lists the same versions and stages" "$(out '[.[] | [.model_id, .version, .stage, .tags]]')" \
@@ -139,13 +146,14 @@ expect_eq "clone lists the same versions and stages" "$(out '[.[] | [.model_id, 
 expect_eq "clone lists exactly what the source did" "$(out .)" "$(jq -c . r0.list)"
 bad "fsck on the clone names the large file git does not carry" 1 "$bigpath" clone \
 	"$MREG" -C clone fsck
-mkdir -p clone/blobs && cp -R "$BK/blobs/." clone/blobs/
-check "fsck on the clone with the backup's blobs/" "$MREG" -C clone fsck
-check "large file is in the backup's blobs/" test -f "$BK/$bigpath"
-check "large file in the backup is identical" cmp big.bin "$BK/$bigpath"
+mkdir -p clone/.git/lfs && cp -R "$BK/lfs/objects" clone/.git/lfs/
+check "refresh on the clone with the backup's lfs/objects makes the work tree copy" "$MREG" -C clone refresh
+check "the clone's copy holds the large file's bytes" cmp big.bin "clone/$bigpath"
+check "fsck on the clone with the backup's lfs/objects" "$MREG" -C clone fsck
+check "large file is in the backup's lfs/objects/" test -f "$BK/$bigobj"
+check "large file in the backup is identical" cmp big.bin "$BK/$bigobj"
 expect_eq "large file in the backup is a hard link of the registry's" \
-	"$(stat -c %d:%i "$BK/$bigpath")" "$(stat -c %d:%i "$REG/$bigpath")"
-check "state snapshot is the registry's state" diff -r r0.state "$BK/$ID.state"
+	"$(stat -c %d:%i "$BK/$bigobj")" "$(stat -c %d:%i "$REG/.git/$bigobj")"
 check "backup verify" "$MREG" -C $REG backup verify "$ID"
 check "backup verify --json" "$MREG" -C $REG --json backup verify "$ID"
 expect_eq "verify report" "$(out '[.ok, .head, .events, .blobs]')" "[true,\"$head0\",$nev0,1]"
@@ -247,7 +255,7 @@ expect_eq "stats: bundle_bytes is the bundles' sizes on disk" "$(jq -r .bundle_b
 	"$(stat -c %s $BK/*.bundle | awk '{s += $1} END {print s}')"
 expect_eq "stats: newest and oldest" "$(jq -c '[.newest, .oldest]' st.json)" \
 	"$(j $REG '[.[0].id, .[-1].id]' backup list)"
-expect_eq "stats: blob_files" "$(jq -r .blob_files st.json)" "$(find $BK/blobs -type f | grep -c .)"
+expect_eq "stats: blob_files" "$(jq -r .blob_files st.json)" "$(find $BK/lfs $BK/blobs -type f 2>/dev/null | grep -c .)"
 
 # ---- 4. restore-from ----------------------------------------------------------
 check "backup of the current state" "$MREG" -C $REG --json backup create -r "before the disk died"
@@ -298,7 +306,7 @@ check "C: register a small file" "$MREG" -C $C register "Alpha Net" m1.bin
 check "C: register a large file" "$MREG" -C $C register "Alpha Net" big.bin
 check "C: promote" "$MREG" -C $C promote alpha_net:2 --to staging
 GOOD=$(newbk $C good)
-check "mreg.backupDir: the backup is there" test -f "$CB/$GOOD.bundle" -a -f "$CB/$GOOD.json" -a -f "$CB/$bigpath"
+check "mreg.backupDir: the backup is there" test -f "$CB/$GOOD.bundle" -a -f "$CB/$GOOD.json" -a -f "$CB/$bigobj"
 check "mreg.backupDir: nothing in the default place" test ! -e corr/registry_backups
 check "mreg.backupDir: list finds it" test "$(ids $C)" = "$GOOD"
 check "C: the good backup verifies" "$MREG" -C $C backup verify "$GOOD"
@@ -321,19 +329,21 @@ refused "(a) a flipped byte in the bundle" "hash mismatch in backup '$A'" "$A"
 B=$(newbk $C truncated)
 truncate -s $(($(stat -c %s "$CB/$B.bundle") - 100)) "$CB/$B.bundle"
 refused "(b) a truncated bundle" "hash mismatch in backup '$B'" "$B"
-# (c) a large file missing from the backup's blobs/ (shared: GOOD is hit too)
-mv "$CB/$bigpath" saved.blob
-refused "(c) a large file missing" "large file '$bigpath' is missing from the backup" "$GOOD"
-mv saved.blob "$CB/$bigpath"
+# (c) a large file missing from the backup's lfs/objects/ (shared: GOOD is hit too)
+mv "$CB/$bigobj" saved.blob
+refused "(c) a large file missing" "large file '$bigobj' is missing from the backup" "$GOOD"
+mv saved.blob "$CB/$bigobj"
 check "(c) with the file back, the backup verifies" "$MREG" -C $C backup verify "$GOOD"
 # (d) a large file whose bytes changed (a copy: the registry's own file is a hard link)
-cp "$CB/$bigpath" changed.blob
+cp "$CB/$bigobj" changed.blob
 flip changed.blob 1000
-cp "$CB/$bigpath" saved.blob
-mv changed.blob "$CB/$bigpath"
-refused "(d) a large file changed" "hash mismatch: large file '$bigpath'" "$GOOD"
+cp "$CB/$bigobj" saved.blob
+chmod u+w "$CB/$bigobj" 2>/dev/null
+mv changed.blob "$CB/$bigobj"
+refused "(d) a large file changed" "hash mismatch: large file '$bigobj'" "$GOOD"
 check "(d) the registry's large file untouched" cmp big.bin "$C/$bigpath"
-mv saved.blob "$CB/$bigpath"
+check "(d) the registry's stored large file untouched" cmp big.bin "$C/.git/$bigobj"
+mv saved.blob "$CB/$bigobj"
 check "(d) with the file back, the backup verifies" "$MREG" -C $C backup verify "$GOOD"
 # (e) a metadata file whose bundle_hash was edited
 E=$(newbk $C edited)
@@ -417,17 +427,17 @@ git -C $P config mreg.backupDir "$PB"
 git -C $Q config mreg.backupDir "$PB"
 check "P: register a large file" "$MREG" -C $P register Pnet big.bin
 check "Q: register another large file" "$MREG" -C $Q register Qnet big2.bin
-check "P: the large file is stored where this test expects" test -f "$P/$bigpath"
+check "P: the large file is stored where this test expects" test -f "$P/.git/$bigobj"
 newbk $P p1 >p.ids
 newbk $P p2 >>p.ids
 : >q.ids
 for i in 1 2 3; do newbk $Q q$i >>q.ids; done
 expect_eq "Q lists its 3 backups" "$(ids $Q | grep -c .)" 3
 expect_eq "P lists its 2 backups" "$(ids $P)" "$(sort -r p.ids)"
-check "P's large file is in the backups" test -f "$PB/$bigpath"
+check "P's large file is in the backups" test -f "$PB/$bigobj"
 # a large file no backup names (left by a backup since pruned by hand)
-orphan=blobs/00/00/00000000000000000000000000000000.bin
-mkdir -p "$PB/blobs/00/00" && echo stale >"$PB/$orphan"
+orphan=lfs/objects/00/00/0000000000000000000000000000000000000000000000000000000000000000
+mkdir -p "$PB/lfs/objects/00/00" && echo stale >"$PB/$orphan"
 check "Q: backup prune --keep 1" "$MREG" -C $Q --json backup prune --keep 1
 expect_eq "prune reports 2 removed" "$(out .removed)" 2
 expect_eq "Q keeps its newest" "$(ids $Q)" "$(sort -r q.ids | head -1)"
@@ -436,8 +446,8 @@ for old in $(sort q.ids | head -2); do
 done
 expect_eq "P's backups are not Q's to prune" "$(ids $P)" "$(sort -r p.ids)"
 check "a large file no backup names is removed" test ! -e "$PB/$orphan"
-check "P's large file, named by P's backups, is kept" cmp big.bin "$PB/$bigpath"
-check "Q's large file, named by Q's newest, is kept" cmp big2.bin "$PB/$big2path"
+check "P's large file, named by P's backups, is kept" cmp big.bin "$PB/$bigobj"
+check "Q's large file, named by Q's newest, is kept" cmp big2.bin "$PB/$big2obj"
 check "the newest backup still verifies" "$MREG" -C $Q backup verify "$(ids $Q | head -1)"
 # 11 more, made by the release build when $MREG is the sanitizer one (fast_copy: only for speed)
 fast_copy
@@ -448,12 +458,12 @@ expect_eq "default prune removes 2" "$(out .removed)" 2
 expect_eq "default prune keeps the 10 newest (backup.max_backups)" "$(ids $Q)" "$(sort -r q.ids | head -10)"
 check "prune again: nothing to do" "$MREG" -C $Q --json backup prune
 expect_eq "prune again removes 0" "$(out .removed)" 0
-expect_eq "backups on disk are the listed ones, P's and Q's" "$(cd "$PB" && ls -d *.json *.bundle *.state | sort)" \
-	"$({ ids $Q; ids $P; } | sed 'p;p' | awk '{ s = NR % 3; print $0 (s == 1 ? ".bundle" : s == 2 ? ".json" : ".state") }' | sort)"
+expect_eq "backups on disk are the listed ones, P's and Q's" "$(cd "$PB" && ls -d *.json *.bundle *.state 2>/dev/null | sort)" \
+	"$({ ids $Q; ids $P; } | sed 'p' | awk '{ print $0 (NR % 2 ? ".bundle" : ".json") }' | sort)"
 check "P: backup prune --keep 1" "$MREG" -C $P --json backup prune --keep 1
 expect_eq "P keeps its newest" "$(ids $P)" "$(sort -r p.ids | head -1)"
 expect_eq "Q's are left alone" "$(ids $Q | grep -c .)" 10
-check "P's large file, still named by P's newest, is kept" cmp big.bin "$PB/$bigpath"
+check "P's large file, still named by P's newest, is kept" cmp big.bin "$PB/$bigobj"
 
 # ---- 7. auto --------------------------------------------------------------------
 AR=auto/reg AB=$T/abk
@@ -524,6 +534,13 @@ if "$MREG" -C "$D" fsck >/dev/null 2>&1; then fail "fsck sees the damage"; else 
 check "backup restore" "$MREG" -C "$D" backup restore "$DID"
 check "the large file is whole again" cmp big.bin "$D/$dpath"
 check "fsck after the restore" "$MREG" -C "$D" fsck
+# the same for the registry's stored copy in .git/lfs (a new inode, as a disk error would leave)
+dobj="$D/.git/$(lfsobj big.bin)"
+rm -f "$dobj" && head -c 1500000 /dev/zero >"$dobj"
+if "$MREG" -C "$D" fsck >/dev/null 2>&1; then fail "fsck sees the damaged store"; else ok "fsck sees the damaged store"; fi
+check "backup restore puts the stored copy back" "$MREG" -C "$D" backup restore "$DID"
+check "the stored copy is whole again" cmp big.bin "$dobj"
+check "fsck after the second restore" "$MREG" -C "$D" fsck
 
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW

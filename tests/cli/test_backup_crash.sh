@@ -13,7 +13,7 @@ FAST=$T/mreg-fast
 R=$T/data/model_registry B=$T/data/registry_backups
 mkdir -p "$T/data"
 new_registry "$R"
-model_file "$T/big.bin" 1200000	# over artifact_max_bytes: a large file in blobs/
+model_file "$T/big.bin" 1200000	# over artifact_max_bytes: a large file in .git/lfs
 check "register a large model" "$FAST" -C "$R" register big "$T/big.bin"
 for i in 1 2 3 4 5; do
 	model_file "$T/m$i.bin" 3000
@@ -78,12 +78,14 @@ for id in $(jq -r '.[].id' "$T/list.json"); do
 done
 expect_eq "every listed backup verifies" "$bad" 0
 check "a create after the kills" "$MREG" -C "$R" backup create -r after
-orphans=$(cd "$B" && for f in *.bundle *.state; do [ -e "${f%.*}.json" ] || echo "$f"; done; ls -a | grep -c -e '^\.verify-' -e 'mreg-tmp')
-expect_eq "no bundle or state without metadata, no scratch or temporary files" "$orphans" 0
+orphans=$(cd "$B" && for f in *.bundle; do [ -e "${f%.*}.json" ] || echo "$f"; done; ls -a | grep -c -e '^\.verify-' -e 'mreg-tmp' -e '\.state$')
+expect_eq "no bundle without metadata, no scratch or temporary files" "$orphans" 0
 check "the base backup restores" "$MREG" -C "$R" backup restore "$base"
 expect_eq "at the base head" "$(git -C "$R" rev-parse HEAD)" "$base_head"
 check "mreg fsck at the end" "$MREG" -C "$R" fsck
-cmp -s "$T/big.bin" "$R/$(jq -r '.blobs[0].path' "$B/$base.json")" && ok "the large file is in place" || fail "the large file is in place"
+cmp -s "$T/big.bin" "$R/.git/$(jq -r '.blobs[0].path' "$B/$base.json")" && ok "the large file is in .git/lfs" || fail "the large file is in .git/lfs"
+cmp -s "$T/big.bin" "$R/$("$MREG" -C "$R" --json list | jq -r '.[] | select(.file_size_bytes == 1200000) | .file_path')" &&
+	ok "the large file's work tree copy is in place" || fail "the large file's work tree copy is in place"
 
 # restore-from killed at random moments: the target is a registry or is not
 # there at all, never half of one; a run after a kill succeeds

@@ -198,7 +198,7 @@ clean "reads after reset" "$T/clone"
 check "clone: mreg fsck after reset" "$MREG" -C "$T/clone" fsck
 expect_eq "clone: git status clean after fsck" "$(git -C "$T/clone" status --porcelain)" ""
 
-# ---- large files under blobs/ (ignored), small ones under artifacts/ ---------
+# ---- large files: Git LFS pointers in the tree, bytes in .git/lfs ---------
 model_file "$T/big.onnx" 1572864
 model_file "$T/edge.onnx" 1048576
 model_file "$T/edge1.onnx" 1048577
@@ -208,21 +208,38 @@ he1=$("$XXH" "$T/edge1.onnx")
 step "register a 1.5 MiB model" "$MREG" -C "$R" register big "$T/big.onnx"
 step "register a model of exactly 1 MiB" "$MREG" -C "$R" register edge "$T/edge.onnx"
 step "register a model of 1 MiB + 1 byte" "$MREG" -C "$R" register edge "$T/edge1.onnx"
-pb="blobs/$(echo "$hb" | cut -c1-2)/$(echo "$hb" | cut -c3-4)/$hb.onnx"
+pb="artifacts/$(echo "$hb" | cut -c1-2)/$(echo "$hb" | cut -c3-4)/$hb.onnx"
 pe="artifacts/$(echo "$he" | cut -c1-2)/$(echo "$he" | cut -c3-4)/$he.onnx"
-pe1="blobs/$(echo "$he1" | cut -c1-2)/$(echo "$he1" | cut -c3-4)/$he1.onnx"
-expect_eq "large model: file_path under blobs/" "$("$MREG" -C "$R" show big:1 --json | jq -r .file_path)" "$pb"
+pe1="artifacts/$(echo "$he1" | cut -c1-2)/$(echo "$he1" | cut -c3-4)/$he1.onnx"
+sb=$(sha256sum "$T/big.onnx" | cut -c1-64)
+expect_eq "large model: file_path under artifacts/" "$("$MREG" -C "$R" show big:1 --json | jq -r .file_path)" "$pb"
 expect_eq "1 MiB model: file_path under artifacts/" "$("$MREG" -C "$R" show edge:1 --json | jq -r .file_path)" "$pe"
-expect_eq "1 MiB + 1 model: file_path under blobs/" "$("$MREG" -C "$R" show edge:2 --json | jq -r .file_path)" "$pe1"
-if cmp -s "$T/big.onnx" "$R/$pb"; then ok "large model stored whole under blobs/"; else fail "large model stored whole under blobs/"; fi
-expect_eq "blobs/ is not in git ls-files" "$(git -C "$R" ls-files blobs | wc -l | tr -d ' ')" 0
-expect_eq "large model is not in HEAD's tree" "$(git -C "$R" ls-tree -r --name-only HEAD | grep -c "$hb")" 0
-check "blobs/ file is git-ignored" git -C "$R" check-ignore -q "$pb"
-expect_eq "1 MiB model is in git ls-files" "$(git -C "$R" ls-files "$pe")" "$pe"
+expect_eq "1 MiB + 1 model: file_path under artifacts/" "$("$MREG" -C "$R" show edge:2 --json | jq -r .file_path)" "$pe1"
+if cmp -s "$T/big.onnx" "$R/$pb"; then ok "large model's work tree copy holds its bytes"; else fail "large model's work tree copy holds its bytes"; fi
+if cmp -s "$T/big.onnx" "$R/.git/lfs/objects/$(echo "$sb" | cut -c1-2)/$(echo "$sb" | cut -c3-4)/$sb"; then
+	ok "large model stored in .git/lfs/objects/ab/cd/<sha256>"; else fail "large model stored in .git/lfs/objects/ab/cd/<sha256>"; fi
+expect_eq "HEAD holds a Git LFS pointer at its path" "$(git -C "$R" show "HEAD~2:$pb")" \
+	"$(printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize 1572864' "$sb")"
+expect_eq "the pointer is marked for Git LFS" "$(git -C "$R" check-attr filter -- "$pb" | sed 's/.*: //')" "lfs"
+expect_eq "the 1 MiB model is committed whole" "$(git -C "$R" cat-file -s "HEAD:$pe")" 1048576
+expect_eq "a small model is not marked for Git LFS" "$(git -C "$R" check-attr filter -- "$pe" | sed 's/.*: //')" "unspecified"
 expect_eq "small model is in git ls-files" "$(git -C "$R" ls-files "$a1")" "$a1"
-expect_eq "large registration commit adds only the event" \
-	"$(git -C "$R" show HEAD~2 --name-only --format= | cut -d/ -f1)" "events"
-check "mreg fsck with blobs" "$MREG" -C "$R" fsck
+expect_eq "large registration commit adds the event, the pointer and .gitattributes" \
+	"$(git -C "$R" show HEAD~2 --name-only --format= | sed 's,^\(artifacts\|events\)/../../,\1/,' | sort | tr '\n' ' ')" \
+	"$(printf 'artifacts/%s.onnx\nartifacts/.gitattributes\nevents/%s\n' "$hb" "$(git -C "$R" show HEAD~2 --name-only --format= | grep events | sed 's,.*/,,')" | sort | tr '\n' ' ')"
+if command -v git-lfs >/dev/null 2>&1; then
+	expect_eq "git lfs ls-files lists the two large models" "$(git -C "$R" lfs ls-files -n | sort | tr '\n' ' ')" \
+		"$(printf '%s\n%s\n' "$pb" "$pe1" | sort | tr '\n' ' ')"
+	check "git lfs fsck agrees" git -C "$R" lfs fsck
+	touch "$R/$pb"	# a changed stat: git hashes the file through the LFS filter
+	clean "touching a large model's copy (git's LFS filter)"
+	rm -rf "$T/lfsclone"
+	check "git clone (with git lfs) brings the large model's bytes" git clone -q "$R" "$T/lfsclone"
+	if cmp -s "$T/big.onnx" "$T/lfsclone/$pb"; then ok "git lfs smudges the pointer from .git/lfs"; else fail "git lfs smudges the pointer from .git/lfs"; fi
+else
+	fail "git-lfs is not installed (.ci/deps installs it)"
+fi
+check "mreg fsck with large files" "$MREG" -C "$R" fsck
 out=$(git -C "$R" fsck --strict --no-dangling 2>&1)
 expect_eq "git fsck --strict at the end" "$?:$out" "0:"
 expect_eq "git log --oneline at the end: 14 events + init" "$(git -C "$R" log --oneline | wc -l | tr -d ' ')" 15

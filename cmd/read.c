@@ -656,6 +656,14 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 			mreg_jsonw_obj_end(&w);
 		}
 		mreg_jsonw_arr_end(&w);
+		mreg_jsonw_arr_begin(&w, "quarantined");
+		for (size_t i = 0; i < st->nquarantined; i++) {
+			mreg_jsonw_obj_begin(&w, NULL);
+			mreg_jsonw_str(&w, "path", st->quarantined[i].path);
+			mreg_jsonw_str(&w, "problem", st->quarantined[i].problem);
+			mreg_jsonw_obj_end(&w);
+		}
+		mreg_jsonw_arr_end(&w);
 		mreg_jsonw_obj_end(&w);
 		mreg_jsonw_finish(&w);
 		cli_print_json(&b);
@@ -671,6 +679,10 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 	printf("conflicts: %zu\n", st->nconflicts);
 	for (size_t i = 0; i < st->nconflicts; i++)
 		printf("  %.12s  %s\n", st->conflicts[i].event, st->conflicts[i].message);
+	/* event files the fold leaves out (mreg fsck names them too, and fails) */
+	printf("quarantined: %zu\n", st->nquarantined);
+	for (size_t i = 0; i < st->nquarantined; i++)
+		printf("  %s  %s\n", st->quarantined[i].path, st->quarantined[i].problem);
 done:
 	mreg_state_free(st);
 	mreg_registry_free(reg);

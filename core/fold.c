@@ -165,10 +165,63 @@ void mreg_state_free(mreg_state *st)
 		free(st->conflicts[i].actor);
 	}
 	free(st->conflicts);
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		free(st->quarantined[i].path);
+		free(st->quarantined[i].problem);
+	}
+	free(st->quarantined);
 	cJSON_Delete(st->baselines);
 	cJSON_Delete(st->pending);
 	cJSON_Delete(st->rollbacks);
 	free(st);
+}
+
+int mreg_state_quarantine(mreg_state *st, const char *path, const char *problem)
+{
+	size_t lo = 0, hi = st->nquarantined;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(st->quarantined[mid].path, path);
+		if (c == 0)
+			return 0;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (st->nquarantined == st->aquarantined) {
+		size_t a = st->aquarantined ? st->aquarantined * 2 : 8;
+		mreg_quarantined *p = realloc(st->quarantined, a * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		st->quarantined = p;
+		st->aquarantined = a;
+	}
+	mreg_quarantined q = { mreg_strdup(path), mreg_strdup(problem) };
+	if (!q.path || !q.problem) {
+		free(q.path);
+		free(q.problem);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	memmove(&st->quarantined[lo + 1], &st->quarantined[lo], (st->nquarantined - lo) * sizeof(q));
+	st->quarantined[lo] = q;
+	st->nquarantined++;
+	return 0;
+}
+
+void mreg_state_unquarantine(mreg_state *st, const char *path)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		if (!strcmp(st->quarantined[i].path, path)) {
+			free(st->quarantined[i].path);
+			free(st->quarantined[i].problem);
+			st->nfiles--;	/* it was one of the files under events/ */
+			continue;
+		}
+		st->quarantined[k++] = st->quarantined[i];
+	}
+	st->nquarantined = k;
 }
 
 static size_t model_pos(const mreg_state *st, const char *id, bool *found)
@@ -430,9 +483,15 @@ static void remove_tag(mreg_version *v, const char *tag)
 static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
 {
 	int rc;
-	int number = ev->version;
-	if (number <= m->latest)
-		number = m->latest + 1;	/* taken (or out of order): next free number */
+	/*
+	 * The next free number: the claim when it is that (it always is, for a
+	 * writer that saw the latest), else the claim was taken concurrently, or
+	 * reaches past numbers nobody used (only a forged event does): either
+	 * way the number given is max + 1, and the claim is kept. So versions are
+	 * 1..n with no gaps, and no event can push a model's numbers to where
+	 * its next registration could not be written.
+	 */
+	int number = m->latest + 1;
 	if ((size_t)m->nversions == m->aversions) {
 		size_t n = m->aversions ? m->aversions * 2 : 8;
 		mreg_version *p = realloc(m->versions, n * sizeof(*p));
@@ -895,6 +954,17 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 
 	if (st->nevents && (ev->clock < st->clock || (ev->clock == st->clock && strcmp(ev->id, st->last_event) <= 0)))
 		return mreg_error_set(MREG_ERROR, "event %s applied out of (clock, id) order", ev->id);
+	if (ev->clock > st->nfiles + MREG_CLOCK_SLACK) {
+		char path[MREG_EVENT_PATH_MAX];
+		mreg_event_path(path, ev->id);
+		char *msg = mreg_strfmt("clock %lld is more than %d past the number of event files", (long long)ev->clock,
+					MREG_CLOCK_SLACK);
+		rc = msg ? mreg_state_quarantine(st, path, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(msg);
+		if (rc == 0 && (!st->forged_clock || ev->clock < st->forged_clock))
+			st->forged_clock = ev->clock;
+		return rc;
+	}
 	if (m && !m->loaded)
 		return mreg_error_set(MREG_ERROR, "model '%s' is not loaded for event %s", ev->model, ev->id);
 	if (!m) {

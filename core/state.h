@@ -96,6 +96,29 @@ typedef struct {
 	char *actor;
 } mreg_conflict;
 
+/*
+ * An event file left out of the fold, on every node alike (the fold stays a
+ * function of the tree): it failed validation (a name that is not its hash,
+ * a bad schema, a limit passed, bytes changed), is not a file at all (a
+ * link, a submodule), or claims a clock beyond what the events before it
+ * allow (MREG_CLOCK_SLACK). Reads and writes go on; status and fsck list it.
+ */
+typedef struct {
+	char *path;		/* in the tree: events/ab/cd/<name> */
+	char *problem;
+} mreg_quarantined;
+
+/*
+ * A Lamport clock counts the events its writer had seen: an honest event's
+ * clock is at most the number of event files in the tree (more only where
+ * events were deleted by hand). A clock more than this past that number is
+ * taken for a forgery and left out, so that the clock the next writer takes
+ * stays far from the largest the parser accepts (2^52) and no event can
+ * stop writes. The bound depends on the tree alone (not on the order events
+ * arrived in), so every node leaves out the same events.
+ */
+#define MREG_CLOCK_SLACK (1 << 20)
+
 typedef struct {
 	char tree[41];		/* git tree the state was folded from ("" unknown) */
 	int64_t clock;		/* largest clock applied */
@@ -109,6 +132,10 @@ typedef struct {
 	size_t nmodels, amodels;
 	mreg_conflict *conflicts;
 	size_t nconflicts, aconflicts;
+	mreg_quarantined *quarantined;	/* sorted by path */
+	size_t nquarantined, aquarantined;
+	int64_t nfiles;		/* entries under events/ in the tree: the clock bound's base */
+	int64_t forged_clock;	/* the smallest clock left out as forged (0: none) */
 	/*
 	 * Registry-wide records of the rollback manager, as JSON (they are
 	 * few, and they are written to registry.json as they are):
@@ -126,6 +153,11 @@ int mreg_state_new(mreg_state **out);
 void mreg_state_free(mreg_state *st);
 
 mreg_model *mreg_state_model(const mreg_state *st, const char *id);
+/* Leave the event file at path out, saying why (kept sorted by path, each once). */
+int mreg_state_quarantine(mreg_state *st, const char *path, const char *problem);
+/* Take path off the list: a write replaced what was there (a file where a directory belongs). */
+void mreg_state_unquarantine(mreg_state *st, const char *path);
+
 /* Find or create (empty, loaded) a model entry. */
 int mreg_state_model_add(mreg_model **out, mreg_state *st, const char *id);
 /* Drop a model's versions, keeping its summary (to reload it). */
@@ -137,8 +169,11 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
 /*
  * Apply one event. Events must come in (clock, id) order and every model the
  * event names must be loaded. A promotion that no longer fits is recorded as
- * a conflict and changes nothing else. After each event the invariants are
- * checked (mreg_state_check_model); a failure is MREG_ECORRUPT.
+ * a conflict and changes nothing else; an event whose clock is more than
+ * MREG_CLOCK_SLACK past st->nfiles (set by the caller: the event files in
+ * the tree) is quarantined. After each
+ * event the invariants are checked (mreg_state_check_model); a failure is
+ * MREG_ECORRUPT.
  */
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
 

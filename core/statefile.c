@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* Bump when the layout of any state file changes: older files are then folded anew. */
-#define STATE_FORMAT 4
+#define STATE_FORMAT 5
 
 void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 {
@@ -142,6 +142,16 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 		mreg_jsonw_obj_end(&w);
 	}
 	mreg_jsonw_arr_end(&w);
+	mreg_jsonw_arr_begin(&w, "quarantined");
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "path", st->quarantined[i].path);
+		mreg_jsonw_str(&w, "problem", st->quarantined[i].problem);
+		mreg_jsonw_obj_end(&w);
+	}
+	mreg_jsonw_arr_end(&w);
+	mreg_jsonw_int(&w, "event_files", st->nfiles);
+	mreg_jsonw_int(&w, "forged_clock", st->forged_clock);
 	write_json_or(&w, "baselines", st->baselines, false);
 	write_json_or(&w, "pending_rollbacks", st->pending, false);
 	write_json_or(&w, "rollbacks", st->rollbacks, true);
@@ -388,6 +398,22 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 			goto done;
 		}
 	}
+	o = cJSON_GetObjectItemCaseSensitive(doc, "quarantined");
+	if (!cJSON_IsArray(o)) {
+		rc = BAD("quarantined");
+		goto done;
+	}
+	cJSON_ArrayForEach(c, o) {
+		const char *path = str_of(c, "path"), *problem = str_of(c, "problem");
+		if (!path || !problem) {
+			rc = BAD("quarantined");
+			goto done;
+		}
+		if ((rc = mreg_state_quarantine(st, path, problem)) < 0)
+			goto done;
+	}
+	if ((rc = int_of(&st->nfiles, doc, "event_files")) < 0 || (rc = int_of(&st->forged_clock, doc, "forged_clock")) < 0)
+		goto done;
 	if ((rc = take_json(&st->baselines, doc, "baselines", false)) < 0 ||
 	    (rc = take_json(&st->pending, doc, "pending_rollbacks", false)) < 0 ||
 	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0)

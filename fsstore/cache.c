@@ -449,6 +449,8 @@ typedef struct {
 	mreg_registry *reg;
 	mreg_event **evs;
 	size_t n, a;
+	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
+	int64_t nfiles;		/* entries seen under events/, good or not */
 	int rc;
 } collect;
 
@@ -458,22 +460,53 @@ static int is_event_name(const char *name)
 	return n == 37 && !strcmp(name + 32, ".json") && strspn(name, "0123456789abcdef") == 32;
 }
 
-static int push_event(collect *c, const git_oid *id, const char *name, const char *root)
+static int quarantine(collect *c, const char *path, const char *fmt, const char *arg)
+{
+	char *msg = mreg_strfmt(fmt, arg);
+	int rc = 0;
+	if (!c->q)
+		rc = mreg_state_new(&c->q);
+	if (rc == 0)
+		rc = msg ? mreg_state_quarantine(c->q, path, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(msg);
+	mreg_error_clear();
+	return rc;
+}
+
+/*
+ * One entry under events/ (path: events/ab/cd/<name>): an event for the
+ * fold, or, when it is anything but a valid event file in its place, left
+ * out with the reason (quarantined). Only what mreg cannot read at all (a
+ * missing object, no memory) stops the fold.
+ */
+static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
 {
 	git_blob *blob = NULL;
 	mreg_event *ev = NULL;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char want[33];
 	int rc;
 
+	c->nfiles++;
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return quarantine(c, path, "%s, not an event file",
+				  mode == GIT_FILEMODE_LINK ? "a symbolic link" : mode == GIT_FILEMODE_COMMIT ? "a submodule" : "not a file");
 	if (!is_event_name(name))
-		return mreg_error_set(MREG_ECORRUPT, "corrupt registry '%s': '%s%s' is not named <xxh128>.json",
-				      c->reg->path, root, name);
+		return quarantine(c, path, "%s", "not named <xxh128>.json");
+	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
+	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
+		return quarantine(c, path, "%s", "not in its fan-out directory events/ab/cd/");
 	if (git_blob_lookup(&blob, c->reg->repo, id) < 0)
-		return mreg_git_error("cannot read event", name);
+		return mreg_git_error("cannot read event", path);
 	memcpy(want, name, 32);
 	want[32] = '\0';
 	rc = mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want);
 	git_blob_free(blob);
+	if (rc == MREG_EINVALID || rc == MREG_ECORRUPT) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", mreg_error_last());
+		return quarantine(c, path, "%s", msg);
+	}
 	if (rc < 0)
 		return rc;
 	if (c->n == c->a) {
@@ -490,12 +523,23 @@ static int push_event(collect *c, const git_oid *id, const char *name, const cha
 	return 0;
 }
 
+/* The quarantined files of c into st. */
+static int quarantine_into(mreg_state *st, const collect *c)
+{
+	int rc = 0;
+	for (size_t i = 0; c->q && i < c->q->nquarantined && rc == 0; i++)
+		rc = mreg_state_quarantine(st, c->q->quarantined[i].path, c->q->quarantined[i].problem);
+	return rc;
+}
+
 static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 {
 	collect *c = payload;
+	char path[512];
 	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
 		return 0;
-	if ((c->rc = push_event(c, git_tree_entry_id(e), git_tree_entry_name(e), root)) < 0)
+	snprintf(path, sizeof(path), "events/%s%s", root, git_tree_entry_name(e));
+	if ((c->rc = push_event(c, git_tree_entry_id(e), git_tree_entry_filemode(e), path)) < 0)
 		return -1;
 	return 0;
 }
@@ -512,11 +556,12 @@ void mreg_events_free(mreg_event **evs, size_t n)
 	free(evs);
 }
 
-int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree_id)
+int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
+			const git_oid *tree_id)
 {
 	git_tree *tree = NULL, *events = NULL;
 	git_tree_entry *e = NULL;
-	collect c = { reg, NULL, 0, 0, 0 };
+	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
 	int rc = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
@@ -527,13 +572,21 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const 
 		return mreg_git_error("cannot read the tree of", reg->path);
 	if (git_tree_entry_bypath(&e, tree, "events") == 0) {
 		if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&events, reg->repo, git_tree_entry_id(e)) < 0) {
-			rc = mreg_error_set(MREG_ECORRUPT, "corrupt registry '%s': events is not a directory", reg->path);
-			goto done;
-		}
-		if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
+			/* a file (or link) where the events should be: nothing to fold, and it says so */
+			git_error_clear();
+			c.nfiles++;
+			if ((rc = quarantine(&c, "events", "%s", "not a directory")) < 0)
+				goto done;
+		} else if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
 			rc = c.rc < 0 ? c.rc : mreg_git_error("cannot walk the events of", reg->path);
 			goto done;
 		}
+	}
+	git_error_clear();
+	if (quarantined) {
+		quarantined->nfiles = c.nfiles;	/* the base of the clock bound, before the fold */
+		if ((rc = quarantine_into(quarantined, &c)) < 0)
+			goto done;
 	}
 	if (c.n)
 		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
@@ -542,6 +595,7 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const 
 	c.evs = NULL;
 	c.n = 0;
 done:
+	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);
 	git_tree_entry_free(e);
 	git_tree_free(events);
@@ -558,9 +612,7 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mreg_read_events_at(&evs, &n, reg, tree)) < 0)
-		return rc;
-	if ((rc = mreg_state_new(&st)) < 0)
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_read_events_at(&evs, &n, st, reg, tree)) < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = mreg_fold_apply(st, evs[i])) < 0)
@@ -590,7 +642,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	git_diff *diff = NULL;
 	git_diff_options o;
 	char *spec[] = { "events" };
-	collect c = { reg, NULL, 0, 0, 0 };
+	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
 	mreg_state *st = NULL;
 	int rc = 0, maps = reg->nmaps;	/* a caller's state may borrow the mappings before these */
 	if ((rc = mreg_registry_need_git(reg)) < 0)
@@ -609,13 +661,21 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
 		if (d->status != GIT_DELTA_ADDED)
 			goto done;
-		const char *slash = strrchr(d->new_file.path, '/');
-		if ((rc = push_event(&c, &d->new_file.id, slash ? slash + 1 : d->new_file.path, "")) < 0)
+		if ((rc = push_event(&c, &d->new_file.id, d->new_file.mode, d->new_file.path)) < 0)
 			goto done;
 	}
 	if (c.n)
 		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
 	if (mreg_cache_load(&st, reg, NULL, false, true) < 0) {
+		mreg_error_clear();
+		rc = 0;
+		goto done;
+	}
+	if ((rc = quarantine_into(st, &c)) < 0)
+		goto done;
+	st->nfiles += c.nfiles;
+	/* more files move the clock bound: a clock left out as forged may pass it now, and folds in its place */
+	if (st->forged_clock && st->forged_clock <= st->nfiles + MREG_CLOCK_SLACK) {
 		rc = 0;
 		goto done;
 	}
@@ -651,6 +711,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	rc = 1;
 done:
 	mreg_state_free(st);
+	mreg_state_free(c.q);
 	mreg_release_maps_from(reg, maps);
 	mreg_events_free(c.evs, c.n);
 	git_diff_free(diff);
@@ -1244,7 +1305,7 @@ int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const
 	int rc;
 	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
 		return rc;
-	if ((rc = mreg_read_events_at(out, n, reg, &tree)) < 0 || !model)
+	if ((rc = mreg_read_events_at(out, n, NULL, reg, &tree)) < 0 || !model)
 		return rc;
 	size_t k = 0;
 	for (size_t i = 0; i < *n; i++) {

@@ -1,11 +1,15 @@
 /*
  * mreg fsck: check everything that can be checked, report every problem.
  *
- * Events: each file's name is the xxh128 of its bytes and the bytes parse
- * under the strict schema. Artifacts: each committed or large file hashes to
- * its name. The fold: a fresh fold of the whole log passes the invariants
- * after every event, and the state files on disk say the same bytes. The
- * mirror: the work tree and index match HEAD.
+ * Events: read as every command reads them; each file the fold leaves out
+ * (quarantined: a name that is not its hash, a bad schema, a link, a forged
+ * clock) is a problem, and every event's references name registrations in
+ * the log. Artifacts: each committed file hashes to its name, each Git LFS
+ * pointer's bytes are in .git/lfs and hash to the name, marked filter=lfs,
+ * with a right work tree copy. The fold: a fresh fold of the whole log
+ * passes the invariants after every event, every version's file is in the
+ * tree, and the state files on disk say the same bytes. The mirror: the
+ * work tree and index match HEAD.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -23,6 +27,8 @@ typedef struct {
 	mreg_event **evs;
 	size_t nevs, aevs;
 	const char *prefix;	/* of the tree being walked: "artifacts/" */
+	char **named;		/* event files left out as they were read */
+	size_t nnamed;
 	char **marks;		/* paths .gitattributes marks filter=lfs */
 	size_t nmarks;
 	char **lfs;		/* paths holding a Git LFS pointer, and the pointers */
@@ -47,48 +53,6 @@ static void problemf(fsck *f, const char *fmt, const char *a, const char *b)
 static void hex_of(char out[33], const void *data, size_t len)
 {
 	mreg_hash128(out, data, len);
-}
-
-static int check_event_entry(const char *root, const git_tree_entry *e, void *payload)
-{
-	fsck *f = payload;
-	git_blob *blob = NULL;
-	mreg_event *ev = NULL;
-	const char *name = git_tree_entry_name(e);
-	char path[512];
-
-	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
-		return 0;
-	snprintf(path, sizeof(path), "events/%s%s", root, name);
-	size_t n = strlen(name);
-	if (n != 37 || strcmp(name + 32, ".json") || strspn(name, "0123456789abcdef") != 32) {
-		problemf(f, "event file '%s' is not named <xxh128>.json%s", path, NULL);
-		return 0;
-	}
-	if (strlen(root) != 6 || strncmp(root, name, 2) || strncmp(root + 3, name + 2, 2)) {
-		problemf(f, "event file '%s' is not under its fan-out directory%s", path, NULL);
-	}
-	if (git_blob_lookup(&blob, f->reg->repo, git_tree_entry_id(e)) < 0) {
-		problemf(f, "event file '%s' cannot be read%s", path, NULL);
-		return 0;
-	}
-	char want[33];
-	memcpy(want, name, 32);
-	want[32] = '\0';
-	if (mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want) < 0) {
-		problem(f, mreg_error_last());
-	} else {
-		if (f->nevs == f->aevs) {
-			f->aevs = f->aevs ? f->aevs * 2 : 256;
-			f->evs = realloc(f->evs, f->aevs * sizeof(*f->evs));
-		}
-		if (f->evs)
-			f->evs[f->nevs++] = ev;
-		else
-			mreg_event_free(ev);
-	}
-	git_blob_free(blob);
-	return 0;
 }
 
 /* The paths .gitattributes files mark filter=lfs, gathered while artifacts are walked. */
@@ -244,11 +208,6 @@ static void check_large_file(fsck *f, const mreg_version *v, const char *model)
 	free(full);
 }
 
-static int cmp_events(const void *a, const void *b)
-{
-	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
-}
-
 static void compare_file(fsck *f, const char *rel, const mreg_buf *want)
 {
 	mreg_buf have = MREG_BUF_INIT;
@@ -312,21 +271,27 @@ static void check_version_file(fsck *f, git_tree *tree, const mreg_version *v, c
 	free(m);
 }
 
-static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree)
+static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree, mreg_state *st)
 {
-	mreg_state *st = NULL;
 	char stamp[41], head[41];
 	mreg_buf b = MREG_BUF_INIT;
+	size_t left_out = st->nquarantined;	/* named already, as the events were read */
 
-	if (f->nevs)
-		qsort(f->evs, f->nevs, sizeof(*f->evs), cmp_events);
-	if (mreg_state_new(&st) < 0)
-		return;
 	for (size_t i = 0; i < f->nevs; i++)
 		if (mreg_fold_apply(st, f->evs[i]) < 0) {
 			problem(f, mreg_error_last());
 			mreg_state_free(st);
 			return;
+		}
+	/* events that parse but that the fold leaves out (a forged clock) */
+	if (st->nquarantined > left_out)
+		for (size_t i = 0; i < st->nquarantined; i++) {
+			bool named = false;
+			for (size_t k = 0; k < f->nnamed && !named; k++)
+				named = !strcmp(f->named[k], st->quarantined[i].path);
+			if (!named)
+				problemf(f, "event file '%s' is left out of the fold: %s", st->quarantined[i].path,
+					 st->quarantined[i].problem);
 		}
 	check_refs(f);
 	for (size_t i = 0; i < st->nmodels; i++) {
@@ -354,7 +319,6 @@ static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree)
 		}
 	}
 	mreg_buf_dispose(&b);
-	mreg_state_free(st);
 }
 
 static void check_mirror(fsck *f)
@@ -404,7 +368,19 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		return rc;
 	if (git_tree_lookup(&tree, reg->repo, &tree_id) < 0)
 		return mreg_git_error("cannot read the tree of", reg->path);
-	walk_subtree(&f, tree, "events", check_event_entry);
+	/* the events as every command reads them: what is left out, and why, is a problem here */
+	mreg_state *st = NULL;
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_read_events_at(&f.evs, &f.nevs, st, reg, &tree_id)) < 0) {
+		mreg_state_free(st);
+		git_tree_free(tree);
+		return rc;
+	}
+	f.named = calloc(st->nquarantined + 1, sizeof(*f.named));
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		problemf(&f, "event file '%s' is left out of the fold: %s", st->quarantined[i].path, st->quarantined[i].problem);
+		if (f.named)
+			f.named[f.nnamed++] = st->quarantined[i].path;
+	}
 	walk_subtree(&f, tree, "artifacts", check_artifact_entry);
 	git_tree_entry *blobs = NULL;
 	if (git_tree_entry_bypath(&blobs, tree, "blobs") == 0)	/* pointers of large files from before .git/lfs */
@@ -412,10 +388,12 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	git_tree_entry_free(blobs);
 	git_error_clear();
 	check_lfs_paths(&f);
-	check_fold(&f, tree, &tree_id);
+	check_fold(&f, tree, &tree_id, st);
 	if (reg->workdir)
 		check_mirror(&f);
 	git_tree_free(tree);
+	free(f.named);
+	mreg_state_free(st);
 	mreg_events_free(f.evs, f.nevs);
 	for (size_t i = 0; i < f.nmarks; i++)
 		free(f.marks[i]);

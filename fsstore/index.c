@@ -140,6 +140,21 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 			put_entry(&own, &adds[next++]);
 			kept++;
 		}
+		/*
+		 * A file where a new entry needs a directory ("events" before
+		 * "events/ab/..."), or entries under a path that is now a file:
+		 * the index would hold both, which git refuses; the old goes,
+		 * as a checkout replaces it in the work tree.
+		 */
+		bool shadowed = (next < nadds && !strncmp(adds[next].path, (const char *)name, len) &&
+				 adds[next].path[len] == '/') ||
+				(next > 0 && !strncmp((const char *)name, adds[next - 1].path, strlen(adds[next - 1].path)) &&
+				 name[strlen(adds[next - 1].path)] == '/');
+		if (shadowed) {
+			FLUSH_OWN();
+			e += elen;
+			continue;
+		}
 		if (next < nadds && c == 0) {	/* replaced */
 			put_entry(&own, &adds[next++]);
 		} else {

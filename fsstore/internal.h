@@ -152,7 +152,9 @@ int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 /* An index git cannot read (cut short by a power cut) made again from tree; 0 when it reads. */
 int mreg_index_check(mreg_registry *reg, const git_oid *tree);
-int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_registry *reg, const git_oid *tree);
+/* The events at tree in fold order; the event files left out (and why) into quarantined, if given. */
+int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
+			const git_oid *tree);
 
 /* objects.c: the new objects of one write, hashed, built and packed by hand */
 typedef struct {

@@ -130,17 +130,25 @@ static int parse_tree(tree_ent **out, size_t *n, size_t extra, const char *data,
 	return 0;
 }
 
-/* Put (name, tree?, id) in its place among n sorted entries, replacing one of that name. */
+/*
+ * Put (name, tree?, id) in its place among n sorted entries, replacing one of
+ * that name. The paths mreg writes are its layout's: an entry of the same
+ * name but the other kind (a file, a link or a submodule a peer committed
+ * where mreg keeps a directory, or the reverse) is replaced, as a checkout
+ * would replace it in the work tree.
+ */
 static int ent_upsert(tree_ent *e, size_t *n, const tree_ent *x)
 {
 	size_t i = 0;
-	while (i < *n && ent_cmp(&e[i], x) < 0)
-		i++;
 	/* an entry of the same name but the other kind sorts elsewhere: look for it by name */
 	for (size_t k = 0; k < *n; k++)
-		if (e[k].len == x->len && !memcmp(e[k].name, x->name, x->len) && e[k].tree != x->tree)
-			return mreg_error_set(MREG_ECORRUPT, "'%.*s' is a %s in the tree, not a %s", (int)x->len, x->name,
-					      e[k].tree ? "directory" : "file", x->tree ? "directory" : "file");
+		if (e[k].len == x->len && !memcmp(e[k].name, x->name, x->len) && e[k].tree != x->tree) {
+			memmove(&e[k], &e[k + 1], (*n - k - 1) * sizeof(*e));
+			(*n)--;
+			break;
+		}
+	while (i < *n && ent_cmp(&e[i], x) < 0)
+		i++;
 	if (i < *n && !ent_cmp(&e[i], x)) {
 		e[i] = *x;
 		return 0;

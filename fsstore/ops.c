@@ -241,6 +241,13 @@ int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size
 	mreg_event_path(evpath, ev->id);
 	if ((rc = mirror(reg, evpath, &bytes, extra, nextra, &tree)) < 0)
 		goto lag;
+	/* the event is one more file; what it replaced on its path (a peer's link or file) is no longer there */
+	t->st->nfiles++;
+	for (size_t k = 6; k <= 12; k += 3) {
+		char dir[16];
+		snprintf(dir, sizeof(dir), "%.*s", (int)k, evpath);
+		mreg_state_unquarantine(t->st, dir);
+	}
 	if ((rc = mreg_fold_apply(t->st, ev)) < 0 || (rc = mreg_cache_save(reg, t->st, &tree)) < 0)
 		goto lag;
 	rc = 0;
@@ -1022,7 +1029,7 @@ int mreg_lfs_migrate(mreg_registry *reg)
 	free(blobs);
 	if (!there)
 		return 0;	/* none; or a link or file a peer committed there: never followed */
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, reg, &tree)) < 0)
+	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, NULL, reg, &tree)) < 0)
 		goto done;
 	for (size_t i = 0; i < nevs; i++) {
 		const mreg_event *ev = evs[i];

@@ -233,12 +233,14 @@ id=$(basename "$ev" .json)
 cat edited.json >"tampered/$ev"
 git -C tampered commit -qam "hand edit" >/dev/null 2>&1
 expect_eq "stock git committed the hand edit" "$(git -C tampered log -1 --format=%s)" "hand edit"
-bad "list after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
-	"$MREG" -C tampered list
-bad "show after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
-	"$MREG" -C tampered show alpha_net:1
-bad "write after a hand-edited event was committed" 1 "$id.*(corrupt|hash)|(corrupt|hash).*$id" tampered \
-	"$MREG" -C tampered tag alpha_net:1 x
+# it is quarantined (left out of the fold; test_quarantine.sh has the cases): reads and writes go on
+check "list after a hand-edited event was committed" "$MREG" -C tampered list
+check "show after a hand-edited event was committed" "$MREG" -C tampered show alpha_net:1
+check "write after a hand-edited event was committed" "$MREG" -C tampered tag alpha_net:1 x
+"$MREG" -C tampered fsck >/dev/null 2>"$T/.err"
+expect_eq "fsck after a hand-edited event was committed: exit 1" "$?" 1
+expect_eq "fsck names the event and its hash" "$(grep -cE "$id.*(corrupt|hash)" "$T/.err")" 1
+expect_eq "status lists it" "$("$MREG" -C tampered --json status | jq -r '.quarantined[].path')" "$ev"
 
 # ---- and after all that ---------------------------------------------------------
 check "registry still consistent" "$MREG" -C $R fsck

@@ -51,6 +51,7 @@
  *     (one model line, then per version its line and its history line)
  *   conflict <id>:<n> <message>        one per conflict, in fold order, with
  *                                      event ids in the message shown as names
+ *   quarantined <path> <problem>       one per event the fold left out, by path
  *   stages development=<n> staging=<n> production=<n> archived=<n> rejected=<n>
  *   types policy_value=<n> heuristic=<n> ensemble=<n> compressed=<n> experimental=<n>
  *   events <n> registered=<n> promoted=<n> metrics_updated=<n> tagged=<n>
@@ -223,9 +224,11 @@ static void build_line(run *r, const char *path, int lineno, const char *text)
 		type = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	}
 	char time[MREG_TIME_LEN + 1];
-	mreg_time_format(time, BASE_USEC + (int64_t)clock->valuedouble * 1000000);
+	if (!cJSON_GetObjectItemCaseSensitive(obj, "time")) {	/* a line's own time: the clock may be any */
+		mreg_time_format(time, BASE_USEC + (int64_t)clock->valuedouble * 1000000);
+		set_default(obj, "time", cJSON_CreateString(time));
+	}
 	set_default(obj, "schema", cJSON_CreateNumber(1));
-	set_default(obj, "time", cJSON_CreateString(time));
 	set_default(obj, "actor", cJSON_CreateString("t"));
 	set_default(obj, "node", cJSON_CreateString("n1"));
 
@@ -337,6 +340,7 @@ static void run_case(run *r, const char *events_path)
 	if (r->error)
 		return;
 	qsort(r->items, r->n, sizeof(*r->items), cmp_items);
+	r->st->nfiles = (int64_t)r->n;	/* as a fold of a tree: the clock bound counts its event files */
 	for (size_t i = 0; i < r->n; i++)
 		if (mreg_fold_apply(r->st, r->items[i].ev) < 0) {
 			record_error(r, "fold", r->items[i].line);
@@ -441,6 +445,13 @@ static void summarize(mreg_buf *b, const run *r)
 		char *msg = names_in(r, st->conflicts[i].message);
 		out(b, "conflict %s:%d %s\n", st->conflicts[i].model, st->conflicts[i].version, msg);
 		free(msg);
+	}
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		char *line = mreg_strfmt("%s %s", st->quarantined[i].path, st->quarantined[i].problem);
+		char *msg = line ? names_in(r, line) : NULL;
+		out(b, "quarantined %s\n", msg ? msg : "?");
+		free(msg);
+		free(line);
 	}
 	out(b, "stages");
 	for (int s = 0; s < MREG_STAGE_COUNT; s++)

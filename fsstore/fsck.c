@@ -388,6 +388,12 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	git_tree_entry_free(blobs);
 	git_error_clear();
 	check_lfs_paths(&f);
+	/* state/ is derived and never committed: a tracked `state` (a peer's link, say) is not the layout */
+	git_tree_entry *tracked = NULL;
+	if (git_tree_entry_bypath(&tracked, tree, "state") == 0)
+		problemf(&f, "HEAD tracks '%s', which mreg keeps for derived state files (git rm --cached it)%s", "state", NULL);
+	git_tree_entry_free(tracked);
+	git_error_clear();
 	check_fold(&f, tree, &tree_id, st);
 	if (reg->workdir)
 		check_mirror(&f);

@@ -313,7 +313,8 @@ int mreg_lfs_store_buf(mreg_lfs_pointer *out, mreg_registry *reg, const void *da
 
 int mreg_lfs_tmp_dir(int *out, mreg_registry *reg)
 {
-	int rc = mreg_fs_dir_beneath(out, reg->gitdir, "lfs/tmp", MREG_FS_MKDIRS);
+	/* made durably: the store below .git/lfs is, and its parent's name must survive with it */
+	int rc = mreg_fs_dir_beneath(out, reg->gitdir, "lfs/tmp", MREG_FS_MKDIRS | (reg->fsync ? MREG_FS_SYNC : 0));
 	if (rc == MREG_ECORRUPT)
 		rc = mreg_error_set(MREG_ECORRUPT, "cannot use the large-file store of '%s': %s", reg->path,
 				    mreg_error_last());

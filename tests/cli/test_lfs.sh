@@ -57,6 +57,19 @@ check "refresh after the copy was changed in place" "$MREG" -C "$R" refresh
 check "the copy holds the bytes again" cmp big.pt "$R/$P"
 check "fsck after the repair" "$MREG" -C "$R" fsck
 
+# ---- 18. the store's new directories are durable: each one's parent is fsynced -------
+RS=$T/rs
+new_registry "$RS"
+if ASAN_OPTIONS=detect_leaks=0 strace -f -y -e trace=mkdirat,fsync -o "$T/strace.txt" "$MREG" -C "$RS" register big big.pt >/dev/null 2>&1; then
+	made=$(grep -c 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt")
+	missing=$(grep 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt" | sed 's/^[0-9]* mkdirat([0-9]*<\([^>]*\)>.*/\1/' | while read -r d; do
+		grep -q "fsync([0-9]*<$d>)" "$T/strace.txt" || echo "$d"; done)
+	check "a large registration made the store's directories under .git ($made)" test "$made" -ge 4
+	expect_eq "each new directory's parent was fsynced" "$missing" ""
+else
+	fail "strace of a large registration"
+fi
+
 # ---- a clone: git lfs brings the bytes; without it, mreg puts them in place ----------
 check "git clone (git-lfs smudges from the source's .git/lfs)" git clone -q "$R" "$T/c1"
 check "the clone's copy holds the bytes" cmp big.pt "$T/c1/$P"

@@ -542,6 +542,27 @@ check "backup restore puts the stored copy back" "$MREG" -C "$D" backup restore 
 check "the stored copy is whole again" cmp big.bin "$dobj"
 check "fsck after the second restore" "$MREG" -C "$D" fsck
 
+# ---- 8e. a state snapshot beside a backup is never trusted --------------------------
+# Older versions kept <id>.state/ beside a backup and a restore took it as
+# the state. Edited, it restored a state the events contradict. A restore
+# now folds the bundle's events; a snapshot found beside it is not read.
+S=$T/snap/model_registry
+mkdir -p "$T/snap"
+new_registry "$S"
+check "snap: register" "$MREG" -C "$S" register snet m1.bin --metric elo=1500
+check "snap: promote to staging" "$MREG" -C "$S" promote snet:1 --to staging
+check "snap: backup create" "$MREG" -C "$S" --json backup create -r snap
+SID=$(jq -r .id "$T/.out")
+SB=$T/snap/registry_backups
+rm -rf "$SB/$SID.state" && cp -R "$S/state" "$SB/$SID.state"
+sed -i 's/"elo": 1500/"elo": 9999/' "$SB/$SID.state/models/snet.json"
+check "snap: the snapshot is edited" grep -q '"elo": 9999' "$SB/$SID.state/models/snet.json"
+check "snap: a later write" "$MREG" -C "$S" register snet m3.bin
+check "snap: restore" "$MREG" -C "$S" backup restore "$SID"
+expect_eq "snap: the restored metrics are the events' (1500), not the edited snapshot's" \
+	"$("$MREG" -C "$S" --json show snet:1 | jq -r .metrics.elo)" 1500
+check "snap: fsck after the restore" "$MREG" -C "$S" fsck
+
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW
 bad "backup without a subcommand" 2 "backup needs create, list, show" $R "$MREG" -C $R backup

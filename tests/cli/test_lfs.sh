@@ -187,6 +187,23 @@ else
 fi
 check "fsck after the kills" "$MREG" -C "$R3" fsck
 
+# ---- 19. a full disk while a large file is copied: the disk is named, nothing is left --
+MNT=$T/full
+mkdir -p "$MNT"
+if mount -t tmpfs -o size=3m tmpfs "$MNT" 2>/dev/null; then
+	RF=$MNT/reg
+	new_registry "$RF"
+	model_file "$T/four.bin" 4000000
+	bad "a large file bigger than the free space" 1 "^mreg: cannot store model file '.*four\.bin' in '.*': No space left on device$" \
+		"$RF" "$MREG" -C "$RF" register four "$T/four.bin"
+	expect_eq "nothing half-copied is left" "$(find "$RF/.git/lfs" -type f 2>/dev/null | wc -l | tr -d ' ')" 0
+	check "a large file that fits, after it" "$MREG" -C "$RF" register fits big.pt
+	check "fsck" "$MREG" -C "$RF" fsck
+	umount "$MNT"
+else
+	ok "full disk: no tmpfs can be mounted here (not root), so this case is not run"
+fi
+
 # ---- registries from before .git/lfs ----------------------------------------------
 L=$T/legacy
 git clone -q "$LEGACY/registry.bundle" "$L" 2>/dev/null

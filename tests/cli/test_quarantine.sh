@@ -129,4 +129,17 @@ check "(j) a write" "$MREG" -C "$R2" register m m2.bin
 expect_eq "(j) events is a directory again in the tree" "$(git -C "$R2" cat-file -t HEAD:events)" tree
 check "(j) fsck after the write" "$MREG" -C "$R2" fsck
 
+# (k) a registration deleted by hand: fsck names the events that still point at it
+R3=$T/r3
+new_registry "$R3"
+check "(k) register" "$MREG" -C "$R3" register k m1.bin
+regev=$(cd "$R3" && git log --format= --name-only -1 | grep '^events/')
+check "(k) tag it" "$MREG" -C "$R3" tag k:1 keep
+tagev=$(cd "$R3" && git log --format= --name-only -1 | grep '^events/')
+git -C "$R3" rm -q "$regev" && git -C "$R3" commit -qm "by hand: delete a registration"
+"$MREG" -C "$R3" fsck >/dev/null 2>"$T/k.err"
+expect_eq "(k) fsck exits 1" "$?" 1
+check "(k) fsck names the tag event and the missing registration" \
+	grep -q "event $(basename "$tagev" .json) (version.tagged of 'k') names registration $(basename "$regev" .json), which is not in the log" "$T/k.err"
+
 finish

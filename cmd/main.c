@@ -387,6 +387,24 @@ int cli_number(double *out, const char *value, const char *option, double min, d
 	return 0;
 }
 
+int cli_read_json_file(cJSON **out, const char *path, const char *what)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_user_file_read(&b, path, what, CLI_JSON_FILE_MAX);
+	*out = NULL;
+	if (rc < 0)
+		goto done;
+	*out = cJSON_ParseWithLength(b.ptr, b.size);
+	if (!cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		rc = mreg_error_set(MREG_EINVALID, "invalid %s '%s': not a JSON object", what, path);
+	}
+done:
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
 void cli_print_json(const mreg_buf *b)
 {
 	fwrite(b->ptr, 1, b->size, stdout);

@@ -107,51 +107,6 @@ typedef struct {
 	int rc;
 } register_args;
 
-int cli_read_json_file(cJSON **out, const char *path, const char *what)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	if (!f)
-		return mreg_error_set(MREG_ENOTFOUND, "cannot read %s '%s': no such file", what, path);
-	for (;;) {
-		if (n + 4096 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			if (cap > (1u << 24)) {
-				free(data);
-				fclose(f);
-				return mreg_error_set(MREG_EINVALID, "invalid %s '%s': larger than 16 MiB", what, path);
-			}
-			char *p = realloc(data, cap);
-			if (!p) {
-				free(data);
-				fclose(f);
-				return mreg_error_set(MREG_ERROR, "out of memory");
-			}
-			data = p;
-		}
-		size_t r = fread(data + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	int err = ferror(f);
-	fclose(f);
-	if (err) {
-		free(data);
-		return mreg_error_set(MREG_EINVALID, "cannot read %s '%s'", what, path);
-	}
-	*out = cJSON_ParseWithLength(data ? data : "", n);
-	free(data);
-	if (!*out || !cJSON_IsObject(*out)) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		return mreg_error_set(MREG_EINVALID, "invalid %s '%s': not a JSON object", what, path);
-	}
-	return 0;
-}
-
 static int register_opt(int idx, const char *value, void *payload)
 {
 	register_args *r = payload;

@@ -3,12 +3,85 @@
  * original and mreg keep their metrics, config and tags. The metadata file
  * is the original's ModelVersion.to_dict(): keys in its order, every metric
  * (null when unset) and the whole training config.
+ *
+ * Also the one reader of files a user names (mreg_user_file_read): a FIFO
+ * given as a metrics file would otherwise hang the command forever, so the
+ * file is opened without blocking and must be a regular file.
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* "16 MiB", or the exact count where cap is no whole number of MiB */
+static void put_size(mreg_buf *b, size_t cap)
+{
+	if (cap && cap % (1u << 20) == 0)
+		mreg_buf_printf(b, "%zu MiB", cap >> 20);
+	else
+		mreg_buf_printf(b, "%zu bytes", cap);
+}
+
+int mreg_user_file_read(mreg_buf *out, const char *path, const char *what, size_t cap)
+{
+	struct stat sb;
+	mreg_buf size = MREG_BUF_INIT;
+	int rc = 0;
+	/* O_NONBLOCK: opening a FIFO for reading waits for a writer otherwise */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return mreg_error_set(MREG_ENOTFOUND, "cannot read %s '%s': no such file", what, path);
+		return mreg_error_set(MREG_EINVALID, "cannot read %s '%s': %s", what, path, strerror(errno));
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = mreg_error_set(MREG_EINVALID, "cannot read %s '%s': not a regular file", what, path);
+		goto done;
+	}
+	put_size(&size, cap);
+	if ((uintmax_t)sb.st_size > cap) {
+		rc = mreg_error_set(MREG_EINVALID, "cannot read %s '%s': larger than %s", what, path, size.ptr);
+		goto done;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot read %s '%s': %s", what, path, strerror(errno));
+		goto done;
+	}
+	if (mreg_buf_grow(out, (size_t)sb.st_size + 1) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory reading %s '%s'", what, path);
+		goto done;
+	}
+	size_t start = out->size;
+	for (;;) {
+		if (out->asize - out->size < 2 && mreg_buf_grow(out, 65536) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory reading %s '%s'", what, path);
+			goto done;
+		}
+		ssize_t r = read(fd, out->ptr + out->size, out->asize - out->size - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = mreg_error_set(MREG_EINVALID, "cannot read %s '%s': %s", what, path, strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		out->size += (size_t)r;
+		out->ptr[out->size] = '\0';
+		if (out->size - start > cap) {	/* it grew while being read */
+			rc = mreg_error_set(MREG_EINVALID, "cannot read %s '%s': larger than %s", what, path, size.ptr);
+			goto done;
+		}
+	}
+done:
+	close(fd);
+	mreg_buf_dispose(&size);
+	return rc;
+}
 
 char *mreg_path_with_suffix(const char *path, const char *suffix)
 {
@@ -104,12 +177,12 @@ int mreg_import(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_registry
 
 	if (!mpath)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	rc = strcmp(mpath, file) ? mreg_fs_read(&b, mpath, 16u << 20) : MREG_ENOTFOUND;
+	if (strcmp(mpath, file))
+		rc = mreg_user_file_read(&b, mpath, "metadata file", 16u << 20);
+	else	/* FILE.json itself: no metadata of its own */
+		rc = metadata ? mreg_error_set(MREG_ENOTFOUND, "metadata file not found: '%s'", mpath) : MREG_ENOTFOUND;
 	if (rc == MREG_ENOTFOUND && !metadata) {
 		rc = 0;	/* no metadata beside the file: defaults, as the original */
-	} else if (rc == MREG_ENOTFOUND) {
-		rc = mreg_error_set(MREG_ENOTFOUND, "metadata file not found: '%s'", mpath);
-		goto done;
 	} else if (rc < 0) {
 		goto done;
 	} else if (!(doc = cJSON_ParseWithLength(b.ptr, b.size)) || !cJSON_IsObject(doc)) {

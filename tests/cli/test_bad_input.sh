@@ -153,9 +153,9 @@ bad "--metrics-file an array" 1 "invalid metrics file 'array\.json': not a JSON 
 printf '{"elo": "high"}\n' >strelo.json
 bad "--metrics-file with a string value" 1 "invalid metric elo in 'strelo\.json': not a number" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file strelo.json
-bad "--metrics-file missing" 1 "cannot read metrics file 'gone\.json'" $R \
+bad "--metrics-file missing" 1 "^mreg: cannot read metrics file 'gone\.json': no such file$" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file gone.json
-bad "--metrics-file a directory" 1 "cannot read metrics file 'adir'" $R \
+bad "--metrics-file a directory" 1 "cannot read metrics file 'adir': not a regular file" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file adir
 printf 'lr: 0.1\n' >config.yaml
 bad "--config-file not JSON" 1 "invalid config file 'config\.yaml': not a JSON object" $R \
@@ -168,6 +168,41 @@ bad "empty tag" 1 "invalid tag ''" $R \
 	"$MREG" -C $R untag alpha_net:1 ''
 bad "register --tag with a space" 1 "invalid tag 'new model'" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --tag 'new model'
+
+# ---- files named on the command line -------------------------------------------
+# Each is opened without blocking and must be a regular file: a FIFO used to
+# hang the command for ever (timeout turns a hang into a failed check).
+mkfifo fifo.json
+bad "--metrics-file a FIFO" 1 "^mreg: cannot read metrics file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --metrics-file fifo.json
+bad "--config-file a FIFO" 1 "^mreg: cannot read config file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --config-file fifo.json
+bad "validation --results a FIFO" 1 "^mreg: cannot read results file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R validation alpha_net:2 pass --results fifo.json
+bad "cmaes register WEIGHTS a FIFO" 1 "^mreg: cannot read weights file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R cmaes register fifo.json --board sq8 --players 2 --fitness 0.6 --generation 1
+printf '{"weights": {"a": 1}}\n' >w.json
+bad "cmaes register --config-file a FIFO" 1 "^mreg: cannot read config file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R cmaes register w.json --board sq8 --players 2 --fitness 0.6 --generation 1 \
+	--config-file fifo.json
+bad "import --metadata a FIFO" 1 "^mreg: cannot read metadata file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R import m1.bin --metadata fifo.json
+cp m1.bin beside.bin && mkfifo beside.json
+bad "import with a FIFO as the metadata beside FILE" 1 \
+	"^mreg: cannot read metadata file 'beside\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R import beside.bin
+bad "--metrics-file a character device" 1 "^mreg: cannot read metrics file '/dev/null': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --metrics-file /dev/null
+bad "import --metadata missing" 1 "^mreg: cannot read metadata file 'gone\.json': no such file$" $R \
+	"$MREG" -C $R import m1.bin --metadata gone.json
+# and they are JSON files: 16 MiB at most, said before reading them
+truncate -s 17M big.json
+bad "--metrics-file over 16 MiB" 1 "^mreg: cannot read metrics file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file big.json
+bad "validation --results over 16 MiB" 1 "^mreg: cannot read results file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R validation alpha_net:2 fail --results big.json
+bad "import --metadata over 16 MiB" 1 "^mreg: cannot read metadata file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R import m1.bin --metadata big.json
 
 # ---- not a registry ------------------------------------------------------------
 printf 'x\n' >plainfile

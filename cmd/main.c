@@ -530,8 +530,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (i >= argc) {
-		print_main_help(stderr);
+	if (i >= argc) {	/* one line, as any usage error: the list is 'mreg help' */
+		fprintf(stderr, "usage: mreg [-C DIR | --registry-dir DIR] [--json] COMMAND [ARGS]; "
+				"'mreg help' lists the commands\n");
 		return 2;
 	}
 	const cli_command *c = cli_find(argv[i]);

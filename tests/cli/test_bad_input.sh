@@ -22,6 +22,15 @@ check "reject heur:1" "$MREG" -C $R reject heur:1 -r "fixture"
 check "fixture is consistent" "$MREG" -C $R fsck
 
 # ---- usage errors (exit 2) ---------------------------------------------
+bad "mreg without a command: one usage line" 2 \
+	"^usage: mreg \[-C DIR \| --registry-dir DIR\] \[--json\] COMMAND \[ARGS\]; 'mreg help' lists the commands$" $R \
+	"$MREG"
+bad "only global options: the same line" 2 "^usage: mreg .*'mreg help' lists the commands$" $R \
+	"$MREG" -C $R --json
+check "mreg help lists the commands on stdout" "$MREG" help
+expect_eq "mreg help: the command list from init to help, nothing on stderr" \
+	"$(sed -n '4p' "$T/.out" | awk '{print $1}') $(grep '^  [a-z-]* ' "$T/.out" | tail -1 | awk '{print $1}') $(wc -c <"$T/.err")" \
+	"init help 0"
 bad "unknown command" 2 "unknown command 'frobnicate'" $R \
 	"$MREG" -C $R frobnicate
 bad "unknown global option" 2 "unknown option '--bogus'" $R \

@@ -65,6 +65,9 @@ int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd,
 int cli_open_write(mreg_registry **out, cli_globals *g);
 int cli_open_read(mreg_registry **out, cli_globals *g);
 void cli_print_json(const mreg_buf *b);
+/* A JSON document for stdout: begin into b, then end prints it and frees b. */
+void cli_json_begin(mreg_jsonw *w, mreg_buf *b);
+void cli_json_end(mreg_jsonw *w, mreg_buf *b);
 
 /*
  * A JSON object from a file the user named (16 MiB at most); what names the

@@ -410,6 +410,18 @@ void cli_print_json(const mreg_buf *b)
 	fwrite(b->ptr, 1, b->size, stdout);
 }
 
+void cli_json_begin(mreg_jsonw *w, mreg_buf *b)
+{
+	mreg_jsonw_init(w, b);
+}
+
+void cli_json_end(mreg_jsonw *w, mreg_buf *b)
+{
+	mreg_jsonw_finish(w);
+	cli_print_json(b);
+	mreg_buf_dispose(b);
+}
+
 int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb, void *payload)
 {
 	bool only_pos = false;

@@ -92,10 +92,17 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		dir = MREG_DEFAULT_DIR;
 	if ((rc = mreg_registry_init(dir)) < 0)
 		return cli_fail(rc);
-	if (g->json)
-		printf("{\n  \"path\": \"%s\"\n}\n", dir);
-	else
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "path", dir);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
+	} else {
 		printf("Initialized mreg registry in %s\n", dir);
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * The reads are queries over heuristic versions of heuristic_<board>_<n>p.
  */
 #include "cli.h"
+#include "../core/num.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -299,9 +300,9 @@ static int cmaes_read(cli_globals *g, const char *sub, const cmaes_opts *o)
 				const mreg_version *v = rows[i].version;
 				char e[32] = "-", f[32] = "-";
 				if (v->metrics.present & (1u << MREG_METRIC_WIN_RATE))
-					snprintf(f, sizeof(f), "%.4f", v->metrics.v[MREG_METRIC_WIN_RATE]);
+					snprintf(f, sizeof(f), "%.4f", mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
 				if (v->metrics.present & (1u << MREG_METRIC_ELO))
-					snprintf(e, sizeof(e), "%.1f", v->metrics.v[MREG_METRIC_ELO]);
+					snprintf(e, sizeof(e), "%.1f", mreg_num_nz(v->metrics.v[MREG_METRIC_ELO]));
 				printf("%-28s v%-4d %-12s %-9s %-9s %.16s\n", rows[i].model->id, v->version,
 				       mreg_stage_name(v->stage), f, e, v->updated_at);
 			}
@@ -323,7 +324,7 @@ static int cmaes_read(cli_globals *g, const char *sub, const cmaes_opts *o)
 		} else {
 			const mreg_version *v = best->version;
 			printf("%s:%d %s fitness %.4f\n", best->model->id, v->version, mreg_stage_name(v->stage),
-			       v->metrics.v[MREG_METRIC_WIN_RATE]);
+			       mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
 		}
 		goto print;
 	}

@@ -75,7 +75,7 @@ static const char *member_text(char *buf, size_t n, const cJSON *o, const char *
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	if (cJSON_IsString(v))
 		return v->valuestring;
-	if (cJSON_IsNumber(v) && n >= MREG_NUM_MAX && mreg_num_format(buf, v->valuedouble) >= 0)
+	if (cJSON_IsNumber(v) && n >= MREG_NUM_MAX && mreg_num_format(buf, mreg_num_nz(v->valuedouble)) >= 0)
 		return buf;
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v) ? "yes" : "no";
@@ -894,7 +894,7 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 	if ((ma_m->present & mb_m->present & (1u << MREG_METRIC_ELO)) && ma_m->v[MREG_METRIC_ELO] != 0 &&
 	    mb_m->v[MREG_METRIC_ELO] != 0) {
 		mreg_buf c = MREG_BUF_INIT;
-		double d = mb_m->v[MREG_METRIC_ELO] - ma_m->v[MREG_METRIC_ELO];
+		double d = mreg_num_nz(mb_m->v[MREG_METRIC_ELO] - ma_m->v[MREG_METRIC_ELO]);
 		mreg_buf_printf(&c, "%s%.1f", d >= 0 ? "+" : "", d);
 		printf("%-20s %-25s %s\n", "  Elo Diff", "", c.ptr);
 		mreg_buf_dispose(&c);
@@ -911,8 +911,8 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 		}
 	}
 	printf("%-20s %-25s %-25s\n", "  Win Rate", x, y);
-	printf("%-20s %-25g %-25g\n", "  Games Played", a->metrics.v[MREG_METRIC_GAMES_PLAYED],
-	       b->metrics.v[MREG_METRIC_GAMES_PLAYED]);
+	printf("%-20s %-25g %-25g\n", "  Games Played", mreg_num_nz(a->metrics.v[MREG_METRIC_GAMES_PLAYED]),
+	       mreg_num_nz(b->metrics.v[MREG_METRIC_GAMES_PLAYED]));
 	printf("\n%-20s\n", "Training Config");
 	static const char *const rows[][2] = { { "  Optimizer", "optimizer" }, { "  Learning Rate", "learning_rate" },
 					       { "  Batch Size", "batch_size" }, { "  Epochs", "epochs" } };
@@ -1189,7 +1189,7 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 		mreg_buf e = MREG_BUF_INIT;
 		char board[300];
 		if (m->prod->metrics.present & (1u << MREG_METRIC_ELO))
-			mreg_buf_printf(&e, "%.0f", m->prod->metrics.v[MREG_METRIC_ELO]);
+			mreg_buf_printf(&e, "%.0f", mreg_num_nz(m->prod->metrics.v[MREG_METRIC_ELO]));
 		else
 			mreg_buf_puts(&e, "N/A");
 		board_of(board, sizeof(board), m->prod);
@@ -1201,7 +1201,8 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 	if (!n)
 		printf("  No staging models\n");
 	for (size_t i = 0; i < n && i < 5; i++)
-		printf("  %-25s Games: %g\n", rows[i].model->id, rows[i].version->metrics.v[MREG_METRIC_GAMES_PLAYED]);
+		printf("  %-25s Games: %g\n", rows[i].model->id,
+		       mreg_num_nz(rows[i].version->metrics.v[MREG_METRIC_GAMES_PLAYED]));
 	if (n > 5)
 		printf("  ... and %zu more\n", n - 5);
 	printf("\n%-15s %lld models awaiting evaluation\n", "DEVELOPMENT", (long long)dev);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../core/num.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -383,7 +384,7 @@ int cli_number(double *out, const char *value, const char *option, double min, d
 	if (!*value || *end || !(v >= min && v <= max))
 		return mreg_error_set(MREG_EUSAGE, "invalid %s '%s': expected a number from %g to %g", option, value, min,
 				      max);
-	*out = v;
+	*out = mreg_num_nz(v);	/* -0 is 0, and is stored and shown as 0 */
 	return 0;
 }
 

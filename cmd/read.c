@@ -4,6 +4,7 @@
  * aligned; --json prints the objects of the state files and nothing else.
  */
 #include "cli.h"
+#include "../core/num.h"
 
 #include <git2/version.h>
 
@@ -92,7 +93,7 @@ static void table_dispose(table *t)
 static void fmt_metric(char *out, size_t n, const mreg_metrics *m, mreg_metric k, const char *fmt)
 {
 	if (m->present & (1u << k))
-		snprintf(out, n, fmt, m->v[k]);
+		snprintf(out, n, fmt, mreg_num_nz(m->v[k]));
 	else
 		snprintf(out, n, "-");
 }
@@ -192,7 +193,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		if (!(v->metrics.present & (1u << i)))
 			continue;
 		mreg_buf b = MREG_BUF_INIT;
-		mreg_buf_printf(&b, "%g", v->metrics.v[i]);
+		mreg_buf_printf(&b, "%g", mreg_num_nz(v->metrics.v[i]));
 		printf(" %s=%s", mreg_metric_name((mreg_metric)i), b.ptr);
 		mreg_buf_dispose(&b);
 	}
@@ -245,7 +246,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		       cJSON_GetObjectItemCaseSensitive(cmp, "b_win_rate")->valuedouble * 100,
 		       cJSON_GetObjectItemCaseSensitive(cmp, "draw_rate")->valuedouble * 100);
 		if (cJSON_IsNumber(ed))
-			printf(", elo diff %g", ed->valuedouble);
+			printf(", elo diff %g", mreg_num_nz(ed->valuedouble));
 		printf("\n");
 	}
 	printf("  history:\n");

@@ -2,7 +2,7 @@
  * Rollback manager, auto-promoter and regression policy decisions, and the
  * policy itself as mreg.json states it (see lifecycle.h). Numbers in
  * reasons are formatted as the original's Python f-strings format them:
- * {x:.0f}, {x:.1f}, {x:.1%}, and str() of a float.
+ * {x:.0f}, {x:.1f}, {x:.1%}, and str() of a float; a zero never has a sign.
  */
 #include "lifecycle.h"
 #include "num.h"
@@ -158,7 +158,7 @@ int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject)
 void mreg_put_pyfloat(mreg_buf *b, double v)
 {
 	size_t start = b->size;
-	mreg_buf_printf(b, "%g", v);
+	mreg_buf_printf(b, "%g", mreg_num_nz(v));
 	if (!strpbrk(b->ptr + start, ".en"))	/* integral: Python keeps one decimal */
 		mreg_buf_puts(b, ".0");
 }
@@ -192,7 +192,7 @@ int mreg_check_performance(mreg_buf *out, const cJSON *baseline, const mreg_metr
 	metric(&games, cur, MREG_METRIC_GAMES_PLAYED);
 	double since = games - bgames;
 	if (since < p->min_games_for_evaluation) {
-		mreg_buf_printf(out, "Insufficient games (%g)", since);
+		mreg_buf_printf(out, "Insufficient games (%g)", mreg_num_nz(since));
 		return 0;
 	}
 	/* as the original: a zero or missing rating is not compared */
@@ -256,7 +256,7 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 	if (v->stage == MREG_STAGE_DEVELOPMENT) {
 		double need = floor(p->min_games / 2);
 		if (games < need) {
-			mreg_buf_printf(out, "Insufficient games (%g < %g)", games, need);
+			mreg_buf_printf(out, "Insufficient games (%g < %g)", mreg_num_nz(games), mreg_num_nz(need));
 			return MREG_STAGE_NONE;
 		}
 		if (!metric(&elo, &v->metrics, MREG_METRIC_ELO)) {
@@ -271,7 +271,7 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 		return MREG_STAGE_NONE;
 	}
 	if (games < p->min_games) {
-		mreg_buf_printf(out, "Insufficient games (%g < %g)", games, p->min_games);
+		mreg_buf_printf(out, "Insufficient games (%g < %g)", mreg_num_nz(games), mreg_num_nz(p->min_games));
 		return MREG_STAGE_NONE;
 	}
 	/* production is compared per model (the original took any model's) */
@@ -284,12 +284,12 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 		return MREG_STAGE_NONE;
 	}
 	if (elo - pelo < p->min_elo_improvement) {
-		mreg_buf_printf(out, "Elo improvement insufficient (%.1f < ", elo - pelo);
+		mreg_buf_printf(out, "Elo improvement insufficient (%.1f < ", mreg_num_nz(elo - pelo));
 		mreg_put_pyfloat(out, p->min_elo_improvement);
 		mreg_buf_putc(out, ')');
 		return MREG_STAGE_NONE;
 	}
-	mreg_buf_printf(out, "Elo improved by %.1f", elo - pelo);
+	mreg_buf_printf(out, "Elo improved by %.1f", mreg_num_nz(elo - pelo));
 	return MREG_STAGE_PRODUCTION;
 }
 
@@ -315,10 +315,11 @@ int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const 
 		if (elo_drop > 30) {
 			*action = MREG_REGRESSION_ROLLBACK;
 			*trigger = "auto_regression_moderate";
-			mreg_buf_printf(out, "Auto-rollback: MODERATE regression with elo_drop=%.1f - %s", elo_drop,
+			mreg_buf_printf(out, "Auto-rollback: MODERATE regression with elo_drop=%.1f - %s", mreg_num_nz(elo_drop),
 					reason);
 		} else {
-			mreg_buf_printf(out, "Moderate regression with elo_drop=%.1f: monitoring, no rollback", elo_drop);
+			mreg_buf_printf(out, "Moderate regression with elo_drop=%.1f: monitoring, no rollback",
+					mreg_num_nz(elo_drop));
 		}
 	} else if (!strcmp(severity, "minor")) {
 		mreg_buf_puts(out, "Minor regression: no action");

@@ -2,7 +2,8 @@
 # What mreg prints. With --json, stdout is one valid JSON document whatever
 # the strings it echoes hold (quotes, backslashes, control characters,
 # newlines): every document is checked with jq and the hostile string read
-# back from it.
+# back from it. For people, a zero never prints with a sign: a metric given
+# as -0 shows as 0, 0.0 or 0.000, never -0.
 . "$(dirname "$0")/lib.sh"
 
 nl='
@@ -87,4 +88,39 @@ json "gc --json" '.bytes_after > 0' true "$MREG" -C $R --json gc
 json "version --json" '.version | length > 0' true "$MREG" --json version
 check "fsck" "$MREG" -C $R fsck
 
+# ---- negative zero, for people ----------------------------------------------
+Z=zero
+new_registry $Z
+model_file z1.bin
+model_file z2.bin
+check "register z:1 with metrics of -0" "$MREG" -C $Z register z z1.bin \
+	--metric elo=-0 --metric win_rate=-0 --metric games_played=-0 --metric draw_rate=-0
+check "list" "$MREG" -C $Z list
+expect_eq "list prints the zeros without a sign" "$(awk 'NR == 2 {print $5, $6, $7}' "$T/.out")" "0.0 0.000 0"
+check "show" "$MREG" -C $Z show z:1
+expect_eq "show prints the metrics without a sign" "$(grep 'metrics:' "$T/.out" | tr -s ' ')" \
+	" metrics: elo=0 win_rate=0 draw_rate=0 games_played=0"
+check "z:1 to staging" "$MREG" -C $Z promote z:1 --to staging
+check "z:1 to production" "$MREG" -C $Z promote z:1 --to production
+check "dashboard" "$MREG" -C $Z dashboard
+expect_eq "dashboard: the production Elo" "$(grep -c 'Elo: 0 ' "$T/.out") $(grep -c -- '-0' "$T/.out")" "1 0"
+check "register z:2" "$MREG" -C $Z register z z2.bin --metric elo=-0 --metric games_played=-0
+check "compare" "$MREG" -C $Z compare z:1 z:2
+expect_eq "compare: games played without a sign" "$(grep 'Games Played' "$T/.out" | tr -s ' ')" " Games Played 0 0 "
+expect_eq "auto-promote: the reason without a sign" "$("$MREG" -C $Z auto-promote z:2 2>&1)" \
+	"Not promoted z:2 (development): Insufficient games (0 < 50)"
+check "z:2 to staging" "$MREG" -C $Z promote z:2 --to staging
+expect_eq "auto-promote from staging: an improvement of nothing" \
+	"$("$MREG" -C $Z auto-promote z:2 --min-games 0 2>&1)" \
+	"Not promoted z:2 (staging): Elo improvement insufficient (0.0 < 25.0)"
+check "baseline set --elo -0 --games 0" "$MREG" -C $Z baseline set z --elo -0 --games 0 --win-rate -0
+expect_eq "baseline show: the zeros without a sign" "$("$MREG" -C $Z baseline show z | sed 's/ (set .*//')" \
+	"Baseline of z: elo 0, win rate 0, games 0"
+check "archive z:2 (a rollback candidate)" "$MREG" -C $Z archive z:2
+expect_eq "rollback check: games since the baseline without a sign" "$("$MREG" -C $Z rollback check z 2>&1)" \
+	"No rollback: No rollback needed (Insufficient games (0))"
+expect_eq "regression: an Elo drop of -0 is 0" \
+	"$("$MREG" -C $Z regression z --severity moderate --elo-drop -0 2>&1)" \
+	"No action for z: Moderate regression with elo_drop=0.0: monitoring, no rollback"
+check "fsck" "$MREG" -C $Z fsck
 finish

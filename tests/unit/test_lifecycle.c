@@ -168,6 +168,16 @@ static void five_games_since_baseline_are_insufficient(void **state)
 	cJSON_Delete(b);
 }
 
+/* A games_played of -0 (accepted by the range check) prints as 0, not -0. */
+static void negative_zero_games_print_without_sign(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 0);
+	assert_check(b, metrics(1400, NONE, -0.0), &p, 0, "Insufficient games (0)");
+	cJSON_Delete(b);
+}
+
 static void no_baseline_is_never_degraded(void **state)
 {
 	(void)state;
@@ -714,6 +724,14 @@ static void development_with_10_games_is_insufficient(void **state)
 	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, NONE, MREG_STAGE_NONE, "Insufficient games (0 < 25)");
 }
 
+static void negative_zero_games_and_elo_print_without_sign(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, -0.0, MREG_STAGE_NONE, "Insufficient games (0 < 25)");
+	/* -0 - 0 is -0: an improvement of nothing is "0.0" */
+	assert_promote(true, 0, MREG_STAGE_STAGING, -0.0, 100, MREG_STAGE_NONE, "Elo improvement insufficient (0.0 < 25.0)");
+}
+
 static void development_without_elo_cannot_be_staged(void **state)
 {
 	(void)state;
@@ -912,6 +930,7 @@ static void pyfloat_keeps_one_decimal_of_integral_values(void **state)
 	(void)state;
 	assert_pyfloat(50, "50.0");
 	assert_pyfloat(0, "0.0");
+	assert_pyfloat(-0.0, "0.0");	/* Python says "-0.0"; a threshold of -0 is 0 */
 	assert_pyfloat(-25, "-25.0");
 	assert_pyfloat(123456789012.0, "123456789012.0");
 }
@@ -1034,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(elo_drop_equal_to_threshold_degrades),
 		cmocka_unit_test(win_rate_drop_of_15_points_over_threshold_10_degrades),
 		cmocka_unit_test(five_games_since_baseline_are_insufficient),
+		cmocka_unit_test(negative_zero_games_print_without_sign),
 		cmocka_unit_test(no_baseline_is_never_degraded),
 		cmocka_unit_test(zero_or_missing_ratings_are_not_compared),
 		cmocka_unit_test(default_policy_elo_drop_of_60_degrades),
@@ -1072,6 +1092,7 @@ int main(void)
 		cmocka_unit_test(given_metrics_are_judged_instead_of_production),
 		cmocka_unit_test(production_without_baseline_needs_no_rollback),
 		cmocka_unit_test(development_with_10_games_is_insufficient),
+		cmocka_unit_test(negative_zero_games_and_elo_print_without_sign),
 		cmocka_unit_test(development_without_elo_cannot_be_staged),
 		cmocka_unit_test(development_with_50_games_and_elo_goes_to_staging),
 		cmocka_unit_test(staging_with_too_few_games_stays),

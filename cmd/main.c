@@ -170,7 +170,10 @@ const cli_command cli_commands[] = {
 	  opts_export,
 	  "Writes the model file to PATH (verified against its hash) and PATH with its suffix replaced by\n"
 	  ".json: the original's export format (model_id, version, name, model_type, stage, created_at,\n"
-	  "updated_at, file_path, file_hash, file_size_bytes, metrics, training_config, description, tags)." },
+	  "updated_at, file_path, file_hash, file_size_bytes, metrics, training_config, description, tags).\n"
+	  "PATH's directory must exist. Each file is written under a temporary name and renamed into\n"
+	  "place, so a failed export leaves neither half-written; a symbolic link at PATH is replaced,\n"
+	  "not written through." },
 	{ "import", cmd_import, "register a file exported by mreg or the original",
 	  "mreg import FILE [--metadata F] [--id ID]", opts_import,
 	  "Registers FILE as a new development version with the name, description, tags, model_type,\n"

@@ -213,6 +213,33 @@ bad "validation --results over 16 MiB" 1 "^mreg: cannot read results file 'big\.
 bad "import --metadata over 16 MiB" 1 "^mreg: cannot read metadata file 'big\.json': larger than 16 MiB$" $R \
 	"$MREG" -C $R import m1.bin --metadata big.json
 
+# ---- export: only where it was asked, whole or not at all ------------------------
+bad "export into a directory that does not exist" 1 \
+	"^mreg: cannot export to 'nodir/sub/x\.bin': directory 'nodir/sub' does not exist$" $R \
+	"$MREG" -C $R export alpha_net:1 -o nodir/sub/x.bin
+expect_eq "export created no directory" "$(test -e nodir && echo created || echo absent)" absent
+printf 'x\n' >afile
+bad "export under a regular file" 1 "^mreg: cannot export to 'afile/x\.bin': 'afile' is not a directory$" $R \
+	"$MREG" -C $R export alpha_net:1 -o afile/x.bin
+mkdir -p exp/x.json
+bad "export whose metadata path is a directory" 1 \
+	"^mreg: cannot export to 'exp/x\.bin': its metadata path 'exp/x\.json' is a directory$" $R \
+	"$MREG" -C $R export alpha_net:1 -o exp/x.bin
+expect_eq "a refused export wrote nothing, not even the model file" "$(ls -A exp)" "x.json"
+mkdir exp2
+printf 'keep\n' >exp2/target.bin
+printf 'keep\n' >exp2/target.json
+ln -s target.bin exp2/link.bin
+ln -s target.json exp2/link.json
+check "export over symbolic links" "$MREG" -C $R export alpha_net:1 -o exp2/link.bin
+expect_eq "the links are replaced by the files, their targets untouched" \
+	"$(test -L exp2/link.bin || echo file) $(test -L exp2/link.json || echo file) $(cat exp2/target.bin exp2/target.json)" \
+	"file file keep
+keep"
+expect_eq "the exported model file is the registered one" "$(cmp m1.bin exp2/link.bin && echo same)" "same"
+expect_eq "the metadata names it" "$(jq -r '.model_id + ":" + (.version | tostring)' exp2/link.json)" "alpha_net:1"
+expect_eq "no temporary file is left beside them" "$(ls -A exp2 | tr '\n' ' ')" "link.bin link.json target.bin target.json "
+
 # ---- not a registry ------------------------------------------------------------
 printf 'x\n' >plainfile
 bad "registry path is a regular file" 1 "not a registry: 'plainfile' is not a directory" $R \

@@ -103,10 +103,7 @@ int cmd_backup(cli_globals *g, int argc, char **argv)
 		if (rc < 0) {
 			rc = cli_fail(rc);
 		} else if (g->json) {
-			if (out)
-				print_json(out);
-			else
-				printf("null\n");
+			print_json(out);	/* null when no backup was needed */
 		} else if (out) {
 			printf("Created backup %s (%.0f events, %.0f bytes)\n", str(out, "id"), num(out, "events"),
 			       num(out, "bundle_size"));
@@ -153,12 +150,19 @@ int cmd_backup(cli_globals *g, int argc, char **argv)
 			       num(out, "events"), num(out, "models"), num(out, "versions"), str(out, "pre_restore_backup"));
 	} else if (!strcmp(sub, "prune")) {
 		size_t removed = 0;
-		if ((rc = mreg_backup_prune(&removed, reg, keep)) < 0)
+		if ((rc = mreg_backup_prune(&removed, reg, keep)) < 0) {
 			rc = cli_fail(rc);
-		else if (g->json)
-			printf("{\n  \"removed\": %zu\n}\n", removed);
-		else
+		} else if (g->json) {
+			mreg_buf b = MREG_BUF_INIT;
+			mreg_jsonw w;
+			cli_json_begin(&w, &b);
+			mreg_jsonw_obj_begin(&w, NULL);
+			mreg_jsonw_int(&w, "removed", (int64_t)removed);
+			mreg_jsonw_obj_end(&w);
+			cli_json_end(&w, &b);
+		} else {
 			printf("Removed %zu backup%s\n", removed, removed == 1 ? "" : "s");
+		}
 	} else {
 		if ((rc = mreg_backup_stats(&out, reg)) < 0) {
 			rc = cli_fail(rc);

@@ -65,8 +65,19 @@ int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd,
 int cli_open_write(mreg_registry **out, cli_globals *g);
 int cli_open_read(mreg_registry **out, cli_globals *g);
 void cli_print_json(const mreg_buf *b);
+/* A JSON document for stdout: begin into b, then end prints it and frees b. */
+void cli_json_begin(mreg_jsonw *w, mreg_buf *b);
+void cli_json_end(mreg_jsonw *w, mreg_buf *b);
 
-/* A JSON object from a file (16 MiB at most); what names the file in messages. */
+/*
+ * A JSON object from a file the user named (16 MiB at most); what names the
+ * file in messages. The JSON files commands read (metrics, config, results,
+ * import metadata, CMA-ES weights) all go through mreg_user_file_read, here
+ * or in the library: a FIFO, a device or a directory is refused without
+ * blocking on it. (Model files, a migrated database and backups have checks
+ * of their own in the library.)
+ */
+#define CLI_JSON_FILE_MAX ((size_t)16 << 20)
 int cli_read_json_file(cJSON **out, const char *path, const char *what);
 /* A number option value; MREG_EUSAGE naming the option if it is not one (min/max inclusive). */
 int cli_number(double *out, const char *value, const char *option, double min, double max);

@@ -4,6 +4,7 @@
  * The reads are queries over heuristic versions of heuristic_<board>_<n>p.
  */
 #include "cli.h"
+#include "../core/num.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,18 @@ static int cmaes_register(cli_globals *g, const cli_args *a, const cmaes_opts *o
 		}
 	}
 	co.config = cfg;
+	/*
+	 * WEIGHTS is read here first, as every file a user names is: a FIFO
+	 * is refused instead of blocking the library's read of it for ever.
+	 * A missing file is left to the library, which says so in its words.
+	 */
+	mreg_buf weights = MREG_BUF_INIT;
+	rc = mreg_user_file_read(&weights, co.weights, "weights file", (size_t)64 << 20);
+	mreg_buf_dispose(&weights);
+	if (rc < 0 && rc != MREG_ENOTFOUND) {
+		rc = cli_fail(rc);
+		goto done;
+	}
 	if ((rc = cli_open(&reg, g)))
 		goto done;
 	mreg_buf note = MREG_BUF_INIT;
@@ -287,9 +300,9 @@ static int cmaes_read(cli_globals *g, const char *sub, const cmaes_opts *o)
 				const mreg_version *v = rows[i].version;
 				char e[32] = "-", f[32] = "-";
 				if (v->metrics.present & (1u << MREG_METRIC_WIN_RATE))
-					snprintf(f, sizeof(f), "%.4f", v->metrics.v[MREG_METRIC_WIN_RATE]);
+					snprintf(f, sizeof(f), "%.4f", mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
 				if (v->metrics.present & (1u << MREG_METRIC_ELO))
-					snprintf(e, sizeof(e), "%.1f", v->metrics.v[MREG_METRIC_ELO]);
+					snprintf(e, sizeof(e), "%.1f", mreg_num_nz(v->metrics.v[MREG_METRIC_ELO]));
 				printf("%-28s v%-4d %-12s %-9s %-9s %.16s\n", rows[i].model->id, v->version,
 				       mreg_stage_name(v->stage), f, e, v->updated_at);
 			}
@@ -311,7 +324,7 @@ static int cmaes_read(cli_globals *g, const char *sub, const cmaes_opts *o)
 		} else {
 			const mreg_version *v = best->version;
 			printf("%s:%d %s fitness %.4f\n", best->model->id, v->version, mreg_stage_name(v->stage),
-			       v->metrics.v[MREG_METRIC_WIN_RATE]);
+			       mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
 		}
 		goto print;
 	}

@@ -69,25 +69,13 @@ static int num_opt(double *out, bool *given, const opt_values *o, const char *na
 	return 0;
 }
 
-static void json_begin(mreg_jsonw *w, mreg_buf *b)
-{
-	mreg_jsonw_init(w, b);
-}
-
-static void json_end(mreg_jsonw *w, mreg_buf *b)
-{
-	mreg_jsonw_finish(w);
-	cli_print_json(b);
-	mreg_buf_dispose(b);
-}
-
 /* A cJSON object's member as text for a table: numbers shortest, null as "-". */
 static const char *member_text(char *buf, size_t n, const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	if (cJSON_IsString(v))
 		return v->valuestring;
-	if (cJSON_IsNumber(v) && n >= MREG_NUM_MAX && mreg_num_format(buf, v->valuedouble) >= 0)
+	if (cJSON_IsNumber(v) && n >= MREG_NUM_MAX && mreg_num_format(buf, mreg_num_nz(v->valuedouble)) >= 0)
 		return buf;
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v) ? "yes" : "no";
@@ -172,9 +160,9 @@ int cmd_baseline(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf buf = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &buf);
+		cli_json_begin(&w, &buf);
 		write_baseline(&w, NULL, b);
-		json_end(&w, &buf);
+		cli_json_end(&w, &buf);
 	} else if (!b) {
 		printf("No baseline set for %s\n", model);
 	} else {
@@ -264,7 +252,7 @@ static void print_rolled_back(cli_globals *g, const char *model, int from, int t
 	}
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_jsonw w;
-	json_begin(&w, &b);
+	cli_json_begin(&w, &b);
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_bool(&w, "success", true);
 	mreg_jsonw_str(&w, "model_id", model);
@@ -273,7 +261,7 @@ static void print_rolled_back(cli_globals *g, const char *model, int from, int t
 	mreg_jsonw_str(&w, "reason", reason);
 	mreg_jsonw_str(&w, "triggered_by", trigger);
 	mreg_jsonw_obj_end(&w);
-	json_end(&w, &b);
+	cli_json_end(&w, &b);
 }
 
 static int rollback_history(cli_globals *g, mreg_registry *reg, const char *model, const opt_values *o)
@@ -289,7 +277,7 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_jsonw w;
 	if (g->json) {
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_arr_begin(&w, NULL);
 	} else {
 		printf("%-27s %-20s %-5s %-5s %-26s %-7s %s\n", "Time", "Model", "From", "To", "Trigger", "Result",
@@ -317,7 +305,7 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 	}
 	if (g->json) {
 		mreg_jsonw_arr_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else if (!shown) {
 		printf("No rollbacks recorded.\n");
 	}
@@ -352,7 +340,7 @@ static int rollback_stats(cli_globals *g, mreg_registry *reg)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_int(&w, "total_rollbacks", total);
 		mreg_jsonw_int(&w, "successful", ok);
@@ -360,7 +348,7 @@ static int rollback_stats(cli_globals *g, mreg_registry *reg)
 		mreg_jsonw_value(&w, "by_trigger", by);
 		mreg_jsonw_int(&w, "recent_24h", recent);
 		mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else {
 		printf("Rollbacks: %lld total, %lld successful, %lld failed, %lld in the last 24 h\n", (long long)total,
 		       (long long)ok, (long long)(total - ok), (long long)recent);
@@ -381,12 +369,12 @@ static int rollback_pending(cli_globals *g, mreg_registry *reg)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		if (st->pending)
 			mreg_jsonw_value(&w, NULL, st->pending);
 		else
 			mreg_jsonw_obj_begin(&w, NULL), mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else if (!st->pending) {
 		printf("No rollbacks waiting for approval.\n");
 	} else {
@@ -434,13 +422,16 @@ static int rollback_do(cli_globals *g, mreg_registry *reg, const char *model, co
 			return cli_fail(yes);
 		}
 		if (!yes) {
-			if (g->json)
-				printf("{\n  \"should_rollback\": false,\n  \"rolled_back\": false,\n  \"reason\": ");
 			if (g->json) {
-				mreg_buf q = MREG_BUF_INIT;
-				mreg_buf_put_json_string(&q, why.ptr);
-				printf("%s\n}\n", q.ptr);
-				mreg_buf_dispose(&q);
+				mreg_buf b = MREG_BUF_INIT;
+				mreg_jsonw w;
+				cli_json_begin(&w, &b);
+				mreg_jsonw_obj_begin(&w, NULL);
+				mreg_jsonw_bool(&w, "should_rollback", false);
+				mreg_jsonw_bool(&w, "rolled_back", false);
+				mreg_jsonw_str(&w, "reason", why.ptr);
+				mreg_jsonw_obj_end(&w);
+				cli_json_end(&w, &b);
 			} else {
 				printf("No rollback: %s%s%s%s\n", why.ptr, check.size ? " (" : "", check.ptr,
 				       check.size ? ")" : "");
@@ -517,13 +508,13 @@ int cmd_rollback(cli_globals *g, int argc, char **argv)
 		} else if (g->json) {
 			mreg_buf b = MREG_BUF_INIT;
 			mreg_jsonw w;
-			json_begin(&w, &b);
+			cli_json_begin(&w, &b);
 			mreg_jsonw_obj_begin(&w, NULL);
 			mreg_jsonw_bool(&w, "should_rollback", rc == 1);
 			mreg_jsonw_str(&w, "reason", why.ptr);
 			mreg_jsonw_str(&w, "check", check.size ? check.ptr : NULL);
 			mreg_jsonw_obj_end(&w);
-			json_end(&w, &b);
+			cli_json_end(&w, &b);
 			rc = 0;
 		} else {
 			printf("%s: %s%s%s%s\n", rc == 1 ? "Rollback needed" : "No rollback", why.ptr,
@@ -547,12 +538,20 @@ int cmd_rollback(cli_globals *g, int argc, char **argv)
 			print_rolled_back(g, model, from_v, to_v, why.ptr, "auto_regression_approved");
 		mreg_buf_dispose(&why);
 	} else {
-		if ((rc = mreg_rollback_clear(reg, model, opt(&o, "reason"))) < 0)
+		if ((rc = mreg_rollback_clear(reg, model, opt(&o, "reason"))) < 0) {
 			rc = cli_fail(rc);
-		else if (g->json)
-			printf("{\n  \"cleared\": true,\n  \"model_id\": \"%s\"\n}\n", model);
-		else
+		} else if (g->json) {
+			mreg_buf b = MREG_BUF_INIT;
+			mreg_jsonw w;
+			cli_json_begin(&w, &b);
+			mreg_jsonw_obj_begin(&w, NULL);
+			mreg_jsonw_bool(&w, "cleared", true);
+			mreg_jsonw_str(&w, "model_id", model);
+			mreg_jsonw_obj_end(&w);
+			cli_json_end(&w, &b);
+		} else {
 			printf("Cleared the pending rollback of %s\n", model);
+		}
 	}
 	mreg_registry_free(reg);
 	return rc;
@@ -610,7 +609,7 @@ int cmd_regression(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_str(&w, "model_id", model);
 		mreg_jsonw_str(&w, "action", names[act]);
@@ -620,7 +619,7 @@ int cmd_regression(cli_globals *g, int argc, char **argv)
 			mreg_jsonw_int(&w, "to_version", to_v);
 		}
 		mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else if (act == MREG_REGRESSION_ROLLBACK) {
 		printf("Rolled back %s: v%d -> v%d (%s)\n", model, from_v, to_v, why.ptr);
 	} else if (act == MREG_REGRESSION_WAIT) {
@@ -705,12 +704,12 @@ static int validation_list(cli_globals *g, mreg_registry *reg, bool pending)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_arr_begin(&w, NULL);
 		for (size_t i = 0; i < k; i++)
 			validation_row_json(&w, rows[i].model, rows[i].version, pending);
 		mreg_jsonw_arr_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else if (!k) {
 		printf(pending ? "No versions waiting for validation.\n" : "Every development and staging version has a validation.\n");
 	} else {
@@ -829,9 +828,9 @@ int cmd_validation(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_value(&w, NULL, v->validation);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else {
 		char wid[MREG_NUM_MAX + 256];
 		printf("Validation of %s:%d: %s", m->id, v->version,
@@ -895,7 +894,7 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 	if ((ma_m->present & mb_m->present & (1u << MREG_METRIC_ELO)) && ma_m->v[MREG_METRIC_ELO] != 0 &&
 	    mb_m->v[MREG_METRIC_ELO] != 0) {
 		mreg_buf c = MREG_BUF_INIT;
-		double d = mb_m->v[MREG_METRIC_ELO] - ma_m->v[MREG_METRIC_ELO];
+		double d = mreg_num_nz(mb_m->v[MREG_METRIC_ELO] - ma_m->v[MREG_METRIC_ELO]);
 		mreg_buf_printf(&c, "%s%.1f", d >= 0 ? "+" : "", d);
 		printf("%-20s %-25s %s\n", "  Elo Diff", "", c.ptr);
 		mreg_buf_dispose(&c);
@@ -912,8 +911,8 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 		}
 	}
 	printf("%-20s %-25s %-25s\n", "  Win Rate", x, y);
-	printf("%-20s %-25g %-25g\n", "  Games Played", a->metrics.v[MREG_METRIC_GAMES_PLAYED],
-	       b->metrics.v[MREG_METRIC_GAMES_PLAYED]);
+	printf("%-20s %-25g %-25g\n", "  Games Played", mreg_num_nz(a->metrics.v[MREG_METRIC_GAMES_PLAYED]),
+	       mreg_num_nz(b->metrics.v[MREG_METRIC_GAMES_PLAYED]));
 	printf("\n%-20s\n", "Training Config");
 	static const char *const rows[][2] = { { "  Optimizer", "optimizer" }, { "  Learning Rate", "learning_rate" },
 					       { "  Batch Size", "batch_size" }, { "  Epochs", "epochs" } };
@@ -995,9 +994,9 @@ int cmd_compare(cli_globals *g, int argc, char **argv)
 		} else if (g->json) {
 			mreg_buf b = MREG_BUF_INIT;
 			mreg_jsonw w;
-			json_begin(&w, &b);
+			cli_json_begin(&w, &b);
 			mreg_jsonw_value(&w, NULL, res);
-			json_end(&w, &b);
+			cli_json_end(&w, &b);
 		} else {
 			const cJSON *A = cJSON_GetObjectItemCaseSensitive(res, "model_a");
 			const cJSON *B = cJSON_GetObjectItemCaseSensitive(res, "model_b");
@@ -1020,7 +1019,7 @@ int cmd_compare(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_version_write(&w, "model_a", ma, va);
 		mreg_version_write(&w, "model_b", mb, vb);
@@ -1029,7 +1028,7 @@ int cmd_compare(cli_globals *g, int argc, char **argv)
 		else
 			mreg_jsonw_null(&w, "elo_diff");
 		mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else {
 		print_compare_table(ma, va, mb, vb);
 	}
@@ -1096,7 +1095,7 @@ int cmd_auto_promote(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_str(&w, "model_id", ref.model);
 		mreg_jsonw_int(&w, "version", version);
@@ -1105,7 +1104,7 @@ int cmd_auto_promote(cli_globals *g, int argc, char **argv)
 		mreg_jsonw_str(&w, "to_stage", to != MREG_STAGE_NONE ? mreg_stage_name(to) : NULL);
 		mreg_jsonw_str(&w, "reason", why.ptr);
 		mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 	} else if (to != MREG_STAGE_NONE) {
 		printf("Promoted %s:%d %s -> %s: %s\n", ref.model, version, mreg_stage_name(from), mreg_stage_name(to),
 		       why.ptr);
@@ -1157,7 +1156,7 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 	if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		json_begin(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_arr_begin(&w, "production");
 		for (size_t i = 0; i < st->nmodels; i++)
@@ -1173,7 +1172,7 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 			mreg_jsonw_int(&w, mreg_stage_name((mreg_stage)s), st->stage_count[s]);
 		mreg_jsonw_obj_end(&w);
 		mreg_jsonw_obj_end(&w);
-		json_end(&w, &b);
+		cli_json_end(&w, &b);
 		goto done;
 	}
 	printf("\n============================================================\n");
@@ -1190,7 +1189,7 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 		mreg_buf e = MREG_BUF_INIT;
 		char board[300];
 		if (m->prod->metrics.present & (1u << MREG_METRIC_ELO))
-			mreg_buf_printf(&e, "%.0f", m->prod->metrics.v[MREG_METRIC_ELO]);
+			mreg_buf_printf(&e, "%.0f", mreg_num_nz(m->prod->metrics.v[MREG_METRIC_ELO]));
 		else
 			mreg_buf_puts(&e, "N/A");
 		board_of(board, sizeof(board), m->prod);
@@ -1202,7 +1201,8 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 	if (!n)
 		printf("  No staging models\n");
 	for (size_t i = 0; i < n && i < 5; i++)
-		printf("  %-25s Games: %g\n", rows[i].model->id, rows[i].version->metrics.v[MREG_METRIC_GAMES_PLAYED]);
+		printf("  %-25s Games: %g\n", rows[i].model->id,
+		       mreg_num_nz(rows[i].version->metrics.v[MREG_METRIC_GAMES_PLAYED]));
 	if (n > 5)
 		printf("  ... and %zu more\n", n - 5);
 	printf("\n%-15s %lld models awaiting evaluation\n", "DEVELOPMENT", (long long)dev);

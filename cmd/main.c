@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../core/num.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -169,7 +170,10 @@ const cli_command cli_commands[] = {
 	  opts_export,
 	  "Writes the model file to PATH (verified against its hash) and PATH with its suffix replaced by\n"
 	  ".json: the original's export format (model_id, version, name, model_type, stage, created_at,\n"
-	  "updated_at, file_path, file_hash, file_size_bytes, metrics, training_config, description, tags)." },
+	  "updated_at, file_path, file_hash, file_size_bytes, metrics, training_config, description, tags).\n"
+	  "PATH's directory must exist. Each file is written under a temporary name and renamed into\n"
+	  "place, so a failed export leaves neither half-written; a symbolic link at PATH is replaced,\n"
+	  "not written through." },
 	{ "import", cmd_import, "register a file exported by mreg or the original",
 	  "mreg import FILE [--metadata F] [--id ID]", opts_import,
 	  "Registers FILE as a new development version with the name, description, tags, model_type,\n"
@@ -383,13 +387,43 @@ int cli_number(double *out, const char *value, const char *option, double min, d
 	if (!*value || *end || !(v >= min && v <= max))
 		return mreg_error_set(MREG_EUSAGE, "invalid %s '%s': expected a number from %g to %g", option, value, min,
 				      max);
-	*out = v;
+	*out = mreg_num_nz(v);	/* -0 is 0, and is stored and shown as 0 */
 	return 0;
+}
+
+int cli_read_json_file(cJSON **out, const char *path, const char *what)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_user_file_read(&b, path, what, CLI_JSON_FILE_MAX);
+	*out = NULL;
+	if (rc < 0)
+		goto done;
+	*out = cJSON_ParseWithLength(b.ptr, b.size);
+	if (!cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		rc = mreg_error_set(MREG_EINVALID, "invalid %s '%s': not a JSON object", what, path);
+	}
+done:
+	mreg_buf_dispose(&b);
+	return rc;
 }
 
 void cli_print_json(const mreg_buf *b)
 {
 	fwrite(b->ptr, 1, b->size, stdout);
+}
+
+void cli_json_begin(mreg_jsonw *w, mreg_buf *b)
+{
+	mreg_jsonw_init(w, b);
+}
+
+void cli_json_end(mreg_jsonw *w, mreg_buf *b)
+{
+	mreg_jsonw_finish(w);
+	cli_print_json(b);
+	mreg_buf_dispose(b);
 }
 
 int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb, void *payload)
@@ -512,8 +546,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (i >= argc) {
-		print_main_help(stderr);
+	if (i >= argc) {	/* one line, as any usage error: the list is 'mreg help' */
+		fprintf(stderr, "usage: mreg [-C DIR | --registry-dir DIR] [--json] COMMAND [ARGS]; "
+				"'mreg help' lists the commands\n");
 		return 2;
 	}
 	const cli_command *c = cli_find(argv[i]);

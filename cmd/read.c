@@ -4,6 +4,7 @@
  * aligned; --json prints the objects of the state files and nothing else.
  */
 #include "cli.h"
+#include "../core/num.h"
 
 #include <git2/version.h>
 
@@ -92,7 +93,7 @@ static void table_dispose(table *t)
 static void fmt_metric(char *out, size_t n, const mreg_metrics *m, mreg_metric k, const char *fmt)
 {
 	if (m->present & (1u << k))
-		snprintf(out, n, fmt, m->v[k]);
+		snprintf(out, n, fmt, mreg_num_nz(m->v[k]));
 	else
 		snprintf(out, n, "-");
 }
@@ -192,7 +193,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		if (!(v->metrics.present & (1u << i)))
 			continue;
 		mreg_buf b = MREG_BUF_INIT;
-		mreg_buf_printf(&b, "%g", v->metrics.v[i]);
+		mreg_buf_printf(&b, "%g", mreg_num_nz(v->metrics.v[i]));
 		printf(" %s=%s", mreg_metric_name((mreg_metric)i), b.ptr);
 		mreg_buf_dispose(&b);
 	}
@@ -245,7 +246,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		       cJSON_GetObjectItemCaseSensitive(cmp, "b_win_rate")->valuedouble * 100,
 		       cJSON_GetObjectItemCaseSensitive(cmp, "draw_rate")->valuedouble * 100);
 		if (cJSON_IsNumber(ed))
-			printf(", elo diff %g", ed->valuedouble);
+			printf(", elo diff %g", mreg_num_nz(ed->valuedouble));
 		printf("\n");
 	}
 	printf("  history:\n");
@@ -750,13 +751,21 @@ int cmd_gc(cli_globals *g, int argc, char **argv)
 
 	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
 		return rc;
-	if ((rc = mreg_gc(&before, &after, reg)) < 0)
+	if ((rc = mreg_gc(&before, &after, reg)) < 0) {
 		rc = cli_fail(rc);
-	else if (g->json)
-		printf("{\n  \"bytes_before\": %lld,\n  \"bytes_after\": %lld\n}\n", (long long)before, (long long)after);
-	else
+	} else if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_int(&w, "bytes_before", before);
+		mreg_jsonw_int(&w, "bytes_after", after);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
+	} else {
 		printf("Packed %s: %lld -> %lld bytes of objects\n", mreg_registry_path(reg), (long long)before,
 		       (long long)after);
+	}
 	mreg_registry_free(reg);
 	return rc;
 }
@@ -765,11 +774,20 @@ int cmd_version(cli_globals *g, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (g->json)
-		printf("{\n  \"version\": \"%s\",\n  \"libgit2\": \"%d.%d.%d\"\n}\n", MREG_VERSION_STRING,
-		       LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
-	else
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT, lib = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_buf_printf(&lib, "%d.%d.%d", LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "version", MREG_VERSION_STRING);
+		mreg_jsonw_str(&w, "libgit2", lib.ptr);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
+		mreg_buf_dispose(&lib);
+	} else {
 		printf("mreg %s (libgit2 %d.%d.%d)\n", MREG_VERSION_STRING, LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR,
 		       LIBGIT2_VER_REVISION);
+	}
 	return 0;
 }

@@ -67,14 +67,12 @@ int cmd_export(cli_globals *g, int argc, char **argv)
 	} else if (g->json) {
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
+		cli_json_begin(&w, &b);
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_str(&w, "path", o.a);
 		mreg_jsonw_str(&w, "metadata", meta);
 		mreg_jsonw_obj_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
+		cli_json_end(&w, &b);
 	} else {
 		printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], o.a, meta);
 	}
@@ -101,7 +99,14 @@ int cmd_import(cli_globals *g, int argc, char **argv)
 	if ((rc = mreg_import(model, &version, reg, a.positional[0], o.a, o.b)) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		printf("{\n  \"model_id\": \"%s\",\n  \"version\": %d\n}\n", model, version);
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "model_id", model);
+		mreg_jsonw_int(&w, "version", version);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
 	} else {
 		printf("Imported %s as %s:%d\n", a.positional[0], model, version);
 	}
@@ -126,9 +131,20 @@ int cmd_migrate(cli_globals *g, int argc, char **argv)
 	if ((rc = mreg_migrate(&r, reg, a.positional[0])) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		printf("{\n  \"models\": %zu,\n  \"versions\": %zu,\n  \"transitions\": %zu,\n  \"comparisons\": %zu,\n"
-		       "  \"validations\": %zu,\n  \"events\": %zu,\n  \"conflicts\": %zu,\n  \"skipped\": %zu\n}\n",
-		       r.models, r.versions, r.transitions, r.comparisons, r.validations, r.events, r.conflicts, r.skipped);
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_int(&w, "models", (int64_t)r.models);
+		mreg_jsonw_int(&w, "versions", (int64_t)r.versions);
+		mreg_jsonw_int(&w, "transitions", (int64_t)r.transitions);
+		mreg_jsonw_int(&w, "comparisons", (int64_t)r.comparisons);
+		mreg_jsonw_int(&w, "validations", (int64_t)r.validations);
+		mreg_jsonw_int(&w, "events", (int64_t)r.events);
+		mreg_jsonw_int(&w, "conflicts", (int64_t)r.conflicts);
+		mreg_jsonw_int(&w, "skipped", (int64_t)r.skipped);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
 	} else {
 		printf("Migrated %s: %zu models, %zu versions, %zu transitions, %zu comparisons, %zu validations "
 		       "(%zu events in one commit)\n",

@@ -92,10 +92,17 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		dir = MREG_DEFAULT_DIR;
 	if ((rc = mreg_registry_init(dir)) < 0)
 		return cli_fail(rc);
-	if (g->json)
-		printf("{\n  \"path\": \"%s\"\n}\n", dir);
-	else
+	if (g->json) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		cli_json_begin(&w, &b);
+		mreg_jsonw_obj_begin(&w, NULL);
+		mreg_jsonw_str(&w, "path", dir);
+		mreg_jsonw_obj_end(&w);
+		cli_json_end(&w, &b);
+	} else {
 		printf("Initialized mreg registry in %s\n", dir);
+	}
 	return 0;
 }
 
@@ -106,51 +113,6 @@ typedef struct {
 	const cli_command *cmd;
 	int rc;
 } register_args;
-
-int cli_read_json_file(cJSON **out, const char *path, const char *what)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	if (!f)
-		return mreg_error_set(MREG_ENOTFOUND, "cannot read %s '%s': no such file", what, path);
-	for (;;) {
-		if (n + 4096 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			if (cap > (1u << 24)) {
-				free(data);
-				fclose(f);
-				return mreg_error_set(MREG_EINVALID, "invalid %s '%s': larger than 16 MiB", what, path);
-			}
-			char *p = realloc(data, cap);
-			if (!p) {
-				free(data);
-				fclose(f);
-				return mreg_error_set(MREG_ERROR, "out of memory");
-			}
-			data = p;
-		}
-		size_t r = fread(data + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	int err = ferror(f);
-	fclose(f);
-	if (err) {
-		free(data);
-		return mreg_error_set(MREG_EINVALID, "cannot read %s '%s'", what, path);
-	}
-	*out = cJSON_ParseWithLength(data ? data : "", n);
-	free(data);
-	if (!*out || !cJSON_IsObject(*out)) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		return mreg_error_set(MREG_EINVALID, "invalid %s '%s': not a JSON object", what, path);
-	}
-	return 0;
-}
 
 static int register_opt(int idx, const char *value, void *payload)
 {

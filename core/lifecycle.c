@@ -1,53 +1,164 @@
 /*
- * Rollback manager, auto-promoter and regression policy decisions (see
- * lifecycle.h). Numbers in reasons are formatted as the original's Python
- * f-strings format them: {x:.0f}, {x:.1f}, {x:.1%}, and str() of a float.
+ * Rollback manager, auto-promoter and regression policy decisions, and the
+ * policy itself as mreg.json states it (see lifecycle.h). Numbers in
+ * reasons are formatted as the original's Python f-strings format them:
+ * {x:.0f}, {x:.1f}, {x:.1%}, and str() of a float; a zero never has a sign.
  */
 #include "lifecycle.h"
+#include "num.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
-int mreg_policy_from_json(mreg_policy *p, const cJSON *doc)
+/*
+ * Every key of mreg.json, with its type and range. A key not in this table
+ * is refused: a misspelt threshold would otherwise do nothing, silently.
+ * The default mreg.json is in fsstore/repo.c; the two change together.
+ */
+enum { KEY_GROUP, KEY_FORMAT, KEY_BYTES, KEY_NUM, KEY_COUNT, KEY_BOOL };
+
+static const struct policy_key {
+	const char *group;	/* NULL: top level */
+	const char *name;
+	int kind;
+	size_t off;
+	double min, max;
+} policy_keys[] = {
+	{ NULL, "format", KEY_FORMAT, 0, 0, 0 },
+	{ NULL, "artifact_max_bytes", KEY_BYTES, offsetof(mreg_policy, artifact_max_bytes), 0,
+	  (double)MREG_ARTIFACT_MAX_BYTES_CAP },
+	{ NULL, "rollback", KEY_GROUP, 0, 0, 0 },
+	{ NULL, "auto_promote", KEY_GROUP, 0, 0, 0 },
+	{ NULL, "backup", KEY_GROUP, 0, 0, 0 },
+	{ "rollback", "elo_drop_threshold", KEY_NUM, offsetof(mreg_policy, elo_drop_threshold), 0, 1e6 },
+	{ "rollback", "win_rate_drop_threshold", KEY_NUM, offsetof(mreg_policy, win_rate_drop_threshold), 0, 1 },
+	{ "rollback", "min_games_for_evaluation", KEY_COUNT, offsetof(mreg_policy, min_games_for_evaluation), 0, 1e12 },
+	{ "rollback", "require_approval", KEY_BOOL, offsetof(mreg_policy, require_approval), 0, 0 },
+	{ "auto_promote", "min_elo_improvement", KEY_NUM, offsetof(mreg_policy, min_elo_improvement), -1e6, 1e6 },
+	{ "auto_promote", "min_games", KEY_COUNT, offsetof(mreg_policy, min_games), 0, 1e12 },
+	{ "backup", "max_backups", KEY_COUNT, offsetof(mreg_policy, max_backups), 1, 1e6 },
+	{ "backup", "interval_hours", KEY_NUM, offsetof(mreg_policy, backup_interval_hours), 0, 1e6 },
+};
+
+/* A key as a message shows it: 64 bytes at most, control characters as '?', so the message stays one line. */
+static void put_key(mreg_buf *b, const char *group, const char *name)
 {
-	static const struct {
-		const char *group, *key;
-		size_t off;
-		double min, max;
-	} nums[] = {
-		{ "rollback", "elo_drop_threshold", offsetof(mreg_policy, elo_drop_threshold), 0, 1e6 },
-		{ "rollback", "win_rate_drop_threshold", offsetof(mreg_policy, win_rate_drop_threshold), 0, 1 },
-		{ "rollback", "min_games_for_evaluation", offsetof(mreg_policy, min_games_for_evaluation), 0, 1e12 },
-		{ "auto_promote", "min_elo_improvement", offsetof(mreg_policy, min_elo_improvement), -1e6, 1e6 },
-		{ "auto_promote", "min_games", offsetof(mreg_policy, min_games), 0, 1e12 },
-		{ "backup", "max_backups", offsetof(mreg_policy, max_backups), 1, 1e6 },
-		{ "backup", "interval_hours", offsetof(mreg_policy, backup_interval_hours), 0, 1e6 },
-	};
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-		const cJSON *g = cJSON_GetObjectItemCaseSensitive(doc, nums[i].group);
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, nums[i].key);
-		if (!v)
-			continue;
-		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < nums[i].min ||
-		    v->valuedouble > nums[i].max)
-			return mreg_error_set(MREG_EINVALID, "invalid mreg.json: '%s.%s' must be a number from %g to %g",
-					      nums[i].group, nums[i].key, nums[i].min, nums[i].max);
-		*(double *)((char *)p + nums[i].off) = v->valuedouble;
+	size_t n = 0;
+	if (group)
+		mreg_buf_printf(b, "%s.", group);
+	for (const unsigned char *s = (const unsigned char *)name; *s && n < 64; s++, n++)
+		mreg_buf_putc(b, *s < 0x20 || *s == 0x7f ? '?' : (char)*s);
+	if (strlen(name) > 64)
+		mreg_buf_puts(b, "...");
+}
+
+/* "invalid mreg.json in 'SUBJECT': " + what + " 'KEY'" or "'KEY' " + what */
+static int policy_error(const char *subject, const char *group, const char *name, const char *before,
+			const char *after)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	if (subject)
+		mreg_buf_printf(&b, "invalid mreg.json in '%s': %s'", subject, before);
+	else
+		mreg_buf_printf(&b, "invalid mreg.json: %s'", before);
+	put_key(&b, group, name);
+	mreg_buf_printf(&b, "'%s", after);
+	int rc = mreg_error_set(MREG_EINVALID, "%s", b.ptr);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+static bool is_whole(double v)
+{
+	return isfinite(v) && v == floor(v);
+}
+
+/* The members of one object of mreg.json (group NULL: the top level) into *p. */
+static int policy_object(mreg_policy *p, const cJSON *obj, const char *group, const char *subject)
+{
+	const cJSON *c, *d;
+	cJSON_ArrayForEach(c, obj) {
+		const struct policy_key *k = NULL;
+		for (d = obj->child; d != c; d = d->next)
+			if (!strcmp(d->string, c->string))
+				return policy_error(subject, group, c->string, "duplicate key ", "");
+		for (size_t i = 0; !k && i < sizeof(policy_keys) / sizeof(policy_keys[0]); i++)
+			if (!strcmp(policy_keys[i].name, c->string) &&
+			    (group ? policy_keys[i].group && !strcmp(policy_keys[i].group, group) : !policy_keys[i].group))
+				k = &policy_keys[i];
+		if (!k)
+			return policy_error(subject, group, c->string, "unknown key ", "");
+		double v = c->valuedouble;
+		bool num = cJSON_IsNumber(c) && isfinite(v);
+		char *field = (char *)p + k->off;
+		int rc;
+		switch (k->kind) {
+		case KEY_GROUP:
+			if (!cJSON_IsObject(c))
+				return policy_error(subject, group, c->string, "", " must be an object");
+			if ((rc = policy_object(p, c, c->string, subject)) < 0)
+				return rc;
+			break;
+		case KEY_FORMAT:
+			if (!num || !is_whole(v) || v < 1 || v > 1e9)
+				return policy_error(subject, group, c->string, "", " must be a whole number >= 1");
+			if (v > MREG_POLICY_FORMAT) {
+				if (subject)
+					return mreg_error_set(MREG_EINVALID,
+							      "unsupported mreg.json format %lld in '%s': this mreg is too old (it reads format %d)",
+							      (long long)v, subject, MREG_POLICY_FORMAT);
+				return mreg_error_set(MREG_EINVALID,
+						      "unsupported mreg.json format %lld: this mreg is too old (it reads format %d)",
+						      (long long)v, MREG_POLICY_FORMAT);
+			}
+			break;
+		case KEY_BYTES:
+			if (!num || !is_whole(v) || v < k->min || v > k->max)
+				return policy_error(subject, group, c->string, "",
+						    " must be a whole number of bytes from 0 to 9007199254740992 (2^53)");
+			*(int64_t *)(void *)field = (int64_t)v;
+			break;
+		case KEY_NUM:
+		case KEY_COUNT:
+			if (!num || v < k->min || v > k->max || (k->kind == KEY_COUNT && !is_whole(v))) {
+				mreg_buf why = MREG_BUF_INIT;
+				mreg_buf_printf(&why, " must be a %s from %g to %g",
+						k->kind == KEY_COUNT ? "whole number" : "number", k->min, k->max);
+				rc = policy_error(subject, group, c->string, "", why.ptr);
+				mreg_buf_dispose(&why);
+				return rc;
+			}
+			*(double *)(void *)field = mreg_num_nz(v);
+			break;
+		case KEY_BOOL:
+			if (!cJSON_IsBool(c))
+				return policy_error(subject, group, c->string, "", " must be true or false");
+			*(bool *)(void *)field = cJSON_IsTrue(c);
+			break;
+		}
 	}
-	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "rollback"),
-							   "require_approval");
-	if (ra && !cJSON_IsBool(ra))
-		return mreg_error_set(MREG_EINVALID, "invalid mreg.json: 'rollback.require_approval' must be true or false");
-	if (ra)
-		p->require_approval = cJSON_IsTrue(ra);
 	return 0;
+}
+
+int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject)
+{
+	mreg_policy q = *p;
+	if (!cJSON_IsObject(doc)) {
+		if (subject)
+			return mreg_error_set(MREG_EINVALID, "invalid mreg.json in '%s': not a JSON object", subject);
+		return mreg_error_set(MREG_EINVALID, "invalid mreg.json: not a JSON object");
+	}
+	int rc = policy_object(&q, doc, NULL, subject);
+	if (rc == 0)
+		*p = q;
+	return rc;
 }
 
 void mreg_put_pyfloat(mreg_buf *b, double v)
 {
 	size_t start = b->size;
-	mreg_buf_printf(b, "%g", v);
+	mreg_buf_printf(b, "%g", mreg_num_nz(v));
 	if (!strpbrk(b->ptr + start, ".en"))	/* integral: Python keeps one decimal */
 		mreg_buf_puts(b, ".0");
 }
@@ -81,7 +192,7 @@ int mreg_check_performance(mreg_buf *out, const cJSON *baseline, const mreg_metr
 	metric(&games, cur, MREG_METRIC_GAMES_PLAYED);
 	double since = games - bgames;
 	if (since < p->min_games_for_evaluation) {
-		mreg_buf_printf(out, "Insufficient games (%g)", since);
+		mreg_buf_printf(out, "Insufficient games (%g)", mreg_num_nz(since));
 		return 0;
 	}
 	/* as the original: a zero or missing rating is not compared */
@@ -145,7 +256,7 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 	if (v->stage == MREG_STAGE_DEVELOPMENT) {
 		double need = floor(p->min_games / 2);
 		if (games < need) {
-			mreg_buf_printf(out, "Insufficient games (%g < %g)", games, need);
+			mreg_buf_printf(out, "Insufficient games (%g < %g)", mreg_num_nz(games), mreg_num_nz(need));
 			return MREG_STAGE_NONE;
 		}
 		if (!metric(&elo, &v->metrics, MREG_METRIC_ELO)) {
@@ -160,7 +271,7 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 		return MREG_STAGE_NONE;
 	}
 	if (games < p->min_games) {
-		mreg_buf_printf(out, "Insufficient games (%g < %g)", games, p->min_games);
+		mreg_buf_printf(out, "Insufficient games (%g < %g)", mreg_num_nz(games), mreg_num_nz(p->min_games));
 		return MREG_STAGE_NONE;
 	}
 	/* production is compared per model (the original took any model's) */
@@ -173,12 +284,12 @@ mreg_stage mreg_auto_promote_decide(mreg_buf *out, const mreg_model *m, const mr
 		return MREG_STAGE_NONE;
 	}
 	if (elo - pelo < p->min_elo_improvement) {
-		mreg_buf_printf(out, "Elo improvement insufficient (%.1f < ", elo - pelo);
+		mreg_buf_printf(out, "Elo improvement insufficient (%.1f < ", mreg_num_nz(elo - pelo));
 		mreg_put_pyfloat(out, p->min_elo_improvement);
 		mreg_buf_putc(out, ')');
 		return MREG_STAGE_NONE;
 	}
-	mreg_buf_printf(out, "Elo improved by %.1f", elo - pelo);
+	mreg_buf_printf(out, "Elo improved by %.1f", mreg_num_nz(elo - pelo));
 	return MREG_STAGE_PRODUCTION;
 }
 
@@ -204,10 +315,11 @@ int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const 
 		if (elo_drop > 30) {
 			*action = MREG_REGRESSION_ROLLBACK;
 			*trigger = "auto_regression_moderate";
-			mreg_buf_printf(out, "Auto-rollback: MODERATE regression with elo_drop=%.1f - %s", elo_drop,
+			mreg_buf_printf(out, "Auto-rollback: MODERATE regression with elo_drop=%.1f - %s", mreg_num_nz(elo_drop),
 					reason);
 		} else {
-			mreg_buf_printf(out, "Moderate regression with elo_drop=%.1f: monitoring, no rollback", elo_drop);
+			mreg_buf_printf(out, "Moderate regression with elo_drop=%.1f: monitoring, no rollback",
+					mreg_num_nz(elo_drop));
 		}
 	} else if (!strcmp(severity, "minor")) {
 		mreg_buf_puts(out, "Minor regression: no action");

@@ -23,12 +23,26 @@ typedef struct {
 	double min_games;			/* auto-promote: games for production, half for staging (100) */
 	double max_backups;			/* backups kept by prune (10) */
 	double backup_interval_hours;		/* backup auto (24) */
+	int64_t artifact_max_bytes;		/* largest model file committed to git (1 MiB) */
 } mreg_policy;
 
-#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24 }
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20 }
 
-/* Read the policy members present in mreg.json's object over *p; MREG_EINVALID names a bad one. */
-int mreg_policy_from_json(mreg_policy *p, const cJSON *doc);
+/* The mreg.json format this mreg reads; a higher one is refused as too new. */
+#define MREG_POLICY_FORMAT 1
+/* The largest artifact_max_bytes: 2^53, the largest whole number a JSON number holds exactly. */
+#define MREG_ARTIFACT_MAX_BYTES_CAP ((int64_t)1 << 53)
+
+/*
+ * Read mreg.json's object over *p: the members present replace the
+ * defaults. Every key is known here with its type and range (format,
+ * artifact_max_bytes, rollback.*, auto_promote.*, backup.*); an unknown or
+ * repeated key, a value of the wrong type or out of range is MREG_EINVALID
+ * naming the key and subject (the registry, or NULL), and a format newer
+ * than MREG_POLICY_FORMAT is refused as too new for this mreg. On error *p
+ * is left as it was.
+ */
+int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject);
 
 /*
  * check_performance: 1 degraded, 0 not, with the original's reason in out.

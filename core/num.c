@@ -338,3 +338,8 @@ int mreg_num_format(char out[MREG_NUM_MAX], double v)
 	}
 	return num_render(out, neg, cand, nd, k);
 }
+
+double mreg_num_nz(double v)
+{
+	return v == 0 ? 0.0 : v;
+}

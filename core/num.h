@@ -11,4 +11,8 @@
  * into out (NUL-terminated, at most MREG_NUM_MAX bytes including NUL).
  * Returns the length, or -1 if v is NaN or infinite (JSON has no such numbers). */
 int mreg_num_format(char out[MREG_NUM_MAX], double v);
+/* v, with negative zero turned into zero: for numbers shown to people and
+ * numbers read from them, where -0 means nothing but prints as "-0". JSON
+ * output keeps what is stored (mreg_num_format writes -0 as "-0"). */
+double mreg_num_nz(double v);
 #endif

@@ -15,7 +15,7 @@ int mreg_registry_policy(mreg_policy *out, mreg_registry *reg)
 	mreg_policy p = MREG_POLICY_INIT;
 	int rc = mreg_head_policy_doc(&doc, reg);
 	*out = p;
-	if (rc == 0 && doc && (rc = mreg_policy_from_json(&p, doc)) == 0)
+	if (rc == 0 && doc && (rc = mreg_policy_from_json(&p, doc, reg->path)) == 0)
 		*out = p;
 	cJSON_Delete(doc);
 	return rc;

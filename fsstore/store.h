@@ -278,6 +278,15 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 /* "a/b.pt" -> "a/b.json" (Python's Path.with_suffix): malloc'd. */
 char *mreg_path_with_suffix(const char *path, const char *suffix);
 
+/*
+ * Read a file a user named (a metrics or config file, export metadata, CMA-ES
+ * weights) into out, at most cap bytes. Anything but a regular file (a FIFO,
+ * a device, a directory) is refused without blocking. what names the file in
+ * messages: MREG_ENOTFOUND "cannot read <what> '<path>': no such file",
+ * MREG_EINVALID "...: not a regular file" or "...: larger than 16 MiB".
+ */
+int mreg_user_file_read(mreg_buf *out, const char *path, const char *what, size_t cap);
+
 /* ---- backups (backup.c) ---- */
 
 /*

@@ -22,6 +22,15 @@ check "reject heur:1" "$MREG" -C $R reject heur:1 -r "fixture"
 check "fixture is consistent" "$MREG" -C $R fsck
 
 # ---- usage errors (exit 2) ---------------------------------------------
+bad "mreg without a command: one usage line" 2 \
+	"^usage: mreg \[-C DIR \| --registry-dir DIR\] \[--json\] COMMAND \[ARGS\]; 'mreg help' lists the commands$" $R \
+	"$MREG"
+bad "only global options: the same line" 2 "^usage: mreg .*'mreg help' lists the commands$" $R \
+	"$MREG" -C $R --json
+check "mreg help lists the commands on stdout" "$MREG" help
+expect_eq "mreg help: the command list from init to help, nothing on stderr" \
+	"$(sed -n '4p' "$T/.out" | awk '{print $1}') $(grep '^  [a-z-]* ' "$T/.out" | tail -1 | awk '{print $1}') $(wc -c <"$T/.err")" \
+	"init help 0"
 bad "unknown command" 2 "unknown command 'frobnicate'" $R \
 	"$MREG" -C $R frobnicate
 bad "unknown global option" 2 "unknown option '--bogus'" $R \
@@ -153,9 +162,9 @@ bad "--metrics-file an array" 1 "invalid metrics file 'array\.json': not a JSON 
 printf '{"elo": "high"}\n' >strelo.json
 bad "--metrics-file with a string value" 1 "invalid metric elo in 'strelo\.json': not a number" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file strelo.json
-bad "--metrics-file missing" 1 "cannot read metrics file 'gone\.json'" $R \
+bad "--metrics-file missing" 1 "^mreg: cannot read metrics file 'gone\.json': no such file$" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file gone.json
-bad "--metrics-file a directory" 1 "cannot read metrics file 'adir'" $R \
+bad "--metrics-file a directory" 1 "cannot read metrics file 'adir': not a regular file" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file adir
 printf 'lr: 0.1\n' >config.yaml
 bad "--config-file not JSON" 1 "invalid config file 'config\.yaml': not a JSON object" $R \
@@ -168,6 +177,68 @@ bad "empty tag" 1 "invalid tag ''" $R \
 	"$MREG" -C $R untag alpha_net:1 ''
 bad "register --tag with a space" 1 "invalid tag 'new model'" $R \
 	"$MREG" -C $R register "Alpha Net" m1.bin --tag 'new model'
+
+# ---- files named on the command line -------------------------------------------
+# Each is opened without blocking and must be a regular file: a FIFO used to
+# hang the command for ever (timeout turns a hang into a failed check).
+mkfifo fifo.json
+bad "--metrics-file a FIFO" 1 "^mreg: cannot read metrics file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --metrics-file fifo.json
+bad "--config-file a FIFO" 1 "^mreg: cannot read config file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --config-file fifo.json
+bad "validation --results a FIFO" 1 "^mreg: cannot read results file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R validation alpha_net:2 pass --results fifo.json
+bad "cmaes register WEIGHTS a FIFO" 1 "^mreg: cannot read weights file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R cmaes register fifo.json --board sq8 --players 2 --fitness 0.6 --generation 1
+printf '{"weights": {"a": 1}}\n' >w.json
+bad "cmaes register --config-file a FIFO" 1 "^mreg: cannot read config file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R cmaes register w.json --board sq8 --players 2 --fitness 0.6 --generation 1 \
+	--config-file fifo.json
+bad "import --metadata a FIFO" 1 "^mreg: cannot read metadata file 'fifo\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R import m1.bin --metadata fifo.json
+cp m1.bin beside.bin && mkfifo beside.json
+bad "import with a FIFO as the metadata beside FILE" 1 \
+	"^mreg: cannot read metadata file 'beside\.json': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R import beside.bin
+bad "--metrics-file a character device" 1 "^mreg: cannot read metrics file '/dev/null': not a regular file$" $R \
+	timeout 30 "$MREG" -C $R register "Alpha Net" m1.bin --metrics-file /dev/null
+bad "import --metadata missing" 1 "^mreg: cannot read metadata file 'gone\.json': no such file$" $R \
+	"$MREG" -C $R import m1.bin --metadata gone.json
+# and they are JSON files: 16 MiB at most, said before reading them
+truncate -s 17M big.json
+bad "--metrics-file over 16 MiB" 1 "^mreg: cannot read metrics file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R register "Alpha Net" m1.bin --metrics-file big.json
+bad "validation --results over 16 MiB" 1 "^mreg: cannot read results file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R validation alpha_net:2 fail --results big.json
+bad "import --metadata over 16 MiB" 1 "^mreg: cannot read metadata file 'big\.json': larger than 16 MiB$" $R \
+	"$MREG" -C $R import m1.bin --metadata big.json
+
+# ---- export: only where it was asked, whole or not at all ------------------------
+bad "export into a directory that does not exist" 1 \
+	"^mreg: cannot export to 'nodir/sub/x\.bin': directory 'nodir/sub' does not exist$" $R \
+	"$MREG" -C $R export alpha_net:1 -o nodir/sub/x.bin
+expect_eq "export created no directory" "$(test -e nodir && echo created || echo absent)" absent
+printf 'x\n' >afile
+bad "export under a regular file" 1 "^mreg: cannot export to 'afile/x\.bin': 'afile' is not a directory$" $R \
+	"$MREG" -C $R export alpha_net:1 -o afile/x.bin
+mkdir -p exp/x.json
+bad "export whose metadata path is a directory" 1 \
+	"^mreg: cannot export to 'exp/x\.bin': its metadata path 'exp/x\.json' is a directory$" $R \
+	"$MREG" -C $R export alpha_net:1 -o exp/x.bin
+expect_eq "a refused export wrote nothing, not even the model file" "$(ls -A exp)" "x.json"
+mkdir exp2
+printf 'keep\n' >exp2/target.bin
+printf 'keep\n' >exp2/target.json
+ln -s target.bin exp2/link.bin
+ln -s target.json exp2/link.json
+check "export over symbolic links" "$MREG" -C $R export alpha_net:1 -o exp2/link.bin
+expect_eq "the links are replaced by the files, their targets untouched" \
+	"$(test -L exp2/link.bin || echo file) $(test -L exp2/link.json || echo file) $(cat exp2/target.bin exp2/target.json)" \
+	"file file keep
+keep"
+expect_eq "the exported model file is the registered one" "$(cmp m1.bin exp2/link.bin && echo same)" "same"
+expect_eq "the metadata names it" "$(jq -r '.model_id + ":" + (.version | tostring)' exp2/link.json)" "alpha_net:1"
+expect_eq "no temporary file is left beside them" "$(ls -A exp2 | tr '\n' ' ')" "link.bin link.json target.bin target.json "
 
 # ---- not a registry ------------------------------------------------------------
 printf 'x\n' >plainfile

@@ -168,6 +168,16 @@ static void five_games_since_baseline_are_insufficient(void **state)
 	cJSON_Delete(b);
 }
 
+/* A games_played of -0 (accepted by the range check) prints as 0, not -0. */
+static void negative_zero_games_print_without_sign(void **state)
+{
+	(void)state;
+	mreg_policy p = test_policy();
+	cJSON *b = baseline(1500, NONE, 0);
+	assert_check(b, metrics(1400, NONE, -0.0), &p, 0, "Insufficient games (0)");
+	cJSON_Delete(b);
+}
+
 static void no_baseline_is_never_degraded(void **state)
 {
 	(void)state;
@@ -238,6 +248,7 @@ static void policy_init_holds_the_original_defaults(void **state)
 	assert_true(p.min_games == 100);
 	assert_true(p.max_backups == 10);
 	assert_true(p.backup_interval_hours == 24);
+	assert_true(p.artifact_max_bytes == 1 << 20);
 }
 
 static void policy_from_json_overrides_only_present_members(void **state)
@@ -245,10 +256,9 @@ static void policy_from_json_overrides_only_present_members(void **state)
 	(void)state;
 	mreg_policy p = MREG_POLICY_INIT;
 	cJSON *doc = cJSON_Parse("{\"rollback\":{\"elo_drop_threshold\":30,\"require_approval\":false},"
-				 "\"auto_promote\":{\"min_games\":200},\"backup\":{\"interval_hours\":6},"
-				 "\"other\":{\"x\":1}}");
+				 "\"auto_promote\":{\"min_games\":200},\"backup\":{\"interval_hours\":6}}");
 	assert_non_null(doc);
-	assert_int_equal(mreg_policy_from_json(&p, doc), 0);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), 0);
 	assert_true(p.elo_drop_threshold == 30);
 	assert_true(p.win_rate_drop_threshold == 0.10);
 	assert_true(p.min_games_for_evaluation == 50);
@@ -257,6 +267,7 @@ static void policy_from_json_overrides_only_present_members(void **state)
 	assert_true(p.min_games == 200);
 	assert_true(p.max_backups == 10);
 	assert_true(p.backup_interval_hours == 6);
+	assert_true(p.artifact_max_bytes == 1 << 20);
 	cJSON_Delete(doc);
 }
 
@@ -266,7 +277,7 @@ static void policy_from_empty_object_keeps_defaults(void **state)
 	mreg_policy p = MREG_POLICY_INIT, want = MREG_POLICY_INIT;
 	cJSON *doc = cJSON_Parse("{}");
 	assert_non_null(doc);
-	assert_int_equal(mreg_policy_from_json(&p, doc), 0);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), 0);
 	assert_true(p.elo_drop_threshold == want.elo_drop_threshold);
 	assert_true(p.win_rate_drop_threshold == want.win_rate_drop_threshold);
 	assert_true(p.min_games_for_evaluation == want.min_games_for_evaluation);
@@ -275,6 +286,7 @@ static void policy_from_empty_object_keeps_defaults(void **state)
 	assert_true(p.min_games == want.min_games);
 	assert_true(p.max_backups == want.max_backups);
 	assert_true(p.backup_interval_hours == want.backup_interval_hours);
+	assert_true(p.artifact_max_bytes == want.artifact_max_bytes);
 	cJSON_Delete(doc);
 }
 
@@ -284,7 +296,7 @@ static void assert_policy_refused(const char *json, const char *key)
 	cJSON *doc = cJSON_Parse(json);
 	assert_non_null(doc);
 	mreg_error_clear();
-	assert_int_equal(mreg_policy_from_json(&p, doc), MREG_EINVALID);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), MREG_EINVALID);
 	assert_int_equal(mreg_error_code(), MREG_EINVALID);
 	if (!strstr(mreg_error_last(), key))
 		fail_msg("message does not name '%s': %s", key, mreg_error_last());
@@ -299,7 +311,7 @@ static void policy_from_json_refuses_a_string_threshold(void **state)
 	mreg_policy p = MREG_POLICY_INIT;
 	cJSON *doc = cJSON_Parse("{\"rollback\":{\"win_rate_drop_threshold\":\"0.1\"}}");
 	assert_non_null(doc);
-	assert_int_equal(mreg_policy_from_json(&p, doc), MREG_EINVALID);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), MREG_EINVALID);
 	assert_string_equal(mreg_error_last(),
 			    "invalid mreg.json: 'rollback.win_rate_drop_threshold' must be a number from 0 to 1");
 	cJSON_Delete(doc);
@@ -320,6 +332,186 @@ static void policy_from_json_refuses_non_bool_require_approval(void **state)
 	(void)state;
 	assert_policy_refused("{\"rollback\":{\"require_approval\":1}}", "'rollback.require_approval'");
 	assert_policy_refused("{\"rollback\":{\"require_approval\":\"yes\"}}", "'rollback.require_approval'");
+}
+
+static void assert_policy_equal(const mreg_policy *a, const mreg_policy *b)
+{
+	assert_true(a->elo_drop_threshold == b->elo_drop_threshold);
+	assert_true(a->win_rate_drop_threshold == b->win_rate_drop_threshold);
+	assert_true(a->min_games_for_evaluation == b->min_games_for_evaluation);
+	assert_true(a->require_approval == b->require_approval);
+	assert_true(a->min_elo_improvement == b->min_elo_improvement);
+	assert_true(a->min_games == b->min_games);
+	assert_true(a->max_backups == b->max_backups);
+	assert_true(a->backup_interval_hours == b->backup_interval_hours);
+	assert_true(a->artifact_max_bytes == b->artifact_max_bytes);
+}
+
+/* The whole message, with the registry as its subject; *p must stay as it was. */
+static void assert_policy_message(const char *json, const char *want)
+{
+	mreg_policy p = MREG_POLICY_INIT, before = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse(json);
+	assert_non_null(doc);
+	mreg_error_clear();
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), MREG_EINVALID);
+	assert_string_equal(mreg_error_last(), want);
+	assert_policy_equal(&p, &before);
+	cJSON_Delete(doc);
+}
+
+/* The mreg.json `mreg init` writes (fsstore/repo.c) is read whole. */
+static void policy_from_json_reads_the_default_mreg_json(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT, want = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"format\": 1, \"artifact_max_bytes\": 1048576,"
+				 "\"rollback\": {\"elo_drop_threshold\": 50, \"win_rate_drop_threshold\": 0.1,"
+				 " \"min_games_for_evaluation\": 50, \"require_approval\": true},"
+				 "\"auto_promote\": {\"min_elo_improvement\": 25, \"min_games\": 100},"
+				 "\"backup\": {\"max_backups\": 10, \"interval_hours\": 24}}");
+	assert_non_null(doc);
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	assert_policy_equal(&p, &want);
+	cJSON_Delete(doc);
+}
+
+static void policy_from_json_refuses_unknown_keys(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"rollback\":{\"elo_drop_treshold\":30}}",
+			      "invalid mreg.json in 'reg': unknown key 'rollback.elo_drop_treshold'");
+	assert_policy_message("{\"artifact_max_byte\":10}", "invalid mreg.json in 'reg': unknown key 'artifact_max_byte'");
+	assert_policy_message("{\"other\":{\"x\":1}}", "invalid mreg.json in 'reg': unknown key 'other'");
+	/* a key of one group is unknown in another, and at the top */
+	assert_policy_message("{\"backup\":{\"min_games\":10}}", "invalid mreg.json in 'reg': unknown key 'backup.min_games'");
+	assert_policy_message("{\"min_games\":10}", "invalid mreg.json in 'reg': unknown key 'min_games'");
+	assert_policy_message("{\"rollback\":{\"rollback\":{}}}", "invalid mreg.json in 'reg': unknown key 'rollback.rollback'");
+	/* keys match exactly */
+	assert_policy_message("{\"Format\":1}", "invalid mreg.json in 'reg': unknown key 'Format'");
+}
+
+static void policy_from_json_shows_a_hostile_key_on_one_line(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"rollback\":{\"a\\nb\\u0001\":1}}", "invalid mreg.json in 'reg': unknown key 'rollback.a?b?'");
+	char json[300], want[200];
+	snprintf(json, sizeof(json), "{\"%0100d\":1}", 0);
+	snprintf(want, sizeof(want), "invalid mreg.json in 'reg': unknown key '%064d...'", 0);
+	assert_policy_message(json, want);
+}
+
+static void policy_from_json_refuses_duplicate_keys(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"rollback\":{\"elo_drop_threshold\":30,\"elo_drop_threshold\":40}}",
+			      "invalid mreg.json in 'reg': duplicate key 'rollback.elo_drop_threshold'");
+	assert_policy_message("{\"backup\":{},\"backup\":{}}", "invalid mreg.json in 'reg': duplicate key 'backup'");
+}
+
+static void policy_from_json_refuses_a_group_that_is_not_an_object(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"rollback\":50}", "invalid mreg.json in 'reg': 'rollback' must be an object");
+	assert_policy_message("{\"backup\":[]}", "invalid mreg.json in 'reg': 'backup' must be an object");
+	assert_policy_message("{\"auto_promote\":null}", "invalid mreg.json in 'reg': 'auto_promote' must be an object");
+}
+
+static void policy_from_json_refuses_a_document_that_is_not_an_object(void **state)
+{
+	(void)state;
+	assert_policy_message("[1]", "invalid mreg.json in 'reg': not a JSON object");
+}
+
+static void policy_from_json_reads_artifact_max_bytes(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"artifact_max_bytes\":0}");
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	assert_true(p.artifact_max_bytes == 0);
+	cJSON_Delete(doc);
+	doc = cJSON_Parse("{\"artifact_max_bytes\":9007199254740992}");	/* 2^53, the cap */
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	assert_true(p.artifact_max_bytes == MREG_ARTIFACT_MAX_BYTES_CAP);
+	cJSON_Delete(doc);
+	doc = cJSON_Parse("{\"artifact_max_bytes\":5000.0}");
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	assert_true(p.artifact_max_bytes == 5000);
+	cJSON_Delete(doc);
+}
+
+/* 2^63 and more overflowed a cast to int64_t and sent every file to blobs/. */
+static void policy_from_json_refuses_artifact_max_bytes_out_of_range(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "9223372036854775808", "1e19", "1e300", "9007199254740994", "-1", "1.5",
+					   "\"1048576\"", "null", "true" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[64];
+		snprintf(json, sizeof(json), "{\"artifact_max_bytes\":%s}", bad[i]);
+		assert_policy_message(json, "invalid mreg.json in 'reg': 'artifact_max_bytes' must be a whole number of "
+					    "bytes from 0 to 9007199254740992 (2^53)");
+	}
+}
+
+static void policy_from_json_accepts_format_1(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"format\":1}");
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	cJSON_Delete(doc);
+}
+
+static void policy_from_json_refuses_a_newer_format_as_too_new(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"format\":2,\"rollback\":{\"elo_drop_threshold\":30}}",
+			      "unsupported mreg.json format 2 in 'reg': this mreg is too old (it reads format 1)");
+	assert_policy_message("{\"format\":17}",
+			      "unsupported mreg.json format 17 in 'reg': this mreg is too old (it reads format 1)");
+}
+
+static void policy_from_json_refuses_a_format_that_is_no_version(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "0", "-1", "1.5", "\"1\"", "null", "1e300" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[64];
+		snprintf(json, sizeof(json), "{\"format\":%s}", bad[i]);
+		assert_policy_message(json, "invalid mreg.json in 'reg': 'format' must be a whole number >= 1");
+	}
+}
+
+static void policy_from_json_refuses_fractional_counts(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"backup\":{\"max_backups\":2.5}}",
+			      "invalid mreg.json in 'reg': 'backup.max_backups' must be a whole number from 1 to 1000000");
+	assert_policy_message("{\"auto_promote\":{\"min_games\":99.5}}",
+			      "invalid mreg.json in 'reg': 'auto_promote.min_games' must be a whole number from 0 to 1000000000000");
+	assert_policy_message("{\"rollback\":{\"min_games_for_evaluation\":0.5}}",
+			      "invalid mreg.json in 'reg': 'rollback.min_games_for_evaluation' must be a whole number from 0 to "
+			      "1000000000000");
+}
+
+/* A refusal later in the document leaves what came before unapplied. */
+static void policy_from_json_applies_nothing_when_it_refuses(void **state)
+{
+	(void)state;
+	assert_policy_message("{\"rollback\":{\"elo_drop_threshold\":30},\"backup\":{\"max_backups\":-1}}",
+			      "invalid mreg.json in 'reg': 'backup.max_backups' must be a whole number from 1 to 1000000");
+}
+
+static void policy_from_json_drops_the_sign_of_a_zero(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse("{\"auto_promote\":{\"min_elo_improvement\":-0}}");
+	assert_int_equal(mreg_policy_from_json(&p, doc, "reg"), 0);
+	assert_true(p.min_elo_improvement == 0 && !signbit(p.min_elo_improvement));
+	cJSON_Delete(doc);
 }
 
 /* ---- rollback candidate ---------------------------------------------- */
@@ -532,6 +724,14 @@ static void development_with_10_games_is_insufficient(void **state)
 	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, NONE, MREG_STAGE_NONE, "Insufficient games (0 < 25)");
 }
 
+static void negative_zero_games_and_elo_print_without_sign(void **state)
+{
+	(void)state;
+	assert_promote(false, 0, MREG_STAGE_DEVELOPMENT, 1500, -0.0, MREG_STAGE_NONE, "Insufficient games (0 < 25)");
+	/* -0 - 0 is -0: an improvement of nothing is "0.0" */
+	assert_promote(true, 0, MREG_STAGE_STAGING, -0.0, 100, MREG_STAGE_NONE, "Elo improvement insufficient (0.0 < 25.0)");
+}
+
 static void development_without_elo_cannot_be_staged(void **state)
 {
 	(void)state;
@@ -730,6 +930,7 @@ static void pyfloat_keeps_one_decimal_of_integral_values(void **state)
 	(void)state;
 	assert_pyfloat(50, "50.0");
 	assert_pyfloat(0, "0.0");
+	assert_pyfloat(-0.0, "0.0");	/* Python says "-0.0"; a threshold of -0 is 0 */
 	assert_pyfloat(-25, "-25.0");
 	assert_pyfloat(123456789012.0, "123456789012.0");
 }
@@ -852,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(elo_drop_equal_to_threshold_degrades),
 		cmocka_unit_test(win_rate_drop_of_15_points_over_threshold_10_degrades),
 		cmocka_unit_test(five_games_since_baseline_are_insufficient),
+		cmocka_unit_test(negative_zero_games_print_without_sign),
 		cmocka_unit_test(no_baseline_is_never_degraded),
 		cmocka_unit_test(zero_or_missing_ratings_are_not_compared),
 		cmocka_unit_test(default_policy_elo_drop_of_60_degrades),
@@ -864,6 +1066,20 @@ int main(void)
 		cmocka_unit_test(policy_from_json_refuses_a_string_threshold),
 		cmocka_unit_test(policy_from_json_refuses_out_of_range_values),
 		cmocka_unit_test(policy_from_json_refuses_non_bool_require_approval),
+		cmocka_unit_test(policy_from_json_reads_the_default_mreg_json),
+		cmocka_unit_test(policy_from_json_refuses_unknown_keys),
+		cmocka_unit_test(policy_from_json_shows_a_hostile_key_on_one_line),
+		cmocka_unit_test(policy_from_json_refuses_duplicate_keys),
+		cmocka_unit_test(policy_from_json_refuses_a_group_that_is_not_an_object),
+		cmocka_unit_test(policy_from_json_refuses_a_document_that_is_not_an_object),
+		cmocka_unit_test(policy_from_json_reads_artifact_max_bytes),
+		cmocka_unit_test(policy_from_json_refuses_artifact_max_bytes_out_of_range),
+		cmocka_unit_test(policy_from_json_accepts_format_1),
+		cmocka_unit_test(policy_from_json_refuses_a_newer_format_as_too_new),
+		cmocka_unit_test(policy_from_json_refuses_a_format_that_is_no_version),
+		cmocka_unit_test(policy_from_json_refuses_fractional_counts),
+		cmocka_unit_test(policy_from_json_applies_nothing_when_it_refuses),
+		cmocka_unit_test(policy_from_json_drops_the_sign_of_a_zero),
 		cmocka_unit_test(rollback_candidate_is_highest_archived_with_elo),
 		cmocka_unit_test(rollback_candidate_of_one_archived_version_is_that_version),
 		cmocka_unit_test(rollback_candidate_without_positive_elo_is_highest_archived),
@@ -876,6 +1092,7 @@ int main(void)
 		cmocka_unit_test(given_metrics_are_judged_instead_of_production),
 		cmocka_unit_test(production_without_baseline_needs_no_rollback),
 		cmocka_unit_test(development_with_10_games_is_insufficient),
+		cmocka_unit_test(negative_zero_games_and_elo_print_without_sign),
 		cmocka_unit_test(development_without_elo_cannot_be_staged),
 		cmocka_unit_test(development_with_50_games_and_elo_goes_to_staging),
 		cmocka_unit_test(staging_with_too_few_games_stays),

@@ -263,6 +263,18 @@ static void negative_zero(void **state)
 	assert_formats_as(0.0, "0");
 }
 
+/* For people: negative zero becomes zero, everything else stays as it is. */
+static void nz_drops_only_the_sign_of_zero(void **state)
+{
+	(void)state;
+	assert_true(mreg_num_nz(-0.0) == 0 && !signbit(mreg_num_nz(-0.0)));
+	assert_true(mreg_num_nz(0.0) == 0 && !signbit(mreg_num_nz(0.0)));
+	assert_true(mreg_num_nz(-5e-324) == -5e-324);
+	assert_true(mreg_num_nz(-0.04) == -0.04);
+	assert_true(mreg_num_nz(1500) == 1500);
+	assert_true(isnan(mreg_num_nz(NAN)));
+}
+
 static void smallest_subnormal(void **state)
 {
 	char out[MREG_NUM_MAX];
@@ -347,6 +359,7 @@ int main(void)
 		cmocka_unit_test(small_values_use_exponent_form),
 		cmocka_unit_test(nan_and_infinity_are_refused),
 		cmocka_unit_test(negative_zero),
+		cmocka_unit_test(nz_drops_only_the_sign_of_zero),
 		cmocka_unit_test(smallest_subnormal),
 		cmocka_unit_test(largest_double),
 		cmocka_unit_test(powers_of_ten_and_two_round_trip),

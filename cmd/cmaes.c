@@ -151,18 +151,6 @@ static int cmaes_register(cli_globals *g, const cli_args *a, const cmaes_opts *o
 		}
 	}
 	co.config = cfg;
-	/*
-	 * WEIGHTS is read here first, as every file a user names is: a FIFO
-	 * is refused instead of blocking the library's read of it for ever.
-	 * A missing file is left to the library, which says so in its words.
-	 */
-	mreg_buf weights = MREG_BUF_INIT;
-	rc = mreg_user_file_read(&weights, co.weights, "weights file", (size_t)64 << 20);
-	mreg_buf_dispose(&weights);
-	if (rc < 0 && rc != MREG_ENOTFOUND) {
-		rc = cli_fail(rc);
-		goto done;
-	}
 	if ((rc = cli_open(&reg, g)))
 		goto done;
 	mreg_buf note = MREG_BUF_INIT;

@@ -64,8 +64,9 @@ const cli_command cli_commands[] = {
 	  ".gitignore and a first commit." },
 	{ "register", cmd_register, "register a model file as a new version",
 	  "mreg register NAME FILE [options]", opts_register,
-	  "Stores FILE content-addressed (under artifacts/ when up to artifact_max_bytes of mreg.json,\n"
-	  "else under git-ignored blobs/) and commits a version.registered event. The model id is\n"
+	  "Stores FILE content-addressed under artifacts/ (committed whole when up to artifact_max_bytes\n"
+	  "of mreg.json, else as a Git LFS pointer with the bytes in .git/lfs/objects) and commits a\n"
+	  "version.registered event. The model id is\n"
 	  "--id, or NAME lowercased with spaces and '-' turned into '_' and other characters dropped.\n"
 	  "Registering into production archives the model's current production version." },
 	{ "promote", cmd_promote, "move a version to another stage", "mreg promote REF --to STAGE [-r REASON]",
@@ -195,19 +196,20 @@ const cli_command cli_commands[] = {
 	  "Backups live in git config mreg.backupDir, else registry_backups/ beside the registry\n"
 	  "(data/registry_backups for the default one): <id>.bundle, a git bundle of the branch that stock\n"
 	  "`git bundle verify` and `git clone` take; <id>.json, its metadata (id, time, reason, actor, host,\n"
-	  "head, event/model/version counts, bundle size and xxh128, large files, mreg version); blobs/,\n"
-	  "the large model files outside git, hard-linked and shared by all backups; <id>.state/, the\n"
-	  "state files at the head. Ids sort by time and differ even within one microsecond.\n"
+	  "head, event/model/version counts, bundle size and xxh128, large files, mreg version); lfs/objects/,\n"
+	  "the large model files (from .git/lfs), hard-linked and shared by all backups. Ids sort by time\n"
+	  "and differ even within one microsecond.\n"
 	  "verify checks the bundle's size and hash, its header and head, its pack (every object), that\n"
 	  "everything reachable from the head is there, the event count and every large file's hash.\n"
 	  "restore verifies, takes a pre-restore backup under a new id, points the branch at the backup's\n"
-	  "head and brings back large files, state, work tree and index. prune keeps the newest N (mreg.json\n"
+	  "head, brings back large files, folds the state from the events and checks work tree and index.\n"
+	  "prune keeps the newest N (mreg.json\n"
 	  "backup.max_backups, 10); auto creates one only when the newest is older than\n"
 	  "backup.interval_hours (24)." },
 	{ "restore-from", cmd_restore_from, "rebuild a registry from a backup alone", "mreg restore-from BUNDLE DIR",
 	  opts_none,
-	  "DIR must be absent or empty. BUNDLE is a backup's <id>.bundle; its <id>.json, blobs/ and\n"
-	  "<id>.state/ are taken from beside it. Verified first, as backup verify does." },
+	  "DIR must be absent or empty. BUNDLE is a backup's <id>.bundle; its <id>.json and large files\n"
+	  "(lfs/objects/, blobs/) are taken from beside it. Verified first, as backup verify does." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -29,11 +29,9 @@ int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int player
 static int check_weights(const char *path)
 {
 	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_fs_read(&b, path, 64u << 20);
+	int rc = mreg_user_file_read(&b, path, "weights file", 64u << 20);	/* a regular file, never a FIFO */
 	if (rc == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ENOTFOUND, "weights file not found: '%s'", path);
-	else if (rc < 0)
-		rc = mreg_error_set(rc, "cannot read weights file '%s': %s", path, mreg_error_last());
 	if (rc == 0) {
 		cJSON *doc = cJSON_ParseWithLength(b.ptr, b.size);
 		if (!doc)

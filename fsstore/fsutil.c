@@ -20,7 +20,8 @@
 
 int mreg_fs_read(mreg_buf *out, const char *path, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO at path reads empty (or fails) at once instead of waiting for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -155,7 +156,7 @@ static int read_whole(const char **data, int fd, size_t size, const char *path)
 
 int mreg_fs_map(const char **data, size_t *len, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);	/* never waits on a FIFO; S_ISREG below */
 	struct stat st;
 	int rc = 0;
 	*data = NULL;
@@ -236,7 +237,9 @@ int mreg_fs_fsync_path(const char *path)
  */
 int mreg_fs_replace(const char *from, const char *to)
 {
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0) {
+	struct stat sb;
+	/* swapped with a file (or a link) only: a directory at `to` is refused by rename, not moved aside */
+	if (lstat(to, &sb) == 0 && !S_ISDIR(sb.st_mode) && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0) {
 		unlink(from);	/* if this fails, the name is a leftover the sweeps remove */
 		return 0;
 	}
@@ -541,8 +544,10 @@ int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, co
 	}
 	int c = close(fd);
 	fd = -1;
-	/* a swap moves whatever is at name (a symbolic link too) to tmp, and tmp is unlinked */
-	if (c < 0 || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0 && renameat(dirfd, tmp, dirfd, name) < 0)) {
+	/* a swap moves a file or a link at name to tmp, and tmp is unlinked; a directory there is refused */
+	struct stat sb;
+	bool swap = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(sb.st_mode);
+	if (c < 0 || ((!swap || renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0) && renameat(dirfd, tmp, dirfd, name) < 0)) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", name, strerror(errno));
 		goto done;
 	}

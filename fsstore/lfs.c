@@ -426,8 +426,10 @@ int mreg_lfs_checkout(struct stat *st, mreg_registry *reg, const char *relpath, 
 		goto done;
 	}
 	not_racy(fd);
+	struct stat there;
+	bool swap = fstatat(dir, name, &there, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(there.st_mode);
 	if (fstat(fd, st) < 0 ||
-	    (renameat2(dir, tmp, dir, name, RENAME_EXCHANGE) < 0 && renameat(dir, tmp, dir, name) < 0)) {
+	    ((!swap || renameat2(dir, tmp, dir, name, RENAME_EXCHANGE) < 0) && renameat(dir, tmp, dir, name) < 0)) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", relpath, strerror(errno));
 		goto done;
 	}

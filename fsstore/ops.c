@@ -263,12 +263,10 @@ done:
 /* artifact_max_bytes of mreg.json: the largest model file committed to git (default 1 MiB). */
 int mreg_artifact_limit(mreg_registry *reg, int64_t *out)
 {
-	cJSON *doc = NULL;
-	int rc = mreg_head_policy_doc(&doc, reg);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "artifact_max_bytes");
-	*out = cJSON_IsNumber(v) && v->valuedouble >= 0 ? (int64_t)v->valuedouble : 1 << 20;
-	cJSON_Delete(doc);
-	return rc == MREG_EINVALID ? (mreg_error_clear(), 0) : rc;
+	mreg_policy p;
+	int rc = mreg_registry_policy(&p, reg);	/* an invalid mreg.json is refused, naming the key */
+	*out = p.artifact_max_bytes;
+	return rc;
 }
 
 static void file_ext(char out[17], const char *path)

@@ -563,6 +563,13 @@ expect_eq "snap: the restored metrics are the events' (1500), not the edited sna
 	"$("$MREG" -C "$S" --json show snet:1 | jq -r .metrics.elo)" 1500
 check "snap: fsck after the restore" "$MREG" -C "$S" fsck
 
+# ---- 8f. a FIFO where a backup's metadata belongs is refused, never waited on --------
+mkdir -p "$T/fifo"
+cp "$SB/$SID.bundle" "$T/fifo/$SID.bundle"
+mkfifo "$T/fifo/$SID.json"
+expect_fail "restore-from with a FIFO for the metadata" 1 "$SID" timeout 30 "$MREG" restore-from "$T/fifo/$SID.bundle" "$T/fifo/new"
+check "nothing was made" test ! -e "$T/fifo/new"
+
 # ---- 9. bad usage ------------------------------------------------------------------
 R=$NEW
 bad "backup without a subcommand" 2 "backup needs create, list, show" $R "$MREG" -C $R backup

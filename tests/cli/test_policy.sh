@@ -99,4 +99,22 @@ expect_eq "and the defaults where the registry's mreg.json is the default one" \
 		"$MREG" -C $R rollback check m --elo 1470 --games 200 2>&1)" \
 	"No rollback: No rollback needed (Performance within acceptable range)"
 check "fsck" "$MREG" -C $R fsck
+
+# artifact_max_bytes decides where a model file goes: out of range is refused (it was
+# cast to an integer with undefined behaviour, and every file went to the large-file store)
+model_file m3.bin 3000
+commit_policy "artifact_max_bytes 2^63" '{"format": 1, "artifact_max_bytes": 9223372036854775808}'
+bad "register refuses artifact_max_bytes of 2^63" 1 "^mreg: invalid mreg\.json in '$R': .*artifact_max_bytes" $R \
+	"$MREG" -C $R register m m3.bin
+commit_policy "artifact_max_bytes -1" '{"format": 1, "artifact_max_bytes": -1}'
+bad "register refuses a negative artifact_max_bytes" 1 "artifact_max_bytes" $R "$MREG" -C $R register m m3.bin
+commit_policy "artifact_max_bytes 0" '{"format": 1, "artifact_max_bytes": 0}'
+check "with artifact_max_bytes 0 every model file is large" "$MREG" -C $R register m m3.bin
+p3=$("$MREG" -C $R --json show m | jq -r .file_path)
+expect_eq "its tree entry is a Git LFS pointer" "$(git -C $R show "HEAD:$p3" | head -1)" "version https://git-lfs.github.com/spec/v1"
+commit_policy "artifact_max_bytes 1 MiB" '{"format": 1, "artifact_max_bytes": 1048576}'
+model_file m4.bin 3000
+check "with 1 MiB a 3000-byte file is committed whole" "$MREG" -C $R register m m4.bin
+p4=$("$MREG" -C $R --json show m | jq -r .file_path)
+check "its tree entry is the file" sh -c "git -C $R show 'HEAD:$p4' | cmp -s - m4.bin"
 finish

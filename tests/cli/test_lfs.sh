@@ -11,6 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 LEGACY=$TESTDATA/legacy-blobs
+mkdir -p "$T/out"	# export writes into an existing directory only
 # lfsobj FILE: where Git LFS keeps FILE's bytes (relative to .git/)
 lfsobj() { _s=$(sha256sum "$1" | cut -c1-64); echo "lfs/objects/$(echo $_s | cut -c1-2)/$(echo $_s | cut -c3-4)/$_s"; }
 path_of() { "$MREG" -C "$1" --json show "$2" | jq -r .file_path; }

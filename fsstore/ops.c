@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1027,6 +1028,22 @@ int mreg_lfs_migrate(mreg_registry *reg)
 	free(blobs);
 	if (!there)
 		return 0;	/* none; or a link or file a peer committed there: never followed */
+	/* what a registration killed by an older mreg left: blobs/.incoming-<pid> (no writer is alive but us) */
+	int bdir;
+	if (mreg_fs_dir_beneath(&bdir, reg->workdir, "blobs", 0) == 0) {
+		int dup = fcntl(bdir, F_DUPFD_CLOEXEC, 0);
+		DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+		struct dirent *de;
+		if (!d && dup >= 0)
+			close(dup);
+		while (d && (de = readdir(d)))
+			if (!strncmp(de->d_name, ".incoming-", 10))
+				unlinkat(bdir, de->d_name, 0);
+		if (d)
+			closedir(d);
+		close(bdir);
+	}
+	mreg_error_clear();
 	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, NULL, reg, &tree)) < 0)
 		goto done;
 	for (size_t i = 0; i < nevs; i++) {

@@ -211,10 +211,12 @@ git clone -q "$LEGACY/registry.bundle" "$L" 2>/dev/null
 git -C "$L" checkout -q -B main origin/main 2>/dev/null
 git -C "$L" config mreg.actor tester
 cp -R "$LEGACY/blobs" "$L/blobs"
+head -c 50000 /dev/zero >"$L/blobs/.incoming-4242"	# left by a registration an older mreg was killed in
 lp=$(path_of "$L" legacy:1)
 case $lp in blobs/*) ok "a legacy version's file is under blobs/ ($lp)" ;; *) fail "legacy path '$lp'" ;; esac
 check "a read does not move anything" test "$(git -C "$L" rev-list --count HEAD)" -eq 6
 check "mreg refresh moves the large files into .git/lfs" "$MREG" -C "$L" refresh
+check "and removes what a killed registration left in blobs/" test ! -e "$L/blobs/.incoming-4242"
 expect_eq "one commit, named for what it did" "$(git -C "$L" log -1 --format=%s)" \
 	"lfs: move 2 large model files from blobs/ into .git/lfs"
 check "big.pt is in .git/lfs" cmp "$LEGACY/big.pt" "$L/.git/$(lfsobj "$LEGACY/big.pt")"

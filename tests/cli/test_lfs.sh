@@ -63,7 +63,7 @@ RS=$T/rs
 new_registry "$RS"
 if ASAN_OPTIONS=detect_leaks=0 strace -f -y -e trace=mkdirat,fsync -o "$T/strace.txt" "$MREG" -C "$RS" register big big.pt >/dev/null 2>&1; then
 	made=$(grep -c 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt")
-	missing=$(grep 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt" | sed 's/^[0-9]* mkdirat([0-9]*<\([^>]*\)>.*/\1/' | while read -r d; do
+	missing=$(grep 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt" | sed 's/^[0-9]* *mkdirat([0-9]*<\([^>]*\)>.*/\1/' | while read -r d; do
 		grep -q "fsync([0-9]*<$d>)" "$T/strace.txt" || echo "$d"; done)
 	check "a large registration made the store's directories under .git ($made)" test "$made" -ge 4
 	expect_eq "each new directory's parent was fsynced" "$missing" ""

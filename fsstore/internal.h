@@ -87,7 +87,20 @@ int mreg_config_light(mreg_registry *reg);
 int mreg_lock(mreg_registry *reg);
 /* Nested calls nest: the lock goes with the last mreg_unlock (or mreg_registry_free). */
 void mreg_unlock(mreg_registry *reg);
-void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
+/*
+ * Wait (up to mreg.lockTimeout) for <relpath>.lock under the git directory
+ * ("index", "refs/heads/main") to go: 0, or ELOCKED naming it. For lock
+ * files that libgit2 makes; lock files a killed mreg left go with the flock.
+ */
+int mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);
+/*
+ * <relpath>.lock made exclusively, as git does, waiting as above while
+ * another process holds it, and recorded under the flock so that the next
+ * mreg removes it if this one dies holding it. *out: its descriptor. After
+ * renaming it over <relpath> (or removing it), mreg_lockfile_done.
+ */
+int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath);
+void mreg_lockfile_done(mreg_registry *reg);
 /* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */
 int mreg_libgit2_ready(void);
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */

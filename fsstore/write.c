@@ -444,32 +444,29 @@ static void append_reflog(mreg_registry *reg, const char *name, const git_oid *f
 }
 
 /*
- * Move the branch to `to` as git does it: take <ref>.lock exclusively, check
+ * Move the branch to `to` as git does it: take <ref>.lock exclusively
+ * (waiting while a git command holds it: mreg_lockfile_create), check
  * the branch still holds `expect` (compare-and-swap; NULL: any value),
  * write the lock, make it durable, log the move in the branch's reflog and
  * HEAD's, rename the lock over the ref and make the directory durable. This
- * is the moment of truth of a write. The reflog names the actor.
+ * is the moment of truth of a write. The reflog names the actor. *moved_out
+ * says whether the rename happened, whatever else failed.
  */
-static int update_branch(mreg_registry *reg, const char *branch, const git_oid *to, const git_oid *expect,
-			 const signature *who, const char *msg, const char *moved)
+static int update_branch(bool *moved_out, mreg_registry *reg, const char *branch, const git_oid *to,
+			 const git_oid *expect, const signature *who, const char *msg, const char *moved)
 {
 	git_oid cur;
 	char *path = mreg_strfmt("%s%s", reg->gitdir, branch), *lock = mreg_strfmt("%s%s.lock", reg->gitdir, branch);
 	char hex[GIT_OID_HEXSZ + 2];
 	int rc = 0, fd = -1;
 
+	*moved_out = false;
 	if (!path || !lock) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(lock) == 0)
-		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = mreg_error_set(errno == EEXIST ? MREG_ELOCKED : MREG_ERROR, "cannot move the branch of '%s': %s: %s",
-				    reg->path, lock + strlen(reg->gitdir), errno == EEXIST ? "locked by a git command" : strerror(errno));
+	if ((rc = mreg_lockfile_create(&fd, reg, branch)) < 0)
 		goto done;
-	}
 	if (read_branch(&cur, reg, branch) != 0) {
 		rc = mreg_error_set(MREG_ECORRUPT, "cannot move the branch of '%s': '%s' does not hold a commit id",
 				    reg->path, branch);
@@ -495,6 +492,8 @@ static int update_branch(mreg_registry *reg, const char *branch, const git_oid *
 		rc = mreg_error_set(MREG_ERROR, "cannot move the branch of '%s': %s", reg->path, strerror(errno));
 		goto fail;
 	}
+	mreg_lockfile_done(reg);
+	*moved_out = true;
 	if (reg->fsync) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
@@ -512,6 +511,7 @@ fail:
 		close(fd);
 	fd = -1;
 	unlink(lock);
+	mreg_lockfile_done(reg);
 done:
 	if (fd >= 0)
 		close(fd);
@@ -531,10 +531,11 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 	char branch[256];
 	int rc;
 
+	bool moved;
 	mreg_branch_ref(reg, branch, sizeof(branch));
-	mreg_clear_stale_lock(reg, branch);
 	char *log = mreg_strfmt("mreg: %s", summary);
-	rc = log ? update_branch(reg, branch, commit, head, who, log, "moved during the write; nothing was committed")
+	rc = log ? update_branch(&moved, reg, branch, commit, head, who, log,
+				 "moved during the write; nothing was committed")
 		 : mreg_error_set(MREG_ERROR, "out of memory");
 	free(log);
 	if (rc < 0)
@@ -549,14 +550,14 @@ int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expe
 	signature who = { NULL, NULL, 0 };
 	char branch[256], now[MREG_TIME_LEN + 1];
 	int rc;
+	bool moved;
 	mreg_branch_ref(reg, branch, sizeof(branch));
-	mreg_clear_stale_lock(reg, branch);
 	mreg_time_format(now, mreg_fs_now_usec());
 	char *log = mreg_strfmt("mreg: %s", why);
 	if (!log)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	else if ((rc = make_signature(&who, reg, now)) == 0)
-		rc = update_branch(reg, branch, to, expect, &who, log, "moved meanwhile; nothing was changed");
+		rc = update_branch(&moved, reg, branch, to, expect, &who, log, "moved meanwhile; nothing was changed");
 	reg->known = false;
 	signature_dispose(&who);
 	free(log);

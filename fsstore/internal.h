@@ -205,8 +205,11 @@ int mreg_objs_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid
 /* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC. */
 int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
 		     const char *email, int64_t seconds, const char *message);
-/* All of o as one pack with its index in objects/pack, durable when reg->fsync. */
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o);
+/*
+ * All of o as one pack with its index in objects/pack, durable when
+ * reg->fsync; hex: its name; *created: false when that pack was there.
+ */
+int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], bool *created);
 /* One object of a pack being stored: its id, where its entry starts, the CRC-32 of the entry. */
 typedef struct {
 	unsigned char id[20];
@@ -217,9 +220,11 @@ typedef struct {
  * Store a pack built in memory ("PACK", version 2, any count, then the n
  * entries): the count is set, the trailer added, and the pack and its .idx
  * (rows are sorted here) written to objects/pack, durable when reg->fsync.
- * hex: the pack's name.
+ * hex: the pack's name; *created: false when a pack of that name (the
+ * same bytes) was already there, so that it is not this write's to remove.
+ * Nothing is named until both files are written whole.
  */
-int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41]);
+int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41], bool *created);
 
 /* index.c: add or replace regular-file entries, streaming a version 2 index */
 typedef struct {

@@ -169,6 +169,42 @@ static void remove_midx(const char *dir)
 }
 
 /*
+ * What a dead writer left, removed by the next one (it holds the writer
+ * lock, so no mreg is writing): temporary files of mreg's own (*.mreg-tmp*,
+ * in objects/pack and wherever mreg writes), and the directory where
+ * `mreg gc` has libgit2 write its pack (MREG_PACK_TMP), which only mreg
+ * writes to and only under the lock. libgit2's temporary packs in
+ * objects/pack (pack_git2_*: an older mreg gc, a backup restore, any
+ * libgit2 program fetching) may be another live process's, so they go only
+ * once an hour has passed without a write to them; git itself never
+ * removes them, and `git gc` warns about them.
+ */
+#define MREG_PACK_TMP "mreg/pack-tmp"
+#define LIBGIT2_TMP_AGE (60 * 60)
+
+static void sweep_pack_tmp(mreg_registry *reg)
+{
+	char *dir = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir);
+	if (dir && rmdir(dir) < 0 && errno != ENOENT) {	/* usually not there: one system call */
+		mreg_fs_unlink_where(dir, any_name);
+		rmdir(dir);
+	}
+	free(dir);
+}
+
+static bool stale_libgit2_tmp(const char *dir, const char *name)
+{
+	struct stat sb;
+	if (strncmp(name, "pack_git2_", 10))
+		return false;
+	char *path = mreg_strfmt("%s/%s", dir, name);
+	bool stale = path && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		     (int64_t)sb.st_mtime < mreg_fs_now_usec() / 1000000 - LIBGIT2_TMP_AGE;
+	free(path);
+	return stale;
+}
+
+/*
  * Keep the number of packs small. Every write adds one small pack; once
  * there are more than MAX_PACKS, the small ones are merged geometrically (as
  * `git repack --geometric=2` does) by copying their entries into one new
@@ -195,8 +231,9 @@ static int maybe_repack(mreg_registry *reg)
 	if (!d)
 		goto done;
 	/* the directory's names first: a pack counts only with its .idx, and not when git keeps it */
+	sweep_pack_tmp(reg);
 	while ((de = readdir(d))) {
-		if (strstr(de->d_name, ".mreg-tmp")) {	/* a killed writer's (we hold the lock) */
+		if (strstr(de->d_name, ".mreg-tmp") || stale_libgit2_tmp(dir, de->d_name)) {
 			char *tmp = mreg_strfmt("%s/%s", dir, de->d_name);
 			if (tmp)
 				unlink(tmp);
@@ -293,8 +330,10 @@ static int maybe_repack(mreg_registry *reg)
 	}
 	free(seen.slot);
 	char keep[41];
+	bool created;
 	if (nmerged >= 2)
-		rc = mreg_pack_store(reg, &out, (mreg_pack_row *)(void *)rows.ptr, rows.size / sizeof(mreg_pack_row), keep);
+		rc = mreg_pack_store(reg, &out, (mreg_pack_row *)(void *)rows.ptr, rows.size / sizeof(mreg_pack_row), keep,
+				     &created);
 	mreg_buf_dispose(&rows);
 	if (nmerged < 2 || rc < 0)
 		goto done;
@@ -520,26 +559,43 @@ done:
 	return rc;
 }
 
+/* A pack this write made, removed (index first: a pack without one is never read). */
+static void remove_pack(mreg_registry *reg, const char *hex)
+{
+	static const char *const ext[] = { ".idx", ".pack", ".rev" };
+	for (size_t e = 0; e < 3; e++) {
+		char *f = mreg_strfmt("%sobjects/pack/pack-%s%s", reg->gitdir, hex, ext[e]);
+		if (f)
+			unlink(f);
+		free(f);
+	}
+}
+
 /*
  * Step 4's last part, shared by every commit path: compare-and-swap the
  * branch from head to commit (durable: the moment of truth), then merge
- * packs, which is housekeeping and may fail on its own.
+ * packs, which is housekeeping and may fail on its own. A write refused
+ * here (the branch moved, a lock held too long, a full disk) removes the
+ * pack it wrote, if it made it (pack, hex): nothing refers to it.
  */
 static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const signature *who,
-		       const char *summary)
+		       const char *summary, const char *pack, bool created)
 {
 	char branch[256];
+	bool moved = false;
 	int rc;
 
-	bool moved;
 	mreg_branch_ref(reg, branch, sizeof(branch));
 	char *log = mreg_strfmt("mreg: %s", summary);
 	rc = log ? update_branch(&moved, reg, branch, commit, head, who, log,
 				 "moved during the write; nothing was committed")
 		 : mreg_error_set(MREG_ERROR, "out of memory");
 	free(log);
-	if (rc < 0)
+	if (rc < 0) {
+		if (!moved && created)
+			remove_pack(reg, pack);
 		return rc;
+	}
 	if (maybe_repack(reg) < 0)
 		mreg_error_clear();
 	return 0;
@@ -571,7 +627,8 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	signature sig = { NULL, NULL, 0 };
 	mreg_objs objs;
 	mreg_tree_update up[4];
-	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL;
+	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL, pack[41];
+	bool created = false;
 	int rc;
 
 	objs.n = 0;
@@ -597,9 +654,12 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
 	    (rc = mreg_objs_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
 		goto done;
-	if ((rc = mreg_objs_write_pack(reg, &objs)) < 0)
+	if ((rc = mreg_objs_write_pack(reg, &objs, pack, &created)) < 0) {
+		if (created)	/* named, then the directory could not be made durable */
+			remove_pack(reg, pack);
 		goto done;
-	if ((rc = move_branch(reg, &commit, &head, &sig, summary)) < 0)
+	}
+	if ((rc = move_branch(reg, &commit, &head, &sig, summary, pack, created)) < 0)
 		goto done;
 	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
 	reg->known_tree = tree;
@@ -694,7 +754,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	}
 
 	git_mempack_reset(reg->mempack);
-	if ((rc = move_branch(reg, &commit, &head, &who, summary)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, &who, summary, NULL, false)) < 0)
 		goto done;
 	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
 	reg->known_tree = tree;

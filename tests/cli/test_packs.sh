@@ -2,7 +2,9 @@
 # What mreg writes beside what git keeps: the trees a write edits keep the
 # modes of entries mreg did not make (executables, symlinks, submodules);
 # pack merges leave alone the packs git marks .keep or that have no index
-# yet, and drop a multi-pack-index that would name merged-away packs.
+# yet, and drop a multi-pack-index that would name merged-away packs. A
+# write refused for a full disk leaves no pack behind; libgit2's temporary
+# packs left in objects/pack go once they are an hour old.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
@@ -70,4 +72,59 @@ expect_eq "mreg gc: the kept pack and one more" "$(idxs)" 2
 out=$(git -C "$R" fsck --strict 2>&1)
 expect_eq "git fsck --strict after mreg gc" "$?:$out" "0:"
 expect_eq "every version still there" "$("$MREG" -C "$R" --json show m | jq -r .version)" "$n"
+
+# ---- libgit2's temporary packs in objects/pack -------------------------------
+old_tmp="$R/.git/objects/pack/pack_git2_0123456789abcdef"
+new_tmp="$R/.git/objects/pack/pack_git2_fedcba9876543210"
+echo "left by a killed libgit2 writer" >"$old_tmp"
+echo "a live libgit2 writer's, maybe" >"$new_tmp"
+touch -d '2 hours ago' "$old_tmp"
+reg_one
+if [ -e "$old_tmp" ]; then fail "an hour-old pack_git2_ file is left"; else ok "the next write removes an hour-old pack_git2_ file"; fi
+if [ -e "$new_tmp" ]; then ok "a fresh pack_git2_ file is left to its writer"; else fail "a fresh pack_git2_ file was removed"; fi
+rm -f "$new_tmp"
+
+# ---- a full disk ---------------------------------------------------------------
+# The registry on a small tmpfs, filled up; then room is given a page at a
+# time, so that the write runs out of space at each of its steps in turn
+# (the pack, its index, the branch's lock file, ...) until it goes through.
+if [ "$(id -u)" = 0 ] && mkdir "$T/small" && mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null; then
+	trap 'umount "$T/small" 2>/dev/null; rm -rf "$T"' EXIT
+	S=$T/small/reg
+	new_registry "$S"
+	for i in 1 2 3; do
+		model_file "$T/s$i.bin" 1500
+		"$MREG" -C "$S" register s "$T/s$i.bin" >/dev/null 2>&1 || fail "register s:$i"
+	done
+	model_file "$T/full.bin" 1500
+	head -c 8M /dev/zero >"$T/small/fill" 2>/dev/null
+	refused=0
+	page=0
+	while [ $page -lt 16 ]; do
+		ls "$S/.git/objects/pack" >"$T/packs.before"
+		before=$(snapshot "$S" 2>&1)
+		if "$MREG" -C "$S" register s "$T/full.bin" >"$T/.out" 2>"$T/.err"; then
+			break
+		fi
+		refused=$((refused + 1))
+		expect_eq "full disk, $page page(s) free: one line naming the problem" \
+			"$(wc -l <"$T/.err" | tr -d ' '):$(grep -c 'No space left on device' "$T/.err")" "1:1"
+		expect_eq "full disk, $page page(s) free: registry unchanged" "$(snapshot "$S" 2>&1)" "$before"
+		expect_eq "full disk, $page page(s) free: no new file in objects/pack" \
+			"$(ls "$S/.git/objects/pack" | grep -vxF -f "$T/packs.before")" ""
+		page=$((page + 1))
+		truncate -s -4096 "$T/small/fill"
+	done
+	expect_eq "writes were refused for a full disk, then one went through" \
+		"$([ $refused -ge 3 ] && [ $page -lt 16 ] && echo yes || echo "no: $refused refused, $page pages")" yes
+	rm -f "$T/small/fill"
+	model_file "$T/after.bin" 1500
+	check "a write once there is room again" "$MREG" -C "$S" register s "$T/after.bin"
+	out=$(git -C "$S" fsck --strict 2>&1)
+	expect_eq "git fsck --strict after the full disk" "$?:$out" "0:"
+	check "mreg fsck after the full disk" "$MREG" -C "$S" fsck
+	umount "$T/small"
+else
+	echo "# skipped: a full disk needs root, to mount a small tmpfs"
+fi
 finish

@@ -18,6 +18,8 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <git2/sys/odb_backend.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -364,13 +366,154 @@ done:
 	return rc;
 }
 
-static int ensure_mempack(mreg_registry *reg)
+/*
+ * A batch's new objects. libgit2 builds the batch's trees
+ * (git_tree_create_updated from HEAD's tree) and its commit, and writes an
+ * object only when no backend of the object database has it; this backend,
+ * first in line, is where those writes land. So it ends up holding exactly
+ * the new objects: the new blobs, the trees on the changed paths, the
+ * commit, which go to disk as one pack written as a single write's is
+ * (mreg_pack_store). It lives as long as the registry (libgit2 cannot drop
+ * a backend) and is emptied after each batch.
+ */
+typedef struct {
+	git_odb_backend parent;
+	mreg_obj *obj;
+	size_t n, cap;
+	mreg_oid_set ids;
+} batch_odb;
+
+static const mreg_obj *batch_find(batch_odb *b, const git_oid *id)
 {
-	if (reg->mempack)
+	if (!mreg_oid_set_has(&b->ids, id->id))
+		return NULL;
+	for (size_t i = 0; i < b->n; i++)
+		if (git_oid_equal(&b->obj[i].id, id))
+			return &b->obj[i];
+	return NULL;
+}
+
+static int batch_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len, git_object_t type)
+{
+	batch_odb *b = (batch_odb *)be;
+	if (mreg_oid_set_has(&b->ids, id->id))
 		return 0;
-	if (git_mempack_new(&reg->mempack) < 0 || git_odb_add_backend(reg->odb, reg->mempack, 1000) < 0)
-		return mreg_git_error("cannot prepare object writing in", reg->path);
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		mreg_obj *more = realloc(b->obj, cap * sizeof(*more));
+		if (!more)
+			return GIT_ERROR;
+		b->obj = more;
+		b->cap = cap;
+	}
+	void *copy = malloc(len ? len : 1);
+	if (!copy || mreg_oid_set_add(&b->ids, id->id) < 0) {
+		free(copy);
+		return GIT_ERROR;
+	}
+	memcpy(copy, data, len);
+	b->obj[b->n++] = (mreg_obj){ type, *id, copy, len, true };
 	return 0;
+}
+
+static int batch_read(void **out, size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
+{
+	const mreg_obj *o = batch_find((batch_odb *)be, id);
+	if (!o)
+		return GIT_ENOTFOUND;
+	if (!(*out = git_odb_backend_data_alloc(be, o->len ? o->len : 1)))
+		return GIT_ERROR;
+	memcpy(*out, o->data, o->len);
+	*len = o->len;
+	*type = o->type;
+	return 0;
+}
+
+static int batch_read_header(size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
+{
+	const mreg_obj *o = batch_find((batch_odb *)be, id);
+	if (!o)
+		return GIT_ENOTFOUND;
+	*len = o->len;
+	*type = o->type;
+	return 0;
+}
+
+static int batch_exists(git_odb_backend *be, const git_oid *id)
+{
+	return mreg_oid_set_has(&((batch_odb *)be)->ids, id->id);
+}
+
+static void batch_reset(batch_odb *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free((void *)b->obj[i].data);
+	b->n = 0;
+	free(b->ids.slot);
+	b->ids = (mreg_oid_set){ NULL, 0, 0 };
+}
+
+static void batch_free(git_odb_backend *be)
+{
+	batch_odb *b = (batch_odb *)be;
+	batch_reset(b);
+	free(b->obj);
+	free(b);
+}
+
+/* reg->mempack: the registry's batch backend, made and added on first use */
+static int batch_backend(batch_odb **out, mreg_registry *reg)
+{
+	if (!reg->mempack) {
+		batch_odb *b = calloc(1, sizeof(*b));
+		if (!b || git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION) < 0) {
+			free(b);
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		}
+		b->parent.read = batch_read;
+		b->parent.read_header = batch_read_header;
+		b->parent.write = batch_write;
+		b->parent.exists = batch_exists;
+		b->parent.free = batch_free;
+		if (git_odb_add_backend(reg->odb, &b->parent, 1000) < 0) {
+			batch_free(&b->parent);
+			return mreg_git_error("cannot prepare object writing in", reg->path);
+		}
+		reg->mempack = &b->parent;
+	}
+	*out = (batch_odb *)reg->mempack;
+	return 0;
+}
+
+/* The batch's objects as one pack in objects/pack (mreg_pack_store). */
+static int batch_write_pack(mreg_registry *reg, batch_odb *b, char hex[41], bool *created)
+{
+	mreg_buf pack = MREG_BUF_INIT;
+	uint64_t *offsets = calloc(b->n + 1, sizeof(*offsets));
+	uint32_t *crcs = calloc(b->n + 1, sizeof(*crcs));
+	mreg_pack_row *rows = calloc(b->n + 1, sizeof(*rows));
+	int rc;
+
+	*created = false;
+	if (!offsets || !crcs || !rows) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	mreg_buf_put(&pack, "PACK\0\0\0\2\0\0\0\0", 12);
+	if ((rc = mreg_pack_put_objects(&pack, offsets, crcs, b->obj, b->n)) < 0)
+		goto done;
+	for (size_t i = 0; i < b->n; i++) {
+		memcpy(rows[i].id, b->obj[i].id.id, 20);
+		rows[i].offset = offsets[i];
+		rows[i].crc = crcs[i];
+	}
+	rc = mreg_pack_store(reg, &pack, rows, b->n, hex, created);
+done:
+	mreg_buf_dispose(&pack);
+	free(offsets);
+	free(crcs);
+	free(rows);
+	return rc;
 }
 
 /* Who a commit and a reflog line name: the actor, as libgit2's signature would have it. */
@@ -675,8 +818,8 @@ done:
 
 /*
  * Many events in one commit: for imports, migrations and benchmarks, where a
- * commit per event would be wasted work. Objects go to disk through
- * libgit2's own pack dump (with delta search, worth it at this size).
+ * commit per event would be wasted work. Only the objects the repository
+ * does not have yet are written (batch_odb), as one pack.
  */
 int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
 		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time)
@@ -688,17 +831,16 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	git_signature *sig = NULL;
 	git_tree_update *up = NULL;
 	char (*paths)[MREG_EVENT_PATH_MAX] = NULL;
-	git_buf pack = GIT_BUF_INIT;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
-	char *msg = NULL;
+	batch_odb *batch = NULL;
+	char *msg = NULL, pack[41];
+	bool created = false;
 	int rc;
 
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if ((rc = ensure_mempack(reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
+	if ((rc = batch_backend(&batch, reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
 		return rc;
+	batch_reset(batch);
 	rc = MREG_ERROR;
 	up = calloc(n + nextra, sizeof(*up));
 	paths = calloc(n ? n : 1, sizeof(*paths));
@@ -747,14 +889,12 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 		rc = mreg_git_error("cannot create a commit in", reg->path);
 		goto done;
 	}
-	if (git_mempack_dump(&pack, reg->repo, reg->mempack) < 0 || git_odb_write_pack(&wp, reg->odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
-		rc = mreg_git_error("cannot write a pack in", reg->path);
+	if ((rc = batch_write_pack(reg, batch, pack, &created)) < 0) {
+		if (created)
+			remove_pack(reg, pack);
 		goto done;
 	}
-
-	git_mempack_reset(reg->mempack);
-	if ((rc = move_branch(reg, &commit, &head, &who, summary, NULL, false)) < 0)
+	if ((rc = move_branch(reg, &commit, &head, &who, summary, pack, created)) < 0)
 		goto done;
 	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
 	reg->known_tree = tree;
@@ -762,11 +902,8 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	git_oid_cpy(tree_out, &tree);
 	rc = 0;
 done:
-	if (wp)
-		wp->free(wp);
-	git_buf_dispose(&pack);
-	if (reg->mempack)
-		git_mempack_reset(reg->mempack);
+	if (batch)
+		batch_reset(batch);
 	git_signature_free(sig);
 	signature_dispose(&who);
 	git_tree_free(t);

@@ -3,8 +3,9 @@
 # modes of entries mreg did not make (executables, symlinks, submodules);
 # pack merges leave alone the packs git marks .keep or that have no index
 # yet, and drop a multi-pack-index that would name merged-away packs. A
-# write refused for a full disk leaves no pack behind; libgit2's temporary
-# packs left in objects/pack go once they are an hour old.
+# batch (migrate) writes only the objects that are new. A write refused for
+# a full disk leaves no pack behind; libgit2's temporary packs left in
+# objects/pack go once they are an hour old.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
@@ -72,6 +73,50 @@ expect_eq "mreg gc: the kept pack and one more" "$(idxs)" 2
 out=$(git -C "$R" fsck --strict 2>&1)
 expect_eq "git fsck --strict after mreg gc" "$?:$out" "0:"
 expect_eq "every version still there" "$("$MREG" -C "$R" --json show m | jq -r .version)" "$n"
+
+# ---- a batch writes only its new objects ----------------------------------
+fast_copy
+B=$T/batch
+new_registry "$B"
+i=0
+while [ $i -lt 300 ]; do
+	i=$((i + 1))
+	head -c 200 /dev/urandom >"$T/b.bin"
+	"$T/mreg-fast" -C "$B" register "m$((i % 10))" "$T/b.bin" >/dev/null 2>&1 || fail "register $i"
+done
+check "mreg gc before the batch: one pack" "$MREG" -C "$B" gc
+mkdir "$T/orig"
+model_file "$T/orig/one.pt" 1200
+sqlite3 "$T/orig/registry.db" <<SQL
+CREATE TABLE models (model_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, model_type TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL,
+    stage TEXT NOT NULL, file_path TEXT NOT NULL, file_hash TEXT NOT NULL, file_size_bytes INTEGER NOT NULL,
+    metrics_json TEXT, training_config_json TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, tag TEXT NOT NULL);
+CREATE TABLE stage_transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL,
+    from_stage TEXT, to_stage TEXT NOT NULL, reason TEXT, transitioned_by TEXT, transitioned_at TEXT NOT NULL);
+INSERT INTO models VALUES ('moved_in', 'moved_in', '', 'policy_value', '2025-11-01T09:15:02.118734', '2025-11-01T09:15:02.118734');
+INSERT INTO versions (model_id, version, stage, file_path, file_hash, file_size_bytes, metrics_json, training_config_json, created_at, updated_at)
+    VALUES ('moved_in', 1, 'development', '$T/orig/one.pt', '$(sha256sum <"$T/orig/one.pt" | cut -c1-64)', 1200, '{}', '{}',
+    '2025-11-01T09:15:02.118734', '2025-11-01T09:15:02.118734');
+INSERT INTO stage_transitions (model_id, version, from_stage, to_stage, reason, transitioned_by, transitioned_at)
+    VALUES ('moved_in', 1, NULL, 'development', 'Initial registration', NULL, '2025-11-01T09:15:02.118734');
+SQL
+ls "$B/.git/objects/pack" | grep '\.idx$' >"$T/packs.before"
+check "migrate one version: a batch of one event into 300 versions" "$MREG" -C "$B" migrate "$T/orig/registry.db"
+newidx=$(ls "$B/.git/objects/pack" | grep '\.idx$' | grep -vxF -f "$T/packs.before")
+expect_eq "the batch wrote one pack" "$(echo "$newidx" | grep -c .)" 1
+git -C "$B" show-index <"$B/.git/objects/pack/$newidx" | cut -d' ' -f2 | sort >"$T/in-pack"
+git -C "$B" rev-list --objects HEAD --not HEAD^ | cut -d' ' -f1 | sort >"$T/new-objects"
+expect_eq "its pack holds exactly the new objects (event, model file, trees on their paths, commit)" \
+	"$(cmp -s "$T/in-pack" "$T/new-objects" && echo same ||
+		echo "$(wc -l <"$T/in-pack") in the pack, $(wc -l <"$T/new-objects") new")" same
+expect_eq "a handful of them, not the whole tree" "$([ "$(wc -l <"$T/in-pack")" -le 12 ] && echo yes || echo "no: $(wc -l <"$T/in-pack")")" yes
+out=$(git -C "$B" fsck --strict 2>&1)
+expect_eq "git fsck --strict after the batch" "$?:$out" "0:"
+check "mreg fsck after the batch" "$MREG" -C "$B" fsck
+expect_eq "the migrated version is there" "$("$MREG" -C "$B" --json show moved_in | jq -r .version)" 1
 
 # ---- libgit2's temporary packs in objects/pack -------------------------------
 old_tmp="$R/.git/objects/pack/pack_git2_0123456789abcdef"

@@ -7,8 +7,17 @@
  * compare-and-swap, the way git moves it (update_branch). A crash before the
  * ref update leaves only an unreferenced pack; after it, the event is
  * durable and whatever lags (work tree, index, state files) is repaired by
- * the next command. Batches (imports, migrations) still gather their objects
- * in libgit2's in-memory backend and write them with its pack dump.
+ * the next command. Batches (imports, migrations) have libgit2 build their
+ * trees and write only the objects the repository lacks (batch_odb), then
+ * store them the same way.
+ *
+ * A write refused before its branch moves (the branch moved meanwhile, a
+ * lock file held past mreg.lockTimeout, a full disk) removes the pack it
+ * made; a pack file is only named once both it and its index are written
+ * whole, so a full disk leaves none. What a killed writer left (temporary
+ * files, a killed gc's pack) the next write removes (sweep_pack_tmp); an
+ * unreferenced pack a writer killed at the wrong moment leaves is garbage
+ * for `mreg gc`, which removes it past the grace period.
  *
  * One pack per write would pile up, so packs are merged geometrically: when
  * there are more than MAX_PACKS, every pack but the largest is merged, and
@@ -27,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_PACKS 8
 
@@ -944,106 +955,671 @@ static int64_t objects_size(mreg_registry *reg)
 	return total;
 }
 
-static void push_reflog(git_revwalk *walk, mreg_registry *reg, const char *name)
+/*
+ * mreg gc: one pack, with delta compression, of everything `git gc` keeps;
+ * then the packs and loose objects it makes redundant go, and garbage only
+ * once git's grace period is over. Writes never compute deltas (each stores
+ * its trees whole, which is what makes them fast); this is where the history
+ * gets small again.
+ *
+ * What is kept, as git keeps it: every ref (an annotated tag as the tag
+ * object itself and what it points at, be it a commit, a tree or a blob),
+ * HEAD, every entry of every reflog, the index's entries (a blob staged with
+ * `git add` is in no commit yet) and its cache-tree, and the same for each
+ * linked work tree. libgit2's revwalk peels tags to commits, so tags and
+ * tips that are not commits go to the pack builder one by one (add_tip).
+ *
+ * What goes: a loose object the new pack holds, or one older than the
+ * cutoff of gc.pruneExpire (prune_cutoff: two weeks by default). An old
+ * pack goes whole, and the objects in it that the new pack does not hold are
+ * unreachable: git's way with them (`git repack -A
+ * --unpack-unreachable=<expiry>`, then `git prune --expire=<expiry>`) is to
+ * write them out as loose objects dated with the pack's mtime, unless the
+ * pack is older than the cutoff, and to prune loose objects by their mtime.
+ * mreg does the same in one go: when the old pack is younger than the
+ * cutoff, its unreachable objects are written loose with its mtime (and made
+ * durable) before it is removed, and the next gc judges them by that date;
+ * when it is older, they go with it. So nothing unreachable disappears
+ * before its grace period is over, whichever way it was stored, and an
+ * object written a moment ago by a command running beside gc (loose, or in
+ * a pack gc did not see) stays. A .pack without its .idx (nothing reads
+ * it) goes once older than the cutoff; packs git marks .keep or .promisor
+ * stay as they are.
+ *
+ * libgit2 writes the new pack into MREG_PACK_TMP, from where the pack and
+ * then its index are renamed into objects/pack and made durable before
+ * anything old is removed; a gc killed while libgit2 writes leaves its
+ * temporary files there, and the next write removes them.
+ */
+typedef struct {
+	mreg_registry *reg;
+	git_revwalk *walk;	/* commits: their history and trees go in with insert_walk */
+	git_packbuilder *pb;
+} gc_tips;
+
+/* Keep id and what it reaches. must: a missing object is an error (a ref), else passed by (a reflog entry). */
+static int add_tip(gc_tips *g, const git_oid *id, const char *what, bool must)
+{
+	git_oid cur = *id;
+	char hex[GIT_OID_HEXSZ + 1];
+	for (int depth = 0; depth < 32; depth++) {
+		size_t size;
+		git_object_t type;
+		git_tag *tag = NULL;
+		int err = 0;
+		if (git_oid_is_zero(&cur))
+			return 0;
+		if (git_odb_read_header(&size, &type, g->reg->odb, &cur) < 0) {
+			git_error_clear();
+			if (!must)
+				return 0;
+			return mreg_error_set(MREG_ECORRUPT, "cannot gc '%s': %s names object %s, which is missing (see git fsck); nothing was removed",
+					      g->reg->path, what, git_oid_tostr(hex, sizeof(hex), &cur));
+		}
+		switch (type) {
+		case GIT_OBJECT_COMMIT:
+			err = git_revwalk_push(g->walk, &cur);
+			break;
+		case GIT_OBJECT_TREE:
+			err = git_packbuilder_insert_tree(g->pb, &cur);
+			break;
+		case GIT_OBJECT_BLOB:
+			err = git_packbuilder_insert(g->pb, &cur, NULL);
+			break;
+		case GIT_OBJECT_TAG:	/* the tag itself, then what it points at */
+			if (git_packbuilder_insert(g->pb, &cur, NULL) < 0 || git_tag_lookup(&tag, g->reg->repo, &cur) < 0)
+				return mreg_git_error("cannot gc", g->reg->path);
+			cur = *git_tag_target_id(tag);
+			git_tag_free(tag);
+			must = true;
+			continue;
+		default:
+			return 0;
+		}
+		return err < 0 ? mreg_git_error("cannot gc", g->reg->path) : 0;
+	}
+	return mreg_error_set(MREG_ECORRUPT, "cannot gc '%s': %s is a chain of tags too long to follow", g->reg->path, what);
+}
+
+static int add_reflog(gc_tips *g, git_repository *repo, const char *name)
 {
 	git_reflog *log = NULL;
-	if (git_reflog_read(&log, reg->repo, name) < 0)
-		return;
-	for (size_t i = 0; i < git_reflog_entrycount(log); i++) {
+	int rc = 0;
+	if (git_reflog_read(&log, repo, name) < 0) {
+		git_error_clear();	/* none */
+		return 0;
+	}
+	for (size_t i = 0; i < git_reflog_entrycount(log) && rc == 0; i++) {
 		const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
-		if (!git_oid_is_zero(git_reflog_entry_id_new(e)))
-			git_revwalk_push(walk, git_reflog_entry_id_new(e));
-		if (!git_oid_is_zero(git_reflog_entry_id_old(e)))
-			git_revwalk_push(walk, git_reflog_entry_id_old(e));
+		if ((rc = add_tip(g, git_reflog_entry_id_new(e), name, false)) == 0)
+			rc = add_tip(g, git_reflog_entry_id_old(e), name, false);
 	}
 	git_reflog_free(log);
-	git_error_clear();	/* entries whose commits are gone are simply not kept */
+	return rc;
+}
+
+/* Every ref and its reflog, and HEAD and its reflog. */
+static int add_refs(gc_tips *g)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_oid head;
+	int rc = 0, err;
+	if (git_reference_iterator_new(&it, g->reg->repo) < 0)
+		return mreg_git_error("cannot list the refs of", g->reg->path);
+	while (rc == 0 && (err = git_reference_next(&ref, it)) == 0) {
+		git_reference *res = NULL;
+		if (git_reference_resolve(&res, ref) == 0)
+			rc = add_tip(g, git_reference_target(res), git_reference_name(ref), true);
+		git_error_clear();	/* a symbolic ref to nothing */
+		if (rc == 0)
+			rc = add_reflog(g, g->reg->repo, git_reference_name(ref));
+		git_reference_free(res);
+		git_reference_free(ref);
+	}
+	if (rc == 0 && err != GIT_ITEROVER)
+		rc = mreg_git_error("cannot list the refs of", g->reg->path);
+	git_reference_iterator_free(it);
+	if (rc == 0 && git_reference_name_to_id(&head, g->reg->repo, "HEAD") == 0)
+		rc = add_tip(g, &head, "HEAD", true);
+	git_error_clear();	/* an unborn HEAD */
+	return rc == 0 ? add_reflog(g, g->reg->repo, "HEAD") : rc;
+}
+
+/* git's varint of index version 4, skipped; NULL past end. */
+static const unsigned char *skip_varint(const unsigned char *p, const unsigned char *end)
+{
+	while (p < end && *p & 128)
+		p++;
+	return p < end ? p + 1 : NULL;
 }
 
 /*
- * mreg gc: one pack with delta compression of everything reachable from the
- * refs and their reflogs, the way `git repack -a -d` plus a prune would.
- * Writes never compute deltas (each one stores its trees whole, which is
- * what makes them fast); this is where the history gets small again. The new
- * pack is complete and durable before anything old is removed.
+ * The trees of an index's cache-tree (extension TREE), read from the file
+ * (libgit2 does not show them). Index versions 2 to 4; an index this does
+ * not follow keeps nothing more than its entries, which libgit2 read.
  */
-int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
+static int add_cache_tree(gc_tips *g, const mreg_buf *b)
 {
-	git_revwalk *walk = NULL;
-	git_packbuilder *pb = NULL;
-	char *dir = NULL;
-	DIR *d = NULL;
-	struct dirent *de;
-	int rc;
-
-	if ((rc = mreg_lock(reg)) < 0)
-		return rc;
-	*before = objects_size(reg);
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if (git_revwalk_new(&walk, reg->repo) < 0 || git_revwalk_push_glob(walk, "refs/*") < 0 ||
-	    git_packbuilder_new(&pb, reg->repo) < 0) {
-		rc = mreg_git_error("cannot list the objects of", reg->path);
-		goto done;
+	const unsigned char *p = (const unsigned char *)b->ptr, *end = p + b->size;
+	if (b->size < 12 + 20 || memcmp(p, "DIRC", 4))
+		return 0;
+	uint32_t version = be32(p + 4), n = be32(p + 8);
+	if (version < 2 || version > 4)
+		return 0;
+	end -= 20;	/* the checksum */
+	p += 12;
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - p < 62)
+			return 0;
+		size_t fixed = 62 + (version >= 3 && (p[60] & 0x40) ? 2 : 0);
+		const unsigned char *name = p + fixed, *nul;
+		if (name > end || (version == 4 && !(name = skip_varint(name, end))) ||
+		    !(nul = memchr(name, 0, (size_t)(end - name))))
+			return 0;
+		p = version == 4 ? nul + 1 : p + ((fixed + (size_t)(nul - (p + fixed)) + 8) & ~(size_t)7);
 	}
-	git_revwalk_push_head(walk);
-	push_reflog(walk, reg, "HEAD");
-	char branch[256];
-	push_reflog(walk, reg, mreg_branch_ref(reg, branch, sizeof(branch)));
-	git_packbuilder_set_threads(pb, 0);
-	if (git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+	while (end - p >= 8) {
+		uint32_t len = be32(p + 4);
+		const unsigned char *data = p + 8;
+		if ((size_t)(end - data) < len)
+			return 0;
+		if (!memcmp(p, "TREE", 4)) {
+			/* path NUL, entry count (-1: invalid), space, subtree count, newline, then the id if valid */
+			const unsigned char *q = data, *qend = data + len;
+			while (q < qend) {
+				const unsigned char *nul = memchr(q, 0, (size_t)(qend - q)), *nl;
+				if (!nul || !(nl = memchr(nul, '\n', (size_t)(qend - nul))))
+					return 0;
+				bool valid = nul[1] != '-';
+				q = nl + 1;
+				if (valid) {
+					git_oid id;
+					if (qend - q < 20)
+						return 0;
+					memcpy(id.id, q, 20);
+					q += 20;
+					int rc = add_tip(g, &id, "the index's cache-tree", false);
+					if (rc < 0)
+						return rc;
+				}
+			}
+		}
+		p = data + len;
+	}
+	return 0;
+}
+
+/* The entries (all stages; not submodules) and the cache-tree of the index file at path. */
+static int add_index(gc_tips *g, const char *path)
+{
+	git_index *idx = NULL;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0;
+	if (access(path, F_OK) < 0)
+		return 0;	/* none (a bare repository) */
+	if (git_index_open(&idx, path) < 0)
+		return mreg_git_error("cannot gc: cannot read the index", path);
+	for (size_t i = 0; rc == 0 && i < git_index_entrycount(idx); i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		if (e->mode != GIT_FILEMODE_COMMIT)
+			rc = add_tip(g, &e->id, "the index", false);
+	}
+	git_index_free(idx);
+	if (rc == 0 && mreg_fs_read(&b, path, 0) == 0)
+		rc = add_cache_tree(g, &b);
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* A reflog file read by hand (a linked work tree's HEAD): "<old> <new> ..." per line. */
+static int add_reflog_file(gc_tips *g, const char *path)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0;
+	if (mreg_fs_read(&b, path, 0) < 0) {
+		mreg_error_clear();
+		return 0;
+	}
+	for (const char *p = b.ptr; rc == 0 && p && *p;) {
+		git_oid a, c;
+		if (strlen(p) > 82 && git_oid_fromstrn(&a, p, 40) == 0 && git_oid_fromstrn(&c, p + 41, 40) == 0 &&
+		    (rc = add_tip(g, &a, path, false)) == 0)
+			rc = add_tip(g, &c, path, false);
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* Linked work trees (.git/worktrees/<name>/): their HEAD, its reflog, their index. */
+static int add_worktrees(gc_tips *g)
+{
+	char *dir = mreg_strfmt("%sworktrees", g->reg->gitdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	int rc = 0;
+	while (d && rc == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		mreg_buf b = MREG_BUF_INIT;
+		char *head = mreg_strfmt("%s/%s/HEAD", dir, de->d_name);
+		char *log = mreg_strfmt("%s/%s/logs/HEAD", dir, de->d_name);
+		char *index = mreg_strfmt("%s/%s/index", dir, de->d_name);
+		git_oid id;
+		if (!head || !log || !index) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else {
+			/* detached at a commit; a branch is one of the refs */
+			if (mreg_fs_read(&b, head, 256) == 0 && b.size >= 40 && git_oid_fromstrn(&id, b.ptr, 40) == 0)
+				rc = add_tip(g, &id, head, true);
+			mreg_error_clear();
+			if (rc == 0 && (rc = add_reflog_file(g, log)) == 0)
+				rc = add_index(g, index);
+		}
+		mreg_buf_dispose(&b);
+		free(head);
+		free(log);
+		free(index);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return rc;
+}
+
+/*
+ * gc.pruneExpire as a cutoff in seconds: what is unreachable and older goes.
+ * As git reads it: "now" or "all" (INT64_MAX: everything unreachable),
+ * "never" or "false" (INT64_MIN: nothing), "@<seconds>", a date
+ * "YYYY-MM-DD[ HH:MM[:SS]]" in local time (midnight when no time is given),
+ * or a relative one: numbers with units (second, minute, hour, day, week,
+ * month of 30 days, year of 365; plural or not) separated by dots or
+ * spaces, "ago" at the end optional: "2.weeks.ago", "1 day 12 hours".
+ * Anything else git's own date parser may know is refused here, with the
+ * value named, and gc does nothing.
+ */
+static int parse_expiry(int64_t *out, const char *v, int64_t now)
+{
+	static const struct {
+		const char *name;
+		int64_t secs;
+	} units[] = { { "second", 1 },	   { "sec", 1 },       { "minute", 60 },	{ "min", 60 },
+		      { "hour", 3600 },	   { "day", 86400 },   { "week", 7 * 86400 }, { "month", 30 * 86400 },
+		      { "year", 365 * 86400 } };
+	char *end;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+
+	if (!strcmp(v, "now") || !strcmp(v, "all")) {
+		*out = INT64_MAX;
+		return 0;
+	}
+	if (!strcmp(v, "never") || !strcmp(v, "false")) {
+		*out = INT64_MIN;
+		return 0;
+	}
+	if (v[0] == '@') {
+		errno = 0;
+		long long t = strtoll(v + 1, &end, 10);
+		if (errno || end == v + 1 || *end)
+			return -1;
+		*out = t;
+		return 0;
+	}
+	if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) {
+		const char *rest = v + n;
+		if (*rest == ' ' || *rest == 'T') {
+			int k = 0;
+			if (sscanf(rest + 1, "%2d:%2d%n", &h, &mi, &k) != 2)
+				return -1;
+			rest += 1 + k;
+			if (*rest == ':' && sscanf(rest + 1, "%2d%n", &sec, &k) == 1)
+				rest += 1 + k;
+		}
+		if (*rest || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || h < 0 || mi < 0 ||
+		    sec < 0)
+			return -1;
+		struct tm tm = { 0 };
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = sec;
+		tm.tm_isdst = -1;
+		time_t t = mktime(&tm);
+		if (t == (time_t)-1)
+			return -1;
+		*out = (int64_t)t;
+		return 0;
+	}
+	int64_t back = 0;
+	int pairs = 0;
+	const char *p = v;
+	for (;;) {
+		while (*p == '.' || *p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (!strncmp(p, "ago", 3) && (p[3] == '\0' || p[3] == '.' || p[3] == ' ')) {
+			p += 3;
+			while (*p == '.' || *p == ' ')
+				p++;
+			if (*p || !pairs)
+				return -1;
+			break;
+		}
+		if (*p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		long long num = strtoll(p, &end, 10);
+		if (errno || num > 1000000)
+			return -1;
+		p = end;
+		while (*p == '.' || *p == ' ')
+			p++;
+		size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz");
+		size_t k = 0, base = len && p[len - 1] == 's' ? len - 1 : len;
+		while (k < sizeof(units) / sizeof(units[0]) &&
+		       !(strlen(units[k].name) == base && !strncmp(p, units[k].name, base)) &&
+		       !(strlen(units[k].name) == len && !strncmp(p, units[k].name, len)))
+			k++;
+		if (!len || k == sizeof(units) / sizeof(units[0]))
+			return -1;
+		back += num * units[k].secs;
+		pairs++;
+		p += len;
+	}
+	if (!pairs)
+		return -1;
+	*out = now - back;
+	return 0;
+}
+
+static int prune_cutoff(int64_t *out, mreg_registry *reg)
+{
+	git_config *cfg = NULL;
+	git_buf v = GIT_BUF_INIT;
+	const char *value = "2.weeks.ago";	/* git's default */
+	int rc = 0;
+	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
+		return mreg_git_error("cannot read git config of", reg->path);
+	if (git_config_get_string_buf(&v, cfg, "gc.pruneExpire") == 0)
+		value = v.ptr;
+	git_error_clear();
+	if (parse_expiry(out, value, mreg_fs_now_usec() / 1000000) < 0)
+		rc = mreg_error_set(MREG_EINVALID, "invalid gc.pruneExpire '%s': use now, never, a date (2024-01-31) "
+				    "or a relative one (2.weeks.ago)", value);
+	git_buf_dispose(&v);
+	git_config_free(cfg);
+	return rc;
+}
+
+/* The object ids of a pack index (version 2) read into b; NULL when it is not one this reads. */
+static const unsigned char *idx_ids(mreg_buf *b, size_t *n, const char *path)
+{
+	mreg_buf_clear(b);
+	if (mreg_fs_read(b, path, 0) < 0) {
+		mreg_error_clear();
+		return NULL;
+	}
+	const unsigned char *p = (const unsigned char *)b->ptr;
+	if (b->size < 8 + 1024 || memcmp(p, "\377tOc\0\0\0\2", 8))
+		return NULL;
+	*n = be32(p + 8 + 255 * 4);
+	if ((b->size - 8 - 1024) / 28 < *n)	/* ids and CRCs at least */
+		return NULL;
+	return p + 8 + 1024;
+}
+
+/* The pack builder's pack written in MREG_PACK_TMP, then moved into objects/pack, durably. */
+static int write_new_pack(char name[41], gc_tips *g)
+{
+	mreg_registry *reg = g->reg;
+	char *tmp = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir), *from = NULL, *to = NULL;
+	int rc = 0;
+	if (!tmp)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	sweep_pack_tmp(reg);
+	if ((rc = mreg_fs_mkdirs(tmp)) < 0)
+		goto done;
+	if (git_packbuilder_insert_walk(g->pb, g->walk) < 0 || git_packbuilder_write(g->pb, tmp, 0, NULL, NULL) < 0) {
 		rc = mreg_git_error("cannot write the packed history of", reg->path);
 		goto done;
 	}
-	/* everything kept is in the new pack: the other packs and loose objects go */
-	const char *keep = git_packbuilder_name(pb);
-	dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
-	d = dir ? opendir(dir) : NULL;
-	while (d && (de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len < 6 || strcmp(de->d_name + len - 5, ".pack") || (keep && strstr(de->d_name, keep)))
-			continue;
-		char *k = mreg_strfmt("%s/%.*s.keep", dir, (int)(len - 5), de->d_name);
-		char *pr = mreg_strfmt("%s/%.*s.promisor", dir, (int)(len - 5), de->d_name);
-		bool kept = (k && access(k, F_OK) == 0) || (pr && access(pr, F_OK) == 0);
-		free(k);
-		free(pr);
-		if (kept)
-			continue;	/* git keeps it on purpose: so do we */
-		static const char *const ext[] = { ".idx", ".pack", ".rev" };
-		for (size_t e = 0; e < 3; e++) {
-			char *f = mreg_strfmt("%s/%.*s%s", dir, (int)(len - 5), de->d_name, ext[e]);
-			if (f)
-				unlink(f);
-			free(f);
+	snprintf(name, 41, "%s", git_packbuilder_name(g->pb));
+	static const char *const ext[] = { ".pack", ".idx" };	/* an index names only a complete pack */
+	for (size_t e = 0; e < 2 && rc == 0; e++) {
+		free(from);
+		free(to);
+		from = mreg_strfmt("%s/pack-%s%s", tmp, name, ext[e]);
+		to = mreg_strfmt("%sobjects/pack/pack-%s%s", reg->gitdir, name, ext[e]);
+		if (!from || !to)
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		else if (rename(from, to) < 0)
+			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", to, strerror(errno));
+	}
+	if (rc == 0 && reg->fsync) {
+		free(to);
+		to = mreg_strfmt("%sobjects/pack", reg->gitdir);
+		rc = to ? mreg_fs_fsync_dir(to) : mreg_error_set(MREG_ERROR, "out of memory");
+	}
+done:
+	sweep_pack_tmp(reg);
+	free(from);
+	free(to);
+	free(tmp);
+	return rc;
+}
+
+/*
+ * An unreachable object of a pack about to go, written loose with the
+ * pack's mtime (or, already loose, given that mtime if it is later): what
+ * `git repack --unpack-unreachable` does. The file and its directory are
+ * durable (when reg->fsync) before the pack goes; its date is not, and a
+ * date lost in a crash is a later one, which only keeps the object longer.
+ */
+static int eject(mreg_registry *reg, const unsigned char *oid, time_t mtime)
+{
+	git_oid id;
+	git_odb_object *o = NULL;
+	mreg_buf raw = MREG_BUF_INIT, z = MREG_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	struct stat sb;
+	int rc = 0;
+
+	memcpy(id.id, oid, 20);
+	git_oid_tostr(hex, sizeof(hex), &id);
+	char *path = mreg_strfmt("%sobjects/%.2s/%s", reg->gitdir, hex, hex + 2);
+	if (!path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (stat(path, &sb) < 0) {
+		if (git_odb_read(&o, reg->odb, &id) < 0) {
+			rc = mreg_git_error("cannot gc: cannot read an unreachable object of", reg->path);
+			goto done;
 		}
+		mreg_buf_printf(&raw, "%s %zu", mreg_objs_type_name(git_odb_object_type(o)), git_odb_object_size(o));
+		mreg_buf_put(&raw, "", 1);
+		mreg_buf_put(&raw, git_odb_object_data(o), git_odb_object_size(o));
+		uLongf zlen = compressBound((uLong)raw.size);
+		if (mreg_buf_oom(&raw) || mreg_buf_grow(&z, zlen) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		if (compress2((Bytef *)z.ptr, &zlen, (const Bytef *)raw.ptr, (uLong)raw.size, Z_BEST_SPEED) != Z_OK) {
+			rc = mreg_error_set(MREG_ERROR, "cannot compress object %s", hex);
+			goto done;
+		}
+		if ((rc = mreg_fs_write_atomic(path, z.ptr, zlen, reg->fsync)) < 0)
+			goto done;
+		chmod(path, 0444);
+	} else if (sb.st_mtime >= mtime) {
+		goto done;
+	}
+	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot date '%s': %s", path, strerror(errno));
+done:
+	git_odb_object_free(o);
+	mreg_buf_dispose(&raw);
+	mreg_buf_dispose(&z);
+	free(path);
+	return rc;
+}
+
+static bool removable_pack(const char *dir, const char *name, size_t len)
+{
+	char *k = mreg_strfmt("%s/%.*s.keep", dir, (int)len, name);
+	char *pr = mreg_strfmt("%s/%.*s.promisor", dir, (int)len, name);
+	bool kept = !k || !pr || access(k, F_OK) == 0 || access(pr, F_OK) == 0;
+	free(k);
+	free(pr);
+	return !kept;	/* git keeps it on purpose: so do we */
+}
+
+/* Every old pack goes, its unreachable objects ejected first when it is younger than cutoff. */
+static int prune_packs(mreg_registry *reg, const mreg_oid_set *kept, const char *keep, int64_t cutoff)
+{
+	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	mreg_buf idx = MREG_BUF_INIT;
+	int rc = 0;
+	while (d && rc == 0 && (de = readdir(d))) {
+		size_t len = strlen(de->d_name), n = 0;
+		struct stat sb;
+		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 5, ".pack") ||
+		    !strncmp(de->d_name + 5, keep, 40) || !removable_pack(dir, de->d_name, len - 5))
+			continue;
+		char *ip = mreg_strfmt("%s/%.*s.idx", dir, (int)(len - 5), de->d_name);
+		char *pp = mreg_strfmt("%s/%s", dir, de->d_name);
+		const unsigned char *ids = NULL;
+		bool go = false;
+		if (!ip || !pp || stat(pp, &sb) < 0) {
+			/* gone meanwhile */
+		} else if (access(ip, F_OK) < 0) {
+			go = (int64_t)sb.st_mtime < cutoff;	/* no index: nothing reads it */
+		} else if ((ids = idx_ids(&idx, &n, ip))) {
+			bool young = (int64_t)sb.st_mtime >= cutoff;
+			for (size_t i = 0; rc == 0 && young && i < n; i++)
+				if (!mreg_oid_set_has(kept, ids + i * 20))
+					rc = eject(reg, ids + i * 20, sb.st_mtime);
+			go = rc == 0;
+		}	/* else an index this cannot read: the pack stays */
+		if (go) {
+			static const char *const ext[] = { ".idx", ".pack", ".rev", ".bitmap" };
+			for (size_t e = 0; e < 4; e++) {	/* the index first: a pack without one is never read */
+				char *f = mreg_strfmt("%s/%.*s%s", dir, (int)(len - 5), de->d_name, ext[e]);
+				if (f)
+					unlink(f);
+				free(f);
+			}
+		}
+		free(ip);
+		free(pp);
 	}
 	if (d)
 		closedir(d);
-	d = NULL;
-	if (dir)
-		remove_midx(dir);
 	free(dir);
-	dir = mreg_strfmt("%sobjects", reg->gitdir);
-	d = dir ? opendir(dir) : NULL;
-	while (d && (de = readdir(d))) {
-		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
-			continue;
-		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
-		if (sub) {
-			mreg_fs_unlink_where(sub, any_name);
-			rmdir(sub);
+	mreg_buf_dispose(&idx);
+	return rc;
+}
+
+/* Loose objects the new pack holds, or older than cutoff; and temporary files a killed gc left. */
+static void prune_loose(mreg_registry *reg, const mreg_oid_set *kept, int64_t cutoff)
+{
+	for (int f = 0; f < 256; f++) {
+		char fan[3] = { "0123456789abcdef"[f >> 4], "0123456789abcdef"[f & 15], '\0' };
+		char *dir = mreg_strfmt("%sobjects/%s", reg->gitdir, fan);
+		DIR *d = dir ? opendir(dir) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid id;
+			struct stat sb;
+			bool object = strlen(de->d_name) == 38 && strspn(de->d_name, "0123456789abcdef") == 38;
+			if (!object && !strstr(de->d_name, ".mreg-tmp"))
+				continue;
+			char *path = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (path && object) {
+				memcpy(hex, fan, 2);
+				memcpy(hex + 2, de->d_name, 39);
+				if (git_oid_fromstr(&id, hex) == 0 &&
+				    (mreg_oid_set_has(kept, id.id) || (lstat(path, &sb) == 0 && (int64_t)sb.st_mtime < cutoff)))
+					unlink(path);
+			} else if (path) {
+				unlink(path);
+			}
+			free(path);
 		}
-		free(sub);
+		if (d) {
+			closedir(d);
+			rmdir(dir);	/* when empty */
+		}
+		free(dir);
 	}
+}
+
+int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
+{
+	gc_tips g = { reg, NULL, NULL };
+	mreg_oid_set kept = { NULL, 0, 0 };
+	mreg_buf idx = MREG_BUF_INIT;
+	char name[41], *path = NULL;
+	int64_t cutoff;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_lock(reg)) < 0)
+		return rc;
+	if ((rc = prune_cutoff(&cutoff, reg)) < 0)
+		goto done;
+	*before = objects_size(reg);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	if (git_revwalk_new(&g.walk, reg->repo) < 0 || git_packbuilder_new(&g.pb, reg->repo) < 0) {
+		rc = mreg_git_error("cannot list the objects of", reg->path);
+		goto done;
+	}
+	git_packbuilder_set_threads(g.pb, 0);
+	if (!(path = mreg_strfmt("%sindex", reg->gitdir))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 || (rc = add_worktrees(&g)) < 0 ||
+	    (rc = write_new_pack(name, &g)) < 0)
+		goto done;
+	/* what the new pack holds is all that is kept; the rest is unreachable */
+	free(path);
+	if (!(path = mreg_strfmt("%sobjects/pack/pack-%s.idx", reg->gitdir, name))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	const unsigned char *ids = idx_ids(&idx, &n, path);
+	if (!ids) {
+		rc = mreg_error_set(MREG_ERROR, "cannot gc '%s': cannot read the index of its new pack", reg->path);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (mreg_oid_set_add(&kept, ids + i * 20) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+	if ((rc = prune_packs(reg, &kept, name, cutoff)) < 0)
+		goto done;
+	prune_loose(reg, &kept, cutoff);
+	free(path);
+	if ((path = mreg_strfmt("%sobjects/pack", reg->gitdir)))
+		remove_midx(path);
 	git_odb_refresh(reg->odb);
 	*after = objects_size(reg);
-	rc = 0;
 done:
-	if (d)
-		closedir(d);
-	free(dir);
-	git_packbuilder_free(pb);
-	git_revwalk_free(walk);
+	free(kept.slot);
+	mreg_buf_dispose(&idx);
+	free(path);
+	git_packbuilder_free(g.pb);
+	git_revwalk_free(g.walk);
 	mreg_unlock(reg);
 	return rc;
 }

@@ -101,7 +101,7 @@ int mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);
  */
 int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath);
 void mreg_lockfile_done(mreg_registry *reg);
-/* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */
+/* libgit2 initialised once, with mreg's settings (objects read are hash-checked; creation is not re-checked) */
 int mreg_libgit2_ready(void);
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
 int mreg_registry_need_git(mreg_registry *reg);

@@ -5,7 +5,8 @@
 # yet, and drop a multi-pack-index that would name merged-away packs. A
 # batch (migrate) writes only the objects that are new. A write refused for
 # a full disk leaves no pack behind; libgit2's temporary packs left in
-# objects/pack go once they are an hour old.
+# objects/pack go once they are an hour old. An object whose bytes do not
+# hash to its name is refused by the command that reads it.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
@@ -128,6 +129,27 @@ reg_one
 if [ -e "$old_tmp" ]; then fail "an hour-old pack_git2_ file is left"; else ok "the next write removes an hour-old pack_git2_ file"; fi
 if [ -e "$new_tmp" ]; then ok "a fresh pack_git2_ file is left to its writer"; else fail "a fresh pack_git2_ file was removed"; fi
 rm -f "$new_tmp"
+
+# ---- an object whose bytes do not hash to its name ----------------------------
+# Every pack unpacked into loose objects, then the loose file of HEAD's tree
+# swapped for the previous commit's (a valid tree: the registry one event
+# earlier). Read without checking, it is a history that silently lost its
+# last event; libgit2 must refuse it.
+C=$T/corrupt
+new_registry "$C"
+for i in 1 2; do
+	model_file "$T/c$i.bin" 800
+	"$MREG" -C "$C" register c "$T/c$i.bin" >/dev/null 2>&1 || fail "register c:$i"
+done
+mkdir "$T/c-packs"
+mv "$C/.git/objects/pack/"* "$T/c-packs/"
+for p in "$T/c-packs/"*.pack; do git -C "$C" unpack-objects -q <"$p"; done
+loose_of() { echo "$C/.git/objects/$(echo "$1" | cut -c1-2)/$(echo "$1" | cut -c3-)"; }
+head_tree=$(git -C "$C" rev-parse HEAD^{tree})
+chmod u+w "$(loose_of "$head_tree")"
+cp "$(loose_of "$(git -C "$C" rev-parse HEAD~1^{tree})")" "$(loose_of "$head_tree")"
+bad "refresh --full reading a tree whose bytes do not hash to its name: refused" 1 \
+	"^mreg: .*hash mismatch.*$head_tree" "$C" "$MREG" -C "$C" refresh --full
 
 # ---- a full disk ---------------------------------------------------------------
 # The registry on a small tmpfs, filled up; then room is given a page at a

@@ -110,8 +110,21 @@ int mreg_config_light(mreg_registry *reg);
 int mreg_lock(mreg_registry *reg);
 /* Nested calls nest: the lock goes with the last mreg_unlock (or mreg_registry_free). */
 void mreg_unlock(mreg_registry *reg);
-void mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);	/* "index", "refs/heads/main" */
-/* libgit2 initialised once, with mreg's settings (strict checks off: mreg checks its own objects) */
+/*
+ * Wait (up to mreg.lockTimeout) for <relpath>.lock under the git directory
+ * ("index", "refs/heads/main") to go: 0, or ELOCKED naming it. For lock
+ * files that libgit2 makes; lock files a killed mreg left go with the flock.
+ */
+int mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);
+/*
+ * <relpath>.lock made exclusively, as git does, waiting as above while
+ * another process holds it, and recorded under the flock so that the next
+ * mreg removes it if this one dies holding it. *out: its descriptor. After
+ * renaming it over <relpath> (or removing it), mreg_lockfile_done.
+ */
+int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath);
+void mreg_lockfile_done(mreg_registry *reg);
+/* libgit2 initialised once, with mreg's settings (objects read are hash-checked; creation is not re-checked) */
 int mreg_libgit2_ready(void);
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
 int mreg_registry_need_git(mreg_registry *reg);
@@ -214,8 +227,11 @@ int mreg_objs_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid
 /* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC. */
 int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
 		     const char *email, int64_t seconds, const char *message);
-/* All of o as one pack with its index in objects/pack, durable when reg->fsync. */
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o);
+/*
+ * All of o as one pack with its index in objects/pack, durable when
+ * reg->fsync; hex: its name; *created: false when that pack was there.
+ */
+int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], bool *created);
 /* One object of a pack being stored: its id, where its entry starts, the CRC-32 of the entry. */
 typedef struct {
 	unsigned char id[20];
@@ -226,9 +242,11 @@ typedef struct {
  * Store a pack built in memory ("PACK", version 2, any count, then the n
  * entries): the count is set, the trailer added, and the pack and its .idx
  * (rows are sorted here) written to objects/pack, durable when reg->fsync.
- * hex: the pack's name.
+ * hex: the pack's name; *created: false when a pack of that name (the
+ * same bytes) was already there, so that it is not this write's to remove.
+ * Nothing is named until both files are written whole.
  */
-int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41]);
+int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41], bool *created);
 
 /* index.c: add or replace regular-file entries, streaming a version 2 index */
 typedef struct {

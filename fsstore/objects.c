@@ -329,50 +329,55 @@ static int build_idx(mreg_buf *out, mreg_pack_row *rows, size_t n, const unsigne
 }
 
 /*
- * data to a new file in dir, then renamed to name: durable when sync,
- * read-only as git keeps packs. The temporary name ends in neither .pack
- * nor .idx, so git and libgit2 pass it by; one left by a killed writer is
- * removed by the next write's pack merge.
+ * data to a new file in dir, durable when sync, read-only as git keeps
+ * packs; its name (*tmp) ends in neither .pack nor .idx, so git and
+ * libgit2 pass it by, and one left by a killed writer is removed by the
+ * next write. The caller renames it into place or removes it.
  */
-static int put_file(const char *dir, const char *name, const mreg_buf *data, bool sync)
+static int put_tmp(char **tmp, const char *dir, const char *name, const mreg_buf *data, bool sync)
 {
-	char *tmp = mreg_strfmt("%s/%s.mreg-tmp%ld", dir, name, (long)getpid());
-	char *final = mreg_strfmt("%s/%s", dir, name);
-	int rc = 0, fd;
-	if (!tmp || !final) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	int err = 0, fd;
+	if (!(*tmp = mreg_strfmt("%s/%s.mreg-tmp%ld", dir, name, (long)getpid())))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
 	mreg_span all = { data->ptr, 0, data->size };
-	bool ok = fd >= 0 && mreg_fs_write_spans(fd, NULL, &all, 1) == 0 && (!sync || fsync(fd) == 0);
-	int err = errno;
-	if (fd >= 0 && close(fd) < 0 && ok) {
-		ok = false;
+	if (fd < 0 || mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || (sync && fsync(fd) < 0))
+		err = errno ? errno : EIO;
+	if (fd >= 0 && close(fd) < 0 && !err)
 		err = errno;
-	}
-	if (ok && rename(tmp, final) < 0) {
-		ok = false;
-		err = errno;
-	}
-	if (!ok) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", final, strerror(err ? err : EIO));
-		if (fd >= 0)
-			unlink(tmp);
-	}
-done:
-	free(tmp);
-	free(final);
-	return rc;
+	if (!err)
+		return 0;
+	if (fd >= 0)
+		unlink(*tmp);
+	free(*tmp);
+	*tmp = NULL;
+	return mreg_error_set(MREG_ERROR, "cannot write '%s/%s': %s", dir, name, strerror(err));
 }
 
-int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41])
+/* tmp renamed to path unless path exists (1: it did, tmp is removed); -1 with errno. */
+static int rename_new(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL || errno == ENOSYS) {	/* a file system without it: ask, then rename */
+		if (access(path, F_OK) < 0)
+			return rename(tmp, path);
+		errno = EEXIST;
+	}
+	if (errno != EEXIST)
+		return -1;
+	unlink(tmp);
+	return 1;
+}
+
+int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, size_t n, char hex[41], bool *created)
 {
 	mreg_buf idx = MREG_BUF_INIT;
 	unsigned char sum[20];
-	char *dir = NULL, name[64];
+	char *dir = NULL, *ptmp = NULL, *itmp = NULL, *ppath = NULL, *ipath = NULL, name[64];
 	int rc;
 
+	*created = false;
 	put_be32((unsigned char *)pack->ptr + 8, (uint32_t)n);
 	if (mreg_buf_oom(pack))
 		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
@@ -381,34 +386,61 @@ int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, siz
 	mreg_sha1_hex(hex, sum);
 	if ((rc = build_idx(&idx, rows, n, sum)) < 0)
 		goto done;
-	if (!(dir = mreg_strfmt("%sobjects/pack", reg->gitdir))) {
+	dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	ppath = mreg_strfmt("%sobjects/pack/pack-%s.pack", reg->gitdir, hex);
+	ipath = mreg_strfmt("%sobjects/pack/pack-%s.idx", reg->gitdir, hex);
+	if (!dir || !ppath || !ipath) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	/* the pack first: an index names only a complete pack */
+	/*
+	 * Both files are written in full before either is named, so a full
+	 * disk leaves no pack behind; then the pack is named first, as an
+	 * index names only a complete pack. A pack of that name already there
+	 * holds these very bytes, and is not this write's to remove.
+	 */
 	snprintf(name, sizeof(name), "pack-%s.pack", hex);
-	if ((rc = put_file(dir, name, pack, reg->fsync)) < 0)
+	if ((rc = put_tmp(&ptmp, dir, name, pack, reg->fsync)) < 0)
 		goto done;
 	snprintf(name, sizeof(name), "pack-%s.idx", hex);
-	if ((rc = put_file(dir, name, &idx, reg->fsync)) < 0)
+	if ((rc = put_tmp(&itmp, dir, name, &idx, reg->fsync)) < 0)
 		goto done;
+	int r = rename_new(ptmp, ppath);
+	if (r < 0 || (r == 0 && rename(itmp, ipath) < 0) || (r == 1 && rename_new(itmp, ipath) < 0)) {
+		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", ppath, strerror(errno));
+		if (r == 0)
+			unlink(ppath);
+		goto done;
+	}
+	free(ptmp);
+	free(itmp);
+	ptmp = itmp = NULL;
+	*created = r == 0;
 	if (reg->fsync && (rc = mreg_fs_fsync_dir(dir)) < 0)
 		goto done;
 done:
+	if (ptmp)
+		unlink(ptmp);
+	if (itmp)
+		unlink(itmp);
+	free(ptmp);
+	free(itmp);
+	free(ppath);
+	free(ipath);
 	free(dir);
 	mreg_buf_dispose(&idx);
 	return rc;
 }
 
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o)
+int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], bool *created)
 {
 	mreg_buf pack = MREG_BUF_INIT;
 	mreg_pack_row rows[sizeof(o->obj) / sizeof(o->obj[0])];
 	uint64_t offsets[sizeof(o->obj) / sizeof(o->obj[0])];
 	uint32_t crcs[sizeof(o->obj) / sizeof(o->obj[0])];
-	char hex[41];
 	int rc;
 
+	*created = false;
 	mreg_buf_put(&pack, "PACK\0\0\0\2\0\0\0\0", 12);
 	if ((rc = mreg_pack_put_objects(&pack, offsets, crcs, o->obj, o->n)) == 0) {
 		for (size_t i = 0; i < o->n; i++) {
@@ -416,7 +448,7 @@ int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o)
 			rows[i].offset = offsets[i];
 			rows[i].crc = crcs[i];
 		}
-		rc = mreg_pack_store(reg, &pack, rows, o->n, hex);
+		rc = mreg_pack_store(reg, &pack, rows, o->n, hex, created);
 	}
 	mreg_buf_dispose(&pack);
 	return rc;

@@ -1,0 +1,167 @@
+#!/bin/sh
+# mreg gc keeps what git gc keeps and removes only what git gc would: every
+# ref (annotated tags as tag objects, a tag of a blob), HEAD, reflogs, the
+# index's entries and cache-tree, linked work trees; unreachable objects,
+# loose or packed, only once older than gc.pruneExpire (two weeks unless
+# set). Checked with stock git: git cat-file -e on each object, git fsck
+# --strict. Also: a gc killed while libgit2 writes its pack leaves nothing
+# the next write does not remove.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/reg
+new_registry "$R"
+g() { git -C "$R" "$@"; }
+n=0
+reg_one() {
+	n=$((n + 1))
+	model_file "$T/v$n.bin" 1500
+	"$MREG" -C "$R" register m "$T/v$n.bin" >/dev/null 2>"$T/.err" || { fail "register m:$n"; sed 's/^/    # /' "$T/.err"; }
+}
+# loose PATH of an object id
+loose() { echo "$R/.git/objects/$(echo "$1" | cut -c1-2)/$(echo "$1" | cut -c3-)"; }
+present() { if g cat-file -e "$2" 2>/dev/null; then ok "$1"; else fail "$1: $2 is gone"; fi; }
+absent() { if g cat-file -e "$2" 2>/dev/null; then fail "$1: $2 is still there"; else ok "$1"; fi; }
+fsck_clean() {
+	out=$(g fsck --strict --no-dangling 2>&1)
+	expect_eq "$1" "$?:$out" "0:"
+}
+
+for i in 1 2 3 4; do reg_one; done
+
+# ---- what git gc keeps, each made only by git ------------------------------
+g tag -a v1 -m "an annotated tag"
+tag=$(g rev-parse v1)
+blob_tagged=$(echo "a file only a tag points at" | g hash-object -w --stdin)
+g tag -a blobtag -m "a tag of a blob" "$blob_tagged"
+tag_of_blob=$(g rev-parse blobtag)
+echo "staged, never committed" >"$R/staged.txt"
+g add staged.txt
+staged=$(g rev-parse :staged.txt)
+# a linked work tree, detached, with a commit no branch has and a blob staged there
+g worktree add -q --detach "$T/wt" HEAD 2>"$T/.err" || fail "git worktree add"
+echo "work tree file" >"$T/wt/wt.txt"
+git -C "$T/wt" add wt.txt
+git -C "$T/wt" commit -qm "only the linked work tree has this"
+wt_commit=$(git -C "$T/wt" rev-parse HEAD)
+echo "staged in the work tree" >"$T/wt/wt2.txt"
+git -C "$T/wt" add wt2.txt
+wt_staged=$(git -C "$T/wt" rev-parse :wt2.txt)
+# reflog: a commit the branch no longer points at
+reg_one
+dropped=$(g rev-parse HEAD)
+g update-ref -m "back one" refs/heads/main HEAD~1
+"$MREG" -C "$R" refresh >/dev/null 2>&1
+# a tree only the index's cache-tree names: git write-tree writes it there
+mkdir -p "$R/notes"
+echo "in a directory" >"$R/notes/a.txt"
+g add notes/a.txt
+cache_tree=$(g write-tree)
+expect_eq "the index has a cache-tree" "$(LC_ALL=C grep -c TREE "$R/.git/index")" 1
+expect_eq "no ref or reflog reaches that tree" "$(g rev-list --objects --all --reflog | grep -c "$cache_tree")" 0
+# every loose object is a month old: what stays, stays because it is reachable
+find "$R/.git/objects" -type f ! -path '*/pack/*' -exec touch -d '30 days ago' {} +
+
+# ---- unreachable objects, loose and packed, young and old -----------------
+fresh=$(echo "unreachable, made just now" | g hash-object -w --stdin)
+stale=$(echo "unreachable, a month old" | g hash-object -w --stdin)
+touch -d '30 days ago' "$(loose "$stale")"
+young_packed=$(echo "unreachable, in a young pack" | g hash-object --stdin)
+old_packed=$(echo "unreachable, in an old pack" | g hash-object --stdin)
+echo "unreachable, in a young pack" | g hash-object -w --stdin >/dev/null
+echo "unreachable, in an old pack" | g hash-object -w --stdin >/dev/null
+young_pack=$(echo "$young_packed" | g pack-objects -q .git/objects/pack/pack)
+old_pack=$(echo "$old_packed" | g pack-objects -q .git/objects/pack/pack)
+rm -f "$(loose "$young_packed")" "$(loose "$old_packed")"
+touch -d '5 days ago' "$R/.git/objects/pack/pack-$young_pack.pack"
+touch -d '30 days ago' "$R/.git/objects/pack/pack-$old_pack.pack"
+young_mtime=$(stat -c %Y "$R/.git/objects/pack/pack-$young_pack.pack")
+
+check "mreg gc" "$MREG" -C "$R" gc
+present "the annotated tag object stays" "$tag"
+present "a tag of a blob stays" "$tag_of_blob"
+present "the blob it points at stays" "$blob_tagged"
+present "a blob staged with git add stays" "$staged"
+present "a tree of the index's cache-tree stays" "$cache_tree"
+present "a commit only a linked work tree's HEAD has stays" "$wt_commit"
+present "a blob staged in a linked work tree stays" "$wt_staged"
+present "a commit only the reflog has stays" "$dropped"
+present "an unreachable loose object made now stays (grace period)" "$fresh"
+absent "an unreachable loose object a month old is pruned" "$stale"
+present "an unreachable object of a 5-day-old pack stays" "$young_packed"
+expect_eq "it is loose now, dated with its pack's mtime" "$(stat -c %Y "$(loose "$young_packed")" 2>&1)" "$young_mtime"
+absent "an unreachable object of a month-old pack is pruned" "$old_packed"
+expect_eq "one pack left" "$(ls "$R/.git/objects/pack" | grep -c '\.pack$')" 1
+fsck_clean "git fsck --strict after mreg gc"
+expect_eq "git count-objects: no garbage" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
+expect_eq "every version still there" "$("$MREG" -C "$R" --json show m | jq -r .version)" 4
+check "mreg fsck" "$MREG" -C "$R" fsck
+check "a register after gc" reg_one
+
+# ---- gc.pruneExpire -------------------------------------------------------
+g config gc.pruneExpire never
+touch -d '1 year ago' "$(loose "$fresh")"
+check "mreg gc with gc.pruneExpire never" "$MREG" -C "$R" gc
+present "never: a year-old unreachable object stays" "$fresh"
+g config gc.pruneExpire "3.days.ago"
+check "mreg gc with gc.pruneExpire 3.days.ago" "$MREG" -C "$R" gc
+absent "3.days.ago: a year-old unreachable object goes" "$fresh"
+absent "3.days.ago: the object ejected from the 5-day-old pack goes" "$young_packed"
+recent=$(echo "unreachable, an hour old" | g hash-object -w --stdin)
+touch -d '1 hour ago' "$(loose "$recent")"
+g config gc.pruneExpire "2 days"
+check "mreg gc with gc.pruneExpire '2 days'" "$MREG" -C "$R" gc
+present "2 days: an hour-old unreachable object stays" "$recent"
+g config gc.pruneExpire 2000-01-01
+check "mreg gc with gc.pruneExpire 2000-01-01" "$MREG" -C "$R" gc
+present "a date in 2000: an hour-old unreachable object stays" "$recent"
+g config gc.pruneExpire "3.fortnights.ago"
+bad "gc.pruneExpire git's parser might know but mreg does not: refused, naming it" 1 \
+	"^mreg: invalid gc.pruneExpire '3.fortnights.ago'" "$R" "$MREG" -C "$R" gc
+present "the refused gc removed nothing" "$recent"
+g config gc.pruneExpire now
+check "mreg gc with gc.pruneExpire now" "$MREG" -C "$R" gc
+absent "now: an hour-old unreachable object goes" "$recent"
+present "now: the staged blob stays" "$staged"
+present "now: the tag object stays" "$tag"
+fsck_clean "git fsck --strict after every gc"
+g config --unset gc.pruneExpire
+
+# ---- a gc killed while libgit2 writes its pack ----------------------------
+fast_copy
+R=$T/reg2
+new_registry "$R"
+i=0
+while [ $i -lt 60 ]; do
+	i=$((i + 1))
+	model_file "$T/k$i.bin" 1500
+	"$T/mreg-fast" -C "$R" register k "$T/k$i.bin" >/dev/null 2>&1 || fail "register k:$i"
+done
+libgit2_tmp() { find "$R/.git" -name 'pack_git2_*' | head -1; }
+# kill a gc at a moment when libgit2's temporary pack exists
+leftover=
+try=0
+while [ $try -lt 40 ] && [ -z "$leftover" ]; do
+	try=$((try + 1))
+	"$T/mreg-fast" -C "$R" gc >/dev/null 2>&1 &
+	pid=$!
+	k=0
+	while [ $k -lt 2000 ] && kill -0 $pid 2>/dev/null; do
+		if [ -n "$(libgit2_tmp)" ]; then
+			kill -KILL $pid 2>/dev/null
+			break
+		fi
+		k=$((k + 1))
+	done
+	wait $pid 2>/dev/null
+	leftover=$(libgit2_tmp)
+done
+if [ -n "$leftover" ]; then ok "a gc killed mid-way left libgit2's temporary pack (try $try)"; else
+	fail "no gc was killed while libgit2 wrote (40 tries)"; fi
+garbage() { find "$R/.git" -name 'pack_git2_*' -o -name '*.mreg-tmp*' | wc -l | tr -d ' '; }
+model_file "$T/k.bin" 1500
+check "one write after the killed gc" "$MREG" -C "$R" register k "$T/k.bin"
+expect_eq "nothing the killed gc left remains" "$(garbage)" 0
+expect_eq "git count-objects: no garbage after the killed gc" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
+fsck_clean "git fsck --strict after the killed gc"
+check "mreg fsck after the killed gc" "$MREG" -C "$R" fsck
+finish

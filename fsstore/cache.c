@@ -764,6 +764,11 @@ static void path_list_dispose(path_list *l)
  * entries carry no stat data, so the next `git status` hashes the files
  * once and finds them clean. 0 when the index reads, or was made again.
  */
+static int read_tree_into(git_index *idx, void *payload)
+{
+	return git_index_read_tree(idx, payload) < 0 ? mreg_git_error("cannot make the index again from", "HEAD") : 0;
+}
+
 int mreg_index_check(mreg_registry *reg, const git_oid *tree)
 {
 	git_index *idx = NULL;
@@ -784,20 +789,11 @@ int mreg_index_check(mreg_registry *reg, const git_oid *tree)
 		return 0;
 	}
 	git_error_clear();
-	unlink(path);
-	if (git_index_open(&idx, path) < 0 || git_tree_lookup(&t, reg->repo, tree) < 0 || git_index_read_tree(idx, t) < 0 ||
-	    git_index_write(idx) < 0)
-		rc = mreg_git_error("cannot make the index again in", reg->path);
-	git_tree_free(t);
-	git_index_free(idx);
 	free(path);
-	if (rc == 0) {	/* the repository's own copy of the index reads the new file */
-		git_index *own = NULL;
-		if (git_repository_index(&own, reg->repo) == 0)
-			git_index_read(own, true);
-		git_index_free(own);
-		git_error_clear();
-	}
+	if (git_tree_lookup(&t, reg->repo, tree) < 0)
+		return mreg_git_error("cannot make the index again in", reg->path);
+	rc = mreg_index_libgit2(reg, false, read_tree_into, t);
+	git_tree_free(t);
 	return rc;
 }
 
@@ -1061,15 +1057,8 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 			goto done;
 		}
 	}
-	/* entries of files HEAD no longer has go first (libgit2 reads the index), then the files written */
-	if (gone.n) {
-		git_strarray which = { gone.paths, gone.n };
-		if (git_revparse_single(&headc, reg->repo, "HEAD") < 0 || git_reset_default(reg->repo, headc, &which) < 0) {
-			rc = mreg_git_error("cannot bring the index up to HEAD in", reg->path);
-			goto done;
-		}
-	}
-	if (nadds && (rc = mreg_mirror_index(reg, adds, nadds, tree)) < 0)
+	/* entries of the files written, and of files HEAD no longer has dropped, in one index write */
+	if ((nadds || gone.n) && (rc = mreg_mirror_index_change(reg, adds, nadds, gone.paths, gone.n, tree)) < 0)
 		goto done;
 	/* temporary files can only be where the lagging files are: sweep those directories, not the tree */
 	for (size_t i = 0; i < lag.n; i++) {

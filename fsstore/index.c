@@ -89,7 +89,12 @@ static int add_span(mreg_span **sp, size_t *n, size_t *a, const char *ptr, size_
 	return 0;
 }
 
-int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int mreg_index_update(mreg_registry *reg, mreg_index_entry *adds, size_t nadds, char **removes, size_t nremoves)
 {
 	mreg_buf own = MREG_BUF_INIT;
 	mreg_span *sp = NULL;
@@ -104,6 +109,9 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 		goto done;
 	}
 	qsort(adds, nadds, sizeof(*adds), cmp_entry);
+	if (nremoves)
+		qsort(removes, nremoves, sizeof(*removes), cmp_str);
+	size_t gone = 0;	/* the next path to remove, in the old entries' order */
 	size_t u = 0;	/* one entry per path */
 	for (size_t i = 0; i < nadds; i++)
 		if (!u || strcmp(adds[u - 1].path, adds[i].path))
@@ -150,7 +158,11 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 				 adds[next].path[len] == '/') ||
 				(next > 0 && !strncmp((const char *)name, adds[next - 1].path, strlen(adds[next - 1].path)) &&
 				 name[strlen(adds[next - 1].path)] == '/');
-		if (shadowed) {
+		while (gone < nremoves && strcmp(removes[gone], (const char *)name) < 0)
+			gone++;
+		bool removed = gone < nremoves && !strcmp(removes[gone], (const char *)name) &&
+			       !(next < nadds && c == 0);
+		if (shadowed || removed) {
 			FLUSH_OWN();
 			e += elen;
 			continue;
@@ -193,25 +205,29 @@ int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t nadds)
 	mreg_buf_put(&own, sum, 20);
 	if (mreg_buf_oom(&own) || add_span(&sp, &nsp, &asp, NULL, sumoff, 20) < 0)
 		goto oom;
-	/* git's protocol: create index.lock exclusively, write, rename over index
-	 * (by a swap and an unlink, see mreg_fs_replace) */
-	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot lock the index of '%s': %s", reg->path, strerror(errno));
+	/*
+	 * git's protocol: create index.lock exclusively (recorded, so that the
+	 * next mreg removes it if this one dies holding it; waited for while a
+	 * git command holds it), write, rename over index (by a swap and an
+	 * unlink, see mreg_fs_replace)
+	 */
+	if ((rc = mreg_lockfile_create(&fd, reg, "index")) < 0)
 		goto done;
-	}
 	if (mreg_fs_write_spans(fd, &own, sp, nsp) < 0 || close(fd) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
 		fd = -1;
 		unlink(lock);
+		mreg_lockfile_done(reg);
 		goto done;
 	}
 	fd = -1;
 	if (mreg_fs_replace(lock, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
 		unlink(lock);
+		mreg_lockfile_done(reg);
 		goto done;
 	}
+	mreg_lockfile_done(reg);
 	rc = 0;
 	goto done;
 oom:
@@ -222,6 +238,78 @@ done:
 	mreg_fs_unmap(map, maplen);
 	mreg_buf_dispose(&own);
 	free(sp);
+	free(path);
+	free(lock);
+	return rc;
+}
+
+/*
+ * libgit2 writes an index through its own index.lock, which mreg cannot
+ * record: a process killed in the middle would leave a lock file the next
+ * write must take for a live git command's. So libgit2 works on a private
+ * copy, .git/mreg/index.new (its lock file is under .git/mreg/, which only
+ * mreg uses), and the result is put in place as any index write is: under
+ * a recorded index.lock, by renaming the copy over the index.
+ */
+int mreg_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload)
+{
+	char *priv = mreg_strfmt("%sindex.new", reg->mregdir), *plock = mreg_strfmt("%sindex.new.lock", reg->mregdir);
+	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
+	git_index *idx = NULL;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0, fd = -1;
+
+	if (!priv || !plock || !path || !lock) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		goto done;
+	unlink(plock);	/* a killed mreg's: no one else writes under .git/mreg/ */
+	unlink(priv);
+	if (copy && (rc = mreg_fs_read(&b, path, 0)) == 0)
+		rc = mreg_fs_write_atomic(priv, b.ptr, b.size, false);
+	if (rc == MREG_ENOTFOUND)
+		rc = 0;	/* no index yet: start from an empty one */
+	mreg_error_clear();
+	if (rc < 0)
+		goto done;
+	if (git_index_open(&idx, priv) < 0) {
+		rc = mreg_git_error("cannot open the index of", reg->path);
+		goto done;
+	}
+	/* version 2 is the one mreg_index_update streams on the next write */
+	if (git_index_version(idx) != 2 && git_index_set_version(idx, 2) < 0) {
+		rc = mreg_git_error("cannot set the index version of", reg->path);
+		goto done;
+	}
+	if ((rc = fn(idx, payload)) < 0)
+		goto done;
+	if (git_index_write(idx) < 0) {
+		rc = mreg_git_error("cannot write the index of", reg->path);
+		goto done;
+	}
+	if ((rc = mreg_lockfile_create(&fd, reg, "index")) < 0)
+		goto done;
+	close(fd);
+	if (rename(priv, path) < 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
+	unlink(lock);
+	mreg_lockfile_done(reg);
+	if (rc == 0) {	/* the repository's own copy of the index reads the new file */
+		git_index *own = NULL;
+		if (git_repository_index(&own, reg->repo) == 0)
+			git_index_read(own, true);
+		git_index_free(own);
+		git_error_clear();
+	}
+done:
+	git_index_free(idx);
+	if (priv)
+		unlink(priv);
+	mreg_buf_dispose(&b);
+	free(priv);
+	free(plock);
 	free(path);
 	free(lock);
 	return rc;

@@ -254,8 +254,17 @@ typedef struct {
 	git_oid id;
 	struct stat st;
 } mreg_index_entry;
-/* 0, 1 if the index is not one this code streams (use libgit2), or <0 */
-int mreg_index_add(mreg_registry *reg, mreg_index_entry *adds, size_t n);
+/*
+ * Add or replace the entries adds and drop the paths removes (sorted here):
+ * 0, 1 if the index is not one this code streams (use libgit2), or <0.
+ */
+int mreg_index_update(mreg_registry *reg, mreg_index_entry *adds, size_t n, char **removes, size_t nremoves);
+/*
+ * fn run on a libgit2 index bound to a private file (a copy of the index
+ * when copy, else empty), which is then put in place under a recorded
+ * index.lock: libgit2 never makes .git/index.lock itself.
+ */
+int mreg_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload);
 
 /* lfs.c: large files in Git LFS's layout (see lfs.c) */
 typedef struct {
@@ -309,8 +318,11 @@ typedef struct {
 
 /* ops.c: a committed file's work tree copy (made without following links; large files from .git/lfs) and its entry */
 int mreg_mirror_file(mreg_index_entry *e, mreg_registry *reg, const mreg_addfile *f);
-/* The entries into the index: streamed (index.c), else through libgit2 */
+/* The entries into the index: streamed (index.c), else through libgit2 on a private copy */
 int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree);
+/* The same, dropping the entries of removes too */
+int mreg_mirror_index_change(mreg_registry *reg, mreg_index_entry *adds, size_t n, char **removes, size_t nremoves,
+			     const git_oid *tree);
 
 
 /* Commit files as one event; on success *tree_out is the new tree. */

@@ -146,20 +146,23 @@ done:
 }
 
 /* The same entries through libgit2, for an index the streaming writer leaves alone. */
-static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, size_t n, const git_oid *tree)
+typedef struct {
+	mreg_registry *reg;
+	const mreg_index_entry *adds;
+	size_t n;
+	char **removes;
+	size_t nremoves;
+} index_change;
+
+static int apply_index_change(git_index *idx, void *payload)
 {
-	git_index *idx = NULL;
-	int rc = mreg_index_check(reg, tree);	/* one it left alone because it is cut short: made again */
-	if (rc < 0)
-		return rc;
-	if (git_repository_index(&idx, reg->repo) < 0)
-		return mreg_git_error("cannot open the index of", reg->path);
-	/* version 2 is the one index.c streams on the next write */
-	if (git_index_version(idx) != 2 && git_index_set_version(idx, 2) < 0)
-		rc = mreg_git_error("cannot set the index version of", reg->path);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	const index_change *c = payload;
+	for (size_t i = 0; i < c->nremoves; i++)
+		if (git_index_remove(idx, c->removes[i], 0) < 0)
+			git_error_clear();	/* not there: nothing to drop */
+	for (size_t i = 0; i < c->n; i++) {
 		git_index_entry e;
-		const struct stat *sb = &adds[i].st;
+		const struct stat *sb = &c->adds[i].st;
 		memset(&e, 0, sizeof(e));
 		e.ctime.seconds = (int32_t)sb->st_ctim.tv_sec;
 		e.ctime.nanoseconds = (uint32_t)sb->st_ctim.tv_nsec;
@@ -171,24 +174,32 @@ static int index_add_libgit2(mreg_registry *reg, const mreg_index_entry *adds, s
 		e.uid = sb->st_uid;
 		e.gid = sb->st_gid;
 		e.file_size = (uint32_t)sb->st_size;
-		e.path = adds[i].path;
-		git_oid_cpy(&e.id, &adds[i].id);
+		e.path = c->adds[i].path;
+		git_oid_cpy(&e.id, &c->adds[i].id);
 		if (git_index_add(idx, &e) < 0)
-			rc = mreg_git_error("cannot update the index of", reg->path);
+			return mreg_git_error("cannot update the index of", c->reg->path);
 	}
-	if (rc == 0 && git_index_write(idx) < 0)
-		rc = mreg_git_error("cannot write the index of", reg->path);
-	git_index_free(idx);
-	return rc;
+	return 0;
+}
+
+int mreg_mirror_index_change(mreg_registry *reg, mreg_index_entry *adds, size_t n, char **removes, size_t nremoves,
+			     const git_oid *tree)
+{
+	int rc;
+	if ((rc = mreg_clear_stale_lock(reg, "index")) < 0)
+		return rc;
+	if ((rc = mreg_index_update(reg, adds, n, removes, nremoves)) != 1)
+		return rc;
+	/* an index this code does not stream (another version, an extension git requires): libgit2's */
+	if ((rc = mreg_index_check(reg, tree)) < 0)	/* one left alone because it is cut short: made again */
+		return rc;
+	index_change c = { reg, adds, n, removes, nremoves };
+	return mreg_index_libgit2(reg, true, apply_index_change, &c);
 }
 
 int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree)
 {
-	int rc;
-	mreg_clear_stale_lock(reg, "index");
-	if ((rc = mreg_index_add(reg, adds, n)) == 1)
-		rc = index_add_libgit2(reg, adds, n, tree);
-	return rc;
+	return mreg_mirror_index_change(reg, adds, n, NULL, 0, tree);
 }
 
 /* Work tree and index follow the new commit (step 5). */

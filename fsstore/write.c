@@ -555,6 +555,19 @@ static bool plain_ident(const char *s)
 
 static int make_signature(signature *out, mreg_registry *reg, const char *time)
 {
+	out->name = out->email = NULL;
+	/* a commit header holds the actor on one line, between no angle brackets: anything else breaks the commit */
+	for (const unsigned char *p = (const unsigned char *)reg->actor; *p; p++)
+		if (*p < ' ' || *p == 0x7f || *p == '<' || *p == '>') {
+			char shown[80];
+			size_t k = 0;
+			for (const unsigned char *q = (const unsigned char *)reg->actor; *q && k < sizeof(shown) - 1; q++)
+				shown[k++] = *q < ' ' || *q == 0x7f ? '?' : (char)*q;
+			shown[k] = '\0';
+			return mreg_error_set(MREG_EINVALID,
+					      "invalid actor '%s': no control characters, '<' or '>' (see git config mreg.actor)",
+					      shown);
+		}
 	int64_t usec = 0;
 	mreg_time_parse(&usec, time);
 	const char *at = strchr(reg->actor, '@');

@@ -289,6 +289,17 @@ wait "$holder" 2>/dev/null
 git -C $R config --unset mreg.lockTimeout
 check "registry writable once the lock is released" "$MREG" -C $R tag alpha_net:1 unlocked
 
+# ---- an actor that would break the commit header ------------------------------------
+for a in "$(printf 'two\nlines')" "a <b>" "$(printf 'tab\there')"; do
+	git -C $R config mreg.actor "$a"
+	bad "a write as actor '$(printf '%s' "$a" | tr '\n\t' '??')'" 1 "^mreg: invalid actor '.*': no control characters, '<' or '>'" $R \
+		"$MREG" -C $R tag alpha_net:1 actor-check
+done
+git -C $R config mreg.actor tester
+check "with a plain actor the write goes through" "$MREG" -C $R tag alpha_net:1 actor-check
+out=$(git -C $R fsck --strict --no-dangling 2>&1)
+expect_eq "git fsck --strict after the refused actors" "$?:$out" "0:"
+
 # ---- hand-edited event files ---------------------------------------------------
 # (a) edited in the work tree only: fsck reports the path and repairs nothing
 ev=$(cd $R && ls events/*/*/*.json | head -1)

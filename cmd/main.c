@@ -217,9 +217,10 @@ const cli_command cli_commands[] = {
 	{ "fsck", cmd_fsck, "check events, artifacts, the fold and the state files", "mreg fsck", opts_fsck,
 	  "Exit 0 when clean, 1 with one line per problem on stderr otherwise." },
 	{ "gc", cmd_gc, "pack the history with delta compression", "mreg gc", opts_none,
-	  "Writes store each commit's trees whole, which keeps them fast; gc packs everything\n"
-	  "reachable from the refs and their reflogs into one pack with deltas (as git repack -a -d -f)\n"
-	  "and removes the rest. Run it now and then, or from cron." },
+	  "Writes store each commit's trees whole, which keeps them fast; gc packs everything git gc\n"
+	  "keeps (refs and tag objects, HEAD, reflogs, the index, linked work trees) into one pack with\n"
+	  "deltas (as git repack -a -d -f). Unreachable objects go only once older than git config\n"
+	  "gc.pruneExpire (2.weeks.ago by default). Run it now and then, or from cron." },
 	{ "version", cmd_version, "print mreg's version", "mreg version", opts_none, NULL },
 	{ "help", cmd_help, "help on a command", "mreg help [COMMAND]", opts_none, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }

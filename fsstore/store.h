@@ -129,8 +129,10 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 
 /*
  * Pack the whole history into one pack with delta compression (writes store
- * each commit's trees whole, for speed), dropping what no ref or reflog
- * reaches. Sizes of .git/objects before and after, in bytes.
+ * each commit's trees whole, for speed), keeping what git gc keeps (refs and
+ * tag objects, HEAD, reflogs, the index, linked work trees); unreachable
+ * objects go once older than gc.pruneExpire. Sizes of .git/objects before
+ * and after, in bytes.
  */
 int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg);
 

@@ -21,12 +21,23 @@
 #include <stdbool.h>
 
 #define MREG_SCHEMA 1
-#define MREG_EVENT_MAX_BYTES (1u << 20)
-#define MREG_EVENT_MAX_DEPTH 16
-#define MREG_STRING_MAX 16384
-#define MREG_ID_MAX 128
-#define MREG_TAG_MAX 128
-#define MREG_TAGS_MAX 256
+
+/*
+ * Limits: one table for the writer and the parser. The parser refuses an
+ * event over any of them; mreg_event_validate and mreg_event_serialize
+ * refuse the same event before a byte of it is written, with the same code
+ * (see check_value in event.c), so an event mreg writes always parses.
+ */
+#define MREG_EVENT_MAX_BYTES (1u << 20)	/* the whole file */
+#define MREG_EVENT_MAX_DEPTH 16		/* nesting: the event at 0, its members at 1 */
+#define MREG_STRING_MAX 16384		/* any string or key anywhere, in bytes */
+#define MREG_NAME_MAX 256		/* a model's name, an actor, a trigger, a work id, a baseline */
+#define MREG_NODE_MAX 64		/* a node id */
+#define MREG_ID_MAX 128			/* a model id */
+#define MREG_TAG_MAX 128		/* one tag */
+#define MREG_TAGS_MAX 256		/* tags on one event */
+#define MREG_BASELINES_MAX 64		/* baselines of one validation */
+#define MREG_EXT_MAX 16			/* a model file's extension, its dot included */
 
 typedef enum {
 	MREG_EV_REGISTERED = 0,

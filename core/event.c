@@ -159,7 +159,10 @@ int mreg_id_derive(char *out, size_t outlen, const char *name)
 
 int mreg_tag_check(const char *tag)
 {
-	size_t n = strlen(tag);
+	size_t n = strlen(tag), valid = mreg_utf8_valid(tag, n);
+	if (valid != n)	/* named by the part that can be printed */
+		return mreg_error_set(MREG_EINVALID, "invalid tag '%.*s...': not valid UTF-8",
+				      (int)(valid < 40 ? valid : 40), tag);
 	if (n == 0 || n > MREG_TAG_MAX)
 		return mreg_error_set(MREG_EINVALID, "invalid tag '%s': must be 1 to %d bytes", tag,
 				      MREG_TAG_MAX);
@@ -750,13 +753,17 @@ static int take_body(mreg_event *ev, cJSON *doc)
 
 /*
  * What holds for every value in an event, wherever it sits: strings and
- * keys are MREG_STRING_MAX bytes at most, no key appears twice in one
- * object, numbers are finite, nothing is nested deeper than
+ * keys are valid UTF-8 of MREG_STRING_MAX bytes at most, no key appears
+ * twice in one object, numbers are finite, nothing is nested deeper than
  * MREG_EVENT_MAX_DEPTH. The parser checks a whole document with this code;
  * the writer checks each value it was given (training config, payload) at
  * the depth it will be written at, then the bytes it wrote, so the two
  * cannot disagree. The work is linear in the size of the value, but for
  * sorting the keys of a large object once to find twins.
+ *
+ * Control characters are allowed: the serializer escapes them and the
+ * parser reads the escapes back to the same bytes. NUL is not: a C string
+ * cannot hold one, so mreg never writes "\u0000", and the parser refuses it.
  */
 typedef struct {
 	const char *what;	/* "event", "training config", a payload member */
@@ -782,6 +789,8 @@ static int check_text(const value_ctx *vc, const char *s, const char *kind)
 	size_t n = strlen(s);
 	if (n > MREG_STRING_MAX)
 		return value_refused(vc, "a %s is longer than %d bytes", kind, MREG_STRING_MAX);
+	if (mreg_utf8_valid(s, n) != n)
+		return value_refused(vc, "a %s is not valid UTF-8", kind);
 	return 0;
 }
 
@@ -842,6 +851,20 @@ static int check_value(const value_ctx *vc, const cJSON *v, int depth)
 	return cJSON_IsObject(v) ? check_twins(vc, v) : 0;
 }
 
+/* "\u0000" outside any other escape: cJSON would cut the string there. */
+static bool has_escaped_nul(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p)))) {
+		if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
+			return true;
+		if (end - p < 3)
+			break;
+		p += 2;	/* past the escaped character: "\\u0000" is a backslash and text */
+	}
+	return false;
+}
+
 /*
  * What the parser checks of the bytes of a whole event before its fields:
  * size, NUL, one JSON value and nothing after it, and the rules of every
@@ -857,6 +880,8 @@ static int check_document(cJSON **out, const char *data, size_t len, const value
 		return value_refused(vc, "larger than %u bytes", MREG_EVENT_MAX_BYTES);
 	if (memchr(data, '\0', len))
 		return value_refused(vc, "contains a NUL byte");
+	if (has_escaped_nul(data, len))
+		return value_refused(vc, "a string holds a NUL (\\u0000)");
 	if (!(doc = cJSON_ParseWithLengthOpts(data, len, &end, 0)))
 		return value_refused(vc, "not valid JSON");
 	while (end && end < data + len && (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t'))
@@ -874,7 +899,8 @@ static int check_document(cJSON **out, const char *data, size_t len, const value
 
 /* ---- validation ----------------------------------------------------- */
 
-static int check_string(const char *what, const char *s, size_t max, bool empty_ok)
+/* A string field of the event's own; model names the event in a message (NULL: the caller checks the bytes). */
+static int check_string(const char *what, const char *s, size_t max, bool empty_ok, const char *model)
 {
 	if (!s)
 		return mreg_error_set(MREG_EINVALID, "invalid event: %s is missing", what);
@@ -882,6 +908,8 @@ static int check_string(const char *what, const char *s, size_t max, bool empty_
 	if ((!empty_ok && n == 0) || n > max)
 		return mreg_error_set(MREG_EINVALID, "invalid event: %s must be %s%zu bytes at most", what,
 				      empty_ok ? "" : "non-empty and ", max);
+	if (model && mreg_utf8_valid(s, n) != n)
+		return mreg_error_set(MREG_EINVALID, "invalid %s for '%s': not valid UTF-8", what, model);
 	return 0;
 }
 
@@ -925,10 +953,10 @@ static int validate_fields(const mreg_event *ev)
 	if (mreg_time_parse(&t, ev->time) < 0)
 		return mreg_error_set(MREG_EINVALID, "invalid event: time '%s' is not YYYY-MM-DDTHH:MM:SS.ffffffZ",
 				      ev->time);
-	if ((rc = check_string("model", ev->model, MREG_ID_MAX, false)) < 0 || (rc = mreg_id_check(ev->model)) < 0)
+	if ((rc = check_string("model", ev->model, MREG_ID_MAX, false, NULL)) < 0 || (rc = mreg_id_check(ev->model)) < 0)
 		return rc;
-	if ((rc = check_string("actor", ev->actor, MREG_NAME_MAX, false)) < 0 ||
-	    (rc = check_string("node", ev->node, MREG_NODE_MAX, false)) < 0)
+	if ((rc = check_string("actor", ev->actor, MREG_NAME_MAX, false, ev->model)) < 0 ||
+	    (rc = check_string("node", ev->node, MREG_NODE_MAX, false, ev->model)) < 0)
 		return rc;
 	if (has_body(ev->type)) {
 		if ((rc = check_body(ev)) < 0)
@@ -954,8 +982,8 @@ static int validate_fields(const mreg_event *ev)
 	}
 	switch (ev->type) {
 	case MREG_EV_REGISTERED:
-		if ((rc = check_string("name", ev->name, MREG_NAME_MAX, false)) < 0 ||
-		    (rc = check_string("description", ev->description, MREG_STRING_MAX, true)) < 0)
+		if ((rc = check_string("name", ev->name, MREG_NAME_MAX, false, ev->model)) < 0 ||
+		    (rc = check_string("description", ev->description, MREG_STRING_MAX, true, ev->model)) < 0)
 			return rc;
 		if (ev->model_type < 0 || ev->model_type >= MREG_TYPE_COUNT)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown model type");
@@ -971,7 +999,7 @@ static int validate_fields(const mreg_event *ev)
 	case MREG_EV_PROMOTED:
 		if (ev->from < 0 || ev->from >= MREG_STAGE_COUNT || ev->to < 0 || ev->to >= MREG_STAGE_COUNT)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown stage");
-		if ((rc = check_string("reason", ev->reason, MREG_STRING_MAX, true)) < 0)
+		if ((rc = check_string("reason", ev->reason, MREG_STRING_MAX, true, ev->model)) < 0)
 			return rc;
 		break;
 	case MREG_EV_TAGGED:

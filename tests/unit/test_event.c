@@ -1714,6 +1714,175 @@ static void serialize_refuses_duplicate_key_in_results(void **state)
 	mreg_event_dispose(&ev);
 }
 
+/* ---- UTF-8 ----------------------------------------------------------- */
+
+static void utf8_valid_follows_rfc_3629(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t valid;
+	} cases[] = {
+		{ "", 0 },
+		{ "plain ascii \x01\x7f", 14 },
+		{ "\xc2\x80", 2 },			/* U+0080 */
+		{ "\xdf\xbf", 2 },			/* U+07FF */
+		{ "\xe0\xa0\x80", 3 },			/* U+0800 */
+		{ "\xed\x9f\xbf", 3 },			/* U+D7FF */
+		{ "\xee\x80\x80", 3 },			/* U+E000 */
+		{ "\xef\xbf\xbf", 3 },			/* U+FFFF */
+		{ "\xf0\x90\x80\x80", 4 },		/* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", 4 },		/* U+10FFFF */
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14 },
+		{ "\xc0\x80", 0 },			/* overlong NUL */
+		{ "\xc1\xbf", 0 },			/* overlong U+007F */
+		{ "\xe0\x9f\xbf", 0 },			/* overlong U+07FF */
+		{ "\xf0\x8f\xbf\xbf", 0 },		/* overlong U+FFFF */
+		{ "\xed\xa0\x80", 0 },			/* surrogate U+D800 */
+		{ "\xed\xbf\xbf", 0 },			/* surrogate U+DFFF */
+		{ "\xf4\x90\x80\x80", 0 },		/* U+110000 */
+		{ "\xf5\x80\x80\x80", 0 },
+		{ "\xff", 0 },
+		{ "ab\x80", 2 },			/* a continuation byte alone */
+		{ "ab\xe2\x82", 2 },			/* cut short */
+		{ "ab\xe2\x28\xa1", 2 },		/* a bad second byte */
+		{ "ab\xe2\x82\x28", 2 },		/* a bad third byte */
+		{ "ab\xf0\x9f\x98", 2 },		/* four bytes cut to three */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t got = mreg_utf8_valid(cases[i].s, strlen(cases[i].s));
+		if (got != cases[i].valid)
+			fail_msg("case %zu: %zu valid bytes, expected %zu", i, got, cases[i].valid);
+	}
+	/* the length given counts, not the NUL */
+	assert_int_equal(mreg_utf8_valid("\xe2\x82\xac", 2), 0);
+	assert_int_equal(mreg_utf8_valid("a\0b", 3), 3);
+}
+
+static void serialize_refuses_invalid_utf8_in_strings(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	free(ev.description);
+	ev.description = mreg_strdup("caf\xc3");
+	assert_serialize_refused(&ev, "invalid description for 'square8_2p': not valid UTF-8");
+	free(ev.description);
+	ev.description = mreg_strdup("caf\xc3\xa9");	/* valid: written and parsed back */
+	assert_serialize_parses(&ev);
+	free(ev.name);
+	ev.name = mreg_strdup("\xed\xa0\x80");
+	assert_serialize_refused(&ev, "invalid name for 'square8_2p': not valid UTF-8");
+	mreg_event_dispose(&ev);
+
+	make_promotion(&ev);
+	free(ev.reason);
+	ev.reason = mreg_strdup("ok \xf4\x90\x80\x80");
+	assert_serialize_refused(&ev, "invalid reason for 'square8_2p': not valid UTF-8");
+	free(ev.reason);
+	ev.reason = mreg_strdup("ok");
+	free(ev.actor);
+	ev.actor = mreg_strdup("al\xffice");
+	assert_serialize_refused(&ev, "invalid actor for 'square8_2p': not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_invalid_utf8_in_config(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	cJSON_AddStringToObject(extra_of(&ev), "note", "\xc0\xaf");
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a string is not valid UTF-8");
+	cJSON_DeleteItemFromObject(ev.training_config, "extra_config");
+	cJSON_AddNumberToObject(extra_of(&ev), "n\xe9", 1);
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a key is not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void tag_check_refuses_invalid_utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(mreg_tag_check("r\xc3\xa9sum\xc3\xa9"), 0);
+	assert_error(mreg_tag_check("night\xff"), MREG_EINVALID, "invalid tag 'night...': not valid UTF-8");
+	assert_error(mreg_tag_check("\xed\xa0\x80"), MREG_EINVALID, "invalid tag '...': not valid UTF-8");
+	mreg_event ev;
+	make_registration(&ev);
+	free(ev.tags[1]);
+	ev.tags[1] = mreg_strdup("b\xe0\x80\x80");
+	assert_serialize_refused(&ev, "invalid tag 'b...': not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void parse_refuses_invalid_utf8(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *to = mreg_strfmt("\"description\": \"x%sy\"", bad[i]);
+		assert_registration_refused_with("\"description\": \"first\"", to, MREG_EINVALID,
+						 "invalid event '%s': a string is not valid UTF-8");
+		free(to);
+		to = mreg_strfmt("\"reason\": \"%s\"", bad[i]);
+		assert_promotion_refused_with("\"reason\": \"passed evaluation\"", to, MREG_EINVALID,
+					      "invalid event '%s': a string is not valid UTF-8");
+		free(to);
+		to = mreg_strfmt("\"extra_config\": {\"k%s\": 1}", bad[i]);
+		assert_registration_refused_with("\"learning_rate\": 0.01", to, MREG_EINVALID,
+						 "invalid event '%s': a key is not valid UTF-8");
+		free(to);
+	}
+	assert_registration_refused_with("\"a\",", "\"\xe2\x82\",", MREG_EINVALID,
+					 "invalid event '%s': a string is not valid UTF-8");
+}
+
+static void parse_accepts_utf8_and_escapes(void **state)
+{
+	(void)state;
+	char *base = registration_text();
+	char *ok = replace_once(base, "\"description\": \"first\"",
+				"\"description\": \"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \\u0001 \\\\u0000\"");
+	mreg_event *ev = NULL;
+	int rc = mreg_event_parse(&ev, ok, strlen(ok), NULL);
+	if (rc < 0)
+		fail_msg("parse: %s", mreg_error_last());
+	assert_string_equal(ev->description, "caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \x01 \\u0000");
+	assert_round_trip(ev);
+	mreg_event_free(ev);
+	free(ok);
+	free(base);
+}
+
+/* cJSON would cut a string at an escaped NUL; mreg never writes one. */
+static void parse_refuses_escaped_nul(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"description\": \"first\"", "\"description\": \"fi\\u0000rst\"",
+					 MREG_EINVALID, "invalid event '%s': a string holds a NUL (\\u0000)");
+	assert_registration_refused_with("\"learning_rate\": 0.01", "\"k\\u0000\": 0.01", MREG_EINVALID,
+					 "invalid event '%s': a string holds a NUL (\\u0000)");
+	assert_registration_refused_with("\"description\": \"first\"", "\"description\": \"\\\\\\u0000\"",
+					 MREG_EINVALID, "invalid event '%s': a string holds a NUL (\\u0000)");
+}
+
+/* Control characters are escaped by the writer and read back to the same bytes. */
+static void serialize_escapes_control_characters_and_parses_back(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	free(ev.reason);
+	ev.reason = mreg_strdup("a\x01\x1f\x7f\n\tb\xc2\x85");
+	char *s = serialized(&ev);
+	assert_non_null(strstr(s, "\"reason\": \"a\\u0001\\u001f\x7f\\n\\tb\xc2\x85\""));
+	free(s);
+	assert_round_trip(&ev);
+	mreg_event_dispose(&ev);
+}
+
 /* ---- large objects ----------------------------------------------------- */
 
 /* A registration whose extra_config has n keys (and, if twin, the first key again at the end). */
@@ -1883,6 +2052,14 @@ int main(void)
 		cmocka_unit_test(serialize_refuses_infinite_number_in_config),
 		cmocka_unit_test(serialize_refuses_results_the_parser_refuses),
 		cmocka_unit_test(serialize_refuses_duplicate_key_in_results),
+		cmocka_unit_test(utf8_valid_follows_rfc_3629),
+		cmocka_unit_test(serialize_refuses_invalid_utf8_in_strings),
+		cmocka_unit_test(serialize_refuses_invalid_utf8_in_config),
+		cmocka_unit_test(tag_check_refuses_invalid_utf8),
+		cmocka_unit_test(parse_refuses_invalid_utf8),
+		cmocka_unit_test(parse_accepts_utf8_and_escapes),
+		cmocka_unit_test(parse_refuses_escaped_nul),
+		cmocka_unit_test(serialize_escapes_control_characters_and_parses_back),
 		cmocka_unit_test(parse_of_90000_keys_in_one_object),
 		cmocka_unit_test(parse_finds_twins_in_large_objects),
 	};

@@ -373,24 +373,31 @@ static int check_config_value(size_t i, const cJSON *v, const char *subject)
 	return 0;
 }
 
+/* A member moved into extra_config, and where it came: the later of two with one key wins. */
+typedef struct {
+	const cJSON *item;
+	size_t pos;
+} extra_item;
+
 static int cmp_items(const void *a, const void *b)
 {
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	return strcmp(x->string, y->string);
+	const extra_item *x = a, *y = b;
+	int c = strcmp(x->item->string, y->item->string);
+	return c ? c : x->pos < y->pos ? -1 : 1;
 }
 
 /* Copy members of src into dst sorted by key; later duplicates win. */
-static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
+static int add_sorted(cJSON *dst, extra_item *items, size_t n)
 {
 	if (n)
 		qsort(items, n, sizeof(*items), cmp_items);
 	for (size_t i = 0; i < n; i++) {
-		if (i + 1 < n && !strcmp(items[i]->string, items[i + 1]->string))
+		if (i + 1 < n && !strcmp(items[i].item->string, items[i + 1].item->string))
 			continue;
-		cJSON *dup = cJSON_Duplicate(items[i], 1);
+		cJSON *dup = cJSON_Duplicate(items[i].item, 1);
 		if (!dup)
 			return MREG_ERROR;
-		cJSON_AddItemToObject(dst, items[i]->string, dup);
+		cJSON_AddItemToObject(dst, items[i].item->string, dup);
 	}
 	return 0;
 }
@@ -398,7 +405,7 @@ static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
 int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject)
 {
 	const cJSON *given[N_CONFIG_KEYS] = { 0 };
-	const cJSON **extra = NULL;
+	extra_item *extra = NULL;
 	size_t nextra = 0, aextra = 0;
 	cJSON *obj = NULL, *ex = NULL;
 	const cJSON *c;
@@ -430,13 +437,17 @@ int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, cons
 		}
 		if (nextra + add > aextra) {
 			aextra = (nextra + add) * 2 + 8;
-			const cJSON **p = realloc((void *)extra, aextra * sizeof(*extra));
-			if (!p)
+			extra_item *p = realloc(extra, aextra * sizeof(*extra));
+			if (!p) {
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
 				goto done;
+			}
 			extra = p;
 		}
-		for (size_t i = 0; i < add && src; i++, src = src->next)
-			extra[nextra++] = src;
+		for (size_t i = 0; i < add && src; i++, src = src->next, nextra++) {
+			extra[nextra].item = src;
+			extra[nextra].pos = nextra;
+		}
 	}
 	rc = MREG_ERROR;
 	if (!(obj = cJSON_CreateObject()))
@@ -471,7 +482,7 @@ int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, cons
 	obj = NULL;
 	rc = 0;
 done:
-	free((void *)extra);
+	free(extra);
 	cJSON_Delete(obj);
 	cJSON_Delete(ex);
 	return rc;
@@ -490,10 +501,21 @@ int mreg_config_set_kv(cJSON *obj, const char *kv)
 		cJSON_Delete(v);
 		v = cJSON_CreateString(eq + 1);
 	}
-	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	cJSON_AddItemToObject(obj, key, v);
+	/* appended, not looked up: an earlier value of the key gives way in mreg_config_normalize */
+	int rc = v && cJSON_AddItemToObject(obj, key, v) ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc < 0)
+		cJSON_Delete(v);
 	free(key);
-	return 0;
+	return rc;
+}
+
+void mreg_config_merge(cJSON *into, cJSON *from)
+{
+	cJSON *c;
+	while ((c = from->child)) {
+		cJSON_DetachItemViaPointer(from, c);
+		cJSON_AddItemToArray(into, c);	/* keeps its key; appends in constant time */
+	}
 }
 
 /* ---- bodies of the newer types -------------------------------------- */

@@ -172,8 +172,18 @@ void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from);
  * missing known keys get the original's defaults (the state's view).
  */
 int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject);
-/* "lr=0.01" or "optimizer=sgd": the value is JSON if it parses, else a string. */
+/*
+ * "lr=0.01" or "optimizer=sgd": the value is JSON if it parses, else a
+ * string. Appended to obj: a key given twice keeps its last value once the
+ * config goes through mreg_config_normalize.
+ */
 int mreg_config_set_kv(cJSON *obj, const char *kv);
+/*
+ * Move every member of from to the end of into, in constant time each (a
+ * config file over the --config options): as with mreg_config_set_kv, the
+ * last value of a key wins in mreg_config_normalize.
+ */
+void mreg_config_merge(cJSON *into, cJSON *from);
 
 /* Metrics as an object; all_keys writes every metric (null when absent). */
 void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys);

@@ -1945,6 +1945,90 @@ static void parse_finds_twins_in_large_objects(void **state)
 	free(base);
 }
 
+/* ---- config given twice ------------------------------------------------ */
+
+static void config_set_kv_last_value_wins(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	assert_int_equal(mreg_config_set_kv(cfg, "note=a"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "epochs=5"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "note=b"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "epochs=7"), 0);
+	cJSON *out = NULL;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	char *got = json_text(out);
+	assert_string_equal(got, "{\n  \"epochs\": 7,\n  \"extra_config\": {\n    \"note\": \"b\"\n  }\n}\n");
+	free(got);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* A config file over --config options: its values win, the options' other keys stay. */
+static void config_merge_appends_and_the_last_value_wins(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	assert_int_equal(mreg_config_set_kv(cfg, "note=option"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "keep=1"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "optimizer=sgd"), 0);
+	cJSON *file = cJSON_Parse("{\"note\": \"file\", \"optimizer\": \"adam\", \"z\": [1]}");
+	assert_non_null(file);
+	mreg_config_merge(cfg, file);
+	assert_null(file->child);
+	cJSON_Delete(file);
+	assert_int_equal(mreg_config_set_kv(cfg, "z=last"), 0);
+	cJSON *out = NULL;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	char *got = json_text(out);
+	assert_string_equal(got, "{\n  \"optimizer\": \"adam\",\n  \"extra_config\": {\n    \"keep\": 1,\n"
+				 "    \"note\": \"file\",\n    \"z\": \"last\"\n  }\n}\n");
+	free(got);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* Many keys, each given three times: the last of each wins, whatever the sort does with equal keys. */
+static void config_normalize_last_value_wins_among_many(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 500; i++) {
+			char kv[32] = "k";
+			for (int d = 3, v = i; d >= 1; d--, v /= 10)
+				kv[d] = (char)('0' + v % 10);
+			kv[4] = '=';
+			kv[5] = (char)('0' + round);
+			kv[6] = '\0';
+			assert_int_equal(mreg_config_set_kv(cfg, kv), 0);
+		}
+	cJSON *out = NULL, *c;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	cJSON *extra = cJSON_GetObjectItemCaseSensitive(out, "extra_config");
+	assert_int_equal(cJSON_GetArraySize(extra), 500);
+	cJSON_ArrayForEach(c, extra)
+		assert_int_equal((int)c->valuedouble, 2);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* 200,000 keys: normalized (sorted once), then refused by size before anything is written. */
+static void config_of_200000_keys_is_refused_by_size(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	add_keys(cfg, 200000);
+	mreg_event ev;
+	make_registration(&ev);
+	cJSON_Delete(ev.training_config);
+	assert_int_equal(mreg_config_normalize(&ev.training_config, cfg, false, "square8_2p"), 0);
+	assert_int_equal(cJSON_GetArraySize(extra_of(&ev)), 200000);
+	assert_serialize_refused(&ev, "invalid event for 'square8_2p': larger than 1048576 bytes");
+	mreg_event_dispose(&ev);
+	cJSON_Delete(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2062,6 +2146,10 @@ int main(void)
 		cmocka_unit_test(serialize_escapes_control_characters_and_parses_back),
 		cmocka_unit_test(parse_of_90000_keys_in_one_object),
 		cmocka_unit_test(parse_finds_twins_in_large_objects),
+		cmocka_unit_test(config_set_kv_last_value_wins),
+		cmocka_unit_test(config_merge_appends_and_the_last_value_wins),
+		cmocka_unit_test(config_normalize_last_value_wins_among_many),
+		cmocka_unit_test(config_of_200000_keys_is_refused_by_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,7 +285,7 @@ void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, b
 	mreg_jsonw_obj_begin(w, key);
 	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
 		if (m->present & (1u << i)) {
-			if (i == MREG_METRIC_GAMES_PLAYED)
+			if (i == MREG_METRIC_GAMES_PLAYED && is_int(m->v[i]))
 				mreg_jsonw_int(w, metric_names[i], (int64_t)m->v[i]);
 			else
 				mreg_jsonw_num(w, metric_names[i], m->v[i]);

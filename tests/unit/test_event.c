@@ -2029,6 +2029,33 @@ static void config_of_200000_keys_is_refused_by_size(void **state)
 	cJSON_Delete(cfg);
 }
 
+/*
+ * games_played is whole in every event, but the metrics of a state file
+ * someone edited are only read, not checked: writing them again must not
+ * cast a number past int64_t (undefined) or cut 2.5 to 2.
+ */
+static void metrics_write_games_played_that_is_not_whole(void **state)
+{
+	(void)state;
+	mreg_metrics m;
+	memset(&m, 0, sizeof(m));
+	m.present = 1u << MREG_METRIC_GAMES_PLAYED;
+	const double values[] = { 1e300, 2.5, -3, 7 };
+	const char *const want[] = { "1e+300", "2.5", "-3", "7" };
+	for (int i = 0; i < 4; i++) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		m.v[MREG_METRIC_GAMES_PLAYED] = values[i];
+		mreg_metrics_write(&w, NULL, &m, false);
+		assert_int_equal(mreg_jsonw_finish(&w), 0);
+		char *expect = mreg_strfmt("{\n  \"games_played\": %s\n}\n", want[i]);
+		assert_string_equal(b.ptr, expect);
+		free(expect);
+		mreg_buf_dispose(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2129,6 +2156,7 @@ int main(void)
 		cmocka_unit_test(ref_parse_refuses_bad_model_id),
 		cmocka_unit_test(event_cmp_orders_by_clock_then_id),
 		cmocka_unit_test(names_of_types_stages_metrics_round_trip),
+		cmocka_unit_test(metrics_write_games_played_that_is_not_whole),
 		cmocka_unit_test(serialize_refuses_config_string_over_16384),
 		cmocka_unit_test(serialize_refuses_config_key_over_16384),
 		cmocka_unit_test(serialize_refuses_config_nested_deeper_than_16),

@@ -941,6 +941,10 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		}
 		if ((rc = mreg_state_model_add(&m, st, c->string)) < 0)
 			goto done;
+		if (m->prod) {
+			rc = BAD("production.json lists a model twice");
+			goto done;
+		}
 		m->loaded = false;
 		if (read_model_names(m, c) < 0) {
 			rc = BAD("production.json version");
@@ -996,6 +1000,10 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 		mreg_model *m;
 		if (mreg_id_check(id) < 0 || (rc = mreg_state_model_add(&m, st, id)) < 0) {
 			rc = rc < 0 ? rc : BAD("production.json model id");
+			goto done;
+		}
+		if (m->prod) {
+			rc = BAD("production.json lists a model twice");
 			goto done;
 		}
 		size_t n = (size_t)(close + 6 - open);

@@ -682,6 +682,37 @@ static void attach_production_refuses_mismatch(void **state)
 	mreg_state_free(early);
 }
 
+/*
+ * production.json naming one model twice (a hand edit): refused by both
+ * readers, which kept the first entry's name and version and lost them when
+ * the second overwrote them.
+ */
+static void read_production_refuses_a_model_twice(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *st = NULL;
+	char *prod = production_file(ref);
+	/* the first entry again, right after itself */
+	char *first = strstr(prod, "\n    \""), *close = first ? strstr(first, "\n    }") : NULL;
+	assert_non_null(close);
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_put(&b, prod, (size_t)(close + 6 - prod));
+	mreg_buf_putc(&b, ',');
+	mreg_buf_put(&b, first, (size_t)(close + 6 - first));
+	mreg_buf_puts(&b, close + 6);
+	assert_int_equal(mreg_state_read_production(&st, b.ptr, b.size), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: production.json lists a model twice");
+	assert_null(st);
+	assert_int_equal(mreg_state_borrow_production(&st, b.ptr, b.size), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: production.json lists a model twice");
+	assert_null(st);
+	mreg_buf_dispose(&b);
+	free(prod);
+	mreg_state_free(ref);
+}
+
 static void read_registry_refuses_garbage(void **state)
 {
 	(void)state;
@@ -977,6 +1008,7 @@ int main(void)
 		cmocka_unit_test(read_registry_refuses_garbage),
 		cmocka_unit_test(attach_production_refuses_mismatch),
 		cmocka_unit_test(read_model_refuses_model_not_in_registry),
+		cmocka_unit_test(read_production_refuses_a_model_twice),
 		cmocka_unit_test(fold_apply_refuses_out_of_order),
 		cmocka_unit_test(fold_apply_refuses_unloaded_model),
 		cmocka_unit_test(check_model_accepts_consistent_model),

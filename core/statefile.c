@@ -568,8 +568,8 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 			goto done;
 		}
 		m->latest = m->nversions ? m->versions[m->nversions - 1].version : 0;
-		for (int i = 0; i < m->nversions; i++)
-			if (m->versions[i].stage == MREG_STAGE_PRODUCTION &&
+		for (int i = 0; i < m->nversions; i++)	/* a second one is for the invariant check to refuse */
+			if (m->versions[i].stage == MREG_STAGE_PRODUCTION && !m->prod &&
 			    !(m->prod = mreg_version_dup(&m->versions[i]))) {
 				rc = mreg_error_set(MREG_ERROR, "out of memory");
 				goto done;

@@ -764,6 +764,37 @@ static void readers_refuse_numbers_out_of_range(void **state)
 	mreg_state_free(ref);
 }
 
+/*
+ * A model file read on its own whose versions name two in production (a
+ * hand edit): refused by the invariant check, and the first one's copy,
+ * taken as the model's production version, is not leaked (found by fuzzing).
+ */
+static void read_model_alone_refuses_two_production_versions(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *st = NULL;
+	const mreg_model *m = NULL;
+	for (size_t i = 0; i < ref->nmodels && !m; i++)
+		if (ref->models[i]->prod && ref->models[i]->nversions >= 2)
+			m = ref->models[i];
+	assert_non_null(m);
+	const mreg_version *other = &m->versions[m->versions[0].stage == MREG_STAGE_PRODUCTION ? 1 : 0];
+	char *file = model_file(m), key[64];
+	snprintf(key, sizeof(key), "\n      \"version\": %d,", other->version);
+	char *at = strstr(file, key), *stage = at ? strstr(at, "\n      \"stage\": \"") : NULL;
+	assert_non_null(stage);
+	stage += strlen("\n      \"stage\": \"");
+	char *bad = mreg_strfmt("%.*sproduction%s", (int)(stage - file), file, strchr(stage, '"'));
+	assert_int_equal(mreg_state_read_model_alone(&st, bad, strlen(bad)), MREG_ECORRUPT);
+	assert_non_null(strstr(mreg_error_last(), "broken in"));
+	assert_null(st);
+	free(bad);
+	free(file);
+	mreg_state_free(ref);
+}
+
 static void read_registry_refuses_garbage(void **state)
 {
 	(void)state;
@@ -1061,6 +1092,7 @@ int main(void)
 		cmocka_unit_test(read_model_refuses_model_not_in_registry),
 		cmocka_unit_test(read_production_refuses_a_model_twice),
 		cmocka_unit_test(readers_refuse_numbers_out_of_range),
+		cmocka_unit_test(read_model_alone_refuses_two_production_versions),
 		cmocka_unit_test(fold_apply_refuses_out_of_order),
 		cmocka_unit_test(fold_apply_refuses_unloaded_model),
 		cmocka_unit_test(check_model_accepts_consistent_model),

@@ -3,12 +3,14 @@
  * objects as anyone could have left them in .git/objects.
  *
  * An input is cut apart by SEP: a pack, its index (version 2), then loose
- * objects, each the object's 20-byte id followed by the file's bytes (a
- * zlib stream of "<type> <size>\0<data>"). They are written into a scratch
- * objects/ directory: pack/pack-<zeros>.pack and .idx, and <xx>/<38 hex>
- * for each loose object. Then every id the index lists (up to 256), every
- * loose id and one id that is nowhere are read, the first of them twice
- * around a refresh.
+ * objects. A loose object is 'Z', its 20-byte id and the file's bytes as
+ * they are (a zlib stream of "<type> <size>\0<data>"); or 'R' and the
+ * inflated bytes, which the harness deflates and names by their SHA-1, so
+ * that the fuzzer can reach the header inside the stream. They are written
+ * into a scratch objects/ directory: pack/pack-<zeros>.pack and .idx, and
+ * <xx>/<38 hex> for each loose object. Then every id the index lists (up to
+ * 256), every loose id and one id that is nowhere are read, the first of
+ * them twice around a refresh.
  *
  * A read answers 0 with an object whose git hash (computed here by
  * libgit2, not by mreg) is the id asked for, 1 (not here: the caller asks
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+#include <zlib.h>
 
 #define SEP "\n--8<--\n"
 #define MAX_PARTS 10
@@ -123,15 +127,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	for (size_t i = 2; i < n; i++) {
-		if (lens[i] < 20)
-			continue;
 		char hex[41], rel[64];
 		git_oid oid;
-		memcpy(oid.id, parts[i], 20);
-		git_oid_tostr(hex, sizeof(hex), &oid);
-		snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex + 2);
-		put_file(rel, parts[i] + 20, lens[i] - 20);
-		memcpy(ids[nids++], parts[i], 20);
+		if (lens[i] >= 21 && parts[i][0] == 'Z') {
+			memcpy(oid.id, parts[i] + 1, 20);
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex + 2);
+			put_file(rel, parts[i] + 21, lens[i] - 21);
+		} else if (lens[i] >= 1 && parts[i][0] == 'R') {
+			uLongf zlen = compressBound((uLong)lens[i]);
+			unsigned char *z = malloc(zlen);
+			CHECK(z && compress(z, &zlen, (const Bytef *)parts[i] + 1, (uLong)lens[i] - 1) == Z_OK);
+			mreg_sha1(oid.id, parts[i] + 1, lens[i] - 1);
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex + 2);
+			put_file(rel, (const char *)z, zlen);
+			free(z);
+		} else {
+			continue;
+		}
+		memcpy(ids[nids++], oid.id, 20);
 	}
 	memset(ids[nids++], 0x5a, 20);	/* nowhere */
 

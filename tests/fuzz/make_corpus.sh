@@ -89,18 +89,24 @@ for i in 1 2 3; do
 	git commit -q -a -m "edit $i"
 done
 git tag -a -m tag v1
-loose() {	# the object's 20-byte id, then its file
+loose() {	# 'Z', the object's 20-byte id, then its file as it is
 	hex=$(git rev-parse "$1")
+	printf 'Z'
 	printf '%s' "$hex" | sed 's/../\\x&/g' | xargs -0 printf '%b'
 	cat ".git/objects/$(echo "$hex" | cut -c1-2)/$(echo "$hex" | cut -c3-)"
+}
+inflated() {	# 'R', then the object as git hashes it: "<type> <size>\0<data>"
+	printf 'R%s %s\0' "$(git cat-file -t "$1")" "$(git cat-file -s "$1")"
+	git cat-file "$(git cat-file -t "$1")" "$1"
 }
 blob=$(printf 'a loose blob\n' | git hash-object -w --stdin)
 loose "$blob" >"$T/loose-blob"
 loose HEAD >"$T/loose-commit"
+inflated HEAD^{tree} >"$T/inflated-tree"
 seed() {	# NAME: the one pack, its index, the loose objects
 	p=$(ls .git/objects/pack/*.pack)
 	{ cat "$p"; printf '%s' "$SEP"; cat "${p%.pack}.idx"; printf '%s' "$SEP"; cat "$T/loose-blob"
-	  printf '%s' "$SEP"; cat "$T/loose-commit"; } >"$out/seed-$1"
+	  printf '%s' "$SEP"; cat "$T/loose-commit"; printf '%s' "$SEP"; cat "$T/inflated-tree"; } >"$out/seed-$1"
 }
 out=$here/corpus/odb
 mkdir -p "$out"

@@ -50,7 +50,9 @@ echo "fuzz $name: replaying the seeds"
 	exit 1
 }
 echo "fuzz $name: fuzzing for $seconds s"
-"$bin" $opts -max_total_time="$seconds" -print_final_stats=1 "$work" "$seeds" 2>"$out/$name.log" || {
+dict=
+[ -f "$here/$name.dict" ] && dict="-dict=$here/$name.dict"
+"$bin" $opts $dict -max_total_time="$seconds" -print_final_stats=1 "$work" "$seeds" 2>"$out/$name.log" || {
 	tail -60 "$out/$name.log"
 	echo "fuzz $name: FAILED (log: $out/$name.log; the input is in $out/$name-*)"
 	exit 1

@@ -542,8 +542,8 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 			size = size * 10 + (size_t)(*d - '0');
 		}
 		size_t have = got - (size_t)(nul + 1 - head);
-		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size
-					     ? malloc(size + 1) : NULL;
+		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size &&
+					     inflatable(size, n) ? malloc(size + 1) : NULL;
 		if (buf) {
 			memcpy(buf, nul + 1, have);
 			zs.next_out = buf + have;

@@ -15,6 +15,9 @@ seeds=$here/corpus/$name
 work=$out/work-$name	# what the fuzzer finds worth keeping: not committed
 big=$out/big-$name
 mkdir -p "$work" "$big"
+# scratch files of the harnesses (fuzz_odb's objects/ directory) stay under build/
+export TMPDIR="$out/tmp"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 opts="-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -artifact_prefix=$out/$name-"
 
 if [ "$name" = event ]; then

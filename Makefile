@@ -101,3 +101,32 @@ install: $(B)/mreg
 
 clean:
 	rm -rf build
+
+# Fuzzing (tests/fuzz/README): the event parser, the state-file readers and
+# the object reader, built with clang's libFuzzer under ASan and UBSan, each
+# run for FUZZ_SECONDS from its seed corpus; any crash, leak, undefined
+# behaviour or slow input fails. Only these targets need clang.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZERS = event state odb
+F = build/fuzz
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fuzz fuzz-build $(FUZZERS:%=fuzz-%)
+
+$(F)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(F)/libmreg.a: $(LIB_SRC:%.c=$(F)/%.o)
+	ar rcs $@ $^
+
+$(F)/fuzz_%: tests/fuzz/fuzz_%.c $(F)/libmreg.a $(HDRS)
+	$(FUZZ_CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(F)/libmreg.a $(LIBS)
+
+fuzz-build: $(FUZZERS:%=$(F)/fuzz_%)
+
+fuzz: $(FUZZERS:%=fuzz-%)
+
+$(FUZZERS:%=fuzz-%): fuzz-%: $(F)/fuzz_%
+	@sh tests/fuzz/run.sh $(CURDIR)/$(F)/fuzz_$* $* $(FUZZ_SECONDS)

@@ -384,6 +384,39 @@ char *mreg_strfmt(const char *fmt, ...)
 	return mreg_buf_detach(&b);
 }
 
+size_t mreg_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		/* the second byte's range depends on the first: that is what rules out
+		 * overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4) */
+		unsigned lo = 0x80, hi = 0xbf;
+		size_t len;
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+		else
+			break;
+		if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
+			break;
+		size_t i = 2;
+		while (i < len && (p[i] & 0xc0) == 0x80)
+			i++;
+		if (i < len)
+			break;
+		p += len;
+	}
+	return (size_t)(p - (const unsigned char *)s);
+}
+
 void mreg_hash128(char out[33], const void *data, size_t len)
 {
 	XXH128_hash_t h = XXH3_128bits(data, len);

@@ -72,6 +72,13 @@ char *mreg_strdup(const char *s);
 /* Format into a fresh heap string. */
 char *mreg_strfmt(const char *fmt, ...);
 
+/*
+ * The length of the longest prefix of s (n bytes) that is valid UTF-8 as RFC
+ * 3629 has it: no overlong forms, no surrogates, nothing past U+10FFFF, no
+ * sequence cut short. n when all of it is.
+ */
+size_t mreg_utf8_valid(const char *s, size_t n);
+
 /* xxh128 of data as 32 lowercase hex digits plus NUL. */
 void mreg_hash128(char out[33], const void *data, size_t len);
 

@@ -1,10 +1,14 @@
 /*
  * Building, serializing, parsing and validating events (see event.h).
  *
- * The writer and the parser share one set of field rules
- * (mreg_event_validate), so an event this code writes always parses, and an
- * event it parses could have been written by it. Payload keys are written in
- * the order the parser lists them for each type.
+ * The writer and the parser share one set of field rules (validate_fields)
+ * and one set of rules for every value and for a whole document
+ * (check_value, check_document) over one table of limits (event.h). The
+ * writer checks what it was given with both before writing, then runs the
+ * parser's document checks on the bytes it wrote, so an event this code
+ * writes always parses, and an event it parses could have been written by
+ * it. Payload keys are written in the order the parser lists them for each
+ * type.
  */
 #include "event.h"
 #include "jsonw.h"
@@ -155,7 +159,10 @@ int mreg_id_derive(char *out, size_t outlen, const char *name)
 
 int mreg_tag_check(const char *tag)
 {
-	size_t n = strlen(tag);
+	size_t n = strlen(tag), valid = mreg_utf8_valid(tag, n);
+	if (valid != n)	/* named by the part that can be printed */
+		return mreg_error_set(MREG_EINVALID, "invalid tag '%.*s...': not valid UTF-8",
+				      (int)(valid < 40 ? valid : 40), tag);
 	if (n == 0 || n > MREG_TAG_MAX)
 		return mreg_error_set(MREG_EINVALID, "invalid tag '%s': must be 1 to %d bytes", tag,
 				      MREG_TAG_MAX);
@@ -278,7 +285,7 @@ void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, b
 	mreg_jsonw_obj_begin(w, key);
 	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
 		if (m->present & (1u << i)) {
-			if (i == MREG_METRIC_GAMES_PLAYED)
+			if (i == MREG_METRIC_GAMES_PLAYED && is_int(m->v[i]))
 				mreg_jsonw_int(w, metric_names[i], (int64_t)m->v[i]);
 			else
 				mreg_jsonw_num(w, metric_names[i], m->v[i]);
@@ -366,24 +373,31 @@ static int check_config_value(size_t i, const cJSON *v, const char *subject)
 	return 0;
 }
 
+/* A member moved into extra_config, and where it came: the later of two with one key wins. */
+typedef struct {
+	const cJSON *item;
+	size_t pos;
+} extra_item;
+
 static int cmp_items(const void *a, const void *b)
 {
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	return strcmp(x->string, y->string);
+	const extra_item *x = a, *y = b;
+	int c = strcmp(x->item->string, y->item->string);
+	return c ? c : x->pos < y->pos ? -1 : 1;
 }
 
 /* Copy members of src into dst sorted by key; later duplicates win. */
-static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
+static int add_sorted(cJSON *dst, extra_item *items, size_t n)
 {
 	if (n)
 		qsort(items, n, sizeof(*items), cmp_items);
 	for (size_t i = 0; i < n; i++) {
-		if (i + 1 < n && !strcmp(items[i]->string, items[i + 1]->string))
+		if (i + 1 < n && !strcmp(items[i].item->string, items[i + 1].item->string))
 			continue;
-		cJSON *dup = cJSON_Duplicate(items[i], 1);
+		cJSON *dup = cJSON_Duplicate(items[i].item, 1);
 		if (!dup)
 			return MREG_ERROR;
-		cJSON_AddItemToObject(dst, items[i]->string, dup);
+		cJSON_AddItemToObject(dst, items[i].item->string, dup);
 	}
 	return 0;
 }
@@ -391,7 +405,7 @@ static int add_sorted(cJSON *dst, const cJSON **items, size_t n)
 int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject)
 {
 	const cJSON *given[N_CONFIG_KEYS] = { 0 };
-	const cJSON **extra = NULL;
+	extra_item *extra = NULL;
 	size_t nextra = 0, aextra = 0;
 	cJSON *obj = NULL, *ex = NULL;
 	const cJSON *c;
@@ -423,13 +437,17 @@ int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, cons
 		}
 		if (nextra + add > aextra) {
 			aextra = (nextra + add) * 2 + 8;
-			const cJSON **p = realloc((void *)extra, aextra * sizeof(*extra));
-			if (!p)
+			extra_item *p = realloc(extra, aextra * sizeof(*extra));
+			if (!p) {
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
 				goto done;
+			}
 			extra = p;
 		}
-		for (size_t i = 0; i < add && src; i++, src = src->next)
-			extra[nextra++] = src;
+		for (size_t i = 0; i < add && src; i++, src = src->next, nextra++) {
+			extra[nextra].item = src;
+			extra[nextra].pos = nextra;
+		}
 	}
 	rc = MREG_ERROR;
 	if (!(obj = cJSON_CreateObject()))
@@ -464,7 +482,7 @@ int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, cons
 	obj = NULL;
 	rc = 0;
 done:
-	free((void *)extra);
+	free(extra);
 	cJSON_Delete(obj);
 	cJSON_Delete(ex);
 	return rc;
@@ -483,17 +501,28 @@ int mreg_config_set_kv(cJSON *obj, const char *kv)
 		cJSON_Delete(v);
 		v = cJSON_CreateString(eq + 1);
 	}
-	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	cJSON_AddItemToObject(obj, key, v);
+	/* appended, not looked up: an earlier value of the key gives way in mreg_config_normalize */
+	int rc = v && cJSON_AddItemToObject(obj, key, v) ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc < 0)
+		cJSON_Delete(v);
 	free(key);
-	return 0;
+	return rc;
+}
+
+void mreg_config_merge(cJSON *into, cJSON *from)
+{
+	cJSON *c;
+	while ((c = from->child)) {
+		cJSON_DetachItemViaPointer(from, c);
+		cJSON_AddItemToArray(into, c);	/* keeps its key; appends in constant time */
+	}
 }
 
 /* ---- bodies of the newer types -------------------------------------- */
 
 typedef enum {
 	K_TEXT,		/* a string, may be empty */
-	K_NAME,		/* a non-empty string of 256 bytes at most */
+	K_NAME,		/* a non-empty string of MREG_NAME_MAX bytes at most */
 	K_ID,		/* a model id */
 	K_HEX,		/* an event id: 32 hex digits */
 	K_COUNT,	/* a whole number >= 0 */
@@ -626,11 +655,11 @@ static int check_member(const body_field *f, const cJSON *v)
 		return 0;
 	case K_NAMES: {
 		const cJSON *c, *e;
-		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 64)
-			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a list of 64 names at most",
-					      f->key);
+		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > MREG_BASELINES_MAX)
+			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a list of %d names at most",
+					      f->key, MREG_BASELINES_MAX);
 		cJSON_ArrayForEach(c, v) {
-			if (!cJSON_IsString(c) || !c->valuestring[0] || strlen(c->valuestring) > 256)
+			if (!cJSON_IsString(c) || !c->valuestring[0] || strlen(c->valuestring) > MREG_NAME_MAX)
 				return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must hold non-empty names",
 						      f->key);
 			for (e = v->child; e != c; e = e->next)
@@ -659,9 +688,10 @@ static int check_member(const body_field *f, const cJSON *v)
 	}
 	const char *s = v->valuestring;
 	size_t n = strlen(s);
-	if (f->kind == K_TEXT ? n > MREG_STRING_MAX : (n == 0 || n > 256))
-		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be %s", f->key,
-				      f->kind == K_TEXT ? "16384 bytes at most" : "non-empty, 256 bytes at most");
+	if (f->kind == K_TEXT ? n > MREG_STRING_MAX : (n == 0 || n > MREG_NAME_MAX))
+		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be %s%d bytes at most", f->key,
+				      f->kind == K_TEXT ? "" : "non-empty, ",
+				      f->kind == K_TEXT ? MREG_STRING_MAX : MREG_NAME_MAX);
 	if (f->kind == K_ID)
 		return mreg_id_check(s);
 	if (f->kind == K_HEX && (n != 32 || strspn(s, "0123456789abcdef") != 32))
@@ -741,9 +771,158 @@ static int take_body(mreg_event *ev, cJSON *doc)
 	return 0;
 }
 
+/* ---- the rules of every value --------------------------------------- */
+
+/*
+ * What holds for every value in an event, wherever it sits: strings and
+ * keys are valid UTF-8 of MREG_STRING_MAX bytes at most, no key appears
+ * twice in one object, numbers are finite, nothing is nested deeper than
+ * MREG_EVENT_MAX_DEPTH. The parser checks a whole document with this code;
+ * the writer checks each value it was given (training config, payload) at
+ * the depth it will be written at, then the bytes it wrote, so the two
+ * cannot disagree. The work is linear in the size of the value, but for
+ * sorting the keys of a large object once to find twins.
+ *
+ * Control characters are allowed: the serializer escapes them and the
+ * parser reads the escapes back to the same bytes. NUL is not: a C string
+ * cannot hold one, so mreg never writes "\u0000", and the parser refuses it.
+ */
+typedef struct {
+	const char *what;	/* "event", "training config", a payload member */
+	const char *subject;	/* the event's id (parser), the model (writer) */
+	bool for_subject;	/* "invalid <what> for '<subject>'", else "invalid <what> '<subject>'" */
+} value_ctx;
+
+static int value_refused(const value_ctx *vc, const char *fmt, ...)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	mreg_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	int rc = mreg_error_set(MREG_EINVALID, "invalid %s %s'%s': %s", vc->what, vc->for_subject ? "for " : "",
+				vc->subject, b.ptr);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+static int check_text(const value_ctx *vc, const char *s, const char *kind)
+{
+	size_t n = strlen(s);
+	if (n > MREG_STRING_MAX)
+		return value_refused(vc, "a %s is longer than %d bytes", kind, MREG_STRING_MAX);
+	if (mreg_utf8_valid(s, n) != n)
+		return value_refused(vc, "a %s is not valid UTF-8", kind);
+	return 0;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* A key twice in one object: compared in pairs in a small object, sorted once in a large one. */
+static int check_twins(const value_ctx *vc, const cJSON *obj)
+{
+	const cJSON *c, *e;
+	size_t n = 0, i = 0;
+	int rc = 0;
+	for (c = obj->child; c; c = c->next)
+		n++;
+	if (n <= 16) {
+		for (c = obj->child; c; c = c->next)
+			for (e = obj->child; e != c; e = e->next)
+				if (!strcmp(e->string, c->string))
+					return value_refused(vc, "duplicate key '%s'", c->string);
+		return 0;
+	}
+	const cJSON **keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (c = obj->child; c; c = c->next)
+		keys[i++] = c;
+	qsort(keys, n, sizeof(*keys), cmp_keys);
+	for (i = 1; i < n && rc == 0; i++)
+		if (!strcmp(keys[i - 1]->string, keys[i]->string))
+			rc = value_refused(vc, "duplicate key '%s'", keys[i]->string);
+	free(keys);
+	return rc;
+}
+
+/* v and everything in it, v being at depth (the event itself is at 0). */
+static int check_value(const value_ctx *vc, const cJSON *v, int depth)
+{
+	const cJSON *c;
+	int rc;
+	if (depth > MREG_EVENT_MAX_DEPTH)
+		return value_refused(vc, "nested deeper than %d", MREG_EVENT_MAX_DEPTH);
+	if (cJSON_IsString(v))
+		return check_text(vc, v->valuestring ? v->valuestring : "", "string");
+	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+		return value_refused(vc, "a number is out of range");
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 0;
+	for (c = v->child; c; c = c->next) {
+		if (cJSON_IsObject(v) && !c->string)
+			return value_refused(vc, "a member has no key");
+		if (cJSON_IsObject(v) && (rc = check_text(vc, c->string, "key")) < 0)
+			return rc;
+		if ((rc = check_value(vc, c, depth + 1)) < 0)
+			return rc;
+	}
+	return cJSON_IsObject(v) ? check_twins(vc, v) : 0;
+}
+
+/* "\u0000" outside any other escape: cJSON would cut the string there. */
+static bool has_escaped_nul(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p)))) {
+		if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
+			return true;
+		if (end - p < 3)
+			break;
+		p += 2;	/* past the escaped character: "\\u0000" is a backslash and text */
+	}
+	return false;
+}
+
+/*
+ * What the parser checks of the bytes of a whole event before its fields:
+ * size, NUL, one JSON value and nothing after it, and the rules of every
+ * value. The writer runs it on the bytes it wrote.
+ */
+static int check_document(cJSON **out, const char *data, size_t len, const value_ctx *vc)
+{
+	const char *end = NULL;
+	cJSON *doc = NULL;
+	int rc;
+	*out = NULL;
+	if (len > MREG_EVENT_MAX_BYTES)
+		return value_refused(vc, "larger than %u bytes", MREG_EVENT_MAX_BYTES);
+	if (memchr(data, '\0', len))
+		return value_refused(vc, "contains a NUL byte");
+	if (has_escaped_nul(data, len))
+		return value_refused(vc, "a string holds a NUL (\\u0000)");
+	if (!(doc = cJSON_ParseWithLengthOpts(data, len, &end, 0)))
+		return value_refused(vc, "not valid JSON");
+	while (end && end < data + len && (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t'))
+		end++;
+	if (end != data + len)
+		rc = value_refused(vc, "trailing bytes after the JSON value");
+	else
+		rc = check_value(vc, doc, 0);
+	if (rc < 0)
+		cJSON_Delete(doc);
+	else
+		*out = doc;
+	return rc;
+}
+
 /* ---- validation ----------------------------------------------------- */
 
-static int check_string(const char *what, const char *s, size_t max, bool empty_ok)
+/* A string field of the event's own; model names the event in a message (NULL: the caller checks the bytes). */
+static int check_string(const char *what, const char *s, size_t max, bool empty_ok, const char *model)
 {
 	if (!s)
 		return mreg_error_set(MREG_EINVALID, "invalid event: %s is missing", what);
@@ -751,6 +930,8 @@ static int check_string(const char *what, const char *s, size_t max, bool empty_
 	if ((!empty_ok && n == 0) || n > max)
 		return mreg_error_set(MREG_EINVALID, "invalid event: %s must be %s%zu bytes at most", what,
 				      empty_ok ? "" : "non-empty and ", max);
+	if (model && mreg_utf8_valid(s, n) != n)
+		return mreg_error_set(MREG_EINVALID, "invalid %s for '%s': not valid UTF-8", what, model);
 	return 0;
 }
 
@@ -776,13 +957,14 @@ static int check_file_path(const char *p, const char *hash)
 	    strncmp(rest + 6, hex, 32))
 		return mreg_error_set(MREG_EINVALID, "invalid event: file path '%s' does not match its hash", p);
 	const char *ext = rest + 38;
-	if (*ext && (*ext != '.' || strlen(ext) > 16 || strspn(ext + 1, "abcdefghijklmnopqrstuvwxyz0123456789") !=
-				 strlen(ext + 1) || !ext[1]))
+	if (*ext && (*ext != '.' || strlen(ext) > MREG_EXT_MAX ||
+		     strspn(ext + 1, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(ext + 1) || !ext[1]))
 		return mreg_error_set(MREG_EINVALID, "invalid event: file path '%s' has a bad extension", p);
 	return 0;
 }
 
-int mreg_event_validate(const mreg_event *ev)
+/* The field rules, shared by the writer and the parser (which has checked the bytes already). */
+static int validate_fields(const mreg_event *ev)
 {
 	int rc;
 	if (ev->type < 0 || ev->type >= MREG_EV_COUNT)
@@ -793,14 +975,20 @@ int mreg_event_validate(const mreg_event *ev)
 	if (mreg_time_parse(&t, ev->time) < 0)
 		return mreg_error_set(MREG_EINVALID, "invalid event: time '%s' is not YYYY-MM-DDTHH:MM:SS.ffffffZ",
 				      ev->time);
-	if ((rc = check_string("actor", ev->actor, 256, false)) < 0 ||
-	    (rc = check_string("node", ev->node, 64, false)) < 0 ||
-	    (rc = check_string("model", ev->model, MREG_ID_MAX, false)) < 0)
+	if ((rc = check_string("model", ev->model, MREG_ID_MAX, false, NULL)) < 0 || (rc = mreg_id_check(ev->model)) < 0)
 		return rc;
-	if ((rc = mreg_id_check(ev->model)) < 0)
+	if ((rc = check_string("actor", ev->actor, MREG_NAME_MAX, false, ev->model)) < 0 ||
+	    (rc = check_string("node", ev->node, MREG_NODE_MAX, false, ev->model)) < 0)
 		return rc;
-	if (has_body(ev->type) && (rc = check_body(ev)) < 0)
-		return rc;
+	if (has_body(ev->type)) {
+		if ((rc = check_body(ev)) < 0)
+			return rc;
+		for (const cJSON *c = ev->body->child; c; c = c->next) {
+			value_ctx vc = { c->string, ev->model, true };
+			if ((rc = check_value(&vc, c, 1)) < 0)
+				return rc;
+		}
+	}
 	if (!mreg_event_has_version(ev)) {
 		if (ev->ref[0] || ev->version)
 			return mreg_error_set(MREG_EINVALID, "invalid event: %s names no version",
@@ -816,8 +1004,8 @@ int mreg_event_validate(const mreg_event *ev)
 	}
 	switch (ev->type) {
 	case MREG_EV_REGISTERED:
-		if ((rc = check_string("name", ev->name, 256, false)) < 0 ||
-		    (rc = check_string("description", ev->description, MREG_STRING_MAX, true)) < 0)
+		if ((rc = check_string("name", ev->name, MREG_NAME_MAX, false, ev->model)) < 0 ||
+		    (rc = check_string("description", ev->description, MREG_STRING_MAX, true, ev->model)) < 0)
 			return rc;
 		if (ev->model_type < 0 || ev->model_type >= MREG_TYPE_COUNT)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown model type");
@@ -833,7 +1021,7 @@ int mreg_event_validate(const mreg_event *ev)
 	case MREG_EV_PROMOTED:
 		if (ev->from < 0 || ev->from >= MREG_STAGE_COUNT || ev->to < 0 || ev->to >= MREG_STAGE_COUNT)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown stage");
-		if ((rc = check_string("reason", ev->reason, MREG_STRING_MAX, true)) < 0)
+		if ((rc = check_string("reason", ev->reason, MREG_STRING_MAX, true, ev->model)) < 0)
 			return rc;
 		break;
 	case MREG_EV_TAGGED:
@@ -845,8 +1033,11 @@ int mreg_event_validate(const mreg_event *ev)
 		break;
 	}
 	if (ev->training_config) {
-		/* the parser normalizes the config: what it would refuse, refuse here */
+		/* the config as it will be written, then as the parser normalizes it */
+		value_ctx vc = { "training config", ev->model, true };
 		cJSON *norm = NULL;
+		if ((rc = check_value(&vc, ev->training_config, 1)) < 0)
+			return rc;
 		rc = mreg_config_normalize(&norm, ev->training_config, false, ev->model);
 		cJSON_Delete(norm);
 		if (rc < 0)
@@ -877,13 +1068,10 @@ static void write_tags(mreg_jsonw *w, const mreg_event *ev)
 	mreg_jsonw_arr_end(w);
 }
 
-int mreg_event_serialize(mreg_buf *out, mreg_event *ev)
+/* The bytes of an event whose fields are valid, appended to out. */
+static int write_event(mreg_buf *out, const mreg_event *ev)
 {
 	mreg_jsonw w;
-	int rc;
-	if ((rc = mreg_event_validate(ev)) < 0)
-		return rc;
-	size_t start = out->size;
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_int(&w, "schema", MREG_SCHEMA);
@@ -939,45 +1127,45 @@ int mreg_event_serialize(mreg_buf *out, mreg_event *ev)
 	mreg_jsonw_obj_end(&w);
 	if (mreg_jsonw_finish(&w) < 0)
 		return mreg_error_set(MREG_ERROR, "out of memory writing an event");
+	return 0;
+}
+
+/* The bytes just written, through the parser's own checks of a document. */
+static int check_written(const char *data, size_t len, const char *model)
+{
+	value_ctx vc = { "event", model, true };
+	cJSON *doc = NULL;
+	int rc = check_document(&doc, data, len, &vc);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+int mreg_event_validate(const mreg_event *ev)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = validate_fields(ev);
+	if (rc == 0 && (rc = write_event(&b, ev)) == 0)
+		rc = check_written(b.ptr, b.size, ev->model);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+int mreg_event_serialize(mreg_buf *out, mreg_event *ev)
+{
+	size_t start = out->size;
+	int rc;
+	if ((rc = validate_fields(ev)) < 0)
+		return rc;
+	if ((rc = write_event(out, ev)) < 0 ||
+	    (rc = check_written(out->ptr + start, out->size - start, ev->model)) < 0) {
+		mreg_buf_truncate(out, start);
+		return rc;
+	}
 	mreg_hash128(ev->id, out->ptr + start, out->size - start);
 	return 0;
 }
 
 /* ---- parsing -------------------------------------------------------- */
-
-static int depth_of(const cJSON *v, int d)
-{
-	int max = d;
-	const cJSON *c;
-	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
-		return d;
-	cJSON_ArrayForEach(c, v) {
-		int x = depth_of(c, d + 1);
-		if (x > max)
-			max = x;
-	}
-	return max;
-}
-
-/* Duplicate keys and over-long strings anywhere in the document. */
-static int check_tree(const cJSON *v)
-{
-	const cJSON *c, *e;
-	if (cJSON_IsString(v) && strlen(v->valuestring) > MREG_STRING_MAX)
-		return mreg_error_set(MREG_EINVALID, "invalid event: a string is longer than %d bytes", MREG_STRING_MAX);
-	cJSON_ArrayForEach(c, v) {
-		if (cJSON_IsObject(v) && strlen(c->string) > MREG_STRING_MAX)
-			return mreg_error_set(MREG_EINVALID, "invalid event: a key is longer than %d bytes", MREG_STRING_MAX);
-		if (cJSON_IsObject(v))
-			for (e = v->child; e != c; e = e->next)
-				if (!strcmp(e->string, c->string))
-					return mreg_error_set(MREG_EINVALID, "invalid event: duplicate key '%s'", c->string);
-		int rc = check_tree(c);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
 
 static const char *const envelope_keys[] = {
 	"schema", "type", "clock", "time", "actor", "node", "model", "ref", "version", NULL
@@ -1100,7 +1288,7 @@ static int parse_fields(mreg_event *ev, const cJSON *doc)
 		if (cJSON_GetObjectItemCaseSensitive(doc, "ref") || cJSON_GetObjectItemCaseSensitive(doc, "version"))
 			return mreg_error_set(MREG_EINVALID, "invalid event: %s names no version",
 					      mreg_event_type_name(ev->type));
-		return mreg_event_validate(ev);
+		return validate_fields(ev);
 	}
 	if ((rc = get_int(&n, doc, "version")) < 0)
 		return rc;
@@ -1168,15 +1356,15 @@ static int parse_fields(mreg_event *ev, const cJSON *doc)
 	default:
 		break;
 	}
-	return mreg_event_validate(ev);
+	return validate_fields(ev);
 }
 
 int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char *expect_id)
 {
 	mreg_event *ev = NULL;
 	cJSON *doc = NULL;
-	const char *end = NULL;
 	char id[33];
+	value_ctx vc = { "event", id, false };
 	int rc;
 
 	*out = NULL;
@@ -1186,25 +1374,7 @@ int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char 
 	mreg_hash128(id, data, len);
 	if (expect_id && strcmp(id, expect_id))
 		return mreg_error_set(MREG_ECORRUPT, "corrupt event '%s': its bytes hash to %s", expect_id, id);
-	if (memchr(data, '\0', len))
-		return mreg_error_set(MREG_EINVALID, "invalid event '%s': contains a NUL byte", id);
-	doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-	if (!doc) {
-		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': not valid JSON", id);
-		goto done;
-	}
-	while (end && end < data + len && (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t'))
-		end++;
-	if (end != data + len) {
-		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': trailing bytes after the JSON value", id);
-		goto done;
-	}
-	if (depth_of(doc, 0) > MREG_EVENT_MAX_DEPTH) {
-		rc = mreg_error_set(MREG_EINVALID, "invalid event '%s': nested deeper than %d", id,
-				    MREG_EVENT_MAX_DEPTH);
-		goto done;
-	}
-	if ((rc = check_tree(doc)) < 0)
+	if ((rc = check_document(&doc, data, len, &vc)) < 0)
 		goto done;
 	if (!(ev = malloc(sizeof(*ev)))) {
 		rc = MREG_ERROR;

@@ -21,12 +21,23 @@
 #include <stdbool.h>
 
 #define MREG_SCHEMA 1
-#define MREG_EVENT_MAX_BYTES (1u << 20)
-#define MREG_EVENT_MAX_DEPTH 16
-#define MREG_STRING_MAX 16384
-#define MREG_ID_MAX 128
-#define MREG_TAG_MAX 128
-#define MREG_TAGS_MAX 256
+
+/*
+ * Limits: one table for the writer and the parser. The parser refuses an
+ * event over any of them; mreg_event_validate and mreg_event_serialize
+ * refuse the same event before a byte of it is written, with the same code
+ * (see check_value in event.c), so an event mreg writes always parses.
+ */
+#define MREG_EVENT_MAX_BYTES (1u << 20)	/* the whole file */
+#define MREG_EVENT_MAX_DEPTH 16		/* nesting: the event at 0, its members at 1 */
+#define MREG_STRING_MAX 16384		/* any string or key anywhere, in bytes */
+#define MREG_NAME_MAX 256		/* a model's name, an actor, a trigger, a work id, a baseline */
+#define MREG_NODE_MAX 64		/* a node id */
+#define MREG_ID_MAX 128			/* a model id */
+#define MREG_TAG_MAX 128		/* one tag */
+#define MREG_TAGS_MAX 256		/* tags on one event */
+#define MREG_BASELINES_MAX 64		/* baselines of one validation */
+#define MREG_EXT_MAX 16			/* a model file's extension, its dot included */
 
 typedef enum {
 	MREG_EV_REGISTERED = 0,
@@ -161,8 +172,18 @@ void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from);
  * missing known keys get the original's defaults (the state's view).
  */
 int mreg_config_normalize(cJSON **out, const cJSON *in, bool with_defaults, const char *subject);
-/* "lr=0.01" or "optimizer=sgd": the value is JSON if it parses, else a string. */
+/*
+ * "lr=0.01" or "optimizer=sgd": the value is JSON if it parses, else a
+ * string. Appended to obj: a key given twice keeps its last value once the
+ * config goes through mreg_config_normalize.
+ */
 int mreg_config_set_kv(cJSON *obj, const char *kv);
+/*
+ * Move every member of from to the end of into, in constant time each (a
+ * config file over the --config options): as with mreg_config_set_kv, the
+ * last value of a key wins in mreg_config_normalize.
+ */
+void mreg_config_merge(cJSON *into, cJSON *from);
 
 /* Metrics as an object; all_keys writes every metric (null when absent). */
 void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys);

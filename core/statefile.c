@@ -305,7 +305,9 @@ static int copy_fixed(char *dst, size_t size, const cJSON *o, const char *k)
 static int int_of(int64_t *out, const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	if (!cJSON_IsNumber(v))
+	/* in range before the cast: a double past int64_t's range has no defined conversion */
+	if (!cJSON_IsNumber(v) ||
+	    !(v->valuedouble >= -9223372036854775808.0 && v->valuedouble < 9223372036854775808.0))
 		return BAD(k);
 	*out = (int64_t)v->valuedouble;
 	return 0;
@@ -592,8 +594,8 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 			goto done;
 		}
 		m->latest = m->nversions ? m->versions[m->nversions - 1].version : 0;
-		for (int i = 0; i < m->nversions; i++)
-			if (m->versions[i].stage == MREG_STAGE_PRODUCTION &&
+		for (int i = 0; i < m->nversions; i++)	/* a second one is for the invariant check to refuse */
+			if (m->versions[i].stage == MREG_STAGE_PRODUCTION && !m->prod &&
 			    !(m->prod = mreg_version_dup(&m->versions[i]))) {
 				rc = mreg_error_set(MREG_ERROR, "out of memory");
 				goto done;
@@ -611,6 +613,7 @@ done:
 
 static long number_after(const char *start, const char *end, const char *key);
 static double number_at(const char *p, const char *end);
+static long count_at(const char *p, const char *end);
 
 /* A string value after key (our layout: "key": "value"), into out. */
 static int string_after(char *out, size_t size, const char *start, const char *end, const char *key)
@@ -684,9 +687,9 @@ static long read_version_lazy(mreg_version *v, const char *p, const char *end)
 			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
 #define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
 			if (KEY("version"))
-				ver = (long)number_at(val, eol);
+				ver = count_at(val, eol);
 			else if (KEY("claimed_version"))
-				claimed = (long)number_at(val, eol);
+				claimed = count_at(val, eol);
 			else if (KEY("ref") && string_at(v->ref, sizeof(v->ref), val, eol) < 0)
 				return BAD("version in a model file");
 			else if (KEY("stage") && string_at(stage, sizeof(stage), val, eol) < 0)
@@ -873,11 +876,18 @@ static double number_at(const char *p, const char *end)
 	return n ? strtod(tmp, NULL) : -1;
 }
 
+/* A whole number from 0 to INT_MAX that starts at p, else -1 (none there, or out of range). */
+static long count_at(const char *p, const char *end)
+{
+	double v = number_at(p, end);
+	return v >= 0 && v <= 2147483647.0 ? (long)v : -1;
+}
+
 static long number_after(const char *start, const char *end, const char *key)
 {
 	size_t kn = strlen(key);
 	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
-	return p ? (long)number_at(p + kn, end) : -1;
+	return p ? count_at(p + kn, end) : -1;
 }
 
 /*
@@ -967,6 +977,10 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		}
 		if ((rc = mreg_state_model_add(&m, st, c->string)) < 0)
 			goto done;
+		if (m->prod) {
+			rc = BAD("production.json lists a model twice");
+			goto done;
+		}
 		m->loaded = false;
 		if (read_model_names(m, c) < 0) {
 			rc = BAD("production.json version");
@@ -1022,6 +1036,10 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 		mreg_model *m;
 		if (mreg_id_check(id) < 0 || (rc = mreg_state_model_add(&m, st, id)) < 0) {
 			rc = rc < 0 ? rc : BAD("production.json model id");
+			goto done;
+		}
+		if (m->prod) {
+			rc = BAD("production.json lists a model twice");
 			goto done;
 		}
 		size_t n = (size_t)(close + 6 - open);

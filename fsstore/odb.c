@@ -316,10 +316,23 @@ static int map_pack(mreg_odb *odb, odb_pack *p)
 	return rc;
 }
 
+/*
+ * What a deflate stream of avail bytes can grow to at most: a match of 258
+ * bytes costs two bits at best (its length and its distance), so a stream
+ * grows at most 1032-fold. A size beyond that is damage, refused before
+ * anything is allocated for it.
+ */
+static bool inflatable(size_t size, size_t avail)
+{
+	return size / 1032 <= avail;
+}
+
 /* Inflate exactly size bytes from in (at most avail long) into a fresh buffer. */
 static int inflate_exact(unsigned char **out, const unsigned char *in, size_t avail, size_t size)
 {
 	z_stream zs;
+	if (!inflatable(size, avail))
+		return MREG_ECORRUPT;
 	unsigned char *buf = malloc(size + 1);
 	if (!buf)
 		return mreg_error_set(MREG_ERROR, "out of memory");
@@ -529,8 +542,8 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 			size = size * 10 + (size_t)(*d - '0');
 		}
 		size_t have = got - (size_t)(nul + 1 - head);
-		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size
-					     ? malloc(size + 1) : NULL;
+		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size &&
+					     inflatable(size, n) ? malloc(size + 1) : NULL;
 		if (buf) {
 			memcpy(buf, nul + 1, have);
 			zs.next_out = buf + have;

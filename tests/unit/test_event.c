@@ -645,14 +645,14 @@ static void parse_refuses_duplicate_key(void **state)
 	(void)state;
 	assert_promotion_refused_with("  \"actor\": \"alice\",\n",
 				      "  \"actor\": \"alice\",\n  \"actor\": \"bob\",\n", MREG_EINVALID,
-				      "invalid event: duplicate key 'actor'");
+				      "invalid event '%s': duplicate key 'actor'");
 }
 
 static void parse_refuses_duplicate_key_nested(void **state)
 {
 	(void)state;
 	assert_registration_refused_with("    \"size\": 4096\n", "    \"size\": 4096,\n    \"size\": 4096\n",
-					 MREG_EINVALID, "invalid event: duplicate key 'size'");
+					 MREG_EINVALID, "invalid event '%s': duplicate key 'size'");
 }
 
 static void parse_refuses_missing_actor(void **state)
@@ -804,7 +804,7 @@ static void parse_refuses_string_longer_than_16384(void **state)
 	char *d = repeat('d', MREG_STRING_MAX + 1);
 	char *quoted = mreg_strfmt("\"description\": \"%s\"", d);
 	assert_registration_refused_with("\"description\": \"first\"", quoted, MREG_EINVALID,
-					 "invalid event: a string is longer than 16384 bytes");
+					 "invalid event '%s': a string is longer than 16384 bytes");
 	free(quoted);
 	free(d);
 }
@@ -958,9 +958,9 @@ static void parse_refuses_nan_and_infinite_metrics(void **state)
 	char *bad = replace_once(base, "1500.5", "NaN");
 	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': not valid JSON");
 	free(bad);
-	/* a number too large for a double reads as infinity and is refused */
+	/* a number too large for a double reads as infinity and is refused, wherever it is */
 	bad = replace_once(base, "1500.5", "1e999");
-	assert_parse_refused(bad, MREG_EINVALID, "invalid metric elo for 'square8_2p': not a finite number (event %s)");
+	assert_parse_refused(bad, MREG_EINVALID, "invalid event '%s': a number is out of range");
 	free(bad);
 	free(base);
 }
@@ -1536,6 +1536,526 @@ static void names_of_types_stages_metrics_round_trip(void **state)
 	assert_string_equal(mreg_event_type_name(MREG_EV_METRICS), "version.metrics_updated");
 }
 
+/* ---- one table of limits: the writer refuses what the parser would ---- */
+
+/*
+ * Serialize must refuse with msg and append nothing; mreg_event_validate
+ * must refuse the same. Should serialize have written the event, the
+ * parser's verdict on the bytes is reported instead.
+ */
+static void assert_serialize_refused(mreg_event *ev, const char *msg)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_puts(&b, "before");
+	int rc = mreg_event_serialize(&b, ev);
+	if (rc == 0) {
+		mreg_event *back = NULL;
+		int prc = mreg_event_parse(&back, b.ptr + 6, b.size - 6, NULL);
+		mreg_event_free(back);
+		fail_msg("serialize wrote it (parse rc %d: %s), expected '%s'", prc, mreg_error_last(), msg);
+	}
+	assert_error(rc, MREG_EINVALID, msg);
+	assert_string_equal(b.ptr, "before");
+	mreg_buf_dispose(&b);
+	mreg_error_clear();
+	assert_error(mreg_event_validate(ev), MREG_EINVALID, msg);
+}
+
+/* Serialize must write it, and the parser take the bytes back. */
+static void assert_serialize_parses(mreg_event *ev)
+{
+	char *s = serialized(ev);
+	mreg_event *back = NULL;
+	int rc = mreg_event_parse(&back, s, strlen(s), ev->id);
+	if (rc < 0)
+		fail_msg("parse of what serialize wrote: %s", mreg_error_last());
+	mreg_event_free(back);
+	free(s);
+}
+
+static cJSON *extra_of(mreg_event *ev)
+{
+	cJSON *extra = cJSON_GetObjectItemCaseSensitive(ev->training_config, "extra_config");
+	return extra ? extra : cJSON_AddObjectToObject(ev->training_config, "extra_config");
+}
+
+static void serialize_refuses_config_string_over_16384(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	char *s = repeat('v', 20000);
+	cJSON_AddStringToObject(extra_of(&ev), "note", s);
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a string is longer than 16384 bytes");
+	s[MREG_STRING_MAX] = '\0';	/* exactly the limit: written, and parsed back */
+	cJSON_ReplaceItemInObject(extra_of(&ev), "note", cJSON_CreateString(s));
+	assert_serialize_parses(&ev);
+	free(s);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_config_key_over_16384(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	char *k = repeat('k', MREG_STRING_MAX + 1);
+	cJSON_AddNumberToObject(extra_of(&ev), k, 1);
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a key is longer than 16384 bytes");
+	free(k);
+	mreg_event_dispose(&ev);
+}
+
+/* levels objects, each the only member "x" of the one before, under parent at key. */
+static void nest_objects(cJSON *parent, const char *key, int levels)
+{
+	cJSON *o = cJSON_AddObjectToObject(parent, key);
+	for (int i = 1; i < levels; i++)
+		o = cJSON_AddObjectToObject(o, "x");
+}
+
+static void serialize_refuses_config_nested_deeper_than_16(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	/* training_config at depth 1, extra_config 2, its "deep" 3: 14 objects end at 16 */
+	nest_objects(extra_of(&ev), "deep", 14);
+	assert_serialize_parses(&ev);
+	cJSON_DeleteItemFromObject(extra_of(&ev), "deep");
+	nest_objects(extra_of(&ev), "deep", 15);
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': nested deeper than 16");
+	mreg_event_dispose(&ev);
+}
+
+/* Keys "k000000".. in extra_config, n of them (11 bytes a member once written, and the indentation). */
+static void add_keys(cJSON *obj, int n)
+{
+	char k[16] = "k";
+	for (int i = 0; i < n; i++) {
+		for (int d = 6, v = i; d >= 1; d--, v /= 10)
+			k[d] = (char)('0' + v % 10);
+		k[7] = '\0';
+		cJSON_AddNumberToObject(obj, k, i);
+	}
+}
+
+static void serialize_refuses_event_over_1_mib(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	add_keys(extra_of(&ev), 60000);	/* "    \"k000000\": 59999,\n": 23 bytes each, 1.3 MiB */
+	assert_serialize_refused(&ev, "invalid event for 'square8_2p': larger than 1048576 bytes");
+	cJSON_DeleteItemFromObject(ev.training_config, "extra_config");
+	add_keys(extra_of(&ev), 40000);	/* under 1 MiB */
+	assert_serialize_parses(&ev);
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_infinite_number_in_config(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	/* learning_rate only has to be > 0; infinity would be written as null, which the parser refuses */
+	cJSON_ReplaceItemInObject(ev.training_config, "learning_rate", cJSON_CreateNumber(INFINITY));
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a number is out of range");
+	mreg_event_dispose(&ev);
+}
+
+static void make_validation_pass(mreg_event *ev, cJSON *results)
+{
+	envelope(ev, MREG_EV_VALIDATION, 5, 1);
+	ev->body = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev->body, "action", "pass");
+	cJSON_AddItemToObject(ev->body, "results", results);
+}
+
+/* `results` is any object: its strings, keys and nesting are checked all the same. */
+static void serialize_refuses_results_the_parser_refuses(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	char *s = repeat('r', MREG_STRING_MAX + 1);
+	cJSON *results = cJSON_CreateObject();
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(results, "vs_random"), "log", s);
+	make_validation_pass(&ev, results);
+	assert_serialize_refused(&ev, "invalid results for 'square8_2p': a string is longer than 16384 bytes");
+	mreg_event_dispose(&ev);
+
+	results = cJSON_CreateObject();
+	nest_objects(results, "deep", 15);	/* results at 1: its innermost object at 16 */
+	make_validation_pass(&ev, results);
+	assert_serialize_parses(&ev);
+	cJSON_DeleteItemFromObject(results, "deep");
+	nest_objects(results, "deep", 16);
+	assert_serialize_refused(&ev, "invalid results for 'square8_2p': nested deeper than 16");
+	mreg_event_dispose(&ev);
+
+	results = cJSON_CreateObject();
+	cJSON_AddNumberToObject(results, "x", NAN);
+	make_validation_pass(&ev, results);
+	assert_serialize_refused(&ev, "invalid results for 'square8_2p': a number is out of range");
+	mreg_event_dispose(&ev);
+	free(s);
+}
+
+/* A duplicate key can only come from a tree built by hand: refused all the same. */
+static void serialize_refuses_duplicate_key_in_results(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	cJSON *results = cJSON_CreateObject();
+	cJSON_AddNumberToObject(results, "games", 1);
+	cJSON_AddNumberToObject(results, "games", 2);
+	make_validation_pass(&ev, results);
+	assert_serialize_refused(&ev, "invalid results for 'square8_2p': duplicate key 'games'");
+	mreg_event_dispose(&ev);
+}
+
+/* ---- UTF-8 ----------------------------------------------------------- */
+
+static void utf8_valid_follows_rfc_3629(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t valid;
+	} cases[] = {
+		{ "", 0 },
+		{ "plain ascii \x01\x7f", 14 },
+		{ "\xc2\x80", 2 },			/* U+0080 */
+		{ "\xdf\xbf", 2 },			/* U+07FF */
+		{ "\xe0\xa0\x80", 3 },			/* U+0800 */
+		{ "\xed\x9f\xbf", 3 },			/* U+D7FF */
+		{ "\xee\x80\x80", 3 },			/* U+E000 */
+		{ "\xef\xbf\xbf", 3 },			/* U+FFFF */
+		{ "\xf0\x90\x80\x80", 4 },		/* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", 4 },		/* U+10FFFF */
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14 },
+		{ "\xc0\x80", 0 },			/* overlong NUL */
+		{ "\xc1\xbf", 0 },			/* overlong U+007F */
+		{ "\xe0\x9f\xbf", 0 },			/* overlong U+07FF */
+		{ "\xf0\x8f\xbf\xbf", 0 },		/* overlong U+FFFF */
+		{ "\xed\xa0\x80", 0 },			/* surrogate U+D800 */
+		{ "\xed\xbf\xbf", 0 },			/* surrogate U+DFFF */
+		{ "\xf4\x90\x80\x80", 0 },		/* U+110000 */
+		{ "\xf5\x80\x80\x80", 0 },
+		{ "\xff", 0 },
+		{ "ab\x80", 2 },			/* a continuation byte alone */
+		{ "ab\xe2\x82", 2 },			/* cut short */
+		{ "ab\xe2\x28\xa1", 2 },		/* a bad second byte */
+		{ "ab\xe2\x82\x28", 2 },		/* a bad third byte */
+		{ "ab\xf0\x9f\x98", 2 },		/* four bytes cut to three */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t got = mreg_utf8_valid(cases[i].s, strlen(cases[i].s));
+		if (got != cases[i].valid)
+			fail_msg("case %zu: %zu valid bytes, expected %zu", i, got, cases[i].valid);
+	}
+	/* the length given counts, not the NUL */
+	assert_int_equal(mreg_utf8_valid("\xe2\x82\xac", 2), 0);
+	assert_int_equal(mreg_utf8_valid("a\0b", 3), 3);
+}
+
+static void serialize_refuses_invalid_utf8_in_strings(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	free(ev.description);
+	ev.description = mreg_strdup("caf\xc3");
+	assert_serialize_refused(&ev, "invalid description for 'square8_2p': not valid UTF-8");
+	free(ev.description);
+	ev.description = mreg_strdup("caf\xc3\xa9");	/* valid: written and parsed back */
+	assert_serialize_parses(&ev);
+	free(ev.name);
+	ev.name = mreg_strdup("\xed\xa0\x80");
+	assert_serialize_refused(&ev, "invalid name for 'square8_2p': not valid UTF-8");
+	mreg_event_dispose(&ev);
+
+	make_promotion(&ev);
+	free(ev.reason);
+	ev.reason = mreg_strdup("ok \xf4\x90\x80\x80");
+	assert_serialize_refused(&ev, "invalid reason for 'square8_2p': not valid UTF-8");
+	free(ev.reason);
+	ev.reason = mreg_strdup("ok");
+	free(ev.actor);
+	ev.actor = mreg_strdup("al\xffice");
+	assert_serialize_refused(&ev, "invalid actor for 'square8_2p': not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void serialize_refuses_invalid_utf8_in_config(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_registration(&ev);
+	cJSON_AddStringToObject(extra_of(&ev), "note", "\xc0\xaf");
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a string is not valid UTF-8");
+	cJSON_DeleteItemFromObject(ev.training_config, "extra_config");
+	cJSON_AddNumberToObject(extra_of(&ev), "n\xe9", 1);
+	assert_serialize_refused(&ev, "invalid training config for 'square8_2p': a key is not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void tag_check_refuses_invalid_utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(mreg_tag_check("r\xc3\xa9sum\xc3\xa9"), 0);
+	assert_error(mreg_tag_check("night\xff"), MREG_EINVALID, "invalid tag 'night...': not valid UTF-8");
+	assert_error(mreg_tag_check("\xed\xa0\x80"), MREG_EINVALID, "invalid tag '...': not valid UTF-8");
+	mreg_event ev;
+	make_registration(&ev);
+	free(ev.tags[1]);
+	ev.tags[1] = mreg_strdup("b\xe0\x80\x80");
+	assert_serialize_refused(&ev, "invalid tag 'b...': not valid UTF-8");
+	mreg_event_dispose(&ev);
+}
+
+static void parse_refuses_invalid_utf8(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *to = mreg_strfmt("\"description\": \"x%sy\"", bad[i]);
+		assert_registration_refused_with("\"description\": \"first\"", to, MREG_EINVALID,
+						 "invalid event '%s': a string is not valid UTF-8");
+		free(to);
+		to = mreg_strfmt("\"reason\": \"%s\"", bad[i]);
+		assert_promotion_refused_with("\"reason\": \"passed evaluation\"", to, MREG_EINVALID,
+					      "invalid event '%s': a string is not valid UTF-8");
+		free(to);
+		to = mreg_strfmt("\"extra_config\": {\"k%s\": 1}", bad[i]);
+		assert_registration_refused_with("\"learning_rate\": 0.01", to, MREG_EINVALID,
+						 "invalid event '%s': a key is not valid UTF-8");
+		free(to);
+	}
+	assert_registration_refused_with("\"a\",", "\"\xe2\x82\",", MREG_EINVALID,
+					 "invalid event '%s': a string is not valid UTF-8");
+}
+
+static void parse_accepts_utf8_and_escapes(void **state)
+{
+	(void)state;
+	char *base = registration_text();
+	char *ok = replace_once(base, "\"description\": \"first\"",
+				"\"description\": \"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \\u0001 \\\\u0000\"");
+	mreg_event *ev = NULL;
+	int rc = mreg_event_parse(&ev, ok, strlen(ok), NULL);
+	if (rc < 0)
+		fail_msg("parse: %s", mreg_error_last());
+	assert_string_equal(ev->description, "caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \x01 \\u0000");
+	assert_round_trip(ev);
+	mreg_event_free(ev);
+	free(ok);
+	free(base);
+}
+
+/* cJSON would cut a string at an escaped NUL; mreg never writes one. */
+static void parse_refuses_escaped_nul(void **state)
+{
+	(void)state;
+	assert_registration_refused_with("\"description\": \"first\"", "\"description\": \"fi\\u0000rst\"",
+					 MREG_EINVALID, "invalid event '%s': a string holds a NUL (\\u0000)");
+	assert_registration_refused_with("\"learning_rate\": 0.01", "\"k\\u0000\": 0.01", MREG_EINVALID,
+					 "invalid event '%s': a string holds a NUL (\\u0000)");
+	assert_registration_refused_with("\"description\": \"first\"", "\"description\": \"\\\\\\u0000\"",
+					 MREG_EINVALID, "invalid event '%s': a string holds a NUL (\\u0000)");
+}
+
+/* Control characters are escaped by the writer and read back to the same bytes. */
+static void serialize_escapes_control_characters_and_parses_back(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	make_promotion(&ev);
+	free(ev.reason);
+	ev.reason = mreg_strdup("a\x01\x1f\x7f\n\tb\xc2\x85");
+	char *s = serialized(&ev);
+	assert_non_null(strstr(s, "\"reason\": \"a\\u0001\\u001f\x7f\\n\\tb\xc2\x85\""));
+	free(s);
+	assert_round_trip(&ev);
+	mreg_event_dispose(&ev);
+}
+
+/* ---- large objects ----------------------------------------------------- */
+
+/* A registration whose extra_config has n keys (and, if twin, the first key again at the end). */
+static char *registration_with_keys(int n, bool twin)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_puts(&b, "\"extra_config\": {");
+	for (int i = 0; i < n; i++)
+		mreg_buf_printf(&b, "%s\"k%d\":1", i ? "," : "", i);
+	if (twin)
+		mreg_buf_puts(&b, ",\"k0\":2");
+	mreg_buf_putc(&b, '}');
+	char *base = registration_text();
+	char *text = replace_once(base, "\"learning_rate\": 0.01", b.ptr);
+	free(base);
+	mreg_buf_dispose(&b);
+	return text;
+}
+
+/*
+ * One event of about 1 MiB and 90,000 keys in one object: the duplicate
+ * check sorts the keys once instead of comparing every pair (4 billion
+ * comparisons). The fuzz run's time limit guards the speed; this guards
+ * the answers on both sides.
+ */
+static void parse_of_90000_keys_in_one_object(void **state)
+{
+	(void)state;
+	char *text = registration_with_keys(90000, false);
+	size_t len = strlen(text);
+	assert_true(len > 900000 && len <= MREG_EVENT_MAX_BYTES);
+	mreg_event *ev = NULL;
+	int rc = mreg_event_parse(&ev, text, len, NULL);
+	if (rc < 0)
+		fail_msg("parse: %s", mreg_error_last());
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev->training_config, "extra_config")),
+			 90000);
+	mreg_event_free(ev);
+	free(text);
+
+	text = registration_with_keys(90000, true);
+	assert_parse_refused(text, MREG_EINVALID, "invalid event '%s': duplicate key 'k0'");
+	free(text);
+}
+
+/* Twins in an object large enough to be sorted, far apart; and none in arrays of equal strings. */
+static void parse_finds_twins_in_large_objects(void **state)
+{
+	(void)state;
+	char *text = registration_with_keys(17, true);
+	assert_parse_refused(text, MREG_EINVALID, "invalid event '%s': duplicate key 'k0'");
+	free(text);
+	char *base = registration_text();
+	text = replace_once(base, "\"learning_rate\": 0.01",
+			    "\"extra_config\": {\"a\": [\"x\", \"x\", {\"x\": 1}, {\"x\": 1}]}");
+	mreg_event *ev = NULL;
+	assert_int_equal(mreg_event_parse(&ev, text, strlen(text), NULL), 0);
+	mreg_event_free(ev);
+	free(text);
+	free(base);
+}
+
+/* ---- config given twice ------------------------------------------------ */
+
+static void config_set_kv_last_value_wins(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	assert_int_equal(mreg_config_set_kv(cfg, "note=a"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "epochs=5"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "note=b"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "epochs=7"), 0);
+	cJSON *out = NULL;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	char *got = json_text(out);
+	assert_string_equal(got, "{\n  \"epochs\": 7,\n  \"extra_config\": {\n    \"note\": \"b\"\n  }\n}\n");
+	free(got);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* A config file over --config options: its values win, the options' other keys stay. */
+static void config_merge_appends_and_the_last_value_wins(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	assert_int_equal(mreg_config_set_kv(cfg, "note=option"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "keep=1"), 0);
+	assert_int_equal(mreg_config_set_kv(cfg, "optimizer=sgd"), 0);
+	cJSON *file = cJSON_Parse("{\"note\": \"file\", \"optimizer\": \"adam\", \"z\": [1]}");
+	assert_non_null(file);
+	mreg_config_merge(cfg, file);
+	assert_null(file->child);
+	cJSON_Delete(file);
+	assert_int_equal(mreg_config_set_kv(cfg, "z=last"), 0);
+	cJSON *out = NULL;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	char *got = json_text(out);
+	assert_string_equal(got, "{\n  \"optimizer\": \"adam\",\n  \"extra_config\": {\n    \"keep\": 1,\n"
+				 "    \"note\": \"file\",\n    \"z\": \"last\"\n  }\n}\n");
+	free(got);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* Many keys, each given three times: the last of each wins, whatever the sort does with equal keys. */
+static void config_normalize_last_value_wins_among_many(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 500; i++) {
+			char kv[32] = "k";
+			for (int d = 3, v = i; d >= 1; d--, v /= 10)
+				kv[d] = (char)('0' + v % 10);
+			kv[4] = '=';
+			kv[5] = (char)('0' + round);
+			kv[6] = '\0';
+			assert_int_equal(mreg_config_set_kv(cfg, kv), 0);
+		}
+	cJSON *out = NULL, *c;
+	assert_int_equal(mreg_config_normalize(&out, cfg, false, "m"), 0);
+	cJSON *extra = cJSON_GetObjectItemCaseSensitive(out, "extra_config");
+	assert_int_equal(cJSON_GetArraySize(extra), 500);
+	cJSON_ArrayForEach(c, extra)
+		assert_int_equal((int)c->valuedouble, 2);
+	cJSON_Delete(out);
+	cJSON_Delete(cfg);
+}
+
+/* 200,000 keys: normalized (sorted once), then refused by size before anything is written. */
+static void config_of_200000_keys_is_refused_by_size(void **state)
+{
+	(void)state;
+	cJSON *cfg = cJSON_CreateObject();
+	add_keys(cfg, 200000);
+	mreg_event ev;
+	make_registration(&ev);
+	cJSON_Delete(ev.training_config);
+	assert_int_equal(mreg_config_normalize(&ev.training_config, cfg, false, "square8_2p"), 0);
+	assert_int_equal(cJSON_GetArraySize(extra_of(&ev)), 200000);
+	assert_serialize_refused(&ev, "invalid event for 'square8_2p': larger than 1048576 bytes");
+	mreg_event_dispose(&ev);
+	cJSON_Delete(cfg);
+}
+
+/*
+ * games_played is whole in every event, but the metrics of a state file
+ * someone edited are only read, not checked: writing them again must not
+ * cast a number past int64_t (undefined) or cut 2.5 to 2.
+ */
+static void metrics_write_games_played_that_is_not_whole(void **state)
+{
+	(void)state;
+	mreg_metrics m;
+	memset(&m, 0, sizeof(m));
+	m.present = 1u << MREG_METRIC_GAMES_PLAYED;
+	const double values[] = { 1e300, 2.5, -3, 7 };
+	const char *const want[] = { "1e+300", "2.5", "-3", "7" };
+	for (int i = 0; i < 4; i++) {
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_jsonw w;
+		mreg_jsonw_init(&w, &b);
+		m.v[MREG_METRIC_GAMES_PLAYED] = values[i];
+		mreg_metrics_write(&w, NULL, &m, false);
+		assert_int_equal(mreg_jsonw_finish(&w), 0);
+		char *expect = mreg_strfmt("{\n  \"games_played\": %s\n}\n", want[i]);
+		assert_string_equal(b.ptr, expect);
+		free(expect);
+		mreg_buf_dispose(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1636,6 +2156,28 @@ int main(void)
 		cmocka_unit_test(ref_parse_refuses_bad_model_id),
 		cmocka_unit_test(event_cmp_orders_by_clock_then_id),
 		cmocka_unit_test(names_of_types_stages_metrics_round_trip),
+		cmocka_unit_test(metrics_write_games_played_that_is_not_whole),
+		cmocka_unit_test(serialize_refuses_config_string_over_16384),
+		cmocka_unit_test(serialize_refuses_config_key_over_16384),
+		cmocka_unit_test(serialize_refuses_config_nested_deeper_than_16),
+		cmocka_unit_test(serialize_refuses_event_over_1_mib),
+		cmocka_unit_test(serialize_refuses_infinite_number_in_config),
+		cmocka_unit_test(serialize_refuses_results_the_parser_refuses),
+		cmocka_unit_test(serialize_refuses_duplicate_key_in_results),
+		cmocka_unit_test(utf8_valid_follows_rfc_3629),
+		cmocka_unit_test(serialize_refuses_invalid_utf8_in_strings),
+		cmocka_unit_test(serialize_refuses_invalid_utf8_in_config),
+		cmocka_unit_test(tag_check_refuses_invalid_utf8),
+		cmocka_unit_test(parse_refuses_invalid_utf8),
+		cmocka_unit_test(parse_accepts_utf8_and_escapes),
+		cmocka_unit_test(parse_refuses_escaped_nul),
+		cmocka_unit_test(serialize_escapes_control_characters_and_parses_back),
+		cmocka_unit_test(parse_of_90000_keys_in_one_object),
+		cmocka_unit_test(parse_finds_twins_in_large_objects),
+		cmocka_unit_test(config_set_kv_last_value_wins),
+		cmocka_unit_test(config_merge_appends_and_the_last_value_wins),
+		cmocka_unit_test(config_normalize_last_value_wins_among_many),
+		cmocka_unit_test(config_of_200000_keys_is_refused_by_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,8 @@
 
 #include "internal.h"
 
+#include <zlib.h>
+
 #define MAX_PACKS 8
 #define PACK_LEN 600	/* objdir, "pack/" and a file name without its suffix */
 
@@ -735,6 +737,70 @@ static void damaged_loose_object_is_corrupt(void **state)
 	mreg_odb_free(odb);
 }
 
+/*
+ * An entry whose header claims 2 GiB in a pack of a few dozen bytes (found
+ * by fuzzing): no deflate stream that short inflates to that much, so it is
+ * damage, refused before a buffer of that size is asked for (in this binary
+ * an allocation past 512 MiB stops the test, see __asan_default_options).
+ */
+static void a_size_no_pack_entry_could_hold_is_damage(void **state)
+{
+	(void)state;
+	char blob[41], packs[MAX_PACKS][PACK_LEN], path[PACK_LEN + 16];
+	sh("echo one blob >a.txt && git add a.txt && git commit -q -m one");
+	rev_parse(blob, "HEAD:a.txt");
+	sh("echo %s | git pack-objects -q .git/objects/pack/pack >/dev/null && rm -f .git/objects/%.2s/%s", blob,
+	   blob, blob + 2);
+	assert_int_equal(list_packs(packs), 1);
+	snprintf(path, sizeof(path), "%s.pack", packs[0]);
+	size_t len = 0;
+	char *pack = capture(&len, "cat '%s'", path);
+	assert_true(len > 12 + 20);
+	size_t hdr = 12;	/* the one entry: its header, then its zlib data */
+	while (hdr < len && ((unsigned char)pack[hdr] & 0x80))
+		hdr++;
+	hdr++;
+	/* a blob (type 3) of 2^31 - 1 bytes: 15 in the first byte, 7 bits in each of four more */
+	static const unsigned char claim[] = { 0xbf, 0xff, 0xff, 0xff, 0x3f };
+	assert_int_equal(chmod(path, 0644), 0);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(pack, 1, 12, f), 12);
+	assert_int_equal(fwrite(claim, 1, sizeof(claim), f), sizeof(claim));
+	assert_int_equal(fwrite(pack + hdr, 1, len - hdr, f), len - hdr);
+	assert_int_equal(fclose(f), 0);
+	free(pack);
+	mreg_odb *odb = open_odb();
+	expect_damaged(odb, blob);
+	mreg_odb_free(odb);
+}
+
+/*
+ * The same in a loose object: a file of a few dozen bytes whose header says
+ * 1 GB. (A hand-made input through the fuzz harness; it is in the corpus.)
+ */
+static void a_loose_size_the_file_could_not_hold_is_damage(void **state)
+{
+	(void)state;
+	static const char obj[] = "blob 1000000000\0only a few bytes";
+	char hex[41], dir[PACK_LEN], path[PACK_LEN + 64];
+	unsigned char z[256], sum[20];
+	uLongf zlen = sizeof(z);
+	assert_int_equal(compress(z, &zlen, (const Bytef *)obj, sizeof(obj) - 1), Z_OK);
+	mreg_sha1(sum, obj, sizeof(obj) - 1);
+	mreg_sha1_hex(hex, sum);
+	snprintf(dir, sizeof(dir), "%s%.2s", objdir, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex + 2);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(z, 1, zlen, f), zlen);
+	assert_int_equal(fclose(f), 0);
+	mreg_odb *odb = open_odb();
+	expect_damaged(odb, hex);
+	mreg_odb_free(odb);
+}
+
 /* ---- fixtures ---- */
 
 /* HOME in the temporary directory, with the little config the tests need; nothing from the caller's git. */
@@ -794,6 +860,17 @@ static int teardown_repo(void **state)
 
 #define REPO_TEST(f) cmocka_unit_test_setup_teardown(f, setup_repo, teardown_repo)
 
+/*
+ * An allocation past 512 MiB stops the test binary instead of being granted
+ * untouched: no read here needs that much, and one that asks for it has
+ * sized a buffer by a damaged header (see the last two tests).
+ */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "max_allocation_size_mb=512";
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -811,6 +888,8 @@ int main(void)
 		REPO_TEST(refresh_sees_packs_written_since_open),
 		REPO_TEST(damaged_packed_object_is_corrupt),
 		REPO_TEST(damaged_loose_object_is_corrupt),
+		REPO_TEST(a_size_no_pack_entry_could_hold_is_damage),
+		REPO_TEST(a_loose_size_the_file_could_not_hold_is_damage),
 		REPO_TEST(a_pack_removed_after_its_index_was_read_is_not_damage),
 		REPO_TEST(a_damaged_loose_copy_gives_way_to_a_packed_one),
 	};

@@ -682,6 +682,119 @@ static void attach_production_refuses_mismatch(void **state)
 	mreg_state_free(early);
 }
 
+/*
+ * production.json naming one model twice (a hand edit): refused by both
+ * readers, which kept the first entry's name and version and lost them when
+ * the second overwrote them.
+ */
+static void read_production_refuses_a_model_twice(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *st = NULL;
+	char *prod = production_file(ref);
+	/* the first entry again, right after itself */
+	char *first = strstr(prod, "\n    \""), *close = first ? strstr(first, "\n    }") : NULL;
+	assert_non_null(close);
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf_put(&b, prod, (size_t)(close + 6 - prod));
+	mreg_buf_putc(&b, ',');
+	mreg_buf_put(&b, first, (size_t)(close + 6 - first));
+	mreg_buf_puts(&b, close + 6);
+	assert_int_equal(mreg_state_read_production(&st, b.ptr, b.size), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: production.json lists a model twice");
+	assert_null(st);
+	assert_int_equal(mreg_state_borrow_production(&st, b.ptr, b.size), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: production.json lists a model twice");
+	assert_null(st);
+	mreg_buf_dispose(&b);
+	free(prod);
+	mreg_state_free(ref);
+}
+
+/* A copy of s with the number after the first key replaced by num. */
+static char *with_number(const char *s, const char *key, const char *num)
+{
+	const char *at = strstr(s, key);
+	assert_non_null(at);
+	at += strlen(key);
+	const char *end = at + strspn(at, "0123456789.-+eE");
+	return mreg_strfmt("%.*s%s%s", (int)(at - s), s, num, end);
+}
+
+/*
+ * Numbers a reader casts to an integer type are range-checked first: past
+ * int64_t the cast of a double is undefined (2e87 as the clock), and a
+ * version number past an int must not wrap into another version (2^32 + 1
+ * read as version 1).
+ */
+static void readers_refuse_numbers_out_of_range(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *st = NULL;
+	char *reg_bytes = registry_file(ref);
+	char *bad = with_number(reg_bytes, "\n  \"clock\": ", "2e87");
+	assert_int_equal(mreg_state_read_registry(&st, bad, strlen(bad)), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: clock");
+	assert_null(st);
+	free(bad);
+
+	const mreg_model *m = ref->models[0];
+	assert_int_equal(m->versions[0].version, 1);
+	char *file = model_file(m);
+	bad = with_number(file, "\n      \"version\": ", "4294967297");
+	char *prod = production_file(ref);
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	assert_int_equal(mreg_state_attach_production(st, prod, strlen(prod), true), 0);
+	if (mreg_state_read_model(st, file, strlen(file), true) < 0)	/* as written: fine */
+		fail_msg("read model: %s", mreg_error_last());
+	mreg_state_free(st);
+	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	assert_int_equal(mreg_state_attach_production(st, prod, strlen(prod), true), 0);
+	assert_int_equal(mreg_state_read_model(st, bad, strlen(bad), true), MREG_ECORRUPT);
+	assert_string_equal(mreg_error_last(), "corrupt state file: version in a model file");
+	mreg_state_free(st);
+	free(bad);
+	free(prod);
+	free(file);
+	free(reg_bytes);
+	mreg_state_free(ref);
+}
+
+/*
+ * A model file read on its own whose versions name two in production (a
+ * hand edit): refused by the invariant check, and the first one's copy,
+ * taken as the model's production version, is not leaked (found by fuzzing).
+ */
+static void read_model_alone_refuses_two_production_versions(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS), *st = NULL;
+	const mreg_model *m = NULL;
+	for (size_t i = 0; i < ref->nmodels && !m; i++)
+		if (ref->models[i]->prod && ref->models[i]->nversions >= 2)
+			m = ref->models[i];
+	assert_non_null(m);
+	const mreg_version *other = &m->versions[m->versions[0].stage == MREG_STAGE_PRODUCTION ? 1 : 0];
+	char *file = model_file(m), key[64];
+	snprintf(key, sizeof(key), "\n      \"version\": %d,", other->version);
+	char *at = strstr(file, key), *stage = at ? strstr(at, "\n      \"stage\": \"") : NULL;
+	assert_non_null(stage);
+	stage += strlen("\n      \"stage\": \"");
+	char *bad = mreg_strfmt("%.*sproduction%s", (int)(stage - file), file, strchr(stage, '"'));
+	assert_int_equal(mreg_state_read_model_alone(&st, bad, strlen(bad)), MREG_ECORRUPT);
+	assert_non_null(strstr(mreg_error_last(), "broken in"));
+	assert_null(st);
+	free(bad);
+	free(file);
+	mreg_state_free(ref);
+}
+
 static void read_registry_refuses_garbage(void **state)
 {
 	(void)state;
@@ -977,6 +1090,9 @@ int main(void)
 		cmocka_unit_test(read_registry_refuses_garbage),
 		cmocka_unit_test(attach_production_refuses_mismatch),
 		cmocka_unit_test(read_model_refuses_model_not_in_registry),
+		cmocka_unit_test(read_production_refuses_a_model_twice),
+		cmocka_unit_test(readers_refuse_numbers_out_of_range),
+		cmocka_unit_test(read_model_alone_refuses_two_production_versions),
 		cmocka_unit_test(fold_apply_refuses_out_of_order),
 		cmocka_unit_test(fold_apply_refuses_unloaded_model),
 		cmocka_unit_test(check_model_accepts_consistent_model),

@@ -150,14 +150,8 @@ static int register_opt(int idx, const char *value, void *payload)
 		rc = mreg_config_set_kv(r->config, value);
 		break;
 	case 7:
-		if ((rc = cli_read_json_file(&doc, value, "config file")) == 0) {
-			cJSON *c;
-			while ((c = doc->child)) {
-				cJSON_DetachItemViaPointer(doc, c);
-				cJSON_DeleteItemFromObjectCaseSensitive(r->config, c->string);
-				cJSON_AddItemToObject(r->config, c->string, c);
-			}
-		}
+		if ((rc = cli_read_json_file(&doc, value, "config file")) == 0)	/* an object, or refused */
+			mreg_config_merge(r->config, doc);	/* the file's keys after the options': its values win */
 		cJSON_Delete(doc);
 		break;
 	case 8:

@@ -12,6 +12,7 @@
  */
 #include "event.h"
 #include "jsonw.h"
+#include "num.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -245,7 +246,7 @@ int mreg_metrics_set_kv(mreg_metrics *m, const char *kv)
 	int rc = mreg_metric_check((mreg_metric)k, v, key);
 	if (rc < 0)
 		return rc;
-	m->v[k] = v;
+	m->v[k] = mreg_num_nz(v);	/* -0 is 0: stored, and shown, without a sign */
 	m->present |= 1u << k;
 	return 0;
 }
@@ -265,7 +266,7 @@ int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subjec
 		int rc = mreg_metric_check((mreg_metric)k, c->valuedouble, subject);
 		if (rc < 0)
 			return rc;
-		m->v[k] = c->valuedouble;
+		m->v[k] = mreg_num_nz(c->valuedouble);
 		m->present |= 1u << k;
 	}
 	return 0;

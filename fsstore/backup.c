@@ -585,6 +585,13 @@ static double meta_num(const cJSON *m, const char *k)
 	return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+/* A whole number of the metadata, -1 when absent or not one an int64 holds (the metadata is not trusted). */
+static int64_t meta_int(const cJSON *m, const char *k)
+{
+	double v = meta_num(m, k);
+	return v >= 0 && v < 9007199254740992.0 && v == (double)(int64_t)v ? (int64_t)v : -1;
+}
+
 static char *host_name(void)
 {
 	char h[256];
@@ -1026,7 +1033,7 @@ static int verify_in(cJSON **meta_out, bundle_info *bi, const char *dir, const c
 	char hex[33], want[48];
 	mreg_hash128(hex, data, len);
 	snprintf(want, sizeof(want), "xxh128:%s", hex);
-	if ((int64_t)len != (int64_t)meta_num(meta, "bundle_size") || strcmp(want, meta_str(meta, "bundle_hash"))) {
+	if ((int64_t)len != meta_int(meta, "bundle_size") || strcmp(want, meta_str(meta, "bundle_hash"))) {
 		rc = mreg_error_set(MREG_ECORRUPT, "hash mismatch in backup '%s': the bundle (%zu bytes) hashes to %s, the metadata says %s (%.0f bytes)",
 				    id, len, want, meta_str(meta, "bundle_hash"), meta_num(meta, "bundle_size"));
 		goto done;
@@ -1058,12 +1065,12 @@ static int verify_in(cJSON **meta_out, bundle_info *bi, const char *dir, const c
 	bool own = local_history && git_reference_name_to_id(&cur, repo, "HEAD") == 0 &&
 		   (git_oid_equal(&cur, &bi->head) || git_graph_descendant_of(repo, &cur, &bi->head) == 1);
 	if (own) {
-		bi->events = (int64_t)meta_num(meta, "events");
+		bi->events = meta_int(meta, "events");
 		bi->objects = -1;
 	} else if ((rc = check_complete(bi, repo)) < 0) {
 		goto done;
 	}
-	if (bi->events != (int64_t)meta_num(meta, "events")) {
+	if (bi->events != meta_int(meta, "events")) {
 		rc = mreg_error_set(MREG_ECORRUPT, "count mismatch in backup '%s': %lld events at its head, the metadata says %.0f",
 				    id, (long long)bi->events, meta_num(meta, "events"));
 		goto done;
@@ -1072,7 +1079,7 @@ static int verify_in(cJSON **meta_out, bundle_info *bi, const char *dir, const c
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(meta, "blobs")) {
 		const char *p = meta_str(b, "path");
 		char *f = blob_path_ok(p) ? mreg_strfmt("%s/%s", dir, p) : NULL;
-		rc = f ? check_blob(p, f, (int64_t)meta_num(b, "size"))
+		rc = f ? check_blob(p, f, meta_int(b, "size"))
 		       : mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': it names a large file '%s' outside lfs/objects/ and blobs/",
 					id, p);
 		free(f);
@@ -1148,7 +1155,7 @@ static int restore_blobs(const cJSON *meta, const char *dir, mreg_registry *reg,
 			continue;	/* verify_in refused such a backup */
 		char *src = mreg_strfmt("%s/%s", dir, path), *dst = mreg_strfmt("%s%s", root, path);
 		int rc = src && dst ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
-		if (rc == 0 && check_blob(path, dst, (int64_t)meta_num(b, "size")) < 0) {
+		if (rc == 0 && check_blob(path, dst, meta_int(b, "size")) < 0) {
 			mreg_error_clear();
 			const char *name;
 			int d;
@@ -1399,7 +1406,7 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 	int64_t bundles = 0;
 	const cJSON *m;
 	cJSON_ArrayForEach(m, all)
-		bundles += (int64_t)meta_num(m, "bundle_size");
+		bundles += meta_int(m, "bundle_size") > 0 ? meta_int(m, "bundle_size") : 0;
 	blob_list bl = { NULL, 0, 0 };
 	scan_blobs(&bl, dir, "lfs/objects");
 	scan_blobs(&bl, dir, "blobs");

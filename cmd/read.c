@@ -657,14 +657,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 			mreg_jsonw_obj_end(&w);
 		}
 		mreg_jsonw_arr_end(&w);
-		mreg_jsonw_arr_begin(&w, "quarantined");
-		for (size_t i = 0; i < st->nquarantined; i++) {
-			mreg_jsonw_obj_begin(&w, NULL);
-			mreg_jsonw_str(&w, "path", st->quarantined[i].path);
-			mreg_jsonw_str(&w, "problem", st->quarantined[i].problem);
-			mreg_jsonw_obj_end(&w);
-		}
-		mreg_jsonw_arr_end(&w);
+		mreg_state_write_quarantined(&w, st);
 		mreg_jsonw_obj_end(&w);
 		mreg_jsonw_finish(&w);
 		cli_print_json(&b);

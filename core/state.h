@@ -192,6 +192,8 @@ int mreg_validation_allowed(const char *status, const char *action);
 
 /* ---- state files (statefile.c) ---- */
 
+/* "quarantined": [{path, problem}] as registry.json and `status --json` have it. */
+void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);
 /* state/registry.json: summary, counts, conflicts, one row per model. */
 int mreg_state_write_registry(mreg_buf *out, const mreg_state *st);
 /* state/models/<id>.json: every version of one (loaded) model. */

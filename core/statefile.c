@@ -104,6 +104,18 @@ static void write_json_or(mreg_jsonw *w, const char *key, const cJSON *v, bool a
 		mreg_jsonw_obj_begin(w, key), mreg_jsonw_obj_end(w);
 }
 
+void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st)
+{
+	mreg_jsonw_arr_begin(w, "quarantined");
+	for (size_t i = 0; i < st->nquarantined; i++) {
+		mreg_jsonw_obj_begin(w, NULL);
+		mreg_jsonw_str(w, "path", st->quarantined[i].path);
+		mreg_jsonw_str(w, "problem", st->quarantined[i].problem);
+		mreg_jsonw_obj_end(w);
+	}
+	mreg_jsonw_arr_end(w);
+}
+
 int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 {
 	mreg_jsonw w;
@@ -142,14 +154,7 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 		mreg_jsonw_obj_end(&w);
 	}
 	mreg_jsonw_arr_end(&w);
-	mreg_jsonw_arr_begin(&w, "quarantined");
-	for (size_t i = 0; i < st->nquarantined; i++) {
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_str(&w, "path", st->quarantined[i].path);
-		mreg_jsonw_str(&w, "problem", st->quarantined[i].problem);
-		mreg_jsonw_obj_end(&w);
-	}
-	mreg_jsonw_arr_end(&w);
+	mreg_state_write_quarantined(&w, st);
 	mreg_jsonw_int(&w, "event_files", st->nfiles);
 	mreg_jsonw_int(&w, "forged_clock", st->forged_clock);
 	write_json_or(&w, "baselines", st->baselines, false);

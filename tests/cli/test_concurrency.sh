@@ -114,30 +114,22 @@ static void slow(const char *path)
 		nanosleep(&ts, NULL);
 	}
 }
-int open(const char *path, int flags, ...)
-{
-	static int (*real)(const char *, int, ...);
-	va_list ap;
-	va_start(ap, flags);
-	int mode = va_arg(ap, int);
-	va_end(ap);
-	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	slow(path);
-	return real(path, flags, mode);
-}
-int open64(const char *path, int flags, ...)
-{
-	static int (*real)(const char *, int, ...);
-	va_list ap;
-	va_start(ap, flags);
-	int mode = va_arg(ap, int);
-	va_end(ap);
-	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
-	slow(path);
-	return real(path, flags, mode);
-}
+/* open and open64 the same: wait, then the real one */
+#define SLOW_OPEN(name)                                                              \
+	int name(const char *path, int flags, ...)                                   \
+	{                                                                            \
+		static int (*real)(const char *, int, ...);                          \
+		va_list ap;                                                          \
+		va_start(ap, flags);                                                 \
+		int mode = va_arg(ap, int);                                          \
+		va_end(ap);                                                          \
+		if (!real)                                                           \
+			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+		slow(path);                                                          \
+		return real(path, flags, mode);                                      \
+	}
+SLOW_OPEN(open)
+SLOW_OPEN(open64)
 EOF
 R2=$T/reg2
 new_registry "$R2"

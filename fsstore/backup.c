@@ -1251,10 +1251,10 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 		goto done;
 	/*
 	 * The state at the head, folded from the events it holds (nothing else
-	 * is trusted to say it), and the work tree checked file by file, as
-	 * `mreg refresh` does: a damaged copy of a large file is made again.
+	 * is trusted to say it); the work tree follows, and every large file's
+	 * copy is checked by hash: a damaged one is made again from the store.
 	 */
-	if ((rc = mreg_registry_refresh(reg, false, NULL)) < 0)
+	if ((rc = mreg_cache_check_large(reg)) < 0)
 		goto done;
 	mreg_unlock(reg);
 	locked = false;

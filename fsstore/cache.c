@@ -838,6 +838,7 @@ typedef struct {
 	git_tree *head;
 	path_list *lag;
 	const char *prefix;	/* of a tree walk's roots: "artifacts/" */
+	bool by_hash;		/* a copy of the right size is hashed too */
 	int rc;
 } lfs_scan;
 
@@ -866,10 +867,15 @@ static void lfs_scan_attributes(lfs_scan *s, const char *attrpath, const git_oid
 			char *full = mreg_strfmt("%s%s", s->reg->workdir, path);
 			if (full && git_tree_entry_bypath(&e, s->head, path) == 0 && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
 			    git_blob_lookup(&b, s->reg->repo, git_tree_entry_id(e)) == 0 &&
-			    mreg_lfs_pointer_parse(&ptr, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b)) == 0 &&
-			    (lstat(full, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != ptr.size) &&
-			    path_add(s->lag, path) < 0)
-				s->rc = mreg_error_set(MREG_ERROR, "out of memory");
+			    mreg_lfs_pointer_parse(&ptr, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b)) == 0) {
+				char want[33];
+				const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+				snprintf(want, sizeof(want), "%.32s", base);
+				bool lags = lstat(full, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != ptr.size ||
+					    (s->by_hash && mreg_lfs_copy_ok(s->reg, path, &ptr, want) != 0);
+				if (lags && path_add(s->lag, path) < 0)
+					s->rc = mreg_error_set(MREG_ERROR, "out of memory");
+			}
 			git_error_clear();
 			git_blob_free(b);
 			git_tree_entry_free(e);
@@ -891,10 +897,10 @@ static int lfs_walk_cb(const char *root, const git_tree_entry *e, void *payload)
 	return s->rc < 0 ? -1 : 0;
 }
 
-static int lfs_lag(path_list *lag, mreg_registry *reg, git_tree *head, const git_oid *since)
+static int lfs_lag(path_list *lag, mreg_registry *reg, git_tree *head, const git_oid *since, bool by_hash)
 {
 	static char *dirs[] = { "artifacts", "blobs" };
-	lfs_scan s = { reg, head, lag, "", 0 };
+	lfs_scan s = { reg, head, lag, "", by_hash, 0 };
 	git_tree *old = NULL;
 	git_diff *diff = NULL;
 	if (since && git_tree_lookup(&old, reg->repo, since) == 0) {
@@ -1000,7 +1006,13 @@ done:
  * entry, the order every write keeps: an index matching HEAD means the
  * files are there too, even if this repair is itself cut short.
  */
-static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
+/* How far repair_mirror looks (see below). */
+enum {
+	MIRROR_FILES = 1,	/* every file against its index entry, by stat */
+	MIRROR_LARGE = 2,	/* every large file's copy (not only those of what changed), by hash */
+};
+
+static int repair_mirror(mreg_registry *reg, const git_oid *tree, unsigned how)
 {
 	git_diff_options d;
 	git_object *headc = NULL;
@@ -1030,14 +1042,15 @@ static int repair_mirror(mreg_registry *reg, const git_oid *tree, bool thorough)
 	}
 	git_diff_free(diff);
 	diff = NULL;
+	bool thorough = how & MIRROR_FILES;
 	if (thorough && (git_diff_index_to_workdir(&diff, reg->repo, NULL, &d) < 0 ||
 			 git_diff_foreach(diff, collect_path, NULL, NULL, NULL, &lag) < 0)) {
 		rc = mreg_git_error("cannot compare the work tree with the index in", reg->path);
 		goto done;
 	}
 	mreg_cache_mirror_stamp(since_hex, reg);
-	bool have_since = !thorough && since_hex[0] && git_oid_fromstr(&since, since_hex) == 0;
-	if ((rc = lfs_lag(&lag, reg, t, have_since ? &since : NULL)) < 0)
+	bool have_since = !how && since_hex[0] && git_oid_fromstr(&since, since_hex) == 0;
+	if ((rc = lfs_lag(&lag, reg, t, have_since ? &since : NULL, how & MIRROR_LARGE)) < 0)
 		goto done;
 	path_list_unique(&lag);
 	if (lag.n && !(adds = calloc(lag.n, sizeof(*adds)))) {
@@ -1109,10 +1122,21 @@ int mreg_cache_ensure(mreg_registry *reg)
 		bool other_boot;
 		char mirror_commit[41];
 		read_stamp3(mirror, mirror_commit, &other_boot, reg, "mirror");
-		if ((strcmp(mirror, head) || other_boot) && (rc = repair_mirror(reg, &tree, other_boot)) < 0)
+		if ((strcmp(mirror, head) || other_boot) && (rc = repair_mirror(reg, &tree, other_boot ? MIRROR_FILES : 0)) < 0)
 			return rc;
 	}
 	return 0;
+}
+
+int mreg_cache_check_large(mreg_registry *reg)
+{
+	git_oid commit, tree;
+	int rc;
+	if (!reg->workdir)
+		return 0;
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head(&commit, &tree, reg)) < 0)
+		return rc;
+	return repair_mirror(reg, &tree, MIRROR_LARGE);
 }
 
 int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
@@ -1144,7 +1168,7 @@ int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
 		/* asked for by name: check the work tree files too, whatever the stamps say */
 		git_oid commit, tree;
 		if ((rc = mreg_head(&commit, &tree, reg)) == 0)
-			rc = repair_mirror(reg, &tree, true);
+			rc = repair_mirror(reg, &tree, MIRROR_FILES);
 	}
 	mreg_unlock(reg);
 	return rc;

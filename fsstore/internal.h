@@ -163,6 +163,8 @@ int mreg_cache_stamp(char out[41], mreg_registry *reg);
 bool mreg_cache_tree_of(git_oid *tree, mreg_registry *reg, const char *commit);
 int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
 int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
+/* State and mirror at HEAD (mreg_cache_ensure), and every large file's work tree copy checked by hash. */
+int mreg_cache_check_large(mreg_registry *reg);
 /* An index git cannot read (cut short by a power cut) made again from tree; 0 when it reads. */
 int mreg_index_check(mreg_registry *reg, const git_oid *tree);
 /* The events at tree in fold order; the event files left out (and why) into quarantined, if given. */

@@ -449,21 +449,39 @@ static int lfs_attributes_at_head(mreg_buf *out, mreg_registry *reg, const char 
 	return rc < 0 ? rc : 0;
 }
 
-/* The line marking name for Git LFS, added to out unless it is there. */
+static bool has_line(const mreg_buf *b, const char *line, size_t n)
+{
+	for (const char *p = b->ptr, *end = b->ptr + b->size; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (len == n && !memcmp(p, line, n))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/*
+ * The line marking name for Git LFS, added to out unless it is there. The
+ * file's first line merges the file itself by union: two nodes that add
+ * large files to one fan-out directory have their lines kept side by side
+ * by a plain `git merge`, never a conflict.
+ */
 static int lfs_attributes_add(mreg_buf *out, const char *name)
 {
+	static const char union_line[] = "/.gitattributes merge=union\n";
 	char *line = mreg_strfmt("/%s filter=lfs diff=lfs merge=lfs -text\n", name);
 	if (!line)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	size_t n = strlen(line);
-	bool has = false;
-	for (const char *p = out->ptr, *end = out->ptr + out->size; p < end && !has;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		has = len == n && !memcmp(p, line, n);
-		p += len;
+	if (!has_line(out, union_line, sizeof(union_line) - 1)) {
+		mreg_buf rest = *out;	/* what was there goes after the union line */
+		mreg_buf_init(out, 0);
+		mreg_buf_put(out, union_line, sizeof(union_line) - 1);
+		mreg_buf_put(out, rest.ptr, rest.size);
+		mreg_buf_dispose(&rest);
 	}
-	if (!has) {
+	if (!has_line(out, line, n)) {
 		if (out->size && out->ptr[out->size - 1] != '\n')
 			mreg_buf_putc(out, '\n');
 		mreg_buf_put(out, line, n);

@@ -32,8 +32,8 @@ check "the bytes are in .git/$O" cmp big.pt "$R/.git/$O"
 check "the work tree copy holds the bytes" cmp big.pt "$R/$P"
 expect_eq "HEAD holds a canonical Git LFS pointer" "$(git -C "$R" show "HEAD:$P")" \
 	"$(printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize 1500000' "${O##*/}")"
-expect_eq ".gitattributes beside it marks it" "$(git -C "$R" show "HEAD:${P%/*}/.gitattributes")" \
-	"/${P##*/} filter=lfs diff=lfs merge=lfs -text"
+expect_eq ".gitattributes beside it marks it (and merges itself by union)" "$(git -C "$R" show "HEAD:${P%/*}/.gitattributes")" \
+	"$(printf '/.gitattributes merge=union\n/%s filter=lfs diff=lfs merge=lfs -text' "${P##*/}")"
 expect_eq "git status clean (with git-lfs's filter)" "$(git -C "$R" status --porcelain)" ""
 expect_eq "git status clean (without it)" "$(nolfs -C "$R" status --porcelain)" ""
 touch "$R/$P"
@@ -203,6 +203,64 @@ if mount -t tmpfs -o size=3m tmpfs "$MNT" 2>/dev/null; then
 	umount "$MNT"
 else
 	ok "full disk: no tmpfs can be mounted here (not root), so this case is not run"
+fi
+
+# ---- two nodes add large files to one fan-out directory: a plain git merge ---------
+# Each directory's .gitattributes merges itself by union, so the two lines
+# are kept side by side. Two files whose xxh128 share the first 4 hex digits
+# are found by a small program (a few hundred tries); mreg.json makes files
+# of 200 bytes large.
+cat >"$T/twin.c" <<'EOF'
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+	static char seen[65536][200];
+	static int used[65536];
+	char buf[200];
+	(void)argc;
+	for (unsigned i = 1; i < 100000; i++) {
+		memset(buf, 'x', sizeof(buf));
+		snprintf(buf, sizeof(buf), "twin %u", i);
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits(buf, sizeof(buf)));
+		unsigned k = (unsigned)c.digest[0] << 8 | c.digest[1];
+		if (used[k]) {
+			FILE *a = fopen(argv[1], "wb"), *b = fopen(argv[2], "wb");
+			if (!a || !b)
+				return 1;
+			fwrite(seen[k], 1, sizeof(buf), a);
+			fwrite(buf, 1, sizeof(buf), b);
+			return fclose(a) || fclose(b);
+		}
+		used[k] = 1;
+		memcpy(seen[k], buf, sizeof(buf));
+	}
+	return 1;
+}
+EOF
+if ${CC:-cc} -O1 -o "$T/twin" "$T/twin.c" 2>"$T/.cc" && "$T/twin" "$T/twin1.bin" "$T/twin2.bin"; then
+	RA=$T/ra
+	new_registry "$RA"
+	sed -i 's/"artifact_max_bytes": 1048576/"artifact_max_bytes": 100/' "$RA/mreg.json"
+	git -C "$RA" commit -qam "large files from 100 bytes on"
+	git clone -q "$RA" "$T/rb" && git -C "$T/rb" config mreg.actor other
+	check "node A registers one twin" "$MREG" -C "$RA" register twin "$T/twin1.bin"
+	check "node B registers the other, concurrently" "$MREG" -C "$T/rb" register twin "$T/twin2.bin"
+	da=$(dirname "$(path_of "$RA" twin:1)")
+	expect_eq "both in one fan-out directory" "$(dirname "$(path_of "$T/rb" twin:1)")" "$da"
+	# node B's bytes first (what `git lfs fetch` from an LFS server, or mreg sync, brings), so git's smudge finds them
+	cp -R "$T/rb/.git/lfs/objects" "$RA/.git/lfs/"
+	check "git pull merges without a conflict" git -C "$RA" pull -q --no-rebase --no-edit "$T/rb" main
+	expect_eq "the merged .gitattributes marks both" "$(grep -c 'filter=lfs' "$RA/$da/.gitattributes")" 2
+	check "mreg refresh after the merge" "$MREG" -C "$RA" refresh
+	check "fsck after the merge" "$MREG" -C "$RA" fsck
+	expect_eq "both versions, renumbered as concurrent registrations are" \
+		"$("$MREG" -C "$RA" --json list --model twin | jq -c '[.[].version] | sort')" "[1,2]"
+else
+	fail "find two files whose names share a fan-out directory"; sed 's/^/    # /' "$T/.cc"
 fi
 
 # ---- registries from before .git/lfs ----------------------------------------------

@@ -67,6 +67,13 @@ char *mreg_buf_detach(mreg_buf *b);
 /* Nonzero if the buffer failed to grow (out of memory or over its cap). */
 int mreg_buf_oom(const mreg_buf *b);
 
+/* A piece of a file being written: own->ptr + off when ptr is NULL, else ptr. */
+typedef struct {
+	const char *ptr;
+	size_t off;
+	size_t len;
+} mreg_span;
+
 /* Heap copy of a string; NULL in gives NULL out. */
 char *mreg_strdup(const char *s);
 /* Format into a fresh heap string. */

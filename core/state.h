@@ -242,12 +242,6 @@ int mreg_state_adopt_model(mreg_state *st, char *buf, size_t len);
  */
 int mreg_state_borrow_model(mreg_state *st, const char *data, size_t len);
 
-/* A piece of a file being written: own->ptr + off when ptr is NULL, else ptr. */
-typedef struct {
-	const char *ptr;
-	size_t off;
-	size_t len;
-} mreg_span;
 
 /*
  * A model file as pieces, so untouched versions are written straight from

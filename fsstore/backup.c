@@ -420,7 +420,7 @@ static int build_bundle(mreg_buf *out, mreg_registry *reg, const git_oid *head, 
 	c[0] = (unsigned char)(count >> 24), c[1] = (unsigned char)(count >> 16), c[2] = (unsigned char)(count >> 8),
 	c[3] = (unsigned char)count;
 	unsigned char sum[20];
-	mreg_sha1(sum, out->ptr + start, out->size - start);
+	mreg_git_sha1(sum, out->ptr + start, out->size - start);
 	mreg_buf_put(out, sum, 20);
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory writing a bundle") : 0;
 }
@@ -869,7 +869,7 @@ static int check_bundle_bytes(bundle_info *bi, const char *data, size_t len, con
 	unsigned char sum[20];
 	if (bi->packlen < 32 || memcmp(p, "PACK", 4))
 		return mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': the bundle holds no pack", id);
-	mreg_sha1(sum, p, bi->packlen - 20);
+	mreg_git_sha1(sum, p, bi->packlen - 20);
 	if (memcmp(sum, p + bi->packlen - 20, 20))
 		return mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': pack checksum mismatch", id);
 	return 0;

@@ -196,11 +196,11 @@ int mreg_index_update(mreg_registry *reg, mreg_index_entry *adds, size_t nadds, 
 		goto oom;
 	put32((unsigned char *)own.ptr + 8, kept);
 	unsigned char sum[20];
-	mreg_sha1_ctx md;
-	mreg_sha1_init(&md);
+	mreg_git_sha1_ctx md;
+	mreg_git_sha1_init(&md);
 	for (size_t i = 0; i < nsp; i++)
-		mreg_sha1_update(&md, sp[i].ptr ? sp[i].ptr : own.ptr + sp[i].off, sp[i].len);
-	mreg_sha1_final(&md, sum);
+		mreg_git_sha1_update(&md, sp[i].ptr ? sp[i].ptr : own.ptr + sp[i].off, sp[i].len);
+	mreg_git_sha1_final(&md, sum);
 	size_t sumoff = own.size;
 	mreg_buf_put(&own, sum, 20);
 	if (mreg_buf_oom(&own) || add_span(&sp, &nsp, &asp, NULL, sumoff, 20) < 0)

@@ -5,7 +5,8 @@
 #define MREG_FSSTORE_INTERNAL_H
 
 #include "store.h"
-#include "../core/sha1.h"
+#include "fsutil.h"
+#include "git/git.h"
 
 #include <git2.h>
 #include <git2/sys/mempack.h>
@@ -44,55 +45,6 @@ struct mreg_registry {
 
 /* errors from libgit2, with context, as one of our messages */
 int mreg_git_error(const char *what, const char *subject);
-
-/* fsutil.c */
-/*
- * A whole file, read-only: read into the heap when it is at most the size
- * mreg_fs_set_read_max() gave, else mapped and populated in one go;
- * ENOTFOUND if missing, ECORRUPT if empty or not a regular file.
- */
-int mreg_fs_map(const char **data, size_t *len, const char *path);
-void mreg_fs_unmap(const char *data, size_t len);
-/* Write spans (of own, or where they point) to fd; -1 with errno on failure. */
-int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, size_t n);
-/* Atomic replace like mreg_fs_write_atomic, the content given as spans of own. */
-int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg_span *spans, size_t n, bool sync);
-/* rename(from, to) as readers see it, at less cost when to exists; -1 with errno. */
-int mreg_fs_replace(const char *from, const char *to);
-int mreg_fs_fsync_path(const char *path);
-/* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
-void mreg_fs_sweep_tmp(const char *dir, bool recursive);
-/* Remove the files in dir (not below it) whose names match; names starting with '.' are passed by. */
-void mreg_fs_unlink_where(const char *dir, bool (*match)(const char *name));
-int mreg_fs_read(mreg_buf *out, const char *path, size_t cap);
-/* The rest of the regular file fd into out. */
-int mreg_fs_read_fd(mreg_buf *out, int fd, const char *what);
-int mreg_fs_write_atomic(const char *path, const void *data, size_t len, bool sync);
-int mreg_fs_mkdirs(const char *dir);	/* mkdir -p of dir itself */
-int mreg_fs_mkparents(const char *path);	/* mkdir -p of path's parent */
-/*
- * The directory rel ('/'-separated, no '.' or '..') beneath root, opened
- * one name at a time without following a symbolic link: a link or a file
- * on the way is ECORRUPT, or with REPAIR is removed and made a directory;
- * MKDIRS makes what is missing; SYNC makes new names durable (each new
- * directory's parent is fsynced; the caller fsyncs the one it gets after
- * adding its own file). *out: a directory fd to close.
- */
-#define MREG_FS_MKDIRS 1u
-#define MREG_FS_REPAIR 2u
-#define MREG_FS_SYNC 4u
-int mreg_fs_dir_beneath(int *out, const char *root, const char *rel, unsigned how);
-/* The same beneath a directory already open. */
-int mreg_fs_dir_beneath_at(int *out, int rootfd, const char *rel, unsigned how);
-/* The directory of relpath beneath root, as mreg_fs_dir_beneath; *name: relpath's last part. */
-int mreg_fs_parent_beneath(int *out, const char **name, const char *root, const char *relpath, unsigned how);
-/* openat with O_NOFOLLOW (mode 0644); with O_CREAT and REPAIR a symbolic link at name is removed first. */
-int mreg_fs_open_at(int *out, int dirfd, const char *name, int flags, unsigned how);
-/* Atomic replace of name in dirfd (temporary file, swap, unlink); whatever was at name, a link too, is replaced. */
-int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, const mreg_span *spans, size_t n,
-			    bool sync);
-int mreg_fs_fsync_dir(const char *dir);
-int64_t mreg_fs_now_usec(void);
 
 /* config.c */
 /* mreg.fsync and mreg.lockTimeout when git config does not set them */
@@ -139,8 +91,6 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND:
 bool mreg_head_on_branch(mreg_registry *reg);
 /* An object's type and bytes: read by odb.c, else (not found there) by libgit2. */
 int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
-/* The entry name (n bytes) of a tree object's bytes: its id and mode (040000 a directory). */
-bool mreg_tree_entry(git_oid *out, unsigned *mode, const char *data, size_t len, const char *name, size_t n);
 /* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
 int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
 /* ops.c: artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
@@ -188,24 +138,7 @@ typedef struct {
 	git_oid id;		/* its blob */
 } mreg_tree_update;
 
-/* "commit", "tree", "blob" or "tag", as object headers name them */
-const char *mreg_objs_type_name(git_object_t type);
-/* The object id: SHA-1 of "<type> <size>\0" and the bytes. */
-void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len);
 
-/* odb.c: objects read without libgit2, from packs (with deltas) and loose files */
-typedef struct mreg_odb mreg_odb;
-int mreg_odb_open(mreg_odb **out, const char *objdir);	/* objdir ends in '/' */
-void mreg_odb_free(mreg_odb *odb);
-/*
- * The object's type and bytes (checked against id) into out. 1: not found
- * here; whether libgit2 could find it, mreg_odb_unsure says (alternates, a
- * multi-pack-index, an index this reader does not read). ECORRUPT: damaged.
- */
-int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id);
-bool mreg_odb_unsure(const mreg_odb *odb);
-/* Look at objects/pack again: packs written since are read, packs removed since dropped. */
-int mreg_odb_refresh(mreg_odb *odb);
 
 /* pack.c: a set of object ids (open addressing; the all-zero id cannot be stored) */
 typedef struct {

@@ -23,30 +23,6 @@
 
 #define MAX_DEPTH 8
 
-const char *mreg_objs_type_name(git_object_t type)
-{
-	return type == GIT_OBJECT_BLOB ? "blob" : type == GIT_OBJECT_TREE ? "tree" : type == GIT_OBJECT_TAG ? "tag" : "commit";
-}
-
-void mreg_objs_hash(git_oid *out, git_object_t type, const void *data, size_t len)
-{
-	char hdr[32];
-	char *p = stpcpy(hdr, mreg_objs_type_name(type));
-	*p++ = ' ';
-	char digits[24];
-	int nd = 0;
-	for (size_t v = len; nd == 0 || v; v /= 10)
-		digits[nd++] = (char)('0' + v % 10);
-	while (nd)
-		*p++ = digits[--nd];
-	*p++ = '\0';
-	mreg_sha1_ctx c;
-	mreg_sha1_init(&c);
-	mreg_sha1_update(&c, hdr, (size_t)(p - hdr));
-	mreg_sha1_update(&c, data, len);
-	mreg_sha1_final(&c, out->id);
-}
-
 int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out)
 {
 	if (o->n == sizeof(o->obj) / sizeof(o->obj[0])) {
@@ -59,7 +35,7 @@ int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len,
 	x->data = data;
 	x->len = len;
 	x->owned = owned;
-	mreg_objs_hash(&x->id, type, data, len);
+	mreg_git_hash(&x->id, type, data, len);
 	if (id_out)
 		git_oid_cpy(id_out, &x->id);
 	return 0;
@@ -323,7 +299,7 @@ static int build_idx(mreg_buf *out, mreg_pack_row *rows, size_t n, const unsigne
 	unsigned char isum[20];
 	if (mreg_buf_oom(out))
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	mreg_sha1(isum, out->ptr, out->size);
+	mreg_git_sha1(isum, out->ptr, out->size);
 	mreg_buf_put(out, isum, 20);
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
@@ -381,9 +357,9 @@ int mreg_pack_store(mreg_registry *reg, mreg_buf *pack, mreg_pack_row *rows, siz
 	put_be32((unsigned char *)pack->ptr + 8, (uint32_t)n);
 	if (mreg_buf_oom(pack))
 		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
-	mreg_sha1(sum, pack->ptr, pack->size);
+	mreg_git_sha1(sum, pack->ptr, pack->size);
 	mreg_buf_put(pack, sum, 20);
-	mreg_sha1_hex(hex, sum);
+	mreg_git_hex(hex, sum, 20);
 	if ((rc = build_idx(&idx, rows, n, sum)) < 0)
 		goto done;
 	dir = mreg_strfmt("%sobjects/pack", reg->gitdir);

@@ -119,7 +119,7 @@ int mreg_mirror_file(mreg_index_entry *e, mreg_registry *reg, const mreg_addfile
 	int dir = -1, fd = -1, rc;
 
 	e->path = f->path;
-	mreg_objs_hash(&e->id, GIT_OBJECT_BLOB, f->data, f->len);
+	mreg_git_hash(&e->id, GIT_OBJECT_BLOB, f->data, f->len);
 	if (f->lfs)
 		return mreg_lfs_checkout(&e->st, reg, f->path, f->lfs, named_hash(hex, f->path));
 	if ((rc = mreg_fs_parent_beneath(&dir, &name, reg->workdir, f->path, MREG_FS_MKDIRS | MREG_FS_REPAIR)) < 0)

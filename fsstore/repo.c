@@ -911,27 +911,6 @@ int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, cons
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
-/* The entry called name in a tree object's bytes: its id and mode; false when there is none. */
-bool mreg_tree_entry(git_oid *out, unsigned *mode, const char *data, size_t len, const char *name, size_t n)
-{
-	for (const char *p = data, *end = data + len; p < end;) {
-		const char *sp = memchr(p, ' ', (size_t)(end - p));
-		const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
-		if (!nul || end - nul < 21)
-			return false;
-		if ((size_t)(nul - sp - 1) == n && !memcmp(sp + 1, name, n)) {
-			unsigned m = 0;
-			for (const char *d = p; d < sp && *d >= '0' && *d <= '7'; d++)
-				m = m * 8 + (unsigned)(*d - '0');
-			*mode = m;
-			memcpy(out->id, nul + 1, 20);
-			return true;
-		}
-		p = nul + 21;
-	}
-	return false;
-}
-
 int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path)
 {
 	mreg_buf b = MREG_BUF_INIT;
@@ -951,10 +930,13 @@ int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_o
 			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
 			break;
 		}
-		if (!mreg_tree_entry(&cur, mode, b.ptr, b.size, p, n)) {
+		mreg_git_tree_entry te;
+		if (!mreg_git_tree_find(&te, b.ptr, b.size, p, n)) {
 			rc = 1;
 			break;
 		}
+		cur = te.id;
+		*mode = te.mode;
 		rc = 0;
 		p += n;
 		while (*p == '/')
@@ -981,9 +963,10 @@ int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
 		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' has no tree", reg->path);
 		goto done;
 	}
-	unsigned mode;
-	if (!mreg_tree_entry(&id, &mode, b.ptr, b.size, "mreg.json", 9) || mode == 040000)
+	mreg_git_tree_entry te;
+	if (!mreg_git_tree_find(&te, b.ptr, b.size, "mreg.json", 9) || te.mode == 040000)
 		goto done;	/* none: the defaults */
+	id = te.id;
 	if ((rc = mreg_object_read(&b, &type, reg, &id)) < 0)
 		goto done;
 	*out = type == GIT_OBJECT_BLOB ? cJSON_ParseWithLength(b.ptr, b.size) : NULL;

@@ -1453,7 +1453,7 @@ static int eject(mreg_registry *reg, const unsigned char *oid, time_t mtime)
 			rc = mreg_git_error("cannot gc: cannot read an unreachable object of", reg->path);
 			goto done;
 		}
-		mreg_buf_printf(&raw, "%s %zu", mreg_objs_type_name(git_odb_object_type(o)), git_odb_object_size(o));
+		mreg_buf_printf(&raw, "%s %zu", mreg_git_type_name(git_odb_object_type(o)), git_odb_object_size(o));
 		mreg_buf_put(&raw, "", 1);
 		mreg_buf_put(&raw, git_odb_object_data(o), git_odb_object_size(o));
 		uLongf zlen = compressBound((uLong)raw.size);

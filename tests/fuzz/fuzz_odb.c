@@ -138,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uLongf zlen = compressBound((uLong)lens[i]);
 			unsigned char *z = malloc(zlen);
 			CHECK(z && compress(z, &zlen, (const Bytef *)parts[i] + 1, (uLong)lens[i] - 1) == Z_OK);
-			mreg_sha1(oid.id, parts[i] + 1, lens[i] - 1);
+			mreg_git_sha1(oid.id, parts[i] + 1, lens[i] - 1);
 			git_oid_tostr(hex, sizeof(hex), &oid);
 			snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex + 2);
 			put_file(rel, (const char *)z, zlen);

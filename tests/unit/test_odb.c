@@ -787,8 +787,8 @@ static void a_loose_size_the_file_could_not_hold_is_damage(void **state)
 	unsigned char z[256], sum[20];
 	uLongf zlen = sizeof(z);
 	assert_int_equal(compress(z, &zlen, (const Bytef *)obj, sizeof(obj) - 1), Z_OK);
-	mreg_sha1(sum, obj, sizeof(obj) - 1);
-	mreg_sha1_hex(hex, sum);
+	mreg_git_sha1(sum, obj, sizeof(obj) - 1);
+	mreg_git_hex(hex, sum, 20);
 	snprintf(dir, sizeof(dir), "%s%.2s", objdir, hex);
 	snprintf(path, sizeof(path), "%s/%s", dir, hex + 2);
 	assert_int_equal(mkdir(dir, 0755), 0);

@@ -1,5 +1,6 @@
 /*
- * Reading objects without libgit2.
+ * Reading objects without libgit2; the one parser of pack indexes, of pack
+ * entry headers and of tree objects.
  *
  * A write reads a few objects: HEAD's commit, the trees on the paths it
  * changes and mreg.json. Starting libgit2 for them (its global set-up, the
@@ -25,7 +26,7 @@
  * 31-bit offsets (high bit: index into the 64-bit offsets that follow).
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "git.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -42,8 +44,7 @@
 typedef struct {
 	char *path;		/* ".../pack-<hex>" without the suffix */
 	unsigned char *idx;	/* the whole index, read */
-	size_t idxlen;
-	uint32_t count;
+	mreg_git_idx x;		/* parsed, in idx */
 	bool bad;		/* the index is not one this reader reads */
 	const unsigned char *pack;	/* mapped when first needed */
 	size_t packlen;
@@ -56,11 +57,6 @@ struct mreg_odb {
 	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
 	bool said;		/* a read set its own message (a pack that will not open) */
 };
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static bool is_idx(const char *name)
 {
@@ -98,18 +94,17 @@ static bool load_index(mreg_odb *odb, odb_pack *p)
 	char *ip = mreg_strfmt("%s.idx", p->path);
 	int r = ip ? mreg_fs_read(&b, ip, (size_t)1 << 32) : MREG_ERROR;
 	free(ip);
-	uint32_t count = b.size >= 8 + 1024 ? be32((unsigned char *)b.ptr + 8 + 1020) : 0;
-	if (r < 0 || b.size < 8 + 1024 + 40 || memcmp(b.ptr, "\377tOc\0\0\0\2", 8) ||
-	    (uint64_t)b.size < 8 + 1024 + (uint64_t)count * 28 + 40) {
+	size_t len = b.size;
+	p->idx = r == 0 ? (unsigned char *)mreg_buf_detach(&b) : NULL;
+	if (!p->idx || mreg_git_idx_parse(&p->x, p->idx, len) != 0) {
 		mreg_error_clear();
 		mreg_buf_dispose(&b);
+		free(p->idx);
+		p->idx = NULL;
 		p->bad = true;
 		odb->unsure = true;	/* libgit2 may read what this reader does not */
 		return false;
 	}
-	p->idxlen = b.size;
-	p->idx = (unsigned char *)mreg_buf_detach(&b);
-	p->count = count;
 	return true;
 }
 
@@ -254,30 +249,142 @@ void mreg_odb_free(mreg_odb *odb)
 /* The offset of id in pack p's data, or -1 when p does not hold it. */
 static int64_t find_in_index(const odb_pack *p, const unsigned char *id)
 {
-	const unsigned char *fan = p->idx + 8, *ids = fan + 1024;
-	uint32_t lo = id[0] ? be32(fan + 4 * (id[0] - 1)) : 0, hi = be32(fan + 4 * id[0]);
-	if (hi > p->count || lo > hi)
+	uint32_t pos;
+	uint64_t off;
+	if (!mreg_git_idx_find(&pos, &p->x, id) || !mreg_git_idx_offset(&off, &p->x, pos) || off > INT64_MAX)
 		return -1;
+	return (int64_t)off;
+}
+
+/* ---- the .idx parser --------------------------------------------------- */
+
+int mreg_git_idx_parse(mreg_git_idx *out, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	memset(out, 0, sizeof(*out));
+	if (len < 8 + 1024 + 40 || memcmp(p, "\377tOc\0\0\0\2", 8))
+		return MREG_GIT_UNSURE;
+	uint32_t n = mreg_git_be32(p + 8 + 255 * 4);
+	if ((uint64_t)len < 8 + 1024 + (uint64_t)n * 28 + 40)
+		return MREG_GIT_UNSURE;
+	for (int b = 1; b < 256; b++)	/* cumulative counts never go down */
+		if (mreg_git_be32(p + 8 + 4 * b) < mreg_git_be32(p + 8 + 4 * (b - 1)))
+			return MREG_GIT_UNSURE;
+	out->base = p;
+	out->len = len;
+	out->count = n;
+	out->fanout = p + 8;
+	out->ids = p + 8 + 1024;
+	out->crcs = out->ids + (size_t)n * 20;
+	out->offs = out->crcs + (size_t)n * 4;
+	out->big = out->offs + (size_t)n * 4;
+	out->nbig = (len - 40 - (size_t)(out->big - p)) / 8;
+	return 0;
+}
+
+bool mreg_git_idx_offset(uint64_t *out, const mreg_git_idx *x, uint32_t i)
+{
+	uint32_t o = mreg_git_be32(x->offs + (size_t)i * 4);
+	if (!(o & 0x80000000u)) {
+		*out = o;
+		return true;
+	}
+	size_t k = o & 0x7fffffffu;
+	if (k >= x->nbig)
+		return false;
+	*out = (uint64_t)mreg_git_be32(x->big + k * 8) << 32 | mreg_git_be32(x->big + k * 8 + 4);
+	return true;
+}
+
+bool mreg_git_idx_find(uint32_t *pos, const mreg_git_idx *x, const unsigned char id[20])
+{
+	uint32_t lo = id[0] ? mreg_git_be32(x->fanout + 4 * (id[0] - 1)) : 0, hi = mreg_git_be32(x->fanout + 4 * id[0]);
+	if (hi > x->count || lo > hi)
+		return false;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(ids + (size_t)mid * 20, id, 20);
+		int c = memcmp(x->ids + (size_t)mid * 20, id, 20);
 		if (c == 0) {
-			const unsigned char *offs = ids + (size_t)p->count * 24;
-			uint32_t o = be32(offs + (size_t)mid * 4);
-			if (!(o & 0x80000000u))
-				return o;
-			const unsigned char *big = offs + (size_t)p->count * 4 + (size_t)(o & 0x7fffffffu) * 8;
-			if (big + 8 > p->idx + p->idxlen - 40)
-				return -1;
-			uint64_t v = (uint64_t)be32(big) << 32 | be32(big + 4);
-			return v > INT64_MAX ? -1 : (int64_t)v;
+			*pos = mid;
+			return true;
 		}
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return false;
+}
+
+/* ---- pack entries and trees -------------------------------------------- */
+
+bool mreg_git_entry_parse(mreg_git_entry *out, const unsigned char *q, const unsigned char *end)
+{
+	if (q >= end)
+		return false;
+	unsigned c = *q++;
+	out->type = (c >> 4) & 7;
+	out->size = c & 15;
+	out->back = 0;
+	int shift = 4;
+	while (c & 0x80) {
+		if (q >= end || shift > 57)
+			return false;
+		c = *q++;
+		out->size |= (uint64_t)(c & 0x7f) << shift;
+		shift += 7;
+	}
+	if (out->type == GIT_OBJECT_OFS_DELTA) {
+		if (q >= end)
+			return false;
+		c = *q++;
+		uint64_t back = c & 0x7f;
+		while (c & 0x80) {
+			if (q >= end || back >= ((uint64_t)1 << 56))
+				return false;
+			c = *q++;
+			back = ((back + 1) << 7) | (c & 0x7f);
+		}
+		if (back == 0)
+			return false;
+		out->back = back;
+	}
+	out->data = q;
+	return true;
+}
+
+int mreg_git_tree_next(mreg_git_tree_entry *out, const char **pp, const char *end)
+{
+	const char *p = *pp;
+	if (p >= end)
+		return 0;
+	const char *sp = memchr(p, ' ', (size_t)(end - p));
+	const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+	if (!sp || !nul || end - nul < 21 || sp == p || nul == sp + 1)
+		return MREG_ECORRUPT;
+	unsigned m = 0;
+	for (const char *d = p; d < sp; d++) {
+		if (*d < '0' || *d > '7')
+			return MREG_ECORRUPT;
+		m = m * 8 + (unsigned)(*d - '0');
+	}
+	out->mode = m;
+	out->rawmode = p;
+	out->rawlen = (size_t)(sp - p);
+	out->name = sp + 1;
+	out->len = (size_t)(nul - sp - 1);
+	memcpy(out->id.id, nul + 1, 20);
+	*pp = nul + 21;
+	return 1;
+}
+
+bool mreg_git_tree_find(mreg_git_tree_entry *out, const char *data, size_t len, const char *name, size_t n)
+{
+	const char *p = data, *end = data + len;
+	while (mreg_git_tree_next(out, &p, end) == 1)
+		if (out->len == n && !memcmp(out->name, name, n))
+			return true;
+	return false;
 }
 
 static int map_pack(mreg_odb *odb, odb_pack *p)
@@ -305,7 +412,7 @@ static int map_pack(mreg_odb *odb, odb_pack *p)
 		} else {
 			p->pack = m;
 			p->packlen = (size_t)sb.st_size;
-			if (memcmp(p->pack, "PACK", 4) || (be32(p->pack + 4) != 2 && be32(p->pack + 4) != 3))
+			if (memcmp(p->pack, "PACK", 4) || (mreg_git_be32(p->pack + 4) != 2 && mreg_git_be32(p->pack + 4) != 3))
 				rc = mreg_error_set(MREG_ECORRUPT, "not a pack: '%s.pack'", p->path);
 		}
 	}
@@ -438,43 +545,23 @@ static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mre
 	if ((rc = map_pack(odb, p)) != 0)
 		return rc;
 	const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
-	if (off < 12 || q >= end)
+	mreg_git_entry e;
+	if (off < 12 || q >= end || !mreg_git_entry_parse(&e, q, end) || e.size > MAX_OBJECT)
 		return MREG_ECORRUPT;
-	unsigned c = *q++;
-	int t = (c >> 4) & 7;
-	size_t size = c & 15;
-	int shift = 4;
-	while (c & 0x80) {
-		if (q >= end || shift > 57)
-			return MREG_ECORRUPT;
-		c = *q++;
-		size |= (size_t)(c & 0x7f) << shift;
-		shift += 7;
-	}
-	if (size > MAX_OBJECT)
-		return MREG_ECORRUPT;
-	if (t >= GIT_OBJECT_COMMIT && t <= GIT_OBJECT_TAG) {
-		*type = (git_object_t)t;
+	size_t size = (size_t)e.size;
+	q = e.data;
+	if (e.type >= GIT_OBJECT_COMMIT && e.type <= GIT_OBJECT_TAG) {
+		*type = (git_object_t)e.type;
 		*len = size;
 		return inflate_exact(out, q, (size_t)(end - q), size);
 	}
 	unsigned char *base = NULL, *delta = NULL;
 	size_t baselen = 0;
-	if (t == GIT_OBJECT_OFS_DELTA) {
-		if (q >= end)
+	if (e.type == GIT_OBJECT_OFS_DELTA) {
+		if (e.back > off)
 			return MREG_ECORRUPT;
-		c = *q++;
-		uint64_t back = c & 0x7f;
-		while (c & 0x80) {
-			if (q >= end || back >= ((uint64_t)1 << 56))
-				return MREG_ECORRUPT;
-			c = *q++;
-			back = ((back + 1) << 7) | (c & 0x7f);
-		}
-		if (back == 0 || back > off)
-			return MREG_ECORRUPT;
-		rc = read_packed(&base, &baselen, type, odb, p, off - back, depth + 1);
-	} else if (t == GIT_OBJECT_REF_DELTA) {
+		rc = read_packed(&base, &baselen, type, odb, p, off - e.back, depth + 1);
+	} else if (e.type == GIT_OBJECT_REF_DELTA) {
 		if (end - q < 20)
 			return MREG_ECORRUPT;
 		rc = read_any(&base, &baselen, type, odb, q, depth + 1);
@@ -532,8 +619,8 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 	if ((zr == Z_OK || zr == Z_STREAM_END) && sp) {
 		git_object_t t = GIT_OBJECT_INVALID;
 		for (int k = GIT_OBJECT_COMMIT; k <= GIT_OBJECT_TAG; k++)
-			if ((size_t)(sp - head) == strlen(mreg_objs_type_name((git_object_t)k)) &&
-			    !memcmp(head, mreg_objs_type_name((git_object_t)k), (size_t)(sp - head)))
+			if ((size_t)(sp - head) == strlen(mreg_git_type_name((git_object_t)k)) &&
+			    !memcmp(head, mreg_git_type_name((git_object_t)k), (size_t)(sp - head)))
 				t = (git_object_t)k;
 		size_t size = 0;
 		bool digits = sp + 1 < nul;
@@ -553,7 +640,7 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 			bool ok = zr == Z_STREAM_END && zs.avail_out == 0;
 			if (ok) {	/* a loose copy that is not the object: a packed copy may be */
 				git_oid got;
-				mreg_objs_hash(&got, t, buf, size);
+				mreg_git_hash(&got, t, buf, size);
 				ok = !memcmp(got.id, id, 20);
 			}
 			if (ok) {
@@ -616,7 +703,7 @@ int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oi
 		return rc;
 	if (rc == 0) {
 		git_oid got;
-		mreg_objs_hash(&got, *type, data, len);
+		mreg_git_hash(&got, *type, data, len);
 		if (git_oid_equal(&got, id)) {
 			mreg_buf_dispose(out);
 			out->ptr = (char *)data;

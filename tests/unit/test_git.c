@@ -1,0 +1,95 @@
+/*
+ * Unit tests for fsstore/git/: the formats git defines, each checked
+ * against a reference implementation (libgit2, OpenSSL) on real inputs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "git/git.h"
+
+/* SHA-1 of random inputs, fed in random pieces, against OpenSSL's: every padding length and block boundary. */
+static void sha1_matches_openssl(void **state)
+{
+	(void)state;
+	unsigned char buf[4096], want[20], got[20];
+	unsigned int wlen;
+	srand(7);
+	for (size_t len = 0; len < sizeof(buf); len += (size_t)(rand() % 67) + 1) {
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (unsigned char)rand();
+		EVP_Digest(buf, len, want, &wlen, EVP_sha1(), NULL);
+		mreg_git_sha1_ctx c;
+		mreg_git_sha1_init(&c);
+		for (size_t off = 0; off < len;) {
+			size_t n = (size_t)(rand() % 130);
+			if (n > len - off)
+				n = len - off;
+			mreg_git_sha1_update(&c, buf + off, n);
+			off += n;
+		}
+		mreg_git_sha1_final(&c, got);
+		assert_memory_equal(got, want, 20);
+		mreg_git_sha1(got, buf, len);
+		assert_memory_equal(got, want, 20);
+	}
+}
+
+static void hex_of_bytes(void **state)
+{
+	(void)state;
+	unsigned char b[3] = { 0x00, 0xab, 0xff };
+	char out[7];
+	mreg_git_hex(out, b, 3);
+	assert_string_equal(out, "00abff");
+}
+
+/* Object ids of every type and many sizes, against libgit2's git_odb_hash. */
+static void object_ids_match_libgit2(void **state)
+{
+	(void)state;
+	static const git_object_t types[] = { GIT_OBJECT_BLOB, GIT_OBJECT_TREE, GIT_OBJECT_COMMIT, GIT_OBJECT_TAG };
+	unsigned char buf[3000];
+	srand(11);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)rand();
+	for (size_t t = 0; t < 4; t++)
+		for (size_t len = 0; len < sizeof(buf); len = len * 3 + 1) {
+			git_oid want, got;
+			assert_int_equal(git_odb_hash(&want, buf, len, types[t]), 0);
+			mreg_git_hash(&got, types[t], buf, len);
+			assert_true(git_oid_equal(&want, &got));
+		}
+	assert_string_equal(mreg_git_type_name(GIT_OBJECT_TAG), "tag");
+	assert_string_equal(mreg_git_type_name(GIT_OBJECT_TREE), "tree");
+}
+
+static void be32_both_ways(void **state)
+{
+	(void)state;
+	unsigned char p[4];
+	mreg_git_put_be32(p, 0x01020304u);
+	assert_int_equal(p[0], 1);
+	assert_int_equal(p[3], 4);
+	assert_int_equal(mreg_git_be32(p), 0x01020304u);
+}
+
+int main(void)
+{
+	git_libgit2_init();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sha1_matches_openssl),
+		cmocka_unit_test(hex_of_bytes),
+		cmocka_unit_test(object_ids_match_libgit2),
+		cmocka_unit_test(be32_both_ways),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	git_libgit2_shutdown();
+	return rc;
+}

@@ -22,10 +22,10 @@ STATIC_LIBS = -Wl,--wrap=git_mbedtls_stream_global_init -Wl,--wrap=git_transport
 	-lssh2 -lcrypto -lz -lxxhash -lsqlite3 -lnettle -Wl,-Bdynamic -lcjson -lm -lpthread
 
 CORE_SRC = $(wildcard core/*.c)
-STORE_SRC = $(wildcard fsstore/*.c fsstore/git/*.c)
+STORE_SRC = $(wildcard fsstore/*.c fsstore/git/*.c fsstore/backup/*.c)
 CMD_SRC = $(filter-out cmd/gitlink.c,$(wildcard cmd/*.c))
 LIB_SRC = $(CORE_SRC) $(STORE_SRC)
-HDRS = $(wildcard core/*.h fsstore/*.h fsstore/git/*.h cmd/*.h)
+HDRS = $(wildcard core/*.h fsstore/*.h fsstore/git/*.h fsstore/backup/*.h cmd/*.h)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 B = build
@@ -45,10 +45,10 @@ $(A)/%.o: %.c $(HDRS)
 	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
 
 $(B)/libmreg.a: $(LIB_SRC:%.c=$(B)/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(A)/libmreg.a: $(LIB_SRC:%.c=$(A)/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/cmd/gitlink.o $(B)/libmreg.a
 	$(CC) $(OPT) -no-pie -o $@ $^ $(STATIC_LIBS)
@@ -119,7 +119,7 @@ $(F)/%.o: %.c $(HDRS)
 	$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(F)/libmreg.a: $(LIB_SRC:%.c=$(F)/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(F)/fuzz_%: tests/fuzz/fuzz_%.c $(F)/libmreg.a $(HDRS)
 	$(FUZZ_CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(F)/libmreg.a $(LIBS)

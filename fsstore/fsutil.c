@@ -204,16 +204,6 @@ int mreg_fs_fsync_dir(const char *dir)
 	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", dir, strerror(errno)) : 0;
 }
 
-int mreg_fs_fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return mreg_error_set(MREG_ERROR, "cannot open '%s': %s", path, strerror(errno));
-	int rc = fsync(fd);
-	close(fd);
-	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", path, strerror(errno)) : 0;
-}
-
 /*
  * Replacing a file by renaming over it makes the file system deal with
  * both files at once, in the writer's time: ext4 allocates and starts

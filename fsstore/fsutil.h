@@ -25,7 +25,6 @@ int mreg_fs_write_spans(int fd, const mreg_buf *own, const mreg_span *spans, siz
 int mreg_fs_write_atomic_spans(const char *path, const mreg_buf *own, const mreg_span *spans, size_t n, bool sync);
 /* rename(from, to) as readers see it, at less cost when to exists; -1 with errno. */
 int mreg_fs_replace(const char *from, const char *to);
-int mreg_fs_fsync_path(const char *path);
 /* Remove files named *.mreg-tmp* (left by killed writers) in dir, and below it if recursive. */
 void mreg_fs_sweep_tmp(const char *dir, bool recursive);
 /* Remove the files in dir (not below it) whose names match; names starting with '.' are passed by. */

@@ -364,7 +364,4 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 /* Run the TLS and SSH set-up deferred at link time (cmd/gitlink.c) before network use. */
 int mreg_git_net_init(void);
 
-/* Settings read from git config: for tests and `mreg status`. */
-const char *mreg_registry_actor(const mreg_registry *reg);
-
 #endif

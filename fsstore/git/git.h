@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define MREG_GIT_UNSURE 1	/* "ask libgit2": never an error, never an answer */
 
@@ -41,6 +42,16 @@ void mreg_git_hex(char *out, const unsigned char *bytes, size_t n);
 const char *mreg_git_type_name(git_object_t type);
 /* An object's id: SHA-1 of "<type> <size>\0" and its bytes. */
 void mreg_git_hash(git_oid *out, git_object_t type, const void *data, size_t len);
+
+/* A set of object ids (open addressing; the all-zero id cannot be stored); zero-initialise, dispose when done. */
+typedef struct {
+	unsigned char (*slot)[20];
+	size_t cap, n;
+} mreg_git_oidset;
+/* 1 added, 0 already there, MREG_ERROR out of memory */
+int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20]);
+bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20]);
+void mreg_git_oidset_dispose(mreg_git_oidset *s);
 
 /* Big-endian 32-bit numbers, as every git file format writes them. */
 static inline uint32_t mreg_git_be32(const unsigned char *p)
@@ -126,5 +137,202 @@ typedef struct {
 int mreg_git_tree_next(mreg_git_tree_entry *out, const char **p, const char *end);
 /* The entry called name (n bytes) in a tree object's bytes; false when there is none (or it is malformed). */
 bool mreg_git_tree_find(mreg_git_tree_entry *out, const char *data, size_t len, const char *name, size_t n);
+
+/* ---- odb.c: what is in the object directories ----------------------- */
+
+/* A pack in objects/pack: its name without extension, and what lies beside it. */
+typedef struct {
+	char name[64];		/* pack-<hex> */
+	int64_t size;		/* of the .pack */
+	int64_t mtime_ns;
+	bool idx;		/* its .idx is there: the pack is in use */
+	bool kept;		/* a .keep or .promisor: git keeps it as it is */
+} mreg_git_packfile;
+/*
+ * The .pack files of packdir (free *out); *midx: a multi-pack-index is
+ * there. No directory: none. A pack that goes while it is listed is left out.
+ */
+int mreg_git_pack_list(mreg_git_packfile **out, size_t *n, bool *midx, const char *packdir);
+/*
+ * The object directories of a repository: objdir (no trailing '/'), then
+ * those objects/info/alternates names, at most 16 in all; free each and *out.
+ */
+int mreg_git_object_dirs(char ***out, size_t *n, const char *objdir);
+/*
+ * fn for each file in the fan-out directories of objdir (objects/00 to
+ * ff): id is the object's, NULL for a name that is not an object's (a
+ * temporary file). A non-zero return stops the walk and is returned. With
+ * rmdir_empty, each fan-out directory left empty is removed.
+ */
+int mreg_git_loose_each(const char *objdir, bool rmdir_empty,
+			int (*fn)(const git_oid *id, const char *path, const char *name, void *payload), void *payload);
+/* objects/ab/cdef... for id under objdir (no trailing '/'); free it. */
+char *mreg_git_loose_path(const char *objdir, const git_oid *id);
+
+/* ---- object.c: trees and commits as git writes them ------------------ */
+
+/* git's order of tree entries: names as bytes, a directory's as if it ended in '/'. */
+int mreg_git_tree_cmp(const mreg_git_tree_entry *a, const mreg_git_tree_entry *b);
+/* All entries of a tree's bytes, with room for extra more (free *out); MREG_GIT_UNSURE when they are not a tree. */
+int mreg_git_tree_parse(mreg_git_tree_entry **out, size_t *n, size_t extra, const char *data, size_t len);
+/*
+ * x put in its place among n sorted entries (room for one more), replacing
+ * the entry of that name, be it of x's kind or not (a file where x is a
+ * directory, or the reverse, goes as a checkout would replace it).
+ */
+void mreg_git_tree_set(mreg_git_tree_entry *e, size_t *n, const mreg_git_tree_entry *x);
+/* A tree object's bytes from n sorted entries. */
+int mreg_git_tree_write(mreg_buf *out, const mreg_git_tree_entry *e, size_t n);
+/* A commit object's bytes (parent NULL: a root), author and committer name <email> at seconds UTC. */
+int mreg_git_commit_write(mreg_buf *out, const git_oid *tree, const git_oid *parent, const char *name,
+			  const char *email, int64_t seconds, const char *message);
+/* A commit's tree from its bytes; false when they do not start as a commit does. */
+bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len);
+
+/* ---- packw.c: packs, their indexes, loose objects, bundles written ---- */
+
+/* One object of a pack being written: its id, where its entry starts, the CRC-32 of the entry. */
+typedef struct {
+	unsigned char id[20];
+	uint64_t offset;
+	uint32_t crc;
+} mreg_git_pack_row;
+/*
+ * A pack built in memory: "PACK", version 2, the entries; with index, a row
+ * per entry for its .idx. init, add objects (and copy other packs'
+ * entries), then store (or finish, for a bundle's pack), then dispose.
+ */
+typedef struct {
+	mreg_buf pack;		/* the prefix, then the pack */
+	size_t start;		/* where "PACK" is */
+	mreg_buf rows;		/* mreg_git_pack_row[], when indexed */
+	uint32_t count;
+	bool index;
+	void *zs;		/* one zlib stream for all objects */
+	int zbits;
+} mreg_git_packw;
+/* prefix: text before the pack in the same buffer (a bundle's header), or NULL */
+void mreg_git_packw_init(mreg_git_packw *w, bool index, const char *prefix);
+void mreg_git_packw_dispose(mreg_git_packw *w);
+/* One whole object as an entry (type-and-size header, zlib data). */
+int mreg_git_packw_add(mreg_git_packw *w, const git_oid *id, git_object_t type, const void *data, size_t len);
+/*
+ * The entries of an existing pack (its .idx and .pack bytes), each as it
+ * is (nothing inflated), but those whose id is in seen (added to it). An
+ * entry whose delta names its base by offset is meaningful only in its own
+ * pack: with ofs_to_ref it is rewritten to name the base by id, else the
+ * pack is not copied (MREG_GIT_UNSURE, as for a pack this code does not
+ * read). Checked whole before anything is copied or marked seen.
+ */
+int mreg_git_packw_copy(mreg_git_packw *w, mreg_git_oidset *seen, const void *idx, size_t ilen, const void *pack,
+			size_t plen, bool ofs_to_ref);
+/* The count set and the checksum appended; hex: the pack's name. */
+int mreg_git_packw_finish(mreg_git_packw *w, char hex[41]);
+/*
+ * Finish, then the pack and its .idx into packdir, durable when sync. Both
+ * are written whole under temporary names before either is named, the
+ * pack first (an index names only a complete pack). *created: false when
+ * a pack of that name (the same bytes) was there, so not this write's to remove.
+ */
+int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char hex[41], bool *created);
+/* pack-<hex>'s files in packdir removed, the index first: a pack without one is never read. */
+void mreg_git_pack_remove(const char *packdir, const char *hex);
+/* git's multi-pack-index (and its bitmap) names packs: stale once mreg removes one, it goes. */
+void mreg_git_pack_remove_midx(const char *packdir);
+/*
+ * Keep the packs of packdir few: past max_packs, the small ones merged
+ * geometrically into one (see packw.c), durable when sync, before the
+ * merged ones go. Temporary files of killed writers are swept first.
+ */
+int mreg_git_pack_merge(const char *packdir, size_t max_packs, bool sync);
+/* A loose object written at path (mreg_git_loose_path), read-only, durable when sync. */
+int mreg_git_loose_write(const char *path, git_object_t type, const void *data, size_t len, bool sync);
+/*
+ * A git bundle (v2) of every object of the object directories dirs (the
+ * first the repository's own): one ref, branch at head, and HEAD, then one
+ * pack of their packs' entries (deltas by offset rewritten by id) and
+ * their loose objects.
+ */
+int mreg_git_bundle_write(mreg_buf *out, char *const *dirs, size_t ndirs, const git_oid *head, const char *branch);
+/*
+ * A bundle's bytes: the id of its branch (the last, if it names several) and its pack. MREG_ECORRUPT,
+ * with *why naming the problem ("not a v2 git bundle", ...), when they are not
+ * a v2 bundle naming a branch, holding a pack whose checksum holds.
+ */
+int mreg_git_bundle_parse(git_oid *head, const unsigned char **pack, size_t *packlen, const char **why,
+			  const char *data, size_t len);
+
+/* ---- refs.c: HEAD, branches, packed-refs, reflogs --------------------- */
+
+/*
+ * HEAD of the repository at gitdir, read by hand: the 40 hex digits of the
+ * commit it names through a branch (loose or packed) or detached (branch
+ * NULL), or MREG_GIT_UNSURE when HEAD is anything else (a missing branch, a
+ * name outside the plain ones). With branch given, only a branch will do,
+ * and its full name (refs/heads/...) goes there.
+ */
+int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitdir);
+/* The branch HEAD names (refs/heads/...), from HEAD alone; false when it names none. */
+bool mreg_git_head_branch(char *out, size_t n, const char *gitdir);
+/* The 40 hex digits of ref (n bytes) in gitdir's packed-refs, read into b; NULL: none. */
+const char *mreg_git_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n);
+/* A ref's value now: loose file, else packed-refs; zero when it has none. MREG_GIT_UNSURE: unreadable. */
+int mreg_git_ref_read(git_oid *out, const char *gitdir, const char *ref);
+/* A ref's new value written into its lock file fd, durable when sync; -1 with errno. */
+int mreg_git_ref_put(int fd, const git_oid *to, bool sync);
+/* Who a reflog line names. */
+typedef struct {
+	const char *name, *email;
+	int64_t time;
+} mreg_git_ident;
+/* One line appended to logs/<ref>, as git writes them (not synced: a reflog line lost is only that). */
+void mreg_git_reflog_append(const char *gitdir, const char *ref, const git_oid *from, const git_oid *to,
+			    const mreg_git_ident *who, const char *msg);
+/* The next line of a reflog's bytes at *p (advanced): its old and new ids; false at the end. */
+bool mreg_git_reflog_next(git_oid *old, git_oid *new_id, const char **p, const char *end);
+
+/* ---- config.c: the one git-config reader ------------------------------ */
+
+/*
+ * The config files libgit2 1.5 reads, in its order, the later winning:
+ * /etc/gitconfig, $XDG_CONFIG_HOME/git/config (else ~/.config/git/config),
+ * ~/.gitconfig, then gitdir's config. fn gets each key of keys ("section.key",
+ * lower case; no subsections) as it is set: value NULL for a bare key
+ * (true). MREG_GIT_UNSURE when any file holds what this reader does not
+ * read as libgit2 would (see config.c), or the repository's layout is not
+ * the plain one (a work tree elsewhere, extensions, another format).
+ */
+int mreg_git_config_read(const char *gitdir, const char *const *keys,
+			 void (*fn)(const char *key, const char *value, void *payload), void *payload);
+/* Only the repository's own config, for its layout (no keys read): 0 plain, else MREG_GIT_UNSURE. */
+int mreg_git_config_plain(const char *gitdir);
+/* A value as git reads a boolean / a 32-bit number with k, m or g; false when not plainly one. */
+bool mreg_git_config_bool(bool *out, const char *value);
+bool mreg_git_config_int32(int32_t *out, const char *value);
+/*
+ * An expiry date (gc.pruneExpire) as seconds: "now"/"all" (INT64_MAX),
+ * "never"/"false" (INT64_MIN), "@<seconds>", "YYYY-MM-DD[ HH:MM[:SS]]" in
+ * local time, or relative ("2.weeks.ago"). -1 for anything else.
+ */
+int mreg_git_config_expiry(int64_t *out, const char *value, int64_t now);
+
+/* ---- index.c: the index file ---------------------------------------- */
+
+typedef struct {
+	const char *path;
+	git_oid id;
+	struct stat st;
+} mreg_git_index_entry;
+/*
+ * A version 2 index (map, len bytes) with the entries adds added or
+ * replaced and the paths removes dropped (both sorted here): the new file
+ * as spans of the old and of own, checksum included. MREG_GIT_UNSURE when
+ * the index is not one this code streams (another version, a merge stage,
+ * a required extension): libgit2 writes that one.
+ */
+int mreg_git_index_splice(mreg_buf *own, mreg_span **spans, size_t *nspans, const char *map, size_t len,
+			  mreg_git_index_entry *adds, size_t nadds, char **removes, size_t nremoves);
+/* fn for each valid tree of an index's cache-tree (extension TREE), versions 2 to 4; others: nothing. */
+int mreg_git_index_trees(const void *data, size_t len, int (*fn)(const git_oid *id, void *payload), void *payload);
 
 #endif

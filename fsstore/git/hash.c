@@ -6,6 +6,9 @@
  */
 #include "git.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 void mreg_git_sha1_init(mreg_git_sha1_ctx *c)
 {
 	sha1_init(c);
@@ -63,4 +66,52 @@ void mreg_git_hash(git_oid *out, git_object_t type, const void *data, size_t len
 	sha1_update(&c, k, (const uint8_t *)hdr);
 	sha1_update(&c, len, data);
 	sha1_digest(&c, SHA1_DIGEST_SIZE, out->id);
+}
+
+/* ---- a set of ids -------------------------------------------------------- */
+
+static size_t slot_of(const mreg_git_oidset *s, const unsigned char *id)
+{
+	return ((size_t)id[0] << 24 | (size_t)id[1] << 16 | (size_t)id[2] << 8 | id[3]) & (s->cap - 1);
+}
+
+int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20])
+{
+	static const unsigned char zero[20];
+	if ((s->n + 1) * 2 > s->cap) {
+		mreg_git_oidset bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
+		if (!(bigger.slot = calloc(bigger.cap, 20)))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		for (size_t i = 0; i < s->cap; i++)
+			if (memcmp(s->slot[i], zero, 20))
+				mreg_git_oidset_add(&bigger, s->slot[i]);
+		free(s->slot);
+		*s = bigger;
+	}
+	size_t h = slot_of(s, id);
+	while (memcmp(s->slot[h], zero, 20)) {
+		if (!memcmp(s->slot[h], id, 20))
+			return 0;	/* already there */
+		h = (h + 1) & (s->cap - 1);
+	}
+	memcpy(s->slot[h], id, 20);
+	s->n++;
+	return 1;
+}
+
+bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20])
+{
+	static const unsigned char zero[20];
+	if (!s->cap)
+		return false;
+	for (size_t h = slot_of(s, id); memcmp(s->slot[h], zero, 20); h = (h + 1) & (s->cap - 1))
+		if (!memcmp(s->slot[h], id, 20))
+			return true;
+	return false;
+}
+
+void mreg_git_oidset_dispose(mreg_git_oidset *s)
+{
+	free(s->slot);
+	*s = (mreg_git_oidset){ NULL, 0, 0 };
 }

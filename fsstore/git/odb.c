@@ -58,16 +58,10 @@ struct mreg_odb {
 	bool said;		/* a read set its own message (a pack that will not open) */
 };
 
-static bool is_idx(const char *name)
-{
-	size_t n = strlen(name);
-	return n > 4 && !strcmp(name + n - 4, ".idx");
-}
-
 /* The newest pack first: a write's objects are in the packs written last. */
 static int cmp_mtime_desc(const void *a, const void *b)
 {
-	const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	const int64_t x = ((const mreg_git_packfile *)a)->mtime_ns, y = ((const mreg_git_packfile *)b)->mtime_ns;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -116,80 +110,43 @@ static bool load_index(mreg_odb *odb, odb_pack *p)
 static int load_packs(mreg_odb *odb)
 {
 	char *dir = mreg_strfmt("%spack", odb->objdir);
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	struct {
-		int64_t mtime;
-		char *path;
-	} *found = NULL;
-	size_t n = 0, a = 0;
+	mreg_git_packfile *found = NULL;
+	size_t n = 0, np = 0;
 	odb_pack *packs = NULL;
-	size_t np = 0;
-	int rc = 0;
+	bool midx = false;
+	int rc;
 
-	if (!d) {
-		int rc = dir ? 0 : mreg_error_set(MREG_ERROR, "out of memory");	/* no pack directory: no packs */
-		free(dir);
-		return rc;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !is_idx(de->d_name)) {
-			if (!strcmp(de->d_name, "multi-pack-index"))
-				odb->unsure = true;	/* the .idx files are still there; note it all the same */
-			continue;
-		}
-		struct stat sb;
-		char *p = mreg_strfmt("%s/%.*s", dir, (int)(strlen(de->d_name) - 4), de->d_name);
-		char *pk = p ? mreg_strfmt("%s.pack", p) : NULL;
-		if (!p || !pk) {
-			free(p);
-			free(pk);
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			break;
-		}
-		if (stat(pk, &sb) < 0) {	/* an index without its pack: git ignores it too */
-			free(p);
-			free(pk);
-			continue;
-		}
-		free(pk);
-		if (n == a) {
-			a = a ? a * 2 : 16;
-			void *q = realloc(found, a * sizeof(*found));
-			if (!q) {
-				free(p);
-				rc = mreg_error_set(MREG_ERROR, "out of memory");
-				break;
-			}
-			found = q;
-		}
-		found[n].mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-		found[n++].path = p;
-	}
-	closedir(d);
-	free(dir);
+	if (!dir)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	rc = mreg_git_pack_list(&found, &n, &midx, dir);
+	if (midx)
+		odb->unsure = true;	/* the .idx files are still there; note it all the same */
 	if (rc == 0 && n) {
 		qsort(found, n, sizeof(*found), cmp_mtime_desc);
 		if (!(packs = calloc(n, sizeof(*packs))))
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (rc < 0) {
-			free(found[i].path);
-			continue;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!found[i].idx)
+			continue;	/* a pack without its index is not in use */
+		char *path = mreg_strfmt("%s/%s", dir, found[i].name);
+		if (!path) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			break;
 		}
 		size_t k = 0;
-		while (k < odb->npacks && (!odb->packs[k].path || strcmp(odb->packs[k].path, found[i].path)))
+		while (k < odb->npacks && (!odb->packs[k].path || strcmp(odb->packs[k].path, path)))
 			k++;
 		if (k < odb->npacks) {	/* known: moved over */
 			packs[np++] = odb->packs[k];
 			odb->packs[k].path = NULL;
-			free(found[i].path);
+			free(path);
 		} else {
-			packs[np++].path = found[i].path;
+			packs[np++].path = path;
 		}
 	}
 	free(found);
+	free(dir);
 	if (rc < 0) {
 		for (size_t i = 0; i < np; i++)
 			pack_dispose(&packs[i]);
@@ -582,11 +539,9 @@ static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mre
 
 static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id)
 {
-	char hex[GIT_OID_HEXSZ + 1];
 	git_oid oid;
 	memcpy(oid.id, id, 20);
-	git_oid_tostr(hex, sizeof(hex), &oid);
-	char *path = mreg_strfmt("%s%.2s/%s", odb->objdir, hex, hex + 2);
+	char *path = mreg_git_loose_path(odb->objdir, &oid);
 	const char *data;
 	size_t n;
 	if (!path)
@@ -720,4 +675,170 @@ int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oi
 bool mreg_odb_unsure(const mreg_odb *odb)
 {
 	return odb->unsure;
+}
+
+/* ---- what the object directories hold ---------------------------------- */
+
+static bool has_suffix(const char *name, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len > n && !strcmp(name + len - n, suffix);
+}
+
+int mreg_git_pack_list(mreg_git_packfile **out, size_t *n, bool *midx, const char *packdir)
+{
+	DIR *d = opendir(packdir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t nn = 0, an = 0, np = 0;
+	mreg_git_packfile *packs = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	*midx = false;
+	if (!d)
+		return 0;	/* no pack directory: no packs */
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!strncmp(de->d_name, "multi-pack-index", 16))
+			*midx = true;
+		if (nn == an) {
+			an = an ? an * 2 : 64;
+			char **more = realloc(names, an * sizeof(*names));
+			if (!more) {
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				break;
+			}
+			names = more;
+		}
+		if (!(names[nn] = mreg_strdup(de->d_name))) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			break;
+		}
+		nn++;
+	}
+	closedir(d);
+	if (rc == 0 && nn && !(packs = calloc(nn, sizeof(*packs))))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t i = 0; i < nn && rc == 0; i++) {
+		size_t len = strlen(names[i]), base = len - 5;
+		if (!has_suffix(names[i], len, ".pack") || base >= sizeof(packs->name))
+			continue;
+		mreg_git_packfile *p = &packs[np];
+		memcpy(p->name, names[i], base);
+		p->name[base] = '\0';
+		p->idx = p->kept = false;
+		for (size_t k = 0; k < nn; k++) {	/* the pack's siblings: <name>.idx, .keep, .promisor */
+			if (strncmp(names[k], names[i], base) || names[k][base] != '.')
+				continue;
+			const char *ext = names[k] + base;
+			p->idx |= !strcmp(ext, ".idx");
+			p->kept |= !strcmp(ext, ".keep") || !strcmp(ext, ".promisor");
+		}
+		struct stat sb;
+		char *full = mreg_strfmt("%s/%s", packdir, names[i]);
+		if (!full) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else if (stat(full, &sb) == 0 && S_ISREG(sb.st_mode)) {	/* else gone meanwhile */
+			p->size = (int64_t)sb.st_size;
+			p->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+			np++;
+		}
+		free(full);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	if (rc < 0) {
+		free(packs);
+		return rc;
+	}
+	*out = packs;
+	*n = np;
+	return 0;
+}
+
+int mreg_git_object_dirs(char ***out, size_t *n, const char *objdir)
+{
+	mreg_buf alt = MREG_BUF_INIT;
+	char *own = mreg_strdup(objdir), *ap = mreg_strfmt("%s/info/alternates", objdir);
+	char **v = calloc(17, sizeof(*v));
+	size_t k = 0;
+	*out = NULL;
+	*n = 0;
+	if (!own || !ap || !v) {
+		free(own);
+		free(ap);
+		free(v);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	v[k++] = own;
+	if (mreg_fs_read(&alt, ap, 1 << 16) == 0) {
+		for (char *line = alt.ptr, *nl; line && *line && k < 16; line = nl) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl++ = '\0';
+			if (!*line || *line == '#')
+				continue;
+			/* a relative alternate is relative to objects/ */
+			if (!(v[k] = line[0] == '/' ? mreg_strdup(line) : mreg_strfmt("%s/%s", own, line)))
+				break;
+			k++;
+		}
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&alt);
+	free(ap);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+char *mreg_git_loose_path(const char *objdir, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t n = strlen(objdir);
+	git_oid_tostr(hex, sizeof(hex), id);
+	return mreg_strfmt("%s%s%.2s/%s", objdir, n && objdir[n - 1] == '/' ? "" : "/", hex, hex + 2);
+}
+
+int mreg_git_loose_each(const char *objdir, bool rmdir_empty,
+			int (*fn)(const git_oid *id, const char *path, const char *name, void *payload), void *payload)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t olen = strlen(objdir);
+	const char *sep = olen && objdir[olen - 1] == '/' ? "" : "/";
+	int rc = 0;
+	for (int f = 0; f < 256 && rc == 0; f++) {
+		char fan[3] = { digits[f >> 4], digits[f & 15], '\0' };
+		char *dir = mreg_strfmt("%s%s%s", objdir, sep, fan);
+		DIR *d = dir ? opendir(dir) : NULL;
+		struct dirent *de;
+		if (!dir)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		while (d && rc == 0 && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			bool object = strlen(de->d_name) == 38 && strspn(de->d_name, digits) == 38;
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid id;
+			memcpy(hex, fan, 2);
+			memcpy(hex + 2, de->d_name, object ? 39 : 1);
+			char *path = mreg_strfmt("%s/%s", dir, de->d_name);
+			if (!path)
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+			else
+				rc = fn(object && git_oid_fromstr(&id, hex) == 0 ? &id : NULL, path, de->d_name, payload);
+			free(path);
+		}
+		if (d) {
+			closedir(d);
+			if (rmdir_empty)
+				rmdir(dir);	/* fails unless empty */
+		}
+		free(dir);
+	}
+	return rc;
 }

@@ -621,16 +621,16 @@ static void repository_extensions_take_the_libgit2_road(void **state)
 }
 
 /*
- * mreg_config_light called on a registry opened lightly, after its config
+ * mreg_registry_settings_light called on a registry opened lightly, after its config
  * changed to text: 1, the registry's settings untouched. Texts that the
  * light open's own layout check would stop before config.c is asked.
  */
 static void assert_unsure(mreg_registry *reg, const char *text)
 {
 	repo_config(text);
-	int rc = mreg_config_light(reg);
+	int rc = mreg_registry_settings_light(reg);
 	if (rc != 1)
-		fail_msg("mreg_config_light gave %d, not 1, for: %s", rc, text);
+		fail_msg("mreg_registry_settings_light gave %d, not 1, for: %s", rc, text);
 	assert_string_equal(reg->actor, "before");
 	assert_int_equal(reg->lock_timeout_ms, 7000);
 }
@@ -658,7 +658,7 @@ static mreg_registry *light_registry(void)
 static void assert_sure_again(mreg_registry *reg)
 {
 	repo_config("[mreg]\n\tactor = after\n");
-	assert_int_equal(mreg_config_light(reg), 0);
+	assert_int_equal(mreg_registry_settings_light(reg), 0);
 	assert_string_equal(reg->actor, "after");
 	assert_int_equal(reg->lock_timeout_ms, 30000);
 }
@@ -678,7 +678,7 @@ static void repository_layout_keys_are_left_to_libgit2(void **state)
 	assert_unsure(reg, "[IncludeIf \"gitdir:/x/\"]\n\tpath = /nonexistent\n");
 	assert_sure_again(reg);
 	repo_config("[core \"x\"]\n\tbare = true\n[core]\n\tbare = false\n\trepositoryformatversion = 0\n");
-	assert_int_equal(mreg_config_light(reg), 0);	/* a subsection is not core */
+	assert_int_equal(mreg_registry_settings_light(reg), 0);	/* a subsection is not core */
 	mreg_registry_free(reg);
 }
 

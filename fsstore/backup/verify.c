@@ -1,0 +1,305 @@
+/*
+ * Verifying a backup: its bundle hashes to what the metadata says, is a
+ * bundle whose pack checksum holds, and holds every object its head
+ * reaches (indexed in a scratch repository, libgit2's indexer checking
+ * each object), with the number of events the metadata says; every large
+ * file beside it hashes to its name.
+ */
+#define _GNU_SOURCE /* mkdtemp */
+#include "backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- verify ---------------------------------------------------------- */
+
+
+
+/* Header, head and pack checksum of a bundle already known to hash right. */
+/* The events at head: blobs under events/ab/cd/, three levels down. */
+static int64_t count_events(git_repository *repo, const git_oid *head)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL, *ev = NULL;
+	git_tree_entry *e = NULL;
+	int64_t n = 0;
+	if (git_commit_lookup(&c, repo, head) == 0 && git_commit_tree(&t, c) == 0 &&
+	    git_tree_entry_bypath(&e, t, "events") == 0 && git_tree_lookup(&ev, repo, git_tree_entry_id(e)) == 0) {
+		for (size_t i = 0; i < git_tree_entrycount(ev); i++) {
+			git_tree *l1 = NULL;
+			if (git_tree_lookup(&l1, repo, git_tree_entry_id(git_tree_entry_byindex(ev, i))) < 0)
+				continue;
+			for (size_t j = 0; j < git_tree_entrycount(l1); j++) {
+				git_tree *l2 = NULL;
+				if (git_tree_lookup(&l2, repo, git_tree_entry_id(git_tree_entry_byindex(l1, j))) == 0)
+					n += (int64_t)git_tree_entrycount(l2);
+				git_tree_free(l2);
+			}
+			git_tree_free(l1);
+		}
+	}
+	git_error_clear();
+	git_tree_free(ev);
+	git_tree_entry_free(e);
+	git_tree_free(t);
+	git_commit_free(c);
+	return n;
+}
+
+/* Header, head and pack checksum of a bundle already known to hash right. */
+static int check_bundle_bytes(mreg_backup_bundle *bi, const char *data, size_t len, const cJSON *meta)
+{
+	const char *why;
+	char hex[41];
+	if (mreg_git_bundle_parse(&bi->head, &bi->pack, &bi->packlen, &why, data, len) < 0)
+		return mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': %s", bi->id, why);
+	git_oid_tostr(hex, sizeof(hex), &bi->head);
+	if (strcmp(hex, mreg_backup_meta_str(meta, "head")))
+		return mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its bundle's head %s is not the metadata's %s",
+				      bi->id, hex, mreg_backup_meta_str(meta, "head"));
+	return 0;
+}
+
+/* Every object reachable from head is in repo; events counted at the head. */
+static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
+{
+	mreg_git_oidset seen = { NULL, 0, 0 };
+	git_oid *stack = NULL;
+	size_t n = 0, a = 0;
+	git_odb *odb = NULL;
+	int rc = 0;
+	char hex[41];
+#define PUSH(o)                                                                                   \
+	do {                                                                                      \
+		if (n == a) {                                                                     \
+			a = a ? a * 2 : 1024;                                                     \
+			git_oid *s_ = realloc(stack, a * sizeof(*s_));                            \
+			if (!s_) {                                                                \
+				rc = mreg_error_set(MREG_ERROR, "out of memory");                  \
+				goto done;                                                        \
+			}                                                                         \
+			stack = s_;                                                               \
+		}                                                                                 \
+		stack[n++] = *(o);                                                                \
+	} while (0)
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = mreg_git_error("cannot open the objects of backup", bi->id);
+		goto done;
+	}
+	PUSH(&bi->head);
+	while (n && rc == 0) {
+		git_oid id = stack[--n];
+		int added = mreg_git_oidset_add(&seen, id.id);
+		if (added < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			break;
+		}
+		if (!added)
+			continue;
+		git_object *o = NULL;
+		if (git_object_lookup(&o, repo, &id, GIT_OBJECT_ANY) < 0) {
+			git_oid_tostr(hex, sizeof(hex), &id);
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its head is incomplete: object %s is missing",
+					    bi->id, hex);
+			break;
+		}
+		if (git_object_type(o) == GIT_OBJECT_COMMIT) {
+			const git_commit *c = (const git_commit *)o;
+			PUSH(git_commit_tree_id(c));
+			for (unsigned i = 0; i < git_commit_parentcount(c); i++)
+				PUSH(git_commit_parent_id(c, i));
+		} else if (git_object_type(o) == GIT_OBJECT_TREE) {
+			const git_tree *t = (const git_tree *)o;
+			size_t k = git_tree_entrycount(t);
+			for (size_t i = 0; i < k; i++) {
+				const git_tree_entry *e = git_tree_entry_byindex(t, i);
+				if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+					PUSH(git_tree_entry_id(e));
+				} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+					   !mreg_git_oidset_has(&seen, git_tree_entry_id(e)->id)) {
+					/* a blob need not be read, only be there */
+					if (!git_odb_exists(odb, git_tree_entry_id(e))) {
+						git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+						rc = mreg_error_set(MREG_ECORRUPT,
+								    "corrupt backup '%s': its head is incomplete: object %s is missing",
+								    bi->id, hex);
+						break;
+					}
+					if (mreg_git_oidset_add(&seen, git_tree_entry_id(e)->id) < 0)
+						rc = mreg_error_set(MREG_ERROR, "out of memory");
+				}
+			}
+		}
+		git_object_free(o);
+	}
+	bi->objects = (int64_t)seen.n;
+	if (rc == 0)
+		bi->events = count_events(repo, &bi->head);
+#undef PUSH
+done:
+	git_odb_free(odb);
+	free(stack);
+	mreg_git_oidset_dispose(&seen);
+	return rc;
+}
+
+/* Index a pack into repo's object database (libgit2's indexer checks every object as it goes). */
+int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id)
+{
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats;
+	int rc = 0;
+	if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack, len, &stats) < 0 || wp->commit(wp, &stats) < 0)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id,
+				    git_error_last() ? git_error_last()->message : "unknown error");
+	if (wp)
+		wp->free(wp);
+	git_odb_free(odb);
+	return rc;
+}
+
+/*
+ * Verify the backup id in dir. Without repo: index the pack in a scratch
+ * repository and walk the head there (backup verify, restore-from). With
+ * repo (a restore into a registry that has the head): see below.
+ */
+int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id, git_repository *repo,
+		     const char **bundle_map, size_t *bundle_len)
+{
+	bool local_history = repo != NULL;
+	cJSON *meta = NULL;
+	const char *data = NULL;
+	size_t len = 0;
+	char *bpath = NULL, *scratch = NULL;
+	git_repository *tmp = NULL;
+	int rc;
+
+	memset(bi, 0, sizeof(*bi));
+	bi->id = id;
+	if ((rc = mreg_backup_read_meta(&meta, dir, id)) < 0)
+		goto done;
+	bpath = mreg_strfmt("%s/%s", dir, mreg_backup_meta_str(meta, "bundle"));
+	if (!bpath || strcmp(mreg_backup_meta_str(meta, "id"), id) || strchr(mreg_backup_meta_str(meta, "bundle"), '/')) {
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its metadata names another backup", id);
+		goto done;
+	}
+	if ((rc = mreg_fs_map(&data, &len, bpath)) < 0) {
+		rc = mreg_error_set(rc == MREG_ENOTFOUND ? MREG_ECORRUPT : rc, "backup file missing: '%s'", bpath);
+		goto done;
+	}
+	char hex[33], want[48];
+	mreg_hash128(hex, data, len);
+	snprintf(want, sizeof(want), "xxh128:%s", hex);
+	if ((int64_t)len != mreg_backup_meta_int(meta, "bundle_size") || strcmp(want, mreg_backup_meta_str(meta, "bundle_hash"))) {
+		rc = mreg_error_set(MREG_ECORRUPT, "hash mismatch in backup '%s': the bundle (%zu bytes) hashes to %s, the metadata says %s (%.0f bytes)",
+				    id, len, want, mreg_backup_meta_str(meta, "bundle_hash"), mreg_backup_meta_num(meta, "bundle_size"));
+		goto done;
+	}
+	if ((rc = check_bundle_bytes(bi, data, len, meta)) < 0)
+		goto done;
+	if (!repo) {
+		if (!(scratch = mreg_strfmt("%s/.verify-XXXXXX", dir)) || !mkdtemp(scratch)) {
+			rc = mreg_error_set(MREG_ERROR, "cannot make a scratch directory in '%s': %s", dir, strerror(errno));
+			free(scratch);
+			scratch = NULL;
+			goto done;
+		}
+		if (git_repository_init(&tmp, scratch, 1) < 0) {
+			rc = mreg_git_error("cannot make a scratch repository in", scratch);
+			goto done;
+		}
+		if ((rc = mreg_backup_import_pack(tmp, bi->pack, bi->packlen, id)) < 0)
+			goto done;
+		repo = tmp;
+	}
+	/*
+	 * Completeness. A head that is the registry's own history (HEAD or an
+	 * ancestor of it) has its objects in the registry, whose integrity is
+	 * `mreg fsck`'s business: the bundle's hash, header and pack checksum
+	 * above are what restore needs then. Anything else is walked.
+	 */
+	git_oid cur;
+	bool own = local_history && git_reference_name_to_id(&cur, repo, "HEAD") == 0 &&
+		   (git_oid_equal(&cur, &bi->head) || git_graph_descendant_of(repo, &cur, &bi->head) == 1);
+	if (own) {
+		bi->events = mreg_backup_meta_int(meta, "events");
+		bi->objects = -1;
+	} else if ((rc = check_complete(bi, repo)) < 0) {
+		goto done;
+	}
+	if (bi->events != mreg_backup_meta_int(meta, "events")) {
+		rc = mreg_error_set(MREG_ECORRUPT, "count mismatch in backup '%s': %lld events at its head, the metadata says %.0f",
+				    id, (long long)bi->events, mreg_backup_meta_num(meta, "events"));
+		goto done;
+	}
+	const cJSON *b;
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(meta, "blobs")) {
+		const char *p = mreg_backup_meta_str(b, "path");
+		char *f = mreg_backup_blob_path_ok(p) ? mreg_strfmt("%s/%s", dir, p) : NULL;
+		rc = f ? mreg_backup_blob_check(p, f, mreg_backup_meta_int(b, "size"))
+		       : mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': it names a large file '%s' outside lfs/objects/ and blobs/",
+					id, p);
+		free(f);
+		if (rc < 0)
+			goto done;
+	}
+done:
+	git_repository_free(tmp);
+	if (scratch)
+		mreg_backup_remove_tree(scratch);
+	free(scratch);
+	free(bpath);
+	if (rc == 0 && bundle_map) {
+		*bundle_map = data;
+		*bundle_len = len;
+	} else {
+		mreg_fs_unmap(data, len);
+	}
+	if (rc == 0 && meta_out)
+		*meta_out = meta;
+	else
+		cJSON_Delete(meta);
+	return rc;
+}
+
+static cJSON *verify_report(const cJSON *meta, const mreg_backup_bundle *bi)
+{
+	cJSON *r = cJSON_CreateObject();
+	char hex[41];
+	git_oid_tostr(hex, sizeof(hex), &bi->head);
+	cJSON_AddStringToObject(r, "id", bi->id);
+	cJSON_AddBoolToObject(r, "ok", 1);
+	cJSON_AddStringToObject(r, "head", hex);
+	cJSON_AddNumberToObject(r, "objects", (double)bi->objects);
+	cJSON_AddNumberToObject(r, "events", (double)bi->events);
+	cJSON_AddNumberToObject(r, "blobs", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "blobs")));
+	return r;
+}
+
+int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id)
+{
+	char *dir = NULL;
+	cJSON *meta = NULL;
+	mreg_backup_bundle bi;
+	int dfd = -1;
+	int rc = mreg_backup_dir(&dir, reg);
+	*report = NULL;
+	if (rc == 0 && (rc = mreg_backup_check_id(id)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_SH)) == 0 &&
+	    (rc = mreg_backup_verify_in(&meta, &bi, dir, id, NULL, NULL, NULL)) == 0)
+		*report = verify_report(meta, &bi);
+	if (dfd >= 0)
+		close(dfd);
+	cJSON_Delete(meta);
+	free(dir);
+	return rc;
+}

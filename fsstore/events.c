@@ -1,0 +1,224 @@
+/*
+ * The events of a tree, read for the fold.
+ *
+ * Each file under events/ (events/ab/cd/<xxh128>.json) is one event. A file
+ * that is anything but a valid event in its place (a link, a submodule, a
+ * name or bytes that do not check) is left out of the fold with the reason
+ * (quarantined), so one bad file a peer committed never stops a registry.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	mreg_registry *reg;
+	mreg_event **evs;
+	size_t n, a;
+	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
+	int64_t nfiles;		/* entries seen under events/, good or not */
+	int rc;
+} collect;
+
+static int is_event_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n == 37 && !strcmp(name + 32, ".json") && strspn(name, "0123456789abcdef") == 32;
+}
+
+static int quarantine(collect *c, const char *path, const char *fmt, const char *arg)
+{
+	char *msg = mreg_strfmt(fmt, arg);
+	int rc = 0;
+	if (!c->q)
+		rc = mreg_state_new(&c->q);
+	if (rc == 0)
+		rc = msg ? mreg_state_quarantine(c->q, path, msg) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(msg);
+	mreg_error_clear();
+	return rc;
+}
+
+/*
+ * One entry under events/ (path: events/ab/cd/<name>): an event for the
+ * fold, or, when it is anything but a valid event file in its place, left
+ * out with the reason (quarantined). Only what mreg cannot read at all (a
+ * missing object, no memory) stops the fold.
+ */
+static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
+{
+	git_blob *blob = NULL;
+	mreg_event *ev = NULL;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char want[33];
+	int rc;
+
+	c->nfiles++;
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return quarantine(c, path, "%s, not an event file",
+				  mode == GIT_FILEMODE_LINK ? "a symbolic link" : mode == GIT_FILEMODE_COMMIT ? "a submodule" : "not a file");
+	if (!is_event_name(name))
+		return quarantine(c, path, "%s", "not named <xxh128>.json");
+	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
+	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
+		return quarantine(c, path, "%s", "not in its fan-out directory events/ab/cd/");
+	if (git_blob_lookup(&blob, c->reg->repo, id) < 0)
+		return mreg_git_error("cannot read event", path);
+	memcpy(want, name, 32);
+	want[32] = '\0';
+	rc = mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want);
+	git_blob_free(blob);
+	if (rc == MREG_EINVALID || rc == MREG_ECORRUPT) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", mreg_error_last());
+		return quarantine(c, path, "%s", msg);
+	}
+	if (rc < 0)
+		return rc;
+	if (c->n == c->a) {
+		size_t a = c->a ? c->a * 2 : 256;
+		mreg_event **p = realloc(c->evs, a * sizeof(*p));
+		if (!p) {
+			mreg_event_free(ev);
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		}
+		c->evs = p;
+		c->a = a;
+	}
+	c->evs[c->n++] = ev;
+	return 0;
+}
+
+/* The quarantined files of c into st. */
+static int quarantine_into(mreg_state *st, const collect *c)
+{
+	int rc = 0;
+	for (size_t i = 0; c->q && i < c->q->nquarantined && rc == 0; i++)
+		rc = mreg_state_quarantine(st, c->q->quarantined[i].path, c->q->quarantined[i].problem);
+	return rc;
+}
+
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	collect *c = payload;
+	char path[512];
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		return 0;
+	snprintf(path, sizeof(path), "events/%s%s", root, git_tree_entry_name(e));
+	if ((c->rc = push_event(c, git_tree_entry_id(e), git_tree_entry_filemode(e), path)) < 0)
+		return -1;
+	return 0;
+}
+
+static int cmp_events(const void *a, const void *b)
+{
+	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
+}
+
+void mreg_events_free(mreg_event **evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mreg_event_free(evs[i]);
+	free(evs);
+}
+
+int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
+			const git_oid *tree_id)
+{
+	git_tree *tree = NULL, *events = NULL;
+	git_tree_entry *e = NULL;
+	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
+	int rc = 0;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+
+	*out = NULL;
+	*n = 0;
+	if (git_tree_lookup(&tree, reg->repo, tree_id) < 0)
+		return mreg_git_error("cannot read the tree of", reg->path);
+	if (git_tree_entry_bypath(&e, tree, "events") == 0) {
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&events, reg->repo, git_tree_entry_id(e)) < 0) {
+			/* a file (or link) where the events should be: nothing to fold, and it says so */
+			git_error_clear();
+			c.nfiles++;
+			if ((rc = quarantine(&c, "events", "%s", "not a directory")) < 0)
+				goto done;
+		} else if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
+			rc = c.rc < 0 ? c.rc : mreg_git_error("cannot walk the events of", reg->path);
+			goto done;
+		}
+	}
+	git_error_clear();
+	if (quarantined) {
+		quarantined->nfiles = c.nfiles;	/* the base of the clock bound, before the fold */
+		if ((rc = quarantine_into(quarantined, &c)) < 0)
+			goto done;
+	}
+	if (c.n)
+		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
+	*out = c.evs;
+	*n = c.n;
+	c.evs = NULL;
+	c.n = 0;
+done:
+	mreg_state_free(c.q);
+	mreg_events_free(c.evs, c.n);
+	git_tree_entry_free(e);
+	git_tree_free(events);
+	git_tree_free(tree);
+	return rc;
+}
+
+int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
+		      const git_oid *old_tree, const git_oid *tree)
+{
+	git_tree *old = NULL, *cur = NULL;
+	git_diff *diff = NULL;
+	git_diff_options o;
+	char *spec[] = { "events" };
+	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
+	int rc = 1;
+
+	*out = NULL;
+	*n = 0;
+	*q = NULL;
+	*nfiles = 0;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	rc = 1;
+	if (git_tree_lookup(&old, reg->repo, old_tree) < 0 || git_tree_lookup(&cur, reg->repo, tree) < 0)
+		goto done;
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	o.pathspec.strings = spec;
+	o.pathspec.count = 1;
+	if (git_diff_tree_to_tree(&diff, reg->repo, old, cur, &o) < 0)
+		goto done;
+	size_t nd = git_diff_num_deltas(diff);
+	for (size_t i = 0; i < nd; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		if (d->status != GIT_DELTA_ADDED)
+			goto done;
+		if ((rc = push_event(&c, &d->new_file.id, d->new_file.mode, d->new_file.path)) < 0)
+			goto done;
+		rc = 1;
+	}
+	if (c.n)
+		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
+	*out = c.evs;
+	*n = c.n;
+	*q = c.q;
+	*nfiles = c.nfiles;
+	c.evs = NULL;
+	c.n = 0;
+	c.q = NULL;
+	rc = 0;
+done:
+	git_error_clear();
+	mreg_state_free(c.q);
+	mreg_events_free(c.evs, c.n);
+	git_diff_free(diff);
+	git_tree_free(old);
+	git_tree_free(cur);
+	return rc;
+}

@@ -1,0 +1,524 @@
+/*
+ * mreg gc: one pack, with delta compression, of everything `git gc` keeps;
+ * then the packs and loose objects it makes redundant go, and garbage only
+ * once git's grace period is over. Writes never compute deltas (each stores
+ * its trees whole, which is what makes them fast); this is where the history
+ * gets small again.
+ *
+ * What is kept, as git keeps it: every ref (an annotated tag as the tag
+ * object itself and what it points at, be it a commit, a tree or a blob),
+ * HEAD, every entry of every reflog, the index's entries (a blob staged with
+ * `git add` is in no commit yet) and its cache-tree, and the same for each
+ * linked work tree. libgit2's revwalk peels tags to commits, so tags and
+ * tips that are not commits go to the pack builder one by one (add_tip).
+ *
+ * What goes: a loose object the new pack holds, or one older than the
+ * cutoff of gc.pruneExpire (prune_cutoff: two weeks by default). An old
+ * pack goes whole, and the objects in it that the new pack does not hold are
+ * unreachable: git's way with them (`git repack -A
+ * --unpack-unreachable=<expiry>`, then `git prune --expire=<expiry>`) is to
+ * write them out as loose objects dated with the pack's mtime, unless the
+ * pack is older than the cutoff, and to prune loose objects by their mtime.
+ * mreg does the same in one go: when the old pack is younger than the
+ * cutoff, its unreachable objects are written loose with its mtime (and made
+ * durable) before it is removed, and the next gc judges them by that date;
+ * when it is older, they go with it. So nothing unreachable disappears
+ * before its grace period is over, whichever way it was stored, and an
+ * object written a moment ago by a command running beside gc (loose, or in
+ * a pack gc did not see) stays. A .pack without its .idx (nothing reads
+ * it) goes once older than the cutoff; packs git marks .keep or .promisor
+ * stay as they are.
+ *
+ * libgit2 writes the new pack into MREG_PACK_TMP, from where the pack and
+ * then its index are renamed into objects/pack and made durable before
+ * anything old is removed; a gc killed while libgit2 writes leaves its
+ * temporary files there, and the next write removes them.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Where libgit2 writes gc's pack: only mreg writes there, and only under the writer lock. */
+#define MREG_PACK_TMP "mreg/pack-tmp"
+
+/*
+ * What a killed gc left (the directory where libgit2 writes its pack),
+ * removed by the next writer: it holds the writer lock, so no gc runs.
+ */
+static bool any_name(const char *name)
+{
+	(void)name;
+	return true;
+}
+
+void mreg_gc_sweep_tmp(mreg_registry *reg)
+{
+	char *dir = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir);
+	if (dir && rmdir(dir) < 0 && errno != ENOENT) {	/* usually not there: one system call */
+		mreg_fs_unlink_where(dir, any_name);
+		rmdir(dir);
+	}
+	free(dir);
+}
+
+static int64_t objects_size(mreg_registry *reg)
+{
+	char *dir = mreg_strfmt("%sobjects", reg->gitdir);
+	int64_t total = 0;
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
+		DIR *s = sub ? opendir(sub) : NULL;
+		struct dirent *fe;
+		while (s && (fe = readdir(s))) {
+			struct stat sb;
+			char *f = mreg_strfmt("%s/%s", sub, fe->d_name);
+			if (f && fe->d_name[0] != '.' && stat(f, &sb) == 0 && S_ISREG(sb.st_mode))
+				total += sb.st_size;
+			free(f);
+		}
+		if (s)
+			closedir(s);
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return total;
+}
+
+typedef struct {
+	mreg_registry *reg;
+	git_revwalk *walk;	/* commits: their history and trees go in with insert_walk */
+	git_packbuilder *pb;
+} gc_tips;
+
+/* Keep id and what it reaches. must: a missing object is an error (a ref), else passed by (a reflog entry). */
+static int add_tip(gc_tips *g, const git_oid *id, const char *what, bool must)
+{
+	git_oid cur = *id;
+	char hex[GIT_OID_HEXSZ + 1];
+	for (int depth = 0; depth < 32; depth++) {
+		size_t size;
+		git_object_t type;
+		git_tag *tag = NULL;
+		int err = 0;
+		if (git_oid_is_zero(&cur))
+			return 0;
+		if (git_odb_read_header(&size, &type, g->reg->odb, &cur) < 0) {
+			git_error_clear();
+			if (!must)
+				return 0;
+			return mreg_error_set(MREG_ECORRUPT, "cannot gc '%s': %s names object %s, which is missing (see git fsck); nothing was removed",
+					      g->reg->path, what, git_oid_tostr(hex, sizeof(hex), &cur));
+		}
+		switch (type) {
+		case GIT_OBJECT_COMMIT:
+			err = git_revwalk_push(g->walk, &cur);
+			break;
+		case GIT_OBJECT_TREE:
+			err = git_packbuilder_insert_tree(g->pb, &cur);
+			break;
+		case GIT_OBJECT_BLOB:
+			err = git_packbuilder_insert(g->pb, &cur, NULL);
+			break;
+		case GIT_OBJECT_TAG:	/* the tag itself, then what it points at */
+			if (git_packbuilder_insert(g->pb, &cur, NULL) < 0 || git_tag_lookup(&tag, g->reg->repo, &cur) < 0)
+				return mreg_git_error("cannot gc", g->reg->path);
+			cur = *git_tag_target_id(tag);
+			git_tag_free(tag);
+			must = true;
+			continue;
+		default:
+			return 0;
+		}
+		return err < 0 ? mreg_git_error("cannot gc", g->reg->path) : 0;
+	}
+	return mreg_error_set(MREG_ECORRUPT, "cannot gc '%s': %s is a chain of tags too long to follow", g->reg->path, what);
+}
+
+static int add_reflog(gc_tips *g, git_repository *repo, const char *name)
+{
+	git_reflog *log = NULL;
+	int rc = 0;
+	if (git_reflog_read(&log, repo, name) < 0) {
+		git_error_clear();	/* none */
+		return 0;
+	}
+	for (size_t i = 0; i < git_reflog_entrycount(log) && rc == 0; i++) {
+		const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
+		if ((rc = add_tip(g, git_reflog_entry_id_new(e), name, false)) == 0)
+			rc = add_tip(g, git_reflog_entry_id_old(e), name, false);
+	}
+	git_reflog_free(log);
+	return rc;
+}
+
+/* Every ref and its reflog, and HEAD and its reflog. */
+static int add_refs(gc_tips *g)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_oid head;
+	int rc = 0, err;
+	if (git_reference_iterator_new(&it, g->reg->repo) < 0)
+		return mreg_git_error("cannot list the refs of", g->reg->path);
+	while (rc == 0 && (err = git_reference_next(&ref, it)) == 0) {
+		git_reference *res = NULL;
+		if (git_reference_resolve(&res, ref) == 0)
+			rc = add_tip(g, git_reference_target(res), git_reference_name(ref), true);
+		git_error_clear();	/* a symbolic ref to nothing */
+		if (rc == 0)
+			rc = add_reflog(g, g->reg->repo, git_reference_name(ref));
+		git_reference_free(res);
+		git_reference_free(ref);
+	}
+	if (rc == 0 && err != GIT_ITEROVER)
+		rc = mreg_git_error("cannot list the refs of", g->reg->path);
+	git_reference_iterator_free(it);
+	if (rc == 0 && git_reference_name_to_id(&head, g->reg->repo, "HEAD") == 0)
+		rc = add_tip(g, &head, "HEAD", true);
+	git_error_clear();	/* an unborn HEAD */
+	return rc == 0 ? add_reflog(g, g->reg->repo, "HEAD") : rc;
+}
+
+static int add_tree_tip(const git_oid *id, void *payload)
+{
+	return add_tip(payload, id, "the index's cache-tree", false);
+}
+
+/* The entries (all stages; not submodules) and the cache-tree of the index file at path. */
+static int add_index(gc_tips *g, const char *path)
+{
+	git_index *idx = NULL;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0;
+	if (access(path, F_OK) < 0)
+		return 0;	/* none (a bare repository) */
+	if (git_index_open(&idx, path) < 0)
+		return mreg_git_error("cannot gc: cannot read the index", path);
+	for (size_t i = 0; rc == 0 && i < git_index_entrycount(idx); i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		if (e->mode != GIT_FILEMODE_COMMIT)
+			rc = add_tip(g, &e->id, "the index", false);
+	}
+	git_index_free(idx);
+	/* the cache-tree's trees, which libgit2 does not show */
+	if (rc == 0 && mreg_fs_read(&b, path, 0) == 0)
+		rc = mreg_git_index_trees(b.ptr, b.size, add_tree_tip, g);
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* A reflog file read by hand (a linked work tree's HEAD). */
+static int add_reflog_file(gc_tips *g, const char *path)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	git_oid a, c;
+	int rc = 0;
+	if (mreg_fs_read(&b, path, 0) < 0) {
+		mreg_error_clear();
+		return 0;
+	}
+	for (const char *p = b.ptr, *end = b.ptr + b.size; rc == 0 && mreg_git_reflog_next(&a, &c, &p, end);)
+		if ((rc = add_tip(g, &a, path, false)) == 0)
+			rc = add_tip(g, &c, path, false);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+/* Linked work trees (.git/worktrees/<name>/): their HEAD, its reflog, their index. */
+static int add_worktrees(gc_tips *g)
+{
+	char *dir = mreg_strfmt("%sworktrees", g->reg->gitdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	int rc = 0;
+	while (d && rc == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		mreg_buf b = MREG_BUF_INIT;
+		char *head = mreg_strfmt("%s/%s/HEAD", dir, de->d_name);
+		char *log = mreg_strfmt("%s/%s/logs/HEAD", dir, de->d_name);
+		char *index = mreg_strfmt("%s/%s/index", dir, de->d_name);
+		git_oid id;
+		if (!head || !log || !index) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else {
+			/* detached at a commit; a branch is one of the refs */
+			if (mreg_fs_read(&b, head, 256) == 0 && b.size >= 40 && git_oid_fromstrn(&id, b.ptr, 40) == 0)
+				rc = add_tip(g, &id, head, true);
+			mreg_error_clear();
+			if (rc == 0 && (rc = add_reflog_file(g, log)) == 0)
+				rc = add_index(g, index);
+		}
+		mreg_buf_dispose(&b);
+		free(head);
+		free(log);
+		free(index);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return rc;
+}
+
+/*
+ * gc.pruneExpire as a cutoff in seconds: what is unreachable and older goes.
+ * Read as git reads it (fsstore/git/config.c); anything else git's own
+ * date parser may know is refused, with the value named, and gc does
+ * nothing.
+ */
+static int prune_cutoff(int64_t *out, mreg_registry *reg)
+{
+	git_config *cfg = NULL;
+	git_buf v = GIT_BUF_INIT;
+	const char *value = "2.weeks.ago";	/* git's default */
+	int rc = 0;
+	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
+		return mreg_git_error("cannot read git config of", reg->path);
+	if (git_config_get_string_buf(&v, cfg, "gc.pruneExpire") == 0)
+		value = v.ptr;
+	git_error_clear();
+	if (mreg_git_config_expiry(out, value, mreg_fs_now_usec() / 1000000) < 0)
+		rc = mreg_error_set(MREG_EINVALID, "invalid gc.pruneExpire '%s': use now, never, a date (2024-01-31) "
+				    "or a relative one (2.weeks.ago)", value);
+	git_buf_dispose(&v);
+	git_config_free(cfg);
+	return rc;
+}
+
+/* The pack builder's pack written in MREG_PACK_TMP, then moved into objects/pack, durably. */
+static int write_new_pack(char name[41], gc_tips *g)
+{
+	mreg_registry *reg = g->reg;
+	char *tmp = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir), *from = NULL, *to = NULL;
+	int rc = 0;
+	if (!tmp)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	mreg_gc_sweep_tmp(reg);
+	if ((rc = mreg_fs_mkdirs(tmp)) < 0)
+		goto done;
+	if (git_packbuilder_insert_walk(g->pb, g->walk) < 0 || git_packbuilder_write(g->pb, tmp, 0, NULL, NULL) < 0) {
+		rc = mreg_git_error("cannot write the packed history of", reg->path);
+		goto done;
+	}
+	snprintf(name, 41, "%s", git_packbuilder_name(g->pb));
+	static const char *const ext[] = { ".pack", ".idx" };	/* an index names only a complete pack */
+	for (size_t e = 0; e < 2 && rc == 0; e++) {
+		free(from);
+		free(to);
+		from = mreg_strfmt("%s/pack-%s%s", tmp, name, ext[e]);
+		to = mreg_strfmt("%sobjects/pack/pack-%s%s", reg->gitdir, name, ext[e]);
+		if (!from || !to)
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		else if (rename(from, to) < 0)
+			rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", to, strerror(errno));
+	}
+	if (rc == 0 && reg->fsync) {
+		free(to);
+		to = mreg_strfmt("%sobjects/pack", reg->gitdir);
+		rc = to ? mreg_fs_fsync_dir(to) : mreg_error_set(MREG_ERROR, "out of memory");
+	}
+done:
+	mreg_gc_sweep_tmp(reg);
+	free(from);
+	free(to);
+	free(tmp);
+	return rc;
+}
+
+/*
+ * An unreachable object of a pack about to go, written loose with the
+ * pack's mtime (or, already loose, given that mtime if it is later): what
+ * `git repack --unpack-unreachable` does. The file and its directory are
+ * durable (when reg->fsync) before the pack goes; its date is not, and a
+ * date lost in a crash is a later one, which only keeps the object longer.
+ */
+static int eject(mreg_registry *reg, const unsigned char *oid, time_t mtime)
+{
+	git_oid id;
+	git_odb_object *o = NULL;
+	struct stat sb;
+	char *objdir = mreg_strfmt("%sobjects", reg->gitdir), *path = NULL;
+	int rc = 0;
+
+	memcpy(id.id, oid, 20);
+	if (!objdir || !(path = mreg_git_loose_path(objdir, &id))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if (stat(path, &sb) < 0) {
+		if (git_odb_read(&o, reg->odb, &id) < 0) {
+			rc = mreg_git_error("cannot gc: cannot read an unreachable object of", reg->path);
+			goto done;
+		}
+		if ((rc = mreg_git_loose_write(path, git_odb_object_type(o), git_odb_object_data(o), git_odb_object_size(o),
+					       reg->fsync)) < 0)
+			goto done;
+	} else if (sb.st_mtime >= mtime) {
+		goto done;
+	}
+	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
+		rc = mreg_error_set(MREG_ERROR, "cannot date '%s': %s", path, strerror(errno));
+done:
+	git_odb_object_free(o);
+	free(objdir);
+	free(path);
+	return rc;
+}
+
+/* The object ids of a pack index (version 2) read into b; NULL when it is not one this reads. */
+static const unsigned char *idx_ids(mreg_buf *b, size_t *n, const char *path)
+{
+	mreg_git_idx x;
+	mreg_buf_clear(b);
+	if (mreg_fs_read(b, path, 0) < 0) {
+		mreg_error_clear();
+		return NULL;
+	}
+	if (mreg_git_idx_parse(&x, b->ptr, b->size) != 0)
+		return NULL;
+	*n = x.count;
+	return x.ids;
+}
+
+/* Every old pack goes, its unreachable objects ejected first when it is younger than cutoff. */
+static int prune_packs(mreg_registry *reg, const mreg_git_oidset *kept, const char *keep, int64_t cutoff)
+{
+	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	mreg_git_packfile *packs = NULL;
+	size_t np = 0;
+	bool midx;
+	mreg_buf idx = MREG_BUF_INIT;
+	int rc = dir ? mreg_git_pack_list(&packs, &np, &midx, dir) : mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t p = 0; p < np && rc == 0; p++) {
+		const mreg_git_packfile *pk = &packs[p];
+		size_t n = 0;
+		bool go = false;
+		if (strncmp(pk->name, "pack-", 5) || !strncmp(pk->name + 5, keep, 40) || pk->kept)
+			continue;	/* the new pack; or one git keeps on purpose, and so do we */
+		int64_t mtime = pk->mtime_ns / 1000000000;
+		char *ip = mreg_strfmt("%s/%s.idx", dir, pk->name);
+		const unsigned char *ids;
+		if (!ip) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else if (!pk->idx) {
+			go = mtime < cutoff;	/* no index: nothing reads it */
+		} else if ((ids = idx_ids(&idx, &n, ip))) {
+			bool young = mtime >= cutoff;
+			for (size_t i = 0; rc == 0 && young && i < n; i++)
+				if (!mreg_git_oidset_has(kept, ids + i * 20))
+					rc = eject(reg, ids + i * 20, (time_t)mtime);
+			go = rc == 0;
+		}	/* else an index this cannot read: the pack stays */
+		if (go)
+			mreg_git_pack_remove(dir, pk->name + 5);
+		free(ip);
+	}
+	free(packs);
+	free(dir);
+	mreg_buf_dispose(&idx);
+	return rc;
+}
+
+/* Loose objects the new pack holds, or older than cutoff; and temporary files a killed gc left. */
+typedef struct {
+	const mreg_git_oidset *kept;
+	int64_t cutoff;
+} loose_prune;
+
+static int prune_one(const git_oid *id, const char *path, const char *name, void *payload)
+{
+	const loose_prune *lp = payload;
+	struct stat sb;
+	if (id ? mreg_git_oidset_has(lp->kept, id->id) || (lstat(path, &sb) == 0 && (int64_t)sb.st_mtime < lp->cutoff)
+	       : strstr(name, ".mreg-tmp") != NULL)
+		unlink(path);
+	return 0;
+}
+
+static void prune_loose(mreg_registry *reg, const mreg_git_oidset *kept, int64_t cutoff)
+{
+	loose_prune lp = { kept, cutoff };
+	char *objdir = mreg_strfmt("%sobjects", reg->gitdir);
+	if (objdir)
+		mreg_git_loose_each(objdir, true, prune_one, &lp);
+	free(objdir);
+}
+
+int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
+{
+	gc_tips g = { reg, NULL, NULL };
+	mreg_git_oidset kept = { NULL, 0, 0 };
+	mreg_buf idx = MREG_BUF_INIT;
+	char name[41], *path = NULL;
+	int64_t cutoff;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_lock(reg)) < 0)
+		return rc;
+	if ((rc = prune_cutoff(&cutoff, reg)) < 0)
+		goto done;
+	*before = objects_size(reg);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
+	if (git_revwalk_new(&g.walk, reg->repo) < 0 || git_packbuilder_new(&g.pb, reg->repo) < 0) {
+		rc = mreg_git_error("cannot list the objects of", reg->path);
+		goto done;
+	}
+	git_packbuilder_set_threads(g.pb, 0);
+	if (!(path = mreg_strfmt("%sindex", reg->gitdir))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 || (rc = add_worktrees(&g)) < 0 ||
+	    (rc = write_new_pack(name, &g)) < 0)
+		goto done;
+	/* what the new pack holds is all that is kept; the rest is unreachable */
+	free(path);
+	if (!(path = mreg_strfmt("%sobjects/pack/pack-%s.idx", reg->gitdir, name))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	const unsigned char *ids = idx_ids(&idx, &n, path);
+	if (!ids) {
+		rc = mreg_error_set(MREG_ERROR, "cannot gc '%s': cannot read the index of its new pack", reg->path);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (mreg_git_oidset_add(&kept, ids + i * 20) < 0) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+	if ((rc = prune_packs(reg, &kept, name, cutoff)) < 0)
+		goto done;
+	prune_loose(reg, &kept, cutoff);
+	free(path);
+	if ((path = mreg_strfmt("%sobjects/pack", reg->gitdir)))
+		mreg_git_pack_remove_midx(path);
+	git_odb_refresh(reg->odb);
+	*after = objects_size(reg);
+done:
+	mreg_git_oidset_dispose(&kept);
+	mreg_buf_dispose(&idx);
+	free(path);
+	git_packbuilder_free(g.pb);
+	git_revwalk_free(g.walk);
+	mreg_unlock(reg);
+	return rc;
+}

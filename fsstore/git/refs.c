@@ -1,0 +1,187 @@
+/*
+ * HEAD, branches, packed-refs and reflogs, read and written by hand.
+ *
+ * A command's first question is where HEAD is; libgit2 would build a
+ * reference database for it. The plain cases are read here: HEAD naming a
+ * branch by a plain name, the branch a loose file or a line of
+ * packed-refs. Anything else (a symbolic ref to a symbolic ref, a name
+ * with characters outside the plain ones, a missing branch) answers
+ * MREG_GIT_UNSURE, and the caller asks libgit2.
+ *
+ * A branch moves the way git moves it: its lock file (made by the caller,
+ * which records it, see fsstore/registry.c) gets the new id, the reflogs a
+ * line each, and the lock is renamed over the ref. The lock and the rename
+ * are the caller's; the bytes are written here.
+ */
+#define _GNU_SOURCE
+#include "git.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HEAD_PREFIX "ref: refs/heads/"
+
+static bool is_hex40(const char *p, size_t n)
+{
+	return n >= 40 && strspn(p, "0123456789abcdef") >= 40;
+}
+
+const char *mreg_git_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n)
+{
+	char *path = mreg_strfmt("%spacked-refs", gitdir);
+	const char *hex = NULL;
+	mreg_buf_clear(b);
+	if (path && mreg_fs_read(b, path, 64 << 20) == 0) {
+		const char *p = b->ptr, *end = b->ptr + b->size;
+		while (p < end && !hex) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *eol = nl ? nl : end;
+			if ((size_t)(eol - p) == 41 + n && p[40] == ' ' && is_hex40(p, (size_t)(eol - p)) &&
+			    !memcmp(p + 41, ref, n))
+				hex = p;
+			p = eol + 1;
+		}
+	}
+	mreg_error_clear();
+	free(path);
+	return hex;
+}
+
+int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitdir)
+{
+	mreg_buf b = MREG_BUF_INIT, r = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%sHEAD", gitdir);
+	const char *found = NULL;
+	int rc = MREG_GIT_UNSURE;
+
+	if (!path || mreg_fs_read(&b, path, 512) < 0)
+		goto done;
+	if (b.size == 41 && is_hex40(b.ptr, b.size) && b.ptr[40] == '\n') {
+		found = branch ? NULL : b.ptr;	/* detached: only when the caller does not want a branch */
+	} else if (b.size > sizeof(HEAD_PREFIX) && !memcmp(b.ptr, HEAD_PREFIX, sizeof(HEAD_PREFIX) - 1) &&
+		   b.ptr[b.size - 1] == '\n') {
+		const char *name = b.ptr + sizeof(HEAD_PREFIX) - 1;
+		size_t n = b.size - sizeof(HEAD_PREFIX);
+		if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n ||
+		    memmem(name, n, "..", 2) || name[0] == '/' || name[0] == '.')
+			goto done;
+		if (branch) {
+			if (branchlen <= n + 11)
+				goto done;
+			memcpy(branch, "refs/heads/", 11);
+			memcpy(branch + 11, name, n);
+			branch[11 + n] = '\0';
+		}
+		free(path);
+		path = mreg_strfmt("%srefs/heads/%.*s", gitdir, (int)n, name);
+		int err = path ? mreg_fs_read(&r, path, 128) : MREG_ERROR;
+		if (err == 0 && r.size == 41 && is_hex40(r.ptr, r.size) && r.ptr[40] == '\n')
+			found = r.ptr;
+		else if (err == MREG_ENOTFOUND)	/* after git gc or git pack-refs */
+			found = mreg_git_packed_ref(&r, gitdir, path + strlen(gitdir), strlen(path) - strlen(gitdir));
+	}
+	if (found) {
+		memcpy(hex, found, 40);
+		hex[40] = '\0';
+		rc = 0;
+	}
+done:
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	mreg_buf_dispose(&r);
+	free(path);
+	return rc;
+}
+
+bool mreg_git_head_branch(char *out, size_t n, const char *gitdir)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%sHEAD", gitdir);
+	bool ok = path && mreg_fs_read(&b, path, 512) == 0 && b.size > sizeof(HEAD_PREFIX) &&
+		  !memcmp(b.ptr, HEAD_PREFIX, sizeof(HEAD_PREFIX) - 1) && b.ptr[b.size - 1] == '\n' && b.size - 5 < n &&
+		  !memchr(b.ptr, '\0', b.size) && !strstr(b.ptr, "..");
+	if (ok) {
+		memcpy(out, b.ptr + 5, b.size - 6);
+		out[b.size - 6] = '\0';
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	free(path);
+	return ok;
+}
+
+int mreg_git_ref_read(git_oid *out, const char *gitdir, const char *ref)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	char *path = mreg_strfmt("%s%s", gitdir, ref);
+	int rc = MREG_GIT_UNSURE;
+	memset(out, 0, sizeof(*out));
+	int err = path ? mreg_fs_read(&b, path, 256) : MREG_ERROR;
+	if (err == 0) {
+		if (b.size >= 40 && git_oid_fromstrn(out, b.ptr, 40) == 0 && (b.size == 40 || b.ptr[40] == '\n'))
+			rc = 0;
+	} else if (err == MREG_ENOTFOUND) {
+		/* no loose file and no packed line: the branch is unborn */
+		const char *hex = mreg_git_packed_ref(&b, gitdir, ref, strlen(ref));
+		rc = !hex || git_oid_fromstrn(out, hex, 40) == 0 ? 0 : MREG_GIT_UNSURE;
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	free(path);
+	return rc;
+}
+
+int mreg_git_ref_put(int fd, const git_oid *to, bool sync)
+{
+	char hex[GIT_OID_HEXSZ + 2];
+	git_oid_tostr(hex, GIT_OID_HEXSZ + 1, to);
+	hex[GIT_OID_HEXSZ] = '\n';
+	if (write(fd, hex, GIT_OID_HEXSZ + 1) != GIT_OID_HEXSZ + 1) {
+		if (errno == 0)
+			errno = ENOSPC;
+		return -1;
+	}
+	return sync ? fsync(fd) : 0;
+}
+
+void mreg_git_reflog_append(const char *gitdir, const char *ref, const git_oid *from, const git_oid *to,
+			    const mreg_git_ident *who, const char *msg)
+{
+	char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(a, sizeof(a), from);
+	git_oid_tostr(b, sizeof(b), to);
+	char *path = mreg_strfmt("%slogs/%s", gitdir, ref);
+	char *line = mreg_strfmt("%s %s %s <%s> %lld +0000\t%s\n", a, b, who->name, who->email, (long long)who->time, msg);
+	if (path && line) {
+		for (char *p = strchr(line, '\t'); p && p[1]; p++)
+			if (*p == '\n')
+				*p = ' ';	/* one line, whatever the message holds */
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
+			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			ssize_t w = write(fd, line, strlen(line));
+			(void)w;	/* a reflog line lost is a reflog line lost: the ref is what counts */
+			close(fd);
+		}
+	}
+	mreg_error_clear();
+	free(path);
+	free(line);
+}
+
+bool mreg_git_reflog_next(git_oid *old, git_oid *new_id, const char **pp, const char *end)
+{
+	while (*pp < end) {
+		const char *p = *pp, *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		*pp = nl ? nl + 1 : end;
+		if (eol - p > 82 && p[40] == ' ' && git_oid_fromstrn(old, p, 40) == 0 &&
+		    git_oid_fromstrn(new_id, p + 41, 40) == 0)
+			return true;
+	}
+	return false;
+}

@@ -14,31 +14,6 @@ const cli_opt opts_backup[] = {
 	{ NULL, 0, false, NULL }
 };
 
-typedef struct {
-	const char *reason, *keep;
-} backup_opts;
-
-static int backup_opt(int idx, const char *value, void *payload)
-{
-	backup_opts *o = payload;
-	if (idx == 0)
-		o->reason = value;
-	else
-		o->keep = value;
-	return 0;
-}
-
-static void print_json(const cJSON *v)
-{
-	mreg_buf b = MREG_BUF_INIT;
-	mreg_jsonw w;
-	mreg_jsonw_init(&w, &b);
-	mreg_jsonw_value(&w, NULL, v);
-	mreg_jsonw_finish(&w);
-	cli_print_json(&b);
-	mreg_buf_dispose(&b);
-}
-
 static const char *str(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -62,139 +37,170 @@ static void print_meta(const cJSON *m)
 	printf("  bundle:    %s (%.0f bytes, %s)\n", str(m, "bundle"), num(m, "bundle_size"), str(m, "bundle_hash"));
 }
 
-int cmd_backup(cli_globals *g, int argc, char **argv)
+/* backup create | auto: one backup now, or only when the newest is older than the interval. */
+static int backup_create(cli_globals *g, mreg_registry *reg, bool create, const char *reason)
 {
-	const cli_command *cmd = cli_find("backup");
-	backup_opts o = { NULL, NULL };
-	cli_args a;
-	mreg_registry *reg = NULL;
+	cJSON *out = NULL;
+	int rc = create ? mreg_backup_create(&out, reg, reason ? reason : "manual") : mreg_backup_auto(&out, reg);
+	if (rc < 0)
+		rc = cli_fail(rc);
+	else if (g->json)
+		cli_print_value(out);	/* null when no backup was needed */
+	else if (out)
+		printf("Created backup %s (%.0f events, %.0f bytes)\n", str(out, "id"), num(out, "events"),
+		       num(out, "bundle_size"));
+	else
+		printf("No backup needed: the newest is younger than the interval (mreg.json backup.interval_hours)\n");
+	cJSON_Delete(out);
+	return rc;
+}
+
+static int backup_list(cli_globals *g, mreg_registry *reg)
+{
 	cJSON *out = NULL;
 	int rc;
+	if ((rc = mreg_backup_list(&out, reg)) < 0) {
+		rc = cli_fail(rc);
+	} else if (g->json) {
+		cli_print_value(out);
+	} else if (!cJSON_GetArraySize(out)) {
+		printf("No backups.\n");
+	} else {
+		printf("%-27s %-27s %8s %12s  %s\n", "ID", "Time", "Events", "Bytes", "Reason");
+		printf("----------------------------------------------------------------------------------------------\n");
+		const cJSON *m;
+		cJSON_ArrayForEach(m, out)
+			printf("%-27s %-27s %8.0f %12.0f  %s\n", str(m, "id"), str(m, "time"), num(m, "events"),
+			       num(m, "bundle_size"), str(m, "reason"));
+	}
+	cJSON_Delete(out);
+	return rc;
+}
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, backup_opt, &o)))
-		return rc;
-	if (a.npositional < 1)
-		return cli_usage(cmd, "backup needs create, list, show, verify, restore, prune, auto or stats");
-	const char *sub = a.positional[0];
+/* backup show | verify | restore ID: the library's report, as a line (or the metadata) or as JSON. */
+static int backup_one(cli_globals *g, mreg_registry *reg, const char *sub, const char *id)
+{
+	cJSON *out = NULL;
+	int rc = !strcmp(sub, "show")	  ? mreg_backup_show(&out, reg, id)
+		 : !strcmp(sub, "verify") ? mreg_backup_verify(&out, reg, id)
+					  : mreg_backup_restore(&out, reg, id);
+	if (rc < 0)
+		rc = cli_fail(rc);
+	else if (g->json)
+		cli_print_value(out);
+	else if (!strcmp(sub, "show"))
+		print_meta(out);
+	else if (!strcmp(sub, "verify"))
+		printf("Backup %s is valid: head %s complete (%.0f objects), %.0f events, %.0f large files\n", id,
+		       str(out, "head"), num(out, "objects"), num(out, "events"), num(out, "blobs"));
+	else
+		printf("Restored backup %s: %.0f events, %.0f models, %.0f versions (the state before is backup %s)\n", id,
+		       num(out, "events"), num(out, "models"), num(out, "versions"), str(out, "pre_restore_backup"));
+	cJSON_Delete(out);
+	return rc;
+}
+
+static int backup_prune(cli_globals *g, mreg_registry *reg, int keep)
+{
+	size_t removed = 0;
+	int rc;
+	if ((rc = mreg_backup_prune(&removed, reg, keep)) < 0)
+		return cli_fail(rc);
+	if (g->json) {
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_int(w, "removed", (int64_t)removed);
+		cli_json_print(&j);
+	} else {
+		printf("Removed %zu backup%s\n", removed, removed == 1 ? "" : "s");
+	}
+	return 0;
+}
+
+static int backup_stats(cli_globals *g, mreg_registry *reg)
+{
+	cJSON *out = NULL;
+	int rc;
+	if ((rc = mreg_backup_stats(&out, reg)) < 0) {
+		rc = cli_fail(rc);
+	} else if (g->json) {
+		cli_print_value(out);
+	} else {
+		printf("Backups in %s: %.0f, %.0f bytes in all (%.0f in bundles), %.0f large files\n", str(out, "directory"),
+		       num(out, "total_backups"), num(out, "total_bytes"), num(out, "bundle_bytes"), num(out, "blob_files"));
+		if (num(out, "total_backups"))
+			printf("  newest %s, oldest %s\n", str(out, "newest"), str(out, "oldest"));
+	}
+	cJSON_Delete(out);
+	return rc;
+}
+
+/* The subcommand's arguments and options, and --keep: 0, or 2 after the usage error. */
+static int backup_args(int *keep, const cli_args *a)
+{
+	const char *sub = a->positional[0], *keep_s = cli_get(a, "keep");
 	bool with_id = !strcmp(sub, "show") || !strcmp(sub, "verify") || !strcmp(sub, "restore");
 	bool without = !strcmp(sub, "create") || !strcmp(sub, "list") || !strcmp(sub, "prune") || !strcmp(sub, "auto") ||
 		       !strcmp(sub, "stats");
+	double k;
+	*keep = 0;
 	if (!with_id && !without)
-		return cli_usage(cmd, "unknown backup subcommand '%s'", sub);
-	if (a.npositional != (with_id ? 2 : 1))
-		return cli_usage(cmd, with_id ? "backup %s needs one ID" : "backup %s takes no arguments", sub);
-	if (o.reason && strcmp(sub, "create"))
-		return cli_usage(cmd, "-r goes with 'backup create'");
-	int keep = 0;
-	if (o.keep) {
-		double k;
-		if (strcmp(sub, "prune"))
-			return cli_usage(cmd, "--keep goes with 'backup prune'");
-		if (cli_number(&k, o.keep, "--keep", 1, 1e6) < 0 || k != (int)k)
-			return cli_usage(cmd, "invalid --keep '%s': expected a whole number from 1", o.keep);
-		keep = (int)k;
-	}
-	if ((rc = cli_open(&reg, g)))
+		return cli_usage(a->cmd, "unknown backup subcommand '%s'", sub);
+	if (a->npositional != (with_id ? 2 : 1))
+		return cli_usage(a->cmd, with_id ? "backup %s needs one ID" : "backup %s takes no arguments", sub);
+	if (cli_get(a, "reason") && strcmp(sub, "create"))
+		return cli_usage(a->cmd, "-r goes with 'backup create'");
+	if (!keep_s)
+		return 0;
+	if (strcmp(sub, "prune"))
+		return cli_usage(a->cmd, "--keep goes with 'backup prune'");
+	if (cli_number(&k, keep_s, "--keep", 1, 1e6) < 0 || k != (int)k)
+		return cli_usage(a->cmd, "invalid --keep '%s': expected a whole number from 1", keep_s);
+	*keep = (int)k;
+	return 0;
+}
+
+int cmd_backup(cli_globals *g, int argc, char **argv)
+{
+	cli_args a;
+	mreg_registry *reg = NULL;
+	int keep, rc;
+
+	if ((rc = cli_parse(&a, "backup", argc, argv)))
 		return rc;
-	const char *id = with_id ? a.positional[1] : NULL;
-	if (!strcmp(sub, "create") || !strcmp(sub, "auto")) {
-		rc = !strcmp(sub, "create") ? mreg_backup_create(&out, reg, o.reason ? o.reason : "manual")
-					    : mreg_backup_auto(&out, reg);
-		if (rc < 0) {
-			rc = cli_fail(rc);
-		} else if (g->json) {
-			print_json(out);	/* null when no backup was needed */
-		} else if (out) {
-			printf("Created backup %s (%.0f events, %.0f bytes)\n", str(out, "id"), num(out, "events"),
-			       num(out, "bundle_size"));
-		} else {
-			printf("No backup needed: the newest is younger than the interval (mreg.json backup.interval_hours)\n");
-		}
-	} else if (!strcmp(sub, "list")) {
-		if ((rc = mreg_backup_list(&out, reg)) < 0) {
-			rc = cli_fail(rc);
-		} else if (g->json) {
-			print_json(out);
-		} else if (!cJSON_GetArraySize(out)) {
-			printf("No backups.\n");
-		} else {
-			printf("%-27s %-27s %8s %12s  %s\n", "ID", "Time", "Events", "Bytes", "Reason");
-			printf("----------------------------------------------------------------------------------------------\n");
-			const cJSON *m;
-			cJSON_ArrayForEach(m, out)
-				printf("%-27s %-27s %8.0f %12.0f  %s\n", str(m, "id"), str(m, "time"), num(m, "events"),
-				       num(m, "bundle_size"), str(m, "reason"));
-		}
-	} else if (!strcmp(sub, "show")) {
-		if ((rc = mreg_backup_show(&out, reg, id)) < 0)
-			rc = cli_fail(rc);
-		else if (g->json)
-			print_json(out);
-		else
-			print_meta(out);
-	} else if (!strcmp(sub, "verify")) {
-		if ((rc = mreg_backup_verify(&out, reg, id)) < 0)
-			rc = cli_fail(rc);
-		else if (g->json)
-			print_json(out);
-		else
-			printf("Backup %s is valid: head %s complete (%.0f objects), %.0f events, %.0f large files\n", id,
-			       str(out, "head"), num(out, "objects"), num(out, "events"), num(out, "blobs"));
-	} else if (!strcmp(sub, "restore")) {
-		if ((rc = mreg_backup_restore(&out, reg, id)) < 0)
-			rc = cli_fail(rc);
-		else if (g->json)
-			print_json(out);
-		else
-			printf("Restored backup %s: %.0f events, %.0f models, %.0f versions (the state before is backup %s)\n", id,
-			       num(out, "events"), num(out, "models"), num(out, "versions"), str(out, "pre_restore_backup"));
-	} else if (!strcmp(sub, "prune")) {
-		size_t removed = 0;
-		if ((rc = mreg_backup_prune(&removed, reg, keep)) < 0) {
-			rc = cli_fail(rc);
-		} else if (g->json) {
-			mreg_buf b = MREG_BUF_INIT;
-			mreg_jsonw w;
-			cli_json_begin(&w, &b);
-			mreg_jsonw_obj_begin(&w, NULL);
-			mreg_jsonw_int(&w, "removed", (int64_t)removed);
-			mreg_jsonw_obj_end(&w);
-			cli_json_end(&w, &b);
-		} else {
-			printf("Removed %zu backup%s\n", removed, removed == 1 ? "" : "s");
-		}
-	} else {
-		if ((rc = mreg_backup_stats(&out, reg)) < 0) {
-			rc = cli_fail(rc);
-		} else if (g->json) {
-			print_json(out);
-		} else {
-			printf("Backups in %s: %.0f, %.0f bytes in all (%.0f in bundles), %.0f large files\n", str(out, "directory"),
-			       num(out, "total_backups"), num(out, "total_bytes"), num(out, "bundle_bytes"), num(out, "blob_files"));
-			if (num(out, "total_backups"))
-				printf("  newest %s, oldest %s\n", str(out, "newest"), str(out, "oldest"));
-		}
-	}
-	cJSON_Delete(out);
+	if (a.npositional < 1)
+		return cli_usage(a.cmd, "backup needs create, list, show, verify, restore, prune, auto or stats");
+	if ((rc = backup_args(&keep, &a)) || (rc = cli_open(&reg, g)))
+		return rc;
+	const char *sub = a.positional[0];
+	if (!strcmp(sub, "create") || !strcmp(sub, "auto"))
+		rc = backup_create(g, reg, !strcmp(sub, "create"), cli_get(&a, "reason"));
+	else if (!strcmp(sub, "list"))
+		rc = backup_list(g, reg);
+	else if (!strcmp(sub, "prune"))
+		rc = backup_prune(g, reg, keep);
+	else if (!strcmp(sub, "stats"))
+		rc = backup_stats(g, reg);
+	else
+		rc = backup_one(g, reg, sub, a.positional[1]);
 	mreg_registry_free(reg);
 	return rc;
 }
 
 int cmd_restore_from(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("restore-from");
 	cli_args a;
 	cJSON *out = NULL;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+	if ((rc = cli_parse(&a, "restore-from", argc, argv)))
 		return rc;
 	if (a.npositional != 2)
-		return cli_usage(cmd, "restore-from needs BUNDLE and DIR");
+		return cli_usage(a.cmd, "restore-from needs BUNDLE and DIR");
 	if ((rc = mreg_restore_from(&out, a.positional[0], a.positional[1])) < 0)
 		return cli_fail(rc);
 	if (g->json)
-		print_json(out);
+		cli_print_value(out);
 	else
 		printf("Restored %s into %s: %.0f events, %.0f models, %.0f versions\n", a.positional[0], a.positional[1],
 		       num(out, "events"), num(out, "models"), num(out, "versions"));

@@ -29,163 +29,122 @@ const cli_opt opts_cmaes[] = {
 	{ NULL, 0, false, NULL }
 };
 
-typedef struct {
-	const cli_command *cmd;
-	const char *val[16];
-	bool set[16];
-} cmaes_opts;
-
-static int cmaes_opt(int idx, const char *value, void *payload)
-{
-	cmaes_opts *o = payload;
-	if (idx < 16) {
-		o->val[idx] = value;
-		o->set[idx] = true;
-	}
-	return 0;
-}
-
-static const char *get(const cmaes_opts *o, const char *name)
-{
-	for (int i = 0; o->cmd->opts[i].name; i++)
-		if (!strcmp(o->cmd->opts[i].name, name))
-			return o->val[i];
-	return NULL;
-}
-
-static bool has(const cmaes_opts *o, const char *name)
-{
-	for (int i = 0; o->cmd->opts[i].name; i++)
-		if (!strcmp(o->cmd->opts[i].name, name))
-			return o->set[i];
-	return false;
-}
-
 /* A whole number option; 1 if absent, 0 if read, 2 after a usage error. */
-static int int_opt(int *out, const cmaes_opts *o, const char *name, int min, int max)
+static int int_opt(int *out, const cli_args *a, const char *name, int min, int max)
 {
-	const char *v = get(o, name);
+	const char *v = cli_get(a, name);
 	double d;
 	char label[40];
 	if (!v)
 		return 1;
 	snprintf(label, sizeof(label), "--%s", name);
 	if (cli_number(&d, v, label, min, max) < 0 || d != (double)(int)d) {
-		cli_usage(o->cmd, "invalid --%s '%s': expected a whole number from %d to %d", name, v, min, max);
+		cli_usage(a->cmd, "invalid --%s '%s': expected a whole number from %d to %d", name, v, min, max);
 		return 2;
 	}
 	*out = (int)d;
 	return 0;
 }
 
-static int board_players(char id[MREG_ID_MAX + 1], const cmaes_opts *o, bool required)
+static int board_players(char id[MREG_ID_MAX + 1], const cli_args *a, bool required)
 {
 	int players = 0, r;
-	if (!get(o, "board") || !get(o, "players")) {
+	if (!cli_get(a, "board") || !cli_get(a, "players")) {
 		if (required)
-			return cli_usage(o->cmd, "cmaes needs --board and --players");
+			return cli_usage(a->cmd, "cmaes needs --board and --players");
 		return 1;
 	}
-	if ((r = int_opt(&players, o, "players", 2, 8)) == 2)
+	if ((r = int_opt(&players, a, "players", 2, 8)) == 2)
 		return 2;
-	if (mreg_cmaes_model_id(id, get(o, "board"), players) < 0)
+	if (mreg_cmaes_model_id(id, cli_get(a, "board"), players) < 0)
 		return cli_fail(MREG_EINVALID);
 	return 0;
 }
 
-static int cmaes_register(cli_globals *g, const cli_args *a, const cmaes_opts *o)
+/*
+ * The run's config: --config-file, or the options that give it one value
+ * each (not both), or NULL when there is none. 0, or the exit code after
+ * printing the error.
+ */
+static int run_config(cJSON **cfg, const cli_args *a)
+{
+	static const char *const keys[][2] = {
+		{ "population-size", "population_size" }, { "sigma", "sigma" }, { "games-per-eval", "games_per_eval" },
+		{ "opponent-mode", "opponent_mode" }, { "eval-mode", "eval_mode" }, { "run-id", "run_id" },
+		{ "generations", "generations" },
+	};
+	const char *file = cli_get(a, "config-file");
+	bool any = false;
+	int rc;
+
+	*cfg = NULL;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		any |= cli_get(a, keys[i][0]) != NULL;
+	if (any && file)
+		return cli_usage(a->cmd, "give the run's config either as --config-file or as options, not both");
+	if (file && (rc = cli_read_json_file(cfg, file, "config file")) < 0)
+		return cli_fail(rc);
+	if (!any)
+		return 0;
+	*cfg = cJSON_CreateObject();
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = cli_get(a, keys[i][0]);
+		if (!v)
+			continue;
+		bool text = !strcmp(keys[i][1], "opponent_mode") || !strcmp(keys[i][1], "eval_mode") ||
+			    !strcmp(keys[i][1], "run_id");
+		double d;
+		if (text)
+			cJSON_AddStringToObject(*cfg, keys[i][1], v);
+		else if (cli_number(&d, v, keys[i][0], 0, 1e12) < 0)
+			return cli_usage(a->cmd, "invalid --%s '%s': expected a number >= 0", keys[i][0], v);
+		else
+			cJSON_AddNumberToObject(*cfg, keys[i][1], d);
+	}
+	return 0;
+}
+
+static int cmaes_register(cli_globals *g, const cli_args *a)
 {
 	mreg_cmaes_opts co = MREG_CMAES_OPTS_INIT;
 	mreg_registry *reg = NULL;
+	mreg_buf note = MREG_BUF_INIT;
 	cJSON *cfg = NULL;
 	char id[MREG_ID_MAX + 1];
 	int rc, version = 0;
 	mreg_stage stage;
 
 	if (a->npositional != 2)
-		return cli_usage(o->cmd, "cmaes register needs one WEIGHTS file");
-	if ((rc = board_players(id, o, true)))
+		return cli_usage(a->cmd, "cmaes register needs one WEIGHTS file");
+	if ((rc = board_players(id, a, true)))
 		return rc;
 	co.weights = a->positional[1];
-	co.board = get(o, "board");
-	int_opt(&co.players, o, "players", 2, 8);
-	if (!get(o, "fitness") || !get(o, "generation"))
-		return cli_usage(o->cmd, "cmaes register needs --fitness and --generation");
-	if (cli_number(&co.fitness, get(o, "fitness"), "--fitness", 0, 1) < 0)
+	co.board = cli_get(a, "board");
+	int_opt(&co.players, a, "players", 2, 8);
+	if (!cli_get(a, "fitness") || !cli_get(a, "generation"))
+		return cli_usage(a->cmd, "cmaes register needs --fitness and --generation");
+	if (cli_number(&co.fitness, cli_get(a, "fitness"), "--fitness", 0, 1) < 0)
 		return cli_fail(MREG_EUSAGE);
-	if (int_opt(&co.generation, o, "generation", 0, 1 << 30) == 2)
+	if (int_opt(&co.generation, a, "generation", 0, 1 << 30) == 2)
 		return 2;
-	if (get(o, "min-improvement") && cli_number(&co.min_improvement, get(o, "min-improvement"),
-						    "--min-improvement", -1, 1) < 0)
+	if (cli_get(a, "min-improvement") && cli_number(&co.min_improvement, cli_get(a, "min-improvement"),
+							"--min-improvement", -1, 1) < 0)
 		return cli_fail(MREG_EUSAGE);
-	co.auto_promote = !has(o, "no-auto-promote");
-	static const char *const keys[][2] = {
-		{ "population-size", "population_size" }, { "sigma", "sigma" }, { "games-per-eval", "games_per_eval" },
-		{ "opponent-mode", "opponent_mode" }, { "eval-mode", "eval_mode" }, { "run-id", "run_id" },
-		{ "generations", "generations" },
-	};
-	bool any = false;
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		any |= get(o, keys[i][0]) != NULL;
-	if (any && get(o, "config-file"))
-		return cli_usage(o->cmd, "give the run's config either as --config-file or as options, not both");
-	if (get(o, "config-file") && (rc = cli_read_json_file(&cfg, get(o, "config-file"), "config file")) < 0)
-		return cli_fail(rc);
-	if (any) {
-		cfg = cJSON_CreateObject();
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-			const char *v = get(o, keys[i][0]);
-			if (!v)
-				continue;
-			bool text = !strcmp(keys[i][1], "opponent_mode") || !strcmp(keys[i][1], "eval_mode") ||
-				    !strcmp(keys[i][1], "run_id");
-			double d;
-			if (text) {
-				cJSON_AddStringToObject(cfg, keys[i][1], v);
-			} else if (cli_number(&d, v, keys[i][0], 0, 1e12) < 0) {
-				cJSON_Delete(cfg);
-				return cli_usage(o->cmd, "invalid --%s '%s': expected a number >= 0", keys[i][0], v);
-			} else {
-				cJSON_AddNumberToObject(cfg, keys[i][1], d);
-			}
-		}
-	}
-	co.config = cfg;
-	if ((rc = cli_open(&reg, g)))
+	co.auto_promote = !cli_has(a, "no-auto-promote");
+	if ((rc = run_config(&cfg, a)) || (rc = cli_open(&reg, g)))
 		goto done;
-	mreg_buf note = MREG_BUF_INIT;
+	co.config = cfg;
 	rc = mreg_cmaes_register(id, &version, &stage, &note, reg, &co);
 	if (note.size)
 		fprintf(stderr, "mreg: warning: %s\n", note.ptr);
-	mreg_buf_dispose(&note);
-	if (rc < 0) {
+	if (rc < 0)
 		rc = cli_fail(rc);
-		goto done;
-	}
-	if (g->json) {
-		mreg_state *st = NULL;
-		mreg_model *m;
-		mreg_version *v;
-		mreg_ref ref;
-		memset(&ref, 0, sizeof(ref));
-		strcpy(ref.model, id);
-		ref.version = version;
-		if ((rc = mreg_registry_model(&st, reg, id, version)) < 0 || (rc = mreg_query_version(&m, &v, st, &ref)) < 0) {
-			rc = cli_fail(rc);
-		} else {
-			mreg_buf b = MREG_BUF_INIT;
-			mreg_jsonw w;
-			mreg_jsonw_init(&w, &b);
-			mreg_version_write(&w, NULL, m, v);
-			mreg_jsonw_finish(&w);
-			cli_print_json(&b);
-			mreg_buf_dispose(&b);
-		}
-		mreg_state_free(st);
-	} else {
+	else if (g->json)
+		rc = cli_print_version_of(reg, id, version);
+	else
 		printf("Registered %s:%d (%s)\n", id, version, mreg_stage_name(stage));
-	}
 done:
+	mreg_buf_dispose(&note);
 	cJSON_Delete(cfg);
 	mreg_registry_free(reg);
 	return rc;
@@ -242,111 +201,102 @@ static const mreg_row *best_row(const mreg_row *rows, size_t n)
 	return best;
 }
 
-static int cmaes_read(cli_globals *g, const char *sub, const cmaes_opts *o)
+/* cmaes runs: the first limit rows, as a table or as version objects. */
+static void print_runs(cli_globals *g, const mreg_row *rows, size_t n, int limit)
+{
+	if (n > (size_t)limit)
+		n = (size_t)limit;
+	if (g->json) {
+		cli_print_versions(rows, n);
+		return;
+	}
+	printf("%-28s %-5s %-12s %-9s %-9s %s\n", "Model ID", "Ver", "Stage", "Fitness", "Elo", "Updated");
+	printf("--------------------------------------------------------------------------------------\n");
+	for (size_t i = 0; i < n; i++) {
+		const mreg_version *v = rows[i].version;
+		char e[32] = "-", f[32] = "-";
+		if (v->metrics.present & (1u << MREG_METRIC_WIN_RATE))
+			snprintf(f, sizeof(f), "%.4f", mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
+		if (v->metrics.present & (1u << MREG_METRIC_ELO))
+			snprintf(e, sizeof(e), "%.1f", mreg_num_nz(v->metrics.v[MREG_METRIC_ELO]));
+		printf("%-28s v%-4d %-12s %-9s %-9s %.16s\n", rows[i].model->id, v->version, mreg_stage_name(v->stage), f, e,
+		       v->updated_at);
+	}
+	if (!n)
+		printf("No CMA-ES runs found.\n");
+}
+
+/* cmaes weights: the "weights" object of the best version's file, as JSON with or without --json. */
+static int print_weights(mreg_registry *reg, const mreg_row *best)
+{
+	mreg_buf data = MREG_BUF_INIT;
+	mreg_version *v = (mreg_version *)best->version;
+	cJSON *doc = NULL;
+	int rc;
+	if ((rc = mreg_version_materialize(v)) < 0 || (rc = mreg_artifact_read(&data, reg, v->file_path, v->file_hash)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	doc = cJSON_ParseWithLength(data.ptr, data.size);
+	const cJSON *wt = cJSON_GetObjectItemCaseSensitive(doc, "weights");
+	if (!cJSON_IsObject(wt)) {
+		rc = cli_fail(mreg_error_set(MREG_EINVALID, "weights file of '%s:%d' has no \"weights\" object",
+					     best->model->id, v->version));
+		goto done;
+	}
+	cli_print_value(wt);
+done:
+	cJSON_Delete(doc);
+	mreg_buf_dispose(&data);
+	return rc;
+}
+
+/* cmaes best | weights | runs: queries over the heuristic versions of CMA-ES ids. */
+static int cmaes_read(cli_globals *g, const char *sub, const cli_args *a)
 {
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	mreg_row *rows = NULL;
 	size_t n = 0;
 	char id[MREG_ID_MAX + 1];
-	int players = 0, rc;
+	int players = 0, limit = 10, rc;
 	bool runs = !strcmp(sub, "runs"), weights = !strcmp(sub, "weights");
 
-	if ((rc = board_players(id, o, !runs)) == 2 || (rc != 0 && rc != 1))
+	if ((rc = board_players(id, a, !runs)) == 2 || (rc != 0 && rc != 1))
 		return rc;
-	if (get(o, "players") && int_opt(&players, o, "players", 2, 8) == 2)
+	if (cli_get(a, "players") && int_opt(&players, a, "players", 2, 8) == 2)
 		return 2;
-	if (runs && get(o, "board") && !get(o, "players"))
+	if (runs && cli_get(a, "board") && !cli_get(a, "players"))
 		players = 0;
 	mreg_stage stage = weights ? MREG_STAGE_PRODUCTION : MREG_STAGE_NONE;
-	if (get(o, "stage") && (stage = mreg_stage_parse(get(o, "stage"))) == MREG_STAGE_NONE)
-		return cli_usage(o->cmd, "unknown stage '%s'", get(o, "stage"));
-	int limit = 10;
-	if (int_opt(&limit, o, "limit", 0, 1 << 30) == 2)
+	if (cli_get(a, "stage") && (stage = mreg_stage_parse(cli_get(a, "stage"))) == MREG_STAGE_NONE)
+		return cli_usage(a->cmd, "unknown stage '%s'", cli_get(a, "stage"));
+	if (int_opt(&limit, a, "limit", 0, 1 << 30) == 2)
 		return 2;
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	if ((rc = cmaes_rows(&rows, &n, &st, reg, get(o, "board"), players, runs ? MREG_STAGE_NONE : stage)) < 0) {
+	if ((rc = cmaes_rows(&rows, &n, &st, reg, cli_get(a, "board"), players, runs ? MREG_STAGE_NONE : stage)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
-	mreg_buf b = MREG_BUF_INIT;
-	mreg_jsonw w;
-	mreg_jsonw_init(&w, &b);
 	if (runs) {
-		if (n > (size_t)limit)
-			n = (size_t)limit;
-		if (g->json) {
-			mreg_jsonw_arr_begin(&w, NULL);
-			for (size_t i = 0; i < n; i++)
-				mreg_version_write(&w, NULL, rows[i].model, rows[i].version);
-			mreg_jsonw_arr_end(&w);
-		} else {
-			printf("%-28s %-5s %-12s %-9s %-9s %s\n", "Model ID", "Ver", "Stage", "Fitness", "Elo", "Updated");
-			printf("--------------------------------------------------------------------------------------\n");
-			for (size_t i = 0; i < n; i++) {
-				const mreg_version *v = rows[i].version;
-				char e[32] = "-", f[32] = "-";
-				if (v->metrics.present & (1u << MREG_METRIC_WIN_RATE))
-					snprintf(f, sizeof(f), "%.4f", mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
-				if (v->metrics.present & (1u << MREG_METRIC_ELO))
-					snprintf(e, sizeof(e), "%.1f", mreg_num_nz(v->metrics.v[MREG_METRIC_ELO]));
-				printf("%-28s v%-4d %-12s %-9s %-9s %.16s\n", rows[i].model->id, v->version,
-				       mreg_stage_name(v->stage), f, e, v->updated_at);
-			}
-			if (!n)
-				printf("No CMA-ES runs found.\n");
-		}
-		goto print;
+		print_runs(g, rows, n, limit);
+		goto done;
 	}
 	const mreg_row *best = best_row(rows, n);
 	if (!best) {
-		rc = cli_fail(mreg_error_set(MREG_ENOTFOUND, "no CMA-ES model for %s%s%s", id, stage != MREG_STAGE_NONE ? " in " : "",
+		rc = cli_fail(mreg_error_set(MREG_ENOTFOUND, "no CMA-ES model for %s%s%s", id,
+					     stage != MREG_STAGE_NONE ? " in " : "",
 					     stage != MREG_STAGE_NONE ? mreg_stage_name(stage) : ""));
-		mreg_buf_dispose(&b);
-		goto done;
+	} else if (weights) {
+		rc = print_weights(reg, best);
+	} else if (g->json) {
+		cli_print_version(best->model, best->version);
+	} else {
+		const mreg_version *v = best->version;
+		printf("%s:%d %s fitness %.4f\n", best->model->id, v->version, mreg_stage_name(v->stage),
+		       mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
 	}
-	if (!weights) {
-		if (g->json) {
-			mreg_version_write(&w, NULL, best->model, best->version);
-		} else {
-			const mreg_version *v = best->version;
-			printf("%s:%d %s fitness %.4f\n", best->model->id, v->version, mreg_stage_name(v->stage),
-			       mreg_num_nz(v->metrics.v[MREG_METRIC_WIN_RATE]));
-		}
-		goto print;
-	}
-	mreg_buf data = MREG_BUF_INIT;
-	mreg_version *v = (mreg_version *)best->version;
-	if ((rc = mreg_version_materialize(v)) < 0 || (rc = mreg_artifact_read(&data, reg, v->file_path, v->file_hash)) < 0) {
-		rc = cli_fail(rc);
-		mreg_buf_dispose(&data);
-		mreg_buf_dispose(&b);
-		goto done;
-	}
-	cJSON *doc = cJSON_ParseWithLength(data.ptr, data.size);
-	const cJSON *wt = cJSON_GetObjectItemCaseSensitive(doc, "weights");
-	if (!cJSON_IsObject(wt)) {
-		rc = cli_fail(mreg_error_set(MREG_EINVALID, "weights file of '%s:%d' has no \"weights\" object",
-					     best->model->id, v->version));
-		cJSON_Delete(doc);
-		mreg_buf_dispose(&data);
-		mreg_buf_dispose(&b);
-		goto done;
-	}
-	mreg_jsonw_value(&w, NULL, wt);	/* the weights object is the answer, with or without --json */
-	cJSON_Delete(doc);
-	mreg_buf_dispose(&data);
-	mreg_jsonw_finish(&w);
-	cli_print_json(&b);
-	mreg_buf_dispose(&b);
-	goto done;
-print:
-	if (g->json) {
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-	}
-	mreg_buf_dispose(&b);
 done:
 	free(rows);
 	mreg_state_free(st);
@@ -356,21 +306,18 @@ done:
 
 int cmd_cmaes(cli_globals *g, int argc, char **argv)
 {
-	cmaes_opts o;
 	cli_args a;
 	int rc;
-	memset(&o, 0, sizeof(o));
-	o.cmd = cli_find("cmaes");
-	if ((rc = cli_parse(&a, o.cmd, argc, argv, cmaes_opt, &o)))
+	if ((rc = cli_parse(&a, "cmaes", argc, argv)))
 		return rc;
 	if (a.npositional < 1)
-		return cli_usage(o.cmd, "cmaes needs register, best, weights or runs");
+		return cli_usage(a.cmd, "cmaes needs register, best, weights or runs");
 	const char *sub = a.positional[0];
 	if (!strcmp(sub, "register"))
-		return cmaes_register(g, &a, &o);
+		return cmaes_register(g, &a);
 	if (strcmp(sub, "best") && strcmp(sub, "weights") && strcmp(sub, "runs"))
-		return cli_usage(o.cmd, "unknown cmaes subcommand '%s': expected register, best, weights or runs", sub);
+		return cli_usage(a.cmd, "unknown cmaes subcommand '%s': expected register, best, weights or runs", sub);
 	if (a.npositional != 1)
-		return cli_usage(o.cmd, "cmaes %s takes options only", sub);
-	return cmaes_read(g, sub, &o);
+		return cli_usage(a.cmd, "cmaes %s takes options only", sub);
+	return cmaes_read(g, sub, &a);
 }

@@ -1,16 +1,17 @@
 /*
  * mreg: the command line. One table of commands; each command's options
  * live beside it, so `mreg help`, `mreg CMD --help` and the man page come
- * from the same place. No registry logic here: parse, call the library,
- * print, return an exit status.
+ * from the same place. main() reads the global options, finds the command
+ * and runs it; the commands are in one file per group (write.c, read.c,
+ * rollback.c, ...) and parse their arguments with cli_parse (cli.c). No
+ * registry logic here: parse, call the library, print, return an exit
+ * status.
  */
 #define _GNU_SOURCE
 #include "cli.h"
-#include "../core/num.h"
 
 #include <fcntl.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #define MREG_SANITIZED 1
 #endif
 
+/* The commands and their option tables, by the file they live in. */
+/* write.c */
 int cmd_init(cli_globals *, int, char **);
 int cmd_register(cli_globals *, int, char **);
 int cmd_promote(cli_globals *, int, char **);
@@ -29,34 +32,46 @@ int cmd_reject(cli_globals *, int, char **);
 int cmd_update_metrics(cli_globals *, int, char **);
 int cmd_tag(cli_globals *, int, char **);
 int cmd_untag(cli_globals *, int, char **);
+extern const cli_opt opts_register[], opts_promote[], opts_reason[], opts_metrics[];
+/* read.c */
 int cmd_show(cli_globals *, int, char **);
-int cmd_list(cli_globals *, int, char **);
 int cmd_history(cli_globals *, int, char **);
+int cmd_list(cli_globals *, int, char **);
 int cmd_log(cli_globals *, int, char **);
 int cmd_stats(cli_globals *, int, char **);
 int cmd_status(cli_globals *, int, char **);
+int cmd_dashboard(cli_globals *, int, char **);
+extern const cli_opt opts_show[], opts_list[], opts_log[];
+/* maintenance.c */
 int cmd_refresh(cli_globals *, int, char **);
 int cmd_fsck(cli_globals *, int, char **);
 int cmd_gc(cli_globals *, int, char **);
 int cmd_version(cli_globals *, int, char **);
+extern const cli_opt opts_refresh[], opts_fsck[];
+/* rollback.c */
 int cmd_baseline(cli_globals *, int, char **);
 int cmd_rollback(cli_globals *, int, char **);
 int cmd_regression(cli_globals *, int, char **);
+extern const cli_opt opts_baseline[], opts_rollback[], opts_regression[];
+/* validation.c, compare.c, auto_promote.c */
 int cmd_validation(cli_globals *, int, char **);
 int cmd_compare(cli_globals *, int, char **);
 int cmd_auto_promote(cli_globals *, int, char **);
-int cmd_dashboard(cli_globals *, int, char **);
+extern const cli_opt opts_validation[], opts_compare[], opts_auto_promote[];
+/* cmaes.c */
 int cmd_cmaes(cli_globals *, int, char **);
+extern const cli_opt opts_cmaes[];
+/* transfer.c */
 int cmd_export(cli_globals *, int, char **);
 int cmd_import(cli_globals *, int, char **);
 int cmd_migrate(cli_globals *, int, char **);
+extern const cli_opt opts_export[], opts_import[];
+/* backup.c */
 int cmd_backup(cli_globals *, int, char **);
 int cmd_restore_from(cli_globals *, int, char **);
+extern const cli_opt opts_backup[];
 
-extern const cli_opt opts_none[], opts_register[], opts_promote[], opts_reason[], opts_metrics[], opts_show[],
-	opts_list[], opts_fsck[], opts_refresh[], opts_log[], opts_baseline[], opts_rollback[], opts_regression[],
-	opts_validation[], opts_compare[], opts_auto_promote[], opts_cmaes[], opts_export[], opts_import[],
-	opts_backup[];
+const cli_opt opts_none[] = { { NULL, 0, false, NULL } };
 
 const cli_command cli_commands[] = {
 	{ "init", cmd_init, "create a registry", "mreg [-C DIR] init", opts_none,
@@ -309,6 +324,11 @@ static void print_man(FILE *out)
 		     ".SH SETTINGS\ngit config mreg.actor (who is recorded), mreg.fsync (default true), mreg.lockTimeout (seconds, default 30).\n");
 }
 
+/*
+ * help reads its one argument itself rather than through cli_parse: `help
+ * --man`, with which the Makefile writes docs/mreg.1, is in no option table,
+ * so that it is not in the help it prints.
+ */
 int cmd_help(cli_globals *g, int argc, char **argv)
 {
 	(void)g;
@@ -326,153 +346,6 @@ int cmd_help(cli_globals *g, int argc, char **argv)
 		return 2;
 	}
 	cli_print_help(stdout, c);
-	return 0;
-}
-
-int cli_fail(int code)
-{
-	fprintf(stderr, "mreg: %s\n", mreg_error_last());
-	if (code == MREG_EUSAGE)
-		return 2;
-	return code < 0 ? 1 : code;
-}
-
-int cli_usage(const cli_command *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "mreg: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (cmd && strchr(cmd->usage, '\n'))	/* one line on stderr, whatever the usage holds */
-		fprintf(stderr, " (usage: see 'mreg help %s')\n", cmd->name);
-	else if (cmd)
-		fprintf(stderr, " (usage: %s)\n", cmd->usage);
-	else
-		fprintf(stderr, "\n");
-	return 2;
-}
-
-int cli_open(mreg_registry **out, cli_globals *g)
-{
-	int rc = mreg_registry_open(out, g->dir);
-	return rc < 0 ? cli_fail(rc) : 0;
-}
-
-int cli_open_noargs(mreg_registry **out, cli_globals *g, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb,
-		    void *payload)
-{
-	cli_args a;
-	int rc;
-	if ((rc = cli_parse(&a, cmd, argc, argv, cb, payload)))
-		return rc;
-	if (a.npositional)
-		return cli_usage(cmd, "%s takes no arguments", cmd->name);
-	return cli_open(out, g);
-}
-
-int cli_open_write(mreg_registry **out, cli_globals *g)
-{
-	int rc = mreg_registry_open_write(out, g->dir);
-	return rc < 0 ? cli_fail(rc) : 0;
-}
-
-int cli_open_read(mreg_registry **out, cli_globals *g)
-{
-	int rc = mreg_registry_open_read(out, g->dir);
-	return rc < 0 ? cli_fail(rc) : 0;
-}
-
-int cli_number(double *out, const char *value, const char *option, double min, double max)
-{
-	char *end;
-	double v = strtod(value, &end);
-	if (!*value || *end || !(v >= min && v <= max))
-		return mreg_error_set(MREG_EUSAGE, "invalid %s '%s': expected a number from %g to %g", option, value, min,
-				      max);
-	*out = mreg_num_nz(v);	/* -0 is 0, and is stored and shown as 0 */
-	return 0;
-}
-
-int cli_read_json_file(cJSON **out, const char *path, const char *what)
-{
-	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_user_file_read(&b, path, what, CLI_JSON_FILE_MAX);
-	*out = NULL;
-	if (rc < 0)
-		goto done;
-	*out = cJSON_ParseWithLength(b.ptr, b.size);
-	if (!cJSON_IsObject(*out)) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		rc = mreg_error_set(MREG_EINVALID, "invalid %s '%s': not a JSON object", what, path);
-	}
-done:
-	mreg_buf_dispose(&b);
-	return rc;
-}
-
-void cli_print_json(const mreg_buf *b)
-{
-	fwrite(b->ptr, 1, b->size, stdout);
-}
-
-void cli_json_begin(mreg_jsonw *w, mreg_buf *b)
-{
-	mreg_jsonw_init(w, b);
-}
-
-void cli_json_end(mreg_jsonw *w, mreg_buf *b)
-{
-	mreg_jsonw_finish(w);
-	cli_print_json(b);
-	mreg_buf_dispose(b);
-}
-
-int cli_parse(cli_args *a, const cli_command *cmd, int argc, char **argv, cli_opt_cb cb, void *payload)
-{
-	bool only_pos = false;
-	a->npositional = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (only_pos || arg[0] != '-' || !arg[1]) {
-			if (a->npositional >= 64)
-				return cli_usage(cmd, "too many arguments");
-			a->positional[a->npositional++] = arg;
-			continue;
-		}
-		if (!strcmp(arg, "--")) {
-			only_pos = true;
-			continue;
-		}
-		const cli_opt *found = NULL;
-		const char *value = NULL;
-		if (arg[1] == '-') {
-			const char *eq = strchr(arg + 2, '=');
-			size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-			for (const cli_opt *o = cmd->opts; o && o->name && !found; o++)
-				if (strlen(o->name) == n && !strncmp(o->name, arg + 2, n))
-					found = o;
-			if (found && eq)
-				value = eq + 1;
-		} else if (!arg[2]) {
-			for (const cli_opt *o = cmd->opts; o && o->name && !found; o++)
-				if (o->short_name == arg[1])
-					found = o;
-		}
-		if (!found)
-			return cli_usage(cmd, "unknown option '%s' for %s", arg, cmd->name);
-		if (found->has_value && !value) {
-			if (i + 1 >= argc)
-				return cli_usage(cmd, "option '--%s' needs a value", found->name);
-			value = argv[++i];
-		} else if (!found->has_value && value) {
-			return cli_usage(cmd, "option '--%s' takes no value", found->name);
-		}
-		int rc = cb((int)(found - cmd->opts), value, payload);
-		if (rc)
-			return rc;
-	}
 	return 0;
 }
 

@@ -1,12 +1,11 @@
 /*
- * Commands that read: show, list, history, log, stats, status, and the
- * maintenance commands refresh, fsck, version. Tables for people are
- * aligned; --json prints the objects of the state files and nothing else.
+ * Commands that read: show, history, list, log, stats, status, dashboard.
+ * Each opens the registry for reading, asks the library for the state (or
+ * the part of it it prints), and prints it: tables for people are aligned;
+ * --json prints the objects of the state files and nothing else.
  */
 #include "cli.h"
 #include "../core/num.h"
-
-#include <git2/version.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +21,6 @@ const cli_opt opts_list[] = {
 	{ "tag", 0, true, "T            only versions with tag T" },
 	{ "model", 0, true, "ID         only versions of model ID" },
 	{ "group", 'g', false, "           group the table by model" },
-	{ NULL, 0, false, NULL }
-};
-
-const cli_opt opts_fsck[] = { { NULL, 0, false, NULL } };
-
-const cli_opt opts_refresh[] = {
-	{ "full", 0, false, "           fold the whole log from scratch" },
 	{ NULL, 0, false, NULL }
 };
 
@@ -100,41 +92,22 @@ static void fmt_metric(char *out, size_t n, const mreg_metrics *m, mreg_metric k
 
 /* ---- show ----------------------------------------------------------- */
 
-typedef struct {
-	const char *version;
-} show_args;
-
-static int show_opt(int idx, const char *value, void *payload)
-{
-	(void)idx;
-	((show_args *)payload)->version = value;
-	return 0;
-}
-
+/* show and history: the one version REF (and -v N) names. */
 static int open_version(mreg_registry **reg, mreg_state **st, mreg_model **m, mreg_version **v, cli_globals *g,
 			const char *name, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find(name);
-	show_args s = { NULL };
 	cli_args a;
 	mreg_ref ref;
 	int rc;
 
 	*reg = NULL;
 	*st = NULL;
-	if ((rc = cli_parse(&a, cmd, argc, argv, show_opt, &s)))
+	if ((rc = cli_parse(&a, name, argc, argv)))
 		return rc;
 	if (a.npositional != 1)
-		return cli_usage(cmd, "%s needs one REF", name);
-	if ((rc = mreg_ref_parse(&ref, a.positional[0])) < 0)
-		return cli_fail(rc);
-	if (s.version) {
-		char *end;
-		long n = strtol(s.version, &end, 10);
-		if (*end || n < 1 || n > 1 << 30)
-			return cli_usage(cmd, "invalid version '%s': expected a number >= 1", s.version);
-		ref.version = (int)n;
-	}
+		return cli_usage(a.cmd, "%s needs one REF", name);
+	if ((rc = cli_ref(&ref, &a, a.positional[0], false)))
+		return rc;
 	if ((rc = cli_open_read(reg, g)))
 		return rc;
 	if ((rc = mreg_registry_model(st, *reg, ref.model, ref.version)) < 0 ||
@@ -158,48 +131,11 @@ static void print_history_rows(const mreg_version *v, const char *indent)
 	table_dispose(&t);
 }
 
-int cmd_show(cli_globals *g, int argc, char **argv)
+/* The training config as KEY=VALUE pairs: strings bare, other values as JSON, null and {} left out. */
+static void print_config(const cJSON *config)
 {
-	mreg_registry *reg;
-	mreg_state *st;
-	mreg_model *m;
-	mreg_version *v;
-	int rc = open_version(&reg, &st, &m, &v, g, "show", argc, argv);
-	if (rc)
-		goto done;
-	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		mreg_version_write(&w, NULL, m, v);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
-		goto done;
-	}
-	printf("%s:%d\n", m->id, v->version);
-	printf("  name:         %s\n", m->name);
-	printf("  type:         %s\n", mreg_type_name(m->type));
-	printf("  stage:        %s\n", mreg_stage_name(v->stage));
-	if (m->description && *m->description)
-		printf("  description:  %s\n", m->description);
-	printf("  file:         %s (%lld bytes, %s)\n", v->file_path, (long long)v->file_size, v->file_hash);
-	printf("  created:      %s\n", v->created_at);
-	printf("  updated:      %s\n", v->updated_at);
-	if (v->claimed != v->version)
-		printf("  claimed as:   v%d (renumbered: registered concurrently with another)\n", v->claimed);
-	printf("  metrics:     ");
-	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
-		if (!(v->metrics.present & (1u << i)))
-			continue;
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_buf_printf(&b, "%g", mreg_num_nz(v->metrics.v[i]));
-		printf(" %s=%s", mreg_metric_name((mreg_metric)i), b.ptr);
-		mreg_buf_dispose(&b);
-	}
-	printf("\n  config:      ");
 	const cJSON *c;
-	cJSON_ArrayForEach(c, v->training_config) {
+	cJSON_ArrayForEach(c, config) {
 		if (cJSON_IsObject(c)) {
 			if (c->child) {
 				char *s = cJSON_PrintUnformatted(c);
@@ -214,12 +150,12 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 			cJSON_free(s);
 		}
 	}
-	printf("\n  tags:         ");
-	for (size_t i = 0; i < v->ntags; i++)
-		printf("%s%s", i ? ", " : "", v->tags[i]);
-	printf("\n");
+}
+
+/* The validation's status, then whatever else it has so far; the head-to-head results. */
+static void print_validation_comparisons(const mreg_version *v)
+{
 	if (v->validation) {
-		/* status, then whatever else the validation has so far */
 		const cJSON *c;
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->validation, "status");
 		printf("  validation:   %s", cJSON_IsString(s) ? s->valuestring : "?");
@@ -249,6 +185,48 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 			printf(", elo diff %g", mreg_num_nz(ed->valuedouble));
 		printf("\n");
 	}
+}
+
+int cmd_show(cli_globals *g, int argc, char **argv)
+{
+	mreg_registry *reg;
+	mreg_state *st;
+	mreg_model *m;
+	mreg_version *v;
+	int rc = open_version(&reg, &st, &m, &v, g, "show", argc, argv);
+	if (rc)
+		goto done;
+	if (g->json) {
+		cli_print_version(m, v);
+		goto done;
+	}
+	printf("%s:%d\n", m->id, v->version);
+	printf("  name:         %s\n", m->name);
+	printf("  type:         %s\n", mreg_type_name(m->type));
+	printf("  stage:        %s\n", mreg_stage_name(v->stage));
+	if (m->description && *m->description)
+		printf("  description:  %s\n", m->description);
+	printf("  file:         %s (%lld bytes, %s)\n", v->file_path, (long long)v->file_size, v->file_hash);
+	printf("  created:      %s\n", v->created_at);
+	printf("  updated:      %s\n", v->updated_at);
+	if (v->claimed != v->version)
+		printf("  claimed as:   v%d (renumbered: registered concurrently with another)\n", v->claimed);
+	printf("  metrics:     ");
+	for (int i = 0; i < MREG_METRIC_COUNT; i++) {
+		if (!(v->metrics.present & (1u << i)))
+			continue;
+		mreg_buf b = MREG_BUF_INIT;
+		mreg_buf_printf(&b, "%g", mreg_num_nz(v->metrics.v[i]));
+		printf(" %s=%s", mreg_metric_name((mreg_metric)i), b.ptr);
+		mreg_buf_dispose(&b);
+	}
+	printf("\n  config:      ");
+	print_config(v->training_config);
+	printf("\n  tags:         ");
+	for (size_t i = 0; i < v->ntags; i++)
+		printf("%s%s", i ? ", " : "", v->tags[i]);
+	printf("\n");
+	print_validation_comparisons(v);
 	printf("  history:\n");
 	print_history_rows(v, "    ");
 done:
@@ -267,16 +245,13 @@ int cmd_history(cli_globals *g, int argc, char **argv)
 	if (rc)
 		goto done;
 	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		mreg_jsonw_arr_begin(&w, NULL);
+		cli_json j;
+		mreg_jsonw *w = cli_json_start(&j);
+		mreg_jsonw_arr_begin(w, NULL);
 		for (size_t i = 0; i < v->nhistory; i++)
-			mreg_transition_write(&w, &v->history[i]);
-		mreg_jsonw_arr_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
+			mreg_transition_write(w, &v->history[i]);
+		mreg_jsonw_arr_end(w);
+		cli_json_print(&j);
 	} else {
 		printf("History of %s:%d\n", m->id, v->version);
 		print_history_rows(v, "  ");
@@ -289,38 +264,22 @@ done:
 
 /* ---- list ----------------------------------------------------------- */
 
-typedef struct {
-	mreg_filter f;
-	bool group;
-	const cli_command *cmd;
-} list_args;
-
-static int list_opt(int idx, const char *value, void *payload)
+/* list's options into f: --stage and --type are checked each time they are given, the last one counts. */
+static int list_filter(mreg_filter *f, const cli_args *a)
 {
-	list_args *l = payload;
-	switch (idx) {
-	case 0:
-		if ((l->f.stage = mreg_stage_parse(value)) == MREG_STAGE_NONE)
-			return cli_usage(l->cmd,
+	const char *name, *value;
+	for (int it = 0; (name = cli_next(a, &it, "stage|type", &value));) {
+		if (!strcmp(name, "stage") && (f->stage = mreg_stage_parse(value)) == MREG_STAGE_NONE)
+			return cli_usage(a->cmd,
 					 "unknown stage '%s': expected development, staging, production, archived or rejected",
 					 value);
-		break;
-	case 1:
-		if ((l->f.type = mreg_type_parse(value)) == MREG_TYPE_NONE)
-			return cli_usage(l->cmd,
+		if (!strcmp(name, "type") && (f->type = mreg_type_parse(value)) == MREG_TYPE_NONE)
+			return cli_usage(a->cmd,
 					 "unknown model type '%s': expected policy_value, heuristic, ensemble, compressed or experimental",
 					 value);
-		break;
-	case 2:
-		l->f.tag = value;
-		break;
-	case 3:
-		l->f.model = value;
-		break;
-	case 4:
-		l->group = true;
-		break;
 	}
+	f->tag = cli_get(a, "tag");
+	f->model = cli_get(a, "model");
 	return 0;
 }
 
@@ -337,9 +296,77 @@ static void list_row(table *t, const mreg_model *m, const mreg_version *v)
 	table_add(t, row);
 }
 
+/*
+ * The production versions that pass f, newest update first, as the general
+ * listing orders them: from the production summary, which has no tags, so
+ * with --tag each one's own bytes are read.
+ */
+static int production_rows(mreg_row **out, size_t *n, const mreg_state *st, const mreg_filter *f)
+{
+	mreg_row *rows = calloc(st->nmodels + 1, sizeof(*rows));
+	int rc = 0;
+	*out = rows;
+	*n = 0;
+	for (size_t i = 0; rows && i < st->nmodels; i++) {
+		const mreg_model *m = st->models[i];
+		if (!m->prod || (f->model && strcmp(f->model, m->id)) || (f->type != MREG_TYPE_NONE && f->type != m->type))
+			continue;
+		bool tag_ok = !f->tag;
+		if (f->tag && (rc = mreg_version_materialize(m->prod)) < 0)
+			return rc;
+		for (size_t k = 0; !tag_ok && k < m->prod->ntags; k++)
+			tag_ok = !strcmp(m->prod->tags[k], f->tag);
+		if (!tag_ok)
+			continue;
+		rows[*n].model = m;
+		rows[*n].version = m->prod;
+		(*n)++;
+	}
+	for (size_t i = 1; i < *n; i++)
+		for (size_t j = i; j > 0 && strcmp(rows[j - 1].version->updated_at, rows[j].version->updated_at) < 0; j--) {
+			mreg_row tmp = rows[j];
+			rows[j] = rows[j - 1];
+			rows[j - 1] = tmp;
+		}
+	return 0;
+}
+
+/* The listing for people: one table, or with --group one per model. */
+static void print_list(const mreg_state *st, const mreg_row *rows, size_t n, bool group)
+{
+	const char *head[8] = { "MODEL", "VERSION", "STAGE", "TYPE", "ELO", "WIN_RATE", "GAMES", "UPDATED" };
+	if (n == 0) {
+		printf("No models found.\n");
+		return;
+	}
+	if (!group) {
+		table t = { 8, NULL, 0, 0, { 0 } };
+		table_add(&t, head);
+		for (size_t r = 0; r < n; r++)
+			list_row(&t, rows[r].model, rows[r].version);
+		table_print(&t, "");
+		table_dispose(&t);
+		return;
+	}
+	for (size_t i = 0; i < st->nmodels; i++) {
+		const mreg_model *m = st->models[i];
+		table t = { 8, NULL, 0, 0, { 0 } };
+		table_add(&t, head);
+		for (size_t r = 0; r < n; r++)
+			if (rows[r].model == m)
+				list_row(&t, m, rows[r].version);
+		if (t.nrows > 1) {
+			printf("%s (%s, %zu version%s)\n", m->id, mreg_type_name(m->type), t.nrows - 1, t.nrows == 2 ? "" : "s");
+			table_print(&t, "  ");
+			printf("\n");
+		}
+		table_dispose(&t);
+	}
+}
+
 int cmd_list(cli_globals *g, int argc, char **argv)
 {
-	list_args l = { MREG_FILTER_INIT, false, cli_find("list") };
+	mreg_filter f = MREG_FILTER_INIT;
 	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
@@ -347,93 +374,23 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_parse(&a, l.cmd, argc, argv, list_opt, &l)))
+	if ((rc = cli_parse(&a, "list", argc, argv)) || (rc = list_filter(&f, &a)))
 		return rc;
 	if (a.npositional)
-		return cli_usage(l.cmd, "list takes no arguments");
+		return cli_usage(a.cmd, "list takes no arguments");
 	if ((rc = cli_open_read(&reg, g)))
 		return rc;
-	bool prod_only = l.f.stage == MREG_STAGE_PRODUCTION;
-	/* production versions are in the summary: no model file needed */
 	/* production versions have a file of their own: no summary, no model file */
-	if ((rc = prod_only ? mreg_registry_production(&st, reg)
-			    : mreg_registry_state(&st, reg, l.f.model, !l.f.model)) < 0) {
+	bool prod_only = f.stage == MREG_STAGE_PRODUCTION;
+	if ((rc = prod_only ? mreg_registry_production(&st, reg) : mreg_registry_state(&st, reg, f.model, !f.model)) < 0 ||
+	    (rc = prod_only ? production_rows(&rows, &n, st, &f) : mreg_query_list(&rows, &n, st, &f)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
-	if (prod_only) {
-		rows = calloc(st->nmodels + 1, sizeof(*rows));
-		for (size_t i = 0; rows && i < st->nmodels; i++) {
-			const mreg_model *m = st->models[i];
-			if (!m->prod || (l.f.model && strcmp(l.f.model, m->id)) ||
-			    (l.f.type != MREG_TYPE_NONE && l.f.type != m->type))
-				continue;
-			bool tag_ok = !l.f.tag;
-			if (l.f.tag && mreg_version_materialize(m->prod) < 0) {	/* tags are in its bytes */
-				rc = cli_fail(MREG_ERROR);
-				goto done;
-			}
-			for (size_t k = 0; !tag_ok && k < m->prod->ntags; k++)
-				tag_ok = !strcmp(m->prod->tags[k], l.f.tag);
-			if (!tag_ok)
-				continue;
-			rows[n].model = m;
-			rows[n].version = m->prod;
-			n++;
-		}
-		/* newest update first, as the general listing */
-		for (size_t i = 1; i < n; i++)
-			for (size_t j = i; j > 0 && strcmp(rows[j - 1].version->updated_at, rows[j].version->updated_at) < 0; j--) {
-				mreg_row tmp = rows[j];
-				rows[j] = rows[j - 1];
-				rows[j - 1] = tmp;
-			}
-	} else if ((rc = mreg_query_list(&rows, &n, st, &l.f)) < 0) {
-		rc = cli_fail(rc);
-		goto done;
-	}
-	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		mreg_jsonw_arr_begin(&w, NULL);
-		for (size_t i = 0; i < n; i++)
-			mreg_version_write(&w, NULL, rows[i].model, rows[i].version);
-		mreg_jsonw_arr_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
-		goto done;
-	}
-	if (n == 0) {
-		printf("No models found.\n");
-		goto done;
-	}
-	const char *head[8] = { "MODEL", "VERSION", "STAGE", "TYPE", "ELO", "WIN_RATE", "GAMES", "UPDATED" };
-	if (l.group) {
-		for (size_t i = 0; i < st->nmodels; i++) {
-			const mreg_model *m = st->models[i];
-			table t = { 8, NULL, 0, 0, { 0 } };
-			table_add(&t, head);
-			for (size_t r = 0; r < n; r++)
-				if (rows[r].model == m)
-					list_row(&t, m, rows[r].version);
-			if (t.nrows > 1) {
-				printf("%s (%s, %zu version%s)\n", m->id, mreg_type_name(m->type), t.nrows - 1,
-				       t.nrows == 2 ? "" : "s");
-				table_print(&t, "  ");
-				printf("\n");
-			}
-			table_dispose(&t);
-		}
-	} else {
-		table t = { 8, NULL, 0, 0, { 0 } };
-		table_add(&t, head);
-		for (size_t r = 0; r < n; r++)
-			list_row(&t, rows[r].model, rows[r].version);
-		table_print(&t, "");
-		table_dispose(&t);
-	}
+	if (g->json)
+		cli_print_versions(rows, n);
+	else
+		print_list(st, rows, n, cli_has(&a, "group"));
 done:
 	free(rows);
 	mreg_state_free(st);
@@ -443,33 +400,52 @@ done:
 
 /* ---- log ------------------------------------------------------------ */
 
-static int log_opt(int idx, const char *value, void *payload)
+/* The events from start, one object each: id, clock, time, type, actor, node, model, version, ref. */
+static void print_log_json(mreg_event **evs, size_t start, size_t n)
 {
-	(void)idx;
-	*(const char **)payload = value;
-	return 0;
+	cli_json j;
+	mreg_jsonw *w = cli_json_start(&j);
+	mreg_jsonw_arr_begin(w, NULL);
+	for (size_t i = start; i < n; i++) {
+		const mreg_event *e = evs[i];
+		mreg_jsonw_obj_begin(w, NULL);
+		mreg_jsonw_str(w, "id", e->id);
+		mreg_jsonw_int(w, "clock", e->clock);
+		mreg_jsonw_str(w, "time", e->time);
+		mreg_jsonw_str(w, "type", mreg_event_type_name(e->type));
+		mreg_jsonw_str(w, "actor", e->actor);
+		mreg_jsonw_str(w, "node", e->node);
+		mreg_jsonw_str(w, "model", e->model);
+		mreg_jsonw_int(w, "version", e->version);
+		if (e->ref[0])
+			mreg_jsonw_str(w, "ref", e->ref);
+		else
+			mreg_jsonw_null(w, "ref");
+		mreg_jsonw_obj_end(w);
+	}
+	mreg_jsonw_arr_end(w);
+	cli_json_print(&j);
 }
 
 int cmd_log(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("log");
-	const char *limit_s = NULL;
 	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_event **evs = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, log_opt, &limit_s)))
+	if ((rc = cli_parse(&a, "log", argc, argv)))
 		return rc;
 	if (a.npositional > 1)
-		return cli_usage(cmd, "log takes at most one MODEL");
+		return cli_usage(a.cmd, "log takes at most one MODEL");
+	const char *limit_s = cli_get(&a, "limit");
 	long limit = -1;
 	if (limit_s) {
 		char *end;
 		limit = strtol(limit_s, &end, 10);
 		if (*end || limit < 0)
-			return cli_usage(cmd, "invalid limit '%s'", limit_s);
+			return cli_usage(a.cmd, "invalid limit '%s'", limit_s);
 	}
 	if (a.npositional == 1 && mreg_id_check(a.positional[0]) < 0)
 		return cli_fail(MREG_EINVALID);
@@ -480,31 +456,12 @@ int cmd_log(cli_globals *g, int argc, char **argv)
 		goto done;
 	}
 	size_t start = limit >= 0 && (size_t)limit < n ? n - (size_t)limit : 0;
-	mreg_buf b = MREG_BUF_INIT;
-	mreg_jsonw w;
 	if (g->json) {
-		mreg_jsonw_init(&w, &b);
-		mreg_jsonw_arr_begin(&w, NULL);
+		print_log_json(evs, start, n);
+		goto done;
 	}
 	for (size_t i = start; i < n; i++) {
 		const mreg_event *e = evs[i];
-		if (g->json) {
-			mreg_jsonw_obj_begin(&w, NULL);
-			mreg_jsonw_str(&w, "id", e->id);
-			mreg_jsonw_int(&w, "clock", e->clock);
-			mreg_jsonw_str(&w, "time", e->time);
-			mreg_jsonw_str(&w, "type", mreg_event_type_name(e->type));
-			mreg_jsonw_str(&w, "actor", e->actor);
-			mreg_jsonw_str(&w, "node", e->node);
-			mreg_jsonw_str(&w, "model", e->model);
-			mreg_jsonw_int(&w, "version", e->version);
-			if (e->ref[0])
-				mreg_jsonw_str(&w, "ref", e->ref);
-			else
-				mreg_jsonw_null(&w, "ref");
-			mreg_jsonw_obj_end(&w);
-			continue;
-		}
 		printf("%6lld  %.19s  %.12s  %-24s %s:%d", (long long)e->clock, e->time, e->id,
 		       mreg_event_type_name(e->type), e->model, e->version);
 		if (e->type == MREG_EV_PROMOTED)
@@ -512,12 +469,6 @@ int cmd_log(cli_globals *g, int argc, char **argv)
 		else if (e->type == MREG_EV_REGISTERED)
 			printf("  %s", mreg_stage_name(e->stage));
 		printf("  by %s\n", e->actor);
-	}
-	if (g->json) {
-		mreg_jsonw_arr_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
 	}
 done:
 	mreg_events_free(evs, n);
@@ -542,48 +493,19 @@ static void format_metrics(mreg_buf *out, const mreg_metrics *m)
 		mreg_buf_puts(out, "No metrics");
 }
 
-int cmd_stats(cli_globals *g, int argc, char **argv)
+/* "production": the version objects of every model's production version (stats, dashboard). */
+static void write_production(mreg_jsonw *w, const mreg_state *st)
 {
-	const cli_command *cmd = cli_find("stats");
-	mreg_registry *reg = NULL;
-	mreg_state *st = NULL;
-	int rc;
+	mreg_jsonw_arr_begin(w, "production");
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (st->models[i]->prod)
+			mreg_version_write(w, NULL, st->models[i], st->models[i]->prod);
+	mreg_jsonw_arr_end(w);
+}
 
-	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
-		rc = cli_fail(rc);
-		goto done;
-	}
-	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_int(&w, "total_models", (int64_t)st->nmodels);
-		mreg_jsonw_int(&w, "total_versions", st->nversions);
-		mreg_jsonw_obj_begin(&w, "by_stage");
-		for (int i = 0; i < MREG_STAGE_COUNT; i++)
-			mreg_jsonw_int(&w, mreg_stage_name((mreg_stage)i), st->stage_count[i]);
-		mreg_jsonw_obj_end(&w);
-		mreg_jsonw_obj_begin(&w, "by_type");
-		for (int i = 0; i < MREG_TYPE_COUNT; i++)
-			mreg_jsonw_int(&w, mreg_type_name((mreg_model_type)i), st->type_count[i]);
-		mreg_jsonw_obj_end(&w);
-		mreg_jsonw_arr_begin(&w, "production");
-		for (size_t i = 0; i < st->nmodels; i++)
-			if (st->models[i]->prod)
-				mreg_version_write(&w, NULL, st->models[i], st->models[i]->prod);
-		mreg_jsonw_arr_end(&w);
-		mreg_jsonw_int(&w, "events", st->nevents);
-		mreg_jsonw_int(&w, "conflicts", (int64_t)st->nconflicts);
-		mreg_jsonw_obj_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
-		goto done;
-	}
-	/* the original's layout: counts and shares by stage (with a bar) and by type */
+/* The original's layout: counts and shares by stage (with a bar) and by type, then the production versions. */
+static void print_stats(const mreg_state *st)
+{
 	int64_t total = 0;
 	for (int i = 0; i < MREG_STAGE_COUNT; i++)
 		total += st->stage_count[i];
@@ -613,6 +535,41 @@ int cmd_stats(cli_globals *g, int argc, char **argv)
 	}
 	if (!any)
 		printf("  None\n");
+}
+
+int cmd_stats(cli_globals *g, int argc, char **argv)
+{
+	cli_args a;
+	mreg_registry *reg = NULL;
+	mreg_state *st = NULL;
+	int rc;
+
+	if ((rc = cli_open_noargs(&reg, &a, g, "stats", argc, argv)))
+		return rc;
+	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+		rc = cli_fail(rc);
+		goto done;
+	}
+	if (g->json) {
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_int(w, "total_models", (int64_t)st->nmodels);
+		mreg_jsonw_int(w, "total_versions", st->nversions);
+		mreg_jsonw_obj_begin(w, "by_stage");
+		for (int i = 0; i < MREG_STAGE_COUNT; i++)
+			mreg_jsonw_int(w, mreg_stage_name((mreg_stage)i), st->stage_count[i]);
+		mreg_jsonw_obj_end(w);
+		mreg_jsonw_obj_begin(w, "by_type");
+		for (int i = 0; i < MREG_TYPE_COUNT; i++)
+			mreg_jsonw_int(w, mreg_type_name((mreg_model_type)i), st->type_count[i]);
+		mreg_jsonw_obj_end(w);
+		write_production(w, st);
+		mreg_jsonw_int(w, "events", st->nevents);
+		mreg_jsonw_int(w, "conflicts", (int64_t)st->nconflicts);
+		cli_json_print(&j);
+	} else {
+		print_stats(st);
+	}
 done:
 	mreg_state_free(st);
 	mreg_registry_free(reg);
@@ -621,47 +578,42 @@ done:
 
 int cmd_status(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("status");
+	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	mreg_status s;
 	int rc;
 
-	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
+	if ((rc = cli_open_noargs(&reg, &a, g, "status", argc, argv)))
 		return rc;
 	if ((rc = mreg_registry_status(&s, reg)) < 0 || (rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
 	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_str(&w, "path", mreg_registry_path(reg));
-		mreg_jsonw_str(&w, "branch", s.branch);
-		mreg_jsonw_str(&w, "head", s.head);
-		mreg_jsonw_str(&w, "tree", s.tree);
-		mreg_jsonw_bool(&w, "state_was_fresh", s.state_fresh);
-		mreg_jsonw_bool(&w, "bare", mreg_registry_is_bare(reg));
-		mreg_jsonw_int(&w, "events", st->nevents);
-		mreg_jsonw_int(&w, "models", (int64_t)st->nmodels);
-		mreg_jsonw_int(&w, "versions", st->nversions);
-		mreg_jsonw_arr_begin(&w, "conflicts");
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_str(w, "path", mreg_registry_path(reg));
+		mreg_jsonw_str(w, "branch", s.branch);
+		mreg_jsonw_str(w, "head", s.head);
+		mreg_jsonw_str(w, "tree", s.tree);
+		mreg_jsonw_bool(w, "state_was_fresh", s.state_fresh);
+		mreg_jsonw_bool(w, "bare", mreg_registry_is_bare(reg));
+		mreg_jsonw_int(w, "events", st->nevents);
+		mreg_jsonw_int(w, "models", (int64_t)st->nmodels);
+		mreg_jsonw_int(w, "versions", st->nversions);
+		mreg_jsonw_arr_begin(w, "conflicts");
 		for (size_t i = 0; i < st->nconflicts; i++) {
-			mreg_jsonw_obj_begin(&w, NULL);
-			mreg_jsonw_str(&w, "event", st->conflicts[i].event);
-			mreg_jsonw_str(&w, "model_id", st->conflicts[i].model);
-			mreg_jsonw_int(&w, "version", st->conflicts[i].version);
-			mreg_jsonw_str(&w, "message", st->conflicts[i].message);
-			mreg_jsonw_obj_end(&w);
+			mreg_jsonw_obj_begin(w, NULL);
+			mreg_jsonw_str(w, "event", st->conflicts[i].event);
+			mreg_jsonw_str(w, "model_id", st->conflicts[i].model);
+			mreg_jsonw_int(w, "version", st->conflicts[i].version);
+			mreg_jsonw_str(w, "message", st->conflicts[i].message);
+			mreg_jsonw_obj_end(w);
 		}
-		mreg_jsonw_arr_end(&w);
-		mreg_state_write_quarantined(&w, st);
-		mreg_jsonw_obj_end(&w);
-		mreg_jsonw_finish(&w);
-		cli_print_json(&b);
-		mreg_buf_dispose(&b);
+		mreg_jsonw_arr_end(w);
+		mreg_state_write_quarantined(w, st);
+		cli_json_print(&j);
 		goto done;
 	}
 	printf("registry:  %s%s\n", mreg_registry_path(reg), mreg_registry_is_bare(reg) ? " (bare)" : "");
@@ -683,104 +635,100 @@ done:
 	return rc;
 }
 
-static int flag_opt_refresh(int idx, const char *value, void *payload)
+/* ---- dashboard ------------------------------------------------------ */
+
+/* board and players of a CMA-ES model, from its tags; "" for others */
+static void board_of(char *out, size_t n, const mreg_version *v)
 {
-	(void)idx;
-	(void)value;
-	*(bool *)payload = true;
-	return 0;
+	const char *board = NULL, *players = NULL;
+	out[0] = '\0';
+	for (size_t i = 0; i < v->ntags; i++) {
+		if (!strncmp(v->tags[i], "board:", 6))
+			board = v->tags[i] + 6;
+		else if (!strncmp(v->tags[i], "players:", 8))
+			players = v->tags[i] + 8;
+	}
+	if (board && players)
+		snprintf(out, n, " (%s_%sp)", board, players);
 }
 
-int cmd_refresh(cli_globals *g, int argc, char **argv)
+/* The original's dashboard: production with Elo (and board), the first five in staging, counts. */
+static void print_dashboard(const mreg_state *st, const mreg_row *rows, size_t n)
 {
-	const cli_command *cmd = cli_find("refresh");
+	int64_t prod = st->stage_count[MREG_STAGE_PRODUCTION], dev = st->stage_count[MREG_STAGE_DEVELOPMENT],
+		arch = st->stage_count[MREG_STAGE_ARCHIVED];
+	printf("\n============================================================\n");
+	printf("        RingRift Model Registry Dashboard\n");
+	printf("============================================================\n");
+	printf("\n%-15s (%lld models)\n", "PRODUCTION", (long long)prod);
+	printf("--------------------------------------------------\n");
+	if (!prod)
+		printf("  No production models\n");
+	for (size_t i = 0; i < st->nmodels; i++) {
+		const mreg_model *m = st->models[i];
+		if (!m->prod)
+			continue;
+		mreg_buf e = MREG_BUF_INIT;
+		char board[300];
+		if (m->prod->metrics.present & (1u << MREG_METRIC_ELO))
+			mreg_buf_printf(&e, "%.0f", mreg_num_nz(m->prod->metrics.v[MREG_METRIC_ELO]));
+		else
+			mreg_buf_puts(&e, "N/A");
+		board_of(board, sizeof(board), m->prod);
+		printf("  %-25s Elo: %-6s%s\n", m->id, e.ptr, board);
+		mreg_buf_dispose(&e);
+	}
+	printf("\n%-15s (%zu models)\n", "STAGING", n);
+	printf("--------------------------------------------------\n");
+	if (!n)
+		printf("  No staging models\n");
+	for (size_t i = 0; i < n && i < 5; i++)
+		printf("  %-25s Games: %g\n", rows[i].model->id,
+		       mreg_num_nz(rows[i].version->metrics.v[MREG_METRIC_GAMES_PLAYED]));
+	if (n > 5)
+		printf("  ... and %zu more\n", n - 5);
+	printf("\n%-15s %lld models awaiting evaluation\n", "DEVELOPMENT", (long long)dev);
+	printf("%-15s %lld models\n", "ARCHIVED", (long long)arch);
+	printf("\n%-15s %lld model versions in registry\n", "TOTAL", (long long)(prod + (int64_t)n + dev + arch));
+	printf("\n============================================================\n");
+}
+
+int cmd_dashboard(cli_globals *g, int argc, char **argv)
+{
+	cli_args a;
 	mreg_registry *reg = NULL;
-	bool full = false, fresh = false;
-	int rc;
-
-	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, flag_opt_refresh, &full)))
-		return rc;
-	if ((rc = mreg_registry_refresh(reg, full, &fresh)) < 0)
-		rc = cli_fail(rc);
-	else if (!g->json)
-		printf("%s\n", full ? "State folded from scratch" : fresh ? "Already up to date" : "State refreshed");
-	mreg_registry_free(reg);
-	return rc;
-}
-
-static void fsck_report(const char *problem, void *payload)
-{
-	(void)payload;
-	fprintf(stderr, "mreg: fsck: %s\n", problem);
-}
-
-int cmd_fsck(cli_globals *g, int argc, char **argv)
-{
-	const cli_command *cmd = cli_find("fsck");
-	mreg_registry *reg = NULL;
+	mreg_state *st = NULL;
+	mreg_row *rows = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
+	if ((rc = cli_open_noargs(&reg, &a, g, "dashboard", argc, argv)))
 		return rc;
-	rc = mreg_fsck(&n, reg, fsck_report, NULL);
-	if (rc == MREG_ECORRUPT) {
-		rc = 1;	/* one line per problem is the report */
-	} else if (rc < 0) {
+	mreg_filter f = MREG_FILTER_INIT;
+	f.stage = MREG_STAGE_STAGING;
+	if ((rc = mreg_registry_state(&st, reg, NULL, true)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0) {
 		rc = cli_fail(rc);
-	} else if (!g->json) {
-		printf("ok: %s is consistent\n", mreg_registry_path(reg));
+		goto done;
 	}
-	mreg_registry_free(reg);
-	return rc;
-}
-
-int cmd_gc(cli_globals *g, int argc, char **argv)
-{
-	const cli_command *cmd = cli_find("gc");
-	mreg_registry *reg = NULL;
-	int64_t before = 0, after = 0;
-	int rc;
-
-	if ((rc = cli_open_noargs(&reg, g, cmd, argc, argv, NULL, NULL)))
-		return rc;
-	if ((rc = mreg_gc(&before, &after, reg)) < 0) {
-		rc = cli_fail(rc);
-	} else if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		cli_json_begin(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_int(&w, "bytes_before", before);
-		mreg_jsonw_int(&w, "bytes_after", after);
-		mreg_jsonw_obj_end(&w);
-		cli_json_end(&w, &b);
-	} else {
-		printf("Packed %s: %lld -> %lld bytes of objects\n", mreg_registry_path(reg), (long long)before,
-		       (long long)after);
-	}
-	mreg_registry_free(reg);
-	return rc;
-}
-
-int cmd_version(cli_globals *g, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
 	if (g->json) {
-		mreg_buf b = MREG_BUF_INIT, lib = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_buf_printf(&lib, "%d.%d.%d", LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
-		cli_json_begin(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_str(&w, "version", MREG_VERSION_STRING);
-		mreg_jsonw_str(&w, "libgit2", lib.ptr);
-		mreg_jsonw_obj_end(&w);
-		cli_json_end(&w, &b);
-		mreg_buf_dispose(&lib);
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		write_production(w, st);
+		mreg_jsonw_arr_begin(w, "staging");
+		for (size_t i = 0; i < n; i++)
+			mreg_version_write(w, NULL, rows[i].model, rows[i].version);
+		mreg_jsonw_arr_end(w);
+		mreg_jsonw_obj_begin(w, "counts");
+		for (int s = 0; s < MREG_STAGE_COUNT; s++)
+			mreg_jsonw_int(w, mreg_stage_name((mreg_stage)s), st->stage_count[s]);
+		mreg_jsonw_obj_end(w);
+		cli_json_print(&j);
 	} else {
-		printf("mreg %s (libgit2 %d.%d.%d)\n", MREG_VERSION_STRING, LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR,
-		       LIBGIT2_VER_REVISION);
+		print_dashboard(st, rows, n);
 	}
-	return 0;
+done:
+	free(rows);
+	mreg_state_free(st);
+	mreg_registry_free(reg);
+	return rc;
 }

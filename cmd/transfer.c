@@ -19,62 +19,35 @@ const cli_opt opts_import[] = {
 	{ NULL, 0, false, NULL }
 };
 
-typedef struct {
-	const char *a, *b;
-} two_opts;
-
-static int two_opt(int idx, const char *value, void *payload)
-{
-	two_opts *t = payload;
-	if (idx == 0)
-		t->a = value;
-	else
-		t->b = value;
-	return 0;
-}
-
 int cmd_export(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("export");
-	two_opts o = { NULL, NULL };
 	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_ref ref;
 	char *meta = NULL;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, two_opt, &o)))
+	if ((rc = cli_parse(&a, "export", argc, argv)))
 		return rc;
 	if (a.npositional != 1)
-		return cli_usage(cmd, "export needs one REF");
-	if (!o.a)
-		return cli_usage(cmd, "export needs -o PATH");
-	if ((rc = mreg_ref_parse(&ref, a.positional[0])) < 0)
-		return cli_fail(rc);
-	if (o.b) {
-		char *end;
-		long n = strtol(o.b, &end, 10);
-		if (*end || n < 1 || n > 1 << 30)
-			return cli_usage(cmd, "invalid version '%s': expected a number >= 1", o.b);
-		if (ref.version && ref.version != n)
-			return cli_usage(cmd, "'%s' and -v %s name different versions", a.positional[0], o.b);
-		ref.version = (int)n;
-	}
+		return cli_usage(a.cmd, "export needs one REF");
+	const char *path = cli_get(&a, "output");
+	if (!path)
+		return cli_usage(a.cmd, "export needs -o PATH");
+	if ((rc = cli_ref(&ref, &a, a.positional[0], true)))
+		return rc;
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	if ((rc = mreg_export(&meta, reg, &ref, o.a)) < 0) {
+	if ((rc = mreg_export(&meta, reg, &ref, path)) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		cli_json_begin(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_str(&w, "path", o.a);
-		mreg_jsonw_str(&w, "metadata", meta);
-		mreg_jsonw_obj_end(&w);
-		cli_json_end(&w, &b);
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_str(w, "path", path);
+		mreg_jsonw_str(w, "metadata", meta);
+		cli_json_print(&j);
 	} else {
-		printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], o.a, meta);
+		printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], path, meta);
 	}
 	free(meta);
 	mreg_registry_free(reg);
@@ -83,30 +56,25 @@ int cmd_export(cli_globals *g, int argc, char **argv)
 
 int cmd_import(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("import");
-	two_opts o = { NULL, NULL };
 	cli_args a;
 	mreg_registry *reg = NULL;
 	char model[MREG_ID_MAX + 1];
 	int version = 0, rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, two_opt, &o)))
+	if ((rc = cli_parse(&a, "import", argc, argv)))
 		return rc;
 	if (a.npositional != 1)
-		return cli_usage(cmd, "import needs one FILE");
+		return cli_usage(a.cmd, "import needs one FILE");
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	if ((rc = mreg_import(model, &version, reg, a.positional[0], o.a, o.b)) < 0) {
+	if ((rc = mreg_import(model, &version, reg, a.positional[0], cli_get(&a, "metadata"), cli_get(&a, "id"))) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		cli_json_begin(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_str(&w, "model_id", model);
-		mreg_jsonw_int(&w, "version", version);
-		mreg_jsonw_obj_end(&w);
-		cli_json_end(&w, &b);
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_str(w, "model_id", model);
+		mreg_jsonw_int(w, "version", version);
+		cli_json_print(&j);
 	} else {
 		printf("Imported %s as %s:%d\n", a.positional[0], model, version);
 	}
@@ -116,35 +84,31 @@ int cmd_import(cli_globals *g, int argc, char **argv)
 
 int cmd_migrate(cli_globals *g, int argc, char **argv)
 {
-	const cli_command *cmd = cli_find("migrate");
 	cli_args a;
 	mreg_registry *reg = NULL;
 	mreg_migrate_report r;
 	int rc;
 
-	if ((rc = cli_parse(&a, cmd, argc, argv, NULL, NULL)))
+	if ((rc = cli_parse(&a, "migrate", argc, argv)))
 		return rc;
 	if (a.npositional != 1)
-		return cli_usage(cmd, "migrate needs the original's registry.db");
+		return cli_usage(a.cmd, "migrate needs the original's registry.db");
 	if ((rc = cli_open(&reg, g)))
 		return rc;
 	if ((rc = mreg_migrate(&r, reg, a.positional[0])) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		cli_json_begin(&w, &b);
-		mreg_jsonw_obj_begin(&w, NULL);
-		mreg_jsonw_int(&w, "models", (int64_t)r.models);
-		mreg_jsonw_int(&w, "versions", (int64_t)r.versions);
-		mreg_jsonw_int(&w, "transitions", (int64_t)r.transitions);
-		mreg_jsonw_int(&w, "comparisons", (int64_t)r.comparisons);
-		mreg_jsonw_int(&w, "validations", (int64_t)r.validations);
-		mreg_jsonw_int(&w, "events", (int64_t)r.events);
-		mreg_jsonw_int(&w, "conflicts", (int64_t)r.conflicts);
-		mreg_jsonw_int(&w, "skipped", (int64_t)r.skipped);
-		mreg_jsonw_obj_end(&w);
-		cli_json_end(&w, &b);
+		cli_json j;
+		mreg_jsonw *w = cli_json_object(&j);
+		mreg_jsonw_int(w, "models", (int64_t)r.models);
+		mreg_jsonw_int(w, "versions", (int64_t)r.versions);
+		mreg_jsonw_int(w, "transitions", (int64_t)r.transitions);
+		mreg_jsonw_int(w, "comparisons", (int64_t)r.comparisons);
+		mreg_jsonw_int(w, "validations", (int64_t)r.validations);
+		mreg_jsonw_int(w, "events", (int64_t)r.events);
+		mreg_jsonw_int(w, "conflicts", (int64_t)r.conflicts);
+		mreg_jsonw_int(w, "skipped", (int64_t)r.skipped);
+		cli_json_print(&j);
 	} else {
 		printf("Migrated %s: %zu models, %zu versions, %zu transitions, %zu comparisons, %zu validations "
 		       "(%zu events in one commit)\n",

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The documentation follows the code: the committed man page is what
-# `mreg help --man` prints, every command has `mreg help COMMAND` and a row
-# in the README's command table.
+# `mreg help --man` prints, every command has `mreg help COMMAND`, the same
+# text as `mreg COMMAND --help`, and a row in the README's command table.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$TESTDATA/.." && pwd)
 
@@ -15,6 +15,8 @@ for c in $cmds; do
 	"$MREG" help "$c" >"$T/h" 2>&1 || fail "mreg help $c"
 	grep -q "^usage: mreg" "$T/h" || fail "mreg help $c prints a usage line"
 	grep -q "\`$c" "$ROOT/README.md" || fail "README's command table has $c"
+	"$MREG" "$c" --help >"$T/h2" 2>&1 || fail "mreg $c --help"
+	cmp -s "$T/h" "$T/h2" || fail "mreg $c --help prints what mreg help $c prints"
 done
 if [ "$n" -ge 30 ]; then ok "$n commands documented in help and README"; else fail "at least 30 commands in mreg help ($n)"; fi
 finish

@@ -240,39 +240,13 @@ static int add_reflog_file(gc_tips *g, const char *path)
 	return rc;
 }
 
-/* Linked work trees (.git/worktrees/<name>/): their HEAD, its reflog, their index. */
-static int add_worktrees(gc_tips *g)
+/* A linked work tree: its HEAD (detached at a commit; a branch is one of the refs), its reflog, its index. */
+static int add_worktree(const git_oid *detached, const char *head, const char *log, const char *index, void *payload)
 {
-	char *dir = mreg_strfmt("%sworktrees", g->reg->gitdir);
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	int rc = 0;
-	while (d && rc == 0 && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		mreg_buf b = MREG_BUF_INIT;
-		char *head = mreg_strfmt("%s/%s/HEAD", dir, de->d_name);
-		char *log = mreg_strfmt("%s/%s/logs/HEAD", dir, de->d_name);
-		char *index = mreg_strfmt("%s/%s/index", dir, de->d_name);
-		git_oid id;
-		if (!head || !log || !index) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-		} else {
-			/* detached at a commit; a branch is one of the refs */
-			if (mreg_fs_read(&b, head, 256) == 0 && b.size >= 40 && git_oid_fromstrn(&id, b.ptr, 40) == 0)
-				rc = add_tip(g, &id, head, true);
-			mreg_error_clear();
-			if (rc == 0 && (rc = add_reflog_file(g, log)) == 0)
-				rc = add_index(g, index);
-		}
-		mreg_buf_dispose(&b);
-		free(head);
-		free(log);
-		free(index);
-	}
-	if (d)
-		closedir(d);
-	free(dir);
+	gc_tips *g = payload;
+	int rc = detached ? add_tip(g, detached, head, true) : 0;
+	if (rc == 0 && (rc = add_reflog_file(g, log)) == 0)
+		rc = add_index(g, index);
 	return rc;
 }
 
@@ -486,7 +460,7 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 || (rc = add_worktrees(&g)) < 0 ||
+	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 || (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 ||
 	    (rc = write_new_pack(name, &g)) < 0)
 		goto done;
 	/* what the new pack holds is all that is kept; the rest is unreachable */

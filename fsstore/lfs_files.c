@@ -267,6 +267,48 @@ static int cmp_path(const void *a, const void *b)
  * line). The file in blobs/ stays as the work tree copy. 0 when there was
  * nothing to move (one lstat when there is no blobs/).
  */
+/* What a registration killed by an older mreg left: blobs/.incoming-<pid> (no writer is alive but us). */
+static void sweep_incoming(mreg_registry *reg)
+{
+	int bdir;
+	if (mreg_fs_dir_beneath(&bdir, reg->workdir, "blobs", 0) == 0) {
+		int dup = fcntl(bdir, F_DUPFD_CLOEXEC, 0);
+		DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+		struct dirent *de;
+		if (!d && dup >= 0)
+			close(dup);
+		while (d && (de = readdir(d)))
+			if (!strncmp(de->d_name, ".incoming-", 10))
+				unlinkat(bdir, de->d_name, 0);
+		if (d)
+			closedir(d);
+		close(bdir);
+	}
+	mreg_error_clear();
+}
+
+/* The model files registered under blobs/ that tree holds no more of: those to move (*want, sorted by the caller). */
+static int legacy_paths(char ***want, size_t *nwant, mreg_registry *reg, const git_oid *tree, mreg_event **evs,
+			size_t nevs)
+{
+	for (size_t i = 0; i < nevs; i++) {
+		const mreg_event *ev = evs[i];
+		git_oid id;
+		unsigned mode;
+		if (ev->type != MREG_EV_REGISTERED || strncmp(ev->file_path, "blobs/", 6) ||
+		    mreg_tree_path(&id, &mode, reg, tree, ev->file_path) == 0)
+			continue;	/* not a legacy large file, or moved over already */
+		char **more = realloc(*want, (*nwant + 1) * sizeof(*more));
+		if (!more)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		*want = more;
+		if (!(more[*nwant] = mreg_strdup(ev->file_path)))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		(*nwant)++;
+	}
+	return 0;
+}
+
 int mreg_lfs_migrate(mreg_registry *reg)
 {
 	mreg_event **evs = NULL;
@@ -287,40 +329,12 @@ int mreg_lfs_migrate(mreg_registry *reg)
 	free(blobs);
 	if (!there)
 		return 0;	/* none; or a link or file a peer committed there: never followed */
-	/* what a registration killed by an older mreg left: blobs/.incoming-<pid> (no writer is alive but us) */
-	int bdir;
-	if (mreg_fs_dir_beneath(&bdir, reg->workdir, "blobs", 0) == 0) {
-		int dup = fcntl(bdir, F_DUPFD_CLOEXEC, 0);
-		DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-		struct dirent *de;
-		if (!d && dup >= 0)
-			close(dup);
-		while (d && (de = readdir(d)))
-			if (!strncmp(de->d_name, ".incoming-", 10))
-				unlinkat(bdir, de->d_name, 0);
-		if (d)
-			closedir(d);
-		close(bdir);
-	}
+	sweep_incoming(reg);
 	mreg_error_clear();
 	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, NULL, reg, &tree)) < 0)
 		goto done;
-	for (size_t i = 0; i < nevs; i++) {
-		const mreg_event *ev = evs[i];
-		git_oid id;
-		unsigned mode;
-		if (ev->type != MREG_EV_REGISTERED || strncmp(ev->file_path, "blobs/", 6) ||
-		    mreg_tree_path(&id, &mode, reg, &tree, ev->file_path) == 0)
-			continue;	/* not a legacy large file, or moved over already */
-		char **more = realloc(want, (nwant + 1) * sizeof(*more));
-		if (!more || !(more[nwant] = mreg_strdup(ev->file_path))) {
-			want = more ? more : want;
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			goto done;
-		}
-		want = more;
-		nwant++;
-	}
+	if ((rc = legacy_paths(&want, &nwant, reg, &tree, evs, nevs)) < 0)
+		goto done;
 	if (nwant == 0)
 		goto done;
 	qsort(want, nwant, sizeof(*want), cmp_path);

@@ -197,6 +197,110 @@ static int read_file(migration *mg, version_row *vr, const char *stored, mreg_bu
 	return rc;
 }
 
+/* The tags of version number of model, from the tags table (statement tg), into ev. */
+static int row_tags(mreg_event *ev, sqlite3_stmt *tg, const char *model, int number)
+{
+	int rc = 0;
+	sqlite3_reset(tg);
+	sqlite3_bind_text(tg, 1, model, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(tg, 2, number);
+	while (sqlite3_step(tg) == SQLITE_ROW) {
+		char **tp = realloc(ev->tags, (ev->ntags + 1) * sizeof(*tp));
+		if (!tp)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		ev->tags = tp;
+		if (!(ev->tags[ev->ntags] = mreg_strdup(col(tg, 0))))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		if ((rc = mreg_tag_check(ev->tags[ev->ntags++])) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The version's file, read (vr->data) and named as a registration names it (ev's file fields). */
+static int row_file(migration *mg, version_row *vr, mreg_event *ev, const char *stored)
+{
+	int rc;
+	/* the file, stored as a registration stores it */
+	if ((rc = read_file(mg, vr, stored, &vr->data)) < 0)
+		return rc;
+	char hex[33], ext[17] = "";
+	mreg_hash128(hex, vr->data.ptr, vr->data.size);
+	const char *slash = strrchr(vr->path, '/'), *base = slash ? slash + 1 : vr->path, *dot = strrchr(base, '.');
+	if (dot && dot != base && strlen(dot) <= 16 && dot[1]) {
+		size_t k = 0;
+		for (const char *c = dot; *c; c++)
+			ext[k++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		ext[k] = '\0';
+		if (strspn(ext + 1, "abcdefghijklmnopqrstuvwxyz0123456789") != k - 1)
+			ext[0] = '\0';
+	}
+	vr->large = (int64_t)vr->data.size > mg->limit;
+	ev->file_path = mreg_strfmt("artifacts/%.2s/%.2s/%s%s", hex, hex + 2, hex, ext);
+	snprintf(ev->file_hash, sizeof(ev->file_hash), "xxh128:%s", hex);
+	ev->file_size = (int64_t)vr->data.size;
+	if (!ev->name || !ev->description || !ev->file_path)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
+/* One row of the versions query (statement s; t and tg: its first stage and its tags) as a registration. */
+static int version_from_row(migration *mg, sqlite3_stmt *s, sqlite3_stmt *t, sqlite3_stmt *tg)
+{
+	int rc = 0;
+	version_row *p = realloc(mg->v, (mg->nv + 1) * sizeof(*p));
+	if (!p)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	mg->v = p;
+	version_row *vr = &mg->v[mg->nv++];
+	memset(vr, 0, sizeof(*vr));
+	mreg_buf_init(&vr->data, 0);
+	vr->model = mreg_strdup(col(s, 0));
+	vr->number = sqlite3_column_int(s, 1);
+	const char *model = vr->model ? vr->model : "";
+	char subject[MREG_ID_MAX + 16];
+	snprintf(subject, sizeof(subject), "%s:%d", model, vr->number);
+	if (!vr->model || mreg_id_check(vr->model) < 0 || vr->number < 1)
+		return mreg_error_set(MREG_EINVALID, "cannot migrate '%s': not an id and version mreg takes", subject);
+	if (parse_time(&vr->created, col(s, 6)) < 0)
+		return mreg_error_set(MREG_EINVALID, "cannot migrate '%s': created_at '%s' is not a time", subject,
+				    col(s, 6) ? col(s, 6) : "");
+	/* the stage its history starts in; without history, where it is now */
+	sqlite3_reset(t);
+	sqlite3_bind_text(t, 1, model, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(t, 2, vr->number);
+	const char *st0 = sqlite3_step(t) == SQLITE_ROW ? col(t, 0) : col(s, 2);
+	snprintf(vr->stage0, sizeof(vr->stage0), "%s", st0 ? st0 : "");
+	mreg_event *ev = new_event(MREG_EV_REGISTERED, model);
+	if (!ev)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if ((rc = add_item(mg, ev, vr->created, 0, mg->nv - 1)) < 0)	/* the item owns it from here */
+		return rc;
+	ev->version = vr->number;
+	ev->stage = mreg_stage_parse(vr->stage0);
+	ev->model_type = mreg_type_parse(col(s, 9));
+	ev->name = mreg_strdup(col(s, 7) ? col(s, 7) : model);
+	ev->description = mreg_strdup(col(s, 8) ? col(s, 8) : "");
+	if (ev->stage == MREG_STAGE_NONE || ev->model_type == MREG_TYPE_NONE)
+		return mreg_error_set(MREG_EINVALID, "cannot migrate '%s': unknown stage '%s' or model type '%s'", subject,
+				    vr->stage0, col(s, 9) ? col(s, 9) : "");
+	cJSON *metrics = NULL, *cfg = NULL;
+	if ((rc = json_col(&metrics, s, 4, "metrics_json", subject)) < 0)
+		return rc;
+	rc = mreg_metrics_from_json(&ev->metrics, metrics, subject);
+	cJSON_Delete(metrics);
+	if (rc < 0 || (rc = json_col(&cfg, s, 5, "training_config_json", subject)) < 0)
+		return rc;
+	rc = mreg_config_normalize(&ev->training_config, cfg, false, subject);
+	cJSON_Delete(cfg);
+	if (rc < 0)
+		return rc;
+	if ((rc = row_tags(ev, tg, model, vr->number)) < 0 || (rc = row_file(mg, vr, ev, col(s, 3) ? col(s, 3) : "")) < 0)
+		return rc;
+	mg->rep->versions++;
+	return 0;
+}
+
 static int load_versions(migration *mg)
 {
 	sqlite3_stmt *s = NULL, *t = NULL, *tg = NULL;
@@ -215,105 +319,9 @@ static int load_versions(migration *mg)
 		goto done;
 	}
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		version_row *p = realloc(mg->v, (mg->nv + 1) * sizeof(*p));
-		if (!p) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
+	while ((step = sqlite3_step(s)) == SQLITE_ROW)
+		if ((rc = version_from_row(mg, s, t, tg)) < 0)
 			goto done;
-		}
-		mg->v = p;
-		version_row *vr = &mg->v[mg->nv++];
-		memset(vr, 0, sizeof(*vr));
-		mreg_buf_init(&vr->data, 0);
-		vr->model = mreg_strdup(col(s, 0));
-		vr->number = sqlite3_column_int(s, 1);
-		const char *model = vr->model ? vr->model : "";
-		char subject[MREG_ID_MAX + 16];
-		snprintf(subject, sizeof(subject), "%s:%d", model, vr->number);
-		if (!vr->model || mreg_id_check(vr->model) < 0 || vr->number < 1) {
-			rc = mreg_error_set(MREG_EINVALID, "cannot migrate '%s': not an id and version mreg takes", subject);
-			goto done;
-		}
-		if (parse_time(&vr->created, col(s, 6)) < 0) {
-			rc = mreg_error_set(MREG_EINVALID, "cannot migrate '%s': created_at '%s' is not a time", subject,
-					    col(s, 6) ? col(s, 6) : "");
-			goto done;
-		}
-		/* the stage its history starts in; without history, where it is now */
-		sqlite3_reset(t);
-		sqlite3_bind_text(t, 1, model, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(t, 2, vr->number);
-		const char *st0 = sqlite3_step(t) == SQLITE_ROW ? col(t, 0) : col(s, 2);
-		snprintf(vr->stage0, sizeof(vr->stage0), "%s", st0 ? st0 : "");
-		mreg_event *ev = new_event(MREG_EV_REGISTERED, model);
-		if (!ev) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			goto done;
-		}
-		if ((rc = add_item(mg, ev, vr->created, 0, mg->nv - 1)) < 0)	/* the item owns it from here */
-			goto done;
-		ev->version = vr->number;
-		ev->stage = mreg_stage_parse(vr->stage0);
-		ev->model_type = mreg_type_parse(col(s, 9));
-		ev->name = mreg_strdup(col(s, 7) ? col(s, 7) : model);
-		ev->description = mreg_strdup(col(s, 8) ? col(s, 8) : "");
-		if (ev->stage == MREG_STAGE_NONE || ev->model_type == MREG_TYPE_NONE) {
-			rc = mreg_error_set(MREG_EINVALID, "cannot migrate '%s': unknown stage '%s' or model type '%s'", subject,
-					    vr->stage0, col(s, 9) ? col(s, 9) : "");
-			goto done;
-		}
-		cJSON *metrics = NULL, *cfg = NULL;
-		if ((rc = json_col(&metrics, s, 4, "metrics_json", subject)) < 0)
-			goto done;
-		rc = mreg_metrics_from_json(&ev->metrics, metrics, subject);
-		cJSON_Delete(metrics);
-		if (rc < 0 || (rc = json_col(&cfg, s, 5, "training_config_json", subject)) < 0)
-			goto done;
-		rc = mreg_config_normalize(&ev->training_config, cfg, false, subject);
-		cJSON_Delete(cfg);
-		if (rc < 0)
-			goto done;
-		sqlite3_reset(tg);
-		sqlite3_bind_text(tg, 1, model, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(tg, 2, vr->number);
-		while (sqlite3_step(tg) == SQLITE_ROW) {
-			char **tp = realloc(ev->tags, (ev->ntags + 1) * sizeof(*tp));
-			if (!tp) {
-				rc = mreg_error_set(MREG_ERROR, "out of memory");
-				goto done;
-			}
-			ev->tags = tp;
-			if (!(ev->tags[ev->ntags] = mreg_strdup(col(tg, 0)))) {
-				rc = mreg_error_set(MREG_ERROR, "out of memory");
-				goto done;
-			}
-			if ((rc = mreg_tag_check(ev->tags[ev->ntags++])) < 0)
-				goto done;
-		}
-		/* the file, stored as a registration stores it */
-		if ((rc = read_file(mg, vr, col(s, 3) ? col(s, 3) : "", &vr->data)) < 0)
-			goto done;
-		char hex[33], ext[17] = "";
-		mreg_hash128(hex, vr->data.ptr, vr->data.size);
-		const char *slash = strrchr(vr->path, '/'), *base = slash ? slash + 1 : vr->path, *dot = strrchr(base, '.');
-		if (dot && dot != base && strlen(dot) <= 16 && dot[1]) {
-			size_t k = 0;
-			for (const char *c = dot; *c; c++)
-				ext[k++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-			ext[k] = '\0';
-			if (strspn(ext + 1, "abcdefghijklmnopqrstuvwxyz0123456789") != k - 1)
-				ext[0] = '\0';
-		}
-		vr->large = (int64_t)vr->data.size > mg->limit;
-		ev->file_path = mreg_strfmt("artifacts/%.2s/%.2s/%s%s", hex, hex + 2, hex, ext);
-		snprintf(ev->file_hash, sizeof(ev->file_hash), "xxh128:%s", hex);
-		ev->file_size = (int64_t)vr->data.size;
-		if (!ev->name || !ev->description || !ev->file_path) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			goto done;
-		}
-		mg->rep->versions++;
-	}
 	if (step != SQLITE_DONE)
 		rc = db_error(mg, "reading versions");
 done:
@@ -588,14 +596,86 @@ static int place_large(mreg_lfs_files *out, migration *mg)
 	return rc;
 }
 
-int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_path)
+/* The original's database at db_path, opened read-only into mg, and checked to be one. */
+static int open_db(migration *mg, const char *db_path)
 {
-	migration mg;
-	mreg_state *st = NULL;
+	struct stat sb;
+	if (stat(db_path, &sb) < 0)
+		return mreg_error_set(MREG_ENOTFOUND, "database not found: '%s'", db_path);
+	if (!S_ISREG(sb.st_mode))
+		return mreg_error_set(MREG_EINVALID, "not a database: '%s' is %s", db_path,
+				      S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+	if (sqlite3_open_v2(db_path, &mg->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return mreg_error_set(MREG_EINVALID, "cannot open database '%s': %s", db_path, sqlite3_errmsg(mg->db));
+	if (!has_table(mg, "models") || !has_table(mg, "versions") || !has_table(mg, "stage_transitions"))
+		return mreg_error_set(MREG_EINVALID,
+				      "not an original registry database: '%s' lacks models, versions or stage_transitions",
+				      db_path);
+	const char *slash = strrchr(db_path, '/');
+	mg->dbdir = slash ? mreg_strfmt("%.*s", (int)(slash - db_path), db_path) : mreg_strdup(".");
+	return mg->dbdir ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
+/* Every item's event and the files they add (small ones committed, large ones' pointers) in one append. */
+static int append_all(migration *mg, mreg_lfs_files *lf, const char *db_path)
+{
+	mreg_migrate_report *out = mg->rep;
 	mreg_event **evs = NULL;
 	const char **paths = NULL;
 	const void **datas = NULL;
 	size_t *lens = NULL;
+	int rc;
+
+	evs = calloc(mg->nitems, sizeof(*evs));
+	paths = calloc(mg->nv + 2 * mg->nitems + 1, sizeof(*paths));
+	datas = calloc(mg->nv + 2 * mg->nitems + 1, sizeof(*datas));
+	lens = calloc(mg->nv + 2 * mg->nitems + 1, sizeof(*lens));
+	if (!evs || !paths || !datas || !lens) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	size_t nfiles = 0;
+	for (size_t i = 0; i < mg->nitems; i++) {
+		evs[i] = mg->items[i].ev;
+		version_row *vr = &mg->v[mg->items[i].version];
+		if (evs[i]->type == MREG_EV_REGISTERED && !vr->large) {
+			bool dup = false;	/* the same file twice: one tree entry */
+			for (size_t k = 0; k < nfiles && !dup; k++)
+				dup = !strcmp(paths[k], evs[i]->file_path);
+			if (!dup) {
+				paths[nfiles] = evs[i]->file_path;
+				datas[nfiles] = vr->data.ptr;
+				lens[nfiles++] = vr->data.size;
+			}
+		}
+	}
+	if ((rc = place_large(lf, mg)) < 0)
+		goto done;
+	for (size_t i = 0; i < lf->n; i++) {
+		paths[nfiles] = lf->files[i].path;
+		datas[nfiles] = lf->files[i].data;
+		lens[nfiles++] = lf->files[i].len;
+	}
+	char *summary = mreg_strfmt("migrate %s: %zu models, %zu versions, %zu transitions", db_path, out->models,
+				    out->versions, out->transitions);
+	if (!summary) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	rc = mreg_append_events(mg->reg, evs, mg->nitems, paths, datas, lens, nfiles, summary);
+	free(summary);
+done:
+	free(evs);
+	free(paths);
+	free(datas);
+	free(lens);
+	return rc;
+}
+
+int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_path)
+{
+	migration mg;
+	mreg_state *st = NULL;
 	mreg_lfs_files lf;
 	int rc;
 	bool locked = false;
@@ -607,27 +687,8 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	mg.rep = out;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot migrate into '%s': it is a bare repository", reg->path);
-	struct stat sb;
-	if (stat(db_path, &sb) < 0)
-		return mreg_error_set(MREG_ENOTFOUND, "database not found: '%s'", db_path);
-	if (!S_ISREG(sb.st_mode))
-		return mreg_error_set(MREG_EINVALID, "not a database: '%s' is %s", db_path,
-				      S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
-	if (sqlite3_open_v2(db_path, &mg.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		rc = mreg_error_set(MREG_EINVALID, "cannot open database '%s': %s", db_path, sqlite3_errmsg(mg.db));
+	if ((rc = open_db(&mg, db_path)) < 0)
 		goto done;
-	}
-	if (!has_table(&mg, "models") || !has_table(&mg, "versions") || !has_table(&mg, "stage_transitions")) {
-		rc = mreg_error_set(MREG_EINVALID, "not an original registry database: '%s' lacks models, versions or stage_transitions",
-				    db_path);
-		goto done;
-	}
-	const char *slash = strrchr(db_path, '/');
-	mg.dbdir = slash ? mreg_strfmt("%.*s", (int)(slash - db_path), db_path) : mreg_strdup(".");
-	if (!mg.dbdir) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
 	/*
 	 * The writer lock from here to the commit: the check that none of the
 	 * database's models is here yet, and the clocks given, hold when the
@@ -660,46 +721,8 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	}
 	if ((rc = mreg_load_node(reg)) < 0 || (rc = build_events(&mg, st->clock)) < 0)
 		goto done;
-	evs = calloc(mg.nitems, sizeof(*evs));
-	paths = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*paths));
-	datas = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*datas));
-	lens = calloc(mg.nv + 2 * mg.nitems + 1, sizeof(*lens));
-	if (!evs || !paths || !datas || !lens) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	size_t nfiles = 0;
-	for (size_t i = 0; i < mg.nitems; i++) {
-		evs[i] = mg.items[i].ev;
-		version_row *vr = &mg.v[mg.items[i].version];
-		if (evs[i]->type == MREG_EV_REGISTERED && !vr->large) {
-			bool dup = false;	/* the same file twice: one tree entry */
-			for (size_t k = 0; k < nfiles && !dup; k++)
-				dup = !strcmp(paths[k], evs[i]->file_path);
-			if (!dup) {
-				paths[nfiles] = evs[i]->file_path;
-				datas[nfiles] = vr->data.ptr;
-				lens[nfiles++] = vr->data.size;
-			}
-		}
-	}
-	if ((rc = place_large(&lf, &mg)) < 0)
-		goto done;
-	for (size_t i = 0; i < lf.n; i++) {
-		paths[nfiles] = lf.files[i].path;
-		datas[nfiles] = lf.files[i].data;
-		lens[nfiles++] = lf.files[i].len;
-	}
 	size_t before = st->nconflicts;
-	char *summary = mreg_strfmt("migrate %s: %zu models, %zu versions, %zu transitions", db_path, out->models,
-				    out->versions, out->transitions);
-	if (!summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	rc = mreg_append_events(reg, evs, mg.nitems, paths, datas, lens, nfiles, summary);
-	free(summary);
-	if (rc < 0)
+	if ((rc = append_all(&mg, &lf, db_path)) < 0)
 		goto done;
 	out->events = mg.nitems;
 	mreg_state_free(st);
@@ -717,10 +740,6 @@ done:
 	}
 	free(mg.v);
 	free(mg.dbdir);
-	free(evs);
-	free(paths);
-	free(datas);
-	free(lens);
 	mreg_lfs_files_dispose(&lf);
 	free(mg.lfs_ptrs);
 	mreg_state_free(st);

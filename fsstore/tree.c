@@ -91,8 +91,8 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 		if (done_up[i])
 			continue;
 		const char *path = up[i].path, *slash = strchr(path, '/');
-		mreg_git_tree_entry x = { path, slash ? (size_t)(slash - path) : strlen(path), slash ? 040000u : 0100644u,
-					  slash ? "40000" : "100644", slash ? 5 : 6, up[i].id };
+		mreg_git_tree_entry x;
+		mreg_git_tree_entry_init(&x, path, slash ? (size_t)(slash - path) : strlen(path), slash != NULL, &up[i].id);
 		if (!x.len || x.len > 255) {
 			rc = mreg_error_set(MREG_ERROR, "invalid path '%s'", path);
 			goto done;

@@ -208,6 +208,49 @@ static int init_aside(const char *tmp, const char *target, const char *branch, c
 	return rc;
 }
 
+/* *parent, and *tmp: a new directory beside target (in parent), where the registry is built. */
+static int make_aside(char **parent, char **tmp, const char *target)
+{
+	size_t tl = strlen(target);
+	int rc = 0;
+	while (tl > 1 && target[tl - 1] == '/')
+		tl--;
+	const char *ts = NULL;
+	for (size_t i = 0; i < tl; i++)
+		if (target[i] == '/')
+			ts = target + i;
+	*parent = ts ? (ts == target ? mreg_strdup("/") : mreg_strfmt("%.*s", (int)(ts - target), target)) : mreg_strdup(".");
+	*tmp = mreg_strfmt("%.*s.restoring-XXXXXX", (int)tl, target);
+	if (!*parent || !*tmp || (rc = mreg_fs_mkdirs(*parent)) < 0 || !mkdtemp(*tmp)) {
+		rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "cannot make a directory beside '%s': %s", target, strerror(errno));
+		free(*tmp);	/* nothing made there to remove */
+		*tmp = NULL;
+	}
+	return rc;
+}
+
+/*
+ * The work tree and index from nothing; then the state, folded from the
+ * events, and the mirror check, which puts the large files' bytes where
+ * the checkout wrote their pointers.
+ */
+static int check_out(mreg_registry *reg, const char *target)
+{
+	git_checkout_options co;
+	int rc = mreg_lock(reg);
+	if (rc < 0)
+		return rc;
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE;
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	if (git_checkout_head(reg->repo, &co) < 0)
+		rc = mreg_git_error("cannot write the work tree of", target);
+	if (rc == 0)
+		rc = mreg_cache_ensure(reg);
+	mreg_unlock(reg);
+	return rc;
+}
+
 int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 {
 	char *dir = NULL, *id = NULL, *tmp = NULL, *parent = NULL;
@@ -253,42 +296,15 @@ int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
 	 * place at the end: a restore-from that is killed or fails leaves the
 	 * target as it was (absent or empty), so it can simply be run again.
 	 */
-	size_t tl = strlen(target);
-	while (tl > 1 && target[tl - 1] == '/')
-		tl--;
-	const char *ts = NULL;
-	for (size_t i = 0; i < tl; i++)
-		if (target[i] == '/')
-			ts = target + i;
-	parent = ts ? (ts == target ? mreg_strdup("/") : mreg_strfmt("%.*s", (int)(ts - target), target)) : mreg_strdup(".");
-	tmp = mreg_strfmt("%.*s.restoring-XXXXXX", (int)tl, target);
-	if (!parent || !tmp || (rc = mreg_fs_mkdirs(parent)) < 0 || !mkdtemp(tmp)) {
-		rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "cannot make a directory beside '%s': %s", target, strerror(errno));
+	if ((rc = make_aside(&parent, &tmp, target)) < 0)
 		goto done;
-	}
 	if ((rc = init_aside(tmp, target, mreg_backup_meta_str(meta, "branch"), &bi, id)) < 0)
 		goto done;
 	if ((rc = mreg_registry_open(&reg, tmp)) < 0)
 		goto done;
 	if ((rc = restore_blobs(meta, dir, reg, true)) < 0)
 		goto done;
-	if ((rc = mreg_lock(reg)) < 0)
-		goto done;
-	/*
-	 * The work tree and index from nothing; then the state, folded from
-	 * the events, and the mirror check, which puts the large files' bytes
-	 * where the checkout wrote their pointers.
-	 */
-	git_checkout_options co;
-	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
-	co.checkout_strategy = GIT_CHECKOUT_FORCE;
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	if (git_checkout_head(reg->repo, &co) < 0)
-		rc = mreg_git_error("cannot write the work tree of", target);
-	if (rc == 0)
-		rc = mreg_cache_ensure(reg);
-	mreg_unlock(reg);
-	if (rc < 0)
+	if ((rc = check_out(reg, target)) < 0)
 		goto done;
 	cJSON *r = cJSON_CreateObject();
 	char hex[41];

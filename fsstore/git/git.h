@@ -138,7 +138,7 @@ int mreg_git_tree_next(mreg_git_tree_entry *out, const char **p, const char *end
 /* The entry called name (n bytes) in a tree object's bytes; false when there is none (or it is malformed). */
 bool mreg_git_tree_find(mreg_git_tree_entry *out, const char *data, size_t len, const char *name, size_t n);
 
-/* ---- odb.c: what is in the object directories ----------------------- */
+/* ---- objdir.c: what the object directories hold ---------------------- */
 
 /* A pack in objects/pack: its name without extension, and what lies beside it. */
 typedef struct {
@@ -173,6 +173,8 @@ char *mreg_git_loose_path(const char *objdir, const git_oid *id);
 
 /* git's order of tree entries: names as bytes, a directory's as if it ended in '/'. */
 int mreg_git_tree_cmp(const mreg_git_tree_entry *a, const mreg_git_tree_entry *b);
+/* An entry for a file (mode 100644) or a directory (40000) called name (len bytes). */
+void mreg_git_tree_entry_init(mreg_git_tree_entry *e, const char *name, size_t len, bool dir, const git_oid *id);
 /* All entries of a tree's bytes, with room for extra more (free *out); MREG_GIT_UNSURE when they are not a tree. */
 int mreg_git_tree_parse(mreg_git_tree_entry **out, size_t *n, size_t extra, const char *data, size_t len);
 /*
@@ -288,6 +290,15 @@ typedef struct {
 /* One line appended to logs/<ref>, as git writes them (not synced: a reflog line lost is only that). */
 void mreg_git_reflog_append(const char *gitdir, const char *ref, const git_oid *from, const git_oid *to,
 			    const mreg_git_ident *who, const char *msg);
+/*
+ * fn for each linked work tree of gitdir (worktrees/<name>/): the commit
+ * its HEAD holds when detached (NULL when it names a branch, one of the
+ * refs), and the paths of its HEAD, its HEAD's reflog and its index.
+ */
+int mreg_git_worktree_each(const char *gitdir,
+			   int (*fn)(const git_oid *detached, const char *head, const char *log, const char *index,
+				     void *payload),
+			   void *payload);
 /* The next line of a reflog's bytes at *p (advanced): its old and new ids; false at the end. */
 bool mreg_git_reflog_next(git_oid *old, git_oid *new_id, const char **p, const char *end);
 

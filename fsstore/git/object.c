@@ -29,6 +29,16 @@ int mreg_git_tree_cmp(const mreg_git_tree_entry *a, const mreg_git_tree_entry *b
 	return ca < cb ? -1 : ca > cb;
 }
 
+void mreg_git_tree_entry_init(mreg_git_tree_entry *e, const char *name, size_t len, bool dir, const git_oid *id)
+{
+	e->name = name;
+	e->len = len;
+	e->mode = dir ? 040000 : 0100644;
+	e->rawmode = dir ? "40000" : "100644";
+	e->rawlen = dir ? 5 : 6;
+	e->id = *id;
+}
+
 int mreg_git_tree_parse(mreg_git_tree_entry **out, size_t *n, size_t extra, const char *data, size_t len)
 {
 	mreg_git_tree_entry one;

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "git.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -184,4 +185,39 @@ bool mreg_git_reflog_next(git_oid *old, git_oid *new_id, const char **pp, const 
 			return true;
 	}
 	return false;
+}
+
+int mreg_git_worktree_each(const char *gitdir,
+			   int (*fn)(const git_oid *detached, const char *head, const char *log, const char *index,
+				     void *payload),
+			   void *payload)
+{
+	char *dir = mreg_strfmt("%sworktrees", gitdir);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	int rc = 0;
+	while (d && rc == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		mreg_buf b = MREG_BUF_INIT;
+		char *head = mreg_strfmt("%s/%s/HEAD", dir, de->d_name);
+		char *log = mreg_strfmt("%s/%s/logs/HEAD", dir, de->d_name);
+		char *index = mreg_strfmt("%s/%s/index", dir, de->d_name);
+		git_oid id;
+		if (!head || !log || !index) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else {
+			bool detached = mreg_fs_read(&b, head, 256) == 0 && b.size >= 40 && git_oid_fromstrn(&id, b.ptr, 40) == 0;
+			mreg_error_clear();
+			rc = fn(detached ? &id : NULL, head, log, index, payload);
+		}
+		mreg_buf_dispose(&b);
+		free(head);
+		free(log);
+		free(index);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return rc;
 }

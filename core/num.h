@@ -1,7 +1,8 @@
 /*
- * Shortest round-trip formatting of doubles as JSON numbers, without stdio.
- * The digits are produced exactly with a small fixed-size bignum and the
- * shortest correctly rounded prefix that strtod() reads back is chosen.
+ * Shortest round-trip formatting of doubles as JSON numbers: the C
+ * library's correctly rounded digits (snprintf), the shortest that strtod()
+ * reads back, in mreg's own fixed notation (see num.c). Formatting only:
+ * no streams, no printing.
  */
 #ifndef MREG_NUM_H
 #define MREG_NUM_H

@@ -1446,6 +1446,171 @@ static void time_parse_refuses_impossible_dates(void **state)
 	}
 }
 
+/*
+ * The time code mreg had before it used gmtime_r and timegm (its own civil
+ * date arithmetic), kept as the reference: event times are hashed with the
+ * event, so every time must be written and read exactly as before.
+ */
+static void ref_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+static int64_t ref_days_from_civil(int y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void ref_put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+static void ref_time_format(char out[MREG_TIME_LEN + 1], int64_t usec)
+{
+	int64_t secs = usec >= 0 ? usec / 1000000 : -((-usec + 999999) / 1000000);
+	unsigned frac = (unsigned)(usec - secs * 1000000);
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	unsigned sod = (unsigned)(secs - days * 86400);
+	int y;
+	unsigned m, d;
+	ref_civil_from_days(days, &y, &m, &d);
+	if (y < 0)
+		y = 0;
+	if (y > 9999)
+		y = 9999;
+	ref_put_digits(out, (unsigned)y, 4);
+	out[4] = '-';
+	ref_put_digits(out + 5, m, 2);
+	out[7] = '-';
+	ref_put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	ref_put_digits(out + 11, sod / 3600, 2);
+	out[13] = ':';
+	ref_put_digits(out + 14, sod / 60 % 60, 2);
+	out[16] = ':';
+	ref_put_digits(out + 17, sod % 60, 2);
+	out[19] = '.';
+	ref_put_digits(out + 20, frac, 6);
+	out[26] = 'Z';
+	out[27] = '\0';
+}
+
+static int ref_digits(const char *s, int n, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int ref_time_parse(int64_t *out, const char *s)
+{
+	unsigned y, mo, d, h, mi, se, us;
+	if (strlen(s) != MREG_TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' ||
+	    ref_digits(s, 4, &y) || ref_digits(s + 5, 2, &mo) || ref_digits(s + 8, 2, &d) ||
+	    ref_digits(s + 11, 2, &h) || ref_digits(s + 14, 2, &mi) || ref_digits(s + 17, 2, &se) ||
+	    ref_digits(s + 20, 6, &us) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || se > 59)
+		return MREG_EINVALID;
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+		return MREG_EINVALID;
+	int64_t days = ref_days_from_civil((int)y, mo, d);
+	*out = ((days * 86400) + h * 3600 + mi * 60 + se) * 1000000 + us;
+	return 0;
+}
+
+static void same_time_as_reference(int64_t usec)
+{
+	char got[MREG_TIME_LEN + 1], want[MREG_TIME_LEN + 1];
+	mreg_time_format(got, usec);
+	ref_time_format(want, usec);
+	if (strcmp(got, want))
+		fail_msg("%lld formats as %s, before as %s", (long long)usec, got, want);
+}
+
+static void same_parse_as_reference(const char *s)
+{
+	int64_t got = 42, want = 42;
+	int rg = mreg_time_parse(&got, s), rw = ref_time_parse(&want, s);
+	if (rg != rw || got != want)
+		fail_msg("'%s' parses as %d %lld, before as %d %lld", s, rg, (long long)got, rw, (long long)want);
+}
+
+/* Every instant, including those before year 0 and after 9999 (written clamped). */
+static void time_format_same_as_reference(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t r = rng_next();
+		same_time_as_reference((int64_t)(r % 253402300800000000ull));	/* years 1970..9999 */
+		same_time_as_reference((int64_t)r / 2);	/* any: -146,000 to 146,000 years */
+		same_time_as_reference(-(int64_t)(r % 62167219200000000ull));	/* years 0..1970 */
+	}
+	static const int64_t edges[] = { 0, 1, -1, 999999, -999999, 1000000, -1000000, 86399999999, 86400000000,
+					 -86400000000, -62167219200000000LL, -62167219200000001LL, 253402300799999999LL,
+					 253402300800000000LL, INT64_MAX, INT64_MIN + 1000000 };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		same_time_as_reference(edges[i]);
+	/* (the reference overflows on INT64_MIN; the year is clamped there) */
+	char out[MREG_TIME_LEN + 1];
+	mreg_time_format(out, INT64_MIN);
+	assert_memory_equal(out, "0000-", 5);
+	/* every day boundary of 1899..2401 (leap years, centuries, 2000) */
+	for (int64_t d = -25567; d < 157800; d++) {
+		same_time_as_reference(d * 86400000000LL);
+		same_time_as_reference(d * 86400000000LL - 1);
+	}
+}
+
+/* Every day of the month 0..32 of every month 0..13, in leap and common years and centuries. */
+static void time_parse_same_as_reference(void **state)
+{
+	(void)state;
+	static const int years[] = { 0, 1, 4, 100, 400, 1600, 1700, 1900, 1970, 1999, 2000, 2023, 2024, 2026,
+				     2100, 2400, 9996, 9999 };
+	char s[64];
+	for (size_t y = 0; y < sizeof(years) / sizeof(years[0]); y++)
+		for (int mo = 0; mo <= 13; mo++)
+			for (int d = 0; d <= 32; d++) {
+				snprintf(s, sizeof(s), "%04d-%02d-%02dT23:59:59.999999Z", years[y], mo, d);
+				same_parse_as_reference(s);
+				snprintf(s, sizeof(s), "%04d-%02d-%02dT00:00:00.000000Z", years[y], mo, d);
+				same_parse_as_reference(s);
+			}
+	for (int i = 0; i < 100000; i++) {
+		uint64_t r = rng_next();
+		snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (int)(r % 10000), (int)(r >> 14) % 14,
+			 (int)(r >> 18) % 33, (int)(r >> 24) % 25, (int)(r >> 30) % 61, (int)(r >> 36) % 61,
+			 (int)(r >> 42) % 1000000);
+		same_parse_as_reference(s);
+	}
+}
+
 /* ---- references ----------------------------------------------------- */
 
 static void ref_parse_model_only_means_latest(void **state)
@@ -2149,6 +2314,8 @@ int main(void)
 		cmocka_unit_test(time_round_trips_with_microseconds),
 		cmocka_unit_test(time_parse_refuses_other_forms),
 		cmocka_unit_test(time_parse_refuses_impossible_dates),
+		cmocka_unit_test(time_format_same_as_reference),
+		cmocka_unit_test(time_parse_same_as_reference),
 		cmocka_unit_test(ref_parse_model_only_means_latest),
 		cmocka_unit_test(ref_parse_with_version),
 		cmocka_unit_test(ref_parse_refuses_empty_model),

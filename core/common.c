@@ -4,6 +4,9 @@
  * messages and text in memory, with mreg's own small set of conversions
  * (%g is num.c's shortest round-trip form, not C's) over the C library's
  * formatting, and times go through gmtime_r and timegm.
+ *
+ * The last error is per thread (C11 _Thread_local), so every function here
+ * may be called from several threads at once on different data.
  */
 #define _DEFAULT_SOURCE /* timegm */
 #include "common.h"
@@ -18,8 +21,15 @@
 
 char mreg_buf__empty[1];
 
-static char err_msg[1024];
-static int err_code;
+/*
+ * The last error, one per thread: a server or a binding calls the library
+ * from several threads, and each must read the message of its own call.
+ * (The only other writable global of core/, mreg_buf__empty, is never
+ * written: a buffer that has not grown points at it, and every write
+ * grows the buffer first.)
+ */
+static _Thread_local char err_msg[1024];
+static _Thread_local int err_code;
 
 int mreg_error_set(int code, const char *fmt, ...)
 {

@@ -32,7 +32,8 @@ enum {
 	MREG_ECORRUPT = -10	/* stored data fails its own checks */
 };
 
-/* Set the last error; returns code so callers can `return mreg_error_set(...)`. */
+/* Set the last error of this thread; returns code so callers can `return mreg_error_set(...)`.
+ * Each thread has its own: a message set in one is never seen in another. */
 int mreg_error_set(int code, const char *fmt, ...);
 const char *mreg_error_last(void);
 int mreg_error_code(void);

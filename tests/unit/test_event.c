@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1611,6 +1612,54 @@ static void time_parse_same_as_reference(void **state)
 	}
 }
 
+/* ---- the last error, per thread ------------------------------------- */
+
+typedef struct {
+	pthread_barrier_t *both;
+	char seen_first[64];	/* what the thread read before it set its own */
+	int code_first;
+	char seen_after[64];	/* its own, after the main thread set another */
+} err_thread;
+
+static void *set_in_thread(void *arg)
+{
+	err_thread *t = arg;
+	snprintf(t->seen_first, sizeof(t->seen_first), "%s", mreg_error_last());
+	t->code_first = mreg_error_code();
+	mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", "in-thread");
+	pthread_barrier_wait(t->both);	/* 1: both have set their message */
+	pthread_barrier_wait(t->both);	/* 2: the main thread has set another */
+	snprintf(t->seen_after, sizeof(t->seen_after), "%s", mreg_error_last());
+	return NULL;
+}
+
+/* The HTTP server and the Python binding call the library from threads:
+ * one thread's failure must not change the message another one reads. */
+static void error_message_is_per_thread(void **state)
+{
+	(void)state;
+	pthread_barrier_t both;
+	pthread_t th;
+	err_thread t = { &both, "", -1, "" };
+
+	assert_int_equal(pthread_barrier_init(&both, NULL, 2), 0);
+	mreg_error_set(MREG_EINVALID, "invalid tag '%s'", "main");
+	assert_int_equal(pthread_create(&th, NULL, set_in_thread, &t), 0);
+	pthread_barrier_wait(&both);
+	assert_string_equal(mreg_error_last(), "invalid tag 'main'");
+	assert_int_equal(mreg_error_code(), MREG_EINVALID);
+	mreg_error_set(MREG_ELOCKED, "registry locked: '%s'", "main");
+	pthread_barrier_wait(&both);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&both);
+
+	assert_string_equal(t.seen_first, "unknown error");	/* a new thread starts with none */
+	assert_int_equal(t.code_first, 0);
+	assert_string_equal(t.seen_after, "model not found: 'in-thread'");
+	assert_string_equal(mreg_error_last(), "registry locked: 'main'");
+	mreg_error_clear();
+}
+
 /* ---- references ----------------------------------------------------- */
 
 static void ref_parse_model_only_means_latest(void **state)
@@ -2316,6 +2365,7 @@ int main(void)
 		cmocka_unit_test(time_parse_refuses_impossible_dates),
 		cmocka_unit_test(time_format_same_as_reference),
 		cmocka_unit_test(time_parse_same_as_reference),
+		cmocka_unit_test(error_message_is_per_thread),
 		cmocka_unit_test(ref_parse_model_only_means_latest),
 		cmocka_unit_test(ref_parse_with_version),
 		cmocka_unit_test(ref_parse_refuses_empty_model),

@@ -30,6 +30,7 @@ char mreg_buf__empty[1];
  */
 static _Thread_local char err_msg[1024];
 static _Thread_local int err_code;
+static _Thread_local char err_subject[128];
 
 int mreg_error_set(int code, const char *fmt, ...)
 {
@@ -39,6 +40,8 @@ int mreg_error_set(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	mreg_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
+	if (err_subject[0])
+		mreg_buf_printf(&b, " (%s)", err_subject);
 	size_t n = b.size < sizeof(err_msg) - 1 ? b.size : sizeof(err_msg) - 1;
 	memcpy(err_msg, b.ptr, n);
 	err_msg[n] = '\0';
@@ -49,6 +52,15 @@ int mreg_error_set(int code, const char *fmt, ...)
 	mreg_buf_dispose(&b);
 	err_code = code;
 	return code;
+}
+
+void mreg_error_subject(const char *subject)
+{
+	size_t n = subject ? strlen(subject) : 0;
+	if (n >= sizeof(err_subject))
+		n = sizeof(err_subject) - 1;
+	memcpy(err_subject, subject ? subject : "", n);
+	err_subject[n] = '\0';
 }
 
 const char *mreg_error_last(void)

@@ -35,6 +35,16 @@ enum {
 /* Set the last error of this thread; returns code so callers can `return mreg_error_set(...)`.
  * Each thread has its own: a message set in one is never seen in another. */
 int mreg_error_set(int code, const char *fmt, ...);
+/*
+ * The subject of the work under way in this thread, for a caller that knows
+ * what a failure further down is about when the code that finds it does
+ * not (the event parser knows the event's id; a field rule knows only its
+ * field). Until it is cleared with NULL, every message set in this thread
+ * ends with " (<subject>)": the message is still set once, where the
+ * failure is found, and complete, never reworded on its way up. One subject
+ * at a time; the caller clears it on every way out.
+ */
+void mreg_error_subject(const char *subject);
 const char *mreg_error_last(void);
 int mreg_error_code(void);
 void mreg_error_clear(void);

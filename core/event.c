@@ -109,26 +109,36 @@ int mreg_event_cmp(const mreg_event *a, const mreg_event *b)
 
 /* ---- names ---------------------------------------------------------- */
 
-int mreg_id_check(const char *id)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *mreg_id_problem(const char *id)
 {
 	size_t n = strlen(id);
 	if (n == 0)
-		return mreg_error_set(MREG_EINVALID, "invalid model id '': empty");
+		return "empty";
 	if (n > MREG_ID_MAX)
-		return mreg_error_set(MREG_EINVALID, "invalid model id '%.*s...': longer than %d bytes",
-				      40, id, MREG_ID_MAX);
+		return "longer than " STR(MREG_ID_MAX) " bytes";
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 			  ((c == '_' || c == '-' || c == '.') && i > 0);
 		if (!ok)
-			return mreg_error_set(MREG_EINVALID,
-					      "invalid model id '%s': use letters, digits, '_', '-' and '.', starting with a letter or digit",
-					      id);
+			return "use letters, digits, '_', '-' and '.', starting with a letter or digit";
 	}
 	if (strstr(id, ".."))
-		return mreg_error_set(MREG_EINVALID, "invalid model id '%s': '..' is not allowed", id);
-	return 0;
+		return "'..' is not allowed";
+	return NULL;
+}
+
+int mreg_id_check(const char *id)
+{
+	const char *problem = mreg_id_problem(id);
+	if (!problem)
+		return 0;
+	if (strlen(id) > MREG_ID_MAX)	/* named by its start */
+		return mreg_error_set(MREG_EINVALID, "invalid model id '%.*s...': %s", 40, id, problem);
+	return mreg_error_set(MREG_EINVALID, "invalid model id '%s': %s", id, problem);
 }
 
 int mreg_id_derive(char *out, size_t outlen, const char *name)
@@ -179,36 +189,39 @@ static bool is_int(double v)
 	return v == floor(v) && fabs(v) < 9007199254740992.0;
 }
 
-int mreg_metric_check(mreg_metric m, double v, const char *subject)
+/* What is wrong with v as metric m, or NULL. */
+static const char *metric_problem(mreg_metric m, double v)
 {
 	if (!isfinite(v))
-		return mreg_error_set(MREG_EINVALID, "invalid metric %s for '%s': not a finite number",
-				      mreg_metric_name(m), subject);
+		return "not a finite number";
 	switch (m) {
 	case MREG_METRIC_WIN_RATE:
 	case MREG_METRIC_DRAW_RATE:
 	case MREG_METRIC_POLICY_ACCURACY:
-		if (v < 0 || v > 1)
-			return mreg_error_set(MREG_EINVALID, "invalid metric %s=%g for '%s': must be between 0 and 1",
-					      mreg_metric_name(m), v, subject);
-		break;
+		return v < 0 || v > 1 ? "must be between 0 and 1" : NULL;
 	case MREG_METRIC_GAMES_PLAYED:
-		if (v < 0 || !is_int(v))
-			return mreg_error_set(MREG_EINVALID,
-					      "invalid metric games_played=%g for '%s': must be a whole number >= 0",
-					      v, subject);
-		break;
+		return v < 0 || !is_int(v) ? "must be a whole number >= 0" : NULL;
 	case MREG_METRIC_ELO_UNCERTAINTY:
 	case MREG_METRIC_AVG_MOVE_TIME_MS:
 	case MREG_METRIC_VALUE_MSE:
-		if (v < 0)
-			return mreg_error_set(MREG_EINVALID, "invalid metric %s=%g for '%s': must be >= 0",
-					      mreg_metric_name(m), v, subject);
-		break;
+		return v < 0 ? "must be >= 0" : NULL;
 	default:
-		break;
+		return NULL;
 	}
-	return 0;
+}
+
+int mreg_metric_check(mreg_metric m, double v, const char *subject)
+{
+	const char *problem = metric_problem(m, v);
+	if (!problem)
+		return 0;
+	if (!subject)
+		return MREG_EINVALID;
+	if (!isfinite(v))
+		return mreg_error_set(MREG_EINVALID, "invalid metric %s for '%s': %s", mreg_metric_name(m), subject,
+				      problem);
+	return mreg_error_set(MREG_EINVALID, "invalid metric %s=%g for '%s': %s", mreg_metric_name(m), v, subject,
+			      problem);
 }
 
 /* Strict number: the whole string, finite, no hex or inf/nan spellings. */
@@ -255,14 +268,16 @@ int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subjec
 {
 	const cJSON *c;
 	if (!cJSON_IsObject(obj))
-		return mreg_error_set(MREG_EINVALID, "invalid metrics in '%s': expected a JSON object", subject);
+		return subject ? mreg_error_set(MREG_EINVALID, "invalid metrics in '%s': expected a JSON object", subject)
+			       : MREG_EINVALID;
 	cJSON_ArrayForEach(c, obj) {
 		int k = mreg_metric_parse(c->string);
 		if (k < 0 || cJSON_IsNull(c))
 			continue;	/* the original ignores keys it does not know */
 		if (!cJSON_IsNumber(c))
-			return mreg_error_set(MREG_EINVALID, "invalid metric %s in '%s': not a number", c->string,
-					      subject);
+			return subject ? mreg_error_set(MREG_EINVALID, "invalid metric %s in '%s': not a number", c->string,
+							subject)
+				       : MREG_EINVALID;
 		int rc = mreg_metric_check((mreg_metric)k, c->valuedouble, subject);
 		if (rc < 0)
 			return rc;
@@ -1382,17 +1397,15 @@ int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char 
 		goto done;
 	}
 	mreg_event_init(ev);
-	if ((rc = parse_fields(ev, doc)) < 0) {
-		/* keep the field message, name the event */
-		char msg[1024];
-		size_t n = strlen(mreg_error_last());
-		if (n >= sizeof(msg))
-			n = sizeof(msg) - 1;
-		memcpy(msg, mreg_error_last(), n);
-		msg[n] = '\0';
-		mreg_error_set(rc, "%s (event %s)", msg, id);
+	/* the field rules know the field, this call the event: every message they set names it */
+	char subject[48];
+	memcpy(subject, "event ", 6);
+	memcpy(subject + 6, id, sizeof(id));
+	mreg_error_subject(subject);
+	rc = parse_fields(ev, doc);
+	mreg_error_subject(NULL);
+	if (rc < 0)
 		goto done;
-	}
 	memcpy(ev->id, id, sizeof(id));
 	*out = ev;
 	ev = NULL;

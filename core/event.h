@@ -155,14 +155,19 @@ void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id);
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b);
 
 /* Names. */
+/* What is wrong with id as a model id ("empty", "'..' is not allowed", ...), or NULL. */
+const char *mreg_id_problem(const char *id);
+/* The same as a message: MREG_EINVALID, "invalid model id '<id>': <problem>". */
 int mreg_id_check(const char *id);
 int mreg_id_derive(char *out, size_t outlen, const char *name);
 int mreg_tag_check(const char *tag);
+/* v as metric m (rates in [0, 1], games whole, ...); MREG_EINVALID with a message naming
+ * subject, or without one when subject is NULL (a reader that names the failure itself). */
 int mreg_metric_check(mreg_metric m, double v, const char *subject);
 
 /* "elo=1500" into metrics; MREG_EINVALID with a message naming the pair. */
 int mreg_metrics_set_kv(mreg_metrics *m, const char *kv);
-/* A JSON object of metrics (unknown keys ignored, as the original). */
+/* A JSON object of metrics (unknown keys ignored, as the original); subject as for mreg_metric_check. */
 int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subject);
 void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from);
 

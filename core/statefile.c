@@ -509,7 +509,7 @@ static int read_version(mreg_version *v, cJSON *o)
 	if (!(v->file_path = mreg_strdup(str_of(o, "file_path"))))
 		return BAD("file_path");
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
-	if ((rc = mreg_metrics_from_json(&v->metrics, metrics, "state")) < 0)
+	if (mreg_metrics_from_json(&v->metrics, metrics, NULL) < 0)
 		return BAD("metrics");
 	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(o, "training_config");
@@ -856,7 +856,7 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 	int rc;
 
 	*out = NULL;
-	if (!id || mreg_id_check(id) < 0)
+	if (!id || mreg_id_problem(id))
 		rc = BAD("model file does not parse");
 	else if ((rc = mreg_state_new(&st)) == 0 && (rc = mreg_state_model_add(&m, st, id)) == 0)
 		rc = read_model_doc(m, doc, false);
@@ -976,7 +976,7 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		goto done;
 	cJSON_ArrayForEach(c, models) {
 		mreg_model *m;
-		if (!c->string || mreg_id_check(c->string) < 0) {
+		if (!c->string || mreg_id_problem(c->string)) {
 			rc = BAD("production.json model id");
 			goto done;
 		}
@@ -1039,10 +1039,12 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 		memcpy(id, q, (size_t)(qe - q));
 		id[qe - q] = '\0';
 		mreg_model *m;
-		if (mreg_id_check(id) < 0 || (rc = mreg_state_model_add(&m, st, id)) < 0) {
-			rc = rc < 0 ? rc : BAD("production.json model id");
+		if (mreg_id_problem(id)) {
+			rc = BAD("production.json model id");
 			goto done;
 		}
+		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
+			goto done;
 		if (m->prod) {
 			rc = BAD("production.json lists a model twice");
 			goto done;

@@ -1660,6 +1660,69 @@ static void error_message_is_per_thread(void **state)
 	mreg_error_clear();
 }
 
+/* A caller that knows the subject names it once; messages set below end with it until it is cleared. */
+static void error_subject_ends_messages_until_cleared(void **state)
+{
+	(void)state;
+	mreg_error_subject("event " HEX);
+	mreg_error_set(MREG_EINVALID, "invalid event: '%s' is missing", "actor");
+	assert_string_equal(mreg_error_last(), "invalid event: 'actor' is missing (event " HEX ")");
+	mreg_error_subject(NULL);
+	mreg_error_set(MREG_EINVALID, "invalid tag '%s'", "a b");
+	assert_string_equal(mreg_error_last(), "invalid tag 'a b'");
+	mreg_error_clear();
+}
+
+/* The parser names the event in the field rule's message once, and clears the subject on its way out. */
+static void parse_names_the_event_once_and_only_in_its_own_messages(void **state)
+{
+	(void)state;
+	const char *text = "{\"schema\": 1, \"type\": \"version.tagged\"}\n";
+	char id[33], want[160];
+	mreg_event *ev = NULL;
+	mreg_hash128(id, text, strlen(text));
+	assert_int_equal(mreg_event_parse(&ev, text, strlen(text), NULL), MREG_EINVALID);
+	snprintf(want, sizeof(want), "invalid event: 'clock' must be a whole number (event %s)", id);
+	assert_string_equal(mreg_error_last(), want);
+	mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", "m");
+	assert_string_equal(mreg_error_last(), "model not found: 'm'");
+	mreg_error_clear();
+}
+
+/* A reader that names the failure itself asks for no message: none is set, so none is overwritten. */
+static void metrics_without_subject_set_no_message(void **state)
+{
+	(void)state;
+	mreg_metrics m;
+	memset(&m, 0, sizeof(m));
+	cJSON *bad = cJSON_Parse("{\"win_rate\": 2}"), *str = cJSON_Parse("{\"elo\": \"high\"}");
+	mreg_error_set(MREG_ECORRUPT, "earlier");
+	assert_int_equal(mreg_metrics_from_json(&m, bad, NULL), MREG_EINVALID);
+	assert_int_equal(mreg_metrics_from_json(&m, str, NULL), MREG_EINVALID);
+	assert_int_equal(mreg_metric_check(MREG_METRIC_GAMES_PLAYED, 1.5, NULL), MREG_EINVALID);
+	assert_string_equal(mreg_error_last(), "earlier");
+	assert_error(mreg_metrics_from_json(&m, bad, "m"), MREG_EINVALID,
+		     "invalid metric win_rate=2 for 'm': must be between 0 and 1");
+	cJSON_Delete(bad);
+	cJSON_Delete(str);
+	mreg_error_clear();
+}
+
+static void id_problem_is_the_text_after_the_subject(void **state)
+{
+	(void)state;
+	assert_null(mreg_id_problem("square8_2p"));
+	assert_string_equal(mreg_id_problem(""), "empty");
+	assert_string_equal(mreg_id_problem("a..b"), "'..' is not allowed");
+	assert_string_equal(mreg_id_problem("_a"), "use letters, digits, '_', '-' and '.', starting with a letter or digit");
+	char longid[MREG_ID_MAX + 2];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	assert_string_equal(mreg_id_problem(longid), "longer than 128 bytes");
+	assert_error(mreg_id_check(longid), MREG_EINVALID,
+		     "invalid model id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': longer than 128 bytes");
+}
+
 /* ---- references ----------------------------------------------------- */
 
 static void ref_parse_model_only_means_latest(void **state)
@@ -2366,6 +2429,10 @@ int main(void)
 		cmocka_unit_test(time_format_same_as_reference),
 		cmocka_unit_test(time_parse_same_as_reference),
 		cmocka_unit_test(error_message_is_per_thread),
+		cmocka_unit_test(error_subject_ends_messages_until_cleared),
+		cmocka_unit_test(parse_names_the_event_once_and_only_in_its_own_messages),
+		cmocka_unit_test(metrics_without_subject_set_no_message),
+		cmocka_unit_test(id_problem_is_the_text_after_the_subject),
 		cmocka_unit_test(ref_parse_model_only_means_latest),
 		cmocka_unit_test(ref_parse_with_version),
 		cmocka_unit_test(ref_parse_refuses_empty_model),

@@ -178,7 +178,7 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
 
 /*
- * Invariants of one model, numbered as in fold.c:
+ * Invariants of one model (state.c), asserted after every event the fold applies:
  *  1. at most one version is in production, and it is the summary's prod;
  *  2. version numbers are unique and ascending, latest is the largest;
  *  3. each version's history starts with "(new)" and chains: every row

@@ -154,6 +154,11 @@ int mreg_num_format(char out[MREG_NUM_MAX], double v)
 	return num_render(out, neg, &dg);
 }
 
+bool mreg_num_is_int(double v)
+{
+	return v == floor(v) && fabs(v) < 9007199254740992.0;
+}
+
 double mreg_num_nz(double v)
 {
 	return v == 0 ? 0.0 : v;

@@ -1,7 +1,7 @@
 /*
- * Unit tests for core/event.c (and the small helpers it leans on in
- * common.c and query.c): the serializer's exact bytes, ids as the xxh128 of
- * those bytes, the strict parser's refusals (each with its code and its
+ * Unit tests for core/event.c, eventcheck.c, metrics.c and config.c (and
+ * the small helpers they lean on in common.c and query.c): the
+ * serializer's exact bytes, ids as the xxh128 of those bytes, the strict parser's refusals (each with its code and its
  * message), the field rules shared by writer and parser, names, metrics,
  * training config, times and references.
  *

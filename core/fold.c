@@ -442,7 +442,7 @@ static const char *validation_status(const mreg_version *v)
 /*
  * The validation steps: which statuses each action may start from.
  * create starts a new validation from anything but running.
- * Keep in step with mreg_validation_allowed's users in fsstore/ops.c.
+ * Keep in step with mreg_validation_allowed's user in fsstore/lifecycle.c.
  */
 int mreg_validation_allowed(const char *status, const char *action)
 {

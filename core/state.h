@@ -100,8 +100,9 @@ typedef struct {
  * An event file left out of the fold, on every node alike (the fold stays a
  * function of the tree): it failed validation (a name that is not its hash,
  * a bad schema, a limit passed, bytes changed), is not a file at all (a
- * link, a submodule), or claims a clock beyond what the events before it
- * allow (MREG_CLOCK_SLACK). Reads and writes go on; status and fsck list it.
+ * link, a submodule), or claims a clock more than MREG_CLOCK_SLACK past the
+ * number of event files in the tree. Reads and writes go on; status and
+ * fsck list it.
  */
 typedef struct {
 	char *path;		/* in the tree: events/ab/cd/<name> */

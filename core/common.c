@@ -1,22 +1,36 @@
 /*
  * Errors, buffers, hashing and time formatting shared by every layer.
- * Nothing here does I/O: the formatter below exists so that core/ can build
- * messages and JSON without stdio (numbers go through num.c, which prints the
- * shortest form that reads back exactly).
+ * Nothing here does I/O or touches a stream: mreg_buf_printf builds
+ * messages and text in memory, with mreg's own small set of conversions
+ * (%g is num.c's shortest round-trip form, not C's) over the C library's
+ * formatting, and times go through gmtime_r and timegm.
+ *
+ * The last error is per thread (C11 _Thread_local), so every function here
+ * may be called from several threads at once on different data.
  */
+#define _DEFAULT_SOURCE /* timegm */
 #include "common.h"
 #include "num.h"
 
-#include <stdbool.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 char mreg_buf__empty[1];
 
-static char err_msg[1024];
-static int err_code;
+/*
+ * The last error, one per thread: a server or a binding calls the library
+ * from several threads, and each must read the message of its own call.
+ * (The only other writable global of core/, mreg_buf__empty, is never
+ * written: a buffer that has not grown points at it, and every write
+ * grows the buffer first.)
+ */
+static _Thread_local char err_msg[1024];
+static _Thread_local int err_code;
+static _Thread_local char err_subject[128];
 
 int mreg_error_set(int code, const char *fmt, ...)
 {
@@ -26,6 +40,8 @@ int mreg_error_set(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	mreg_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
+	if (err_subject[0])
+		mreg_buf_printf(&b, " (%s)", err_subject);
 	size_t n = b.size < sizeof(err_msg) - 1 ? b.size : sizeof(err_msg) - 1;
 	memcpy(err_msg, b.ptr, n);
 	err_msg[n] = '\0';
@@ -36,6 +52,15 @@ int mreg_error_set(int code, const char *fmt, ...)
 	mreg_buf_dispose(&b);
 	err_code = code;
 	return code;
+}
+
+void mreg_error_subject(const char *subject)
+{
+	size_t n = subject ? strlen(subject) : 0;
+	if (n >= sizeof(err_subject))
+		n = sizeof(err_subject) - 1;
+	memcpy(err_subject, subject ? subject : "", n);
+	err_subject[n] = '\0';
 }
 
 const char *mreg_error_last(void)
@@ -136,87 +161,58 @@ int mreg_buf_putc(mreg_buf *b, char c)
 	return mreg_buf_put(b, &c, 1);
 }
 
-static int put_unsigned(mreg_buf *b, unsigned long long v, int base)
+/* One conversion of the C library's, appended. */
+static void put_c(mreg_buf *b, const char *fmt, ...)
 {
-	char tmp[24];
-	int n = 0;
-	do {
-		tmp[n++] = "0123456789abcdef"[v % (unsigned)base];
-		v /= (unsigned)base;
-	} while (v);
-	char out[24];
-	for (int i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return mreg_buf_put(b, out, (size_t)n);
-}
-
-static int put_signed(mreg_buf *b, long long v)
-{
-	if (v < 0) {
-		mreg_buf_putc(b, '-');
-		return put_unsigned(b, 0ULL - (unsigned long long)v, 10);
-	}
-	return put_unsigned(b, (unsigned long long)v, 10);
+	char tmp[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	mreg_buf_put(b, tmp, n > 0 ? (size_t)n : 0);
 }
 
 /*
  * v with prec decimals (at most 9), as printf's %.Nf and Python's format:
- * the exact binary value rounded half to even. The whole part and the
- * fraction are split exactly (floor, then a subtraction that cannot
- * round); the fraction times 10^prec is rounded once by the multiplication,
- * and fma gives that rounding's error exactly, so it is compared with one
- * half without a second rounding. Whole parts of 2^64 and more (only
- * absurd metrics have them) are written from the shortest digits.
+ * the exact binary value rounded half to even, which is what the C
+ * library's %.*f does. A zero never prints with a sign, a negative value
+ * that rounds to zero keeps it ("-0.0", as printf and Python). Whole parts
+ * of 2^64 and more (only absurd metrics have them) are written as mreg
+ * always wrote them: the shortest digits, then zeros.
  */
 static void put_fixed(mreg_buf *b, double v, size_t prec)
 {
+	char tmp[400];
+
 	if (isnan(v) || isinf(v)) {
 		mreg_buf_puts(b, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
 		return;
 	}
 	if (prec > 9)
 		prec = 9;
-	double scale = 1, a = fabs(v);
-	for (size_t i = 0; i < prec; i++)
-		scale *= 10;
+	if (fabs(v) < 18446744073709551616.0) {
+		int n = snprintf(tmp, sizeof(tmp), "%.*f", (int)prec, v == 0 ? 0.0 : v);
+		mreg_buf_put(b, tmp, (size_t)n);
+		return;
+	}
+	/* d.ddde+NN: the digits, then zeros up to the exponent */
+	char num[MREG_NUM_MAX];
+	mreg_num_format(num, fabs(v));
+	char *e = strchr(num, 'e');
+	int exp = e ? atoi(e + 1) : 0, ndig = 0;
 	if (v < 0)
 		mreg_buf_putc(b, '-');
-	double whole = floor(a), frac = a - whole;
-	double prod = frac * scale;
-	double err = fma(frac, scale, -prod);	/* frac * scale == prod + err, exactly */
-	double f = floor(prod);
-	if (prod - f + err < 0)
-		f -= 1;
-	double half = (prod - f - 0.5) + err;	/* its sign is exact */
-	if (half > 0 || (half == 0 && fmod(prec ? f : whole + f, 2) != 0))
-		f += 1;
-	if (f >= scale) {	/* rounded up into the whole part */
-		f -= scale;
-		whole += 1;
-	}
-	if (whole < 18446744073709551616.0) {
-		put_unsigned(b, (unsigned long long)whole, 10);
-	} else {
-		/* d.ddde+NN: the digits, then zeros up to the exponent */
-		char num[MREG_NUM_MAX];
-		mreg_num_format(num, whole);
-		char *e = strchr(num, 'e');
-		int exp = e ? atoi(e + 1) : 0, ndig = 0;
-		for (char *p = num; *p && p != e; p++)
-			if (*p >= '0' && *p <= '9') {
-				mreg_buf_putc(b, *p);
-				ndig++;
-			}
-		for (; ndig <= exp; ndig++)
-			mreg_buf_putc(b, '0');
-	}
+	for (char *p = num; *p && p != e; p++)
+		if (*p >= '0' && *p <= '9') {
+			mreg_buf_putc(b, *p);
+			ndig++;
+		}
+	for (; ndig <= exp; ndig++)
+		mreg_buf_putc(b, '0');
 	if (prec) {
-		char digits[10];
-		unsigned long long x = (unsigned long long)f;
-		for (size_t i = prec; i-- > 0; x /= 10)
-			digits[i] = (char)('0' + x % 10);
 		mreg_buf_putc(b, '.');
-		mreg_buf_put(b, digits, prec);
+		for (size_t i = 0; i < prec; i++)
+			mreg_buf_putc(b, '0');
 	}
 }
 
@@ -264,11 +260,11 @@ int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap)
 		} else if (*p == 'c') {
 			mreg_buf_putc(b, (char)va_arg(ap, int));
 		} else if (*p == 'd') {
-			put_signed(b, va_arg(ap, int));
+			put_c(b, "%d", va_arg(ap, int));
 		} else if (*p == 'u') {
-			put_unsigned(b, va_arg(ap, unsigned), 10);
+			put_c(b, "%u", va_arg(ap, unsigned));
 		} else if (*p == 'x') {
-			put_unsigned(b, va_arg(ap, unsigned), 16);
+			put_c(b, "%x", va_arg(ap, unsigned));
 		} else if (*p == 'g') {
 			char num[MREG_NUM_MAX];
 			if (mreg_num_format(num, va_arg(ap, double)) < 0)
@@ -276,19 +272,19 @@ int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap)
 			else
 				mreg_buf_puts(b, num);
 		} else if (*p == 'z' && p[1] == 'u') {
-			put_unsigned(b, va_arg(ap, size_t), 10);
+			put_c(b, "%zu", va_arg(ap, size_t));
 			p++;
 		} else if (*p == 'l' && p[1] == 'd') {
-			put_signed(b, va_arg(ap, long));
+			put_c(b, "%ld", va_arg(ap, long));
 			p++;
 		} else if (*p == 'l' && p[1] == 'u') {
-			put_unsigned(b, va_arg(ap, unsigned long), 10);
+			put_c(b, "%lu", va_arg(ap, unsigned long));
 			p++;
 		} else if (*p == 'l' && p[1] == 'l' && p[2] == 'd') {
-			put_signed(b, va_arg(ap, long long));
+			put_c(b, "%lld", va_arg(ap, long long));
 			p += 2;
 		} else if (*p == 'l' && p[1] == 'l' && p[2] == 'u') {
-			put_unsigned(b, va_arg(ap, unsigned long long), 10);
+			put_c(b, "%llu", va_arg(ap, unsigned long long));
 			p += 2;
 		} else {
 			/* unknown conversion: a bug in the caller, keep it visible */
@@ -429,76 +425,42 @@ void mreg_hash128(char out[33], const void *data, size_t len)
 	out[32] = '\0';
 }
 
-/* Days since 1970-01-01 to civil date (proleptic Gregorian), H. Hinnant's method. */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t yy = (int64_t)yoe + era * 400;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yy + (*m <= 2));
-}
-
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void put_digits(char *p, unsigned v, int n)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-}
-
+/*
+ * Times are UTC, proleptic Gregorian, with no leap seconds: what gmtime_r
+ * and timegm compute. The year is written with four digits; a time before
+ * year 0 or after 9999 (only a forged clock has one) is written with the
+ * year clamped, as mreg always wrote it.
+ */
 void mreg_time_format(char out[MREG_TIME_LEN + 1], int64_t usec)
 {
-	int64_t secs = usec >= 0 ? usec / 1000000 : -((-usec + 999999) / 1000000);
-	unsigned frac = (unsigned)(usec - secs * 1000000);
-	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	unsigned sod = (unsigned)(secs - days * 86400);
-	int y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
+	int64_t secs = usec / 1000000, frac = usec % 1000000;
+	if (frac < 0) {	/* rounded toward zero: step back to the second before */
+		secs--;
+		frac += 1000000;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	/* an int64_t of microseconds is within 300,000 years: gmtime_r cannot fail */
+	gmtime_r(&t, &tm);
+	long long y = (long long)tm.tm_year + 1900;
 	if (y < 0)
 		y = 0;
 	if (y > 9999)
 		y = 9999;
-	put_digits(out, (unsigned)y, 4);
-	out[4] = '-';
-	put_digits(out + 5, m, 2);
-	out[7] = '-';
-	put_digits(out + 8, d, 2);
-	out[10] = 'T';
-	put_digits(out + 11, sod / 3600, 2);
-	out[13] = ':';
-	put_digits(out + 14, sod / 60 % 60, 2);
-	out[16] = ':';
-	put_digits(out + 17, sod % 60, 2);
-	out[19] = '.';
-	put_digits(out + 20, frac, 6);
-	out[26] = 'Z';
-	out[27] = '\0';
+	char tmp[96];	/* room for any int: the fields are in range, but the compiler cannot know */
+	snprintf(tmp, sizeof(tmp), "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", y, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (long long)frac);
+	memcpy(out, tmp, MREG_TIME_LEN);
+	out[MREG_TIME_LEN] = '\0';
 }
 
-static int digits(const char *s, int n, unsigned *out)
+static int digits(const char *s, int n, int *out)
 {
-	unsigned v = 0;
+	int v = 0;
 	for (int i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned)(s[i] - '0');
+		v = v * 10 + (s[i] - '0');
 	}
 	*out = v;
 	return 0;
@@ -506,19 +468,21 @@ static int digits(const char *s, int n, unsigned *out)
 
 int mreg_time_parse(int64_t *out, const char *s)
 {
-	unsigned y, mo, d, h, mi, se, us;
+	struct tm tm = { 0 }, back;
+	int y, us;
 	if (strlen(s) != MREG_TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
 	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' ||
-	    digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
-	    digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &se) ||
-	    digits(s + 20, 6, &us) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || se > 59)
+	    digits(s, 4, &y) || digits(s + 5, 2, &tm.tm_mon) || digits(s + 8, 2, &tm.tm_mday) ||
+	    digits(s + 11, 2, &tm.tm_hour) || digits(s + 14, 2, &tm.tm_min) || digits(s + 17, 2, &tm.tm_sec) ||
+	    digits(s + 20, 6, &us) || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
 		return MREG_EINVALID;
-	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+	tm.tm_year = y - 1900;
+	int mon = --tm.tm_mon, mday = tm.tm_mday;
+	time_t t = timegm(&tm);
+	/* timegm moves February 30 to March 2: a date it moved does not exist */
+	if (!gmtime_r(&t, &back) || back.tm_mday != mday || back.tm_mon != mon)
 		return MREG_EINVALID;
-	int64_t days = days_from_civil((int)y, mo, d);
-	*out = ((days * 86400) + h * 3600 + mi * 60 + se) * 1000000 + us;
+	*out = (int64_t)t * 1000000 + us;
 	return 0;
 }

@@ -32,8 +32,19 @@ enum {
 	MREG_ECORRUPT = -10	/* stored data fails its own checks */
 };
 
-/* Set the last error; returns code so callers can `return mreg_error_set(...)`. */
+/* Set the last error of this thread; returns code so callers can `return mreg_error_set(...)`.
+ * Each thread has its own: a message set in one is never seen in another. */
 int mreg_error_set(int code, const char *fmt, ...);
+/*
+ * The subject of the work under way in this thread, for a caller that knows
+ * what a failure further down is about when the code that finds it does
+ * not (the event parser knows the event's id; a field rule knows only its
+ * field). Until it is cleared with NULL, every message set in this thread
+ * ends with " (<subject>)": the message is still set once, where the
+ * failure is found, and complete, never reworded on its way up. One subject
+ * at a time; the caller clears it on every way out.
+ */
+void mreg_error_subject(const char *subject);
 const char *mreg_error_last(void);
 int mreg_error_code(void);
 void mreg_error_clear(void);
@@ -57,8 +68,8 @@ void mreg_buf_truncate(mreg_buf *b, size_t len);
 int mreg_buf_put(mreg_buf *b, const void *data, size_t len);
 int mreg_buf_puts(mreg_buf *b, const char *s);
 int mreg_buf_putc(mreg_buf *b, char c);
-/* A small printf: %s %.*s %.Ns %c %d %u %ld %lu %lld %llu %zu %x(unsigned) %g(double, shortest)
- * %.Nf(double, N decimals) %%. */
+/* A small printf: %s %.*s %.Ns %c %d %u %ld %lu %lld %llu %zu %x(unsigned) %g(double, shortest:
+ * mreg_num_format, not C's %g) %.Nf(double, N <= 9 decimals) %%. Anything else writes "%?". */
 int mreg_buf_printf(mreg_buf *b, const char *fmt, ...);
 int mreg_buf_vprintf(mreg_buf *b, const char *fmt, va_list ap);
 /* JSON string literal with quotes and escapes. */
@@ -89,10 +100,11 @@ size_t mreg_utf8_valid(const char *s, size_t n);
 /* xxh128 of data as 32 lowercase hex digits plus NUL. */
 void mreg_hash128(char out[33], const void *data, size_t len);
 
-/* "2026-11-27T01:45:12.123456Z" from microseconds since the epoch (UTC). */
+/* "2026-11-27T01:45:12.123456Z" from microseconds since the epoch (UTC, gmtime_r). */
 #define MREG_TIME_LEN 27
 void mreg_time_format(char out[MREG_TIME_LEN + 1], int64_t usec);
-/* Parse that exact form back; 0 or MREG_EINVALID. */
+/* Parse that exact form back (a date that does not exist is not that form);
+ * 0 or MREG_EINVALID, without a message: the caller names what it parsed. */
 int mreg_time_parse(int64_t *out, const char *s);
 
 #endif

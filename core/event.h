@@ -26,7 +26,7 @@
  * Limits: one table for the writer and the parser. The parser refuses an
  * event over any of them; mreg_event_validate and mreg_event_serialize
  * refuse the same event before a byte of it is written, with the same code
- * (see check_value in event.c), so an event mreg writes always parses.
+ * (see check_value in eventcheck.c), so an event mreg writes always parses.
  */
 #define MREG_EVENT_MAX_BYTES (1u << 20)	/* the whole file */
 #define MREG_EVENT_MAX_DEPTH 16		/* nesting: the event at 0, its members at 1 */
@@ -45,7 +45,7 @@ typedef enum {
 	MREG_EV_METRICS,
 	MREG_EV_TAGGED,
 	MREG_EV_UNTAGGED,
-	/* the types below keep their payload in ev->body (see body_fields in event.c) */
+	/* the types below keep their payload in ev->body (see body_fields in eventcheck.c) */
 	MREG_EV_VALIDATION,	/* version.validation: one step of a version's validation */
 	MREG_EV_COMPARISON,	/* comparison.recorded: a head-to-head result of two versions */
 	MREG_EV_BASELINE,	/* baseline.set: the performance a model's rollback check compares to */
@@ -116,6 +116,8 @@ typedef struct {
 	cJSON *body;
 } mreg_event;
 
+/* True if events of this type keep their payload in ev->body (the newer types). */
+bool mreg_event_has_body(mreg_event_type t);
 /* True if events of this type carry ref and version. */
 bool mreg_event_has_version(const mreg_event *ev);
 /* The second model an event touches (B of a comparison), or NULL. */
@@ -127,7 +129,7 @@ bool mreg_event_body_has(const mreg_event *ev, const char *key);
 
 const char *mreg_event_type_name(mreg_event_type t);
 mreg_event_type mreg_event_type_parse(const char *name);	/* -1 if unknown */
-const char *mreg_metric_name(mreg_metric m);
+const char *mreg_metric_name(mreg_metric m);			/* metrics.c */
 int mreg_metric_parse(const char *name);			/* -1 if unknown */
 
 /* Zeroed event with stages and types set to NONE. */
@@ -154,17 +156,29 @@ void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id);
 /* (clock, id) order: negative, zero or positive. */
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b);
 
-/* Names. */
+/* ---- names (event.c) ---- */
+
+/* What is wrong with id as a model id ("empty", "'..' is not allowed", ...), or NULL. */
+const char *mreg_id_problem(const char *id);
+/* The same as a message: MREG_EINVALID, "invalid model id '<id>': <problem>". */
 int mreg_id_check(const char *id);
 int mreg_id_derive(char *out, size_t outlen, const char *name);
 int mreg_tag_check(const char *tag);
-int mreg_metric_check(mreg_metric m, double v, const char *subject);
 
+/* ---- metrics (metrics.c) ---- */
+
+/* v as metric m (rates in [0, 1], games whole, ...); MREG_EINVALID with a message naming
+ * subject, or without one when subject is NULL (a reader that names the failure itself). */
+int mreg_metric_check(mreg_metric m, double v, const char *subject);
 /* "elo=1500" into metrics; MREG_EINVALID with a message naming the pair. */
 int mreg_metrics_set_kv(mreg_metrics *m, const char *kv);
-/* A JSON object of metrics (unknown keys ignored, as the original). */
+/* A JSON object of metrics (unknown keys ignored, as the original); subject as for mreg_metric_check. */
 int mreg_metrics_from_json(mreg_metrics *m, const cJSON *obj, const char *subject);
 void mreg_metrics_merge(mreg_metrics *into, const mreg_metrics *from);
+/* Metrics as an object; all_keys writes every metric (null when absent). */
+void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys);
+
+/* ---- training config (config.c) ---- */
 
 /*
  * Training config: known keys checked and typed, unknown top-level keys moved
@@ -184,8 +198,5 @@ int mreg_config_set_kv(cJSON *obj, const char *kv);
  * last value of a key wins in mreg_config_normalize.
  */
 void mreg_config_merge(cJSON *into, cJSON *from);
-
-/* Metrics as an object; all_keys writes every metric (null when absent). */
-void mreg_metrics_write(mreg_jsonw *w, const char *key, const mreg_metrics *m, bool all_keys);
 
 #endif

@@ -10,7 +10,6 @@ int mreg_ref_parse(mreg_ref *out, const char *s)
 {
 	const char *colon = strchr(s, ':');
 	size_t n = colon ? (size_t)(colon - s) : strlen(s);
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0)
@@ -20,9 +19,9 @@ int mreg_ref_parse(mreg_ref *out, const char *s)
 				      s, MREG_ID_MAX);
 	memcpy(out->model, s, n);
 	out->model[n] = '\0';
-	if ((rc = mreg_id_check(out->model)) < 0)
-		return mreg_error_set(rc, "invalid reference '%s': %s", s,
-				      strstr(mreg_error_last(), ": ") ? strstr(mreg_error_last(), ": ") + 2 : "bad id");
+	const char *problem = mreg_id_problem(out->model);
+	if (problem)
+		return mreg_error_set(MREG_EINVALID, "invalid reference '%s': %s", s, problem);
 	if (colon) {
 		const char *p = colon + 1;
 		if (*p == 'v')

@@ -100,8 +100,9 @@ typedef struct {
  * An event file left out of the fold, on every node alike (the fold stays a
  * function of the tree): it failed validation (a name that is not its hash,
  * a bad schema, a limit passed, bytes changed), is not a file at all (a
- * link, a submodule), or claims a clock beyond what the events before it
- * allow (MREG_CLOCK_SLACK). Reads and writes go on; status and fsck list it.
+ * link, a submodule), or claims a clock more than MREG_CLOCK_SLACK past the
+ * number of event files in the tree. Reads and writes go on; status and
+ * fsck list it.
  */
 typedef struct {
 	char *path;		/* in the tree: events/ab/cd/<name> */
@@ -178,7 +179,7 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
 
 /*
- * Invariants of one model, numbered as in fold.c:
+ * Invariants of one model (state.c), asserted after every event the fold applies:
  *  1. at most one version is in production, and it is the summary's prod;
  *  2. version numbers are unique and ascending, latest is the largest;
  *  3. each version's history starts with "(new)" and chains: every row
@@ -190,7 +191,10 @@ int mreg_state_check_model(const mreg_model *m);
 /* 1 if a validation in status (NULL: none) may take action (create, queue, start, pass, fail). */
 int mreg_validation_allowed(const char *status, const char *action);
 
-/* ---- state files (statefile.c) ---- */
+/* ---- state files (statefile.c: writers and full readers; statelazy.c: lazy readers) ---- */
+
+/* The layout of the state files; bump when any of them changes: older files are then folded anew. */
+#define MREG_STATE_FORMAT 5
 
 /* "quarantined": [{path, problem}] as registry.json and `status --json` have it. */
 void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);

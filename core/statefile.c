@@ -7,15 +7,17 @@
  * models by id, versions by number, tags sorted, history and conflicts in
  * fold order. Reading trusts nothing: a file that does not parse or lacks a
  * field is MREG_ECORRUPT, and the caller folds from the log instead.
+ *
+ * The readers here parse a file whole. The lazy readers of the fast road
+ * (statelazy.c) lean on this writer's exact layout and hand a file they do
+ * not recognise back to these; a change to the layout changes both, and
+ * MREG_STATE_FORMAT.
  */
-#define _GNU_SOURCE /* memmem, stpcpy */
 #include "state.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Bump when the layout of any state file changes: older files are then folded anew. */
-#define STATE_FORMAT 5
 
 void mreg_transition_write(mreg_jsonw *w, const mreg_transition *t)
 {
@@ -121,7 +123,7 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw w;
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
 	mreg_jsonw_str(&w, "tree", st->tree);
 	mreg_jsonw_int(&w, "clock", st->clock);
 	mreg_jsonw_str(&w, "last_event", st->last_event);
@@ -197,7 +199,7 @@ static int write_model(mreg_buf *out, mreg_span **spans, size_t *nspans, const m
 	}
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
 	mreg_jsonw_str(&w, "model_id", m->id);
 	mreg_jsonw_str(&w, "name", m->name);
 	mreg_jsonw_str(&w, "model_type", mreg_type_name(m->type));
@@ -268,7 +270,7 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw w;
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_int(&w, "format", STATE_FORMAT);
+	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
 	mreg_jsonw_str(&w, "tree", st->tree);
 	mreg_jsonw_obj_begin(&w, "models");
 	for (size_t i = 0; i < st->nmodels; i++)
@@ -281,6 +283,7 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
 
 /* ---- reading -------------------------------------------------------- */
 
+/* Also in statelazy.c: the two change together. */
 #define BAD(what) mreg_error_set(MREG_ECORRUPT, "corrupt state file: %s", what)
 
 static const char *str_of(const cJSON *o, const char *k)
@@ -335,13 +338,80 @@ static int take_json(cJSON **out, cJSON *doc, const char *key, bool array)
 	return 0;
 }
 
+/* The conflicts array of registry.json into st. */
+static int read_conflicts(mreg_state *st, const cJSON *o)
+{
+	const cJSON *c;
+	int64_t n = 0;
+	int rc;
+	if (!cJSON_IsArray(o))
+		return BAD("conflicts");
+	cJSON_ArrayForEach(c, o) {
+		if (st->nconflicts == st->aconflicts) {
+			size_t a = st->aconflicts ? st->aconflicts * 2 : 8;
+			mreg_conflict *p = realloc(st->conflicts, a * sizeof(*p));
+			if (!p)
+				return mreg_error_set(MREG_ERROR, "out of memory");
+			st->conflicts = p;
+			st->aconflicts = a;
+		}
+		mreg_conflict *k = &st->conflicts[st->nconflicts++];
+		memset(k, 0, sizeof(*k));
+		if ((rc = copy_fixed(k->event, sizeof(k->event), c, "event")) < 0 ||
+		    (rc = copy_fixed(k->time, sizeof(k->time), c, "time")) < 0 || (rc = int_of(&n, c, "version")) < 0)
+			return rc;
+		k->version = (int)n;
+		k->type = mreg_strdup(str_of(c, "type"));
+		k->model = mreg_strdup(str_of(c, "model_id"));
+		k->message = mreg_strdup(str_of(c, "message"));
+		k->actor = mreg_strdup(str_of(c, "actor"));
+		if (!k->type || !k->model || !k->message || !k->actor)
+			return BAD("conflict");
+	}
+	return 0;
+}
+
+/* The model_list array of registry.json into st: one summary row per model, none loaded. */
+static int read_model_rows(mreg_state *st, const cJSON *o)
+{
+	const cJSON *c;
+	int64_t n = 0;
+	int rc = 0;
+	if (!cJSON_IsArray(o))
+		return BAD("model_list");
+	cJSON_ArrayForEach(c, o) {
+		mreg_model *m;
+		const char *id = str_of(c, "model_id");
+		if (!id)
+			return BAD("model_id");
+		if (st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) >= 0)
+			return BAD("model_list is not sorted");
+		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
+			return rc;
+		m->loaded = false;
+		if (read_model_names(m, c) < 0 ||
+		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
+		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
+		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
+		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0)
+			return rc < 0 ? rc : BAD("model row");
+		m->nversions = (int)n;
+		if ((rc = int_of(&n, c, "production_version")) < 0)
+			return rc;
+		m->summary_prod = (int)n;
+		if ((rc = int_of(&n, c, "latest_version")) < 0)
+			return rc;
+		m->latest = (int)n;
+	}
+	return 0;
+}
+
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 {
 	mreg_state *st = NULL;
 	cJSON *doc = cJSON_ParseWithLength(data, len);
 	cJSON *c;
 	const cJSON *o;
-	int64_t n = 0;
 	int rc = MREG_ECORRUPT;
 
 	*out = NULL;
@@ -352,7 +422,7 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 	if ((rc = mreg_state_new(&st)) < 0)
 		goto done;
 	int64_t format = 0;
-	if (int_of(&format, doc, "format") < 0 || format != STATE_FORMAT) {
+	if (int_of(&format, doc, "format") < 0 || format != MREG_STATE_FORMAT) {
 		rc = BAD("registry.json has another format");
 		goto done;
 	}
@@ -373,38 +443,8 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 	for (int i = 0; i < MREG_TYPE_COUNT; i++)
 		if ((rc = int_of(&st->type_count[i], o, mreg_type_name((mreg_model_type)i))) < 0)
 			goto done;
-	o = cJSON_GetObjectItemCaseSensitive(doc, "conflicts");
-	if (!cJSON_IsArray(o)) {
-		rc = BAD("conflicts");
+	if ((rc = read_conflicts(st, cJSON_GetObjectItemCaseSensitive(doc, "conflicts"))) < 0)
 		goto done;
-	}
-	cJSON_ArrayForEach(c, o) {
-		if (st->nconflicts == st->aconflicts) {
-			size_t a = st->aconflicts ? st->aconflicts * 2 : 8;
-			mreg_conflict *p = realloc(st->conflicts, a * sizeof(*p));
-			if (!p) {
-				rc = mreg_error_set(MREG_ERROR, "out of memory");
-				goto done;
-			}
-			st->conflicts = p;
-			st->aconflicts = a;
-		}
-		mreg_conflict *k = &st->conflicts[st->nconflicts++];
-		memset(k, 0, sizeof(*k));
-		if ((rc = copy_fixed(k->event, sizeof(k->event), c, "event")) < 0 ||
-		    (rc = copy_fixed(k->time, sizeof(k->time), c, "time")) < 0 ||
-		    (rc = int_of(&n, c, "version")) < 0)
-			goto done;
-		k->version = (int)n;
-		k->type = mreg_strdup(str_of(c, "type"));
-		k->model = mreg_strdup(str_of(c, "model_id"));
-		k->message = mreg_strdup(str_of(c, "message"));
-		k->actor = mreg_strdup(str_of(c, "actor"));
-		if (!k->type || !k->model || !k->message || !k->actor) {
-			rc = BAD("conflict");
-			goto done;
-		}
-	}
 	o = cJSON_GetObjectItemCaseSensitive(doc, "quarantined");
 	if (!cJSON_IsArray(o)) {
 		rc = BAD("quarantined");
@@ -425,41 +465,8 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 	    (rc = take_json(&st->pending, doc, "pending_rollbacks", false)) < 0 ||
 	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0)
 		goto done;
-	o = cJSON_GetObjectItemCaseSensitive(doc, "model_list");
-	if (!cJSON_IsArray(o)) {
-		rc = BAD("model_list");
+	if ((rc = read_model_rows(st, cJSON_GetObjectItemCaseSensitive(doc, "model_list"))) < 0)
 		goto done;
-	}
-	cJSON_ArrayForEach(c, o) {
-		mreg_model *m;
-		const char *id = str_of(c, "model_id");
-		if (!id) {
-			rc = BAD("model_id");
-			goto done;
-		}
-		if (st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) >= 0) {
-			rc = BAD("model_list is not sorted");
-			goto done;
-		}
-		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
-			goto done;
-		m->loaded = false;
-		if (read_model_names(m, c) < 0 ||
-		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
-		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
-		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
-		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0) {
-			rc = rc < 0 ? rc : BAD("model row");
-			goto done;
-		}
-		m->nversions = (int)n;
-		if ((rc = int_of(&n, c, "production_version")) < 0)
-			goto done;
-		m->summary_prod = (int)n;
-		if ((rc = int_of(&n, c, "latest_version")) < 0)
-			goto done;
-		m->latest = (int)n;
-	}
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -509,7 +516,7 @@ static int read_version(mreg_version *v, cJSON *o)
 	if (!(v->file_path = mreg_strdup(str_of(o, "file_path"))))
 		return BAD("file_path");
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
-	if ((rc = mreg_metrics_from_json(&v->metrics, metrics, "state")) < 0)
+	if (mreg_metrics_from_json(&v->metrics, metrics, NULL) < 0)
 		return BAD("metrics");
 	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(o, "training_config");
@@ -566,7 +573,7 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 	const char *last = str_of(doc, "last_event");
 	const cJSON *format = cJSON_GetObjectItemCaseSensitive(doc, "format");
 
-	if (!cJSON_IsNumber(format) || format->valuedouble != STATE_FORMAT)
+	if (!cJSON_IsNumber(format) || format->valuedouble != MREG_STATE_FORMAT)
 		return BAD("model file has another format");
 	mreg_model_unload(m);
 	if (!cJSON_IsArray(arr) || (summary && n != m->nversions))
@@ -616,109 +623,6 @@ done:
 	return rc;
 }
 
-static long number_after(const char *start, const char *end, const char *key);
-static double number_at(const char *p, const char *end);
-static long count_at(const char *p, const char *end);
-
-/* A string value after key (our layout: "key": "value"), into out. */
-static int string_after(char *out, size_t size, const char *start, const char *end, const char *key)
-{
-	size_t kn = strlen(key);
-	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
-	if (!p)
-		return -1;
-	const char *q = p + kn, *e = memchr(q, '"', (size_t)(end - q));
-	if (!e || (size_t)(e - q) >= size)
-		return -1;
-	memcpy(out, q, (size_t)(e - q));
-	out[e - q] = '\0';
-	return 0;
-}
-
-/* A string value (our layout: "key": "value",) starting at q, into out. */
-static int string_at(char *out, size_t size, const char *q, const char *eol)
-{
-	if (q >= eol || *q != '"')
-		return -1;
-	const char *e = memchr(q + 1, '"', (size_t)(eol - q - 1));
-	if (!e || (size_t)(e - q - 1) >= size)
-		return -1;
-	memcpy(out, q + 1, (size_t)(e - q - 1));
-	out[e - q - 1] = '\0';
-	return 0;
-}
-
-/*
- * The cheap fields of one version object as our writer lays it out in a
- * model file, in one pass over its lines: the version's own keys are
- * indented 6 spaces, the metrics' 8 (and only lines inside "metrics" are
- * read as metrics), and the object ends at the first line that starts with
- * 4 spaces and '}'. Strings hold no raw newline, so a line is never part of
- * a value that merely looks like a key. The bytes used, or <0.
- */
-static long read_version_lazy(mreg_version *v, const char *p, const char *end)
-{
-	const char *line = p, *close = NULL;
-	char stage[16] = "";
-	long ver = -1, claimed = -1;
-	bool in_metrics = false;
-	v->ref[0] = v->updated_at[0] = '\0';
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *eol = nl ? nl : end;
-		size_t len = (size_t)(eol - line);
-		if (line > p && len >= 5 && !memcmp(line, "    }", 5)) {
-			close = line + 5;
-			break;
-		}
-		if (in_metrics) {
-			if (len >= 7 && !memcmp(line, "      }", 7)) {
-				in_metrics = false;
-			} else if (len > 9 && !memcmp(line, "        \"", 9)) {
-				const char *key = line + 9, *q = memchr(key, '"', len - 9);
-				for (int i = 0; q && i < MREG_METRIC_COUNT; i++) {
-					const char *name = mreg_metric_name((mreg_metric)i);
-					size_t kn = strlen(name);
-					if ((size_t)(q - key) == kn && !memcmp(key, name, kn) && eol - q > 3 &&
-					    !(eol - (q + 3) >= 4 && !memcmp(q + 3, "null", 4))) {
-						v->metrics.v[i] = number_at(q + 3, eol);
-						v->metrics.present |= 1u << i;
-					}
-				}
-			}
-		} else if (len > 7 && !memcmp(line, "      \"", 7)) {
-			const char *key = line + 7, *q = memchr(key, '"', len - 7);
-			size_t kn = q ? (size_t)(q - key) : 0;
-			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
-#define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
-			if (KEY("version"))
-				ver = count_at(val, eol);
-			else if (KEY("claimed_version"))
-				claimed = count_at(val, eol);
-			else if (KEY("ref") && string_at(v->ref, sizeof(v->ref), val, eol) < 0)
-				return BAD("version in a model file");
-			else if (KEY("stage") && string_at(stage, sizeof(stage), val, eol) < 0)
-				return BAD("version in a model file");
-			else if (KEY("updated_at") && string_at(v->updated_at, sizeof(v->updated_at), val, eol) < 0)
-				return BAD("version in a model file");
-			else if (KEY("metrics"))
-				in_metrics = *val == '{' && !(val + 1 < eol && val[1] == '}');
-#undef KEY
-		}
-		line = eol + 1;
-	}
-	if (!close || *p != '{' || ver < 1 || claimed < 1 || !v->ref[0] || !v->updated_at[0] ||
-	    (v->stage = mreg_stage_parse(stage)) == MREG_STAGE_NONE)
-		return BAD("version in a model file");
-	v->version = (int)ver;
-	v->claimed = (int)claimed;
-	v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
-	v->raw = p;	/* into the model's rawbuf */
-	v->rawlen = (size_t)(close - p);
-	v->rawowned = false;
-	return (long)v->rawlen;
-}
-
 int mreg_version_materialize(mreg_version *v)
 {
 	mreg_version *full;
@@ -739,93 +643,6 @@ int mreg_version_materialize(mreg_version *v)
 	*v = *full;
 	free(full);
 	return 0;
-}
-
-/*
- * Our writer's layout of a model file: the versions array comes last, at
- * "\n  \"versions\": [", and each version object ends at the first
- * "\n    }" after it (nested values are indented deeper; strings hold no raw
- * newline). versions_key finds the array; read_version_lazy steps through
- * it, one object at a time.
- */
-static const char versions_key[] = "\n  \"versions\": [";
-
-
-/*
- * Versions of a model file, each kept as its bytes (see mreg_version.raw),
- * which stay in buf: the caller keeps it alive while the model lives.
- */
-static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
-{
-	const char *data = buf, *end = data + len;
-	const char *k = memmem(data, len, versions_key, sizeof(versions_key) - 1);
-	char last[33];
-	if (!k || string_after(last, sizeof(last), data, k, "\n  \"last_event\": \"") < 0 ||
-	    number_after(data, k, "\n  \"format\": ") != STATE_FORMAT)
-		return 1;	/* not our layout: parse it all (and refuse another format) */
-	if (strcmp(last, m->last_event))
-		return BAD("model file is older than the registry summary");
-	mreg_model_unload(m);
-	m->loaded = true;
-	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	m->aversions = (size_t)m->nversions;
-	int want = m->nversions, rc = 0;
-	m->nversions = 0;
-	const char *p = k + sizeof(versions_key) - 1;
-	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
-			p++;
-		if (p < end && *p == ']')
-			break;
-		if (p >= end || *p != '{' || m->nversions >= want) {
-			rc = BAD("model file does not match the registry summary");
-			break;
-		}
-		long used = read_version_lazy(&m->versions[m->nversions++], p, end);
-		if (used < 0) {
-			rc = (int)used;
-			break;
-		}
-		p += used;
-	}
-	if (rc == 0 && m->nversions != want)
-		rc = BAD("model file does not match the registry summary");
-	if (rc == 0)
-		rc = mreg_state_check_model(m);
-	if (rc < 0) {
-		mreg_model_unload(m);	/* versions only pointed into buf: the caller still owns it */
-		m->nversions = want;
-		return rc;
-	}
-	return 0;
-}
-
-int mreg_state_borrow_model(mreg_state *st, const char *data, size_t len)
-{
-	const char *id_key = "\n  \"model_id\": \"";
-	char id[MREG_ID_MAX + 1];
-	mreg_model *m;
-	if (string_after(id, sizeof(id), data, data + (len < 512 ? len : 512), id_key) == 0 &&
-	    (m = mreg_state_model(st, id)))
-		return read_model_lazy(m, data, len);
-	return 1;
-}
-
-int mreg_state_adopt_model(mreg_state *st, char *buf, size_t len)
-{
-	int rc = mreg_state_borrow_model(st, buf, len);
-	if (rc == 0) {
-		const char *id_key = "\n  \"model_id\": \"";
-		char id[MREG_ID_MAX + 1];
-		string_after(id, sizeof(id), buf, buf + (len < 512 ? len : 512), id_key);
-		mreg_state_model(st, id)->rawbuf = buf;
-		return 0;
-	}
-	if (rc == 1)
-		rc = mreg_state_read_model(st, buf, len, false);
-	free(buf);
-	return rc;
 }
 
 int mreg_state_read_model(mreg_state *st, const char *data, size_t len, bool lazy)
@@ -856,7 +673,7 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 	int rc;
 
 	*out = NULL;
-	if (!id || mreg_id_check(id) < 0)
+	if (!id || mreg_id_problem(id))
 		rc = BAD("model file does not parse");
 	else if ((rc = mreg_state_new(&st)) == 0 && (rc = mreg_state_model_add(&m, st, id)) == 0)
 		rc = read_model_doc(m, doc, false);
@@ -870,94 +687,6 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len)
 }
 
 /* A number that starts at p, read without looking past end (data may be a mapped file). */
-static double number_at(const char *p, const char *end)
-{
-	char tmp[40];
-	size_t n = 0;
-	while (p + n < end && n < sizeof(tmp) - 1 && p[n] && strchr("0123456789+-.eE", p[n]))
-		n++;
-	memcpy(tmp, p, n);
-	tmp[n] = '\0';
-	return n ? strtod(tmp, NULL) : -1;
-}
-
-/* A whole number from 0 to INT_MAX that starts at p, else -1 (none there, or out of range). */
-static long count_at(const char *p, const char *end)
-{
-	double v = number_at(p, end);
-	return v >= 0 && v <= 2147483647.0 ? (long)v : -1;
-}
-
-static long number_after(const char *start, const char *end, const char *key)
-{
-	size_t kn = strlen(key);
-	const char *p = start < end ? memmem(start, (size_t)(end - start), key, kn) : NULL;
-	return p ? count_at(p + kn, end) : -1;
-}
-
-/*
- * The version object whose "version" key (at a version object's depth, 6
- * spaces: deeper keys are indented more, and strings hold no raw newline)
- * says version, between p and end: found with one search for the key and
- * its number, not by stepping through every version before it.
- */
-static const char *find_version_obj(size_t *n, const char *p, const char *end, long version)
-{
-	char key[48];
-	char *k = stpcpy(key, "\n      \"version\": ");
-	char digits[24];
-	int nd = 0;
-	for (unsigned long v = (unsigned long)version; nd == 0 || v; v /= 10)
-		digits[nd++] = (char)('0' + v % 10);
-	while (nd)
-		*k++ = digits[--nd];
-	*k++ = ',';
-	size_t kn = (size_t)(k - key);
-	const char *at = p < end ? memmem(p, (size_t)(end - p), key, kn) : NULL;
-	if (!at)
-		return NULL;
-	const char *open = at;
-	while (open > p && memcmp(open, "\n    {", 6))
-		open--;
-	const char *close = memmem(at, (size_t)(end - at), "\n    }", 6);
-	if (memcmp(open, "\n    {", 6) || !close)
-		return NULL;
-	open += 5;	/* at the brace, as next_version gives it */
-	*n = (size_t)(close + 6 - open);
-	return open;
-}
-
-int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version)
-{
-	const char *end = data + len, *best = NULL;
-	size_t bestlen = 0;
-	mreg_buf doc = MREG_BUF_INIT;
-	int rc;
-
-	const char *k = memmem(data, len, versions_key, sizeof(versions_key) - 1);
-	if (!k)
-		return mreg_state_read_model_alone(out, data, len);
-	long latest = number_after(data, k, "\n  \"latest_version\": ");
-	long want = version ? version : latest;
-	const char *p = k + sizeof(versions_key) - 1;
-	if (want > 0)
-		best = find_version_obj(&bestlen, p, end, want);
-	if (!best && want > 0 && version == 0)
-		return mreg_state_read_model_alone(out, data, len);	/* the latest must be there: not our layout */
-	mreg_buf_put(&doc, data, (size_t)(k - data));
-	mreg_buf_put(&doc, versions_key, sizeof(versions_key) - 1);
-	if (best)
-		mreg_buf_put(&doc, best, bestlen);
-	mreg_buf_puts(&doc, "]\n}\n");
-	if (mreg_buf_oom(&doc))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	rc = mreg_state_read_model_alone(out, doc.ptr, doc.size);
-	mreg_buf_dispose(&doc);
-	if (rc == 0 && (*out)->nmodels == 1 && latest > 0)
-		(*out)->models[0]->latest = (int)latest;
-	return rc;
-}
-
 int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 {
 	cJSON *doc = cJSON_ParseWithLength(data, len);
@@ -968,7 +697,7 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 	*out = NULL;
 	const cJSON *format = cJSON_GetObjectItemCaseSensitive(doc, "format");
 	const cJSON *models = cJSON_GetObjectItemCaseSensitive(doc, "models");
-	if (!cJSON_IsNumber(format) || format->valuedouble != STATE_FORMAT || !cJSON_IsObject(models)) {
+	if (!cJSON_IsNumber(format) || format->valuedouble != MREG_STATE_FORMAT || !cJSON_IsObject(models)) {
 		rc = BAD("production.json does not parse or has another format");
 		goto done;
 	}
@@ -976,7 +705,7 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		goto done;
 	cJSON_ArrayForEach(c, models) {
 		mreg_model *m;
-		if (!c->string || mreg_id_check(c->string) < 0) {
+		if (!c->string || mreg_id_problem(c->string)) {
 			rc = BAD("production.json model id");
 			goto done;
 		}
@@ -1005,74 +734,6 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 done:
 	mreg_state_free(st);
 	cJSON_Delete(doc);
-	return rc;
-}
-
-int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
-{
-	static const char key[] = "\n  \"models\": {";
-	const char *end = data + len, *k = memmem(data, len, key, sizeof(key) - 1);
-	mreg_state *st = NULL;
-	int rc;
-
-	*out = NULL;
-	if (!k || number_after(data, k, "\n  \"format\": ") != STATE_FORMAT)
-		return 1;
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = string_after(st->tree, sizeof(st->tree), data, k, "\n  \"tree\": \"")) < 0) {
-		rc = rc < 0 && st ? BAD("production.json tree") : rc;
-		goto done;
-	}
-	const char *p = k + sizeof(key) - 1;
-	for (;;) {
-		const char *q = memmem(p, (size_t)(end - p), "\n    \"", 6);
-		if (!q)
-			break;
-		q += 6;
-		const char *qe = memchr(q, '"', (size_t)(end - q));
-		const char *open = qe ? memmem(qe, (size_t)(end - qe), "{", 1) : NULL;
-		const char *close = open ? memmem(open, (size_t)(end - open), "\n    }", 6) : NULL;
-		char id[MREG_ID_MAX + 1], type[32];
-		if (!close || (size_t)(qe - q) > MREG_ID_MAX) {
-			rc = BAD("production.json entry");
-			goto done;
-		}
-		memcpy(id, q, (size_t)(qe - q));
-		id[qe - q] = '\0';
-		mreg_model *m;
-		if (mreg_id_check(id) < 0 || (rc = mreg_state_model_add(&m, st, id)) < 0) {
-			rc = rc < 0 ? rc : BAD("production.json model id");
-			goto done;
-		}
-		if (m->prod) {
-			rc = BAD("production.json lists a model twice");
-			goto done;
-		}
-		size_t n = (size_t)(close + 6 - open);
-		m->loaded = false;
-		m->name = mreg_strdup("");	/* in the version's bytes; listings print the id */
-		m->description = mreg_strdup("");
-		if (!m->name || !m->description || !(m->prod = calloc(1, sizeof(*m->prod)))) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			goto done;
-		}
-		if (string_after(type, sizeof(type), open, open + n, "\n      \"model_type\": \"") < 0 ||
-		    (m->type = mreg_type_parse(type)) == MREG_TYPE_NONE) {
-			rc = BAD("production.json model type");
-			goto done;
-		}
-		long used = read_version_lazy(m->prod, open, open + n);
-		if (used < 0) {
-			rc = (int)used;
-			goto done;
-		}
-		m->latest = m->prod->version;
-		p = close + 6;
-	}
-	*out = st;
-	st = NULL;
-	rc = 0;
-done:
-	mreg_state_free(st);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
- * Unit tests for core/event.c (and the small helpers it leans on in
- * common.c and query.c): the serializer's exact bytes, ids as the xxh128 of
- * those bytes, the strict parser's refusals (each with its code and its
+ * Unit tests for core/event.c, eventcheck.c, metrics.c and config.c (and
+ * the small helpers they lean on in common.c and query.c): the
+ * serializer's exact bytes, ids as the xxh128 of those bytes, the strict parser's refusals (each with its code and its
  * message), the field rules shared by writer and parser, names, metrics,
  * training config, times and references.
  *
@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1446,6 +1447,282 @@ static void time_parse_refuses_impossible_dates(void **state)
 	}
 }
 
+/*
+ * The time code mreg had before it used gmtime_r and timegm (its own civil
+ * date arithmetic), kept as the reference: event times are hashed with the
+ * event, so every time must be written and read exactly as before.
+ */
+static void ref_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+static int64_t ref_days_from_civil(int y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void ref_put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+static void ref_time_format(char out[MREG_TIME_LEN + 1], int64_t usec)
+{
+	int64_t secs = usec >= 0 ? usec / 1000000 : -((-usec + 999999) / 1000000);
+	unsigned frac = (unsigned)(usec - secs * 1000000);
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	unsigned sod = (unsigned)(secs - days * 86400);
+	int y;
+	unsigned m, d;
+	ref_civil_from_days(days, &y, &m, &d);
+	if (y < 0)
+		y = 0;
+	if (y > 9999)
+		y = 9999;
+	ref_put_digits(out, (unsigned)y, 4);
+	out[4] = '-';
+	ref_put_digits(out + 5, m, 2);
+	out[7] = '-';
+	ref_put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	ref_put_digits(out + 11, sod / 3600, 2);
+	out[13] = ':';
+	ref_put_digits(out + 14, sod / 60 % 60, 2);
+	out[16] = ':';
+	ref_put_digits(out + 17, sod % 60, 2);
+	out[19] = '.';
+	ref_put_digits(out + 20, frac, 6);
+	out[26] = 'Z';
+	out[27] = '\0';
+}
+
+static int ref_digits(const char *s, int n, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int ref_time_parse(int64_t *out, const char *s)
+{
+	unsigned y, mo, d, h, mi, se, us;
+	if (strlen(s) != MREG_TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' ||
+	    ref_digits(s, 4, &y) || ref_digits(s + 5, 2, &mo) || ref_digits(s + 8, 2, &d) ||
+	    ref_digits(s + 11, 2, &h) || ref_digits(s + 14, 2, &mi) || ref_digits(s + 17, 2, &se) ||
+	    ref_digits(s + 20, 6, &us) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || se > 59)
+		return MREG_EINVALID;
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+		return MREG_EINVALID;
+	int64_t days = ref_days_from_civil((int)y, mo, d);
+	*out = ((days * 86400) + h * 3600 + mi * 60 + se) * 1000000 + us;
+	return 0;
+}
+
+static void same_time_as_reference(int64_t usec)
+{
+	char got[MREG_TIME_LEN + 1], want[MREG_TIME_LEN + 1];
+	mreg_time_format(got, usec);
+	ref_time_format(want, usec);
+	if (strcmp(got, want))
+		fail_msg("%lld formats as %s, before as %s", (long long)usec, got, want);
+}
+
+static void same_parse_as_reference(const char *s)
+{
+	int64_t got = 42, want = 42;
+	int rg = mreg_time_parse(&got, s), rw = ref_time_parse(&want, s);
+	if (rg != rw || got != want)
+		fail_msg("'%s' parses as %d %lld, before as %d %lld", s, rg, (long long)got, rw, (long long)want);
+}
+
+/* Every instant, including those before year 0 and after 9999 (written clamped). */
+static void time_format_same_as_reference(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t r = rng_next();
+		same_time_as_reference((int64_t)(r % 253402300800000000ull));	/* years 1970..9999 */
+		same_time_as_reference((int64_t)r / 2);	/* any: -146,000 to 146,000 years */
+		same_time_as_reference(-(int64_t)(r % 62167219200000000ull));	/* years 0..1970 */
+	}
+	static const int64_t edges[] = { 0, 1, -1, 999999, -999999, 1000000, -1000000, 86399999999, 86400000000,
+					 -86400000000, -62167219200000000LL, -62167219200000001LL, 253402300799999999LL,
+					 253402300800000000LL, INT64_MAX, INT64_MIN + 1000000 };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		same_time_as_reference(edges[i]);
+	/* (the reference overflows on INT64_MIN; the year is clamped there) */
+	char out[MREG_TIME_LEN + 1];
+	mreg_time_format(out, INT64_MIN);
+	assert_memory_equal(out, "0000-", 5);
+	/* every day boundary of 1899..2401 (leap years, centuries, 2000) */
+	for (int64_t d = -25567; d < 157800; d++) {
+		same_time_as_reference(d * 86400000000LL);
+		same_time_as_reference(d * 86400000000LL - 1);
+	}
+}
+
+/* Every day of the month 0..32 of every month 0..13, in leap and common years and centuries. */
+static void time_parse_same_as_reference(void **state)
+{
+	(void)state;
+	static const int years[] = { 0, 1, 4, 100, 400, 1600, 1700, 1900, 1970, 1999, 2000, 2023, 2024, 2026,
+				     2100, 2400, 9996, 9999 };
+	char s[64];
+	for (size_t y = 0; y < sizeof(years) / sizeof(years[0]); y++)
+		for (int mo = 0; mo <= 13; mo++)
+			for (int d = 0; d <= 32; d++) {
+				snprintf(s, sizeof(s), "%04d-%02d-%02dT23:59:59.999999Z", years[y], mo, d);
+				same_parse_as_reference(s);
+				snprintf(s, sizeof(s), "%04d-%02d-%02dT00:00:00.000000Z", years[y], mo, d);
+				same_parse_as_reference(s);
+			}
+	for (int i = 0; i < 100000; i++) {
+		uint64_t r = rng_next();
+		snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (int)(r % 10000), (int)(r >> 14) % 14,
+			 (int)(r >> 18) % 33, (int)(r >> 24) % 25, (int)(r >> 30) % 61, (int)(r >> 36) % 61,
+			 (int)(r >> 42) % 1000000);
+		same_parse_as_reference(s);
+	}
+}
+
+/* ---- the last error, per thread ------------------------------------- */
+
+typedef struct {
+	pthread_barrier_t *both;
+	char seen_first[64];	/* what the thread read before it set its own */
+	int code_first;
+	char seen_after[64];	/* its own, after the main thread set another */
+} err_thread;
+
+static void *set_in_thread(void *arg)
+{
+	err_thread *t = arg;
+	snprintf(t->seen_first, sizeof(t->seen_first), "%s", mreg_error_last());
+	t->code_first = mreg_error_code();
+	mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", "in-thread");
+	pthread_barrier_wait(t->both);	/* 1: both have set their message */
+	pthread_barrier_wait(t->both);	/* 2: the main thread has set another */
+	snprintf(t->seen_after, sizeof(t->seen_after), "%s", mreg_error_last());
+	return NULL;
+}
+
+/* The HTTP server and the Python binding call the library from threads:
+ * one thread's failure must not change the message another one reads. */
+static void error_message_is_per_thread(void **state)
+{
+	(void)state;
+	pthread_barrier_t both;
+	pthread_t th;
+	err_thread t = { &both, "", -1, "" };
+
+	assert_int_equal(pthread_barrier_init(&both, NULL, 2), 0);
+	mreg_error_set(MREG_EINVALID, "invalid tag '%s'", "main");
+	assert_int_equal(pthread_create(&th, NULL, set_in_thread, &t), 0);
+	pthread_barrier_wait(&both);
+	assert_string_equal(mreg_error_last(), "invalid tag 'main'");
+	assert_int_equal(mreg_error_code(), MREG_EINVALID);
+	mreg_error_set(MREG_ELOCKED, "registry locked: '%s'", "main");
+	pthread_barrier_wait(&both);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&both);
+
+	assert_string_equal(t.seen_first, "unknown error");	/* a new thread starts with none */
+	assert_int_equal(t.code_first, 0);
+	assert_string_equal(t.seen_after, "model not found: 'in-thread'");
+	assert_string_equal(mreg_error_last(), "registry locked: 'main'");
+	mreg_error_clear();
+}
+
+/* A caller that knows the subject names it once; messages set below end with it until it is cleared. */
+static void error_subject_ends_messages_until_cleared(void **state)
+{
+	(void)state;
+	mreg_error_subject("event " HEX);
+	mreg_error_set(MREG_EINVALID, "invalid event: '%s' is missing", "actor");
+	assert_string_equal(mreg_error_last(), "invalid event: 'actor' is missing (event " HEX ")");
+	mreg_error_subject(NULL);
+	mreg_error_set(MREG_EINVALID, "invalid tag '%s'", "a b");
+	assert_string_equal(mreg_error_last(), "invalid tag 'a b'");
+	mreg_error_clear();
+}
+
+/* The parser names the event in the field rule's message once, and clears the subject on its way out. */
+static void parse_names_the_event_once_and_only_in_its_own_messages(void **state)
+{
+	(void)state;
+	const char *text = "{\"schema\": 1, \"type\": \"version.tagged\"}\n";
+	char id[33], want[160];
+	mreg_event *ev = NULL;
+	mreg_hash128(id, text, strlen(text));
+	assert_int_equal(mreg_event_parse(&ev, text, strlen(text), NULL), MREG_EINVALID);
+	snprintf(want, sizeof(want), "invalid event: 'clock' must be a whole number (event %s)", id);
+	assert_string_equal(mreg_error_last(), want);
+	mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", "m");
+	assert_string_equal(mreg_error_last(), "model not found: 'm'");
+	mreg_error_clear();
+}
+
+/* A reader that names the failure itself asks for no message: none is set, so none is overwritten. */
+static void metrics_without_subject_set_no_message(void **state)
+{
+	(void)state;
+	mreg_metrics m;
+	memset(&m, 0, sizeof(m));
+	cJSON *bad = cJSON_Parse("{\"win_rate\": 2}"), *str = cJSON_Parse("{\"elo\": \"high\"}");
+	mreg_error_set(MREG_ECORRUPT, "earlier");
+	assert_int_equal(mreg_metrics_from_json(&m, bad, NULL), MREG_EINVALID);
+	assert_int_equal(mreg_metrics_from_json(&m, str, NULL), MREG_EINVALID);
+	assert_int_equal(mreg_metric_check(MREG_METRIC_GAMES_PLAYED, 1.5, NULL), MREG_EINVALID);
+	assert_string_equal(mreg_error_last(), "earlier");
+	assert_error(mreg_metrics_from_json(&m, bad, "m"), MREG_EINVALID,
+		     "invalid metric win_rate=2 for 'm': must be between 0 and 1");
+	cJSON_Delete(bad);
+	cJSON_Delete(str);
+	mreg_error_clear();
+}
+
+static void id_problem_is_the_text_after_the_subject(void **state)
+{
+	(void)state;
+	assert_null(mreg_id_problem("square8_2p"));
+	assert_string_equal(mreg_id_problem(""), "empty");
+	assert_string_equal(mreg_id_problem("a..b"), "'..' is not allowed");
+	assert_string_equal(mreg_id_problem("_a"), "use letters, digits, '_', '-' and '.', starting with a letter or digit");
+	char longid[MREG_ID_MAX + 2];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	assert_string_equal(mreg_id_problem(longid), "longer than 128 bytes");
+	assert_error(mreg_id_check(longid), MREG_EINVALID,
+		     "invalid model id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': longer than 128 bytes");
+}
+
 /* ---- references ----------------------------------------------------- */
 
 static void ref_parse_model_only_means_latest(void **state)
@@ -2149,6 +2426,13 @@ int main(void)
 		cmocka_unit_test(time_round_trips_with_microseconds),
 		cmocka_unit_test(time_parse_refuses_other_forms),
 		cmocka_unit_test(time_parse_refuses_impossible_dates),
+		cmocka_unit_test(time_format_same_as_reference),
+		cmocka_unit_test(time_parse_same_as_reference),
+		cmocka_unit_test(error_message_is_per_thread),
+		cmocka_unit_test(error_subject_ends_messages_until_cleared),
+		cmocka_unit_test(parse_names_the_event_once_and_only_in_its_own_messages),
+		cmocka_unit_test(metrics_without_subject_set_no_message),
+		cmocka_unit_test(id_problem_is_the_text_after_the_subject),
 		cmocka_unit_test(ref_parse_model_only_means_latest),
 		cmocka_unit_test(ref_parse_with_version),
 		cmocka_unit_test(ref_parse_refuses_empty_model),

@@ -9,7 +9,8 @@
  *   type     "registered", "promoted", "metrics_updated", "tagged",
  *            "untagged" (the "version." prefix is added when missing)
  *   schema   1
- *   time     2026-01-01T00:00:00.000000Z plus `clock` seconds
+ *   time     2026-01-01T00:00:00.000000Z plus `clock` seconds, unless the
+ *            line gives its own (then the clock may be any)
  *   actor    "t"          node  "n1"
  *   registrations: name = model, model_type "policy_value",
  *            description "", stage "development", metrics {},
@@ -34,7 +35,9 @@
  *
  * Each line is built into an event with mreg_event_parse (all field rules
  * apply) and mreg_event_serialize (which sets its id). The events are sorted
- * by (clock, id) and folded one by one with mreg_fold_apply. Then either
+ * by (clock, id) and folded one by one with mreg_fold_apply, as a fold of a
+ * tree holding exactly them: the clock bound counts one event file per line
+ * (a clock more than MREG_CLOCK_SLACK past that is quarantined). Then either
  *
  *   <case>.expected  the fold succeeds and its summary equals this file, or
  *   <case>.error     building or folding fails with a message containing

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lifecycle.h"
+#include "num.h"
 
 /* "absent" for the helpers below: the metric or member is not set */
 #define NONE NAN
@@ -1036,6 +1037,135 @@ static void fixed_keeps_decimals_of_large_values(void **state)
 	}
 }
 
+/*
+ * %.Nf as mreg wrote it before it used the C library's %.*f (its own
+ * exact rounding), kept as the reference: reasons such as "Fitness
+ * improved from 0.6000 to 0.7500" are written into events, which are
+ * hashed by their bytes, so every value must print exactly as before.
+ */
+static int ref_put_unsigned(mreg_buf *b, unsigned long long v, int base)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v % (unsigned)base];
+		v /= (unsigned)base;
+	} while (v);
+	char out[24];
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return mreg_buf_put(b, out, (size_t)n);
+}
+
+/*
+ * (The reference.) v with prec decimals (at most 9), as printf's %.Nf and Python's format:
+ * the exact binary value rounded half to even. The whole part and the
+ * fraction are split exactly (floor, then a subtraction that cannot
+ * round); the fraction times 10^prec is rounded once by the multiplication,
+ * and fma gives that rounding's error exactly, so it is compared with one
+ * half without a second rounding. Whole parts of 2^64 and more (only
+ * absurd metrics have them) are written from the shortest digits.
+ */
+static void ref_put_fixed(mreg_buf *b, double v, size_t prec)
+{
+	if (isnan(v) || isinf(v)) {
+		mreg_buf_puts(b, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+		return;
+	}
+	if (prec > 9)
+		prec = 9;
+	double scale = 1, a = fabs(v);
+	for (size_t i = 0; i < prec; i++)
+		scale *= 10;
+	if (v < 0)
+		mreg_buf_putc(b, '-');
+	double whole = floor(a), frac = a - whole;
+	double prod = frac * scale;
+	double err = fma(frac, scale, -prod);	/* frac * scale == prod + err, exactly */
+	double f = floor(prod);
+	if (prod - f + err < 0)
+		f -= 1;
+	double half = (prod - f - 0.5) + err;	/* its sign is exact */
+	if (half > 0 || (half == 0 && fmod(prec ? f : whole + f, 2) != 0))
+		f += 1;
+	if (f >= scale) {	/* rounded up into the whole part */
+		f -= scale;
+		whole += 1;
+	}
+	if (whole < 18446744073709551616.0) {
+		ref_put_unsigned(b, (unsigned long long)whole, 10);
+	} else {
+		/* d.ddde+NN: the digits, then zeros up to the exponent */
+		char num[MREG_NUM_MAX];
+		mreg_num_format(num, whole);
+		char *e = strchr(num, 'e');
+		int exp = e ? atoi(e + 1) : 0, ndig = 0;
+		for (char *p = num; *p && p != e; p++)
+			if (*p >= '0' && *p <= '9') {
+				mreg_buf_putc(b, *p);
+				ndig++;
+			}
+		for (; ndig <= exp; ndig++)
+			mreg_buf_putc(b, '0');
+	}
+	if (prec) {
+		char digits[10];
+		unsigned long long x = (unsigned long long)f;
+		for (size_t i = prec; i-- > 0; x /= 10)
+			digits[i] = (char)('0' + x % 10);
+		mreg_buf_putc(b, '.');
+		mreg_buf_put(b, digits, prec);
+	}
+}
+
+static void same_fixed_as_reference(int prec, double v)
+{
+	char fmt[8];
+	mreg_buf got = MREG_BUF_INIT, want = MREG_BUF_INIT;
+	snprintf(fmt, sizeof(fmt), "%%.%df", prec);
+	assert_int_equal(mreg_buf_printf(&got, fmt, v), 0);
+	ref_put_fixed(&want, v, (size_t)prec);
+	if (strcmp(got.ptr, want.ptr))
+		fail_msg("%s of %a: \"%s\", before \"%s\"", fmt, v, got.ptr, want.ptr);
+	mreg_buf_dispose(&got);
+	mreg_buf_dispose(&want);
+}
+
+static void fixed_same_as_reference(void **state)
+{
+	(void)state;
+	static const double edges[] = { 0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.05, 0.45, 0.95, 2.675, 1e-300, -1e-300,
+					5e-324, 4503599627370495.5, 9007199254740993.0, 18446744073709549568.0,
+					18446744073709551616.0, -18446744073709551616.0, 1e20, 1e23, -1e23, 1.5e300,
+					1.7976931348623157e308, -1.7976931348623157e308, NAN, INFINITY, -INFINITY };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		for (int prec = 0; prec <= 12; prec++)
+			same_fixed_as_reference(prec, edges[i]);
+	uint64_t x = 99991;
+	for (int i = 0; i < 100000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int prec = (int)(x >> 40) % 11;
+		double v;
+		switch (i % 4) {
+		case 0:	/* few decimals: ties and near ties */
+			v = (double)(int64_t)(x % 2000001 - 1000000) / (double)(1u << (x >> 50) % 12);
+			break;
+		case 1:	/* rates and ratings as reasons show them */
+			v = (double)(x % 1000003) / 7.0e3 - 70;
+			break;
+		case 2:	/* any finite value */
+			memcpy(&v, &x, sizeof(v));
+			if (!isfinite(v))
+				v = 1;
+			break;
+		default:	/* around 2^53 .. 2^70 */
+			v = ldexp((double)(x >> 11), (int)(x % 18)) * ((x >> 63) ? -1 : 1);
+			break;
+		}
+		same_fixed_as_reference(prec, v);
+	}
+}
+
 static void fixed_sits_among_other_conversions(void **state)
 {
 	(void)state;
@@ -1121,6 +1251,7 @@ int main(void)
 		cmocka_unit_test(fixed_rounds_the_binary_value_not_the_decimal_literal),
 		cmocka_unit_test(fixed_keeps_decimals_of_large_values),
 		cmocka_unit_test(fixed_sits_among_other_conversions),
+		cmocka_unit_test(fixed_same_as_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

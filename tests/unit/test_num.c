@@ -3,6 +3,12 @@
  * values pin the output format; randomised bit patterns check that every
  * output reads back exactly, is valid JSON number syntax and uses no more
  * significant digits than the shortest round-tripping "%.{p}g".
+ *
+ * Events are hashed by their bytes, so the output must never change: the
+ * formatter mreg had before it used the C library's digits (an exact
+ * bignum digit generator, below as ref_format) is kept here as the
+ * reference, and every value class where the notation could differ is
+ * compared byte for byte with it.
  */
 
 #include <stdarg.h>
@@ -11,12 +17,338 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "num.h"
+
+/* ---- the reference: mreg's own formatter before this one ----------------- */
+
+#define REF_WORDS 40
+/* Digits generated: 17 significant digits plus one rounding digit. */
+#define REF_DIGITS 18
+/* Plain notation is used for exponents in [REF_PLAIN_MIN, REF_PLAIN_MAX]. */
+#define REF_PLAIN_MIN (-7)
+#define REF_PLAIN_MAX 16
+
+typedef struct {
+	uint32_t w[REF_WORDS]; /* little-endian words */
+	int n;                 /* words in use; w[n - 1] != 0 unless n == 0 */
+} ref_big;
+
+static const uint32_t ref_pow10[10] = {
+	1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u,
+	100000000u, 1000000000u
+};
+
+static void ref_big_set(ref_big *b, uint64_t v)
+{
+	b->n = 0;
+	while (v) {
+		b->w[b->n++] = (uint32_t)v;
+		v >>= 32;
+	}
+}
+
+static void ref_big_shl(ref_big *b, int bits)
+{
+	int ws = bits / 32, bs = bits % 32, i;
+
+	if (b->n == 0 || bits == 0)
+		return;
+	if (bs == 0) {
+		for (i = b->n - 1; i >= 0; i--)
+			b->w[i + ws] = b->w[i];
+	} else {
+		b->w[b->n + ws] = b->w[b->n - 1] >> (32 - bs);
+		for (i = b->n - 1; i > 0; i--)
+			b->w[i + ws] = (b->w[i] << bs) | (b->w[i - 1] >> (32 - bs));
+		b->w[ws] = b->w[0] << bs;
+	}
+	for (i = 0; i < ws; i++)
+		b->w[i] = 0;
+	b->n += ws + (bs ? 1 : 0);
+	while (b->n > 0 && b->w[b->n - 1] == 0)
+		b->n--;
+}
+
+static void ref_big_mul_small(ref_big *b, uint32_t m)
+{
+	uint64_t carry = 0;
+	int i;
+
+	for (i = 0; i < b->n; i++) {
+		uint64_t t = (uint64_t)b->w[i] * m + carry;
+		b->w[i] = (uint32_t)t;
+		carry = t >> 32;
+	}
+	if (carry)
+		b->w[b->n++] = (uint32_t)carry;
+}
+
+static void ref_big_mul_pow10(ref_big *b, int k)
+{
+	for (; k >= 9; k -= 9)
+		ref_big_mul_small(b, ref_pow10[9]);
+	if (k > 0)
+		ref_big_mul_small(b, ref_pow10[k]);
+}
+
+static int ref_big_cmp(const ref_big *a, const ref_big *b)
+{
+	int i;
+
+	if (a->n != b->n)
+		return a->n < b->n ? -1 : 1;
+	for (i = a->n - 1; i >= 0; i--) {
+		if (a->w[i] != b->w[i])
+			return a->w[i] < b->w[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+/* a -= b; requires a >= b. */
+static void ref_big_sub(ref_big *a, const ref_big *b)
+{
+	uint64_t borrow = 0;
+	int i;
+
+	for (i = 0; i < a->n; i++) {
+		uint64_t t = (uint64_t)a->w[i] - (i < b->n ? b->w[i] : 0) - borrow;
+		a->w[i] = (uint32_t)t;
+		borrow = (t >> 32) & 1;
+	}
+	while (a->n > 0 && a->w[a->n - 1] == 0)
+		a->n--;
+}
+
+/* Write the decimal form of u at p; returns the number of chars written. */
+static int ref_put_uint(char *p, uint64_t u)
+{
+	char tmp[20];
+	int n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static int ref_put_int(char *p, int v)
+{
+	if (v < 0) {
+		*p = '-';
+		return 1 + ref_put_uint(p + 1, (uint64_t)-(int64_t)v);
+	}
+	return ref_put_uint(p, (uint64_t)v);
+}
+
+/*
+ * Generate the first REF_DIGITS exact decimal digits of a positive finite
+ * value f * 2^e (f != 0) into dig, with *k set so that the value is
+ * dig[0].dig[1]dig[2]... * 10^k.  Returns whether any nonzero digits follow.
+ */
+static int ref_exact_digits(uint8_t dig[REF_DIGITS], int *k, uint64_t f, int e, double v)
+{
+	ref_big r, s;
+	int i, dk;
+
+	ref_big_set(&r, f);
+	ref_big_set(&s, 1);
+	if (e >= 0)
+		ref_big_shl(&r, e);
+	else
+		ref_big_shl(&s, -e);
+
+	dk = (int)floor(log10(v));
+	if (dk >= 0)
+		ref_big_mul_pow10(&s, dk);
+	else
+		ref_big_mul_pow10(&r, -dk);
+
+	/* log10() may be off by one near powers of ten; fix up exactly. */
+	while (ref_big_cmp(&r, &s) < 0) {
+		ref_big_mul_small(&r, 10);
+		dk--;
+	}
+	for (;;) {
+		ref_big t = s;
+		ref_big_mul_small(&t, 10);
+		if (ref_big_cmp(&r, &t) < 0)
+			break;
+		s = t;
+		dk++;
+	}
+
+	for (i = 0; i < REF_DIGITS; i++) {
+		uint8_t d = 0;
+		while (ref_big_cmp(&r, &s) >= 0) {
+			ref_big_sub(&r, &s);
+			d++;
+		}
+		dig[i] = d;
+		ref_big_mul_small(&r, 10);
+	}
+	*k = dk;
+	return r.n != 0;
+}
+
+/*
+ * Round the exact digits to p significant digits, half to even, into out.
+ * *k is bumped when rounding carries into a new leading digit.  Returns the
+ * digit count with trailing zeros removed.
+ */
+static int ref_round(uint8_t out[REF_DIGITS], const uint8_t dig[REF_DIGITS],
+	int p, int sticky, int *k)
+{
+	int up, i, rest = sticky, nd;
+
+	for (i = p + 1; i < REF_DIGITS && !rest; i++)
+		rest = dig[i] != 0;
+	if (dig[p] != 5)
+		up = dig[p] > 5;
+	else
+		up = rest || (dig[p - 1] & 1);
+
+	memcpy(out, dig, (size_t)p);
+	if (up) {
+		for (i = p - 1; i >= 0 && out[i] == 9; i--)
+			out[i] = 0;
+		if (i < 0) {
+			out[0] = 1;
+			(*k)++;
+		} else {
+			out[i]++;
+		}
+	}
+	for (nd = p; nd > 1 && out[nd - 1] == 0; nd--)
+		;
+	return nd;
+}
+
+/* strtod() of digits * 10^(k - nd + 1), written without a radix character
+ * so that the check does not depend on the locale. */
+static uint64_t ref_read_back(const uint8_t *digits, int nd, int k)
+{
+	char buf[MREG_NUM_MAX];
+	double d;
+	uint64_t bits;
+	int i, n = 0;
+
+	for (i = 0; i < nd; i++)
+		buf[n++] = (char)('0' + digits[i]);
+	buf[n++] = 'e';
+	n += ref_put_int(buf + n, k - nd + 1);
+	buf[n] = '\0';
+	d = strtod(buf, NULL);
+	memcpy(&bits, &d, sizeof(bits));
+	return bits;
+}
+
+static int ref_render(char *out, int neg, const uint8_t *digits, int nd, int k)
+{
+	int n = 0, i;
+
+	if (neg)
+		out[n++] = '-';
+	if (k >= REF_PLAIN_MIN && k <= REF_PLAIN_MAX) {
+		if (k < 0) {
+			out[n++] = '0';
+			out[n++] = '.';
+			for (i = -1; i > k; i--)
+				out[n++] = '0';
+			for (i = 0; i < nd; i++)
+				out[n++] = (char)('0' + digits[i]);
+		} else {
+			for (i = 0; i < nd || i <= k; i++) {
+				if (i == k + 1)
+					out[n++] = '.';
+				out[n++] = (char)(i < nd ? '0' + digits[i] : '0');
+			}
+		}
+	} else {
+		out[n++] = (char)('0' + digits[0]);
+		if (nd > 1) {
+			out[n++] = '.';
+			for (i = 1; i < nd; i++)
+				out[n++] = (char)('0' + digits[i]);
+		}
+		out[n++] = 'e';
+		out[n++] = k < 0 ? '-' : '+';
+		n += ref_put_uint(out + n, (uint64_t)(k < 0 ? -k : k));
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static int ref_format(char out[MREG_NUM_MAX], double v)
+{
+	uint64_t bits, abits, f;
+	uint8_t dig[REF_DIGITS], cand[REF_DIGITS];
+	int neg, bexp, e, k, p, nd = 0, sticky, saved_errno;
+	double a;
+
+	memcpy(&bits, &v, sizeof(bits));
+	neg = (int)(bits >> 63);
+	abits = bits & ~((uint64_t)1 << 63);
+	bexp = (int)(abits >> 52);
+	f = abits & (((uint64_t)1 << 52) - 1);
+
+	if (bexp == 0x7ff) {
+		out[0] = '\0';
+		return -1;
+	}
+
+	a = neg ? -v : v;
+	if (a < 9007199254740992.0 && (double)(int64_t)a == a) {
+		int n = 0;
+		if (neg)
+			out[n++] = '-';
+		n += ref_put_uint(out + n, (uint64_t)a);
+		out[n] = '\0';
+		return n;
+	}
+
+	if (bexp == 0) {
+		e = -1074;
+	} else {
+		f |= (uint64_t)1 << 52;
+		e = bexp - 1075;
+	}
+	while ((f & 1) == 0) {
+		f >>= 1;
+		e++;
+	}
+
+	sticky = ref_exact_digits(dig, &k, f, e, a);
+
+	saved_errno = errno;
+	for (p = 1; p <= REF_DIGITS - 1; p++) {
+		int kp = k;
+		nd = ref_round(cand, dig, p, sticky, &kp);
+		if (ref_read_back(cand, nd, kp) == abits) {
+			k = kp;
+			break;
+		}
+	}
+	errno = saved_errno;
+	if (p > REF_DIGITS - 1) {
+		/* Unreachable with a correctly rounding strtod(): 17 digits
+		 * always round-trip.  Fall back to those digits regardless. */
+		nd = ref_round(cand, dig, REF_DIGITS - 1, sticky, &k);
+	}
+	return ref_render(out, neg, cand, nd, k);
+}
+
+
+/* ---- the tests ----------------------------------------------------------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -347,6 +679,142 @@ static void round_trips_random_everyday_values(void **state)
 	}
 }
 
+/* ---- the same bytes as the reference ------------------------------------- */
+
+static long compared;
+
+static void same_as_reference(double v)
+{
+	char got[MREG_NUM_MAX], want[MREG_NUM_MAX];
+	int ng = mreg_num_format(got, v), nw = ref_format(want, v);
+
+	compared++;
+	if (ng != nw || strcmp(got, want))
+		fail_msg("%a: formats as \"%s\" (%d), before as \"%s\" (%d)", v, got, ng, want, nw);
+}
+
+static void same_both_signs(double v)
+{
+	same_as_reference(v);
+	same_as_reference(-v);
+}
+
+/* Whole numbers: the integer road below 2^53, the digit search above it. */
+static void reference_whole_numbers(void **state)
+{
+	(void)state;
+	compared = 0;
+	rng_state = 7;
+	for (int i = 0; i <= 64; i++) {
+		double p = ldexp(1.0, i);
+		same_both_signs(p);
+		same_both_signs(p - 1);
+		same_both_signs(p + 1);
+		same_both_signs(nextafter(p, 0));
+		same_both_signs(nextafter(p, INFINITY));
+	}
+	for (int i = 0; i < 40000; i++) {
+		uint64_t r = rng_next();
+		same_both_signs((double)(r >> 11));		/* up to 2^53 */
+		same_both_signs((double)(r >> (11 + r % 50)));	/* small ones too */
+		same_both_signs((double)r);			/* up to 2^64 */
+		same_both_signs(ldexp((double)(r >> 11), 1 + (int)(r % 960)));	/* beyond */
+	}
+	for (int e = 0; e <= 308; e++) {
+		char s[16];
+		snprintf(s, sizeof(s), "1e%d", e);
+		same_both_signs(strtod(s, NULL));
+	}
+	same_both_signs(0.0);
+	assert_true(compared > 320000);
+}
+
+/* Around every power of ten, where the notation switches (1e-7 / 1e-8,
+ * 1e16 / 1e17, 1e21, the subnormal and overflow ends) and digits carry. */
+static void reference_powers_of_ten(void **state)
+{
+	static const char *const mantissas[] = { "1", "9.999999999999999", "9.99", "1.5", "2.5", "5", "1.0000000000000002",
+						 "9.5", "0.95", "1.25", "3.0517578125" };
+	(void)state;
+	compared = 0;
+	for (int e = -325; e <= 309; e++)
+		for (size_t m = 0; m < sizeof(mantissas) / sizeof(mantissas[0]); m++) {
+			char s[64];
+			snprintf(s, sizeof(s), "%se%d", mantissas[m], e);
+			double v = strtod(s, NULL);
+			if (!isfinite(v))
+				continue;
+			same_both_signs(v);
+			same_both_signs(nextafter(v, 0));
+			same_both_signs(nextafter(v, INFINITY));
+			same_both_signs(nextafter(nextafter(v, INFINITY), INFINITY));
+		}
+	for (int i = -1074; i <= 1023; i++) {
+		same_both_signs(ldexp(1.0, i));
+		same_both_signs(nextafter(ldexp(1.0, i), 0));
+	}
+	same_both_signs(DBL_MIN);
+	same_both_signs(DBL_MAX);
+	same_both_signs(DBL_EPSILON);
+	assert_true(compared > 60000);
+}
+
+/* Subnormals (fewer digits of precision: the search tries every length) and the smallest normals. */
+static void reference_subnormals(void **state)
+{
+	(void)state;
+	compared = 0;
+	rng_state = 11;
+	for (int i = 0; i < 50000; i++) {
+		uint64_t r = rng_next();
+		same_as_reference(from_bits(r & 0x800fffffffffffffull));
+		same_as_reference(from_bits((r & 0x800fffffffffffffull) >> (r % 52)));	/* a few bits */
+		same_as_reference(from_bits((r & 0x800fffffffffffffull) | (1ull << 52)));	/* the first normals */
+	}
+	for (uint64_t b = 1; b < 5000; b++)
+		same_both_signs(from_bits(b));
+	assert_true(compared > 150000);
+}
+
+/* Random bit patterns across the whole range. */
+static void reference_random_bit_patterns(void **state)
+{
+	(void)state;
+	compared = 0;
+	rng_state = 13;
+	while (compared < 200000) {
+		uint64_t b = rng_next();
+		if (((b >> 52) & 0x7ff) != 0x7ff)
+			same_as_reference(from_bits(b));
+	}
+}
+
+/* What metrics hold: short decimals, rates, Elo ratings as mreg computes them. */
+static void reference_everyday_values(void **state)
+{
+	static const double pow10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+	(void)state;
+	compared = 0;
+	rng_state = 17;
+	for (int i = 0; i < 50000; i++) {
+		uint64_t r = rng_next();
+		same_both_signs((double)(int64_t)(r % 100000000) / pow10[r % 10]);
+		double a = (double)(r % 1000), b = (double)((r >> 20) % 1000) + 1;
+		same_as_reference(a / (a + b));
+		double f = (a + 1) / (a + b + 2);
+		same_as_reference(-400 * log10(1 / f - 1));
+		same_as_reference(1500 + (double)(int64_t)(r % 20000) / 10 - 1000);
+	}
+	for (int i = 1; i < 1000; i++) {
+		same_both_signs(i / 10.0);
+		same_both_signs(i / 100.0);
+		same_both_signs(i * 0.1);
+		same_both_signs(i * 0.01);
+		same_both_signs(1.0 / i);
+	}
+	assert_true(compared > 250000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +833,11 @@ int main(void)
 		cmocka_unit_test(powers_of_ten_and_two_round_trip),
 		cmocka_unit_test(round_trips_random_bit_patterns),
 		cmocka_unit_test(round_trips_random_everyday_values),
+		cmocka_unit_test(reference_whole_numbers),
+		cmocka_unit_test(reference_powers_of_ten),
+		cmocka_unit_test(reference_subnormals),
+		cmocka_unit_test(reference_random_bit_patterns),
+		cmocka_unit_test(reference_everyday_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

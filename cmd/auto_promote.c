@@ -42,7 +42,7 @@ int cmd_auto_promote(cli_globals *g, int argc, char **argv)
 	mreg_state *st = NULL;
 	mreg_model *m;
 	mreg_version *v;
-	if ((rc = mreg_registry_model(&st, reg, ref.model, ref.version)) < 0 ||
+	if ((rc = mreg_read_model(&st, reg, ref.model, ref.version)) < 0 ||
 	    (rc = mreg_query_version(&m, &v, st, &ref)) < 0) {
 		mreg_state_free(st);
 		rc = cli_fail(rc);

@@ -197,7 +197,7 @@ int cmd_restore_from(cli_globals *g, int argc, char **argv)
 		return rc;
 	if (a.npositional != 2)
 		return cli_usage(a.cmd, "restore-from needs BUNDLE and DIR");
-	if ((rc = mreg_restore_from(&out, a.positional[0], a.positional[1])) < 0)
+	if ((rc = mreg_backup_restore_from(&out, a.positional[0], a.positional[1])) < 0)
 		return cli_fail(rc);
 	if (g->json)
 		cli_print_value(out);

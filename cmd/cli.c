@@ -347,7 +347,7 @@ int cli_print_version_of(mreg_registry *reg, const char *model, int version)
 	memset(&ref, 0, sizeof(ref));
 	snprintf(ref.model, sizeof(ref.model), "%s", model);
 	ref.version = version;
-	if ((rc = mreg_registry_model(&st, reg, model, version)) < 0 || (rc = mreg_query_version(&m, &v, st, &ref)) < 0)
+	if ((rc = mreg_read_model(&st, reg, model, version)) < 0 || (rc = mreg_query_version(&m, &v, st, &ref)) < 0)
 		rc = cli_fail(rc);
 	else
 		cli_print_version(m, v);

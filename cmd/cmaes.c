@@ -175,7 +175,7 @@ static int cmaes_rows(mreg_row **rows, size_t *n, mreg_state **st, mreg_registry
 	int rc;
 	f.type = MREG_TYPE_HEURISTIC;
 	f.stage = stage;
-	if ((rc = mreg_registry_state(st, reg, NULL, true)) < 0 || (rc = mreg_query_list(rows, n, *st, &f)) < 0)
+	if ((rc = mreg_read_state(st, reg, NULL, true)) < 0 || (rc = mreg_query_list(rows, n, *st, &f)) < 0)
 		return rc;
 	size_t k = 0;
 	/* with no filter every heuristic version is a run, as the original listed them */

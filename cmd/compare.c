@@ -87,7 +87,7 @@ static int load_pair(mreg_state **st, mreg_model **ma, mreg_version **a, mreg_mo
 		     mreg_registry *reg, const mreg_ref *ra, const mreg_ref *rb)
 {
 	int rc;
-	if ((rc = mreg_registry_state(st, reg, NULL, true)) < 0 || (rc = mreg_query_version(ma, a, *st, ra)) < 0 ||
+	if ((rc = mreg_read_state(st, reg, NULL, true)) < 0 || (rc = mreg_query_version(ma, a, *st, ra)) < 0 ||
 	    (rc = mreg_query_version(mb, b, *st, rb)) < 0 || (rc = mreg_version_materialize(*a)) < 0 ||
 	    (rc = mreg_version_materialize(*b)) < 0)
 		return rc;

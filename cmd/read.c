@@ -110,7 +110,7 @@ static int open_version(mreg_registry **reg, mreg_state **st, mreg_model **m, mr
 		return rc;
 	if ((rc = cli_open_read(reg, g)))
 		return rc;
-	if ((rc = mreg_registry_model(st, *reg, ref.model, ref.version)) < 0 ||
+	if ((rc = mreg_read_model(st, *reg, ref.model, ref.version)) < 0 ||
 	    (rc = mreg_query_version(m, v, *st, &ref)) < 0)
 		return cli_fail(rc);
 	return 0;
@@ -382,7 +382,7 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 		return rc;
 	/* production versions have a file of their own: no summary, no model file */
 	bool prod_only = f.stage == MREG_STAGE_PRODUCTION;
-	if ((rc = prod_only ? mreg_registry_production(&st, reg) : mreg_registry_state(&st, reg, f.model, !f.model)) < 0 ||
+	if ((rc = prod_only ? mreg_read_production(&st, reg) : mreg_read_state(&st, reg, f.model, !f.model)) < 0 ||
 	    (rc = prod_only ? production_rows(&rows, &n, st, &f) : mreg_query_list(&rows, &n, st, &f)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
@@ -451,7 +451,7 @@ int cmd_log(cli_globals *g, int argc, char **argv)
 		return cli_fail(MREG_EINVALID);
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	if ((rc = mreg_registry_events(&evs, &n, reg, a.npositional ? a.positional[0] : NULL)) < 0) {
+	if ((rc = mreg_read_events(&evs, &n, reg, a.npositional ? a.positional[0] : NULL)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
@@ -546,7 +546,7 @@ int cmd_stats(cli_globals *g, int argc, char **argv)
 
 	if ((rc = cli_open_noargs(&reg, &a, g, "stats", argc, argv)))
 		return rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
@@ -586,7 +586,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 
 	if ((rc = cli_open_noargs(&reg, &a, g, "status", argc, argv)))
 		return rc;
-	if ((rc = mreg_registry_status(&s, reg)) < 0 || (rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+	if ((rc = mreg_registry_status(&s, reg)) < 0 || (rc = mreg_read_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
@@ -706,7 +706,7 @@ int cmd_dashboard(cli_globals *g, int argc, char **argv)
 		return rc;
 	mreg_filter f = MREG_FILTER_INIT;
 	f.stage = MREG_STAGE_STAGING;
-	if ((rc = mreg_registry_state(&st, reg, NULL, true)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0) {
+	if ((rc = mreg_read_state(&st, reg, NULL, true)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}

@@ -69,7 +69,7 @@ int cmd_baseline(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(rc);
 		goto done;
 	}
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0) {
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
@@ -147,7 +147,7 @@ static int rollback_check(mreg_buf *reason, mreg_buf *check, mreg_registry *reg,
 	mreg_state *st = NULL;
 	mreg_metrics cur;
 	int rc;
-	if ((rc = mreg_registry_state(&st, reg, model, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, model, false)) < 0)
 		return rc;
 	mreg_model *m = mreg_state_model(st, model);
 	if (!m || !m->nversions) {
@@ -185,7 +185,7 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 	int rc;
 	if (cli_number_opt(&limit, NULL, a, "limit", 0, 1e9) < 0)
 		return 2;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		return cli_fail(rc);
 	int n = cJSON_GetArraySize(st->rollbacks), shown = 0;
 	cli_json j;
@@ -231,7 +231,7 @@ static int rollback_stats(cli_globals *g, mreg_registry *reg)
 {
 	mreg_state *st = NULL;
 	int rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		return cli_fail(rc);
 	int64_t total = 0, ok = 0, recent = 0;
 	int64_t now = (int64_t)time(NULL) * 1000000;
@@ -275,7 +275,7 @@ static int rollback_pending(cli_globals *g, mreg_registry *reg)
 {
 	mreg_state *st = NULL;
 	int rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		return cli_fail(rc);
 	if (g->json) {
 		cli_json j;

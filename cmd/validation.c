@@ -55,7 +55,7 @@ static int validation_list(cli_globals *g, mreg_registry *reg, bool pending)
 	size_t n = 0, k = 0;
 	mreg_filter f = MREG_FILTER_INIT;
 	int rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, true)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0) {
+	if ((rc = mreg_read_state(&st, reg, NULL, true)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0) {
 		mreg_state_free(st);
 		return cli_fail(rc);
 	}
@@ -173,7 +173,7 @@ static int print_validation(cli_globals *g, mreg_registry *reg, const mreg_ref *
 	mreg_model *m;
 	mreg_version *v;
 	int rc;
-	if ((rc = mreg_registry_model(&st, reg, ref->model, ref->version)) < 0 ||
+	if ((rc = mreg_read_model(&st, reg, ref->model, ref->version)) < 0 ||
 	    (rc = mreg_query_version(&m, &v, st, ref)) < 0 || (rc = mreg_version_materialize(v)) < 0) {
 		mreg_state_free(st);
 		return cli_fail(rc);

@@ -104,7 +104,7 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 	bool known = reg->known && git_oid_equal(&reg->known_tree, tree);
 	if (known)
 		commit = reg->known_commit;
-	if (known || (mreg_head(&commit, &t, reg) == 0 && git_oid_equal(&t, tree))) {
+	if (known || (mreg_head_read(&commit, &t, reg) == 0 && git_oid_equal(&t, tree))) {
 		git_oid_fmt(line + 41, &commit);
 		line[81] = '\n';
 		n = 82;
@@ -163,7 +163,7 @@ int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree)
 	return write_stamp(reg, "mirror", tree);
 }
 
-void mreg_release_maps_from(mreg_registry *reg, int first)
+void mreg_cache_release_maps_from(mreg_registry *reg, int first)
 {
 	for (int i = first; i < reg->nmaps; i++)
 		mreg_fs_unmap(reg->maps[i].ptr, reg->maps[i].len);
@@ -171,9 +171,9 @@ void mreg_release_maps_from(mreg_registry *reg, int first)
 		reg->nmaps = first;
 }
 
-void mreg_release_maps(mreg_registry *reg)
+void mreg_cache_release_maps(mreg_registry *reg)
 {
-	mreg_release_maps_from(reg, 0);
+	mreg_cache_release_maps_from(reg, 0);
 }
 
 /* Lazily, borrowing a mapping of the file: 1 if that is not possible here. */
@@ -446,7 +446,7 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_read_events_at(&evs, &n, st, reg, tree)) < 0)
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&evs, &n, st, reg, tree)) < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = mreg_fold_apply(st, evs[i])) < 0)
@@ -494,7 +494,8 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	/* more files move the clock bound: a clock left out as forged may pass it now, and folds in its place */
 	if (st->forged_clock && st->forged_clock <= st->nfiles + MREG_CLOCK_SLACK)
 		goto done;
-	if (n && st->nevents && (evs[0]->clock < st->clock || (evs[0]->clock == st->clock && strcmp(evs[0]->id, st->last_event) <= 0)))
+	if (n && st->nevents &&
+	    (evs[0]->clock < st->clock || (evs[0]->clock == st->clock && strcmp(evs[0]->id, st->last_event) <= 0)))
 		goto done;	/* older events arrived: the order changed, fold it all */
 	for (size_t i = 0; i < n; i++) {
 		/* the models the event touches: its own, and B of a comparison */
@@ -524,7 +525,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 done:
 	mreg_state_free(st);
 	mreg_state_free(q);
-	mreg_release_maps_from(reg, maps);
+	mreg_cache_release_maps_from(reg, maps);
 	mreg_events_free(evs, n);
 	return rc;
 }
@@ -535,7 +536,7 @@ int mreg_cache_ensure(mreg_registry *reg)
 	char head[41], stamp[41], mirror[41];
 	int rc;
 
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
+	if ((rc = mreg_head_read(&commit, &tree, reg)) < 0)
 		return rc;
 	git_oid_fmt(head, &tree);
 	head[40] = '\0';
@@ -554,7 +555,8 @@ int mreg_cache_ensure(mreg_registry *reg)
 		bool other_boot;
 		char mirror_commit[41];
 		mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
-		if ((strcmp(mirror, head) || other_boot) && (rc = mreg_mirror_repair(reg, &tree, other_boot ? MREG_MIRROR_FILES : 0)) < 0)
+		if ((strcmp(mirror, head) || other_boot) &&
+		    (rc = mreg_mirror_repair(reg, &tree, other_boot ? MREG_MIRROR_FILES : 0)) < 0)
 			return rc;
 	}
 	return 0;
@@ -566,7 +568,7 @@ int mreg_cache_check_large(mreg_registry *reg)
 	int rc;
 	if (!reg->workdir)
 		return 0;
-	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head(&commit, &tree, reg)) < 0)
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head_read(&commit, &tree, reg)) < 0)
 		return rc;
 	return mreg_mirror_repair(reg, &tree, MREG_MIRROR_LARGE);
 }

@@ -64,7 +64,7 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
 		return quarantine(c, path, "%s", "not in its fan-out directory events/ab/cd/");
 	if (git_blob_lookup(&blob, c->reg->repo, id) < 0)
-		return mreg_git_error("cannot read event", path);
+		return mreg_libgit2_error("cannot read event", path);
 	memcpy(want, name, 32);
 	want[32] = '\0';
 	rc = mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want);
@@ -123,7 +123,7 @@ void mreg_events_free(mreg_event **evs, size_t n)
 	free(evs);
 }
 
-int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
+int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
 			const git_oid *tree_id)
 {
 	git_tree *tree = NULL, *events = NULL;
@@ -136,7 +136,7 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, m
 	*out = NULL;
 	*n = 0;
 	if (git_tree_lookup(&tree, reg->repo, tree_id) < 0)
-		return mreg_git_error("cannot read the tree of", reg->path);
+		return mreg_libgit2_error("cannot read the tree of", reg->path);
 	if (git_tree_entry_bypath(&e, tree, "events") == 0) {
 		if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&events, reg->repo, git_tree_entry_id(e)) < 0) {
 			/* a file (or link) where the events should be: nothing to fold, and it says so */
@@ -145,7 +145,7 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, m
 			if ((rc = quarantine(&c, "events", "%s", "not a directory")) < 0)
 				goto done;
 		} else if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
-			rc = c.rc < 0 ? c.rc : mreg_git_error("cannot walk the events of", reg->path);
+			rc = c.rc < 0 ? c.rc : mreg_libgit2_error("cannot walk the events of", reg->path);
 			goto done;
 		}
 	}

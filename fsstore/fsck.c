@@ -364,13 +364,13 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	int rc;
 
 	*nproblems = 0;
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head(&commit, &tree_id, reg)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head_read(&commit, &tree_id, reg)) < 0)
 		return rc;
 	if (git_tree_lookup(&tree, reg->repo, &tree_id) < 0)
-		return mreg_git_error("cannot read the tree of", reg->path);
+		return mreg_libgit2_error("cannot read the tree of", reg->path);
 	/* the events as every command reads them: what is left out, and why, is a problem here */
 	mreg_state *st = NULL;
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_read_events_at(&f.evs, &f.nevs, st, reg, &tree_id)) < 0) {
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&f.evs, &f.nevs, st, reg, &tree_id)) < 0) {
 		mreg_state_free(st);
 		git_tree_free(tree);
 		return rc;

@@ -222,7 +222,7 @@ int mreg_fs_fsync_dir(const char *dir)
  * What ext4's guard gave up here protected files nobody fsyncs against a
  * power cut. mreg replaces only files it can make again that way (the git
  * index, the stamps, the state files), and a command that finds one empty
- * or cut short makes it again from HEAD (mreg_index_check, the stamps);
+ * or cut short makes it again from HEAD (mreg_mirror_index_check, the stamps);
  * what must survive a power cut (packs, the branch) is fsynced and renamed.
  */
 int mreg_fs_replace(const char *from, const char *to)

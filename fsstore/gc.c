@@ -136,7 +136,7 @@ static int add_tip(gc_tips *g, const git_oid *id, const char *what, bool must)
 			break;
 		case GIT_OBJECT_TAG:	/* the tag itself, then what it points at */
 			if (git_packbuilder_insert(g->pb, &cur, NULL) < 0 || git_tag_lookup(&tag, g->reg->repo, &cur) < 0)
-				return mreg_git_error("cannot gc", g->reg->path);
+				return mreg_libgit2_error("cannot gc", g->reg->path);
 			cur = *git_tag_target_id(tag);
 			git_tag_free(tag);
 			must = true;
@@ -144,7 +144,7 @@ static int add_tip(gc_tips *g, const git_oid *id, const char *what, bool must)
 		default:
 			return 0;
 		}
-		return err < 0 ? mreg_git_error("cannot gc", g->reg->path) : 0;
+		return err < 0 ? mreg_libgit2_error("cannot gc", g->reg->path) : 0;
 	}
 	return mreg_error_set(MREG_ECORRUPT, "cannot gc '%s': %s is a chain of tags too long to follow", g->reg->path, what);
 }
@@ -174,7 +174,7 @@ static int add_refs(gc_tips *g)
 	git_oid head;
 	int rc = 0, err;
 	if (git_reference_iterator_new(&it, g->reg->repo) < 0)
-		return mreg_git_error("cannot list the refs of", g->reg->path);
+		return mreg_libgit2_error("cannot list the refs of", g->reg->path);
 	while (rc == 0 && (err = git_reference_next(&ref, it)) == 0) {
 		git_reference *res = NULL;
 		if (git_reference_resolve(&res, ref) == 0)
@@ -186,7 +186,7 @@ static int add_refs(gc_tips *g)
 		git_reference_free(ref);
 	}
 	if (rc == 0 && err != GIT_ITEROVER)
-		rc = mreg_git_error("cannot list the refs of", g->reg->path);
+		rc = mreg_libgit2_error("cannot list the refs of", g->reg->path);
 	git_reference_iterator_free(it);
 	if (rc == 0 && git_reference_name_to_id(&head, g->reg->repo, "HEAD") == 0)
 		rc = add_tip(g, &head, "HEAD", true);
@@ -208,7 +208,7 @@ static int add_index(gc_tips *g, const char *path)
 	if (access(path, F_OK) < 0)
 		return 0;	/* none (a bare repository) */
 	if (git_index_open(&idx, path) < 0)
-		return mreg_git_error("cannot gc: cannot read the index", path);
+		return mreg_libgit2_error("cannot gc: cannot read the index", path);
 	for (size_t i = 0; rc == 0 && i < git_index_entrycount(idx); i++) {
 		const git_index_entry *e = git_index_get_byindex(idx, i);
 		if (e->mode != GIT_FILEMODE_COMMIT)
@@ -263,7 +263,7 @@ static int prune_cutoff(int64_t *out, mreg_registry *reg)
 	const char *value = "2.weeks.ago";	/* git's default */
 	int rc = 0;
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
-		return mreg_git_error("cannot read git config of", reg->path);
+		return mreg_libgit2_error("cannot read git config of", reg->path);
 	if (git_config_get_string_buf(&v, cfg, "gc.pruneExpire") == 0)
 		value = v.ptr;
 	git_error_clear();
@@ -287,7 +287,7 @@ static int write_new_pack(char name[41], gc_tips *g)
 	if ((rc = mreg_fs_mkdirs(tmp)) < 0)
 		goto done;
 	if (git_packbuilder_insert_walk(g->pb, g->walk) < 0 || git_packbuilder_write(g->pb, tmp, 0, NULL, NULL) < 0) {
-		rc = mreg_git_error("cannot write the packed history of", reg->path);
+		rc = mreg_libgit2_error("cannot write the packed history of", reg->path);
 		goto done;
 	}
 	snprintf(name, 41, "%s", git_packbuilder_name(g->pb));
@@ -337,7 +337,7 @@ static int eject(mreg_registry *reg, const unsigned char *oid, time_t mtime)
 	}
 	if (stat(path, &sb) < 0) {
 		if (git_odb_read(&o, reg->odb, &id) < 0) {
-			rc = mreg_git_error("cannot gc: cannot read an unreachable object of", reg->path);
+			rc = mreg_libgit2_error("cannot gc: cannot read an unreachable object of", reg->path);
 			goto done;
 		}
 		if ((rc = mreg_git_loose_write(path, git_odb_object_type(o), git_odb_object_data(o), git_odb_object_size(o),
@@ -445,14 +445,14 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	if ((rc = prune_cutoff(&cutoff, reg)) < 0)
 		goto done;
 	*before = objects_size(reg);
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if (git_revwalk_new(&g.walk, reg->repo) < 0 || git_packbuilder_new(&g.pb, reg->repo) < 0) {
-		rc = mreg_git_error("cannot list the objects of", reg->path);
+		rc = mreg_libgit2_error("cannot list the objects of", reg->path);
 		goto done;
 	}
 	git_packbuilder_set_threads(g.pb, 0);
@@ -460,8 +460,8 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 || (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 ||
-	    (rc = write_new_pack(name, &g)) < 0)
+	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 ||
+	    (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 || (rc = write_new_pack(name, &g)) < 0)
 		goto done;
 	/* what the new pack holds is all that is kept; the rest is unreachable */
 	free(path);
@@ -493,6 +493,6 @@ done:
 	free(path);
 	git_packbuilder_free(g.pb);
 	git_revwalk_free(g.walk);
-	mreg_unlock(reg);
+	mreg_lock_release(reg);
 	return rc;
 }

@@ -12,17 +12,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The commit of the branch HEAD named when the writer lock was taken (a
+ * light handle keeps both under the lock; lock.c), read once; false when
+ * nothing is kept, or the branch does not read plainly (unborn, odd).
+ */
+static bool kept_head(git_oid *commit, mreg_registry *reg)
+{
+	if (!reg->light || !reg->head_branch_known)
+		return false;
+	if (!reg->head_commit_known) {
+		if (mreg_git_ref_read(&reg->head_commit, reg->gitdir, reg->head_branch) != 0 ||
+		    git_oid_is_zero(&reg->head_commit))
+			return false;
+		reg->head_commit_known = true;
+	}
+	*commit = reg->head_commit;
+	return true;
+}
+
 bool mreg_head_on_branch(mreg_registry *reg)
 {
 	char hex[41], branch[256];
-	return mreg_git_head(hex, branch, sizeof(branch), reg->gitdir) == 0;
+	git_oid c;
+	return kept_head(&c, reg) || mreg_git_head(hex, branch, sizeof(branch), reg->gitdir) == 0;
 }
 
-const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
+const char *mreg_head_branch(mreg_registry *reg, char *buf, size_t n)
 {
 	git_reference *head = NULL;
 	const char *name = "refs/heads/main";
 	char head_hex[41];
+	if (reg->light && reg->head_branch_known && strlen(reg->head_branch) < n)
+		return strcpy(buf, reg->head_branch);
 	if (reg->light && mreg_git_head(head_hex, buf, n, reg->gitdir) == 0)
 		return buf;
 	if (mreg_registry_need_git(reg) < 0)
@@ -39,13 +61,18 @@ const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n)
 	return buf;
 }
 
-/* HEAD's commit and tree without libgit2: the tree from a stamp of that commit, else from the commit. 1: ask libgit2. */
+/*
+ * HEAD's commit and tree without libgit2: the tree from a stamp of that
+ * commit, else from the commit. 1: ask libgit2.
+ */
 static int light_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 {
 	char hex[41];
 	git_object_t type;
 	mreg_buf b = MREG_BUF_INIT;
-	if (mreg_git_head(hex, NULL, 0, reg->gitdir) != 0 || git_oid_fromstr(commit, hex) < 0)
+	if (kept_head(commit, reg))
+		git_oid_tostr(hex, sizeof(hex), commit);
+	else if (mreg_git_head(hex, NULL, 0, reg->gitdir) != 0 || git_oid_fromstr(commit, hex) < 0)
 		return 1;
 	if (reg->known && git_oid_equal(&reg->known_commit, commit)) {
 		*tree = reg->known_tree;
@@ -53,14 +80,14 @@ static int light_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 	}
 	if (mreg_cache_tree_of(tree, reg, hex))
 		return 0;
-	int rc = mreg_object_read(&b, &type, reg, commit);
+	int rc = mreg_tree_read_object(&b, &type, reg, commit);
 	if (rc == 0 && (type != GIT_OBJECT_COMMIT || !mreg_git_commit_tree(tree, b.ptr, b.size)))
 		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' is not a commit", reg->path);
 	mreg_buf_dispose(&b);
 	return rc;
 }
 
-int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
+int mreg_head_read(git_oid *commit, git_oid *tree, mreg_registry *reg)
 {
 	git_commit *c = NULL;
 	int rc;
@@ -72,80 +99,12 @@ int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg)
 	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
 		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);
 	if (err < 0)
-		return mreg_git_error("cannot read HEAD of", reg->path);
+		return mreg_libgit2_error("cannot read HEAD of", reg->path);
 	if (git_commit_lookup(&c, reg->repo, commit) < 0)
-		return mreg_git_error("cannot read the HEAD commit of", reg->path);
+		return mreg_libgit2_error("cannot read the HEAD commit of", reg->path);
 	git_oid_cpy(tree, git_commit_tree_id(c));
 	git_commit_free(c);
 	return 0;
-}
-
-int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
-{
-	char hex[GIT_OID_HEXSZ + 1];
-	bool opened = !reg->lodb;
-	int rc = 0;
-	if (opened) {
-		char *objdir = mreg_strfmt("%sobjects/", reg->gitdir);
-		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
-		free(objdir);
-	}
-	if (rc == 0)
-		rc = mreg_odb_read(out, type, reg->lodb, id);
-	/* a miss in a pack list read earlier: packs written or merged since, by this process or another */
-	if (rc == 1 && !opened && (rc = mreg_odb_refresh(reg->lodb)) == 0)
-		rc = mreg_odb_read(out, type, reg->lodb, id);
-	if (rc != 1)
-		return rc;
-	/* not in any pack or loose file: libgit2 looks too, where it may see more (alternates...) */
-	git_odb_object *o = NULL;
-	if (mreg_odb_unsure(reg->lodb) && (rc = mreg_registry_need_git(reg)) < 0)
-		return rc;
-	if (!mreg_odb_unsure(reg->lodb) || git_odb_read(&o, reg->odb, id) < 0)
-		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
-				      reg->path);
-	*type = git_odb_object_type(o);
-	mreg_buf_clear(out);
-	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
-	git_odb_object_free(o);
-	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-}
-
-int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path)
-{
-	mreg_buf b = MREG_BUF_INIT;
-	git_object_t type;
-	git_oid cur = *tree;
-	int rc = 1;
-	*mode = 040000;
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, "/");
-		if (*mode != 040000) {
-			rc = 1;	/* a file where the path wants a directory */
-			break;
-		}
-		if ((rc = mreg_object_read(&b, &type, reg, &cur)) < 0)
-			break;
-		if (type != GIT_OBJECT_TREE) {
-			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
-			break;
-		}
-		mreg_git_tree_entry te;
-		if (!mreg_git_tree_find(&te, b.ptr, b.size, p, n)) {
-			rc = 1;
-			break;
-		}
-		cur = te.id;
-		*mode = te.mode;
-		rc = 0;
-		p += n;
-		while (*p == '/')
-			p++;
-	}
-	if (rc == 0)
-		*out = cur;
-	mreg_buf_dispose(&b);
-	return rc;
 }
 
 int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
@@ -153,11 +112,11 @@ int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
 	git_oid c, t, id;
 	git_object_t type;
 	mreg_buf b = MREG_BUF_INIT;
-	int rc = mreg_head(&c, &t, reg);
+	int rc = mreg_head_read(&c, &t, reg);
 	*out = NULL;
 	if (rc < 0)
 		return rc;
-	if ((rc = mreg_object_read(&b, &type, reg, &t)) < 0)
+	if ((rc = mreg_tree_read_object(&b, &type, reg, &t)) < 0)
 		goto done;
 	if (type != GIT_OBJECT_TREE) {
 		rc = mreg_error_set(MREG_ECORRUPT, "HEAD of '%s' has no tree", reg->path);
@@ -167,7 +126,7 @@ int mreg_head_policy_doc(cJSON **out, mreg_registry *reg)
 	if (!mreg_git_tree_find(&te, b.ptr, b.size, "mreg.json", 9) || te.mode == 040000)
 		goto done;	/* none: the defaults */
 	id = te.id;
-	if ((rc = mreg_object_read(&b, &type, reg, &id)) < 0)
+	if ((rc = mreg_tree_read_object(&b, &type, reg, &id)) < 0)
 		goto done;
 	*out = type == GIT_OBJECT_BLOB ? cJSON_ParseWithLength(b.ptr, b.size) : NULL;
 	if (!cJSON_IsObject(*out)) {
@@ -181,7 +140,7 @@ done:
 }
 
 /* artifact_max_bytes of mreg.json: the largest model file committed to git (default 1 MiB). */
-int mreg_artifact_limit(mreg_registry *reg, int64_t *out)
+int mreg_head_artifact_limit(mreg_registry *reg, int64_t *out)
 {
 	mreg_policy p;
 	int rc = mreg_registry_policy(&p, reg);	/* an invalid mreg.json is refused, naming the key */

@@ -28,8 +28,8 @@ struct mreg_registry {
 	bool fsync;
 	int lock_timeout_ms;
 	int lockfd;
-	int lockdepth;		/* mreg_lock calls not yet undone: nested ones keep the lock */
-	/* files mapped for lazily loaded state, unmapped by mreg_release_maps() */
+	int lockdepth;		/* mreg_lock_take calls not yet undone: nested ones keep the lock */
+	/* files mapped for lazily loaded state, unmapped by mreg_cache_release_maps() */
 	struct {
 		void *ptr;
 		size_t len;
@@ -41,21 +41,32 @@ struct mreg_registry {
 	/* the commit (and its tree) this process last moved the branch to, while it holds the lock */
 	git_oid known_commit, known_tree;
 	bool known;
+	/*
+	 * HEAD read by hand once under the writer lock (light handles): the
+	 * branch it names and, once read, the commit that holds; this process's
+	 * own branch moves keep it current, and it goes with the lock (head.c).
+	 */
+	char head_branch[256];
+	git_oid head_commit;
+	bool head_branch_known, head_commit_known;
 };
 
-/* ---- registry.c: open, init, settings, node id ----------------------- */
+/* ---- libgit2.c ------------------------------------------------------------ */
 
 /* errors from libgit2, with context, as one of our messages */
-int mreg_git_error(const char *what, const char *subject);
+int mreg_libgit2_error(const char *what, const char *subject);
 /* libgit2 initialised once, with mreg's settings (objects read are hash-checked; creation is not re-checked) */
 int mreg_libgit2_ready(void);
+
+/* ---- registry.c: open, init, settings, node id, freshness ------------ */
+
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
 int mreg_registry_need_git(mreg_registry *reg);
 /* mreg.fsync and mreg.lockTimeout when git config does not set them */
 #define MREG_FSYNC_DEFAULT true
 #define MREG_LOCK_TIMEOUT_MS_DEFAULT 30000
 /* $USER@host (else $LOGNAME, else unknown): the actor when git config has no mreg.actor */
-char *mreg_default_actor(void);
+char *mreg_registry_default_actor(void);
 /*
  * reg->fsync, lock_timeout_ms and actor from git config without libgit2
  * (git/config.c); 1 when the config holds something only libgit2 should
@@ -63,47 +74,43 @@ char *mreg_default_actor(void);
  */
 int mreg_registry_settings_light(mreg_registry *reg);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
-int mreg_load_node(mreg_registry *reg);
+int mreg_registry_load_node(mreg_registry *reg);
 
 /* ---- lock.c: the writer lock, git's lock files ------------------------ */
 
-int mreg_lock(mreg_registry *reg);
-/* Nested calls nest: the lock goes with the last mreg_unlock (or mreg_registry_free). */
-void mreg_unlock(mreg_registry *reg);
+int mreg_lock_take(mreg_registry *reg);
+/* Nested calls nest: the lock goes with the last mreg_lock_release (or mreg_registry_free). */
+void mreg_lock_release(mreg_registry *reg);
 /*
  * Wait (up to mreg.lockTimeout) for <relpath>.lock under the git directory
  * ("index", "refs/heads/main") to go: 0, or ELOCKED naming it. For lock
  * files that libgit2 makes; lock files a killed mreg left go with the flock.
  */
-int mreg_clear_stale_lock(mreg_registry *reg, const char *relpath);
+int mreg_lock_wait_git(mreg_registry *reg, const char *relpath);
 /*
  * <relpath>.lock made exclusively, as git does, waiting as above while
  * another process holds it, and recorded under the flock so that the next
  * mreg removes it if this one dies holding it. *out: its descriptor. After
- * renaming it over <relpath> (or removing it), mreg_lockfile_done.
+ * renaming it over <relpath> (or removing it), mreg_lock_file_done.
  */
-int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath);
-void mreg_lockfile_done(mreg_registry *reg);
+int mreg_lock_file_create(int *out, mreg_registry *reg, const char *relpath);
+void mreg_lock_file_done(mreg_registry *reg);
 
 /* ---- head.c: what HEAD holds --------------------------------------------- */
 
-int mreg_head(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
+int mreg_head_read(git_oid *commit, git_oid *tree, mreg_registry *reg);	/* ENOTFOUND: unborn */
 /* HEAD read by hand names a branch holding a commit (false: detached, or anything libgit2 should judge) */
 bool mreg_head_on_branch(mreg_registry *reg);
-const char *mreg_branch_ref(mreg_registry *reg, char *buf, size_t n);
-/* An object's type and bytes: read by git/odb.c, else (not found there) by libgit2. */
-int mreg_object_read(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
-/* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
-int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
+const char *mreg_head_branch(mreg_registry *reg, char *buf, size_t n);
 /* mreg.json at HEAD, parsed (*out NULL when HEAD has none); MREG_EINVALID when it is not an object. */
 int mreg_head_policy_doc(cJSON **out, mreg_registry *reg);
 /* artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
-int mreg_artifact_limit(mreg_registry *reg, int64_t *out);
+int mreg_head_artifact_limit(mreg_registry *reg, int64_t *out);
 
 /* ---- cache.c: stamps, state load and save, incremental fold ----------- */
 
-void mreg_release_maps(mreg_registry *reg);	/* after freeing the states that borrowed them */
-void mreg_release_maps_from(mreg_registry *reg, int first);	/* only maps[first..] */
+void mreg_cache_release_maps(mreg_registry *reg);	/* after freeing the states that borrowed them */
+void mreg_cache_release_maps_from(mreg_registry *reg, int first);	/* only maps[first..] */
 int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller holds the lock */
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
@@ -128,7 +135,7 @@ int mreg_cache_check_large(mreg_registry *reg);
 /* ---- events.c: the events of a tree ------------------------------------ */
 
 /* The events at tree in fold order; the event files left out (and why) into quarantined, if given. */
-int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
+int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
 			const git_oid *tree);
 /*
  * The events added between the trees old and tree (in fold order), the
@@ -139,7 +146,12 @@ int mreg_read_events_at(mreg_event ***out, size_t *n, mreg_state *quarantined, m
 int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
 		      const git_oid *old, const git_oid *tree);
 
-/* ---- tree.c: the new objects of one write, hashed, built and packed by hand ---- */
+/* ---- tree.c: objects read; the new objects of a write, built and packed by hand ---- */
+
+/* An object's type and bytes: read by git/odb.c, else (not found there) by libgit2. */
+int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
+/* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
+int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
 
 typedef struct {
 	git_object_t type;
@@ -147,29 +159,29 @@ typedef struct {
 	const void *data;
 	size_t len;
 	bool owned;		/* data is freed with the set */
-} mreg_obj;
+} mreg_tree_obj;
 typedef struct {
-	mreg_obj obj[32];
+	mreg_tree_obj obj[32];
 	size_t n;
-} mreg_objs;
+} mreg_tree_objs;
 typedef struct {
 	const char *path;	/* a file's path, '/'-separated, relative to the tree */
 	git_oid id;		/* its blob */
 } mreg_tree_update;
 /* Add an object (data kept by pointer; freed later if owned); its id to id_out. */
-int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out);
-void mreg_objs_dispose(mreg_objs *o);
+int mreg_tree_add(mreg_tree_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out);
+void mreg_tree_objs_dispose(mreg_tree_objs *o);
 /* The tree base (NULL: empty) with the files of up added or replaced; new trees go to o. */
-int mreg_objs_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid *base, const mreg_tree_update *up,
-		   size_t n);
+int mreg_tree_build(git_oid *out, mreg_tree_objs *o, mreg_registry *reg, const git_oid *base,
+		    const mreg_tree_update *up, size_t n);
 /* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC. */
-int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
+int mreg_tree_commit(git_oid *out, mreg_tree_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
 		     const char *email, int64_t seconds, const char *message);
 /*
  * All of o as one pack with its index in objects/pack, durable when
  * reg->fsync; hex: its name; *created: false when that pack was there.
  */
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], bool *created);
+int mreg_tree_write_pack(mreg_registry *reg, const mreg_tree_objs *o, char hex[41], bool *created);
 
 /* lfs.c: large files in Git LFS's layout (see lfs.c) */
 typedef struct {
@@ -222,11 +234,11 @@ typedef struct {
 } mreg_addfile;
 
 /* tree.c: a batch's objects (libgit2 builds its trees and commit, the new objects gather in memory) */
-int mreg_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head, const git_oid *base_tree,
-		     const mreg_addfile *files, size_t n, const char *name, const char *email, int64_t seconds,
-		     const char *msg);
-/* The batch's objects as one pack (as mreg_objs_write_pack), then forgotten. */
-int mreg_batch_write_pack(mreg_registry *reg, char hex[41], bool *created);
+int mreg_tree_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head,
+			  const git_oid *base_tree, const mreg_addfile *files, size_t n, const char *name,
+			  const char *email, int64_t seconds, const char *msg);
+/* The batch's objects as one pack (as mreg_tree_write_pack), then forgotten. */
+int mreg_tree_batch_write_pack(mreg_registry *reg, char hex[41], bool *created);
 
 /* ---- lfs_files.c: large files in a commit ------------------------------ */
 
@@ -271,9 +283,10 @@ int mreg_mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*id
  * when copy, else empty), which is then put in place under a recorded
  * index.lock: libgit2 never makes .git/index.lock itself.
  */
-int mreg_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload);
+int mreg_mirror_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload),
+			      void *payload);
 /* An index git cannot read (cut short by a power cut) made again from tree; 0 when it reads. */
-int mreg_index_check(mreg_registry *reg, const git_oid *tree);
+int mreg_mirror_index_check(mreg_registry *reg, const git_oid *tree);
 /*
  * Bring the mirror to HEAD after a crash or a change made with plain git.
  * What lags: index entries that differ from HEAD, files that differ from
@@ -299,13 +312,13 @@ void mreg_gc_sweep_tmp(mreg_registry *reg);
 /* ---- txn.c: one write, top to bottom ------------------------------------ */
 
 /* Commit files as one event; on success *tree_out is the new tree. */
-int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
+int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary);
 /* Point the branch at `to` (compare-and-swap with expect unless NULL), durably; for restores. */
-int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why);
+int mreg_txn_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why);
 /* Commit n serialized events (and extra files) in one commit. */
-int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
-		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time);
+int mreg_txn_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33],
+			  size_t n, const mreg_addfile *extra, size_t nextra, const char *summary, const char *time);
 /*
  * A write transaction. begin takes the lock and loads the state with the
  * summary and one model (NULL: none); commit fills the envelope, writes
@@ -321,7 +334,6 @@ void mreg_txn_end(mreg_txn *t);
 int mreg_txn_envelope(mreg_txn *t, mreg_event *ev);
 int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary);
 
-/* ---- ops.c: the write operations' shared steps ------------------------ */
 
 /* begin, then find the version ref names (MREG_ENOTFOUND ends the transaction) */
 int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref);

@@ -480,13 +480,13 @@ int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path,
 	if (strncmp(file_hash, "xxh128:", 7) || strlen(file_hash) != 39)
 		return mreg_error_set(MREG_EINVALID, "invalid file hash '%s'", file_hash);
 	mreg_buf_clear(out);
-	if ((rc = mreg_head(&c, &t, reg)) < 0)
+	if ((rc = mreg_head_read(&c, &t, reg)) < 0)
 		return rc;
 	rc = mreg_tree_path(&id, &mode, reg, &t, file_path);
 	if (rc < 0)
 		return rc;
 	if (rc == 0 && (mode == 0100644 || mode == 0100755)) {
-		if ((rc = mreg_object_read(out, &type, reg, &id)) < 0)
+		if ((rc = mreg_tree_read_object(out, &type, reg, &id)) < 0)
 			return rc;
 		mreg_hash128(hex, out->ptr, out->size);
 		if (type == GIT_OBJECT_BLOB && !strcmp(hex, file_hash + 7))

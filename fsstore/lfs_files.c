@@ -32,10 +32,10 @@ static int lfs_attributes_at_head(mreg_buf *out, mreg_registry *reg, const char 
 	unsigned mode;
 	int rc;
 	mreg_buf_clear(out);
-	if ((rc = mreg_head(&c, &t, reg)) < 0)
+	if ((rc = mreg_head_read(&c, &t, reg)) < 0)
 		return rc;
 	rc = mreg_tree_path(&id, &mode, reg, &t, attrpath);
-	if (rc == 0 && mode != 040000 && (rc = mreg_object_read(out, &type, reg, &id)) == 0 && type != GIT_OBJECT_BLOB)
+	if (rc == 0 && mode != 040000 && (rc = mreg_tree_read_object(out, &type, reg, &id)) == 0 && type != GIT_OBJECT_BLOB)
 		mreg_buf_clear(out);
 	return rc < 0 ? rc : 0;
 }
@@ -331,7 +331,7 @@ int mreg_lfs_migrate(mreg_registry *reg)
 		return 0;	/* none; or a link or file a peer committed there: never followed */
 	sweep_incoming(reg);
 	mreg_error_clear();
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0 || (rc = mreg_read_events_at(&evs, &nevs, NULL, reg, &tree)) < 0)
+	if ((rc = mreg_head_read(&commit, &tree, reg)) < 0 || (rc = mreg_events_read(&evs, &nevs, NULL, reg, &tree)) < 0)
 		goto done;
 	if ((rc = legacy_paths(&want, &nwant, reg, &tree, evs, nevs)) < 0)
 		goto done;
@@ -371,7 +371,7 @@ int mreg_lfs_migrate(mreg_registry *reg)
 							    mv.n == 1 ? "" : "s");
 	git_oid newtree;
 	mreg_time_format(now, mreg_fs_now_usec());
-	rc = summary ? mreg_commit_batch(&newtree, reg, NULL, NULL, 0, lf.files, lf.n, summary, now)
+	rc = summary ? mreg_txn_commit_batch(&newtree, reg, NULL, NULL, 0, lf.files, lf.n, summary, now)
 		     : mreg_error_set(MREG_ERROR, "out of memory");
 	free(summary);
 	if (rc < 0)

@@ -270,7 +270,7 @@ int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out
 		return mreg_rollback_request(reg, model, severity, elo_drop, reason);
 	/* nothing to do, but the model must exist for the answer to mean anything */
 	mreg_state *st = NULL;
-	if ((rc = mreg_registry_model(&st, reg, model, 0)) == 0 && !mreg_state_model(st, model))
+	if ((rc = mreg_read_model(&st, reg, model, 0)) == 0 && !mreg_state_model(st, model))
 		rc = mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model);
 	mreg_state_free(st);
 	return rc;

@@ -212,7 +212,7 @@ done:
 	return fd;
 }
 
-int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath)
+int mreg_lock_file_create(int *out, mreg_registry *reg, const char *relpath)
 {
 	char *path = mreg_strfmt("%s%s.lock", reg->gitdir, relpath);
 	int64_t deadline = mreg_fs_now_usec() + (int64_t)reg->lock_timeout_ms * 1000;
@@ -245,12 +245,12 @@ int mreg_lockfile_create(int *out, mreg_registry *reg, const char *relpath)
 	return rc;
 }
 
-void mreg_lockfile_done(mreg_registry *reg)
+void mreg_lock_file_done(mreg_registry *reg)
 {
 	mark_clear(reg);
 }
 
-int mreg_lock(mreg_registry *reg)
+int mreg_lock_take(mreg_registry *reg)
 {
 	char *path;
 	int rc;
@@ -292,8 +292,8 @@ int mreg_lock(mreg_registry *reg)
 	}
 	reg->lockfd = fd;
 	reg->lockdepth = 1;
-	if ((rc = mreg_load_node(reg)) < 0) {
-		mreg_unlock(reg);
+	if ((rc = mreg_registry_load_node(reg)) < 0) {
+		mreg_lock_release(reg);
 		return rc;
 	}
 	/*
@@ -304,15 +304,21 @@ int mreg_lock(mreg_registry *reg)
 	recover_dead_lock(reg);
 	char branch[256];
 	int64_t deadline = mreg_fs_now_usec() + (int64_t)reg->lock_timeout_ms * 1000;
-	if ((mreg_git_head_branch(branch, sizeof(branch), reg->gitdir) && (rc = wait_git_lock(reg, branch, deadline)) < 0) ||
-	    (rc = wait_git_lock(reg, "index", deadline)) < 0) {
-		mreg_unlock(reg);
+	bool named = mreg_git_head_branch(branch, sizeof(branch), reg->gitdir);
+	if ((named && (rc = wait_git_lock(reg, branch, deadline)) < 0) || (rc = wait_git_lock(reg, "index", deadline)) < 0) {
+		mreg_lock_release(reg);
 		return rc;
+	}
+	/* what HEAD names, kept while the lock is held: one read of HEAD per write (head.c) */
+	if (named && reg->light && mreg_git_ref_plain(branch)) {
+		memcpy(reg->head_branch, branch, sizeof(branch));
+		reg->head_branch_known = true;
+		reg->head_commit_known = false;
 	}
 	return 0;
 }
 
-void mreg_unlock(mreg_registry *reg)
+void mreg_lock_release(mreg_registry *reg)
 {
 	if (reg->lockfd >= 0 && --reg->lockdepth <= 0) {
 		mark_clear(reg);	/* whatever this process made is renamed or removed by now */
@@ -320,16 +326,17 @@ void mreg_unlock(mreg_registry *reg)
 		reg->lockfd = -1;
 		reg->lockdepth = 0;
 		reg->known = false;	/* others may move the branch from here on */
+		reg->head_branch_known = reg->head_commit_known = false;
 	}
 }
 
 /*
  * Before writing <relpath> through a lock file that is not made by
- * mreg_lockfile_create (libgit2's index writes): wait for the lock file to
+ * mreg_lock_file_create (libgit2's index writes): wait for the lock file to
  * go, as above. A lock file a killed mreg left was removed when the flock
  * was taken.
  */
-int mreg_clear_stale_lock(mreg_registry *reg, const char *relpath)
+int mreg_lock_wait_git(mreg_registry *reg, const char *relpath)
 {
 	return wait_git_lock(reg, relpath, mreg_fs_now_usec() + (int64_t)reg->lock_timeout_ms * 1000);
 }

@@ -694,13 +694,13 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	 * database's models is here yet, and the clocks given, hold when the
 	 * events land (mreg_append_events takes the lock again, nested).
 	 */
-	if ((rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_lock_take(reg)) < 0)
 		goto done;
 	locked = true;
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
 		goto done;
 	/* the limit of mreg.json decides committed or .git/lfs, as for register */
-	if ((rc = mreg_artifact_limit(reg, &mg.limit)) < 0)
+	if ((rc = mreg_head_artifact_limit(reg, &mg.limit)) < 0)
 		goto done;
 	if ((rc = load_versions(&mg)) < 0 || (rc = load_transitions(&mg)) < 0 || (rc = load_comparisons(&mg)) < 0 ||
 	    (rc = load_validations(&mg)) < 0)
@@ -719,7 +719,7 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 		rc = mreg_error_set(MREG_EINVALID, "nothing to migrate: '%s' has no versions", db_path);
 		goto done;
 	}
-	if ((rc = mreg_load_node(reg)) < 0 || (rc = build_events(&mg, st->clock)) < 0)
+	if ((rc = mreg_registry_load_node(reg)) < 0 || (rc = build_events(&mg, st->clock)) < 0)
 		goto done;
 	size_t before = st->nconflicts;
 	if ((rc = append_all(&mg, &lf, db_path)) < 0)
@@ -727,7 +727,7 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	out->events = mg.nitems;
 	mreg_state_free(st);
 	st = NULL;
-	if (mreg_registry_state(&st, reg, NULL, false) == 0 && st->nconflicts > before)
+	if (mreg_read_state(&st, reg, NULL, false) == 0 && st->nconflicts > before)
 		out->conflicts = st->nconflicts - before;
 done:
 	for (size_t i = 0; i < mg.nitems; i++)
@@ -744,7 +744,7 @@ done:
 	free(mg.lfs_ptrs);
 	mreg_state_free(st);
 	if (locked)
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 	sqlite3_close(mg.db);
 	return rc;
 }

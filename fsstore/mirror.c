@@ -123,14 +123,14 @@ static int index_update(mreg_registry *reg, mreg_index_entry *adds, size_t nadds
 	}
 	if ((rc = mreg_git_index_splice(&own, &sp, &nsp, map, maplen, adds, nadds, removes, nremoves)) != 0)
 		goto done;
-	if ((rc = mreg_lockfile_create(&fd, reg, "index")) < 0)
+	if ((rc = mreg_lock_file_create(&fd, reg, "index")) < 0)
 		goto done;
 	if (mreg_fs_write_spans(fd, &own, sp, nsp) < 0 || close(fd) < 0 || mreg_fs_replace(lock, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
 		unlink(lock);
 	}
 	fd = -1;
-	mreg_lockfile_done(reg);
+	mreg_lock_file_done(reg);
 done:
 	if (fd >= 0)
 		close(fd);
@@ -150,7 +150,7 @@ done:
  * mreg uses), and the result is put in place as any index write is: under
  * a recorded index.lock, by renaming the copy over the index.
  */
-int mreg_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload)
+int mreg_mirror_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload)
 {
 	char *priv = mreg_strfmt("%sindex.new", reg->mregdir), *plock = mreg_strfmt("%sindex.new.lock", reg->mregdir);
 	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
@@ -174,27 +174,27 @@ int mreg_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, 
 	if (rc < 0)
 		goto done;
 	if (git_index_open(&idx, priv) < 0) {
-		rc = mreg_git_error("cannot open the index of", reg->path);
+		rc = mreg_libgit2_error("cannot open the index of", reg->path);
 		goto done;
 	}
 	/* version 2 is the one git/index.c streams on the next write */
 	if (git_index_version(idx) != 2 && git_index_set_version(idx, 2) < 0) {
-		rc = mreg_git_error("cannot set the index version of", reg->path);
+		rc = mreg_libgit2_error("cannot set the index version of", reg->path);
 		goto done;
 	}
 	if ((rc = fn(idx, payload)) < 0)
 		goto done;
 	if (git_index_write(idx) < 0) {
-		rc = mreg_git_error("cannot write the index of", reg->path);
+		rc = mreg_libgit2_error("cannot write the index of", reg->path);
 		goto done;
 	}
-	if ((rc = mreg_lockfile_create(&fd, reg, "index")) < 0)
+	if ((rc = mreg_lock_file_create(&fd, reg, "index")) < 0)
 		goto done;
 	close(fd);
 	if (rename(priv, path) < 0)
 		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
 	unlink(lock);
-	mreg_lockfile_done(reg);
+	mreg_lock_file_done(reg);
 	if (rc == 0) {	/* the repository's own copy of the index reads the new file */
 		git_index *own = NULL;
 		if (git_repository_index(&own, reg->repo) == 0)
@@ -246,7 +246,7 @@ static int apply_index_change(git_index *idx, void *payload)
 		e.path = c->adds[i].path;
 		git_oid_cpy(&e.id, &c->adds[i].id);
 		if (git_index_add(idx, &e) < 0)
-			return mreg_git_error("cannot update the index of", c->reg->path);
+			return mreg_libgit2_error("cannot update the index of", c->reg->path);
 	}
 	return 0;
 }
@@ -255,15 +255,15 @@ int mreg_mirror_index_change(mreg_registry *reg, mreg_index_entry *adds, size_t 
 			     const git_oid *tree)
 {
 	int rc;
-	if ((rc = mreg_clear_stale_lock(reg, "index")) < 0)
+	if ((rc = mreg_lock_wait_git(reg, "index")) < 0)
 		return rc;
 	if ((rc = index_update(reg, adds, n, removes, nremoves)) != 1)
 		return rc;
 	/* an index this code does not stream (another version, an extension git requires): libgit2's */
-	if ((rc = mreg_index_check(reg, tree)) < 0)	/* one left alone because it is cut short: made again */
+	if ((rc = mreg_mirror_index_check(reg, tree)) < 0)	/* one left alone because it is cut short: made again */
 		return rc;
 	index_change c = { reg, adds, n, removes, nremoves };
-	return mreg_index_libgit2(reg, true, apply_index_change, &c);
+	return mreg_mirror_index_libgit2(reg, true, apply_index_change, &c);
 }
 
 int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree)
@@ -347,10 +347,10 @@ static void path_list_dispose(path_list *l)
  */
 static int read_tree_into(git_index *idx, void *payload)
 {
-	return git_index_read_tree(idx, payload) < 0 ? mreg_git_error("cannot make the index again from", "HEAD") : 0;
+	return git_index_read_tree(idx, payload) < 0 ? mreg_libgit2_error("cannot make the index again from", "HEAD") : 0;
 }
 
-int mreg_index_check(mreg_registry *reg, const git_oid *tree)
+int mreg_mirror_index_check(mreg_registry *reg, const git_oid *tree)
 {
 	git_index *idx = NULL;
 	git_tree *t = NULL;
@@ -372,8 +372,8 @@ int mreg_index_check(mreg_registry *reg, const git_oid *tree)
 	git_error_clear();
 	free(path);
 	if (git_tree_lookup(&t, reg->repo, tree) < 0)
-		return mreg_git_error("cannot make the index again in", reg->path);
-	rc = mreg_index_libgit2(reg, false, read_tree_into, t);
+		return mreg_libgit2_error("cannot make the index again in", reg->path);
+	rc = mreg_mirror_index_libgit2(reg, false, read_tree_into, t);
 	git_tree_free(t);
 	return rc;
 }
@@ -544,7 +544,7 @@ static int repair_path(mreg_index_entry *entry, mreg_registry *reg, git_tree *he
 		return 2;
 	}
 	if (git_blob_lookup(&blob, reg->repo, git_tree_entry_id(e)) < 0) {
-		rc = mreg_git_error("cannot read", path);
+		rc = mreg_libgit2_error("cannot read", path);
 		goto done;
 	}
 	mreg_lfs_pointer ptr;
@@ -588,14 +588,14 @@ int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 		return rc;
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	mreg_clear_stale_lock(reg, "index");
-	if ((rc = mreg_index_check(reg, tree)) < 0)
+	mreg_lock_wait_git(reg, "index");
+	if ((rc = mreg_mirror_index_check(reg, tree)) < 0)
 		return rc;
 	git_diff_options_init(&d, GIT_DIFF_OPTIONS_VERSION);
 	d.pathspec = spec;
 	if (git_tree_lookup(&t, reg->repo, tree) < 0 || git_diff_tree_to_index(&diff, reg->repo, t, NULL, &d) < 0 ||
 	    git_diff_foreach(diff, collect_path, NULL, NULL, NULL, &lag) < 0) {
-		rc = mreg_git_error("cannot compare the index with HEAD in", reg->path);
+		rc = mreg_libgit2_error("cannot compare the index with HEAD in", reg->path);
 		goto done;
 	}
 	git_diff_free(diff);
@@ -603,7 +603,7 @@ int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 	bool thorough = how & MREG_MIRROR_FILES;
 	if (thorough && (git_diff_index_to_workdir(&diff, reg->repo, NULL, &d) < 0 ||
 			 git_diff_foreach(diff, collect_path, NULL, NULL, NULL, &lag) < 0)) {
-		rc = mreg_git_error("cannot compare the work tree with the index in", reg->path);
+		rc = mreg_libgit2_error("cannot compare the work tree with the index in", reg->path);
 		goto done;
 	}
 	mreg_cache_mirror_stamp(since_hex, reg);

@@ -246,7 +246,7 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	if ((rc = mreg_txn_begin(&t, reg, id)) < 0)
 		goto done;
 	int64_t limit;
-	if ((rc = mreg_artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
+	if ((rc = mreg_head_artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
 		goto done;
 	mreg_model *m = mreg_state_model(t.st, id);
 	if (m && m->nversions && m->type != ev.model_type) {
@@ -299,64 +299,6 @@ done:
 	free(attrpath);
 	free(summary);
 	free(relpath);
-	return rc;
-}
-
-/* Begin a transaction on an existing version named by ref. */
-int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref)
-{
-	mreg_model *m;
-	int rc;
-	if ((rc = mreg_txn_begin(t, reg, ref->model)) < 0)
-		return rc;
-	if ((rc = mreg_query_version(&m, v, t->st, ref)) < 0) {
-		mreg_txn_end(t);
-		return rc;
-	}
-	return 0;
-}
-
-int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type)
-{
-	ev->type = type;
-	ev->version = v->version;
-	memcpy(ev->ref, v->ref, sizeof(ev->ref));
-	if (!(ev->model = mreg_strdup(ref->model)))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	/* the newer types keep their payload in a body: an empty one to fill */
-	if (type >= MREG_EV_VALIDATION && !ev->body && !(ev->body = cJSON_CreateObject()))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	return 0;
-}
-
-int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
-		     const char *by)
-{
-	mreg_event ev;
-	char *summary = NULL;
-	int rc;
-
-	mreg_event_init(&ev);
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
-		goto done;
-	ev.from = v->stage;
-	ev.to = to;
-	ev.reason = mreg_strdup(reason ? reason : "");
-	summary = mreg_strfmt("promote %s:%d %s -> %s%s%s%s%s", ref->model, v->version, mreg_stage_name(v->stage),
-			      mreg_stage_name(to), by || (reason && *reason) ? ": " : "", by ? by : "", by ? ": " : "",
-			      reason ? reason : "");
-	if (!ev.reason || !summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	/* one line in git log --oneline, whatever the reason holds */
-	for (char *p = summary; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	rc = mreg_txn_commit(t, &ev, NULL, 0, summary);
-done:
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }
 
@@ -502,7 +444,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	}
 	char now[MREG_TIME_LEN + 1];
 	mreg_time_format(now, mreg_fs_now_usec());
-	if ((rc = mreg_commit_batch(&tree, reg, bytes, (const char(*)[33])ids, n, files, nfiles, summary, now)) < 0)
+	if ((rc = mreg_txn_commit_batch(&tree, reg, bytes, (const char(*)[33])ids, n, files, nfiles, summary, now)) < 0)
 		goto done;
 	/* committed: mirror the new files as a single write does, then fold them in */
 	if (mreg_mirror_batch(reg, bytes, (const char(*)[33])ids, n, files, nfiles, &tree) < 0)

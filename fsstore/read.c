@@ -12,73 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
-{
-	int rc;
-	mreg_status s;
-	if ((rc = mreg_registry_status(&s, reg)) < 0)
-		return rc;
-	if (was_fresh)
-		*was_fresh = s.state_fresh && s.mirror_fresh;
-	if ((rc = mreg_lock(reg)) < 0)
-		return rc;
-	if (reg->workdir && (rc = mreg_lfs_migrate(reg)) < 0) {
-		mreg_unlock(reg);
-		return rc;
-	}
-	if (force) {
-		char *p = mreg_strfmt("%sstamp", reg->mregdir);
-		char *q = mreg_strfmt("%smirror", reg->mregdir);
-		if (p)
-			unlink(p);
-		if (q && reg->workdir)
-			unlink(q);
-		free(p);
-		free(q);
-	}
-	rc = mreg_cache_ensure(reg);
-	if (rc == 0 && reg->workdir) {
-		/* asked for by name: check the work tree files too, whatever the stamps say */
-		git_oid commit, tree;
-		if ((rc = mreg_head(&commit, &tree, reg)) == 0)
-			rc = mreg_mirror_repair(reg, &tree, MREG_MIRROR_FILES);
-	}
-	mreg_unlock(reg);
-	return rc;
-}
-
-int mreg_registry_status(mreg_status *out, mreg_registry *reg)
-{
-	git_oid commit, tree;
-	char stamp[41], stamp_commit[41], mirror[41], mirror_commit[41];
-	int rc;
-	memset(out, 0, sizeof(*out));
-	if ((rc = mreg_registry_need_git(reg)) < 0)
-		return rc;
-	mreg_branch_ref(reg, out->branch, sizeof(out->branch));
-	int err = git_reference_name_to_id(&commit, reg->repo, "HEAD");
-	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
-		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);
-	if (err < 0)
-		return mreg_git_error("cannot read HEAD of", reg->path);
-	git_oid_fmt(out->head, &commit);
-	mreg_cache_read_stamp(stamp, stamp_commit, NULL, reg, "stamp");
-	bool other_boot;
-	mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
-	out->state_fresh = !strcmp(stamp_commit, out->head) && mreg_cache_sound(reg);
-	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
-	if (out->state_fresh && out->mirror_fresh) {
-		memcpy(out->tree, stamp, sizeof(stamp));
-		return 0;	/* the fast path: no object read */
-	}
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
-		return rc;
-	git_oid_fmt(out->tree, &tree);
-	out->state_fresh = !strcmp(stamp, out->tree) && mreg_cache_sound(reg);
-	out->mirror_fresh = !reg->workdir || (!strcmp(mirror, out->tree) && !other_boot);
-	return 0;
-}
-
 /* The read path's check: one ref read when fresh, a locked refresh when not. */
 static int ensure_fresh(mreg_registry *reg)
 {
@@ -90,10 +23,10 @@ static int ensure_fresh(mreg_registry *reg)
 		return rc;
 	if (s.state_fresh && s.mirror_fresh)
 		return 0;
-	if ((rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	rc = mreg_cache_ensure(reg);
-	mreg_unlock(reg);
+	mreg_lock_release(reg);
 	return rc;
 }
 
@@ -144,7 +77,7 @@ static int read_again(const stamp_seen *before, mreg_registry *reg, int *tries, 
 		nanosleep(&ts, NULL);
 		return 1;
 	}
-	if ((rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	*locked = true;
 	if ((rc = mreg_cache_ensure(reg)) < 0)
@@ -152,7 +85,7 @@ static int read_again(const stamp_seen *before, mreg_registry *reg, int *tries, 
 	return 1;
 }
 
-int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
 {
 	stamp_seen seen;
 	int rc, again = 0, tries = 0;
@@ -174,7 +107,7 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
 			rc = mreg_cache_load(out, reg, model, all, false);
 	}
 	if (locked)
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 	return rc;
 }
 
@@ -196,7 +129,7 @@ static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id
 	return rc;
 }
 
-int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, int version)
+int mreg_read_model(mreg_state **out, mreg_registry *reg, const char *id, int version)
 {
 	stamp_seen seen;
 	int rc, again = 0, tries = 0;
@@ -219,7 +152,7 @@ int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, in
 			rc = load_model_alone(out, reg, id, version);
 	}
 	if (locked)
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 	return rc;
 }
 
@@ -247,7 +180,7 @@ static int load_production(mreg_state **out, mreg_registry *reg, const char *pat
 	return rc == MREG_ENOTFOUND ? mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing production.json", reg->path) : rc;
 }
 
-int mreg_registry_production(mreg_state **out, mreg_registry *reg)
+int mreg_read_production(mreg_state **out, mreg_registry *reg)
 {
 	stamp_seen seen;
 	int rc, tries = 0, maps;
@@ -275,7 +208,7 @@ int mreg_registry_production(mreg_state **out, mreg_registry *reg)
 				break;
 			mreg_state_free(*out);	/* it may borrow the mapping dropped next */
 			*out = NULL;
-			mreg_release_maps_from(reg, maps);
+			mreg_cache_release_maps_from(reg, maps);
 			continue;
 		}
 		break;
@@ -285,18 +218,18 @@ int mreg_registry_production(mreg_state **out, mreg_registry *reg)
 			rc = load_production(out, reg, path);
 	}
 	if (locked)
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 	free(path);
 	return rc;
 }
 
-int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model)
+int mreg_read_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model)
 {
 	git_oid commit, tree;
 	int rc;
-	if ((rc = mreg_head(&commit, &tree, reg)) < 0)
+	if ((rc = mreg_head_read(&commit, &tree, reg)) < 0)
 		return rc;
-	if ((rc = mreg_read_events_at(out, n, NULL, reg, &tree)) < 0 || !model)
+	if ((rc = mreg_events_read(out, n, NULL, reg, &tree)) < 0 || !model)
 		return rc;
 	size_t k = 0;
 	for (size_t i = 0; i < *n; i++) {

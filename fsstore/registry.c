@@ -43,35 +43,6 @@ static const char mreg_json[] =
 
 static const char gitignore[] = "# derived by mreg, never committed\n/state/\n# a write killed half-way may leave one of these\n*.mreg-tmp*\n";
 
-int mreg_git_error(const char *what, const char *subject)
-{
-	const git_error *e = git_error_last();
-	return mreg_error_set(MREG_ERROR, "%s '%s': %s", what, subject, e && e->message ? e->message : "git error");
-}
-
-int mreg_libgit2_ready(void)
-{
-	static int done;
-	if (!done) {
-		if (git_libgit2_init() < 0)
-			return mreg_error_set(MREG_ERROR, "cannot initialise libgit2");
-		/*
-		 * mreg builds every tree and commit from objects it has just
-		 * written or read, so libgit2 need not look each one up again
-		 * (in every pack) before writing. Every object libgit2 reads is
-		 * hashed and checked against its id (libgit2's default, said
-		 * here so that it stays): objects come from outside too (a
-		 * bundle restored, a fetch, a loose object someone copied in),
-		 * and a mismatch must be refused, not folded. It costs about
-		 * 5% of the CPU of `mreg refresh --full` at 100,000 events.
-		 */
-		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
-		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
-		done = 1;
-	}
-	return 0;
-}
-
 static int commit_files(mreg_registry *reg)
 {
 	git_treebuilder *tb = NULL;
@@ -90,19 +61,19 @@ static int commit_files(mreg_registry *reg)
 	    git_signature_now(&sig, reg->actor, reg->actor) < 0 ||
 	    git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL,
 			      "init mreg registry\n\nMreg-Type: init\n", t, 0, NULL) < 0) {
-		rc = mreg_git_error("cannot create the first commit in", reg->path);
+		rc = mreg_libgit2_error("cannot create the first commit in", reg->path);
 		goto done;
 	}
 	/* create-if-absent: libgit2 does no compare-and-swap on a ref that does not exist */
 	git_reference *ref = NULL;
 	if (git_reference_create(&ref, reg->repo, "refs/heads/main", &commit, 0, "mreg init") < 0) {
-		rc = mreg_git_error("cannot create branch main in", reg->path);
+		rc = mreg_libgit2_error("cannot create branch main in", reg->path);
 		goto done;
 	}
 	git_reference_free(ref);
 	if (git_repository_index(&idx, reg->repo) < 0 || git_index_read_tree(idx, t) < 0 ||
 	    git_index_write(idx) < 0) {
-		rc = mreg_git_error("cannot write the index of", reg->path);
+		rc = mreg_libgit2_error("cannot write the index of", reg->path);
 		goto done;
 	}
 	rc = 0;
@@ -132,7 +103,7 @@ static int new_node_id(char out[17])
 	return 0;
 }
 
-int mreg_load_node(mreg_registry *reg)
+int mreg_registry_load_node(mreg_registry *reg)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	char *path = mreg_strfmt("%snode", reg->mregdir);
@@ -168,7 +139,7 @@ static int read_settings(mreg_registry *reg)
 	reg->fsync = MREG_FSYNC_DEFAULT;
 	reg->lock_timeout_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT;
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
-		return mreg_git_error("cannot read git config of", reg->path);
+		return mreg_libgit2_error("cannot read git config of", reg->path);
 	/*
 	 * One command reads its config once: libgit2 uses the snapshot from
 	 * here on instead of checking every config file's stamp before each
@@ -183,14 +154,14 @@ static int read_settings(mreg_registry *reg)
 	if (git_config_get_string_buf(&actor, cfg, "mreg.actor") == 0 && actor.size)
 		reg->actor = mreg_strdup(actor.ptr);
 	else
-		reg->actor = mreg_default_actor();
+		reg->actor = mreg_registry_default_actor();
 	reg->settings = true;
 	git_buf_dispose(&actor);
 	git_config_free(cfg);
 	return reg->actor ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
 }
 
-char *mreg_default_actor(void)
+char *mreg_registry_default_actor(void)
 {
 	const char *user = getenv("USER");
 	char host[256] = "localhost";
@@ -244,7 +215,7 @@ int mreg_registry_settings_light(mreg_registry *reg)
 			goto done;
 		lock_ms = t * 1000;
 	}
-	char *actor = s.set[2] && *s.value[2] ? mreg_strdup(s.value[2]) : mreg_default_actor();
+	char *actor = s.set[2] && *s.value[2] ? mreg_strdup(s.value[2]) : mreg_registry_default_actor();
 	if (!actor) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
@@ -266,8 +237,8 @@ void mreg_registry_free(mreg_registry *reg)
 	if (!reg)
 		return;
 	reg->lockdepth = 1;	/* whatever is still held goes */
-	mreg_unlock(reg);
-	mreg_release_maps(reg);
+	mreg_lock_release(reg);
+	mreg_cache_release_maps(reg);
 	mreg_odb_free(reg->lodb);
 	git_odb_free(reg->odb);
 	git_repository_free(reg->repo);
@@ -319,7 +290,7 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 	if ((rc = read_settings(reg)) < 0)
 		goto fail;
 	if (git_repository_odb(&reg->odb, reg->repo) < 0) {
-		rc = mreg_git_error("cannot open the object database of", dir);
+		rc = mreg_libgit2_error("cannot open the object database of", dir);
 		goto fail;
 	}
 	git_oid c, t;
@@ -331,7 +302,7 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 	if (!known) {
 		git_tree *tree = NULL;
 		git_tree_entry *e = NULL;
-		rc = mreg_head(&c, &t, reg);
+		rc = mreg_head_read(&c, &t, reg);
 		if (rc == 0 && (git_tree_lookup(&tree, reg->repo, &t) < 0 || git_tree_entry_bypath(&e, tree, "mreg.json") < 0))
 			rc = MREG_ENOTFOUND;
 		git_tree_entry_free(e);
@@ -485,7 +456,7 @@ int mreg_registry_init(const char *path)
 	o.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
 	o.initial_head = "main";
 	if (git_repository_init_ext(&repo, path, &o) < 0)
-		return mreg_git_error("cannot create a git repository at", path);
+		return mreg_libgit2_error("cannot create a git repository at", path);
 	git_repository_free(repo);
 	if ((rc = open_repo(&reg, path, true)) < 0)
 		return rc;
@@ -501,7 +472,7 @@ int mreg_registry_init(const char *path)
 	free(g);
 	if (rc < 0)
 		goto done;
-	if ((rc = mreg_load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
+	if ((rc = mreg_registry_load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
 		goto done;
 	rc = mreg_registry_refresh(reg, true, NULL);
 done:
@@ -517,4 +488,73 @@ const char *mreg_registry_path(const mreg_registry *reg)
 bool mreg_registry_is_bare(const mreg_registry *reg)
 {
 	return reg->workdir == NULL;
+}
+
+/* ---- freshness ---------------------------------------------------------- */
+
+int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
+{
+	int rc;
+	mreg_status s;
+	if ((rc = mreg_registry_status(&s, reg)) < 0)
+		return rc;
+	if (was_fresh)
+		*was_fresh = s.state_fresh && s.mirror_fresh;
+	if ((rc = mreg_lock_take(reg)) < 0)
+		return rc;
+	if (reg->workdir && (rc = mreg_lfs_migrate(reg)) < 0) {
+		mreg_lock_release(reg);
+		return rc;
+	}
+	if (force) {
+		char *p = mreg_strfmt("%sstamp", reg->mregdir);
+		char *q = mreg_strfmt("%smirror", reg->mregdir);
+		if (p)
+			unlink(p);
+		if (q && reg->workdir)
+			unlink(q);
+		free(p);
+		free(q);
+	}
+	rc = mreg_cache_ensure(reg);
+	if (rc == 0 && reg->workdir) {
+		/* asked for by name: check the work tree files too, whatever the stamps say */
+		git_oid commit, tree;
+		if ((rc = mreg_head_read(&commit, &tree, reg)) == 0)
+			rc = mreg_mirror_repair(reg, &tree, MREG_MIRROR_FILES);
+	}
+	mreg_lock_release(reg);
+	return rc;
+}
+
+int mreg_registry_status(mreg_status *out, mreg_registry *reg)
+{
+	git_oid commit, tree;
+	char stamp[41], stamp_commit[41], mirror[41], mirror_commit[41];
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	mreg_head_branch(reg, out->branch, sizeof(out->branch));
+	int err = git_reference_name_to_id(&commit, reg->repo, "HEAD");
+	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
+		return mreg_error_set(MREG_ENOTFOUND, "registry '%s' has no commits", reg->path);
+	if (err < 0)
+		return mreg_libgit2_error("cannot read HEAD of", reg->path);
+	git_oid_fmt(out->head, &commit);
+	mreg_cache_read_stamp(stamp, stamp_commit, NULL, reg, "stamp");
+	bool other_boot;
+	mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
+	out->state_fresh = !strcmp(stamp_commit, out->head) && mreg_cache_sound(reg);
+	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
+	if (out->state_fresh && out->mirror_fresh) {
+		memcpy(out->tree, stamp, sizeof(stamp));
+		return 0;	/* the fast path: no object read */
+	}
+	if ((rc = mreg_head_read(&commit, &tree, reg)) < 0)
+		return rc;
+	git_oid_fmt(out->tree, &tree);
+	out->state_fresh = !strcmp(stamp, out->tree) && mreg_cache_sound(reg);
+	out->mirror_fresh = !reg->workdir || (!strcmp(mirror, out->tree) && !other_boot);
+	return 0;
 }

@@ -67,7 +67,7 @@ bool mreg_registry_is_bare(const mreg_registry *reg);
  * all set, every model is loaded. Refreshes the state files first if HEAD
  * moved since they were written.
  */
-int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 
 /*
  * A current state holding one model only (read from its own state file; no
@@ -75,10 +75,10 @@ int mreg_registry_state(mreg_state **out, mreg_registry *reg, const char *model,
  * loads every version; 0 only the latest, N only version N (the others are
  * skipped, not parsed). A model that does not exist gives a state without it.
  */
-int mreg_registry_model(mreg_state **out, mreg_registry *reg, const char *id, int version);
+int mreg_read_model(mreg_state **out, mreg_registry *reg, const char *id, int version);
 
 /* A current state holding only each model's production version (from production.json). */
-int mreg_registry_production(mreg_state **out, mreg_registry *reg);
+int mreg_read_production(mreg_state **out, mreg_registry *reg);
 
 /* Bring state files, work tree and index up to HEAD; force: fold from scratch. */
 int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh);
@@ -349,12 +349,12 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg);
  * Rebuild a registry in dir (absent or empty) from a backup alone: the
  * bundle, its metadata beside it, and the blobs/ and state snapshot there.
  */
-int mreg_restore_from(cJSON **report, const char *bundle, const char *dir);
+int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *dir);
 
 /* ---- log and checks ---- */
 
 /* Every event at HEAD in fold order (optionally one model's); free with mreg_events_free. */
-int mreg_registry_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model);
+int mreg_read_events(mreg_event ***out, size_t *n, mreg_registry *reg, const char *model);
 void mreg_events_free(mreg_event **evs, size_t n);
 
 typedef void (*mreg_fsck_cb)(const char *problem, void *payload);

@@ -213,7 +213,7 @@ int mreg_export(char **meta_out, mreg_registry *reg, const mreg_ref *ref, const 
 	}
 	if ((rc = export_target_check(dest, mpath, dir)) < 0)
 		goto done;
-	if ((rc = mreg_registry_model(&st, reg, ref->model, ref->version)) < 0 ||
+	if ((rc = mreg_read_model(&st, reg, ref->model, ref->version)) < 0 ||
 	    (rc = mreg_query_version(&m, &v, st, ref)) < 0 || (rc = mreg_version_materialize(v)) < 0 ||
 	    (rc = mreg_artifact_read(&data, reg, v->file_path, v->file_hash)) < 0)
 		goto done;

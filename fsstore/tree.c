@@ -24,14 +24,14 @@
 
 #define MAX_DEPTH 8
 
-int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out)
+int mreg_tree_add(mreg_tree_objs *o, git_object_t type, const void *data, size_t len, bool owned, git_oid *id_out)
 {
 	if (o->n == sizeof(o->obj) / sizeof(o->obj[0])) {
 		if (owned)
 			free((void *)data);
 		return mreg_error_set(MREG_ERROR, "too many new objects in one write");
 	}
-	mreg_obj *x = &o->obj[o->n++];
+	mreg_tree_obj *x = &o->obj[o->n++];
 	x->type = type;
 	x->data = data;
 	x->len = len;
@@ -42,12 +42,82 @@ int mreg_objs_add(mreg_objs *o, git_object_t type, const void *data, size_t len,
 	return 0;
 }
 
-void mreg_objs_dispose(mreg_objs *o)
+void mreg_tree_objs_dispose(mreg_tree_objs *o)
 {
 	for (size_t i = 0; i < o->n; i++)
 		if (o->obj[i].owned)
 			free((void *)o->obj[i].data);
 	o->n = 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	bool opened = !reg->lodb;
+	int rc = 0;
+	if (opened) {
+		char *objdir = mreg_strfmt("%sobjects/", reg->gitdir);
+		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
+		free(objdir);
+	}
+	if (rc == 0)
+		rc = mreg_odb_read(out, type, reg->lodb, id);
+	/* a miss in a pack list read earlier: packs written or merged since, by this process or another */
+	if (rc == 1 && !opened && (rc = mreg_odb_refresh(reg->lodb)) == 0)
+		rc = mreg_odb_read(out, type, reg->lodb, id);
+	if (rc != 1)
+		return rc;
+	/* not in any pack or loose file: libgit2 looks too, where it may see more (alternates...) */
+	git_odb_object *o = NULL;
+	if (mreg_odb_unsure(reg->lodb) && (rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	if (!mreg_odb_unsure(reg->lodb) || git_odb_read(&o, reg->odb, id) < 0)
+		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
+				      reg->path);
+	*type = git_odb_object_type(o);
+	mreg_buf_clear(out);
+	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
+	git_odb_object_free(o);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	git_object_t type;
+	git_oid cur = *tree;
+	int rc = 1;
+	*mode = 040000;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if (*mode != 040000) {
+			rc = 1;	/* a file where the path wants a directory */
+			break;
+		}
+		if ((rc = mreg_tree_read_object(&b, &type, reg, &cur)) < 0)
+			break;
+		if (type != GIT_OBJECT_TREE) {
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", reg->path);
+			break;
+		}
+		mreg_git_tree_entry te;
+		if (!mreg_git_tree_find(&te, b.ptr, b.size, p, n)) {
+			rc = 1;
+			break;
+		}
+		cur = te.id;
+		*mode = te.mode;
+		rc = 0;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	if (rc == 0)
+		*out = cur;
+	mreg_buf_dispose(&b);
+	return rc;
 }
 
 /* ---- a write's trees and commit --------------------------------------- */
@@ -61,8 +131,8 @@ void mreg_objs_dispose(mreg_objs *o)
  * keeps a directory, or the reverse) is replaced, as a checkout would
  * replace it in the work tree.
  */
-static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid *base, const mreg_tree_update *up,
-		      size_t n, int depth)
+static int build_tree(git_oid *out, mreg_tree_objs *o, mreg_registry *reg, const git_oid *base,
+		      const mreg_tree_update *up, size_t n, int depth)
 {
 	mreg_buf obj = MREG_BUF_INIT;
 	git_object_t type;
@@ -76,7 +146,7 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 	if (n > 8)
 		return mreg_error_set(MREG_ERROR, "too many files in one write");
 	if (base) {
-		if ((rc = mreg_object_read(&obj, &type, reg, base)) < 0)
+		if ((rc = mreg_tree_read_object(&obj, &type, reg, base)) < 0)
 			goto done;
 		rc = type != GIT_OBJECT_TREE ? MREG_GIT_UNSURE : mreg_git_tree_parse(&e, &ne, n, obj.ptr, obj.size);
 		if (rc == MREG_GIT_UNSURE)
@@ -120,7 +190,7 @@ static int build_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_
 	if ((rc = mreg_git_tree_write(&b, e, ne)) < 0)
 		goto done;
 	size_t len = b.size;
-	rc = mreg_objs_add(o, GIT_OBJECT_TREE, mreg_buf_detach(&b), len, true, out);
+	rc = mreg_tree_add(o, GIT_OBJECT_TREE, mreg_buf_detach(&b), len, true, out);
 done:
 	mreg_buf_dispose(&b);
 	free(e);
@@ -128,13 +198,13 @@ done:
 	return rc;
 }
 
-int mreg_objs_tree(git_oid *out, mreg_objs *o, mreg_registry *reg, const git_oid *base, const mreg_tree_update *up,
-		   size_t n)
+int mreg_tree_build(git_oid *out, mreg_tree_objs *o, mreg_registry *reg, const git_oid *base,
+		    const mreg_tree_update *up, size_t n)
 {
 	return build_tree(out, o, reg, base, up, n, 0);
 }
 
-int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
+int mreg_tree_commit(git_oid *out, mreg_tree_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
 		     const char *email, int64_t seconds, const char *message)
 {
 	mreg_buf b = MREG_BUF_INIT;
@@ -144,11 +214,11 @@ int mreg_objs_commit(git_oid *out, mreg_objs *o, const git_oid *tree, const git_
 		return rc;
 	}
 	size_t len = b.size;
-	return mreg_objs_add(o, GIT_OBJECT_COMMIT, mreg_buf_detach(&b), len, true, out);
+	return mreg_tree_add(o, GIT_OBJECT_COMMIT, mreg_buf_detach(&b), len, true, out);
 }
 
 /* objs as one pack in objects/pack: the packs mreg writes all go through here. */
-static int write_pack(mreg_registry *reg, const mreg_obj *objs, size_t n, char hex[41], bool *created)
+static int write_pack(mreg_registry *reg, const mreg_tree_obj *objs, size_t n, char hex[41], bool *created)
 {
 	mreg_git_packw w;
 	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
@@ -164,7 +234,7 @@ static int write_pack(mreg_registry *reg, const mreg_obj *objs, size_t n, char h
 	return rc;
 }
 
-int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], bool *created)
+int mreg_tree_write_pack(mreg_registry *reg, const mreg_tree_objs *o, char hex[41], bool *created)
 {
 	return write_pack(reg, o->obj, o->n, hex, created);
 }
@@ -183,12 +253,12 @@ int mreg_objs_write_pack(mreg_registry *reg, const mreg_objs *o, char hex[41], b
  */
 typedef struct {
 	git_odb_backend parent;
-	mreg_obj *obj;
+	mreg_tree_obj *obj;
 	size_t n, cap;
 	mreg_git_oidset ids;
 } batch_odb;
 
-static const mreg_obj *batch_find(batch_odb *b, const git_oid *id)
+static const mreg_tree_obj *batch_find(batch_odb *b, const git_oid *id)
 {
 	if (!mreg_git_oidset_has(&b->ids, id->id))
 		return NULL;
@@ -205,7 +275,7 @@ static int batch_write(git_odb_backend *be, const git_oid *id, const void *data,
 		return 0;
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
-		mreg_obj *more = realloc(b->obj, cap * sizeof(*more));
+		mreg_tree_obj *more = realloc(b->obj, cap * sizeof(*more));
 		if (!more)
 			return GIT_ERROR;
 		b->obj = more;
@@ -217,13 +287,13 @@ static int batch_write(git_odb_backend *be, const git_oid *id, const void *data,
 		return GIT_ERROR;
 	}
 	memcpy(copy, data, len);
-	b->obj[b->n++] = (mreg_obj){ type, *id, copy, len, true };
+	b->obj[b->n++] = (mreg_tree_obj){ type, *id, copy, len, true };
 	return 0;
 }
 
 static int batch_read(void **out, size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
 {
-	const mreg_obj *o = batch_find((batch_odb *)be, id);
+	const mreg_tree_obj *o = batch_find((batch_odb *)be, id);
 	if (!o)
 		return GIT_ENOTFOUND;
 	if (!(*out = git_odb_backend_data_alloc(be, o->len ? o->len : 1)))
@@ -236,7 +306,7 @@ static int batch_read(void **out, size_t *len, git_object_t *type, git_odb_backe
 
 static int batch_read_header(size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
 {
-	const mreg_obj *o = batch_find((batch_odb *)be, id);
+	const mreg_tree_obj *o = batch_find((batch_odb *)be, id);
 	if (!o)
 		return GIT_ENOTFOUND;
 	*len = o->len;
@@ -282,7 +352,7 @@ static int batch_backend(batch_odb **out, mreg_registry *reg)
 		b->parent.free = batch_free;
 		if (git_odb_add_backend(reg->odb, &b->parent, 1000) < 0) {
 			batch_free(&b->parent);
-			return mreg_git_error("cannot prepare object writing in", reg->path);
+			return mreg_libgit2_error("cannot prepare object writing in", reg->path);
 		}
 		reg->mempack = &b->parent;
 	}
@@ -290,9 +360,9 @@ static int batch_backend(batch_odb **out, mreg_registry *reg)
 	return 0;
 }
 
-int mreg_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head, const git_oid *base_tree,
-		     const mreg_addfile *files, size_t n, const char *name, const char *email, int64_t seconds,
-		     const char *msg)
+int mreg_tree_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head,
+			  const git_oid *base_tree, const mreg_addfile *files, size_t n, const char *name,
+			  const char *email, int64_t seconds, const char *msg)
 {
 	git_tree *base = NULL, *t = NULL;
 	git_commit *parent = NULL;
@@ -309,7 +379,7 @@ int mreg_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const g
 		goto done;
 	}
 	if (git_tree_lookup(&base, reg->repo, base_tree) < 0 || git_commit_lookup(&parent, reg->repo, head) < 0) {
-		rc = mreg_git_error("cannot read HEAD of", reg->path);
+		rc = mreg_libgit2_error("cannot read HEAD of", reg->path);
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -317,21 +387,21 @@ int mreg_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const g
 		up[i].filemode = GIT_FILEMODE_BLOB;
 		up[i].path = files[i].path;
 		if (git_blob_create_from_buffer(&up[i].id, reg->repo, files[i].data, files[i].len) < 0) {
-			rc = mreg_git_error("cannot store a file in", reg->path);
+			rc = mreg_libgit2_error("cannot store a file in", reg->path);
 			goto done;
 		}
 	}
 	if (git_tree_create_updated(tree, reg->repo, base, n, up) < 0 || git_tree_lookup(&t, reg->repo, tree) < 0) {
-		rc = mreg_git_error("cannot build the tree in", reg->path);
+		rc = mreg_libgit2_error("cannot build the tree in", reg->path);
 		goto done;
 	}
 	if (git_signature_new(&sig, name, email, (git_time_t)seconds, 0) < 0) {
-		rc = mreg_git_error("cannot make a signature for", reg->actor);
+		rc = mreg_libgit2_error("cannot make a signature for", reg->actor);
 		goto done;
 	}
 	const git_commit *parents[1] = { parent };
 	if (git_commit_create(commit, reg->repo, NULL, sig, sig, NULL, msg, t, 1, parents) < 0) {
-		rc = mreg_git_error("cannot create a commit in", reg->path);
+		rc = mreg_libgit2_error("cannot create a commit in", reg->path);
 		goto done;
 	}
 	rc = 0;
@@ -346,7 +416,7 @@ done:
 	return rc;
 }
 
-int mreg_batch_write_pack(mreg_registry *reg, char hex[41], bool *created)
+int mreg_tree_batch_write_pack(mreg_registry *reg, char hex[41], bool *created)
 {
 	batch_odb *b = (batch_odb *)reg->mempack;
 	int rc = write_pack(reg, b->obj, b->n, hex, created);

@@ -33,8 +33,8 @@
  * each write the small packs are merged geometrically (git/packw.c).
  *
  * Batches (imports, migrations, restores) take the same road with many
- * events in one commit (mreg_commit_batch), and restores move the branch
- * alone (mreg_reset_branch).
+ * events in one commit (mreg_txn_commit_batch), and restores move the branch
+ * alone (mreg_txn_reset_branch).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -70,12 +70,12 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 	t->st = NULL;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
-	if ((rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	mreg_lfs_sweep(reg);	/* what a killed writer left: no writer is alive but us */
 	/* under the lock, so that a checkout since the open is seen */
 	if ((rc = check_on_branch(reg)) < 0 || (rc = mreg_lfs_migrate(reg)) < 0) {
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 		return rc;
 	}
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&t->st, reg, model, false, true)) < 0) {
@@ -89,7 +89,7 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 				rc = mreg_cache_load(&t->st, reg, model, false, true);
 		}
 		if (rc < 0)
-			mreg_unlock(reg);
+			mreg_lock_release(reg);
 	}
 	return rc;
 }
@@ -98,8 +98,8 @@ void mreg_txn_end(mreg_txn *t)
 {
 	mreg_state_free(t->st);
 	t->st = NULL;
-	mreg_release_maps(t->reg);
-	mreg_unlock(t->reg);
+	mreg_cache_release_maps(t->reg);
+	mreg_lock_release(t->reg);
 }
 
 /* ---- step 3: the envelope ---------------------------------------------- */
@@ -176,7 +176,7 @@ static int make_signature(signature *out, mreg_registry *reg, const char *time)
 	git_signature *sig = NULL;
 	int rc = mreg_registry_need_git(reg);
 	if (rc == 0 && git_signature_new(&sig, reg->actor, email, (git_time_t)out->time, 0) < 0)
-		rc = mreg_git_error("cannot make a signature for", reg->actor);
+		rc = mreg_libgit2_error("cannot make a signature for", reg->actor);
 	free(email);
 	if (rc < 0)
 		return rc;
@@ -192,7 +192,7 @@ static int make_signature(signature *out, mreg_registry *reg, const char *time)
 
 /*
  * Move the branch to `to` as git does it: take <ref>.lock exclusively
- * (waiting while a git command holds it: mreg_lockfile_create), check
+ * (waiting while a git command holds it: mreg_lock_file_create), check
  * the branch still holds `expect` (compare-and-swap; NULL: any value),
  * write the lock, make it durable, log the move in the branch's reflog and
  * HEAD's, rename the lock over the ref and make the directory durable. This
@@ -212,7 +212,7 @@ static int update_branch(bool *moved_out, mreg_registry *reg, const char *branch
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = mreg_lockfile_create(&fd, reg, branch)) < 0)
+	if ((rc = mreg_lock_file_create(&fd, reg, branch)) < 0)
 		goto done;
 	if (mreg_git_ref_read(&cur, reg->gitdir, branch) != 0) {
 		rc = mreg_error_set(MREG_ECORRUPT, "cannot move the branch of '%s': '%s' does not hold a commit id",
@@ -231,14 +231,18 @@ static int update_branch(bool *moved_out, mreg_registry *reg, const char *branch
 	fd = -1;
 	mreg_git_reflog_append(reg->gitdir, branch, &cur, to, &id, msg);
 	char head_target[256];
-	if (!strcmp(mreg_branch_ref(reg, head_target, sizeof(head_target)), branch))
+	if (!strcmp(mreg_head_branch(reg, head_target, sizeof(head_target)), branch))
 		mreg_git_reflog_append(reg->gitdir, "HEAD", &cur, to, &id, msg);
 	if (rename(lock, path) < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot move the branch of '%s': %s", reg->path, strerror(errno));
 		goto fail;
 	}
-	mreg_lockfile_done(reg);
+	mreg_lock_file_done(reg);
 	*moved_out = true;
+	if (reg->head_branch_known && !strcmp(branch, reg->head_branch)) {
+		reg->head_commit = *to;	/* HEAD as kept under the lock moves with it (head.c) */
+		reg->head_commit_known = true;
+	}
 	if (reg->fsync) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
@@ -256,7 +260,7 @@ fail:
 		close(fd);
 	fd = -1;
 	unlink(lock);
-	mreg_lockfile_done(reg);
+	mreg_lock_file_done(reg);
 done:
 	if (fd >= 0)
 		close(fd);
@@ -288,7 +292,7 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 	bool moved = false;
 	int rc;
 
-	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_head_branch(reg, branch, sizeof(branch));
 	char *log = mreg_strfmt("mreg: %s", summary);
 	rc = log ? update_branch(&moved, reg, branch, commit, head, who, log,
 				 "moved during the write; nothing was committed")
@@ -308,12 +312,12 @@ static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid 
 	return 0;
 }
 
-int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
+int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary)
 {
 	git_oid head, base_tree, tree, commit;
 	signature sig = { NULL, NULL, 0 };
-	mreg_objs objs;
+	mreg_tree_objs objs;
 	mreg_tree_update up[4];
 	char evpath[MREG_EVENT_PATH_MAX], *msg = NULL, pack[41];
 	bool created = false;
@@ -322,7 +326,7 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	objs.n = 0;
 	if (nextra > 3)
 		return mreg_error_set(MREG_ERROR, "too many files in one event");
-	if ((rc = mreg_head(&head, &base_tree, reg)) < 0)
+	if ((rc = mreg_head_read(&head, &base_tree, reg)) < 0)
 		return rc;
 	mreg_event_path(evpath, ev->id);
 	msg = mreg_strfmt("%s\n\nMreg-Event: %s\nMreg-Type: %s\n", summary, ev->id, mreg_event_type_name(ev->type));
@@ -331,18 +335,18 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 		goto done;
 	}
 	up[0].path = evpath;
-	if ((rc = mreg_objs_add(&objs, GIT_OBJECT_BLOB, bytes->ptr, bytes->size, false, &up[0].id)) < 0)
+	if ((rc = mreg_tree_add(&objs, GIT_OBJECT_BLOB, bytes->ptr, bytes->size, false, &up[0].id)) < 0)
 		goto done;
 	for (size_t i = 0; i < nextra; i++) {
 		up[i + 1].path = extra[i].path;
-		if ((rc = mreg_objs_add(&objs, GIT_OBJECT_BLOB, extra[i].data, extra[i].len, false, &up[i + 1].id)) < 0)
+		if ((rc = mreg_tree_add(&objs, GIT_OBJECT_BLOB, extra[i].data, extra[i].len, false, &up[i + 1].id)) < 0)
 			goto done;
 	}
-	if ((rc = mreg_objs_tree(&tree, &objs, reg, &base_tree, up, nextra + 1)) < 0 ||
+	if ((rc = mreg_tree_build(&tree, &objs, reg, &base_tree, up, nextra + 1)) < 0 ||
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
-	    (rc = mreg_objs_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
+	    (rc = mreg_tree_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
 		goto done;
-	if ((rc = mreg_objs_write_pack(reg, &objs, pack, &created)) < 0) {
+	if ((rc = mreg_tree_write_pack(reg, &objs, pack, &created)) < 0) {
 		if (created)	/* named, then the directory could not be made durable */
 			remove_pack(reg, pack);
 		goto done;
@@ -355,7 +359,7 @@ int mreg_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *e
 	git_oid_cpy(tree_out, &tree);
 	rc = 0;
 done:
-	mreg_objs_dispose(&objs);
+	mreg_tree_objs_dispose(&objs);
 	signature_dispose(&sig);
 	free(msg);
 	return rc;
@@ -366,7 +370,7 @@ done:
  * commit per event would be wasted work. Only the objects the repository
  * does not have yet are written (tree.c's batch), as one pack.
  */
-int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
+int mreg_txn_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
 		      const mreg_addfile *extra, size_t nextra, const char *summary, const char *time)
 {
 	git_oid head, base_tree, tree, commit;
@@ -377,7 +381,7 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	bool created = false;
 	int rc;
 
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head(&head, &base_tree, reg)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head_read(&head, &base_tree, reg)) < 0)
 		return rc;
 	files = calloc(n + nextra + 1, sizeof(*files));
 	paths = calloc(n ? n : 1, sizeof(*paths));
@@ -393,10 +397,10 @@ int mreg_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *byt
 	for (size_t i = 0; i < nextra; i++)
 		files[n + i] = extra[i];
 	if ((rc = make_signature(&who, reg, time)) < 0 ||
-	    (rc = mreg_batch_build(&tree, &commit, reg, &head, &base_tree, files, n + nextra, who.name, who.email,
+	    (rc = mreg_tree_batch_build(&tree, &commit, reg, &head, &base_tree, files, n + nextra, who.name, who.email,
 				   who.time, msg)) < 0)
 		goto done;
-	if ((rc = mreg_batch_write_pack(reg, pack, &created)) < 0) {
+	if ((rc = mreg_tree_batch_write_pack(reg, pack, &created)) < 0) {
 		if (created)
 			remove_pack(reg, pack);
 		goto done;
@@ -416,13 +420,13 @@ done:
 	return rc;
 }
 
-int mreg_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
+int mreg_txn_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
 {
 	signature who = { NULL, NULL, 0 };
 	char branch[256], now[MREG_TIME_LEN + 1];
 	int rc;
 	bool moved;
-	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_head_branch(reg, branch, sizeof(branch));
 	mreg_time_format(now, mreg_fs_now_usec());
 	char *log = mreg_strfmt("mreg: %s", why);
 	if (!log)
@@ -472,7 +476,7 @@ int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size
 		return rc;
 	if ((rc = mreg_event_serialize(&bytes, ev)) < 0)
 		goto done;
-	if ((rc = mreg_commit_event(&tree, reg, ev, &bytes, extra, nextra, summary)) < 0)
+	if ((rc = mreg_txn_commit_event(&tree, reg, ev, &bytes, extra, nextra, summary)) < 0)
 		goto done;
 	/* committed: from here on the event is durable, and failures only leave a lag to repair */
 	mreg_event_path(evpath, ev->id);
@@ -494,5 +498,65 @@ lag:
 	rc = 0;
 done:
 	mreg_buf_dispose(&bytes);
+	return rc;
+}
+
+/* ---- transactions about one version ------------------------------------ */
+
+/* Begin a transaction on an existing version named by ref. */
+int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg, const mreg_ref *ref)
+{
+	mreg_model *m;
+	int rc;
+	if ((rc = mreg_txn_begin(t, reg, ref->model)) < 0)
+		return rc;
+	if ((rc = mreg_query_version(&m, v, t->st, ref)) < 0) {
+		mreg_txn_end(t);
+		return rc;
+	}
+	return 0;
+}
+
+int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type)
+{
+	ev->type = type;
+	ev->version = v->version;
+	memcpy(ev->ref, v->ref, sizeof(ev->ref));
+	if (!(ev->model = mreg_strdup(ref->model)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	/* the newer types keep their payload in a body: an empty one to fill */
+	if (type >= MREG_EV_VALIDATION && !ev->body && !(ev->body = cJSON_CreateObject()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
+int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
+		     const char *by)
+{
+	mreg_event ev;
+	char *summary = NULL;
+	int rc;
+
+	mreg_event_init(&ev);
+	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
+		goto done;
+	ev.from = v->stage;
+	ev.to = to;
+	ev.reason = mreg_strdup(reason ? reason : "");
+	summary = mreg_strfmt("promote %s:%d %s -> %s%s%s%s%s", ref->model, v->version, mreg_stage_name(v->stage),
+			      mreg_stage_name(to), by || (reason && *reason) ? ": " : "", by ? by : "", by ? ": " : "",
+			      reason ? reason : "");
+	if (!ev.reason || !summary) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	/* one line in git log --oneline, whatever the reason holds */
+	for (char *p = summary; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	rc = mreg_txn_commit(t, &ev, NULL, 0, summary);
+done:
+	mreg_event_dispose(&ev);
+	free(summary);
 	return rc;
 }

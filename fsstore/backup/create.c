@@ -107,7 +107,7 @@ int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *
 		goto done;
 	mreg_backup_sweep(dir);
 	/* under the writer lock: no pack is merged away while it is read, the state is the head's */
-	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head(&commit, &tree, reg)) < 0 ||
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_head_read(&commit, &tree, reg)) < 0 ||
 	    (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)
 		goto done;
 	if (!(regid = mreg_backup_registry_id(reg))) {
@@ -118,7 +118,7 @@ int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *
 	mreg_time_format(now, usec);
 	if ((rc = mreg_backup_new_id(id, dir, usec)) < 0)
 		goto done;
-	mreg_branch_ref(reg, branch, sizeof(branch));
+	mreg_head_branch(reg, branch, sizeof(branch));
 	git_oid_tostr(hex, sizeof(hex), &commit);
 	git_oid_tostr(thex, sizeof(thex), &tree);
 	if ((rc = build_bundle(&bundle, reg, &commit, branch)) < 0)
@@ -179,11 +179,11 @@ int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 {
 	int rc = mreg_registry_need_git(reg);
 	if (rc == 0)
-		rc = mreg_lock(reg);
+		rc = mreg_lock_take(reg);
 	if (rc < 0)
 		return rc;
 	rc = mreg_backup_create_locked(meta_out, reg, reason);
-	mreg_unlock(reg);
+	mreg_lock_release(reg);
 	return rc;
 }
 

@@ -60,7 +60,7 @@ static int restore_blobs(const cJSON *meta, const char *dir, mreg_registry *reg,
 static int counts_report(cJSON *r, mreg_registry *reg)
 {
 	mreg_state *st = NULL;
-	int rc = mreg_registry_state(&st, reg, NULL, false);
+	int rc = mreg_read_state(&st, reg, NULL, false);
 	if (rc < 0)
 		return rc;
 	cJSON_AddNumberToObject(r, "events", (double)st->nevents);
@@ -109,7 +109,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	 * undone; the writer lock is held from it to the reset, so no write
 	 * can land between them and be in neither.
 	 */
-	if ((rc = mreg_lock(reg)) < 0)
+	if ((rc = mreg_lock_take(reg)) < 0)
 		goto done;
 	locked = true;
 	char why[96];
@@ -129,7 +129,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	head = bi.head;
 	char msg[96];
 	snprintf(msg, sizeof(msg), "restore backup %s", id);
-	if ((rc = mreg_reset_branch(reg, &head, &cur, msg)) < 0)
+	if ((rc = mreg_txn_reset_branch(reg, &head, &cur, msg)) < 0)
 		goto done;
 	/*
 	 * The state at the head, folded from the events it holds (nothing else
@@ -138,7 +138,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	 */
 	if ((rc = mreg_cache_check_large(reg)) < 0)
 		goto done;
-	mreg_unlock(reg);
+	mreg_lock_release(reg);
 	locked = false;
 	cJSON *r = cJSON_CreateObject();
 	char hex[41];
@@ -153,7 +153,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	*report = r;
 done:
 	if (locked)
-		mreg_unlock(reg);
+		mreg_lock_release(reg);
 	mreg_fs_unmap(bundle, blen);
 	cJSON_Delete(meta);
 	cJSON_Delete(pre);
@@ -185,7 +185,8 @@ static int target_empty(bool *was_dir, const char *target)
 }
 
 /* A repository at tmp holding the bundle's pack, its branch (as the metadata names it) at the bundle's head. */
-static int init_aside(const char *tmp, const char *target, const char *branch, const mreg_backup_bundle *bi, const char *id)
+static int init_aside(const char *tmp, const char *target, const char *branch, const mreg_backup_bundle *bi,
+		      const char *id)
 {
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
@@ -197,11 +198,11 @@ static int init_aside(const char *tmp, const char *target, const char *branch, c
 	o.initial_head = !strncmp(branch, "refs/heads/", 11) ? branch + 11 : "main";
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);	/* the history is durable before it is in place */
 	if (git_repository_init_ext(&repo, tmp, &o) < 0)
-		return mreg_git_error("cannot make a repository in", tmp);
+		return mreg_libgit2_error("cannot make a repository in", tmp);
 	if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) == 0) {
 		snprintf(refname, sizeof(refname), "refs/heads/%s", o.initial_head);
 		if (git_reference_create(&ref, repo, refname, &bi->head, 1, "mreg: restore-from backup") < 0)
-			rc = mreg_git_error("cannot set the branch of", target);
+			rc = mreg_libgit2_error("cannot set the branch of", target);
 	}
 	git_reference_free(ref);
 	git_repository_free(repo);
@@ -237,21 +238,21 @@ static int make_aside(char **parent, char **tmp, const char *target)
 static int check_out(mreg_registry *reg, const char *target)
 {
 	git_checkout_options co;
-	int rc = mreg_lock(reg);
+	int rc = mreg_lock_take(reg);
 	if (rc < 0)
 		return rc;
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	if (git_checkout_head(reg->repo, &co) < 0)
-		rc = mreg_git_error("cannot write the work tree of", target);
+		rc = mreg_libgit2_error("cannot write the work tree of", target);
 	if (rc == 0)
 		rc = mreg_cache_ensure(reg);
-	mreg_unlock(reg);
+	mreg_lock_release(reg);
 	return rc;
 }
 
-int mreg_restore_from(cJSON **report, const char *bundle, const char *target)
+int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *target)
 {
 	char *dir = NULL, *id = NULL, *tmp = NULL, *parent = NULL;
 	cJSON *meta = NULL;

@@ -91,7 +91,7 @@ static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
 		stack[n++] = *(o);                                                                \
 	} while (0)
 	if (git_repository_odb(&odb, repo) < 0) {
-		rc = mreg_git_error("cannot open the objects of backup", bi->id);
+		rc = mreg_libgit2_error("cannot open the objects of backup", bi->id);
 		goto done;
 	}
 	PUSH(&bi->head);
@@ -215,7 +215,7 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 			goto done;
 		}
 		if (git_repository_init(&tmp, scratch, 1) < 0) {
-			rc = mreg_git_error("cannot make a scratch repository in", scratch);
+			rc = mreg_libgit2_error("cannot make a scratch repository in", scratch);
 			goto done;
 		}
 		if ((rc = mreg_backup_import_pack(tmp, bi->pack, bi->packlen, id)) < 0)

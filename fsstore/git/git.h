@@ -274,6 +274,8 @@ int mreg_git_bundle_parse(git_oid *head, const unsigned char **pack, size_t *pac
  * and its full name (refs/heads/...) goes there.
  */
 int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitdir);
+/* Whether ref is a branch of plain name (refs/heads/ and [A-Za-z0-9._-/], no "..", no leading '/' or '.'), which mreg_git_head reads. */
+bool mreg_git_ref_plain(const char *ref);
 /* The branch HEAD names (refs/heads/...), from HEAD alone; false when it names none. */
 bool mreg_git_head_branch(char *out, size_t n, const char *gitdir);
 /* The 40 hex digits of ref (n bytes) in gitdir's packed-refs, read into b; NULL: none. */

@@ -13,7 +13,6 @@
  * line each, and the lock is renamed over the ref. The lock and the rename
  * are the caller's; the bytes are written here.
  */
-#define _GNU_SOURCE
 #include "git.h"
 
 #include <dirent.h>
@@ -28,6 +27,14 @@
 static bool is_hex40(const char *p, size_t n)
 {
 	return n >= 40 && strspn(p, "0123456789abcdef") >= 40;
+}
+
+bool mreg_git_ref_plain(const char *ref)
+{
+	size_t n = strlen(ref);
+	return n > 11 && !strncmp(ref, "refs/heads/", 11) &&
+	       strspn(ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") == n && !strstr(ref, "..") &&
+	       ref[11] != '/' && ref[11] != '.';
 }
 
 const char *mreg_git_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n)
@@ -64,20 +71,15 @@ int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitd
 		found = branch ? NULL : b.ptr;	/* detached: only when the caller does not want a branch */
 	} else if (b.size > sizeof(HEAD_PREFIX) && !memcmp(b.ptr, HEAD_PREFIX, sizeof(HEAD_PREFIX) - 1) &&
 		   b.ptr[b.size - 1] == '\n') {
-		const char *name = b.ptr + sizeof(HEAD_PREFIX) - 1;
-		size_t n = b.size - sizeof(HEAD_PREFIX);
-		if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n ||
-		    memmem(name, n, "..", 2) || name[0] == '/' || name[0] == '.')
+		const char *ref = b.ptr + 5;	/* refs/heads/<name> */
+		size_t n = b.size - 6;
+		b.ptr[b.size - 1] = '\0';
+		if (!mreg_git_ref_plain(ref) || (branch && branchlen <= n))
 			goto done;
-		if (branch) {
-			if (branchlen <= n + 11)
-				goto done;
-			memcpy(branch, "refs/heads/", 11);
-			memcpy(branch + 11, name, n);
-			branch[11 + n] = '\0';
-		}
+		if (branch)
+			memcpy(branch, ref, n + 1);
 		free(path);
-		path = mreg_strfmt("%srefs/heads/%.*s", gitdir, (int)n, name);
+		path = mreg_strfmt("%s%s", gitdir, ref);
 		int err = path ? mreg_fs_read(&r, path, 128) : MREG_ERROR;
 		if (err == 0 && r.size == 41 && is_hex40(r.ptr, r.size) && r.ptr[40] == '\n')
 			found = r.ptr;

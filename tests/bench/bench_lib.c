@@ -465,7 +465,7 @@ static void lib_show(mreg_registry *reg, const char *model, int version)
 	memset(&ref, 0, sizeof(ref));
 	snprintf(ref.model, sizeof(ref.model), "%s", model);
 	ref.version = version;
-	if ((rc = mreg_registry_state(&st, reg, model, false)) < 0 || (rc = mreg_query_version(&m, &v, st, &ref)) < 0)
+	if ((rc = mreg_read_state(&st, reg, model, false)) < 0 || (rc = mreg_query_version(&m, &v, st, &ref)) < 0)
 		die_mreg("show", rc);
 	mreg_state_free(st);
 }
@@ -478,7 +478,7 @@ static size_t lib_list(mreg_registry *reg, const list_query *q)
 	size_t n = 0;
 	int rc;
 	bool prod_only = q->stage == MREG_STAGE_PRODUCTION;
-	if ((rc = mreg_registry_state(&st, reg, q->model, !prod_only && !q->model)) < 0)
+	if ((rc = mreg_read_state(&st, reg, q->model, !prod_only && !q->model)) < 0)
 		die_mreg("list", rc);
 	if (prod_only) {
 		for (size_t i = 0; i < st->nmodels; i++)
@@ -503,7 +503,7 @@ static void check_state(mreg_registry *reg, int64_t events, int64_t versions, in
 {
 	mreg_state *st = NULL;
 	int rc;
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		die_mreg("reading the state", rc);
 	if (st->nevents != events || st->nversions != versions || st->stage_count[MREG_STAGE_PRODUCTION] != prod ||
 	    st->nconflicts != 0)
@@ -1023,7 +1023,7 @@ static int cmd_build100k(int argc, char **argv)
 
 	if ((rc = mreg_registry_init(dir)) < 0 || (rc = mreg_registry_open(&reg, dir)) < 0)
 		die_mreg("init", rc);
-	if ((rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		die_mreg("reading the state", rc);
 	int64_t clock = st->clock;
 	mreg_state_free(st);
@@ -1151,7 +1151,7 @@ static void inject_event(const char *git, const char *dir, const char *model, in
 	memset(&ref, 0, sizeof(ref));
 	snprintf(ref.model, sizeof(ref.model), "%s", model);
 	ref.version = version;
-	if ((rc = mreg_registry_open(&reg, dir)) < 0 || (rc = mreg_registry_state(&st, reg, model, false)) < 0 ||
+	if ((rc = mreg_registry_open(&reg, dir)) < 0 || (rc = mreg_read_state(&st, reg, model, false)) < 0 ||
 	    (rc = mreg_query_version(&m, &v, st, &ref)) < 0)
 		die_mreg("reading the state to inject an event", rc);
 	mreg_event_init(&ev);
@@ -1317,7 +1317,7 @@ static int cmd_du(int argc, char **argv)
 		mreg_registry *reg = NULL;
 		mreg_state *st = NULL;
 		int rc;
-		if ((rc = mreg_registry_open(&reg, dir)) < 0 || (rc = mreg_registry_state(&st, reg, NULL, false)) < 0)
+		if ((rc = mreg_registry_open(&reg, dir)) < 0 || (rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 			die_mreg("reading the state", rc);
 		events = st->nevents;
 		mreg_state_free(st);

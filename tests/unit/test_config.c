@@ -151,7 +151,7 @@ static bool light_fsync(const char *text)
 
 static void assert_default_actor(const char *actor)
 {
-	char *def = mreg_default_actor();
+	char *def = mreg_registry_default_actor();
 	assert_non_null(def);
 	assert_string_equal(actor, def);
 	free(def);
@@ -179,12 +179,12 @@ static void default_actor_is_user_at_host(void **state)
 	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
 	setenv("USER", "tester", 1);
 	setenv("LOGNAME", "logger", 1);
-	got[0] = mreg_default_actor();
+	got[0] = mreg_registry_default_actor();
 	setenv("USER", "", 1);
-	got[1] = mreg_default_actor();
+	got[1] = mreg_registry_default_actor();
 	unsetenv("USER");
 	unsetenv("LOGNAME");
-	got[2] = mreg_default_actor();
+	got[2] = mreg_registry_default_actor();
 	put_env_back("USER", saved_user);
 	put_env_back("LOGNAME", saved_logname);
 	free(saved_user);

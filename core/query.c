@@ -51,20 +51,15 @@ int mreg_query_version(mreg_model **model, mreg_version **version, const mreg_st
 	return 0;
 }
 
+static int cmp_tag(const void *key, const void *item)
+{
+	return strcmp(key, *(char *const *)item);
+}
+
+/* v's tags are sorted (the fold keeps them so) */
 static bool has_tag(const mreg_version *v, const char *tag)
 {
-	size_t lo = 0, hi = v->ntags;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(v->tags[mid], tag);
-		if (!c)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return v->ntags && bsearch(tag, v->tags, v->ntags, sizeof(*v->tags), cmp_tag);
 }
 
 static int row_cmp(const void *a, const void *b)

@@ -116,6 +116,17 @@ static int cmp_events(const void *a, const void *b)
 	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
 }
 
+/* c's events, in fold order, handed to the caller. */
+static void take_events(mreg_event ***out, size_t *n, collect *c)
+{
+	if (c->n)
+		qsort(c->evs, c->n, sizeof(*c->evs), cmp_events);
+	*out = c->evs;
+	*n = c->n;
+	c->evs = NULL;
+	c->n = 0;
+}
+
 void mreg_events_free(mreg_event **evs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -155,12 +166,7 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 		if ((rc = quarantine_into(quarantined, &c)) < 0)
 			goto done;
 	}
-	if (c.n)
-		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
-	*out = c.evs;
-	*n = c.n;
-	c.evs = NULL;
-	c.n = 0;
+	take_events(out, n, &c);
 done:
 	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);
@@ -203,15 +209,10 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 			goto done;
 		rc = 1;
 	}
-	if (c.n)
-		qsort(c.evs, c.n, sizeof(*c.evs), cmp_events);
-	*out = c.evs;
-	*n = c.n;
 	*q = c.q;
 	*nfiles = c.nfiles;
-	c.evs = NULL;
-	c.n = 0;
 	c.q = NULL;
+	take_events(out, n, &c);
 	rc = 0;
 done:
 	git_error_clear();

@@ -4,11 +4,12 @@
  * mkdir -p. Everything mreg writes outside git objects goes through here.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -548,4 +549,44 @@ done:
 		close(fd);
 	unlinkat(dirfd, tmp, 0);	/* the old file after a swap, or the temporary after a failure */
 	return rc;
+}
+
+/* path and what is below it, children before their directory, never through a link: fn for each. */
+static void walk(const char *path, void (*fn)(const FTSENT *e, void *payload), void *payload)
+{
+	char *argv[] = { (char *)path, NULL };
+	FTS *f = fts_open(argv, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+	FTSENT *e;
+	while (f && (e = fts_read(f)))
+		if (e->fts_info != FTS_D)	/* a directory comes again after its children (FTS_DP) */
+			fn(e, payload);
+	if (f)
+		fts_close(f);
+}
+
+static void remove_one(const FTSENT *e, void *payload)
+{
+	(void)payload;
+	if (e->fts_info == FTS_DP)
+		rmdir(e->fts_accpath);
+	else
+		unlink(e->fts_accpath);
+}
+
+void mreg_fs_remove_tree(const char *path)
+{
+	walk(path, remove_one, NULL);
+}
+
+static void add_size(const FTSENT *e, void *payload)
+{
+	if (e->fts_info == FTS_F)
+		*(int64_t *)payload += (int64_t)e->fts_statp->st_size;
+}
+
+int64_t mreg_fs_tree_size(const char *path)
+{
+	int64_t n = 0;
+	walk(path, add_size, &n);
+	return n;
 }

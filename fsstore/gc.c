@@ -70,33 +70,13 @@ void mreg_gc_sweep_tmp(mreg_registry *reg)
 	free(dir);
 }
 
+/* The bytes of the object directory. */
 static int64_t objects_size(mreg_registry *reg)
 {
 	char *dir = mreg_strfmt("%sobjects", reg->gitdir);
-	int64_t total = 0;
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *sub = mreg_strfmt("%s/%s", dir, de->d_name);
-		DIR *s = sub ? opendir(sub) : NULL;
-		struct dirent *fe;
-		while (s && (fe = readdir(s))) {
-			struct stat sb;
-			char *f = mreg_strfmt("%s/%s", sub, fe->d_name);
-			if (f && fe->d_name[0] != '.' && stat(f, &sb) == 0 && S_ISREG(sb.st_mode))
-				total += sb.st_size;
-			free(f);
-		}
-		if (s)
-			closedir(s);
-		free(sub);
-	}
-	if (d)
-		closedir(d);
+	int64_t n = dir ? mreg_fs_tree_size(dir) : 0;
 	free(dir);
-	return total;
+	return n;
 }
 
 typedef struct {

@@ -12,7 +12,7 @@
  *
  * The original's times are naive local times; they are read as UTC.
  */
-#define _DEFAULT_SOURCE /* timegm */
+#define _GNU_SOURCE /* timegm, strptime */
 #include "internal.h"
 
 #include <sqlite3.h>
@@ -58,12 +58,10 @@ typedef struct {
 /* "2025-12-01T10:20:30.123456", with ' ' for 'T', optional fraction, optional Z or +HH:MM */
 static int parse_time(int64_t *out, const char *s)
 {
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0;
-	memset(&tm, 0, sizeof(tm));
-	if (!s || sscanf(s, "%4d-%2d-%2d%*[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+	struct tm tm = { 0 };
+	const char *p = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+	if (!p || (*p != 'T' && *p != ' ') || !(p = strptime(p + 1, "%H:%M:%S", &tm)))
 		return -1;
-	const char *p = s + n;
 	int64_t usec = 0;
 	if (*p == '.') {
 		int digits = 0;
@@ -85,12 +83,6 @@ static int parse_time(int64_t *out, const char *s)
 	}
 	if (*p)
 		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
 	*out = ((int64_t)timegm(&tm) - off) * 1000000 + usec;
 	return 0;
 }

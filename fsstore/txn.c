@@ -279,30 +279,38 @@ static void remove_pack(mreg_registry *reg, const char *hex)
 }
 
 /*
- * Step 4's last part, shared by every commit path: compare-and-swap the
- * branch from head to commit (durable: the moment of truth), then merge
- * packs, which is housekeeping and may fail on its own. A write refused
- * here (the branch moved, a lock held too long, a full disk) removes the
- * pack it wrote, if it made it (pack, hex): nothing refers to it.
+ * Step 4's last part, shared by every commit path: the pack written
+ * (pack_rc says how that went), compare-and-swap the branch from head to
+ * commit (durable: the moment of truth), then merge packs, which is
+ * housekeeping and may fail on its own. A write refused here (the branch
+ * moved, a lock held too long, a full disk) removes the pack it wrote, if
+ * it made it (pack, created): nothing refers to it. *tree_out: the tree
+ * of the commit that landed.
  */
-static int move_branch(mreg_registry *reg, const git_oid *commit, const git_oid *head, const signature *who,
-		       const char *summary, const char *pack, bool created)
+static int land(git_oid *tree_out, mreg_registry *reg, int pack_rc, const char *pack, bool created,
+		const git_oid *commit, const git_oid *tree, const git_oid *head, const signature *who, const char *summary)
 {
 	char branch[256];
 	bool moved = false;
-	int rc;
+	int rc = pack_rc;
 
-	mreg_head_branch(reg, branch, sizeof(branch));
-	char *log = mreg_strfmt("mreg: %s", summary);
-	rc = log ? update_branch(&moved, reg, branch, commit, head, who, log,
-				 "moved during the write; nothing was committed")
-		 : mreg_error_set(MREG_ERROR, "out of memory");
-	free(log);
+	if (rc == 0) {
+		mreg_head_branch(reg, branch, sizeof(branch));
+		char *log = mreg_strfmt("mreg: %s", summary);
+		rc = log ? update_branch(&moved, reg, branch, commit, head, who, log,
+					 "moved during the write; nothing was committed")
+			 : mreg_error_set(MREG_ERROR, "out of memory");
+		free(log);
+	}
 	if (rc < 0) {
-		if (!moved && created)
+		if (!moved && created)	/* (or named, then the directory could not be made durable) */
 			remove_pack(reg, pack);
 		return rc;
 	}
+	reg->known_commit = *commit;	/* for the stamps: HEAD is this commit, of this tree */
+	reg->known_tree = *tree;
+	reg->known = true;
+	git_oid_cpy(tree_out, tree);
 	/* what a killed gc left, then the small packs merged */
 	char *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
 	mreg_gc_sweep_tmp(reg);
@@ -346,18 +354,8 @@ int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_even
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
 	    (rc = mreg_tree_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
 		goto done;
-	if ((rc = mreg_tree_write_pack(reg, &objs, pack, &created)) < 0) {
-		if (created)	/* named, then the directory could not be made durable */
-			remove_pack(reg, pack);
-		goto done;
-	}
-	if ((rc = move_branch(reg, &commit, &head, &sig, summary, pack, created)) < 0)
-		goto done;
-	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
-	reg->known_tree = tree;
-	reg->known = true;
-	git_oid_cpy(tree_out, &tree);
-	rc = 0;
+	rc = land(tree_out, reg, mreg_tree_write_pack(reg, &objs, pack, &created), pack, created, &commit, &tree, &head,
+		  &sig, summary);
 done:
 	mreg_tree_objs_dispose(&objs);
 	signature_dispose(&sig);
@@ -400,18 +398,8 @@ int mreg_txn_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf 
 	    (rc = mreg_tree_batch_build(&tree, &commit, reg, &head, &base_tree, files, n + nextra, who.name, who.email,
 				   who.time, msg)) < 0)
 		goto done;
-	if ((rc = mreg_tree_batch_write_pack(reg, pack, &created)) < 0) {
-		if (created)
-			remove_pack(reg, pack);
-		goto done;
-	}
-	if ((rc = move_branch(reg, &commit, &head, &who, summary, pack, created)) < 0)
-		goto done;
-	reg->known_commit = commit;	/* for the stamps: HEAD is this commit, of this tree */
-	reg->known_tree = tree;
-	reg->known = true;
-	git_oid_cpy(tree_out, &tree);
-	rc = 0;
+	rc = land(tree_out, reg, mreg_tree_batch_write_pack(reg, pack, &created), pack, created, &commit, &tree, &head,
+		  &who, summary);
 done:
 	signature_dispose(&who);
 	free(files);

@@ -14,7 +14,6 @@ int mreg_backup_check_id(const char *id);
 int mreg_backup_lock_dir(int *fd, const char *dir, int mode);
 /* Whether fmt (a "%s/%s..." of dir and id) names something (true when out of memory: never reuse). */
 bool mreg_backup_exists(const char *fmt, const char *dir, const char *id);
-void mreg_backup_remove_tree(const char *path);
 /* What a killed create, verify or restore left in dir; the caller holds the directory lock. */
 void mreg_backup_sweep(const char *dir);
 

@@ -110,30 +110,6 @@ int mreg_backup_new_id(char out[48], const char *dir, int64_t usec)
 	return mreg_error_set(MREG_ERROR, "cannot name a backup in '%s': 100 in one microsecond", dir);
 }
 
-void mreg_backup_remove_tree(const char *path)
-{
-	struct stat sb;
-	if (lstat(path, &sb) < 0)
-		return;
-	if (S_ISDIR(sb.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			char *p = mreg_strfmt("%s/%s", path, de->d_name);
-			if (p)
-				mreg_backup_remove_tree(p);
-			free(p);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 /*
  * What a killed create, verify or restore leaves behind: bundles and state
  * snapshots whose metadata was never written (the metadata is written
@@ -158,7 +134,7 @@ void mreg_backup_sweep(const char *dir)
 			free(j);
 		}
 		if (p)
-			mreg_backup_remove_tree(p);
+			mreg_fs_remove_tree(p);
 		free(p);
 	}
 	if (d)

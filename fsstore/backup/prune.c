@@ -18,29 +18,6 @@
 
 /* ---- prune, auto, stats ---------------------------------------------- */
 
-static int64_t tree_bytes(const char *path)
-{
-	struct stat sb;
-	int64_t n = 0;
-	if (lstat(path, &sb) < 0)
-		return 0;
-	if (!S_ISDIR(sb.st_mode))
-		return sb.st_size;
-	DIR *d = opendir(path);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char *p = mreg_strfmt("%s/%s", path, de->d_name);
-		if (p)
-			n += tree_bytes(p);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 {
 	char *dir = NULL;
@@ -75,7 +52,7 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 		if (b)
 			unlink(b);
 		if (s)
-			mreg_backup_remove_tree(s);
+			mreg_fs_remove_tree(s);
 		free(j);
 		free(b);
 		free(s);
@@ -135,7 +112,7 @@ int mreg_backup_stats(cJSON **out, mreg_registry *reg)
 	int64_t blob_bytes = 0;
 	for (size_t i = 0; i < bl.n; i++) {
 		char *f = mreg_strfmt("%s/%s", dir, bl.paths[i]);
-		blob_bytes += f ? tree_bytes(f) : 0;
+		blob_bytes += f ? mreg_fs_tree_size(f) : 0;
 		free(f);
 	}
 	cJSON *r = cJSON_CreateObject();

@@ -332,7 +332,7 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 done:
 	mreg_registry_free(reg);
 	if (tmp)
-		mreg_backup_remove_tree(tmp);
+		mreg_fs_remove_tree(tmp);
 	mreg_fs_unmap(data, len);
 	cJSON_Delete(meta);
 	free(dir);

@@ -256,7 +256,7 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 done:
 	git_repository_free(tmp);
 	if (scratch)
-		mreg_backup_remove_tree(scratch);
+		mreg_fs_remove_tree(scratch);
 	free(scratch);
 	free(bpath);
 	if (rc == 0 && bundle_map) {

@@ -336,7 +336,6 @@ int mreg_git_config_expiry(int64_t *out, const char *v, int64_t now)
 		      { "hour", 3600 },	   { "day", 86400 },   { "week", 7 * 86400 }, { "month", 30 * 86400 },
 		      { "year", 365 * 86400 } };
 	char *end;
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
 
 	if (!strcmp(v, "now") || !strcmp(v, "all")) {
 		*out = INT64_MAX;
@@ -354,27 +353,18 @@ int mreg_git_config_expiry(int64_t *out, const char *v, int64_t now)
 		*out = t;
 		return 0;
 	}
-	if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) {
-		const char *rest = v + n;
+	struct tm tm = { 0 };
+	const char *rest = strptime(v, "%Y-%m-%d", &tm);
+	if (rest && v[0] >= '0' && v[0] <= '9') {
 		if (*rest == ' ' || *rest == 'T') {
-			int k = 0;
-			if (sscanf(rest + 1, "%2d:%2d%n", &h, &mi, &k) != 2)
+			if (!(rest = strptime(rest + 1, "%H:%M", &tm)))
 				return -1;
-			rest += 1 + k;
-			if (*rest == ':' && sscanf(rest + 1, "%2d%n", &sec, &k) == 1)
-				rest += 1 + k;
+			if (*rest == ':' && !(rest = strptime(rest + 1, "%S", &tm)))
+				return -1;
 		}
-		if (*rest || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || h < 0 || mi < 0 ||
-		    sec < 0)
+		if (*rest)
 			return -1;
-		struct tm tm = { 0 };
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = sec;
-		tm.tm_isdst = -1;
+		tm.tm_isdst = -1;	/* local time, as git reads it */
 		time_t t = mktime(&tm);
 		if (t == (time_t)-1)
 			return -1;

@@ -253,24 +253,21 @@ bool mreg_git_idx_offset(uint64_t *out, const mreg_git_idx *x, uint32_t i)
 	return true;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, 20);
+}
+
 bool mreg_git_idx_find(uint32_t *pos, const mreg_git_idx *x, const unsigned char id[20])
 {
 	uint32_t lo = id[0] ? mreg_git_be32(x->fanout + 4 * (id[0] - 1)) : 0, hi = mreg_git_be32(x->fanout + 4 * id[0]);
 	if (hi > x->count || lo > hi)
 		return false;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(x->ids + (size_t)mid * 20, id, 20);
-		if (c == 0) {
-			*pos = mid;
-			return true;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	const unsigned char *at = bsearch(id, x->ids + (size_t)lo * 20, hi - lo, 20, cmp_id);
+	if (!at)
+		return false;
+	*pos = (uint32_t)((size_t)(at - x->ids) / 20);
+	return true;
 }
 
 /* ---- pack entries and trees -------------------------------------------- */

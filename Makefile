@@ -5,6 +5,7 @@
 #   make test      build with AddressSanitizer + UBSan and run every test
 #   make demo      register a few models in data/model_registry and promote one
 #   make bench     workload W1 and friends; prints numbers, never fails
+#                  (BENCH_VS=other/mreg: that binary against this one, alternating)
 #   make check     layering and sizes (docs/ARCHITECTURE.md)
 #   make install PREFIX=/usr/local
 

@@ -13,6 +13,9 @@
 #   BENCH_TMPDIR=DIR  where the registries go (default: $TMPDIR, else /tmp).
 #                     Use a real disk: on tmpfs an fsync costs nothing.
 #   BENCH_KEEP=1      keep the registries and the results file afterwards
+#   BENCH_VS=MREG_B   also time another mreg binary (an older build) against
+#                     this one on the same registries: the one-event writes
+#                     and the reads, A B A B A B, and the ratios of medians
 set -u
 usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB FLOOR"
 MREG_BIN=${1:?$usage}
@@ -29,6 +32,9 @@ trap 'exit 130' INT TERM
 
 # Private copies: another `make` may relink build/ while this runs.
 cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" && cp "$FLOOR_BIN" "$T/floor" || exit 1
+if [ -n "${BENCH_VS:-}" ]; then
+	cp "$BENCH_VS" "$T/mreg-b" || exit 1
+fi
 MREG=$T/mreg
 LIB=$T/bench_lib
 FLOOR=$T/floor
@@ -133,6 +139,58 @@ step disk-100k "$LIB" du 100k "$big"
 echo
 echo "== reads at 100,000 events (CLI, 30 runs each) =="
 step reads100k "$LIB" reads "$MREG" "$big" reads100k 30 model_050:50
+
+# A against B (BENCH_VS): the same commands on the same registries, in turn,
+# three rounds; each figure is the median of its rounds' medians.
+versus() {
+	head -c 4096 /dev/urandom >"$T/vs.pt"
+	"$MREG" -C w1-cli register model_vs "$T/vs.pt" >/dev/null || return 1
+	for round in 1 2 3; do
+		for who in a b; do
+			if [ "$who" = a ]; then bin=$MREG; else bin=$T/mreg-b; fi
+			"$LIB" spawn "vs_register_${who}_$round" 30 "$bin" -C w1-cli register model_vs "$T/vs.pt" &&
+				"$LIB" spawn "vs_metrics_${who}_$round" 30 "$bin" -C w1-cli update-metrics model_vs:1 \
+					--metric "elo=15$round$who" &&
+				"$LIB" spawn "vs_show1k_${who}_$round" 50 "$bin" -C w1-cli show model_05:50 &&
+				"$LIB" spawn "vs_list1k_${who}_$round" 50 "$bin" -C w1-cli list --stage production &&
+				"$LIB" spawn "vs_show100k_${who}_$round" 30 "$bin" -C "$big" show model_050:50 &&
+				"$LIB" spawn "vs_list100k_${who}_$round" 30 "$bin" -C "$big" list --stage production ||
+				return 1
+		done
+	done >/dev/null
+	echo "  op                       A median   B median    A/B   (A: $MREG_BIN, B: $BENCH_VS)"
+	for op in register metrics show1k list1k show100k list100k; do
+		awk -v op="$op" '
+			function med(v, n,   i, j, t) {
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+				return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			}
+			$1 ~ "^spawn\\.vs_" op "_a_[0-9]\\.median$" { a[++na] = $2 }
+			$1 ~ "^spawn\\.vs_" op "_b_[0-9]\\.median$" { b[++nb] = $2 }
+			END {
+				ma = med(a, na); mb = med(b, nb)
+				printf "  %-22s %8.2f ms %8.2f ms %6.3f\n", op, ma, mb, mb ? ma / mb : 0
+				printf "vs.%s.a %.6f\nvs.%s.b %.6f\n", op, ma, op, mb >> ENVIRON["BENCH_RESULTS"]
+			}' "$BENCH_RESULTS"
+	done
+	echo "  rounds (medians, ms):"
+	for op in register metrics show1k list1k show100k list100k; do
+		printf "    %-10s" "$op"
+		for round in 1 2 3; do
+			for who in a b; do
+				printf " %s%s=%s" "$who" "$round" "$(awk -v k="spawn.vs_${op}_${who}_$round.median" '$1 == k { printf "%.2f", $2 }' "$BENCH_RESULTS")"
+			done
+		done
+		echo
+	done
+}
+
+if [ -n "${BENCH_VS:-}" ]; then
+	echo
+	echo "== this build (A) against another (B), same registries, alternating A B, 3 rounds =="
+	echo "  register and update-metrics on the W1 registry; show and list --stage production at 1,000 versions and at 100,000 events"
+	step versus versus
+fi
 
 echo
 echo "== refresh at 100,000 events =="

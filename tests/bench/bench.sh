@@ -150,7 +150,7 @@ versus() {
 			if [ "$who" = a ]; then bin=$MREG; else bin=$T/mreg-b; fi
 			"$LIB" spawn "vs_register_${who}_$round" 30 "$bin" -C w1-cli register model_vs "$T/vs.pt" &&
 				"$LIB" spawn "vs_metrics_${who}_$round" 30 "$bin" -C w1-cli update-metrics model_vs:1 \
-					--metric "elo=15$round$who" &&
+					"elo=15$round" &&
 				"$LIB" spawn "vs_show1k_${who}_$round" 50 "$bin" -C w1-cli show model_05:50 &&
 				"$LIB" spawn "vs_list1k_${who}_$round" 50 "$bin" -C w1-cli list --stage production &&
 				"$LIB" spawn "vs_show100k_${who}_$round" 30 "$bin" -C "$big" show model_050:50 &&

@@ -195,14 +195,20 @@ void mreg_fs_unmap(const char *data, size_t len)
 		munmap((void *)data, len);
 }
 
-int mreg_fs_fsync_dir(const char *dir)
+int mreg_fs_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return mreg_error_set(MREG_ERROR, "cannot open directory '%s': %s", dir, strerror(errno));
-	int rc = fsync(fd);
+		return -1;
+	int rc = fsync(fd), err = errno;
 	close(fd);
-	return rc < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", dir, strerror(errno)) : 0;
+	errno = err;
+	return rc;
+}
+
+int mreg_fs_fsync_dir(const char *dir)
+{
+	return mreg_fs_sync_dir(dir) < 0 ? mreg_error_set(MREG_ERROR, "cannot fsync '%s': %s", dir, strerror(errno)) : 0;
 }
 
 /*

@@ -57,6 +57,8 @@ int mreg_fs_open_at(int *out, int dirfd, const char *name, int flags, unsigned h
 int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, const mreg_span *spans, size_t n,
 			    bool sync);
 int mreg_fs_fsync_dir(const char *dir);
+/* The same with no message: -1 with errno, for a caller that says more than "cannot fsync". */
+int mreg_fs_sync_dir(const char *dir);
 /* path removed, and all below it if a directory (links removed, never followed); what cannot be goes unsaid. */
 void mreg_fs_remove_tree(const char *path);
 /* The bytes of the regular files at and below path (links not followed). */

@@ -189,16 +189,25 @@ static int copy_hashing(mreg_hasher *h, int in, int out, int64_t max, const char
 
 /* ---- the store -------------------------------------------------------- */
 
+/* rel (lfs/...) opened beneath the git directory as mreg_fs_dir_beneath does; what it finds names the store. */
+static int store_dir(int *out, mreg_registry *reg, const char *rel, unsigned how)
+{
+	char *subject = mreg_strfmt("the large-file store of '%s'", reg->path);
+	if (!subject)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	mreg_error_subject(subject);
+	int rc = mreg_fs_dir_beneath(out, reg->gitdir, rel, how);
+	mreg_error_subject(NULL);
+	free(subject);
+	return rc;
+}
+
 /* .git/lfs/objects/ab/cd, opened beneath the git directory (made when create). */
 static int object_dir(int *out, mreg_registry *reg, const char *oid, bool create)
 {
 	char rel[32];
 	snprintf(rel, sizeof(rel), "lfs/objects/%.2s/%.2s", oid, oid + 2);
-	int rc = mreg_fs_dir_beneath(out, reg->gitdir, rel, create ? MREG_FS_MKDIRS | (reg->fsync ? MREG_FS_SYNC : 0) : 0);
-	if (rc == MREG_ECORRUPT)
-		rc = mreg_error_set(MREG_ECORRUPT, "cannot use the large-file store of '%s': %s", reg->path,
-				    mreg_error_last());
-	return rc;
+	return store_dir(out, reg, rel, create ? MREG_FS_MKDIRS | (reg->fsync ? MREG_FS_SYNC : 0) : 0);
 }
 
 int mreg_lfs_open(int *out, mreg_registry *reg, const char *oid)
@@ -314,11 +323,7 @@ int mreg_lfs_store_buf(mreg_lfs_pointer *out, mreg_registry *reg, const void *da
 int mreg_lfs_tmp_dir(int *out, mreg_registry *reg)
 {
 	/* made durably: the store below .git/lfs is, and its parent's name must survive with it */
-	int rc = mreg_fs_dir_beneath(out, reg->gitdir, "lfs/tmp", MREG_FS_MKDIRS | (reg->fsync ? MREG_FS_SYNC : 0));
-	if (rc == MREG_ECORRUPT)
-		rc = mreg_error_set(MREG_ECORRUPT, "cannot use the large-file store of '%s': %s", reg->path,
-				    mreg_error_last());
-	return rc;
+	return store_dir(out, reg, "lfs/tmp", MREG_FS_MKDIRS | (reg->fsync ? MREG_FS_SYNC : 0));
 }
 
 void mreg_lfs_sweep(mreg_registry *reg)

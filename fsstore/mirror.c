@@ -82,10 +82,11 @@ int mreg_mirror_file(mreg_index_entry *e, mreg_registry *reg, const mreg_addfile
 	}
 	if (fd >= 0)
 		close(fd);
-	if ((rc = mreg_fs_open_at(&fd, dir, name, O_WRONLY | O_CREAT | O_TRUNC, MREG_FS_REPAIR)) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->path, mreg_error_last());
+	mreg_error_subject(f->path);	/* what the open finds names the file's path in the work tree */
+	rc = mreg_fs_open_at(&fd, dir, name, O_WRONLY | O_CREAT | O_TRUNC, MREG_FS_REPAIR);
+	mreg_error_subject(NULL);
+	if (rc < 0)
 		goto done;
-	}
 	mreg_span all = { f->data, 0, f->len };
 	if (mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || fstat(fd, &e->st) < 0)
 		rc = mreg_error_set(MREG_ERROR, "cannot write '%s': %s", f->path, strerror(errno));

@@ -246,13 +246,11 @@ static int update_branch(bool *moved_out, mreg_registry *reg, const char *branch
 	if (reg->fsync) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
-		if (mreg_fs_fsync_dir(path) < 0) {
+		if (mreg_fs_sync_dir(path) < 0)
 			/* the branch has moved: say so, or a retry would write the event twice */
-			char why[256];
-			snprintf(why, sizeof(why), "%s", mreg_error_last());
-			rc = mreg_error_set(MREG_ERROR, "the write to '%s' is in its history, but making it durable failed (%s): "
-					    "do not repeat it; check the disk", reg->path, why);
-		}
+			rc = mreg_error_set(MREG_ERROR, "the write to '%s' is in its history, but making it durable failed "
+					    "(cannot fsync '%s': %s): do not repeat it; check the disk", reg->path, path,
+					    strerror(errno));
 	}
 	goto done;
 fail:
@@ -354,8 +352,8 @@ int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_even
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
 	    (rc = mreg_tree_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
 		goto done;
-	rc = land(tree_out, reg, mreg_tree_write_pack(reg, &objs, pack, &created), pack, created, &commit, &tree, &head,
-		  &sig, summary);
+	rc = mreg_tree_write_pack(reg, &objs, pack, &created);
+	rc = land(tree_out, reg, rc, pack, created, &commit, &tree, &head, &sig, summary);
 done:
 	mreg_tree_objs_dispose(&objs);
 	signature_dispose(&sig);
@@ -398,8 +396,8 @@ int mreg_txn_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf 
 	    (rc = mreg_tree_batch_build(&tree, &commit, reg, &head, &base_tree, files, n + nextra, who.name, who.email,
 				   who.time, msg)) < 0)
 		goto done;
-	rc = land(tree_out, reg, mreg_tree_batch_write_pack(reg, pack, &created), pack, created, &commit, &tree, &head,
-		  &who, summary);
+	rc = mreg_tree_batch_write_pack(reg, pack, &created);
+	rc = land(tree_out, reg, rc, pack, created, &commit, &tree, &head, &who, summary);
 done:
 	signature_dispose(&who);
 	free(files);

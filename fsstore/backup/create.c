@@ -36,11 +36,8 @@ static int build_bundle(mreg_buf *out, mreg_registry *reg, const git_oid *head, 
 	char **dirs = NULL, *objdir = mreg_strfmt("%sobjects", reg->gitdir);
 	size_t n = 0;
 	int rc = objdir ? mreg_git_object_dirs(&dirs, &n, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
-	if (rc == 0 && (rc = mreg_git_bundle_write(out, dirs, n, head, branch)) < 0 && mreg_error_code() == MREG_ECORRUPT) {
-		char why[512];
-		snprintf(why, sizeof(why), "%s", mreg_error_last());
-		rc = mreg_error_set(MREG_ECORRUPT, "cannot back up '%s': %s", reg->path, why);
-	}
+	if (rc == 0)
+		rc = mreg_git_bundle_write(out, dirs, n, head, branch);
 	for (size_t i = 0; i < n; i++)
 		free(dirs[i]);
 	free(dirs);

@@ -71,10 +71,10 @@ int mreg_backup_check_id(const char *id)
 /* shared: verifying (its scratch repository must not be swept); exclusive: creating, pruning */
 int mreg_backup_lock_dir(int *fd, const char *dir, int mode)
 {
-	int rc = mreg_fs_mkdirs(dir);
+	int rc = mreg_fs_mkdirs(dir);	/* its message names the directory */
 	char *p = rc == 0 ? mreg_strfmt("%s/.lock", dir) : NULL;
 	if (rc < 0)
-		return mreg_error_set(rc, "cannot make the backup directory '%s': %s", dir, mreg_error_last());
+		return rc;
 	*fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
 	free(p);
 	if (*fd < 0 || flock(*fd, mode) < 0) {

@@ -58,7 +58,7 @@ static int add_dir(mreg_git_packw *w, mreg_git_oidset *seen, const char *dir)
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 		else if ((rc = mreg_fs_map(&idx, &ilen, ip)) == 0 && (rc = mreg_fs_map(&pack, &plen, pp)) == 0 &&
 			 (rc = mreg_git_packw_copy(w, seen, idx, ilen, pack, plen, true)) == MREG_GIT_UNSURE)
-			rc = mreg_error_set(MREG_ECORRUPT, "pack '%s' is not one this code reads", pp);
+			rc = mreg_error_set(MREG_ECORRUPT, "cannot bundle pack '%s': not one this code reads", pp);
 		mreg_fs_unmap(idx, ilen);
 		mreg_fs_unmap(pack, plen);
 		free(ip);

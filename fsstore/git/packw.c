@@ -2,12 +2,13 @@
  * Packs, their indexes and loose objects, written.
  *
  * A write adds a handful of objects. Loose objects would cost a file (and
- * an fsync) each and pile up; libgit2's packbuilder searches for deltas
- * (with threads, if asked), which costs more than the write itself. So a
- * write's objects go into one pack written here, plainly: each object as a
- * type-and-size header plus zlib data, then the pack's .idx (version 2)
- * built from what is already in memory, with no object inflated or hashed
- * again.
+ * an fsync) each and pile up; libgit2's packbuilder would look each object
+ * up again, search for deltas (in one thread unless told otherwise) and
+ * index the pack by reading it back, none of which a handful of new objects
+ * needs. So a write's objects go into one pack written here, plainly: each
+ * object as a type-and-size header plus zlib data, then the pack's .idx
+ * (version 2) built from what is already in memory, with no object
+ * inflated or hashed again.
  *
  * Trees and commits go in as stored (uncompressed) deflate blocks: a tree
  * is mostly object ids, which do not compress (a 7 KiB tree of the events

@@ -86,7 +86,7 @@ new_registry "$R2"
 V2=$T/victim2
 mkdir -p "$V2/lfs" "$V2/blobs"
 ln -s "$V2/lfs" "$R2/.git/lfs"
-expect_fail "a large file with .git/lfs a link is refused" 1 "large-file store.*symbolic link" \
+expect_fail "a large file with .git/lfs a link is refused" 1 "symbolic link.*large-file store" \
 	"$MREG" -C "$R2" register big big.bin
 expect_eq "nothing stored through the link" "$(find "$V2/lfs" -type f | wc -l | tr -d ' ')" 0
 rm "$R2/.git/lfs"

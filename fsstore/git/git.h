@@ -20,7 +20,7 @@
 #include "../fsutil.h"
 
 #include <git2.h>
-#include <nettle/sha1.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +30,8 @@
 
 /* ---- hash.c: object ids and checksums ---------------------------------- */
 
-/* SHA-1, nettle's: the checksums git puts at the end of packs, pack indexes and the index file. */
-typedef struct sha1_ctx mreg_git_sha1_ctx;
+/* SHA-1, OpenSSL's: the checksums git puts at the end of packs, pack indexes and the index file. */
+typedef SHA_CTX mreg_git_sha1_ctx;
 void mreg_git_sha1_init(mreg_git_sha1_ctx *c);
 void mreg_git_sha1_update(mreg_git_sha1_ctx *c, const void *data, size_t len);
 void mreg_git_sha1_final(mreg_git_sha1_ctx *c, unsigned char out[20]);

@@ -1,9 +1,14 @@
 /*
- * Object ids and checksums: SHA-1 from nettle (no faster or slower here
- * than a hand-written one with the processor's SHA extensions, measured,
- * and nettle uses them where the processor has them), and git's object
- * header around it.
+ * Object ids and checksums: SHA-1 from OpenSSL's libcrypto, which the
+ * binary links anyway (for SHA-256 and libgit2's transports) and which uses
+ * the processor's SHA extensions where it has them; a hand-written SHA-1
+ * was no faster, measured, and nettle's costs every process its start-up
+ * constructor (two page faults more per command, measured). The low-level
+ * calls, not EVP: EVP allocates and looks up a context per digest. Then
+ * git's object header around it, and a set of object ids.
  */
+/* SHA1_Init and friends: deprecated in OpenSSL 3 for EVP, which costs an allocation and a lookup a call */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "git.h"
 
 #include <stdlib.h>
@@ -11,25 +16,22 @@
 
 void mreg_git_sha1_init(mreg_git_sha1_ctx *c)
 {
-	sha1_init(c);
+	SHA1_Init(c);
 }
 
 void mreg_git_sha1_update(mreg_git_sha1_ctx *c, const void *data, size_t len)
 {
-	sha1_update(c, len, data);
+	SHA1_Update(c, data, len);
 }
 
 void mreg_git_sha1_final(mreg_git_sha1_ctx *c, unsigned char out[20])
 {
-	sha1_digest(c, SHA1_DIGEST_SIZE, out);
+	SHA1_Final(out, c);
 }
 
 void mreg_git_sha1(unsigned char out[20], const void *data, size_t len)
 {
-	struct sha1_ctx c;
-	sha1_init(&c);
-	sha1_update(&c, len, data);
-	sha1_digest(&c, SHA1_DIGEST_SIZE, out);
+	SHA1(data, len, out);
 }
 
 void mreg_git_hex(char *out, const unsigned char *bytes, size_t n)
@@ -61,11 +63,11 @@ void mreg_git_hash(git_oid *out, git_object_t type, const void *data, size_t len
 	while (nd)
 		hdr[k++] = digits[--nd];
 	hdr[k++] = '\0';
-	struct sha1_ctx c;
-	sha1_init(&c);
-	sha1_update(&c, k, (const uint8_t *)hdr);
-	sha1_update(&c, len, data);
-	sha1_digest(&c, SHA1_DIGEST_SIZE, out->id);
+	SHA_CTX c;
+	SHA1_Init(&c);
+	SHA1_Update(&c, hdr, k);
+	SHA1_Update(&c, data, len);
+	SHA1_Final(out->id, &c);
 }
 
 /* ---- a set of ids -------------------------------------------------------- */

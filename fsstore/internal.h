@@ -320,19 +320,28 @@ int mreg_txn_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *
 int mreg_txn_commit_batch(git_oid *tree_out, mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33],
 			  size_t n, const mreg_addfile *extra, size_t nextra, const char *summary, const char *time);
 /*
- * A write transaction. begin takes the lock and loads the state with the
- * summary and one model (NULL: none); commit fills the envelope, writes
- * the event (and extra files) as one commit, mirrors it and folds it; end
- * frees the state and unlocks. A refused request ends without a commit.
+ * A write transaction: it owns the event being written and the commit's
+ * summary, which the caller fills between begin and commit. begin takes the
+ * lock and loads the state with the summary and one model (NULL: none);
+ * commit fills the envelope, writes the event (and extra files) as one
+ * commit, mirrors it and folds it; end frees everything and unlocks (and may
+ * be called again, or after a begin that failed). A refused request ends
+ * without a commit.
  */
 typedef struct {
 	mreg_registry *reg;
 	mreg_state *st;
+	mreg_event ev;
+	mreg_buf summary;	/* one line: newlines become spaces */
+	bool locked;
 } mreg_txn;
+/* begin is init and lock; a request checked before its lock (register) fills t->ev between the two */
+void mreg_txn_init(mreg_txn *t, mreg_registry *reg);
+int mreg_txn_lock(mreg_txn *t, const char *model);
 int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model);
 void mreg_txn_end(mreg_txn *t);
 int mreg_txn_envelope(mreg_txn *t, mreg_event *ev);
-int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary);
+int mreg_txn_commit(mreg_txn *t, const mreg_addfile *extra, size_t nextra);
 
 
 /* begin, then find the version ref names (MREG_ENOTFOUND ends the transaction) */

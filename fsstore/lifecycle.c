@@ -53,18 +53,15 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
 {
 	static const mreg_metric keys[] = { MREG_METRIC_ELO, MREG_METRIC_WIN_RATE, MREG_METRIC_GAMES_PLAYED };
 	static const char *const names[] = { "elo", "win_rate", "games_played" };
-	mreg_event ev;
 	mreg_txn t;
 	mreg_model *m = NULL;
-	mreg_buf s = MREG_BUF_INIT;
 	int rc;
 
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
-	if ((rc = find_model(&m, t.st, model)) < 0 || (rc = model_event(&ev, MREG_EV_BASELINE, model)) < 0)
+	if ((rc = find_model(&m, t.st, model)) < 0 || (rc = model_event(&t.ev, MREG_EV_BASELINE, model)) < 0)
 		goto done;
-	mreg_buf_printf(&s, "baseline %s", model);
+	mreg_buf_printf(&t.summary, "baseline %s", model);
 	for (size_t i = 0; i < 3; i++) {
 		const mreg_metrics *from = given && (given->present & (1u << keys[i])) ? given
 					   : m->prod ? &m->prod->metrics : NULL;
@@ -76,14 +73,12 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
 		}
 		if (!(from->present & (1u << keys[i])))
 			continue;	/* the production version has no such metric */
-		cJSON_AddNumberToObject(ev.body, names[i], from->v[keys[i]]);
-		mreg_buf_printf(&s, " %s=%g", names[i], from->v[keys[i]]);
+		cJSON_AddNumberToObject(t.ev.body, names[i], from->v[keys[i]]);
+		mreg_buf_printf(&t.summary, " %s=%g", names[i], from->v[keys[i]]);
 	}
-	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	mreg_buf_dispose(&s);
 	return rc;
 }
 
@@ -131,46 +126,34 @@ static int build_rollback(mreg_event *ev, mreg_txn *t, const char *model, int to
 	return 0;
 }
 
-static int commit_rollback(mreg_txn *t, mreg_event *ev)
+static int commit_rollback(mreg_txn *t)
 {
-	char *summary = mreg_strfmt("rollback %s:%d -> %s:%d (%s): %s", ev->model,
-				    (int)mreg_event_body_num(ev, "from_version", 0), ev->model, ev->version,
-				    mreg_event_body_str(ev, "trigger"), mreg_event_body_str(ev, "reason"));
-	if (!summary)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	for (char *p = summary; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	int rc = mreg_txn_commit(t, ev, NULL, 0, summary);
-	free(summary);
-	return rc;
+	const mreg_event *ev = &t->ev;
+	mreg_buf_printf(&t->summary, "rollback %s:%d -> %s:%d (%s): %s", ev->model,
+			(int)mreg_event_body_num(ev, "from_version", 0), ev->model, ev->version,
+			mreg_event_body_str(ev, "trigger"), mreg_event_body_str(ev, "reason"));
+	return mreg_txn_commit(t, NULL, 0);
 }
 
 int mreg_rollback(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to, const char *reason,
 		  const char *trigger)
 {
-	mreg_event ev;
 	mreg_txn t;
 	int rc;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
-	if ((rc = build_rollback(&ev, &t, model, to, reason, trigger, from_out, to_out)) == 0)
-		rc = commit_rollback(&t, &ev);
+	if ((rc = build_rollback(&t.ev, &t, model, to, reason, trigger, from_out, to_out)) == 0)
+		rc = commit_rollback(&t);
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
 	return rc;
 }
 
 int mreg_rollback_request(mreg_registry *reg, const char *model, const char *severity, double elo_drop,
 			  const char *reason)
 {
-	mreg_event ev;
 	mreg_txn t;
 	mreg_model *m = NULL;
-	char *summary = NULL;
 	int rc;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
 	if ((rc = find_model(&m, t.st, model)) < 0)
@@ -179,53 +162,44 @@ int mreg_rollback_request(mreg_registry *reg, const char *model, const char *sev
 		rc = mreg_error_set(MREG_ETRANSITION, "cannot ask to roll back '%s': no version is in production", model);
 		goto done;
 	}
-	if ((rc = model_event(&ev, MREG_EV_ROLLBACK_REQUESTED, model)) < 0)
+	if ((rc = model_event(&t.ev, MREG_EV_ROLLBACK_REQUESTED, model)) < 0)
 		goto done;
-	cJSON_AddStringToObject(ev.body, "severity", severity);
-	cJSON_AddNumberToObject(ev.body, "elo_drop", elo_drop);
-	cJSON_AddStringToObject(ev.body, "reason", reason);
-	summary = mreg_strfmt("rollback requested for %s (%s regression, elo drop %g): waits for approval", model,
-			      severity, elo_drop);
-	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_AddStringToObject(t.ev.body, "severity", severity);
+	cJSON_AddNumberToObject(t.ev.body, "elo_drop", elo_drop);
+	cJSON_AddStringToObject(t.ev.body, "reason", reason);
+	mreg_buf_printf(&t.summary, "rollback requested for %s (%s regression, elo drop %g): waits for approval",
+			model, severity, elo_drop);
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }
 
 int mreg_rollback_clear(mreg_registry *reg, const char *model, const char *reason)
 {
-	mreg_event ev;
 	mreg_txn t;
-	char *summary = NULL;
 	int rc;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
 	if (!cJSON_GetObjectItemCaseSensitive(t.st->pending, model)) {
 		rc = mreg_error_set(MREG_ENOTFOUND, "no pending rollback for '%s'", model);
 		goto done;
 	}
-	if ((rc = model_event(&ev, MREG_EV_ROLLBACK_CLEARED, model)) < 0)
+	if ((rc = model_event(&t.ev, MREG_EV_ROLLBACK_CLEARED, model)) < 0)
 		goto done;
-	cJSON_AddStringToObject(ev.body, "reason", reason ? reason : "");
-	summary = mreg_strfmt("rollback request for %s cleared", model);
-	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_AddStringToObject(t.ev.body, "reason", reason ? reason : "");
+	mreg_buf_printf(&t.summary, "rollback request for %s cleared", model);
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }
 
 int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg_registry *reg, const char *model)
 {
-	mreg_event ev;
 	mreg_txn t;
 	char *reason = NULL;
 	int rc;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(t.st->pending, model);
@@ -241,13 +215,12 @@ int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = build_rollback(&ev, &t, model, 0, reason, "auto_regression_approved", from_out, to_out)) == 0)
-		rc = commit_rollback(&t, &ev);
+	if ((rc = build_rollback(&t.ev, &t, model, 0, reason, "auto_regression_approved", from_out, to_out)) == 0)
+		rc = commit_rollback(&t);
 	if (rc == 0 && reason_out)
 		mreg_buf_puts(reason_out, reason);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
 	free(reason);
 	return rc;
 }
@@ -279,11 +252,8 @@ int mreg_regression(mreg_regression_action *action, mreg_buf *out, int *from_out
 int mreg_validation_step(mreg_registry *reg, const mreg_ref *ref, const mreg_validation_opts *o)
 {
 	mreg_version *v;
-	mreg_event ev;
 	mreg_txn t;
-	char *summary = NULL;
 	int rc;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
 	if ((rc = mreg_version_materialize(v)) < 0)
@@ -295,26 +265,24 @@ int mreg_validation_step(mreg_registry *reg, const mreg_ref *ref, const mreg_val
 				    ref->model, v->version, status ? status : "not created (run 'validation create')");
 		goto done;
 	}
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_VALIDATION)) < 0)
+	if ((rc = mreg_txn_version_envelope(&t.ev, ref, v, MREG_EV_VALIDATION)) < 0)
 		goto done;
-	cJSON_AddStringToObject(ev.body, "action", o->action);
+	cJSON_AddStringToObject(t.ev.body, "action", o->action);
 	if (!strcmp(o->action, "create")) {
 		cJSON *bl = cJSON_CreateArray();
 		for (size_t i = 0; bl && i < o->nbaselines; i++)
 			cJSON_AddItemToArray(bl, cJSON_CreateString(o->baselines[i]));
-		cJSON_AddItemToObject(ev.body, "baselines", bl);
-		cJSON_AddNumberToObject(ev.body, "games_per_matchup", o->games_per_matchup ? o->games_per_matchup : 50);
+		cJSON_AddItemToObject(t.ev.body, "baselines", bl);
+		cJSON_AddNumberToObject(t.ev.body, "games_per_matchup", o->games_per_matchup ? o->games_per_matchup : 50);
 	}
 	if (!strcmp(o->action, "queue"))
-		cJSON_AddStringToObject(ev.body, "work_id", o->work_id ? o->work_id : "");
+		cJSON_AddStringToObject(t.ev.body, "work_id", o->work_id ? o->work_id : "");
 	if (o->results && (!strcmp(o->action, "pass") || !strcmp(o->action, "fail")))
-		cJSON_AddItemToObject(ev.body, "results", cJSON_Duplicate(o->results, 1));
-	summary = mreg_strfmt("validation %s %s:%d", o->action, ref->model, v->version);
-	rc = summary ? mreg_txn_commit(&t, &ev, NULL, 0, summary) : mreg_error_set(MREG_ERROR, "out of memory");
+		cJSON_AddItemToObject(t.ev.body, "results", cJSON_Duplicate(o->results, 1));
+	mreg_buf_printf(&t.summary, "validation %s %s:%d", o->action, ref->model, v->version);
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }
 
@@ -323,12 +291,9 @@ int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, cons
 {
 	mreg_version *va, *vb;
 	mreg_model *mb;
-	mreg_event ev;
 	mreg_txn t;
-	char *summary = NULL;
 	int rc;
 	*out = NULL;
-	mreg_event_init(&ev);
 	if ((rc = mreg_txn_begin_on_version(&t, &va, reg, a)) < 0)
 		return rc;
 	if ((rc = mreg_cache_load_model(t.st, reg, b->model)) < 0 || (rc = mreg_query_version(&mb, &vb, t.st, b)) < 0)
@@ -337,39 +302,33 @@ int mreg_compare_record(cJSON **out, mreg_registry *reg, const mreg_ref *a, cons
 		rc = mreg_error_set(MREG_EINVALID, "cannot compare '%s:%d' with itself", a->model, va->version);
 		goto done;
 	}
-	if ((rc = mreg_txn_version_envelope(&ev, a, va, MREG_EV_COMPARISON)) < 0)
+	if ((rc = mreg_txn_version_envelope(&t.ev, a, va, MREG_EV_COMPARISON)) < 0)
 		goto done;
-	cJSON_AddStringToObject(ev.body, "b_model", b->model);
-	cJSON_AddStringToObject(ev.body, "b_ref", vb->ref);
-	cJSON_AddNumberToObject(ev.body, "b_version", vb->version);
-	cJSON_AddNumberToObject(ev.body, "games", (double)o->games);
-	cJSON_AddNumberToObject(ev.body, "a_wins", (double)o->a_wins);
-	cJSON_AddNumberToObject(ev.body, "b_wins", (double)o->b_wins);
-	cJSON_AddNumberToObject(ev.body, "draws", (double)o->draws);
+	cJSON_AddStringToObject(t.ev.body, "b_model", b->model);
+	cJSON_AddStringToObject(t.ev.body, "b_ref", vb->ref);
+	cJSON_AddNumberToObject(t.ev.body, "b_version", vb->version);
+	cJSON_AddNumberToObject(t.ev.body, "games", (double)o->games);
+	cJSON_AddNumberToObject(t.ev.body, "a_wins", (double)o->a_wins);
+	cJSON_AddNumberToObject(t.ev.body, "b_wins", (double)o->b_wins);
+	cJSON_AddNumberToObject(t.ev.body, "draws", (double)o->draws);
 	if (o->has_elo_diff)
-		cJSON_AddNumberToObject(ev.body, "elo_diff", o->elo_diff);
+		cJSON_AddNumberToObject(t.ev.body, "elo_diff", o->elo_diff);
 	if (o->notes)
-		cJSON_AddStringToObject(ev.body, "notes", o->notes);
+		cJSON_AddStringToObject(t.ev.body, "notes", o->notes);
 	int bver = vb->version;
-	summary = mreg_strfmt("compare %s:%d vs %s:%d: %lld-%lld-%lld of %lld", a->model, va->version, b->model, bver,
+	mreg_buf_printf(&t.summary, "compare %s:%d vs %s:%d: %lld-%lld-%lld of %lld", a->model, va->version, b->model, bver,
 			      (long long)o->a_wins, (long long)o->b_wins, (long long)o->draws, (long long)o->games);
-	if (!summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	if ((rc = mreg_txn_commit(&t, &ev, NULL, 0, summary)) < 0)
+	if ((rc = mreg_txn_commit(&t, NULL, 0)) < 0)
 		goto done;
 	/* the object as the fold made it: the last comparison of version a */
 	const mreg_model *ma = mreg_state_model(t.st, a->model);
-	const mreg_version *fa = ma ? mreg_model_version_by_ref(ma, ev.ref, ev.version) : NULL;
+	const mreg_version *fa = ma ? mreg_model_version_by_ref(ma, t.ev.ref, t.ev.version) : NULL;
 	const cJSON *last = fa && fa->comparisons ? cJSON_GetArrayItem(fa->comparisons,
 								       cJSON_GetArraySize(fa->comparisons) - 1) : NULL;
 	if (last)
 		*out = cJSON_Duplicate(last, 1);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	free(summary);
 	return rc;
 }
 

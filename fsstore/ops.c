@@ -209,12 +209,12 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	model_file f = MODEL_FILE_INIT;
 	mreg_buf pointer = MREG_BUF_INIT, attrs = MREG_BUF_INIT;
 	char *attrpath = NULL;
-	mreg_event ev;
-	mreg_txn t = { reg, NULL };
-	char *summary = NULL, *relpath = NULL;
+	mreg_txn t;
+	mreg_event *ev = &t.ev;
+	char *relpath = NULL;
 	int rc;
 
-	mreg_event_init(&ev);
+	mreg_txn_init(&t, reg);
 	if (!opts->name || !*opts->name)
 		return mreg_error_set(MREG_EUSAGE, "register needs a NAME");
 	if (opts->id) {
@@ -227,48 +227,48 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 	} else if ((rc = mreg_id_derive(id, sizeof(id), opts->name)) < 0) {
 		return rc;
 	}
-	ev.type = MREG_EV_REGISTERED;
-	ev.model_type = opts->type == MREG_TYPE_NONE ? MREG_TYPE_POLICY_VALUE : opts->type;
-	ev.stage = opts->stage == MREG_STAGE_NONE ? MREG_STAGE_DEVELOPMENT : opts->stage;
-	ev.metrics = opts->metrics;
-	if (!(ev.model = mreg_strdup(id)) || !(ev.name = mreg_strdup(opts->name)) ||
-	    !(ev.description = mreg_strdup(opts->description ? opts->description : ""))) {
+	ev->type = MREG_EV_REGISTERED;
+	ev->model_type = opts->type == MREG_TYPE_NONE ? MREG_TYPE_POLICY_VALUE : opts->type;
+	ev->stage = opts->stage == MREG_STAGE_NONE ? MREG_STAGE_DEVELOPMENT : opts->stage;
+	ev->metrics = opts->metrics;
+	if (!(ev->model = mreg_strdup(id)) || !(ev->name = mreg_strdup(opts->name)) ||
+	    !(ev->description = mreg_strdup(opts->description ? opts->description : ""))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	if ((rc = mreg_config_normalize(&ev.training_config, opts->training_config, false, id)) < 0 ||
-	    (rc = sort_tags(&ev.tags, &ev.ntags, opts->tags, opts->ntags)) < 0)
+	if ((rc = mreg_config_normalize(&ev->training_config, opts->training_config, false, id)) < 0 ||
+	    (rc = sort_tags(&ev->tags, &ev->ntags, opts->tags, opts->ntags)) < 0)
 		goto done;
 	for (int i = 0; i < MREG_METRIC_COUNT; i++)
-		if ((ev.metrics.present & (1u << i)) &&
-		    (rc = mreg_metric_check((mreg_metric)i, ev.metrics.v[i], id)) < 0)
+		if ((ev->metrics.present & (1u << i)) &&
+		    (rc = mreg_metric_check((mreg_metric)i, ev->metrics.v[i], id)) < 0)
 			goto done;
-	if ((rc = mreg_txn_begin(&t, reg, id)) < 0)
+	if ((rc = mreg_txn_lock(&t, id)) < 0)
 		goto done;
 	int64_t limit;
 	if ((rc = mreg_head_artifact_limit(reg, &limit)) < 0 || (rc = read_model_file(&f, reg, opts->file, limit)) < 0)
 		goto done;
 	mreg_model *m = mreg_state_model(t.st, id);
-	if (m && m->nversions && m->type != ev.model_type) {
+	if (m && m->nversions && m->type != ev->model_type) {
 		rc = mreg_error_set(MREG_EINVALID, "cannot register '%s' as %s: the model is %s", id,
-				    mreg_type_name(ev.model_type), mreg_type_name(m->type));
+				    mreg_type_name(ev->model_type), mreg_type_name(m->type));
 		goto done;
 	}
-	ev.version = (m ? m->latest : 0) + 1;
+	ev->version = (m ? m->latest : 0) + 1;
 	file_ext(ext, opts->file);
 	relpath = mreg_strfmt("artifacts/%.2s/%.2s/%s%s", f.hex, f.hex + 2, f.hex, ext);
 	attrpath = mreg_strfmt("artifacts/%.2s/%.2s/.gitattributes", f.hex, f.hex + 2);
-	ev.file_path = relpath ? mreg_strdup(relpath) : NULL;
-	summary = mreg_strfmt("register %s:%d (%s, %s)", id, ev.version, mreg_type_name(ev.model_type),
-			      mreg_stage_name(ev.stage));
-	if (!relpath || !attrpath || !ev.file_path || !summary) {
+	ev->file_path = relpath ? mreg_strdup(relpath) : NULL;
+	mreg_buf_printf(&t.summary, "register %s:%d (%s, %s)", id, ev->version, mreg_type_name(ev->model_type),
+			mreg_stage_name(ev->stage));
+	if (!relpath || !attrpath || !ev->file_path) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	memcpy(ev.file_hash, "xxh128:", 7);
-	memcpy(ev.file_hash + 7, f.hex, 33);
-	ev.file_size = f.size;
-	if ((rc = mreg_txn_envelope(&t, &ev)) < 0 || (rc = mreg_event_validate(&ev)) < 0)
+	memcpy(ev->file_hash, "xxh128:", 7);
+	memcpy(ev->file_hash + 7, f.hex, 33);
+	ev->file_size = f.size;
+	if ((rc = mreg_txn_envelope(&t, ev)) < 0 || (rc = mreg_event_validate(ev)) < 0)
 		goto done;
 	mreg_addfile add[2] = { { relpath, f.data.ptr, f.data.size, NULL }, { attrpath, NULL, 0, NULL } };
 	if (f.large) {
@@ -280,24 +280,21 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 		add[0] = (mreg_addfile){ relpath, pointer.ptr, pointer.size, &f.lfs };
 		add[1] = (mreg_addfile){ attrpath, attrs.ptr, attrs.size, NULL };
 	}
-	if ((rc = mreg_txn_commit(&t, &ev, add, f.large ? 2 : 1, summary)) < 0)
+	if ((rc = mreg_txn_commit(&t, add, f.large ? 2 : 1)) < 0)
 		goto done;
 	if (model_out)
 		strcpy(model_out, id);
 	if (version_out) {
 		const mreg_model *mm = mreg_state_model(t.st, id);
-		const mreg_version *v = mm ? mreg_model_version_by_ref(mm, ev.id, ev.version) : NULL;
-		*version_out = v ? v->version : ev.version;
+		const mreg_version *v = mm ? mreg_model_version_by_ref(mm, ev->id, ev->version) : NULL;
+		*version_out = v ? v->version : ev->version;
 	}
 done:
-	if (t.st || reg->lockfd >= 0)
-		mreg_txn_end(&t);
+	mreg_txn_end(&t);
 	model_file_dispose(&f);
-	mreg_event_dispose(&ev);
 	mreg_buf_dispose(&pointer);
 	mreg_buf_dispose(&attrs);
 	free(attrpath);
-	free(summary);
 	free(relpath);
 	return rc;
 }
@@ -322,80 +319,77 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *metrics, bool replace)
 {
 	mreg_version *v;
-	mreg_event ev;
-	mreg_buf s = MREG_BUF_INIT;
 	mreg_txn t;
 	int rc;
 
-	mreg_event_init(&ev);
 	if (!metrics->present && !replace)
 		return mreg_error_set(MREG_EUSAGE, "update-metrics needs at least one KEY=VALUE");
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_METRICS)) < 0)
+	if ((rc = mreg_txn_version_envelope(&t.ev, ref, v, MREG_EV_METRICS)) < 0)
 		goto done;
-	ev.metrics = *metrics;
-	ev.replace = replace;
-	mreg_buf_printf(&s, "metrics %s:%d", ref->model, v->version);
+	t.ev.metrics = *metrics;
+	t.ev.replace = replace;
+	mreg_buf_printf(&t.summary, "metrics %s:%d", ref->model, v->version);
 	for (int i = 0; i < MREG_METRIC_COUNT; i++)
 		if (metrics->present & (1u << i))
-			mreg_buf_printf(&s, " %s=%g", mreg_metric_name((mreg_metric)i), metrics->v[i]);
+			mreg_buf_printf(&t.summary, " %s=%g", mreg_metric_name((mreg_metric)i), metrics->v[i]);
 	if (replace)
-		mreg_buf_puts(&s, " (replace)");
-	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
+		mreg_buf_puts(&t.summary, " (replace)");
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	mreg_buf_dispose(&s);
 	return rc;
 }
 
 int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, size_t n, bool untag)
 {
 	mreg_version *v;
-	mreg_event ev;
-	mreg_buf s = MREG_BUF_INIT;
 	mreg_txn t;
+	char **sorted = NULL;
+	size_t nsorted = 0;
 	int rc;
 
-	mreg_event_init(&ev);
 	if (n == 0)
 		return mreg_error_set(MREG_EUSAGE, "%s needs at least one TAG", untag ? "untag" : "tag");
-	if ((rc = sort_tags(&ev.tags, &ev.ntags, tags, n)) < 0)
+	if ((rc = sort_tags(&sorted, &nsorted, tags, n)) < 0)
 		return rc;
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0) {
-		mreg_event_dispose(&ev);
+		while (nsorted)
+			free(sorted[--nsorted]);
+		free(sorted);
 		return rc;
 	}
+	mreg_event *ev = &t.ev;	/* the transaction's event owns the tags from here */
+	ev->tags = sorted;
+	ev->ntags = nsorted;
 	if ((rc = mreg_version_materialize(v)) < 0)
 		goto done;
 	/* keep only the tags that change something: adding twice is a no-op */
 	size_t k = 0;
-	for (size_t i = 0; i < ev.ntags; i++) {
+	for (size_t i = 0; i < ev->ntags; i++) {
 		bool has = false;
 		for (size_t j = 0; j < v->ntags && !has; j++)
-			has = !strcmp(v->tags[j], ev.tags[i]);
+			has = !strcmp(v->tags[j], ev->tags[i]);
 		if (has != untag) {
-			free(ev.tags[i]);
+			free(ev->tags[i]);
 			continue;
 		}
-		ev.tags[k++] = ev.tags[i];
+		ev->tags[k++] = ev->tags[i];
 	}
-	ev.ntags = k;
+	ev->ntags = k;
 	if (k == 0) {
 		rc = 0;	/* nothing to change, nothing written */
 		goto done;
 	}
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, untag ? MREG_EV_UNTAGGED : MREG_EV_TAGGED)) < 0)
+	if ((rc = mreg_txn_version_envelope(ev, ref, v, untag ? MREG_EV_UNTAGGED : MREG_EV_TAGGED)) < 0)
 		goto done;
-	mreg_buf_printf(&s, "%s %s:%d", untag ? "untag" : "tag", ref->model, v->version);
+	mreg_buf_printf(&t.summary, "%s %s:%d", untag ? "untag" : "tag", ref->model, v->version);
 	for (size_t i = 0; i < k; i++)
-		mreg_buf_printf(&s, " %c%s", untag ? '-' : '+', ev.tags[i]);
-	rc = mreg_txn_commit(&t, &ev, NULL, 0, s.ptr);
+		mreg_buf_printf(&t.summary, " %c%s", untag ? '-' : '+', ev->tags[i]);
+	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
-	mreg_event_dispose(&ev);
-	mreg_buf_dispose(&s);
 	return rc;
 }
 

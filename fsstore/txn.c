@@ -63,21 +63,28 @@ static int check_on_branch(mreg_registry *reg)
 	return 0;
 }
 
-int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
+void mreg_txn_init(mreg_txn *t, mreg_registry *reg)
 {
-	int rc;
 	t->reg = reg;
 	t->st = NULL;
+	t->locked = false;
+	mreg_event_init(&t->ev);
+	mreg_buf_init(&t->summary, 0);
+}
+
+int mreg_txn_lock(mreg_txn *t, const char *model)
+{
+	mreg_registry *reg = t->reg;
+	int rc;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
 	if ((rc = mreg_lock_take(reg)) < 0)
 		return rc;
+	t->locked = true;
 	mreg_lfs_sweep(reg);	/* what a killed writer left: no writer is alive but us */
 	/* under the lock, so that a checkout since the open is seen */
-	if ((rc = check_on_branch(reg)) < 0 || (rc = mreg_lfs_migrate(reg)) < 0) {
-		mreg_lock_release(reg);
+	if ((rc = check_on_branch(reg)) < 0 || (rc = mreg_lfs_migrate(reg)) < 0)
 		return rc;
-	}
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&t->st, reg, model, false, true)) < 0) {
 		if (rc == MREG_ECORRUPT) {
 			/* state damaged behind its stamp: fold from the log and retry once */
@@ -88,18 +95,31 @@ int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
 			if ((rc = mreg_cache_ensure(reg)) == 0)
 				rc = mreg_cache_load(&t->st, reg, model, false, true);
 		}
-		if (rc < 0)
-			mreg_lock_release(reg);
 	}
+	return rc;
+}
+
+int mreg_txn_begin(mreg_txn *t, mreg_registry *reg, const char *model)
+{
+	mreg_txn_init(t, reg);
+	int rc = mreg_txn_lock(t, model);
+	if (rc < 0)
+		mreg_txn_end(t);
 	return rc;
 }
 
 void mreg_txn_end(mreg_txn *t)
 {
+	mreg_event_dispose(&t->ev);
+	mreg_event_init(&t->ev);
+	mreg_buf_dispose(&t->summary);
 	mreg_state_free(t->st);
 	t->st = NULL;
-	mreg_cache_release_maps(t->reg);
-	mreg_lock_release(t->reg);
+	if (t->locked) {
+		mreg_cache_release_maps(t->reg);
+		mreg_lock_release(t->reg);
+		t->locked = false;
+	}
 }
 
 /* ---- step 3: the envelope ---------------------------------------------- */
@@ -450,14 +470,22 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 /* ---- steps 3 to 6 ------------------------------------------------------ */
 
 /* Fill the envelope, write, mirror, fold. ev->id is set on return. */
-int mreg_txn_commit(mreg_txn *t, mreg_event *ev, const mreg_addfile *extra, size_t nextra, const char *summary)
+int mreg_txn_commit(mreg_txn *t, const mreg_addfile *extra, size_t nextra)
 {
 	mreg_registry *reg = t->reg;
+	mreg_event *ev = &t->ev;
 	mreg_buf bytes = MREG_BUF_INIT;
+	const char *summary = t->summary.ptr;
 	git_oid tree;
 	char evpath[MREG_EVENT_PATH_MAX];
 	int rc;
 
+	if (mreg_buf_oom(&t->summary))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	/* one line in git log --oneline, whatever the summary holds (a reason, a name) */
+	for (char *p = t->summary.ptr; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
 	if ((rc = mreg_txn_envelope(t, ev)) < 0)
 		return rc;
 	if ((rc = mreg_event_serialize(&bytes, ev)) < 0)
@@ -496,11 +524,9 @@ int mreg_txn_begin_on_version(mreg_txn *t, mreg_version **v, mreg_registry *reg,
 	int rc;
 	if ((rc = mreg_txn_begin(t, reg, ref->model)) < 0)
 		return rc;
-	if ((rc = mreg_query_version(&m, v, t->st, ref)) < 0) {
+	if ((rc = mreg_query_version(&m, v, t->st, ref)) < 0)
 		mreg_txn_end(t);
-		return rc;
-	}
-	return 0;
+	return rc;
 }
 
 int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_version *v, mreg_event_type type)
@@ -519,30 +545,16 @@ int mreg_txn_version_envelope(mreg_event *ev, const mreg_ref *ref, const mreg_ve
 int mreg_txn_promote(mreg_txn *t, const mreg_ref *ref, const mreg_version *v, mreg_stage to, const char *reason,
 		     const char *by)
 {
-	mreg_event ev;
-	char *summary = NULL;
+	mreg_event *ev = &t->ev;
 	int rc;
-
-	mreg_event_init(&ev);
-	if ((rc = mreg_txn_version_envelope(&ev, ref, v, MREG_EV_PROMOTED)) < 0)
-		goto done;
-	ev.from = v->stage;
-	ev.to = to;
-	ev.reason = mreg_strdup(reason ? reason : "");
-	summary = mreg_strfmt("promote %s:%d %s -> %s%s%s%s%s", ref->model, v->version, mreg_stage_name(v->stage),
-			      mreg_stage_name(to), by || (reason && *reason) ? ": " : "", by ? by : "", by ? ": " : "",
-			      reason ? reason : "");
-	if (!ev.reason || !summary) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	/* one line in git log --oneline, whatever the reason holds */
-	for (char *p = summary; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	rc = mreg_txn_commit(t, &ev, NULL, 0, summary);
-done:
-	mreg_event_dispose(&ev);
-	free(summary);
-	return rc;
+	if ((rc = mreg_txn_version_envelope(ev, ref, v, MREG_EV_PROMOTED)) < 0)
+		return rc;
+	ev->from = v->stage;
+	ev->to = to;
+	if (!(ev->reason = mreg_strdup(reason ? reason : "")))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	mreg_buf_printf(&t->summary, "promote %s:%d %s -> %s%s%s%s%s", ref->model, v->version, mreg_stage_name(v->stage),
+			mreg_stage_name(to), by || (reason && *reason) ? ": " : "", by ? by : "", by ? ": " : "",
+			reason ? reason : "");
+	return mreg_txn_commit(t, NULL, 0);
 }

@@ -14,7 +14,7 @@
 /*
  * Every key of mreg.json, with its type and range. A key not in this table
  * is refused: a misspelt threshold would otherwise do nothing, silently.
- * The default mreg.json is in fsstore/repo.c; the two change together.
+ * The default mreg.json is in fsstore/registry.c; the two change together.
  */
 enum { KEY_GROUP, KEY_FORMAT, KEY_BYTES, KEY_NUM, KEY_COUNT, KEY_BOOL };
 

@@ -289,7 +289,7 @@ char *mreg_path_with_suffix(const char *path, const char *suffix);
  */
 int mreg_user_file_read(mreg_buf *out, const char *path, const char *what, size_t cap);
 
-/* ---- backups (backup.c) ---- */
+/* ---- backups (backup/) ---- */
 
 /*
  * A backup is <id>.bundle (a git bundle of the branch: `git bundle verify`

@@ -1,10 +1,10 @@
 /*
- * Unit tests for fsstore/config.c: mreg.fsync, mreg.lockTimeout and
- * mreg.actor read from git config without libgit2.
+ * Unit tests for the settings read without libgit2 (fsstore/git/config.c,
+ * through fsstore/registry.c): mreg.fsync, mreg.lockTimeout and mreg.actor.
  *
  * libgit2 is the reference. mreg_registry_open reads the settings through
- * it; mreg_registry_open_write reads them through config.c (reg->light)
- * when config.c is sure, and else falls back to libgit2's road. So the
+ * it; mreg_registry_open_write reads them through git/config.c (reg->light)
+ * when that reader is sure, and else falls back to libgit2's road. So the
  * central check opens one registry both ways and compares, config text by
  * config text, and also asserts which road the write open took: a case
  * that should be read lightly but falls back would compare equal and hide

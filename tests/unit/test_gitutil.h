@@ -5,13 +5,16 @@
  * Each test_git*.c checks one part of fsstore/git/ against a reference
  * (libgit2, or git itself), so most tests run git. setup_group makes a
  * fresh directory under /tmp, points HOME there with a small .gitconfig,
- * turns the system config off (GIT_CONFIG_NOSYSTEM: for git; libgit2
- * ignores it) and unsets the variables that would point git elsewhere;
- * nothing of the machine's or the user's config reaches a test.
+ * turns the system config off for git (GIT_CONFIG_NOSYSTEM; libgit2
+ * ignores it and reads /etc/gitconfig all the same) and unsets the
+ * variables that would point git elsewhere: nothing of the user's config
+ * reaches a test.
  *
  * Commands run with the working directory tg_cwd (the scratch directory
  * unless a test sets it). Everything here is static inline: each test
  * binary includes what it uses, and the compiler says nothing of the rest.
+ * The Makefile does not list this header among the tests' prerequisites:
+ * after a change to it, remove build/asan/tests/test_git* to rebuild them.
  */
 #ifndef TEST_GITUTIL_H
 #define TEST_GITUTIL_H

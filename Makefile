@@ -59,7 +59,7 @@ $(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/cmd/gitlink.o $(B)/libmreg.a
 $(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/libmreg.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-$(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS)
+$(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Icore -Ifsstore -O1 -g $(SAN) -o $@ $< $(A)/libmreg.a $(LIBS) -lcrypto -lcmocka
 

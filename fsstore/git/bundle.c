@@ -139,7 +139,11 @@ int mreg_git_bundle_parse(git_oid *head, const unsigned char **pack, size_t *pac
 		}
 		p = nl + 1;
 	}
-	if (p >= end || !have) {
+	if (p >= end) {
+		*why = "the bundle holds no pack";
+		return MREG_ECORRUPT;
+	}
+	if (!have) {
 		*why = "the bundle names no branch";
 		return MREG_ECORRUPT;
 	}

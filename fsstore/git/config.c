@@ -329,12 +329,14 @@ bool mreg_git_config_int32(int32_t *out, const char *v)
  */
 int mreg_git_config_expiry(int64_t *out, const char *v, int64_t now)
 {
+	/* secs 0: calendar units, moved as git moves them */
 	static const struct {
 		const char *name;
 		int64_t secs;
-	} units[] = { { "second", 1 },	   { "sec", 1 },       { "minute", 60 },	{ "min", 60 },
-		      { "hour", 3600 },	   { "day", 86400 },   { "week", 7 * 86400 }, { "month", 30 * 86400 },
-		      { "year", 365 * 86400 } };
+	} units[] = { { "second", 1 },	 { "minute", 60 },	  { "hour", 3600 }, { "day", 86400 },
+		      { "week", 7 * 86400 }, { "month", 0 }, { "year", 0 } };
+	time_t tnow = (time_t)now;
+	struct tm t;
 	char *end;
 
 	if (!strcmp(v, "now") || !strcmp(v, "all")) {
@@ -347,31 +349,32 @@ int mreg_git_config_expiry(int64_t *out, const char *v, int64_t now)
 	}
 	if (v[0] == '@') {
 		errno = 0;
-		long long t = strtoll(v + 1, &end, 10);
+		long long n = strtoll(v + 1, &end, 10);
 		if (errno || end == v + 1 || *end)
 			return -1;
-		*out = t;
+		*out = n;
 		return 0;
 	}
-	struct tm tm = { 0 };
-	const char *rest = strptime(v, "%Y-%m-%d", &tm);
-	if (rest && v[0] >= '0' && v[0] <= '9') {
+	if (!localtime_r(&tnow, &t))
+		return -1;
+	/* git starts from now in local time and changes what the value names; mktime keeps now's DST flag, as git's does */
+	struct tm tm = t;
+	const char *rest = v[0] >= '0' && v[0] <= '9' ? strptime(v, "%Y-%m-%d", &tm) : NULL;
+	if (rest) {
 		if (*rest == ' ' || *rest == 'T') {
 			if (!(rest = strptime(rest + 1, "%H:%M", &tm)))
 				return -1;
+			tm.tm_sec = 0;
 			if (*rest == ':' && !(rest = strptime(rest + 1, "%S", &tm)))
 				return -1;
-		}
-		if (*rest)
+			tm.tm_isdst = -1;	/* a time given: in local time, whichever it is then */
+		}	/* a date alone keeps now's time of day */
+		time_t d;
+		if (*rest || (d = mktime(&tm)) == (time_t)-1)
 			return -1;
-		tm.tm_isdst = -1;	/* local time, as git reads it */
-		time_t t = mktime(&tm);
-		if (t == (time_t)-1)
-			return -1;
-		*out = (int64_t)t;
+		*out = (int64_t)d;
 		return 0;
 	}
-	int64_t back = 0;
 	int pairs = 0;
 	const char *p = v;
 	for (;;) {
@@ -399,18 +402,28 @@ int mreg_git_config_expiry(int64_t *out, const char *v, int64_t now)
 		size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz");
 		size_t k = 0, base = len && p[len - 1] == 's' ? len - 1 : len;
 		while (k < sizeof(units) / sizeof(units[0]) &&
-		       !(strlen(units[k].name) == base && !strncmp(p, units[k].name, base)) &&
-		       !(strlen(units[k].name) == len && !strncmp(p, units[k].name, len)))
+		       !(strlen(units[k].name) == base && !strncmp(p, units[k].name, base)))
 			k++;
 		if (!len || k == sizeof(units) / sizeof(units[0]))
-			return -1;
-		back += num * units[k].secs;
+			return -1;	/* git reads no "min" or "sec" as units: neither does this */
+		if (units[k].secs) {
+			time_t n = mktime(&t) - (time_t)(num * units[k].secs);
+			if (!localtime_r(&n, &t))
+				return -1;
+		} else if (!strcmp(units[k].name, "year")) {
+			t.tm_year -= (int)num;
+		} else {	/* months: back across years, days of the month kept (mktime moves a 31st on) */
+			long long m = (long long)t.tm_year * 12 + t.tm_mon - num;
+			t.tm_year = (int)(m >= 0 ? m / 12 : -((-m + 11) / 12));
+			t.tm_mon = (int)(m - (long long)t.tm_year * 12);
+		}
 		pairs++;
 		p += len;
 	}
-	if (!pairs)
+	time_t r;
+	if (!pairs || (r = mktime(&t)) == (time_t)-1)
 		return -1;
-	*out = now - back;
+	*out = (int64_t)r;
 	return 0;
 }
 

@@ -278,8 +278,12 @@ int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitd
 bool mreg_git_ref_plain(const char *ref);
 /* The branch HEAD names (refs/heads/...), from HEAD alone; false when it names none. */
 bool mreg_git_head_branch(char *out, size_t n, const char *gitdir);
-/* The 40 hex digits of ref (n bytes) in gitdir's packed-refs, read into b; NULL: none. */
-const char *mreg_git_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n);
+/*
+ * The 40 hex digits of ref (n bytes) in gitdir's packed-refs, read into b
+ * (*hex NULL: none). MREG_GIT_UNSURE when any line of the file is not one
+ * this reader reads (libgit2 refuses such a file, or reads more).
+ */
+int mreg_git_packed_ref(const char **hex, mreg_buf *b, const char *gitdir, const char *ref, size_t n);
 /* A ref's value now: loose file, else packed-refs; zero when it has none. MREG_GIT_UNSURE: unreadable. */
 int mreg_git_ref_read(git_oid *out, const char *gitdir, const char *ref);
 /* A ref's new value written into its lock file fd, durable when sync; -1 with errno. */
@@ -323,9 +327,11 @@ int mreg_git_config_plain(const char *gitdir);
 bool mreg_git_config_bool(bool *out, const char *value);
 bool mreg_git_config_int32(int32_t *out, const char *value);
 /*
- * An expiry date (gc.pruneExpire) as seconds: "now"/"all" (INT64_MAX),
- * "never"/"false" (INT64_MIN), "@<seconds>", "YYYY-MM-DD[ HH:MM[:SS]]" in
- * local time, or relative ("2.weeks.ago"). -1 for anything else.
+ * An expiry date (gc.pruneExpire) as seconds, as git reads it: "now"/"all"
+ * (INT64_MAX), "never"/"false" (INT64_MIN), "@<seconds>", a local
+ * "YYYY-MM-DD HH:MM[:SS]", a date alone (at now's time of day), or relative
+ * ("2.weeks.ago", "1 day 12 hours": seconds to weeks back in time, months
+ * and years on the calendar). -1 for anything else, "min" and "sec" too.
  */
 int mreg_git_config_expiry(int64_t *out, const char *value, int64_t now);
 

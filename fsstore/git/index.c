@@ -109,18 +109,46 @@ static size_t entry_len(const unsigned char **name, const unsigned char *e, cons
 	return (size_t)(end - e) < elen ? 0 : elen;
 }
 
-/*
- * A file where a new entry needs a directory ("events" before
- * "events/ab/..."), or an entry under a path that is now a file: the index
- * would hold both, which git refuses; the old goes, as a checkout replaces
- * it in the work tree.
- */
-static bool shadowed(const char *name, size_t len, const mreg_git_index_entry *next, const mreg_git_index_entry *prev)
+/* The first of the n sorted adds whose path is not before key (klen bytes, compared as a prefix). */
+static size_t lower_bound(const mreg_git_index_entry *adds, size_t n, const char *key, size_t klen)
 {
-	if (next && !strncmp(next->path, name, len) && next->path[len] == '/')
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strncmp(adds[mid].path, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A file where a new entry needs a directory ("events" while an add is
+ * "events/ab/..."), or an entry under a path an add makes a file ("dir/c"
+ * while an add is "dir"): the index would hold both, which git refuses;
+ * the old goes, as a checkout replaces it in the work tree. The adds are
+ * sorted; any of them may clash, not only the old entry's neighbours.
+ */
+static bool shadowed(const char *name, size_t len, const mreg_git_index_entry *adds, size_t nadds)
+{
+	char key[4096];
+	if (len + 1 >= sizeof(key))
+		return false;
+	memcpy(key, name, len);
+	key[len] = '/';	/* an add under name/ */
+	size_t i = lower_bound(adds, nadds, key, len + 1);
+	if (i < nadds && !strncmp(adds[i].path, key, len + 1))
 		return true;
-	size_t plen = prev ? strlen(prev->path) : 0;
-	return prev && !strncmp(name, prev->path, plen) && name[plen] == '/';
+	for (size_t k = 0; k < len; k++) {	/* an add that is a directory of name */
+		if (name[k] != '/')
+			continue;
+		/* among the adds that start with name's first k bytes, that very path sorts first */
+		i = lower_bound(adds, nadds, name, k);
+		if (i < nadds && !strncmp(adds[i].path, name, k) && adds[i].path[k] == '\0')
+			return true;
+	}
+	return false;
 }
 
 int mreg_git_index_splice(mreg_buf *own, mreg_span **spans, size_t *nspans, const char *map, size_t maplen,
@@ -161,8 +189,7 @@ int mreg_git_index_splice(mreg_buf *own, mreg_span **spans, size_t *nspans, cons
 			gone++;
 		bool replaced = next < nadds && c == 0;
 		bool removed = gone < nremoves && !strcmp(removes[gone], (const char *)name) && !replaced;
-		if (removed || shadowed((const char *)name, len, next < nadds ? &adds[next] : NULL,
-					next > 0 ? &adds[next - 1] : NULL)) {
+		if (removed || shadowed((const char *)name, len, adds, nadds)) {
 			flush_own(&s);
 		} else if (replaced) {
 			put_entry(own, &adds[next++]);

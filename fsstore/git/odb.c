@@ -318,10 +318,12 @@ int mreg_git_tree_next(mreg_git_tree_entry *out, const char **pp, const char *en
 		return MREG_ECORRUPT;
 	unsigned m = 0;
 	for (const char *d = p; d < sp; d++) {
-		if (*d < '0' || *d > '7')
+		if (*d < '0' || *d > '7' || m > 0177777 / 8)	/* libgit2 reads 16-bit modes */
 			return MREG_ECORRUPT;
 		m = m * 8 + (unsigned)(*d - '0');
 	}
+	if (nul - sp - 1 > 0xffff)	/* and names of at most 65535 bytes */
+		return MREG_ECORRUPT;
 	out->mode = m;
 	out->rawmode = p;
 	out->rawlen = (size_t)(sp - p);

@@ -599,6 +599,19 @@ int mreg_git_loose_write(const char *path, git_object_t type, const void *data, 
 		rc = mreg_error_set(MREG_ERROR, "cannot compress object '%s'", path);
 	else if ((rc = mreg_fs_write_atomic(path, z.ptr, zlen, sync)) == 0)
 		chmod(path, 0444);
+	if (rc == 0 && sync) {
+		/* the fan-out directory may be new: its name in objects/ made durable too */
+		char *objdir = mreg_strdup(path), *slash = objdir ? strrchr(objdir, '/') : NULL;
+		if (slash) {
+			*slash = '\0';
+			slash = strrchr(objdir, '/');
+		}
+		if (slash) {
+			*slash = '\0';
+			rc = mreg_fs_fsync_dir(objdir);
+		}
+		free(objdir);
+	}
 	mreg_buf_dispose(&raw);
 	mreg_buf_dispose(&z);
 	return rc;

@@ -15,6 +15,7 @@
  */
 #include "git.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,25 +38,56 @@ bool mreg_git_ref_plain(const char *ref)
 	       ref[11] != '/' && ref[11] != '.';
 }
 
-const char *mreg_git_packed_ref(mreg_buf *b, const char *gitdir, const char *ref, size_t n)
+/* 40 hex digits, either case, as libgit2 reads an id */
+static bool is_id(const char *p, size_t n)
+{
+	if (n < 40)
+		return false;
+	for (size_t i = 0; i < 40; i++)
+		if (!isxdigit((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+int mreg_git_packed_ref(const char **hex, mreg_buf *b, const char *gitdir, const char *ref, size_t n)
 {
 	char *path = mreg_strfmt("%spacked-refs", gitdir);
-	const char *hex = NULL;
-	mreg_buf_clear(b);
-	if (path && mreg_fs_read(b, path, 64 << 20) == 0) {
-		const char *p = b->ptr, *end = b->ptr + b->size;
-		while (p < end && !hex) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *eol = nl ? nl : end;
-			if ((size_t)(eol - p) == 41 + n && p[40] == ' ' && is_hex40(p, (size_t)(eol - p)) &&
-			    !memcmp(p + 41, ref, n))
-				hex = p;
-			p = eol + 1;
+	int rc = 0, err = path ? mreg_fs_read(b, path, 64 << 20) : MREG_ERROR;
+	*hex = NULL;
+	if (err == MREG_ENOTFOUND)
+		mreg_buf_clear(b);	/* no file: no packed refs */
+	else if (err < 0)
+		rc = MREG_GIT_UNSURE;
+	/* every line read as libgit2 reads it, or none: a header, "<id> <name>", a peeled "^<id>" */
+	for (const char *p = b->ptr, *end = b->ptr + b->size; rc == 0 && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		size_t len = (size_t)(eol - p);
+		if (len && eol[-1] == '\r')
+			len--;
+		if (*p == '#' || (*p == '^' && len == 41 && is_id(p + 1, 40))) {
+			/* a header, or the peeled value of the tag before */
+		} else if (len > 41 && p[40] == ' ' && is_id(p, len) && memchr(p + 41, ' ', len - 41) == NULL) {
+			if (len == 41 + n && !memcmp(p + 41, ref, n))
+				*hex = p;
+		} else {
+			rc = MREG_GIT_UNSURE;	/* a line this reader does not read */
 		}
+		p = nl ? nl + 1 : end;
 	}
+	if (rc)
+		*hex = NULL;
 	mreg_error_clear();
 	free(path);
-	return hex;
+	return rc;
+}
+
+/* 40 hex digits in lower case, as git names objects. */
+static void copy_id(char out[41], const char *hex)
+{
+	for (int i = 0; i < 40; i++)
+		out[i] = (char)tolower((unsigned char)hex[i]);
+	out[40] = '\0';
 }
 
 int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitdir)
@@ -84,11 +116,10 @@ int mreg_git_head(char hex[41], char *branch, size_t branchlen, const char *gitd
 		if (err == 0 && r.size == 41 && is_hex40(r.ptr, r.size) && r.ptr[40] == '\n')
 			found = r.ptr;
 		else if (err == MREG_ENOTFOUND)	/* after git gc or git pack-refs */
-			found = mreg_git_packed_ref(&r, gitdir, path + strlen(gitdir), strlen(path) - strlen(gitdir));
+			mreg_git_packed_ref(&found, &r, gitdir, ref, n);
 	}
 	if (found) {
-		memcpy(hex, found, 40);
-		hex[40] = '\0';
+		copy_id(hex, found);
 		rc = 0;
 	}
 done:
@@ -128,8 +159,10 @@ int mreg_git_ref_read(git_oid *out, const char *gitdir, const char *ref)
 			rc = 0;
 	} else if (err == MREG_ENOTFOUND) {
 		/* no loose file and no packed line: the branch is unborn */
-		const char *hex = mreg_git_packed_ref(&b, gitdir, ref, strlen(ref));
-		rc = !hex || git_oid_fromstrn(out, hex, 40) == 0 ? 0 : MREG_GIT_UNSURE;
+		const char *hex;
+		if ((rc = mreg_git_packed_ref(&hex, &b, gitdir, ref, strlen(ref))) == 0 && hex &&
+		    git_oid_fromstrn(out, hex, 40) < 0)
+			rc = MREG_GIT_UNSURE;
 	}
 	mreg_error_clear();
 	mreg_buf_dispose(&b);
@@ -156,12 +189,17 @@ void mreg_git_reflog_append(const char *gitdir, const char *ref, const git_oid *
 	char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(a, sizeof(a), from);
 	git_oid_tostr(b, sizeof(b), to);
+	/* as git and libgit2 write it: trailing white space trimmed, one line whatever the message holds */
+	size_t mlen = strlen(msg);
+	while (mlen && isspace((unsigned char)msg[mlen - 1]))
+		mlen--;
 	char *path = mreg_strfmt("%slogs/%s", gitdir, ref);
-	char *line = mreg_strfmt("%s %s %s <%s> %lld +0000\t%s\n", a, b, who->name, who->email, (long long)who->time, msg);
+	char *line = mreg_strfmt("%s %s %s <%s> %lld +0000\t%.*s\n", a, b, who->name, who->email, (long long)who->time,
+				 (int)mlen, msg);
 	if (path && line) {
 		for (char *p = strchr(line, '\t'); p && p[1]; p++)
 			if (*p == '\n')
-				*p = ' ';	/* one line, whatever the message holds */
+				*p = ' ';
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0 && errno == ENOENT && mreg_fs_mkparents(path) == 0)
 			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

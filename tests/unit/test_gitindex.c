@@ -317,18 +317,6 @@ static void splice_replaces_files_and_directories_in_the_way(void **state)
 static void splice_replaces_what_is_in_the_way_past_a_neighbour(void **state)
 {
 	(void)state;
-	/*
-	 * Skipped: mreg_git_index_splice (shadowed()) compares an old entry
-	 * with the new entries next to it in sorted order only. On the index
-	 * of a.txt b.txt dir/c.txt dir/sub/d.txt dir/y.txt events z.txt, the
-	 * adds events/ab/x and events-x leave "events" in the index beside
-	 * "events/ab/x", and the adds dir and dir-x leave dir/c.txt,
-	 * dir/sub/d.txt and dir/y.txt beside the file "dir" (`git ls-files`
-	 * lists them all): paths that are both a file and a directory.
-	 * Expected, as `git update-index --add --replace` gives: a.txt b.txt
-	 * dir dir-x events-x events/ab/x z.txt.
-	 */
-	skip();
 	committed_files();
 	libgit2_writes_the_index(false);
 	make_twin();

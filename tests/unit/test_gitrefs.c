@@ -371,17 +371,6 @@ static void loose_ref_not_an_id_is_unsure(void **state)
 static void packed_ref_line_not_read_here_is_unsure(void **state)
 {
 	(void)state;
-	/*
-	 * Skipped: mreg_git_ref_read (through mreg_git_packed_ref) passes a
-	 * packed-refs line it cannot read as if the ref were not there. With
-	 * no loose file and packed-refs "# pack-refs with: peeled
-	 * fully-peeled sorted \n<line> refs/heads/side\n" it answers 0 and
-	 * the zero id (an unborn branch) for <line> 40 'z's, where libgit2
-	 * refuses the file ("corrupted packed references file"), and for the
-	 * commit's id in upper case, where libgit2 reads the commit.
-	 * Expected MREG_GIT_UNSURE for both.
-	 */
-	skip();
 	git_oid got, want, second;
 	char text[200], upper[41];
 	two_commits(NULL, &second);
@@ -470,13 +459,6 @@ static void reflog_lines_read_back_through_libgit2(void **state)
 static void reflog_message_ending_in_a_newline_reads_back_trimmed(void **state)
 {
 	(void)state;
-	/*
-	 * Skipped: mreg_git_reflog_append turns the message's last newline
-	 * into a space and keeps it, so "commit: two\n" reads back as
-	 * "commit: two " where libgit2's own git_reflog_append (and git)
-	 * write "commit: two". Expected the trailing whitespace trimmed.
-	 */
-	skip();
 	static const reflog_case cases[] = {
 		{ "commit: one", "commit: one" },
 		{ "commit: two\n", "commit: two" },

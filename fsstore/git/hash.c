@@ -31,7 +31,11 @@ void mreg_git_sha1_final(mreg_git_sha1_ctx *c, unsigned char out[20])
 
 void mreg_git_sha1(unsigned char out[20], const void *data, size_t len)
 {
-	SHA1(data, len, out);
+	/* not SHA1(): OpenSSL 3 runs it through EVP, which loads its provider (some 30 page faults) */
+	SHA_CTX c;
+	SHA1_Init(&c);
+	SHA1_Update(&c, data, len);
+	SHA1_Final(out, &c);
 }
 
 void mreg_git_hex(char *out, const unsigned char *bytes, size_t n)

@@ -28,17 +28,33 @@ rand() {
 	echo $((r % ($1 + 1)))
 }
 
+# How long a backup takes here, started in the background and waited for as
+# the rounds do, in microseconds (the median of three): kills land within
+# 1.5 times that, so that some land mid-way however fast the machine is.
+for k in 1 2 3; do
+	t0=$(date +%s%N)
+	"$FAST" -C "$R" backup create -r "calibration $k" >/dev/null 2>&1 &
+	wait $!
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000))
+done | sort -n >"$T/cal.us"
+span_us=$(sed -n 2p "$T/cal.us")
+[ "$span_us" -gt 40000 ] && span_us=40000	# rand reaches 65535
+echo "# a backup takes about $span_us us here: kills land 0-$((span_us * 3 / 2)) us after a start, plus sleep's own start"
+
 : >"$T/acked"	# ids of backups that exited 0
 killed=0 i=0
 while [ "$i" -lt "$ROUNDS" ]; do
 	i=$((i + 1))
 	before=$(git -C "$R" rev-parse HEAD)
+	us=$(rand $((span_us * 3 / 2)))	# drawn before the start: drawing it takes no time from the window
+	delay=$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))
 	case $((i % 3)) in
 	0) "$FAST" -C "$R" --json backup restore "$base" >"$T/out" 2>"$T/err" & ;;
 	*) "$FAST" -C "$R" --json backup create -r "round $i" >"$T/out" 2>"$T/err" & ;;
 	esac
 	pid=$!
-	sleep "$(printf '0.%03d' "$(rand 12)")"
+	sleep "$delay"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	rc=$?

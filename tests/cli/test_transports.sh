@@ -233,4 +233,15 @@ stop_servers
 alive=""
 for g in $groups; do kill -0 "-$g" 2>/dev/null && alive="$alive $g"; done
 expect_eq "every server stopped (process groups: $(echo $groups))" "$alive" ""
+
+# ---- with the servers gone, their remotes fail and the others still sync ------------
+want=file=ok,path=ok
+[ -n "${GIT_DAEMON_URL:-}" ] && want="$want,git=failed"
+[ -n "${HTTP_URL:-}" ] && want="$want,http=failed"
+[ -n "${SSH_URL:-}" ] && want="$want,ssh=failed"
+net "$MREG" -C "$N" sync --json >"$T/down.json" 2>"$T/.err"
+expect_eq "N: mreg sync with servers down exits 1" "$?" 1
+expect_eq "N: the remotes whose server is down failed, the others did not" \
+	"$(jq -r '[.remotes[] | "\(.name)=\(.result)"] | sort | join(",")' "$T/down.json" 2>&1)" \
+	"$(echo "$want" | tr , '\n' | sort | paste -sd,)"
 finish

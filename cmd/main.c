@@ -66,6 +66,12 @@ int cmd_export(cli_globals *, int, char **);
 int cmd_import(cli_globals *, int, char **);
 int cmd_migrate(cli_globals *, int, char **);
 extern const cli_opt opts_export[], opts_import[];
+/* sync.c */
+int cmd_clone(cli_globals *, int, char **);
+int cmd_remote(cli_globals *, int, char **);
+int cmd_sync(cli_globals *, int, char **);
+extern const cli_opt opts_clone[], opts_sync[];
+
 /* backup.c */
 int cmd_backup(cli_globals *, int, char **);
 int cmd_restore_from(cli_globals *, int, char **);
@@ -225,6 +231,27 @@ const cli_command cli_commands[] = {
 	  opts_none,
 	  "DIR must be absent or empty. BUNDLE is a backup's <id>.bundle; its <id>.json and large files\n"
 	  "(lfs/objects/, blobs/) are taken from beside it. Verified first, as backup verify does." },
+	{ "clone", cmd_clone, "join: a registry cloned from another node or a hub",
+	  "mreg clone URL [DIR] [--all-files | --no-files]", opts_clone,
+	  "What the remote serves is checked as sync checks it before anything is checked out. URL is any\n"
+	  "git URL (a path, file://, git://, ssh://, user@host:path, http(s)://). DIR defaults to the URL's\n"
+	  "last part without .git. The large model files of production and staging versions come too." },
+	{ "remote", cmd_remote, "add, remove or list the nodes this registry syncs with",
+	  "mreg remote add NAME URL | remove NAME | list", opts_none,
+	  "Remotes are plain git remotes: git remote -v shows the same. ssh credentials: the ssh agent,\n"
+	  "else the key git config mreg.sshKey names; host keys are checked against mreg.sshKnownHosts,\n"
+	  "else ~/.ssh/known_hosts. http(s): the user and password in the URL, else git's credential helpers." },
+	{ "sync", cmd_sync, "fetch, check and merge other nodes' registries; push with --push",
+	  "mreg sync [REMOTE...] [--push] [--no-backup] [--dry-run] [--every SECONDS] | status", opts_sync,
+	  "A backup first (unless the newest holds HEAD), then for each remote (default: all) whose circuit\n"
+	  "breaker allows a try: fetch its branch; check that every new commit only adds valid events and\n"
+	  "model files (a changed, deleted or renamed file, a rewritten or unrelated history refuses the\n"
+	  "remote, and nothing changes); fetch its new large files with git lfs; fast-forward or merge by\n"
+	  "the union of both trees; fold; with --push send the branch back. Exit 1 when a remote failed.\n"
+	  "A registry without events adopts the remote's history. `sync status` shows the last round and\n"
+	  "each remote's last success, last error and breaker. Settings (git config): mreg.syncPush,\n"
+	  "mreg.syncFiles (all | serving | none), mreg.breaker.failureThreshold (5), recoveryTimeout (60 s),\n"
+	  "maxBackoff (180 s), halfOpenMaxCalls (2), jitter (0.1)." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

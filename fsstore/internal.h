@@ -237,6 +237,8 @@ typedef struct {
 int mreg_tree_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head,
 			  const git_oid *base_tree, const mreg_addfile *files, size_t n, const char *name,
 			  const char *email, int64_t seconds, const char *msg);
+/* A batch begun empty: objects libgit2 writes from here on gather in memory (merge.c's trees and commit). */
+int mreg_tree_batch_start(mreg_registry *reg);
 /* The batch's objects as one pack (as mreg_tree_write_pack), then forgotten. */
 int mreg_tree_batch_write_pack(mreg_registry *reg, char hex[41], bool *created);
 
@@ -264,6 +266,67 @@ int mreg_lfs_files_make(mreg_lfs_files *out, mreg_registry *reg, char *const *pa
 void mreg_lfs_files_dispose(mreg_lfs_files *f);
 /* Large files of a registry from before .git/lfs moved there, in one commit (see lfs_files.c); caller holds the lock. */
 int mreg_lfs_migrate(mreg_registry *reg);
+
+/* ---- incoming.c: what another node's history may bring ----------------- */
+
+typedef struct {
+	char *path;		/* artifacts/ab/cd/<name> */
+	mreg_lfs_pointer ptr;
+} mreg_incoming_large;
+typedef struct {
+	size_t commits;		/* new commits checked */
+	size_t events, artifacts;	/* files they add */
+	int64_t max_clock;	/* the largest clock of the events they add */
+	char **models;		/* the models those events are about */
+	size_t nmodels;
+	mreg_incoming_large *large;	/* Git LFS pointers they add */
+	size_t nlarge;
+	size_t problems;
+} mreg_incoming;
+/* A problem found: the commit (40 hex digits), the path in its tree ("" for the commit itself), what is wrong. */
+typedef void (*mreg_incoming_cb)(const char *commit, const char *path, const char *problem, void *payload);
+/*
+ * Check every commit reachable from tip and from none of hide[0..nhide)
+ * (none: the whole history) against its parents: it may only add what the
+ * layout allows (see incoming.c). 0 when all is well; MREG_EINVALID when cb
+ * was called for problems (at most 100); anything else when the history
+ * could not be read.
+ */
+int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
+			mreg_incoming_cb cb, void *payload);
+int mreg_incoming_note_model(mreg_incoming *in, const char *model);
+void mreg_incoming_dispose(mreg_incoming *in);
+
+/* ---- merge.c: two nodes' histories joined --------------------------------- */
+
+/*
+ * The merge of commits ours and theirs: the union of their trees (see
+ * merge.c) and a commit with both as parents, made in the batch (landed
+ * with mreg_txn_land_batch). MREG_ECONFLICT names a file changed on both sides.
+ */
+int mreg_merge_commit(git_oid *commit, git_oid *tree, mreg_registry *reg, const git_oid *ours, const git_oid *theirs,
+		      const char *message);
+
+/* ---- remote.c: git remotes through libgit2, large files through git-lfs ---- */
+
+/* argv run in dir (input on its standard input); its output into out and err (may be NULL); 0 when it exits 0. */
+int mreg_remote_run(mreg_buf *out, mreg_buf *err, const char *dir, char *const argv[], const char *input);
+/*
+ * The objects of the remote's branch (refs/heads/...) downloaded, no ref
+ * moved; *tip: that branch's commit there. 1 when the remote has no such
+ * branch. *url (may be NULL): the remote's URL, malloc'd.
+ */
+int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *name, const char *branch);
+/* The branch the remote's HEAD names (refs/heads/...); 1 when it names none. */
+int mreg_remote_head_branch(char *out, size_t n, mreg_registry *reg, const char *name);
+/* The local branch sent to the remote's, which must still be at expect (NULL: absent). A refusal is an error with the server's words. */
+int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect);
+/* `git lfs VERB [--include=paths] NAME REV` run in the registry. */
+int mreg_remote_lfs(mreg_registry *reg, const char *verb, const char *name, const char *rev, char *const *paths,
+		    size_t npaths);
+int mreg_remote_names(git_strarray *out, mreg_registry *reg);
+/* sync.c: a removed remote's record dropped */
+void mreg_sync_forget(mreg_registry *reg, const char *name);
 
 /* ---- mirror.c: the work tree and the index follow HEAD ---------------- */
 
@@ -314,6 +377,15 @@ void mreg_gc_sweep_tmp(mreg_registry *reg);
 /* Commit files as one event; on success *tree_out is the new tree. */
 int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary);
+/* The actor as a commit's author and committer, now. */
+int mreg_txn_signature(git_signature **out, mreg_registry *reg);
+/*
+ * A commit already made in the batch (merge.c), landed as a batch's is: its
+ * new objects as one pack, then the branch moved from head with
+ * compare-and-swap, durably.
+ */
+int mreg_txn_land_batch(mreg_registry *reg, const git_oid *commit, const git_oid *tree, const git_oid *head,
+			const char *summary);
 /* Point the branch at `to` (compare-and-swap with expect unless NULL), durably; for restores. */
 int mreg_txn_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why);
 /* Commit n serialized events (and extra files) in one commit. */

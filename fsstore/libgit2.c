@@ -34,3 +34,13 @@ int mreg_libgit2_ready(void)
 	}
 	return 0;
 }
+
+/*
+ * Builds that link libgit2 as it comes (the sanitizer and fuzzing builds)
+ * start TLS and SSH in git_libgit2_init: nothing is deferred. The release
+ * binary defers them and brings its own (cmd/gitlink.c).
+ */
+__attribute__((weak)) int mreg_git_net_init(void)
+{
+	return 0;
+}

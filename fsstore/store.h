@@ -361,6 +361,42 @@ typedef void (*mreg_fsck_cb)(const char *problem, void *payload);
 /* Check everything; calls cb once per problem. Returns 0 when clean, MREG_ECORRUPT otherwise. */
 int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload);
 
+/* ---- nodes in sync: remotes, clone, sync (remote.c, sync.c, clone.c) ---- */
+
+/* A git remote (any URL libgit2 speaks), as `git remote add` makes it. */
+int mreg_remote_add(mreg_registry *reg, const char *name, const char *url);
+int mreg_remote_remove(mreg_registry *reg, const char *name);
+/* [{name, url}] in git config's order */
+int mreg_remote_list(cJSON **out, mreg_registry *reg);
+
+typedef enum { MREG_CLONE_FILES_SERVING, MREG_CLONE_FILES_ALL, MREG_CLONE_FILES_NONE } mreg_clone_files;
+
+typedef struct {
+	const char *const *remotes;	/* none: every remote */
+	size_t nremotes;
+	bool push;			/* also when git config mreg.syncPush is true */
+	bool no_backup;
+	bool dry_run;			/* fetch and check; change nothing */
+	int files;			/* large files fetched: -1 as git config mreg.syncFiles says (all), else an mreg_clone_files */
+} mreg_sync_opts;
+
+/*
+ * One sync round (see sync.c). *report: {started, finished, dry_run,
+ * backup, remotes: [{name, url, result: ok|failed|skipped, error,
+ * events_received, events_sent, commits_received, how, head,
+ * files_not_here, breaker, consecutive_failures, next_try}], nodes_synced,
+ * nodes_failed, events_received, events_sent, models_changed,
+ * versions_renumbered, conflicts, head, ok}. A remote that fails is in
+ * the report, not an error; errors are what stops the round (no remotes,
+ * a bad setting, the backup).
+ */
+int mreg_sync(cJSON **report, mreg_registry *reg, const mreg_sync_opts *o);
+/* {last_round, models, versions, events, conflicts, remotes: [each remote's record]} */
+int mreg_sync_status(cJSON **out, mreg_registry *reg);
+
+/* A registry cloned from url into dir (absent or empty); *report: {path, head, events, models, versions, files_not_here}. */
+int mreg_clone(cJSON **report, const char *url, const char *dir, mreg_clone_files files);
+
 /* Run the TLS and SSH set-up deferred at link time (cmd/gitlink.c) before network use. */
 int mreg_git_net_init(void);
 

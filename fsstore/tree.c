@@ -360,6 +360,16 @@ static int batch_backend(batch_odb **out, mreg_registry *reg)
 	return 0;
 }
 
+int mreg_tree_batch_start(mreg_registry *reg)
+{
+	batch_odb *batch = NULL;
+	int rc;
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = batch_backend(&batch, reg)) < 0)
+		return rc;
+	batch_reset(batch);
+	return 0;
+}
+
 int mreg_tree_batch_build(git_oid *tree, git_oid *commit, mreg_registry *reg, const git_oid *head,
 			  const git_oid *base_tree, const mreg_addfile *files, size_t n, const char *name,
 			  const char *email, int64_t seconds, const char *msg)

@@ -426,6 +426,36 @@ done:
 	return rc;
 }
 
+int mreg_txn_signature(git_signature **out, mreg_registry *reg)
+{
+	signature who = { NULL, NULL, 0 };
+	char now[MREG_TIME_LEN + 1];
+	int rc;
+	mreg_time_format(now, mreg_fs_now_usec());
+	if ((rc = make_signature(&who, reg, now)) == 0 &&
+	    git_signature_new(out, who.name, who.email, (git_time_t)who.time, 0) < 0)
+		rc = mreg_libgit2_error("cannot make a signature for", reg->actor);
+	signature_dispose(&who);
+	return rc;
+}
+
+int mreg_txn_land_batch(mreg_registry *reg, const git_oid *commit, const git_oid *tree, const git_oid *head,
+			const char *summary)
+{
+	signature who = { NULL, NULL, 0 };
+	char pack[41], now[MREG_TIME_LEN + 1];
+	bool created = false;
+	git_oid landed;
+	int rc;
+	mreg_time_format(now, mreg_fs_now_usec());
+	if ((rc = make_signature(&who, reg, now)) == 0) {
+		rc = mreg_tree_batch_write_pack(reg, pack, &created);
+		rc = land(&landed, reg, rc, pack, created, commit, tree, head, &who, summary);
+	}
+	signature_dispose(&who);
+	return rc;
+}
+
 int mreg_txn_reset_branch(mreg_registry *reg, const git_oid *to, const git_oid *expect, const char *why)
 {
 	signature who = { NULL, NULL, 0 };

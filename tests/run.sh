@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${UNIT_DIR:?set UNIT_DIR}"
 export MREG TESTDATA="$here/../testdata"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 passed=0
 failed=0

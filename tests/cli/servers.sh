@@ -23,6 +23,7 @@
 #                             SSH_KEY (ed25519 client key, SSH_KEY.pub beside it),
 #                             SSH_KNOWN_HOSTS (one line, "[127.0.0.1]:PORT ssh-ed25519 ..."),
 #                             SSH_COMMAND (for GIT_SSH_COMMAND), SSH_PORT, SSH_USER
+#   serve_ssh_agent KEY...    SSH_AGENT_SOCK: the socket of an ssh-agent holding KEY...
 #   stop_servers              stop them all (the EXIT trap calls it)
 #   server_groups             the process groups of the servers running
 #
@@ -255,4 +256,25 @@ StrictModes no
 LogLevel VERBOSE
 EOF
 	_spawn sshd /usr/sbin/sshd -D -e -f "$_srv/sshd_config"
+}
+
+# serve_ssh_agent KEY...: an ssh-agent of the test's own, holding KEY...
+serve_ssh_agent() {
+	SSH_AGENT_SOCK=$_srv/agent.sock
+	rm -f "$SSH_AGENT_SOCK"
+	_spawn ssh-agent ssh-agent -D -a "$SSH_AGENT_SOCK"
+	_sg=$(cat "$_srv/ssh-agent.pgid")
+	_deadline=$(($(date +%s) + SERVER_WAIT))
+	while [ ! -S "$SSH_AGENT_SOCK" ]; do
+		if ! _alive "$_sg" || [ "$(date +%s)" -ge "$_deadline" ]; then
+			fail "ssh-agent: no socket at $SSH_AGENT_SOCK"
+			sed 's/^/    # /' "$_srv/ssh-agent.log" | tail -5
+			return 1
+		fi
+		sleep 0.1
+	done
+	for _k; do
+		SSH_AUTH_SOCK=$SSH_AGENT_SOCK ssh-add -q "$_k" </dev/null 2>"$_srv/ssh-add.log" ||
+			{ fail "ssh-agent: ssh-add $_k"; sed 's/^/    # /' "$_srv/ssh-add.log"; return 1; }
+	done
 }

@@ -22,10 +22,29 @@ unset SSH_AUTH_SOCK GIT_SSH GIT_SSH_COMMAND GIT_ASKPASS SSH_ASKPASS
 SRV=$T/srv
 mkdir -p "$SRV"
 
+# libgit2 1.5 leaks in every ssh connection it makes: _git_ssh_setup_conn
+# keeps the known_hosts collection of a connection that succeeds, and
+# load_known_hosts clears two strings instead of freeing them (libgit2 1.6
+# frees all three). Its shared library names neither function, so while
+# over_ssh=1 the commands run with whole allocation stacks and leave out
+# what leaks inside git_remote_connect_ext (tests/lsan.supp as it is for
+# everything else).
+ssh_supp=$T/lsan-ssh.supp
+{
+	cat "$here/../lsan.supp" 2>/dev/null
+	printf '%s\n' leak:libssh2_knownhost_init leak:git_remote_connect_ext
+} >"$ssh_supp"
+over_ssh=0
+
 # net CMD...: CMD with stdin closed, killed if it hangs past NET_WAIT
 # seconds (a guard against a prompt or a stuck connection, not a timing check)
 net() {
-	timeout -k 10 "${NET_WAIT:-120}" "$@" </dev/null
+	if [ "$over_ssh" = 1 ]; then
+		LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$ssh_supp:fast_unwind_on_malloc=0" \
+			timeout -k 10 "${NET_WAIT:-120}" "$@" </dev/null
+	else
+		timeout -k 10 "${NET_WAIT:-120}" "$@" </dev/null
+	fi
 }
 
 # gitx ARGS...: stock git, over ssh with the test's key and known_hosts
@@ -48,19 +67,21 @@ sync_json() {
 	fi
 }
 
-# sync_fails DESC REG ARGS...: `mreg -C REG sync ARGS... --json` must exit 1,
-# say "failed" for its one remote with an error, and leave REG as it was
+# sync_fails DESC PATTERN REG ARGS...: `mreg -C REG sync ARGS... --json`
+# must exit 1, say "failed" for its one remote with an error that matches
+# PATTERN (grep -E), and leave REG as it was
 sync_fails() {
-	_d=$1 _r=$2
-	shift 2
+	_d=$1 _p=$2 _r=$3
+	shift 3
 	_before=$(snapshot "$_r" 2>&1)
 	net "$MREG" -C "$_r" sync "$@" --json >"$T/fail.json" 2>"$T/.err"
 	rc=$?
 	got=$(jq -r '[.remotes[] | .result, (.error | type)] | join(" ")' "$T/fail.json" 2>/dev/null)
-	if [ $rc -eq 1 ] && [ "$got" = "failed string" ]; then
+	err=$(jq -r '.remotes[0].error' "$T/fail.json" 2>/dev/null)
+	if [ $rc -eq 1 ] && [ "$got" = "failed string" ] && echo "$err" | grep -qE "$_p"; then
 		ok "$_d"
 	else
-		fail "$_d (exit $rc, want 1; remotes: $got)"
+		fail "$_d (exit $rc, want 1; remotes: $got; want an error matching /$_p/)"
 		sed 's/^/    # /' "$T/.err" "$T/fail.json" | head -8
 	fi
 	expect_eq "$_d: registry unchanged" "$(snapshot "$_r" 2>&1)" "$_before"
@@ -158,6 +179,7 @@ transport path "$SRV/path.git"
 transport file "file://$SRV/file.git"
 [ -n "${GIT_DAEMON_URL:-}" ] && transport git "${GIT_DAEMON_URL}git.git"
 [ -n "${HTTP_URL:-}" ] && transport http "${HTTP_URL}http.git"
+over_ssh=1
 [ -n "${SSH_URL:-}" ] && transport ssh "$SSH_URL$SRV/ssh.git"
 
 # ---- ssh: host keys and client keys are checked --------------------------------
@@ -166,16 +188,28 @@ if [ -n "${SSH_URL:-}" ]; then
 	ssh-keygen -q -t ed25519 -N '' -f "$T/other_ed25519"
 	printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$T/other_ed25519.pub")" >"$T/wrong_known_hosts"
 	git -C "$B" config mreg.sshKnownHosts "$T/wrong_known_hosts"
-	sync_fails "ssh: another host key in mreg.sshKnownHosts fails the sync" "$B" hub
+	sync_fails "ssh: another host key in mreg.sshKnownHosts fails the sync" "host key" "$B" hub
 	: >"$T/empty_known_hosts"
 	git -C "$B" config mreg.sshKnownHosts "$T/empty_known_hosts"
-	sync_fails "ssh: a host not in mreg.sshKnownHosts fails the sync" "$B" hub
+	sync_fails "ssh: a host not in mreg.sshKnownHosts fails the sync" "not in|unknown" "$B" hub
 	git -C "$B" config --unset mreg.sshKnownHosts
 	git -C "$B" config mreg.sshKey "$T/other_ed25519"
-	sync_fails "ssh: a key the server does not know fails the sync" "$B" hub
+	sync_fails "ssh: a key the server does not know fails the sync" "refused|denied|authenticat" "$B" hub
 	git -C "$B" config --unset mreg.sshKey
 	sync_json "ssh: with the global settings back, the sync works" "$T/ssh/ok.json" "$B" hub
+
+	# the agent's keys come first, then mreg.sshKey's
+	if serve_ssh_agent "$SSH_KEY"; then
+		export SSH_AUTH_SOCK="$SSH_AGENT_SOCK"
+		git -C "$B" config mreg.sshKey "$T/other_ed25519"
+		sync_json "ssh: the agent's key lets in a node whose mreg.sshKey the server does not know" "$T/ssh/agent.json" "$B" hub
+		SSH_AUTH_SOCK=$SSH_AGENT_SOCK ssh-add -q -D 2>/dev/null
+		git -C "$B" config --unset mreg.sshKey
+		sync_json "ssh: with no key in the agent, mreg.sshKey's key is offered" "$T/ssh/agent-empty.json" "$B" hub
+		unset SSH_AUTH_SOCK
+	fi
 fi
+over_ssh=0
 
 # ---- http behind basic auth: the URL's credentials, then git's helper ------------
 if [ -n "${HTTP_AUTH_URL:-}" ]; then
@@ -190,15 +224,16 @@ if [ -n "${HTTP_AUTH_URL:-}" ]; then
 	git -C "$A" config mreg.actor node-a
 	git -C "$B" config mreg.actor node-b
 	git -C "$B" remote set-url origin "${HTTP_AUTH_URL}auth.git"
+	check "auth: B: mreg refresh (state files made before they are compared)" "$MREG" -C "$B" refresh
 	model_file "$d/m2.pt"
 	check "auth: A: register m:2" "$MREG" -C "$A" register m "$d/m2.pt"
 	sync_json "auth: A: mreg sync origin --push (credentials in the URL)" "$d/a.json" "$A" origin --push
 	expect_eq "auth: the hub is at A's head" "$(git --git-dir="$hub" rev-parse main)" "$(git -C "$A" rev-parse HEAD)"
 
-	sync_fails "auth: B: no credentials fails the sync" "$B" origin
+	sync_fails "auth: B: no credentials fails the sync" "credential" "$B" origin
 	printf 'http://%s:wrong@127.0.0.1:%s\n' "$HTTP_USER" "$HTTP_PORT" >"$d/wrong-credentials"
 	git -C "$B" config credential.helper "store --file=$d/wrong-credentials"
-	sync_fails "auth: B: a wrong password from git's helper fails the sync" "$B" origin
+	sync_fails "auth: B: a wrong password from git's helper fails the sync" "refused|denied|credential" "$B" origin
 	printf 'http://%s:%s@127.0.0.1:%s\n' "$HTTP_USER" "$HTTP_PASSWORD" "$HTTP_PORT" >"$d/credentials"
 	git -C "$B" config credential.helper "store --file=$d/credentials"
 	sync_json "auth: B: mreg sync origin (credentials from git's helper)" "$d/b.json" "$B" origin
@@ -220,7 +255,9 @@ n=2
 [ -n "${SSH_URL:-}" ] && n=$((n + 1)) && check "N: remote add ssh" "$MREG" -C "$N" remote add ssh "$SSH_URL$SRV/ssh.git"
 expect_eq "N: mreg remote list names them all" "$("$MREG" -C "$N" remote list --json 2>&1 | jq -r '[.[].name] | sort | join(",")' 2>&1)" \
 	"$(git -C "$N" remote | sort | paste -sd,)"
+over_ssh=1
 sync_json "N: mreg sync (every remote)" "$T/n.json" "$N"
+over_ssh=0
 expect_eq "N: synced with $n remotes" "$(jq '.remotes | length' "$T/n.json" 2>&1)" "$n"
 # each hub's s:1 was registered on its own: the fold numbers them 1..n
 expect_eq "N: s has one version per hub" "$("$MREG" -C "$N" list --model s --json 2>&1 | jq length 2>&1)" "$n"

@@ -4,7 +4,7 @@
 # listens on, with its configuration, keys, logs and pid files under
 # $T/servers, and stopped when the test exits: the EXIT trap lib.sh set now
 # stops the servers first, and INT, TERM and HUP exit through it. A watchdog
-# stops them too if the test is killed outright (SIGKILL runs no trap).
+# does both if the test is killed outright (SIGKILL runs no trap).
 #
 # A server is started in a session of its own (setsid), so that its process
 # group holds it and every child it forks (upload-pack, receive-pack, CGI
@@ -77,8 +77,9 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# _watchdog: stops the servers if this shell dies without running its EXIT
-# trap. It is a group of its own that stop_servers stops like the others.
+# _watchdog: when this shell dies without running its EXIT trap, stops the
+# servers and runs lib.sh's EXIT action. It is a group of its own that
+# stop_servers stops like the others.
 _watchdog() {
 	[ -f "$_srv/watchdog.pgid" ] && return 0
 	setsid sh -c '
@@ -88,8 +89,10 @@ _watchdog() {
 		}
 		while alive "$1"; do sleep 1; done
 		for f in "$2"/*.pgid; do
-			[ -f "$f" ] && kill -KILL "-$(cat "$f")" 2>/dev/null
-		done' watchdog $$ "$_srv" </dev/null >/dev/null 2>&1 &
+			[ -f "$f" ] && [ "$f" != "$2/watchdog.pgid" ] && kill -KILL "-$(cat "$f")" 2>/dev/null
+		done
+		T=$3
+		eval "$4"' watchdog $$ "$_srv" "$T" "$_prev_exit" </dev/null >/dev/null 2>&1 &
 	echo $! >"$_srv/watchdog.pgid"
 }
 

@@ -348,6 +348,7 @@ typedef struct {
 	size_t n;
 	char round_started[MREG_TIME_LEN + 1], round_finished[MREG_TIME_LEN + 1];
 	cJSON *last_round;	/* the last round's summary, as reported */
+	cJSON *missing;		/* large files not here yet: [{path, oid, size, problem}] */
 } mreg_sync_book;
 typedef struct {
 	mreg_breaker_config breaker;

@@ -56,6 +56,7 @@ typedef struct {
 	char warning[700];
 	cJSON *models;
 	cJSON *round_models;	/* the round's: models whose versions were seen before any change */
+	cJSON *book_missing;	/* large files earlier rounds could not have */
 	cJSON *ren_before;	/* their versions renumbered then */
 } one_sync;
 
@@ -106,48 +107,138 @@ static bool has_events(mreg_registry *reg, const git_oid *tree)
 	return mreg_tree_path(&e, &mode, reg, tree, "events") == 0;
 }
 
-/* The large files the new history names that are not here, fetched with git-lfs and checked. */
-static int fetch_large(one_sync *s, const mreg_incoming *in, const git_oid *tip)
+/* Whether the large file at path is in the store with p's bytes. */
+static bool large_here(mreg_registry *reg, const char *path, const mreg_lfs_pointer *p)
 {
-	char **paths = NULL;
-	size_t n = 0;
-	int rc = 0;
-	if (s->set->files == MREG_CLONE_FILES_NONE || !in->nlarge)
-		return 0;
-	if (!(paths = calloc(in->nlarge, sizeof(*paths))))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	for (size_t i = 0; i < in->nlarge; i++) {
-		char xxh[33];
-		const char *base = strrchr(in->large[i].path, '/') + 1;
-		snprintf(xxh, sizeof(xxh), "%.32s", base);
-		if (mreg_lfs_check(s->reg, &in->large[i].ptr, xxh) < 0)
-			paths[n++] = in->large[i].path;
-		mreg_error_clear();
-	}
-	if (n) {
-		char hex[41];
-		git_oid_tostr(hex, sizeof(hex), tip);
-		char why[600] = "";
-		if (mreg_remote_lfs(s->reg, "fetch", s->name, hex, paths, n) < 0)
-			snprintf(why, sizeof(why), "%s", mreg_error_last());
-		mreg_error_clear();
-		for (size_t i = 0; i < n; i++) {
-			const mreg_incoming_large *l = NULL;
-			for (size_t k = 0; k < in->nlarge && !l; k++)
-				if (in->large[k].path == paths[i])
-					l = &in->large[k];
-			char xxh[33];
-			snprintf(xxh, sizeof(xxh), "%.32s", strrchr(paths[i], '/') + 1);
-			if (mreg_lfs_check(s->reg, &l->ptr, xxh) < 0) {
-				cJSON *m = cJSON_CreateObject();
-				cJSON_AddStringToObject(m, "path", paths[i]);
-				cJSON_AddStringToObject(m, "problem", why[0] ? why : mreg_error_last());
-				cJSON_AddItemToArray(s->missing, m);
+	char xxh[33];
+	const char *slash = strrchr(path, '/');
+	snprintf(xxh, sizeof(xxh), "%.32s", slash ? slash + 1 : path);
+	bool here = mreg_lfs_check(reg, p, xxh) == 0;
+	mreg_error_clear();
+	return here;
+}
+
+/* The file paths of the production and staging versions (mreg.syncFiles serving): sorted, for bsearch. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int serving_paths(char ***out, size_t *n, mreg_registry *reg)
+{
+	mreg_state *st = NULL;
+	int rc = mreg_read_state(&st, reg, NULL, true);
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; rc == 0 && i < st->nmodels; i++) {
+		mreg_model *m = st->models[i];
+		for (int k = 0; k < m->nversions; k++) {
+			mreg_version *v = &m->versions[k];
+			if (v->stage != MREG_STAGE_PRODUCTION && v->stage != MREG_STAGE_STAGING)
+				continue;
+			if ((rc = mreg_version_materialize(v)) < 0)
+				break;
+			char **more = realloc(*out, (*n + 1) * sizeof(**out));
+			if (!more || !(more[*n] = mreg_strdup(v->file_path ? v->file_path : ""))) {
+				free(more);
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				break;
 			}
-			mreg_error_clear();
+			*out = more;
+			(*n)++;
 		}
 	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_str);
+	mreg_state_free(st);
+	mreg_cache_release_maps(reg);
+	return rc;
+}
+
+static void missing(one_sync *s, const mreg_incoming_large *l, const char *why)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "path", l->path);
+	cJSON_AddStringToObject(m, "oid", l->ptr.oid);
+	cJSON_AddNumberToObject(m, "size", (double)l->ptr.size);
+	cJSON_AddStringToObject(m, "problem", why);
+	cJSON_AddItemToArray(s->missing, m);
+}
+
+/*
+ * The large files of cand that are not here, fetched from the remote with
+ * git-lfs (the objects rev names) and checked by hash; those still not here
+ * go to s->missing with the reason. serving: only the files of production
+ * and staging versions are wanted.
+ */
+static int fetch_large(one_sync *s, const mreg_incoming_large *cand, size_t ncand, const char *rev, bool serving)
+{
+	char **paths = NULL, **want = NULL;
+	size_t n = 0, nwant = 0;
+	int rc = 0;
+	bool none = s->set->files == MREG_CLONE_FILES_NONE;
+	if (!ncand)
+		return 0;
+	if (serving && !none && (rc = serving_paths(&want, &nwant, s->reg)) < 0)
+		return rc;
+	if (!(paths = calloc(ncand, sizeof(*paths)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < ncand; i++) {
+		if (large_here(s->reg, cand[i].path, &cand[i].ptr))
+			continue;
+		if (none || (serving && !bsearch(&cand[i].path, want, nwant, sizeof(*want), cmp_str)))
+			missing(s, &cand[i], none ? "not fetched (mreg.syncFiles is none)"
+						  : "not fetched (mreg.syncFiles is serving; not a production or staging version's)");
+		else
+			paths[n++] = cand[i].path;
+	}
+	if (!n)
+		goto done;
+	char why[600] = "";
+	if (mreg_remote_lfs(s->reg, "fetch", s->name, rev, paths, n) < 0)
+		snprintf(why, sizeof(why), "%s", mreg_error_last());
+	mreg_error_clear();
+	for (size_t i = 0, k = 0; i < ncand && k < n; i++) {
+		if (cand[i].path != paths[k])
+			continue;
+		k++;
+		if (large_here(s->reg, cand[i].path, &cand[i].ptr))
+			continue;
+		missing(s, &cand[i], why[0] ? why : "the remote did not send it");
+	}
+done:
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i]);
+	free(want);
 	free(paths);
+	return rc;
+}
+
+/* The large files earlier rounds could not have, tried again from this remote (at HEAD: pointers never go). */
+static int fetch_missing(one_sync *s)
+{
+	size_t n = (size_t)cJSON_GetArraySize(s->book_missing), k = 0;
+	if (!n)
+		return 0;
+	mreg_incoming_large *cand = calloc(n, sizeof(*cand));
+	if (!cand)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	const cJSON *m;
+	cJSON_ArrayForEach(m, s->book_missing) {
+		const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "path"));
+		const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "oid"));
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size");
+		if (!path || !oid || strlen(oid) != 64 || !cJSON_IsNumber(size))
+			continue;
+		cand[k].path = (char *)path;
+		snprintf(cand[k].ptr.oid, sizeof(cand[k].ptr.oid), "%s", oid);
+		cand[k].ptr.size = (int64_t)size->valuedouble;
+		k++;
+	}
+	int rc = fetch_large(s, cand, k, "HEAD", s->set->files == MREG_CLONE_FILES_SERVING);
+	free(cand);
 	return rc;
 }
 
@@ -269,8 +360,10 @@ static int sync_one(one_sync *s)
 			if (rc == MREG_EINVALID)
 				rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': %s; nothing was changed", s->name,
 						    s->problem);
-			if (rc == 0)
-				rc = fetch_large(s, &in, &tip);
+			char hex[41];
+			git_oid_tostr(hex, sizeof(hex), &tip);
+			if (rc == 0 && s->set->files != MREG_CLONE_FILES_SERVING)
+				rc = fetch_large(s, in.large, in.nlarge, hex, false);	/* before the branch moves */
 			if (rc == 0)
 				note_before(s, &in);
 			for (size_t i = 0; rc == 0 && i < in.nmodels; i++)
@@ -279,12 +372,22 @@ static int sync_one(one_sync *s)
 			s->commits = in.commits;
 			if (rc == 0 && !s->o->dry_run)
 				rc = land(s, &tip, in.events);
+			/* the serving versions are known once the new events are folded */
+			if (rc == 0 && !s->o->dry_run && s->set->files == MREG_CLONE_FILES_SERVING &&
+			    (rc = fetch_large(s, in.large, in.nlarge, hex, true)) == 0 && cJSON_GetArraySize(s->missing) < (int)in.nlarge)
+				rc = mreg_cache_check_large(reg);
 			mreg_incoming_dispose(&in);
 			if (rc < 0)
 				return rc;
 		}
 		if (!s->o->dry_run)
 			track(s, &tip);
+	}
+	if (!s->o->dry_run && cJSON_GetArraySize(s->book_missing)) {
+		if ((rc = fetch_missing(s)) < 0)
+			return rc;
+		if ((rc = mreg_cache_check_large(reg)) < 0)
+			return rc;
 	}
 	if ((rc = mreg_head_read(&head, &head_tree, reg)) < 0)
 		return rc;
@@ -481,6 +584,7 @@ typedef struct {
 	mreg_sync_book book;
 	char branch[256];
 	cJSON *models, *ren, *round_models;
+	cJSON *missing;		/* large files this round could not have */
 	int64_t received, sent, synced, failed;
 } sync_round;
 
@@ -535,6 +639,7 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 	s.models = cJSON_CreateArray();
 	s.round_models = rd->round_models;
 	s.ren_before = rd->ren;
+	s.book_missing = rd->book.missing;
 	mreg_sync_remote *r = mreg_syncbook_find(&rd->book, name, true);
 	if (!r) {
 		cJSON_Delete(s.missing);
@@ -574,6 +679,8 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 		}
 	}
 	add_models(rd->models, s.models);
+	const cJSON *m;
+	cJSON_ArrayForEach(m, s.missing) cJSON_AddItemToArray(rd->missing, cJSON_Duplicate(m, true));
 	cJSON *item = remote_item(&s, r, &rd->set.breaker, error);
 	free(error);
 	cJSON_Delete(s.missing);
@@ -613,6 +720,29 @@ static void round_report(cJSON *report, sync_round *rd, const cJSON *conf_before
 	cJSON_AddNumberToObject(last, "events_sent", (double)rd->sent);
 	cJSON_Delete(rd->book.last_round);
 	rd->book.last_round = last;
+}
+
+/* The book's list of large files not here: the round's and the earlier ones, less those here now. */
+static void still_missing(sync_round *rd)
+{
+	cJSON *all = cJSON_CreateArray(), *m;
+	cJSON *lists[2] = { rd->book.missing, rd->missing };
+	for (int i = 0; i < 2; i++)
+		cJSON_ArrayForEach(m, lists[i]) {
+			const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "path"));
+			const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "oid"));
+			const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size"), *x;
+			bool dup = false;
+			cJSON_ArrayForEach(x, all) dup |= path && !strcmp(path, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "path")));
+			if (!path || !oid || strlen(oid) != 64 || !cJSON_IsNumber(size) || dup)
+				continue;
+			mreg_lfs_pointer p = { "", (int64_t)size->valuedouble };
+			snprintf(p.oid, sizeof(p.oid), "%s", oid);
+			if (!large_here(rd->reg, path, &p))
+				cJSON_AddItemToArray(all, cJSON_Duplicate(m, true));
+		}
+	cJSON_Delete(rd->book.missing);
+	rd->book.missing = all;
 }
 
 /* The state and mirror at HEAD before anything is fetched, and HEAD's branch. */
@@ -658,6 +788,7 @@ int mreg_sync(cJSON **out, mreg_registry *reg, const mreg_sync_opts *o)
 	rd.models = cJSON_CreateArray();
 	rd.ren = cJSON_CreateArray();
 	rd.round_models = cJSON_CreateArray();
+	rd.missing = cJSON_CreateArray();
 	conf_before = conflicts(reg);
 	for (size_t i = 0; i < names.count; i++) {
 		cJSON *item = sync_remote(&rd, names.strings[i]);
@@ -668,6 +799,7 @@ int mreg_sync(cJSON **out, mreg_registry *reg, const mreg_sync_opts *o)
 		cJSON_AddItemToArray(items, item);
 	}
 	round_report(report, &rd, conf_before);
+	still_missing(&rd);
 	if (!o->dry_run && (rc = mreg_syncbook_save(&rd.book, reg)) < 0)
 		goto done;
 	*out = report;
@@ -677,6 +809,7 @@ done:
 	cJSON_Delete(rd.models);
 	cJSON_Delete(rd.ren);
 	cJSON_Delete(rd.round_models);
+	cJSON_Delete(rd.missing);
 	cJSON_Delete(conf_before);
 	mreg_syncbook_dispose(&rd.book);
 	git_strarray_dispose(&names);

@@ -28,6 +28,7 @@ void mreg_syncbook_dispose(mreg_sync_book *b)
 	}
 	free(b->r);
 	cJSON_Delete(b->last_round);
+	cJSON_Delete(b->missing);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -72,6 +73,11 @@ int mreg_syncbook_load(mreg_sync_book *b, mreg_registry *reg)
 	mreg_buf_dispose(&buf);
 	const cJSON *remotes = cJSON_GetObjectItemCaseSensitive(doc, "remotes"), *o;
 	b->last_round = cJSON_DetachItemFromObjectCaseSensitive(doc, "last_round");
+	b->missing = cJSON_DetachItemFromObjectCaseSensitive(doc, "files_not_here");
+	if (!cJSON_IsArray(b->missing)) {
+		cJSON_Delete(b->missing);
+		b->missing = NULL;
+	}
 	size_t n = (size_t)cJSON_GetArraySize(remotes);
 	if (n && !(b->r = calloc(n, sizeof(*b->r)))) {
 		cJSON_Delete(doc);
@@ -135,6 +141,8 @@ int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg)
 	mreg_jsonw_init(&w, &out);
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_value(&w, "last_round", b->last_round);
+	if (b->missing)
+		mreg_jsonw_value(&w, "files_not_here", b->missing);
 	mreg_jsonw_obj_begin(&w, "remotes");
 	for (size_t i = 0; i < b->n; i++)
 		mreg_syncbook_write_remote(&w, &b->r[i], false);
@@ -257,6 +265,7 @@ int mreg_sync_status(cJSON **out, mreg_registry *reg)
 		goto done;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "last_round", book.last_round ? cJSON_Duplicate(book.last_round, true) : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "files_not_here", book.missing ? cJSON_Duplicate(book.missing, true) : cJSON_CreateArray());
 	cJSON_AddNumberToObject(o, "models", (double)st->nmodels);
 	cJSON_AddNumberToObject(o, "versions", (double)st->nversions);
 	cJSON_AddNumberToObject(o, "events", (double)st->nevents);

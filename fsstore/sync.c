@@ -325,6 +325,27 @@ static void note_before(one_sync *s, const mreg_incoming *in)
 	}
 }
 
+/*
+ * A tree mreg could not fold as it came: an event whose clock is past what
+ * any writer could have seen (the fold leaves such a forgery out, DESIGN
+ * section 3) is refused here instead, before it gets in.
+ */
+static int check_clock(one_sync *s, const mreg_incoming *in)
+{
+	mreg_state *st = NULL;
+	int rc = mreg_read_state(&st, s->reg, NULL, false);
+	if (rc < 0)
+		return rc;
+	int64_t bound = st->nfiles + (int64_t)in->events + MREG_CLOCK_SLACK;
+	mreg_state_free(st);
+	mreg_cache_release_maps(s->reg);
+	if (in->max_clock > bound)
+		return mreg_error_set(MREG_EINVALID, "cannot sync '%s': an event claims clock %lld, past the %lld events "
+				      "the registry would hold (a forged clock); nothing was changed", s->name,
+				      (long long)in->max_clock, (long long)(bound - MREG_CLOCK_SLACK));
+	return 0;
+}
+
 static int sync_one(one_sync *s)
 {
 	mreg_registry *reg = s->reg;
@@ -360,6 +381,8 @@ static int sync_one(one_sync *s)
 			if (rc == MREG_EINVALID)
 				rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': %s; nothing was changed", s->name,
 						    s->problem);
+			if (rc == 0)
+				rc = check_clock(s, &in);
 			char hex[41];
 			git_oid_tostr(hex, sizeof(hex), &tip);
 			if (rc == 0 && s->set->files != MREG_CLONE_FILES_SERVING)

@@ -398,7 +398,9 @@ typedef struct {
  * a bad setting, the backup).
  */
 int mreg_sync(cJSON **report, mreg_registry *reg, const mreg_sync_opts *o);
-/* {last_round, models, versions, events, conflicts, remotes: [each remote's record]} */
+/* The period of `sync --every default`: git config mreg.syncInterval, else the original's 600 s. */
+int mreg_sync_interval(double *out, mreg_registry *reg);
+/* {last_round, models, versions, events, conflicts, files_not_here, remotes: [each remote's record]} */
 int mreg_sync_status(cJSON **out, mreg_registry *reg);
 
 /* A registry cloned from url into dir (absent or empty); *report: {path, head, events, models, versions, files_not_here}. */

@@ -200,6 +200,28 @@ void mreg_sync_forget(mreg_registry *reg, const char *name)
 
 
 
+int mreg_sync_interval(double *out, mreg_registry *reg)
+{
+	git_config *cfg = NULL;
+	git_buf v = GIT_BUF_INIT;
+	int rc = mreg_registry_need_git(reg);
+	*out = 600;
+	if (rc == 0 && git_repository_config_snapshot(&cfg, reg->repo) < 0)
+		rc = mreg_libgit2_error("cannot read the git config of", reg->path);
+	if (rc == 0 && git_config_get_string_buf(&v, cfg, "mreg.syncInterval") == 0) {
+		char *end;
+		double d = strtod(v.ptr, &end);
+		if (end == v.ptr || *end || !(d >= 1 && d <= 1e7))
+			rc = mreg_error_set(MREG_EINVALID, "invalid git config mreg.syncInterval '%s': seconds from 1", v.ptr);
+		else
+			*out = d;
+	}
+	git_error_clear();
+	git_buf_dispose(&v);
+	git_config_free(cfg);
+	return rc;
+}
+
 int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg)
 {
 	git_config *cfg = NULL;

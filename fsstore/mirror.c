@@ -554,10 +554,33 @@ static int repair_path(mreg_index_entry *entry, mreg_registry *reg, git_tree *he
 	mreg_addfile f = { path, data, len, mreg_lfs_pointer_at(&ptr, path, data, len) ? &ptr : NULL };
 	rc = mreg_mirror_file(entry, reg, &f);
 	if (rc == MREG_ENOTFOUND && f.lfs) {
-		/* the large file is not here (not fetched yet): the pointer, as git without LFS has it */
+		/*
+		 * The large file is not here (not fetched yet). Its path is what an
+		 * inference server reads (production.json): it never holds the
+		 * pointer, so a pointer git left there goes, and the path stays
+		 * empty until the bytes come (the next sync, or git lfs fetch and
+		 * a refresh); git status says it is missing meanwhile, and the
+		 * next repair looks again (lfs_lag: a large file's copy not there).
+		 */
 		mreg_error_clear();
-		f.lfs = NULL;
-		rc = mreg_mirror_file(entry, reg, &f);
+		const char *name;
+		int dir;
+		if (mreg_fs_parent_beneath(&dir, &name, reg->workdir, path, 0) == 0) {
+			int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (fd >= 0 && same_bytes(fd, data, len))
+				unlinkat(dir, name, 0);
+			if (fd >= 0)
+				close(fd);
+			close(dir);
+		}
+		mreg_error_clear();
+		/* the index keeps HEAD's pointer, so the file reads as missing, never as deleted on purpose */
+		memset(entry, 0, sizeof(*entry));
+		entry->path = path;
+		entry->st.st_mode = S_IFREG | 0644;
+		mreg_git_hash(&entry->id, GIT_OBJECT_BLOB, data, len);
+		rc = 0;
+		goto done;
 	}
 	if (rc == 0 && mode == GIT_FILEMODE_BLOB_EXECUTABLE) {
 		char *full = mreg_strfmt("%s%s", reg->workdir, path);

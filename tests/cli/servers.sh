@@ -149,6 +149,7 @@ _await() {
 # _start NAME RUN: pick a port ($_port) and call RUN, which writes what the
 # server reads and starts it with _spawn NAME, until it listens on the port
 _start() {
+	command -v ss >/dev/null || { fail "$1: no ss (iproute2) to see who listens where"; return 1; }
 	_tries=0
 	while [ $_tries -lt 20 ]; do
 		_tries=$((_tries + 1))

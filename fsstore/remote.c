@@ -208,6 +208,15 @@ static int credentials(git_credential **out, const char *url, const char *user, 
 		char *key = config_string(c->reg, "mreg.sshKey");
 		if (c->ssh_tries <= 2 && key) {
 			char *priv = expand_home(key), *pub = priv ? mreg_strfmt("%s.pub", priv) : NULL;
+			if (priv && access(priv, R_OK) < 0) {
+				if (!c->problem)
+					c->problem = mreg_strfmt("cannot read the ssh key '%s' (git config mreg.sshKey): %s", priv,
+								 strerror(errno));
+				free(priv);
+				free(pub);
+				free(key);
+				return GIT_EAUTH;
+			}
 			int rc = pub ? git_credential_ssh_key_new(out, name, access(pub, R_OK) == 0 ? pub : NULL, priv, NULL) : -1;
 			free(priv);
 			free(pub);

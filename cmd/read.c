@@ -207,6 +207,8 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 	if (m->description && *m->description)
 		printf("  description:  %s\n", m->description);
 	printf("  file:         %s (%lld bytes, %s)\n", v->file_path, (long long)v->file_size, v->file_hash);
+	if (!mreg_file_here(reg, v->file_path, v->file_size))
+		printf("  file here:    no (a large file not fetched yet: mreg sync brings it)\n");
 	printf("  created:      %s\n", v->created_at);
 	printf("  updated:      %s\n", v->updated_at);
 	if (v->claimed != v->version)

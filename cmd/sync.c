@@ -24,7 +24,7 @@ const cli_opt opts_sync[] = {
 	{ "push", 0, false, "           push the merged branch back (also git config mreg.syncPush)" },
 	{ "no-backup", 0, false, "      no pre-sync backup" },
 	{ "dry-run", 0, false, "        fetch and check; change nothing" },
-	{ "every", 0, true, "SECONDS  a round every SECONDS (±10 %) until SIGTERM or SIGINT" },
+	{ "every", 0, true, "SECONDS  a round every SECONDS (±10 %) until SIGTERM or SIGINT ('default': 600 s)" },
 	{ NULL, 0, false, NULL }
 };
 
@@ -276,12 +276,23 @@ int cmd_sync(cli_globals *g, int argc, char **argv)
 		mreg_registry_free(reg);
 		return rc;
 	}
-	if (cli_number_opt(&every, &every_given, &a, "every", 1, 1e7) < 0)
+	const char *every_s = cli_get(&a, "every");
+	bool every_default = every_s && !strcmp(every_s, "default");
+	if (!every_default && cli_number_opt(&every, &every_given, &a, "every", 1, 1e7) < 0)
 		return 2;
+	every_given |= every_default;
 	mreg_sync_opts o = { a.positional, (size_t)a.npositional, cli_has(&a, "push"), cli_has(&a, "no-backup"),
 			     cli_has(&a, "dry-run"), -1 };
 	if (every_given && o.dry_run)
 		return cli_usage(a.cmd, "--every and --dry-run exclude each other");
+	if (every_default) {
+		if ((rc = cli_open(&reg, g)))
+			return rc;
+		rc = mreg_sync_interval(&every, reg);
+		mreg_registry_free(reg);
+		if (rc < 0)
+			return cli_fail(rc);
+	}
 	if (every_given)
 		return rounds(g, &o, every);
 	if ((rc = cli_open(&reg, g)))

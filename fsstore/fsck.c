@@ -128,7 +128,7 @@ static int check_artifact_entry(const char *root, const git_tree_entry *e, void 
 		want[32] = '\0';
 		bool bad = mreg_lfs_check(f->reg, &ptr, want) < 0;
 		if (bad)
-			problemf(f, "large file of '%s': %s", path, mreg_error_last());
+			problemf(f, "large file of '%s' is not here or not whole: %s", path, mreg_error_last());
 		ptr.size = bad ? -1 : ptr.size;	/* marks it: its work tree copy is not checked against a bad store */
 		char **more = realloc(f->lfs, (f->nlfs + 1) * sizeof(*more));
 		if (more && (more[f->nlfs] = mreg_strdup(path))) {
@@ -340,11 +340,15 @@ static void check_mirror(fsck *f)
 		const git_status_entry *e = git_status_byindex(sl, i);
 		const git_diff_delta *d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
 		const char *p = d ? (d->new_file.path ? d->new_file.path : d->old_file.path) : "?";
-		bool lfs = false;
+		bool lfs = false, absent = false;
 		for (size_t k = 0; k < f->nlfs && !lfs; k++)
-			lfs = !strcmp(f->lfs[k], p);
+			if ((lfs = !strcmp(f->lfs[k], p)))
+				absent = f->lfs_ptr[k].size < 0;
 		/* a large file's copy is not its pointer: check_lfs_paths compared its bytes (git's LFS filter would agree) */
 		if (lfs && e->status == GIT_STATUS_WT_MODIFIED)
+			continue;
+		/* a large file not here has no copy (never its pointer): said once, above */
+		if (lfs && absent && e->status == GIT_STATUS_WT_DELETED)
 			continue;
 		problemf(f, "work tree differs from HEAD at '%s' (run 'mreg refresh' to restore it)%s", p, NULL);
 	}

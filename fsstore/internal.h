@@ -7,6 +7,8 @@
 #include "store.h"
 #include "fsutil.h"
 #include "git/git.h"
+#include "../core/breaker.h"
+#include "../core/jsonw.h"
 
 #include <git2.h>
 #include <git2/sys/mempack.h>
@@ -327,6 +329,43 @@ int mreg_remote_lfs(mreg_registry *reg, const char *verb, const char *name, cons
 int mreg_remote_names(git_strarray *out, mreg_registry *reg);
 /* sync.c: a removed remote's record dropped */
 void mreg_sync_forget(mreg_registry *reg, const char *name);
+
+/* ---- syncbook.c: sync's record of each remote, and its settings -------- */
+
+typedef struct {
+	char *name;
+	char *url;
+	char last_try[MREG_TIME_LEN + 1], last_success[MREG_TIME_LEN + 1], last_error_at[MREG_TIME_LEN + 1];
+	char *last_error;
+	int64_t failures;	/* consecutive */
+	int64_t received;	/* events received from it, all rounds */
+	int64_t last_received;	/* in its last successful round */
+	mreg_breaker breaker;
+} mreg_sync_remote;
+
+typedef struct {
+	mreg_sync_remote *r;
+	size_t n;
+	char round_started[MREG_TIME_LEN + 1], round_finished[MREG_TIME_LEN + 1];
+	cJSON *last_round;	/* the last round's summary, as reported */
+	cJSON *missing;		/* large files not here yet: [{path, oid, size, problem}] */
+} mreg_sync_book;
+typedef struct {
+	mreg_breaker_config breaker;
+	bool push;
+	mreg_clone_files files;
+} mreg_sync_settings;
+/* .git/mreg/sync.json as written (a damaged one starts afresh: it is only a record) */
+int mreg_syncbook_load(mreg_sync_book *b, mreg_registry *reg);
+/* written atomically under the writer lock */
+int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg);
+void mreg_syncbook_dispose(mreg_sync_book *b);
+/* the record of remote name (made when add and it has none; NULL then only for want of memory) */
+mreg_sync_remote *mreg_syncbook_find(mreg_sync_book *b, const char *name, bool add);
+/* one record as a JSON object (with its name as a member, or as the key) */
+void mreg_syncbook_write_remote(mreg_jsonw *w, const mreg_sync_remote *r, bool with_name);
+/* the settings of git config over the defaults; MREG_EINVALID naming a bad one */
+int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg);
 
 /* ---- mirror.c: the work tree and the index follow HEAD ---------------- */
 

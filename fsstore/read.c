@@ -241,3 +241,14 @@ int mreg_read_events(mreg_event ***out, size_t *n, mreg_registry *reg, const cha
 	*n = k;
 	return 0;
 }
+
+bool mreg_file_here(mreg_registry *reg, const char *file_path, int64_t size)
+{
+	struct stat sb;
+	if (!reg->workdir || !file_path || strncmp(file_path, "artifacts/", 10))
+		return true;	/* a bare registry keeps no copies; blobs/ paths are an old registry's */
+	char *p = mreg_strfmt("%s%s", reg->workdir, file_path);
+	bool here = p && lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == size;
+	free(p);
+	return here;
+}

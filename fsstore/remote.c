@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +208,15 @@ static int credentials(git_credential **out, const char *url, const char *user, 
 		char *key = config_string(c->reg, "mreg.sshKey");
 		if (c->ssh_tries <= 2 && key) {
 			char *priv = expand_home(key), *pub = priv ? mreg_strfmt("%s.pub", priv) : NULL;
+			if (priv && access(priv, R_OK) < 0) {
+				if (!c->problem)
+					c->problem = mreg_strfmt("cannot read the ssh key '%s' (git config mreg.sshKey): %s", priv,
+								 strerror(errno));
+				free(priv);
+				free(pub);
+				free(key);
+				return GIT_EAUTH;
+			}
 			int rc = pub ? git_credential_ssh_key_new(out, name, access(pub, R_OK) == 0 ? pub : NULL, priv, NULL) : -1;
 			free(priv);
 			free(pub);
@@ -619,8 +629,15 @@ int mreg_remote_add(mreg_registry *reg, const char *name, const char *url)
 		return mreg_error_set(MREG_EEXISTS, "remote '%s' already exists", name);
 	}
 	git_error_clear();
-	if ((rc = local_config(&cfg, reg)) < 0)
+	/* a local path as an absolute one, as git clone keeps it: git lfs and a command run elsewhere find it */
+	char *abs = !strstr(url, "://") ? realpath(url, NULL) : NULL;
+	struct stat sb;
+	if (abs && stat(abs, &sb) == 0 && S_ISDIR(sb.st_mode))
+		url = abs;
+	if ((rc = local_config(&cfg, reg)) < 0) {
+		free(abs);
 		return rc;
+	}
 	char *k_url = mreg_strfmt("remote.%s.url", name), *k_fetch = mreg_strfmt("remote.%s.fetch", name);
 	char *spec = mreg_strfmt("+refs/heads/*:refs/remotes/%s/*", name);
 	if (!k_url || !k_fetch || !spec)
@@ -630,6 +647,7 @@ int mreg_remote_add(mreg_registry *reg, const char *name, const char *url)
 	free(k_url);
 	free(k_fetch);
 	free(spec);
+	free(abs);
 	git_config_free(cfg);
 	return rc;
 }

@@ -236,6 +236,13 @@ int mreg_cmaes_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_
 /* heuristic_<board>_<n>p, checked; MREG_EINVALID for a bad board or player count. */
 int mreg_cmaes_model_id(char out[MREG_ID_MAX + 1], const char *board, int players);
 
+/*
+ * Whether a version's model file is here: its work tree copy has its size
+ * (a large file not fetched yet has no copy, never its pointer). true on a
+ * bare registry, which keeps no copies.
+ */
+bool mreg_file_here(mreg_registry *reg, const char *file_path, int64_t size);
+
 /* The bytes of a stored model file (artifacts/ from HEAD, blobs/ from the work tree), verified. */
 int mreg_artifact_read(mreg_buf *out, mreg_registry *reg, const char *file_path, const char *file_hash);
 
@@ -391,7 +398,9 @@ typedef struct {
  * a bad setting, the backup).
  */
 int mreg_sync(cJSON **report, mreg_registry *reg, const mreg_sync_opts *o);
-/* {last_round, models, versions, events, conflicts, remotes: [each remote's record]} */
+/* The period of `sync --every default`: git config mreg.syncInterval, else the original's 600 s. */
+int mreg_sync_interval(double *out, mreg_registry *reg);
+/* {last_round, models, versions, events, conflicts, files_not_here, remotes: [each remote's record]} */
 int mreg_sync_status(cJSON **out, mreg_registry *reg);
 
 /* A registry cloned from url into dir (absent or empty); *report: {path, head, events, models, versions, files_not_here}. */

@@ -37,257 +37,11 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-/* ---- each remote's record: .git/mreg/sync.json ------------------------- */
-
-typedef struct {
-	char *name;
-	char *url;
-	char last_try[MREG_TIME_LEN + 1], last_success[MREG_TIME_LEN + 1], last_error_at[MREG_TIME_LEN + 1];
-	char *last_error;
-	int64_t failures;	/* consecutive */
-	int64_t received;	/* events received from it, all rounds */
-	int64_t last_received;	/* in its last successful round */
-	mreg_breaker breaker;
-} remote_rec;
-
-typedef struct {
-	remote_rec *r;
-	size_t n;
-	char round_started[MREG_TIME_LEN + 1], round_finished[MREG_TIME_LEN + 1];
-	cJSON *last_round;	/* the last round's summary, as reported */
-} sync_book;
-
-static void book_dispose(sync_book *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->r[i].name);
-		free(b->r[i].url);
-		free(b->r[i].last_error);
-	}
-	free(b->r);
-	cJSON_Delete(b->last_round);
-	memset(b, 0, sizeof(*b));
-}
-
-static void copy_time(char out[MREG_TIME_LEN + 1], const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	snprintf(out, MREG_TIME_LEN + 1, "%s", cJSON_IsString(v) ? v->valuestring : "");
-}
-
-static int64_t get_int(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (int64_t)v->valuedouble : 0;
-}
-
-static char *get_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? mreg_strdup(v->valuestring) : NULL;
-}
-
-static char *book_path(mreg_registry *reg)
-{
-	return mreg_strfmt("%ssync.json", reg->mregdir);
-}
-
-/* The record as it was written; a damaged one is started afresh (it is only a record). */
-static int book_load(sync_book *b, mreg_registry *reg)
-{
-	mreg_buf buf = MREG_BUF_INIT;
-	char *path = book_path(reg);
-	memset(b, 0, sizeof(*b));
-	if (!path)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	int rc = mreg_fs_read(&buf, path, 16 << 20);
-	free(path);
-	if (rc < 0) {
-		mreg_error_clear();
-		return 0;
-	}
-	cJSON *doc = cJSON_ParseWithLength(buf.ptr, buf.size);
-	mreg_buf_dispose(&buf);
-	const cJSON *remotes = cJSON_GetObjectItemCaseSensitive(doc, "remotes"), *o;
-	b->last_round = cJSON_DetachItemFromObjectCaseSensitive(doc, "last_round");
-	size_t n = (size_t)cJSON_GetArraySize(remotes);
-	if (n && !(b->r = calloc(n, sizeof(*b->r)))) {
-		cJSON_Delete(doc);
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
-	cJSON_ArrayForEach(o, remotes) {
-		if (!cJSON_IsObject(o) || !o->string)
-			continue;
-		remote_rec *r = &b->r[b->n++];
-		r->name = mreg_strdup(o->string);
-		r->url = get_str(o, "url");
-		r->last_error = get_str(o, "last_error");
-		copy_time(r->last_try, o, "last_try");
-		copy_time(r->last_success, o, "last_success");
-		copy_time(r->last_error_at, o, "last_error_at");
-		r->failures = get_int(o, "consecutive_failures");
-		r->received = get_int(o, "events_received");
-		r->last_received = get_int(o, "last_events_received");
-		if (mreg_breaker_read(&r->breaker, cJSON_GetObjectItemCaseSensitive(o, "breaker")) < 0) {
-			mreg_error_clear();
-			r->breaker = (mreg_breaker)MREG_BREAKER_INIT;
-		}
-	}
-	cJSON_Delete(doc);
-	return 0;
-}
-
-static void put_time(mreg_jsonw *w, const char *key, const char *t)
-{
-	mreg_jsonw_str(w, key, t[0] ? t : NULL);
-}
-
-static void book_write_remote(mreg_jsonw *w, const remote_rec *r, bool with_name)
-{
-	mreg_jsonw_obj_begin(w, with_name ? NULL : r->name);
-	if (with_name)
-		mreg_jsonw_str(w, "name", r->name);
-	mreg_jsonw_str(w, "url", r->url);
-	put_time(w, "last_try", r->last_try);
-	put_time(w, "last_success", r->last_success);
-	mreg_jsonw_str(w, "last_error", r->last_error);
-	put_time(w, "last_error_at", r->last_error_at);
-	mreg_jsonw_int(w, "consecutive_failures", r->failures);
-	mreg_jsonw_int(w, "events_received", r->received);
-	mreg_jsonw_int(w, "last_events_received", r->last_received);
-	mreg_jsonw_obj_begin(w, "breaker");
-	mreg_breaker_write(w, &r->breaker);
-	mreg_jsonw_obj_end(w);
-	mreg_jsonw_obj_end(w);
-}
-
-/* Written atomically, under the writer lock (taken here: locks nest). */
-static int book_save(sync_book *b, mreg_registry *reg)
-{
-	mreg_buf out = MREG_BUF_INIT;
-	mreg_jsonw w;
-	char *path = book_path(reg);
-	int rc;
-	if (!path)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	mreg_jsonw_init(&w, &out);
-	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_value(&w, "last_round", b->last_round);
-	mreg_jsonw_obj_begin(&w, "remotes");
-	for (size_t i = 0; i < b->n; i++)
-		book_write_remote(&w, &b->r[i], false);
-	mreg_jsonw_obj_end(&w);
-	mreg_jsonw_obj_end(&w);
-	if ((rc = mreg_jsonw_finish(&w)) == 0 && (rc = mreg_lock_take(reg)) == 0) {
-		rc = mreg_fs_write_atomic(path, out.ptr, out.size, reg->fsync);
-		mreg_lock_release(reg);
-	}
-	free(path);
-	mreg_buf_dispose(&out);
-	return rc;
-}
-
-static remote_rec *book_find(sync_book *b, const char *name, bool add)
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (!strcmp(b->r[i].name, name))
-			return &b->r[i];
-	if (!add)
-		return NULL;
-	remote_rec *more = realloc(b->r, (b->n + 1) * sizeof(*more));
-	if (!more)
-		return NULL;
-	b->r = more;
-	remote_rec *r = &b->r[b->n];
-	memset(r, 0, sizeof(*r));
-	if (!(r->name = mreg_strdup(name)))
-		return NULL;
-	r->breaker = (mreg_breaker)MREG_BREAKER_INIT;
-	b->n++;
-	return r;
-}
-
-void mreg_sync_forget(mreg_registry *reg, const char *name)
-{
-	sync_book b;
-	if (book_load(&b, reg) == 0) {
-		for (size_t i = 0; i < b.n; i++)
-			if (!strcmp(b.r[i].name, name)) {
-				free(b.r[i].name);
-				free(b.r[i].url);
-				free(b.r[i].last_error);
-				b.r[i] = b.r[--b.n];
-				book_save(&b, reg);
-				break;
-			}
-	}
-	book_dispose(&b);
-	mreg_error_clear();
-}
-
-/* ---- settings from git config ----------------------------------------- */
-
-
-typedef struct {
-	mreg_breaker_config breaker;
-	bool push;
-	mreg_clone_files files;
-} sync_settings;
-
-static int settings_read(sync_settings *s, mreg_registry *reg)
-{
-	git_config *cfg = NULL;
-	git_buf v = GIT_BUF_INIT;
-	int rc = 0, b;
-	*s = (sync_settings){ MREG_BREAKER_CONFIG_INIT, false, MREG_CLONE_FILES_ALL };
-	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
-		return mreg_libgit2_error("cannot read the git config of", reg->path);
-	static const char *const keys[] = { "mreg.breaker.failureThreshold", "mreg.breaker.recoveryTimeout",
-					     "mreg.breaker.maxBackoff", "mreg.breaker.halfOpenMaxCalls", "mreg.breaker.jitter" };
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys) && rc == 0; i++) {
-		git_buf_dispose(&v);
-		if (git_config_get_string_buf(&v, cfg, keys[i]) < 0)
-			continue;
-		char *end;
-		double d = strtod(v.ptr, &end);
-		if (end == v.ptr || *end) {
-			rc = mreg_error_set(MREG_EINVALID, "invalid git config %s '%s': not a number", keys[i], v.ptr);
-			break;
-		}
-		switch (i) {
-		case 0: s->breaker.failure_threshold = (int)d; break;
-		case 1: s->breaker.recovery_seconds = d; break;
-		case 2: s->breaker.max_backoff_seconds = d; break;
-		case 3: s->breaker.half_open_max_calls = (int)d; break;
-		default: s->breaker.jitter = d; break;
-		}
-	}
-	if (rc == 0)
-		rc = mreg_breaker_config_check(&s->breaker);
-	if (rc == 0 && git_config_get_bool(&b, cfg, "mreg.syncPush") == 0)
-		s->push = b;
-	git_buf_dispose(&v);
-	if (rc == 0 && git_config_get_string_buf(&v, cfg, "mreg.syncFiles") == 0) {
-		if (!strcmp(v.ptr, "all"))
-			s->files = MREG_CLONE_FILES_ALL;
-		else if (!strcmp(v.ptr, "serving"))
-			s->files = MREG_CLONE_FILES_SERVING;
-		else if (!strcmp(v.ptr, "none"))
-			s->files = MREG_CLONE_FILES_NONE;
-		else
-			rc = mreg_error_set(MREG_EINVALID, "invalid git config mreg.syncFiles '%s': all, serving or none", v.ptr);
-	}
-	git_error_clear();
-	git_buf_dispose(&v);
-	git_config_free(cfg);
-	return rc;
-}
-
 /* ---- one remote -------------------------------------------------------- */
 
 typedef struct {
 	mreg_registry *reg;
-	const sync_settings *set;
+	const mreg_sync_settings *set;
 	const mreg_sync_opts *o;
 	const char *name;
 	char branch[256];	/* refs/heads/... */
@@ -302,6 +56,7 @@ typedef struct {
 	char warning[700];
 	cJSON *models;
 	cJSON *round_models;	/* the round's: models whose versions were seen before any change */
+	cJSON *book_missing;	/* large files earlier rounds could not have */
 	cJSON *ren_before;	/* their versions renumbered then */
 } one_sync;
 
@@ -352,48 +107,138 @@ static bool has_events(mreg_registry *reg, const git_oid *tree)
 	return mreg_tree_path(&e, &mode, reg, tree, "events") == 0;
 }
 
-/* The large files the new history names that are not here, fetched with git-lfs and checked. */
-static int fetch_large(one_sync *s, const mreg_incoming *in, const git_oid *tip)
+/* Whether the large file at path is in the store with p's bytes. */
+static bool large_here(mreg_registry *reg, const char *path, const mreg_lfs_pointer *p)
 {
-	char **paths = NULL;
-	size_t n = 0;
-	int rc = 0;
-	if (s->set->files == MREG_CLONE_FILES_NONE || !in->nlarge)
-		return 0;
-	if (!(paths = calloc(in->nlarge, sizeof(*paths))))
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	for (size_t i = 0; i < in->nlarge; i++) {
-		char xxh[33];
-		const char *base = strrchr(in->large[i].path, '/') + 1;
-		snprintf(xxh, sizeof(xxh), "%.32s", base);
-		if (mreg_lfs_check(s->reg, &in->large[i].ptr, xxh) < 0)
-			paths[n++] = in->large[i].path;
-		mreg_error_clear();
-	}
-	if (n) {
-		char hex[41];
-		git_oid_tostr(hex, sizeof(hex), tip);
-		char why[600] = "";
-		if (mreg_remote_lfs(s->reg, "fetch", s->name, hex, paths, n) < 0)
-			snprintf(why, sizeof(why), "%s", mreg_error_last());
-		mreg_error_clear();
-		for (size_t i = 0; i < n; i++) {
-			const mreg_incoming_large *l = NULL;
-			for (size_t k = 0; k < in->nlarge && !l; k++)
-				if (in->large[k].path == paths[i])
-					l = &in->large[k];
-			char xxh[33];
-			snprintf(xxh, sizeof(xxh), "%.32s", strrchr(paths[i], '/') + 1);
-			if (mreg_lfs_check(s->reg, &l->ptr, xxh) < 0) {
-				cJSON *m = cJSON_CreateObject();
-				cJSON_AddStringToObject(m, "path", paths[i]);
-				cJSON_AddStringToObject(m, "problem", why[0] ? why : mreg_error_last());
-				cJSON_AddItemToArray(s->missing, m);
+	char xxh[33];
+	const char *slash = strrchr(path, '/');
+	snprintf(xxh, sizeof(xxh), "%.32s", slash ? slash + 1 : path);
+	bool here = mreg_lfs_check(reg, p, xxh) == 0;
+	mreg_error_clear();
+	return here;
+}
+
+/* The file paths of the production and staging versions (mreg.syncFiles serving): sorted, for bsearch. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int serving_paths(char ***out, size_t *n, mreg_registry *reg)
+{
+	mreg_state *st = NULL;
+	int rc = mreg_read_state(&st, reg, NULL, true);
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; rc == 0 && i < st->nmodels; i++) {
+		mreg_model *m = st->models[i];
+		for (int k = 0; k < m->nversions; k++) {
+			mreg_version *v = &m->versions[k];
+			if (v->stage != MREG_STAGE_PRODUCTION && v->stage != MREG_STAGE_STAGING)
+				continue;
+			if ((rc = mreg_version_materialize(v)) < 0)
+				break;
+			char **more = realloc(*out, (*n + 1) * sizeof(**out));
+			if (!more || !(more[*n] = mreg_strdup(v->file_path ? v->file_path : ""))) {
+				free(more);
+				rc = mreg_error_set(MREG_ERROR, "out of memory");
+				break;
 			}
-			mreg_error_clear();
+			*out = more;
+			(*n)++;
 		}
 	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_str);
+	mreg_state_free(st);
+	mreg_cache_release_maps(reg);
+	return rc;
+}
+
+static void missing(one_sync *s, const mreg_incoming_large *l, const char *why)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "path", l->path);
+	cJSON_AddStringToObject(m, "oid", l->ptr.oid);
+	cJSON_AddNumberToObject(m, "size", (double)l->ptr.size);
+	cJSON_AddStringToObject(m, "problem", why);
+	cJSON_AddItemToArray(s->missing, m);
+}
+
+/*
+ * The large files of cand that are not here, fetched from the remote with
+ * git-lfs (the objects rev names) and checked by hash; those still not here
+ * go to s->missing with the reason. serving: only the files of production
+ * and staging versions are wanted.
+ */
+static int fetch_large(one_sync *s, const mreg_incoming_large *cand, size_t ncand, const char *rev, bool serving)
+{
+	char **paths = NULL, **want = NULL;
+	size_t n = 0, nwant = 0;
+	int rc = 0;
+	bool none = s->set->files == MREG_CLONE_FILES_NONE;
+	if (!ncand)
+		return 0;
+	if (serving && !none && (rc = serving_paths(&want, &nwant, s->reg)) < 0)
+		return rc;
+	if (!(paths = calloc(ncand, sizeof(*paths)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < ncand; i++) {
+		if (large_here(s->reg, cand[i].path, &cand[i].ptr))
+			continue;
+		if (none || (serving && !bsearch(&cand[i].path, want, nwant, sizeof(*want), cmp_str)))
+			missing(s, &cand[i], none ? "not fetched (mreg.syncFiles is none)"
+						  : "not fetched (mreg.syncFiles is serving; not a production or staging version's)");
+		else
+			paths[n++] = cand[i].path;
+	}
+	if (!n)
+		goto done;
+	char why[600] = "";
+	if (mreg_remote_lfs(s->reg, "fetch", s->name, rev, paths, n) < 0)
+		snprintf(why, sizeof(why), "%s", mreg_error_last());
+	mreg_error_clear();
+	for (size_t i = 0, k = 0; i < ncand && k < n; i++) {
+		if (cand[i].path != paths[k])
+			continue;
+		k++;
+		if (large_here(s->reg, cand[i].path, &cand[i].ptr))
+			continue;
+		missing(s, &cand[i], why[0] ? why : "the remote did not send it");
+	}
+done:
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i]);
+	free(want);
 	free(paths);
+	return rc;
+}
+
+/* The large files earlier rounds could not have, tried again from this remote (at HEAD: pointers never go). */
+static int fetch_missing(one_sync *s)
+{
+	size_t n = (size_t)cJSON_GetArraySize(s->book_missing), k = 0;
+	if (!n)
+		return 0;
+	mreg_incoming_large *cand = calloc(n, sizeof(*cand));
+	if (!cand)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	const cJSON *m;
+	cJSON_ArrayForEach(m, s->book_missing) {
+		const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "path"));
+		const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "oid"));
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size");
+		if (!path || !oid || strlen(oid) != 64 || !cJSON_IsNumber(size))
+			continue;
+		cand[k].path = (char *)path;
+		snprintf(cand[k].ptr.oid, sizeof(cand[k].ptr.oid), "%s", oid);
+		cand[k].ptr.size = (int64_t)size->valuedouble;
+		k++;
+	}
+	int rc = fetch_large(s, cand, k, "HEAD", s->set->files == MREG_CLONE_FILES_SERVING);
+	free(cand);
 	return rc;
 }
 
@@ -480,6 +325,27 @@ static void note_before(one_sync *s, const mreg_incoming *in)
 	}
 }
 
+/*
+ * A tree mreg could not fold as it came: an event whose clock is past what
+ * any writer could have seen (the fold leaves such a forgery out, DESIGN
+ * section 3) is refused here instead, before it gets in.
+ */
+static int check_clock(one_sync *s, const mreg_incoming *in)
+{
+	mreg_state *st = NULL;
+	int rc = mreg_read_state(&st, s->reg, NULL, false);
+	if (rc < 0)
+		return rc;
+	int64_t bound = st->nfiles + (int64_t)in->events + MREG_CLOCK_SLACK;
+	mreg_state_free(st);
+	mreg_cache_release_maps(s->reg);
+	if (in->max_clock > bound)
+		return mreg_error_set(MREG_EINVALID, "cannot sync '%s': an event claims clock %lld, past the %lld events "
+				      "the registry would hold (a forged clock); nothing was changed", s->name,
+				      (long long)in->max_clock, (long long)(bound - MREG_CLOCK_SLACK));
+	return 0;
+}
+
 static int sync_one(one_sync *s)
 {
 	mreg_registry *reg = s->reg;
@@ -516,7 +382,11 @@ static int sync_one(one_sync *s)
 				rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': %s; nothing was changed", s->name,
 						    s->problem);
 			if (rc == 0)
-				rc = fetch_large(s, &in, &tip);
+				rc = check_clock(s, &in);
+			char hex[41];
+			git_oid_tostr(hex, sizeof(hex), &tip);
+			if (rc == 0 && s->set->files != MREG_CLONE_FILES_SERVING)
+				rc = fetch_large(s, in.large, in.nlarge, hex, false);	/* before the branch moves */
 			if (rc == 0)
 				note_before(s, &in);
 			for (size_t i = 0; rc == 0 && i < in.nmodels; i++)
@@ -525,12 +395,22 @@ static int sync_one(one_sync *s)
 			s->commits = in.commits;
 			if (rc == 0 && !s->o->dry_run)
 				rc = land(s, &tip, in.events);
+			/* the serving versions are known once the new events are folded */
+			if (rc == 0 && !s->o->dry_run && s->set->files == MREG_CLONE_FILES_SERVING &&
+			    (rc = fetch_large(s, in.large, in.nlarge, hex, true)) == 0 && cJSON_GetArraySize(s->missing) < (int)in.nlarge)
+				rc = mreg_cache_check_large(reg);
 			mreg_incoming_dispose(&in);
 			if (rc < 0)
 				return rc;
 		}
 		if (!s->o->dry_run)
 			track(s, &tip);
+	}
+	if (!s->o->dry_run && cJSON_GetArraySize(s->book_missing)) {
+		if ((rc = fetch_missing(s)) < 0)
+			return rc;
+		if ((rc = mreg_cache_check_large(reg)) < 0)
+			return rc;
 	}
 	if ((rc = mreg_head_read(&head, &head_tree, reg)) < 0)
 		return rc;
@@ -638,7 +518,7 @@ static void add_time(cJSON *o, const char *key, const char *t)
 		cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *remote_item(const one_sync *s, const remote_rec *r, const mreg_breaker_config *bc, const char *error)
+static cJSON *remote_item(const one_sync *s, const mreg_sync_remote *r, const mreg_breaker_config *bc, const char *error)
 {
 	cJSON *o = cJSON_CreateObject();
 	char t[MREG_TIME_LEN + 1];
@@ -719,217 +599,242 @@ static int pre_sync_backup(cJSON *report, mreg_registry *reg)
 	return rc;
 }
 
+/* A round: what every remote's sync shares, and the totals. */
+typedef struct {
+	mreg_registry *reg;
+	const mreg_sync_opts *o;
+	mreg_sync_settings set;
+	mreg_sync_book book;
+	char branch[256];
+	cJSON *models, *ren, *round_models;
+	cJSON *missing;		/* large files this round could not have */
+	int64_t received, sent, synced, failed;
+} sync_round;
+
+/* The models of one remote's sync added to the round's, once each. */
+static void add_models(cJSON *into, const cJSON *from)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, from) {
+		bool seen = false;
+		const cJSON *x;
+		cJSON_ArrayForEach(x, into) if (!strcmp(x->valuestring, m->valuestring)) seen = true;
+		if (!seen)
+			cJSON_AddItemToArray(into, cJSON_CreateString(m->valuestring));
+	}
+}
+
+/* The outcome of one try into the remote's record and its breaker. */
+static void record(sync_round *rd, mreg_sync_remote *r, one_sync *s, const char *error, int64_t now)
+{
+	if (!error) {
+		rd->synced++;
+		rd->received += s->received;
+		rd->sent += s->sent;
+		mreg_breaker_success(&r->breaker);
+		r->failures = 0;
+		mreg_time_format(r->last_success, now);
+		r->received += s->received;
+		r->last_received = s->received;
+	} else {
+		rd->failed++;
+		mreg_breaker_failure(&r->breaker, &rd->set.breaker, now, draw());
+		r->failures++;
+		free(r->last_error);
+		r->last_error = mreg_strdup(error);
+		mreg_time_format(r->last_error_at, now);
+	}
+	mreg_time_format(r->last_try, now);
+}
+
+/* One remote's part of the round, as its report item (NULL for want of memory). */
+static cJSON *sync_remote(sync_round *rd, const char *name)
+{
+	one_sync s;
+	char *error = NULL;
+	memset(&s, 0, sizeof(s));
+	s.reg = rd->reg;
+	s.set = &rd->set;
+	s.o = rd->o;
+	s.name = name;
+	snprintf(s.branch, sizeof(s.branch), "%s", rd->branch);
+	s.missing = cJSON_CreateArray();
+	s.models = cJSON_CreateArray();
+	s.round_models = rd->round_models;
+	s.ren_before = rd->ren;
+	s.book_missing = rd->book.missing;
+	mreg_sync_remote *r = mreg_syncbook_find(&rd->book, name, true);
+	if (!r) {
+		cJSON_Delete(s.missing);
+		cJSON_Delete(s.models);
+		return NULL;
+	}
+	git_remote *gr = NULL;
+	if (git_remote_lookup(&gr, rd->reg->repo, name) == 0 && git_remote_url(gr)) {
+		free(r->url);
+		r->url = mreg_strdup(git_remote_url(gr));
+	}
+	git_remote_free(gr);
+	git_error_clear();
+	if (!rd->o->dry_run && !mreg_breaker_allow(&r->breaker, &rd->set.breaker, mreg_fs_now_usec())) {
+		char until[MREG_TIME_LEN + 1];
+		s.result = "skipped";
+		mreg_time_format(until, r->breaker.open_until);
+		error = mreg_strfmt("circuit open after %lld failures; next try after %s", (long long)r->failures, until);
+		rd->failed++;
+	} else {
+		if (!rd->o->dry_run)
+			mreg_syncbook_save(&rd->book, rd->reg);	/* a half-open try is counted even if this process dies */
+		if (sync_one(&s) == 0) {
+			s.result = "ok";
+		} else {
+			s.result = "failed";
+			error = mreg_strdup(mreg_error_last());
+			mreg_error_clear();
+		}
+		if (rd->o->dry_run) {
+			rd->synced += !error;
+			rd->failed += !!error;
+			rd->received += s.received;
+		} else {
+			record(rd, r, &s, error ? error : NULL, mreg_fs_now_usec());
+			mreg_syncbook_save(&rd->book, rd->reg);
+		}
+	}
+	add_models(rd->models, s.models);
+	const cJSON *m;
+	cJSON_ArrayForEach(m, s.missing) cJSON_AddItemToArray(rd->missing, cJSON_Duplicate(m, true));
+	cJSON *item = remote_item(&s, r, &rd->set.breaker, error);
+	free(error);
+	cJSON_Delete(s.missing);
+	cJSON_Delete(s.models);
+	return item;
+}
+
+/* The round's totals, and what it changed: versions renumbered and promotions that became conflicts. */
+static void round_report(cJSON *report, sync_round *rd, const cJSON *conf_before)
+{
+	cJSON *ren_after = cJSON_CreateArray(), *m;
+	cJSON_ArrayForEach(m, rd->models) renumbered(ren_after, rd->reg, m->valuestring);
+	cJSON *conf_after = conflicts(rd->reg);
+	cJSON_AddNumberToObject(report, "nodes_synced", (double)rd->synced);
+	cJSON_AddNumberToObject(report, "nodes_failed", (double)rd->failed);
+	cJSON_AddNumberToObject(report, "events_received", (double)rd->received);
+	cJSON_AddNumberToObject(report, "events_sent", (double)rd->sent);
+	cJSON_AddItemToObject(report, "models_changed", cJSON_Duplicate(rd->models, true));
+	cJSON_AddItemToObject(report, "versions_renumbered", added_items(rd->ren, ren_after, "ref"));
+	cJSON_AddItemToObject(report, "conflicts", added_items(conf_before, conf_after, "event"));
+	cJSON_Delete(ren_after);
+	cJSON_Delete(conf_after);
+	git_oid head, tree;
+	char hex[41] = "";
+	if (mreg_head_read(&head, &tree, rd->reg) == 0)
+		git_oid_tostr(hex, sizeof(hex), &head);
+	cJSON_AddStringToObject(report, "head", hex);
+	mreg_time_format(rd->book.round_finished, mreg_fs_now_usec());
+	cJSON_AddStringToObject(report, "finished", rd->book.round_finished);
+	cJSON_AddBoolToObject(report, "ok", rd->failed == 0);
+	cJSON *last = cJSON_CreateObject();
+	cJSON_AddStringToObject(last, "started", rd->book.round_started);
+	cJSON_AddStringToObject(last, "finished", rd->book.round_finished);
+	cJSON_AddNumberToObject(last, "nodes_synced", (double)rd->synced);
+	cJSON_AddNumberToObject(last, "nodes_failed", (double)rd->failed);
+	cJSON_AddNumberToObject(last, "events_received", (double)rd->received);
+	cJSON_AddNumberToObject(last, "events_sent", (double)rd->sent);
+	cJSON_Delete(rd->book.last_round);
+	rd->book.last_round = last;
+}
+
+/* The book's list of large files not here: the round's and the earlier ones, less those here now. */
+static void still_missing(sync_round *rd)
+{
+	cJSON *all = cJSON_CreateArray(), *m;
+	cJSON *lists[2] = { rd->book.missing, rd->missing };
+	for (int i = 0; i < 2; i++)
+		cJSON_ArrayForEach(m, lists[i]) {
+			const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "path"));
+			const char *oid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "oid"));
+			const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size"), *x;
+			bool dup = false;
+			cJSON_ArrayForEach(x, all) dup |= path && !strcmp(path, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "path")));
+			if (!path || !oid || strlen(oid) != 64 || !cJSON_IsNumber(size) || dup)
+				continue;
+			mreg_lfs_pointer p = { "", (int64_t)size->valuedouble };
+			snprintf(p.oid, sizeof(p.oid), "%s", oid);
+			if (!large_here(rd->reg, path, &p))
+				cJSON_AddItemToArray(all, cJSON_Duplicate(m, true));
+		}
+	cJSON_Delete(rd->book.missing);
+	rd->book.missing = all;
+}
+
+/* The state and mirror at HEAD before anything is fetched, and HEAD's branch. */
+static int round_start(sync_round *rd)
+{
+	mreg_registry *reg = rd->reg;
+	int rc;
+	if (!mreg_head_on_branch(reg) || strncmp(mreg_head_branch(reg, rd->branch, sizeof(rd->branch)), "refs/heads/", 11))
+		return mreg_error_set(MREG_EINVALID, "cannot sync '%s': HEAD is not on a branch", reg->path);
+	if ((rc = mreg_lock_take(reg)) < 0)
+		return rc;
+	rc = mreg_cache_ensure(reg);
+	mreg_lock_release(reg);
+	return rc;
+}
+
 int mreg_sync(cJSON **out, mreg_registry *reg, const mreg_sync_opts *o)
 {
-	sync_settings set;
-	sync_book book;
+	sync_round rd;
 	git_strarray names = { NULL, 0 };
-	cJSON *report = NULL, *items, *models, *ren = NULL, *conf_before = NULL, *round_models = NULL;
-	char branch[256];
-	int64_t received = 0, sent = 0, synced = 0, failed = 0;
+	cJSON *report = NULL, *items, *conf_before = NULL;
 	int rc;
 
 	*out = NULL;
-	memset(&book, 0, sizeof(book));
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = settings_read(&set, reg)) < 0 ||
-	    (rc = remote_names(&names, reg, o)) < 0)
+	memset(&rd, 0, sizeof(rd));
+	rd.reg = reg;
+	rd.o = o;
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_syncbook_settings(&rd.set, reg)) < 0 ||
+	    (rc = remote_names(&names, reg, o)) < 0 || (rc = round_start(&rd)) < 0 ||
+	    (rc = mreg_syncbook_load(&rd.book, reg)) < 0)
 		goto done;
 	if (o->files >= 0)
-		set.files = (mreg_clone_files)o->files;
-	if (!mreg_head_on_branch(reg) || strncmp(mreg_head_branch(reg, branch, sizeof(branch)), "refs/heads/", 11)) {
-		rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': HEAD is not on a branch", reg->path);
-		goto done;
-	}
-	if ((rc = mreg_lock_take(reg)) < 0)
-		goto done;
-	rc = mreg_cache_ensure(reg);
-	mreg_lock_release(reg);
-	if (rc < 0 || (rc = book_load(&book, reg)) < 0)
-		goto done;
+		rd.set.files = (mreg_clone_files)o->files;
 	report = cJSON_CreateObject();
-	mreg_time_format(book.round_started, mreg_fs_now_usec());
-	cJSON_AddStringToObject(report, "started", book.round_started);
+	mreg_time_format(rd.book.round_started, mreg_fs_now_usec());
+	cJSON_AddStringToObject(report, "started", rd.book.round_started);
 	cJSON_AddBoolToObject(report, "dry_run", o->dry_run);
 	if (!o->no_backup && !o->dry_run && (rc = pre_sync_backup(report, reg)) < 0)
 		goto done;
 	if (!cJSON_HasObjectItem(report, "backup"))
 		cJSON_AddNullToObject(report, "backup");
 	items = cJSON_AddArrayToObject(report, "remotes");
-	models = cJSON_CreateArray();
-	ren = cJSON_CreateArray();
-	round_models = cJSON_CreateArray();
+	rd.models = cJSON_CreateArray();
+	rd.ren = cJSON_CreateArray();
+	rd.round_models = cJSON_CreateArray();
+	rd.missing = cJSON_CreateArray();
 	conf_before = conflicts(reg);
 	for (size_t i = 0; i < names.count; i++) {
-		one_sync s;
-		memset(&s, 0, sizeof(s));
-		s.reg = reg;
-		s.set = &set;
-		s.o = o;
-		s.name = names.strings[i];
-		snprintf(s.branch, sizeof(s.branch), "%s", branch);
-		s.missing = cJSON_CreateArray();
-		s.models = cJSON_CreateArray();
-		s.round_models = round_models;
-		s.ren_before = ren;
-		remote_rec *r = book_find(&book, s.name, true);
-		if (!r) {
+		cJSON *item = sync_remote(&rd, names.strings[i]);
+		if (!item) {
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			cJSON_Delete(s.missing);
-			cJSON_Delete(s.models);
 			goto done;
 		}
-		git_remote *gr = NULL;
-		if (git_remote_lookup(&gr, reg->repo, s.name) == 0 && git_remote_url(gr)) {
-			free(r->url);
-			r->url = mreg_strdup(git_remote_url(gr));
-		}
-		git_remote_free(gr);
-		git_error_clear();
-		int64_t now = mreg_fs_now_usec();
-		char *error = NULL;
-		if (!o->dry_run && !mreg_breaker_allow(&r->breaker, &set.breaker, now)) {
-			s.result = "skipped";
-			char until[MREG_TIME_LEN + 1];
-			mreg_time_format(until, r->breaker.open_until);
-			error = mreg_strfmt("circuit open after %lld failures; next try after %s", (long long)r->failures, until);
-			failed++;
-		} else {
-			if (!o->dry_run)
-				book_save(&book, reg);	/* a half-open try is counted even if this process dies */
-			int one = sync_one(&s);
-			now = mreg_fs_now_usec();
-			if (one == 0) {
-				s.result = "ok";
-				synced++;
-				received += s.received;
-				sent += s.sent;
-				if (!o->dry_run) {
-					mreg_breaker_success(&r->breaker);
-					r->failures = 0;
-					mreg_time_format(r->last_success, now);
-					r->received += s.received;
-					r->last_received = s.received;
-				}
-			} else {
-				s.result = "failed";
-				failed++;
-				error = mreg_strdup(mreg_error_last());
-				mreg_error_clear();
-				if (!o->dry_run) {
-					mreg_breaker_failure(&r->breaker, &set.breaker, now, draw());
-					r->failures++;
-					free(r->last_error);
-					r->last_error = mreg_strdup(error);
-					mreg_time_format(r->last_error_at, now);
-				}
-			}
-			mreg_time_format(r->last_try, now);
-			if (!o->dry_run)
-				book_save(&book, reg);
-		}
-		cJSON *m;
-		cJSON_ArrayForEach(m, s.models) {
-			bool seen = false;
-			const cJSON *x;
-			cJSON_ArrayForEach(x, models) if (!strcmp(x->valuestring, m->valuestring)) seen = true;
-			if (!seen)
-				cJSON_AddItemToArray(models, cJSON_CreateString(m->valuestring));
-		}
-		cJSON_AddItemToArray(items, remote_item(&s, r, &set.breaker, error));
-		free(error);
-		cJSON_Delete(s.missing);
-		cJSON_Delete(s.models);
+		cJSON_AddItemToArray(items, item);
 	}
-	/* what the round changed: versions renumbered and promotions that became conflicts */
-	cJSON *ren_after = cJSON_CreateArray(), *m;
-	cJSON_ArrayForEach(m, models) renumbered(ren_after, reg, m->valuestring);
-	cJSON *conf_after = conflicts(reg);
-	cJSON_AddNumberToObject(report, "nodes_synced", (double)synced);
-	cJSON_AddNumberToObject(report, "nodes_failed", (double)failed);
-	cJSON_AddNumberToObject(report, "events_received", (double)received);
-	cJSON_AddNumberToObject(report, "events_sent", (double)sent);
-	cJSON_AddItemToObject(report, "models_changed", models);
-	cJSON_AddItemToObject(report, "versions_renumbered", added_items(ren, ren_after, "ref"));
-	cJSON_Delete(ren_after);
-	cJSON_AddItemToObject(report, "conflicts", added_items(conf_before, conf_after, "event"));
-	cJSON_Delete(conf_after);
-	git_oid head, tree;
-	char hex[41] = "";
-	if (mreg_head_read(&head, &tree, reg) == 0)
-		git_oid_tostr(hex, sizeof(hex), &head);
-	cJSON_AddStringToObject(report, "head", hex);
-	mreg_time_format(book.round_finished, mreg_fs_now_usec());
-	cJSON_AddStringToObject(report, "finished", book.round_finished);
-	cJSON_AddBoolToObject(report, "ok", failed == 0);
-	if (!o->dry_run) {
-		cJSON_Delete(book.last_round);
-		book.last_round = cJSON_CreateObject();
-		cJSON_AddStringToObject(book.last_round, "started", book.round_started);
-		cJSON_AddStringToObject(book.last_round, "finished", book.round_finished);
-		cJSON_AddNumberToObject(book.last_round, "nodes_synced", (double)synced);
-		cJSON_AddNumberToObject(book.last_round, "nodes_failed", (double)failed);
-		cJSON_AddNumberToObject(book.last_round, "events_received", (double)received);
-		cJSON_AddNumberToObject(book.last_round, "events_sent", (double)sent);
-		if ((rc = book_save(&book, reg)) < 0)
-			goto done;
-	}
+	round_report(report, &rd, conf_before);
+	still_missing(&rd);
+	if (!o->dry_run && (rc = mreg_syncbook_save(&rd.book, reg)) < 0)
+		goto done;
 	*out = report;
 	report = NULL;
-	rc = 0;
 done:
 	cJSON_Delete(report);
-	cJSON_Delete(ren);
-	cJSON_Delete(round_models);
+	cJSON_Delete(rd.models);
+	cJSON_Delete(rd.ren);
+	cJSON_Delete(rd.round_models);
+	cJSON_Delete(rd.missing);
 	cJSON_Delete(conf_before);
-	book_dispose(&book);
-	git_strarray_dispose(&names);
-	return rc;
-}
-
-/* ---- status ------------------------------------------------------------ */
-
-int mreg_sync_status(cJSON **out, mreg_registry *reg)
-{
-	sync_book book;
-	git_strarray names = { NULL, 0 };
-	mreg_state *st = NULL;
-	int rc;
-	*out = NULL;
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_remote_names(&names, reg)) < 0 ||
-	    (rc = book_load(&book, reg)) < 0)
-		goto done;
-	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
-		goto done;
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "last_round", book.last_round ? cJSON_Duplicate(book.last_round, true) : cJSON_CreateNull());
-	cJSON_AddNumberToObject(o, "models", (double)st->nmodels);
-	cJSON_AddNumberToObject(o, "versions", (double)st->nversions);
-	cJSON_AddNumberToObject(o, "events", (double)st->nevents);
-	cJSON_AddNumberToObject(o, "conflicts", (double)st->nconflicts);
-	cJSON *arr = cJSON_AddArrayToObject(o, "remotes");
-	for (size_t i = 0; i < names.count; i++) {
-		remote_rec *r = book_find(&book, names.strings[i], true);
-		git_remote *gr = NULL;
-		if (r && git_remote_lookup(&gr, reg->repo, r->name) == 0 && git_remote_url(gr)) {
-			free(r->url);
-			r->url = mreg_strdup(git_remote_url(gr));
-		}
-		git_remote_free(gr);
-		git_error_clear();
-		if (!r)
-			continue;
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_jsonw w;
-		mreg_jsonw_init(&w, &b);
-		book_write_remote(&w, r, true);
-		if (mreg_jsonw_finish(&w) == 0)
-			cJSON_AddItemToArray(arr, cJSON_ParseWithLength(b.ptr, b.size));
-		mreg_buf_dispose(&b);
-	}
-	*out = o;
-done:
-	mreg_state_free(st);
-	book_dispose(&book);
+	mreg_syncbook_dispose(&rd.book);
 	git_strarray_dispose(&names);
 	return rc;
 }

@@ -226,6 +226,36 @@ else
 fi
 
 echo
+echo "== sync (issue 13 targets: 10,000 new events <= 1 s and within 1.5x of git fetch + merge;"
+echo "   20 remotes with nothing new <= 1 s) =="
+# A node that was offline: the 100k registry's history one batch of 10,000 events behind.
+git clone -q --bare "$big" hub90.git && git -C hub90.git update-ref refs/heads/main main~1
+step sync-setup "$LIB" time clone90k "$MREG" clone hub90.git node90
+step sync-setup git clone -q hub90.git git90
+"$MREG" -C node90 remote add origin-big "$T/$big" >/dev/null
+# A then B, twice: mreg sync, and stock git fetch + merge of the same commit (both check the new files out)
+for round in 1 2; do
+	step sync10k "$LIB" time sync10k "$MREG" -C node90 sync --no-backup origin-big
+	step sync10k "$LIB" time git10k sh -c "git -C git90 fetch -q '$T/$big' main && git -C git90 merge -q --ff-only FETCH_HEAD"
+	if [ "$round" = 1 ]; then
+		# both back one batch, for the second round
+		git -C git90 reset -q --hard HEAD~1
+		git -C node90 reset -q --hard HEAD~1 && git -C node90 update-ref -d refs/remotes/origin-big/main
+		step sync10k "$MREG" -C node90 refresh >/dev/null
+	fi
+done
+step sync10k "$MREG" -C node90 fsck
+# 20 remotes, nothing new: the W1 (b) registry's clone, with it as each remote
+step sync20 "$MREG" clone w1-cli node20 >/dev/null
+for i in $(seq 1 20); do "$MREG" -C node20 remote add "r$i" "$T/w1-cli" >/dev/null; done
+"$MREG" -C node20 remote remove origin >/dev/null
+step sync20 "$MREG" -C node20 sync --no-backup >/dev/null
+for round in 1 2 3; do
+	step sync20 "$LIB" time sync20 "$MREG" -C node20 sync --no-backup
+	step sync20 "$LIB" time git20 git -C node20 fetch -q --multiple $(seq -f 'r%g' 1 20)
+done
+
+echo
 echo "== summary: measured against the targets (m/t = measured / target) =="
 step summary "$LIB" summary
 

@@ -265,7 +265,7 @@ expect_eq "--json: started and finished are times" \
 	"$(jq -r '[.started, .finished] | map(test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")) | all' "$T/r.json")" true
 "$MREG" -C "$A" sync status --json >"$T/s.json"
 expect_eq "sync status --json: its keys" "$(jq -c 'keys_unsorted' "$T/s.json")" \
-	'["last_round","models","versions","events","conflicts","remotes"]'
+	'["last_round","files_not_here","models","versions","events","conflicts","remotes"]'
 expect_eq "sync status --json: a remote's keys" "$(jq -c '.remotes[0] | keys_unsorted' "$T/s.json")" \
 	'["name","url","last_try","last_success","last_error","last_error_at","consecutive_failures","events_received","last_events_received","breaker"]'
 expect_eq "sync status --json: the breaker's keys" "$(jq -c '.remotes[0].breaker | keys_unsorted' "$T/s.json")" \
@@ -277,7 +277,7 @@ expect_eq "sync status --json: counts are the state's" "$(jq -c '[.events, .vers
 expect_eq "sync status --json: hub's record" \
 	"$(jq -c '.remotes[] | select(.name == "hub") | [.last_error, .consecutive_failures, .last_events_received, .breaker.state]' "$T/s.json")" \
 	'[null,0,1,"closed"]'
-expect_eq "sync status: hub, as people read it" "$("$MREG" -C "$A" sync status | sed -n "/^hub	/,/breaker/p" | sed 's/[0-9T:.-]*Z/TIME/g')" \
+expect_eq "sync status: hub, as people read it" "$("$MREG" -C "$A" sync status | sed -n "/^hub	/,/breaker/p" | sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/TIME/g')" \
 	"$(printf 'hub\t%s\n  last success: TIME; events received: %s (last round 1)\n  breaker: closed, 0 consecutive failures' \
 		"$T/hub.git" "$(jq '.remotes[] | select(.name == "hub") | .events_received' "$T/s.json")")"
 

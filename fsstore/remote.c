@@ -531,6 +531,67 @@ done:
 	return rc;
 }
 
+/* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
+static bool local_url(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return true;
+	if (strstr(url, "://"))
+		return false;
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	return !colon || (slash && slash < colon);
+}
+
+/*
+ * A push to a repository on this machine, by stock git. libgit2's local
+ * transport moves the remote's branch without comparing its old value (a
+ * push racing another would drop the other's commits) and runs no hooks;
+ * git push with --force-with-lease=<branch>:<expect> has receive-pack
+ * move it only from the value this sync merged (absent: only if it still
+ * is), under its lock, and runs the remote's hooks as a server would.
+ */
+static int push_local(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect)
+{
+	mreg_buf out = MREG_BUF_INIT, err = MREG_BUF_INIT;
+	char hex[41] = "";
+	if (expect)
+		git_oid_tostr(hex, sizeof(hex), expect);
+	char *lease = mreg_strfmt("--force-with-lease=%s:%s", branch, hex), *spec = mreg_strfmt("%s:%s", branch, branch);
+	char *argv[] = { "git", "push", "--porcelain", "--no-verify", lease, (char *)name, spec, NULL };
+	int rc = lease && spec ? mreg_remote_run(&out, &err, reg->workdir ? reg->workdir : reg->gitdir, argv, NULL)
+			       : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc < 0) {
+		/* the porcelain line of the ref ("!<tab>src:dst<tab>[rejected] (why)"), else git's last words */
+		const char *bang = out.size ? strstr(out.ptr, "!\t") : NULL;
+		char why[512] = "", said[512] = "";
+		if (bang) {
+			const char *t = strchr(bang + 2, '\t');
+			snprintf(why, sizeof(why), "%.*s", t ? (int)strcspn(t + 1, "\n") : 0, t ? t + 1 : "");
+		}
+		for (const char *p = err.ptr; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			if (!strncmp(p, "remote: ", 8) && (nl ? nl - p : (long)strlen(p)) > 8)
+				snprintf(said, sizeof(said), "%.*s", (int)((nl ? nl - p : (long)strlen(p)) - 8), p + 8);
+			p = nl ? nl + 1 : NULL;
+		}
+		char *msg = mreg_strdup(mreg_error_last());
+		if (strstr(why, "stale info") || strstr(why, "fetch first"))
+			rc = mreg_error_set(MREG_ECONFLICT, "cannot push to '%s': its %s moved since the fetch; sync again", name,
+					    branch);
+		else if (why[0])
+			rc = mreg_error_set(MREG_ERROR, "'%s' refused the push of %s: %s%s%s", name, branch, why,
+					    said[0] ? ": " : "", said);
+		else
+			rc = mreg_error_set(MREG_ERROR, "cannot push to '%s': %s", name, msg ? msg : "git push failed");
+		free(msg);
+	}
+	free(lease);
+	free(spec);
+	mreg_buf_dispose(&out);
+	mreg_buf_dispose(&err);
+	return rc;
+}
+
 int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect)
 {
 	git_remote *r = NULL;
@@ -541,6 +602,10 @@ int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, c
 	int rc = open_remote(&r, &c, reg, name);
 	if (rc < 0)
 		goto done;
+	if (local_url(c.url)) {
+		rc = push_local(reg, name, branch, expect);
+		goto done;
+	}
 	callbacks_init(&cb, &c);
 	if (git_remote_connect(r, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
 		rc = link_error(&c, "reach");

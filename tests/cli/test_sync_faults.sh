@@ -358,6 +358,30 @@ check "race: RA syncs again and pushes" "$MREG" -C "$T/RA" sync --push --no-back
 check "race: then the hub holds both" sh -c "git -C '$RH' merge-base --is-ancestor $rp main &&
 	git -C '$RH' merge-base --is-ancestor $(git -C "$T/RA" rev-parse HEAD) main"
 
+# ---- a remote whose branch has another name ----------------------------------------------
+# ms.git keeps the registry on master (its HEAD), with an event L lacks. A
+# sync must not call that "ok, nothing new": it takes master's events (the
+# branch the remote serves) or fails naming the branch; a push must not leave
+# a second branch beside the remote's own.
+MS=$T/ms.git
+git init -q --bare -b master "$MS"
+"$MREG" -C "$P" register m "$T/p3.pt" >/dev/null && git -C "$P" push -q "$MS" HEAD:master || fail "ms: build"
+msev=$(git -C "$P" diff-tree -r --no-commit-id --name-only HEAD -- events)
+git -C "$P" reset -q --hard "$good"
+"$MREG" -C "$L" remote add ms "$MS" >/dev/null
+"$MREG" -C "$L" sync ms --no-backup >"$T/ms.out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] && [ -n "$(git -C "$L" ls-tree --name-only HEAD -- "$msev")" ]; then
+	ok "a remote on master: its events arrive"
+elif [ "$rc" -eq 1 ] && grep -q "^ms: failed: .*\(main\|master\)" "$T/ms.out"; then
+	ok "a remote on master: refused, naming the branch"
+else
+	fail "a remote on master: neither its events nor a refusal naming the branch (exit $rc)"
+	sed 's/^/    # /' "$T/ms.out"
+fi
+"$MREG" -C "$L" sync ms --push --no-backup >"$T/ms.out" 2>&1
+expect_eq "a remote on master: a push leaves it one branch" "$(git -C "$MS" for-each-ref --format='%(refname)' refs/heads)" refs/heads/master
+
 # ---- unrelated histories -------------------------------------------------------------------
 U=$T/U
 new_registry "$U"
@@ -510,5 +534,33 @@ killed K2 fetched
 killed K3 moved
 expect_eq "many.git untouched by the killed syncs" "$(git -C "$M" rev-parse main)" "$many_head"
 check "many.git: git fsck" git -C "$M" fsck --no-progress --no-dangling
+
+# ---- local writes while a sync of 3,000 events runs: none is lost ---------------------------
+K4=$T/K4
+"$F" clone "$T/hub.git" "$K4" >/dev/null || fail "K4: clone"
+git -C "$K4" config mreg.actor node-K4
+"$MREG" -C "$K4" remote add many "$M" >/dev/null
+n0=$(ev_count "$K4")
+model_file "$T/w.pt" 400
+"$MREG" -C "$K4" sync many --no-backup >"$T/k4.out" 2>"$T/k4.err" &
+pid=$!
+n=0
+while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 40 ]; do
+	n=$((n + 1))
+	"$F" -C "$K4" register w "$T/w.pt" >/dev/null 2>>"$T/k4.writes" || echo "write $n failed" >>"$T/k4.writes"
+	sleep 0.1
+done
+wait "$pid"
+expect_eq "K4: the sync succeeds beside the writes" "$?" 0
+echo "# K4: $n registrations while the sync ran"
+if [ "$n" -ge 2 ]; then ok "K4: writes ran during the sync ($n)"; else fail "K4: writes ran during the sync ($n)"; fi
+expect_eq "K4: every write succeeded" "$(cat "$T/k4.writes" 2>/dev/null)" ""
+expect_eq "K4: every event is there: the hub's, many's 3,000 and the $n written" "$(ev_count "$K4")" "$((n0 + 3000 + n))"
+expect_eq "K4: w has versions 1..$n" "$("$MREG" -C "$K4" list --model w --json | jq -c '[.[].version] | sort | [first, last, length]')" "[1,$n,$n]"
+check "K4: mreg fsck" "$MREG" -C "$K4" fsck
+expect_eq "K4: git status clean" "$(git -C "$K4" status --porcelain)" ""
+check "K4: many.git is in its history" git -C "$K4" merge-base --is-ancestor "$many_head" HEAD
+check "K4: the next sync" "$MREG" -C "$K4" sync many --no-backup
+expect_eq "K4: has nothing more to take" "$(head -1 "$T/.out")" "many: ok: 0 events received, 0 sent"
 
 finish

@@ -592,7 +592,8 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 			p = nl ? nl + 1 : NULL;
 		}
 		char *msg = mreg_strdup(mreg_error_last());
-		if (strstr(why, "stale info") || strstr(why, "fetch first"))
+		if (strstr(why, "stale info") || strstr(why, "fetch first") || strstr(said, "cannot lock ref") ||
+		    strstr(why, "cannot lock ref"))
 			rc = mreg_error_set(MREG_ECONFLICT, "cannot push to '%s': its %s moved since the fetch; sync again", name,
 					    branch);
 		else if (why[0])

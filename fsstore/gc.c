@@ -37,6 +37,9 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +70,30 @@ void mreg_gc_sweep_tmp(mreg_registry *reg)
 		mreg_fs_unlink_where(dir, any_name);
 		rmdir(dir);
 	}
+	free(dir);
+}
+
+/* libgit2's temporary pack of a fetch (pack_git2_*): the fetch lock says whether one is running. */
+static bool fetch_litter(const char *name)
+{
+	return !strncmp(name, "pack_git2_", 10);
+}
+
+/*
+ * What fetches killed half-way left in objects/pack, removed while no
+ * fetch of this registry runs: sync holds .git/mreg/fetch.lock shared while
+ * it downloads (remote.c), and this takes it exclusively without waiting.
+ * A stock git fetch's tmp_pack_* files are git's to prune.
+ */
+static void sweep_fetches(mreg_registry *reg)
+{
+	char *lock = mreg_strfmt("%sfetch.lock", reg->mregdir), *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
+	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (fd >= 0 && dir && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		mreg_fs_unlink_where(dir, fetch_litter);
+	if (fd >= 0)
+		close(fd);
+	free(lock);
 	free(dir);
 }
 
@@ -462,6 +489,7 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 	if ((rc = prune_packs(reg, &kept, name, cutoff)) < 0)
 		goto done;
 	prune_loose(reg, &kept, cutoff);
+	sweep_fetches(reg);
 	free(path);
 	if ((path = mreg_strfmt("%sobjects/pack", reg->gitdir)))
 		mreg_git_pack_remove_midx(path);

@@ -347,15 +347,36 @@ static int added(checker *c, place at, const char *dir, const mreg_git_tree_entr
 	return 0;
 }
 
-static void deleted(checker *c, place at, const char *dir, const mreg_git_tree_entry *e)
+static int entries(mreg_git_tree_entry **out, size_t *n, mreg_buf *keep, checker *c, const git_oid *id);
+
+/* An entry the new tree lacks: named by the first file under it, which is what was deleted. */
+static int deleted(checker *c, place at, const char *dir, const mreg_git_tree_entry *e)
 {
-	if (at == AT_BLOBS)
-		return;	/* an old registry's large files, moved to artifacts/ */
+	if (at == AT_BLOBS || (at == AT_ROOT && e->len == 5 && !memcmp(e->name, "blobs", 5)))
+		return 0;	/* an old registry's large files, moved to artifacts/ */
 	char path[512];
 	snprintf(path, sizeof(path), "%s%.*s", dir, (int)e->len, e->name);
-	if (at == AT_ROOT && e->len == 5 && !memcmp(e->name, "blobs", 5))
-		return;
-	problem(c, path, "deleted (nothing in a registry is ever deleted)");
+	mreg_git_tree_entry *sub = NULL;
+	size_t n = 0;
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0;
+	unsigned mode = e->mode;
+	git_oid id = e->id;
+	for (int depth = 0; mode == 040000 && depth < 8; depth++) {
+		if ((rc = entries(&sub, &n, &b, c, &id)) < 0 || !n)
+			break;
+		size_t len = strlen(path);
+		snprintf(path + len, sizeof(path) - len, "/%.*s", (int)sub[0].len, sub[0].name);
+		mode = sub[0].mode;
+		id = sub[0].id;
+		free(sub);
+		sub = NULL;
+	}
+	free(sub);
+	mreg_buf_dispose(&b);
+	if (rc == 0)
+		problem(c, path, "deleted (nothing in a registry is ever deleted)");
+	return rc;
 }
 
 /* The entry named as e in the sorted entries es[0..n), or NULL. */
@@ -428,7 +449,7 @@ static int diff(checker *c, const git_oid *old, const git_oid *new, const git_oi
 	}
 	for (size_t i = 0; i < on && rc == 0; i++)
 		if (!find_entry(ne, nn, &oe[i]))
-			deleted(c, at, dir, &oe[i]);
+			rc = deleted(c, at, dir, &oe[i]);
 done:
 	free(oe);
 	free(ne);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -454,14 +455,32 @@ static bool advertised(git_oid *out, git_remote *r, const char *branch)
 	return false;
 }
 
+/* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
+static bool local_url(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return true;
+	if (strstr(url, "://"))
+		return false;
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	return !colon || (slash && slash < colon);
+}
+
 int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *name, const char *branch)
 {
 	git_remote *r = NULL;
 	link_ctx c;
 	git_remote_callbacks cb;
+	int fetch_lock = -1;
 	int rc = open_remote(&r, &c, reg, name);
 	if (rc < 0)
 		goto done;
+	struct stat sb;
+	const char *path = !strncmp(c.url, "file://", 7) ? c.url + 7 : c.url;
+	if (local_url(c.url) && stat(path, &sb) < 0) {
+		rc = mreg_error_set(MREG_ERROR, "cannot reach '%s': '%s' does not exist", name, path);
+		goto done;
+	}
 	callbacks_init(&cb, &c);
 	if (git_remote_connect(r, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0) {
 		rc = link_error(&c, "reach");
@@ -475,6 +494,12 @@ int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *
 	bool have = git_repository_odb(&odb, reg->repo) == 0 && git_odb_exists(odb, tip);
 	git_odb_free(odb);
 	if (!have) {
+		/* shared: fetches run side by side; mreg gc sweeps their temporary packs only when none does */
+		char *lock = mreg_strfmt("%sfetch.lock", reg->mregdir);
+		fetch_lock = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+		free(lock);
+		if (fetch_lock >= 0)
+			flock(fetch_lock, LOCK_SH);
 		git_fetch_options fo;
 		git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 		fo.callbacks = cb;
@@ -489,6 +514,8 @@ int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *
 	}
 	rc = 0;
 done:
+	if (fetch_lock >= 0)
+		close(fetch_lock);
 	if (url && c.url) {
 		*url = c.url;
 		c.url = NULL;
@@ -531,16 +558,6 @@ done:
 	return rc;
 }
 
-/* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
-static bool local_url(const char *url)
-{
-	if (!strncmp(url, "file://", 7))
-		return true;
-	if (strstr(url, "://"))
-		return false;
-	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
-	return !colon || (slash && slash < colon);
-}
 
 /*
  * A push to a repository on this machine, by stock git. libgit2's local
@@ -575,7 +592,8 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 			p = nl ? nl + 1 : NULL;
 		}
 		char *msg = mreg_strdup(mreg_error_last());
-		if (strstr(why, "stale info") || strstr(why, "fetch first"))
+		if (strstr(why, "stale info") || strstr(why, "fetch first") || strstr(said, "cannot lock ref") ||
+		    strstr(why, "cannot lock ref"))
 			rc = mreg_error_set(MREG_ECONFLICT, "cannot push to '%s': its %s moved since the fetch; sync again", name,
 					    branch);
 		else if (why[0])

@@ -240,6 +240,24 @@ hostile link "a symbolic link under events/" "'$renamed' a symbolic link, where 
 git -C "$P" update-index --add --cacheinfo "160000,$good,$renamed" && git -C "$P" commit -qm "a submodule under events"
 hostile submodule "a submodule under events/" "'$renamed' a submodule, where mreg keeps only files"
 git -C "$P" reset -q --hard "$good"
+printf '{"format": 1,\n' >"$P/mreg.json" && git -C "$P" commit -qam "a policy that is not JSON"
+hostile policy "a registry policy that is not a JSON object" "'mreg.json' the registry's policy is not a JSON object"
+# a forged clock: an event the peer wrote, its clock set far past what any
+# writer could have seen (2^20 past the number of events), named by its new hash
+"$MREG" -C "$P" tag m:1 forged >/dev/null || fail "peer: tag"
+tagev=$(git -C "$P" diff-tree -r --no-commit-id --name-only HEAD -- events)
+cp "$P/$tagev" "$T/tag.json"
+sed 's/^  "clock": [0-9]*,$/  "clock": 4000000,/' "$T/tag.json" >"$T/forged.json"
+h=$("$XXH" "$T/forged.json")
+forged=events/$(echo "$h" | cut -c1-2)/$(echo "$h" | cut -c3-4)/$h.json
+git -C "$P" rm -q "$tagev" && mkdir -p "$P/${forged%/*}" && cp "$T/forged.json" "$P/$forged" && git -C "$P" add events &&
+	git -C "$P" commit -q --amend -m "tag m:1 forged (its clock forged)" || fail "peer: forge a clock"
+expect_eq "the forged event differs from the written one in its clock only" \
+	"$(diff "$T/tag.json" "$T/forged.json" | grep -c '^[<>]')" 2
+git clone -q --bare "$T/hub.git" "$T/forged.git" && git -C "$P" push -q -f "$T/forged.git" HEAD:main || fail "forged: push"
+"$MREG" -C "$L" remote add forged "$T/forged.git" >/dev/null
+sync_bad "an event with a forged clock" "$L" forged "cannot sync 'forged': .*clock 4000000.*forged.*nothing was changed"
+git -C "$P" reset -q --hard "$good"
 # the hostile commit deep in a history that is otherwise good
 printf ' ' >>"$P/$ev" && git -C "$P" commit -qam "edit an event by hand" && bad_commit=$(git -C "$P" rev-parse HEAD)
 git -C "$P" checkout -q "$good" -- "$ev" && git -C "$P" commit -qm "and put it back"
@@ -256,6 +274,31 @@ expect_eq "L: the breaker of each is closed (threshold 1000), one failure each" 
 	'[["closed",1]]'
 check "sync status names the commit and path of a refusal" sh -c \
 	"'$MREG' -C '$L' sync status | grep -q \"last error: .*cannot sync 'edited': commit [0-9a-f]\{12\}: '$ev' changed\""
+
+# ---- the registry's policy (mreg.json), changed by hand -------------------------------------
+# changed on one side since the two parted: that side's is taken; changed on
+# both: refused, for a person to merge
+L2=$T/L2
+"$F" clone "$T/hub.git" "$L2" >/dev/null || fail "L2: clone"
+jq '.backup.max_backups = 5' "$P/mreg.json" >"$T/pol.json" && cp "$T/pol.json" "$P/mreg.json" &&
+	git -C "$P" commit -qam "policy: keep 5 backups" || fail "peer: change mreg.json"
+git clone -q --bare "$T/hub.git" "$T/pol.git" && git -C "$P" push -q "$T/pol.git" HEAD:main || fail "pol: push"
+git -C "$P" reset -q --hard "$good"
+"$MREG" -C "$L2" remote add pol "$T/pol.git" >/dev/null
+check "a policy changed on the remote's side only" "$MREG" -C "$L2" sync pol --no-backup
+check "... is taken" cmp "$T/pol.json" "$L2/mreg.json"
+expect_eq "... and read: backup.max_backups" "$(git -C "$L2" show HEAD:mreg.json | jq .backup.max_backups)" 5
+jq '.backup.max_backups = 7' "$L2/mreg.json" >"$T/pol7.json" && cp "$T/pol7.json" "$L2/mreg.json" &&
+	git -C "$L2" commit -qam "policy: keep 7 backups" || fail "L2: change mreg.json"
+"$MREG" -C "$L2" status >/dev/null || fail "L2: status after the commit by hand"
+jq '.backup.max_backups = 3' "$P/mreg.json" >"$T/pol3.json" && cp "$T/pol3.json" "$P/mreg.json" &&
+	git -C "$P" commit -qam "policy: keep 3 backups" || fail "peer: change mreg.json again"
+git clone -q --bare "$T/hub.git" "$T/pol2.git" && git -C "$P" push -q "$T/pol2.git" HEAD:main || fail "pol2: push"
+git -C "$P" reset -q --hard "$good"
+"$MREG" -C "$L2" remote add pol2 "$T/pol2.git" >/dev/null
+sync_bad "a policy changed on both sides is refused" "$L2" pol2 "'mreg.json' was changed on both sides since they parted; merge it by hand"
+check "L2: keeps its own policy" cmp "$T/pol7.json" "$L2/mreg.json"
+check "L2: fsck" "$MREG" -C "$L2" fsck
 
 # ---- a damaged pack ---------------------------------------------------------------------------
 # corrupt NAME: a bare copy of the hub with three events L lacks, all in one pack

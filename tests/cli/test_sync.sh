@@ -5,8 +5,10 @@
 # a merge (two parents, `sync: merge <remote> (<n> events)`, the renumbered
 # version and the conflict reported); --push to a bare hub; the pre-sync
 # backup and --no-backup; the --json report and `sync status --json`;
-# `sync --every` stopped by SIGTERM after two rounds; usage errors; and a
-# node that was offline for a long time taking 10,000 events in one sync.
+# `sync --every default` (mreg.syncInterval) stopped by SIGTERM after two
+# rounds; usage errors; a node that was offline for a long time taking
+# 10,000 events in one sync, and another stopped by SIGTERM in the middle of
+# that round, which it finishes first.
 . "$(dirname "$0")/lib.sh"
 fast_copy
 F=$T/mreg-fast
@@ -282,11 +284,13 @@ expect_eq "sync status: hub, as people read it" "$("$MREG" -C "$A" sync status |
 		"$T/hub.git" "$(jq '.remotes[] | select(.name == "hub") | .events_received' "$T/s.json")")"
 
 # ---- sync --every, stopped by SIGTERM after two rounds -------------------------------------
+# --every default: the period git config mreg.syncInterval gives (1 s here)
 rounds_seen() {
 	"$MREG" -C "$B" sync status --json 2>/dev/null | jq -r '.last_round.finished // ""'
 }
 first=$(rounds_seen)
-"$MREG" -C "$B" sync --every 1 --no-backup >"$T/every.out" 2>"$T/every.err" &
+git -C "$B" config mreg.syncInterval 1
+"$MREG" -C "$B" sync --every default --no-backup >"$T/every.out" 2>"$T/every.err" &
 pid=$!
 seen=0 last=$first i=0
 while [ "$seen" -lt 2 ] && [ "$i" -lt 300 ]; do
@@ -319,6 +323,13 @@ clean "--every" "$B"
 bad "sync --every 0" 2 "invalid --every '0'" "$A" "$MREG" -C "$A" sync --every 0
 bad "sync --every x" 2 "invalid --every 'x'" "$A" "$MREG" -C "$A" sync --every x
 bad "sync --every with --dry-run" 2 "every and --dry-run exclude each other" "$A" "$MREG" -C "$A" sync --every 5 --dry-run
+git -C "$A" config mreg.syncInterval x
+bad "sync --every default, mreg.syncInterval not a number" 1 "invalid git config mreg.syncInterval 'x'" "$A" \
+	"$MREG" -C "$A" sync --every default
+git -C "$A" config mreg.syncInterval 0
+bad "sync --every default, mreg.syncInterval 0" 1 "invalid git config mreg.syncInterval '0'" "$A" \
+	"$MREG" -C "$A" sync --every default
+git -C "$A" config --unset mreg.syncInterval
 bad "sync with an unknown option" 2 "unknown option '--bogus'" "$A" "$MREG" -C "$A" sync --bogus
 bad "sync status with an argument" 2 "sync status takes no arguments" "$A" "$MREG" -C "$A" sync status hub
 bad "sync status --push" 2 "sync status takes no arguments" "$A" "$MREG" -C "$A" sync status --push
@@ -354,6 +365,8 @@ check "N (offline): promote offline:1 to staging" "$MREG" -C "$N" promote offlin
 check "N (offline): register m (claims the next number of m)" "$MREG" -C "$N" register m "$T/b1.pt"
 "$F" -C "$W" register m "$T/a2.pt" >/dev/null && "$F" -C "$W" sync --push --no-backup >/dev/null ||
 	fail "W: register m and push"
+N2=$T/N2
+"$F" clone "$T/hub.git" "$N2" >/dev/null || fail "N2: clone of the hub"
 # the database: 9,999 versions of bulk0..bulk9, each its registration only
 mkdir "$T/db"
 model_file "$T/db/f.pt" 300
@@ -433,5 +446,26 @@ clean "N after 10,000 events" "$N"
 "$F" clone "$T/hub.git" "$T/R" >/dev/null || fail "R: a fresh clone of the hub"
 same_state "N and a fresh clone of the hub" "$T/R" "$N"
 expect_eq "N: bulk9's last version" "$("$MREG" -C "$N" show bulk9 --json | jq -c '[.version, .stage]')" '[999,"development"]'
+
+# N2 was offline too; its `sync --every` gets SIGTERM in the middle of the
+# round (once the fetch's temporary pack is there): the round is finished,
+# then it stops
+"$MREG" -C "$N2" sync --every 100 --push --no-backup >"$T/n2.out" 2>"$T/n2.err" &
+pid=$!
+i=0 seen=no
+while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 20000 ]; do
+	ls "$N2/.git/objects/pack" | grep -q '^pack_git2_' && { seen=yes; break; }
+	i=$((i + 1))
+done
+kill -TERM "$pid"
+expect_eq "N2: SIGTERM came while the fetch was under way" "$seen" yes
+wait "$pid"
+expect_eq "N2: SIGTERM in the middle of a round: exit 0" "$?" 0
+expect_eq "N2: the round was finished, the one round" "$(grep -v '^renumbered: ' "$T/n2.out" | sed 's/, [0-9]* models changed.*//')" \
+	"origin: ok: 10002 events received, 0 sent (fast-forward)
+1 of 1 nodes synced: 10002 events received, 0 sent"
+expect_eq "N2: nothing on stderr" "$(cat "$T/n2.err")" ""
+same_state "N2 and N" "$N" "$N2"
+clean "N2" "$N2"
 
 finish

@@ -182,6 +182,33 @@ expect_eq "sync status: down recovered, its last error kept with its time" \
 check "D: fsck after all that" "$MREG" -C "$D" fsck
 expect_eq "D: git status clean" "$(git -C "$D" status --porcelain)" ""
 
+# ---- two rounds at once: each remote's record survives the other's ---------------------------
+# D syncs slow (held on a FIFO, as above) while another `mreg sync` on D
+# records a failure of bad; when the first round ends, bad's failure must
+# still be in the record (the breaker counts it)
+git clone -q --bare "$T/hub.git" "$T/slow.git"
+model_file "$T/s1.pt" 300
+"$MREG" -C "$P" register m "$T/s1.pt" >/dev/null && git -C "$P" push -q "$T/slow.git" HEAD:main &&
+	git -C "$P" reset -q --hard HEAD~1 || fail "slow: an event D lacks"
+"$MREG" -C "$D" remote add slow "$T/slow.git" >/dev/null
+"$MREG" -C "$D" remote add bad "$T/nothing-here" >/dev/null
+mkdir -p "$T/slow.git/objects/info"
+mkfifo "$T/slow.git/objects/info/alternates" && ln "$T/slow.git/objects/info/alternates" "$T/fifo"
+"$MREG" -C "$D" sync slow --no-backup >"$T/slow.out" 2>&1 &
+pid=$!
+i=0
+while [ "$(rec "$D" slow .last_try 2>/dev/null)" = "" ] && [ "$i" -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+sync_bad "bad, while slow's round runs" "$D" bad "cannot reach 'bad'"
+rm "$T/slow.git/objects/info/alternates"
+timeout 20 sh -c ": >'$T/fifo'" || fail "let slow's round go on"
+wait "$pid"
+rm -f "$T/fifo"
+expect_eq "slow's round succeeded" "$(head -1 "$T/slow.out")" "slow: ok: 1 events received, 0 sent (fast-forward)"
+expect_eq "after both rounds: bad's failure is still recorded" "$(rec "$D" bad '[.consecutive_failures, .breaker.failures, (.last_error != null)]')" \
+	'[1,1,true]'
+expect_eq "after both rounds: slow's success is recorded" "$(rec "$D" slow '[.consecutive_failures, .last_events_received, (.last_success != null)]')" \
+	'[0,1,true]'
+
 # ---- a remote whose history was rewritten ---------------------------------------------------
 git -C "$P" push -q origin main || fail "peer: push m:3 to the hub"
 check "L: sync the hub (its history as it was)" "$MREG" -C "$L" sync --no-backup

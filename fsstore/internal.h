@@ -315,14 +315,17 @@ int mreg_merge_commit(git_oid *commit, git_oid *tree, mreg_registry *reg, const 
 int mreg_remote_run(mreg_buf *out, mreg_buf *err, const char *dir, char *const argv[], const char *input);
 /*
  * The objects of the remote's branch (refs/heads/...) downloaded, no ref
- * moved; *tip: that branch's commit there. 1 when the remote has no such
- * branch. *url (may be NULL): the remote's URL, malloc'd.
+ * moved; *tip: that branch's commit there. A remote without a branch of
+ * that name that keeps one its HEAD names is fetched from that one: there,
+ * the branch fetched. 1 when the remote has neither (an empty repository).
+ * *url (may be NULL): the remote's URL, malloc'd.
  */
-int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *name, const char *branch);
+int mreg_remote_fetch(git_oid *tip, char **url, char there[256], mreg_registry *reg, const char *name,
+		      const char *branch);
 /* The branch the remote's HEAD names (refs/heads/...); 1 when it names none. */
 int mreg_remote_head_branch(char *out, size_t n, mreg_registry *reg, const char *name);
-/* The local branch sent to the remote's, which must still be at expect (NULL: absent). A refusal is an error with the server's words. */
-int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect);
+/* The local branch sent to the remote's branch there, which must still be at expect (NULL: absent). A refusal is an error with the server's words. */
+int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const char *there, const git_oid *expect);
 /* `git lfs VERB [--include=paths] NAME REV` run in the registry. */
 int mreg_remote_lfs(mreg_registry *reg, const char *verb, const char *name, const char *rev, char *const *paths,
 		    size_t npaths);

@@ -466,7 +466,7 @@ static bool local_url(const char *url)
 	return !colon || (slash && slash < colon);
 }
 
-int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *name, const char *branch)
+int mreg_remote_fetch(git_oid *tip, char **url, char there[256], mreg_registry *reg, const char *name, const char *branch)
 {
 	git_remote *r = NULL;
 	link_ctx c;
@@ -486,9 +486,23 @@ int mreg_remote_fetch(git_oid *tip, char **url, mreg_registry *reg, const char *
 		rc = link_error(&c, "reach");
 		goto done;
 	}
+	snprintf(there, 256, "%s", branch);
 	if (!advertised(tip, r, branch)) {
+		/* a registry kept on another branch there: the one its HEAD names */
+		const git_remote_head **heads = NULL;
+		size_t nh = 0;
 		rc = 1;
-		goto done;
+		if (git_remote_ls(&heads, &nh, r) == 0)
+			for (size_t i = 0; i < nh; i++)
+				if (!strcmp(heads[i]->name, "HEAD") && heads[i]->symref_target &&
+				    !strncmp(heads[i]->symref_target, "refs/heads/", 11) && strlen(heads[i]->symref_target) < 256 &&
+				    advertised(tip, r, heads[i]->symref_target)) {
+					snprintf(there, 256, "%s", heads[i]->symref_target);
+					rc = 0;
+				}
+		if (rc)
+			goto done;
+		branch = there;
 	}
 	git_odb *odb = NULL;
 	bool have = git_repository_odb(&odb, reg->repo) == 0 && git_odb_exists(odb, tip);
@@ -567,13 +581,13 @@ done:
  * move it only from the value this sync merged (absent: only if it still
  * is), under its lock, and runs the remote's hooks as a server would.
  */
-static int push_local(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect)
+static int push_local(mreg_registry *reg, const char *name, const char *branch, const char *there, const git_oid *expect)
 {
 	mreg_buf out = MREG_BUF_INIT, err = MREG_BUF_INIT;
 	char hex[41] = "";
 	if (expect)
 		git_oid_tostr(hex, sizeof(hex), expect);
-	char *lease = mreg_strfmt("--force-with-lease=%s:%s", branch, hex), *spec = mreg_strfmt("%s:%s", branch, branch);
+	char *lease = mreg_strfmt("--force-with-lease=%s:%s", there, hex), *spec = mreg_strfmt("%s:%s", branch, there);
 	char *argv[] = { "git", "push", "--porcelain", "--no-verify", lease, (char *)name, spec, NULL };
 	int rc = lease && spec ? mreg_remote_run(&out, &err, reg->workdir ? reg->workdir : reg->gitdir, argv, NULL)
 			       : mreg_error_set(MREG_ERROR, "out of memory");
@@ -610,18 +624,18 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 	return rc;
 }
 
-int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const git_oid *expect)
+int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, const char *there, const git_oid *expect)
 {
 	git_remote *r = NULL;
 	link_ctx c;
 	git_remote_callbacks cb;
-	git_oid there;
+	git_oid at;
 	char said[512];
 	int rc = open_remote(&r, &c, reg, name);
 	if (rc < 0)
 		goto done;
 	if (local_url(c.url)) {
-		rc = push_local(reg, name, branch, expect);
+		rc = push_local(reg, name, branch, there, expect);
 		goto done;
 	}
 	callbacks_init(&cb, &c);
@@ -629,16 +643,16 @@ int mreg_remote_push(mreg_registry *reg, const char *name, const char *branch, c
 		rc = link_error(&c, "reach");
 		goto done;
 	}
-	bool has = advertised(&there, r, branch);
-	if (has != (expect != NULL) || (has && !git_oid_equal(&there, expect))) {
+	bool has = advertised(&at, r, there);
+	if (has != (expect != NULL) || (has && !git_oid_equal(&at, expect))) {
 		rc = mreg_error_set(MREG_ECONFLICT, "cannot push to '%s': its %s moved since the fetch; sync again", name,
-				    branch);
+				    there);
 		goto done;
 	}
 	git_push_options po;
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 	po.callbacks = cb;
-	char *spec = mreg_strfmt("%s:%s", branch, branch);
+	char *spec = mreg_strfmt("%s:%s", branch, there);
 	git_strarray specs = { &spec, 1 };
 	int up = spec ? git_remote_upload(r, &specs, &po) : -1;
 	if (up == 0)

@@ -44,7 +44,8 @@ typedef struct {
 	const mreg_sync_settings *set;
 	const mreg_sync_opts *o;
 	const char *name;
-	char branch[256];	/* refs/heads/... */
+	char branch[256];	/* refs/heads/...: ours */
+	char there[256];	/* the remote's (the same name, else the one its HEAD names) */
 	char problem[700];	/* the first problem incoming.c found */
 	/* what happened, for the report */
 	const char *result;
@@ -245,7 +246,7 @@ static int fetch_missing(one_sync *s)
 /* The remote-tracking ref, as git fetch would leave it. */
 static void track(one_sync *s, const git_oid *to)
 {
-	char *ref = mreg_strfmt("refs/remotes/%s/%s", s->name, s->branch + 11);
+	char *ref = mreg_strfmt("refs/remotes/%s/%s", s->name, s->there + 11);
 	git_reference *r = NULL;
 	if (ref && git_reference_create(&r, s->reg->repo, ref, to, 1, "mreg sync") < 0)
 		git_error_clear();
@@ -255,7 +256,7 @@ static void track(one_sync *s, const git_oid *to)
 
 static bool tracked(git_oid *out, one_sync *s)
 {
-	char *ref = mreg_strfmt("refs/remotes/%s/%s", s->name, s->branch + 11);
+	char *ref = mreg_strfmt("refs/remotes/%s/%s", s->name, s->there + 11);
 	bool ok = ref && git_reference_name_to_id(out, s->reg->repo, ref) == 0;
 	git_error_clear();
 	free(ref);
@@ -355,7 +356,7 @@ static int sync_one(one_sync *s)
 	int rc;
 
 	memset(&in, 0, sizeof(in));
-	rc = mreg_remote_fetch(&tip, &url, reg, s->name, s->branch);
+	rc = mreg_remote_fetch(&tip, &url, s->there, reg, s->name, s->branch);
 	free(url);
 	if (rc < 0)
 		return rc;
@@ -423,7 +424,7 @@ static int sync_one(one_sync *s)
 			snprintf(s->warning, sizeof(s->warning), "large files not sent: %s", mreg_error_last());
 			mreg_error_clear();
 		}
-		if ((rc = mreg_remote_push(reg, s->name, s->branch, remote_empty ? NULL : &tip)) < 0)
+		if ((rc = mreg_remote_push(reg, s->name, s->branch, s->there, remote_empty ? NULL : &tip)) < 0)
 			return rc;
 		track(s, &head);
 	}

@@ -335,6 +335,9 @@ bad "sync status with an argument" 2 "sync status takes no arguments" "$A" "$MRE
 bad "sync status --push" 2 "sync status takes no arguments" "$A" "$MREG" -C "$A" sync status --push
 bad "sync of a remote that is not there" 1 "no remote 'nosuch'" "$A" "$MREG" -C "$A" sync nosuch
 bad "sync of one remote there and one not" 1 "no remote 'nosuch'" "$A" "$MREG" -C "$A" sync hub nosuch
+git -C "$A" checkout -q --detach
+bad "sync with HEAD detached" 1 "HEAD is not on a branch" "$A" "$MREG" -C "$A" sync hub --no-backup
+git -C "$A" checkout -q main
 new_registry "$T/lonely"
 bad "sync without remotes" 1 "has no remotes" "$T/lonely" "$MREG" -C "$T/lonely" sync
 bad "clone without a URL" 2 "clone needs URL" "$A" "$MREG" clone

@@ -267,6 +267,13 @@ hostile link "a symbolic link under events/" "'$renamed' a symbolic link, where 
 git -C "$P" update-index --add --cacheinfo "160000,$good,$renamed" && git -C "$P" commit -qm "a submodule under events"
 hostile submodule "a submodule under events/" "'$renamed' a submodule, where mreg keeps only files"
 git -C "$P" reset -q --hard "$good"
+printf '* filter=evil\n' >"$P/.gitattributes" && git -C "$P" add .gitattributes && git -C "$P" commit -qm "attributes for every file"
+hostile attributes "a .gitattributes at the top" "'\.gitattributes' a file outside the registry's layout"
+printf '[submodule "x"]\n\tpath = x\n\turl = /tmp\n' >"$P/.gitmodules" && git -C "$P" add .gitmodules && git -C "$P" commit -qm "a .gitmodules"
+hostile gitmodules "a .gitmodules at the top" "'\.gitmodules' a file outside the registry's layout"
+mkdir -p "$P/artifacts/ab/cd" && printf '/.gitattributes merge=union\n* filter=evil\n' >"$P/artifacts/ab/cd/.gitattributes" &&
+	git -C "$P" add artifacts && git -C "$P" commit -qm "attributes mreg does not write"
+hostile fanattr "a fan-out .gitattributes with a line mreg does not write" "'artifacts/ab/cd/\.gitattributes' holds lines mreg does not write"
 printf '{"format": 1,\n' >"$P/mreg.json" && git -C "$P" commit -qam "a policy that is not JSON"
 hostile policy "a registry policy that is not a JSON object" "'mreg.json' the registry's policy is not a JSON object"
 # a forged clock: an event the peer wrote, its clock set far past what any

@@ -343,6 +343,24 @@ expect_eq "star copies: the ring's tree" "$(git -C "$A2" rev-parse 'HEAD^{tree}'
 if diff -r "$A/state" "$A2/state" >"$T/.diff" 2>&1; then ok "star copies: state/ byte-identical to the ring's"
 else fail "star copies: state/ byte-identical to the ring's"; head -10 "$T/.diff" | sed 's/^/    # /'; fi
 
+# ---- mixed tools: a hop by stock git pull ------------------------------------------
+# C merges A with `git pull`; B takes git's merge commit from C by mreg
+# sync, A takes it from B: mreg checks and merges what stock git made
+model_file "$T/a4.pt" 1500
+model_file "$T/b4.pt" 1500
+w A "register m (claims m:11)" register m "$T/a4.pt"
+w B "register m (claims m:11)" register m "$T/b4.pt"
+w C "tag m:1" tag m:1 mixed
+written=$((written + 3))
+check "C: git pull A (a stock merge)" git -C "$C" pull -q --no-rebase --no-edit a main
+expect_eq "C: git made a merge commit" "$(git -C "$C" log -1 --format=%P | wc -w | tr -d ' ')" 2
+check "C: mreg status after the pull" "$MREG" -C "$C" status
+one_sync B c && ok "B takes git's merge from C"
+one_sync A b && ok "A takes it from B"
+one_sync C a && ok "C takes A's"
+converged "mixed" "$written" A B C
+reported "mixed" A B
+
 # ---- a version renumbered twice is reported with its new number ---------------------
 # X, Y, Z each register q:2 at the same clock; ordered by id they are lo <
 # mid < hi. The node holding mid pulls hi first (hi: q:2 -> q:3), then lo,

@@ -208,6 +208,19 @@ expect_eq "after both rounds: bad's failure is still recorded" "$(rec "$D" bad '
 	'[1,1,true]'
 expect_eq "after both rounds: slow's success is recorded" "$(rec "$D" slow '[.consecutive_failures, .last_events_received, (.last_success != null)]')" \
 	'[0,1,true]'
+# one remote failing does not keep the others from syncing
+"$MREG" -C "$D" sync bad origin --no-backup >"$T/two.out" 2>"$T/two.err"
+expect_eq "one remote failing, one not: exit 1" "$?" 1
+expect_eq "one remote failing, one not: a line each and the summary" "$(sed -E 's/^([a-z]+: [a-z]+|[^:]*):.*/\1/' "$T/two.out")" \
+	"bad: failed
+origin: ok
+1 of 2 nodes synced"
+expect_eq "one remote failing, one not: nothing on stderr" "$(cat "$T/two.err")" ""
+"$MREG" -C "$D" --json sync bad origin --no-backup >"$T/two.json" 2>"$T/two.err"
+expect_eq "the same with --json: exit 1" "$?" 1
+expect_eq "the same with --json: only JSON on stdout, nothing on stderr" \
+	"$(jq -c '[.ok, .nodes_synced, .nodes_failed, [.remotes[] | .result]]' "$T/two.json")$(cat "$T/two.err")" \
+	'[false,1,1,["failed","ok"]]'
 
 # ---- a remote whose history was rewritten ---------------------------------------------------
 git -C "$P" push -q origin main || fail "peer: push m:3 to the hub"

@@ -40,7 +40,8 @@ rec() {
 # must fail on that remote: exit 1, exactly one line on stdout for it,
 # "REMOTE: failed: " and a message matching PATTERN (grep -E), the summary
 # line saying nothing came, nothing on stderr, REG's snapshot unchanged, and
-# sync status recording the message and one more consecutive failure
+# sync status recording the message, one more consecutive failure and the
+# breaker's state ($BREAKER, closed when unset)
 sync_bad() {
 	_desc=$1 _reg=$2 _rem=$3 _pat=$4
 	shift 4
@@ -66,8 +67,8 @@ sync_bad() {
 	expect_eq "$_desc: registry unchanged" "$(snapshot "$_reg" 2>&1)" "$_before"
 	expect_eq "$_desc: sync status: the last error" "$(rec "$_reg" "$_rem" .last_error)" \
 		"$(printf '%s' "${_line#"$_rem: failed: "}" | jq -R -c .)"
-	expect_eq "$_desc: sync status: one more consecutive failure" "$(rec "$_reg" "$_rem" .consecutive_failures)" \
-		"$((${_nf:-0} + 1))"
+	expect_eq "$_desc: sync status: one more consecutive failure, breaker ${BREAKER:-closed}" \
+		"$(rec "$_reg" "$_rem" '[.consecutive_failures, .breaker.state]')" "[$((${_nf:-0} + 1)),\"${BREAKER:-closed}\"]"
 }
 
 # t2s TIME: a time as mreg writes it, in seconds since the epoch (fractional)
@@ -137,7 +138,9 @@ check "sync status shows the last error, with its time" grep -q "^  last error: 
 # maxBackoff: min(3 * 2, 4) = 4 s
 i=0
 while [ "$(jq -n "now < $(t2s "$until")")" = true ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+BREAKER=open
 sync_bad "past the recovery time: tried again, still down" "$D" down "cannot reach 'down'"
+unset BREAKER
 expect_eq "the half-open try failed: open again, a second opening" \
 	"$(rec "$D" down '[.breaker.state, .breaker.opens, .consecutive_failures]')" '["open",2,6]'
 until=$(rec "$D" down .breaker.open_until | tr -d '"')

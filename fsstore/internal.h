@@ -344,6 +344,7 @@ typedef struct {
 	int64_t received;	/* events received from it, all rounds */
 	int64_t last_received;	/* in its last successful round */
 	mreg_breaker breaker;
+	bool touched;		/* changed by this process: what mreg_syncbook_save writes of it */
 } mreg_sync_remote;
 
 typedef struct {
@@ -352,6 +353,7 @@ typedef struct {
 	char round_started[MREG_TIME_LEN + 1], round_finished[MREG_TIME_LEN + 1];
 	cJSON *last_round;	/* the last round's summary, as reported */
 	cJSON *missing;		/* large files not here yet: [{path, oid, size, problem}] */
+	bool round_touched;	/* last_round and missing changed by this process */
 } mreg_sync_book;
 typedef struct {
 	mreg_breaker_config breaker;
@@ -360,13 +362,23 @@ typedef struct {
 } mreg_sync_settings;
 /* .git/mreg/sync.json as written (a damaged one starts afresh: it is only a record) */
 int mreg_syncbook_load(mreg_sync_book *b, mreg_registry *reg);
-/* written atomically under the writer lock */
+/*
+ * The records this process touched (and its round's, if touched) written
+ * into the file as it is now, atomically, under the writer lock: two rounds
+ * at once keep each other's records.
+ */
 int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg);
 void mreg_syncbook_dispose(mreg_sync_book *b);
 /* the record of remote name (made when add and it has none; NULL then only for want of memory) */
 mreg_sync_remote *mreg_syncbook_find(mreg_sync_book *b, const char *name, bool add);
 /* one record as a JSON object (with its name as a member, or as the key) */
 void mreg_syncbook_write_remote(mreg_jsonw *w, const mreg_sync_remote *r, bool with_name);
+/* Each version of model whose number is not the one its writer claimed, as {model_id, version, claimed, ref}, into into. */
+void mreg_syncbook_renumbered(cJSON *into, mreg_registry *reg, const char *model);
+/* The conflicts the state records, as {event, type, model_id, version, message, actor}. */
+cJSON *mreg_syncbook_conflicts(mreg_registry *reg);
+/* The members of after whose key (a string member) no member of before has: what is new. */
+cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after, const char *key);
 /* the settings of git config over the defaults; MREG_EINVALID naming a bad one */
 int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg);
 

@@ -310,8 +310,6 @@ static bool has_large_files(mreg_registry *reg)
 	return any;
 }
 
-static void renumbered(cJSON *into, mreg_registry *reg, const char *model);
-
 /* What the models about to change had renumbered before, once per model and round. */
 static void note_before(one_sync *s, const mreg_incoming *in)
 {
@@ -322,7 +320,7 @@ static void note_before(one_sync *s, const mreg_incoming *in)
 		if (seen)
 			continue;
 		cJSON_AddItemToArray(s->round_models, cJSON_CreateString(in->models[i]));
-		renumbered(s->ren_before, s->reg, in->models[i]);
+		mreg_syncbook_renumbered(s->ren_before, s->reg, in->models[i]);
 	}
 }
 
@@ -429,76 +427,6 @@ static int sync_one(one_sync *s)
 		track(s, &head);
 	}
 	return 0;
-}
-
-/* ---- what a round changed ---------------------------------------------- */
-
-/* Each version of model whose number is not the one its writer claimed, as {model_id, version, claimed, ref}. */
-static void renumbered(cJSON *into, mreg_registry *reg, const char *model)
-{
-	mreg_state *st = NULL;
-	if (mreg_read_model(&st, reg, model, -1) == 0) {
-		const mreg_model *m = mreg_state_model(st, model);
-		for (int i = 0; m && i < m->nversions; i++) {
-			const mreg_version *v = &m->versions[i];
-			if (v->version == v->claimed)
-				continue;
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "model_id", model);
-			cJSON_AddNumberToObject(o, "version", v->version);
-			cJSON_AddNumberToObject(o, "claimed", v->claimed);
-			cJSON_AddStringToObject(o, "ref", v->ref);
-			cJSON_AddItemToArray(into, o);
-		}
-	}
-	mreg_state_free(st);
-	mreg_cache_release_maps(reg);
-	mreg_error_clear();
-}
-
-/* The conflicts the state records, as {event, type, model_id, version, message, actor}. */
-static cJSON *conflicts(mreg_registry *reg)
-{
-	mreg_state *st = NULL;
-	cJSON *arr = cJSON_CreateArray();
-	if (mreg_read_state(&st, reg, NULL, false) == 0) {
-		for (size_t i = 0; i < st->nconflicts; i++) {
-			const mreg_conflict *c = &st->conflicts[i];
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "event", c->event);
-			cJSON_AddStringToObject(o, "type", c->type ? c->type : "");
-			cJSON_AddStringToObject(o, "model_id", c->model ? c->model : "");
-			cJSON_AddNumberToObject(o, "version", c->version);
-			cJSON_AddStringToObject(o, "message", c->message ? c->message : "");
-			cJSON_AddStringToObject(o, "actor", c->actor ? c->actor : "");
-			cJSON_AddItemToArray(arr, o);
-		}
-	}
-	mreg_state_free(st);
-	mreg_cache_release_maps(reg);
-	mreg_error_clear();
-	return arr;
-}
-
-/* The members of after whose key (a string member) no member of before has: what is new. */
-static cJSON *added_items(const cJSON *before, const cJSON *after, const char *key)
-{
-	cJSON *out = cJSON_CreateArray(), *a;
-	cJSON_ArrayForEach(a, after) {
-		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, key));
-		bool seen = false;
-		const cJSON *b;
-		cJSON_ArrayForEach(b, before) {
-			const char *kb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, key));
-			if (k && kb && !strcmp(k, kb)) {
-				seen = true;
-				break;
-			}
-		}
-		if (!seen)
-			cJSON_AddItemToArray(out, cJSON_Duplicate(a, true));
-	}
-	return out;
 }
 
 /* ---- the round ---------------------------------------------------------- */
@@ -670,6 +598,7 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 		cJSON_Delete(s.models);
 		return NULL;
 	}
+	r->touched = true;
 	git_remote *gr = NULL;
 	if (git_remote_lookup(&gr, rd->reg->repo, name) == 0 && git_remote_url(gr)) {
 		free(r->url);
@@ -716,15 +645,15 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 static void round_report(cJSON *report, sync_round *rd, const cJSON *conf_before)
 {
 	cJSON *ren_after = cJSON_CreateArray(), *m;
-	cJSON_ArrayForEach(m, rd->models) renumbered(ren_after, rd->reg, m->valuestring);
-	cJSON *conf_after = conflicts(rd->reg);
+	cJSON_ArrayForEach(m, rd->models) mreg_syncbook_renumbered(ren_after, rd->reg, m->valuestring);
+	cJSON *conf_after = mreg_syncbook_conflicts(rd->reg);
 	cJSON_AddNumberToObject(report, "nodes_synced", (double)rd->synced);
 	cJSON_AddNumberToObject(report, "nodes_failed", (double)rd->failed);
 	cJSON_AddNumberToObject(report, "events_received", (double)rd->received);
 	cJSON_AddNumberToObject(report, "events_sent", (double)rd->sent);
 	cJSON_AddItemToObject(report, "models_changed", cJSON_Duplicate(rd->models, true));
-	cJSON_AddItemToObject(report, "versions_renumbered", added_items(rd->ren, ren_after, "ref"));
-	cJSON_AddItemToObject(report, "conflicts", added_items(conf_before, conf_after, "event"));
+	cJSON_AddItemToObject(report, "versions_renumbered", mreg_syncbook_added(rd->ren, ren_after, "ref"));
+	cJSON_AddItemToObject(report, "conflicts", mreg_syncbook_added(conf_before, conf_after, "event"));
 	cJSON_Delete(ren_after);
 	cJSON_Delete(conf_after);
 	git_oid head, tree;
@@ -744,6 +673,7 @@ static void round_report(cJSON *report, sync_round *rd, const cJSON *conf_before
 	cJSON_AddNumberToObject(last, "events_sent", (double)rd->sent);
 	cJSON_Delete(rd->book.last_round);
 	rd->book.last_round = last;
+	rd->book.round_touched = true;
 }
 
 /* The book's list of large files not here: the round's and the earlier ones, less those here now. */
@@ -813,7 +743,7 @@ int mreg_sync(cJSON **out, mreg_registry *reg, const mreg_sync_opts *o)
 	rd.ren = cJSON_CreateArray();
 	rd.round_models = cJSON_CreateArray();
 	rd.missing = cJSON_CreateArray();
-	conf_before = conflicts(reg);
+	conf_before = mreg_syncbook_conflicts(reg);
 	for (size_t i = 0; i < names.count; i++) {
 		cJSON *item = sync_remote(&rd, names.strings[i]);
 		if (!item) {

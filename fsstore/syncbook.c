@@ -4,7 +4,7 @@
  * failures, events received, its circuit breaker), written atomically under
  * the writer lock so that breakers survive restarts; the settings in git
  * config (mreg.syncPush, mreg.syncFiles, mreg.breaker.*); and `mreg sync
- * status`, which reads both.
+ * status`, which reads both; and what a round changed, for its report.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -129,8 +129,8 @@ void mreg_syncbook_write_remote(mreg_jsonw *w, const mreg_sync_remote *r, bool w
 	mreg_jsonw_obj_end(w);
 }
 
-/* Written atomically, under the writer lock (taken here: locks nest). */
-int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg)
+/* b as the file, atomically; the caller holds the writer lock. */
+static int book_write(mreg_sync_book *b, mreg_registry *reg)
 {
 	mreg_buf out = MREG_BUF_INIT;
 	mreg_jsonw w;
@@ -148,12 +148,51 @@ int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg)
 		mreg_syncbook_write_remote(&w, &b->r[i], false);
 	mreg_jsonw_obj_end(&w);
 	mreg_jsonw_obj_end(&w);
-	if ((rc = mreg_jsonw_finish(&w)) == 0 && (rc = mreg_lock_take(reg)) == 0) {
+	if ((rc = mreg_jsonw_finish(&w)) == 0)
 		rc = mreg_fs_write_atomic(path, out.ptr, out.size, reg->fsync);
-		mreg_lock_release(reg);
-	}
 	free(path);
 	mreg_buf_dispose(&out);
+	return rc;
+}
+
+static int copy_remote(mreg_sync_remote *to, const mreg_sync_remote *from)
+{
+	free(to->url);
+	free(to->last_error);
+	char *name = to->name;
+	*to = *from;
+	to->name = name;
+	to->url = from->url ? mreg_strdup(from->url) : NULL;
+	to->last_error = from->last_error ? mreg_strdup(from->last_error) : NULL;
+	return (from->url && !to->url) || (from->last_error && !to->last_error) ? mreg_error_set(MREG_ERROR, "out of memory")
+										 : 0;
+}
+
+int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg)
+{
+	mreg_sync_book cur;
+	int rc;
+	if ((rc = mreg_lock_take(reg)) < 0)
+		return rc;
+	if ((rc = mreg_syncbook_load(&cur, reg)) < 0)
+		goto done;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		if (!b->r[i].touched)
+			continue;
+		mreg_sync_remote *r = mreg_syncbook_find(&cur, b->r[i].name, true);
+		rc = r ? copy_remote(r, &b->r[i]) : mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	if (rc == 0 && b->round_touched) {
+		cJSON_Delete(cur.last_round);
+		cJSON_Delete(cur.missing);
+		cur.last_round = b->last_round ? cJSON_Duplicate(b->last_round, true) : NULL;
+		cur.missing = b->missing ? cJSON_Duplicate(b->missing, true) : NULL;
+	}
+	if (rc == 0)
+		rc = book_write(&cur, reg);
+	mreg_syncbook_dispose(&cur);
+done:
+	mreg_lock_release(reg);
 	return rc;
 }
 
@@ -180,6 +219,10 @@ mreg_sync_remote *mreg_syncbook_find(mreg_sync_book *b, const char *name, bool a
 void mreg_sync_forget(mreg_registry *reg, const char *name)
 {
 	mreg_sync_book b;
+	if (mreg_lock_take(reg) < 0) {
+		mreg_error_clear();
+		return;
+	}
 	if (mreg_syncbook_load(&b, reg) == 0) {
 		for (size_t i = 0; i < b.n; i++)
 			if (!strcmp(b.r[i].name, name)) {
@@ -187,12 +230,83 @@ void mreg_sync_forget(mreg_registry *reg, const char *name)
 				free(b.r[i].url);
 				free(b.r[i].last_error);
 				b.r[i] = b.r[--b.n];
-				mreg_syncbook_save(&b, reg);
+				book_write(&b, reg);
 				break;
 			}
 	}
 	mreg_syncbook_dispose(&b);
+	mreg_lock_release(reg);
 	mreg_error_clear();
+}
+
+/* ---- what a round changed, for its report -------------------------------- */
+
+/* Each version of model whose number is not the one its writer claimed, as {model_id, version, claimed, ref}. */
+void mreg_syncbook_renumbered(cJSON *into, mreg_registry *reg, const char *model)
+{
+	mreg_state *st = NULL;
+	if (mreg_read_model(&st, reg, model, -1) == 0) {
+		const mreg_model *m = mreg_state_model(st, model);
+		for (int i = 0; m && i < m->nversions; i++) {
+			const mreg_version *v = &m->versions[i];
+			if (v->version == v->claimed)
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "model_id", model);
+			cJSON_AddNumberToObject(o, "version", v->version);
+			cJSON_AddNumberToObject(o, "claimed", v->claimed);
+			cJSON_AddStringToObject(o, "ref", v->ref);
+			cJSON_AddItemToArray(into, o);
+		}
+	}
+	mreg_state_free(st);
+	mreg_cache_release_maps(reg);
+	mreg_error_clear();
+}
+
+/* The conflicts the state records, as {event, type, model_id, version, message, actor}. */
+cJSON *mreg_syncbook_conflicts(mreg_registry *reg)
+{
+	mreg_state *st = NULL;
+	cJSON *arr = cJSON_CreateArray();
+	if (mreg_read_state(&st, reg, NULL, false) == 0) {
+		for (size_t i = 0; i < st->nconflicts; i++) {
+			const mreg_conflict *c = &st->conflicts[i];
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "event", c->event);
+			cJSON_AddStringToObject(o, "type", c->type ? c->type : "");
+			cJSON_AddStringToObject(o, "model_id", c->model ? c->model : "");
+			cJSON_AddNumberToObject(o, "version", c->version);
+			cJSON_AddStringToObject(o, "message", c->message ? c->message : "");
+			cJSON_AddStringToObject(o, "actor", c->actor ? c->actor : "");
+			cJSON_AddItemToArray(arr, o);
+		}
+	}
+	mreg_state_free(st);
+	mreg_cache_release_maps(reg);
+	mreg_error_clear();
+	return arr;
+}
+
+/* The members of after whose key (a string member) no member of before has: what is new. */
+cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after, const char *key)
+{
+	cJSON *out = cJSON_CreateArray(), *a;
+	cJSON_ArrayForEach(a, after) {
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, key));
+		bool seen = false;
+		const cJSON *b;
+		cJSON_ArrayForEach(b, before) {
+			const char *kb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, key));
+			if (k && kb && !strcmp(k, kb)) {
+				seen = true;
+				break;
+			}
+		}
+		if (!seen)
+			cJSON_AddItemToArray(out, cJSON_Duplicate(a, true));
+	}
+	return out;
 }
 
 /* ---- settings from git config ----------------------------------------- */

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Convergence through `mreg sync`: three nodes cloned from one origin write
 # concurrently (the same version numbers claimed, conflicting promotions, a
-# rollback racing a promotion, metrics, tags, validations, a comparison),
-# then sync in different topologies and orders:
+# rollback racing a promotion, two rollbacks from one production version,
+# metrics, tags, validations, comparisons, baselines, a rollback waiting for
+# approval approved on one node and cleared on another), then sync in
+# different topologies and orders:
 #
 #   (a) a star through a bare hub: each node `sync origin --push`, round
 #       after round until a round moves nothing;
@@ -14,7 +16,8 @@
 # tree, every event written present (counted from the trees, not from mreg),
 # git status clean, mreg fsck and git fsck clean, and the renumbered versions
 # and conflicts the same everywhere and each reported by the syncs of every
-# node that acquired it.
+# node that acquired it. Then a hop by stock `git pull` among mreg syncs, and
+# a version renumbered twice, which its second report must name again.
 . "$(dirname "$0")/lib.sh"
 
 # ev_count DIR: event files in HEAD's tree
@@ -302,7 +305,10 @@ w C "register m (claims m:8)" register m "$T/c3.pt"
 w C "rollback m to m:2" rollback m --to 2 -r "C rolls back to m:2"
 w C "validation w:2 start" validation w:2 start
 w C "compare m:4 with m:5, recorded" compare m:4 m:5 --record --games 20 --a-wins 11 --b-wins 8 --draws 1
-written=$((written + 12))
+w A "baseline set m" baseline set m --elo 1600 --games 300
+w B "baseline set m, another" baseline set m --elo 1450 --games 20
+w C "a severe regression: a rollback waits for approval" regression m --severity severe --elo-drop 60 -r "C sees a drop"
+written=$((written + 15))
 
 copy_nodes 3
 # ---- (b) a ring of path remotes: A pulls B, B pulls C, C pulls A, twice round -------
@@ -315,6 +321,8 @@ expect_eq "ring: one production version of m" \
 	"$("$MREG" -C "$A" list --json | jq '[.[] | select(.model_id == "m" and .stage == "production")] | length')" 1
 expect_eq "ring: the two rollbacks from one production version: one applied, one failed" \
 	"$(jq -c '[.rollbacks[] | .success] | .[-2:] | sort' "$A/state/registry.json")" "[false,true]"
+expect_eq "ring: one baseline for m, and one rollback waiting" \
+	"$(jq -c '[(.baselines | keys), (.pending_rollbacks | keys)]' "$A/state/registry.json")" '[["m"],["m"]]'
 expect_eq "ring: m:4 promoted two ways: one of them is a conflict" \
 	"$("$MREG" -C "$A" status --json | jq '[.conflicts[] | select(.model_id == "m" and .version == 4)] | length')" 1
 nconf=$("$MREG" -C "$A" status --json | jq '.conflicts | length')
@@ -351,7 +359,9 @@ model_file "$T/b4.pt" 1500
 w A "register m (claims m:11)" register m "$T/a4.pt"
 w B "register m (claims m:11)" register m "$T/b4.pt"
 w C "tag m:1" tag m:1 mixed
-written=$((written + 3))
+w A "approve the waiting rollback" rollback approve m
+w B "clear the waiting rollback" rollback clear m -r "B says no"
+written=$((written + 5))
 check "C: git pull A (a stock merge)" git -C "$C" pull -q --no-rebase --no-edit a main
 expect_eq "C: git made a merge commit" "$(git -C "$C" log -1 --format=%P | wc -w | tr -d ' ')" 2
 check "C: mreg status after the pull" "$MREG" -C "$C" status
@@ -359,6 +369,7 @@ one_sync B c && ok "B takes git's merge from C"
 one_sync A b && ok "A takes it from B"
 one_sync C a && ok "C takes A's"
 converged "mixed" "$written" A B C
+expect_eq "mixed: no rollback waits any more" "$(jq -c '.pending_rollbacks | keys' "$A/state/registry.json")" '[]'
 reported "mixed" A B
 
 # ---- a version renumbered twice is reported with its new number ---------------------

@@ -157,8 +157,9 @@ theirs=$(git -C "$O" rev-parse HEAD)
 check "sync: merge" "$MREG" -C "$A" sync origin --no-backup
 # both m:4 claims have the same clock: the lower id keeps 4; both promotions
 # of m:2 too: the lower id applies, the other is the conflict
-if [ "$refA" \< "$refO" ]; then lose=$refO; else lose=$refA; fi
-if [ "$pA" \< "$pO" ]; then conf=$pO stage=staging; else conf=$pA stage=rejected; fi
+lowest() { printf '%s\n%s\n' "$1" "$2" | LC_ALL=C sort | head -1; }
+if [ "$(lowest "$refA" "$refO")" = "$refA" ]; then lose=$refO; else lose=$refA; fi
+if [ "$(lowest "$pA" "$pO")" = "$pA" ]; then conf=$pO stage=staging; else conf=$pA stage=rejected; fi
 expect_eq "merge: the report" "$(cat "$T/.out")" \
 	"origin: ok: 2 events received, 0 sent (merge)
 renumbered: m:4 is now m:5 ($lose)

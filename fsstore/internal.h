@@ -377,8 +377,8 @@ void mreg_syncbook_write_remote(mreg_jsonw *w, const mreg_sync_remote *r, bool w
 void mreg_syncbook_renumbered(cJSON *into, mreg_registry *reg, const char *model);
 /* The conflicts the state records, as {event, type, model_id, version, message, actor}. */
 cJSON *mreg_syncbook_conflicts(mreg_registry *reg);
-/* The members of after whose key (a string member) no member of before has: what is new. */
-cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after, const char *key);
+/* The members of after that no member of before equals: what is new. */
+cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after);
 /* the settings of git config over the defaults; MREG_EINVALID naming a bad one */
 int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg);
 

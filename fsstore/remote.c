@@ -424,6 +424,17 @@ static int link_error(link_ctx *c, const char *what)
 	return rc;
 }
 
+/* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
+static bool local_url(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return true;
+	if (strstr(url, "://"))
+		return false;
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	return !colon || (slash && slash < colon);
+}
+
 static int open_remote(git_remote **out, link_ctx *c, mreg_registry *reg, const char *name)
 {
 	memset(c, 0, sizeof(*c));
@@ -437,6 +448,10 @@ static int open_remote(git_remote **out, link_ctx *c, mreg_registry *reg, const 
 		return mreg_error_set(MREG_ENOTFOUND, "no remote '%s' (see mreg remote list)", name);
 	}
 	c->url = mreg_strdup(git_remote_url(*out) ? git_remote_url(*out) : "");
+	struct stat sb;
+	const char *path = c->url && !strncmp(c->url, "file://", 7) ? c->url + 7 : c->url;
+	if (path && local_url(c->url) && stat(path, &sb) < 0)
+		return mreg_error_set(MREG_ERROR, "cannot reach '%s': '%s' does not exist", name, path);
 	return 0;
 }
 
@@ -455,16 +470,6 @@ static bool advertised(git_oid *out, git_remote *r, const char *branch)
 	return false;
 }
 
-/* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
-static bool local_url(const char *url)
-{
-	if (!strncmp(url, "file://", 7))
-		return true;
-	if (strstr(url, "://"))
-		return false;
-	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
-	return !colon || (slash && slash < colon);
-}
 
 int mreg_remote_fetch(git_oid *tip, char **url, char there[256], mreg_registry *reg, const char *name, const char *branch)
 {
@@ -475,12 +480,6 @@ int mreg_remote_fetch(git_oid *tip, char **url, char there[256], mreg_registry *
 	int rc = open_remote(&r, &c, reg, name);
 	if (rc < 0)
 		goto done;
-	struct stat sb;
-	const char *path = !strncmp(c.url, "file://", 7) ? c.url + 7 : c.url;
-	if (local_url(c.url) && stat(path, &sb) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot reach '%s': '%s' does not exist", name, path);
-		goto done;
-	}
 	callbacks_init(&cb, &c);
 	if (git_remote_connect(r, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0) {
 		rc = link_error(&c, "reach");
@@ -601,8 +600,11 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 		}
 		for (const char *p = err.ptr; p && *p;) {
 			const char *nl = strchr(p, '\n');
-			if (!strncmp(p, "remote: ", 8) && (nl ? nl - p : (long)strlen(p)) > 8)
-				snprintf(said, sizeof(said), "%.*s", (int)((nl ? nl - p : (long)strlen(p)) - 8), p + 8);
+			long n = nl ? nl - p : (long)strlen(p);
+			while (n > 8 && (p[n - 1] == ' ' || p[n - 1] == '\r'))
+				n--;
+			if (!strncmp(p, "remote: ", 8) && n > 8 && strncmp(p + 8, "hint:", 5))
+				snprintf(said, sizeof(said), "%.*s", (int)(n - 8), p + 8);
 			p = nl ? nl + 1 : NULL;
 		}
 		char *msg = mreg_strdup(mreg_error_last());

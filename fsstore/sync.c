@@ -72,32 +72,35 @@ static void first_problem(const char *commit, const char *path, const char *prob
 		snprintf(s->problem, sizeof(s->problem), "commit %.12s: %s", commit, problem);
 }
 
-/* Events in the commits reachable from from and not from hide (their Mreg-Event / Mreg-Events trailers). */
+/*
+ * The event files the tree of commit from holds and that of hide (NULL:
+ * none) does not: what a push sends. Counted from the trees, not the
+ * history, which a clock running behind can date in any order.
+ */
 static int64_t events_between(mreg_registry *reg, const git_oid *from, const git_oid *hide)
 {
-	git_revwalk *w = NULL;
-	git_oid id;
+	git_commit *a = NULL, *b = NULL;
+	git_tree *ta = NULL, *tb = NULL;
+	git_diff *diff = NULL;
+	git_diff_options o;
+	char *spec[] = { "events" };
 	int64_t n = 0;
-	if (git_revwalk_new(&w, reg->repo) < 0 || git_revwalk_push(w, from) < 0 || (hide && git_revwalk_hide(w, hide) < 0)) {
-		git_revwalk_free(w);
-		git_error_clear();
-		return 0;
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	o.pathspec.strings = spec;
+	o.pathspec.count = 1;
+	if (git_commit_lookup(&a, reg->repo, from) == 0 && git_commit_tree(&ta, a) == 0 &&
+	    (!hide || (git_commit_lookup(&b, reg->repo, hide) == 0 && git_commit_tree(&tb, b) == 0)) &&
+	    git_diff_tree_to_tree(&diff, reg->repo, tb, ta, &o) == 0) {
+		size_t nd = git_diff_num_deltas(diff);
+		for (size_t i = 0; i < nd; i++)
+			n += git_diff_get_delta(diff, i)->status == GIT_DELTA_ADDED;
 	}
-	while (git_revwalk_next(&id, w) == 0) {
-		git_commit *c = NULL;
-		if (git_commit_lookup(&c, reg->repo, &id) < 0)
-			break;
-		const char *msg = git_commit_message(c), *t;
-		if (git_commit_parentcount(c) <= 1) {
-			if ((t = strstr(msg, "\nMreg-Events: ")))
-				n += strtoll(t + 14, NULL, 10);
-			else if (strstr(msg, "\nMreg-Event: "))
-				n++;
-		}
-		git_commit_free(c);
-	}
-	git_revwalk_free(w);
 	git_error_clear();
+	git_diff_free(diff);
+	git_tree_free(ta);
+	git_tree_free(tb);
+	git_commit_free(a);
+	git_commit_free(b);
 	return n;
 }
 
@@ -283,8 +286,9 @@ static int land(one_sync *s, const git_oid *tip, size_t nevents)
 		rc = mreg_txn_reset_branch(reg, tip, &head, why);
 		s->fast_forward = true;
 	} else {
-		char *msg = mreg_strfmt("sync: merge %s (%zu events)\n\nMreg-Type: merge\n", s->name, nevents);
-		char *summary = mreg_strfmt("sync: merge %s (%zu events)", s->name, nevents);
+		const char *ev = nevents == 1 ? "event" : "events";
+		char *msg = mreg_strfmt("sync: merge %s (%zu %s)\n\nMreg-Type: merge\n", s->name, nevents, ev);
+		char *summary = mreg_strfmt("sync: merge %s (%zu %s)", s->name, nevents, ev);
 		rc = msg && summary ? mreg_merge_commit(&commit, &tree, reg, &head, tip, msg)
 				    : mreg_error_set(MREG_ERROR, "out of memory");
 		if (rc == 0)
@@ -392,8 +396,13 @@ static int sync_one(one_sync *s)
 				cJSON_AddItemToArray(s->models, cJSON_CreateString(in.models[i]));
 			s->received = (int64_t)in.events;
 			s->commits = in.commits;
-			if (rc == 0 && !s->o->dry_run)
+			if (rc == 0 && !s->o->dry_run) {
 				rc = land(s, &tip, in.events);
+			} else if (rc == 0) {	/* what it would be */
+				s->fast_forward = s->adopted || git_graph_descendant_of(reg->repo, &tip, &head) == 1;
+				s->merged = !s->fast_forward;
+				git_error_clear();
+			}
 			/* the serving versions are known once the new events are folded */
 			if (rc == 0 && !s->o->dry_run && s->set->files == MREG_CLONE_FILES_SERVING &&
 			    (rc = fetch_large(s, in.large, in.nlarge, hex, true)) == 0 && cJSON_GetArraySize(s->missing) < (int)in.nlarge)
@@ -652,8 +661,8 @@ static void round_report(cJSON *report, sync_round *rd, const cJSON *conf_before
 	cJSON_AddNumberToObject(report, "events_received", (double)rd->received);
 	cJSON_AddNumberToObject(report, "events_sent", (double)rd->sent);
 	cJSON_AddItemToObject(report, "models_changed", cJSON_Duplicate(rd->models, true));
-	cJSON_AddItemToObject(report, "versions_renumbered", mreg_syncbook_added(rd->ren, ren_after, "ref"));
-	cJSON_AddItemToObject(report, "conflicts", mreg_syncbook_added(conf_before, conf_after, "event"));
+	cJSON_AddItemToObject(report, "versions_renumbered", mreg_syncbook_added(rd->ren, ren_after));
+	cJSON_AddItemToObject(report, "conflicts", mreg_syncbook_added(conf_before, conf_after));
 	cJSON_Delete(ren_after);
 	cJSON_Delete(conf_after);
 	git_oid head, tree;

@@ -288,20 +288,16 @@ cJSON *mreg_syncbook_conflicts(mreg_registry *reg)
 	return arr;
 }
 
-/* The members of after whose key (a string member) no member of before has: what is new. */
-cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after, const char *key)
+/* The members of after that no member of before equals: what is new (a version renumbered again is new again). */
+cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after)
 {
 	cJSON *out = cJSON_CreateArray(), *a;
 	cJSON_ArrayForEach(a, after) {
-		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, key));
 		bool seen = false;
 		const cJSON *b;
-		cJSON_ArrayForEach(b, before) {
-			const char *kb = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, key));
-			if (k && kb && !strcmp(k, kb)) {
-				seen = true;
-				break;
-			}
+		cJSON_ArrayForEach(b, before) if (cJSON_Compare(a, b, true)) {
+			seen = true;
+			break;
 		}
 		if (!seen)
 			cJSON_AddItemToArray(out, cJSON_Duplicate(a, true));

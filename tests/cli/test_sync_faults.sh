@@ -508,8 +508,8 @@ nb=$("$MREG" -C "$L" backup list --json | jq length)
 hub_before=$(git -C "$T/hub.git" rev-parse main)
 "$MREG" -C "$L" sync origin --dry-run --push >"$T/.out" 2>"$T/.err"
 expect_eq "--dry-run: exit 0" "$?" 0
-expect_eq "--dry-run: reports what it would receive" "$(cat "$T/.out")" \
-	"origin: ok: 2 events received, 0 sent
+expect_eq "--dry-run: reports what it would receive, and that it would merge" "$(cat "$T/.out")" \
+	"origin: ok: 2 events received, 0 sent (merge)
 dry run: 1 of 1 nodes synced: 2 events received, 0 sent, 1 models changed, 0 versions renumbered, 0 conflicts"
 expect_eq "--dry-run: nothing on stderr" "$(cat "$T/.err")" ""
 expect_eq "--dry-run: the registry as it was" "$(snapshot "$L")" "$before"

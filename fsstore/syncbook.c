@@ -245,7 +245,8 @@ void mreg_sync_forget(mreg_registry *reg, const char *name)
 void mreg_syncbook_renumbered(cJSON *into, mreg_registry *reg, const char *model)
 {
 	mreg_state *st = NULL;
-	if (mreg_read_model(&st, reg, model, -1) == 0) {
+	/* lazily: a version's number, claim and ref are read without parsing the rest of it */
+	if (mreg_cache_load(&st, reg, model, false, true) == 0) {
 		const mreg_model *m = mreg_state_model(st, model);
 		for (int i = 0; m && i < m->nversions; i++) {
 			const mreg_version *v = &m->versions[i];

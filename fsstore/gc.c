@@ -73,17 +73,21 @@ void mreg_gc_sweep_tmp(mreg_registry *reg)
 	free(dir);
 }
 
-/* libgit2's temporary pack of a fetch (pack_git2_*): the fetch lock says whether one is running. */
+/*
+ * The temporary pack of a fetch: libgit2's (pack_git2_*) or, for a path
+ * remote, git's (tmp_pack_*, tmp_idx_*); the fetch lock says whether one
+ * is running. (A stock `git fetch` run by hand into the registry during an
+ * `mreg gc` would lose its temporary pack and have to run again.)
+ */
 static bool fetch_litter(const char *name)
 {
-	return !strncmp(name, "pack_git2_", 10);
+	return !strncmp(name, "pack_git2_", 10) || !strncmp(name, "tmp_pack_", 9) || !strncmp(name, "tmp_idx_", 8);
 }
 
 /*
  * What fetches killed half-way left in objects/pack, removed while no
  * fetch of this registry runs: sync holds .git/mreg/fetch.lock shared while
  * it downloads (remote.c), and this takes it exclusively without waiting.
- * A stock git fetch's tmp_pack_* files are git's to prune.
  */
 static void sweep_fetches(mreg_registry *reg)
 {

@@ -438,7 +438,7 @@ ahead=$(git -C "$T/hub.git" rev-parse main)
 pid=$!
 i=0 seen=no
 while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 20000 ]; do
-	ls "$N/.git/objects/pack" | grep -q '^pack_git2_' && { seen=yes; break; }
+	ls "$N/.git/objects/pack" | grep -qE '^(pack_git2_|tmp_pack_)' && { seen=yes; break; }
 	i=$((i + 1))
 done
 kill -TERM "$pid"

@@ -591,7 +591,7 @@ killed() {
 	_i=0 _hit=no
 	while kill -0 "$_pid" 2>/dev/null && [ "$_i" -lt 200000 ]; do
 		case $_when in
-		pack) ls "$_k/.git/objects/pack" | grep -q '^pack_git2_' && _hit=yes ;;
+		pack) ls "$_k/.git/objects/pack" | grep -qE '^(pack_git2_|tmp_pack_)' && _hit=yes ;;
 		fetched) [ "$(ls "$_k/.git/objects/pack" | grep -c '\.idx$')" -gt "$_packs" ] && _hit=yes ;;
 		moved) [ "$(cat "$_k/.git/refs/heads/main" 2>/dev/null || echo "$_head")" != "$_head" ] && _hit=yes ;;
 		esac

@@ -21,10 +21,9 @@ typedef struct {
 	int rc;
 } collect;
 
-static int is_event_name(const char *name)
+bool mreg_events_is_name(const char *name, size_t n)
 {
-	size_t n = strlen(name);
-	return n == 37 && !strcmp(name + 32, ".json") && strspn(name, "0123456789abcdef") == 32;
+	return n == 37 && !memcmp(name + 32, ".json", 5) && strspn(name, "0123456789abcdef") == 32;
 }
 
 static int quarantine(collect *c, const char *path, const char *fmt, const char *arg)
@@ -58,7 +57,7 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
 		return quarantine(c, path, "%s, not an event file",
 				  mode == GIT_FILEMODE_LINK ? "a symbolic link" : mode == GIT_FILEMODE_COMMIT ? "a submodule" : "not a file");
-	if (!is_event_name(name))
+	if (!mreg_events_is_name(name, strlen(name)))
 		return quarantine(c, path, "%s", "not named <xxh128>.json");
 	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
 	    strncmp(path + 10, name + 2, 2) || path[12] != '/')

@@ -112,11 +112,6 @@ static bool is_artifact_name(const char *name, size_t n)
 	return true;
 }
 
-static bool is_event_name(const char *name, size_t n)
-{
-	return n == 37 && is_hex(name, 32) && !memcmp(name + 32, ".json", 5);
-}
-
 /* The directory an entry leads into, or -1 when a directory there is outside the layout. */
 static int child_place(place at, const mreg_git_tree_entry *e, const char *dir)
 {
@@ -221,8 +216,8 @@ static int check_artifact(checker *c, const char *path, const mreg_git_tree_entr
 /* Each line one mreg writes: the union line, or one marking a model file of this directory for Git LFS. */
 static bool attributes_ok(const char *data, size_t len)
 {
-	static const char union_line[] = "/.gitattributes merge=union";
-	static const char lfs_tail[] = " filter=lfs diff=lfs merge=lfs -text";
+	static const char union_line[] = MREG_LFS_UNION_LINE;
+	static const char lfs_tail[] = MREG_LFS_LINE_TAIL;
 	for (const char *p = data, *end = data + len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
@@ -298,6 +293,21 @@ done:
 	return rc;
 }
 
+/* Tree entries by name alone, for bsearch (not git's order, which sorts a directory as if it ended in '/'). */
+static int cmp_names(const void *a, const void *b)
+{
+	const mreg_git_tree_entry *x = a, *y = b;
+	size_t k = x->len < y->len ? x->len : y->len;
+	int r = memcmp(x->name, y->name, k);
+	return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The entry named as e in the entries es[0..n) sorted by cmp_names, or NULL. */
+static const mreg_git_tree_entry *find_entry(const mreg_git_tree_entry *es, size_t n, const mreg_git_tree_entry *e)
+{
+	return es ? bsearch(e, es, n, sizeof(*es), cmp_names) : NULL;
+}
+
 static int diff(checker *c, const git_oid *old, const git_oid *new, const git_oid *other, place at, const char *dir);
 
 /* An entry of the new tree that the old one lacks (or holds otherwise, when old is given). */
@@ -339,7 +349,7 @@ static int added(checker *c, place at, const char *dir, const mreg_git_tree_entr
 		problem(c, path, "changed (events and model files never change)");
 		return 0;
 	}
-	if (at == AT_EVENTS3 && is_event_name(e->name, e->len) && in_fanout(dir, e->name) && e->mode == 0100644)
+	if (at == AT_EVENTS3 && mreg_events_is_name(e->name, e->len) && in_fanout(dir, e->name) && e->mode == 0100644)
 		return check_event(c, path, e);
 	if (at == AT_ART3 && is_artifact_name(e->name, e->len) && in_fanout(dir, e->name) && e->mode == 0100644)
 		return check_artifact(c, path, e);
@@ -379,35 +389,9 @@ static int deleted(checker *c, place at, const char *dir, const mreg_git_tree_en
 	return rc;
 }
 
-/* The entry named as e in the sorted entries es[0..n), or NULL. */
-static const mreg_git_tree_entry *find_entry(const mreg_git_tree_entry *es, size_t n, const mreg_git_tree_entry *e)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		size_t k = es[mid].len < e->len ? es[mid].len : e->len;
-		int r = memcmp(es[mid].name, e->name, k);
-		if (r == 0)
-			r = es[mid].len < e->len ? -1 : es[mid].len > e->len;
-		if (r == 0)
-			return &es[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
+
 
 /* Parsed entries of tree id (none when id is NULL), sorted by name for find_entry. */
-static int cmp_names(const void *a, const void *b)
-{
-	const mreg_git_tree_entry *x = a, *y = b;
-	size_t k = x->len < y->len ? x->len : y->len;
-	int r = memcmp(x->name, y->name, k);
-	return r ? r : (x->len > y->len) - (x->len < y->len);
-}
-
 static int entries(mreg_git_tree_entry **out, size_t *n, mreg_buf *keep, checker *c, const git_oid *id)
 {
 	const mreg_buf *b = NULL;

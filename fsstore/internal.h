@@ -136,6 +136,8 @@ int mreg_cache_check_large(mreg_registry *reg);
 
 /* ---- events.c: the events of a tree ------------------------------------ */
 
+/* An event file's name: <xxh128>.json (n bytes, the hash in lowercase hex). */
+bool mreg_events_is_name(const char *name, size_t n);
 /* The events at tree in fold order; the event files left out (and why) into quarantined, if given. */
 int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
 			const git_oid *tree);
@@ -246,6 +248,13 @@ int mreg_tree_batch_write_pack(mreg_registry *reg, char hex[41], bool *created);
 
 /* ---- lfs_files.c: large files in a commit ------------------------------ */
 
+/*
+ * The lines mreg writes in a fan-out directory's .gitattributes, and no
+ * others: the union line (so a plain git merge keeps both sides' lines),
+ * then "/<name>" MREG_LFS_LINE_TAIL for each large file there.
+ */
+#define MREG_LFS_UNION_LINE "/.gitattributes merge=union"
+#define MREG_LFS_LINE_TAIL " filter=lfs diff=lfs merge=lfs -text"
 /* HEAD's .gitattributes at attrpath with the line marking name for Git LFS (and the union line). */
 int mreg_lfs_attributes(mreg_buf *out, mreg_registry *reg, const char *attrpath, const char *name);
 /* The next name the .gitattributes bytes at *p mark for Git LFS (a line "/<name> ... filter=lfs ..."). */
@@ -359,6 +368,7 @@ typedef struct {
 	mreg_breaker_config breaker;
 	bool push;
 	mreg_clone_files files;
+	double interval;	/* seconds between the rounds of `sync --every default` */
 } mreg_sync_settings;
 /* .git/mreg/sync.json as written (a damaged one starts afresh: it is only a record) */
 int mreg_syncbook_load(mreg_sync_book *b, mreg_registry *reg);
@@ -371,6 +381,8 @@ int mreg_syncbook_save(mreg_sync_book *b, mreg_registry *reg);
 void mreg_syncbook_dispose(mreg_sync_book *b);
 /* the record of remote name (made when add and it has none; NULL then only for want of memory) */
 mreg_sync_remote *mreg_syncbook_find(mreg_sync_book *b, const char *name, bool add);
+/* the record's URL as git config has it now */
+void mreg_syncbook_url(mreg_sync_remote *r, mreg_registry *reg);
 /* one record as a JSON object (with its name as a member, or as the key) */
 void mreg_syncbook_write_remote(mreg_jsonw *w, const mreg_sync_remote *r, bool with_name);
 /* Each version of model whose number is not the one its writer claimed, as {model_id, version, claimed, ref}, into into. */

@@ -60,8 +60,8 @@ static bool has_line(const mreg_buf *b, const char *line, size_t n)
  */
 static int lfs_attributes_add(mreg_buf *out, const char *name)
 {
-	static const char union_line[] = "/.gitattributes merge=union\n";
-	char *line = mreg_strfmt("/%s filter=lfs diff=lfs merge=lfs -text\n", name);
+	static const char union_line[] = MREG_LFS_UNION_LINE "\n";
+	char *line = mreg_strfmt("/%s" MREG_LFS_LINE_TAIL "\n", name);
 	if (!line)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	size_t n = strlen(line);

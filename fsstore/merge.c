@@ -52,7 +52,7 @@ static size_t split(line *out, const char *data, size_t len)
 /* Both files' lines, once each: the union line first, the rest sorted. */
 static int union_lines(git_oid *out, mreg_registry *reg, const git_oid *a, const git_oid *b)
 {
-	static const char first[] = "/.gitattributes merge=union";
+	static const char first[] = MREG_LFS_UNION_LINE;
 	git_blob *x = NULL, *y = NULL;
 	line *ls = NULL;
 	mreg_buf buf = MREG_BUF_INIT;

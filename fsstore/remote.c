@@ -432,6 +432,22 @@ static int link_error(link_ctx *c, const char *what)
 	return rc;
 }
 
+/* The branch the remote's HEAD names (refs/heads/...), into out; false when it names none. */
+static bool head_target(char *out, size_t n, git_remote *r)
+{
+	const git_remote_head **heads = NULL;
+	size_t nh = 0;
+	if (git_remote_ls(&heads, &nh, r) < 0)
+		return false;
+	for (size_t i = 0; i < nh; i++)
+		if (!strcmp(heads[i]->name, "HEAD") && heads[i]->symref_target &&
+		    !strncmp(heads[i]->symref_target, "refs/heads/", 11) && strlen(heads[i]->symref_target) < n) {
+			snprintf(out, n, "%s", heads[i]->symref_target);
+			return true;
+		}
+	return false;
+}
+
 /* A URL libgit2 serves with its local transport: a path, or file:// (scp-like host:path is ssh). */
 static bool local_url(const char *url)
 {
@@ -521,19 +537,11 @@ int mreg_remote_fetch(git_oid *tip, char **url, char there[256], mreg_registry *
 	snprintf(there, 256, "%s", branch);
 	if (!advertised(tip, r, branch)) {
 		/* a registry kept on another branch there: the one its HEAD names */
-		const git_remote_head **heads = NULL;
-		size_t nh = 0;
-		rc = 1;
-		if (git_remote_ls(&heads, &nh, r) == 0)
-			for (size_t i = 0; i < nh; i++)
-				if (!strcmp(heads[i]->name, "HEAD") && heads[i]->symref_target &&
-				    !strncmp(heads[i]->symref_target, "refs/heads/", 11) && strlen(heads[i]->symref_target) < 256 &&
-				    advertised(tip, r, heads[i]->symref_target)) {
-					snprintf(there, 256, "%s", heads[i]->symref_target);
-					rc = 0;
-				}
-		if (rc)
+		if (!head_target(there, 256, r) || !advertised(tip, r, there)) {
+			snprintf(there, 256, "%s", branch);	/* none: a push makes ours there */
+			rc = 1;
 			goto done;
+		}
 		branch = there;
 	}
 	git_odb *odb = NULL;
@@ -583,24 +591,16 @@ int mreg_remote_head_branch(char *out, size_t n, mreg_registry *reg, const char 
 	git_remote *r = NULL;
 	link_ctx c;
 	git_remote_callbacks cb;
-	const git_remote_head **heads = NULL;
-	size_t nh = 0;
 	int rc = open_remote(&r, &c, reg, name);
 	out[0] = '\0';
 	if (rc < 0)
 		goto done;
 	callbacks_init(&cb, &c);
-	if (git_remote_connect(r, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0 || git_remote_ls(&heads, &nh, r) < 0) {
+	if (git_remote_connect(r, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0) {
 		rc = link_error(&c, "reach");
 		goto done;
 	}
-	rc = 1;
-	for (size_t i = 0; i < nh; i++)
-		if (!strcmp(heads[i]->name, "HEAD") && heads[i]->symref_target &&
-		    !strncmp(heads[i]->symref_target, "refs/heads/", 11)) {
-			snprintf(out, n, "%s", heads[i]->symref_target);
-			rc = 0;
-		}
+	rc = head_target(out, n, r) ? 0 : 1;
 done:
 	if (r)
 		git_remote_disconnect(r);

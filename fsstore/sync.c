@@ -456,7 +456,7 @@ static void add_time(cJSON *o, const char *key, const char *t)
 		cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *remote_item(const one_sync *s, const mreg_sync_remote *r, const mreg_breaker_config *bc, const char *error)
+static cJSON *remote_item(const one_sync *s, const mreg_sync_remote *r, const char *error)
 {
 	cJSON *o = cJSON_CreateObject();
 	char t[MREG_TIME_LEN + 1];
@@ -484,7 +484,6 @@ static cJSON *remote_item(const one_sync *s, const mreg_sync_remote *r, const mr
 	if (r->breaker.state == MREG_BREAKER_OPEN)
 		mreg_time_format(t, r->breaker.open_until);
 	add_time(o, "next_try", t);
-	(void)bc;
 	return o;
 }
 
@@ -608,13 +607,7 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 		return NULL;
 	}
 	r->touched = true;
-	git_remote *gr = NULL;
-	if (git_remote_lookup(&gr, rd->reg->repo, name) == 0 && git_remote_url(gr)) {
-		free(r->url);
-		r->url = mreg_strdup(git_remote_url(gr));
-	}
-	git_remote_free(gr);
-	git_error_clear();
+	mreg_syncbook_url(r, rd->reg);
 	if (!rd->o->dry_run && !mreg_breaker_allow(&r->breaker, &rd->set.breaker, mreg_fs_now_usec())) {
 		char until[MREG_TIME_LEN + 1];
 		s.result = "skipped";
@@ -643,7 +636,7 @@ static cJSON *sync_remote(sync_round *rd, const char *name)
 	add_models(rd->models, s.models);
 	const cJSON *m;
 	cJSON_ArrayForEach(m, s.missing) cJSON_AddItemToArray(rd->missing, cJSON_Duplicate(m, true));
-	cJSON *item = remote_item(&s, r, &rd->set.breaker, error);
+	cJSON *item = remote_item(&s, r, error);
 	free(error);
 	cJSON_Delete(s.missing);
 	cJSON_Delete(s.models);

@@ -216,6 +216,17 @@ mreg_sync_remote *mreg_syncbook_find(mreg_sync_book *b, const char *name, bool a
 	return r;
 }
 
+void mreg_syncbook_url(mreg_sync_remote *r, mreg_registry *reg)
+{
+	git_remote *gr = NULL;
+	if (git_remote_lookup(&gr, reg->repo, r->name) == 0 && git_remote_url(gr)) {
+		free(r->url);
+		r->url = mreg_strdup(git_remote_url(gr));
+	}
+	git_remote_free(gr);
+	git_error_clear();
+}
+
 void mreg_sync_forget(mreg_registry *reg, const char *name)
 {
 	mreg_sync_book b;
@@ -313,23 +324,10 @@ cJSON *mreg_syncbook_added(const cJSON *before, const cJSON *after)
 
 int mreg_sync_interval(double *out, mreg_registry *reg)
 {
-	git_config *cfg = NULL;
-	git_buf v = GIT_BUF_INIT;
+	mreg_sync_settings set;
 	int rc = mreg_registry_need_git(reg);
-	*out = 600;
-	if (rc == 0 && git_repository_config_snapshot(&cfg, reg->repo) < 0)
-		rc = mreg_libgit2_error("cannot read the git config of", reg->path);
-	if (rc == 0 && git_config_get_string_buf(&v, cfg, "mreg.syncInterval") == 0) {
-		char *end;
-		double d = strtod(v.ptr, &end);
-		if (end == v.ptr || *end || !(d >= 1 && d <= 1e7))
-			rc = mreg_error_set(MREG_EINVALID, "invalid git config mreg.syncInterval '%s': seconds from 1", v.ptr);
-		else
-			*out = d;
-	}
-	git_error_clear();
-	git_buf_dispose(&v);
-	git_config_free(cfg);
+	if (rc == 0 && (rc = mreg_syncbook_settings(&set, reg)) == 0)
+		*out = set.interval;
 	return rc;
 }
 
@@ -338,7 +336,7 @@ int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg)
 	git_config *cfg = NULL;
 	git_buf v = GIT_BUF_INIT;
 	int rc = 0, b;
-	*s = (mreg_sync_settings){ MREG_BREAKER_CONFIG_INIT, false, MREG_CLONE_FILES_ALL };
+	*s = (mreg_sync_settings){ MREG_BREAKER_CONFIG_INIT, false, MREG_CLONE_FILES_ALL, 600 };
 	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
 		return mreg_libgit2_error("cannot read the git config of", reg->path);
 	static const char *const keys[] = { "mreg.breaker.failureThreshold", "mreg.breaker.recoveryTimeout",
@@ -376,6 +374,15 @@ int mreg_syncbook_settings(mreg_sync_settings *s, mreg_registry *reg)
 		else
 			rc = mreg_error_set(MREG_EINVALID, "invalid git config mreg.syncFiles '%s': all, serving or none", v.ptr);
 	}
+	git_buf_dispose(&v);
+	if (rc == 0 && git_config_get_string_buf(&v, cfg, "mreg.syncInterval") == 0) {
+		char *end;
+		double d = strtod(v.ptr, &end);
+		if (end == v.ptr || *end || !(d >= 1 && d <= 1e7))
+			rc = mreg_error_set(MREG_EINVALID, "invalid git config mreg.syncInterval '%s': seconds from 1", v.ptr);
+		else
+			s->interval = d;
+	}
 	git_error_clear();
 	git_buf_dispose(&v);
 	git_config_free(cfg);
@@ -406,15 +413,9 @@ int mreg_sync_status(cJSON **out, mreg_registry *reg)
 	cJSON *arr = cJSON_AddArrayToObject(o, "remotes");
 	for (size_t i = 0; i < names.count; i++) {
 		mreg_sync_remote *r = mreg_syncbook_find(&book, names.strings[i], true);
-		git_remote *gr = NULL;
-		if (r && git_remote_lookup(&gr, reg->repo, r->name) == 0 && git_remote_url(gr)) {
-			free(r->url);
-			r->url = mreg_strdup(git_remote_url(gr));
-		}
-		git_remote_free(gr);
-		git_error_clear();
 		if (!r)
 			continue;
+		mreg_syncbook_url(r, reg);
 		mreg_buf b = MREG_BUF_INIT;
 		mreg_jsonw w;
 		mreg_jsonw_init(&w, &b);

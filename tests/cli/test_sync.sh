@@ -9,7 +9,9 @@
 # rounds; usage errors; a node that was offline for a long time taking
 # 10,000 events in one round of its `sync --every`, stopped by SIGTERM in the
 # middle of that round, which it finishes first.
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/bulk.sh"
 fast_copy
 F=$T/mreg-fast
 
@@ -369,65 +371,11 @@ check "N (offline): promote offline:1 to staging" "$MREG" -C "$N" promote offlin
 check "N (offline): register m (claims the next number of m)" "$MREG" -C "$N" register m "$T/b1.pt"
 "$F" -C "$W" register m "$T/a2.pt" >/dev/null && "$F" -C "$W" sync --push --no-backup >/dev/null ||
 	fail "W: register m and push"
-# the database: 9,999 versions of bulk0..bulk9, each its registration only
-mkdir "$T/db"
-model_file "$T/db/f.pt" 300
-sha=$(sha256sum <"$T/db/f.pt" | cut -c1-64)
-sed -n '/^orig_schema() {/,/^}/p' "$(dirname "$0")/test_migrate.sh" >"$T/schema.sh" 2>/dev/null
-if ! grep -q 'CREATE TABLE IF NOT EXISTS versions' "$T/schema.sh"; then
-	# the original's schema, the columns migrate reads (test_migrate.sh has it whole)
-	cat >"$T/schema.sh" <<'EOF'
-orig_schema() {
-	sqlite3 "$1" <<'SQL'
-CREATE TABLE models (model_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, model_type TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, stage TEXT NOT NULL, file_path TEXT NOT NULL, file_hash TEXT NOT NULL, file_size_bytes INTEGER NOT NULL, metrics_json TEXT, training_config_json TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE(model_id, version));
-CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, tag TEXT NOT NULL, UNIQUE(model_id, version, tag));
-CREATE TABLE stage_transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, from_stage TEXT, to_stage TEXT NOT NULL, reason TEXT, transitioned_by TEXT, transitioned_at TEXT NOT NULL);
-CREATE TABLE comparisons (id INTEGER PRIMARY KEY AUTOINCREMENT, model_a_id TEXT NOT NULL, model_a_version INTEGER NOT NULL, model_b_id TEXT NOT NULL, model_b_version INTEGER NOT NULL, games_played INTEGER NOT NULL, model_a_wins INTEGER NOT NULL, model_b_wins INTEGER NOT NULL, draws INTEGER NOT NULL, elo_diff REAL, compared_at TEXT NOT NULL, notes TEXT);
-CREATE TABLE validations (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending', work_id TEXT, baselines TEXT, games_per_matchup INTEGER DEFAULT 50, results_json TEXT, started_at TEXT, completed_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-SQL
-}
-EOF
-fi
-. "$T/schema.sh"
-orig_schema "$T/db/registry.db"
-awk -v sha="$sha" 'BEGIN {
-	print "BEGIN;"
-	for (m = 0; m < 10; m++)
-		printf "INSERT INTO models VALUES (\047bulk%d\047, \047bulk%d\047, \047\047, \047heuristic\047, \0472025-01-01T00:00:00.000000\047, \0472025-01-01T00:00:00.000000\047);\n", m, m
-	for (n = 0; n < 9999; n++) {
-		m = n % 10; v = int(n / 10) + 1
-		t = sprintf("2025-01-%02dT%02d:%02d:%02d.%06d", 1 + int(n / 86400), int(n / 3600) % 24, int(n / 60) % 60, n % 60, n)
-		printf "INSERT INTO versions (model_id, version, stage, file_path, file_hash, file_size_bytes, metrics_json, training_config_json, created_at, updated_at) VALUES (\047bulk%d\047, %d, \047development\047, \047f.pt\047, \047%s\047, 300, NULL, NULL, \047%s\047, \047%s\047);\n", m, v, sha, t, t
-		printf "INSERT INTO stage_transitions (model_id, version, from_stage, to_stage, reason, transitioned_by, transitioned_at) VALUES (\047bulk%d\047, %d, NULL, \047development\047, \047Initial registration\047, NULL, \047%s\047);\n", m, v, t
-	}
-	print "COMMIT;"
-}' | sqlite3 "$T/db/registry.db"
-"$F" init "$S" >/dev/null && git -C "$S" config mreg.fsync false && "$F" -C "$S" migrate "$T/db/registry.db" >"$T/.mig" 2>&1 ||
-	{ fail "migrate the bulk database"; sed 's/^/    # /' "$T/.mig"; }
+# 9,999 registrations of bulk0..bulk9, then each as a commit of its own on the hub
+bulk_registry "$S" bulk 10 9999
 expect_eq "the bulk: 9,999 events" "$(ev_count "$S")" 9999
-# one commit per event on top of the hub's branch, by stock git
-git -C "$T/hub.git" fetch -q "$S" main:refs/bulk/src
 base=$(git -C "$T/hub.git" rev-parse main)
-when=$(git -C "$T/hub.git" log -1 --format=%ct main)
-git -C "$S" diff-tree -r --no-commit-id HEAD^ HEAD | LC_ALL=C awk -v base="$base" -v when="$when" '
-	{ split($0, tab, "\t"); split(tab[1], f, " "); path = tab[2]; sha = f[4] }
-	path !~ /^events\// { other[++no] = sha " " path; next }
-	{ ev[++ne] = sha " " path }
-	function commit(msg, i) {
-		printf "commit refs/heads/main\ncommitter bulk <bulk@mreg.invalid> %d +0000\ndata %d\n%s\n", when + int(i / 1000), length(msg), msg
-		if (i == 1) printf "from %s\n", base
-	}
-	END {
-		n = 0
-		for (k = 1; k <= ne; k++) {
-			split(ev[k], e, " "); id = e[2]; sub(/^.*\//, "", id); sub(/\.json$/, "", id)
-			commit("register a bulk version\n\nMreg-Event: " id "\nMreg-Type: version.registered\n", ++n)
-			if (k == 1) for (j = 1; j <= no; j++) { split(other[j], o, " "); printf "M 100644 %s %s\n", o[1], o[2] }
-			printf "M 100644 %s %s\n\n", e[1], e[2]
-		}
-	}' | git -C "$T/hub.git" fast-import --quiet || fail "git fast-import of the bulk"
-git -C "$T/hub.git" update-ref -d refs/bulk/src
+replay_one_by_one "$S" "$T/hub.git"
 expect_eq "the hub gained 10,000 events" "$(git -C "$T/hub.git" ls-tree -r --name-only main -- events | wc -l | tr -d ' ')" \
 	"$((nstart + 10000))"
 expect_eq "... in 10,000 commits" "$(git -C "$T/hub.git" rev-list --count "$base..main")" 9999

@@ -21,7 +21,9 @@
 #     with a work tree;
 #   - an unrelated history refused, adopted by a registry with no events;
 #   - --dry-run, which changes nothing.
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/bulk.sh"
 fast_copy
 F=$T/mreg-fast
 XXH=$(xxh128_helper)
@@ -526,53 +528,10 @@ expect_eq "the sync brings the two events" "$(head -1 "$T/.out")" "origin: ok: 2
 # many.git: the hub and 3,000 more events, one commit each (made by mreg
 # migrate of a database built here, replayed with git fast-import)
 S=$T/S
-mkdir "$T/db"
-model_file "$T/db/f.pt" 300
-sha=$(sha256sum <"$T/db/f.pt" | cut -c1-64)
-sqlite3 "$T/db/registry.db" <<'SQL'
-CREATE TABLE models (model_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, model_type TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, stage TEXT NOT NULL, file_path TEXT NOT NULL, file_hash TEXT NOT NULL, file_size_bytes INTEGER NOT NULL, metrics_json TEXT, training_config_json TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE(model_id, version));
-CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, tag TEXT NOT NULL, UNIQUE(model_id, version, tag));
-CREATE TABLE stage_transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, from_stage TEXT, to_stage TEXT NOT NULL, reason TEXT, transitioned_by TEXT, transitioned_at TEXT NOT NULL);
-CREATE TABLE comparisons (id INTEGER PRIMARY KEY AUTOINCREMENT, model_a_id TEXT NOT NULL, model_a_version INTEGER NOT NULL, model_b_id TEXT NOT NULL, model_b_version INTEGER NOT NULL, games_played INTEGER NOT NULL, model_a_wins INTEGER NOT NULL, model_b_wins INTEGER NOT NULL, draws INTEGER NOT NULL, elo_diff REAL, compared_at TEXT NOT NULL, notes TEXT);
-CREATE TABLE validations (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending', work_id TEXT, baselines TEXT, games_per_matchup INTEGER DEFAULT 50, results_json TEXT, started_at TEXT, completed_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-SQL
-awk -v sha="$sha" 'BEGIN {
-	print "BEGIN;"
-	for (m = 0; m < 3; m++)
-		printf "INSERT INTO models VALUES (\047many%d\047, \047many%d\047, \047\047, \047heuristic\047, \0472025-01-01T00:00:00.000000\047, \0472025-01-01T00:00:00.000000\047);\n", m, m
-	for (n = 0; n < 3000; n++) {
-		m = n % 3; v = int(n / 3) + 1
-		t = sprintf("2025-01-01T%02d:%02d:%02d.%06d", int(n / 3600), int(n / 60) % 60, n % 60, n)
-		printf "INSERT INTO versions (model_id, version, stage, file_path, file_hash, file_size_bytes, metrics_json, training_config_json, created_at, updated_at) VALUES (\047many%d\047, %d, \047development\047, \047f.pt\047, \047%s\047, 300, NULL, NULL, \047%s\047, \047%s\047);\n", m, v, sha, t, t
-		printf "INSERT INTO stage_transitions (model_id, version, from_stage, to_stage, reason, transitioned_by, transitioned_at) VALUES (\047many%d\047, %d, NULL, \047development\047, \047Initial registration\047, NULL, \047%s\047);\n", m, v, t
-	}
-	print "COMMIT;"
-}' | sqlite3 "$T/db/registry.db"
-"$F" init "$S" >/dev/null && git -C "$S" config mreg.fsync false && "$F" -C "$S" migrate "$T/db/registry.db" >/dev/null 2>&1 ||
-	fail "migrate the database of 3,000 events"
+bulk_registry "$S" many 3 3000
 M=$T/many.git
 git clone -q --bare "$T/hub.git" "$M"
-git -C "$M" fetch -q "$S" main:refs/many/src
-base=$(git -C "$M" rev-parse main)
-when=$(git -C "$M" log -1 --format=%ct main)
-git -C "$S" diff-tree -r --no-commit-id HEAD^ HEAD | LC_ALL=C awk -v base="$base" -v when="$when" '
-	{ split($0, tab, "\t"); split(tab[1], f, " "); path = tab[2]; sha = f[4] }
-	path !~ /^events\// { other[++no] = sha " " path; next }
-	{ ev[++ne] = sha " " path }
-	END {
-		for (k = 1; k <= ne; k++) {
-			split(ev[k], e, " "); id = e[2]; sub(/^.*\//, "", id); sub(/\.json$/, "", id)
-			msg = "register a version\n\nMreg-Event: " id "\nMreg-Type: version.registered\n"
-			printf "commit refs/heads/main\ncommitter many <many@mreg.invalid> %d +0000\ndata %d\n%s\n", when + int(k / 1000), length(msg), msg
-			if (k == 1) {
-				printf "from %s\n", base
-				for (j = 1; j <= no; j++) { split(other[j], o, " "); printf "M 100644 %s %s\n", o[1], o[2] }
-			}
-			printf "M 100644 %s %s\n\n", e[1], e[2]
-		}
-	}' | git -C "$M" fast-import --quiet || fail "git fast-import of 3,000 events"
-git -C "$M" update-ref -d refs/many/src
+replay_one_by_one "$S" "$M"
 git -C "$M" gc -q --prune=now
 expect_eq "many.git: 3,000 events more than the hub" "$(ev_count "$M")" "$(($(ev_count "$T/hub.git") + 3000))"
 many_head=$(git -C "$M" rev-parse main)

@@ -153,6 +153,14 @@ int mreg_event_parse(mreg_event **out, const char *data, size_t len, const char 
 #define MREG_EVENT_PATH_MAX 64
 void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id);
 
+/*
+ * The event in words, one line (describe.c): "square8_2p:3 staging ->
+ * production (passed evaluation) by alice". version: the number the fold
+ * gave the version (0: the one the event names); other: the second
+ * version's (B of a comparison, the version a rollback replaces; 0: as named).
+ */
+void mreg_event_describe(mreg_buf *out, const mreg_event *ev, int version, int other);
+
 /* (clock, id) order: negative, zero or positive. */
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b);
 

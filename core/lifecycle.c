@@ -16,7 +16,7 @@
  * is refused: a misspelt threshold would otherwise do nothing, silently.
  * The default mreg.json is in fsstore/registry.c; the two change together.
  */
-enum { KEY_GROUP, KEY_FORMAT, KEY_BYTES, KEY_NUM, KEY_COUNT, KEY_BOOL };
+enum { KEY_GROUP, KEY_FORMAT, KEY_BYTES, KEY_NUM, KEY_COUNT, KEY_BOOL, KEY_PROTECT };
 
 static const struct policy_key {
 	const char *group;	/* NULL: top level */
@@ -31,6 +31,7 @@ static const struct policy_key {
 	{ NULL, "rollback", KEY_GROUP, 0, 0, 0 },
 	{ NULL, "auto_promote", KEY_GROUP, 0, 0, 0 },
 	{ NULL, "backup", KEY_GROUP, 0, 0, 0 },
+	{ NULL, "protect", KEY_PROTECT, 0, 0, 0 },
 	{ "rollback", "elo_drop_threshold", KEY_NUM, offsetof(mreg_policy, elo_drop_threshold), 0, 1e6 },
 	{ "rollback", "win_rate_drop_threshold", KEY_NUM, offsetof(mreg_policy, win_rate_drop_threshold), 0, 1 },
 	{ "rollback", "min_games_for_evaluation", KEY_COUNT, offsetof(mreg_policy, min_games_for_evaluation), 0, 1e12 },
@@ -67,6 +68,52 @@ static int policy_error(const char *subject, const char *group, const char *name
 	int rc = mreg_error_set(MREG_EINVALID, "%s", b.ptr);
 	mreg_buf_dispose(&b);
 	return rc;
+}
+
+/*
+ * A signers path: relative, under .mreg/, of plain names (letters, digits,
+ * '.', '_', '-', no name starting with '.'), so it can only name a file the
+ * registry's layout holds (incoming.c).
+ */
+static bool signers_path_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n >= MREG_SIGNERS_PATH_MAX || strncmp(s, ".mreg/", 6) || n == 6)
+		return false;
+	for (const char *p = s + 6; *p; p++) {
+		bool start = p == s + 6 || p[-1] == '/';
+		if ((start && (*p == '.' || *p == '/')) ||
+		    !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		      *p == '_' || *p == '-' || *p == '/'))
+			return false;
+	}
+	return s[n - 1] != '/';
+}
+
+/* "protect": {"<stage>": {"signers": ".mreg/<file>"}, ...} */
+static int protect_object(mreg_policy *p, const cJSON *obj, const char *subject)
+{
+	const cJSON *c, *d;
+	if (!cJSON_IsObject(obj))
+		return policy_error(subject, NULL, "protect", "", " must be an object of stages");
+	memset(p->protect, 0, sizeof(p->protect));
+	cJSON_ArrayForEach(c, obj) {
+		mreg_stage s = mreg_stage_parse(c->string);
+		if (s == MREG_STAGE_NONE)
+			return policy_error(subject, "protect", c->string, "unknown stage ", "");
+		if (p->protect[s][0])
+			return policy_error(subject, "protect", c->string, "duplicate key ", "");
+		if (!cJSON_IsObject(c))
+			return policy_error(subject, "protect", c->string, "", " must be an object with \"signers\"");
+		cJSON_ArrayForEach(d, c) if (strcmp(d->string, "signers"))
+			return policy_error(subject, "protect", d->string, "unknown key ", "");
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "signers");
+		if (!cJSON_IsString(f) || !signers_path_ok(f->valuestring))
+			return policy_error(subject, "protect", c->string, "",
+					    ".signers must name a file under .mreg/ (plain names, at most 127 bytes)");
+		memcpy(p->protect[s], f->valuestring, strlen(f->valuestring) + 1);
+	}
+	return 0;
 }
 
 static bool is_whole(double v)
@@ -136,6 +183,10 @@ static int policy_object(mreg_policy *p, const cJSON *obj, const char *group, co
 				return policy_error(subject, group, c->string, "", " must be true or false");
 			*(bool *)(void *)field = cJSON_IsTrue(c);
 			break;
+		case KEY_PROTECT:
+			if ((rc = protect_object(p, c, subject)) < 0)
+				return rc;
+			break;
 		}
 	}
 	return 0;
@@ -153,6 +204,33 @@ int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject)
 	if (rc == 0)
 		*p = q;
 	return rc;
+}
+
+unsigned mreg_event_stages_entered(const mreg_event *ev)
+{
+	mreg_stage to = ev->type == MREG_EV_PROMOTED	 ? ev->to
+			: ev->type == MREG_EV_REGISTERED ? ev->stage
+			: ev->type == MREG_EV_ROLLBACK	 ? MREG_STAGE_PRODUCTION
+							 : MREG_STAGE_NONE;
+	if (to == MREG_STAGE_NONE)
+		return 0;
+	unsigned mask = 1u << to;
+	if (to == MREG_STAGE_PRODUCTION)
+		mask |= 1u << MREG_STAGE_ARCHIVED;
+	return mask;
+}
+
+mreg_stage mreg_policy_protected(const mreg_policy *p, unsigned mask)
+{
+	for (int s = 0; s < MREG_STAGE_COUNT; s++)
+		if ((mask & (1u << s)) && p->protect[s][0])
+			return (mreg_stage)s;
+	return MREG_STAGE_NONE;
+}
+
+bool mreg_policy_protects(const mreg_policy *p)
+{
+	return mreg_policy_protected(p, (1u << MREG_STAGE_COUNT) - 1) != MREG_STAGE_NONE;
 }
 
 void mreg_put_pyfloat(mreg_buf *b, double v)

@@ -10,6 +10,9 @@
 
 #include "state.h"
 
+/* The longest path of an allowed-signers file, with its NUL. */
+#define MREG_SIGNERS_PATH_MAX 128
+
 /*
  * Registry policy, shared by all nodes through the committed mreg.json.
  * MREG_POLICY_INIT holds the original's defaults.
@@ -24,9 +27,16 @@ typedef struct {
 	double max_backups;			/* backups kept by prune (10) */
 	double backup_interval_hours;		/* backup auto (24) */
 	int64_t artifact_max_bytes;		/* largest model file committed to git (1 MiB) */
+	/*
+	 * Protected stages: protect[s] names the allowed-signers file (git's
+	 * gpg.ssh.allowedSignersFile format, a path under .mreg/ in the
+	 * registry) whose keys may sign a commit moving a version into s; ""
+	 * when s is not protected.
+	 */
+	char protect[MREG_STAGE_COUNT][MREG_SIGNERS_PATH_MAX];
 } mreg_policy;
 
-#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20 }
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" } }
 
 /* The mreg.json format this mreg reads; a higher one is refused as too new. */
 #define MREG_POLICY_FORMAT 1
@@ -43,6 +53,17 @@ typedef struct {
  * is left as it was.
  */
 int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject);
+
+/*
+ * The stages an event moves a version into (bit 1 << stage): a promotion's
+ * target, a registration's stage, a rollback's production; with production
+ * also archived, for the version it replaces (when there is one).
+ */
+unsigned mreg_event_stages_entered(const mreg_event *ev);
+/* The first stage of mask that p protects, or MREG_STAGE_NONE. */
+mreg_stage mreg_policy_protected(const mreg_policy *p, unsigned mask);
+/* Whether any stage is protected. */
+bool mreg_policy_protects(const mreg_policy *p);
 
 /*
  * check_performance: 1 degraded, 0 not, with the original's reason in out.

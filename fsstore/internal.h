@@ -178,9 +178,35 @@ void mreg_tree_objs_dispose(mreg_tree_objs *o);
 /* The tree base (NULL: empty) with the files of up added or replaced; new trees go to o. */
 int mreg_tree_build(git_oid *out, mreg_tree_objs *o, mreg_registry *reg, const git_oid *base,
 		    const mreg_tree_update *up, size_t n);
-/* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC. */
+/* ---- sign.c: commits signed and checked as git does with gpg.format ssh ---- */
+
+/* What a signed write needs: the key must be among the signers the policy at tree names for stage. */
+typedef struct {
+	mreg_registry *reg;
+	const git_oid *tree;	/* HEAD's tree: where the signers file is read */
+	const char *signers;	/* its path (.mreg/...) */
+	const char *stage;	/* the protected stage, for messages */
+} mreg_signing;
+/* 1 when the user has an ssh signing key configured (gpg.format ssh, user.signingkey), else 0. */
+int mreg_sign_configured(mreg_registry *reg);
+/* data signed as `ssh-keygen -Y sign -n git` signs it with the configured key: the armored signature. */
+int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data);
+/* commit's bytes with sig as its gpgsig header, where git puts it (after the other headers). */
+int mreg_sign_commit_bytes(mreg_buf *out, const char *commit, size_t len, const char *sig);
+/* The commit signed, its key checked against the signers file first: MREG_EINVALID naming both when not allowed. */
+int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, size_t len);
+/* A file of a tree by path: 0 read, 1 none there (or not a plain file). */
+int mreg_sign_read_file(mreg_buf *out, mreg_registry *reg, const git_oid *tree, const char *path);
+/*
+ * sig over data checked against the allowed-signers bytes, at when (seconds):
+ * 0 with *principal (free it) when it verifies, 1 with why when it does not.
+ */
+int mreg_sign_verify(char **principal, mreg_buf *why, mreg_registry *reg, const char *allowed, size_t alen,
+		     const char *sig, const char *data, int64_t when);
+
+/* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC; signed when sign is given. */
 int mreg_tree_commit(git_oid *out, mreg_tree_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
-		     const char *email, int64_t seconds, const char *message);
+		     const char *email, int64_t seconds, const char *message, const mreg_signing *sign);
 /*
  * All of o as one pack with its index in objects/pack, durable when
  * reg->fsync; hex: its name; *created: false when that pack was there.
@@ -285,6 +311,11 @@ typedef struct {
 	mreg_lfs_pointer ptr;
 } mreg_incoming_large;
 typedef struct {
+	char commit[41];	/* the commit that adds it */
+	char *path;		/* its path in that commit's tree */
+	mreg_event *ev;		/* the event; NULL: a policy file added, changed or deleted (mreg.json, .mreg/...) */
+} mreg_incoming_item;
+typedef struct {
 	size_t commits;		/* new commits checked */
 	size_t events, artifacts;	/* files they add */
 	int64_t max_clock;	/* the largest clock of the events they add */
@@ -293,6 +324,8 @@ typedef struct {
 	mreg_incoming_large *large;	/* Git LFS pointers they add */
 	size_t nlarge;
 	size_t problems;
+	mreg_incoming_item *kept;	/* mreg_incoming_check_keep: what each commit adds, in walk order */
+	size_t nkept;
 } mreg_incoming;
 /* A problem found: the commit (40 hex digits), the path in its tree ("" for the commit itself), what is wrong. */
 typedef void (*mreg_incoming_cb)(const char *commit, const char *path, const char *problem, void *payload);
@@ -305,6 +338,9 @@ typedef void (*mreg_incoming_cb)(const char *commit, const char *path, const cha
  */
 int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
 			mreg_incoming_cb cb, void *payload);
+/* The same, keeping in out->kept the events and policy files each commit adds (for mreg check). */
+int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide,
+			     size_t nhide, mreg_incoming_cb cb, void *payload);
 int mreg_incoming_note_model(mreg_incoming *in, const char *model);
 void mreg_incoming_dispose(mreg_incoming *in);
 

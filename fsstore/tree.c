@@ -205,10 +205,16 @@ int mreg_tree_build(git_oid *out, mreg_tree_objs *o, mreg_registry *reg, const g
 }
 
 int mreg_tree_commit(git_oid *out, mreg_tree_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
-		     const char *email, int64_t seconds, const char *message)
+		     const char *email, int64_t seconds, const char *message, const mreg_signing *sign)
 {
-	mreg_buf b = MREG_BUF_INIT;
+	mreg_buf b = MREG_BUF_INIT, signed_ = MREG_BUF_INIT;
 	int rc = mreg_git_commit_write(&b, tree, parent, name, email, seconds, message);
+	if (rc == 0 && sign && (rc = mreg_sign_commit(&signed_, sign, b.ptr, b.size)) == 0) {
+		mreg_buf_dispose(&b);
+		b = signed_;
+		mreg_buf_init(&signed_, 0);
+	}
+	mreg_buf_dispose(&signed_);
 	if (rc < 0) {
 		mreg_buf_dispose(&b);
 		return rc;

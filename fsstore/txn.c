@@ -338,9 +338,32 @@ static int land(git_oid *tree_out, mreg_registry *reg, int pack_rc, const char *
 	return 0;
 }
 
+/*
+ * An event that moves a version into a stage mreg.json protects is
+ * committed signed (sign.c): *out filled and *sign set then, else NULL.
+ */
+static int signing_for(mreg_signing *out, const mreg_signing **sign, mreg_policy *p, mreg_registry *reg,
+		       const mreg_event *ev, const git_oid *tree)
+{
+	unsigned mask = mreg_event_stages_entered(ev);
+	int rc;
+	*sign = NULL;
+	if (!mask || (rc = mreg_registry_policy(p, reg)) < 0)
+		return mask ? rc : 0;
+	mreg_stage s = mreg_policy_protected(p, mask);
+	if (s == MREG_STAGE_NONE)
+		return 0;
+	*out = (mreg_signing){ reg, tree, p->protect[s], mreg_stage_name(s) };
+	*sign = out;
+	return 0;
+}
+
 int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_event *ev, const mreg_buf *bytes,
 		      const mreg_addfile *extra, size_t nextra, const char *summary)
 {
+	mreg_signing signing;
+	const mreg_signing *sign = NULL;
+	mreg_policy policy = MREG_POLICY_INIT;
 	git_oid head, base_tree, tree, commit;
 	signature sig = { NULL, NULL, 0 };
 	mreg_tree_objs objs;
@@ -370,7 +393,8 @@ int mreg_txn_commit_event(git_oid *tree_out, mreg_registry *reg, const mreg_even
 	}
 	if ((rc = mreg_tree_build(&tree, &objs, reg, &base_tree, up, nextra + 1)) < 0 ||
 	    (rc = make_signature(&sig, reg, ev->time)) < 0 ||
-	    (rc = mreg_tree_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg)) < 0)
+	    (rc = signing_for(&signing, &sign, &policy, reg, ev, &base_tree)) < 0 ||
+	    (rc = mreg_tree_commit(&commit, &objs, &tree, &head, sig.name, sig.email, sig.time, msg, sign)) < 0)
 		goto done;
 	rc = mreg_tree_write_pack(reg, &objs, pack, &created);
 	rc = land(tree_out, reg, rc, pack, created, &commit, &tree, &head, &sig, summary);

@@ -13,7 +13,10 @@
  *   artifacts/ab/cd/.gitattributes the lines mreg writes and nothing else,
  *                                growing only (a merge unites two);
  *   mreg.json, .gitignore        the registry's policy (a JSON object) and
- *                                ignore rules, which people change by hand.
+ *                                ignore rules, which people change by hand;
+ *   .mreg/<name>                 files the policy names (the allowed
+ *                                signers of protected stages), changed by
+ *                                hand too; check.c judges who may.
  *
  * A changed, deleted or renamed event or model file, anything else at any
  * depth, a link or a submodule refuses the whole range; each problem is
@@ -42,13 +45,16 @@ typedef struct {
 } tree_slot;
 
 /* Where an entry sits in the layout. */
-typedef enum { AT_ROOT, AT_EVENTS, AT_EVENTS2, AT_EVENTS3, AT_ART, AT_ART2, AT_ART3, AT_BLOBS } place;
+typedef enum { AT_ROOT, AT_EVENTS, AT_EVENTS2, AT_EVENTS3, AT_ART, AT_ART2, AT_ART3, AT_BLOBS, AT_MREG } place;
+
+#define MREG_FILE_MAX (1 << 20)	/* a file under .mreg/ */
 
 typedef struct {
 	mreg_registry *reg;
 	mreg_incoming *out;
 	mreg_incoming_cb cb;
 	void *payload;
+	bool keep;		/* keep the events and policy files each commit adds */
 	char commit[41];
 	size_t nproblems;
 	tree_slot *cache;
@@ -123,6 +129,8 @@ static int child_place(place at, const mreg_git_tree_entry *e, const char *dir)
 			return AT_ART;
 		if (e->len == 5 && !memcmp(e->name, "blobs", 5))
 			return AT_BLOBS;
+		if (e->len == 5 && !memcmp(e->name, ".mreg", 5))
+			return AT_MREG;
 		return -1;
 	case AT_EVENTS:
 	case AT_ART:
@@ -144,6 +152,25 @@ static bool in_fanout(const char *dir, const char *name)
 {
 	const char *p = strchr(dir, '/');
 	return p && strlen(p) == 7 && !memcmp(p + 1, name, 2) && !memcmp(p + 4, name + 2, 2);
+}
+
+/* What a commit adds, for mreg check: an event (owned) or a changed policy file (ev NULL). */
+static int keep_item(checker *c, const char *path, mreg_event *ev)
+{
+	mreg_incoming *in = c->out;
+	if (in->nkept % 256 == 0) {
+		mreg_incoming_item *more = realloc(in->kept, (in->nkept + 256) * sizeof(*more));
+		if (!more)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		in->kept = more;
+	}
+	mreg_incoming_item *k = &in->kept[in->nkept];
+	memcpy(k->commit, c->commit, sizeof(k->commit));
+	if (!(k->path = mreg_strdup(path)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	k->ev = ev;
+	in->nkept++;
+	return 0;
 }
 
 static int check_event(checker *c, const char *path, const mreg_git_tree_entry *e)
@@ -170,6 +197,8 @@ static int check_event(checker *c, const char *path, const mreg_git_tree_entry *
 		const char *other = mreg_event_other_model(ev);
 		if (rc == 0 && other)
 			rc = mreg_incoming_note_model(c->out, other);
+		if (rc == 0 && c->keep && (rc = keep_item(c, path, ev)) == 0)
+			ev = NULL;
 	}
 	mreg_event_free(ev);
 	mreg_buf_dispose(&b);
@@ -252,6 +281,34 @@ static bool lines_kept(const char *old, size_t olen, const char *new, size_t nle
 	return true;
 }
 
+/* A name under .mreg/: letters, digits, '.', '_', '-', not starting with '.' (as lifecycle.c's signers paths). */
+static bool is_policy_name(const char *name, size_t n)
+{
+	if (!n || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return false;
+	return true;
+}
+
+/* A file under .mreg/: a plain file of a plain name, at most MREG_FILE_MAX bytes. */
+static int check_policy_file(checker *c, const char *path, const mreg_git_tree_entry *e)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	git_object_t type;
+	if (e->mode != 0100644 || !is_policy_name(e->name, e->len)) {
+		problem(c, path, "a file outside the registry's layout");
+		return 0;
+	}
+	int rc = mreg_tree_read_object(&b, &type, c->reg, &e->id);
+	if (rc == 0 && b.size > MREG_FILE_MAX)
+		problem(c, path, "larger than %d bytes", MREG_FILE_MAX);
+	mreg_buf_dispose(&b);
+	return rc == 0 && c->keep ? keep_item(c, path, NULL) : rc;
+}
+
 /* A file that may be added or changed by hand at the top: mreg.json must stay a JSON object. */
 static int check_top_file(checker *c, const char *path, const mreg_git_tree_entry *e)
 {
@@ -261,6 +318,11 @@ static int check_top_file(checker *c, const char *path, const mreg_git_tree_entr
 	}
 	if (strcmp(path, "mreg.json"))
 		return 0;
+	if (c->keep) {
+		int rc = keep_item(c, path, NULL);
+		if (rc < 0)
+			return rc;
+	}
 	mreg_buf b = MREG_BUF_INIT;
 	git_object_t type;
 	int rc = mreg_tree_read_object(&b, &type, c->reg, &e->id);
@@ -345,6 +407,8 @@ static int added(checker *c, place at, const char *dir, const mreg_git_tree_entr
 		return check_top_file(c, path, e);
 	if (at == AT_ART3 && e->len == 14 && !memcmp(e->name, ".gitattributes", 14))
 		return check_attributes(c, path, e, old ? &old->id : NULL);
+	if (at == AT_MREG)
+		return check_policy_file(c, path, e);
 	if (old) {
 		problem(c, path, "changed (events and model files never change)");
 		return 0;
@@ -366,6 +430,8 @@ static int deleted(checker *c, place at, const char *dir, const mreg_git_tree_en
 		return 0;	/* an old registry's large files, moved to artifacts/ */
 	char path[512];
 	snprintf(path, sizeof(path), "%s%.*s", dir, (int)e->len, e->name);
+	if (at == AT_MREG || (at == AT_ROOT && e->len == 5 && !memcmp(e->name, ".mreg", 5)))
+		return c->keep ? keep_item(c, path, NULL) : 0;	/* policy files come and go by hand */
 	mreg_git_tree_entry *sub = NULL;
 	size_t n = 0;
 	mreg_buf b = MREG_BUF_INIT;
@@ -493,10 +559,10 @@ done:
 	return rc;
 }
 
-int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
-			mreg_incoming_cb cb, void *payload)
+static int check_range(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
+		       mreg_incoming_cb cb, void *payload, bool keep)
 {
-	checker c = { reg, out, cb, payload, "", 0, NULL };
+	checker c = { reg, out, cb, payload, keep, "", 0, NULL };
 	git_revwalk *walk = NULL;
 	git_oid id;
 	int rc;
@@ -533,8 +599,25 @@ done:
 	return rc;
 }
 
+int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
+			mreg_incoming_cb cb, void *payload)
+{
+	return check_range(out, reg, tip, hide, nhide, cb, payload, false);
+}
+
+int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide,
+			     size_t nhide, mreg_incoming_cb cb, void *payload)
+{
+	return check_range(out, reg, tip, hide, nhide, cb, payload, true);
+}
+
 void mreg_incoming_dispose(mreg_incoming *in)
 {
+	for (size_t i = 0; i < in->nkept; i++) {
+		free(in->kept[i].path);
+		mreg_event_free(in->kept[i].ev);
+	}
+	free(in->kept);
 	for (size_t i = 0; i < in->nmodels; i++)
 		free(in->models[i]);
 	free(in->models);

@@ -9,8 +9,9 @@
  *   .gitattributes of a fan-out directory: the union of both sides' lines,
  *     the merge=union line first and the others sorted (the file git itself
  *     would merge by union, in an order that does not depend on who merges);
- *   mreg.json, .gitignore: the side that changed it since the merge base;
- *     changed on both sides, the merge is refused (a person decides);
+ *   mreg.json, .gitignore and the files under .mreg/: the side that
+ *     changed it since the merge base; changed on both sides, the merge is
+ *     refused (a person decides);
  *   anything else: refused (incoming.c lets nothing else differ).
  *
  * The new trees and the commit gather in the batch (tree.c) and land as one
@@ -112,7 +113,8 @@ static int settle(git_oid *out, git_filemode_t *mode, mreg_registry *reg, const 
 	bool files = git_tree_entry_type(o) == GIT_OBJECT_BLOB && git_tree_entry_type(t) == GIT_OBJECT_BLOB;
 	if (files && !strcmp(name, ".gitattributes"))
 		return union_lines(out, reg, git_tree_entry_id(o), git_tree_entry_id(t));
-	if (files && !dir[0] && (!strcmp(name, "mreg.json") || !strcmp(name, ".gitignore")) && b) {
+	bool by_hand = (!dir[0] && (!strcmp(name, "mreg.json") || !strcmp(name, ".gitignore"))) || !strcmp(dir, ".mreg/");
+	if (files && by_hand && b) {
 		if (git_oid_equal(git_tree_entry_id(b), git_tree_entry_id(o))) {
 			*out = *git_tree_entry_id(t);
 			*mode = git_tree_entry_filemode(t);

@@ -614,8 +614,8 @@ int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 	git_object *headc = NULL;
 	git_tree *t = NULL;
 	git_diff *diff = NULL;
-	char *paths[] = { "events", "artifacts", "blobs", "mreg.json", ".gitignore" };
-	git_strarray spec = { paths, 5 };
+	char *paths[] = { "events", "artifacts", "blobs", "mreg.json", ".gitignore", ".mreg" };
+	git_strarray spec = { paths, 6 };
 	path_list lag = { NULL, 0, 0 }, gone = { NULL, 0, 0 };
 	mreg_index_entry *adds = NULL;
 	size_t nadds = 0;

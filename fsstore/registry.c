@@ -251,6 +251,29 @@ void mreg_registry_free(mreg_registry *reg)
 	free(reg);
 }
 
+/*
+ * The object directories git's environment names: a hook that receives a
+ * push sees the pushed objects in a quarantine directory there
+ * (GIT_OBJECT_DIRECTORY) until the push is accepted; libgit2 reads the
+ * environment only when asked to take all of it, HEAD and paths too.
+ */
+static int add_env_objects(git_odb *odb)
+{
+	const char *own = getenv("GIT_OBJECT_DIRECTORY"), *alts = getenv("GIT_ALTERNATE_OBJECT_DIRECTORIES");
+	if (own && *own && git_odb_add_disk_alternate(odb, own) < 0)
+		return -1;
+	for (const char *p = alts; p && *p;) {
+		size_t n = strcspn(p, ":");
+		char *dir = n ? mreg_strfmt("%.*s", (int)n, p) : NULL;
+		int r = dir ? git_odb_add_disk_alternate(odb, dir) : 0;
+		free(dir);
+		if (r < 0)
+			return -1;
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
 static int open_repo(mreg_registry **out, const char *dir, bool creating)
 {
 	mreg_registry *reg = calloc(1, sizeof(*reg));
@@ -289,7 +312,7 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 	}
 	if ((rc = read_settings(reg)) < 0)
 		goto fail;
-	if (git_repository_odb(&reg->odb, reg->repo) < 0) {
+	if (git_repository_odb(&reg->odb, reg->repo) < 0 || add_env_objects(reg->odb) < 0) {
 		rc = mreg_libgit2_error("cannot open the object database of", dir);
 		goto fail;
 	}
@@ -317,6 +340,18 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 fail:
 	mreg_registry_free(reg);
 	return rc;
+}
+
+int mreg_registry_open_git(mreg_registry **out, const char *dir)
+{
+	int rc;
+	if ((rc = mreg_libgit2_ready()) < 0)
+		return rc;
+	if (!dir || !*dir)
+		dir = getenv("MREG_DIR");
+	if (!dir || !*dir)
+		dir = MREG_DEFAULT_DIR;
+	return open_repo(out, dir, true);
 }
 
 int mreg_registry_open(mreg_registry **out, const char *dir)

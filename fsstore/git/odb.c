@@ -178,7 +178,8 @@ int mreg_odb_open(mreg_odb **out, const char *objdir)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto fail;
 	}
-	if (stat(alt, &sb) == 0)
+	/* alternates, or objects git's environment adds (a pre-receive hook's quarantine): libgit2 reads those */
+	if (stat(alt, &sb) == 0 || getenv("GIT_OBJECT_DIRECTORY") || getenv("GIT_ALTERNATE_OBJECT_DIRECTORIES"))
 		odb->unsure = true;
 	free(alt);
 	alt = NULL;

@@ -414,6 +414,13 @@ static const char *last_said(link_ctx *c, char *out, size_t n)
 	size_t len = strlen(s);
 	while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
 		s[--len] = '\0';
+	/* an mreg hook's first reason ("mreg: ..."), else the server's last words */
+	char *why = !strncmp(s, "mreg: ", 6) ? s : strstr(s, "\nmreg: ");
+	if (why) {
+		why += *why == '\n';
+		snprintf(out, n, "%.*s", (int)strcspn(why + 6, "\n"), why + 6);
+		return out;
+	}
 	char *nl = strrchr(s, '\n');
 	snprintf(out, n, "%s", nl ? nl + 1 : s);
 	return out;
@@ -632,6 +639,7 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 		/* the porcelain line of the ref ("!<tab>src:dst<tab>[rejected] (why)"), else git's last words */
 		const char *bang = out.size ? strstr(out.ptr, "!\t") : NULL;
 		char why[512] = "", said[512] = "";
+		bool have_reason = false;
 		if (bang) {
 			const char *t = strchr(bang + 2, '\t');
 			snprintf(why, sizeof(why), "%.*s", t ? (int)strcspn(t + 1, "\n") : 0, t ? t + 1 : "");
@@ -641,8 +649,13 @@ static int push_local(mreg_registry *reg, const char *name, const char *branch, 
 			long n = nl ? nl - p : (long)strlen(p);
 			while (n > 8 && (p[n - 1] == ' ' || p[n - 1] == '\r'))
 				n--;
-			if (!strncmp(p, "remote: ", 8) && n > 8 && strncmp(p + 8, "hint:", 5))
+			/* an mreg hook's first reason ("remote: mreg: ..."), else the server's last words */
+			bool reason = n > 14 && !strncmp(p, "remote: mreg: ", 14);
+			if (reason && !have_reason)
+				snprintf(said, sizeof(said), "%.*s", (int)(n - 14), p + 14);
+			else if (!have_reason && !strncmp(p, "remote: ", 8) && n > 8 && strncmp(p + 8, "hint:", 5))
 				snprintf(said, sizeof(said), "%.*s", (int)(n - 8), p + 8);
+			have_reason |= reason;
 			p = nl ? nl + 1 : NULL;
 		}
 		char *msg = mreg_strdup(mreg_error_last());

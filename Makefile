@@ -53,11 +53,28 @@ $(B)/libmreg.a: $(LIB_SRC:%.c=$(B)/%.o)
 $(A)/libmreg.a: $(LIB_SRC:%.c=$(A)/%.o)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/cmd/gitlink.o $(B)/libmreg.a
+$(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/hooks_text.o $(B)/cmd/gitlink.o $(B)/libmreg.a
 	$(CC) $(OPT) -no-pie -o $@ $^ $(STATIC_LIBS)
 
-$(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/libmreg.a
+$(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/hooks_text.o $(A)/libmreg.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+# The scripts of hooks/ as C strings, for `mreg hooks install` (cmd/hooks_text.h).
+HOOKS = $(sort $(wildcard hooks/*))
+$(B)/hooks_text.c: $(HOOKS) Makefile
+	@mkdir -p $(dir $@)
+	awk 'BEGIN { print "/* generated from hooks/ by the Makefile: do not edit */"; \
+		print "#include \"cmd/hooks_text.h\""; print "const mreg_hook_text mreg_hook_texts[] = {" } \
+	FNR == 1 { if (NR > 1) print "\t},"; n = FILENAME; sub(/.*\//, "", n); printf "\t{ \"%s\",\n", n } \
+	{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\?/, "\\?"); gsub(/\t/, "\\t"); printf "\t  \"%s\\n\"\n", $$0 } \
+	END { print "\t},"; print "\t{ NULL, NULL }"; print "};" }' $(HOOKS) >$@.tmp && mv $@.tmp $@
+
+$(B)/hooks_text.o: $(B)/hooks_text.c cmd/hooks_text.h fsstore/store.h
+	$(CC) $(CFLAGS_BASE) -I. $(OPT) $(CFLAGS) -c $< -o $@
+
+$(A)/hooks_text.o: $(B)/hooks_text.c cmd/hooks_text.h fsstore/store.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -I. -O1 -g $(SAN) -c $< -o $@
 
 $(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

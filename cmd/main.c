@@ -71,6 +71,10 @@ int cmd_clone(cli_globals *, int, char **);
 int cmd_remote(cli_globals *, int, char **);
 int cmd_sync(cli_globals *, int, char **);
 extern const cli_opt opts_clone[], opts_sync[];
+/* check.c */
+int cmd_check(cli_globals *, int, char **);
+int cmd_hooks(cli_globals *, int, char **);
+extern const cli_opt opts_hooks[];
 
 /* backup.c */
 int cmd_backup(cli_globals *, int, char **);
@@ -252,6 +256,23 @@ const cli_command cli_commands[] = {
 	  "each remote's last success, last error and breaker. Settings (git config): mreg.syncPush,\n"
 	  "mreg.syncFiles (all | serving | none), mreg.breaker.failureThreshold (5), recoveryTimeout (60 s),\n"
 	  "maxBackoff (180 s), halfOpenMaxCalls (2), jitter (0.1)." },
+	{ "check", cmd_check, "validate a range of commits: what it does, and whether it may land",
+	  "mreg check [BASE..HEAD | COMMIT | OLD NEW]", opts_none,
+	  "Default: the current branch's upstream..HEAD, else HEAD's last commit. OLD NEW: a hook's ids\n"
+	  "(OLD all zeros: a new branch, checked from what no ref holds). Every commit may only add valid\n"
+	  "events and model files, as sync checks them; the tip must fold with no new conflict; a commit\n"
+	  "moving a version into a stage mreg.json protects (\"protect\": {\"production\": {\"signers\":\n"
+	  "\".mreg/allowed_signers\"}}), or changing that section or a signers file, must be signed (git's\n"
+	  "gpg.format ssh) by a key the signers file allows as of its parent. Prints each event in words;\n"
+	  "exit 0 valid, 1 with one line per problem (commit, event or path) on stderr. Works in a bare\n"
+	  "repository." },
+	{ "hooks", cmd_hooks, "install git hooks, or say which are installed",
+	  "mreg hooks install [--server] [--force] | status", opts_hooks,
+	  "install: post-merge, post-checkout, post-rewrite (state files current after plain git); with\n"
+	  "--server or in a bare repository, pre-receive (refuses a deleted or rewritten registry branch\n"
+	  "and any push mreg check refuses; the pusher sees why) and post-receive (state cache refreshed).\n"
+	  "Into core.hooksPath, else .git/hooks; sets git config mreg.program to this mreg. A different\n"
+	  "hook already there is kept unless --force. status: installed, different or missing, each." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -44,6 +44,8 @@ int mreg_registry_init(const char *path);
  * Bare repositories open for reading and checking.
  */
 int mreg_registry_open(mreg_registry **out, const char *dir);
+/* The same for any git repository, even one without commits yet (a hub a hook checks a first push into). */
+int mreg_registry_open_git(mreg_registry **out, const char *dir);
 /*
  * The same, for a command that only reads state files (show, history, list):
  * when the state files are stamped with the commit HEAD is at, the registry
@@ -408,5 +410,53 @@ int mreg_clone(cJSON **report, const char *url, const char *dir, mreg_clone_file
 
 /* Run the TLS and SSH set-up deferred at link time (cmd/gitlink.c) before network use. */
 int mreg_git_net_init(void);
+
+/* ---- check.c: a proposed range of commits, validated ----------------------- */
+
+/*
+ * What `mreg check` is given: a range "BASE..HEAD" (or one commit, checked
+ * against its parent), or a hook's old and new ids (old all zeros: a new
+ * branch, checked from what no ref holds yet). All NULL: the current
+ * branch's upstream..HEAD, else HEAD's last commit.
+ */
+typedef struct {
+	const char *range;
+	const char *old_id, *new_id;
+} mreg_check_opts;
+#define MREG_CHECK_OPTS_INIT { NULL, NULL, NULL }
+
+/*
+ * Every commit of the range checked as sync checks what it fetches
+ * (incoming.c), then the fold of its tip against the fold of its base (no
+ * event may become a conflict or be left out), then the policy: an event
+ * that moves a version into a protected stage, and a change to the protect
+ * section or to a signers file, needs its commit signed by a key the
+ * signers file allows as of the commit's parent. *report (always set on 0
+ * and MREG_EINVALID): {range, base, head, commits, events, valid, changes,
+ * policy_changes, problems}. 0 valid; MREG_EINVALID when problems were
+ * found; MREG_ENOTFOUND when the range names no commit; anything else when
+ * the history could not be read.
+ */
+int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts);
+
+/* ---- hooks.c: the scripts of hooks/ where git runs them ------------------- */
+
+/* One hook script: its name (pre-receive, ...) and text; a table ends with a NULL name. */
+typedef struct {
+	const char *name;
+	const char *text;
+} mreg_hook_text;
+
+/*
+ * Install the hooks of texts into core.hooksPath, else .git/hooks/: the
+ * server's (pre-receive, post-receive) when server or the repository is
+ * bare, else post-merge, post-checkout, post-rewrite; git config
+ * mreg.program set to this mreg. A different hook already there refuses
+ * everything (MREG_EEXISTS) unless force. *out: {directory, hooks: [{name,
+ * path, state, executable, action}]}.
+ */
+int mreg_hooks_install(cJSON **out, mreg_registry *reg, const mreg_hook_text *texts, bool server, bool force);
+/* What is installed: {directory, bare, program, hooks: [{name, path, state: installed|different|missing, executable}]}. */
+int mreg_hooks_status(cJSON **out, mreg_registry *reg, const mreg_hook_text *texts);
 
 #endif

@@ -468,6 +468,37 @@ done:
 	return rc;
 }
 
+int mreg_cache_apply(mreg_state *st, mreg_registry *reg, mreg_event **evs, size_t n)
+{
+	if (n && st->nevents &&
+	    (evs[0]->clock < st->clock || (evs[0]->clock == st->clock && strcmp(evs[0]->id, st->last_event) <= 0)))
+		return 1;	/* older events arrived: the order changed, fold it all */
+	for (size_t i = 0; i < n; i++) {
+		/* the models the event touches: its own, and B of a comparison */
+		const char *ids[2] = { evs[i]->model, mreg_event_other_model(evs[i]) };
+		for (size_t k = 0; k < 2; k++) {
+			mreg_model *m = ids[k] ? mreg_state_model(st, ids[k]) : NULL;
+			if (!m || m->loaded)
+				continue;
+			char *id = mreg_strdup(m->id);
+			mreg_buf b = MREG_BUF_INIT;
+			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
+			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
+			if (r == 0)
+				r = mreg_state_read_model(st, b.ptr, b.size, true);
+			mreg_buf_dispose(&b);
+			free(path);
+			free(id);
+			if (r < 0)
+				return r;
+		}
+		int rc = mreg_fold_apply(st, evs[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* 1: done incrementally; 0: needs a full fold; <0 error */
 static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 {
@@ -494,30 +525,9 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 	/* more files move the clock bound: a clock left out as forged may pass it now, and folds in its place */
 	if (st->forged_clock && st->forged_clock <= st->nfiles + MREG_CLOCK_SLACK)
 		goto done;
-	if (n && st->nevents &&
-	    (evs[0]->clock < st->clock || (evs[0]->clock == st->clock && strcmp(evs[0]->id, st->last_event) <= 0)))
-		goto done;	/* older events arrived: the order changed, fold it all */
-	for (size_t i = 0; i < n; i++) {
-		/* the models the event touches: its own, and B of a comparison */
-		const char *ids[2] = { evs[i]->model, mreg_event_other_model(evs[i]) };
-		for (size_t k = 0; k < 2; k++) {
-			mreg_model *m = ids[k] ? mreg_state_model(st, ids[k]) : NULL;
-			if (!m || m->loaded)
-				continue;
-			char *id = mreg_strdup(m->id);
-			mreg_buf b = MREG_BUF_INIT;
-			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
-			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
-			if (r == 0)
-				r = mreg_state_read_model(st, b.ptr, b.size, true);
-			mreg_buf_dispose(&b);
-			free(path);
-			free(id);
-			if (r < 0)
-				goto done;
-		}
-		if ((rc = mreg_fold_apply(st, evs[i])) < 0)
-			goto done;
+	if ((rc = mreg_cache_apply(st, reg, evs, n)) != 0) {
+		rc = rc < 0 ? rc : 0;
+		goto done;
 	}
 	if ((rc = mreg_cache_save(reg, st, tree)) < 0)
 		goto done;

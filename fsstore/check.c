@@ -258,26 +258,6 @@ static int resolve(range *r, mreg_registry *reg, const mreg_check_opts *o)
 
 /* ---- the fold ----------------------------------------------------------- */
 
-/* The fold of a tree (NULL: of nothing), in memory. */
-static int fold_tree(mreg_state **out, mreg_registry *reg, const git_oid *tree)
-{
-	mreg_event **evs = NULL;
-	size_t n = 0;
-	mreg_state *st = NULL;
-	int rc = mreg_state_new(&st);
-	if (rc == 0 && tree)
-		rc = mreg_events_read(&evs, &n, st, reg, tree);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = mreg_fold_apply(st, evs[i]);
-	mreg_events_free(evs, n);
-	if (rc < 0) {
-		mreg_state_free(st);
-		st = NULL;
-	}
-	*out = st;
-	return rc;
-}
-
 static int cmp_items(const void *a, const void *b)
 {
 	const mreg_incoming_item *x = *(mreg_incoming_item *const *)a, *y = *(mreg_incoming_item *const *)b;
@@ -335,13 +315,134 @@ static bool had_quarantined(const mreg_state *st, const char *path)
 	return false;
 }
 
-/* What the tip's fold refuses that the base's did not: each a problem, with the commit that brought it. */
+/*
+ * The fold of a tree (NULL: of nothing), in memory. With ix: *interleaved
+ * set when an event not of the range comes after one of it in fold order
+ * (then the events before the range do not fold as they did at the base).
+ */
+static int fold_tree(mreg_state **out, bool *interleaved, mreg_registry *reg, const git_oid *tree, const event_index *ix)
+{
+	mreg_event **evs = NULL;
+	size_t n = 0;
+	mreg_state *st = NULL;
+	bool seen_new = false;
+	int rc = mreg_state_new(&st);
+	if (rc == 0 && tree)
+		rc = mreg_events_read(&evs, &n, st, reg, tree);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (ix && find_event(ix, evs[i]->id))
+			seen_new = true;
+		else if (ix && seen_new)
+			*interleaved = true;
+		rc = mreg_fold_apply(st, evs[i]);
+	}
+	mreg_events_free(evs, n);
+	if (rc < 0) {
+		mreg_state_free(st);
+		st = NULL;
+	}
+	*out = st;
+	return rc;
+}
+
+static int cmp_events(const void *a, const void *b)
+{
+	return mreg_event_cmp(*(mreg_event *const *)a, *(mreg_event *const *)b);
+}
+
+/*
+ * The range's events folded onto the state files, when those were folded
+ * from the base's tree (a hub's cache, which post-receive keeps at its
+ * branch): O(the range). 1 when that road is closed (no such cache, or the
+ * range's events do not all come after the base's in fold order).
+ */
+static int fold_onto_cache(mreg_state **out, checking *ck, const git_oid *base_tree, const event_index *ix)
+{
+	mreg_registry *reg = ck->reg;
+	mreg_state *st = NULL;
+	mreg_event **evs = NULL;
+	char stamp[41], want[41];
+	int rc, maps = reg->nmaps;
+	*out = NULL;
+	mreg_cache_stamp(stamp, reg);
+	git_oid_tostr(want, sizeof(want), base_tree);
+	if (strcmp(stamp, want) || !mreg_cache_sound(reg))
+		return 1;
+	if (mreg_cache_load(&st, reg, NULL, false, true) < 0) {
+		mreg_error_clear();
+		return 1;
+	}
+	if (!(evs = calloc(ix->n ? ix->n : 1, sizeof(*evs)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < ix->n; i++)
+		evs[i] = ix->by_id[i]->ev;
+	qsort(evs, ix->n, sizeof(*evs), cmp_events);
+	st->nfiles += (int64_t)ix->n;	/* the range adds event files and nothing else under events/ */
+	if ((rc = mreg_cache_apply(st, reg, evs, ix->n)) == 0) {
+		*out = st;
+		st = NULL;
+	}
+done:
+	free(evs);
+	mreg_state_free(st);
+	if (!*out)
+		mreg_cache_release_maps_from(reg, maps);
+	return rc;
+}
+
+/* The id of the event an events/ path names, or NULL. */
+static const char *path_event(char out[33], const char *path)
+{
+	const char *base = strrchr(path, '/');
+	if (strncmp(path, "events/", 7) || !base || strlen(base + 1) != 37)
+		return NULL;
+	snprintf(out, 33, "%.32s", base + 1);
+	return out;
+}
+
+/*
+ * What the tip's fold refuses that the base's did not: each a problem, with
+ * the commit that brought it. base NULL: the tip's fold judged alone, for
+ * the range's events only (nothing of the range came before an older event).
+ */
+static void fold_problems(checking *ck, const mreg_state *head, const mreg_state *base, const event_index *ix,
+			  const char *tip)
+{
+	char id[33];
+	for (size_t i = 0; i < head->nconflicts; i++) {
+		const mreg_conflict *x = &head->conflicts[i];
+		const mreg_incoming_item *it = find_event(ix, x->event);
+		if ((base && had_conflict(base, x->event)) || (!base && !it))
+			continue;
+		if (it)
+			add_problem(ck, it->commit, it->path, x->event, "does not apply: %s", x->message);
+		else
+			add_problem(ck, tip, NULL, x->event, "an earlier event no longer applies after the range: %s",
+				    x->message);
+	}
+	for (size_t i = 0; i < head->nquarantined; i++) {
+		const mreg_quarantined *q = &head->quarantined[i];
+		const char *ev = path_event(id, q->path);
+		if ((base && had_quarantined(base, q->path)) || (!base && !(ev && find_event(ix, ev))))
+			continue;
+		add_problem(ck, tip, q->path, ev, "left out of the fold: %s", q->problem);
+	}
+}
+
+/*
+ * The fold judged, by the cheapest road that gives the same answer: the
+ * range onto the base's state files; else one fold of the tip, enough when
+ * the range's events all come after the older ones; else both folds compared.
+ */
 static int fold_check(mreg_state **head, checking *ck, const range *r, const event_index *ix)
 {
 	mreg_state *base = NULL;
 	git_commit *c = NULL;
 	git_oid base_tree;
 	char tip[41];
+	bool interleaved = false;
 	int rc = 0;
 	*head = NULL;
 	git_oid_tostr(tip, sizeof(tip), &r->tip);
@@ -350,35 +451,21 @@ static int fold_check(mreg_state **head, checking *ck, const range *r, const eve
 			return mreg_libgit2_error("cannot read commit", git_oid_tostr_s(&r->base));
 		base_tree = *git_commit_tree_id(c);
 		git_commit_free(c);
-		if (git_commit_lookup(&c, ck->reg->repo, &r->tip) < 0)
-			return mreg_libgit2_error("cannot read commit", tip);
+		c = NULL;
+		if ((rc = fold_onto_cache(head, ck, &base_tree, ix)) <= 0) {
+			if (rc == 0)
+				fold_problems(ck, *head, NULL, ix, tip);
+			return rc;
+		}
 	}
-	if ((rc = fold_tree(&base, ck->reg, r->has_base ? &base_tree : NULL)) < 0)
-		goto done;
-	if (!c && git_commit_lookup(&c, ck->reg->repo, &r->tip) < 0) {
-		rc = mreg_libgit2_error("cannot read commit", tip);
-		goto done;
-	}
-	if ((rc = fold_tree(head, ck->reg, git_commit_tree_id(c))) < 0)
-		goto done;
-	for (size_t i = 0; i < (*head)->nconflicts; i++) {
-		const mreg_conflict *x = &(*head)->conflicts[i];
-		if (had_conflict(base, x->event))
-			continue;
-		const mreg_incoming_item *it = find_event(ix, x->event);
-		if (it)
-			add_problem(ck, it->commit, it->path, x->event, "does not apply: %s", x->message);
-		else
-			add_problem(ck, tip, NULL, x->event, "an earlier event no longer applies after the range: %s",
-				    x->message);
-	}
-	for (size_t i = 0; i < (*head)->nquarantined; i++) {
-		const mreg_quarantined *q = &(*head)->quarantined[i];
-		if (!had_quarantined(base, q->path))
-			add_problem(ck, tip, q->path, NULL, "left out of the fold: %s", q->problem);
-	}
-done:
+	if (git_commit_lookup(&c, ck->reg->repo, &r->tip) < 0)
+		return mreg_libgit2_error("cannot read commit", tip);
+	rc = fold_tree(head, &interleaved, ck->reg, git_commit_tree_id(c), ix);
 	git_commit_free(c);
+	if (rc == 0 && interleaved && r->has_base)
+		rc = fold_tree(&base, &interleaved, ck->reg, &base_tree, NULL);
+	if (rc == 0)
+		fold_problems(ck, *head, base, ix, tip);
 	mreg_state_free(base);
 	return rc;
 }

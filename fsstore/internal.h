@@ -123,6 +123,13 @@ int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
  * it was written in another boot of the machine (other_boot may be NULL). */
 int mreg_cache_read_stamp(char tree[41], char commit[41], bool *other_boot, mreg_registry *reg, const char *name);
 int mreg_cache_stamp(char out[41], mreg_registry *reg);
+/*
+ * The events evs[0..n) (in fold order) folded onto st, a state loaded from
+ * the state files (lazily: the models they touch are loaded here): 0, or 1
+ * when the first of them does not come after st's last event (the order
+ * changed: fold it all), or <0.
+ */
+int mreg_cache_apply(mreg_state *st, mreg_registry *reg, mreg_event **evs, size_t n);
 /* Whether the state files (and the work tree mirror) are stamped with commit head (40 hex digits). */
 bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
 /* The tree a stamp (state or mirror) records for commit (40 hex digits); false when none does. */

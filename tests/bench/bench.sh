@@ -256,6 +256,22 @@ for round in 1 2 3; do
 done
 
 echo
+echo "== mreg check (issue 14 target: a 10,000-event range <= 1 s) =="
+# the hub's pre-receive: hub90.git one batch of 10,000 events behind, its state cache at its branch
+# (post-receive keeps it there), checking the push of the last batch as the hook does: OLD NEW
+step check10k "$MREG" -C hub90.git refresh >/dev/null
+old=$(git -C hub90.git rev-parse main)
+new=$(git -C "$big" rev-parse main)
+for round in 1 2 3; do
+	step check10k "$LIB" time check10k "$MREG" -C hub90.git check "$old" "$new"
+done
+# CI on a pull request: a fresh clone, no state, checking origin/main..HEAD (one fold of the tip)
+step check10k git clone -q "$big" ci100k
+step check10k "$LIB" time check10k_ci "$MREG" -C ci100k check main~1..main
+echo "  the same checks by stock git for scale: git rev-list of the range"
+step check10k "$LIB" time check10k_revlist git -C ci100k rev-list --objects main~1..main
+
+echo
 echo "== summary: measured against the targets (m/t = measured / target) =="
 step summary "$LIB" summary
 

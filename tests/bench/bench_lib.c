@@ -1468,6 +1468,7 @@ static int cmd_summary(int argc, char **argv)
 	target_row("disk/event as mreg wrote it, 100,000 events", get("disk.100k.per_event"), "B", 2048, true);
 	target_row("backup create at 100,000 events (CLI)", get("time.backup100k"), "ms", 2000, true);
 	target_row("backup restore at 100,000 events (CLI)", get("time.restore100k"), "ms", 2000, true);
+	target_row("mreg check, 10,000-event range, hub (pre-receive)", get("time.check10k"), "ms", 1000, true);
 
 	printf("\n  what this machine allows (tests/bench/floor.c: no mreg code, linked statically)\n");
 	info_row("floor: start of a process that does nothing, median", get("spawn.floor_start.median"), "ms");
@@ -1499,6 +1500,7 @@ static int cmd_summary(int argc, char **argv)
 	info_row("100k: mreg fsck", get("time.fsck100k"), "ms");
 	info_row("100k: backup verify (pack indexed, head walked)", get("time.verify100k"), "ms");
 	info_row("100k: bundle size per event", get("backup100k.bundle_per_event"), "B");
+	info_row("check of the last 10,000 events in a fresh clone (CI)", get("time.check10k_ci"), "ms");
 
 	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");
 	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 1000 CLI processes\n", "register x 1000", "3.3 - 5.2 s",

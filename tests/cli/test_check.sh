@@ -148,6 +148,21 @@ refused "a second promotion of sq:2 to production (git push)" "$H" \
 git -C "$W" reset -q --hard origin/main
 git -C "$W" branch -q -D second
 
+# an event that comes before an older one in fold order and makes it no longer apply: sq:2 archived
+# on a branch from before it went to staging (a lower clock), picked onto the branch
+git -C "$W" checkout -q -b old origin/main~2
+check "old branch: sq:2 to archived" "$MREG" -C "$W" promote sq:2 --to archived
+old=$(git -C "$W" rev-parse HEAD)
+git -C "$W" checkout -q main
+git -C "$W" cherry-pick "$old" >/dev/null
+expect_fail "check: the older event no longer applies" 1 \
+	"^mreg: commit [0-9a-f]{12}: event [0-9a-f]{32}: an earlier event no longer applies after the range: cannot promote 'sq:2' to staging: it is in archived, not development" \
+	sh -c "'$MREG' -C '$W' check origin/main..HEAD >/dev/null"
+refused "an event that undoes an older one (git push)" "$H" "remote: mreg: .*an earlier event no longer applies after the range" \
+	git -C "$W" push "file://$H" main
+git -C "$W" reset -q --hard origin/main
+git -C "$W" branch -q -D old
+
 # a force-push and a deleted branch
 git -C "$W" reset -q --hard origin/main~1
 refused "a force-push (git push -f)" "$H" "remote: mreg: refusing a non-fast-forward update of 'refs/heads/main'" \

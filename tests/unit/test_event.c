@@ -2333,6 +2333,76 @@ static void metrics_write_games_played_that_is_not_whole(void **state)
 	}
 }
 
+
+/* ---- an event in words (describe.c) --------------------------------------- */
+
+static char *words(const mreg_event *ev, int version, int other)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_event_describe(&b, ev, version, other);
+	return mreg_buf_detach(&b);
+}
+
+static void describe_says_what_each_event_does(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	char *w;
+	make_registration(&ev);
+	w = words(&ev, 0, 0);
+	assert_string_equal(w, "square8_2p:1 registered in development by alice");
+	free(w);
+	w = words(&ev, 4, 0);	/* renumbered by the fold */
+	assert_string_equal(w, "square8_2p:4 registered in development by alice");
+	free(w);
+	mreg_event_dispose(&ev);
+
+	envelope(&ev, MREG_EV_PROMOTED, 2, 3);
+	ev.from = MREG_STAGE_STAGING;
+	ev.to = MREG_STAGE_PRODUCTION;
+	ev.reason = mreg_strdup("passed evaluation");
+	w = words(&ev, 0, 0);
+	assert_string_equal(w, "square8_2p:3 staging -> production (passed evaluation) by alice");
+	free(w);
+	free(ev.reason);
+	ev.reason = mreg_strdup("");
+	w = words(&ev, 0, 0);
+	assert_string_equal(w, "square8_2p:3 staging -> production by alice");
+	free(w);
+	mreg_event_dispose(&ev);
+
+	envelope(&ev, MREG_EV_TAGGED, 3, 2);
+	ev.tags = strv(2, "best", "candidate");
+	ev.ntags = 2;
+	w = words(&ev, 0, 0);
+	assert_string_equal(w, "square8_2p:2 tagged best, candidate by alice");
+	free(w);
+	mreg_event_dispose(&ev);
+}
+
+static void describe_keeps_free_text_to_one_short_line(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	envelope(&ev, MREG_EV_PROMOTED, 2, 3);
+	ev.from = MREG_STAGE_STAGING;
+	ev.to = MREG_STAGE_PRODUCTION;
+	char reason[400];
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	reason[3] = '\n';
+	reason[5] = '\t';
+	ev.reason = mreg_strdup(reason);
+	char *w = words(&ev, 0, 0);
+	assert_null(strchr(w, '\n'));
+	assert_null(strchr(w, '\t'));
+	assert_non_null(strstr(w, "(rrr?r?rrr"));
+	assert_non_null(strstr(w, "...) by alice"));
+	assert_true(strlen(w) < 260);
+	free(w);
+	mreg_event_dispose(&ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2459,6 +2529,8 @@ int main(void)
 		cmocka_unit_test(parse_of_90000_keys_in_one_object),
 		cmocka_unit_test(parse_finds_twins_in_large_objects),
 		cmocka_unit_test(config_set_kv_last_value_wins),
+		cmocka_unit_test(describe_says_what_each_event_does),
+		cmocka_unit_test(describe_keeps_free_text_to_one_short_line),
 		cmocka_unit_test(config_merge_appends_and_the_last_value_wins),
 		cmocka_unit_test(config_normalize_last_value_wins_among_many),
 		cmocka_unit_test(config_of_200000_keys_is_refused_by_size),

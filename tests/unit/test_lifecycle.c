@@ -1175,9 +1175,89 @@ static void fixed_sits_among_other_conversions(void **state)
 	mreg_buf_dispose(&b);
 }
 
+
+/* ---- protected stages ------------------------------------------------ */
+
+static void policy_protect_names_signers_per_stage(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	assert_false(mreg_policy_protects(&p));
+	cJSON *doc = cJSON_Parse("{\"protect\":{\"production\":{\"signers\":\".mreg/allowed_signers\"},"
+				 "\"staging\":{\"signers\":\".mreg/team/ci-keys\"}}}");
+	assert_non_null(doc);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), 0);
+	assert_string_equal(p.protect[MREG_STAGE_PRODUCTION], ".mreg/allowed_signers");
+	assert_string_equal(p.protect[MREG_STAGE_STAGING], ".mreg/team/ci-keys");
+	assert_string_equal(p.protect[MREG_STAGE_DEVELOPMENT], "");
+	assert_true(mreg_policy_protects(&p));
+	assert_int_equal(mreg_policy_protected(&p, 1u << MREG_STAGE_ARCHIVED), MREG_STAGE_NONE);
+	assert_int_equal(mreg_policy_protected(&p, (1u << MREG_STAGE_PRODUCTION) | (1u << MREG_STAGE_ARCHIVED)),
+			 MREG_STAGE_PRODUCTION);
+	cJSON_Delete(doc);
+	/* a later mreg.json without production protected replaces the whole section */
+	doc = cJSON_Parse("{\"protect\":{\"staging\":{\"signers\":\".mreg/s\"}}}");
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), 0);
+	assert_string_equal(p.protect[MREG_STAGE_PRODUCTION], "");
+	assert_string_equal(p.protect[MREG_STAGE_STAGING], ".mreg/s");
+	cJSON_Delete(doc);
+}
+
+static void policy_protect_refuses_what_could_name_another_file(void **state)
+{
+	(void)state;
+	assert_policy_refused("{\"protect\":{\"prod\":{\"signers\":\".mreg/a\"}}}", "unknown stage 'protect.prod'");
+	assert_policy_refused("{\"protect\":[]}", "'protect' must be an object of stages");
+	assert_policy_refused("{\"protect\":{\"production\":true}}", "'protect.production' must be an object");
+	assert_policy_refused("{\"protect\":{\"production\":{\"signers\":\".mreg/a\",\"who\":1}}}",
+			      "unknown key 'protect.who'");
+	assert_policy_refused("{\"protect\":{\"production\":{}}}", "'protect.production'.signers must name");
+	static const char *const bad[] = { "/etc/passwd", "../x", ".mreg/../x", ".mreg/", ".mreg", "signers",
+					   ".mreg/.hidden", ".mreg/a//b", ".mreg/a/", ".mreg/a b", ".mreg/a\\nb" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[256];
+		snprintf(json, sizeof(json), "{\"protect\":{\"production\":{\"signers\":\"%s\"}}}", bad[i]);
+		assert_policy_refused(json, "'protect.production'.signers must name a file under .mreg/");
+	}
+	char json[400];
+	snprintf(json, sizeof(json), "{\"protect\":{\"production\":{\"signers\":\".mreg/%0122d\"}}}", 0);
+	assert_policy_refused(json, "at most 127 bytes");
+	snprintf(json, sizeof(json), "{\"protect\":{\"production\":{\"signers\":\".mreg/%0121d\"}}}", 0);
+	mreg_policy p = MREG_POLICY_INIT;
+	cJSON *doc = cJSON_Parse(json);
+	assert_int_equal(mreg_policy_from_json(&p, doc, NULL), 0);
+	assert_int_equal(strlen(p.protect[MREG_STAGE_PRODUCTION]), 127);
+	cJSON_Delete(doc);
+}
+
+static void stages_entered_by_each_event(void **state)
+{
+	(void)state;
+	mreg_event ev;
+	mreg_event_init(&ev);
+	ev.type = MREG_EV_PROMOTED;
+	ev.from = MREG_STAGE_DEVELOPMENT;
+	ev.to = MREG_STAGE_STAGING;
+	assert_int_equal(mreg_event_stages_entered(&ev), 1u << MREG_STAGE_STAGING);
+	ev.to = MREG_STAGE_PRODUCTION;	/* and archived: the version it replaces */
+	assert_int_equal(mreg_event_stages_entered(&ev), (1u << MREG_STAGE_PRODUCTION) | (1u << MREG_STAGE_ARCHIVED));
+	ev.type = MREG_EV_REGISTERED;
+	ev.stage = MREG_STAGE_DEVELOPMENT;
+	assert_int_equal(mreg_event_stages_entered(&ev), 1u << MREG_STAGE_DEVELOPMENT);
+	ev.type = MREG_EV_ROLLBACK;
+	assert_int_equal(mreg_event_stages_entered(&ev), (1u << MREG_STAGE_PRODUCTION) | (1u << MREG_STAGE_ARCHIVED));
+	ev.type = MREG_EV_TAGGED;
+	assert_int_equal(mreg_event_stages_entered(&ev), 0);
+	ev.type = MREG_EV_METRICS;
+	assert_int_equal(mreg_event_stages_entered(&ev), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(policy_protect_names_signers_per_stage),
+		cmocka_unit_test(policy_protect_refuses_what_could_name_another_file),
+		cmocka_unit_test(stages_entered_by_each_event),
 		cmocka_unit_test(elo_drop_of_10_over_threshold_30_is_acceptable),
 		cmocka_unit_test(elo_drop_of_40_over_threshold_30_degrades),
 		cmocka_unit_test(elo_drop_equal_to_threshold_degrades),

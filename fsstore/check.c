@@ -15,7 +15,9 @@
  *      protects, and a change to the protect section or to a signers file
  *      it names, needs its commit signed (sign.c) by a key the signers file
  *      allows *as of the commit's parent*, so nobody can add their own key
- *      and use it in one push. A root commit has no parent, and no policy.
+ *      and use it in one push. An event into a stage the parent leaves open
+ *      but the range's base protects needs a signer as of the base: a branch
+ *      made before the protection does not bring promotions in unsigned.
  *
  * The report says what the range does in words, event by event, and names
  * the commit and the event or path of every problem.
@@ -53,6 +55,7 @@ typedef struct {
 	size_t npols;
 	verdict *verdicts;
 	size_t nverdicts;
+	const parent_policy *base;	/* the policy at the range's base (what the branch enforces now), or NULL */
 } checking;
 
 static void add_problem(checking *ck, const char *commit, const char *path, const char *event, const char *fmt, ...)
@@ -579,9 +582,9 @@ static int parent_policy_of(const parent_policy **out, checking *ck, const char 
 	return rc;
 }
 
-/* A signature by a signer of file, as of the parent: the signer's name, or a problem and NULL. */
-static int need_signer(const char **who, checking *ck, const char *commit, const parent_policy *pp, const char *file,
-		       const char *path, const char *event, const char *what)
+/* A signature by a signer of file, as of pp (the parent, or the base): the signer's name, or a problem and NULL. */
+static int need_signer(const char **who, checking *ck, const char *commit, const parent_policy *pp, const char *as_of,
+		       const char *file, const char *path, const char *event, const char *what)
 {
 	const verdict *v = NULL;
 	git_oid id;
@@ -591,8 +594,8 @@ static int need_signer(const char **who, checking *ck, const char *commit, const
 		return rc;
 	*who = v->who;
 	if (!v->who)
-		add_problem(ck, commit, path, event, "%s needs a commit signed by an allowed signer of '%s' as of its parent: %s",
-			    what, file, v->why);
+		add_problem(ck, commit, path, event, "%s needs a commit signed by an allowed signer of '%s' as of its %s: %s",
+			    what, file, as_of, v->why);
 	return 0;
 }
 
@@ -632,7 +635,7 @@ static int check_policy_file(checking *ck, const mreg_incoming_item *it)
 			seen |= !strcmp(pp->policy.protect[k], file);
 		if (!*file || seen || !(protect_changed || !strcmp(it->path, file)))
 			continue;
-		rc = need_signer(&who, ck, it->commit, pp, file, it->path, NULL,
+		rc = need_signer(&who, ck, it->commit, pp, "parent", file, it->path, NULL,
 				 protect_changed ? "a change to the protect section" : "a change to a signers file");
 		signed_by = who;
 	}
@@ -659,11 +662,21 @@ static int check_event(checking *ck, const mreg_incoming_item *it, const mreg_st
 	const mreg_version *ov = om && bref ? mreg_model_version_by_ref(om, bref, 0) : NULL;
 	other = ov ? ov->version : 0;
 	mreg_event_describe(&words, ev, version, other);
+	/*
+	 * Protected as of the commit's parent; else as of the range's base, so
+	 * that a promotion made on a branch from before the stage was protected
+	 * does not come in unsigned with the merge of that branch.
+	 */
+	const parent_policy *by = pp;
 	mreg_stage s = pp ? mreg_policy_protected(&pp->policy, mreg_event_stages_entered(ev)) : MREG_STAGE_NONE;
+	if (s == MREG_STAGE_NONE && ck->base &&
+	    (s = mreg_policy_protected(&ck->base->policy, mreg_event_stages_entered(ev))) != MREG_STAGE_NONE)
+		by = ck->base;
 	if (rc == 0 && s != MREG_STAGE_NONE) {
 		char what[300];
 		snprintf(what, sizeof(what), "moving a version into protected stage '%s'", mreg_stage_name(s));
-		rc = need_signer(&who, ck, it->commit, pp, pp->policy.protect[s], it->path, ev->id, what);
+		rc = need_signer(&who, ck, it->commit, by, by == pp ? "parent" : "base", by->policy.protect[s], it->path,
+				 ev->id, what);
 	}
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "commit", it->commit);
@@ -703,7 +716,7 @@ static void checking_dispose(checking *ck)
 
 int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts)
 {
-	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL, 0, NULL, 0 };
+	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL, 0, NULL, 0, NULL };
 	mreg_incoming in;
 	event_index ix = { NULL, 0 };
 	mreg_state *head = NULL;
@@ -714,7 +727,8 @@ int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts)
 	*report = NULL;
 	memset(&in, 0, sizeof(in));
 	memset(&r, 0, sizeof(r));
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = resolve(&r, reg, opts)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = resolve(&r, reg, opts)) < 0 ||
+	    (r.has_base && (rc = policy_of(&ck.base, &ck, &r.base)) < 0))
 		goto done;
 	rc = mreg_incoming_check_keep(&in, reg, &r.tip, r.hide, r.nhide, layout_problem, &ck);
 	if (rc < 0 && rc != MREG_EINVALID)

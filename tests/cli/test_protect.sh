@@ -125,6 +125,17 @@ check "check accepts a commit signed by stock git commit -S with an allowed key"
 expect_eq "check: signed_by alice@example.com" "$(jq -r '.changes[-1].signed_by' "$T/.out")" alice@example.com
 git -C "$W" reset -q --hard origin/main
 
+# the same promotion on a branch from before production was protected, merged by stock git
+git -C "$W" fetch -q "$X" unprotected:unprotected
+git -C "$W" merge -q --no-edit unprotected
+expect_fail "check refuses a promotion from a branch older than the protection" 1 \
+	"^mreg: commit [0-9a-f]{12}: event [0-9a-f]{32}: moving a version into protected stage 'production' needs a commit signed by an allowed signer of '.mreg/allowed_signers' as of its base: it is not signed" \
+	sh -c "'$MREG' -C '$W' check >/dev/null"
+refused "a merged branch from before the protection (git push)" "$H" "remote: mreg: .*protected stage 'production'.* as of its base: it is not signed" \
+	git -C "$W" push origin main
+git -C "$W" reset -q --hard origin/main
+git -C "$W" branch -q -D unprotected
+
 # the signers file and the protect section are themselves protected
 echo "bob@example.com $(cat "$T/bob.pub")" >>"$W/.mreg/allowed_signers"
 git -C "$W" commit -q --no-gpg-sign -am "bob adds himself"

@@ -654,11 +654,11 @@ static int check_event(checking *ck, const mreg_incoming_item *it, const mreg_st
 	const char *who = NULL;
 	mreg_buf words = MREG_BUF_INIT;
 	int version = 0, other = 0, rc = parent_policy_of(&pp, ck, it->commit);
-	mreg_model *m = mreg_state_model(head, ev->model);
+	mreg_model *m = head ? mreg_state_model(head, ev->model) : NULL;
 	const mreg_version *v = m ? mreg_model_version_by_ref(m, ev->ref[0] ? ev->ref : ev->id, ev->version) : NULL;
 	version = v ? v->version : 0;
 	const char *bm = mreg_event_other_model(ev), *bref = mreg_event_body_str(ev, bm ? "b_ref" : "from_ref");
-	mreg_model *om = bm ? mreg_state_model(head, bm) : m;
+	mreg_model *om = bm && head ? mreg_state_model(head, bm) : m;
 	const mreg_version *ov = om && bref ? mreg_model_version_by_ref(om, bref, 0) : NULL;
 	other = ov ? ov->version : 0;
 	mreg_event_describe(&words, ev, version, other);
@@ -712,6 +712,31 @@ static void checking_dispose(checking *ck)
 		free(ck->verdicts[i].why);
 	}
 	free(ck->verdicts);
+}
+
+int mreg_check_policy(char *problem, size_t n, mreg_registry *reg, mreg_incoming *in, const git_oid *base)
+{
+	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL, 0, NULL, 0, NULL };
+	int rc = base ? policy_of(&ck.base, &ck, base) : 0;
+	for (size_t i = 0; i < in->nkept && rc == 0; i++) {
+		if (!in->kept[i].ev)
+			rc = check_policy_file(&ck, &in->kept[i]);
+		else
+			rc = check_event(&ck, &in->kept[i], NULL);
+	}
+	const cJSON *p = cJSON_GetArrayItem(ck.problems, 0);
+	if (rc == 0 && p) {
+		const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "event"));
+		snprintf(problem, n, "commit %.12s: %s%s%s%s", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "commit")),
+			 event ? "event " : "", event ? event : "", event ? ": " : "",
+			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "problem")));
+		rc = MREG_EINVALID;
+	}
+	cJSON_Delete(ck.changes);
+	cJSON_Delete(ck.policy_changes);
+	cJSON_Delete(ck.problems);
+	checking_dispose(&ck);
+	return rc;
 }
 
 int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts)

@@ -345,6 +345,13 @@ typedef void (*mreg_incoming_cb)(const char *commit, const char *path, const cha
  */
 int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
 			mreg_incoming_cb cb, void *payload);
+/*
+ * The policy of protected stages (check.c) over what mreg_incoming_check_keep
+ * kept: MREG_EINVALID with the first problem in problem when a commit moves a
+ * version into a protected stage, or changes who may, unsigned by an allowed
+ * signer as of its parent (or of base, what this branch enforces now).
+ */
+int mreg_check_policy(char *problem, size_t n, mreg_registry *reg, mreg_incoming *in, const git_oid *base);
 /* The same, keeping in out->kept the events and policy files each commit adds (for mreg check). */
 int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide,
 			     size_t nhide, mreg_incoming_cb cb, void *payload);

@@ -380,7 +380,10 @@ static int sync_one(one_sync *s)
 			if (!related && !s->adopted)
 				return mreg_error_set(MREG_EINVALID, "cannot sync '%s': its history is unrelated to this "
 						      "registry's; nothing was changed", s->name);
-			rc = mreg_incoming_check(&in, reg, &tip, &head, s->adopted ? 0 : 1, first_problem, s);
+			rc = mreg_incoming_check_keep(&in, reg, &tip, &head, s->adopted ? 0 : 1, first_problem, s);
+			/* protected stages: what a hub's pre-receive refuses, a peer cannot bring either */
+			if (rc == 0)
+				rc = mreg_check_policy(s->problem, sizeof(s->problem), reg, &in, s->adopted ? NULL : &head);
 			if (rc == MREG_EINVALID)
 				rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': %s; nothing was changed", s->name,
 						    s->problem);

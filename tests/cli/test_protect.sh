@@ -117,6 +117,16 @@ expect_fail "check refuses an unsigned promotion into production" 1 \
 	sh -c "'$MREG' -C '$W' check >/dev/null"
 refused "an unsigned promotion into production (git push)" "$H" "remote: mreg: .*protected stage 'production' .*it is not signed" \
 	git -C "$W" push origin main
+# a peer syncing straight from that clone, no hub between them, refuses it too
+P=$T/peer
+check "a peer joins from the hub" "$MREG" clone "$H" "$P"
+check "the peer adds the clone as a remote" "$MREG" -C "$P" remote add w "$W"
+before=$(snapshot "$P" 2>&1)
+"$MREG" -C "$P" sync --no-backup w >"$T/sync.out" 2>&1
+expect_eq "mreg sync refuses an unsigned promotion into production from a peer: exit 1" "$?" 1
+grep -qE "^w: failed: cannot sync 'w': commit [0-9a-f]{12}: event [0-9a-f]{32}: moving a version into protected stage 'production' needs a commit signed .*: it is not signed; nothing was changed" "$T/sync.out" &&
+	ok "mreg sync says why" || { fail "mreg sync says why"; sed 's/^/    # /' "$T/sync.out"; }
+expect_eq "mreg sync: the peer is as it was" "$(snapshot "$P" 2>&1)" "$before"
 git -C "$W" commit -q --amend -S"$T/bob" -m "promotion signed by bob"
 refused "a promotion signed by a key not allowed (git push)" "$H" "remote: mreg: .*its key is not among the allowed signers" \
 	git -C "$W" push origin main

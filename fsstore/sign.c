@@ -102,6 +102,32 @@ static void temp_remove(char *path)
 	free(path);
 }
 
+/* Whether prog can be run: a path that is executable, or a name found on PATH. */
+static bool runnable(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+		char *full = mreg_strfmt("%.*s/%s", (int)n, n ? p : ".", prog);
+		bool ok = full && access(full, X_OK) == 0;
+		free(full);
+		if (ok)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* ssh-keygen is needed: say so plainly, not as a signature that does not verify. */
+static int need_program(const char *prog)
+{
+	return runnable(prog) ? 0
+			      : mreg_error_set(MREG_ERROR, "cannot make or check ssh signatures: '%s' is not installed "
+							   "(Debian: openssh-client)", prog);
+}
+
 int mreg_sign_configured(mreg_registry *reg)
 {
 	sign_config c;
@@ -142,7 +168,7 @@ int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data)
 	}
 	char *argv[] = { c.program, "-Y", "sign", "-n", "git", "-f", (char *)key, literal ? "-U" : NULL, NULL };
 	mreg_buf_clear(sig);
-	if ((rc = mreg_remote_run(sig, &err, NULL, argv, data)) < 0)
+	if ((rc = need_program(c.program)) < 0 || (rc = mreg_remote_run(sig, &err, NULL, argv, data)) < 0)
 		goto done;
 	if (strncmp(sig->ptr, "-----BEGIN SSH SIGNATURE-----", 29))
 		rc = mreg_error_set(MREG_ERROR, "'%s -Y sign' made no signature with '%s'", c.program, c.key);
@@ -246,7 +272,7 @@ int mreg_sign_verify(char **principal, mreg_buf *why, mreg_registry *reg, const 
 	if ((rc = read_config(&c, reg)) < 0)
 		return rc;
 	program = c.program;
-	if ((rc = temp_file(&afile, reg, "signers", allowed, alen)) < 0 ||
+	if ((rc = need_program(program)) < 0 || (rc = temp_file(&afile, reg, "signers", allowed, alen)) < 0 ||
 	    (rc = temp_file(&sfile, reg, "sig", sig, strlen(sig))) < 0)
 		goto done;
 	char *find[] = { program, "-Y", "find-principals", "-f", afile, "-s", sfile, NULL };

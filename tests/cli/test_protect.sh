@@ -96,6 +96,11 @@ expect_eq "git status clean after a signed write" "$(git -C "$W" status --porcel
 check "check: signed by alice" "$MREG" -C "$W" check
 expect_eq "check: the words say who signed" "$(grep production "$T/.out" | cut -d' ' -f2-)" \
 	"sq:1 staging -> production (passed evaluation) by alice [signed by alice@example.com]"
+git -C "$W" config gpg.ssh.program "$T/no/ssh-keygen"
+expect_fail "check without ssh-keygen says so, not that the signature is bad" 1 \
+	"^mreg: cannot make or check ssh signatures: '$T/no/ssh-keygen' is not installed \(Debian: openssh-client\)" \
+	"$MREG" -C "$W" check
+git -C "$W" config --unset gpg.ssh.program
 check "push the signed promotion" git -C "$W" push origin main
 expect_eq "the hub took it" "$(git -C "$H" rev-parse main)" "$(git -C "$W" rev-parse HEAD)"
 
@@ -127,6 +132,10 @@ expect_eq "mreg sync refuses an unsigned promotion into production from a peer: 
 grep -qE "^w: failed: cannot sync 'w': commit [0-9a-f]{12}: event [0-9a-f]{32}: moving a version into protected stage 'production' needs a commit signed .*: it is not signed; nothing was changed" "$T/sync.out" &&
 	ok "mreg sync says why" || { fail "mreg sync says why"; sed 's/^/    # /' "$T/sync.out"; }
 expect_eq "mreg sync: the peer is as it was" "$(snapshot "$P" 2>&1)" "$before"
+"$MREG" -C "$W" sync --push --no-backup origin >"$T/sync.out" 2>&1
+expect_eq "mreg sync --push of an unsigned promotion: exit 1" "$?" 1
+grep -qE "^origin: failed: 'origin' refused the push of refs/heads/main: .*pre-receive hook declined.*: commit [0-9a-f]{12}: event [0-9a-f]{32}: moving a version into protected stage 'production' .*it is not signed" "$T/sync.out" &&
+	ok "mreg sync --push shows the hook's reason" || { fail "mreg sync --push shows the hook's reason"; sed 's/^/    # /' "$T/sync.out"; }
 git -C "$W" commit -q --amend -S"$T/bob" -m "promotion signed by bob"
 refused "a promotion signed by a key not allowed (git push)" "$H" "remote: mreg: .*its key is not among the allowed signers" \
 	git -C "$W" push origin main
@@ -170,6 +179,15 @@ sign_as "$B" "$T/bob"
 check "bob, now a signer: archive sq:1 (an unprotected stage)" "$MREG" -C "$B" archive sq:1
 check "bob: promote sq:2 to production, signed" "$MREG" -C "$B" promote sq:2 --to production
 check "bob's promotion pushed" git -C "$B" push origin main
+check "bob: a rollback into production, signed too" "$MREG" -C "$B" rollback sq --to 1 -r "regression"
+check "stock git verify-commit accepts the rollback's signature" \
+	git -C "$B" -c gpg.ssh.allowedSignersFile="$B/.mreg/allowed_signers" verify-commit HEAD
+git -C "$B" config --unset user.signingkey
+bad "a rollback into production without a key is refused" 1 "^mreg: 'production' is a protected stage" \
+	"$B" "$MREG" -C "$B" rollback sq --to 2 -r "back again"
+sign_as "$B" "$T/bob"
+check "the rollback pushed" git -C "$B" push origin main
 check "the hub's check on its last commit" "$MREG" -C "$H" check --json
-expect_eq "the hub: signed by bob" "$(jq -r '.changes[0].signed_by' "$T/.out")" bob@example.com
+expect_eq "the hub's last commit: the rollback, signed by bob" "$(jq -r '.changes[0] | .type + " " + .signed_by' "$T/.out")" \
+	"rollback bob@example.com"
 finish

@@ -11,13 +11,10 @@
  *      conflict and no event left out, that did not in the base's fold
  *      (the base: where the range starts, its merge base with what it is
  *      checked against), so invariants hold by the fold's own assertions;
- *   3. policy: an event that moves a version into a stage mreg.json
- *      protects, and a change to the protect section or to a signers file
- *      it names, needs its commit signed (sign.c) by a key the signers file
- *      allows *as of the commit's parent*, so nobody can add their own key
- *      and use it in one push. An event into a stage the parent leaves open
- *      but the range's base protects needs a signer as of the base: a branch
- *      made before the protection does not bring promotions in unsigned.
+ *   3. policy (signoff.c): an event that moves a version into a stage
+ *      mreg.json protects, and a change to the protect section or to a
+ *      signers file it names, needs its commit signed (sign.c) by a key the
+ *      signers file allows as of the commit's parent.
  *
  * The report says what the range does in words, event by event, and names
  * the commit and the event or path of every problem.
@@ -34,28 +31,10 @@
 #define MAX_HIDE 4096
 
 typedef struct {
-	git_oid commit;		/* a parent commit */
-	mreg_policy policy;	/* its mreg.json's policy (defaults when it has none or an invalid one) */
-	cJSON *protect;		/* its protect section, as written (NULL: none) */
-	git_oid tree;
-} parent_policy;
-
-typedef struct {
-	git_oid commit;
-	char signers[MREG_SIGNERS_PATH_MAX];
-	char *who;		/* the principal that signed, or NULL */
-	char *why;		/* why not, when who is NULL */
-} verdict;
-
-typedef struct {
 	mreg_registry *reg;
 	cJSON *changes, *policy_changes, *problems;
 	size_t nproblems;
-	parent_policy **pols;	/* each its own allocation: pointers to them stay valid as more come */
-	size_t npols;
-	verdict *verdicts;
-	size_t nverdicts;
-	const parent_policy *base;	/* the policy at the range's base (what the branch enforces now), or NULL */
+	mreg_signoff *signoff;	/* who may: protected stages (signoff.c) */
 } checking;
 
 static void add_problem(checking *ck, const char *commit, const char *path, const char *event, const char *fmt, ...)
@@ -473,176 +452,26 @@ static int fold_check(mreg_state **head, checking *ck, const range *r, const eve
 	return rc;
 }
 
-/* ---- the policy --------------------------------------------------------- */
+/* ---- what each event does, and who signed it ------------------------------ */
 
-/* The policy as of commit (cached): its mreg.json, the defaults when it has none or one that does not read. */
-static int policy_of(const parent_policy **out, checking *ck, const git_oid *commit)
+static void signoff_problem(const char *commit, const char *path, const char *event, const char *msg, void *payload)
 {
-	git_commit *c = NULL;
-	mreg_buf b = MREG_BUF_INIT;
-	for (size_t i = 0; i < ck->npols; i++)
-		if (git_oid_equal(&ck->pols[i]->commit, commit)) {
-			*out = ck->pols[i];
-			return 0;
-		}
-	parent_policy **more = realloc(ck->pols, (ck->npols + 1) * sizeof(*more));
-	if (!more)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	ck->pols = more;
-	parent_policy *p = calloc(1, sizeof(*p));
-	if (!p)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	if (git_commit_lookup(&c, ck->reg->repo, commit) < 0) {
-		free(p);
-		return mreg_libgit2_error("cannot read commit", git_oid_tostr_s(commit));
-	}
-	p->commit = *commit;
-	p->tree = *git_commit_tree_id(c);
-	p->policy = (mreg_policy)MREG_POLICY_INIT;
-	p->protect = NULL;
-	git_commit_free(c);
-	int rc = mreg_sign_read_file(&b, ck->reg, &p->tree, "mreg.json");
-	if (rc < 0) {
-		mreg_buf_dispose(&b);
-		free(p);
-		return rc;
-	}
-	cJSON *doc = rc == 0 ? cJSON_ParseWithLength(b.ptr, b.size) : NULL;
-	if (doc && mreg_policy_from_json(&p->policy, doc, NULL) < 0)
-		mreg_error_clear();
-	p->protect = cJSON_DetachItemFromObjectCaseSensitive(doc, "protect");
-	cJSON_Delete(doc);
-	mreg_buf_dispose(&b);
-	ck->pols[ck->npols++] = p;
-	*out = p;
-	return 0;
+	add_problem(payload, commit, path, event, "%s", msg);
 }
 
-/* Whether commit is signed by a key the signers file of tree allows (cached per commit and file). */
-static int verdict_of(const verdict **out, checking *ck, const git_oid *commit, const git_oid *tree, const char *signers)
-{
-	git_buf sig = GIT_BUF_INIT_CONST(NULL, 0), data = GIT_BUF_INIT_CONST(NULL, 0);
-	mreg_buf allowed = MREG_BUF_INIT, why = MREG_BUF_INIT;
-	git_commit *c = NULL;
-	for (size_t i = 0; i < ck->nverdicts; i++)
-		if (git_oid_equal(&ck->verdicts[i].commit, commit) && !strcmp(ck->verdicts[i].signers, signers)) {
-			*out = &ck->verdicts[i];
-			return 0;
-		}
-	verdict *more = realloc(ck->verdicts, (ck->nverdicts + 1) * sizeof(*more));
-	if (!more)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	ck->verdicts = more;
-	verdict *v = &ck->verdicts[ck->nverdicts];
-	memset(v, 0, sizeof(*v));
-	v->commit = *commit;
-	snprintf(v->signers, sizeof(v->signers), "%s", signers);
-	int rc = 0;
-	if (git_commit_extract_signature(&sig, &data, ck->reg->repo, (git_oid *)commit, NULL) < 0) {
-		git_error_clear();
-		mreg_buf_puts(&why, "it is not signed");
-	} else if ((rc = mreg_sign_read_file(&allowed, ck->reg, tree, signers)) == 1) {
-		rc = 0;
-		mreg_buf_printf(&why, "the signers file '%s' is not in the registry", signers);
-	} else if (rc == 0 && git_commit_lookup(&c, ck->reg->repo, commit) < 0) {
-		rc = mreg_libgit2_error("cannot read commit", git_oid_tostr_s(commit));
-	} else if (rc == 0) {
-		rc = mreg_sign_verify(&v->who, &why, ck->reg, allowed.ptr, allowed.size, sig.ptr, data.ptr,
-				      (int64_t)git_commit_time(c));
-		rc = rc == 1 ? 0 : rc;
-	}
-	if (rc == 0 && !v->who && !(v->why = mreg_strdup(why.ptr)))
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-	git_commit_free(c);
-	git_buf_dispose(&sig);
-	git_buf_dispose(&data);
-	mreg_buf_dispose(&allowed);
-	mreg_buf_dispose(&why);
-	if (rc < 0) {
-		free(v->who);
-		return rc;
-	}
-	ck->nverdicts++;
-	*out = v;
-	return 0;
-}
-
-/* The first parent's policy of commit (hex), or NULL for a root commit. */
-static int parent_policy_of(const parent_policy **out, checking *ck, const char *hex)
-{
-	git_commit *c = NULL;
-	git_oid id;
-	*out = NULL;
-	if (git_oid_fromstr(&id, hex) < 0 || git_commit_lookup(&c, ck->reg->repo, &id) < 0)
-		return mreg_libgit2_error("cannot read commit", hex);
-	int rc = 0;
-	if (git_commit_parentcount(c))
-		rc = policy_of(out, ck, git_commit_parent_id(c, 0));
-	git_commit_free(c);
-	return rc;
-}
-
-/* A signature by a signer of file, as of pp (the parent, or the base): the signer's name, or a problem and NULL. */
-static int need_signer(const char **who, checking *ck, const char *commit, const parent_policy *pp, const char *as_of,
-		       const char *file, const char *path, const char *event, const char *what)
-{
-	const verdict *v = NULL;
-	git_oid id;
-	git_oid_fromstr(&id, commit);
-	int rc = verdict_of(&v, ck, &id, &pp->tree, file);
-	if (rc < 0)
-		return rc;
-	*who = v->who;
-	if (!v->who)
-		add_problem(ck, commit, path, event, "%s needs a commit signed by an allowed signer of '%s' as of its %s: %s",
-			    what, file, as_of, v->why);
-	return 0;
-}
-
-/* A change to a policy file: the protect section or a signers file, as the parent's policy protects them. */
+/* A change to a policy file, judged by signoff.c. */
 static int check_policy_file(checking *ck, const mreg_incoming_item *it)
 {
-	const parent_policy *pp = NULL, *now = NULL;
-	git_oid id;
-	int rc = parent_policy_of(&pp, ck, it->commit);
+	const char *who = NULL;
+	int rc = mreg_signoff_file(&who, ck->signoff, it);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "commit", it->commit);
 	cJSON_AddStringToObject(o, "path", it->path);
-	cJSON_AddItemToArray(ck->policy_changes, o);
-	if (rc < 0 || git_oid_fromstr(&id, it->commit) < 0 || (rc = policy_of(&now, ck, &id)) < 0)
-		return rc < 0 ? rc : mreg_error_set(MREG_ERROR, "bad commit id '%s'", it->commit);
-	if (!strcmp(it->path, "mreg.json")) {
-		mreg_buf b = MREG_BUF_INIT;
-		mreg_policy p = MREG_POLICY_INIT;
-		cJSON *doc = NULL;
-		if ((rc = mreg_sign_read_file(&b, ck->reg, &now->tree, "mreg.json")) == 0 &&
-		    (doc = cJSON_ParseWithLength(b.ptr, b.size)) && mreg_policy_from_json(&p, doc, NULL) < 0) {
-			add_problem(ck, it->commit, it->path, NULL, "%s", mreg_error_last());
-			mreg_error_clear();
-		}
-		cJSON_Delete(doc);
-		mreg_buf_dispose(&b);
-		if (rc < 0)
-			return rc;
-	}
-	const char *who = NULL, *signed_by = NULL;
-	bool protect_changed = !strcmp(it->path, "mreg.json") && !cJSON_Compare(pp ? pp->protect : NULL, now->protect, true) &&
-			       (pp ? pp->protect : NULL) != now->protect;
-	for (int s = 0; pp && s < MREG_STAGE_COUNT && rc == 0; s++) {
-		const char *file = pp->policy.protect[s];
-		bool seen = false;
-		for (int k = 0; k < s; k++)
-			seen |= !strcmp(pp->policy.protect[k], file);
-		if (!*file || seen || !(protect_changed || !strcmp(it->path, file)))
-			continue;
-		rc = need_signer(&who, ck, it->commit, pp, "parent", file, it->path, NULL,
-				 protect_changed ? "a change to the protect section" : "a change to a signers file");
-		signed_by = who;
-	}
-	if (signed_by)
-		cJSON_AddStringToObject(o, "signed_by", signed_by);
+	if (who)
+		cJSON_AddStringToObject(o, "signed_by", who);
 	else
 		cJSON_AddNullToObject(o, "signed_by");
+	cJSON_AddItemToArray(ck->policy_changes, o);
 	return rc;
 }
 
@@ -650,40 +479,22 @@ static int check_policy_file(checking *ck, const mreg_incoming_item *it)
 static int check_event(checking *ck, const mreg_incoming_item *it, const mreg_state *head)
 {
 	const mreg_event *ev = it->ev;
-	const parent_policy *pp = NULL;
 	const char *who = NULL;
+	mreg_stage s = MREG_STAGE_NONE;
 	mreg_buf words = MREG_BUF_INIT;
-	int version = 0, other = 0, rc = parent_policy_of(&pp, ck, it->commit);
-	mreg_model *m = head ? mreg_state_model(head, ev->model) : NULL;
+	int rc = mreg_signoff_event(&s, &who, ck->signoff, it);
+	mreg_model *m = mreg_state_model(head, ev->model);
 	const mreg_version *v = m ? mreg_model_version_by_ref(m, ev->ref[0] ? ev->ref : ev->id, ev->version) : NULL;
-	version = v ? v->version : 0;
 	const char *bm = mreg_event_other_model(ev), *bref = mreg_event_body_str(ev, bm ? "b_ref" : "from_ref");
-	mreg_model *om = bm && head ? mreg_state_model(head, bm) : m;
+	mreg_model *om = bm ? mreg_state_model(head, bm) : m;
 	const mreg_version *ov = om && bref ? mreg_model_version_by_ref(om, bref, 0) : NULL;
-	other = ov ? ov->version : 0;
-	mreg_event_describe(&words, ev, version, other);
-	/*
-	 * Protected as of the commit's parent; else as of the range's base, so
-	 * that a promotion made on a branch from before the stage was protected
-	 * does not come in unsigned with the merge of that branch.
-	 */
-	const parent_policy *by = pp;
-	mreg_stage s = pp ? mreg_policy_protected(&pp->policy, mreg_event_stages_entered(ev)) : MREG_STAGE_NONE;
-	if (s == MREG_STAGE_NONE && ck->base &&
-	    (s = mreg_policy_protected(&ck->base->policy, mreg_event_stages_entered(ev))) != MREG_STAGE_NONE)
-		by = ck->base;
-	if (rc == 0 && s != MREG_STAGE_NONE) {
-		char what[300];
-		snprintf(what, sizeof(what), "moving a version into protected stage '%s'", mreg_stage_name(s));
-		rc = need_signer(&who, ck, it->commit, by, by == pp ? "parent" : "base", by->policy.protect[s], it->path,
-				 ev->id, what);
-	}
+	mreg_event_describe(&words, ev, v ? v->version : 0, ov ? ov->version : 0);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "commit", it->commit);
 	cJSON_AddStringToObject(o, "event", ev->id);
 	cJSON_AddStringToObject(o, "type", mreg_event_type_name(ev->type));
 	cJSON_AddStringToObject(o, "model", ev->model);
-	cJSON_AddNumberToObject(o, "version", version ? version : ev->version);
+	cJSON_AddNumberToObject(o, "version", v ? v->version : ev->version);
 	cJSON_AddStringToObject(o, "actor", ev->actor);
 	cJSON_AddStringToObject(o, "time", ev->time);
 	cJSON_AddStringToObject(o, "words", words.ptr);
@@ -700,48 +511,9 @@ static int check_event(checking *ck, const mreg_incoming_item *it, const mreg_st
 	return rc;
 }
 
-static void checking_dispose(checking *ck)
-{
-	for (size_t i = 0; i < ck->npols; i++) {
-		cJSON_Delete(ck->pols[i]->protect);
-		free(ck->pols[i]);
-	}
-	free(ck->pols);
-	for (size_t i = 0; i < ck->nverdicts; i++) {
-		free(ck->verdicts[i].who);
-		free(ck->verdicts[i].why);
-	}
-	free(ck->verdicts);
-}
-
-int mreg_check_policy(char *problem, size_t n, mreg_registry *reg, mreg_incoming *in, const git_oid *base)
-{
-	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL, 0, NULL, 0, NULL };
-	int rc = base ? policy_of(&ck.base, &ck, base) : 0;
-	for (size_t i = 0; i < in->nkept && rc == 0; i++) {
-		if (!in->kept[i].ev)
-			rc = check_policy_file(&ck, &in->kept[i]);
-		else
-			rc = check_event(&ck, &in->kept[i], NULL);
-	}
-	const cJSON *p = cJSON_GetArrayItem(ck.problems, 0);
-	if (rc == 0 && p) {
-		const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "event"));
-		snprintf(problem, n, "commit %.12s: %s%s%s%s", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "commit")),
-			 event ? "event " : "", event ? event : "", event ? ": " : "",
-			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "problem")));
-		rc = MREG_EINVALID;
-	}
-	cJSON_Delete(ck.changes);
-	cJSON_Delete(ck.policy_changes);
-	cJSON_Delete(ck.problems);
-	checking_dispose(&ck);
-	return rc;
-}
-
 int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts)
 {
-	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL, 0, NULL, 0, NULL };
+	checking ck = { reg, cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0, NULL };
 	mreg_incoming in;
 	event_index ix = { NULL, 0 };
 	mreg_state *head = NULL;
@@ -753,7 +525,7 @@ int mreg_check(cJSON **report, mreg_registry *reg, const mreg_check_opts *opts)
 	memset(&in, 0, sizeof(in));
 	memset(&r, 0, sizeof(r));
 	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = resolve(&r, reg, opts)) < 0 ||
-	    (r.has_base && (rc = policy_of(&ck.base, &ck, &r.base)) < 0))
+	    (rc = mreg_signoff_new(&ck.signoff, reg, r.has_base ? &r.base : NULL, signoff_problem, &ck)) < 0)
 		goto done;
 	rc = mreg_incoming_check_keep(&in, reg, &r.tip, r.hide, r.nhide, layout_problem, &ck);
 	if (rc < 0 && rc != MREG_EINVALID)
@@ -793,7 +565,7 @@ done:
 	cJSON_Delete(ck.changes);
 	cJSON_Delete(ck.policy_changes);
 	cJSON_Delete(ck.problems);
-	checking_dispose(&ck);
+	mreg_signoff_free(ck.signoff);
 	mreg_state_free(head);
 	free(ix.by_id);
 	free(r.hide);

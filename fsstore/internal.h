@@ -198,8 +198,6 @@ typedef struct {
 int mreg_sign_configured(mreg_registry *reg);
 /* data signed as `ssh-keygen -Y sign -n git` signs it with the configured key: the armored signature. */
 int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data);
-/* commit's bytes with sig as its gpgsig header, where git puts it (after the other headers). */
-int mreg_sign_commit_bytes(mreg_buf *out, const char *commit, size_t len, const char *sig);
 /* The commit signed, its key checked against the signers file first: MREG_EINVALID naming both when not allowed. */
 int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, size_t len);
 /* A file of a tree by path: 0 read, 1 none there (or not a plain file). */
@@ -345,18 +343,27 @@ typedef void (*mreg_incoming_cb)(const char *commit, const char *path, const cha
  */
 int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide, size_t nhide,
 			mreg_incoming_cb cb, void *payload);
-/*
- * The policy of protected stages (check.c) over what mreg_incoming_check_keep
- * kept: MREG_EINVALID with the first problem in problem when a commit moves a
- * version into a protected stage, or changes who may, unsigned by an allowed
- * signer as of its parent (or of base, what this branch enforces now).
- */
-int mreg_check_policy(char *problem, size_t n, mreg_registry *reg, mreg_incoming *in, const git_oid *base);
 /* The same, keeping in out->kept the events and policy files each commit adds (for mreg check). */
 int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide,
 			     size_t nhide, mreg_incoming_cb cb, void *payload);
 int mreg_incoming_note_model(mreg_incoming *in, const char *model);
 void mreg_incoming_dispose(mreg_incoming *in);
+
+/* ---- signoff.c: who may move a version where (protected stages) ---------- */
+
+typedef struct mreg_signoff mreg_signoff;
+/* A problem found: the commit, the path (or NULL), the event (or NULL), what is wrong. */
+typedef void (*mreg_signoff_cb)(const char *commit, const char *path, const char *event, const char *problem,
+				void *payload);
+/* A judge of commits; base: the range's base, whose policy the branch enforces now (NULL: none). */
+int mreg_signoff_new(mreg_signoff **out, mreg_registry *reg, const git_oid *base, mreg_signoff_cb cb, void *payload);
+void mreg_signoff_free(mreg_signoff *s);
+/* An event a commit adds: *stage the protected stage it enters (MREG_STAGE_NONE), *who its allowed signer or NULL. */
+int mreg_signoff_event(mreg_stage *stage, const char **who, mreg_signoff *s, const mreg_incoming_item *it);
+/* A policy file a commit adds, changes or deletes (mreg.json, .mreg/...): *who its allowed signer or NULL. */
+int mreg_signoff_file(const char **who, mreg_signoff *s, const mreg_incoming_item *it);
+/* Every item in->kept judged (sync): MREG_EINVALID with the first problem in problem. */
+int mreg_signoff_check(char *problem, size_t n, mreg_registry *reg, mreg_incoming *in, const git_oid *base);
 
 /* ---- merge.c: two nodes' histories joined --------------------------------- */
 

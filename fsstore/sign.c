@@ -180,25 +180,6 @@ done:
 	return rc;
 }
 
-int mreg_sign_commit_bytes(mreg_buf *out, const char *commit, size_t len, const char *sig)
-{
-	const char *end = memmem(commit, len, "\n\n", 2);
-	size_t head = end ? (size_t)(end - commit) + 1 : len;
-	mreg_buf_clear(out);
-	mreg_buf_put(out, commit, head);
-	mreg_buf_puts(out, "gpgsig");
-	for (const char *p = sig; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		mreg_buf_putc(out, ' ');
-		mreg_buf_put(out, p, n);
-		mreg_buf_putc(out, '\n');
-		p += n + (nl != NULL);
-	}
-	mreg_buf_put(out, commit + head, len - head);
-	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-}
-
 int mreg_sign_read_file(mreg_buf *out, mreg_registry *reg, const git_oid *tree, const char *path)
 {
 	git_oid id;
@@ -242,7 +223,7 @@ int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, s
 				    s->signers);
 		goto done;
 	}
-	rc = mreg_sign_commit_bytes(out, commit, len, sig.ptr);
+	rc = mreg_git_commit_sign(out, commit, len, sig.ptr);
 done:
 	free(who);
 	mreg_buf_dispose(&sig);

@@ -383,7 +383,7 @@ static int sync_one(one_sync *s)
 			rc = mreg_incoming_check_keep(&in, reg, &tip, &head, s->adopted ? 0 : 1, first_problem, s);
 			/* protected stages: what a hub's pre-receive refuses, a peer cannot bring either */
 			if (rc == 0)
-				rc = mreg_check_policy(s->problem, sizeof(s->problem), reg, &in, s->adopted ? NULL : &head);
+				rc = mreg_signoff_check(s->problem, sizeof(s->problem), reg, &in, s->adopted ? NULL : &head);
 			if (rc == MREG_EINVALID)
 				rc = mreg_error_set(MREG_EINVALID, "cannot sync '%s': %s; nothing was changed", s->name,
 						    s->problem);

@@ -188,6 +188,8 @@ int mreg_git_tree_write(mreg_buf *out, const mreg_git_tree_entry *e, size_t n);
 /* A commit object's bytes (parent NULL: a root), author and committer name <email> at seconds UTC. */
 int mreg_git_commit_write(mreg_buf *out, const git_oid *tree, const git_oid *parent, const char *name,
 			  const char *email, int64_t seconds, const char *message);
+/* commit's bytes with sig (armored, lines ending in \n) as its gpgsig header, as git commit -S writes it. */
+int mreg_git_commit_sign(mreg_buf *out, const char *commit, size_t len, const char *sig);
 /* A commit's tree from its bytes; false when they do not start as a commit does. */
 bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len);
 

@@ -111,6 +111,28 @@ int mreg_git_commit_write(mreg_buf *out, const git_oid *tree, const git_oid *par
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
+int mreg_git_commit_sign(mreg_buf *out, const char *commit, size_t len, const char *sig)
+{
+	/* after the last header, before the blank line: where git puts gpgsig; each line after the first indented */
+	size_t head = len;
+	for (size_t i = 0; i + 1 < len && head == len; i++)
+		if (commit[i] == '\n' && commit[i + 1] == '\n')
+			head = i + 1;
+	mreg_buf_clear(out);
+	mreg_buf_put(out, commit, head);
+	mreg_buf_puts(out, "gpgsig");
+	for (const char *p = sig; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		mreg_buf_putc(out, ' ');
+		mreg_buf_put(out, p, n);
+		mreg_buf_putc(out, '\n');
+		p += n + (nl != NULL);
+	}
+	mreg_buf_put(out, commit + head, len - head);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
 bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len)
 {
 	return len >= 46 && !memcmp(data, "tree ", 5) && data[45] == '\n' && git_oid_fromstrn(out, data + 5, 40) == 0;

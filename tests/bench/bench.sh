@@ -229,7 +229,10 @@ echo
 echo "== sync (issue 13 targets: 10,000 new events <= 1 s and within 1.5x of git fetch + merge;"
 echo "   20 remotes with nothing new <= 1 s) =="
 # A node that was offline: the 100k registry's history one batch of 10,000 events behind.
-git clone -q --bare "$big" hub90.git && git -C hub90.git update-ref refs/heads/main main~1
+# (the commit before the last batch: later steps added single events on top of the batches)
+behind=$(git -C "$big" log -1 --format=%H --grep='^bench: batch 10 of 10$' main)~1
+git clone -q --bare "$big" hub90.git && git -C hub90.git update-ref refs/heads/main "$(git -C "$big" rev-parse "$behind")"
+echo "  the node is $(git -C "$big" rev-list --count "$behind..main") commits, $(git -C "$big" diff --name-only "$behind" main -- events | wc -l) events behind"
 step sync-setup "$LIB" time clone90k "$MREG" clone hub90.git node90
 step sync-setup git clone -q hub90.git git90
 "$MREG" -C node90 remote add origin-big "$T/$big" >/dev/null
@@ -239,8 +242,8 @@ for round in 1 2; do
 	step sync10k "$LIB" time git10k sh -c "git -C git90 fetch -q '$T/$big' main && git -C git90 merge -q --ff-only FETCH_HEAD"
 	if [ "$round" = 1 ]; then
 		# both back one batch, for the second round
-		git -C git90 reset -q --hard HEAD~1
-		git -C node90 reset -q --hard HEAD~1 && git -C node90 update-ref -d refs/remotes/origin-big/main
+		git -C git90 reset -q --hard "$(git -C "$big" rev-parse "$behind")"
+		git -C node90 reset -q --hard "$(git -C "$big" rev-parse "$behind")" && git -C node90 update-ref -d refs/remotes/origin-big/main
 		step sync10k "$MREG" -C node90 refresh >/dev/null
 	fi
 done
@@ -262,14 +265,16 @@ echo "== mreg check (issue 14 target: a 10,000-event range <= 1 s) =="
 step check10k "$MREG" -C hub90.git refresh >/dev/null
 old=$(git -C hub90.git rev-parse main)
 new=$(git -C "$big" rev-parse main)
+echo "  the range: $("$MREG" -C hub90.git check "$old" "$new" | tail -1)"
 for round in 1 2 3; do
 	step check10k "$LIB" time check10k "$MREG" -C hub90.git check "$old" "$new"
 done
 # CI on a pull request: a fresh clone, no state, checking origin/main..HEAD (one fold of the tip)
 step check10k git clone -q "$big" ci100k
-step check10k "$LIB" time check10k_ci "$MREG" -C ci100k check main~1..main
+step check10k "$LIB" time check10k_ci "$MREG" -C ci100k check "$(git -C "$big" rev-parse "$behind")..main"
+echo "  the range: $("$MREG" -C ci100k check "$(git -C "$big" rev-parse "$behind")..main" | tail -1)"
 echo "  the same checks by stock git for scale: git rev-list of the range"
-step check10k "$LIB" time check10k_revlist git -C ci100k rev-list --objects main~1..main
+step check10k "$LIB" time check10k_revlist git -C ci100k rev-list --objects "$(git -C "$big" rev-parse "$behind")..main"
 
 echo
 echo "== summary: measured against the targets (m/t = measured / target) =="

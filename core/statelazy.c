@@ -146,6 +146,9 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 		return 1;	/* not our layout: parse it all (and refuse another format) */
 	if (strcmp(last, m->last_event))
 		return BAD("model file is older than the registry summary");
+	/* the summary's count sizes the array: no more than the file could hold ("{}," at least each) */
+	if (m->nversions < 0 || (size_t)m->nversions > len / 3)
+		return BAD("model file does not match the registry summary");
 	mreg_model_unload(m);
 	m->loaded = true;
 	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))

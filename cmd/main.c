@@ -71,6 +71,9 @@ int cmd_clone(cli_globals *, int, char **);
 int cmd_remote(cli_globals *, int, char **);
 int cmd_sync(cli_globals *, int, char **);
 extern const cli_opt opts_clone[], opts_sync[];
+/* observe.c */
+int cmd_metrics(cli_globals *, int, char **);
+extern const cli_opt opts_prom[];
 /* check.c */
 int cmd_check(cli_globals *, int, char **);
 int cmd_hooks(cli_globals *, int, char **);
@@ -273,6 +276,15 @@ const cli_command cli_commands[] = {
 	  "and any push mreg check refuses; the pusher sees why) and post-receive (state cache refreshed).\n"
 	  "Into core.hooksPath, else .git/hooks; sets git config mreg.program to this mreg. A different\n"
 	  "hook already there is kept unless --force. status: installed, different or missing, each." },
+	{ "metrics", cmd_metrics, "the registry as Prometheus metrics", "mreg metrics [--textfile PATH]", opts_prom,
+	  "The text exposition format. The original's series with its names, types and labels\n"
+	  "(ringrift_model_registry_count{stage}, ..._registrations_total{config}, ..._promotions_total\n"
+	  "{from_stage,to_stage}, ringrift_cmaes_runs_total, _best_fitness, _generations_total,\n"
+	  "ringrift_model_rollbacks_total{model_id,trigger}, ringrift_production_model_elo and\n"
+	  "_baseline_elo{model_id}; the prefix is git config mreg.metricsPrefix), then mreg's own: mreg_*\n"
+	  "(versions, events by type, conflicts, validations, sync per remote, breakers, backups, the last\n"
+	  "parity check of mreg fsck, build info). Counters are counts of events in the log: exact, and the\n"
+	  "same after a restart or a sync." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -355,6 +355,22 @@ static void check_mirror(fsck *f)
 	git_status_list_free(sl);
 }
 
+/*
+ * The outcome, for the metrics and /health (prom.c, serve): .git/mreg/parity.json
+ * {time, ok, problems}. Not recording it is no failure of the check.
+ */
+static void record_parity(mreg_registry *reg, size_t n)
+{
+	char now[MREG_TIME_LEN + 1];
+	mreg_time_format(now, mreg_fs_now_usec());
+	char *path = mreg_strfmt("%sparity.json", reg->mregdir);
+	char *doc = mreg_strfmt("{\n  \"time\": \"%s\",\n  \"ok\": %s,\n  \"problems\": %zu\n}\n", now, n ? "false" : "true", n);
+	if (!path || !doc || mreg_fs_mkdirs(reg->mregdir) < 0 || mreg_fs_write_atomic(path, doc, strlen(doc), false) < 0)
+		mreg_error_clear();
+	free(path);
+	free(doc);
+}
+
 int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload)
 {
 	fsck f;
@@ -413,5 +429,6 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	free(f.lfs);
 	free(f.lfs_ptr);
 	*nproblems = f.n;
+	record_parity(reg, f.n);
 	return f.n ? MREG_ECORRUPT : 0;
 }

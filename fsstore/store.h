@@ -459,4 +459,16 @@ int mreg_hooks_install(cJSON **out, mreg_registry *reg, const mreg_hook_text *te
 /* What is installed: {directory, bare, program, hooks: [{name, path, state: installed|different|missing, executable}]}. */
 int mreg_hooks_status(cJSON **out, mreg_registry *reg, const mreg_hook_text *texts);
 
+/* ---- prom.c: the registry as Prometheus metrics ----------------------------- */
+
+/*
+ * Every metric, in the text exposition format 0.0.4: the original's names
+ * (prefix git config mreg.metricsPrefix, default ringrift) and mreg's own
+ * (mreg_*), read from the state, the sync records, the backups and the last
+ * parity check (mreg fsck records it in .git/mreg/parity.json).
+ */
+int mreg_metrics_text(mreg_buf *out, mreg_registry *reg);
+/* The same written to path atomically (node_exporter's textfile collector reads *.prom). */
+int mreg_metrics_textfile(mreg_registry *reg, const char *path);
+
 #endif

@@ -74,6 +74,9 @@ extern const cli_opt opts_clone[], opts_sync[];
 /* observe.c */
 int cmd_metrics(cli_globals *, int, char **);
 extern const cli_opt opts_prom[];
+/* serve.c */
+int cmd_serve(cli_globals *, int, char **);
+extern const cli_opt opts_serve[];
 /* check.c */
 int cmd_check(cli_globals *, int, char **);
 int cmd_hooks(cli_globals *, int, char **);
@@ -285,6 +288,14 @@ const cli_command cli_commands[] = {
 	  "(versions, events by type, conflicts, validations, sync per remote, breakers, backups, the last\n"
 	  "parity check of mreg fsck, build info). Counters are counts of events in the log: exact, and the\n"
 	  "same after a restart or a sync." },
+	{ "serve", cmd_serve, "serve /metrics, /health and a read-only JSON API over HTTP",
+	  "mreg serve [--listen ADDR:PORT] [--token-file FILE] [--parity-every SECONDS] [--timeout SECONDS]", opts_serve,
+	  "GET /metrics (as mreg metrics); /health (JSON: status and the components model_registry,\n"
+	  "registry_sync, parity_validation; 503 when unhealthy); /api/v1/models, /api/v1/models/ID,\n"
+	  "/api/v1/models/ID/versions/N, /api/v1/production, /api/v1/events?since=EVENT&limit=N (the same\n"
+	  "objects as --json). Answers follow the registry without a restart. Loopback by default; a\n"
+	  "bearer token from git config mreg.serveToken or --token-file guards every path when set. The\n"
+	  "parity check (mreg fsck) runs in the background. SIGTERM or SIGINT stops it." },
 	{ "stats", cmd_stats, "counts by stage and type, production versions", "mreg stats", opts_none, NULL },
 	{ "status", cmd_status, "head, counts, conflicts, freshness", "mreg status", opts_none, NULL },
 	{ "refresh", cmd_refresh, "bring state files, work tree and index up to HEAD", "mreg refresh [--full]",

@@ -147,3 +147,18 @@ int mreg_head_artifact_limit(mreg_registry *reg, int64_t *out)
 	*out = p.artifact_max_bytes;
 	return rc;
 }
+
+int mreg_head_now(char out[41], mreg_registry *reg)
+{
+	git_oid c, t;
+	int rc = mreg_git_head(out, NULL, 0, reg->gitdir);
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		mreg_error_clear();
+	/* a detached or packed HEAD, anything the hand reader leaves to libgit2 */
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_head_read(&c, &t, reg)) < 0)
+		return rc;
+	git_oid_tostr(out, 41, &c);
+	return 0;
+}

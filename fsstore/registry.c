@@ -593,3 +593,22 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	out->mirror_fresh = !reg->workdir || (!strcmp(mirror, out->tree) && !other_boot);
 	return 0;
 }
+
+int mreg_registry_setting(mreg_buf *out, mreg_registry *reg, const char *key)
+{
+	git_config *cfg = NULL;
+	git_buf b = GIT_BUF_INIT_CONST(NULL, 0);
+	int rc;
+	if ((rc = mreg_registry_need_git(reg)) < 0)
+		return rc;
+	if (git_repository_config_snapshot(&cfg, reg->repo) < 0)
+		return mreg_libgit2_error("cannot read the git config of", reg->path);
+	rc = git_config_get_string_buf(&b, cfg, key) == 0;
+	git_error_clear();
+	mreg_buf_clear(out);
+	if (rc == 1)
+		mreg_buf_put(out, b.ptr, b.size);
+	git_buf_dispose(&b);
+	git_config_free(cfg);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : rc;
+}

@@ -63,6 +63,8 @@ int mreg_registry_open_write(mreg_registry **out, const char *dir);
 void mreg_registry_free(mreg_registry *reg);
 const char *mreg_registry_path(const mreg_registry *reg);
 bool mreg_registry_is_bare(const mreg_registry *reg);
+/* A git config setting of the registry (key lowercase: "mreg.servetoken"): 1 with its value in out, 0 when unset. */
+int mreg_registry_setting(mreg_buf *out, mreg_registry *reg, const char *key);
 
 /*
  * A current state. With model set, that model is loaded (if it exists); with
@@ -94,6 +96,8 @@ typedef struct {
 } mreg_status;
 
 int mreg_registry_status(mreg_status *out, mreg_registry *reg);
+/* HEAD's commit now, read by hand when git's files allow (two small reads), else by libgit2. */
+int mreg_head_now(char out[41], mreg_registry *reg);
 
 /* ---- writes ---- */
 
@@ -470,5 +474,23 @@ int mreg_hooks_status(cJSON **out, mreg_registry *reg, const mreg_hook_text *tex
 int mreg_metrics_text(mreg_buf *out, mreg_registry *reg);
 /* The same written to path atomically (node_exporter's textfile collector reads *.prom). */
 int mreg_metrics_textfile(mreg_registry *reg, const char *path);
+
+/* ---- api.c: the read-only JSON API of mreg serve ------------------------------ */
+
+/*
+ * The answer to GET path (since and limit: /api/v1/events's query, NULL
+ * when absent): JSON in out, the HTTP status in *status (200, 400, 404;
+ * 500 with the error as JSON when the registry could not be read, and the
+ * error code returned).
+ */
+int mreg_api_get(mreg_buf *out, int *status, mreg_registry *reg, const char *path, const char *since, const char *limit);
+/*
+ * /health: {status, components: {model_registry, registry_sync,
+ * parity_validation}}, each with its status (healthy, degraded, unhealthy;
+ * parity "unknown" before its first check); *status 200, or 503 when unhealthy.
+ */
+int mreg_api_health(mreg_buf *out, int *status, mreg_registry *reg, double sync_max_age);
+/* The parity check (mreg fsck), its outcome recorded for /health and the metrics: 0 whether or not it found problems. */
+int mreg_parity_check(mreg_registry *reg, size_t *nproblems);
 
 #endif

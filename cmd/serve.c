@@ -1,0 +1,333 @@
+/*
+ * mreg serve: /metrics, /health and the read-only JSON API (fsstore/api.c)
+ * over HTTP, with libmicrohttpd.
+ *
+ * Answers are built by the library from the state files and kept, each
+ * with the HEAD commit it was made at: a request reads HEAD (two small
+ * files) and gets the kept answer while HEAD has not moved, so the server
+ * follows the registry without a restart, whatever moved it (a write, a
+ * sync, a git pull, a restore). /metrics and /health also hold what moves
+ * without HEAD (sync records, backups, the parity check): they are kept
+ * one second at most. A background thread runs the parity check (mreg
+ * fsck) on a schedule; /health reports its last outcome.
+ *
+ * Bounded: only GET and HEAD; connections, request headers (memory per
+ * connection) and idle time are limited by libmicrohttpd; a path names a
+ * model only through a checked id. Loopback unless --listen says
+ * otherwise (then a warning); a bearer token from git config
+ * mreg.serveToken or --token-file guards every path when set. SIGTERM
+ * or SIGINT stops it cleanly.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_SLOTS 64
+#define LIVE_USEC 1000000	/* /metrics and /health kept this long at most */
+
+typedef struct {
+	char key[256];
+	char head[41];
+	int64_t made;
+	int status;
+	const char *type;
+	mreg_buf body;
+} answer;
+
+typedef struct {
+	const char *dir;
+	char token[256];
+	double sync_max_age;
+	int parity_every;	/* seconds */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+	mreg_registry *head_reg;	/* for HEAD reads only */
+	answer cache[CACHE_SLOTS];
+	size_t next;
+} server;
+
+const cli_opt opts_serve[] = {
+	{ "listen", 0, true, "ADDR:PORT  where to listen (default 127.0.0.1:9464; not loopback: a warning)" },
+	{ "token-file", 0, true, "FILE  a bearer token every request must carry (else git config mreg.serveToken)" },
+	{ "parity-every", 0, true, "SECONDS  how often the parity check (mreg fsck) runs (default 3600)" },
+	{ "timeout", 0, true, "SECONDS  an idle connection is closed after this long (default 10)" },
+	{ NULL, 0, false, NULL }
+};
+
+static int64_t now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Equal without telling how much matched by its time. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+	unsigned char diff = n != m;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (m ? m : 1)]);
+	return diff == 0;
+}
+
+/* The answer for key, made anew when HEAD moved (or, when live, when older than LIVE_USEC); under s->lock. */
+static answer *answer_for(server *s, const char *key, bool live, const char *path, const char *since, const char *limit)
+{
+	char head[41] = "";
+	if (mreg_head_now(head, s->head_reg) < 0)
+		mreg_error_clear();
+	int64_t now = now_usec();
+	answer *a = NULL;
+	for (size_t i = 0; i < CACHE_SLOTS && !a; i++)
+		if (!strcmp(s->cache[i].key, key))
+			a = &s->cache[i];
+	if (a && !strcmp(a->head, head) && (!live || now - a->made < LIVE_USEC))
+		return a;
+	if (!a) {
+		a = &s->cache[s->next++ % CACHE_SLOTS];
+		snprintf(a->key, sizeof(a->key), "%s", key);
+	}
+	mreg_registry *reg = NULL;
+	int rc = mreg_registry_open_read(&reg, s->dir);
+	a->type = "application/json";
+	if (rc == 0 && !strcmp(path, "/metrics")) {
+		a->type = "text/plain; version=0.0.4; charset=utf-8";
+		a->status = 200;
+		rc = mreg_metrics_text(&a->body, reg);
+	} else if (rc == 0 && !strcmp(path, "/health")) {
+		rc = mreg_api_health(&a->body, &a->status, reg, s->sync_max_age);
+	} else if (rc == 0) {
+		rc = mreg_api_get(&a->body, &a->status, reg, path, since, limit);
+	}
+	if (rc < 0) {
+		mreg_buf_clear(&a->body);
+		mreg_buf_printf(&a->body, "{\"error\": \"cannot read the registry\"}\n");
+		fprintf(stderr, "mreg: serve: %s\n", mreg_error_last());
+		mreg_error_clear();
+		a->status = 500;
+		a->type = "application/json";
+		a->key[0] = '\0';	/* not kept */
+	}
+	mreg_registry_free(reg);
+	snprintf(a->head, sizeof(a->head), "%s", head);
+	a->made = now;
+	return a;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *type, const void *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"mreg\"");
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result error_reply(struct MHD_Connection *c, int status, const char *message)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "{\"error\": \"%s\"}\n", message);
+	return reply(c, status, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	server *s = cls;
+	static int seen;
+	(void)version;
+	(void)upload;
+	if (!*con_cls) {	/* the headers are in: decide once the body (if any) has been offered */
+		*con_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return error_reply(c, 413, "this server takes no request bodies");
+	}
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return error_reply(c, 405, "only GET and HEAD");
+	if (s->token[0]) {
+		const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+		if (!auth || strncmp(auth, "Bearer ", 7) || !same_secret(auth + 7, s->token))
+			return error_reply(c, 401, "a bearer token is required");
+	}
+	bool live = !strcmp(url, "/metrics") || !strcmp(url, "/health");
+	if (!live && strncmp(url, "/api/v1/", 8))
+		return error_reply(c, 404, "no such path");
+	const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+	const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	char key[256];
+	if (strlen(url) > 160 || (since && strlen(since) > 40) || (limit && strlen(limit) > 12))
+		return error_reply(c, 414, "request too long");
+	snprintf(key, sizeof(key), "%s?%s&%s", url, since ? since : "", limit ? limit : "");
+	pthread_mutex_lock(&s->lock);
+	answer *a = answer_for(s, key, live, url, since, limit);
+	enum MHD_Result ret = reply(c, a->status, a->type, a->body.ptr, a->body.size);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* The parity check on its schedule, first soon after the start. */
+static void *parity_loop(void *arg)
+{
+	server *s = arg;
+	int wait = 1;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait;
+		while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+			;
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		mreg_registry *reg = NULL;
+		size_t n = 0;
+		if (mreg_registry_open(&reg, s->dir) < 0 || mreg_parity_check(reg, &n) < 0) {
+			fprintf(stderr, "mreg: serve: parity check: %s\n", mreg_error_last());
+			mreg_error_clear();
+		}
+		mreg_registry_free(reg);
+		pthread_mutex_lock(&s->lock);
+		wait = s->parity_every;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* "ADDR:PORT" into an IPv4 address. */
+static int parse_listen(struct sockaddr_in *sa, const char *spec)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+		return -1;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || !colon[1] || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -1;
+	sa->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+static int read_token(char out[256], const char *file, mreg_registry *reg)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = 0;
+	out[0] = '\0';
+	if (file) {
+		if ((rc = mreg_user_file_read(&b, file, "token file", 4096)) < 0)
+			return rc;
+	} else if ((rc = mreg_registry_setting(&b, reg, "mreg.servetoken")) <= 0) {
+		mreg_buf_dispose(&b);
+		return rc;
+	}
+	while (b.size && (b.ptr[b.size - 1] == '\n' || b.ptr[b.size - 1] == '\r' || b.ptr[b.size - 1] == ' '))
+		b.ptr[--b.size] = '\0';
+	if (!b.size || b.size >= 256 || strpbrk(b.ptr, "\r\n"))
+		rc = mreg_error_set(MREG_EINVALID, "invalid serve token%s%s%s: one line of 1 to 255 bytes", file ? " in '" : "",
+				    file ? file : "", file ? "'" : "");
+	else
+		memcpy(out, b.ptr, b.size + 1);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+int cmd_serve(cli_globals *g, int argc, char **argv)
+{
+	cli_args a;
+	server s;
+	struct sockaddr_in sa;
+	double every = 3600, timeout = 10;
+	int rc;
+	memset(&s, 0, sizeof(s));
+	if ((rc = cli_parse(&a, "serve", argc, argv)))
+		return rc;
+	if (a.npositional)
+		return cli_usage(a.cmd, "serve takes no arguments");
+	const char *listen = cli_get(&a, "listen") ? cli_get(&a, "listen") : "127.0.0.1:9464";
+	if (parse_listen(&sa, listen) < 0)
+		return cli_usage(a.cmd, "invalid --listen '%s': expected an IPv4 ADDR:PORT", listen);
+	if (cli_number_opt(&every, NULL, &a, "parity-every", 1, 1e7) < 0 ||
+	    cli_number_opt(&timeout, NULL, &a, "timeout", 1, 3600) < 0)
+		return 2;
+	if ((rc = cli_open(&s.head_reg, g)))
+		return rc;
+	s.dir = mreg_registry_path(s.head_reg);
+	s.parity_every = (int)every;
+	s.sync_max_age = 1800;
+	if ((rc = read_token(s.token, cli_get(&a, "token-file"), s.head_reg)) < 0) {
+		mreg_registry_free(s.head_reg);
+		return cli_fail(rc);
+	}
+	if (ntohl(sa.sin_addr.s_addr) >> 24 != 127)
+		fprintf(stderr, "mreg: warning: serving on %s, not loopback: whoever reaches it reads the registry%s\n", listen,
+			s.token[0] ? "" : " (no token is set: git config mreg.serveToken)");
+	/* signals are taken by sigwait below, never by a server thread */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.wake, NULL);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, &s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+		MHD_OPTION_CONNECTION_LIMIT, 128u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "mreg: cannot listen on %s: %s\n", listen, strerror(errno));
+		rc = 1;
+		goto done;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char host[64];
+	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
+	printf("Serving %s on http://%s:%u/\n", s.dir, host, info ? info->port : ntohs(sa.sin_port));
+	fflush(stdout);
+	pthread_t parity;
+	bool parity_started = pthread_create(&parity, NULL, parity_loop, &s) == 0;
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	pthread_mutex_lock(&s.lock);
+	s.stopping = true;
+	pthread_cond_broadcast(&s.wake);
+	pthread_mutex_unlock(&s.lock);
+	if (parity_started)
+		pthread_join(parity, NULL);
+	MHD_stop_daemon(d);
+	fprintf(stderr, "mreg: serve: stopped by %s\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+done:
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		mreg_buf_dispose(&s.cache[i].body);
+	pthread_mutex_destroy(&s.lock);
+	pthread_cond_destroy(&s.wake);
+	mreg_registry_free(s.head_reg);
+	return rc;
+}

@@ -73,7 +73,8 @@ int cmd_sync(cli_globals *, int, char **);
 extern const cli_opt opts_clone[], opts_sync[];
 /* observe.c */
 int cmd_metrics(cli_globals *, int, char **);
-extern const cli_opt opts_prom[];
+int cmd_watch(cli_globals *, int, char **);
+extern const cli_opt opts_prom[], opts_watch[];
 /* serve.c */
 int cmd_serve(cli_globals *, int, char **);
 extern const cli_opt opts_serve[];
@@ -288,6 +289,15 @@ const cli_command cli_commands[] = {
 	  "(versions, events by type, conflicts, validations, sync per remote, breakers, backups, the last\n"
 	  "parity check of mreg fsck, build info). Counters are counts of events in the log: exact, and the\n"
 	  "same after a restart or a sync." },
+	{ "watch", cmd_watch, "keep the state and a metrics textfile current, run a command per new event",
+	  "mreg watch [--textfile PATH] [--exec CMD]", opts_watch,
+	  "Waits on inotify for the registry to change by any road (a write, a sync, a git pull, a restore),\n"
+	  "bursts coalesced; then brings the state files up to HEAD, rewrites the textfile and runs CMD once\n"
+	  "for each new event in fold order: the event's JSON on stdin; MREG_EVENT_ID, MREG_EVENT_TYPE,\n"
+	  "MREG_EVENT_CLOCK, MREG_MODEL, MREG_VERSION, MREG_ACTOR, MREG_REGISTRY in the environment. What was\n"
+	  "delivered is kept in .git/mreg/watch.json: a restart repeats and skips nothing; the first run starts\n"
+	  "from HEAD. A failing CMD is logged with its exit status and tried again (1 s, doubling to 60 s),\n"
+	  "from the same event. SIGTERM or SIGINT stops it." },
 	{ "serve", cmd_serve, "serve /metrics, /health and a read-only JSON API over HTTP",
 	  "mreg serve [--listen ADDR:PORT] [--token-file FILE] [--parity-every SECONDS] [--timeout SECONDS]", opts_serve,
 	  "GET /metrics (as mreg metrics); /health (JSON: status and the components model_registry,\n"

@@ -493,4 +493,21 @@ int mreg_api_health(mreg_buf *out, int *status, mreg_registry *reg, double sync_
 /* The parity check (mreg fsck), its outcome recorded for /health and the metrics: 0 whether or not it found problems. */
 int mreg_parity_check(mreg_registry *reg, size_t *nproblems);
 
+/* ---- watch.c: live refresh (inotify) and delivery of new events ------------- */
+
+typedef struct mreg_watch mreg_watch;
+/* Watch what moves when the registry changes: HEAD, packed-refs, the branches, .git/mreg. */
+int mreg_watch_open(mreg_watch **out, mreg_registry *reg);
+/* Wait up to timeout_ms (-1: for ever) for a change, a burst coalesced: 1 changed, 0 not, <0 error. */
+int mreg_watch_wait(mreg_watch *w, int timeout_ms);
+void mreg_watch_free(mreg_watch *w);
+/* One new event to deliver: 0 delivered, >0 not now (tried again, from this event, next time). */
+typedef int (*mreg_watch_deliver_fn)(const mreg_event *ev, void *payload);
+/*
+ * The events HEAD gained since the last delivery, in fold order, each to fn
+ * once (progress in .git/mreg/watch.json, across restarts); the first call
+ * only marks where delivery starts. 0, 1 when fn refused one, <0 error.
+ */
+int mreg_watch_deliver(mreg_registry *reg, mreg_watch_deliver_fn fn, void *payload);
+
 #endif

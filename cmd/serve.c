@@ -6,7 +6,8 @@
  * with the HEAD commit it was made at: a request reads HEAD (two small
  * files) and gets the kept answer while HEAD has not moved, so the server
  * follows the registry without a restart, whatever moved it (a write, a
- * sync, a git pull, a restore). /metrics and /health also hold what moves
+ * sync, a git pull, a restore); a thread woken by inotify (fsstore/watch.c)
+ * brings the state files up to HEAD meanwhile. /metrics and /health also hold what moves
  * without HEAD (sync records, backups, the parity check): they are kept
  * one second at most. A background thread runs the parity check (mreg
  * fsck) on a schedule; /health reports its last outcome.
@@ -186,6 +187,37 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
+/*
+ * The state files brought up to HEAD as soon as the registry changes
+ * (inotify, fsstore/watch.c, as mreg watch does), so that the first
+ * request after a change does not wait for the fold.
+ */
+static void *refresh_loop(void *arg)
+{
+	server *s = arg;
+	mreg_watch *w = NULL;
+	if (mreg_watch_open(&w, s->head_reg) < 0) {
+		fprintf(stderr, "mreg: serve: %s (answers still follow HEAD)\n", mreg_error_last());
+		mreg_error_clear();
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		bool stop = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+		if (mreg_watch_wait(w, 500) <= 0)
+			continue;
+		mreg_registry *reg = NULL;
+		if (mreg_registry_open(&reg, s->dir) < 0 || mreg_registry_refresh(reg, false, NULL) < 0)
+			mreg_error_clear();
+		mreg_registry_free(reg);
+	}
+	mreg_watch_free(w);
+	return NULL;
+}
+
 /* The parity check on its schedule, first soon after the start. */
 static void *parity_loop(void *arg)
 {
@@ -311,8 +343,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
 	printf("Serving %s on http://%s:%u/\n", s.dir, host, info ? info->port : ntohs(sa.sin_port));
 	fflush(stdout);
-	pthread_t parity;
+	pthread_t parity, refresher;
 	bool parity_started = pthread_create(&parity, NULL, parity_loop, &s) == 0;
+	bool refresher_started = pthread_create(&refresher, NULL, refresh_loop, &s) == 0;
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	pthread_mutex_lock(&s.lock);
@@ -321,6 +354,8 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	pthread_mutex_unlock(&s.lock);
 	if (parity_started)
 		pthread_join(parity, NULL);
+	if (refresher_started)
+		pthread_join(refresher, NULL);
 	MHD_stop_daemon(d);
 	fprintf(stderr, "mreg: serve: stopped by %s\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 done:

@@ -59,6 +59,13 @@ check "register sq:3 while it serves" "$MREG" -C "$R" register sq "$T/c.pt"
 expect_eq "after a write: /api/v1/models/sq/versions/3" "$(get "$U/api/v1/models/sq/versions/3")" 200
 expect_eq "after a write: sq has 3 versions" "$(get "$U/api/v1/models" >/dev/null; jq -c '.[0].version_count' "$T/body")" 3
 git -C "$R" reset -q --hard HEAD~1
+n=0
+while [ "$(jq -r .tree "$R/state/registry.json")" != "$(git -C "$R" rev-parse 'HEAD^{tree}')" ] && [ $n -lt 100 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+expect_eq "after git reset: the server refreshed the state files by itself (inotify)" \
+	"$(jq -r .tree "$R/state/registry.json")" "$(git -C "$R" rev-parse 'HEAD^{tree}')"
 expect_eq "after git reset: sq:3 is gone" "$(get "$U/api/v1/models/sq/versions/3")" 404
 N=$T/node
 check "a node clones the registry" "$MREG" clone "$R" "$N"

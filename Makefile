@@ -83,6 +83,9 @@ $(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS) $(wildcard tests/unit/*.h)
 $(B)/bench_lib: tests/bench/bench_lib.c $(B)/cmd/gitlink.o $(B)/libmreg.a $(HDRS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -no-pie -o $@ $< $(B)/cmd/gitlink.o $(B)/libmreg.a $(STATIC_LIBS)
 
+$(B)/serve_floor: tests/bench/serve_floor.c
+	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $< -lmicrohttpd -lpthread
+
 deps:
 	@sh .ci/deps
 
@@ -100,8 +103,8 @@ $(B)/floor: tests/bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O2 -static -o $@ $<
 
-bench: $(B)/mreg $(B)/bench_lib $(B)/floor
-	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor
+bench: $(B)/mreg $(B)/bench_lib $(B)/floor $(B)/serve_floor
+	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor $(CURDIR)/$(B)/serve_floor
 
 # The layering and size rules of docs/ARCHITECTURE.md (tests/check_layout.sh):
 # core/ pure, git's formats in fsstore/git/ only, no file over 800 lines, no

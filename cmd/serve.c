@@ -40,10 +40,12 @@
 typedef struct {
 	char key[256];
 	char head[41];
-	int64_t made;
+	uint64_t generation;	/* s->generation when made */
+	int64_t made, checked;	/* when made, and when HEAD was last read for it */
 	int status;
 	const char *type;
 	mreg_buf body;
+	struct MHD_Response *response;	/* made once from body, queued for every request it answers */
 } answer;
 
 typedef struct {
@@ -51,9 +53,11 @@ typedef struct {
 	char token[256];
 	double sync_max_age;
 	int parity_every;	/* seconds */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* stopping, generation (with the condition) */
 	pthread_cond_t wake;
+	pthread_rwlock_t cache_lock;	/* the kept answers: read by every request, written to remake one */
 	bool stopping;
+	uint64_t generation;	/* bumped by the inotify thread on every change */
 	mreg_registry *head_reg;	/* for HEAD reads only */
 	answer cache[CACHE_SLOTS];
 	size_t next;
@@ -84,23 +88,52 @@ static bool same_secret(const char *a, const char *b)
 	return diff == 0;
 }
 
-/* The answer for key, made anew when HEAD moved (or, when live, when older than LIVE_USEC); under s->lock. */
-static answer *answer_for(server *s, const char *key, bool live, const char *path, const char *since, const char *limit)
+/* A kept answer good as it is for key, without reading anything (under a read lock), else NULL. */
+static answer *kept(server *s, const char *key, bool live, uint64_t generation, int64_t now)
 {
-	char head[41] = "";
-	if (mreg_head_now(head, s->head_reg) < 0)
-		mreg_error_clear();
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		answer *a = &s->cache[i];
+		if (!strcmp(a->key, key))
+			return a->response && a->generation == generation && now - a->checked < LIVE_USEC &&
+					       (!live || now - a->made < LIVE_USEC)
+				       ? a
+				       : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The answer for key, under s->cache_lock written. Kept while nothing changed: no inotify
+ * event since it was made (s->generation), and HEAD, read again once a
+ * second at most, still the commit it was made at; live answers (/metrics,
+ * /health) a second at most whatever happens.
+ */
+static answer *answer_for(server *s, const char *key, bool live, const char *path, const char *since, const char *limit,
+			  uint64_t generation)
+{
 	int64_t now = now_usec();
 	answer *a = NULL;
 	for (size_t i = 0; i < CACHE_SLOTS && !a; i++)
 		if (!strcmp(s->cache[i].key, key))
 			a = &s->cache[i];
-	if (a && !strcmp(a->head, head) && (!live || now - a->made < LIVE_USEC))
-		return a;
+	if (a && a->response && a->generation == generation && (!live || now - a->made < LIVE_USEC)) {
+		if (now - a->checked < LIVE_USEC)
+			return a;
+		char head[41] = "";
+		if (mreg_head_now(head, s->head_reg) < 0)
+			mreg_error_clear();
+		if (!strcmp(a->head, head)) {
+			a->checked = now;
+			return a;
+		}
+	}
 	if (!a) {
 		a = &s->cache[s->next++ % CACHE_SLOTS];
 		snprintf(a->key, sizeof(a->key), "%s", key);
 	}
+	char head[41] = "";
+	if (mreg_head_now(head, s->head_reg) < 0)
+		mreg_error_clear();
 	mreg_registry *reg = NULL;
 	int rc = mreg_registry_open_read(&reg, s->dir);
 	a->type = "application/json";
@@ -124,7 +157,15 @@ static answer *answer_for(server *s, const char *key, bool live, const char *pat
 	}
 	mreg_registry_free(reg);
 	snprintf(a->head, sizeof(a->head), "%s", head);
-	a->made = now;
+	a->generation = generation;
+	a->made = a->checked = now;
+	if (a->response)
+		MHD_destroy_response(a->response);	/* connections still sending it hold their own reference */
+	a->response = MHD_create_response_from_buffer(a->body.size, a->body.ptr, MHD_RESPMEM_MUST_COPY);
+	if (a->response) {
+		MHD_add_response_header(a->response, "Content-Type", a->type);
+		MHD_add_response_header(a->response, "Cache-Control", "no-store");
+	}
 	return a;
 }
 
@@ -181,9 +222,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return error_reply(c, 414, "request too long");
 	snprintf(key, sizeof(key), "%s?%s&%s", url, since ? since : "", limit ? limit : "");
 	pthread_mutex_lock(&s->lock);
-	answer *a = answer_for(s, key, live, url, since, limit);
-	enum MHD_Result ret = reply(c, a->status, a->type, a->body.ptr, a->body.size);
+	uint64_t generation = s->generation;
 	pthread_mutex_unlock(&s->lock);
+	int64_t now = now_usec();
+	pthread_rwlock_rdlock(&s->cache_lock);
+	answer *a = kept(s, key, live, generation, now);
+	if (a) {
+		enum MHD_Result ret = MHD_queue_response(c, (unsigned)a->status, a->response);
+		pthread_rwlock_unlock(&s->cache_lock);
+		return ret;
+	}
+	pthread_rwlock_unlock(&s->cache_lock);
+	pthread_rwlock_wrlock(&s->cache_lock);
+	a = answer_for(s, key, live, url, since, limit, generation);
+	enum MHD_Result ret = a->response ? MHD_queue_response(c, (unsigned)a->status, a->response)
+					  : reply(c, a->status, a->type, a->body.ptr, a->body.size);
+	pthread_rwlock_unlock(&s->cache_lock);
 	return ret;
 }
 
@@ -209,6 +263,9 @@ static void *refresh_loop(void *arg)
 			break;
 		if (mreg_watch_wait(w, 500) <= 0)
 			continue;
+		pthread_mutex_lock(&s->lock);
+		s->generation++;
+		pthread_mutex_unlock(&s->lock);
 		mreg_registry *reg = NULL;
 		if (mreg_registry_open(&reg, s->dir) < 0 || mreg_registry_refresh(reg, false, NULL) < 0)
 			mreg_error_clear();
@@ -327,6 +384,7 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.wake, NULL);
+	pthread_rwlock_init(&s.cache_lock, NULL);
 	struct MHD_Daemon *d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, &s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
@@ -359,10 +417,14 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	MHD_stop_daemon(d);
 	fprintf(stderr, "mreg: serve: stopped by %s\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 done:
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
 		mreg_buf_dispose(&s.cache[i].body);
+		if (s.cache[i].response)
+			MHD_destroy_response(s.cache[i].response);
+	}
 	pthread_mutex_destroy(&s.lock);
 	pthread_cond_destroy(&s.wake);
+	pthread_rwlock_destroy(&s.cache_lock);
 	mreg_registry_free(s.head_reg);
 	return rc;
 }

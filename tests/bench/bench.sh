@@ -17,10 +17,11 @@
 #                     this one on the same registries: the one-event writes
 #                     and the reads, A B A B A B, and the ratios of medians
 set -u
-usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB FLOOR"
+usage="usage: sh tests/bench/bench.sh MREG BENCH_LIB FLOOR [SERVE_FLOOR]"
 MREG_BIN=${1:?$usage}
 LIB_BIN=${2:?$usage}
 FLOOR_BIN=${3:?$usage}
+SERVE_FLOOR_BIN=${4:-}
 base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 T=$(mktemp -d "$base/mreg-bench.XXXXXX") || exit 1
 cleanup() {
@@ -275,6 +276,49 @@ step check10k "$LIB" time check10k_ci "$MREG" -C ci100k check "$(git -C "$big" r
 echo "  the range: $("$MREG" -C ci100k check "$(git -C "$big" rev-parse "$behind")..main" | tail -1)"
 echo "  the same checks by stock git for scale: git rev-list of the range"
 step check10k "$LIB" time check10k_revlist git -C ci100k rev-list --objects "$(git -C "$big" rev-parse "$behind")..main"
+
+echo
+echo "== mreg serve (issue 15 target: >= 70 % of the requests per second of a fixed answer served with"
+echo "   the same libmicrohttpd settings; wrk, 10 s, 32 connections, 2 threads, loopback) =="
+# port_free: a port nothing listens on
+port_free() {
+	while :; do
+		_p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000))
+		[ -z "$(ss -Hltn "sport = :$_p" 2>/dev/null)" ] && { echo "$_p"; return; }
+	done
+}
+# rps KEY URL: wrk's requests per second (and its errors) recorded under KEY
+rps() {
+	wrk -t2 -c32 -d10s "$2" >"$T/wrk.out" 2>&1 || return 1
+	_r=$(awk '/^Requests\/sec:/ { print $2 }' "$T/wrk.out")
+	_e=$(awk '/Non-2xx|Socket errors/ { print }' "$T/wrk.out" | tr '\n' ' ')
+	printf '  %-58s %10s req/s %s\n' "$1" "$_r" "${_e:+($_e)}"
+	echo "$1 $_r" >>"$BENCH_RESULTS"
+}
+if command -v wrk >/dev/null && [ -n "$SERVE_FLOOR_BIN" ]; then
+	p1=$(port_free)
+	"$MREG" -C w1-cli serve --listen "127.0.0.1:$p1" >/dev/null 2>"$T/serve.err" &
+	serve_pid=$!
+	n=0
+	while ! curl -s -o "$T/answer.json" "http://127.0.0.1:$p1/api/v1/models/model_05/versions/50" && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	p2=$(port_free)
+	"$SERVE_FLOOR_BIN" "$p2" "$T/answer.json" &
+	floor_pid=$!
+	sleep 0.5
+	echo "  the answer: /api/v1/models/model_05/versions/50 of the W1 registry, $(wc -c <"$T/answer.json") bytes"
+	for round in 1 2; do
+		step serve rps serve.api.rps "http://127.0.0.1:$p1/api/v1/models/model_05/versions/50"
+		step serve rps serve.static.rps "http://127.0.0.1:$p2/"
+	done
+	step serve rps serve.metrics.rps "http://127.0.0.1:$p1/metrics"
+	kill -TERM "$serve_pid" "$floor_pid"
+	wait "$serve_pid" "$floor_pid" 2>/dev/null
+else
+	echo "  (wrk or the serve floor is missing: not measured)"
+fi
 
 echo
 echo "== summary: measured against the targets (m/t = measured / target) =="

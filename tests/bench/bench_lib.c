@@ -1469,6 +1469,8 @@ static int cmd_summary(int argc, char **argv)
 	target_row("backup create at 100,000 events (CLI)", get("time.backup100k"), "ms", 2000, true);
 	target_row("backup restore at 100,000 events (CLI)", get("time.restore100k"), "ms", 2000, true);
 	target_row("mreg check, 10,000-event range, hub (pre-receive)", get("time.check10k"), "ms", 1000, true);
+	target_row("mreg serve: a version, vs a fixed answer (req/s)", get("serve.api.rps") / get("serve.static.rps"), "x",
+		   0.7, false);
 
 	printf("\n  what this machine allows (tests/bench/floor.c: no mreg code, linked statically)\n");
 	info_row("floor: start of a process that does nothing, median", get("spawn.floor_start.median"), "ms");
@@ -1501,6 +1503,9 @@ static int cmd_summary(int argc, char **argv)
 	info_row("100k: backup verify (pack indexed, head walked)", get("time.verify100k"), "ms");
 	info_row("100k: bundle size per event", get("backup100k.bundle_per_event"), "B");
 	info_row("check of the last 10,000 events in a fresh clone (CI)", get("time.check10k_ci"), "ms");
+	info_row("mreg serve: /api/v1/models/ID/versions/N, requests/s", get("serve.api.rps"), "req/s");
+	info_row("the same answer fixed, same libmicrohttpd settings", get("serve.static.rps"), "req/s");
+	info_row("mreg serve: /metrics (1,000 versions), requests/s", get("serve.metrics.rps"), "req/s");
 
 	printf("\n  %-36s %-16s %s\n", "vs the original (REFERENCE.md)", "the original", "mreg here");
 	printf("  %-36s %-16s %7.2f s in-process, %.2f s as 1000 CLI processes\n", "register x 1000", "3.3 - 5.2 s",

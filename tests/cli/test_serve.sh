@@ -199,6 +199,29 @@ YML
 	query 'ringrift_model_rollbacks_total{model_id="sq",trigger="manual"}' 1
 	query 'ringrift_production_model_elo{model_id="sq"}' 1600
 	query 'mreg_sync_up{remote="node"}' 1
+	# every expression of the dashboard and the alert rules, as Prometheus evaluates them now
+	D=$(cd "$TESTDATA/.." && pwd)
+	if /usr/bin/python3 "$D/tests/dashboard/promql.py" rules "$D/deploy/grafana/model-registry-dashboard.json" \
+		"$D/deploy/prometheus/mreg-alerts.yml" >"$T/rules.yml" 2>"$T/rules.err"; then
+		/usr/bin/python3 - "$T/rules.yml" "$PQ" "127.0.0.1:$SP" >"$T/panels.out" 2>&1 <<'PYIN'
+import json, sys, urllib.parse, urllib.request
+import yaml
+rules = yaml.safe_load(open(sys.argv[1]))
+exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+for e in exprs:
+    e = e.replace("127.0.0.1:9464", sys.argv[3])
+    with urllib.request.urlopen(sys.argv[2] + "?" + urllib.parse.urlencode({"query": e})) as r:
+        d = json.load(r)
+    state = "error" if d["status"] != "success" else ("data" if d["data"]["result"] else "empty")
+    print(state, e)
+PYIN
+		expect_eq "every dashboard and alert expression evaluates in Prometheus" "$(grep -c '^error' "$T/panels.out")" 0
+		expect_eq "the panels on versions by stage have data" \
+			"$(grep -c '^empty .*ringrift_model_registry_count' "$T/panels.out") $(grep -c '^data .*ringrift_model_registry_count' "$T/panels.out" | awk '$1 > 0 { print "some" }')" "0 some"
+		expect_eq "the sync panels have data" "$(grep '^[a-z]* .*mreg_sync_up' "$T/panels.out" | grep -vc '^data')" 0
+	else
+		fail "the dashboard's expressions"; sed 's/^/    # /' "$T/rules.err" | head -3
+	fi
 	stop_servers
 else
 	fail "prometheus is not installed (sh .ci/deps installs it)"

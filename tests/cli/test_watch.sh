@@ -81,6 +81,16 @@ git -C "$R" pack-refs --all
 check "register sq:2 after git pack-refs" "$MREG" -C "$R" register sq "$T/a.pt"
 expect_eq "after pack-refs: delivered" "$(delivered_count 4)" 4
 
+# .git/mreg replaced whole (as a restore of a copy would): watched again
+cp -a "$R/.git/mreg" "$T/mreg-copy"
+rm -rf "$R/.git/mreg"
+mv "$T/mreg-copy" "$R/.git/mreg"
+sleep 0.3
+check "register sq:2b after .git/mreg was replaced" "$MREG" -C "$R" register sq2 "$T/a.pt"
+expect_eq "after .git/mreg was replaced: delivered" "$(delivered_count 5)" 5
+check "register sq:2c" "$MREG" -C "$R" register sq2 "$T/a.pt"
+expect_eq "and the next one too" "$(delivered_count 6)" 6
+
 # a failing command: logged, retried from the same event, the watch goes on
 touch "$T/fail"
 check "register sq:3 while --exec fails" "$MREG" -C "$R" register sq "$T/a.pt"
@@ -90,7 +100,7 @@ grep -q "^mreg: watch: 'sh $T/hook.sh' failed for event [0-9a-f]\{32\} (exit 3);
 	ok "a failing command: logged with its exit status" || fail "a failing command: logged with its exit status"
 check "register sq:4 while --exec fails" "$MREG" -C "$R" register sq "$T/a.pt"
 rm "$T/fail"
-expect_eq "after it works again: both, in fold order, once" "$(delivered_count 6; sed -n '5,6p' "$T/delivered" | cut -d' ' -f3 | tr '\n' ' ')" "6
+expect_eq "after it works again: both, in fold order, once" "$(delivered_count 8; sed -n '7,8p' "$T/delivered" | cut -d' ' -f3 | tr '\n' ' ')" "8
 3 4 "
 
 # a restart: nothing repeated, nothing skipped
@@ -98,19 +108,19 @@ stop_servers
 check "register sq:5 while no watch runs" "$MREG" -C "$R" register sq "$T/a.pt"
 check "register sq:6 while no watch runs" "$MREG" -C "$R" register sq "$T/a.pt"
 start_watch
-expect_eq "after a restart: the two it missed, once" "$(delivered_count 8; sed -n '7,8p' "$T/delivered" | cut -d' ' -f3 | tr '\n' ' ')" "8
+expect_eq "after a restart: the two it missed, once" "$(delivered_count 10; sed -n '9,10p' "$T/delivered" | cut -d' ' -f3 | tr '\n' ' ')" "10
 5 6 "
 
 # a restore: history goes back; what comes after is delivered
 check "a backup" "$MREG" -C "$R" backup create
 bid=$("$MREG" -C "$R" --json backup list | jq -r '.[0].id')
 check "register sq:7" "$MREG" -C "$R" register sq "$T/a.pt"
-expect_eq "sq:7 delivered" "$(delivered_count 9)" 9
+expect_eq "sq:7 delivered" "$(delivered_count 11)" 11
 check "restore the backup (sq:7 gone)" "$MREG" -C "$R" backup restore "$bid"
 textfile_has '^ringrift_model_registry_registrations_total\{config="sq"\} 6$' && ok "a restore: the textfile follows" ||
 	fail "a restore: the textfile follows"
 check "register after the restore" "$MREG" -C "$R" register sq "$T/a.pt"
-expect_eq "after a restore: the new event delivered" "$(delivered_count 10; tail -1 "$T/delivered" | cut -d' ' -f1-2)" "10
+expect_eq "after a restore: the new event delivered" "$(delivered_count 12; tail -1 "$T/delivered" | cut -d' ' -f1-2)" "12
 version.registered sq"
 
 # a burst of 1,000 writes: each event once
@@ -121,7 +131,7 @@ while [ $i -lt 1000 ]; do
 	i=$((i + 1))
 done
 expect_eq "1,000 writes made" "$i" 1000
-expect_eq "1,000 writes: 1,000 deliveries" "$(delivered_count 1010)" 1010
+expect_eq "1,000 writes: 1,000 deliveries" "$(delivered_count 1012)" 1012
 expect_eq "each event delivered once" "$(cut -d' ' -f4 "$T/delivered" | sort | uniq -d | wc -l | tr -d ' ')" 0
 expect_eq "in fold order: versions 1..1000 of burst" "$(grep '^version.registered burst' "$T/delivered" | cut -d' ' -f3 | tr '\n' ' ' | awk '{ for (i = 1; i <= NF; i++) if ($i != i) { print "out of order at " i; exit } print "in order" }')" "in order"
 textfile_has '^ringrift_model_registry_registrations_total\{config="burst"\} 1000$' && ok "1,000 writes: the textfile follows" ||

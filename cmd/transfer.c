@@ -47,7 +47,17 @@ int cmd_export(cli_globals *g, int argc, char **argv)
 		mreg_jsonw_str(w, "metadata", meta);
 		cli_json_print(&j);
 	} else {
-		printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], path, meta);
+		/* the version exported, by number, as promote names it */
+		mreg_state *st = NULL;
+		mreg_model *m = NULL;
+		mreg_version *v = NULL;
+		if (mreg_read_model(&st, reg, ref.model, ref.version) < 0 || mreg_query_version(&m, &v, st, &ref) < 0)
+			mreg_error_clear();
+		if (v)
+			printf("Exported %s:%d to %s\nMetadata saved to %s\n", ref.model, v->version, path, meta);
+		else
+			printf("Exported %s to %s\nMetadata saved to %s\n", a.positional[0], path, meta);
+		mreg_state_free(st);
 	}
 	free(meta);
 	mreg_registry_free(reg);
@@ -70,11 +80,11 @@ int cmd_import(cli_globals *g, int argc, char **argv)
 	if ((rc = mreg_import(model, &version, reg, a.positional[0], cli_get(&a, "metadata"), cli_get(&a, "id"))) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
-		cli_json j;
-		mreg_jsonw *w = cli_json_object(&j);
-		mreg_jsonw_str(w, "model_id", model);
-		mreg_jsonw_int(w, "version", version);
-		cli_json_print(&j);
+		/* the whole version object, as register --json prints it */
+		mreg_registry_free(reg);
+		reg = NULL;
+		if ((rc = cli_open(&reg, g)) == 0)
+			rc = cli_print_version_of(reg, model, version);
 	} else {
 		printf("Imported %s as %s:%d\n", a.positional[0], model, version);
 	}

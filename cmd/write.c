@@ -192,15 +192,22 @@ static int do_promote(cli_globals *g, int argc, char **argv, const char *name, m
 		return rc;
 	if ((rc = cli_open_write(&reg, g)))
 		return rc;
-	if ((rc = mreg_promote(reg, &ref, to, cli_get(&a, "reason"))) < 0) {
+	mreg_promote_opts o = MREG_PROMOTE_OPTS_INIT;
+	int version = 0;
+	o.reason = cli_get(&a, "reason");
+	o.same_stage_ok = fixed != MREG_STAGE_NONE;	/* archive and reject are idempotent, as the original's CLI */
+	if ((rc = mreg_promote_to(&version, reg, &ref, to, &o)) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
 		mreg_registry_free(reg);
 		reg = NULL;
-		rc = print_version_json(g, ref.model, ref.version);
+		rc = print_version_json(g, ref.model, version);
+	} else if (rc == 1) {
+		printf("%s:%d is already %s\n", ref.model, version, mreg_stage_name(to));
+		rc = 0;
 	} else {
-		printf("%s %s -> %s\n", to == MREG_STAGE_ARCHIVED ? "Archived" : to == MREG_STAGE_REJECTED ? "Rejected" : "Promoted",
-		       a.positional[0], mreg_stage_name(to));
+		printf("%s %s:%d -> %s\n", to == MREG_STAGE_ARCHIVED ? "Archived" : to == MREG_STAGE_REJECTED ? "Rejected" : "Promoted",
+		       ref.model, version, mreg_stage_name(to));
 	}
 	mreg_registry_free(reg);
 	return rc;

@@ -299,21 +299,34 @@ done:
 	return rc;
 }
 
-int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason)
+int mreg_promote_to(int *version, mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const mreg_promote_opts *o)
 {
 	mreg_version *v;
 	mreg_txn t;
 	int rc;
 
+	*version = 0;
 	if ((rc = mreg_txn_begin_on_version(&t, &v, reg, ref)) < 0)
 		return rc;
-	if (!mreg_stage_allowed(v->stage, to))
+	*version = v->version;
+	if (v->stage == to && o->same_stage_ok)
+		rc = 1;	/* already there: nothing to write */
+	else if (!mreg_stage_allowed(v->stage, to))
 		rc = mreg_error_set(MREG_ETRANSITION, "cannot promote '%s:%d': cannot transition from %s to %s",
 				    ref->model, v->version, mreg_stage_name(v->stage), mreg_stage_name(to));
 	else
-		rc = mreg_txn_promote(&t, ref, v, to, reason, NULL);
+		rc = mreg_txn_promote(&t, ref, v, to, o->reason, NULL);
 	mreg_txn_end(&t);
 	return rc;
+}
+
+int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason)
+{
+	mreg_promote_opts o = MREG_PROMOTE_OPTS_INIT;
+	int version;
+	o.reason = reason;
+	int rc = mreg_promote_to(&version, reg, ref, to, &o);
+	return rc > 0 ? 0 : rc;
 }
 
 int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *metrics, bool replace)

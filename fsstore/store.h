@@ -121,6 +121,13 @@ int mreg_register(char model_out[MREG_ID_MAX + 1], int *version_out, mreg_regist
 		  const mreg_register_opts *opts);
 
 int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const char *reason);
+typedef struct {
+	const char *reason;
+	bool same_stage_ok;	/* a version already in the stage is no error: nothing is written (archive, reject) */
+} mreg_promote_opts;
+#define MREG_PROMOTE_OPTS_INIT { NULL, false }
+/* The same, saying which version moved (*version); 1 when it was in the stage already and same_stage_ok. */
+int mreg_promote_to(int *version, mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const mreg_promote_opts *o);
 int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *m, bool replace);
 int mreg_tag(mreg_registry *reg, const mreg_ref *ref, const char *const *tags, size_t n, bool untag);
 

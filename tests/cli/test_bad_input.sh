@@ -91,9 +91,10 @@ bad "promote to the stage it is already in" 1 \
 bad "rejected -> staging refused" 1 \
 	"cannot promote 'heur:1': cannot transition from rejected to staging" $R \
 	"$MREG" -C $R promote heur:1 --to staging
-bad "reject a rejected version" 1 \
-	"cannot promote 'heur:1': cannot transition from rejected to rejected" $R \
-	"$MREG" -C $R reject heur:1
+before=$(snapshot $R 2>&1)
+check "reject a rejected version: a no-op, as the original's CLI" "$MREG" -C $R reject heur:1
+expect_eq "reject a rejected version: says so" "$(cat "$T/.out")" "heur:1 is already rejected"
+expect_eq "reject a rejected version: nothing written" "$(snapshot $R 2>&1)" "$before"
 
 # ---- malformed REF -------------------------------------------------------
 bad "REF m:0" 1 "invalid reference 'm:0': version must be a number >= 1" $R \

@@ -1,0 +1,46 @@
+#!/bin/sh
+# The original's CLI, where mreg differed (issue 16): messages name the
+# version moved or exported, however it was named (REF:N, -v N, the
+# latest); archive and reject of a version already there are a no-op, exit
+# 0, as the original's "already archived" (promote --to the same stage stays
+# refused, as the transition table says); import --json prints the version
+# object register --json prints.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+R=$T/reg
+new_registry "$R"
+for f in a b c; do model_file "$T/$f.pt"; done
+check "register sq:1" "$MREG" -C "$R" register sq "$T/a.pt"
+check "register sq:2" "$MREG" -C "$R" register sq "$T/b.pt"
+check "register sq:3" "$MREG" -C "$R" register sq "$T/c.pt"
+
+check "promote sq -v 2 --to staging" "$MREG" -C "$R" promote sq -v 2 --to staging
+expect_eq "promote -v: the message names the version" "$(cat "$T/.out")" "Promoted sq:2 -> staging"
+check "promote sq (the latest) --to staging" "$MREG" -C "$R" promote sq --to staging
+expect_eq "promote of the latest: the message names its number" "$(cat "$T/.out")" "Promoted sq:3 -> staging"
+check "archive sq:1" "$MREG" -C "$R" archive sq:1
+expect_eq "archive: the message names the version" "$(cat "$T/.out")" "Archived sq:1 -> archived"
+check "reject sq -v 2" "$MREG" -C "$R" reject sq -v 2
+expect_eq "reject -v: the message names the version" "$(cat "$T/.out")" "Rejected sq:2 -> rejected"
+
+before=$(snapshot "$R" 2>&1)
+check "archive an archived version: exit 0" "$MREG" -C "$R" archive sq:1
+expect_eq "archive an archived version: already archived" "$(cat "$T/.out")" "sq:1 is already archived"
+check "reject a rejected version: exit 0" "$MREG" -C "$R" reject sq:2
+expect_eq "reject a rejected version: already rejected" "$(cat "$T/.out")" "sq:2 is already rejected"
+check "archive an archived version --json: the version object" "$MREG" -C "$R" archive sq:1 --json
+expect_eq "archive --json of an archived version: its stage" "$(jq -r .stage "$T/.out")" archived
+expect_eq "archive and reject of a version already there write nothing" "$(snapshot "$R" 2>&1)" "$before"
+bad "promote --to the stage it is in stays refused" 1 "cannot transition from staging to staging" "$R" \
+	"$MREG" -C "$R" promote sq:3 --to staging
+
+mkdir "$T/out"
+check "export sq (the latest)" "$MREG" -C "$R" export sq -o "$T/out/sq.pt"
+expect_eq "export: the message names the version" "$(head -1 "$T/.out")" "Exported sq:3 to $T/out/sq.pt"
+check "import --json" "$MREG" -C "$R" import "$T/out/sq.pt" --metadata "$T/out/sq.json" --id imported --json
+cp "$T/.out" "$T/import.json"
+check "show imported --json" "$MREG" -C "$R" show imported --json
+expect_eq "import --json prints the version object show --json prints" "$(jq -S . "$T/import.json")" "$(jq -S . "$T/.out")"
+expect_eq "import --json: the whole object (its file hash is there)" "$(jq -r '.file_hash | startswith("xxh128:")' "$T/import.json")" true
+finish

@@ -102,15 +102,19 @@ static int backup_one(cli_globals *g, mreg_registry *reg, const char *sub, const
 
 static int backup_prune(cli_globals *g, mreg_registry *reg, int keep)
 {
-	size_t removed = 0;
+	size_t removed = 0, orphans = 0;
 	int rc;
-	if ((rc = mreg_backup_prune(&removed, reg, keep)) < 0)
+	if ((rc = mreg_backup_prune(&removed, &orphans, reg, keep)) < 0)
 		return cli_fail(rc);
 	if (g->json) {
 		cli_json j;
 		mreg_jsonw *w = cli_json_object(&j);
 		mreg_jsonw_int(w, "removed", (int64_t)removed);
+		mreg_jsonw_int(w, "orphans", (int64_t)orphans);
 		cli_json_print(&j);
+	} else if (orphans) {
+		printf("Removed %zu backup%s and %zu orphaned file%s\n", removed, removed == 1 ? "" : "s", orphans,
+		       orphans == 1 ? "" : "s");
 	} else {
 		printf("Removed %zu backup%s\n", removed, removed == 1 ? "" : "s");
 	}

@@ -357,7 +357,7 @@ int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id);
 int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id);
 
 /* Keep the newest keep backups (0: mreg.json's backup.max_backups); *removed: how many went. */
-int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep);
+int mreg_backup_prune(size_t *removed, size_t *orphans, mreg_registry *reg, int keep);
 
 /* A backup when the newest is older than mreg.json's backup.interval_hours; *meta_out NULL when none was due. */
 int mreg_backup_auto(cJSON **meta_out, mreg_registry *reg);

@@ -15,7 +15,8 @@ int mreg_backup_lock_dir(int *fd, const char *dir, int mode);
 /* Whether fmt (a "%s/%s..." of dir and id) names something (true when out of memory: never reuse). */
 bool mreg_backup_exists(const char *fmt, const char *dir, const char *id);
 /* What a killed create, verify or restore left in dir; the caller holds the directory lock. */
-void mreg_backup_sweep(const char *dir);
+/* Temporary files and orphans (a bundle or state without its metadata) removed: how many orphans. */
+size_t mreg_backup_sweep(const char *dir);
 
 /* Large files: "lfs/objects/ab/cd/<sha256>", or "blobs/ab/cd/<xxh128><ext>" from before .git/lfs */
 typedef struct {
@@ -45,6 +46,9 @@ int mreg_backup_list_in(cJSON **out, const char *dir, const char *regid);
 
 /* create.c: a backup, with the writer lock held by the caller (restore keeps it from here to the reset). */
 int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason);
+/* Prune with the directory locked exclusively: the newest keep stay, and spare. */
+int mreg_backup_prune_locked(size_t *removed, size_t *orphans, const char *dir, const char *regid, int keep,
+			     const char *spare);
 
 /* verify.c */
 typedef struct {

@@ -115,10 +115,11 @@ int mreg_backup_new_id(char out[48], const char *dir, int64_t usec)
  * snapshots whose metadata was never written (the metadata is written
  * last), temporary files, scratch repositories. Caller holds the directory lock.
  */
-void mreg_backup_sweep(const char *dir)
+size_t mreg_backup_sweep(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	size_t orphans = 0;
 	while (d && (de = readdir(d))) {
 		const char *n = de->d_name;
 		size_t len = strlen(n);
@@ -129,8 +130,8 @@ void mreg_backup_sweep(const char *dir)
 			size_t idlen = len - (n[len - 1] == 'e' && n[len - 2] == 'l' ? 7 : 6);
 			char *j = mreg_strfmt("%s/%.*s.json", dir, (int)idlen, n);
 			struct stat sb;
-			if (j && stat(j, &sb) < 0 && errno == ENOENT)
-				p = mreg_strfmt("%s/%s", dir, n);
+			if (j && stat(j, &sb) < 0 && errno == ENOENT && (p = mreg_strfmt("%s/%s", dir, n)))
+				orphans++;
 			free(j);
 		}
 		if (p)
@@ -139,6 +140,7 @@ void mreg_backup_sweep(const char *dir)
 	}
 	if (d)
 		closedir(d);
+	return orphans;
 }
 
 /* ---- large files ----------------------------------------------------- */

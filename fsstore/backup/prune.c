@@ -18,44 +18,33 @@
 
 /* ---- prune, auto, stats ---------------------------------------------- */
 
-int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
+int mreg_backup_prune_locked(size_t *removed, size_t *orphans, const char *dir, const char *regid, int keep,
+			     const char *spare)
 {
-	char *dir = NULL;
 	cJSON *all = NULL;
-	int dfd = -1, rc;
+	int rc = mreg_backup_list_in(&all, dir, regid);
 	*removed = 0;
-	if (keep <= 0) {
-		mreg_policy p;
-		if ((rc = mreg_registry_policy(&p, reg)) < 0)
-			return rc;
-		keep = (int)p.max_backups;
-	}
-	char *regid = mreg_backup_registry_id(reg);
-	if (!regid)
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-	else if ((rc = mreg_backup_dir(&dir, reg)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_EX)) == 0)
-		rc = mreg_backup_list_in(&all, dir, regid);
-	free(regid);
+	*orphans = 0;
 	if (rc < 0)
-		goto done;
-	mreg_backup_sweep(dir);
+		return rc;
+	*orphans = mreg_backup_sweep(dir);
 	int i = 0;
 	const cJSON *m;
 	cJSON_ArrayForEach(m, all) {
-		if (i++ < keep)
-			continue;
 		const char *id = mreg_backup_meta_str(m, "id");
+		if (i++ < keep || (spare && id && !strcmp(id, spare)))
+			continue;	/* the newest keep, and the one a restore is using */
 		char *j = mreg_strfmt("%s/%s.json", dir, id), *b = mreg_strfmt("%s/%s.bundle", dir, id);
-		char *s = mreg_strfmt("%s/%s.state", dir, id);
+		char *st = mreg_strfmt("%s/%s.state", dir, id);
 		if (j)
 			unlink(j);	/* the metadata first: a half-removed backup is no longer listed */
 		if (b)
 			unlink(b);
-		if (s)
-			mreg_fs_remove_tree(s);
+		if (st)
+			mreg_fs_remove_tree(st);
 		free(j);
 		free(b);
-		free(s);
+		free(st);
 		(*removed)++;
 	}
 	/* large files no remaining backup names (of any registry sharing the directory) */
@@ -79,10 +68,30 @@ int mreg_backup_prune(size_t *removed, mreg_registry *reg, int keep)
 	}
 	mreg_backup_blobs_dispose(&have);
 	cJSON_Delete(left);
-done:
+	cJSON_Delete(all);
+	return 0;
+}
+
+int mreg_backup_prune(size_t *removed, size_t *orphans, mreg_registry *reg, int keep)
+{
+	char *dir = NULL;
+	int dfd = -1, rc;
+	*removed = 0;
+	*orphans = 0;
+	if (keep <= 0) {
+		mreg_policy p;
+		if ((rc = mreg_registry_policy(&p, reg)) < 0)
+			return rc;
+		keep = (int)p.max_backups;
+	}
+	char *regid = mreg_backup_registry_id(reg);
+	if (!regid)
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	else if ((rc = mreg_backup_dir(&dir, reg)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_EX)) == 0)
+		rc = mreg_backup_prune_locked(removed, orphans, dir, regid, keep, NULL);
 	if (dfd >= 0)
 		close(dfd);
-	cJSON_Delete(all);
+	free(regid);
 	free(dir);
 	return rc;
 }

@@ -4,7 +4,8 @@
 # latest); archive and reject of a version already there are a no-op, exit
 # 0, as the original's "already archived" (promote --to the same stage stays
 # refused, as the transition table says); import --json prints the version
-# object register --json prints.
+# object register --json prints; backup prune counts the orphaned files it
+# removes (a bundle whose metadata is gone), as the original's count does.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -43,4 +44,16 @@ cp "$T/.out" "$T/import.json"
 check "show imported --json" "$MREG" -C "$R" show imported --json
 expect_eq "import --json prints the version object show --json prints" "$(jq -S . "$T/import.json")" "$(jq -S . "$T/.out")"
 expect_eq "import --json: the whole object (its file hash is there)" "$(jq -r '.file_hash | startswith("xxh128:")' "$T/import.json")" true
+
+check "backup 1" "$MREG" -C "$R" backup create
+check "backup 2" "$MREG" -C "$R" backup create
+old=$("$MREG" -C "$R" --json backup list | jq -r '.[1].id')
+rm "$T/registry_backups/$old.json"
+expect_eq "an orphaned bundle is there" "$(ls "$T/registry_backups/$old.bundle")" "$T/registry_backups/$old.bundle"
+check "backup prune --json" "$MREG" -C "$R" backup prune --json
+expect_eq "prune counts the orphan it removed" "$(jq -c . "$T/.out")" '{"removed":0,"orphans":1}'
+expect_eq "the orphan is gone" "$(ls "$T/registry_backups/$old.bundle" 2>&1 | grep -c 'No such file')" 1
+check "backup 3, then an orphan again" sh -c "'$MREG' -C '$R' backup create >/dev/null && rm '$T/registry_backups/'\$('$MREG' -C '$R' --json backup list | jq -r '.[0].id').json"
+check "backup prune (text)" "$MREG" -C "$R" backup prune
+expect_eq "prune says how many orphans" "$(cat "$T/.out")" "Removed 0 backups and 1 orphaned file"
 finish

@@ -529,10 +529,7 @@ static int pre_sync_backup(cJSON *report, mreg_registry *reg)
 	if (newest && !strcmp(newest, hex)) {
 		cJSON_AddStringToObject(report, "backup", mreg_backup_meta_str(cJSON_GetArrayItem(all, 0), "id"));
 	} else if ((rc = mreg_backup_create(&meta, reg, "pre_sync")) == 0) {
-		size_t removed = 0, orphans = 0;
-		cJSON_AddStringToObject(report, "backup", mreg_backup_meta_str(meta, "id"));
-		if (mreg_backup_prune(&removed, &orphans, reg, 0) < 0)
-			mreg_error_clear();	/* retention is housekeeping: the sync goes on */
+		cJSON_AddStringToObject(report, "backup", mreg_backup_meta_str(meta, "id"));	/* retained as every backup is */
 	}
 	cJSON_Delete(all);
 	cJSON_Delete(meta);

@@ -45,7 +45,8 @@ char *mreg_backup_registry_id(mreg_registry *reg);
 int mreg_backup_list_in(cJSON **out, const char *dir, const char *regid);
 
 /* create.c: a backup, with the writer lock held by the caller (restore keeps it from here to the reset). */
-int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason);
+/* Under the writer lock; then the backups past backup.max_backups pruned, spare (a restore's, or NULL) kept. */
+int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason, const char *spare);
 /* Prune with the directory locked exclusively: the newest keep stay, and spare. */
 int mreg_backup_prune_locked(size_t *removed, size_t *orphans, const char *dir, const char *regid, int keep,
 			     const char *spare);

@@ -88,7 +88,7 @@ static int write_meta(mreg_buf *meta, mreg_registry *reg, const char *id, const 
 }
 
 /* Create with the writer lock held by the caller (restore keeps it from here to the reset). */
-int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason)
+int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *reason, const char *spare)
 {
 	char *dir = NULL, *bpath = NULL, *mpath = NULL, *host = NULL, *regid = NULL;
 	mreg_buf bundle = MREG_BUF_INIT, meta = MREG_BUF_INIT;
@@ -155,6 +155,12 @@ int mreg_backup_create_locked(cJSON **meta_out, mreg_registry *reg, const char *
 		goto done;
 	if (meta_out && !(*meta_out = cJSON_ParseWithLength(meta.ptr, meta.size)))
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	/* retention after every backup, as the original rotates: the newest (this one) always stays */
+	mreg_policy p;
+	size_t removed, orphans;
+	if (rc == 0 && (mreg_registry_policy(&p, reg) < 0 ||
+			mreg_backup_prune_locked(&removed, &orphans, dir, regid, (int)p.max_backups, spare) < 0))
+		mreg_error_clear();	/* housekeeping: the backup stands */
 done:
 	if (rc < 0 && bpath && !mreg_backup_exists("%s/%s.json", dir, id))
 		unlink(bpath);
@@ -179,7 +185,7 @@ int mreg_backup_create(cJSON **meta_out, mreg_registry *reg, const char *reason)
 		rc = mreg_lock_take(reg);
 	if (rc < 0)
 		return rc;
-	rc = mreg_backup_create_locked(meta_out, reg, reason);
+	rc = mreg_backup_create_locked(meta_out, reg, reason, NULL);
 	mreg_lock_release(reg);
 	return rc;
 }

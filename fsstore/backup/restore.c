@@ -114,7 +114,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	locked = true;
 	char why[96];
 	snprintf(why, sizeof(why), "pre-restore: before restoring %s", id);
-	if ((rc = mreg_backup_create_locked(&pre, reg, why)) < 0)
+	if ((rc = mreg_backup_create_locked(&pre, reg, why, id)) < 0)
 		goto done;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
 	if (!git_odb_exists(reg->odb, &bi.head) && (rc = mreg_backup_import_pack(reg->repo, bi.pack, bi.packlen, id)) < 0)

@@ -80,6 +80,8 @@ git init -q vr	# for git bundle verify, which wants a repository
 REG=data/model_registry
 BK=data/registry_backups
 new_registry $REG
+# more backups than the default retention keeps (10) are made and counted here; section 6 tests retention
+jq '.backup.max_backups = 100' $REG/mreg.json >max.json && cp max.json $REG/mreg.json && git -C $REG commit -qam "keep 100 backups"
 check "register alpha_net:1" "$MREG" -C $REG register "Alpha Net" m1.bin
 check "register alpha_net:2 (large)" "$MREG" -C $REG register "Alpha Net" big.bin --metric elo=1500
 check "promote alpha_net:2 to staging" "$MREG" -C $REG promote alpha_net:2 --to staging
@@ -452,9 +454,10 @@ check "the newest backup still verifies" "$MREG" -C $Q backup verify "$(ids $Q |
 # 11 more, made by the release build when $MREG is the sanitizer one (fast_copy: only for speed)
 fast_copy
 for i in 1 2 3 4 5 6 7 8 9 10 11; do "$T/mreg-fast" -C $Q --json backup create -r more$i | jq -r .id >>q.ids; done
-expect_eq "12 backups of Q" "$(ids $Q | grep -c .)" 12
+expect_eq "11 more backups of Q: each create rotates, 10 are kept (backup.max_backups)" "$(ids $Q | grep -c .)" 10
+expect_eq "rotation keeps the 10 newest, the one just made first" "$(ids $Q)" "$(sort -r q.ids | head -10)"
 check "backup prune (default)" "$MREG" -C $Q --json backup prune
-expect_eq "default prune removes 2" "$(out .removed)" 2
+expect_eq "default prune: nothing left to remove" "$(out .removed)" 0
 expect_eq "default prune keeps the 10 newest (backup.max_backups)" "$(ids $Q)" "$(sort -r q.ids | head -10)"
 check "prune again: nothing to do" "$MREG" -C $Q --json backup prune
 expect_eq "prune again removes 0" "$(out .removed)" 0

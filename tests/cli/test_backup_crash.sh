@@ -13,6 +13,8 @@ FAST=$T/mreg-fast
 R=$T/data/model_registry B=$T/data/registry_backups
 mkdir -p "$T/data"
 new_registry "$R"
+# every backup made here is counted: retention (10 by default) would drop the oldest
+jq '.backup.max_backups = 1000' "$R/mreg.json" >"$T/max.json" && cp "$T/max.json" "$R/mreg.json" && git -C "$R" commit -qam "keep 1000 backups"
 model_file "$T/big.bin" 1200000	# over artifact_max_bytes: a large file in .git/lfs
 check "register a large model" "$FAST" -C "$R" register big "$T/big.bin"
 for i in 1 2 3 4 5; do

@@ -5,7 +5,9 @@
 # 0, as the original's "already archived" (promote --to the same stage stays
 # refused, as the transition table says); import --json prints the version
 # object register --json prints; backup prune counts the orphaned files it
-# removes (a bundle whose metadata is gone), as the original's count does.
+# removes (a bundle whose metadata is gone), as the original's count does;
+# retention after every backup made (manual, pre-restore), as the original
+# rotates, never removing the one just made or the one being restored.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -44,6 +46,30 @@ cp "$T/.out" "$T/import.json"
 check "show imported --json" "$MREG" -C "$R" show imported --json
 expect_eq "import --json prints the version object show --json prints" "$(jq -S . "$T/import.json")" "$(jq -S . "$T/.out")"
 expect_eq "import --json: the whole object (its file hash is there)" "$(jq -r '.file_hash | startswith("xxh128:")' "$T/import.json")" true
+
+# retention after every create
+B=$T/rot
+new_registry "$B"
+check "rot: a version" "$MREG" -C "$B" register r "$T/a.pt"
+: >"$T/rot.ids"
+i=0
+while [ $i -lt 11 ]; do
+	"$MREG" -C "$B" --json backup create | jq -r .id >>"$T/rot.ids"
+	i=$((i + 1))
+done
+expect_eq "11 backups made, 10 kept (backup.max_backups), without a prune" "$("$MREG" -C "$B" --json backup list | jq length)" 10
+expect_eq "the 10 newest kept" "$("$MREG" -C "$B" --json backup list | jq -r '.[].id')" "$(sort -r "$T/rot.ids" | head -10)"
+jq '.backup.max_backups = 2' "$B/mreg.json" >"$T/m2.json" && cp "$T/m2.json" "$B/mreg.json" && git -C "$B" commit -qam "keep 2"
+check "rot: the oldest of the two kept next" "$MREG" -C "$B" backup prune
+oldest=$("$MREG" -C "$B" --json backup list | jq -r '.[1].id')
+check "restore the oldest kept: its pre-restore backup rotates, and spares it" "$MREG" -C "$B" backup restore "$oldest"
+expect_eq "after the restore: the pre-restore backup, the newest, and the restored one past the limit" \
+	"$("$MREG" -C "$B" --json backup list | jq -r '[.[].reason] | join(" ")' | sed 's/pre-restore: before restoring [0-9-]*/pre-restore/')" \
+	"pre-restore manual manual"
+expect_eq "the restored one is the one kept past the limit" "$("$MREG" -C "$B" --json backup list | jq -r '.[2].id')" "$oldest"
+check "keep 2 again (the restored history's mreg.json keeps 10)" sh -c "jq '.backup.max_backups = 2' '$B/mreg.json' >'$T/m3.json' && cp '$T/m3.json' '$B/mreg.json' && git -C '$B' commit -qam 'keep 2 again'"
+check "the next backup rotates it out" "$MREG" -C "$B" backup create
+expect_eq "then two again" "$("$MREG" -C "$B" --json backup list | jq length)" 2
 
 check "backup 1" "$MREG" -C "$R" backup create
 check "backup 2" "$MREG" -C "$R" backup create

@@ -73,10 +73,7 @@ int cmd_baseline(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(rc);
 		goto done;
 	}
-	if (!mreg_state_model(st, model)) {
-		rc = cli_fail(mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model));
-		goto done;
-	}
+	/* a baseline may be there ahead of the model (the original's get_baseline: None when not) */
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(st->baselines, model);
 	if (g->json) {
 		cli_print_value(b);	/* null when none is set */
@@ -150,10 +147,8 @@ static int rollback_check(mreg_buf *reason, mreg_buf *check, mreg_registry *reg,
 	if ((rc = mreg_read_state(&st, reg, model, false)) < 0)
 		return rc;
 	mreg_model *m = mreg_state_model(st, model);
-	if (!m || !m->nversions) {
-		mreg_state_free(st);
-		return mreg_error_set(MREG_ENOTFOUND, "model not found: '%s'", model);
-	}
+	if (m && !m->nversions)
+		m = NULL;	/* a model the registry has not seen: not in production, as the original answers */
 	current_metrics(&cur, m, given);
 	rc = mreg_should_rollback(reason, check, st, m, &cur, p);
 	mreg_state_free(st);

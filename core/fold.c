@@ -638,6 +638,11 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 	}
 	if (m && !m->loaded)
 		return mreg_error_set(MREG_ERROR, "model '%s' is not loaded for event %s", ev->model, ev->id);
+	if (!m && ev->type == MREG_EV_BASELINE) {
+		/* as the original: a baseline may be set ahead of the model's first registration */
+		rc = apply_baseline(st, ev);
+		goto counted;
+	}
 	if (!m) {
 		if (ev->type != MREG_EV_REGISTERED) {
 			char *msg = mreg_strfmt("%s for '%s:%d' names an unknown model", mreg_event_type_name(ev->type),

@@ -194,7 +194,7 @@ int mreg_validation_allowed(const char *status, const char *action);
 /* ---- state files (statefile.c: writers and full readers; statelazy.c: lazy readers) ---- */
 
 /* The layout of the state files; bump when any of them changes: older files are then folded anew. */
-#define MREG_STATE_FORMAT 5
+#define MREG_STATE_FORMAT 6
 
 /* "quarantined": [{path, problem}] as registry.json and `status --json` have it. */
 void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);

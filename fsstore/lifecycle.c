@@ -59,12 +59,14 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
 
 	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
 		return rc;
-	if ((rc = find_model(&m, t.st, model)) < 0 || (rc = model_event(&t.ev, MREG_EV_BASELINE, model)) < 0)
+	/* a model not registered yet may have a baseline, given in full (the original accepts it) */
+	m = mreg_state_model(t.st, model);
+	if ((rc = mreg_id_check(model)) < 0 || (rc = model_event(&t.ev, MREG_EV_BASELINE, model)) < 0)
 		goto done;
 	mreg_buf_printf(&t.summary, "baseline %s", model);
 	for (size_t i = 0; i < 3; i++) {
 		const mreg_metrics *from = given && (given->present & (1u << keys[i])) ? given
-					   : m->prod ? &m->prod->metrics : NULL;
+					   : m && m->prod ? &m->prod->metrics : NULL;
 		if (!from) {
 			rc = mreg_error_set(MREG_EINVALID,
 					    "cannot set a baseline for '%s': no version is in production; give --elo, --win-rate and --games",

@@ -7,7 +7,10 @@
 # object register --json prints; backup prune counts the orphaned files it
 # removes (a bundle whose metadata is gone), as the original's count does;
 # retention after every backup made (manual, pre-restore), as the original
-# rotates, never removing the one just made or the one being restored.
+# rotates, never removing the one just made or the one being restored;
+# rollback check of a model that is not there answers as the original
+# ("Model not in production", exit 0), and a baseline may be set ahead of a
+# model's first registration.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -46,6 +49,24 @@ cp "$T/.out" "$T/import.json"
 check "show imported --json" "$MREG" -C "$R" show imported --json
 expect_eq "import --json prints the version object show --json prints" "$(jq -S . "$T/import.json")" "$(jq -S . "$T/.out")"
 expect_eq "import --json: the whole object (its file hash is there)" "$(jq -r '.file_hash | startswith("xxh128:")' "$T/import.json")" true
+
+# models not there yet
+check "rollback check of a model that does not exist" "$MREG" -C "$R" rollback check nope --json
+expect_eq "rollback check: not in production, no rollback" "$(jq -c . "$T/.out")" \
+	'{"should_rollback":false,"reason":"Model not in production","check":null}'
+check "rollback check (text)" "$MREG" -C "$R" rollback check nope
+expect_eq "rollback check (text): the original's reason" "$(cat "$T/.out")" "No rollback: Model not in production"
+check "baseline set ahead of the model's first registration" "$MREG" -C "$R" baseline set later --elo 1500 --win-rate 0.5 --games 10
+check "baseline show of it" "$MREG" -C "$R" baseline show later --json
+expect_eq "the baseline is kept" "$(jq -c '[.elo, .win_rate, .games_played]' "$T/.out")" "[1500,0.5,10]"
+expect_eq "it makes no model" "$("$MREG" -C "$R" --json status | jq -r .models)" \
+	"$("$MREG" -C "$R" --json list | jq '[.[].model_id] | unique | length')"
+bad "baseline set ahead of a model needs every metric" 1 "no version is in production; give --elo, --win-rate and --games" "$R" \
+	"$MREG" -C "$R" baseline set later2
+check "the model registered later" "$MREG" -C "$R" register later "$T/a.pt"
+check "its baseline is still there" "$MREG" -C "$R" baseline show later --json
+expect_eq "the baseline survives the registration" "$(jq -r .elo "$T/.out")" 1500
+check "fsck after a baseline ahead of its model" "$MREG" -C "$R" fsck
 
 # retention after every create
 B=$T/rot

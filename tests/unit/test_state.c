@@ -802,7 +802,8 @@ static void read_registry_refuses_garbage(void **state)
 	assert_int_equal(mreg_state_read_registry(&st, "{", 1), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json does not parse");
 	assert_null(st);
-	const char *no_clock = "{\"format\": 5, \"tree\": \"\", \"last_event\": \"\"}";
+	char no_clock[128];
+	snprintf(no_clock, sizeof(no_clock), "{\"format\": %d, \"tree\": \"\", \"last_event\": \"\"}", MREG_STATE_FORMAT);
 	assert_int_equal(mreg_state_read_registry(&st, no_clock, strlen(no_clock)), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: clock");
 	assert_null(st);

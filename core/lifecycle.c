@@ -314,14 +314,16 @@ int mreg_should_rollback(mreg_buf *out, mreg_buf *check, const mreg_state *st, c
 		mreg_buf_puts(out, "Model not in production");
 		return 0;
 	}
-	if (!mreg_rollback_candidate(m)) {
-		mreg_buf_puts(out, "No rollback candidates available");
-		return 0;
-	}
+	/* the performance check answers for any production version, with or without a candidate (as check_performance) */
 	mreg_buf tmp = MREG_BUF_INIT;
 	mreg_buf *c = check ? check : &tmp;
 	int degraded = mreg_check_performance(c, cJSON_GetObjectItemCaseSensitive(st->baselines, m->id),
 					      cur ? cur : &m->prod->metrics, p);
+	if (!mreg_rollback_candidate(m)) {
+		mreg_buf_puts(out, "No rollback candidates available");
+		mreg_buf_dispose(&tmp);
+		return 0;
+	}
 	mreg_buf_puts(out, degraded ? c->ptr : "No rollback needed");
 	mreg_buf_dispose(&tmp);
 	return degraded;

@@ -10,7 +10,8 @@
 # rotates, never removing the one just made or the one being restored;
 # rollback check of a model that is not there answers as the original
 # ("Model not in production", exit 0), and a baseline may be set ahead of a
-# model's first registration.
+# model's first registration; the performance check answers for a sole
+# production version, with nothing to roll back to.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -67,6 +68,13 @@ check "the model registered later" "$MREG" -C "$R" register later "$T/a.pt"
 check "its baseline is still there" "$MREG" -C "$R" baseline show later --json
 expect_eq "the baseline survives the registration" "$(jq -r .elo "$T/.out")" 1500
 check "fsck after a baseline ahead of its model" "$MREG" -C "$R" fsck
+
+# a sole production version, degraded: the check says so, with no candidate to roll back to
+check "solo: register into production" "$MREG" -C "$R" register solo "$T/a.pt" --stage production --metric elo=1500 --metric games_played=100
+check "solo: baseline" "$MREG" -C "$R" baseline set solo --elo 1600 --win-rate 0.6 --games 10
+check "solo: rollback check with a lower Elo" "$MREG" -C "$R" rollback check solo --elo 1500 --games 200 --json
+expect_eq "solo: no candidate, and the check still answers" "$(jq -c '[.should_rollback, .reason, .check]' "$T/.out")" \
+	'[false,"No rollback candidates available","Elo dropped by 100 (threshold: 50.0)"]'
 
 # retention after every create
 B=$T/rot

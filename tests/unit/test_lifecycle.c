@@ -637,7 +637,20 @@ static void production_without_archived_versions_has_no_candidates(void **state)
 	add_version(m, MREG_STAGE_DEVELOPMENT, 1500, NONE);
 	add_version(m, MREG_STAGE_PRODUCTION, 1000, 1000);
 	set_prod(m);
-	assert_should(st, m, NULL, 0, "No rollback candidates available", "");
+	assert_should(st, m, NULL, 0, "No rollback candidates available", "No baseline set");
+	mreg_state_free(st);
+}
+
+/* The performance check answers with nothing to roll back to: a degraded sole production version is seen. */
+static void sole_production_version_is_still_checked(void **state)
+{
+	(void)state;
+	mreg_state *st;
+	mreg_model *m = rollback_model(&st, 1460);
+	for (size_t i = 0; i < (size_t)m->nversions; i++)
+		if (m->versions[i].stage == MREG_STAGE_ARCHIVED)
+			m->versions[i].stage = MREG_STAGE_REJECTED;	/* no candidate left */
+	assert_should(st, m, NULL, 0, "No rollback candidates available", "Elo dropped by 40 (threshold: 30.0)");
 	mreg_state_free(st);
 }
 
@@ -1255,6 +1268,7 @@ static void stages_entered_by_each_event(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sole_production_version_is_still_checked),
 		cmocka_unit_test(policy_protect_names_signers_per_stage),
 		cmocka_unit_test(policy_protect_refuses_what_could_name_another_file),
 		cmocka_unit_test(stages_entered_by_each_event),

@@ -330,6 +330,21 @@ static int rollback_if_needed(cli_globals *g, mreg_registry *reg, const char *mo
 		rc = cli_fail(rc);
 	} else if (rc == 0) {
 		print_no_rollback(g, why.ptr, &check);
+	} else if (!p.auto_rollback_enabled) {
+		/* reported, never rolled back by itself: mreg.json's rollback.auto_rollback_enabled is false */
+		if (g->json) {
+			cli_json j;
+			mreg_jsonw *w = cli_json_object(&j);
+			mreg_jsonw_bool(w, "should_rollback", true);
+			mreg_jsonw_bool(w, "rolled_back", false);
+			mreg_jsonw_str(w, "reason", why.ptr);
+			mreg_jsonw_str(w, "not_rolled_back", "automatic rollback is disabled (rollback.auto_rollback_enabled)");
+			cli_json_print(&j);
+		} else {
+			printf("Rollback needed, not made (automatic rollback is disabled: rollback.auto_rollback_enabled): %s\n",
+			       why.ptr);
+		}
+		rc = 0;
 	} else {
 		if (!reason)
 			reason = why.ptr;

@@ -36,6 +36,7 @@ static const struct policy_key {
 	{ "rollback", "win_rate_drop_threshold", KEY_NUM, offsetof(mreg_policy, win_rate_drop_threshold), 0, 1 },
 	{ "rollback", "min_games_for_evaluation", KEY_COUNT, offsetof(mreg_policy, min_games_for_evaluation), 0, 1e12 },
 	{ "rollback", "require_approval", KEY_BOOL, offsetof(mreg_policy, require_approval), 0, 0 },
+	{ "rollback", "auto_rollback_enabled", KEY_BOOL, offsetof(mreg_policy, auto_rollback_enabled), 0, 0 },
 	{ "auto_promote", "min_elo_improvement", KEY_NUM, offsetof(mreg_policy, min_elo_improvement), -1e6, 1e6 },
 	{ "auto_promote", "min_games", KEY_COUNT, offsetof(mreg_policy, min_games), 0, 1e12 },
 	{ "backup", "max_backups", KEY_COUNT, offsetof(mreg_policy, max_backups), 1, 1e6 },
@@ -406,6 +407,13 @@ int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const 
 	} else {
 		return mreg_error_set(MREG_EINVALID,
 				      "invalid severity '%s': use minor, moderate, severe or critical", severity);
+	}
+	if (*action == MREG_REGRESSION_ROLLBACK && !p->auto_rollback_enabled) {
+		/* the original's auto_rollback_enabled false: recorded and reported, never rolled back by itself */
+		*action = MREG_REGRESSION_WAIT;
+		*trigger = NULL;
+		mreg_buf_clear(out);
+		mreg_buf_printf(out, "Auto-rollback disabled: %s", reason);
 	}
 	return 0;
 }

@@ -34,9 +34,10 @@ typedef struct {
 	 * when s is not protected.
 	 */
 	char protect[MREG_STAGE_COUNT][MREG_SIGNERS_PATH_MAX];
+	bool auto_rollback_enabled;		/* regressions may roll back by themselves (true); else they wait */
 } mreg_policy;
 
-#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" } }
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" }, true }
 
 /* The mreg.json format this mreg reads; a higher one is refused as too new. */
 #define MREG_POLICY_FORMAT 1

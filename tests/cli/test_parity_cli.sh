@@ -11,7 +11,9 @@
 # rollback check of a model that is not there answers as the original
 # ("Model not in production", exit 0), and a baseline may be set ahead of a
 # model's first registration; the performance check answers for a sole
-# production version, with nothing to roll back to.
+# production version, with nothing to roll back to; with mreg.json's
+# rollback.auto_rollback_enabled false a regression is recorded (waiting
+# for approval) and reported, and nothing rolls back by itself.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -75,6 +77,22 @@ check "solo: baseline" "$MREG" -C "$R" baseline set solo --elo 1600 --win-rate 0
 check "solo: rollback check with a lower Elo" "$MREG" -C "$R" rollback check solo --elo 1500 --games 200 --json
 expect_eq "solo: no candidate, and the check still answers" "$(jq -c '[.should_rollback, .reason, .check]' "$T/.out")" \
 	'[false,"No rollback candidates available","Elo dropped by 100 (threshold: 50.0)"]'
+
+# automatic rollback switched off
+A=$T/auto-off
+new_registry "$A"
+jq '.rollback.auto_rollback_enabled = false' "$A/mreg.json" >"$T/off.json" && cp "$T/off.json" "$A/mreg.json" && git -C "$A" commit -qam "no automatic rollback"
+check "off: m:1 in production" "$MREG" -C "$A" register m "$T/a.pt" --stage production --metric elo=1600
+check "off: m:2 replaces it" "$MREG" -C "$A" register m "$T/b.pt" --stage production --metric elo=1500 --metric games_played=100
+check "off: a baseline" "$MREG" -C "$A" baseline set m --elo 1600 --games 10
+check "off: a critical regression" "$MREG" -C "$A" regression m --severity critical --elo-drop 100 -r "big drop"
+expect_eq "off: recorded, waiting for approval" "$("$MREG" -C "$A" --json rollback pending | jq -c 'to_entries | map([.key, .value.severity])')" '[["m","critical"]]'
+expect_eq "off: nothing rolled back" "$("$MREG" -C "$A" --json show m:2 | jq -r .stage)" production
+check "off: rollback --if-needed" "$MREG" -C "$A" rollback m --if-needed --games 200 --json
+expect_eq "off: needed, reported, not made" "$(jq -c '[.should_rollback, .rolled_back]' "$T/.out")" '[true,false]'
+expect_eq "off: still nothing rolled back" "$("$MREG" -C "$A" --json show m:2 | jq -r .stage)" production
+check "off: a person approves" "$MREG" -C "$A" rollback approve m
+expect_eq "off: the approved rollback is made" "$("$MREG" -C "$A" --json show m:1 | jq -r .stage)" production
 
 # retention after every create
 B=$T/rot

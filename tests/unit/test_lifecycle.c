@@ -1265,10 +1265,36 @@ static void stages_entered_by_each_event(void **state)
 	assert_int_equal(mreg_event_stages_entered(&ev), 0);
 }
 
+/* rollback.auto_rollback_enabled false: what would roll back waits for approval instead */
+static void regression_without_auto_rollback_waits(void **state)
+{
+	(void)state;
+	mreg_policy p = MREG_POLICY_INIT;
+	mreg_regression_action action;
+	const char *trigger = "x";
+	mreg_buf out = MREG_BUF_INIT;
+	p.auto_rollback_enabled = false;
+	assert_int_equal(mreg_regression_decide(&action, &out, &trigger, "critical", 100, "big drop", &p), 0);
+	assert_int_equal(action, MREG_REGRESSION_WAIT);
+	assert_null(trigger);
+	assert_string_equal(out.ptr, "Auto-rollback disabled: big drop");
+	mreg_buf_clear(&out);
+	assert_int_equal(mreg_regression_decide(&action, &out, &trigger, "minor", 1, "small", &p), 0);
+	assert_int_equal(action, MREG_REGRESSION_NOTHING);
+	mreg_buf_dispose(&out);
+	cJSON *doc = cJSON_Parse("{\"rollback\":{\"auto_rollback_enabled\":false}}");
+	mreg_policy q = MREG_POLICY_INIT;
+	assert_true(q.auto_rollback_enabled);
+	assert_int_equal(mreg_policy_from_json(&q, doc, NULL), 0);
+	assert_false(q.auto_rollback_enabled);
+	cJSON_Delete(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sole_production_version_is_still_checked),
+		cmocka_unit_test(regression_without_auto_rollback_waits),
 		cmocka_unit_test(policy_protect_names_signers_per_stage),
 		cmocka_unit_test(policy_protect_refuses_what_could_name_another_file),
 		cmocka_unit_test(stages_entered_by_each_event),

@@ -157,7 +157,7 @@ const cli_command cli_commands[] = {
 	  "set writes a baseline.set event: the values given, the rest from the production version.\n"
 	  "A successful rollback drops the model's baseline, as the original did." },
 	{ "rollback", cmd_rollback, "roll a model back, check whether to, and its record",
-	  "mreg rollback MODEL [--to N] [-r REASON] [--trigger T] [--if-needed [--elo X] [--win-rate Y]\n"
+	  "mreg rollback MODEL [--to N] [-r REASON] [--trigger T] [--dry-run] [--if-needed [--elo X] [--win-rate Y]\n"
 	  "       [--games N]] | rollback check MODEL [--elo X] [--win-rate Y] [--games N] |\n"
 	  "       rollback history [MODEL] [--limit N] | rollback stats | rollback pending |\n"
 	  "       rollback approve MODEL | rollback clear MODEL [-r REASON]",

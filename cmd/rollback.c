@@ -100,6 +100,7 @@ const cli_opt opts_rollback[] = {
 	{ "reason", 'r', true, "R         reason (default \"Manual rollback\")" },
 	{ "trigger", 0, true, "T        what triggered it (default \"manual\")" },
 	{ "if-needed", 0, false, "      run the check first; roll back only if it says so" },
+	{ "dry-run", 0, false, "        say what the rollback would do; write nothing" },
 	{ "elo", 0, true, "X            check: current Elo (default: the production version's)" },
 	{ "win-rate", 0, true, "Y       check: current win rate" },
 	{ "games", 0, true, "N          check: games played now" },
@@ -153,6 +154,26 @@ static int rollback_check(mreg_buf *reason, mreg_buf *check, mreg_registry *reg,
 	rc = mreg_should_rollback(reason, check, st, m, &cur, p);
 	mreg_state_free(st);
 	return rc;
+}
+
+/* rollback --dry-run: what it would do; 0, or the exit code after the refusal it would meet. */
+static int print_plan(cli_globals *g, mreg_registry *reg, const char *model, int to)
+{
+	int from_v = 0, to_v = 0, rc = mreg_rollback_plan(&from_v, &to_v, reg, model, to);
+	if (rc < 0)
+		return cli_fail(rc);
+	if (!g->json) {
+		printf("Would roll back %s to v%d (v%d archived); nothing was written (--dry-run)\n", model, to_v, from_v);
+		return 0;
+	}
+	cli_json j;
+	mreg_jsonw *w = cli_json_object(&j);
+	mreg_jsonw_bool(w, "dry_run", true);
+	mreg_jsonw_str(w, "model_id", model);
+	mreg_jsonw_int(w, "from_version", from_v);
+	mreg_jsonw_int(w, "to_version", to_v);
+	cli_json_print(&j);
+	return 0;
 }
 
 static void print_rolled_back(cli_globals *g, const char *model, int from, int to, const char *reason,
@@ -330,6 +351,8 @@ static int rollback_if_needed(cli_globals *g, mreg_registry *reg, const char *mo
 		rc = cli_fail(rc);
 	} else if (rc == 0) {
 		print_no_rollback(g, why.ptr, &check);
+	} else if (cli_has(a, "dry-run")) {
+		rc = print_plan(g, reg, model, to);
 	} else if (!p.auto_rollback_enabled) {
 		/* reported, never rolled back by itself: mreg.json's rollback.auto_rollback_enabled is false */
 		if (g->json) {
@@ -380,6 +403,8 @@ static int rollback_do(cli_globals *g, mreg_registry *reg, const char *model, co
 		return cli_usage(a->cmd, "--elo, --win-rate, --games and the thresholds go with 'rollback check' or --if-needed");
 	if (cli_has(a, "if-needed"))
 		return rollback_if_needed(g, reg, model, (int)to, &given, a);
+	if (cli_has(a, "dry-run"))
+		return print_plan(g, reg, model, (int)to);
 	if ((rc = mreg_rollback(&from_v, &to_v, reg, model, (int)to, reason, trigger)) < 0)
 		return cli_fail(rc);
 	print_rolled_back(g, model, from_v, to_v, reason ? reason : "Manual rollback", trigger ? trigger : "manual");

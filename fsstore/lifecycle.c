@@ -150,6 +150,17 @@ int mreg_rollback(int *from_out, int *to_out, mreg_registry *reg, const char *mo
 	return rc;
 }
 
+int mreg_rollback_plan(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to)
+{
+	mreg_txn t;
+	int rc;
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	rc = build_rollback(&t.ev, &t, model, to, "dry run", "manual", from_out, to_out);	/* checked, never committed */
+	mreg_txn_end(&t);
+	return rc;
+}
+
 int mreg_rollback_request(mreg_registry *reg, const char *model, const char *severity, double elo_drop,
 			  const char *reason)
 {

@@ -170,6 +170,8 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
  */
 int mreg_rollback(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to, const char *reason,
 		  const char *trigger);
+/* What mreg_rollback would do (the versions it would move), checked as it checks, writing nothing (rollback --dry-run). */
+int mreg_rollback_plan(int *from_out, int *to_out, mreg_registry *reg, const char *model, int to);
 
 /* A regression that waits for approval (rollback.requested); the model must be in production. */
 int mreg_rollback_request(mreg_registry *reg, const char *model, const char *severity, double elo_drop,

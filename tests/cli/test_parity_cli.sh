@@ -13,7 +13,8 @@
 # model's first registration; the performance check answers for a sole
 # production version, with nothing to roll back to; with mreg.json's
 # rollback.auto_rollback_enabled false a regression is recorded (waiting
-# for approval) and reported, and nothing rolls back by itself.
+# for approval) and reported, and nothing rolls back by itself; rollback
+# --dry-run says what it would do and writes nothing.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -91,6 +92,16 @@ expect_eq "off: nothing rolled back" "$("$MREG" -C "$A" --json show m:2 | jq -r 
 check "off: rollback --if-needed" "$MREG" -C "$A" rollback m --if-needed --games 200 --json
 expect_eq "off: needed, reported, not made" "$(jq -c '[.should_rollback, .rolled_back]' "$T/.out")" '[true,false]'
 expect_eq "off: still nothing rolled back" "$("$MREG" -C "$A" --json show m:2 | jq -r .stage)" production
+before=$(snapshot "$A" 2>&1)
+check "rollback --dry-run" "$MREG" -C "$A" rollback m --dry-run
+expect_eq "dry run: what it would do" "$(cat "$T/.out")" "Would roll back m to v1 (v2 archived); nothing was written (--dry-run)"
+check "rollback --dry-run --json" "$MREG" -C "$A" rollback m --dry-run --json
+expect_eq "dry run --json" "$(jq -c . "$T/.out")" '{"dry_run":true,"model_id":"m","from_version":2,"to_version":1}'
+expect_fail "dry run of a refused rollback: refused the same" 1 "cannot roll back 'm' to version 9: no such version" \
+	"$MREG" -C "$A" rollback m --to 9 --dry-run
+check "rollback --if-needed --dry-run" "$MREG" -C "$A" rollback m --if-needed --games 200 --dry-run
+expect_eq "if needed, dry run: what it would do" "$(cut -c1-26 "$T/.out")" "Would roll back m to v1 (v"
+expect_eq "dry runs write nothing" "$(snapshot "$A" 2>&1)" "$before"
 check "off: a person approves" "$MREG" -C "$A" rollback approve m
 expect_eq "off: the approved rollback is made" "$("$MREG" -C "$A" --json show m:1 | jq -r .stage)" production
 

@@ -37,6 +37,8 @@ static const struct policy_key {
 	{ "rollback", "min_games_for_evaluation", KEY_COUNT, offsetof(mreg_policy, min_games_for_evaluation), 0, 1e12 },
 	{ "rollback", "require_approval", KEY_BOOL, offsetof(mreg_policy, require_approval), 0, 0 },
 	{ "rollback", "auto_rollback_enabled", KEY_BOOL, offsetof(mreg_policy, auto_rollback_enabled), 0, 0 },
+	{ "rollback", "cooldown_minutes", KEY_NUM, offsetof(mreg_policy, cooldown_minutes), 0, 1e7 },
+	{ "rollback", "max_rollbacks_per_day", KEY_COUNT, offsetof(mreg_policy, max_rollbacks_per_day), 0, 1e6 },
 	{ "auto_promote", "min_elo_improvement", KEY_NUM, offsetof(mreg_policy, min_elo_improvement), -1e6, 1e6 },
 	{ "auto_promote", "min_games", KEY_COUNT, offsetof(mreg_policy, min_games), 0, 1e12 },
 	{ "backup", "max_backups", KEY_COUNT, offsetof(mreg_policy, max_backups), 1, 1e6 },
@@ -227,6 +229,41 @@ mreg_stage mreg_policy_protected(const mreg_policy *p, unsigned mask)
 		if ((mask & (1u << s)) && p->protect[s][0])
 			return (mreg_stage)s;
 	return MREG_STAGE_NONE;
+}
+
+int mreg_rollback_allowed(mreg_buf *why, const mreg_state *st, const char *model, const char *trigger, int64_t now,
+			  const mreg_policy *p)
+{
+	if (!trigger || strncmp(trigger, "auto_", 5) || !strcmp(trigger, "auto_regression_approved"))
+		return 0;	/* a person's rollback (manual, approved) is not held back */
+	int64_t last = -1;
+	double today = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, st->rollbacks) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "model_id");
+		const cJSON *at = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
+		int64_t t;
+		if (!cJSON_IsString(id) || strcmp(id->valuestring, model) || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "success")) ||
+		    !cJSON_IsString(at) || mreg_time_parse(&t, at->valuestring) < 0)
+			continue;
+		if (t > last)
+			last = t;
+		if (now - t < (int64_t)86400 * 1000000)
+			today++;
+	}
+	if (p->cooldown_minutes > 0 && last >= 0 && (double)(now - last) < p->cooldown_minutes * 60e6) {
+		mreg_buf_printf(why, "the last rollback of '%s' was %.0f minutes ago (rollback.cooldown_minutes: ", model,
+				(double)(now - last) / 60e6);
+		mreg_put_pyfloat(why, p->cooldown_minutes);
+		mreg_buf_putc(why, ')');
+		return 1;
+	}
+	if (p->max_rollbacks_per_day > 0 && today >= p->max_rollbacks_per_day) {
+		mreg_buf_printf(why, "'%s' was rolled back %.0f times in the last 24 hours (rollback.max_rollbacks_per_day: %.0f)",
+				model, today, p->max_rollbacks_per_day);
+		return 1;
+	}
+	return 0;
 }
 
 bool mreg_policy_protects(const mreg_policy *p)

@@ -35,9 +35,11 @@ typedef struct {
 	 */
 	char protect[MREG_STAGE_COUNT][MREG_SIGNERS_PATH_MAX];
 	bool auto_rollback_enabled;		/* regressions may roll back by themselves (true); else they wait */
+	double cooldown_minutes;		/* automatic rollbacks of one model at least this far apart (0: none) */
+	double max_rollbacks_per_day;		/* automatic rollbacks of one model in 24 h at most (0: no limit) */
 } mreg_policy;
 
-#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" }, true }
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" }, true, 0, 0 }
 
 /* The mreg.json format this mreg reads; a higher one is refused as too new. */
 #define MREG_POLICY_FORMAT 1
@@ -63,6 +65,13 @@ int mreg_policy_from_json(mreg_policy *p, const cJSON *doc, const char *subject)
 unsigned mreg_event_stages_entered(const mreg_event *ev);
 /* The first stage of mask that p protects, or MREG_STAGE_NONE. */
 mreg_stage mreg_policy_protected(const mreg_policy *p, unsigned mask);
+/*
+ * Whether an automatic rollback of model (trigger auto_*, but an approved
+ * one) may be made at now (microseconds) given the rollbacks done so far
+ * (st->rollbacks): 0 yes; 1 no, with why (cooldown_minutes, max_rollbacks_per_day).
+ */
+int mreg_rollback_allowed(mreg_buf *why, const mreg_state *st, const char *model, const char *trigger, int64_t now,
+			  const mreg_policy *p);
 /* Whether any stage is protected. */
 bool mreg_policy_protects(const mreg_policy *p);
 

@@ -110,6 +110,17 @@ static int build_rollback(mreg_event *ev, mreg_txn *t, const char *model, int to
 	const mreg_version *from = mreg_model_version(m, m->prod->version);
 	if (!from)
 		return mreg_error_set(MREG_ECORRUPT, "production version %d of '%s' is missing", m->prod->version, model);
+	/* the monitor's policy, from the rollbacks in the log: cooldown, daily limit */
+	mreg_policy p;
+	mreg_buf why = MREG_BUF_INIT;
+	if ((rc = mreg_registry_policy(&p, t->reg)) < 0)
+		return rc;
+	if (mreg_rollback_allowed(&why, t->st, model, trigger, mreg_fs_now_usec(), &p) == 1) {
+		rc = mreg_error_set(MREG_ETRANSITION, "cannot roll back '%s' automatically: %s", model, why.ptr);
+		mreg_buf_dispose(&why);
+		return rc;
+	}
+	mreg_buf_dispose(&why);
 	mreg_ref r;
 	memset(&r, 0, sizeof(r));
 	strcpy(r.model, model);

@@ -14,7 +14,9 @@
 # production version, with nothing to roll back to; with mreg.json's
 # rollback.auto_rollback_enabled false a regression is recorded (waiting
 # for approval) and reported, and nothing rolls back by itself; rollback
-# --dry-run says what it would do and writes nothing.
+# --dry-run says what it would do and writes nothing; rollback.cooldown_minutes
+# and rollback.max_rollbacks_per_day hold back automatic rollbacks of one
+# model, from the rollbacks in the log, and say why; a person's are not.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -104,6 +106,25 @@ expect_eq "if needed, dry run: what it would do" "$(cut -c1-26 "$T/.out")" "Woul
 expect_eq "dry runs write nothing" "$(snapshot "$A" 2>&1)" "$before"
 check "off: a person approves" "$MREG" -C "$A" rollback approve m
 expect_eq "off: the approved rollback is made" "$("$MREG" -C "$A" --json show m:1 | jq -r .stage)" production
+
+# the monitor's policy: cooldown and daily limit, for automatic rollbacks
+C=$T/cool
+new_registry "$C"
+jq '.rollback.cooldown_minutes = 60' "$C/mreg.json" >"$T/cool.json" && cp "$T/cool.json" "$C/mreg.json" && git -C "$C" commit -qam "cooldown 60"
+check "cool: m:1 in production" "$MREG" -C "$C" register m "$T/a.pt" --stage production --metric elo=1600
+check "cool: m:2 replaces it" "$MREG" -C "$C" register m "$T/b.pt" --stage production --metric elo=1500
+check "cool: a critical regression rolls back" "$MREG" -C "$C" regression m --severity critical --elo-drop 100 -r drop
+bad "cool: a second automatic rollback within the cooldown is refused, saying why" 1 \
+	"^mreg: cannot roll back 'm' automatically: the last rollback of 'm' was 0 minutes ago \(rollback.cooldown_minutes: 60.0\)" \
+	"$C" "$MREG" -C "$C" regression m --severity critical --elo-drop 100 -r again
+check "cool: a person's rollback is not held back" "$MREG" -C "$C" rollback m
+jq '.rollback.cooldown_minutes = 0 | .rollback.max_rollbacks_per_day = 1' "$C/mreg.json" >"$T/cool.json" && cp "$T/cool.json" "$C/mreg.json" && git -C "$C" commit -qam "one a day"
+check "cool: the state follows the policy commit" "$MREG" -C "$C" refresh
+bad "cool: the daily limit holds back the next automatic one" 1 \
+	"^mreg: cannot roll back 'm' automatically: 'm' was rolled back 2 times in the last 24 hours \(rollback.max_rollbacks_per_day: 1\)" \
+	"$C" "$MREG" -C "$C" rollback m --trigger auto_check
+expect_fail "an invalid cooldown is refused" 1 "rollback.cooldown_minutes" sh -c \
+	"jq '.rollback.cooldown_minutes = -1' '$C/mreg.json' >'$T/bad.json' && cp '$T/bad.json' '$C/mreg.json' && git -C '$C' commit -qam bad && '$MREG' -C '$C' rollback check m >/dev/null"
 
 # retention after every create
 B=$T/rot

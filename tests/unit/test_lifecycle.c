@@ -1290,11 +1290,43 @@ static void regression_without_auto_rollback_waits(void **state)
 	cJSON_Delete(doc);
 }
 
+/* cooldown and daily limit: automatic rollbacks only, from the rollbacks recorded */
+static void rollback_allowed_by_cooldown_and_daily_limit(void **state)
+{
+	(void)state;
+	mreg_state *st = NULL;
+	assert_int_equal(mreg_state_new(&st), 0);
+	st->rollbacks = cJSON_Parse("[{\"model_id\":\"m\",\"success\":true,\"timestamp\":\"2026-01-01T10:00:00.000000Z\"},"
+				    "{\"model_id\":\"m\",\"success\":false,\"timestamp\":\"2026-01-01T11:50:00.000000Z\"},"
+				    "{\"model_id\":\"n\",\"success\":true,\"timestamp\":\"2026-01-01T11:55:00.000000Z\"}]");
+	int64_t noon;
+	assert_int_equal(mreg_time_parse(&noon, "2026-01-01T12:00:00.000000Z"), 0);
+	mreg_policy p = MREG_POLICY_INIT;
+	mreg_buf why = MREG_BUF_INIT;
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_check", noon, &p), 0);	/* none set */
+	p.cooldown_minutes = 121;
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_check", noon, &p), 1);
+	assert_string_equal(why.ptr, "the last rollback of 'm' was 120 minutes ago (rollback.cooldown_minutes: 121.0)");
+	mreg_buf_clear(&why);
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "manual", noon, &p), 0);	/* a person's */
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_regression_approved", noon, &p), 0);
+	p.cooldown_minutes = 119;	/* the failed one does not count */
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_check", noon, &p), 0);
+	p.max_rollbacks_per_day = 1;
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_check", noon, &p), 1);
+	assert_string_equal(why.ptr, "'m' was rolled back 1 times in the last 24 hours (rollback.max_rollbacks_per_day: 1)");
+	mreg_buf_clear(&why);
+	assert_int_equal(mreg_rollback_allowed(&why, st, "m", "auto_check", noon + (int64_t)86400 * 1000000, &p), 0);
+	mreg_buf_dispose(&why);
+	mreg_state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sole_production_version_is_still_checked),
 		cmocka_unit_test(regression_without_auto_rollback_waits),
+		cmocka_unit_test(rollback_allowed_by_cooldown_and_daily_limit),
 		cmocka_unit_test(policy_protect_names_signers_per_stage),
 		cmocka_unit_test(policy_protect_refuses_what_could_name_another_file),
 		cmocka_unit_test(stages_entered_by_each_event),

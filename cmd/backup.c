@@ -20,21 +20,15 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static void print_meta(const cJSON *m)
 {
 	printf("Backup %s\n", str(m, "id"));
 	printf("  time:      %s\n  reason:    %s\n  by:        %s on %s\n", str(m, "time"), str(m, "reason"), str(m, "actor"),
 	       str(m, "host"));
 	printf("  registry:  %s (%s at %s)\n", str(m, "registry"), str(m, "branch"), str(m, "head"));
-	printf("  contents:  %.0f events, %.0f models, %.0f versions, %d large files\n", num(m, "events"), num(m, "models"),
-	       num(m, "versions"), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "blobs")));
-	printf("  bundle:    %s (%.0f bytes, %s)\n", str(m, "bundle"), num(m, "bundle_size"), str(m, "bundle_hash"));
+	printf("  contents:  %.0f events, %.0f models, %.0f versions, %d large files\n", cli_num(m, "events"), cli_num(m, "models"),
+	       cli_num(m, "versions"), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "blobs")));
+	printf("  bundle:    %s (%.0f bytes, %s)\n", str(m, "bundle"), cli_num(m, "bundle_size"), str(m, "bundle_hash"));
 }
 
 /* backup create | auto: one backup now, or only when the newest is older than the interval. */
@@ -47,8 +41,8 @@ static int backup_create(cli_globals *g, mreg_registry *reg, bool create, const 
 	else if (g->json)
 		cli_print_value(out);	/* null when no backup was needed */
 	else if (out)
-		printf("Created backup %s (%.0f events, %.0f bytes)\n", str(out, "id"), num(out, "events"),
-		       num(out, "bundle_size"));
+		printf("Created backup %s (%.0f events, %.0f bytes)\n", str(out, "id"), cli_num(out, "events"),
+		       cli_num(out, "bundle_size"));
 	else
 		printf("No backup needed: the newest is younger than the interval (mreg.json backup.interval_hours)\n");
 	cJSON_Delete(out);
@@ -70,8 +64,8 @@ static int backup_list(cli_globals *g, mreg_registry *reg)
 		printf("----------------------------------------------------------------------------------------------\n");
 		const cJSON *m;
 		cJSON_ArrayForEach(m, out)
-			printf("%-27s %-27s %8.0f %12.0f  %s\n", str(m, "id"), str(m, "time"), num(m, "events"),
-			       num(m, "bundle_size"), str(m, "reason"));
+			printf("%-27s %-27s %8.0f %12.0f  %s\n", str(m, "id"), str(m, "time"), cli_num(m, "events"),
+			       cli_num(m, "bundle_size"), str(m, "reason"));
 	}
 	cJSON_Delete(out);
 	return rc;
@@ -92,10 +86,10 @@ static int backup_one(cli_globals *g, mreg_registry *reg, const char *sub, const
 		print_meta(out);
 	else if (!strcmp(sub, "verify"))
 		printf("Backup %s is valid: head %s complete (%.0f objects), %.0f events, %.0f large files\n", id,
-		       str(out, "head"), num(out, "objects"), num(out, "events"), num(out, "blobs"));
+		       str(out, "head"), cli_num(out, "objects"), cli_num(out, "events"), cli_num(out, "blobs"));
 	else
 		printf("Restored backup %s: %.0f events, %.0f models, %.0f versions (the state before is backup %s)\n", id,
-		       num(out, "events"), num(out, "models"), num(out, "versions"), str(out, "pre_restore_backup"));
+		       cli_num(out, "events"), cli_num(out, "models"), cli_num(out, "versions"), str(out, "pre_restore_backup"));
 	cJSON_Delete(out);
 	return rc;
 }
@@ -131,8 +125,8 @@ static int backup_stats(cli_globals *g, mreg_registry *reg)
 		cli_print_value(out);
 	} else {
 		printf("Backups in %s: %.0f, %.0f bytes in all (%.0f in bundles), %.0f large files\n", str(out, "directory"),
-		       num(out, "total_backups"), num(out, "total_bytes"), num(out, "bundle_bytes"), num(out, "blob_files"));
-		if (num(out, "total_backups"))
+		       cli_num(out, "total_backups"), cli_num(out, "total_bytes"), cli_num(out, "bundle_bytes"), cli_num(out, "blob_files"));
+		if (cli_num(out, "total_backups"))
 			printf("  newest %s, oldest %s\n", str(out, "newest"), str(out, "oldest"));
 	}
 	cJSON_Delete(out);
@@ -207,7 +201,7 @@ int cmd_restore_from(cli_globals *g, int argc, char **argv)
 		cli_print_value(out);
 	else
 		printf("Restored %s into %s: %.0f events, %.0f models, %.0f versions\n", a.positional[0], a.positional[1],
-		       num(out, "events"), num(out, "models"), num(out, "versions"));
+		       cli_num(out, "events"), cli_num(out, "models"), cli_num(out, "versions"));
 	cJSON_Delete(out);
 	return 0;
 }

@@ -8,24 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *str(const cJSON *o, const char *k)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-	return s ? s : "";
-}
-
 /* Every problem, one line on stderr: mreg: commit C: event E|path P: what. */
 static void print_problems(const cJSON *report)
 {
 	const cJSON *p;
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(report, "problems")) {
-		const char *event = str(p, "event"), *path = str(p, "path");
-		fprintf(stderr, "mreg: commit %.12s: ", str(p, "commit"));
+		const char *event = cli_str(p, "event"), *path = cli_str(p, "path");
+		fprintf(stderr, "mreg: commit %.12s: ", cli_str(p, "commit"));
 		if (*event)
 			fprintf(stderr, "event %s: ", event);
 		else if (*path)
 			fprintf(stderr, "'%s': ", path);
-		fprintf(stderr, "%s\n", str(p, "problem"));
+		fprintf(stderr, "%s\n", cli_str(p, "problem"));
 	}
 	double left = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(report, "problems_left_out"));
 	if (left > 0)
@@ -36,21 +30,21 @@ static void print_words(const cJSON *report)
 {
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(report, "changes")) {
-		printf("%.12s %s", str(c, "commit"), str(c, "words"));
-		if (*str(c, "signed_by"))
-			printf(" [signed by %s]", str(c, "signed_by"));
+		printf("%.12s %s", cli_str(c, "commit"), cli_str(c, "words"));
+		if (*cli_str(c, "signed_by"))
+			printf(" [signed by %s]", cli_str(c, "signed_by"));
 		printf("\n");
 	}
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(report, "policy_changes")) {
-		printf("%.12s %s changed", str(c, "commit"), str(c, "path"));
-		if (*str(c, "signed_by"))
-			printf(" [signed by %s]", str(c, "signed_by"));
+		printf("%.12s %s changed", cli_str(c, "commit"), cli_str(c, "path"));
+		if (*cli_str(c, "signed_by"))
+			printf(" [signed by %s]", cli_str(c, "signed_by"));
 		printf("\n");
 	}
 	bool valid = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(report, "valid"));
 	double commits = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(report, "commits"));
 	double events = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(report, "events"));
-	printf("%s: %.0f commit%s, %.0f event%s: %s\n", str(report, "range"), commits, commits == 1 ? "" : "s", events,
+	printf("%s: %.0f commit%s, %.0f event%s: %s\n", cli_str(report, "range"), commits, commits == 1 ? "" : "s", events,
 	       events == 1 ? "" : "s", valid ? "valid" : "refused");
 }
 
@@ -126,15 +120,15 @@ int cmd_hooks(cli_globals *g, int argc, char **argv)
 		const cJSON *h;
 		cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(out, "hooks")) {
 			if (install)
-				printf("%-14s %s (%s)\n", str(h, "name"), str(h, "action"), str(h, "path"));
+				printf("%-14s %s (%s)\n", cli_str(h, "name"), cli_str(h, "action"), cli_str(h, "path"));
 			else
-				printf("%-14s %s%s\n", str(h, "name"), str(h, "state"),
-				       !strcmp(str(h, "state"), "missing") || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "executable"))
+				printf("%-14s %s%s\n", cli_str(h, "name"), cli_str(h, "state"),
+				       !strcmp(cli_str(h, "state"), "missing") || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "executable"))
 					       ? ""
 					       : " (not executable)");
 		}
 		if (status)
-			printf("mreg.program: %s\n", *str(out, "program") ? str(out, "program") : "(not set: mreg on PATH)");
+			printf("mreg.program: %s\n", *cli_str(out, "program") ? cli_str(out, "program") : "(not set: mreg on PATH)");
 	}
 	cJSON_Delete(out);
 	mreg_registry_free(reg);

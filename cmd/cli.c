@@ -354,3 +354,15 @@ int cli_print_version_of(mreg_registry *reg, const char *model, int version)
 	mreg_state_free(st);
 	return rc;
 }
+
+const char *cli_str(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? s : "";
+}
+
+double cli_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}

@@ -111,6 +111,9 @@ typedef struct {
 mreg_jsonw *cli_json_start(cli_json *j);
 mreg_jsonw *cli_json_object(cli_json *j);
 void cli_json_print(cli_json *j);
+/* A member of a JSON object the library returned: its string ("" when absent or not one), its number (0). */
+const char *cli_str(const cJSON *o, const char *key);
+double cli_num(const cJSON *o, const char *key);
 /* One parsed value (NULL prints null) as the JSON document on stdout. */
 void cli_print_value(const cJSON *v);
 /* One version object, as show --json prints it. */

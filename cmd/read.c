@@ -408,23 +408,8 @@ static void print_log_json(mreg_event **evs, size_t start, size_t n)
 	cli_json j;
 	mreg_jsonw *w = cli_json_start(&j);
 	mreg_jsonw_arr_begin(w, NULL);
-	for (size_t i = start; i < n; i++) {
-		const mreg_event *e = evs[i];
-		mreg_jsonw_obj_begin(w, NULL);
-		mreg_jsonw_str(w, "id", e->id);
-		mreg_jsonw_int(w, "clock", e->clock);
-		mreg_jsonw_str(w, "time", e->time);
-		mreg_jsonw_str(w, "type", mreg_event_type_name(e->type));
-		mreg_jsonw_str(w, "actor", e->actor);
-		mreg_jsonw_str(w, "node", e->node);
-		mreg_jsonw_str(w, "model", e->model);
-		mreg_jsonw_int(w, "version", e->version);
-		if (e->ref[0])
-			mreg_jsonw_str(w, "ref", e->ref);
-		else
-			mreg_jsonw_null(w, "ref");
-		mreg_jsonw_obj_end(w);
-	}
+	for (size_t i = start; i < n; i++)
+		mreg_event_write_summary(w, evs[i]);
 	mreg_jsonw_arr_end(w);
 	cli_json_print(&j);
 }

@@ -28,18 +28,6 @@ const cli_opt opts_sync[] = {
 	{ NULL, 0, false, NULL }
 };
 
-static const char *str(const cJSON *o, const char *k)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-	return s ? s : "";
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static int count(const cJSON *o, const char *k)
 {
 	return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -84,7 +72,7 @@ int cmd_clone(cli_globals *g, int argc, char **argv)
 		cli_print_value(out);
 	else
 		printf("Cloned %s into %s: %.0f events, %.0f models, %.0f versions%s\n", a.positional[0], dir,
-		       num(out, "events"), num(out, "models"), num(out, "versions"),
+		       cli_num(out, "events"), cli_num(out, "models"), cli_num(out, "versions"),
 		       count(out, "files_not_here") ? " (some large files are not here: see mreg sync status)" : "");
 	cJSON_Delete(out);
 	free(dir);
@@ -125,7 +113,7 @@ int cmd_remote(cli_globals *g, int argc, char **argv)
 	} else if (want == 1) {
 		const cJSON *r;
 		cJSON_ArrayForEach(r, out)
-			printf("%s\t%s\n", str(r, "name"), str(r, "url"));
+			printf("%s\t%s\n", cli_str(r, "name"), cli_str(r, "url"));
 	} else if (!g->json) {
 		printf(want == 3 ? "Added remote %s\n" : "Removed remote %s\n", a.positional[1]);
 	}
@@ -140,33 +128,33 @@ static void print_round(const cJSON *r)
 {
 	const cJSON *x;
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "remotes")) {
-		const char *res = str(x, "result");
+		const char *res = cli_str(x, "result");
 		if (!strcmp(res, "ok")) {
-			printf("%s: ok: %.0f events received, %.0f sent", str(x, "name"), num(x, "events_received"),
-			       num(x, "events_sent"));
-			if (strcmp(str(x, "how"), "none"))
-				printf(" (%s)", str(x, "how"));
+			printf("%s: ok: %.0f events received, %.0f sent", cli_str(x, "name"), cli_num(x, "events_received"),
+			       cli_num(x, "events_sent"));
+			if (strcmp(cli_str(x, "how"), "none"))
+				printf(" (%s)", cli_str(x, "how"));
 			printf("\n");
 		} else {
-			printf("%s: %s: %s\n", str(x, "name"), res, str(x, "error"));
+			printf("%s: %s: %s\n", cli_str(x, "name"), res, cli_str(x, "error"));
 		}
 		const cJSON *m;
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(x, "files_not_here"))
-			printf("%s: large file not here: %s: %s\n", str(x, "name"), str(m, "path"), str(m, "problem"));
-		if (*str(x, "warning"))
-			printf("%s: %s\n", str(x, "name"), str(x, "warning"));
+			printf("%s: large file not here: %s: %s\n", cli_str(x, "name"), cli_str(m, "path"), cli_str(m, "problem"));
+		if (*cli_str(x, "warning"))
+			printf("%s: %s\n", cli_str(x, "name"), cli_str(x, "warning"));
 	}
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "versions_renumbered"))
-		printf("renumbered: %s:%.0f is now %s:%.0f (%s)\n", str(x, "model_id"), num(x, "claimed"),
-		       str(x, "model_id"), num(x, "version"), str(x, "ref"));
+		printf("renumbered: %s:%.0f is now %s:%.0f (%s)\n", cli_str(x, "model_id"), cli_num(x, "claimed"),
+		       cli_str(x, "model_id"), cli_num(x, "version"), cli_str(x, "ref"));
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "conflicts"))
-		printf("conflict: %s %s:%.0f: %s\n", str(x, "type"), str(x, "model_id"), num(x, "version"),
-		       str(x, "message"));
+		printf("conflict: %s %s:%.0f: %s\n", cli_str(x, "type"), cli_str(x, "model_id"), cli_num(x, "version"),
+		       cli_str(x, "message"));
 	int nremotes = count(r, "remotes");
 	printf("%s%.0f of %d nodes synced: %.0f events received, %.0f sent, %d models changed, %d versions renumbered, "
 	       "%d conflicts\n",
-	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "dry_run")) ? "dry run: " : "", num(r, "nodes_synced"),
-	       nremotes, num(r, "events_received"), num(r, "events_sent"), count(r, "models_changed"),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "dry_run")) ? "dry run: " : "", cli_num(r, "nodes_synced"),
+	       nremotes, cli_num(r, "events_received"), cli_num(r, "events_sent"), count(r, "models_changed"),
 	       count(r, "versions_renumbered"), count(r, "conflicts"));
 }
 
@@ -232,24 +220,24 @@ static int sync_status(cli_globals *g, mreg_registry *reg)
 	} else {
 		const cJSON *last = cJSON_GetObjectItemCaseSensitive(out, "last_round"), *r;
 		if (cJSON_IsObject(last))
-			printf("last round: %s, %.0f synced, %.0f failed, %.0f events received, %.0f sent\n", str(last, "finished"),
-			       num(last, "nodes_synced"), num(last, "nodes_failed"), num(last, "events_received"),
-			       num(last, "events_sent"));
+			printf("last round: %s, %.0f synced, %.0f failed, %.0f events received, %.0f sent\n", cli_str(last, "finished"),
+			       cli_num(last, "nodes_synced"), cli_num(last, "nodes_failed"), cli_num(last, "events_received"),
+			       cli_num(last, "events_sent"));
 		else
 			printf("last round: never\n");
-		printf("local: %.0f models, %.0f versions, %.0f events, %.0f conflicts\n", num(out, "models"),
-		       num(out, "versions"), num(out, "events"), num(out, "conflicts"));
+		printf("local: %.0f models, %.0f versions, %.0f events, %.0f conflicts\n", cli_num(out, "models"),
+		       cli_num(out, "versions"), cli_num(out, "events"), cli_num(out, "conflicts"));
 		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(out, "remotes")) {
 			const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "breaker");
-			printf("%s\t%s\n", str(r, "name"), str(r, "url"));
+			printf("%s\t%s\n", cli_str(r, "name"), cli_str(r, "url"));
 			printf("  last success: %s; events received: %.0f (last round %.0f)\n",
-			       *str(r, "last_success") ? str(r, "last_success") : "never", num(r, "events_received"),
-			       num(r, "last_events_received"));
-			if (*str(r, "last_error"))
-				printf("  last error: %s: %s\n", str(r, "last_error_at"), str(r, "last_error"));
-			printf("  breaker: %s, %.0f consecutive failures", str(b, "state"), num(r, "consecutive_failures"));
-			if (*str(b, "open_until"))
-				printf(", next try after %s", str(b, "open_until"));
+			       *cli_str(r, "last_success") ? cli_str(r, "last_success") : "never", cli_num(r, "events_received"),
+			       cli_num(r, "last_events_received"));
+			if (*cli_str(r, "last_error"))
+				printf("  last error: %s: %s\n", cli_str(r, "last_error_at"), cli_str(r, "last_error"));
+			printf("  breaker: %s, %.0f consecutive failures", cli_str(b, "state"), cli_num(r, "consecutive_failures"));
+			if (*cli_str(b, "open_until"))
+				printf(", next try after %s", cli_str(b, "open_until"));
 			printf("\n");
 		}
 	}

@@ -3,7 +3,8 @@
  * does (`mreg check`): "square8_2p:3 staging -> production (passed
  * evaluation) by alice". Free text (reasons, tags, names) is cut to a
  * readable length and its control characters shown as '?', so one event is
- * always one line whatever its writer put in it.
+ * always one line whatever its writer put in it. And an event as the log
+ * lists it (`mreg log --json`, the API's /events): its envelope alone.
  */
 #include "event.h"
 
@@ -93,4 +94,19 @@ void mreg_event_describe(mreg_buf *out, const mreg_event *ev, int version, int o
 	}
 	mreg_buf_puts(out, " by ");
 	put_text(out, ev->actor);
+}
+
+void mreg_event_write_summary(mreg_jsonw *w, const mreg_event *e)
+{
+	mreg_jsonw_obj_begin(w, NULL);
+	mreg_jsonw_str(w, "id", e->id);
+	mreg_jsonw_int(w, "clock", e->clock);
+	mreg_jsonw_str(w, "time", e->time);
+	mreg_jsonw_str(w, "type", mreg_event_type_name(e->type));
+	mreg_jsonw_str(w, "actor", e->actor);
+	mreg_jsonw_str(w, "node", e->node);
+	mreg_jsonw_str(w, "model", e->model);
+	mreg_jsonw_int(w, "version", e->version);
+	mreg_jsonw_str(w, "ref", e->ref[0] ? e->ref : NULL);
+	mreg_jsonw_obj_end(w);
 }

@@ -160,6 +160,8 @@ void mreg_event_path(char out[MREG_EVENT_PATH_MAX], const char *id);
  * version's (B of a comparison, the version a rollback replaces; 0: as named).
  */
 void mreg_event_describe(mreg_buf *out, const mreg_event *ev, int version, int other);
+/* The event as the log lists it: {id, clock, time, type, actor, node, model, version, ref (null on registrations)}. */
+void mreg_event_write_summary(mreg_jsonw *w, const mreg_event *e);
 
 /* (clock, id) order: negative, zero or positive. */
 int mreg_event_cmp(const mreg_event *a, const mreg_event *b);

@@ -143,20 +143,8 @@ static int events(mreg_jsonw *w, mreg_registry *reg, const char *since, long lim
 		start = i + 1;
 	}
 	mreg_jsonw_arr_begin(w, NULL);
-	for (size_t i = start; i < n && (long)(i - start) < limit; i++) {
-		const mreg_event *e = evs[i];
-		mreg_jsonw_obj_begin(w, NULL);
-		mreg_jsonw_str(w, "id", e->id);
-		mreg_jsonw_int(w, "clock", e->clock);
-		mreg_jsonw_str(w, "time", e->time);
-		mreg_jsonw_str(w, "type", mreg_event_type_name(e->type));
-		mreg_jsonw_str(w, "actor", e->actor);
-		mreg_jsonw_str(w, "node", e->node);
-		mreg_jsonw_str(w, "model", e->model);
-		mreg_jsonw_int(w, "version", e->version);
-		mreg_jsonw_str(w, "ref", e->ref[0] ? e->ref : NULL);
-		mreg_jsonw_obj_end(w);
-	}
+	for (size_t i = start; i < n && (long)(i - start) < limit; i++)
+		mreg_event_write_summary(w, evs[i]);
 	mreg_jsonw_arr_end(w);
 	mreg_events_free(evs, n);
 	return 0;

@@ -62,14 +62,20 @@ static void add_problem(checking *ck, const char *commit, const char *path, cons
 	cJSON_AddItemToArray(ck->problems, o);
 }
 
+/* The id of the event an events/ path names, or NULL. */
+static const char *path_event(char out[33], const char *path)
+{
+	const char *base = strrchr(path, '/');
+	if (strncmp(path, "events/", 7) || !base || strlen(base + 1) != 37)
+		return NULL;
+	snprintf(out, 33, "%.32s", base + 1);
+	return out;
+}
+
 static void layout_problem(const char *commit, const char *path, const char *problem, void *payload)
 {
-	checking *ck = payload;
-	char event[33] = "";
-	const char *base = strrchr(path, '/');
-	if (!strncmp(path, "events/", 7) && base && strlen(base + 1) == 37)
-		snprintf(event, sizeof(event), "%.32s", base + 1);
-	add_problem(ck, commit, path, event[0] ? event : NULL, "%s", problem);
+	char event[33];
+	add_problem(payload, commit, path, path_event(event, path), "%s", problem);
 }
 
 /* ---- the range ---------------------------------------------------------- */
@@ -372,16 +378,6 @@ done:
 	if (!*out)
 		mreg_cache_release_maps_from(reg, maps);
 	return rc;
-}
-
-/* The id of the event an events/ path names, or NULL. */
-static const char *path_event(char out[33], const char *path)
-{
-	const char *base = strrchr(path, '/');
-	if (strncmp(path, "events/", 7) || !base || strlen(base + 1) != 37)
-		return NULL;
-	snprintf(out, 33, "%.32s", base + 1);
-	return out;
 }
 
 /*

@@ -194,10 +194,6 @@ typedef struct {
 	const char *signers;	/* its path (.mreg/...) */
 	const char *stage;	/* the protected stage, for messages */
 } mreg_signing;
-/* 1 when the user has an ssh signing key configured (gpg.format ssh, user.signingkey), else 0. */
-int mreg_sign_configured(mreg_registry *reg);
-/* data signed as `ssh-keygen -Y sign -n git` signs it with the configured key: the armored signature. */
-int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data);
 /* The commit signed, its key checked against the signers file first: MREG_EINVALID naming both when not allowed. */
 int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, size_t len);
 /* A file of a tree by path: 0 read, 1 none there (or not a plain file). */

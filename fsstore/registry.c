@@ -343,28 +343,24 @@ fail:
 	return rc;
 }
 
-int mreg_registry_open_git(mreg_registry **out, const char *dir)
+/* The registry a command names: dir, else $MREG_DIR, else data/model_registry. */
+static const char *dir_or_default(const char *dir)
 {
-	int rc;
-	if ((rc = mreg_libgit2_ready()) < 0)
-		return rc;
 	if (!dir || !*dir)
 		dir = getenv("MREG_DIR");
-	if (!dir || !*dir)
-		dir = MREG_DEFAULT_DIR;
-	return open_repo(out, dir, true);
+	return dir && *dir ? dir : MREG_DEFAULT_DIR;
+}
+
+int mreg_registry_open_git(mreg_registry **out, const char *dir)
+{
+	int rc = mreg_libgit2_ready();
+	return rc < 0 ? rc : open_repo(out, dir_or_default(dir), true);
 }
 
 int mreg_registry_open(mreg_registry **out, const char *dir)
 {
-	int rc;
-	if ((rc = mreg_libgit2_ready()) < 0)
-		return rc;
-	if (!dir || !*dir)
-		dir = getenv("MREG_DIR");
-	if (!dir || !*dir)
-		dir = MREG_DEFAULT_DIR;
-	return open_repo(out, dir, false);
+	int rc = mreg_libgit2_ready();
+	return rc < 0 ? rc : open_repo(out, dir_or_default(dir), false);
 }
 
 /*
@@ -390,10 +386,7 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 	char head[41], branch[256];
 
 	*out = NULL;
-	if (!dir || !*dir)
-		dir = getenv("MREG_DIR");
-	if (!dir || !*dir)
-		dir = MREG_DEFAULT_DIR;
+	dir = dir_or_default(dir);
 	size_t n = strlen(dir);
 	const char *sep = n && dir[n - 1] == '/' ? "" : "/";
 	if (!(reg = calloc(1, sizeof(*reg))))

@@ -128,30 +128,18 @@ static int need_program(const char *prog)
 							   "(Debian: openssh-client)", prog);
 }
 
-int mreg_sign_configured(mreg_registry *reg)
+static bool configured(const sign_config *c)
 {
-	sign_config c;
-	int rc = read_config(&c, reg);
-	if (rc == 0)
-		rc = c.format && !strcmp(c.format, "ssh") && c.key && *c.key;
-	config_dispose(&c);
-	return rc;
+	return c->format && !strcmp(c->format, "ssh") && c->key && *c->key;
 }
 
-int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data)
+/* data signed as `ssh-keygen -Y sign -n git` signs it with the configured key (c is configured): the armored signature. */
+static int sign_buffer(mreg_buf *sig, mreg_registry *reg, const sign_config *c, const char *data)
 {
-	sign_config c;
 	mreg_buf err = MREG_BUF_INIT;
 	char *keyfile = NULL, *literal = NULL;
-	int rc = read_config(&c, reg);
-	if (rc < 0)
-		goto done;
-	if (!c.format || strcmp(c.format, "ssh") || !c.key || !*c.key) {
-		rc = mreg_error_set(MREG_EINVALID, "no ssh signing key is configured in '%s' (git config gpg.format ssh; "
-				    "git config user.signingkey KEY)", reg->path);
-		goto done;
-	}
-	const char *key = c.key;
+	int rc = 0;
+	const char *key = c->key;
 	if (!strncmp(key, "key::", 5) || !strncmp(key, "ssh-", 4)) {
 		/* a public key whose private half the agent holds: to a file for -f, signed with -U */
 		const char *pub = strncmp(key, "key::", 5) ? key : key + 5;
@@ -166,17 +154,16 @@ int mreg_sign_buffer(mreg_buf *sig, mreg_registry *reg, const char *data)
 		}
 		key = keyfile;
 	}
-	char *argv[] = { c.program, "-Y", "sign", "-n", "git", "-f", (char *)key, literal ? "-U" : NULL, NULL };
+	char *argv[] = { c->program, "-Y", "sign", "-n", "git", "-f", (char *)key, literal ? "-U" : NULL, NULL };
 	mreg_buf_clear(sig);
-	if ((rc = need_program(c.program)) < 0 || (rc = mreg_remote_run(sig, &err, NULL, argv, data)) < 0)
+	if ((rc = need_program(c->program)) < 0 || (rc = mreg_remote_run(sig, &err, NULL, argv, data)) < 0)
 		goto done;
 	if (strncmp(sig->ptr, "-----BEGIN SSH SIGNATURE-----", 29))
-		rc = mreg_error_set(MREG_ERROR, "'%s -Y sign' made no signature with '%s'", c.program, c.key);
+		rc = mreg_error_set(MREG_ERROR, "'%s -Y sign' made no signature with '%s'", c->program, c->key);
 done:
 	temp_remove(literal);
 	free(keyfile);
 	mreg_buf_dispose(&err);
-	config_dispose(&c);
 	return rc;
 }
 
@@ -195,43 +182,6 @@ int mreg_sign_read_file(mreg_buf *out, mreg_registry *reg, const git_oid *tree, 
 	return type == GIT_OBJECT_BLOB ? 0 : 1;
 }
 
-int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, size_t len)
-{
-	mreg_buf sig = MREG_BUF_INIT, allowed = MREG_BUF_INIT, why = MREG_BUF_INIT;
-	char *who = NULL;
-	int rc;
-	if ((rc = mreg_sign_configured(s->reg)) <= 0) {
-		if (rc == 0)
-			rc = mreg_error_set(MREG_EINVALID, "'%s' is a protected stage: its commits must be signed, and no ssh "
-					    "signing key is configured (git config gpg.format ssh; git config user.signingkey KEY)",
-					    s->stage);
-		goto done;
-	}
-	if ((rc = mreg_sign_buffer(&sig, s->reg, commit)) < 0)
-		goto done;
-	if ((rc = mreg_sign_read_file(&allowed, s->reg, s->tree, s->signers)) < 0)
-		goto done;
-	if (rc == 1) {
-		rc = mreg_error_set(MREG_EINVALID, "'%s' is a protected stage and its signers file '%s' is not in the registry",
-				    s->stage, s->signers);
-		goto done;
-	}
-	if ((rc = mreg_sign_verify(&who, &why, s->reg, allowed.ptr, allowed.size, sig.ptr, commit, 0)) < 0)
-		goto done;
-	if (rc == 1) {
-		rc = mreg_error_set(MREG_EINVALID, "cannot sign for protected stage '%s': %s in '%s'", s->stage, why.ptr,
-				    s->signers);
-		goto done;
-	}
-	rc = mreg_git_commit_sign(out, commit, len, sig.ptr);
-done:
-	free(who);
-	mreg_buf_dispose(&sig);
-	mreg_buf_dispose(&allowed);
-	mreg_buf_dispose(&why);
-	return rc;
-}
-
 /* "YYYYMMDDHHMMSS" of seconds, local time, as git passes -Overify-time. */
 static void verify_time(char out[32], int64_t seconds)
 {
@@ -241,18 +191,15 @@ static void verify_time(char out[32], int64_t seconds)
 		snprintf(out, 32, "19700101000000");
 }
 
-int mreg_sign_verify(char **principal, mreg_buf *why, mreg_registry *reg, const char *allowed, size_t alen,
-		     const char *sig, const char *data, int64_t when)
+/* mreg_sign_verify with program (gpg.ssh.program) already read. */
+static int verify_with(char **principal, mreg_buf *why, mreg_registry *reg, char *program, const char *allowed,
+		       size_t alen, const char *sig, const char *data, int64_t when)
 {
-	char *afile = NULL, *sfile = NULL, *program = NULL, opt[64], t[32];
+	char *afile = NULL, *sfile = NULL, opt[64], t[32];
 	mreg_buf out = MREG_BUF_INIT, err = MREG_BUF_INIT;
-	sign_config c;
 	int rc;
 	*principal = NULL;
 	mreg_buf_clear(why);
-	if ((rc = read_config(&c, reg)) < 0)
-		return rc;
-	program = c.program;
 	if ((rc = need_program(program)) < 0 || (rc = temp_file(&afile, reg, "signers", allowed, alen)) < 0 ||
 	    (rc = temp_file(&sfile, reg, "sig", sig, strlen(sig))) < 0)
 		goto done;
@@ -283,6 +230,56 @@ done:
 	temp_remove(sfile);
 	mreg_buf_dispose(&out);
 	mreg_buf_dispose(&err);
+	return rc;
+}
+
+int mreg_sign_verify(char **principal, mreg_buf *why, mreg_registry *reg, const char *allowed, size_t alen,
+		     const char *sig, const char *data, int64_t when)
+{
+	sign_config c;
+	int rc = read_config(&c, reg);
+	if (rc == 0)
+		rc = verify_with(principal, why, reg, c.program, allowed, alen, sig, data, when);
 	config_dispose(&c);
+	return rc;
+}
+
+int mreg_sign_commit(mreg_buf *out, const mreg_signing *s, const char *commit, size_t len)
+{
+	mreg_buf sig = MREG_BUF_INIT, allowed = MREG_BUF_INIT, why = MREG_BUF_INIT;
+	char *who = NULL;
+	sign_config c;
+	int rc = read_config(&c, s->reg);
+	if (rc < 0)
+		goto done;
+	if (!configured(&c)) {
+		rc = mreg_error_set(MREG_EINVALID, "'%s' is a protected stage: its commits must be signed, and no ssh "
+				    "signing key is configured (git config gpg.format ssh; git config user.signingkey KEY)",
+				    s->stage);
+		goto done;
+	}
+	if ((rc = sign_buffer(&sig, s->reg, &c, commit)) < 0)
+		goto done;
+	if ((rc = mreg_sign_read_file(&allowed, s->reg, s->tree, s->signers)) < 0)
+		goto done;
+	if (rc == 1) {
+		rc = mreg_error_set(MREG_EINVALID, "'%s' is a protected stage and its signers file '%s' is not in the registry",
+				    s->stage, s->signers);
+		goto done;
+	}
+	if ((rc = verify_with(&who, &why, s->reg, c.program, allowed.ptr, allowed.size, sig.ptr, commit, 0)) < 0)
+		goto done;
+	if (rc == 1) {
+		rc = mreg_error_set(MREG_EINVALID, "cannot sign for protected stage '%s': %s in '%s'", s->stage, why.ptr,
+				    s->signers);
+		goto done;
+	}
+	rc = mreg_git_commit_sign(out, commit, len, sig.ptr);
+done:
+	config_dispose(&c);
+	free(who);
+	mreg_buf_dispose(&sig);
+	mreg_buf_dispose(&allowed);
+	mreg_buf_dispose(&why);
 	return rc;
 }

@@ -53,6 +53,9 @@ int cmd_baseline(cli_globals *, int, char **);
 int cmd_rollback(cli_globals *, int, char **);
 int cmd_regression(cli_globals *, int, char **);
 extern const cli_opt opts_baseline[], opts_rollback[], opts_regression[];
+/* quality.c */
+int cmd_quality(cli_globals *, int, char **);
+extern const cli_opt opts_quality[];
 /* validation.c, compare.c, auto_promote.c */
 int cmd_validation(cli_globals *, int, char **);
 int cmd_compare(cli_globals *, int, char **);
@@ -152,10 +155,14 @@ const cli_command cli_commands[] = {
 	  "needs games_played >= min_games and, if the model has a production version, an Elo at least\n"
 	  "min_elo_improvement above it. Defaults from mreg.json's auto_promote (25 Elo, 100 games).\n"
 	  "Not promoting is an answer, not an error: exit 0 with the reason." },
-	{ "baseline", cmd_baseline, "set or show the baseline a rollback check compares to",
-	  "mreg baseline set MODEL [--elo X] [--win-rate Y] [--games N] | baseline show MODEL", opts_baseline,
+	{ "baseline", cmd_baseline, "set or show the baselines a rollback check compares to",
+	  "mreg baseline set MODEL [--name NAME] [--elo X] [--win-rate Y] [--games N] |\n"
+	  "       baseline show MODEL [--name NAME]", opts_baseline,
 	  "set writes a baseline.set event: the values given, the rest from the production version.\n"
-	  "A successful rollback drops the model's baseline, as the original did." },
+	  "--name sets a named baseline: a check compares to the model's own baseline, then to each named\n"
+	  "one, and names the one that regressed ('... (baseline 'release')'). show prints all of them\n"
+	  "(--json: the one asked for, or null). A successful rollback drops the model's baselines, as the\n"
+	  "original did." },
 	{ "rollback", cmd_rollback, "roll a model back, check whether to, and its record",
 	  "mreg rollback MODEL [--to N] [-r REASON] [--trigger T] [--dry-run] [--if-needed [--elo X] [--win-rate Y]\n"
 	  "       [--games N]] | rollback check MODEL [--elo X] [--win-rate Y] [--games N] |\n"
@@ -172,7 +179,12 @@ const cli_command cli_commands[] = {
 	  "rate, 50 games since the baseline). history lists attempts newest first (--json: model_id,\n"
 	  "from_version, to_version, reason, triggered_by, success, error_message, from_metrics,\n"
 	  "to_metrics, timestamp, actor, event); a rollback another node made impossible first is kept\n"
-	  "as failed. stats: total_rollbacks, successful, failed, by_trigger, recent_24h." },
+	  "as failed. stats: total_rollbacks, successful, failed, by_trigger, recent_24h. --dry-run says\n"
+	  "what would happen and writes nothing. --if-needed is the monitor's check: with mreg.json's\n"
+	  "rollback.consecutive_regressions_required N above 1 it rolls back only when N checks in a row\n"
+	  "regressed (each check that changes the run is a rollback.checked event). Automatic rollbacks\n"
+	  "(trigger auto_*) wait for rollback.cooldown_minutes and keep to rollback.max_rollbacks_per_day;\n"
+	  "with rollback.auto_rollback_enabled false they are reported and not made." },
 	{ "regression", cmd_regression, "apply the regression policy to a reported regression",
 	  "mreg regression MODEL --severity minor|moderate|severe|critical --elo-drop X [-r REASON]",
 	  opts_regression,
@@ -181,6 +193,19 @@ const cli_command cli_commands[] = {
 	  "back (auto_regression_severe); moderate rolls back when the Elo drop is over 30\n"
 	  "(auto_regression_moderate); minor does nothing. --json {model_id, action: none|rollback|wait,\n"
 	  "reason[, from_version, to_version]}." },
+	{ "quality", cmd_quality, "report data quality; roll back on sustained low quality",
+	  "mreg quality report MODEL --score S [-r REASON] | quality check [MODEL] [--dry-run] |\n"
+	  "       quality status",
+	  opts_quality,
+	  "The original's quality watcher. report writes a quality.reported event (a score from 0 to 1,\n"
+	  "judged by mreg.json's rollback.quality_critical_threshold, 0.3, which the event records); a\n"
+	  "score below it starts the watch, one at or above it ends it. When the quality has stayed low\n"
+	  "for rollback.quality_sustained_minutes (30), the model rolls back (trigger auto_quality,\n"
+	  "reason 'Sustained low quality (Q) for M minutes'), at the report or at the next check; the\n"
+	  "rollback ends the watch. check looks at every watched model (or MODEL), exit 1 when a rollback\n"
+	  "due was refused (cooldown, no candidate). status: the watched models, since when, and the\n"
+	  "original's counters (--json: critical_threshold, sustained_minutes, rollbacks_triggered,\n"
+	  "configs_being_monitored, models)." },
 	{ "cmaes", cmd_cmaes, "register CMA-ES results; best model, weights and runs",
 	  "mreg cmaes register WEIGHTS --board B --players N --fitness F --generation G [--config-file F |\n"
 	  "       --population-size N --sigma S --games-per-eval N --opponent-mode M --eval-mode M --run-id ID]\n"

@@ -17,8 +17,18 @@ const cli_opt opts_baseline[] = {
 	{ "elo", 0, true, "X            baseline Elo (default: the production version's)" },
 	{ "win-rate", 0, true, "Y       baseline win rate, 0 to 1" },
 	{ "games", 0, true, "N          games played at the baseline" },
+	{ "name", 0, true, "NAME         a named baseline, checked as well as the model's own" },
 	{ NULL, 0, false, NULL }
 };
+
+/* "Baseline of m: elo 1500, ..." (the name in quotes after the model's id for a named one). */
+static void print_baseline(const char *model, const char *name, const cJSON *b)
+{
+	char e[32], r[32], n[32];
+	printf("Baseline %s%s%sof %s: elo %s, win rate %s, games %s (set %s by %s)\n", name ? "'" : "", name ? name : "",
+	       name ? "' " : "", model, cli_member_text(e, sizeof(e), b, "elo"), cli_member_text(r, sizeof(r), b, "win_rate"),
+	       cli_member_text(n, sizeof(n), b, "games_played"), cli_str(b, "set_at"), cli_str(b, "set_by"));
+}
 
 /* --elo, --win-rate and --games (of baseline, and of rollback's check) as metrics; -1 after a usage error. */
 static int metrics_opts(mreg_metrics *m, const cli_args *a)
@@ -65,7 +75,8 @@ int cmd_baseline(cli_globals *g, int argc, char **argv)
 		return 2;
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	if (!strcmp(a.positional[0], "set") && (rc = mreg_baseline_set(reg, model, &m)) < 0) {
+	const char *name = cli_get(&a, "name");
+	if (!strcmp(a.positional[0], "set") && (rc = mreg_baseline_set(reg, model, name, &m)) < 0) {
 		rc = cli_fail(rc);
 		goto done;
 	}
@@ -74,17 +85,19 @@ int cmd_baseline(cli_globals *g, int argc, char **argv)
 		goto done;
 	}
 	/* a baseline may be there ahead of the model (the original's get_baseline: None when not) */
-	const cJSON *b = cJSON_GetObjectItemCaseSensitive(st->baselines, model);
+	const cJSON *named = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st->monitor, model),
+							      "baselines");
+	const cJSON *b = name ? cJSON_GetObjectItemCaseSensitive(named, name)
+			      : cJSON_GetObjectItemCaseSensitive(st->baselines, model);
 	if (g->json) {
 		cli_print_value(b);	/* null when none is set */
-	} else if (!b) {
-		printf("No baseline set for %s\n", model);
+	} else if (!b && !(name == NULL && named)) {
+		printf("No baseline %s%s%sset for %s\n", name ? "'" : "", name ? name : "", name ? "' " : "", model);
 	} else {
-		char e[32], r[32], n[32];
-		printf("Baseline of %s: elo %s, win rate %s, games %s (set %s by %s)\n", model,
-		       cli_member_text(e, sizeof(e), b, "elo"), cli_member_text(r, sizeof(r), b, "win_rate"),
-		       cli_member_text(n, sizeof(n), b, "games_played"), cJSON_GetObjectItemCaseSensitive(b, "set_at")->valuestring,
-		       cJSON_GetObjectItemCaseSensitive(b, "set_by")->valuestring);
+		if (b)
+			print_baseline(model, name, b);
+		if (!name)
+			cJSON_ArrayForEach(b, named) print_baseline(model, b->string, b);
 	}
 done:
 	mreg_state_free(st);
@@ -334,6 +347,24 @@ static void print_no_rollback(cli_globals *g, const char *why, const mreg_buf *c
 	cli_json_print(&j);
 }
 
+/* What --if-needed prints when a regression was seen, but not yet in enough checks in a row. */
+static void print_run(cli_globals *g, const char *why, int seen, double required)
+{
+	if (!g->json) {
+		printf("Regression seen in %d of %.0f consecutive checks (rollback.consecutive_regressions_required), "
+		       "no rollback yet: %s\n", seen, required, why);
+		return;
+	}
+	cli_json j;
+	mreg_jsonw *w = cli_json_object(&j);
+	mreg_jsonw_bool(w, "should_rollback", true);
+	mreg_jsonw_bool(w, "rolled_back", false);
+	mreg_jsonw_str(w, "reason", why);
+	mreg_jsonw_int(w, "regressions_seen", seen);
+	mreg_jsonw_int(w, "regressions_required", (int64_t)required);
+	cli_json_print(&j);
+}
+
 /* rollback MODEL --if-needed: the check first; its words become the reason, "auto_check" the trigger. */
 static int rollback_if_needed(cli_globals *g, mreg_registry *reg, const char *model, int to, const mreg_metrics *given,
 			      const cli_args *a)
@@ -347,10 +378,19 @@ static int rollback_if_needed(cli_globals *g, mreg_registry *reg, const char *mo
 		return 2;
 	if (rc == 0)
 		rc = rollback_check(&why, &check, reg, model, given, &p);
+	int seen = 0;
+	if (rc >= 0 && p.consecutive_regressions_required > 1 && !cli_has(a, "dry-run")) {
+		/* the monitor's run of regressions, one event per check that changes it */
+		int got = mreg_rollback_checked(&seen, reg, model, rc == 1, rc == 1 ? why.ptr : check.size ? check.ptr : why.ptr);
+		rc = got < 0 ? got : rc;
+	}
 	if (rc < 0) {
 		rc = cli_fail(rc);
 	} else if (rc == 0) {
 		print_no_rollback(g, why.ptr, &check);
+	} else if (seen && seen < p.consecutive_regressions_required) {
+		print_run(g, why.ptr, seen, p.consecutive_regressions_required);
+		rc = 0;
 	} else if (cli_has(a, "dry-run")) {
 		rc = print_plan(g, reg, model, to);
 	} else if (!p.auto_rollback_enabled) {

@@ -74,7 +74,23 @@ void mreg_event_describe(mreg_buf *out, const mreg_event *ev, int version, int o
 		mreg_buf_printf(out, ":%d", other > 0 ? other : (int)mreg_event_body_num(ev, "b_version", 0));
 		break;
 	case MREG_EV_BASELINE:
-		mreg_buf_puts(out, " baseline set");
+		if (mreg_event_body_str(ev, "name")) {
+			mreg_buf_puts(out, " baseline '");
+			put_text(out, mreg_event_body_str(ev, "name"));
+			mreg_buf_puts(out, "' set");
+		} else {
+			mreg_buf_puts(out, " baseline set");
+		}
+		break;
+	case MREG_EV_QUALITY:
+		mreg_buf_printf(out, " data quality %.3f reported (threshold %.3f)", mreg_event_body_num(ev, "score", 0),
+				mreg_event_body_num(ev, "threshold", 0));
+		break;
+	case MREG_EV_CHECKED:
+		mreg_buf_puts(out, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->body, "degraded"))
+					   ? " rollback check: degraded"
+					   : " rollback check: within range");
+		put_paren(out, mreg_event_body_str(ev, "reason"));
 		break;
 	case MREG_EV_ROLLBACK:
 		mreg_buf_printf(out, " archived -> production, rolled back from %d",

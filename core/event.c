@@ -23,7 +23,8 @@
 static const char *const event_type_names[MREG_EV_COUNT] = {
 	"version.registered", "version.promoted", "version.metrics_updated",
 	"version.tagged", "version.untagged", "version.validation", "comparison.recorded",
-	"baseline.set", "rollback", "rollback.requested", "rollback.cleared"
+	"baseline.set", "rollback", "rollback.requested", "rollback.cleared",
+	"quality.reported", "rollback.checked"
 };
 
 const char *mreg_event_type_name(mreg_event_type t)
@@ -179,6 +180,8 @@ bool mreg_event_has_version(const mreg_event *ev)
 	case MREG_EV_BASELINE:
 	case MREG_EV_ROLLBACK_REQUESTED:
 	case MREG_EV_ROLLBACK_CLEARED:
+	case MREG_EV_QUALITY:
+	case MREG_EV_CHECKED:
 		return false;
 	default:
 		return true;

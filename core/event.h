@@ -52,6 +52,8 @@ typedef enum {
 	MREG_EV_ROLLBACK,	/* rollback: an archived version back to production, atomically */
 	MREG_EV_ROLLBACK_REQUESTED,	/* rollback.requested: a regression waits for approval */
 	MREG_EV_ROLLBACK_CLEARED,	/* rollback.cleared: a waiting request dropped */
+	MREG_EV_QUALITY,	/* quality.reported: a data-quality score of a model (the quality watch) */
+	MREG_EV_CHECKED,	/* rollback.checked: one check of the rollback monitor, degraded or not */
 	MREG_EV_COUNT
 } mreg_event_type;
 

@@ -66,6 +66,7 @@ static const body_field body_fields[MREG_EV_COUNT][12] = {
 		{ "elo", K_NUM, false, NULL },
 		{ "win_rate", K_NUM, false, NULL },
 		{ "games_played", K_COUNT, false, NULL },
+		{ "name", K_NAME, false, NULL },
 	},
 	[MREG_EV_ROLLBACK] = {
 		{ "from_ref", K_HEX, true, NULL },
@@ -81,6 +82,15 @@ static const body_field body_fields[MREG_EV_COUNT][12] = {
 		{ "reason", K_TEXT, true, NULL },
 	},
 	[MREG_EV_ROLLBACK_CLEARED] = {
+		{ "reason", K_TEXT, true, NULL },
+	},
+	[MREG_EV_QUALITY] = {
+		{ "score", K_NUM, true, NULL },
+		{ "threshold", K_NUM, true, NULL },
+		{ "reason", K_TEXT, true, NULL },
+	},
+	[MREG_EV_CHECKED] = {
+		{ "degraded", K_BOOL, true, NULL },
 		{ "reason", K_TEXT, true, NULL },
 	},
 };
@@ -194,6 +204,12 @@ static int check_body_rules(const mreg_event *ev)
 	case MREG_EV_ROLLBACK:
 		if (!strcmp(mreg_event_body_str(ev, "from_ref"), ev->ref))
 			return mreg_error_set(MREG_EINVALID, "invalid rollback: a version replacing itself");
+		break;
+	case MREG_EV_QUALITY:
+		/* a score and the threshold it was judged by are fractions, as the original's quality_score */
+		if (!(mreg_event_body_num(ev, "score", -1) >= 0 && mreg_event_body_num(ev, "score", -1) <= 1) ||
+		    !(mreg_event_body_num(ev, "threshold", -1) >= 0 && mreg_event_body_num(ev, "threshold", -1) <= 1))
+			return mreg_error_set(MREG_EINVALID, "invalid quality report: score and threshold must be from 0 to 1");
 		break;
 	default:
 		break;

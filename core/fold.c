@@ -276,7 +276,7 @@ static int conflictf(mreg_state *st, const mreg_event *ev, int version, const ch
 }
 
 /* Put item under key in obj, keeping members sorted by key (replacing one of the same key). */
-static int put_sorted(cJSON **obj, const char *key, cJSON *item)
+int mreg_json_put_sorted(cJSON **obj, const char *key, cJSON *item)
 {
 	if (!item || (!*obj && !(*obj = cJSON_CreateObject()))) {
 		cJSON_Delete(item);
@@ -323,6 +323,8 @@ static void add_body_member(cJSON *o, const char *key, const mreg_event *ev, con
 
 static int apply_baseline(mreg_state *st, const mreg_event *ev)
 {
+	if (mreg_event_body_str(ev, "name"))
+		return mreg_monitor_apply(st, ev);
 	cJSON *b = cJSON_CreateObject();
 	if (b) {
 		add_body_member(b, "elo", ev, "elo");
@@ -332,7 +334,7 @@ static int apply_baseline(mreg_state *st, const mreg_event *ev)
 		cJSON_AddStringToObject(b, "set_by", ev->actor);
 		cJSON_AddStringToObject(b, "event", ev->id);
 	}
-	return put_sorted(&st->baselines, ev->model, b);
+	return mreg_json_put_sorted(&st->baselines, ev->model, b);
 }
 
 static int apply_requested(mreg_state *st, const mreg_event *ev)
@@ -346,7 +348,7 @@ static int apply_requested(mreg_state *st, const mreg_event *ev)
 		cJSON_AddStringToObject(p, "requested_by", ev->actor);
 		cJSON_AddStringToObject(p, "event", ev->id);
 	}
-	return put_sorted(&st->pending, ev->model, p);
+	return mreg_json_put_sorted(&st->pending, ev->model, p);
 }
 
 static int apply_cleared(mreg_state *st, const mreg_event *ev)
@@ -430,6 +432,7 @@ static int apply_rollback(mreg_state *st, mreg_model *m, const mreg_event *ev)
 	/* as the original: a rollback ends the waiting request and the baseline it was judged by */
 	cJSON_DeleteItemFromObjectCaseSensitive(st->pending, m->id);
 	cJSON_DeleteItemFromObjectCaseSensitive(st->baselines, m->id);
+	mreg_monitor_rolled_back(st, m->id, mreg_event_body_str(ev, "trigger"));
 	return 0;
 }
 
@@ -638,9 +641,9 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 	}
 	if (m && !m->loaded)
 		return mreg_error_set(MREG_ERROR, "model '%s' is not loaded for event %s", ev->model, ev->id);
-	if (!m && ev->type == MREG_EV_BASELINE) {
-		/* as the original: a baseline may be set ahead of the model's first registration */
-		rc = apply_baseline(st, ev);
+	if (!m && (ev->type == MREG_EV_BASELINE || ev->type == MREG_EV_QUALITY)) {
+		/* as the original: a baseline (or a quality report) may come ahead of the model's first registration */
+		rc = ev->type == MREG_EV_BASELINE ? apply_baseline(st, ev) : mreg_monitor_apply(st, ev);
 		goto counted;
 	}
 	if (!m) {
@@ -669,6 +672,10 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 		break;
 	case MREG_EV_ROLLBACK:
 		rc = apply_rollback(st, m, ev);
+		break;
+	case MREG_EV_QUALITY:
+	case MREG_EV_CHECKED:
+		rc = mreg_monitor_apply(st, ev);
 		break;
 	default:
 		rc = apply_to_version(st, m, ev);

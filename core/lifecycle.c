@@ -39,6 +39,10 @@ static const struct policy_key {
 	{ "rollback", "auto_rollback_enabled", KEY_BOOL, offsetof(mreg_policy, auto_rollback_enabled), 0, 0 },
 	{ "rollback", "cooldown_minutes", KEY_NUM, offsetof(mreg_policy, cooldown_minutes), 0, 1e7 },
 	{ "rollback", "max_rollbacks_per_day", KEY_COUNT, offsetof(mreg_policy, max_rollbacks_per_day), 0, 1e6 },
+	{ "rollback", "quality_critical_threshold", KEY_NUM, offsetof(mreg_policy, quality_critical_threshold), 0, 1 },
+	{ "rollback", "quality_sustained_minutes", KEY_NUM, offsetof(mreg_policy, quality_sustained_minutes), 0, 1e7 },
+	{ "rollback", "consecutive_regressions_required", KEY_COUNT,
+	  offsetof(mreg_policy, consecutive_regressions_required), 1, 1e6 },
 	{ "auto_promote", "min_elo_improvement", KEY_NUM, offsetof(mreg_policy, min_elo_improvement), -1e6, 1e6 },
 	{ "auto_promote", "min_games", KEY_COUNT, offsetof(mreg_policy, min_games), 0, 1e12 },
 	{ "backup", "max_backups", KEY_COUNT, offsetof(mreg_policy, max_backups), 1, 1e6 },
@@ -355,8 +359,7 @@ int mreg_should_rollback(mreg_buf *out, mreg_buf *check, const mreg_state *st, c
 	/* the performance check answers for any production version, with or without a candidate (as check_performance) */
 	mreg_buf tmp = MREG_BUF_INIT;
 	mreg_buf *c = check ? check : &tmp;
-	int degraded = mreg_check_performance(c, cJSON_GetObjectItemCaseSensitive(st->baselines, m->id),
-					      cur ? cur : &m->prod->metrics, p);
+	int degraded = mreg_check_baselines(c, st, m->id, cur ? cur : &m->prod->metrics, p);
 	if (!mreg_rollback_candidate(m)) {
 		mreg_buf_puts(out, "No rollback candidates available");
 		mreg_buf_dispose(&tmp);

@@ -37,9 +37,12 @@ typedef struct {
 	bool auto_rollback_enabled;		/* regressions may roll back by themselves (true); else they wait */
 	double cooldown_minutes;		/* automatic rollbacks of one model at least this far apart (0: none) */
 	double max_rollbacks_per_day;		/* automatic rollbacks of one model in 24 h at most (0: no limit) */
+	double quality_critical_threshold;	/* a data-quality score below this starts the watch (0.3) */
+	double quality_sustained_minutes;	/* low that long, the model rolls back (30) */
+	double consecutive_regressions_required;	/* checks in a row that must regress before a rollback (1) */
 } mreg_policy;
 
-#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" }, true, 0, 0 }
+#define MREG_POLICY_INIT { 50, 0.10, 50, true, 25, 100, 10, 24, (int64_t)1 << 20, { "" }, true, 0, 0, 0.3, 30, 1 }
 
 /* The mreg.json format this mreg reads; a higher one is refused as too new. */
 #define MREG_POLICY_FORMAT 1
@@ -111,6 +114,26 @@ typedef enum {
  */
 int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const char **trigger,
 			   const char *severity, double elo_drop, const char *reason, const mreg_policy *p);
+
+/* ---- the rollback monitor's record (monitor.c) ---- */
+
+/*
+ * The quality watch at now (microseconds): 1 when model's data quality has
+ * been low for rollback.quality_sustained_minutes or more, with the
+ * original's reason ("Sustained low quality (0.150) for 31.0 minutes");
+ * else 0 with why. *minutes: how long it has been low (0: not watched).
+ */
+int mreg_quality_due(mreg_buf *why, double *minutes, const mreg_state *st, const char *model, int64_t now,
+		     const mreg_policy *p);
+/*
+ * The performance check against each baseline of model: the unnamed one
+ * (the original's), then the named ones in name order; 1 at the first that
+ * degraded, its reason naming it ("Elo dropped by 60 (threshold: 50.0)
+ * (baseline 'release')"); else 0 with the unnamed one's reason (the first
+ * named one's when there is no unnamed one).
+ */
+int mreg_check_baselines(mreg_buf *out, const mreg_state *st, const char *model, const mreg_metrics *cur,
+			 const mreg_policy *p);
 
 /* CMA-ES fitness to Elo: -400 log10(1/f - 1) for 0.01 < f < 0.99; false outside. */
 bool mreg_cmaes_elo(double *out, double fitness);

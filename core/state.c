@@ -154,6 +154,7 @@ void mreg_state_free(mreg_state *st)
 	cJSON_Delete(st->baselines);
 	cJSON_Delete(st->pending);
 	cJSON_Delete(st->rollbacks);
+	cJSON_Delete(st->monitor);
 	free(st);
 }
 

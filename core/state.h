@@ -143,11 +143,16 @@ typedef struct {
 	 * baselines      model id -> {elo, win_rate, games_played, set_at, set_by, event}
 	 * pending        model id -> {severity, elo_drop, reason, requested_at, requested_by, event}
 	 * rollbacks      every rollback attempt in fold order (see fold.c)
+	 * monitor        model id -> the rollback monitor's record (monitor.c):
+	 *                {baselines: {name -> baseline}, quality: {score,
+	 *                threshold, reported_at, low_since, reports, event},
+	 *                regressions}, each member there once it has a value
 	 * Objects keep their members sorted by model id. NULL: none yet.
 	 */
 	cJSON *baselines;
 	cJSON *pending;
 	cJSON *rollbacks;
+	cJSON *monitor;
 } mreg_state;
 
 int mreg_state_new(mreg_state **out);
@@ -177,6 +182,21 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
  * MREG_ECORRUPT.
  */
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
+/* ---- the rollback monitor's record (monitor.c; its decisions are in lifecycle.h) ---- */
+
+/*
+ * The fold of the monitor's events (fold.c calls it): baseline.set with a
+ * name, quality.reported, rollback.checked, into st->monitor.
+ */
+int mreg_monitor_apply(mreg_state *st, const mreg_event *ev);
+/* After a rollback of model by trigger: the run of regressions and the named baselines end; auto_quality ends the watch. */
+void mreg_monitor_rolled_back(mreg_state *st, const char *model, const char *trigger);
+/* The regressions the monitor's checks of model saw in a row, since the last check within range or rollback. */
+int mreg_monitor_regressions(const mreg_state *st, const char *model);
+/* The quality record of model ({score, threshold, reported_at, low_since, reports, event}), or NULL. */
+const cJSON *mreg_monitor_quality(const mreg_state *st, const char *model);
+/* Put item under key in *obj (made when NULL), members sorted by key, replacing one of the same key; item is taken. */
+int mreg_json_put_sorted(cJSON **obj, const char *key, cJSON *item);
 
 /*
  * Invariants of one model (state.c), asserted after every event the fold applies:
@@ -194,7 +214,7 @@ int mreg_validation_allowed(const char *status, const char *action);
 /* ---- state files (statefile.c: writers and full readers; statelazy.c: lazy readers) ---- */
 
 /* The layout of the state files; bump when any of them changes: older files are then folded anew. */
-#define MREG_STATE_FORMAT 6
+#define MREG_STATE_FORMAT 7
 
 /* "quarantined": [{path, problem}] as registry.json and `status --json` have it. */
 void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);

@@ -162,6 +162,7 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	write_json_or(&w, "baselines", st->baselines, false);
 	write_json_or(&w, "pending_rollbacks", st->pending, false);
 	write_json_or(&w, "rollbacks", st->rollbacks, true);
+	write_json_or(&w, "monitor", st->monitor, false);
 	mreg_jsonw_arr_begin(&w, "model_list");
 	for (size_t i = 0; i < st->nmodels; i++) {
 		const mreg_model *m = st->models[i];
@@ -463,7 +464,8 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 		goto done;
 	if ((rc = take_json(&st->baselines, doc, "baselines", false)) < 0 ||
 	    (rc = take_json(&st->pending, doc, "pending_rollbacks", false)) < 0 ||
-	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0)
+	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0 ||
+	    (rc = take_json(&st->monitor, doc, "monitor", false)) < 0)
 		goto done;
 	if ((rc = read_model_rows(st, cJSON_GetObjectItemCaseSensitive(doc, "model_list"))) < 0)
 		goto done;

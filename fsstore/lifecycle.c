@@ -49,7 +49,19 @@ static int find_model(mreg_model **out, mreg_state *st, const char *model)
 	return 0;
 }
 
-int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics *given)
+const char *mreg_baseline_name_problem(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0)
+		return "empty";
+	if (n > 64)
+		return "longer than 64 bytes";
+	if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return "use letters, digits, '.', '_' and '-'";
+	return NULL;
+}
+
+int mreg_baseline_set(mreg_registry *reg, const char *model, const char *name, const mreg_metrics *given)
 {
 	static const mreg_metric keys[] = { MREG_METRIC_ELO, MREG_METRIC_WIN_RATE, MREG_METRIC_GAMES_PLAYED };
 	static const char *const names[] = { "elo", "win_rate", "games_played" };
@@ -63,7 +75,11 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
 	m = mreg_state_model(t.st, model);
 	if ((rc = mreg_id_check(model)) < 0 || (rc = model_event(&t.ev, MREG_EV_BASELINE, model)) < 0)
 		goto done;
-	mreg_buf_printf(&t.summary, "baseline %s", model);
+	if (name && mreg_baseline_name_problem(name)) {
+		rc = mreg_error_set(MREG_EINVALID, "invalid baseline name '%s': %s", name, mreg_baseline_name_problem(name));
+		goto done;
+	}
+	mreg_buf_printf(&t.summary, "baseline %s%s%s", model, name ? " " : "", name ? name : "");
 	for (size_t i = 0; i < 3; i++) {
 		const mreg_metrics *from = given && (given->present & (1u << keys[i])) ? given
 					   : m && m->prod ? &m->prod->metrics : NULL;
@@ -78,6 +94,8 @@ int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics 
 		cJSON_AddNumberToObject(t.ev.body, names[i], from->v[keys[i]]);
 		mreg_buf_printf(&t.summary, " %s=%g", names[i], from->v[keys[i]]);
 	}
+	if (name)
+		cJSON_AddStringToObject(t.ev.body, "name", name);
 	rc = mreg_txn_commit(&t, NULL, 0);
 done:
 	mreg_txn_end(&t);
@@ -246,6 +264,74 @@ int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg
 done:
 	mreg_txn_end(&t);
 	free(reason);
+	return rc;
+}
+
+int mreg_quality_report(mreg_registry *reg, const char *model, double score, const char *reason)
+{
+	mreg_txn t;
+	mreg_policy p;
+	int rc;
+	if (!(score >= 0 && score <= 1))
+		return mreg_error_set(MREG_EINVALID, "invalid quality score for '%s': expected a number from 0 to 1", model);
+	if ((rc = mreg_id_check(model)) < 0 || (rc = mreg_registry_policy(&p, reg)) < 0)
+		return rc;
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if ((rc = model_event(&t.ev, MREG_EV_QUALITY, model)) == 0) {
+		cJSON_AddNumberToObject(t.ev.body, "score", score);
+		cJSON_AddNumberToObject(t.ev.body, "threshold", p.quality_critical_threshold);
+		cJSON_AddStringToObject(t.ev.body, "reason", reason ? reason : "");
+		mreg_buf_printf(&t.summary, "quality %s %.3f (%s %.3f)", model, score,
+				score < p.quality_critical_threshold ? "below" : "at or above", p.quality_critical_threshold);
+		rc = mreg_txn_commit(&t, NULL, 0);
+	}
+	mreg_txn_end(&t);
+	return rc;
+}
+
+int mreg_quality_rollback(mreg_monitor_outcome *out, int *from_out, int *to_out, mreg_buf *why, mreg_registry *reg,
+			  const char *model, bool dry_run)
+{
+	mreg_txn t;
+	mreg_policy p;
+	double minutes;
+	int rc;
+	*out = MREG_MONITOR_NOTHING;
+	if ((rc = mreg_registry_policy(&p, reg)) < 0 || (rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	if (mreg_quality_due(why, &minutes, t.st, model, mreg_fs_now_usec(), &p) == 1) {
+		if (!p.auto_rollback_enabled) {
+			*out = MREG_MONITOR_NOT_MADE;
+		} else if ((rc = build_rollback(&t.ev, &t, model, 0, why->ptr, "auto_quality", from_out, to_out)) == 0) {
+			*out = MREG_MONITOR_ROLLED_BACK;
+			if (!dry_run)
+				rc = commit_rollback(&t);
+		}
+	}
+	mreg_txn_end(&t);
+	return rc;
+}
+
+int mreg_rollback_checked(int *seen, mreg_registry *reg, const char *model, bool degraded, const char *reason)
+{
+	mreg_txn t;
+	mreg_model *m = NULL;
+	int rc;
+	if ((rc = mreg_txn_begin(&t, reg, model)) < 0)
+		return rc;
+	int run = mreg_monitor_regressions(t.st, model);
+	*seen = degraded ? run + 1 : 0;
+	if ((!degraded && run == 0) || (rc = find_model(&m, t.st, model)) < 0 ||
+	    (rc = model_event(&t.ev, MREG_EV_CHECKED, model)) < 0)
+		goto done;
+	cJSON_AddBoolToObject(t.ev.body, "degraded", degraded);
+	cJSON_AddStringToObject(t.ev.body, "reason", reason);
+	mreg_buf_printf(&t.summary, "rollback check of %s: %s (%d in a row)", model, degraded ? "degraded" : "within range",
+			*seen);
+	rc = mreg_txn_commit(&t, NULL, 0);
+done:
+	mreg_txn_end(&t);
 	return rc;
 }
 

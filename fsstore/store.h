@@ -157,9 +157,13 @@ int mreg_registry_policy(mreg_policy *out, mreg_registry *reg);
 /*
  * Record the baseline a rollback check compares to: the metrics given
  * (present members), the rest from the production version. Without a
- * production version every member must be given.
+ * production version every member must be given. name NULL: the model's
+ * baseline (the original's one); else one of its named baselines, each of
+ * which a check compares to as well.
  */
-int mreg_baseline_set(mreg_registry *reg, const char *model, const mreg_metrics *given);
+int mreg_baseline_set(mreg_registry *reg, const char *model, const char *name, const mreg_metrics *given);
+/* What is wrong with name as a baseline's name (letters, digits, '.', '_', '-'; 64 bytes), or NULL. */
+const char *mreg_baseline_name_problem(const char *name);
 
 /*
  * Roll model back: version `to` (0: the candidate rule) goes to production,
@@ -180,6 +184,37 @@ int mreg_rollback_request(mreg_registry *reg, const char *model, const char *sev
 int mreg_rollback_clear(mreg_registry *reg, const char *model, const char *reason);
 /* Carry out the waiting request as a rollback (trigger auto_regression_approved); reason_out may be NULL. */
 int mreg_rollback_approve(int *from_out, int *to_out, mreg_buf *reason_out, mreg_registry *reg, const char *model);
+
+/*
+ * A data-quality score of model (0 to 1) as a quality.reported event,
+ * judged by mreg.json's rollback.quality_critical_threshold, which the
+ * event records. model need not be registered yet.
+ */
+int mreg_quality_report(mreg_registry *reg, const char *model, double score, const char *reason);
+
+typedef enum {
+	MREG_MONITOR_NOTHING = 0,	/* not due: nothing to do */
+	MREG_MONITOR_ROLLED_BACK,	/* rolled back (with dry_run: would roll back) */
+	MREG_MONITOR_NOT_MADE		/* due, but rollback.auto_rollback_enabled is false */
+} mreg_monitor_outcome;
+
+/*
+ * The quality watch of model, decided under the lock: when its data
+ * quality has been low for rollback.quality_sustained_minutes, a rollback
+ * (trigger auto_quality, the original's reason). why says what was decided;
+ * the rollback's refusals (cooldown, no candidate) are errors.
+ */
+int mreg_quality_rollback(mreg_monitor_outcome *out, int *from_out, int *to_out, mreg_buf *why, mreg_registry *reg,
+			  const char *model, bool dry_run);
+
+/*
+ * One check of the rollback monitor (rollback --if-needed when
+ * rollback.consecutive_regressions_required is above 1), recorded under the
+ * lock as a rollback.checked event: degraded adds one to the run of
+ * regressions; a check within range ends a run (and writes nothing when
+ * there is none). *seen: the run after this check.
+ */
+int mreg_rollback_checked(int *seen, mreg_registry *reg, const char *model, bool degraded, const char *reason);
 
 /*
  * The regression policy (REFERENCE.md): decides with mreg_regression_decide

@@ -23,7 +23,7 @@
  *   the newer types are given in full ("comparison.recorded",
  *            "baseline.set", "rollback", "rollback.requested",
  *            "rollback.cleared"), except "validation"; model-wide ones
- *            (baseline.*, rollback.*) get no version
+ *            (baseline.*, quality.*, rollback.*) get no version
  *   "b_ref": "@x" / "from_ref": "@x" name the second version of a
  *            comparison or rollback; b_version / from_version (and b_model)
  *            are filled from that line
@@ -274,6 +274,7 @@ static void build_line(run *r, const char *path, int lineno, const char *text)
 				set_default(obj, "b_model", cJSON_CreateString(t2->ev->model));
 		}
 		bool model_wide = !strcmp(type->valuestring, "baseline.set") ||
+				  !strcmp(type->valuestring, "quality.reported") ||
 				  !strncmp(type->valuestring, "rollback.", 9);
 		if (!model_wide)
 			set_default(obj, "version", cJSON_CreateNumber(target ? target->ev->version : 1));
@@ -475,6 +476,13 @@ static void summarize(mreg_buf *b, const run *r)
 		char *j = cJSON_PrintUnformatted(c);
 		char *msg = names_in(r, j);
 		out(b, "baseline %s %s\n", c->string, msg);
+		free(msg);
+		cJSON_free(j);
+	}
+	cJSON_ArrayForEach(c, st->monitor) {
+		char *j = cJSON_PrintUnformatted(c);
+		char *msg = names_in(r, j);
+		out(b, "monitor %s %s\n", c->string, msg);
 		free(msg);
 		cJSON_free(j);
 	}

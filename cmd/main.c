@@ -53,6 +53,9 @@ int cmd_baseline(cli_globals *, int, char **);
 int cmd_rollback(cli_globals *, int, char **);
 int cmd_regression(cli_globals *, int, char **);
 extern const cli_opt opts_baseline[], opts_rollback[], opts_regression[];
+/* cleanup.c */
+int cmd_cleanup(cli_globals *, int, char **);
+extern const cli_opt opts_cleanup[];
 /* quality.c */
 int cmd_quality(cli_globals *, int, char **);
 extern const cli_opt opts_quality[];
@@ -193,6 +196,13 @@ const cli_command cli_commands[] = {
 	  "back (auto_regression_severe); moderate rolls back when the Elo drop is over 30\n"
 	  "(auto_regression_moderate); minor does nothing. --json {model_id, action: none|rollback|wait,\n"
 	  "reason[, from_version, to_version]}." },
+	{ "cleanup", cmd_cleanup, "archive versions left in development or staging",
+	  "mreg cleanup [--max-age DAYS] [--execute]", opts_cleanup,
+	  "The original CLI's cleanup. Lists the versions in development or staging for more than\n"
+	  "--max-age days (30) since they entered that stage; --execute archives them, one promotion\n"
+	  "event each (reason 'Cleanup: in development for more than 30 days'). A version another\n"
+	  "writer moved meanwhile is skipped. --json {dry_run, max_age_days, versions: [{model_id,\n"
+	  "version, stage, since, result}], archived, skipped}." },
 	{ "quality", cmd_quality, "report data quality; roll back on sustained low quality",
 	  "mreg quality report MODEL --score S [-r REASON] | quality check [MODEL] [--dry-run] |\n"
 	  "       quality status",

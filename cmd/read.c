@@ -624,8 +624,12 @@ done:
 
 /* ---- dashboard ------------------------------------------------------ */
 
-/* board and players of a CMA-ES model, from its tags; "" for others */
-static void board_of(char *out, size_t n, const mreg_version *v)
+/*
+ * The (board_Np) of a heuristic model: from its tags (board:B, players:N, as
+ * CMA-ES registers them), else from an id of the CMA-ES form
+ * heuristic_<board>_<N>p; "" for others.
+ */
+static void board_of(char *out, size_t n, const mreg_model *m, const mreg_version *v)
 {
 	const char *board = NULL, *players = NULL;
 	out[0] = '\0';
@@ -635,8 +639,17 @@ static void board_of(char *out, size_t n, const mreg_version *v)
 		else if (!strncmp(v->tags[i], "players:", 8))
 			players = v->tags[i] + 8;
 	}
-	if (board && players)
+	if (board && players) {
 		snprintf(out, n, " (%s_%sp)", board, players);
+		return;
+	}
+	const char *key = m->id + 10, *us = strrchr(m->id, '_');
+	size_t len = strlen(m->id);
+	if (m->type != MREG_TYPE_HEURISTIC || strncmp(m->id, "heuristic_", 10) || !us || us <= key ||
+	    m->id[len - 1] != 'p' || len - (size_t)(us - m->id) < 3 ||
+	    strspn(us + 1, "0123456789") != len - (size_t)(us - m->id) - 2)
+		return;
+	snprintf(out, n, " (%s)", key);
 }
 
 /* The original's dashboard: production with Elo (and board), the first five in staging, counts. */
@@ -661,7 +674,7 @@ static void print_dashboard(const mreg_state *st, const mreg_row *rows, size_t n
 			mreg_buf_printf(&e, "%.0f", mreg_num_nz(m->prod->metrics.v[MREG_METRIC_ELO]));
 		else
 			mreg_buf_puts(&e, "N/A");
-		board_of(board, sizeof(board), m->prod);
+		board_of(board, sizeof(board), m, m->prod);
 		printf("  %-25s Elo: %-6s%s\n", m->id, e.ptr, board);
 		mreg_buf_dispose(&e);
 	}

@@ -311,6 +311,9 @@ int mreg_promote_to(int *version, mreg_registry *reg, const mreg_ref *ref, mreg_
 	*version = v->version;
 	if (v->stage == to && o->same_stage_ok)
 		rc = 1;	/* already there: nothing to write */
+	else if (o->from && !(o->from & (1u << v->stage)))
+		rc = mreg_error_set(MREG_ETRANSITION, "'%s:%d' moved to %s meanwhile: left as it is", ref->model, v->version,
+				    mreg_stage_name(v->stage));
 	else if (!mreg_stage_allowed(v->stage, to))
 		rc = mreg_error_set(MREG_ETRANSITION, "cannot promote '%s:%d': cannot transition from %s to %s",
 				    ref->model, v->version, mreg_stage_name(v->stage), mreg_stage_name(to));

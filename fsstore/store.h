@@ -124,8 +124,9 @@ int mreg_promote(mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const c
 typedef struct {
 	const char *reason;
 	bool same_stage_ok;	/* a version already in the stage is no error: nothing is written (archive, reject) */
+	unsigned from;		/* stages (1 << stage) the version must still be in under the lock (0: any; cleanup) */
 } mreg_promote_opts;
-#define MREG_PROMOTE_OPTS_INIT { NULL, false }
+#define MREG_PROMOTE_OPTS_INIT { NULL, false, 0 }
 /* The same, saying which version moved (*version); 1 when it was in the stage already and same_stage_ok. */
 int mreg_promote_to(int *version, mreg_registry *reg, const mreg_ref *ref, mreg_stage to, const mreg_promote_opts *o);
 int mreg_update_metrics(mreg_registry *reg, const mreg_ref *ref, const mreg_metrics *m, bool replace);

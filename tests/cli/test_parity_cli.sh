@@ -17,8 +17,12 @@
 # --dry-run says what it would do and writes nothing; rollback.cooldown_minutes
 # and rollback.max_rollbacks_per_day hold back automatic rollbacks of one
 # model, from the rollbacks in the log, and say why; a person's are not.
+# dashboard shows a heuristic model's (board_Np), from its tags or its id;
+# cleanup archives versions left in development or staging, a dry run
+# unless --execute, one event per version.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+. "$here/bulk.sh"
 
 R=$T/reg
 new_registry "$R"
@@ -161,4 +165,44 @@ expect_eq "the orphan is gone" "$(ls "$T/registry_backups/$old.bundle" 2>&1 | gr
 check "backup 3, then an orphan again" sh -c "'$MREG' -C '$R' backup create >/dev/null && rm '$T/registry_backups/'\$('$MREG' -C '$R' --json backup list | jq -r '.[0].id').json"
 check "backup prune (text)" "$MREG" -C "$R" backup prune
 expect_eq "prune says how many orphans" "$(cat "$T/.out")" "Removed 0 backups and 1 orphaned file"
+# dashboard: the (board_Np) of heuristic models
+D=$T/dash
+new_registry "$D"
+printf '{"material": 1.5}\n' >"$T/w.json"
+check "dash: a CMA-ES result" "$MREG" -C "$D" cmaes register "$T/w.json" --board square8 --players 2 --fitness 0.7 --generation 3
+check "dash: into production" "$MREG" -C "$D" promote heuristic_square8_2p:1 --to production
+check "dash: a heuristic model named as CMA-ES names them, without tags" "$MREG" -C "$D" register hex "$T/a.pt" --id heuristic_hexagonal_3p --type heuristic --stage production
+check "dash: a policy model" "$MREG" -C "$D" register sq "$T/b.pt" --stage production
+check "dashboard" "$MREG" -C "$D" dashboard
+expect_eq "dashboard: the board of a CMA-ES model, from its tags" "$(grep -c '^  heuristic_square8_2p  *Elo: [0-9]*  *(square8_2p)$' "$T/.out")" 1
+expect_eq "dashboard: the board of a heuristic model, from its id" "$(grep -c '^  heuristic_hexagonal_3p  *Elo: N/A  *(hexagonal_3p)$' "$T/.out")" 1
+expect_eq "dashboard: no board for a policy model" "$(grep -c '^  sq  *Elo: N/A *$' "$T/.out")" 1
+
+# cleanup: versions left in development or staging
+K=$T/cleanup
+bulk_registry "$K" old 2 4
+check "cleanup: a version promoted to staging today" "$MREG" -C "$K" promote old0:2 --to staging
+check "cleanup: a version registered today" "$MREG" -C "$K" register old1 "$T/a.pt" --type heuristic
+check "cleanup: a version in production" sh -c "'$MREG' -C '$K' promote old1:2 --to staging && '$MREG' -C '$K' promote old1:2 --to production"
+before=$(snapshot "$K" 2>&1)
+check "cleanup (a dry run)" "$MREG" -C "$K" cleanup
+expect_eq "cleanup: lists what has been in development or staging over 30 days" "$(sed 's/ (development since 2025-01-01, [0-9]* days)$//' "$T/.out")" \
+	"Would archive old0:1
+Would archive old1:1
+2 versions older than 30 days in development or staging; run with --execute to archive them"
+expect_eq "cleanup without --execute writes nothing" "$(snapshot "$K" 2>&1)" "$before"
+check "cleanup --execute --json" "$MREG" -C "$K" cleanup --execute --json
+expect_eq "cleanup --execute: each version archived" "$(jq -c '[.dry_run, [.versions[] | [.model_id, .version, .result]], .archived, .skipped]' "$T/.out")" \
+	'[false,[["old0",1,"archived"],["old1",1,"archived"]],2,0]'
+expect_eq "cleanup: old0:1 archived" "$("$MREG" -C "$K" --json show old0:1 | jq -r .stage)" archived
+expect_eq "cleanup: the reason" "$("$MREG" -C "$K" --json history old1:1 | jq -r '.[-1].reason')" "Cleanup: in development for more than 30 days"
+expect_eq "cleanup: one event per version archived" "$(git -C "$K" log --format=%s -2 | sort)" "promote old0:1 development -> archived: Cleanup: in development for more than 30 days
+promote old1:1 development -> archived: Cleanup: in development for more than 30 days"
+expect_eq "cleanup: what entered staging today, what is new and production are left" \
+	"$("$MREG" -C "$K" --json list | jq -c '[.[] | select(.stage != "archived") | "\(.model_id):\(.version) \(.stage)"] | sort')" \
+	'["old0:2 staging","old1:2 production","old1:3 development"]'
+check "cleanup --max-age 0: everything in development or staging" "$MREG" -C "$K" cleanup --max-age 0 --json
+expect_eq "cleanup --max-age 0 lists the rest" "$(jq -c '[.versions[] | "\(.model_id):\(.version)"]' "$T/.out")" '["old0:2","old1:3"]'
+bad "cleanup: a negative --max-age is refused" 2 "invalid --max-age" "$K" "$MREG" -C "$K" cleanup --max-age -1 --execute
+bad "cleanup takes no arguments" 2 "cleanup takes no arguments" "$K" "$MREG" -C "$K" cleanup old0
 finish

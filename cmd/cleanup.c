@@ -10,7 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const cli_opt opts_cleanup[] = {
 	{ "max-age", 0, true, "DAYS      days in development or staging before a version is archived (30)" },
@@ -76,9 +75,7 @@ int cmd_cleanup(cli_globals *g, int argc, char **argv)
 	bool execute = cli_has(&a, "execute");
 	if ((rc = cli_open(&reg, g)))
 		return rc;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	int64_t now = cli_now_usec();
 	if ((rc = mreg_read_state(&st, reg, NULL, true)) < 0 || (rc = find_stale(&list, &n, st, now, max_days)) < 0) {
 		rc = cli_fail(rc);
 		goto done;

@@ -111,6 +111,8 @@ typedef struct {
 mreg_jsonw *cli_json_start(cli_json *j);
 mreg_jsonw *cli_json_object(cli_json *j);
 void cli_json_print(cli_json *j);
+/* The time now, in microseconds since the epoch (as event times are). */
+int64_t cli_now_usec(void);
 /* A member of a JSON object the library returned: its string ("" when absent or not one), its number (0). */
 const char *cli_str(const cJSON *o, const char *key);
 double cli_num(const cJSON *o, const char *key);

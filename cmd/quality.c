@@ -8,7 +8,6 @@
 #include "cli.h"
 
 #include <string.h>
-#include <time.h>
 
 const cli_opt opts_quality[] = {
 	{ "score", 0, true, "S          report: the data-quality score, 0 to 1" },
@@ -17,13 +16,6 @@ const cli_opt opts_quality[] = {
 	{ NULL, 0, false, NULL }
 };
 
-static int64_t now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* How long a watched model's quality has been low, in minutes (0: not watched). */
 static double minutes_low(const cJSON *q)
 {
@@ -31,7 +23,7 @@ static double minutes_low(const cJSON *q)
 	const char *since = cli_str(q, "low_since");
 	if (!since[0] || mreg_time_parse(&t, since) < 0)
 		return 0;
-	double m = (double)(now_usec() - t) / 60e6;
+	double m = (double)(cli_now_usec() - t) / 60e6;
 	return m > 0 ? m : 0;
 }
 

@@ -332,6 +332,16 @@ static int rollback_pending(cli_globals *g, mreg_registry *reg)
 	return 0;
 }
 
+/* --if-needed's answer when nothing rolled back, as JSON: {should_rollback, rolled_back: false, reason, ...}. */
+static mreg_jsonw *not_rolled_back(cli_json *j, bool should, const char *why)
+{
+	mreg_jsonw *w = cli_json_object(j);
+	mreg_jsonw_bool(w, "should_rollback", should);
+	mreg_jsonw_bool(w, "rolled_back", false);
+	mreg_jsonw_str(w, "reason", why);
+	return w;
+}
+
 /* What --if-needed prints when the check finds no rollback needed. */
 static void print_no_rollback(cli_globals *g, const char *why, const mreg_buf *check)
 {
@@ -340,10 +350,7 @@ static void print_no_rollback(cli_globals *g, const char *why, const mreg_buf *c
 		return;
 	}
 	cli_json j;
-	mreg_jsonw *w = cli_json_object(&j);
-	mreg_jsonw_bool(w, "should_rollback", false);
-	mreg_jsonw_bool(w, "rolled_back", false);
-	mreg_jsonw_str(w, "reason", why);
+	not_rolled_back(&j, false, why);
 	cli_json_print(&j);
 }
 
@@ -356,10 +363,7 @@ static void print_run(cli_globals *g, const char *why, int seen, double required
 		return;
 	}
 	cli_json j;
-	mreg_jsonw *w = cli_json_object(&j);
-	mreg_jsonw_bool(w, "should_rollback", true);
-	mreg_jsonw_bool(w, "rolled_back", false);
-	mreg_jsonw_str(w, "reason", why);
+	mreg_jsonw *w = not_rolled_back(&j, true, why);
 	mreg_jsonw_int(w, "regressions_seen", seen);
 	mreg_jsonw_int(w, "regressions_required", (int64_t)required);
 	cli_json_print(&j);
@@ -397,11 +401,7 @@ static int rollback_if_needed(cli_globals *g, mreg_registry *reg, const char *mo
 		/* reported, never rolled back by itself: mreg.json's rollback.auto_rollback_enabled is false */
 		if (g->json) {
 			cli_json j;
-			mreg_jsonw *w = cli_json_object(&j);
-			mreg_jsonw_bool(w, "should_rollback", true);
-			mreg_jsonw_bool(w, "rolled_back", false);
-			mreg_jsonw_str(w, "reason", why.ptr);
-			mreg_jsonw_str(w, "not_rolled_back", "automatic rollback is disabled (rollback.auto_rollback_enabled)");
+			mreg_jsonw_str(not_rolled_back(&j, true, why.ptr), "not_rolled_back", "automatic rollback is disabled (rollback.auto_rollback_enabled)");
 			cli_json_print(&j);
 		} else {
 			printf("Rollback needed, not made (automatic rollback is disabled: rollback.auto_rollback_enabled): %s\n",

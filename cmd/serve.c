@@ -71,13 +71,6 @@ const cli_opt opts_serve[] = {
 	{ NULL, 0, false, NULL }
 };
 
-static int64_t now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Equal without telling how much matched by its time. */
 static bool same_secret(const char *a, const char *b)
 {
@@ -111,7 +104,7 @@ static answer *kept(server *s, const char *key, bool live, uint64_t generation, 
 static answer *answer_for(server *s, const char *key, bool live, const char *path, const char *since, const char *limit,
 			  uint64_t generation)
 {
-	int64_t now = now_usec();
+	int64_t now = cli_now_usec();
 	answer *a = NULL;
 	for (size_t i = 0; i < CACHE_SLOTS && !a; i++)
 		if (!strcmp(s->cache[i].key, key))
@@ -224,7 +217,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_lock(&s->lock);
 	uint64_t generation = s->generation;
 	pthread_mutex_unlock(&s->lock);
-	int64_t now = now_usec();
+	int64_t now = cli_now_usec();
 	pthread_rwlock_rdlock(&s->cache_lock);
 	answer *a = kept(s, key, live, generation, now);
 	if (a) {

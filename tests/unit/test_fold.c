@@ -422,6 +422,19 @@ static void summarize_version(mreg_buf *b, const run *r, const mreg_model *m, co
 	}
 }
 
+/* One line per member of a state record object: "<what> <model id> <JSON, event ids as names>". */
+static void put_records(mreg_buf *b, const run *r, const char *what, const cJSON *records)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, records) {
+		char *j = cJSON_PrintUnformatted(c);
+		char *msg = names_in(r, j);
+		out(b, "%s %s %s\n", what, c->string, msg);
+		free(msg);
+		cJSON_free(j);
+	}
+}
+
 static void summarize(mreg_buf *b, const run *r)
 {
 	const mreg_state *st = r->st;
@@ -472,20 +485,8 @@ static void summarize(mreg_buf *b, const run *r)
 	}
 	out(b, " conflicts=%zu\n", st->nconflicts);
 	const cJSON *c;
-	cJSON_ArrayForEach(c, st->baselines) {
-		char *j = cJSON_PrintUnformatted(c);
-		char *msg = names_in(r, j);
-		out(b, "baseline %s %s\n", c->string, msg);
-		free(msg);
-		cJSON_free(j);
-	}
-	cJSON_ArrayForEach(c, st->monitor) {
-		char *j = cJSON_PrintUnformatted(c);
-		char *msg = names_in(r, j);
-		out(b, "monitor %s %s\n", c->string, msg);
-		free(msg);
-		cJSON_free(j);
-	}
+	put_records(b, r, "baseline", st->baselines);
+	put_records(b, r, "monitor", st->monitor);
 	cJSON_ArrayForEach(c, st->pending) {
 		const cJSON *sev = cJSON_GetObjectItemCaseSensitive(c, "severity");
 		const cJSON *why = cJSON_GetObjectItemCaseSensitive(c, "reason");

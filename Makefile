@@ -1,7 +1,7 @@
 # mreg: a model registry on git. See README.md.
 #
 #   make deps      install the Debian packages that are missing (root; .ci/deps)
-#   make           build build/libmreg.a and build/mreg
+#   make           build build/mreg, build/libmreg.a and build/libmreg.so (the C API of fsstore/mreg.h)
 #   make test      build with AddressSanitizer + UBSan and run every test
 #   make demo      register a few models in data/model_registry and promote one
 #   make bench     workload W1 and friends; prints numbers, never fails
@@ -31,15 +31,24 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 B = build
 A = build/asan
+P = build/pic
+# libmreg.so's soname follows MREG_API_VERSION (fsstore/mreg.h)
+SO_MAJOR = 1
+SO_VERSION = $(SO_MAJOR).0.0
+PYTHON_SITE ?= $(shell /usr/bin/python3 -c 'import sys; p = "$(PREFIX)"; print(p + "/lib/python3/dist-packages" if p == "/usr" else p + "/lib/python%d.%d/dist-packages" % sys.version_info[:2])' 2>/dev/null)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps test unit cli demo bench check check-layering install clean
 
-all: $(B)/mreg
+all: $(B)/mreg $(B)/libmreg.so
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
+
+$(P)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -fPIC $(CFLAGS) -c $< -o $@
 
 $(A)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -52,6 +61,23 @@ $(B)/libmreg.a: $(LIB_SRC:%.c=$(B)/%.o)
 
 $(A)/libmreg.a: $(LIB_SRC:%.c=$(A)/%.o)
 	rm -f $@ && ar rcs $@ $^
+
+# The shared library exports mreg.h's calls only (fsstore/libmreg.map).
+$(B)/libmreg.so.$(SO_VERSION): $(LIB_SRC:%.c=$(P)/%.o) fsstore/libmreg.map
+	$(CC) -shared -Wl,-soname,libmreg.so.$(SO_MAJOR) -Wl,--version-script=fsstore/libmreg.map -Wl,-z,defs \
+		-o $@ $(filter %.o,$^) $(LIBS)
+
+$(B)/libmreg.so: $(B)/libmreg.so.$(SO_VERSION)
+	ln -sf libmreg.so.$(SO_VERSION) $(B)/libmreg.so.$(SO_MAJOR) && ln -sf libmreg.so.$(SO_MAJOR) $@
+
+# The same under the sanitizers, for the Python tests (they preload the runtime).
+$(A)/libmreg.so: $(LIB_SRC:%.c=$(A)/pic/%.o) fsstore/libmreg.map
+	$(CC) -shared $(SAN) -Wl,-soname,libmreg.so.$(SO_MAJOR) -Wl,--version-script=fsstore/libmreg.map \
+		-o $@ $(filter %.o,$^) $(LIBS)
+
+$(A)/pic/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -fPIC -c $< -o $@
 
 $(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/hooks_text.o $(B)/cmd/gitlink.o $(B)/libmreg.a
 	$(CC) $(OPT) -no-pie -o $@ $^ $(STATIC_LIBS)
@@ -92,8 +118,9 @@ deps:
 # The whole suite: unit tests (cmocka) and CLI tests, all on sanitizer builds.
 # Crash and concurrency tests also drive the release binary (MREG_FAST): the
 # sanitizer build is slower to start than the moments they kill it at.
-test: $(A)/mreg $(B)/mreg $(UNIT_SRC:tests/unit/%.c=$(A)/tests/%)
-	@MREG=$(CURDIR)/$(A)/mreg MREG_FAST=$(CURDIR)/$(B)/mreg UNIT_DIR=$(CURDIR)/$(A)/tests sh tests/run.sh
+test: $(A)/mreg $(B)/mreg $(A)/libmreg.so $(UNIT_SRC:tests/unit/%.c=$(A)/tests/%)
+	@MREG=$(CURDIR)/$(A)/mreg MREG_FAST=$(CURDIR)/$(B)/mreg UNIT_DIR=$(CURDIR)/$(A)/tests \
+		PY_LIB=$(CURDIR)/$(A)/libmreg.so sh tests/run.sh
 
 demo: $(B)/mreg
 	@sh tests/demo.sh $(CURDIR)/$(B)/mreg
@@ -118,7 +145,7 @@ check-layering:
 docs/mreg.1: $(B)/mreg
 	$(B)/mreg help --man >$@
 
-install: $(B)/mreg
+install: $(B)/mreg $(B)/libmreg.so
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(B)/mreg $(DESTDIR)$(PREFIX)/bin/mreg
 	install -m 644 docs/mreg.1 $(DESTDIR)$(PREFIX)/share/man/man1/mreg.1

@@ -5,6 +5,9 @@
 #
 #   MREG      the mreg binary to test (a sanitizer build under `make test`)
 #   UNIT_DIR  where the unit test binaries are
+#   PY_LIB    libmreg.so for the Python package's tests (bindings/python/tests,
+#             pytest under Debian's /usr/bin/python3); a sanitizer build is
+#             run with its runtime preloaded
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${MREG:?set MREG to the mreg binary}"
@@ -54,6 +57,26 @@ for t in "$here"/cli/test_*.sh; do
 		echo "ok - $name ($n_ok checks)"
 	fi
 done
+if [ -n "${PY_LIB:-}" ]; then
+	preload=""
+	if nm -D "$PY_LIB" 2>/dev/null | grep -q __asan_init; then
+		preload=$(gcc -print-file-name=libasan.so)
+	fi
+	if LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 MREG_LIBRARY="$PY_LIB" MREG_CLI="${MREG_FAST:-$MREG}" \
+		/usr/bin/python3 -m pytest -v -p no:cacheprovider "$here/../bindings/python/tests" >"$log" 2>&1; then rc=0; else rc=$?; fi
+	n_ok=$(grep -c ' PASSED' "$log")
+	n_bad=$(grep -c ' FAILED\| ERROR' "$log")
+	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+	passed=$((passed + n_ok))
+	failed=$((failed + n_bad))
+	if [ "$n_bad" -gt 0 ]; then
+		failures="$failures python"
+		echo "not ok - python ($n_ok ok, $n_bad failed, exit $rc)"
+		grep -v ' PASSED' "$log" | sed 's/^/    /' | tail -60
+	else
+		echo "ok - python ($n_ok tests)"
+	fi
+fi
 rm -f "$log"
 [ -z "$failures" ] || echo "failed:$failures"
 echo "$passed passed, $failed failed"

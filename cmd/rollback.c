@@ -216,17 +216,16 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 		return 2;
 	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
 		return cli_fail(rc);
-	int n = cJSON_GetArraySize(st->rollbacks), shown = 0;
-	cli_json j;
-	mreg_jsonw *w = NULL;
 	if (g->json) {
-		w = cli_json_start(&j);
-		mreg_jsonw_arr_begin(w, NULL);
-	} else {
-		printf("%-27s %-20s %-5s %-5s %-26s %-7s %s\n", "Time", "Model", "From", "To", "Trigger", "Result",
-		       "Reason");
-		printf("%s\n", "------------------------------------------------------------------------------------------------------------");
+		cli_json j;
+		mreg_rollback_history_write(cli_json_start(&j), st, model, limit);
+		cli_json_print(&j);
+		mreg_state_free(st);
+		return 0;
 	}
+	int n = cJSON_GetArraySize(st->rollbacks), shown = 0;
+	printf("%-27s %-20s %-5s %-5s %-26s %-7s %s\n", "Time", "Model", "From", "To", "Trigger", "Result", "Reason");
+	printf("%s\n", "------------------------------------------------------------------------------------------------------------");
 	/* newest first: the record is in fold order */
 	for (int i = n - 1; i >= 0 && shown < limit; i--) {
 		const cJSON *r = cJSON_GetArrayItem(st->rollbacks, i);
@@ -234,10 +233,6 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 		if (model && strcmp(id->valuestring, model))
 			continue;
 		shown++;
-		if (g->json) {
-			mreg_jsonw_value(w, NULL, r);
-			continue;
-		}
 		char t[40], f[MREG_NUM_MAX], to[MREG_NUM_MAX], tr[64];
 		const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "success");
 		const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error_message");
@@ -246,12 +241,8 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 		       cli_member_text(tr, sizeof(tr), r, "triggered_by"), cJSON_IsTrue(ok) ? "ok" : "failed",
 		       cJSON_IsTrue(ok) ? cJSON_GetObjectItemCaseSensitive(r, "reason")->valuestring : err->valuestring);
 	}
-	if (g->json) {
-		mreg_jsonw_arr_end(w);
-		cli_json_print(&j);
-	} else if (!shown) {
+	if (!shown)
 		printf("No rollbacks recorded.\n");
-	}
 	mreg_state_free(st);
 	return 0;
 }
@@ -259,43 +250,24 @@ static int rollback_history(cli_globals *g, mreg_registry *reg, const char *mode
 static int rollback_stats(cli_globals *g, mreg_registry *reg)
 {
 	mreg_state *st = NULL;
-	int rc;
-	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0)
-		return cli_fail(rc);
-	int64_t total = 0, ok = 0, recent = 0;
-	int64_t now = (int64_t)time(NULL) * 1000000;
-	cJSON *by = cJSON_CreateObject();
+	mreg_rollback_stats s;
 	const cJSON *r;
-	cJSON_ArrayForEach(r, st->rollbacks) {
-		total++;
-		ok += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "success"));
-		int64_t at;
-		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
-		if (cJSON_IsString(ts) && mreg_time_parse(&at, ts->valuestring) == 0 && now - at < 86400LL * 1000000)
-			recent++;
-		const char *tr = cJSON_GetObjectItemCaseSensitive(r, "triggered_by")->valuestring;
-		cJSON *c = cJSON_GetObjectItemCaseSensitive(by, tr);
-		if (c)
-			cJSON_SetNumberValue(c, c->valuedouble + 1);
-		else
-			cJSON_AddNumberToObject(by, tr, 1);
+	int rc;
+	if ((rc = mreg_read_state(&st, reg, NULL, false)) < 0 || (rc = mreg_rollback_stats_of(&s, st, cli_now_usec())) < 0) {
+		mreg_state_free(st);
+		return cli_fail(rc);
 	}
 	if (g->json) {
 		cli_json j;
-		mreg_jsonw *w = cli_json_object(&j);
-		mreg_jsonw_int(w, "total_rollbacks", total);
-		mreg_jsonw_int(w, "successful", ok);
-		mreg_jsonw_int(w, "failed", total - ok);
-		mreg_jsonw_value(w, "by_trigger", by);
-		mreg_jsonw_int(w, "recent_24h", recent);
+		mreg_rollback_stats_write(cli_json_start(&j), &s);
 		cli_json_print(&j);
 	} else {
-		printf("Rollbacks: %lld total, %lld successful, %lld failed, %lld in the last 24 h\n", (long long)total,
-		       (long long)ok, (long long)(total - ok), (long long)recent);
-		cJSON_ArrayForEach(r, by)
+		printf("Rollbacks: %lld total, %lld successful, %lld failed, %lld in the last 24 h\n", (long long)s.total,
+		       (long long)s.successful, (long long)(s.total - s.successful), (long long)s.recent);
+		cJSON_ArrayForEach(r, s.by_trigger)
 			printf("  %-28s %g\n", r->string, r->valuedouble);
 	}
-	cJSON_Delete(by);
+	mreg_rollback_stats_dispose(&s);
 	mreg_state_free(st);
 	return 0;
 }

@@ -465,3 +465,60 @@ bool mreg_cmaes_elo(double *out, double fitness)
 	*out = -400 * log10(1 / fitness - 1);
 	return true;
 }
+
+int mreg_rollback_stats_of(mreg_rollback_stats *out, const mreg_state *st, int64_t now)
+{
+	const cJSON *r;
+	memset(out, 0, sizeof(*out));
+	if (!(out->by_trigger = cJSON_CreateObject()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	cJSON_ArrayForEach(r, st->rollbacks) {
+		int64_t at;
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
+		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(r, "triggered_by");
+		out->total++;
+		out->successful += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "success"));
+		if (cJSON_IsString(ts) && mreg_time_parse(&at, ts->valuestring) == 0 && now - at < 86400LL * 1000000)
+			out->recent++;
+		const char *name = cJSON_IsString(tr) ? tr->valuestring : "unknown";
+		cJSON *c = cJSON_GetObjectItemCaseSensitive(out->by_trigger, name);
+		if (c)
+			cJSON_SetNumberValue(c, c->valuedouble + 1);
+		else if (!cJSON_AddNumberToObject(out->by_trigger, name, 1))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+void mreg_rollback_stats_dispose(mreg_rollback_stats *s)
+{
+	cJSON_Delete(s->by_trigger);
+	s->by_trigger = NULL;
+}
+
+void mreg_rollback_stats_write(mreg_jsonw *w, const mreg_rollback_stats *s)
+{
+	mreg_jsonw_obj_begin(w, NULL);
+	mreg_jsonw_int(w, "total_rollbacks", s->total);
+	mreg_jsonw_int(w, "successful", s->successful);
+	mreg_jsonw_int(w, "failed", s->total - s->successful);
+	mreg_jsonw_value(w, "by_trigger", s->by_trigger);
+	mreg_jsonw_int(w, "recent_24h", s->recent);
+	mreg_jsonw_obj_end(w);
+}
+
+void mreg_rollback_history_write(mreg_jsonw *w, const mreg_state *st, const char *model, double limit)
+{
+	int shown = 0;
+	mreg_jsonw_arr_begin(w, NULL);
+	/* newest first: the record is in fold order */
+	for (int i = cJSON_GetArraySize(st->rollbacks) - 1; i >= 0 && (limit < 0 || shown < limit); i--) {
+		const cJSON *r = cJSON_GetArrayItem(st->rollbacks, i);
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "model_id");
+		if (model && (!cJSON_IsString(id) || strcmp(id->valuestring, model)))
+			continue;
+		shown++;
+		mreg_jsonw_value(w, NULL, r);
+	}
+	mreg_jsonw_arr_end(w);
+}

@@ -135,6 +135,21 @@ int mreg_quality_due(mreg_buf *why, double *minutes, const mreg_state *st, const
 int mreg_check_baselines(mreg_buf *out, const mreg_state *st, const char *model, const mreg_metrics *cur,
 			 const mreg_policy *p);
 
+/* ---- the rollback record (st->rollbacks) ---- */
+
+typedef struct {
+	int64_t total, successful, recent;	/* recent: in the 24 hours before now */
+	cJSON *by_trigger;			/* trigger -> count, first seen first; owned */
+} mreg_rollback_stats;
+
+/* The original's get_rollback_stats over the record; free with mreg_rollback_stats_dispose. */
+int mreg_rollback_stats_of(mreg_rollback_stats *out, const mreg_state *st, int64_t now);
+void mreg_rollback_stats_dispose(mreg_rollback_stats *s);
+/* {total_rollbacks, successful, failed, by_trigger, recent_24h}, as rollback stats --json. */
+void mreg_rollback_stats_write(mreg_jsonw *w, const mreg_rollback_stats *s);
+/* The record's rows, newest first, of model (NULL: all), limit at most (negative: all), as rollback history --json. */
+void mreg_rollback_history_write(mreg_jsonw *w, const mreg_state *st, const char *model, double limit);
+
 /* CMA-ES fitness to Elo: -400 log10(1/f - 1) for 0.01 < f < 0.99; false outside. */
 bool mreg_cmaes_elo(double *out, double fitness);
 

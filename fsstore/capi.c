@@ -10,8 +10,7 @@
  * state was read at and reads the state files again only when they differ;
  * a write through the handle moves HEAD and so refreshes the next read.
  */
-#include "mreg.h"
-#include "internal.h"
+#include "capi.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -92,8 +91,7 @@ void mreg_close(mreg_handle *h)
 	free(h);
 }
 
-/* The state at HEAD, from the cache when HEAD has not moved. */
-static int current_state(const mreg_state **out, mreg_handle *h)
+int mreg_handle_state(const mreg_state **out, mreg_handle *h)
 {
 	char head[41];
 	int rc = mreg_head_now(head, h->reader);
@@ -114,13 +112,7 @@ static int current_state(const mreg_state **out, mreg_handle *h)
 
 /* ---- arguments ---------------------------------------------------------- */
 
-typedef struct {
-	const cJSON *args;
-	const char *method;
-} call_args;
-
-/* A string argument; NULL when absent or null. MREG_EINVALID when of another type. */
-static int arg_str(const char **out, const call_args *a, const char *key, bool required)
+int mreg_arg_str(const char **out, const mreg_call_args *a, const char *key, bool required)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->args, key);
 	*out = NULL;
@@ -135,8 +127,7 @@ static int arg_str(const char **out, const call_args *a, const char *key, bool r
 	return 0;
 }
 
-/* A whole-number argument (dflt when absent or null). */
-static int arg_int(int *out, const call_args *a, const char *key, int dflt, int min, int max)
+int mreg_arg_int(int *out, const mreg_call_args *a, const char *key, int dflt, int min, int max)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->args, key);
 	*out = dflt;
@@ -150,7 +141,21 @@ static int arg_int(int *out, const call_args *a, const char *key, int dflt, int 
 	return 0;
 }
 
-static int arg_bool(bool *out, const call_args *a, const char *key)
+int mreg_arg_num(double *out, bool *given, const mreg_call_args *a, const char *key, double min, double max)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->args, key);
+	*given = false;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= min && v->valuedouble <= max))
+		return mreg_error_set(MREG_EINVALID, "invalid '%s' for %s: expected a number from %g to %g", key, a->method,
+				      min, max);
+	*out = v->valuedouble;
+	*given = true;
+	return 0;
+}
+
+int mreg_arg_bool(bool *out, const mreg_call_args *a, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->args, key);
 	*out = false;
@@ -162,23 +167,22 @@ static int arg_bool(bool *out, const call_args *a, const char *key)
 	return 0;
 }
 
-/* "model" and "version" (0 or absent: the latest) as a ref. */
-static int arg_ref(mreg_ref *ref, const call_args *a)
+int mreg_arg_ref(mreg_ref *ref, const mreg_call_args *a)
 {
 	const char *model;
 	int rc;
 	memset(ref, 0, sizeof(*ref));
-	if ((rc = arg_str(&model, a, "model", true)) < 0 || (rc = mreg_id_check(model)) < 0 ||
-	    (rc = arg_int(&ref->version, a, "version", 0, 0, 1 << 30)) < 0)
+	if ((rc = mreg_arg_str(&model, a, "model", true)) < 0 || (rc = mreg_id_check(model)) < 0 ||
+	    (rc = mreg_arg_int(&ref->version, a, "version", 0, 0, 1 << 30)) < 0)
 		return rc;
 	memcpy(ref->model, model, strlen(model) + 1);
 	return 0;
 }
 
-static int arg_stage(mreg_stage *out, const call_args *a, const char *key, bool required)
+int mreg_arg_stage(mreg_stage *out, const mreg_call_args *a, const char *key, bool required)
 {
 	const char *s;
-	int rc = arg_str(&s, a, key, required);
+	int rc = mreg_arg_str(&s, a, key, required);
 	*out = MREG_STAGE_NONE;
 	if (rc < 0 || !s)
 		return rc;
@@ -187,10 +191,10 @@ static int arg_stage(mreg_stage *out, const call_args *a, const char *key, bool 
 	return 0;
 }
 
-static int arg_type(mreg_model_type *out, const call_args *a)
+int mreg_arg_type(mreg_model_type *out, const mreg_call_args *a)
 {
 	const char *s;
-	int rc = arg_str(&s, a, "type", false);
+	int rc = mreg_arg_str(&s, a, "type", false);
 	*out = MREG_TYPE_NONE;
 	if (rc < 0 || !s)
 		return rc;
@@ -199,8 +203,7 @@ static int arg_type(mreg_model_type *out, const call_args *a)
 	return 0;
 }
 
-/* "metrics": an object of the original's metric names (unknown keys ignored, as the original). */
-static int arg_metrics(mreg_metrics *out, const call_args *a, const char *key)
+int mreg_arg_metrics(mreg_metrics *out, const mreg_call_args *a, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->args, key);
 	memset(out, 0, sizeof(*out));
@@ -234,14 +237,15 @@ static int write_version_of(mreg_jsonw *w, mreg_handle *h, const mreg_ref *ref)
 /* ---- methods ------------------------------------------------------------ */
 
 /* A write through a registry opened for it; the actor argument stands for promoted_by and the like. */
-typedef int (*write_fn)(mreg_registry *reg, const call_args *a, mreg_ref *ref);
+typedef int (*write_fn)(mreg_registry *reg, const mreg_call_args *a, mreg_ref *ref);
 
-static int with_writer(mreg_handle *h, const call_args *a, write_fn fn, mreg_ref *ref)
+int mreg_handle_writer(mreg_registry **out, mreg_handle *h, const mreg_call_args *a)
 {
 	mreg_registry *reg = NULL;
 	const char *actor;
 	int rc;
-	if ((rc = arg_str(&actor, a, "actor", false)) < 0 || (rc = mreg_registry_open_write(&reg, h->dir)) < 0)
+	*out = NULL;
+	if ((rc = mreg_arg_str(&actor, a, "actor", false)) < 0 || (rc = mreg_registry_open_write(&reg, h->dir)) < 0)
 		return rc;
 	if (actor) {
 		char *copy = mreg_strdup(actor);
@@ -252,22 +256,36 @@ static int with_writer(mreg_handle *h, const call_args *a, write_fn fn, mreg_ref
 		free(reg->actor);
 		reg->actor = copy;
 	}
-	rc = fn(reg, a, ref);
+	*out = reg;
+	return 0;
+}
+
+mreg_registry *mreg_handle_reader(mreg_handle *h)
+{
+	return h->reader;
+}
+
+static int with_writer(mreg_handle *h, const mreg_call_args *a, write_fn fn, mreg_ref *ref)
+{
+	mreg_registry *reg = NULL;
+	int rc = mreg_handle_writer(&reg, h, a);
+	if (rc == 0)
+		rc = fn(reg, a, ref);
 	mreg_registry_free(reg);
 	return rc;
 }
 
-static int do_register(mreg_registry *reg, const call_args *a, mreg_ref *ref)
+static int do_register(mreg_registry *reg, const mreg_call_args *a, mreg_ref *ref)
 {
 	mreg_register_opts o = MREG_REGISTER_OPTS_INIT;
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(a->args, "tags");
 	const char **names = NULL;
 	size_t n = 0;
 	int rc;
-	if ((rc = arg_str(&o.name, a, "name", true)) < 0 || (rc = arg_str(&o.file, a, "file", true)) < 0 ||
-	    (rc = arg_str(&o.id, a, "id", false)) < 0 || (rc = arg_type(&o.type, a)) < 0 ||
-	    (rc = arg_str(&o.description, a, "description", false)) < 0 ||
-	    (rc = arg_stage(&o.stage, a, "stage", false)) < 0 || (rc = arg_metrics(&o.metrics, a, "metrics")) < 0)
+	if ((rc = mreg_arg_str(&o.name, a, "name", true)) < 0 || (rc = mreg_arg_str(&o.file, a, "file", true)) < 0 ||
+	    (rc = mreg_arg_str(&o.id, a, "id", false)) < 0 || (rc = mreg_arg_type(&o.type, a)) < 0 ||
+	    (rc = mreg_arg_str(&o.description, a, "description", false)) < 0 ||
+	    (rc = mreg_arg_stage(&o.stage, a, "stage", false)) < 0 || (rc = mreg_arg_metrics(&o.metrics, a, "metrics")) < 0)
 		return rc;
 	o.training_config = cJSON_GetObjectItemCaseSensitive(a->args, "training_config");
 	if (cJSON_IsNull(o.training_config))
@@ -295,7 +313,7 @@ static int do_register(mreg_registry *reg, const call_args *a, mreg_ref *ref)
 	return rc;
 }
 
-static int do_promote(mreg_registry *reg, const call_args *a, mreg_ref *ref)
+static int do_promote(mreg_registry *reg, const mreg_call_args *a, mreg_ref *ref)
 {
 	mreg_promote_opts o = MREG_PROMOTE_OPTS_INIT;
 	mreg_stage to;
@@ -303,10 +321,10 @@ static int do_promote(mreg_registry *reg, const call_args *a, mreg_ref *ref)
 	if (!strcmp(a->method, "archive") || !strcmp(a->method, "reject")) {
 		to = !strcmp(a->method, "archive") ? MREG_STAGE_ARCHIVED : MREG_STAGE_REJECTED;
 		o.same_stage_ok = true;
-	} else if ((rc = arg_stage(&to, a, "to", true)) < 0) {
+	} else if ((rc = mreg_arg_stage(&to, a, "to", true)) < 0) {
 		return rc;
 	}
-	if ((rc = arg_ref(ref, a)) < 0 || (rc = arg_str(&o.reason, a, "reason", false)) < 0)
+	if ((rc = mreg_arg_ref(ref, a)) < 0 || (rc = mreg_arg_str(&o.reason, a, "reason", false)) < 0)
 		return rc;
 	if ((rc = mreg_promote_to(&version, reg, ref, to, &o)) < 0)
 		return rc;
@@ -314,23 +332,23 @@ static int do_promote(mreg_registry *reg, const call_args *a, mreg_ref *ref)
 	return 0;
 }
 
-static int do_metrics(mreg_registry *reg, const call_args *a, mreg_ref *ref)
+static int do_metrics(mreg_registry *reg, const mreg_call_args *a, mreg_ref *ref)
 {
 	mreg_metrics m;
 	bool replace;
 	int rc;
-	if ((rc = arg_ref(ref, a)) < 0 || (rc = arg_metrics(&m, a, "metrics")) < 0 || (rc = arg_bool(&replace, a, "replace")) < 0)
+	if ((rc = mreg_arg_ref(ref, a)) < 0 || (rc = mreg_arg_metrics(&m, a, "metrics")) < 0 || (rc = mreg_arg_bool(&replace, a, "replace")) < 0)
 		return rc;
 	return mreg_update_metrics(reg, ref, &m, replace);
 }
 
-static int do_tag(mreg_registry *reg, const call_args *a, mreg_ref *ref)
+static int do_tag(mreg_registry *reg, const mreg_call_args *a, mreg_ref *ref)
 {
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(a->args, "tags"), *t;
 	const char *names[MREG_TAGS_MAX];
 	size_t n = 0;
 	int rc;
-	if ((rc = arg_ref(ref, a)) < 0)
+	if ((rc = mreg_arg_ref(ref, a)) < 0)
 		return rc;
 	if (!cJSON_IsArray(tags) || cJSON_GetArraySize(tags) < 1 || cJSON_GetArraySize(tags) > MREG_TAGS_MAX)
 		return mreg_error_set(MREG_EINVALID, "%s needs 'tags': a list of 1 to %d tags", a->method, MREG_TAGS_MAX);
@@ -343,7 +361,7 @@ static int do_tag(mreg_registry *reg, const call_args *a, mreg_ref *ref)
 }
 
 /* Methods that write one version and answer with it. */
-static int method_version_write(mreg_jsonw *w, mreg_handle *h, const call_args *a)
+static int method_version_write(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
 	static const struct {
 		const char *name;
@@ -361,14 +379,14 @@ static int method_version_write(mreg_jsonw *w, mreg_handle *h, const call_args *
 	return 1;
 }
 
-static int method_get(mreg_jsonw *w, mreg_handle *h, const call_args *a)
+static int method_get(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
 	const mreg_state *st;
 	mreg_model *m;
 	mreg_version *v;
 	mreg_ref ref;
 	int rc;
-	if ((rc = arg_ref(&ref, a)) < 0 || (rc = current_state(&st, h)) < 0)
+	if ((rc = mreg_arg_ref(&ref, a)) < 0 || (rc = mreg_handle_state(&st, h)) < 0)
 		return rc;
 	if (mreg_query_version(&m, &v, st, &ref) < 0) {
 		mreg_jsonw_null(w, NULL);	/* the original's get_model: None */
@@ -385,16 +403,16 @@ static int method_get(mreg_jsonw *w, mreg_handle *h, const call_args *a)
 	return 0;
 }
 
-static int method_list(mreg_jsonw *w, mreg_handle *h, const call_args *a)
+static int method_list(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
 	mreg_filter f = MREG_FILTER_INIT;
 	const mreg_state *st;
 	mreg_row *rows = NULL;
 	size_t n = 0;
 	int rc;
-	if ((rc = arg_stage(&f.stage, a, "stage", false)) < 0 || (rc = arg_type(&f.type, a)) < 0 ||
-	    (rc = arg_str(&f.tag, a, "tag", false)) < 0 || (rc = arg_str(&f.model, a, "model", false)) < 0 ||
-	    (rc = current_state(&st, h)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0)
+	if ((rc = mreg_arg_stage(&f.stage, a, "stage", false)) < 0 || (rc = mreg_arg_type(&f.type, a)) < 0 ||
+	    (rc = mreg_arg_str(&f.tag, a, "tag", false)) < 0 || (rc = mreg_arg_str(&f.model, a, "model", false)) < 0 ||
+	    (rc = mreg_handle_state(&st, h)) < 0 || (rc = mreg_query_list(&rows, &n, st, &f)) < 0)
 		return rc;
 	mreg_jsonw_arr_begin(w, NULL);
 	for (size_t i = 0; i < n; i++)
@@ -404,14 +422,14 @@ static int method_list(mreg_jsonw *w, mreg_handle *h, const call_args *a)
 	return 0;
 }
 
-static int method_events(mreg_jsonw *w, mreg_handle *h, const call_args *a)
+static int method_events(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
 	const char *model;
 	mreg_event **evs = NULL;
 	size_t n = 0;
 	int limit, rc;
-	if ((rc = arg_str(&model, a, "model", false)) < 0 || (model && (rc = mreg_id_check(model)) < 0) ||
-	    (rc = arg_int(&limit, a, "limit", -1, -1, 1 << 30)) < 0 ||
+	if ((rc = mreg_arg_str(&model, a, "model", false)) < 0 || (model && (rc = mreg_id_check(model)) < 0) ||
+	    (rc = mreg_arg_int(&limit, a, "limit", -1, -1, 1 << 30)) < 0 ||
 	    (rc = mreg_read_events(&evs, &n, h->reader, model)) < 0)
 		return rc;
 	size_t start = limit >= 0 && (size_t)limit < n ? n - (size_t)limit : 0;
@@ -423,12 +441,12 @@ static int method_events(mreg_jsonw *w, mreg_handle *h, const call_args *a)
 	return 0;
 }
 
-static int method_status(mreg_jsonw *w, mreg_handle *h, const call_args *a)
+static int method_status(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
 	const mreg_state *st;
 	int rc;
 	(void)a;
-	if ((rc = current_state(&st, h)) < 0)
+	if ((rc = mreg_handle_state(&st, h)) < 0)
 		return rc;
 	mreg_jsonw_obj_begin(w, NULL);
 	mreg_jsonw_str(w, "path", mreg_registry_path(h->reader));
@@ -445,7 +463,7 @@ static int method_status(mreg_jsonw *w, mreg_handle *h, const call_args *a)
 	return 0;
 }
 
-typedef int (*method_fn)(mreg_jsonw *w, mreg_handle *h, const call_args *a);
+typedef int (*method_fn)(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a);
 
 static const struct {
 	const char *name;
@@ -479,10 +497,14 @@ int mreg_call(mreg_handle *h, const char *method, const char *args, char **resul
 		give_error(error, rc);
 		return rc;
 	}
-	call_args a = { doc, method };
+	mreg_call_args a = { doc, method };
 	mreg_jsonw_init(&w, &out);
 	pthread_mutex_lock(&h->lock);
 	rc = method_version_write(&w, h, &a);
+	if (rc == 1)
+		rc = mreg_capi_lifecycle(&w, h, &a);
+	if (rc == 1)
+		rc = mreg_capi_ops(&w, h, &a);
 	for (size_t i = 0; rc == 1 && i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (!strcmp(methods[i].name, method))
 			rc = methods[i].fn(&w, h, &a);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -204,6 +205,19 @@ int mreg_fs_sync_dir(const char *dir)
 	close(fd);
 	errno = err;
 	return rc;
+}
+
+/* ext4 and XFS: one journal (log) for the whole file system, committed after a device cache flush */
+#define EXT4_MAGIC 0xEF53
+#define XFS_MAGIC 0x58465342
+
+int mreg_fs_flush_data(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) == 0 && (sf.f_type == EXT4_MAGIC || sf.f_type == XFS_MAGIC) &&
+	    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		return 0;
+	return fsync(fd);
 }
 
 int mreg_fs_fsync_dir(const char *dir)

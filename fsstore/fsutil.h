@@ -57,6 +57,15 @@ int mreg_fs_open_at(int *out, int dirfd, const char *name, int flags, unsigned h
 int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, const mreg_span *spans, size_t n,
 			    bool sync);
 int mreg_fs_fsync_dir(const char *dir);
+/*
+ * fd's data written out to the device and waited for, without the flush of
+ * the device's cache and of the file's metadata that fsync adds, on ext4 and
+ * XFS; a full fsync elsewhere. Durable once a full flush of the same file
+ * system follows (fsync of the directory the file is then renamed into):
+ * the one flush that makes a write durable (README, "Durability"). -1 with
+ * errno on failure.
+ */
+int mreg_fs_flush_data(int fd);
 /* The same with no message: -1 with errno, for a caller that says more than "cannot fsync". */
 int mreg_fs_sync_dir(const char *dir);
 /* path removed, and all below it if a directory (links removed, never followed); what cannot be goes unsaid. */

@@ -288,7 +288,11 @@ bool mreg_git_head_branch(char *out, size_t n, const char *gitdir);
 int mreg_git_packed_ref(const char **hex, mreg_buf *b, const char *gitdir, const char *ref, size_t n);
 /* A ref's value now: loose file, else packed-refs; zero when it has none. MREG_GIT_UNSURE: unreadable. */
 int mreg_git_ref_read(git_oid *out, const char *gitdir, const char *ref);
-/* A ref's new value written into its lock file fd, durable when sync; -1 with errno. */
+/*
+ * A ref's new value written into its lock file fd, written out when sync
+ * (mreg_fs_flush_data: durable with the fsync of its directory after the
+ * rename); -1 with errno.
+ */
 int mreg_git_ref_put(int fd, const git_oid *to, bool sync);
 /* Who a reflog line names. */
 typedef struct {

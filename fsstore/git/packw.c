@@ -348,7 +348,8 @@ static int put_tmp(char **tmp, const char *dir, const char *name, const mreg_buf
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
 	mreg_span all = { data->ptr, 0, data->size };
-	if (fd < 0 || mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || (sync && fsync(fd) < 0))
+	/* written out only: the directory's fsync after the renames is the flush (mreg_fs_flush_data) */
+	if (fd < 0 || mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || (sync && mreg_fs_flush_data(fd) < 0))
 		err = errno ? errno : EIO;
 	if (fd >= 0 && close(fd) < 0 && !err)
 		err = errno;

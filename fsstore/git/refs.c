@@ -180,7 +180,7 @@ int mreg_git_ref_put(int fd, const git_oid *to, bool sync)
 			errno = ENOSPC;
 		return -1;
 	}
-	return sync ? fsync(fd) : 0;
+	return sync ? mreg_fs_flush_data(fd) : 0;	/* the caller fsyncs the directory after the rename */
 }
 
 void mreg_git_reflog_append(const char *gitdir, const char *ref, const git_oid *from, const git_oid *to,

@@ -269,4 +269,29 @@ expect_eq "(the copy is not looked at)" "$(wc -c <"$R3/$ev" | tr -d ' ')" 0
 check "mreg refresh" "$MREG" -C "$R3" refresh
 expect_eq "mreg refresh restores it" "$(cat "$R3/$ev")" "$(git -C "$R3" show "HEAD:$ev")"
 
+# The flushes of a durable write (README, "Durability"): on ext4 and XFS the
+# pack, its index and the branch's new value are written out and waited for
+# (sync_file_range), and each directory they are renamed into is fsynced
+# once: two full flushes, in that order, after each file's write-out.
+R4=$T/flushes
+new_registry "$R4"
+check "flushes: a version" "$MREG" -C "$R4" register m "$T/e3.bin"
+fs=$(stat -f -c %T "$R4")
+strace -f -e trace=fsync,fdatasync,sync_file_range,rename,renameat2 -o "$T/flush.trace" "$MREG" -C "$R4" promote m:1 --to staging >/dev/null
+# the calls in order, reduced to what they act on
+sed -n 's/^[0-9]* //; s/^\(fsync\|fdatasync\)(.*/\1/p; s/^sync_file_range(.*/writeout/p; s/^rename[at2]*(.*"\([^"]*\)", .*/rename \1/p' "$T/flush.trace" |
+	sed 's#rename .*/objects/pack/pack-[0-9a-f]*\.\(pack\|idx\).*#rename pack.\1#; s#rename .*refs/heads/main.*#rename branch#' |
+	grep -v '^rename .*\(index\|mirror\|stamp\|json\)' >"$T/flush.calls"
+case $fs in
+ext2/ext3 | xfs)
+	expect_eq "flushes: pack and index written out, renamed, one flush; the branch written out, renamed, one flush" \
+		"$(tr '\n' ' ' <"$T/flush.calls")" "writeout writeout rename pack.pack rename pack.idx fsync writeout rename branch fsync "
+	;;
+*)
+	expect_eq "flushes on $fs: each file fsynced, then its directory" \
+		"$(tr '\n' ' ' <"$T/flush.calls")" "fsync fsync rename pack.pack rename pack.idx fsync fsync rename branch fsync "
+	;;
+esac
+check "flushes: the promotion is there" sh -c "'$MREG' -C '$R4' --json show m:1 | grep -q '\"stage\": \"staging\"'"
+
 finish

@@ -130,8 +130,8 @@ $(B)/floor: tests/bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O2 -static -o $@ $<
 
-bench: $(B)/mreg $(B)/bench_lib $(B)/floor $(B)/serve_floor
-	@sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor $(CURDIR)/$(B)/serve_floor
+bench: $(B)/mreg $(B)/bench_lib $(B)/floor $(B)/serve_floor $(B)/libmreg.so
+	@BENCH_PYLIB=$(CURDIR)/$(B)/libmreg.so.$(SO_VERSION) sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor $(CURDIR)/$(B)/serve_floor
 
 # The layering and size rules of docs/ARCHITECTURE.md (tests/check_layout.sh):
 # core/ pure, git's formats in fsstore/git/ only, no file over 800 lines, no

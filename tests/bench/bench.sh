@@ -13,6 +13,7 @@
 #   BENCH_TMPDIR=DIR  where the registries go (default: $TMPDIR, else /tmp).
 #                     Use a real disk: on tmpfs an fsync costs nothing.
 #   BENCH_KEEP=1      keep the registries and the results file afterwards
+#   BENCH_PYLIB=SO    libmreg.so for W1 through the Python package (make bench sets it)
 #   BENCH_VS=MREG_B   also time another mreg binary (an older build) against
 #                     this one on the same registries: the one-event writes
 #                     and the reads, A B A B A B, and the ratios of medians
@@ -32,7 +33,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Private copies: another `make` may relink build/ while this runs.
+BENCH_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" && cp "$FLOOR_BIN" "$T/floor" || exit 1
+if [ -n "${BENCH_PYLIB:-}" ]; then
+	cp "$BENCH_PYLIB" "$T/libmreg.so.1" || exit 1
+	BENCH_PYLIB=$T/libmreg.so.1
+fi
 if [ -n "${BENCH_VS:-}" ]; then
 	cp "$BENCH_VS" "$T/mreg-b" || exit 1
 fi
@@ -97,6 +103,14 @@ echo
 echo "== W1 (a): library, one process, durable =="
 echo "  10 ids x 100 versions registered; 10 versions per id to staging, then production; 7 lists; get x 1000"
 step w1-lib "$LIB" lib w1-lib files
+
+echo
+echo "== W1 (d): the Python package (import mreg), one process, durable; beside the original's Python API =="
+if [ -n "${BENCH_PYLIB:-}" ] && [ -x /usr/bin/python3 ]; then
+	step w1-python env MREG_LIBRARY="$BENCH_PYLIB" /usr/bin/python3 "$BENCH_SRC/tests/bench/w1_python.py" w1-py files
+else
+	echo "  skipped: BENCH_PYLIB (libmreg.so) not given"
+fi
 
 echo
 echo "== W1 (b): CLI, one mreg process per operation, durable =="

@@ -1471,11 +1471,17 @@ static int cmd_summary(int argc, char **argv)
 	target_row("mreg check, 10,000-event range, hub (pre-receive)", get("time.check10k"), "ms", 1000, true);
 	target_row("mreg serve: a version, vs a fixed answer (req/s)", get("serve.api.rps") / get("serve.static.rps"), "x",
 		   0.7, false);
+	/* issue 17: W1 through the Python package, against the original's own Python API (its medians) */
+	target_row("Python package: register, durable, median (W1)", get("py.register.median"), "ms", 4.5, true);
+	target_row("Python package: promote, durable, median (W1)", get("py.promote.median"), "ms", 1.3, true);
+	target_row("Python package: list, median of the 7 (W1)", get("py.list.median"), "ms", 3.5, true);
+	target_row("Python package: get, median of 1,000 (W1)", get("py.get.median"), "ms", 0.05, true);
 
 	printf("\n  what this machine allows (tests/bench/floor.c: no mreg code, linked statically)\n");
 	info_row("floor: start of a process that does nothing, median", get("spawn.floor_start.median"), "ms");
 	info_row("floor: that process + a durable commit's files, median", get("spawn.floor_write.median"), "ms");
-	printf("  %s\n", "  (a pack and its index, their directory, the branch, its directory: five fsyncs in order)");
+	printf("  %s\n", "  (a pack and its index written out, their directory fsynced, the branch written out, its directory"
+			   " fsynced: two flushes in order)");
 	info_row("register via CLI minus the write floor, median", get("cli.register.median") - get("spawn.floor_write.median"),
 		 "ms");
 	info_row("show at 1,000 via CLI minus the start floor, median",

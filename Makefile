@@ -145,10 +145,21 @@ check-layering:
 docs/mreg.1: $(B)/mreg
 	$(B)/mreg help --man >$@
 
+# The binary and its man page; libmreg.so with its soname links, mreg.h and
+# a pkg-config file; the Python package where Debian's python3 finds it
+# (PYTHON_SITE), which finds the library installed beside it.
 install: $(B)/mreg $(B)/libmreg.so
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PYTHON_SITE)/mreg/compat
 	install -m 755 $(B)/mreg $(DESTDIR)$(PREFIX)/bin/mreg
 	install -m 644 docs/mreg.1 $(DESTDIR)$(PREFIX)/share/man/man1/mreg.1
+	install -m 644 $(B)/libmreg.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libmreg.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libmreg.so.$(SO_MAJOR)
+	ln -sf libmreg.so.$(SO_MAJOR) $(DESTDIR)$(PREFIX)/lib/libmreg.so
+	install -m 644 fsstore/mreg.h $(DESTDIR)$(PREFIX)/include/mreg.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SO_VERSION)|' bindings/mreg.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/mreg.pc
+	install -m 644 bindings/python/mreg/*.py $(DESTDIR)$(PYTHON_SITE)/mreg/
+	install -m 644 bindings/python/mreg/compat/*.py $(DESTDIR)$(PYTHON_SITE)/mreg/compat/
 
 clean:
 	rm -rf build

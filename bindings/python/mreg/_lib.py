@@ -1,8 +1,10 @@
 """The C API of libmreg.so (mreg.h), through ctypes: one handle, one call.
 
 The library is found, in order: $MREG_LIBRARY (a path), a copy beside this
-package, then the system's libmreg.so.1 (``make install``). Nothing is
-compiled when the package is installed.
+package, the one ``make install`` put three directories up
+(PREFIX/lib/libmreg.so.1 beside PREFIX/lib/python3*/dist-packages/mreg),
+then the system's libmreg.so.1. Nothing is compiled when the package is
+installed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ def _load() -> ctypes.CDLL:
     tried = []
     env = os.environ.get("MREG_LIBRARY")
     names = [env] if env else []
-    names.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "libmreg.so.%d" % API_VERSION))
+    here = os.path.dirname(os.path.abspath(__file__))
+    names.append(os.path.join(here, "libmreg.so.%d" % API_VERSION))
+    names.append(os.path.normpath(os.path.join(here, "..", "..", "..", "libmreg.so.%d" % API_VERSION)))
     names.append("libmreg.so.%d" % API_VERSION)
     found = ctypes.util.find_library("mreg")
     if found:

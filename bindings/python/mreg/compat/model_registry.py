@@ -50,6 +50,7 @@ import copy
 import hashlib
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -433,8 +434,13 @@ class RegistryDatabase:
 
     def _get(self, model_id: str, version: int | None = None) -> dict | None:
         """A version object, or None for anything that names no version (a bad id included)."""
-        if version is not None and (not isinstance(version, int) or version < 1):
-            return None
+        if version is not None:
+            try:
+                version = operator.index(version)
+            except TypeError:
+                return None
+            if version < 1:
+                return None
         try:
             return self._reg.get(model_id, version)
         except mreg.Invalid:
@@ -580,7 +586,7 @@ class RegistryDatabase:
         if pending and not existing:
             name, description = pending["name"], pending["description"]
             model_type = ModelType(pending["model_type"])
-        kind = None if existing else (model_type or ModelType.POLICY_VALUE).value
+        kind = existing["model_type"] if existing else (model_type or ModelType.POLICY_VALUE).value
         v = self._reg.register(name, file, model_id=model_id, model_type=kind, description=description,
                                stage=stage.value, metrics=metrics.to_dict(),
                                training_config=training_config.to_dict(), tags=tags)

@@ -517,6 +517,17 @@ def test_database_keeps_db_path_and_needs_its_directory(tmp_path):
     RegistryDatabase(d / "registry.db")  # again: the same registry
 
 
+def test_a_directory_of_the_original_registry_is_refused_with_the_way_in(tmp_path):
+    old = tmp_path / "model_registry"
+    old.mkdir()
+    sqlite3.connect(old / "registry.db").close()
+    with pytest.raises(ValueError) as e:
+        ModelRegistry(old)
+    assert str(e.value) == ("not a registry: '%s' holds the original's registry.db (move it into an mreg registry "
+                            "with 'mreg -C NEWDIR migrate %s')" % (old, old / "registry.db"))
+    assert os.listdir(old) == ["registry.db"]
+
+
 def test_conn_has_the_original_schema_and_named_rows(db):
     names = {r["name"] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"models", "versions", "tags", "stage_transitions", "comparisons", "validations"} <= names

@@ -285,7 +285,11 @@ def _open_registry(path: Path) -> mreg.Registry:
     """
     try:
         return mreg.Registry(path)
-    except mreg.Invalid:
+    except mreg.Invalid as e:
+        if (path / "registry.db").is_file():
+            raise mreg.Invalid("not a registry: '%s' holds the original's registry.db (move it into an mreg "
+                               "registry with 'mreg -C NEWDIR migrate %s')" % (path, path / "registry.db"),
+                               e.code) from e
         if not path.is_dir() or any(path.iterdir()):
             raise
     path.rmdir()

@@ -324,7 +324,7 @@ class RollbackManager:
                     pass
 
     def _emit_rollback_metric(self, model_id: str, triggered_by: str) -> None:
-        """Increment ``ringrift_model_rollbacks_total{model_id, trigger}`` when prometheus_client has it; never raises."""
+        """Increment ``ringrift_model_rollbacks_total{model_id, trigger}`` if prometheus_client has it; never raises."""
         try:
             from prometheus_client import REGISTRY  # type: ignore[import-not-found]
         except ImportError:
@@ -562,7 +562,7 @@ class RollbackManager:
     # ---- the record, read -------------------------------------------------------
 
     def get_rollback_history(self, model_id: str | None = None, limit: int = 20) -> list[RollbackEvent]:
-        """The events of ``_history`` (with the log's new records merged first), newest first, the objects themselves."""
+        """The events of ``_history`` (the log's new records merged first), newest first: the objects themselves."""
         self._merge_log()
         events = [e for e in self._history if not model_id or e.model_id == model_id]
         events.sort(key=lambda e: e.timestamp, reverse=True)

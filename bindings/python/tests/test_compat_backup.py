@@ -4,7 +4,8 @@ import dataclasses
 import logging
 import os
 import re
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,10 +143,17 @@ def test_created_by_is_the_registry_actor(mgr, reg):
     assert b.created_by == reg.history("m", 1)[0]["transitioned_by"]
 
 
-def test_create_timestamp_is_naive_local_iso(mgr):
-    b = mgr.get_backup(mgr.create_backup().stem)
+def test_create_timestamp_is_naive_local_iso(mgr, reg, monkeypatch):
+    monkeypatch.setenv("TZ", "XST-5:30")  # local time is UTC+05:30
+    time.tzset()
+    try:
+        b = mgr.get_backup(mgr.create_backup().stem)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     t = datetime.fromisoformat(b.timestamp)
-    assert t.tzinfo is None and abs((datetime.now() - t).total_seconds()) < 3600
+    utc = datetime.fromisoformat(reg.backup_list()[0]["time"].rstrip("Z"))
+    assert t.tzinfo is None and t - utc == timedelta(hours=5, minutes=30)
 
 
 def test_backups_in_one_second_get_distinct_ids(mgr):

@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import os
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -263,8 +264,20 @@ def test_best_entry_has_the_list_models_keys(rd, weights):
     assert sorted(best["metrics"]) == sorted(["elo", "elo_uncertainty", "win_rate", "draw_rate", "games_played",
                                               "avg_move_time_ms", "policy_accuracy", "value_mse"])
     assert Path(best["file_path"]).is_file() and best["file_path"].startswith(str(rd))
-    t = datetime.fromisoformat(best["updated_at"])
-    assert t.tzinfo is None and abs((datetime.now() - t).total_seconds()) < 3600
+    assert datetime.fromisoformat(best["updated_at"]).tzinfo is None
+
+
+def test_best_updated_at_is_naive_local_time(rd, weights, monkeypatch):
+    cm.register_cmaes_result(weights(), "square8", 2, 0.6, 1, registry_dir=rd)
+    monkeypatch.setenv("TZ", "XST-5:30")  # local time is UTC+05:30
+    time.tzset()
+    try:
+        best = cm.get_best_heuristic_model("square8", 2, rd)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    utc = datetime.fromisoformat(version(rd, "heuristic_square8_2p")["updated_at"].rstrip("Z"))
+    assert datetime.fromisoformat(best["updated_at"]) - utc == timedelta(hours=5, minutes=30)
 
 
 def test_best_in_a_stage(rd, weights):

@@ -12,6 +12,7 @@
  */
 #include "capi.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,19 @@ static void give_error(char **error, int rc)
 	(void)rc;
 }
 
+/* A directory with nothing in it. */
+static bool empty_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool empty = d != NULL;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 int mreg_open(mreg_handle **out, const char *dir, int create, char **error)
 {
 	mreg_handle *h = calloc(1, sizeof(*h));
@@ -67,9 +81,10 @@ int mreg_open(mreg_handle **out, const char *dir, int create, char **error)
 		dir = getenv("MREG_DIR") && *getenv("MREG_DIR") ? getenv("MREG_DIR") : MREG_DEFAULT_DIR;
 	if (!(h->dir = mreg_strdup(dir))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
-	} else if ((rc = mreg_registry_open(&h->reader, dir)) == MREG_ENOTFOUND && create &&
-		   (rc = mreg_registry_init(dir)) == 0) {
-		rc = mreg_registry_open(&h->reader, dir);
+	} else if ((rc = mreg_registry_open(&h->reader, dir)) < 0 && create && (rc == MREG_ENOTFOUND || empty_dir(dir))) {
+		/* as `mreg init DIR`: a directory that is not there, or is there and empty */
+		if ((rc = mreg_registry_init(dir)) == 0)
+			rc = mreg_registry_open(&h->reader, dir);
 	}
 	if (rc < 0) {
 		give_error(error, rc);

@@ -78,6 +78,17 @@ def test_open_without_create_needs_a_registry(tmp_path):
         mreg.Registry(str(tmp_path / "none"), create=False)
 
 
+def test_create_takes_an_empty_directory_as_init_does(tmp_path):
+    d = tmp_path / "empty"
+    d.mkdir()
+    with mreg.Registry(str(d)) as reg:
+        assert reg.status()["versions"] == 0
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("not a registry")
+    with pytest.raises(mreg.Invalid, match="is not a git repository"):
+        mreg.Registry(str(tmp_path / "full"))
+
+
 def test_a_closed_registry_refuses_calls(regdir):
     reg = mreg.Registry(regdir)
     reg.close()

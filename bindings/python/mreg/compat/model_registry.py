@@ -278,10 +278,10 @@ def _sha256_of(path: str, address: str, size: int) -> str:
 
 
 def _open_registry(path: Path) -> mreg.Registry:
-    """The registry at path, created if missing. An existing empty directory becomes one too.
+    """The registry at path, created if missing or empty (as ``mreg init``).
 
-    mreg_open creates a registry only where nothing exists (``mreg init`` also
-    takes an empty directory), so an empty directory is removed and made again.
+    A directory holding the original's registry.db is refused with the
+    command that moves it in.
     """
     try:
         return mreg.Registry(path)
@@ -290,10 +290,7 @@ def _open_registry(path: Path) -> mreg.Registry:
             raise mreg.Invalid("not a registry: '%s' holds the original's registry.db (move it into an mreg "
                                "registry with 'mreg -C NEWDIR migrate %s')" % (path, path / "registry.db"),
                                e.code) from e
-        if not path.is_dir() or any(path.iterdir()):
-            raise
-    path.rmdir()
-    return mreg.Registry(path)
+        raise
 
 
 class _Snapshot:

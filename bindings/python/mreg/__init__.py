@@ -228,8 +228,21 @@ class Registry:
         """Backups, newest first."""
         return self.call("backup_list")
 
+    def backup_show(self, backup_id: str) -> dict:
+        """One backup's metadata."""
+        return self.call("backup_show", id=backup_id)
+
     def backup_verify(self, backup_id: str) -> dict:
+        """Check a backup's bundle and metadata: {ok, ...}."""
         return self.call("backup_verify", id=backup_id)
+
+    def backup_auto(self) -> dict | None:
+        """A backup when the newest is older than mreg.json's backup.interval_hours; None when none was due."""
+        return self.call("backup_auto")
+
+    def backup_stats(self) -> dict:
+        """Count, bytes, newest and oldest backup."""
+        return self.call("backup_stats")
 
     def backup_restore(self, backup_id: str) -> dict:
         """Restore a backup (a pre-restore backup is made first)."""

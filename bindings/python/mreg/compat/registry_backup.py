@@ -174,7 +174,7 @@ class RegistryBackupManager:
                 self._reg = mreg.Registry(self._dir, create=False)
             except (mreg.NotFound, mreg.Invalid):
                 return None
-            self.backup_dir = Path(self._reg.call("backup_stats")["directory"])
+            self.backup_dir = Path(self._reg.backup_stats()["directory"])
             if self._requested_dir is not None and self._requested_dir.resolve() != self.backup_dir.resolve():
                 logger.warning("mreg keeps the backups of %s in %s (git config mreg.backupDir); %s is not used",
                                self._dir, self.backup_dir, self._requested_dir)
@@ -227,7 +227,7 @@ class RegistryBackupManager:
         if reg is None:
             return None
         try:
-            return _metadata(reg.call("backup_show", id=backup_id))
+            return _metadata(reg.backup_show(backup_id))
         except mreg.NotFound:
             return None
 

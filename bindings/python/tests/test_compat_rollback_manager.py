@@ -918,3 +918,17 @@ def test_regression_detector_listeners_and_severities():
     assert ev.to_dict() == {"model_id": "m", "severity": "severe", "reason": "drop", "timestamp": 123.0,
                             "elo_drop": 5.0, "details": {}}
     assert d.remove_listener(listener) is True and d.remove_listener(listener) is False
+
+
+def test_rollback_metric_with_the_real_prometheus_client(mgr, monkeypatch):
+    """Debian's python3-prometheus-client: callers patch prometheus_client.REGISTRY, so it must import,
+    and a counter registered the original's way is incremented by a rollback."""
+    monkeypatch.delitem(sys.modules, "prometheus_client")
+    import prometheus_client
+
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.Counter("ringrift_model_rollbacks", "Rollbacks", ["model_id", "trigger"],
+                                        registry=registry)
+    monkeypatch.setattr(prometheus_client, "REGISTRY", registry)
+    assert mgr.rollback_model("m", triggered_by="auto_x")["success"]
+    assert registry.get_sample_value("ringrift_model_rollbacks_total", {"model_id": "m", "trigger": "auto_x"}) == 1

@@ -197,13 +197,7 @@ static void print_rolled_back(cli_globals *g, const char *model, int from, int t
 		return;
 	}
 	cli_json j;
-	mreg_jsonw *w = cli_json_object(&j);
-	mreg_jsonw_bool(w, "success", true);
-	mreg_jsonw_str(w, "model_id", model);
-	mreg_jsonw_int(w, "from_version", from);
-	mreg_jsonw_int(w, "to_version", to);
-	mreg_jsonw_str(w, "reason", reason);
-	mreg_jsonw_str(w, "triggered_by", trigger);
+	mreg_rolled_back_write(cli_json_start(&j), model, from, to, reason, trigger);
 	cli_json_print(&j);
 }
 

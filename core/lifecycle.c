@@ -507,6 +507,18 @@ void mreg_rollback_stats_write(mreg_jsonw *w, const mreg_rollback_stats *s)
 	mreg_jsonw_obj_end(w);
 }
 
+void mreg_rolled_back_write(mreg_jsonw *w, const char *model, int from, int to, const char *reason, const char *trigger)
+{
+	mreg_jsonw_obj_begin(w, NULL);
+	mreg_jsonw_bool(w, "success", true);
+	mreg_jsonw_str(w, "model_id", model);
+	mreg_jsonw_int(w, "from_version", from);
+	mreg_jsonw_int(w, "to_version", to);
+	mreg_jsonw_str(w, "reason", reason);
+	mreg_jsonw_str(w, "triggered_by", trigger);
+	mreg_jsonw_obj_end(w);
+}
+
 void mreg_rollback_history_write(mreg_jsonw *w, const mreg_state *st, const char *model, double limit)
 {
 	int shown = 0;

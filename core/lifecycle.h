@@ -147,6 +147,8 @@ int mreg_rollback_stats_of(mreg_rollback_stats *out, const mreg_state *st, int64
 void mreg_rollback_stats_dispose(mreg_rollback_stats *s);
 /* {total_rollbacks, successful, failed, by_trigger, recent_24h}, as rollback stats --json. */
 void mreg_rollback_stats_write(mreg_jsonw *w, const mreg_rollback_stats *s);
+/* {success: true, model_id, from_version, to_version, reason, triggered_by}: a rollback made, as rollback --json. */
+void mreg_rolled_back_write(mreg_jsonw *w, const char *model, int from, int to, const char *reason, const char *trigger);
 /* The record's rows, newest first, of model (NULL: all), limit at most (negative: all), as rollback history --json. */
 void mreg_rollback_history_write(mreg_jsonw *w, const mreg_state *st, const char *model, double limit);
 

@@ -10,20 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* {success, model_id, from_version, to_version, reason, triggered_by}: rollback --json */
-static void write_rolled_back(mreg_jsonw *w, const char *model, int from, int to, const char *reason,
-			      const char *trigger)
-{
-	mreg_jsonw_obj_begin(w, NULL);
-	mreg_jsonw_bool(w, "success", true);
-	mreg_jsonw_str(w, "model_id", model);
-	mreg_jsonw_int(w, "from_version", from);
-	mreg_jsonw_int(w, "to_version", to);
-	mreg_jsonw_str(w, "reason", reason);
-	mreg_jsonw_str(w, "triggered_by", trigger);
-	mreg_jsonw_obj_end(w);
-}
-
 /* rollback {model, to, reason, trigger, dry_run, actor} */
 static int m_rollback(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
@@ -50,7 +36,7 @@ static int m_rollback(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 		rc = mreg_rollback(&from_v, &to_v, reg, model, to, reason, trigger);
 	mreg_registry_free(reg);
 	if (rc == 0)
-		write_rolled_back(w, model, from_v, to_v, reason ? reason : "Manual rollback", trigger ? trigger : "manual");
+		mreg_rolled_back_write(w, model, from_v, to_v, reason ? reason : "Manual rollback", trigger ? trigger : "manual");
 	return rc;
 }
 
@@ -138,7 +124,7 @@ static int m_pending(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 		return rc;
 	if (!strcmp(a->method, "rollback_approve")) {
 		if ((rc = mreg_rollback_approve(&from_v, &to_v, &why, reg, model)) == 0)
-			write_rolled_back(w, model, from_v, to_v, why.ptr, "auto_regression_approved");
+			mreg_rolled_back_write(w, model, from_v, to_v, why.ptr, "auto_regression_approved");
 	} else if ((rc = mreg_rollback_clear(reg, model, reason)) == 0) {
 		mreg_jsonw_obj_begin(w, NULL);
 		mreg_jsonw_bool(w, "cleared", true);

@@ -26,6 +26,11 @@ What maps onto what:
   URL, and mreg's breaker and sync record are per remote;
 * the cluster description (the original's cluster YAML) is the registry's
   git remotes: each one not already a node becomes one;
+* nodes share one history: mreg merges registries that grew from one (a
+  node joins with ``mreg clone``, or by a first pull into an empty or absent
+  registry, which takes the node's history whole). A registry made apart is
+  refused as unrelated, with nothing changed; the original merged the rows
+  of any two files of its schema;
 * the state file (``state_path``) is the original's, written as it wrote it.
 
 Everything goes through :class:`mreg.Registry`; nothing here reads the
@@ -482,14 +487,17 @@ class DatabaseSyncManager(SyncManagerBase):
 
     def _ensure_remote(self, name: str, url: str) -> None:
         """The node's remote pointing at url (a different URL: the node moved; its record starts anew)."""
-        with self._remote_lock, self._session(create=True) as reg:
-            assert reg is not None
-            have = self._remotes(reg)
-            if name in have and have[name] in (url, url if "://" in url else os.path.realpath(url)):
-                return
-            if name in have:
-                reg.call("remote_remove", name=name)
-            reg.call("remote_add", name=name, url=url)
+        with self._remote_lock:
+            with self._session(create=True) as reg:
+                assert reg is not None
+                have = self._remotes(reg)
+                if name in have and have[name] in (url, url if "://" in url else os.path.realpath(url)):
+                    return
+                if name in have:
+                    reg.call("remote_remove", name=name)
+            with self._session() as reg:  # a new handle: the old one still sees the removed remote
+                assert reg is not None
+                reg.call("remote_add", name=name, url=url)
 
     def _breakers(self) -> dict[str, dict[str, Any]]:
         """mreg's sync record per remote (``sync_status``), or {} without a registry."""
@@ -629,34 +637,36 @@ class DatabaseSyncManager(SyncManagerBase):
         return await self._pull_url(node, node_url(node, "git", self._get_remote_db_path()))
 
     async def _pull_url(self, node: SyncNodeInfo, url: str | None) -> bool:
+        """Pull a node from url; on success the counts, the pull's time and ``state`` to ``state_path``."""
         if not url:
             return False
-        ok = await asyncio.to_thread(self._pull, node.name, url)
-        if ok:
-            self._update_local_stats()
-            self._db_state.last_sync_timestamp = time.time()
-            self._write_state_file(self._db_state.to_dict())
-        return ok
-
-    def _pull(self, name: str, url: str) -> bool:
-        """One ``sync`` of the node's remote; transfer and merge failures are False (logged)."""
-        try:
-            self._ensure_remote(name, url)
-            with self._session() as reg:
-                if reg is None:
-                    return False
-                report = reg.sync(name)
-        except (mreg.Error, OSError) as e:
-            logger.warning("sync with %s (%s) failed: %s", name, url, e)
-            return False
-        r = next((x for x in report.get("remotes", []) if x.get("name") == name), None)
-        if r is None or r.get("result") != "ok":
-            logger.warning("sync with %s (%s): %s", name, url, r and (r.get("error") or r.get("result")))
+        report = await asyncio.to_thread(self._pull, node.name, url)
+        if report is None:
             return False
         self._db_state.merge_conflicts += len(report.get("conflicts") or []) + \
             len(report.get("versions_renumbered") or [])
         self._db_state.local_hash = report.get("head") or self._db_state.local_hash
+        self._update_local_stats()
+        self._db_state.last_sync_timestamp = time.time()
+        self._write_state_file(self._db_state.to_dict())
         return True
+
+    def _pull(self, name: str, url: str) -> dict[str, Any] | None:
+        """One ``sync`` round with the node's remote: its report, or None (logged) when it failed."""
+        try:
+            self._ensure_remote(name, url)
+            with self._session() as reg:
+                if reg is None:
+                    return None
+                report = reg.sync(name)
+        except (mreg.Error, OSError) as e:
+            logger.warning("sync with %s (%s) failed: %s", name, url, e)
+            return None
+        r = next((x for x in report.get("remotes", []) if x.get("name") == name), None)
+        if r is None or r.get("result") != "ok":
+            logger.warning("sync with %s (%s): %s", name, url, r and (r.get("error") or r.get("result")))
+            return None
+        return report
 
     def _merge_from(self, source: str | os.PathLike) -> bool:
         """Merge another registry (a path, an original-style ``.db`` path, or a URL) into this one, once.
@@ -667,7 +677,7 @@ class DatabaseSyncManager(SyncManagerBase):
         s = os.fspath(source)
         url = node_url(SyncNodeInfo(name="merge", remote_db_path=s), "git", "") or s
         name = "merge-" + hashlib.sha1(url.encode()).hexdigest()[:12]
-        ok = self._pull(name, url)
+        ok = self._pull(name, url) is not None
         try:
             with self._remote_lock, self._session() as reg:
                 if reg is not None and name in self._remotes(reg):

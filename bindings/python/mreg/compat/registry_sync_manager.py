@@ -37,8 +37,8 @@ from typing import Any
 
 import mreg
 
-from .database_sync_manager import (DatabaseSyncManager, DatabaseSyncState, HealthCheckResult,  # noqa: F401
-                                    SyncNodeInfo, registry_dir_for)
+from .database_sync_manager import DatabaseSyncManager, DatabaseSyncState, HealthCheckResult, SyncNodeInfo
+from .database_sync_manager import registry_dir_for  # noqa: F401 (for callers mapping the original's paths)
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,12 @@ class RegistrySyncManager(DatabaseSyncManager):
         ``remote_db_path`` is a registry directory, a ``.db`` path standing for
         one, or a URL. The original inserted the rows missing locally in one
         transaction; here the other registry's whole event log is merged in
-        one ``sync`` round (after the pre-sync backup), so changes to models
-        and versions both have arrive too, and a failure leaves this registry
-        as it was. A registry that does not exist yet is created and takes
-        the other's history. Like the original's, it does not refresh the
-        local counts.
+        one ``sync`` round (after the pre-sync backup), so changes made on the
+        other side to versions both have arrive too (stages, metrics, tags),
+        and a failure leaves this registry as it was. A registry that does not exist yet is created and takes
+        the other's history; two registries that did not grow from one
+        history are refused (False), where the original merged any two files.
+        Like the original's, it does not refresh the local counts.
         """
         return await asyncio.to_thread(self._merge_from, remote_db_path)
 

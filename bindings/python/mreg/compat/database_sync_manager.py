@@ -282,6 +282,8 @@ class SyncManagerBase(ABC):
     It keeps ``_state`` (a :class:`BaseSyncProgress`), the node table and the
     loop (``start``/``stop``); subclasses say how one node is synced
     (``_do_sync``) and what the breaker says (``_circuit_is_open``).
+    ``_state`` starts from ``state_path`` when that file exists (its six keys;
+    others are ignored), so the round count survives a restart.
     """
 
     def __init__(self, state_path: Path, sync_interval: float = 600.0,
@@ -290,7 +292,6 @@ class SyncManagerBase(ABC):
         self.sync_interval = float(sync_interval)
         self.circuit_breaker_config = circuit_breaker_config or CircuitBreakerConfig()
         self.nodes: dict[str, SyncNodeInfo] = {}
-        self._state = BaseSyncProgress()
         self._running = False
         self._sync_lock = asyncio.Lock()
         self._stop_event: asyncio.Event | None = None

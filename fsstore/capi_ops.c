@@ -61,10 +61,9 @@ static int m_backup(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 	return give(w, report, mreg_backup_restore(&report, reg, id));
 }
 
-/* sync {remotes, push, no_backup, dry_run}, sync_status, remote_add {name, url}, remote_remove {name}, remote_list */
-static int m_sync(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
+/* sync and remotes (see m_sync) on reg */
+static int sync_on(mreg_jsonw *w, mreg_registry *reg, const mreg_call_args *a)
 {
-	mreg_registry *reg = mreg_handle_reader(h);
 	cJSON *report = NULL;
 	const char *name, *url;
 	int rc;
@@ -77,7 +76,12 @@ static int m_sync(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 		if ((rc = mreg_arg_str(&name, a, "name", true)) < 0 || (rc = mreg_arg_str(&url, a, "url", add)) < 0 ||
 		    (rc = add ? mreg_remote_add(reg, name, url) : mreg_remote_remove(reg, name)) < 0)
 			return rc;
-		return give(w, report, mreg_remote_list(&report, reg));
+		/* the list from a registry opened after the change: a handle reads git config once */
+		mreg_registry *fresh = NULL;
+		if ((rc = mreg_registry_open(&fresh, mreg_registry_path(reg))) == 0)
+			rc = mreg_remote_list(&report, fresh);
+		mreg_registry_free(fresh);
+		return give(w, report, rc);
 	}
 	mreg_sync_opts o;
 	const cJSON *remotes = cJSON_GetObjectItemCaseSensitive(a->args, "remotes"), *r;
@@ -98,6 +102,21 @@ static int m_sync(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 		o.remotes = names;
 	}
 	return give(w, report, mreg_sync(&report, reg, &o));
+}
+
+/*
+ * sync {remotes, push, no_backup, dry_run}, sync_status, remote_add {name, url}, remote_remove {name},
+ * remote_list: through a registry opened for the call, which reads the remotes and the breaker settings
+ * in git config as they are now (the handle's own registry read them when it was opened).
+ */
+static int m_sync(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
+{
+	mreg_registry *reg = NULL;
+	int rc = mreg_registry_open(&reg, mreg_registry_path(mreg_handle_reader(h)));
+	if (rc == 0)
+		rc = sync_on(w, reg, a);
+	mreg_registry_free(reg);
+	return rc;
 }
 
 /* export {model, version, path}: the metadata written; import {file, metadata, id}: the version registered */

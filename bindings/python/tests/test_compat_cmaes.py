@@ -54,18 +54,25 @@ def test_default_registry_dir_is_under_ai_service_root():
 
 
 def test_ai_service_root_from_the_environment_else_the_current_directory(monkeypatch, tmp_path):
+    """The rule of mreg.compat._common, which every compat module's default paths follow."""
+    from mreg.compat import _common
+
+    def reload_all():
+        importlib.reload(_common)
+        importlib.reload(cm)
+
     try:
         monkeypatch.setenv("AI_SERVICE_ROOT", str(tmp_path / "svc"))
-        importlib.reload(cm)
+        reload_all()
         assert cm.AI_SERVICE_ROOT == tmp_path / "svc"
         assert cm.DEFAULT_REGISTRY_DIR == tmp_path / "svc" / "data" / "model_registry"
         monkeypatch.delenv("AI_SERVICE_ROOT")
         monkeypatch.chdir(tmp_path)
-        importlib.reload(cm)
+        reload_all()
         assert cm.AI_SERVICE_ROOT == tmp_path
     finally:
         monkeypatch.undo()
-        importlib.reload(cm)
+        reload_all()
 
 
 def test_there_is_no_load_heuristic_weights():

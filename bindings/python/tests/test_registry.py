@@ -182,3 +182,15 @@ def test_two_threads_and_two_processes_write_at_once(regdir, model_file):
     assert versions == list(range(1, 21))
     assert len(reg.events()) == 20
     reg.close()
+
+
+def test_remotes_added_on_a_handle_are_seen_by_it(regdir, tmp_path):
+    other = mreg.Registry(str(tmp_path / "other"))
+    with mreg.Registry(regdir) as reg:
+        listed = reg.call("remote_add", name="hub", url=str(tmp_path / "other"))
+        assert [r["name"] for r in listed] == ["hub"]
+        assert [r["name"] for r in reg.call("remote_list")] == ["hub"]
+        assert reg.call("remote_remove", name="hub") == []
+        assert [r["name"] for r in reg.call("remote_add", name="hub", url=str(tmp_path / "other"))] == ["hub"]
+        assert reg.sync("hub", no_backup=True)["remotes"][0]["name"] == "hub"
+    other.close()

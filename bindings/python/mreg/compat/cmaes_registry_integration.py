@@ -46,15 +46,15 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import mreg
 
+from ._common import AI_SERVICE_ROOT, local_iso
+
 logger = logging.getLogger(__name__)
 
-AI_SERVICE_ROOT: Path = Path(os.environ.get("AI_SERVICE_ROOT") or os.getcwd()).absolute()
 DEFAULT_REGISTRY_DIR: Path = AI_SERVICE_ROOT / "data" / "model_registry"
 
 _PREFIX = "heuristic_"
@@ -101,13 +101,6 @@ def _registry_dir(registry_dir: str | os.PathLike | None) -> Path:
     return Path(registry_dir) if registry_dir else DEFAULT_REGISTRY_DIR
 
 
-def _local_iso(t: str | None) -> str | None:
-    """mreg's UTC time (``...Z``) as the original's naive local ISO string."""
-    if not t:
-        return t
-    return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone().replace(tzinfo=None).isoformat()
-
-
 def _entry(v: dict, registry_dir: Path) -> dict:
     """A version as the original's ``list_models`` entry: the 8 keys it has."""
     return {
@@ -118,7 +111,7 @@ def _entry(v: dict, registry_dir: Path) -> dict:
         "stage": v["stage"],
         "file_path": str(registry_dir / v["file_path"]) if v.get("file_path") else v.get("file_path"),
         "metrics": v["metrics"],
-        "updated_at": _local_iso(v["updated_at"]),
+        "updated_at": local_iso(v["updated_at"]),
     }
 
 

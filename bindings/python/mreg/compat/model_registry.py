@@ -62,6 +62,8 @@ from typing import Any
 
 import mreg
 
+from ._common import local_dt, local_iso
+
 logger = logging.getLogger(__name__)
 
 
@@ -233,18 +235,6 @@ def _derive_model_id(name: str) -> str:
         if "a" <= c <= "z" or "0" <= c <= "9" or c == "_":
             out.append(c)
     return "".join(out)
-
-
-def _local_dt(s: str | None) -> datetime | None:
-    """An mreg time (UTC, ``...Z``) as a naive datetime in local time, as the original's."""
-    if not s:
-        return None
-    return datetime.fromisoformat(s).astimezone().replace(tzinfo=None)
-
-
-def _local_iso(s: str | None) -> str | None:
-    dt = _local_dt(s)
-    return dt.isoformat() if dt else None
 
 
 def _stage(x: ModelStage | str) -> ModelStage:
@@ -501,7 +491,7 @@ class RegistryDatabase:
                           "metrics_json, training_config_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                           (v["model_id"], v["version"], v["stage"], self._path(v), v["file_hash"],
                            v["file_size_bytes"], json.dumps(v["metrics"]), json.dumps(v["training_config"]),
-                           _local_iso(v["created_at"]), _local_iso(v["updated_at"])))
+                           local_iso(v["created_at"]), local_iso(v["updated_at"])))
                 for t in v["tags"]:
                     c.execute("INSERT INTO tags (model_id, version, tag) VALUES (?,?,?)",
                               (v["model_id"], v["version"], t))
@@ -515,12 +505,12 @@ class RegistryDatabase:
                                json.dumps(val["baselines"]) if val["baselines"] else None,
                                val["games_per_matchup"],
                                json.dumps(val["results"]) if val["results"] is not None else None,
-                               _local_iso(val["started_at"]), _local_iso(val["completed_at"]),
-                               _local_iso(created), _local_iso(updated)))
+                               local_iso(val["started_at"]), local_iso(val["completed_at"]),
+                               local_iso(created), local_iso(updated)))
             for model_id, first in models.items():
                 c.execute("INSERT INTO models VALUES (?,?,?,?,?,?)",
                           (model_id, first["name"], first["description"], first["model_type"],
-                           _local_iso(first["created_at"]), _local_iso(first["created_at"])))
+                           local_iso(first["created_at"]), local_iso(first["created_at"])))
             with self._lock:
                 pending = [(k, dict(m)) for k, m in self._models.items() if k not in models]
             for model_id, m in pending:
@@ -532,7 +522,7 @@ class RegistryDatabase:
             for n, v, h in transitions:
                 c.execute("INSERT INTO stage_transitions VALUES (?,?,?,?,?,?,?,?)",
                           (n, v["model_id"], v["version"], h["from_stage"], h["to_stage"], h["reason"],
-                           h["transitioned_by"], _local_iso(h["transitioned_at"])))
+                           h["transitioned_by"], local_iso(h["transitioned_at"])))
             seen: set[str] = set()
             comparisons = [cmp for v in snap.versions for cmp in v.get("comparisons") or []]
             for cmp in sorted(comparisons, key=lambda cmp: cmp["compared_at"]):
@@ -545,7 +535,7 @@ class RegistryDatabase:
                           "games_played, model_a_wins, model_b_wins, draws, elo_diff, compared_at, notes) "
                           "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                           (a_id, int(a_ver), b_id, int(b_ver), cmp["games"], cmp["a_wins"], cmp["b_wins"],
-                           cmp["draws"], cmp["elo_diff"], _local_iso(cmp["compared_at"]), cmp["notes"] or ""))
+                           cmp["draws"], cmp["elo_diff"], local_iso(cmp["compared_at"]), cmp["notes"] or ""))
             c.commit()
         finally:
             c.execute("PRAGMA query_only = ON")
@@ -666,15 +656,15 @@ class RegistryDatabase:
             "file_size_bytes": v["file_size_bytes"],
             "metrics": v["metrics"] or {},
             "training_config": v["training_config"] or {},
-            "created_at": _local_iso(v["created_at"]),
-            "updated_at": _local_iso(v["updated_at"]),
+            "created_at": local_iso(v["created_at"]),
+            "updated_at": local_iso(v["updated_at"]),
             "tags": sorted(v["tags"]),
         }
 
     def _list_row(self, v: dict) -> dict:
         return {"model_id": v["model_id"], "version": v["version"], "name": v["name"],
                 "model_type": v["model_type"], "stage": v["stage"], "file_path": self._path(v),
-                "metrics": v["metrics"] or {}, "updated_at": _local_iso(v["updated_at"])}
+                "metrics": v["metrics"] or {}, "updated_at": local_iso(v["updated_at"])}
 
     def get_version(self, model_id: str, version: int) -> dict | None:
         """One version with its model's name, description and type, or None."""
@@ -729,7 +719,7 @@ class RegistryDatabase:
             out.append({"id": snap.transition_ids.get((model_id, version, i)), "model_id": model_id,
                         "version": version, "from_stage": h["from_stage"], "to_stage": h["to_stage"],
                         "reason": h["reason"], "transitioned_by": h["transitioned_by"],
-                        "transitioned_at": _local_iso(h["transitioned_at"])})
+                        "transitioned_at": local_iso(h["transitioned_at"])})
         return out
 
     # ---- validations ----------------------------------------------------
@@ -808,9 +798,9 @@ class RegistryDatabase:
         created, updated = self._validation_times(v, self._reg.events(model_id))
         return {"model_id": model_id, "version": version, "status": val["status"], "work_id": val["work_id"],
                 "baselines": list(val["baselines"] or []), "games_per_matchup": val["games_per_matchup"],
-                "results": val["results"], "started_at": _local_iso(val["started_at"]),
-                "completed_at": _local_iso(val["completed_at"]), "created_at": _local_iso(created),
-                "updated_at": _local_iso(updated)}
+                "results": val["results"], "started_at": local_iso(val["started_at"]),
+                "completed_at": local_iso(val["completed_at"]), "created_at": local_iso(created),
+                "updated_at": local_iso(updated)}
 
 
 # ---- the registry -----------------------------------------------------------
@@ -839,8 +829,8 @@ class ModelRegistry:
     def _model_version(self, v: dict) -> ModelVersion:
         return ModelVersion(
             model_id=v["model_id"], version=v["version"], name=v["name"], model_type=ModelType(v["model_type"]),
-            stage=ModelStage(v["stage"]), created_at=_local_dt(v["created_at"]),
-            updated_at=_local_dt(v["updated_at"]), file_path=self.db._path(v), file_hash=self.db._file_hash(v),
+            stage=ModelStage(v["stage"]), created_at=local_dt(v["created_at"]),
+            updated_at=local_dt(v["updated_at"]), file_path=self.db._path(v), file_hash=self.db._file_hash(v),
             file_size_bytes=v["file_size_bytes"], metrics=ModelMetrics.from_dict(v["metrics"] or {}),
             training_config=TrainingConfig.from_dict(v["training_config"] or {}),
             description=v["description"] or "", tags=sorted(v["tags"]))

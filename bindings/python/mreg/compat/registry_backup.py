@@ -65,7 +65,6 @@ Where it differs from the original, and why:
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -74,10 +73,10 @@ from typing import Any
 
 import mreg
 
+from ._common import AI_SERVICE_ROOT, local_iso
+
 logger = logging.getLogger(__name__)
 
-# The same rule as cmaes_registry_integration's: $AI_SERVICE_ROOT, else the current directory.
-AI_SERVICE_ROOT: Path = Path(os.environ.get("AI_SERVICE_ROOT") or os.getcwd()).absolute()
 DEFAULT_BACKUP_DIR: Path = AI_SERVICE_ROOT / "data" / "registry_backups"
 
 _KEEP_ALL = 1 << 30  # backup_prune's largest keep: prune nothing but orphans
@@ -114,14 +113,9 @@ def _utc(t: str) -> datetime:
     return datetime.fromisoformat(t.replace("Z", "+00:00"))
 
 
-def _local_iso(t: str) -> str:
-    """mreg's UTC time as the original's naive local ISO string."""
-    return _utc(t).astimezone().replace(tzinfo=None).isoformat() if t else t
-
-
 def _metadata(m: dict) -> BackupMetadata:
     """mreg's backup metadata (``backup show --json``) as the original's BackupMetadata."""
-    return BackupMetadata(backup_id=m.get("id", ""), timestamp=_local_iso(m.get("time", "")),
+    return BackupMetadata(backup_id=m.get("id", ""), timestamp=local_iso(m.get("time", "")),
                           reason=m.get("reason", ""), registry_path=m.get("registry", ""),
                           db_size_bytes=int(m.get("bundle_size", 0)), db_hash=m.get("bundle_hash", ""),
                           model_count=int(m.get("models", 0)), version_count=int(m.get("versions", 0)),

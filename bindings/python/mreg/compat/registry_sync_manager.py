@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import mreg
+
+from ._common import AI_SERVICE_ROOT
 
 from .database_sync_manager import DatabaseSyncManager, DatabaseSyncState, HealthCheckResult, SyncNodeInfo
 from .database_sync_manager import registry_dir_for  # noqa: F401 (for callers mapping the original's paths)
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RegistrySyncManager", "RegistrySyncState", "SyncState", "NodeInfo"]
 
-AI_SERVICE_ROOT = Path(os.getcwd()).resolve()
 DEFAULT_REGISTRY_PATH = AI_SERVICE_ROOT / "data" / "model_registry.db"
 SYNC_STATE_PATH = AI_SERVICE_ROOT / "data" / "registry_sync_state.json"
 

@@ -83,6 +83,8 @@ from typing import Any
 
 import mreg
 
+from ._common import local_iso
+
 logger = logging.getLogger(__name__)
 
 # The original's DATA_DIR is <ai-service>/data; here it is ./data, beside mreg's default registry
@@ -103,16 +105,6 @@ _quality_rollback_watcher: "QualityRollbackWatcher | None" = None
 def _now_iso() -> str:
     """Now as the original wrote it: naive local time, ISO."""
     return datetime.now().isoformat()
-
-
-def _local_iso(ts: str | None) -> str | None:
-    """mreg's UTC time (``...Z``) as the original's naive local ISO string; anything else unchanged."""
-    if not isinstance(ts, str):
-        return ts
-    try:
-        return datetime.fromisoformat(ts).astimezone().replace(tzinfo=None).isoformat()
-    except ValueError:
-        return ts
 
 
 def _event_router() -> ModuleType:
@@ -212,7 +204,7 @@ def _event_of_record(r: dict[str, Any]) -> RollbackEvent:
     """A record of the registry's log (Registry.rollback_history) as the original's event."""
     return RollbackEvent(model_id=r.get("model_id"), from_version=r.get("from_version"),
                          to_version=r.get("to_version"), reason=r.get("reason") or "",
-                         triggered_by=r.get("triggered_by") or "", timestamp=_local_iso(r.get("timestamp")),
+                         triggered_by=r.get("triggered_by") or "", timestamp=local_iso(r.get("timestamp")),
                          from_metrics=dict(r.get("from_metrics") or {}), to_metrics=dict(r.get("to_metrics") or {}),
                          success=bool(r.get("success", True)), error_message=r.get("error_message"))
 
@@ -367,7 +359,7 @@ class RollbackManager:
             return None
         if not rec:
             return None
-        return {"timestamp": _local_iso(rec.get("set_at")), "elo": rec.get("elo"), "win_rate": rec.get("win_rate"),
+        return {"timestamp": local_iso(rec.get("set_at")), "elo": rec.get("elo"), "win_rate": rec.get("win_rate"),
                 "games_played": rec.get("games_played") or 0}
 
     def check_performance(self, model_id: str, current_metrics: dict) -> tuple[bool, str]:
@@ -426,7 +418,7 @@ class RollbackManager:
             fp = os.path.join(os.path.abspath(self._reg.path), fp)
         return {"model_id": v["model_id"], "version": v["version"], "name": v.get("name"),
                 "model_type": v.get("model_type"), "stage": v.get("stage"), "file_path": fp,
-                "metrics": dict(v.get("metrics") or {}), "updated_at": _local_iso(v.get("updated_at"))}
+                "metrics": dict(v.get("metrics") or {}), "updated_at": local_iso(v.get("updated_at"))}
 
     def _archived(self, model_id: str) -> list[dict]:
         if self._reg is not None:

@@ -49,8 +49,14 @@ static const char mreg_json[] =
 
 static const char gitignore[] = "# derived by mreg, never committed\n/state/\n# a write killed half-way may leave one of these\n*.mreg-tmp*\n";
 
+/*
+ * The first commit: mreg.json and .gitignore. Its message names the node
+ * that made it, so two registries made apart are never one history by
+ * chance (same files, same actor, same second gave the same commit).
+ */
 static int commit_files(mreg_registry *reg)
 {
+	char *msg = NULL;
 	git_treebuilder *tb = NULL;
 	git_oid blob, tree, commit;
 	git_tree *t = NULL;
@@ -64,9 +70,9 @@ static int commit_files(mreg_registry *reg)
 	    git_blob_create_from_buffer(&blob, reg->repo, gitignore, sizeof(gitignore) - 1) < 0 ||
 	    git_treebuilder_insert(NULL, tb, ".gitignore", &blob, GIT_FILEMODE_BLOB) < 0 ||
 	    git_treebuilder_write(&tree, tb) < 0 || git_tree_lookup(&t, reg->repo, &tree) < 0 ||
-	    git_signature_now(&sig, reg->actor, reg->actor) < 0 ||
-	    git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL,
-			      "init mreg registry\n\nMreg-Type: init\n", t, 0, NULL) < 0) {
+	    git_signature_now(&sig, reg->actor, reg->actor) < 0 || !(msg = mreg_strfmt(
+		    "init mreg registry\n\nMreg-Type: init\nMreg-Node: %s\n", reg->node)) ||
+	    git_commit_create(&commit, reg->repo, NULL, sig, sig, NULL, msg, t, 0, NULL) < 0) {
 		rc = mreg_libgit2_error("cannot create the first commit in", reg->path);
 		goto done;
 	}
@@ -84,6 +90,7 @@ static int commit_files(mreg_registry *reg)
 	}
 	rc = 0;
 done:
+	free(msg);
 	git_index_free(idx);
 	git_signature_free(sig);
 	git_tree_free(t);

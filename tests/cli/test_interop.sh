@@ -297,4 +297,13 @@ out=$(git -C "$R4" fsck --strict 2>&1)
 expect_eq "git fsck --strict on trees mreg built" "$?:$out" "0:"
 clean "names in git's order" "$R4"
 
+# Two registries made apart are two histories, even by one actor in one
+# second: the first commit names the node that made it.
+check "init a" "$MREG" init "$T/apart-a"
+check "init b" "$MREG" init "$T/apart-b"
+expect_eq "the first commit names its node" "$(git -C "$T/apart-a" log -1 --format='%(trailers:key=Mreg-Node,valueonly)' | head -1)" \
+	"$(cat "$T/apart-a/.git/mreg/node")"
+check "two registries made apart share no commit" sh -c \
+	"! git -C '$T/apart-a' cat-file -e \$(git -C '$T/apart-b' rev-parse HEAD) 2>/dev/null && test \$(git -C '$T/apart-a' rev-parse HEAD) != \$(git -C '$T/apart-b' rev-parse HEAD)"
+
 finish

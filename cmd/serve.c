@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../fsstore/mreg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +60,7 @@ typedef struct {
 	bool stopping;
 	uint64_t generation;	/* bumped by the inotify thread on every change */
 	mreg_registry *head_reg;	/* for HEAD reads only */
+	mreg_handle *api;	/* the C API's handle: the state kept between answers (mreg.h) */
 	answer cache[CACHE_SLOTS];
 	size_t next;
 } server;
@@ -93,6 +95,100 @@ static answer *kept(server *s, const char *key, bool live, uint64_t generation, 
 				       : NULL;
 	}
 	return NULL;
+}
+
+/* {"error": message} with its HTTP status. */
+static void api_error(mreg_buf *out, int *status, int code, const char *message)
+{
+	mreg_jsonw w;
+	mreg_buf_clear(out);
+	mreg_jsonw_init(&w, out);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_str(&w, "error", message);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_finish(&w);
+	*status = code;
+}
+
+/* A version number in a path: 1 to 9 digits, no sign, no leading zero; 0 when it is not one. */
+static int version_of(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 9 || s[0] == '0' || strspn(s, "0123456789") < n)
+		return 0;
+	return atoi(s);
+}
+
+/*
+ * An API path as the C API call that answers it (mreg.h, over the handle's
+ * kept state), or the 400 or 404 it deserves:
+ *   /api/v1/models                     models: every model's summary
+ *   /api/v1/models/ID                  model: its summary and every version
+ *   /api/v1/models/ID/versions/N       model with a version: as `mreg show ID:N --json`
+ *   /api/v1/production                 production: as `mreg list --stage production --json`
+ *   /api/v1/events?since=EVENT&limit=N events: after EVENT (default: from the first), N (100, at most 1,000)
+ * A path names a model only through its id, checked as every command checks
+ * one; no part of a path becomes a file name. 0, or an error code after a
+ * 500 answer.
+ */
+static int api_answer(mreg_buf *out, int *status, mreg_handle *h, const char *path, const char *since, const char *limit)
+{
+	static const char models_prefix[] = "/api/v1/models/", versions[] = "/versions/";
+	const char *method = NULL;
+	cJSON *args = cJSON_CreateObject();
+	char id[MREG_ID_MAX + 1], *json = NULL, *result = NULL, *error = NULL;
+	int version = 0, rc = 0;
+	*status = 200;
+	if (!args) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	} else if (!strcmp(path, "/api/v1/models") || !strcmp(path, "/api/v1/production")) {
+		method = path + 8;
+	} else if (!strcmp(path, "/api/v1/events")) {
+		char *end = NULL;
+		long n = limit ? strtol(limit, &end, 10) : 100;
+		if (limit && (*end || !*limit || n < 1 || n > 1000))
+			api_error(out, status, 400, "limit must be a whole number from 1 to 1000");
+		else if (since && (strlen(since) != 32 || strspn(since, "0123456789abcdef") != 32))
+			api_error(out, status, 400, "since must be an event id (32 hex digits)");
+		else
+			method = "events";
+		cJSON_AddStringToObject(args, "since", since ? since : "");
+		cJSON_AddNumberToObject(args, "limit", (double)n);
+	} else if (!strncmp(path, models_prefix, sizeof(models_prefix) - 1)) {
+		const char *p = path + sizeof(models_prefix) - 1, *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		snprintf(id, sizeof(id), "%.*s", (int)(n > MREG_ID_MAX ? 0 : n), p);
+		if (n > MREG_ID_MAX || mreg_id_problem(id))
+			api_error(out, status, 404, "no such model");
+		else if (slash && (strncmp(slash, versions, sizeof(versions) - 1) ||
+				   !(version = version_of(slash + sizeof(versions) - 1))))
+			api_error(out, status, 404, "no such path");
+		else
+			method = "model";
+		cJSON_AddStringToObject(args, "model", id);
+		cJSON_AddNumberToObject(args, "version", version);
+	} else {
+		api_error(out, status, 404, "no such path");
+	}
+	if (method && !(json = cJSON_PrintUnformatted(args)))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	if (method && json && (rc = mreg_call(h, method, json, &result, &error)) == 0) {
+		if (!strcmp(result, "null\n") || !strcmp(result, "null"))
+			api_error(out, status, 404, version ? "no such version" : "no such model");
+		else
+			mreg_buf_clear(out), mreg_buf_puts(out, result);
+	} else if (method && json && rc == MREG_ENOTFOUND && !strcmp(method, "events")) {
+		api_error(out, status, 404, "no such event");
+		rc = 0;
+	} else if (rc < 0) {
+		mreg_error_set(rc, "%s", error ? error : mreg_error_last());
+		api_error(out, status, 500, mreg_error_last());
+	}
+	mreg_free(result);
+	mreg_free(error);
+	cJSON_free(json);
+	cJSON_Delete(args);
+	return rc;
 }
 
 /*
@@ -137,7 +233,7 @@ static answer *answer_for(server *s, const char *key, bool live, const char *pat
 	} else if (rc == 0 && !strcmp(path, "/health")) {
 		rc = mreg_api_health(&a->body, &a->status, reg, s->sync_max_age);
 	} else if (rc == 0) {
-		rc = mreg_api_get(&a->body, &a->status, reg, path, since, limit);
+		rc = api_answer(&a->body, &a->status, s->api, path, since, limit);
 	}
 	if (rc < 0) {
 		mreg_buf_clear(&a->body);
@@ -359,9 +455,17 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	if ((rc = cli_open(&s.head_reg, g)))
 		return rc;
 	s.dir = mreg_registry_path(s.head_reg);
+	char *api_error_message = NULL;
+	if ((rc = mreg_open(&s.api, s.dir, 0, &api_error_message)) < 0) {
+		fprintf(stderr, "mreg: %s\n", api_error_message ? api_error_message : "cannot open the registry");
+		mreg_free(api_error_message);
+		mreg_registry_free(s.head_reg);
+		return 1;
+	}
 	s.parity_every = (int)every;
 	s.sync_max_age = 1800;
 	if ((rc = read_token(s.token, cli_get(&a, "token-file"), s.head_reg)) < 0) {
+		mreg_close(s.api);
 		mreg_registry_free(s.head_reg);
 		return cli_fail(rc);
 	}
@@ -418,6 +522,7 @@ done:
 	pthread_mutex_destroy(&s.lock);
 	pthread_cond_destroy(&s.wake);
 	pthread_rwlock_destroy(&s.cache_lock);
+	mreg_close(s.api);
 	mreg_registry_free(s.head_reg);
 	return rc;
 }

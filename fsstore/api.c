@@ -1,38 +1,15 @@
 /*
- * The read-only JSON API of `mreg serve`, as answers to paths: what each
- * route returns is built here, from the state files, so that it can be
- * tested without a server and the server itself only routes and caches.
- *
- *   /api/v1/models                     every model's summary
- *   /api/v1/models/ID                  one model: its summary and every version
- *   /api/v1/models/ID/versions/N       one version, as `mreg show ID:N --json`
- *   /api/v1/production                 production versions, as `mreg list --stage production --json`
- *   /api/v1/events?since=EVENT&limit=N events after EVENT in fold order, as `mreg log --json`
- *
- * A path names a model only through its id, checked as every command
- * checks one (mreg_id_check), and the state files are found by the
- * library: no part of a path becomes a file name here.
+ * What the read-only JSON API of `mreg serve` answers, written from a
+ * state: every model's summary, one model with its versions, the
+ * production versions. The C API's methods models, model and production
+ * (capi.c) answer with these over a handle's state, and `mreg serve` routes
+ * its paths to those methods (cmd/serve.c); /health is answered here.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EVENTS_LIMIT_DEFAULT 100
-#define EVENTS_LIMIT_MAX 1000
-
-static int answer_error(mreg_buf *out, int *status, int code, const char *message)
-{
-	mreg_jsonw w;
-	mreg_buf_clear(out);
-	mreg_jsonw_init(&w, out);
-	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_str(&w, "error", message);
-	mreg_jsonw_obj_end(&w);
-	*status = code;
-	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-}
 
 static void model_summary(mreg_jsonw *w, const mreg_model *m)
 {
@@ -49,12 +26,8 @@ static void model_summary(mreg_jsonw *w, const mreg_model *m)
 	mreg_jsonw_str(w, "updated_at", m->updated_at);
 }
 
-static int models(mreg_jsonw *w, mreg_registry *reg)
+void mreg_api_models(mreg_jsonw *w, const mreg_state *st)
 {
-	mreg_state *st = NULL;
-	int rc = mreg_read_state(&st, reg, NULL, false);
-	if (rc < 0)
-		return rc;
 	mreg_jsonw_arr_begin(w, NULL);
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_jsonw_obj_begin(w, NULL);
@@ -62,50 +35,38 @@ static int models(mreg_jsonw *w, mreg_registry *reg)
 		mreg_jsonw_obj_end(w);
 	}
 	mreg_jsonw_arr_end(w);
-	mreg_state_free(st);
-	return 0;
 }
 
-/* One model (version 0) or one of its versions; 1 when there is no such. */
-static int model(mreg_jsonw *w, mreg_registry *reg, const char *id, int version)
+int mreg_api_model(mreg_jsonw *w, mreg_state *st, const char *id, int version)
 {
-	mreg_state *st = NULL;
-	int rc = mreg_read_model(&st, reg, id, version ? version : -1);
-	mreg_model *m = rc == 0 ? mreg_state_model(st, id) : NULL;
+	mreg_model *m = mreg_state_model(st, id);
 	mreg_version *v = m && version ? mreg_model_version(m, version) : NULL;
-	if (rc == 0 && (!m || (version && (!v || v->version != version))))
-		rc = 1;
-	if (rc == 0 && version) {
-		rc = mreg_version_materialize(v);
-		if (rc == 0)
+	int rc = 0;
+	if (!m || !m->nversions || (version && (!v || v->version != version)))
+		return 1;
+	if (version) {
+		if ((rc = mreg_version_materialize(v)) == 0)
 			mreg_version_write(w, NULL, m, v);
-	} else if (rc == 0) {
-		mreg_jsonw_obj_begin(w, NULL);
-		model_summary(w, m);
-		mreg_jsonw_arr_begin(w, "versions");
-		for (size_t k = 0; k < (size_t)m->nversions && rc == 0; k++)
-			if ((rc = mreg_version_materialize(&m->versions[k])) == 0)
-				mreg_version_write(w, NULL, m, &m->versions[k]);
-		mreg_jsonw_arr_end(w);
-		mreg_jsonw_obj_end(w);
+		return rc;
 	}
-	mreg_state_free(st);
+	mreg_jsonw_obj_begin(w, NULL);
+	model_summary(w, m);
+	mreg_jsonw_arr_begin(w, "versions");
+	for (size_t k = 0; k < (size_t)m->nversions && rc == 0; k++)
+		if ((rc = mreg_version_materialize(&m->versions[k])) == 0)
+			mreg_version_write(w, NULL, m, &m->versions[k]);
+	mreg_jsonw_arr_end(w);
+	mreg_jsonw_obj_end(w);
 	return rc;
 }
 
-static int production(mreg_jsonw *w, mreg_registry *reg)
+int mreg_api_production(mreg_jsonw *w, const mreg_state *st)
 {
-	mreg_state *st = NULL;
-	int rc = mreg_read_production(&st, reg);
-	if (rc < 0)
-		return rc;
 	/* newest update first, as mreg list orders them; each written as list writes it */
 	mreg_model **ms = calloc(st->nmodels + 1, sizeof(*ms));
 	size_t n = 0;
-	if (!ms) {
-		mreg_state_free(st);
+	if (!ms)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
 	for (size_t i = 0; i < st->nmodels; i++)
 		if (st->models[i]->prod)
 			ms[n++] = st->models[i];
@@ -120,100 +81,7 @@ static int production(mreg_jsonw *w, mreg_registry *reg)
 		mreg_version_write(w, NULL, ms[i], ms[i]->prod);
 	mreg_jsonw_arr_end(w);
 	free(ms);
-	mreg_state_free(st);
-	return rc;
-}
-
-/* Events after since (NULL: from the first); 1 when since names no event. */
-static int events(mreg_jsonw *w, mreg_registry *reg, const char *since, long limit)
-{
-	mreg_event **evs = NULL;
-	size_t n = 0, start = 0;
-	int rc = mreg_read_events(&evs, &n, reg, NULL);
-	if (rc < 0)
-		return rc;
-	if (since) {
-		size_t i = 0;
-		while (i < n && strcmp(evs[i]->id, since))
-			i++;
-		if (i == n) {
-			mreg_events_free(evs, n);
-			return 1;
-		}
-		start = i + 1;
-	}
-	mreg_jsonw_arr_begin(w, NULL);
-	for (size_t i = start; i < n && (long)(i - start) < limit; i++)
-		mreg_event_write_summary(w, evs[i]);
-	mreg_jsonw_arr_end(w);
-	mreg_events_free(evs, n);
 	return 0;
-}
-
-static bool is_hex32(const char *s)
-{
-	return strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
-}
-
-/* A version number: 1 to 9 digits, no sign, no leading zero. */
-static int version_of(const char *s, size_t n)
-{
-	if (!n || n > 9 || s[0] == '0' || strspn(s, "0123456789") < n)
-		return 0;
-	return (int)strtol(s, NULL, 10);
-}
-
-int mreg_api_get(mreg_buf *out, int *status, mreg_registry *reg, const char *path, const char *since, const char *limit)
-{
-	static const char models_prefix[] = "/api/v1/models/";
-	mreg_jsonw w;
-	char id[MREG_ID_MAX + 1];
-	int rc = 1;
-	mreg_buf_clear(out);
-	mreg_jsonw_init(&w, out);
-	*status = 200;
-	if (!strcmp(path, "/api/v1/models")) {
-		rc = models(&w, reg);
-	} else if (!strcmp(path, "/api/v1/production")) {
-		rc = production(&w, reg);
-	} else if (!strcmp(path, "/api/v1/events")) {
-		long n = EVENTS_LIMIT_DEFAULT;
-		if (limit) {
-			char *end;
-			n = strtol(limit, &end, 10);
-			if (*end || !*limit || n < 1 || n > EVENTS_LIMIT_MAX)
-				return answer_error(out, status, 400, "limit must be a whole number from 1 to 1000");
-		}
-		if (since && !is_hex32(since))
-			return answer_error(out, status, 400, "since must be an event id (32 hex digits)");
-		if ((rc = events(&w, reg, since, n)) == 1)
-			return answer_error(out, status, 404, "no such event");
-	} else if (!strncmp(path, models_prefix, sizeof(models_prefix) - 1)) {
-		const char *p = path + sizeof(models_prefix) - 1, *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		int version = 0;
-		if (n > MREG_ID_MAX)
-			return answer_error(out, status, 404, "no such model");
-		snprintf(id, sizeof(id), "%.*s", (int)n, p);
-		if (mreg_id_problem(id))
-			return answer_error(out, status, 404, "no such model");
-		if (slash) {
-			static const char versions[] = "/versions/";
-			if (strncmp(slash, versions, sizeof(versions) - 1) ||
-			    !(version = version_of(slash + sizeof(versions) - 1, strlen(slash + sizeof(versions) - 1))))
-				return answer_error(out, status, 404, "no such path");
-		}
-		if ((rc = model(&w, reg, id, version)) == 1)
-			return answer_error(out, status, 404, version ? "no such version" : "no such model");
-	} else {
-		return answer_error(out, status, 404, "no such path");
-	}
-	if (rc < 0) {
-		int code = rc;
-		answer_error(out, status, 500, mreg_error_last());
-		return code;
-	}
-	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
 /* ---- /health --------------------------------------------------------------- */

@@ -437,23 +437,72 @@ static int method_list(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 	return 0;
 }
 
+/*
+ * events {model, since, limit}: the log in fold order. Without since, the
+ * last limit events (as log --limit); with since (an event id, or "" for
+ * the start), the first limit events after it: NotFound when since names
+ * no event.
+ */
 static int method_events(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
-	const char *model;
+	const char *model, *since;
 	mreg_event **evs = NULL;
-	size_t n = 0;
+	size_t n = 0, start = 0, end;
 	int limit, rc;
 	if ((rc = mreg_arg_str(&model, a, "model", false)) < 0 || (model && (rc = mreg_id_check(model)) < 0) ||
-	    (rc = mreg_arg_int(&limit, a, "limit", -1, -1, 1 << 30)) < 0 ||
+	    (rc = mreg_arg_str(&since, a, "since", false)) < 0 || (rc = mreg_arg_int(&limit, a, "limit", -1, -1, 1 << 30)) < 0 ||
 	    (rc = mreg_read_events(&evs, &n, h->reader, model)) < 0)
 		return rc;
-	size_t start = limit >= 0 && (size_t)limit < n ? n - (size_t)limit : 0;
+	end = n;
+	if (since && *since) {
+		while (start < n && strcmp(evs[start]->id, since))
+			start++;
+		if (start == n) {
+			mreg_events_free(evs, n);
+			return mreg_error_set(MREG_ENOTFOUND, "no such event: '%.40s'", since);
+		}
+		start++;
+	}
+	if (since && limit >= 0 && (size_t)limit < n - start)
+		end = start + (size_t)limit;
+	else if (!since && limit >= 0 && (size_t)limit < n)
+		start = n - (size_t)limit;
 	mreg_jsonw_arr_begin(w, NULL);
-	for (size_t i = start; i < n; i++)
+	for (size_t i = start; i < end; i++)
 		mreg_event_write_summary(w, evs[i]);
 	mreg_jsonw_arr_end(w);
 	mreg_events_free(evs, n);
 	return 0;
+}
+
+/* models, production: every model's summary, the production versions (api.c, as mreg serve answers) */
+static int method_models(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
+{
+	const mreg_state *st;
+	int rc;
+	if ((rc = mreg_handle_state(&st, h)) < 0)
+		return rc;
+	if (!strcmp(a->method, "models")) {
+		mreg_api_models(w, st);
+		return 0;
+	}
+	return mreg_api_production(w, st);
+}
+
+/* model {model, version}: the model with every version (version 0 or absent), or one version; null when none */
+static int method_model(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
+{
+	const mreg_state *st;
+	mreg_ref ref;
+	int rc;
+	if ((rc = mreg_arg_ref(&ref, a)) < 0 || (rc = mreg_handle_state(&st, h)) < 0)
+		return rc;
+	/* the handle's own state: materializing a version is the cache filling in, not a change */
+	if ((rc = mreg_api_model(w, h->st, ref.model, ref.version)) == 1) {
+		mreg_jsonw_null(w, NULL);
+		rc = 0;
+	}
+	return rc;
 }
 
 static int method_status(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
@@ -485,7 +534,8 @@ static const struct {
 	method_fn fn;
 } methods[] = {
 	{ "get", method_get },		{ "history", method_get }, { "list", method_list },
-	{ "events", method_events },	{ "status", method_status },
+	{ "events", method_events },	{ "status", method_status }, { "models", method_models },
+	{ "production", method_models }, { "model", method_model },
 };
 
 int mreg_call(mreg_handle *h, const char *method, const char *args, char **result, char **error)

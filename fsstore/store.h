@@ -520,15 +520,14 @@ int mreg_metrics_text(mreg_buf *out, mreg_registry *reg);
 /* The same written to path atomically (node_exporter's textfile collector reads *.prom). */
 int mreg_metrics_textfile(mreg_registry *reg, const char *path);
 
-/* ---- api.c: the read-only JSON API of mreg serve ------------------------------ */
+/* ---- api.c: what the read-only JSON API of mreg serve answers ------------------- */
 
-/*
- * The answer to GET path (since and limit: /api/v1/events's query, NULL
- * when absent): JSON in out, the HTTP status in *status (200, 400, 404;
- * 500 with the error as JSON when the registry could not be read, and the
- * error code returned).
- */
-int mreg_api_get(mreg_buf *out, int *status, mreg_registry *reg, const char *path, const char *since, const char *limit);
+/* Every model's summary: {model_id, name, model_type, version_count, latest_version, production_version, created_at, updated_at}. */
+void mreg_api_models(mreg_jsonw *w, const mreg_state *st);
+/* One model (version 0: its summary and every version) or one version, as show --json; 1 when there is no such. */
+int mreg_api_model(mreg_jsonw *w, mreg_state *st, const char *id, int version);
+/* The production versions, newest update first, as list --stage production --json. */
+int mreg_api_production(mreg_jsonw *w, const mreg_state *st);
 /*
  * /health: {status, components: {model_registry, registry_sync,
  * parity_validation}}, each with its status (healthy, degraded, unhealthy;

@@ -194,3 +194,24 @@ def test_remotes_added_on_a_handle_are_seen_by_it(regdir, tmp_path):
         assert [r["name"] for r in reg.call("remote_add", name="hub", url=str(tmp_path / "other"))] == ["hub"]
         assert reg.sync("hub", no_backup=True)["remotes"][0]["name"] == "hub"
     other.close()
+
+
+def test_the_http_api_answers_are_methods_too(regdir, model_file):
+    """models, model, production and events with since: what mreg serve answers, through the same handle."""
+    with mreg.Registry(regdir) as reg:
+        reg.register("a", model_file("a.pt"), stage="production")
+        reg.register("a", model_file("b.pt"))
+        reg.register("b", model_file("c.pt"))
+        models = reg.call("models")
+        assert [(m["model_id"], m["version_count"], m["production_version"]) for m in models] == [("a", 2, 1), ("b", 1, None)]
+        a = reg.call("model", model="a")
+        assert [v["version"] for v in a["versions"]] == [1, 2] and a["latest_version"] == 2
+        assert reg.call("model", model="a", version=2) == reg.get("a", 2)
+        assert reg.call("model", model="nope") is None and reg.call("model", model="a", version=9) is None
+        assert [v["model_id"] for v in reg.call("production")] == ["a"]
+        log = reg.events()
+        assert reg.call("events", since="", limit=2) == log[:2]
+        assert reg.call("events", since=log[0]["id"], limit=1) == log[1:2]
+        assert reg.call("events", since=log[-1]["id"]) == []
+        with pytest.raises(mreg.NotFound, match="no such event"):
+            reg.call("events", since="0" * 32)

@@ -588,17 +588,9 @@ int cmd_regression(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(rc);
 		goto out;
 	}
-	static const char *const names[] = { "none", "rollback", "wait" };
 	if (g->json) {
 		cli_json j;
-		mreg_jsonw *w = cli_json_object(&j);
-		mreg_jsonw_str(w, "model_id", model);
-		mreg_jsonw_str(w, "action", names[act]);
-		mreg_jsonw_str(w, "reason", why.ptr);
-		if (act == MREG_REGRESSION_ROLLBACK) {
-			mreg_jsonw_int(w, "from_version", from_v);
-			mreg_jsonw_int(w, "to_version", to_v);
-		}
+		mreg_regression_write(cli_json_start(&j), model, act, why.ptr, from_v, to_v);
 		cli_json_print(&j);
 	} else if (act == MREG_REGRESSION_ROLLBACK) {
 		printf("Rolled back %s: v%d -> v%d (%s)\n", model, from_v, to_v, why.ptr);

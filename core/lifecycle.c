@@ -458,6 +458,21 @@ int mreg_regression_decide(mreg_regression_action *action, mreg_buf *out, const 
 	return 0;
 }
 
+void mreg_regression_write(mreg_jsonw *w, const char *model, mreg_regression_action act, const char *reason, int from,
+			   int to)
+{
+	static const char *const names[] = { "none", "rollback", "wait" };
+	mreg_jsonw_obj_begin(w, NULL);
+	mreg_jsonw_str(w, "model_id", model);
+	mreg_jsonw_str(w, "action", names[act]);
+	mreg_jsonw_str(w, "reason", reason);
+	if (act == MREG_REGRESSION_ROLLBACK) {
+		mreg_jsonw_int(w, "from_version", from);
+		mreg_jsonw_int(w, "to_version", to);
+	}
+	mreg_jsonw_obj_end(w);
+}
+
 bool mreg_cmaes_elo(double *out, double fitness)
 {
 	if (!(fitness > 0.01 && fitness < 0.99))

@@ -152,6 +152,10 @@ void mreg_rolled_back_write(mreg_jsonw *w, const char *model, int from, int to, 
 /* The record's rows, newest first, of model (NULL: all), limit at most (negative: all), as rollback history --json. */
 void mreg_rollback_history_write(mreg_jsonw *w, const mreg_state *st, const char *model, double limit);
 
+/* {model_id, action: none|rollback|wait, reason[, from_version, to_version]}: regression --json. */
+void mreg_regression_write(mreg_jsonw *w, const char *model, mreg_regression_action act, const char *reason, int from,
+			   int to);
+
 /* CMA-ES fitness to Elo: -400 log10(1/f - 1) for 0.01 < f < 0.99; false outside. */
 bool mreg_cmaes_elo(double *out, double fitness);
 

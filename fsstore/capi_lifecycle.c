@@ -139,7 +139,6 @@ static int m_pending(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 /* regression {model, severity, elo_drop, reason, require_approval}: {model_id, action, reason[, from, to]} */
 static int m_regression(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 {
-	static const char *const names[] = { "none", "rollback", "wait" };
 	const char *model, *severity, *reason;
 	const cJSON *approval = cJSON_GetObjectItemCaseSensitive(a->args, "require_approval");
 	double drop = 0;
@@ -158,17 +157,8 @@ static int m_regression(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 	if ((rc = mreg_handle_writer(&reg, h, a)) == 0)
 		rc = mreg_regression(&act, &why, &from_v, &to_v, reg, model, severity, drop, reason ? reason : dflt.ptr,
 				     cJSON_IsBool(approval) ? cJSON_IsTrue(approval) : -1);
-	if (rc == 0) {
-		mreg_jsonw_obj_begin(w, NULL);
-		mreg_jsonw_str(w, "model_id", model);
-		mreg_jsonw_str(w, "action", names[act]);
-		mreg_jsonw_str(w, "reason", why.ptr);
-		if (act == MREG_REGRESSION_ROLLBACK) {
-			mreg_jsonw_int(w, "from_version", from_v);
-			mreg_jsonw_int(w, "to_version", to_v);
-		}
-		mreg_jsonw_obj_end(w);
-	}
+	if (rc == 0)
+		mreg_regression_write(w, model, act, why.ptr, from_v, to_v);
 	mreg_buf_dispose(&why);
 	mreg_buf_dispose(&dflt);
 	mreg_registry_free(reg);

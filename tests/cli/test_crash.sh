@@ -280,7 +280,7 @@ fs=$(stat -f -c %T "$R4")
 # (LeakSanitizer cannot stop a traced process at exit: leaks are checked everywhere else)
 ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=fsync,fdatasync,sync_file_range,rename,renameat2 -o "$T/flush.trace" "$MREG" -C "$R4" promote m:1 --to staging >/dev/null
 # the calls in order, reduced to what they act on
-sed -n 's/^[0-9]* //; s/^\(fsync\|fdatasync\)(.*/\1/p; s/^sync_file_range(.*/writeout/p; s/^rename[at2]*(.*"\([^"]*\)", .*/rename \1/p' "$T/flush.trace" |
+sed -n 's/^[0-9]* *//; s/^\(fsync\|fdatasync\)(.*/\1/p; s/^sync_file_range(.*/writeout/p; s/^rename[at2]*(.*"\([^"]*\)", .*/rename \1/p' "$T/flush.trace" |
 	sed 's#rename .*/objects/pack/pack-[0-9a-f]*\.\(pack\|idx\).*#rename pack.\1#; s#rename .*refs/heads/main.*#rename branch#' |
 	grep -v '^rename .*\(index\|mirror\|stamp\|json\)' >"$T/flush.calls"
 case $fs in

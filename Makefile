@@ -159,7 +159,7 @@ install: $(B)/mreg $(B)/libmreg.so
 	install -m 644 fsstore/mreg.h $(DESTDIR)$(PREFIX)/include/mreg.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SO_VERSION)|' bindings/mreg.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/mreg.pc
 	install -m 644 bindings/python/mreg/*.py $(DESTDIR)$(PYTHON_SITE)/mreg/
-	install -m 644 bindings/python/mreg/compat/*.py $(DESTDIR)$(PYTHON_SITE)/mreg/compat/
+	install -m 644 bindings/python/mreg/compat/*.py bindings/python/mreg/compat/*.sql $(DESTDIR)$(PYTHON_SITE)/mreg/compat/
 
 clean:
 	rm -rf build

@@ -42,11 +42,11 @@ void mreg_free(void *p)
 	free(p);
 }
 
-static void give_error(char **error, int rc)
+/* The message of the failure just set, for the caller (error may be NULL). */
+static void give_error(char **error)
 {
 	if (error)
 		*error = mreg_strdup(mreg_error_last()[0] ? mreg_error_last() : "unknown error");
-	(void)rc;
 }
 
 /* A directory with nothing in it. */
@@ -72,7 +72,7 @@ int mreg_open(mreg_handle **out, const char *dir, int create, char **error)
 	if (!h || pthread_mutex_init(&h->lock, NULL)) {
 		free(h);
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		give_error(error, rc);
+		give_error(error);
 		return rc;
 	}
 	/* state files are read into the heap: the cached state owns its bytes, whatever the registry maps */
@@ -87,7 +87,7 @@ int mreg_open(mreg_handle **out, const char *dir, int create, char **error)
 			rc = mreg_registry_open(&h->reader, dir);
 	}
 	if (rc < 0) {
-		give_error(error, rc);
+		give_error(error);
 		mreg_close(h);
 		return rc;
 	}
@@ -549,7 +549,7 @@ int mreg_call(mreg_handle *h, const char *method, const char *args, char **resul
 		*error = NULL;
 	if (!h || !method) {
 		rc = mreg_error_set(MREG_EUSAGE, "mreg_call needs a handle and a method");
-		give_error(error, rc);
+		give_error(error);
 		return rc;
 	}
 	if (args && !(doc = cJSON_Parse(args))) {
@@ -559,7 +559,7 @@ int mreg_call(mreg_handle *h, const char *method, const char *args, char **resul
 	}
 	if (rc < 0) {
 		cJSON_Delete(doc);
-		give_error(error, rc);
+		give_error(error);
 		return rc;
 	}
 	mreg_call_args a = { doc, method };
@@ -581,7 +581,7 @@ int mreg_call(mreg_handle *h, const char *method, const char *args, char **resul
 	if (rc == 0 && !(*result = mreg_buf_detach(&out)))
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc < 0)
-		give_error(error, rc);
+		give_error(error);
 	mreg_buf_dispose(&out);
 	cJSON_Delete(doc);
 	return rc;

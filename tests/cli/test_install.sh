@@ -48,7 +48,7 @@ expect_eq "the C API's status" "$(cut -d' ' -f2- "$T/.out" | jq -c '[.models, .v
 # Debian's python3, the installed package, the installed library (found beside it)
 check "the Python package is installed" test -f "$site/mreg/__init__.py" -a -f "$site/mreg/compat/__init__.py"
 check "python3 imports it and opens a registry" env -u MREG_LIBRARY PYTHONPATH="$site" /usr/bin/python3 -c \
-	"import mreg, mreg.compat; r = mreg.Registry('$T/preg'); print(r.status()['versions'])"
+	"import mreg, mreg.compat.model_registry; r = mreg.Registry('$T/preg'); print(r.status()['versions'])"
 expect_eq "through the installed library" "$(cat "$T/.out")" 0
 
 # pip's road, without pip: the wheel setuptools builds holds every module
@@ -56,6 +56,6 @@ rm -rf "$T/whl" && cp -r "$ROOT/bindings/python" "$T/whl"
 check "a wheel builds with setuptools alone" sh -c "cd '$T/whl' && /usr/bin/python3 -c 'import setuptools.build_meta as b; print(b.build_wheel(\"dist\"))'"
 whl=$(ls "$T"/whl/dist/*.whl 2>/dev/null | head -1)
 expect_eq "the wheel holds the package and every compat module" \
-	"$(/usr/bin/python3 -c "import zipfile,sys; print(' '.join(sorted(n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.endswith('.py'))))" "$whl")" \
-	"$(cd "$ROOT/bindings/python" && ls mreg/*.py mreg/compat/*.py | sort | tr '\n' ' ' | sed 's/ $//')"
+	"$(/usr/bin/python3 -c "import zipfile,sys; print(' '.join(sorted(n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.endswith(('.py', '.sql')))))" "$whl")" \
+	"$(cd "$ROOT/bindings/python" && ls mreg/*.py mreg/compat/*.py mreg/compat/*.sql | sort | tr '\n' ' ' | sed 's/ $//')"
 finish

@@ -108,7 +108,8 @@ static int write_stamp(mreg_registry *reg, const char *name, const git_oid *tree
 		git_oid_fmt(line + 41, &commit);
 		line[81] = '\n';
 		n = 82;
-		if (!strcmp(name, "mirror") && boot_id()[0]) {
+		/* files not fsynced that a power cut may cut short: the mirror's, and a lean registry's model files (the stamp's) */
+		if ((!strcmp(name, "mirror") || reg->lean) && boot_id()[0]) {
 			memcpy(line + 82, boot_id(), 36);
 			line[118] = '\n';
 			n = 119;
@@ -130,7 +131,7 @@ bool mreg_cache_fresh_at(mreg_registry *reg, const char *head)
 	mreg_cache_read_stamp(tree, commit, NULL, reg, "stamp");
 	if (strcmp(commit, head))
 		return false;
-	if (!reg->workdir)
+	if (!reg->workdir || reg->lean)
 		return true;
 	mreg_cache_read_stamp(tree, commit, NULL, reg, "mirror");
 	return !strcmp(commit, head);
@@ -553,7 +554,16 @@ int mreg_cache_ensure(mreg_registry *reg)
 	/* state files reached through a link someone committed are not ours: fold anew into real directories */
 	if (!mreg_cache_sound(reg) && (rc = unstamp(reg)) < 0)
 		return rc;
-	mreg_cache_stamp(stamp, reg);
+	bool other_boot;
+	char stamp_commit[41];
+	mreg_cache_read_stamp(stamp, stamp_commit, &other_boot, reg, "stamp");
+	/* lean: the model files follow first, so that a stamp at HEAD means they are there too */
+	if (reg->lean && (strcmp(stamp, head) || other_boot)) {
+		if ((rc = mreg_mirror_repair(reg, &tree, other_boot || !stamp[0] ? MREG_MIRROR_FILES : 0)) < 0)
+			return rc;
+		if (!strcmp(stamp, head) && (rc = write_stamp(reg, "stamp", &tree)) < 0)
+			return rc;
+	}
 	if (strcmp(stamp, head)) {
 		rc = stamp[0] ? fold_new(reg, stamp, &tree) : 0;
 		if (rc == 0)
@@ -561,8 +571,7 @@ int mreg_cache_ensure(mreg_registry *reg)
 		if (rc < 0)
 			return rc;
 	}
-	if (reg->workdir) {
-		bool other_boot;
+	if (reg->workdir && !reg->lean) {
 		char mirror_commit[41];
 		mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
 		if ((strcmp(mirror, head) || other_boot) &&

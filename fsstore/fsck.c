@@ -90,6 +90,20 @@ static bool marked(const fsck *f, const char *path)
  * hash to the pointer's SHA-256 and to the name's xxh128, and the pointer
  * must be marked filter=lfs beside it.
  */
+/* A lean registry's copy of a committed model file: there, and its bytes. */
+static void check_lean_copy(fsck *f, const char *path, const char *data, size_t len)
+{
+	mreg_buf have = MREG_BUF_INIT;
+	char *full = mreg_strfmt("%s%s", f->reg->workdir, path);
+	struct stat sb;
+	if (!full || lstat(full, &sb) < 0 || !S_ISREG(sb.st_mode) || mreg_fs_read(&have, full, len + 1) < 0 ||
+	    have.size != len || memcmp(have.ptr, data, len))
+		problemf(f, "work tree copy of '%s' is missing or not its bytes (run 'mreg refresh')%s", path, NULL);
+	mreg_error_clear();
+	mreg_buf_dispose(&have);
+	free(full);
+}
+
 static int check_artifact_entry(const char *root, const git_tree_entry *e, void *payload)
 {
 	fsck *f = payload;
@@ -121,7 +135,9 @@ static int check_artifact_entry(const char *root, const git_tree_entry *e, void 
 	hex_of(hex, data, len);
 	mreg_lfs_pointer ptr;
 	if (strlen(name) >= 32 && !strncmp(name, hex, 32)) {
-		/* the file itself */
+		/* the file itself; a lean registry's work tree copy is checked here, a full checkout's by its status */
+		if (f->reg->lean)
+			check_lean_copy(f, path, data, len);
 	} else if (strlen(name) >= 32 && mreg_lfs_pointer_parse(&ptr, data, len) == 0) {
 		char want[33];
 		memcpy(want, name, 32);
@@ -415,7 +431,7 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	git_tree_entry_free(tracked);
 	git_error_clear();
 	check_fold(&f, tree, &tree_id, st);
-	if (reg->workdir)
+	if (reg->workdir && !reg->lean)
 		check_mirror(&f);
 	git_tree_free(tree);
 	free(f.named);

@@ -23,6 +23,12 @@ struct mreg_registry {
 	char *path;		/* what the user named, for messages */
 	char *gitdir;		/* ends in '/' */
 	char *workdir;		/* ends in '/'; NULL when bare */
+	/*
+	 * Events are not checked out (README, "The work tree"): git sees a bare
+	 * repository (core.bare in <workdir>.git/config), there is no index, and
+	 * the work tree holds state/ and the model files only.
+	 */
+	bool lean;
 	char *statedir;		/* <workdir>state/ or <gitdir>mreg/state/ */
 	char *mregdir;		/* <gitdir>mreg/ */
 	char *actor;
@@ -75,6 +81,11 @@ char *mreg_registry_default_actor(void);
  * read, or a value that is not plainly what it should be.
  */
 int mreg_registry_settings_light(mreg_registry *reg);
+/*
+ * A new repository made a registry without an event work tree (reg->lean):
+ * core.bare = true, so git keeps no index and checks nothing out.
+ */
+int mreg_registry_make_lean(git_repository *repo, const char *path);
 /* reg->node from .git/mreg/node, made once per registry (the writer lock does it too) */
 int mreg_registry_load_node(mreg_registry *reg);
 

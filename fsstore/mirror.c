@@ -1,14 +1,14 @@
 /*
  * The work tree and the index follow HEAD.
  *
- * Every write mirrors its files into the work tree and their entries into
- * the index, so that `git status` stays clean (mreg_mirror_file,
- * mreg_mirror_index). The index is streamed (fsstore/git/index.c) under a
- * recorded index.lock; one the streaming writer leaves alone goes through
- * libgit2 on a private copy. The mirror is derived data, never fsynced: what
- * a crash or a change made with plain git leaves behind, mreg_mirror_repair
- * brings back to HEAD (called by cache.c when the mirror stamp does not name
- * HEAD).
+ * In a full checkout every write mirrors its files into the work tree and
+ * their entries into the index (mirror_index.c), so that `git status`
+ * stays clean (mreg_mirror_file, mreg_mirror_index). A lean registry
+ * (reg->lean, mreg init's) has no index and no events in its work tree:
+ * only the model files are made there. The mirror is derived data, never
+ * fsynced: what a crash or a change made with plain git leaves behind,
+ * mreg_mirror_repair brings back to HEAD (called by cache.c when the
+ * mirror's stamp, or a lean registry's state stamp, does not name HEAD).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -97,181 +97,6 @@ done:
 	return rc;
 }
 
-/*
- * The entries into the index, streamed (git/index.c): git's protocol,
- * index.lock created exclusively (recorded, so that the next mreg removes
- * it if this one dies holding it; waited for while a git command holds it),
- * written, renamed over index (by a swap and an unlink, see
- * mreg_fs_replace). 1 when the index is not one the stream writes.
- */
-static int index_update(mreg_registry *reg, mreg_index_entry *adds, size_t nadds, char **removes, size_t nremoves)
-{
-	mreg_buf own = MREG_BUF_INIT;
-	mreg_span *sp = NULL;
-	size_t nsp = 0;
-	const char *map = NULL;
-	size_t maplen = 0;
-	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
-	int rc = 1, fd = -1;
-
-	if (!path || !lock) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	if (mreg_fs_map(&map, &maplen, path) < 0) {
-		mreg_error_clear();
-		goto done;
-	}
-	if ((rc = mreg_git_index_splice(&own, &sp, &nsp, map, maplen, adds, nadds, removes, nremoves)) != 0)
-		goto done;
-	if ((rc = mreg_lock_file_create(&fd, reg, "index")) < 0)
-		goto done;
-	if (mreg_fs_write_spans(fd, &own, sp, nsp) < 0 || close(fd) < 0 || mreg_fs_replace(lock, path) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
-		unlink(lock);
-	}
-	fd = -1;
-	mreg_lock_file_done(reg);
-done:
-	if (fd >= 0)
-		close(fd);
-	mreg_fs_unmap(map, maplen);
-	mreg_buf_dispose(&own);
-	free(sp);
-	free(path);
-	free(lock);
-	return rc;
-}
-
-/*
- * libgit2 writes an index through its own index.lock, which mreg cannot
- * record: a process killed in the middle would leave a lock file the next
- * write must take for a live git command's. So libgit2 works on a private
- * copy, .git/mreg/index.new (its lock file is under .git/mreg/, which only
- * mreg uses), and the result is put in place as any index write is: under
- * a recorded index.lock, by renaming the copy over the index.
- */
-int mreg_mirror_index_libgit2(mreg_registry *reg, bool copy, int (*fn)(git_index *idx, void *payload), void *payload)
-{
-	char *priv = mreg_strfmt("%sindex.new", reg->mregdir), *plock = mreg_strfmt("%sindex.new.lock", reg->mregdir);
-	char *path = mreg_strfmt("%sindex", reg->gitdir), *lock = mreg_strfmt("%sindex.lock", reg->gitdir);
-	git_index *idx = NULL;
-	mreg_buf b = MREG_BUF_INIT;
-	int rc = 0, fd = -1;
-
-	if (!priv || !plock || !path || !lock) {
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-		goto done;
-	}
-	if ((rc = mreg_registry_need_git(reg)) < 0)
-		goto done;
-	unlink(plock);	/* a killed mreg's: no one else writes under .git/mreg/ */
-	unlink(priv);
-	if (copy && (rc = mreg_fs_read(&b, path, 0)) == 0)
-		rc = mreg_fs_write_atomic(priv, b.ptr, b.size, false);
-	if (rc == MREG_ENOTFOUND)
-		rc = 0;	/* no index yet: start from an empty one */
-	mreg_error_clear();
-	if (rc < 0)
-		goto done;
-	if (git_index_open(&idx, priv) < 0) {
-		rc = mreg_libgit2_error("cannot open the index of", reg->path);
-		goto done;
-	}
-	/* version 2 is the one git/index.c streams on the next write */
-	if (git_index_version(idx) != 2 && git_index_set_version(idx, 2) < 0) {
-		rc = mreg_libgit2_error("cannot set the index version of", reg->path);
-		goto done;
-	}
-	if ((rc = fn(idx, payload)) < 0)
-		goto done;
-	if (git_index_write(idx) < 0) {
-		rc = mreg_libgit2_error("cannot write the index of", reg->path);
-		goto done;
-	}
-	if ((rc = mreg_lock_file_create(&fd, reg, "index")) < 0)
-		goto done;
-	close(fd);
-	if (rename(priv, path) < 0)
-		rc = mreg_error_set(MREG_ERROR, "cannot write the index of '%s': %s", reg->path, strerror(errno));
-	unlink(lock);
-	mreg_lock_file_done(reg);
-	if (rc == 0) {	/* the repository's own copy of the index reads the new file */
-		git_index *own = NULL;
-		if (git_repository_index(&own, reg->repo) == 0)
-			git_index_read(own, true);
-		git_index_free(own);
-		git_error_clear();
-	}
-done:
-	git_index_free(idx);
-	if (priv)
-		unlink(priv);
-	mreg_buf_dispose(&b);
-	free(priv);
-	free(plock);
-	free(path);
-	free(lock);
-	return rc;
-}
-
-/* The same entries through libgit2, for an index the streaming writer leaves alone. */
-typedef struct {
-	mreg_registry *reg;
-	const mreg_index_entry *adds;
-	size_t n;
-	char **removes;
-	size_t nremoves;
-} index_change;
-
-static int apply_index_change(git_index *idx, void *payload)
-{
-	const index_change *c = payload;
-	for (size_t i = 0; i < c->nremoves; i++)
-		if (git_index_remove(idx, c->removes[i], 0) < 0)
-			git_error_clear();	/* not there: nothing to drop */
-	for (size_t i = 0; i < c->n; i++) {
-		git_index_entry e;
-		const struct stat *sb = &c->adds[i].st;
-		memset(&e, 0, sizeof(e));
-		e.ctime.seconds = (int32_t)sb->st_ctim.tv_sec;
-		e.ctime.nanoseconds = (uint32_t)sb->st_ctim.tv_nsec;
-		e.mtime.seconds = (int32_t)sb->st_mtim.tv_sec;
-		e.mtime.nanoseconds = (uint32_t)sb->st_mtim.tv_nsec;
-		e.dev = (uint32_t)sb->st_dev;
-		e.ino = (uint32_t)sb->st_ino;
-		e.mode = sb->st_mode & 0111 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
-		e.uid = sb->st_uid;
-		e.gid = sb->st_gid;
-		e.file_size = (uint32_t)sb->st_size;
-		e.path = c->adds[i].path;
-		git_oid_cpy(&e.id, &c->adds[i].id);
-		if (git_index_add(idx, &e) < 0)
-			return mreg_libgit2_error("cannot update the index of", c->reg->path);
-	}
-	return 0;
-}
-
-int mreg_mirror_index_change(mreg_registry *reg, mreg_index_entry *adds, size_t n, char **removes, size_t nremoves,
-			     const git_oid *tree)
-{
-	int rc;
-	if ((rc = mreg_lock_wait_git(reg, "index")) < 0)
-		return rc;
-	if ((rc = index_update(reg, adds, n, removes, nremoves)) != 1)
-		return rc;
-	/* an index this code does not stream (another version, an extension git requires): libgit2's */
-	if ((rc = mreg_mirror_index_check(reg, tree)) < 0)	/* one left alone because it is cut short: made again */
-		return rc;
-	index_change c = { reg, adds, n, removes, nremoves };
-	return mreg_mirror_index_libgit2(reg, true, apply_index_change, &c);
-}
-
-int mreg_mirror_index(mreg_registry *reg, mreg_index_entry *adds, size_t n, const git_oid *tree)
-{
-	return mreg_mirror_index_change(reg, adds, n, NULL, 0, tree);
-}
-
 int mreg_mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*ids)[33], size_t n,
 			const mreg_addfile *files, size_t nfiles, const git_oid *tree)
 {
@@ -284,16 +109,16 @@ int mreg_mirror_batch(mreg_registry *reg, const mreg_buf *bytes, const char (*id
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	}
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	for (size_t i = 0; rc == 0 && !reg->lean && i < n; i++) {
 		mreg_event_path(paths[i], ids[i]);
 		mreg_addfile ev = { paths[i], bytes[i].ptr, bytes[i].size, NULL };
 		rc = mreg_mirror_file(&adds[i], reg, &ev);
 	}
 	for (size_t i = 0; rc == 0 && i < nfiles; i++)
 		rc = mreg_mirror_file(&adds[n + i], reg, &files[i]);
-	if (rc == 0)
+	if (rc == 0 && !reg->lean)
 		rc = mreg_mirror_index(reg, adds, n + nfiles, tree);
-	if (rc == 0)
+	if (rc == 0 && !reg->lean)
 		rc = mreg_cache_set_mirror(reg, tree);
 	free(adds);
 	free(paths);
@@ -351,46 +176,6 @@ static void path_list_dispose(path_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->paths[i]);
 	free(l->paths);
-}
-
-/*
- * The git index is derived data and never fsynced: a power cut can leave
- * it empty or cut short, and then git and libgit2 refuse to read it. Such
- * an index is made again from tree (HEAD's), as `git reset` would; its
- * entries carry no stat data, so the next `git status` hashes the files
- * once and finds them clean. 0 when the index reads, or was made again.
- */
-static int read_tree_into(git_index *idx, void *payload)
-{
-	return git_index_read_tree(idx, payload) < 0 ? mreg_libgit2_error("cannot make the index again from", "HEAD") : 0;
-}
-
-int mreg_mirror_index_check(mreg_registry *reg, const git_oid *tree)
-{
-	git_index *idx = NULL;
-	git_tree *t = NULL;
-	int rc = mreg_registry_need_git(reg);
-	if (rc < 0)
-		return rc;
-	char *path = mreg_strfmt("%sindex", reg->gitdir);
-	if (!path)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	/* libgit2 takes an empty file for an empty index; git does not, and neither may this */
-	struct stat sb;
-	int st = stat(path, &sb);
-	bool missing = st < 0 && errno == ENOENT;	/* no index: an empty one, which the repair fills */
-	if (missing || (st == 0 && sb.st_size >= 12 + 20 && git_index_open(&idx, path) == 0)) {
-		git_index_free(idx);
-		free(path);
-		return 0;
-	}
-	git_error_clear();
-	free(path);
-	if (git_tree_lookup(&t, reg->repo, tree) < 0)
-		return mreg_libgit2_error("cannot make the index again in", reg->path);
-	rc = mreg_mirror_index_libgit2(reg, false, read_tree_into, t);
-	git_tree_free(t);
-	return rc;
 }
 
 static int path_add(path_list *l, const char *p)
@@ -608,6 +393,128 @@ done:
 	return rc;
 }
 
+/* Temporary files can only be where the lagging files are: sweep those directories (lag sorted), not the tree. */
+static void sweep_lag(mreg_registry *reg, const path_list *lag)
+{
+	for (size_t i = 0; i < lag->n; i++) {
+		const char *slash = strrchr(lag->paths[i], '/');
+		size_t n = slash ? (size_t)(slash - lag->paths[i]) : 0;
+		if (i && n && !strncmp(lag->paths[i - 1], lag->paths[i], n) && lag->paths[i - 1][n] == '/' &&
+		    !strchr(lag->paths[i - 1] + n + 1, '/'))
+			continue;	/* the same directory as the path before */
+		char *dir = mreg_strfmt("%s%.*s", reg->workdir, (int)n, lag->paths[i]);
+		if (dir)
+			mreg_fs_sweep_tmp(dir, false);
+		free(dir);
+	}
+	mreg_fs_sweep_tmp(reg->mregdir, false);
+}
+
+/*
+ * A lean registry (reg->lean) has no index and no events in its work tree:
+ * its files are the model files under artifacts/ and blobs/. Those that
+ * changed since the state's tree are made what HEAD has; with
+ * MREG_MIRROR_FILES (refresh, after a power cut), or with no state, every
+ * one is read and compared. The caller moves the stamp.
+ */
+typedef struct {
+	mreg_registry *reg;
+	path_list *lag;
+	const char *prefix;
+	int rc;
+} lean_scan;
+
+static int lean_walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	lean_scan *s = payload;
+	git_filemode_t mode = git_tree_entry_filemode(e);
+	git_blob *b = NULL;
+	mreg_lfs_pointer ptr;
+	char path[512];
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s%s", s->prefix, root, git_tree_entry_name(e));
+	if (git_blob_lookup(&b, s->reg->repo, git_tree_entry_id(e)) < 0) {
+		git_error_clear();
+		return path_add(s->lag, path) < 0 ? (s->rc = mreg_error_set(MREG_ERROR, "out of memory"), -1) : 0;
+	}
+	const void *data = git_blob_rawcontent(b);
+	size_t len = (size_t)git_blob_rawsize(b);
+	bool lags = false;
+	if (!mreg_lfs_pointer_at(&ptr, path, data, len)) {	/* a large file's copy: lfs_lag's */
+		const char *name;
+		int dir = -1, fd = -1;
+		lags = true;
+		if (mreg_fs_parent_beneath(&dir, &name, s->reg->workdir, path, 0) == 0 &&
+		    (fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) >= 0)
+			lags = !same_bytes(fd, data, len);
+		mreg_error_clear();
+		if (fd >= 0)
+			close(fd);
+		if (dir >= 0)
+			close(dir);
+	}
+	git_blob_free(b);
+	if (lags && path_add(s->lag, path) < 0) {
+		s->rc = mreg_error_set(MREG_ERROR, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int lean_repair(mreg_registry *reg, git_tree *t, unsigned how)
+{
+	static char *dirs[] = { "artifacts", "blobs" };
+	path_list lag = { NULL, 0, 0 };
+	lean_scan s = { reg, &lag, "", 0 };
+	git_tree *old = NULL;
+	git_diff *diff = NULL;
+	char since_hex[41];
+	git_oid since;
+	int rc = 0;
+	mreg_cache_stamp(since_hex, reg);
+	bool have_since = !how && since_hex[0] && git_oid_fromstr(&since, since_hex) == 0 &&
+			  git_tree_lookup(&old, reg->repo, &since) == 0;
+	git_error_clear();
+	if (have_since) {
+		git_diff_options o;
+		git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+		o.pathspec.strings = dirs;
+		o.pathspec.count = 2;
+		if (git_diff_tree_to_tree(&diff, reg->repo, old, t, &o) < 0 || collect_paths(diff, &lag) < 0)
+			rc = mreg_libgit2_error("cannot compare HEAD with the state's tree in", reg->path);
+	}
+	for (size_t i = 0; !have_since && rc == 0 && i < 2; i++) {
+		git_tree_entry *e = NULL;
+		git_tree *sub = NULL;
+		char root[16];
+		if (git_tree_entry_bypath(&e, t, dirs[i]) == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+		    git_tree_lookup(&sub, reg->repo, git_tree_entry_id(e)) == 0) {
+			snprintf(root, sizeof(root), "%s/", dirs[i]);
+			s.prefix = root;
+			git_tree_walk(sub, GIT_TREEWALK_PRE, lean_walk_cb, &s);
+			rc = s.rc;
+		}
+		git_error_clear();
+		git_tree_entry_free(e);
+		git_tree_free(sub);
+	}
+	if (rc == 0)
+		rc = lfs_lag(&lag, reg, t, have_since ? &since : NULL, how & MREG_MIRROR_LARGE);
+	path_list_unique(&lag);
+	for (size_t i = 0; rc == 0 && i < lag.n; i++) {
+		mreg_index_entry unused;
+		rc = repair_path(&unused, reg, t, lag.paths[i]);
+		rc = rc > 0 ? 0 : rc;
+	}
+	if (rc == 0)
+		sweep_lag(reg, &lag);
+	path_list_dispose(&lag);
+	git_diff_free(diff);
+	git_tree_free(old);
+	return rc;
+}
+
 int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 {
 	git_diff_options d;
@@ -626,6 +533,13 @@ int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 		return rc;
 
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	if (reg->lean) {
+		if (git_tree_lookup(&t, reg->repo, tree) < 0)
+			return mreg_libgit2_error("cannot read the tree of", reg->path);
+		rc = lean_repair(reg, t, how);
+		git_tree_free(t);
+		return rc;
+	}
 	mreg_lock_wait_git(reg, "index");
 	if ((rc = mreg_mirror_index_check(reg, tree)) < 0)
 		return rc;
@@ -669,19 +583,7 @@ int mreg_mirror_repair(mreg_registry *reg, const git_oid *tree, unsigned how)
 	/* entries of the files written, and of files HEAD no longer has dropped, in one index write */
 	if ((nadds || gone.n) && (rc = mreg_mirror_index_change(reg, adds, nadds, gone.paths, gone.n, tree)) < 0)
 		goto done;
-	/* temporary files can only be where the lagging files are: sweep those directories, not the tree */
-	for (size_t i = 0; i < lag.n; i++) {
-		const char *slash = strrchr(lag.paths[i], '/');
-		size_t n = slash ? (size_t)(slash - lag.paths[i]) : 0;
-		if (i && n && !strncmp(lag.paths[i - 1], lag.paths[i], n) && lag.paths[i - 1][n] == '/' &&
-		    !strchr(lag.paths[i - 1] + n + 1, '/'))
-			continue;	/* the same directory as the path before */
-		char *dir = mreg_strfmt("%s%.*s", reg->workdir, (int)n, lag.paths[i]);
-		if (dir)
-			mreg_fs_sweep_tmp(dir, false);
-		free(dir);
-	}
-	mreg_fs_sweep_tmp(reg->mregdir, false);
+	sweep_lag(reg, &lag);
 	rc = mreg_cache_set_mirror(reg, tree);
 done:
 	free(adds);

@@ -83,8 +83,8 @@ static int commit_files(mreg_registry *reg)
 		goto done;
 	}
 	git_reference_free(ref);
-	if (git_repository_index(&idx, reg->repo) < 0 || git_index_read_tree(idx, t) < 0 ||
-	    git_index_write(idx) < 0) {
+	if (!reg->lean && (git_repository_index(&idx, reg->repo) < 0 || git_index_read_tree(idx, t) < 0 ||
+			   git_index_write(idx) < 0)) {
 		rc = mreg_libgit2_error("cannot write the index of", reg->path);
 		goto done;
 	}
@@ -214,7 +214,8 @@ int mreg_registry_settings_light(mreg_registry *reg)
 {
 	settings s = { { NULL, NULL, NULL }, { false, false, false }, { false, false, false }, false };
 	bool fsync = MREG_FSYNC_DEFAULT;
-	int lock_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT, rc = mreg_git_config_read(reg->gitdir, setting_keys, take_setting, &s);
+	int lock_ms = MREG_LOCK_TIMEOUT_MS_DEFAULT,
+	    rc = mreg_git_config_read(reg->gitdir, setting_keys, take_setting, &s, &reg->lean);
 	int32_t t;
 	if (rc == 0 && s.oom)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
@@ -315,11 +316,14 @@ static int open_repo(mreg_registry **out, const char *dir, bool creating)
 	}
 	const char *gd = git_repository_path(reg->repo);
 	const char *wd = git_repository_workdir(reg->repo);
+	size_t gl = strlen(gd);
+	/* bare by core.bare in a directory's .git: a registry without an event work tree */
+	reg->lean = !wd && gl > 5 && !strcmp(gd + gl - 6, "/.git/");
 	reg->gitdir = mreg_strdup(gd);
-	reg->workdir = wd ? mreg_strdup(wd) : NULL;
+	reg->workdir = wd ? mreg_strdup(wd) : reg->lean ? mreg_strfmt("%.*s", (int)(gl - 5), gd) : NULL;
 	reg->mregdir = mreg_strfmt("%smreg/", gd);
-	reg->statedir = wd ? mreg_strfmt("%sstate/", wd) : mreg_strfmt("%smreg/state/", gd);
-	if (!reg->gitdir || !reg->mregdir || !reg->statedir || (wd && !reg->workdir)) {
+	reg->statedir = reg->workdir ? mreg_strfmt("%sstate/", reg->workdir) : mreg_strfmt("%smreg/state/", gd);
+	if (!reg->gitdir || !reg->mregdir || !reg->statedir || ((wd || reg->lean) && !reg->workdir)) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto fail;
 	}
@@ -415,9 +419,11 @@ static int open_light(mreg_registry **out, const char *dir, bool writing)
 	/* .git must be a directory: as a file (a linked work tree) HEAD is not under it, and the full open knows */
 	if (reg->path && reg->workdir && reg->gitdir && reg->mregdir && reg->statedir &&
 	    mreg_git_head(head, writing ? branch : NULL, sizeof(branch), reg->gitdir) == 0 &&
-	    mreg_cache_fresh_at(reg, head) && (writing ? owned_by_us(reg) : mreg_git_config_plain(reg->gitdir) == 0)) {
-		/* a writer reads its settings, and the layout keys with them */
-		int rc = writing ? mreg_registry_settings_light(reg) : 0;
+	    (!writing || owned_by_us(reg))) {
+		/* the layout keys (core.bare: reg->lean) before the stamps, which depend on it; a writer's settings with them */
+		int rc = writing ? mreg_registry_settings_light(reg) : mreg_git_config_plain(reg->gitdir, &reg->lean) == 0 ? 0 : 1;
+		if (rc == 0 && !mreg_cache_fresh_at(reg, head))
+			rc = 1;
 		if (rc == 0) {
 			*out = reg;
 			return 0;
@@ -460,6 +466,7 @@ int mreg_registry_need_git(mreg_registry *reg)
 	reg->odb = full->odb;
 	reg->gitdir = full->gitdir;
 	reg->workdir = full->workdir;
+	reg->lean = full->lean;
 	reg->statedir = full->statedir;
 	reg->mregdir = full->mregdir;
 	free(reg->actor);
@@ -498,26 +505,27 @@ int mreg_registry_init(const char *path)
 	o.initial_head = "main";
 	if (git_repository_init_ext(&repo, path, &o) < 0)
 		return mreg_libgit2_error("cannot create a git repository at", path);
+	rc = mreg_registry_make_lean(repo, path);
 	git_repository_free(repo);
-	if ((rc = open_repo(&reg, path, true)) < 0)
+	if (rc < 0 || (rc = open_repo(&reg, path, true)) < 0)
 		return rc;
 	if ((rc = mreg_fs_mkdirs(reg->mregdir)) < 0)
-		goto done;
-	char *p = mreg_strfmt("%smreg.json", reg->workdir);
-	char *g = mreg_strfmt("%s.gitignore", reg->workdir);
-	if (!p || !g)
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-	else if ((rc = mreg_fs_write_atomic(p, mreg_json, sizeof(mreg_json) - 1, false)) == 0)
-		rc = mreg_fs_write_atomic(g, gitignore, sizeof(gitignore) - 1, false);
-	free(p);
-	free(g);
-	if (rc < 0)
 		goto done;
 	if ((rc = mreg_registry_load_node(reg)) < 0 || (rc = commit_files(reg)) < 0)
 		goto done;
 	rc = mreg_registry_refresh(reg, true, NULL);
 done:
 	mreg_registry_free(reg);
+	return rc;
+}
+
+int mreg_registry_make_lean(git_repository *repo, const char *path)
+{
+	git_config *cfg = NULL;
+	int rc = 0;
+	if (git_repository_config(&cfg, repo) < 0 || git_config_set_bool(cfg, "core.bare", true) < 0)
+		rc = mreg_libgit2_error("cannot set core.bare in", path);
+	git_config_free(cfg);
 	return rc;
 }
 
@@ -552,7 +560,7 @@ int mreg_registry_refresh(mreg_registry *reg, bool force, bool *was_fresh)
 		char *q = mreg_strfmt("%smirror", reg->mregdir);
 		if (p)
 			unlink(p);
-		if (q && reg->workdir)
+		if (q && reg->workdir && !reg->lean)
 			unlink(q);
 		free(p);
 		free(q);
@@ -583,9 +591,13 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	if (err < 0)
 		return mreg_libgit2_error("cannot read HEAD of", reg->path);
 	git_oid_fmt(out->head, &commit);
-	mreg_cache_read_stamp(stamp, stamp_commit, NULL, reg, "stamp");
 	bool other_boot;
-	mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
+	mreg_cache_read_stamp(stamp, stamp_commit, &other_boot, reg, "stamp");
+	/* lean: the model files are made before the stamp moves; power cuts are the stamp's boot id */
+	if (!reg->lean)
+		mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
+	else
+		memcpy(mirror_commit, stamp_commit, sizeof(mirror_commit)), mirror[0] = '\0';
 	out->state_fresh = !strcmp(stamp_commit, out->head) && mreg_cache_sound(reg);
 	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
 	if (out->state_fresh && out->mirror_fresh) {
@@ -596,7 +608,7 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 		return rc;
 	git_oid_fmt(out->tree, &tree);
 	out->state_fresh = !strcmp(stamp, out->tree) && mreg_cache_sound(reg);
-	out->mirror_fresh = !reg->workdir || (!strcmp(mirror, out->tree) && !other_boot);
+	out->mirror_fresh = !reg->workdir || (!strcmp(reg->lean ? stamp : mirror, out->tree) && !other_boot);
 	return 0;
 }
 

@@ -510,6 +510,13 @@ static int mirror(mreg_registry *reg, const char *evpath, const mreg_buf *bytes,
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);	/* a mirror: repaired from HEAD if lost */
 	if (nextra > 3)
 		return mreg_error_set(MREG_ERROR, "too many files in one event");
+	if (reg->lean) {
+		/* the model file only, before the state's stamp moves (cache.c) */
+		for (size_t i = 0; i < nextra; i++)
+			if ((rc = mreg_mirror_file(&adds[i], reg, &extra[i])) < 0)
+				return rc;
+		return 0;
+	}
 	mreg_addfile ev = { evpath, bytes->ptr, bytes->size, NULL };
 	rc = mreg_mirror_file(&adds[0], reg, &ev);
 	for (size_t i = 0; rc == 0 && i < nextra; i++)

@@ -12,7 +12,9 @@
  * Whatever this reader is not sure to read as libgit2 would, it does not
  * guess: an include or includeIf anywhere, a line it cannot parse, no
  * usable HOME, a repository config with extensions, a work tree elsewhere
- * or another format version. Then it answers MREG_GIT_UNSURE and the
+ * or another format version. core.bare = true is read (not left to
+ * libgit2): in a registry's .git it marks one whose events are not checked
+ * out (README, "The work tree"). Then it answers MREG_GIT_UNSURE and the
  * caller opens the registry with libgit2, which reads (or refuses) the same
  * files the way it always has.
  *
@@ -44,6 +46,7 @@ typedef struct {
 	char section[64];
 	bool has_sub;
 	mreg_buf value;
+	bool bare;		/* the repository's core.bare: true marks a registry without an event work tree */
 } reader;
 
 static bool is_key_char(int c)
@@ -182,9 +185,12 @@ static int parse_key(reader *r, const char **pp, const char *end)
 			return rc;
 	}
 	*pp = p;
-	if (layout && (!strcmp(key, "worktree") || (!strcmp(key, "bare") && (bare || strcasecmp(r->value.ptr, "false"))) ||
+	if (layout && (!strcmp(key, "worktree") ||
+		       (!strcmp(key, "bare") && (bare || (strcasecmp(r->value.ptr, "false") && strcasecmp(r->value.ptr, "true")))) ||
 		       (!strcmp(key, "repositoryformatversion") && (bare || strcmp(r->value.ptr, "0")))))
 		return MREG_GIT_UNSURE;
+	if (layout && !strcmp(key, "bare"))
+		r->bare = !strcasecmp(r->value.ptr, "true");
 	if (want) {
 		snprintf(full, sizeof(full), "%s.%s", r->section, key);
 		r->fn(full, bare ? NULL : r->value.ptr, r->payload);
@@ -244,9 +250,9 @@ static int read_file(reader *r, const char *path, bool local)
 }
 
 int mreg_git_config_read(const char *gitdir, const char *const *keys,
-			 void (*fn)(const char *key, const char *value, void *payload), void *payload)
+			 void (*fn)(const char *key, const char *value, void *payload), void *payload, bool *bare)
 {
-	reader r = { false, keys, fn, payload, "", false, MREG_BUF_INIT };
+	reader r = { false, keys, fn, payload, "", false, MREG_BUF_INIT, false };
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
 	char *paths[4] = { NULL, NULL, NULL, NULL };
 	int rc = 0;
@@ -263,16 +269,20 @@ int mreg_git_config_read(const char *gitdir, const char *const *keys,
 	for (int i = 0; i < 4; i++)
 		free(paths[i]);
 	mreg_buf_dispose(&r.value);
+	if (bare)
+		*bare = r.bare;
 	return rc;
 }
 
-int mreg_git_config_plain(const char *gitdir)
+int mreg_git_config_plain(const char *gitdir, bool *bare)
 {
-	reader r = { true, NULL, NULL, NULL, "", false, MREG_BUF_INIT };
+	reader r = { true, NULL, NULL, NULL, "", false, MREG_BUF_INIT, false };
 	char *path = mreg_strfmt("%sconfig", gitdir);
 	int rc = path ? read_file(&r, path, true) : MREG_GIT_UNSURE;
 	free(path);
 	mreg_buf_dispose(&r.value);
+	if (bare)
+		*bare = r.bare;
 	return rc;
 }
 

@@ -324,11 +324,12 @@ bool mreg_git_reflog_next(git_oid *old, git_oid *new_id, const char **p, const c
  * (true). MREG_GIT_UNSURE when any file holds what this reader does not
  * read as libgit2 would (see config.c), or the repository's layout is not
  * the plain one (a work tree elsewhere, extensions, another format).
+ * *bare (when not NULL): the repository's core.bare, true or false.
  */
 int mreg_git_config_read(const char *gitdir, const char *const *keys,
-			 void (*fn)(const char *key, const char *value, void *payload), void *payload);
-/* Only the repository's own config, for its layout (no keys read): 0 plain, else MREG_GIT_UNSURE. */
-int mreg_git_config_plain(const char *gitdir);
+			 void (*fn)(const char *key, const char *value, void *payload), void *payload, bool *bare);
+/* Only the repository's own config, for its layout (no keys read): 0 plain (*bare its core.bare), else MREG_GIT_UNSURE. */
+int mreg_git_config_plain(const char *gitdir, bool *bare);
 /* A value as git reads a boolean / a 32-bit number with k, m or g; false when not plainly one. */
 bool mreg_git_config_bool(bool *out, const char *value);
 bool mreg_git_config_int32(int32_t *out, const char *value);

@@ -79,9 +79,35 @@ model_file() {
 	head -c "${2:-4096}" /dev/urandom >"$1"
 }
 
+# new_registry DIR: a registry as mreg init makes it (lean: git sees a bare
+# repository; the work tree holds state/ and model files, no events, no index)
 new_registry() {
 	"$MREG" -C "$1" init >/dev/null || { echo "not ok - init $1"; exit 1; }
 	git -C "$1" config mreg.actor tester
+}
+
+# full_checkout DIR: the registry given a git work tree and an index of every
+# committed file (as a git clone has), for tests that edit and commit in it
+full_checkout() {
+	git -C "$1" config core.bare false && git -C "$1" reset -q --hard ||
+		{ echo "not ok - full checkout $1"; exit 1; }
+}
+
+# tree_clean DIR: what is out of place in DIR's work tree, nothing when all
+# is well: a full checkout's `git status --porcelain`; for a lean registry
+# (git sees a bare repository) an events directory or an index, which it
+# never has
+tree_clean() {
+	if [ "$(git -C "$1" config core.bare)" = true ]; then
+		ls -d "$1/events" "$1/.git/index" 2>&1 | grep -v 'No such file'
+	else
+		git -C "$1" status --porcelain 2>&1
+	fi
+}
+
+new_registry_full() {
+	new_registry "$1"
+	full_checkout "$1"
 }
 
 # fast_copy: $T/mreg-fast, a private copy of the release binary (MREG_FAST,

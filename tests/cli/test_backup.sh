@@ -79,7 +79,7 @@ git init -q vr	# for git bundle verify, which wants a repository
 # alpha_net: v1 development (tag baseline), v2 (large) staging; heur:1 development.
 REG=data/model_registry
 BK=data/registry_backups
-new_registry $REG
+new_registry_full $REG
 # more backups than the default retention keeps (10) are made and counted here; section 6 tests retention
 jq '.backup.max_backups = 100' $REG/mreg.json >max.json && cp max.json $REG/mreg.json && git -C $REG commit -qam "keep 100 backups"
 check "register alpha_net:1" "$MREG" -C $REG register "Alpha Net" m1.bin
@@ -160,15 +160,15 @@ check "backup verify" "$MREG" -C $REG backup verify "$ID"
 check "backup verify --json" "$MREG" -C $REG --json backup verify "$ID"
 expect_eq "verify report" "$(out '[.ok, .head, .events, .blobs]')" "[true,\"$head0\",$nev0,1]"
 expect_eq "backup create wrote nothing to the registry" "$(git -C $REG rev-parse HEAD)" "$head0"
-expect_eq "git status still clean" "$(git -C $REG status --porcelain)" ""
+expect_eq "git status still clean" "$(tree_clean $REG)" ""
 
 # the registry named as "." from inside it: its backups are still beside it
-new_registry dot/reg
+new_registry_full dot/reg
 check "dot: register" "$MREG" -C dot/reg register "Alpha Net" m1.bin
 DOT=$(cd dot/reg && "$MREG" -C . --json backup create -r dot | jq -r .id)
 check "-C . from inside the registry: backup made" test -n "$DOT"
 check "-C .: the backup is beside the registry (dot/registry_backups)" test -f "dot/registry_backups/$DOT.json"
-expect_eq "-C .: nothing left in the registry's work tree" "$(git -C dot/reg status --porcelain)" ""
+expect_eq "-C .: nothing left in the registry's work tree" "$(tree_clean dot/reg)" ""
 check "-C .: the same registry named dot/reg finds the backup" "$MREG" -C dot/reg backup show "$DOT"
 
 # ---- 2. ids --------------------------------------------------------------
@@ -215,7 +215,7 @@ done
 check "restore: state/ holds exactly the files it held" diff -r r0.state $REG/state
 expect_eq "restore: list as at the backup" "$(j $REG . list)" "$(jq -c . r0.list)"
 expect_eq "restore: HEAD is the backup's head" "$(git -C $REG rev-parse HEAD)" "$head0"
-expect_eq "restore: git status clean" "$(git -C $REG status --porcelain)" ""
+expect_eq "restore: git status clean" "$(tree_clean $REG)" ""
 check "restore: fsck clean" "$MREG" -C $REG fsck
 expect_eq "restore: events are the backup's" "$(cd $REG && find events -type f | sort)" "$(cat r0.events)"
 later=$(comm -13 r0.events r1.events | head -1)
@@ -239,7 +239,7 @@ check "undo: state/ holds exactly the files it held" diff -r r1.state $REG/state
 expect_eq "undo: list as before the first restore" "$(j $REG . list)" "$(jq -c . r1.list)"
 expect_eq "undo: HEAD as before the first restore" "$(git -C $REG rev-parse HEAD)" "$head1"
 expect_eq "undo: events as before the first restore" "$(cd $REG && find events -type f | sort)" "$(cat r1.events)"
-expect_eq "undo: git status clean" "$(git -C $REG status --porcelain)" ""
+expect_eq "undo: git status clean" "$(tree_clean $REG)" ""
 check "undo: fsck clean" "$MREG" -C $REG fsck
 PRE2=$(jq -r .pre_restore_backup rr2.json)
 check "undo took its own pre-restore backup" test -n "$PRE2" -a "$PRE2" != "$PRE" -a "$PRE2" != "$ID"
@@ -276,7 +276,7 @@ expect_eq "restore-from: HEAD is the backup's head" "$(git -C $NEW rev-parse HEA
 check "restore-from: the large file has its bytes" cmp big.bin "$NEW/$bigpath"
 check "restore-from: the second large file has its bytes" cmp big2.bin "$NEW/$big2path"
 check "restore-from: fsck clean" "$MREG" -C $NEW fsck
-expect_eq "restore-from: git status clean" "$(git -C $NEW status --porcelain)" ""
+expect_eq "restore-from: git status clean" "$(tree_clean $NEW)" ""
 expect_eq "restore-from: every commit is there" "$(git -C $NEW log --oneline | wc -l | tr -d ' ')" "$commits4"
 expect_eq "restore-from: on the backup's branch" "$(git -C $NEW symbolic-ref HEAD)" "$(jq -r .branch "$BK/$B4.json")"
 check "restore-from: a later register works" "$MREG" -C $NEW register "Alpha Net" m5.bin
@@ -302,7 +302,7 @@ check "restore-from a non-bundle made no directory" test ! -e gone
 # registry C, its backups moved by mreg.backupDir to CB
 C=corr/reg
 CB=$T/cbk
-new_registry $C
+new_registry_full $C
 git -C $C config mreg.backupDir "$CB"
 check "C: register a small file" "$MREG" -C $C register "Alpha Net" m1.bin
 check "C: register a large file" "$MREG" -C $C register "Alpha Net" big.bin
@@ -391,7 +391,7 @@ if [ -n "$(xxh "$CB/$H.bundle")" ]; then
 		"$MREG" -C $C backup verify "$H2"
 	expect_eq "(h2) no backup made or removed" "$(lsdir "$CB")" "$_l"
 	# a registry without the backup's history indexes the pack to restore it
-	new_registry corr/other
+	new_registry_full corr/other
 	git -C corr/other config mreg.backupDir "$CB"
 	_l=$(lsdir "$CB")
 	bad "(h2) backup restore into a registry without that history" 1 "corrupt backup '$H2'" corr/other \
@@ -409,22 +409,22 @@ rm "$CB/20000101-000000-000000-00.json"
 check "C: fsck clean after all that" "$MREG" -C $C fsck
 check "C: the good backup still verifies" "$MREG" -C $C backup verify "$GOOD"
 # restore into a registry with other history: the pack is indexed there
-new_registry corr/fresh
+new_registry_full corr/fresh
 git -C corr/fresh config mreg.backupDir "$CB"
 check "restore GOOD into a fresh registry" "$MREG" -C corr/fresh backup restore "$GOOD"
 expect_eq "fresh: list as C's at GOOD" "$(j corr/fresh . list)" "$(j $C . list)"
 expect_eq "fresh: HEAD is GOOD's head" "$(git -C corr/fresh rev-parse HEAD)" "$(jq -r .head "$CB/$GOOD.json")"
 check "fresh: the large file has its bytes" cmp big.bin "corr/fresh/$bigpath"
 check "fresh: fsck clean" "$MREG" -C corr/fresh fsck
-expect_eq "fresh: git status clean" "$(git -C corr/fresh status --porcelain)" ""
+expect_eq "fresh: git status clean" "$(tree_clean corr/fresh)" ""
 
 # ---- 6. retention -------------------------------------------------------------
 # P and Q share one backup directory. Each registry lists, prunes and counts
 # its own backups; a large file stays while any backup in the directory
 # names it, and goes when none does.
 P=ret/p Q=ret/q PB=$T/pbk
-new_registry $P
-new_registry $Q
+new_registry_full $P
+new_registry_full $Q
 git -C $P config mreg.backupDir "$PB"
 git -C $Q config mreg.backupDir "$PB"
 check "P: register a large file" "$MREG" -C $P register Pnet big.bin
@@ -470,7 +470,7 @@ check "P's large file, still named by P's newest, is kept" cmp big.bin "$PB/$big
 
 # ---- 7. auto --------------------------------------------------------------------
 AR=auto/reg AB=$T/abk
-new_registry $AR
+new_registry_full $AR
 git -C $AR config mreg.backupDir "$AB"
 check "auto: register" "$MREG" -C $AR register "Alpha Net" m1.bin
 check "backup auto with no backups" "$MREG" -C $AR --json backup auto
@@ -491,7 +491,7 @@ check "auto's backup (stock git's loose objects in it) verifies" "$MREG" -C $AR 
 # the bundle's pack is made from the registry's packs; deltas by offset must
 # be rewritten to name their base, or stock git refuses the bundle
 G=$T/gcreg
-new_registry "$G"
+new_registry_full "$G"
 for i in 1 2 3 4 5 6; do
 	# similar files, so gc finds deltas between them
 	{ seq 1 400; echo "version $i"; } >"$T/g$i.txt"
@@ -526,7 +526,7 @@ check "stock git bundle verify of it" git -C "$T/vr-gc" bundle verify "$T/regist
 # ---- 8d. a damaged large file is put back by restore ----------------------------------
 D=$T/dmg/model_registry
 mkdir -p "$T/dmg"
-new_registry "$D"
+new_registry_full "$D"
 check "register a large file" "$MREG" -C "$D" register dnet big.bin
 dpath=$("$MREG" -C "$D" --json show dnet | jq -r .file_path)
 check "backup create" "$MREG" -C "$D" --json backup create -r dmg
@@ -551,7 +551,7 @@ check "fsck after the second restore" "$MREG" -C "$D" fsck
 # now folds the bundle's events; a snapshot found beside it is not read.
 S=$T/snap/model_registry
 mkdir -p "$T/snap"
-new_registry "$S"
+new_registry_full "$S"
 check "snap: register" "$MREG" -C "$S" register snet m1.bin --metric elo=1500
 check "snap: promote to staging" "$MREG" -C "$S" promote snet:1 --to staging
 check "snap: backup create" "$MREG" -C "$S" --json backup create -r snap

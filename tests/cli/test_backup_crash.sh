@@ -12,7 +12,7 @@ fast_copy
 FAST=$T/mreg-fast
 R=$T/data/model_registry B=$T/data/registry_backups
 mkdir -p "$T/data"
-new_registry "$R"
+new_registry_full "$R"
 # every backup made here is counted: retention (10 by default) would drop the oldest
 jq '.backup.max_backups = 1000' "$R/mreg.json" >"$T/max.json" && cp "$T/max.json" "$R/mreg.json" && git -C "$R" commit -qam "keep 1000 backups"
 model_file "$T/big.bin" 1200000	# over artifact_max_bytes: a large file in .git/lfs
@@ -83,7 +83,7 @@ echo "# $killed of $ROUNDS rounds killed"
 if [ "$killed" -gt 0 ]; then ok "some rounds were killed mid-way ($killed)"; else fail "some rounds were killed mid-way"; fi
 
 check "mreg fsck after the kills" "$MREG" -C "$R" fsck
-expect_eq "git status clean" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean" "$(tree_clean "$R")" ""
 "$MREG" -C "$R" --json backup list >"$T/list.json"
 bad=0
 while read -r id; do

@@ -10,7 +10,7 @@
 # Each registration gets an extra training config key (-c note=...), so the
 # fixture also carries extra_config through every refusal below.
 R=reg
-new_registry $R
+new_registry_full $R
 model_file m1.bin
 model_file m2.bin 2048
 model_file m3.bin 1000

@@ -18,7 +18,7 @@ model_file "$T/a.pt"
 model_file "$T/b.pt"
 model_file "$T/c.pt"
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 check "register sq:1 in staging" "$MREG" -C "$R" register sq "$T/a.pt" --stage staging
 check "register sq:2" "$MREG" -C "$R" register sq "$T/b.pt"
 
@@ -175,7 +175,7 @@ serve_git_daemon "$T" && ok "git daemon listens"
 U=${GIT_DAEMON_URL:-git://127.0.0.1:1/}hub.git
 N=$T/node
 check "mreg clone over git daemon" "$MREG" clone "$U" "$N"
-git -C "$N" config mreg.actor bob
+git -C "$N" config mreg.actor bob && full_checkout "$N"
 check "node: register sq:3" "$MREG" -C "$N" register sq "$T/c.pt"
 check "mreg sync --push of a valid registration (git daemon)" "$MREG" -C "$N" sync --push --no-backup
 expect_eq "the hub has the node's commit" "$(git -C "$H" rev-parse main)" "$(git -C "$N" rev-parse HEAD)"

@@ -31,7 +31,7 @@ weights w.json 1.5 0.8
 # ---- register: ids, metrics, tags, config ---------------------------------
 # test_register_cmaes_result: fitness 0.85, generation 50, auto_promote=False
 R=reg
-new_registry $R
+new_registry_full $R
 check "register fitness 0.85 gen 50" "$MREG" -C $R cmaes register w.json --board square8 --players 2 \
 	--fitness 0.85 --generation 50 --no-auto-promote
 expect_eq "output names the version" "$(cat "$T/.out")" "Registered heuristic_square8_2p:1 (development)"
@@ -117,7 +117,7 @@ check "registry consistent after registrations" "$MREG" -C $R fsck
 
 # ---- auto-promotion --------------------------------------------------------
 A=auto
-new_registry $A
+new_registry_full $A
 stage() { q $A "$1" .stage; }
 check "0.60 with --no-auto-promote" "$MREG" -C $A cmaes register w.json --board square8 --players 2 \
 	--fitness 0.60 --generation 10 --no-auto-promote
@@ -155,7 +155,7 @@ check "auto registry consistent" "$MREG" -C $A fsck
 # test_get_best_heuristic_model: fitnesses 0.60, 0.75, 0.70 (default auto-promote:
 # 0.60 and 0.75 go to staging, 0.70 stays in development)
 B=best
-new_registry $B
+new_registry_full $B
 weights w1.json 1.0 0.5
 printf '{"weights": {"material": 2.0, "position": 0.1, "mobility": 0.3}}\n' >w2.json
 weights w3.json 1.5 0.8
@@ -230,7 +230,7 @@ bad "weights without --players" 2 "players" $B \
 # ---- runs ------------------------------------------------------------------
 # test_list_cmaes_runs: 5 runs, limit 3; one run each for square8 and hex8
 U=runs
-new_registry $U
+new_registry_full $U
 for cfg in square8:2 hex8:3 square19:2 hexagonal:2 square19:4; do
 	check "runs: register ${cfg%:*} ${cfg#*:}p" "$MREG" -C $U cmaes register w.json --board "${cfg%:*}" \
 		--players "${cfg#*:}" --fitness 0.6 --generation 10 --no-auto-promote
@@ -267,7 +267,7 @@ for r in $R $A $B $U; do
 	expect_eq "$r: git log --oneline: one line per event + init" "$(git -C $r log --oneline | wc -l | tr -d ' ')" $((nev + 1))
 	expect_eq "$r: a register line per registration" "$(git -C $r log --format=%s | grep -c '^register ')" "$nreg"
 	expect_eq "$r: a promote line per promotion" "$(git -C $r log --format=%s | grep -c '^promote ')" "$npro"
-	expect_eq "$r: git status clean" "$(git -C $r status --porcelain 2>&1)" ""
+	expect_eq "$r: git status clean" "$(tree_clean $r)" ""
 	check "$r: mreg fsck" "$MREG" -C $r fsck
 done
 expect_eq "auto: 7 registrations, 2 auto-promotions" \

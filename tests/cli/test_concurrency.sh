@@ -88,7 +88,7 @@ expect_eq "commit subjects are register m:1..m:$TOTAL" \
 check "mreg fsck" "$MREG" -C "$R" fsck
 out=$(git -C "$R" fsck --strict --no-dangling 2>&1)
 expect_eq "git fsck --strict is clean" "$?:$out" "0:"
-expect_eq "git status is clean" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status is clean" "$(tree_clean "$R")" ""
 expect_eq "no temp files left in state/ or .git/mreg/" "$(find "$R/state" "$R/.git/mreg" -name '*tmp*' | wc -l | tr -d ' ')" 0
 npacks=$(find "$R/.git/objects/pack" -name '*.pack' | wc -l | tr -d ' ')
 if [ "$npacks" -le 8 ]; then ok "packs are merged ($npacks packs)"; else fail "packs are merged ($npacks packs, want <= 8)"; fi

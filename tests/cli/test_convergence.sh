@@ -56,7 +56,7 @@ expect_eq "A and C have the same tree" "$(git -C "$A" rev-parse 'HEAD^{tree}')" 
 for n in A B C; do
 	eval "d=\$$n"
 	check "$n: mreg refresh" "$MREG" -C "$d" refresh
-	expect_eq "$n: git status clean after merge + refresh" "$(git -C "$d" status --porcelain)" ""
+	expect_eq "$n: git status clean after merge + refresh" "$(tree_clean "$d")" ""
 done
 
 # same_state WHAT: state files byte-identical in A, B and C
@@ -109,7 +109,7 @@ for n in A B C; do
 	expect_eq "$n: mreg status --json: no conflicts" "$("$MREG" -C "$d" status --json | jq -c .conflicts)" "[]"
 	expect_eq "$n: mreg status: conflicts: 0" "$("$MREG" -C "$d" status | grep '^conflicts:')" "conflicts: 0"
 	check "$n: mreg fsck" "$MREG" -C "$d" fsck
-	expect_eq "$n: git status clean" "$(git -C "$d" status --porcelain)" ""
+	expect_eq "$n: git status clean" "$(tree_clean "$d")" ""
 done
 
 # ---- round 2: the same version promoted two ways ------------------------------
@@ -132,7 +132,7 @@ check "C: git merge A second" git -C "$C" merge -q --no-edit a/main
 for n in A B C; do
 	eval "d=\$$n"
 	check "$n: mreg refresh" "$MREG" -C "$d" refresh
-	expect_eq "$n: git status clean after round 2" "$(git -C "$d" status --porcelain)" ""
+	expect_eq "$n: git status clean after round 2" "$(tree_clean "$d")" ""
 done
 same_state "round 2"
 
@@ -157,7 +157,7 @@ for n in A B C; do
 		"[{\"event\":\"$loser\",\"model_id\":\"m\",\"version\":$X}]"
 	expect_eq "$n: mreg status: conflicts: 1" "$("$MREG" -C "$d" status | grep '^conflicts:')" "conflicts: 1"
 	check "$n: mreg fsck" "$MREG" -C "$d" fsck
-	expect_eq "$n: git status clean at the end" "$(git -C "$d" status --porcelain)" ""
+	expect_eq "$n: git status clean at the end" "$(tree_clean "$d")" ""
 done
 expect_eq "registry.json lists the one conflict" "$(jq -c '[.conflicts[].event]' "$A/state/registry.json")" "[\"$loser\"]"
 

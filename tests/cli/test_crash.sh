@@ -19,14 +19,14 @@ fast_copy
 FAST=$T/mreg-fast
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 
 XXH=$(xxh128_helper)
 mkdir "$T/files" "$T/out"
 
 # How long a register takes here, started in the background and waited
 # for as the rounds do, in microseconds: the median of five.
-new_registry "$T/cal"
+new_registry_full "$T/cal"
 for k in 1 2 3 4 5; do
 	echo "calibration $k" >"$T/cal.bin"
 	t0=$(date +%s%N)
@@ -101,9 +101,9 @@ else fail "some commands were killed, some finished ($killed killed, $n_ok finis
 # ---- the next command repairs whatever lag the last kill left --------------
 check "the next mreg command after the crashes succeeds" "$MREG" -C "$R" list --json
 cp "$T/.out" "$T/list.json"
-expect_eq "git status clean after the next command" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean after the next command" "$(tree_clean "$R")" ""
 check "mreg refresh" "$MREG" -C "$R" refresh
-expect_eq "git status clean after mreg refresh" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean after mreg refresh" "$(tree_clean "$R")" ""
 out=$("$MREG" -C "$R" fsck 2>&1); rc=$?
 expect_eq "mreg fsck is clean (exit 0)" "$rc" 0
 [ "$rc" -eq 0 ] || echo "$out" | head -10 | sed 's/^/    # /'
@@ -179,7 +179,7 @@ model_file "$T/last.bin"
 check "a write after all that" "$MREG" -C "$R" register m "$T/last.bin"
 expect_eq "it gets the next number" "$(cat "$T/.out")" "Registered m:$((nver + 1))"
 check "mreg fsck at the end" "$MREG" -C "$R" fsck
-expect_eq "git status clean at the end" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean at the end" "$(tree_clean "$R")" ""
 
 # ---- one crash point, made deterministic ---------------------------------------
 # A writer killed after its commit and after mirroring the event file into the
@@ -187,7 +187,7 @@ expect_eq "git status clean at the end" "$(git -C "$R" status --porcelain)" ""
 # stamp): HEAD has the event, the work tree has the file, the index and the
 # mirror stamp are those of the commit before. The next command must repair.
 R2=$T/reg2
-new_registry "$R2"
+new_registry_full "$R2"
 model_file "$T/d1.bin"
 model_file "$T/d2.bin"
 check "crash point: register m:1" "$MREG" -C "$R2" register m "$T/d1.bin"
@@ -198,9 +198,9 @@ cp "$T/index.before" "$R2/.git/index"
 cp "$T/mirror.before" "$R2/.git/mreg/mirror"
 check "crash point: the next command succeeds" "$MREG" -C "$R2" list
 expect_eq "crash point: the next command restores the index (git status clean)" \
-	"$(git -C "$R2" status --porcelain)" ""
+	"$(tree_clean "$R2")" ""
 "$MREG" -C "$R2" refresh >/dev/null 2>&1
-expect_eq "crash point: git status clean after mreg refresh" "$(git -C "$R2" status --porcelain)" ""
+expect_eq "crash point: git status clean after mreg refresh" "$(tree_clean "$R2")" ""
 check "crash point: mreg fsck clean" "$MREG" -C "$R2" fsck
 
 # Lock files a killed mreg leaves behind: the branch's (killed while moving
@@ -210,7 +210,7 @@ check "crash point: mreg fsck clean" "$MREG" -C "$R2" fsck
 # instead: test_locks.sh). record FILE: the record a killed mreg leaves.
 record() { printf '%s %s %s %s\n' $(stat -c '%d %i' "$R3/.git/$1") "$(stat -c '%.9W' "$R3/.git/$1" | tr -d .)" "$1" >"$R3/.git/mreg/lock"; }
 R3=$T/reg3
-new_registry "$R3"
+new_registry_full "$R3"
 model_file "$T/e1.bin"
 model_file "$T/e2.bin"
 check "stale locks: register m:1" "$MREG" -C "$R3" register m "$T/e1.bin"
@@ -221,7 +221,7 @@ check "it is gone" test ! -e "$R3/.git/refs/heads/main.lock"
 : >"$R3/.git/index.lock"
 record index.lock
 check "a killed mreg's index.lock does not block the next write" "$MREG" -C "$R3" promote m:1 --to staging
-expect_eq "stale locks: git status clean" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "stale locks: git status clean" "$(tree_clean "$R3")" ""
 expect_eq "stale locks: every write landed" "$(git -C "$R3" log --format=%s -3)" "promote m:1 development -> staging
 register m:2 (policy_value, development)
 register m:1 (policy_value, development)"
@@ -241,13 +241,13 @@ model_file "$T/e3.bin"
 : >"$R3/.git/index"
 expect_fail "power cut: stock git refuses the empty index" 128 "index file smaller than expected" git -C "$R3" status --porcelain
 check "power cut, empty index: the next write succeeds" "$MREG" -C "$R3" register m "$T/e3.bin"
-expect_eq "power cut, empty index: git status clean after it" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "power cut, empty index: git status clean after it" "$(tree_clean "$R3")" ""
 : >"$R3/.git/index"
 for f in "$R3"/state/*.json "$R3"/state/models/*.json "$R3/.git/mreg/stamp" "$R3/.git/mreg/mirror"; do
 	: >"$f"
 done
 check "power cut, everything derived empty: list" "$MREG" -C "$R3" list
-expect_eq "power cut, everything derived empty: git status clean" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "power cut, everything derived empty: git status clean" "$(tree_clean "$R3")" ""
 expect_eq "power cut: every version still there" "$("$MREG" -C "$R3" show m --json | sed -n 's/.*"version": \([0-9]*\).*/\1/p' | head -1)" 3
 check "power cut: mreg fsck clean" "$MREG" -C "$R3" fsck
 
@@ -261,7 +261,7 @@ printf '%s\n' "$(head -n 2 "$R3/.git/mreg/mirror")" 00000000-0000-0000-0000-0000
 mv "$R3/.git/mreg/mirror.new" "$R3/.git/mreg/mirror"
 check "power cut, an event copy cut short: list" "$MREG" -C "$R3" list
 expect_eq "power cut: the event copy is whole again" "$(cat "$R3/$ev")" "$(git -C "$R3" show "HEAD:$ev")"
-expect_eq "power cut: git status clean" "$(git -C "$R3" status --porcelain)" ""
+expect_eq "power cut: git status clean" "$(tree_clean "$R3")" ""
 check "power cut: the mirror stamp names this boot again" grep -qF "$(cat /proc/sys/kernel/random/boot_id)" "$R3/.git/mreg/mirror"
 : >"$R3/$ev"
 check "in the same boot a cut-short copy waits for mreg refresh: list" "$MREG" -C "$R3" list
@@ -274,7 +274,7 @@ expect_eq "mreg refresh restores it" "$(cat "$R3/$ev")" "$(git -C "$R3" show "HE
 # (sync_file_range), and each directory they are renamed into is fsynced
 # once: two full flushes, in that order, after each file's write-out.
 R4=$T/flushes
-new_registry "$R4"
+new_registry_full "$R4"
 check "flushes: a version" "$MREG" -C "$R4" register m "$T/e3.bin"
 fs=$(stat -f -c %T "$R4")
 # (LeakSanitizer cannot stop a traced process at exit: leaks are checked everywhere else)

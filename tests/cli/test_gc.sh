@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 g() { git -C "$R" "$@"; }
 n=0
 reg_one() {
@@ -129,7 +129,7 @@ g config --unset gc.pruneExpire
 # ---- a gc killed while libgit2 writes its pack ----------------------------
 fast_copy
 R=$T/reg2
-new_registry "$R"
+new_registry_full "$R"
 i=0
 while [ $i -lt 60 ]; do
 	i=$((i + 1))

@@ -23,7 +23,7 @@ victim_untouched() {
 		". ./file ./models ./models/m.json ./production.json ./registry.json "
 }
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 model_file m1.bin 2000
 model_file m2.bin 3000
 model_file big.bin 1300000
@@ -77,12 +77,12 @@ check "fsck names it" grep -q "HEAD tracks 'state'" "$T/fsck.err"
 expect_eq "git status: the tracked link is gone from the work tree, nothing else" "$(git -C "$R" status --porcelain)" " D state"
 git -C "$R" rm -q --cached state && git -C "$R" commit -qm "remove the peer's state link"
 check "fsck" "$MREG" -C "$R" fsck
-expect_eq "git status clean" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean" "$(tree_clean "$R")" ""
 victim_untouched "after fsck"
 
 # ---- the large-file store and backups: links mreg did not make are refused or replaced ----
 R2=$T/r2
-new_registry "$R2"
+new_registry_full "$R2"
 V2=$T/victim2
 mkdir -p "$V2/lfs" "$V2/blobs"
 ln -s "$V2/lfs" "$R2/.git/lfs"

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 
 # xxh128 of files, computed independently of mreg (header-only xxHash)
 XXH=$(xxh128_helper)
@@ -196,7 +196,7 @@ expect_same "clone: after 2nd reset, list --json is as before m:3" "$("$MREG" -C
 expect_fail "clone: m:3 is gone" 1 "^mreg: version not found: .m:3. \(latest is 2\)$" "$MREG" -C "$T/clone" show m:3
 clean "reads after reset" "$T/clone"
 check "clone: mreg fsck after reset" "$MREG" -C "$T/clone" fsck
-expect_eq "clone: git status clean after fsck" "$(git -C "$T/clone" status --porcelain)" ""
+expect_eq "clone: git status clean after fsck" "$(tree_clean "$T/clone")" ""
 
 # ---- large files: Git LFS pointers in the tree, bytes in .git/lfs ---------
 model_file "$T/big.onnx" 1572864
@@ -285,7 +285,7 @@ check "mreg fsck after writes on a packed branch" "$MREG" -C "$R" fsck
 # one directory as names that are prefixes of each other; git sorts them
 # byte-wise, and `git fsck --strict` refuses a tree out of order.
 R4=$T/reg-order
-new_registry "$R4"
+new_registry_full "$R4"
 model_file "$T/same" 2000
 for ext in .pt .p .pt2 .a; do cp "$T/same" "$T/same$ext"; done
 for ext in .pt "" .pt2 .a .p; do check "register the same bytes as same$ext" "$MREG" -C "$R4" register m "$T/same$ext"; done

@@ -19,7 +19,7 @@ path_of() { "$MREG" -C "$1" --json show "$2" | jq -r .file_path; }
 nolfs() { GIT_CONFIG_NOSYSTEM=1 git "$@"; }
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 model_file big.pt 1500000
 model_file small.pt 3000
 
@@ -34,11 +34,11 @@ expect_eq "HEAD holds a canonical Git LFS pointer" "$(git -C "$R" show "HEAD:$P"
 	"$(printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize 1500000' "${O##*/}")"
 expect_eq ".gitattributes beside it marks it (and merges itself by union)" "$(git -C "$R" show "HEAD:${P%/*}/.gitattributes")" \
 	"$(printf '/.gitattributes merge=union\n/%s filter=lfs diff=lfs merge=lfs -text' "${P##*/}")"
-expect_eq "git status clean (with git-lfs's filter)" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean (with git-lfs's filter)" "$(tree_clean "$R")" ""
 expect_eq "git status clean (without it)" "$(nolfs -C "$R" status --porcelain)" ""
 touch "$R/$P"
 expect_eq "git status clean after the copy's mtime changed (git-lfs cleans it to the pointer)" \
-	"$(git -C "$R" status --porcelain)" ""
+	"$(tree_clean "$R")" ""
 check "git lfs fsck" git -C "$R" lfs fsck
 expect_eq "git lfs ls-files" "$(git -C "$R" lfs ls-files -n)" "$P"
 check "mreg fsck" "$MREG" -C "$R" fsck
@@ -60,7 +60,7 @@ check "fsck after the repair" "$MREG" -C "$R" fsck
 
 # ---- 18. the store's new directories are durable: each one's parent is fsynced -------
 RS=$T/rs
-new_registry "$RS"
+new_registry_full "$RS"
 if ASAN_OPTIONS=detect_leaks=0 strace -f -y -e trace=mkdirat,fsync -o "$T/strace.txt" "$MREG" -C "$RS" register big big.pt >/dev/null 2>&1; then
 	made=$(grep -c 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt")
 	missing=$(grep 'mkdirat(.*/\.git[>/].*= 0$' "$T/strace.txt" | sed 's/^[0-9]* *mkdirat([0-9]*<\([^>]*\)>.*/\1/' | while read -r d; do
@@ -83,7 +83,7 @@ check "git lfs fetch brings the bytes" sh -c "git -C '$T/c2' lfs fetch >/dev/nul
 check "a read after the fetch" "$MREG" -C "$T/c2" list
 check "refresh puts the bytes where the pointer was" "$MREG" -C "$T/c2" refresh
 check "the copy holds the bytes" cmp big.pt "$T/c2/$P"
-expect_eq "git status clean on that clone" "$(git -C "$T/c2" status --porcelain)" ""
+expect_eq "git status clean on that clone" "$(tree_clean "$T/c2")" ""
 
 # ---- 1. a model file that changes while it is registered ------------------------
 # A shim makes fstat report 2 MiB for files named *shrinking*: the size looked
@@ -141,7 +141,7 @@ check "fsck after undoing it" "$MREG" -C "$R" fsck
 
 # ---- 3. a planted file of the right size is never trusted ------------------------
 R3=$T/r3
-new_registry "$R3"
+new_registry_full "$R3"
 model_file planted.pt 1400000
 O3=$(lfsobj planted.pt)
 mkdir -p "$(dirname "$R3/.git/$O3")"
@@ -154,7 +154,7 @@ check "so does the work tree copy" cmp planted.pt "$R3/$P3"
 model_file planted2.pt 1300000
 h2=$("$MREG" -C "$R3" register pl2 planted2.pt >/dev/null 2>&1; path_of "$R3" pl2)
 R3b=$T/r3b
-new_registry "$R3b"
+new_registry_full "$R3b"
 mkdir -p "$R3b/$(dirname "$h2")"
 head -c 1300000 /dev/zero >"$R3b/$h2"
 check "register over a planted work tree copy" "$MREG" -C "$R3b" register pl2 planted2.pt
@@ -193,7 +193,7 @@ MNT=$T/full
 mkdir -p "$MNT"
 if mount -t tmpfs -o size=3m tmpfs "$MNT" 2>/dev/null; then
 	RF=$MNT/reg
-	new_registry "$RF"
+	new_registry_full "$RF"
 	model_file "$T/four.bin" 4000000
 	bad "a large file bigger than the free space" 1 "^mreg: cannot store model file '.*four\.bin' in '.*': No space left on device$" \
 		"$RF" "$MREG" -C "$RF" register four "$T/four.bin"
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 EOF
 if ${CC:-cc} -O1 -o "$T/twin" "$T/twin.c" 2>"$T/.cc" && "$T/twin" "$T/twin1.bin" "$T/twin2.bin"; then
 	RA=$T/ra
-	new_registry "$RA"
+	new_registry_full "$RA"
 	sed -i 's/"artifact_max_bytes": 1048576/"artifact_max_bytes": 100/' "$RA/mreg.json"
 	git -C "$RA" commit -qam "large files from 100 bytes on"
 	git clone -q "$RA" "$T/rb" && git -C "$T/rb" config mreg.actor other
@@ -282,7 +282,7 @@ check "big2.pt is in .git/lfs" cmp "$LEGACY/big2.pt" "$L/.git/$(lfsobj "$LEGACY/
 expect_eq "pointers at the old paths" "$(git -C "$L" lfs ls-files -n | sort | tr '\n' ' ')" \
 	"$(git -C "$L" ls-files blobs | grep -v gitattributes | sort | tr '\n' ' ')"
 check "the work tree copy stays" cmp "$LEGACY/big.pt" "$L/$lp"
-expect_eq "git status clean" "$(git -C "$L" status --porcelain)" ""
+expect_eq "git status clean" "$(tree_clean "$L")" ""
 expect_eq "git status clean without git-lfs" "$(nolfs -C "$L" status --porcelain)" ""
 check "git lfs fsck" git -C "$L" lfs fsck
 check "mreg fsck" "$MREG" -C "$L" fsck

@@ -47,7 +47,7 @@ model_file m.bin 1024
 
 # ---- rollback thresholds and check ----------------------------------------
 R=chk
-new_registry $R
+new_registry_full $R
 expect_eq "default elo_drop_threshold" "$(jq -r .rollback.elo_drop_threshold $R/mreg.json)" 50
 expect_eq "default win_rate_drop_threshold" "$(jq -r .rollback.win_rate_drop_threshold $R/mreg.json)" 0.1
 expect_eq "default min_games_for_evaluation" "$(jq -r .rollback.min_games_for_evaluation $R/mreg.json)" 50
@@ -99,7 +99,7 @@ check "fsck after the config edit" "$MREG" -C $R fsck
 # ---- rollback candidate ------------------------------------------------------
 # archived: v1 Elo 0, v2 1400, v3 1500, v4 1550, v5 no Elo; v6 production
 R=cand
-new_registry $R
+new_registry_full $R
 for e in 0 1400 1500 1550; do
 	check "register m archived, elo $e" "$MREG" -C $R register M m.bin --metric elo=$e --stage archived
 done
@@ -110,7 +110,7 @@ expect_eq "candidate: highest archived version with an Elo above 0" "$(out '"\(.
 expect_eq "m:4 in production" "$(stage $R m:4)" production
 expect_eq "m:6 archived" "$(stage $R m:6)" archived
 R=cand2
-new_registry $R
+new_registry_full $R
 check "register n:1 archived without Elo" "$MREG" -C $R register N m.bin --stage archived
 check "register n:2 archived without Elo" "$MREG" -C $R register N m.bin --stage archived
 check "register n:3 into production" "$MREG" -C $R register N m.bin --stage production
@@ -120,7 +120,7 @@ expect_eq "n:2 in production" "$(stage $R n:2)" production
 
 # ---- rollback --to --------------------------------------------------------------
 R=rb
-new_registry $R
+new_registry_full $R
 check "register m:1 (elo 1500) into production" "$MREG" -C $R register M m.bin --metric elo=1500 --stage production
 check "register m:2 (elo 1450) in staging" "$MREG" -C $R register M m.bin --metric elo=1450 --stage staging
 check "promote m:2 to production" "$MREG" -C $R promote m:2 --to production
@@ -133,7 +133,7 @@ expect_eq "m:1 in production" "$(stage $R m:1)" production
 expect_eq "m:2 archived" "$(stage $R m:2)" archived
 expect_eq "one commit added" "$(git -C $R rev-list --count HEAD)" $((n + 1))
 check "the commit subject mentions the rollback" sh -c "git -C $R log -1 --format=%s | grep -qi rollback"
-expect_eq "work tree clean" "$(git -C $R status --porcelain)" ""
+expect_eq "work tree clean" "$(tree_clean $R)" ""
 check "fsck clean after the rollback" "$MREG" -C $R fsck
 expect_eq "history: one row" "$(j $R length rollback history)" 1
 expect_eq "history row" \
@@ -172,7 +172,7 @@ expect_eq "refusals left no history" "$(j $R length rollback history)" 1
 
 # ---- regression policy ---------------------------------------------------------------
 R=reg
-new_registry $R
+new_registry_full $R
 check "register m:1 (elo 1500) archived" "$MREG" -C $R register M m.bin --metric elo=1500 --stage archived
 check "register m:2 (elo 1450) into production" "$MREG" -C $R register M m.bin --metric elo=1450 --stage production
 before=$(snapshot $R)
@@ -240,7 +240,7 @@ expect_eq "--if-needed: baseline dropped" "$(j $R . baseline show m)" null
 
 # ---- auto-promoter ---------------------------------------------------------------------
 R=auto
-new_registry $R
+new_registry_full $R
 check "register m:1 dev, games 10" "$MREG" -C $R register M m.bin --metric games_played=10 --metric elo=1500
 before=$(snapshot $R)
 check "auto-promote m:1 (games 10)" "$MREG" -C $R --json auto-promote m:1 --min-games 50 --min-elo-improvement 25
@@ -296,7 +296,7 @@ has "stats total counts rejected" "^Total: 9 model versions$"
 
 # ---- validations ------------------------------------------------------------------------------
 R=valreg
-new_registry $R
+new_registry_full $R
 check "register m:1 (policy_value, development)" "$MREG" -C $R register M m.bin
 check "register h:1 (heuristic, development)" "$MREG" -C $R register H m.bin --type heuristic
 check "register s:1 (policy_value, staging)" "$MREG" -C $R register S m.bin --stage staging
@@ -336,7 +336,7 @@ check "fsck after validations" "$MREG" -C $R fsck
 
 # ---- comparisons -------------------------------------------------------------------------------
 R=cmpreg
-new_registry $R
+new_registry_full $R
 check "register a:1 (elo 1500)" "$MREG" -C $R register A m.bin --metric elo=1500 --metric games_played=20
 check "register b:1 (elo 1530)" "$MREG" -C $R register B m.bin --metric elo=1530
 check "compare --record 11/8/1 of 20" \

@@ -45,7 +45,7 @@ check "B: git merge A's pre-merge head" git -C "$B" merge -q --no-edit a/main
 for n in A B; do
 	eval "d=\$$n"
 	check "$n: mreg refresh" "$MREG" -C "$d" refresh
-	expect_eq "$n: git status clean" "$(git -C "$d" status --porcelain)" ""
+	expect_eq "$n: git status clean" "$(tree_clean "$d")" ""
 	check "$n: mreg fsck" "$MREG" -C "$d" fsck
 done
 for f in registry.json production.json models/m.json models/w.json; do

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 g() { git -C "$R" "$@"; }
 n=0 k=0
 # reg_one: register one more version of m; n counts those that succeeded

@@ -24,7 +24,7 @@ export_keys='["model_id","version","name","model_type","stage","created_at","upd
 # ---- export, then import into another registry ------------------------------
 # test_export_import: metrics (elo 1500), tags and extra config survive
 R=reg
-new_registry $R
+new_registry_full $R
 model_file model.pt 3000
 check "register with metrics, tags, config" "$MREG" -C $R register "Test Model" model.pt -d "exported model" \
 	--metric elo=1500 --metric elo_uncertainty=25.5 --metric win_rate=0.55 --metric draw_rate=0.1 \
@@ -50,7 +50,7 @@ expect_eq "metadata: file hash, size and times as show has them" \
 expect_eq "metadata: file_size_bytes is the file's" "$(jq .file_size_bytes $E)" "$(wc -c <model.pt | tr -d ' ')"
 
 I=imp
-new_registry $I
+new_registry_full $I
 check "import into a new registry with --id imported_model" "$MREG" -C $I import out/exported_model.pt --id imported_model
 sv $I imported_model:1
 expect_eq "imported: imported_model:1 in development" "$(f '[.model_id, .version, .stage]')" '["imported_model",1,"development"]'
@@ -102,7 +102,7 @@ expect_eq "fixture: file_hash is the file's sha256" "$(jq -r .file_hash $X)" "$(
 expect_eq "fixture: file_size_bytes is the file's size" "$(jq .file_size_bytes $X)" "$(wc -c <fx/exported_model.pt | tr -d ' ')"
 expect_eq "fixture: the original's keys" "$(jq -c keys_unsorted $X)" "$export_keys"
 O=fromorig
-new_registry $O
+new_registry_full $O
 check "import the original's export" "$MREG" -C $O import fx/exported_model.pt
 sv $O square8_2p
 expect_eq "original's export: id square8_2p from its name, version 1" "$(f '[.model_id, .version, .name]')" \
@@ -225,7 +225,7 @@ ncomp=$(sql "SELECT count(*) FROM comparisons")
 nval=$(sql "SELECT count(*) FROM validations")
 
 M=mig
-new_registry $M
+new_registry_full $M
 model_file other.pt 800
 check "a model of mreg's own in the target registry" "$MREG" -C $M register other other.pt --metric elo=1300
 
@@ -257,7 +257,7 @@ expect_eq "migrate reports the counts of the database" \
 expect_eq "git log: one migration commit" "$(git -C $M rev-list --count HEAD)" $((commits + 1))
 expect_eq "git log: the migration commit says what it moved" "$(git -C $M log -1 --format=%s)" \
 	"migrate orig/registry.db: $nmodels models, $nversions versions, $ntrans transitions"
-expect_eq "git status clean after migrate" "$(git -C $M status --porcelain 2>&1)" ""
+expect_eq "git status clean after migrate" "$(tree_clean $M)" ""
 check "mreg fsck after migrate" "$MREG" -C $M fsck
 "$MREG" -C $M log --json >"$T/log.json"
 expect_eq "one registration event per version" \
@@ -327,6 +327,6 @@ bad "migrate the same database again" 1 "already" $M \
 check "a migrated version moves on" "$MREG" -C $M promote square8_2p:3 --to staging -r "after migration"
 expect_eq "its history goes on from the migrated one" \
 	"$("$MREG" -C $M history square8_2p:3 --json | jq -c 'map(.to_stage)')" '["development","staging"]'
-expect_eq "git status clean at the end" "$(git -C $M status --porcelain 2>&1)" ""
+expect_eq "git status clean at the end" "$(tree_clean $M)" ""
 check "mreg fsck at the end" "$MREG" -C $M fsck
 finish

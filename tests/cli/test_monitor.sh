@@ -20,7 +20,7 @@ policy() {
 }
 # two versions of m: v1 archived (Elo 1600), v2 in production (Elo 1500, 100 games)
 two_versions() {
-	new_registry "$1"
+	new_registry_full "$1"
 	check "$2: m:1 in production" "$MREG" -C "$1" register m "$T/a.pt" --stage production --metric elo=1600
 	check "$2: m:2 replaces it" "$MREG" -C "$1" register m "$T/b.pt" --stage production --metric elo=1500 --metric games_played=100
 }

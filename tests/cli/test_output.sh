@@ -105,7 +105,8 @@ check "z:1 to production" "$MREG" -C $Z promote z:1 --to production
 check "dashboard" "$MREG" -C $Z dashboard
 expect_eq "dashboard: the production Elo" "$(grep -c 'Elo: 0 ' "$T/.out") $(grep -c -- '-0' "$T/.out")" "1 0"
 zev=$(cd $Z && git log --format= --name-only -1 HEAD~2 | grep '^events/')
-expect_eq "the event stores 0, not -0" "$(grep -c -- ': -0' "$Z/$zev") $(jq -c .metrics "$Z/$zev")" \
+git -C $Z show "HEAD:$zev" >"$T/zev.json"
+expect_eq "the event stores 0, not -0" "$(grep -c -- ': -0' "$T/zev.json") $(jq -c .metrics "$T/zev.json")" \
 	'0 {"elo":0,"win_rate":0,"draw_rate":0,"games_played":0}'
 check "register z:2" "$MREG" -C $Z register z z2.bin --metric elo=-0 --metric games_played=-0
 check "compare" "$MREG" -C $Z compare z:1 z:2

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 n=0
 # reg_one: register one more version of m (a new small model file)
 reg_one() {
@@ -36,7 +36,7 @@ expect_eq "the symlink stays 120000" "$(git -C "$R" ls-tree HEAD link.json | cut
 expect_eq "the submodule stays 160000" "$(git -C "$R" ls-tree HEAD vendor/sub | cut -d' ' -f1)" 160000
 out=$(git -C "$R" fsck --strict 2>&1)
 expect_eq "git fsck --strict with all three" "$?:$out" "0:"
-expect_eq "git status clean" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean" "$(tree_clean "$R")" ""
 
 # ---- a root tree over 64 KiB: stored in several deflate blocks ---------
 i=0
@@ -78,7 +78,7 @@ expect_eq "every version still there" "$("$MREG" -C "$R" --json show m | jq -r .
 # ---- a batch writes only its new objects ----------------------------------
 fast_copy
 B=$T/batch
-new_registry "$B"
+new_registry_full "$B"
 i=0
 while [ $i -lt 300 ]; do
 	i=$((i + 1))
@@ -136,7 +136,7 @@ rm -f "$new_tmp"
 # earlier). Read without checking, it is a history that silently lost its
 # last event; libgit2 must refuse it.
 C=$T/corrupt
-new_registry "$C"
+new_registry_full "$C"
 for i in 1 2; do
 	model_file "$T/c$i.bin" 800
 	"$MREG" -C "$C" register c "$T/c$i.bin" >/dev/null 2>&1 || fail "register c:$i"
@@ -158,7 +158,7 @@ bad "refresh --full reading a tree whose bytes do not hash to its name: refused"
 if [ "$(id -u)" = 0 ] && mkdir "$T/small" && mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null; then
 	trap 'umount "$T/small" 2>/dev/null; rm -rf "$T"' EXIT
 	S=$T/small/reg
-	new_registry "$S"
+	new_registry_full "$S"
 	for i in 1 2 3; do
 		model_file "$T/s$i.bin" 1500
 		"$MREG" -C "$S" register s "$T/s$i.bin" >/dev/null 2>&1 || fail "register s:$i"

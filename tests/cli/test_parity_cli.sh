@@ -25,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bulk.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 for f in a b c; do model_file "$T/$f.pt"; done
 check "register sq:1" "$MREG" -C "$R" register sq "$T/a.pt"
 check "register sq:2" "$MREG" -C "$R" register sq "$T/b.pt"
@@ -87,7 +87,7 @@ expect_eq "solo: no candidate, and the check still answers" "$(jq -c '[.should_r
 
 # automatic rollback switched off
 A=$T/auto-off
-new_registry "$A"
+new_registry_full "$A"
 jq '.rollback.auto_rollback_enabled = false' "$A/mreg.json" >"$T/off.json" && cp "$T/off.json" "$A/mreg.json" && git -C "$A" commit -qam "no automatic rollback"
 check "off: m:1 in production" "$MREG" -C "$A" register m "$T/a.pt" --stage production --metric elo=1600
 check "off: m:2 replaces it" "$MREG" -C "$A" register m "$T/b.pt" --stage production --metric elo=1500 --metric games_played=100
@@ -113,7 +113,7 @@ expect_eq "off: the approved rollback is made" "$("$MREG" -C "$A" --json show m:
 
 # the monitor's policy: cooldown and daily limit, for automatic rollbacks
 C=$T/cool
-new_registry "$C"
+new_registry_full "$C"
 jq '.rollback.cooldown_minutes = 60' "$C/mreg.json" >"$T/cool.json" && cp "$T/cool.json" "$C/mreg.json" && git -C "$C" commit -qam "cooldown 60"
 check "cool: m:1 in production" "$MREG" -C "$C" register m "$T/a.pt" --stage production --metric elo=1600
 check "cool: m:2 replaces it" "$MREG" -C "$C" register m "$T/b.pt" --stage production --metric elo=1500
@@ -132,7 +132,7 @@ expect_fail "an invalid cooldown is refused" 1 "rollback.cooldown_minutes" sh -c
 
 # retention after every create
 B=$T/rot
-new_registry "$B"
+new_registry_full "$B"
 check "rot: a version" "$MREG" -C "$B" register r "$T/a.pt"
 : >"$T/rot.ids"
 i=0
@@ -167,7 +167,7 @@ check "backup prune (text)" "$MREG" -C "$R" backup prune
 expect_eq "prune says how many orphans" "$(cat "$T/.out")" "Removed 0 backups and 1 orphaned file"
 # dashboard: the (board_Np) of heuristic models
 D=$T/dash
-new_registry "$D"
+new_registry_full "$D"
 printf '{"material": 1.5}\n' >"$T/w.json"
 check "dash: a CMA-ES result" "$MREG" -C "$D" cmaes register "$T/w.json" --board square8 --players 2 --fitness 0.7 --generation 3
 check "dash: into production" "$MREG" -C "$D" promote heuristic_square8_2p:1 --to production

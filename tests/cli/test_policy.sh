@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=reg
-new_registry $R
+new_registry_full $R
 model_file m1.bin
 model_file m2.bin
 check "register m:1" "$MREG" -C $R register m m1.bin --metric elo=1500 --metric games_played=100

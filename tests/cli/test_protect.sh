@@ -25,7 +25,7 @@ model_file "$T/b.pt"
 model_file "$T/c.pt"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 check "register sq:1 in staging" "$MREG" -C "$R" register sq "$T/a.pt" --stage staging
 check "register sq:2 in staging" "$MREG" -C "$R" register sq "$T/b.pt" --stage staging
 check "register sq:3" "$MREG" -C "$R" register sq "$T/c.pt"
@@ -76,7 +76,7 @@ grep -q 'Good "git" signature for alice@example.com' "$T/.err" && ok "verify-com
 	fail "verify-commit: good signature for alice"
 check "git log --show-signature shows it" git -C "$W" -c gpg.ssh.allowedSignersFile="$W/.mreg/allowed_signers" log -1 --show-signature
 grep -q 'Good "git" signature' "$T/.out" && ok "log --show-signature: good" || fail "log --show-signature: good"
-expect_eq "git status clean after a signed write" "$(git -C "$W" status --porcelain)" ""
+expect_eq "git status clean after a signed write" "$(tree_clean "$W")" ""
 check "check: signed by alice" "$MREG" -C "$W" check
 expect_eq "check: the words say who signed" "$(grep production "$T/.out" | cut -d' ' -f2-)" \
 	"sq:1 staging -> production (passed evaluation) by alice [signed by alice@example.com]"

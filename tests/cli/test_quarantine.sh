@@ -12,7 +12,7 @@
 
 XXH=$(xxh128_helper)
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 model_file m1.bin 2000
 model_file m2.bin 3000
 check "register m:1" "$MREG" -C "$R" register m m1.bin
@@ -120,7 +120,7 @@ check "refresh --full folds the same" "$MREG" -C "$R" refresh --full
 check "state byte-identical after a full fold" diff -r "$R/state" "$T/node2/state"
 # (j) `events` itself a file: nothing to fold, and the next write makes it a directory again
 R2=$T/r2
-new_registry "$R2"
+new_registry_full "$R2"
 check "register r2" "$MREG" -C "$R2" register m m1.bin
 (cd "$R2" && git rm -q -r events && echo peer >events && git add events && git commit -qm "by hand: events is a file")
 quarantined_r2=$("$MREG" -C "$R2" --json status | jq -r '.quarantined[0].path + " " + .quarantined[0].problem')
@@ -131,7 +131,7 @@ check "(j) fsck after the write" "$MREG" -C "$R2" fsck
 
 # (k) a registration deleted by hand: fsck names the events that still point at it
 R3=$T/r3
-new_registry "$R3"
+new_registry_full "$R3"
 check "(k) register" "$MREG" -C "$R3" register k m1.bin
 regev=$(cd "$R3" && git log --format= --name-only -1 | grep '^events/')
 check "(k) tag it" "$MREG" -C "$R3" tag k:1 keep

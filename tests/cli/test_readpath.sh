@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 model_file "$T/a.pt" 3000
 model_file "$T/b.pt" 3100
 model_file "$T/c.pt" 3200
@@ -89,6 +89,6 @@ expect_eq "emptied state file: right answer" "$(field m:2 '.metrics.elo')" 1510
 printf '{"format": 4, "model_id": "m", "versions": [\n' >"$R/state/models/m.json"
 expect_eq "truncated state file: right answer" "$(field m '.version')" 3
 check "list with a truncated state file refolds" "$MREG" -C "$R" list
-expect_eq "git status clean after the reads" "$(git -C "$R" status --porcelain)" ""
+expect_eq "git status clean after the reads" "$(tree_clean "$R")" ""
 check "mreg fsck" "$MREG" -C "$R" fsck
 finish

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v curl >/dev/null || { fail "curl is not installed"; finish; }
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 for f in a b c; do model_file "$T/$f.pt"; done
 check "register sq:1 in staging" "$MREG" -C "$R" register sq "$T/a.pt" --stage staging --metric elo=1600
 check "promote sq:1 to production" "$MREG" -C "$R" promote sq:1 --to production -r "passed evaluation"

@@ -29,7 +29,7 @@ same_state() {
 
 # clean DESC DIR: git status clean and mreg fsck clean
 clean() {
-	expect_eq "$1: git status clean" "$(git -C "$2" status --porcelain 2>&1)" ""
+	expect_eq "$1: git status clean" "$(tree_clean "$2")" ""
 	check "$1: mreg fsck" "$MREG" -C "$2" fsck
 }
 
@@ -39,7 +39,7 @@ pre_sync() {
 }
 
 O=$T/origin
-new_registry "$O"
+new_registry_full "$O"
 for f in o1 o2 o3 o4 o5 a1 a2 b1; do model_file "$T/$f.pt" 1200; done
 check "origin: register m:1" "$MREG" -C "$O" register m "$T/o1.pt" --metric elo=1500
 check "origin: register m:2" "$MREG" -C "$O" register m "$T/o2.pt"
@@ -338,10 +338,10 @@ bad "sync status with an argument" 2 "sync status takes no arguments" "$A" "$MRE
 bad "sync status --push" 2 "sync status takes no arguments" "$A" "$MREG" -C "$A" sync status --push
 bad "sync of a remote that is not there" 1 "no remote 'nosuch'" "$A" "$MREG" -C "$A" sync nosuch
 bad "sync of one remote there and one not" 1 "no remote 'nosuch'" "$A" "$MREG" -C "$A" sync hub nosuch
-git -C "$A" checkout -q --detach
+git -C "$A" update-ref --no-deref HEAD "$(git -C "$A" rev-parse HEAD)"
 bad "sync with HEAD detached" 1 "HEAD is not on a branch" "$A" "$MREG" -C "$A" sync hub --no-backup
-git -C "$A" checkout -q main
-new_registry "$T/lonely"
+git -C "$A" symbolic-ref HEAD refs/heads/main
+new_registry_full "$T/lonely"
 bad "sync without remotes" 1 "has no remotes" "$T/lonely" "$MREG" -C "$T/lonely" sync
 bad "clone without a URL" 2 "clone needs URL" "$A" "$MREG" clone
 bad "clone with three arguments" 2 "clone needs URL" "$A" "$MREG" clone "$O" "$T/x" "$T/y"

@@ -79,7 +79,7 @@ t2s() {
 }
 
 O=$T/origin
-new_registry "$O"
+new_registry_full "$O"
 for f in o1 o2 o3 p1 p2 p3 p4 p5 l1 l2 u1; do model_file "$T/$f.pt" 700; done
 check "origin: register m:1" "$MREG" -C "$O" register m "$T/o1.pt"
 check "origin: register m:2" "$MREG" -C "$O" register m "$T/o2.pt"
@@ -185,7 +185,7 @@ expect_eq "sync status: down recovered, its last error kept with its time" \
 	"$(printf 'down\t%s\n  last success: TIME; events received: 1 (last round 1)\n  last error: TIME: cannot reach %s: %s\n  breaker: closed, 0 consecutive failures' \
 		"$T/down.git" "'down'" "$(rec "$D" down .last_error | jq -r . | sed "s/^cannot reach 'down': //")")"
 check "D: fsck after all that" "$MREG" -C "$D" fsck
-expect_eq "D: git status clean" "$(git -C "$D" status --porcelain)" ""
+expect_eq "D: git status clean" "$(tree_clean "$D")" ""
 
 # ---- two rounds at once: each remote's record survives the other's ---------------------------
 # D syncs slow (held on a FIFO, as above) while another `mreg sync` on D
@@ -320,7 +320,7 @@ sync_bad "an edit undone later is refused all the same" "$L" deep \
 	"commit $(echo "$bad_commit" | cut -c1-12): '$ev' changed"
 git -C "$P" reset -q --hard "$good"
 expect_eq "L: the hostile remotes left nothing behind: fsck" "$("$MREG" -C "$L" fsck >/dev/null 2>&1; echo $?)" 0
-expect_eq "L: git status clean" "$(git -C "$L" status --porcelain)" ""
+expect_eq "L: git status clean" "$(tree_clean "$L")" ""
 expect_eq "L: the breaker of each is closed (threshold 1000), one failure each" \
 	"$("$MREG" -C "$L" sync status --json | jq -c '[.remotes[] | select(.name != "origin") | [.breaker.state, .consecutive_failures]] | unique')" \
 	'[["closed",1]]'
@@ -331,7 +331,7 @@ check "sync status names the commit and path of a refusal" sh -c \
 # changed on one side since the two parted: that side's is taken; changed on
 # both: refused, for a person to merge
 L2=$T/L2
-"$F" clone "$T/hub.git" "$L2" >/dev/null || fail "L2: clone"
+"$F" clone "$T/hub.git" "$L2" >/dev/null && full_checkout "$L2" || fail "L2: clone"
 jq '.backup.max_backups = 5' "$P/mreg.json" >"$T/pol.json" && cp "$T/pol.json" "$P/mreg.json" &&
 	git -C "$P" commit -qam "policy: keep 5 backups" || fail "peer: change mreg.json"
 git clone -q --bare "$T/hub.git" "$T/pol.git" && git -C "$P" push -q "$T/pol.git" HEAD:main || fail "pol: push"
@@ -411,7 +411,7 @@ check "L: fsck after the refused push" "$MREG" -C "$L" fsck
 expect_eq "a push to a node with a work tree: exit 1" "$?" 1
 check "a push to a node with a work tree: one line naming it and why" grep -q "^node: failed: .*'node'.*checked out" "$T/node.out"
 check "the node with a work tree: fsck" "$MREG" -C "$O" fsck
-expect_eq "the node with a work tree: git status clean" "$(git -C "$O" status --porcelain)" ""
+expect_eq "the node with a work tree: git status clean" "$(tree_clean "$O")" ""
 
 # ---- two pushes race to a path hub ---------------------------------------------------------
 # A push must not overwrite what the hub gained after the sync looked at it.
@@ -479,12 +479,12 @@ expect_eq "a remote on master: a push leaves it one branch" "$(git -C "$MS" for-
 
 # ---- unrelated histories -------------------------------------------------------------------
 U=$T/U
-new_registry "$U"
+new_registry_full "$U"
 check "U: an unrelated registry with an event" "$MREG" -C "$U" register u "$T/u1.pt"
 "$MREG" -C "$L" remote add u "$U" >/dev/null
 sync_bad "an unrelated history is refused" "$L" u "cannot sync 'u': its history is unrelated to this registry's; nothing was changed"
 E=$T/E
-new_registry "$E"
+new_registry_full "$E"
 "$MREG" -C "$E" remote add hub "$T/hub.git" >/dev/null
 check "a registry with no events adopts the remote's history" "$MREG" -C "$E" sync
 expect_eq "adopted: the report" "$(head -1 "$T/.out")" "hub: ok: $(ev_count "$T/hub.git") events received, 0 sent (adopted)"
@@ -492,11 +492,11 @@ expect_eq "adopted: the hub's commit" "$(git -C "$E" rev-parse HEAD)" "$(git -C 
 "$F" clone "$T/hub.git" "$T/ref" >/dev/null
 if diff -r "$T/ref/state" "$E/state" >/dev/null 2>&1; then ok "adopted: the state of a clone of the hub"; else fail "adopted: the state of a clone of the hub"; fi
 check "adopted: fsck" "$MREG" -C "$E" fsck
-expect_eq "adopted: git status clean" "$(git -C "$E" status --porcelain)" ""
+expect_eq "adopted: git status clean" "$(tree_clean "$E")" ""
 # a plain git repository is no registry, even for one with nothing to lose
 git init -q "$T/plain" && echo hello >"$T/plain/README" && git -C "$T/plain" add README && git -C "$T/plain" commit -qm readme
 E2=$T/E2
-new_registry "$E2"
+new_registry_full "$E2"
 "$MREG" -C "$E2" remote add plain "$T/plain" >/dev/null
 sync_bad "a plain git repository is not adopted" "$E2" plain "'README' a file outside the registry's layout"
 
@@ -572,7 +572,7 @@ killed() {
 	if diff -r "$T/R/state" "$_k/state" >/dev/null 2>&1; then ok "$1: the state of an undisturbed sync"; else fail "$1: the state of an undisturbed sync"; fi
 	check "$1: mreg fsck" "$MREG" -C "$_k" fsck
 	check "$1: git fsck" git -C "$_k" fsck --no-progress --no-dangling
-	expect_eq "$1: git status clean" "$(git -C "$_k" status --porcelain)" ""
+	expect_eq "$1: git status clean" "$(tree_clean "$_k")" ""
 	expect_eq "$1: sync status: many synced, no failure" "$(rec "$_k" many '[.breaker.state, .consecutive_failures]')" '["closed",0]'
 	if [ "$1" = K1 ]; then
 		# what the killed fetch was writing is garbage to git; mreg gc clears it
@@ -610,7 +610,7 @@ expect_eq "K4: every write succeeded" "$(cat "$T/k4.writes" 2>/dev/null)" ""
 expect_eq "K4: every event is there: the hub's, many's 3,000 and the $n written" "$(ev_count "$K4")" "$((n0 + 3000 + n))"
 expect_eq "K4: w has versions 1..$n" "$("$MREG" -C "$K4" list --model w --json | jq -c '[.[].version] | sort | [first, last, length]')" "[1,$n,$n]"
 check "K4: mreg fsck" "$MREG" -C "$K4" fsck
-expect_eq "K4: git status clean" "$(git -C "$K4" status --porcelain)" ""
+expect_eq "K4: git status clean" "$(tree_clean "$K4")" ""
 check "K4: many.git is in its history" git -C "$K4" merge-base --is-ancestor "$many_head" HEAD
 check "K4: the next sync" "$MREG" -C "$K4" sync many --no-backup
 expect_eq "K4: has nothing more to take" "$(head -1 "$T/.out")" "many: ok: 0 events received, 0 sent"

@@ -89,7 +89,7 @@ sync_fails() {
 
 # ---- the registry every hub starts from ---------------------------------------
 O=$T/origin
-new_registry "$O"
+new_registry_full "$O"
 model_file "$T/m1.pt"
 check "origin: register m:1" "$MREG" -C "$O" register m "$T/m1.pt" --metric elo=1500
 for h in path file git http ssh auth; do
@@ -164,7 +164,7 @@ transport() {
 	for n in A B; do
 		eval "r=\$$n"
 		check "$tr: $n: mreg fsck" "$MREG" -C "$r" fsck
-		expect_eq "$tr: $n: git status clean" "$(git -C "$r" status --porcelain 2>&1)" ""
+		expect_eq "$tr: $n: git status clean" "$(tree_clean "$r")" ""
 	done
 
 	check "$tr: mreg clone (C)" net "$MREG" clone "$url" "$d/C"

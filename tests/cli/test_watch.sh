@@ -12,7 +12,7 @@ fast_copy
 F=$T/mreg-fast
 
 R=$T/reg
-new_registry "$R"
+new_registry_full "$R"
 model_file "$T/a.pt"
 mkdir "$T/ev"
 cat >"$T/hook.sh" <<'SH'

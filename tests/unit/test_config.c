@@ -667,8 +667,17 @@ static void repository_layout_keys_are_left_to_libgit2(void **state)
 {
 	(void)state;
 	mreg_registry *reg = light_registry();
-	assert_unsure(reg, "[core]\n\tbare = true\n");
-	assert_unsure(reg, "[CORE]\n\tBare = TRUE\n");
+	/* core.bare true or false is read: true is a lean registry (no index, no events in the work tree) */
+	assert_false(reg->lean);
+	repo_config("[core]\n\tbare = true\n");
+	assert_int_equal(mreg_registry_settings_light(reg), 0);
+	assert_true(reg->lean);
+	repo_config("[CORE]\n\tBare = TRUE\n[mreg]\n\tactor = before\n\tlockTimeout = 7\n");
+	assert_int_equal(mreg_registry_settings_light(reg), 0);
+	assert_true(reg->lean);
+	repo_config("[core]\n\tbare = false\n[mreg]\n\tactor = before\n\tlockTimeout = 7\n");
+	assert_int_equal(mreg_registry_settings_light(reg), 0);
+	assert_false(reg->lean);
 	assert_unsure(reg, "[core]\n\tbare\n");
 	assert_unsure(reg, "[core]\n\tbare = no\n");
 	assert_unsure(reg, "[core]\n\tworktree = /elsewhere\n");
@@ -750,6 +759,15 @@ static int setup(void **state)
 	env_changed();
 	if (mreg_registry_init(regdir) < 0)
 		return -1;
+	/* a full checkout, where git can detach HEAD: the tests add core.bare = true where they want lean */
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "git -C '%s' config core.bare false && git -C '%s' reset -q --hard", regdir, regdir);
+	mreg_registry *reg = NULL;
+	if (system(cmd) != 0 || mreg_registry_open(&reg, regdir) < 0 || mreg_registry_refresh(reg, false, NULL) < 0) {
+		mreg_registry_free(reg);
+		return -1;
+	}
+	mreg_registry_free(reg);
 	snprintf(path, sizeof(path), "%s/.git/config", regdir);
 	if (mreg_fs_read(&b, path, 1 << 20) < 0)
 		return -1;

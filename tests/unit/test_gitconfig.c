@@ -91,7 +91,7 @@ static void take(const char *key, const char *value, void *payload)
 static int mine(values *v)
 {
 	memset(v, 0, sizeof(*v));
-	int rc = mreg_git_config_read(gitdir, keys, take, v);
+	int rc = mreg_git_config_read(gitdir, keys, take, v, NULL);
 	assert_true(rc == 0 || rc == MREG_GIT_UNSURE);
 	return rc;
 }
@@ -435,7 +435,7 @@ static void random_config_files_read_as_libgit2(void **state)
 static void plain_layout_is_the_repository_s_own(void **state)
 {
 	(void)state;
-	assert_int_equal(mreg_git_config_plain(gitdir), 0);	/* as git init wrote it */
+	assert_int_equal(mreg_git_config_plain(gitdir, NULL), 0);	/* as git init wrote it */
 	static const struct {
 		const char *text;
 		int rc;
@@ -443,7 +443,8 @@ static void plain_layout_is_the_repository_s_own(void **state)
 		{ "[core]\n\tbare = false\n", 0 },
 		{ "[core]\n\tbare = FALSE\n", 0 },
 		{ "[mreg]\n\tfsync = false\n[user]\n\tname = x\n", 0 },
-		{ "[core]\n\tbare = true\n", MREG_GIT_UNSURE },
+		{ "[core]\n\tbare = true\n", 0 },
+		{ "[core]\n\tbare = yes\n", MREG_GIT_UNSURE },
 		{ "[core]\n\tbare\n", MREG_GIT_UNSURE },
 		{ "[core]\n\tworktree = /somewhere/else\n", MREG_GIT_UNSURE },
 		{ "[core]\n\trepositoryformatversion = 1\n", MREG_GIT_UNSURE },
@@ -454,8 +455,8 @@ static void plain_layout_is_the_repository_s_own(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		local_config(cases[i].text);
-		if (mreg_git_config_plain(gitdir) != cases[i].rc)
-			fail_msg("'%s': %d", cases[i].text, mreg_git_config_plain(gitdir));
+		if (mreg_git_config_plain(gitdir, NULL) != cases[i].rc)
+			fail_msg("'%s': %d", cases[i].text, mreg_git_config_plain(gitdir, NULL));
 	}
 	/* what libgit2 makes of two of them: a bare repository, a work tree elsewhere */
 	git_repository *repo = NULL;
@@ -470,7 +471,7 @@ static void plain_layout_is_the_repository_s_own(void **state)
 	/* extensions seen in the global file are not the repository's */
 	local_config("");
 	home_file(".gitconfig", "[extensions]\n\tobjectformat = sha1\n");
-	assert_int_equal(mreg_git_config_plain(gitdir), 0);
+	assert_int_equal(mreg_git_config_plain(gitdir, NULL), 0);
 }
 
 /* ---- values ---- */
@@ -728,7 +729,7 @@ static int setup(void **state)
 	/* nothing of the machine's makes this reader unsure to begin with (an [include] in /etc/gitconfig would) */
 	values a;
 	memset(&a, 0, sizeof(a));
-	int rc = mreg_git_config_read(gitdir, keys, take, &a);
+	int rc = mreg_git_config_read(gitdir, keys, take, &a, NULL);
 	values_dispose(&a);
 	if (rc != 0)
 		fprintf(stderr, "the config of this machine (/etc/gitconfig) is not one this reader is sure of\n");

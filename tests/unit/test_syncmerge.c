@@ -85,7 +85,8 @@ static void test_gitattributes_union(void **state)
 	tg_sh("rm -rf A B A2 B2");
 	snprintf(path, sizeof(path), "%s/A", tg_base);
 	assert_int_equal(mreg_registry_init(path), 0);
-	tg_sh("cd A && sed -i 's/\"artifact_max_bytes\": 1048576/\"artifact_max_bytes\": 16/' mreg.json && "
+	/* a full checkout (a lean registry has no mreg.json to edit in place) */
+	tg_sh("cd A && git config core.bare false && git reset -q --hard && sed -i 's/\"artifact_max_bytes\": 1048576/\"artifact_max_bytes\": 16/' mreg.json && "
 	      "grep -q '\"artifact_max_bytes\": 16' mreg.json && git commit -qam 'policy: large files from 16 bytes' && "
 	      "cd .. && git clone -q A B");
 	tg_puts(tg_fmt(path, sizeof(path), "%s/a.pt", tg_base), a);

@@ -199,7 +199,9 @@ static int init_aside(const char *tmp, const char *target, const char *branch, c
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);	/* the history is durable before it is in place */
 	if (git_repository_init_ext(&repo, tmp, &o) < 0)
 		return mreg_libgit2_error("cannot make a repository in", tmp);
-	if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) == 0) {
+	/* lean, as mreg init makes it (README, "The work tree") */
+	if ((rc = mreg_registry_make_lean(repo, target)) == 0 &&
+	    (rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) == 0) {
 		snprintf(refname, sizeof(refname), "refs/heads/%s", o.initial_head);
 		if (git_reference_create(&ref, repo, refname, &bi->head, 1, "mreg: restore-from backup") < 0)
 			rc = mreg_libgit2_error("cannot set the branch of", target);
@@ -231,9 +233,10 @@ static int make_aside(char **parent, char **tmp, const char *target)
 }
 
 /*
- * The work tree and index from nothing; then the state, folded from the
- * events, and the mirror check, which puts the large files' bytes where
- * the checkout wrote their pointers.
+ * The state, folded from the events, and the model files (a lean
+ * registry's work tree); a full checkout's work tree and index are checked
+ * out first, and the mirror check puts the large files' bytes where the
+ * checkout wrote their pointers.
  */
 static int check_out(mreg_registry *reg, const char *target)
 {
@@ -244,7 +247,7 @@ static int check_out(mreg_registry *reg, const char *target)
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
-	if (git_checkout_head(reg->repo, &co) < 0)
+	if (!reg->lean && git_checkout_head(reg->repo, &co) < 0)
 		rc = mreg_libgit2_error("cannot write the work tree of", target);
 	if (rc == 0)
 		rc = mreg_cache_ensure(reg);

@@ -98,6 +98,15 @@ check "back to lean (README): core.bare true, index and events removed" "$MREG" 
 check "mreg fsck in the lean registry again" "$MREG" -C "$F" fsck
 expect_eq "no index came back" "$(ls "$F/.git/index" 2>/dev/null)" ""
 
+# ---- restore-from makes a lean registry too ------------------------------------
+git -C "$R" config mreg.backupDir "$T/bk"
+bid=$("$MREG" -C "$R" --json backup create -r lean | jq -r .id)
+check "restore-from a backup of the lean registry" "$MREG" restore-from "$T/bk/$bid.bundle" "$T/restored"
+expect_eq "restored: core.bare, no events, no index" \
+	"$(git -C "$T/restored" config core.bare) $(ls -d "$T/restored/events" "$T/restored/.git/index" 2>/dev/null)" "true "
+check "restored: the model files are there" cmp "$T/c.pt" "$T/restored/$P3"
+check "restored: mreg fsck" "$MREG" -C "$T/restored" fsck
+
 # a peer's link where a model file goes is never made, nor written through
 mkdir -p "$C/artifacts/ee/ee"
 ln -s "$T/outside" "$C/artifacts/ee/ee/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.pt"

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -211,10 +213,59 @@ int mreg_fs_sync_dir(const char *dir)
 #define EXT4_MAGIC 0xEF53
 #define XFS_MAGIC 0x58465342
 
+/*
+ * Whether an ext4 file system on device dev keeps its journal. ext4 runs
+ * without one too (made with -O ^has_journal, as some virtual machines'
+ * disks are): then a directory's fsync writes the directory alone, not the
+ * inodes of the files renamed into it, and only a file's own fsync makes
+ * its size and blocks durable. The kernel lists each journal it runs in
+ * /proc/fs/jbd2 as "<device>-<inode>"; the device's name is in
+ * /sys/dev/block/<major>:<minor>/uevent. Anything not found: no journal.
+ */
+static bool ext4_journaled(dev_t dev)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static dev_t known_dev;
+	static bool known, known_journaled;
+	char path[64], name[64] = "";
+	mreg_buf b = MREG_BUF_INIT;
+	bool journaled = false;
+
+	pthread_mutex_lock(&mu);
+	if (known && known_dev == dev) {
+		journaled = known_journaled;
+		pthread_mutex_unlock(&mu);
+		return journaled;
+	}
+	pthread_mutex_unlock(&mu);
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(dev), minor(dev));
+	if (mreg_fs_read(&b, path, 4096) == 0) {
+		const char *p = strstr(b.ptr, "DEVNAME=");
+		if (p && (p == b.ptr || p[-1] == '\n'))
+			sscanf(p + 8, "%63[^\n/]", name);
+	}
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	DIR *d = name[0] ? opendir("/proc/fs/jbd2") : NULL;
+	size_t n = strlen(name);
+	for (struct dirent *e; d && !journaled && (e = readdir(d));)
+		journaled = !strncmp(e->d_name, name, n) && e->d_name[n] == '-';
+	if (d)
+		closedir(d);
+	pthread_mutex_lock(&mu);
+	known_dev = dev;
+	known_journaled = journaled;
+	known = true;
+	pthread_mutex_unlock(&mu);
+	return journaled;
+}
+
 int mreg_fs_flush_data(int fd)
 {
 	struct statfs sf;
-	if (fstatfs(fd, &sf) == 0 && (sf.f_type == EXT4_MAGIC || sf.f_type == XFS_MAGIC) &&
+	struct stat sb;
+	if (fstatfs(fd, &sf) == 0 &&
+	    (sf.f_type == XFS_MAGIC || (sf.f_type == EXT4_MAGIC && fstat(fd, &sb) == 0 && ext4_journaled(sb.st_dev))) &&
 	    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0)
 		return 0;
 	return fsync(fd);

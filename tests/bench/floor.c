@@ -4,7 +4,8 @@
  * it starts faster than anything that loads a shared library.
  *
  *   floor                        exit at once: the start of a process
- *   floor write DIR PACK IDX     the file work of one durable git commit,
+ *   floor write DIR PACK IDX [fsync]
+ *                                the file work of one durable git commit,
  *                                done the way mreg does it (fsstore/objects.c,
  *                                fsstore/write.c), with no objects to build:
  *
@@ -17,8 +18,10 @@
  *     6. the branch's directory fsynced: the commit is durable.
  *
  * Two full flushes that must happen in this order, since a branch may never
- * name objects a crash could lose (README, "Durability"; on ext4 and XFS,
- * where mreg writes this way). The time of `floor write` is the least a
+ * name objects a crash could lose (README, "Durability"; on XFS and on ext4
+ * with its journal, where mreg writes this way). With fsync, each file is
+ * fsynced instead of written out, as mreg does on any other file system
+ * (ext4 without a journal among them): five flushes. The time of `floor write` is the least a
  * durable write in git's format can take as a command here; the time of
  * `floor` alone, the least any command can take.
  */
@@ -37,9 +40,13 @@ static int fail(const char *what, const char *path)
 	return 1;
 }
 
+static int per_file_fsync;
+
 /* data to the device and waited for, the flush left to the directory's fsync (as fsstore/fsutil.c) */
 static int writeout(int fd)
 {
+	if (per_file_fsync)
+		return fsync(fd);
 	return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
 }
 
@@ -112,9 +119,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 1)
 		return 0;
-	if (argc != 5 || strcmp(argv[1], "write")) {
-		fprintf(stderr, "usage: floor [write DIR PACK_BYTES IDX_BYTES]\n");
+	if (argc < 5 || argc > 6 || strcmp(argv[1], "write") || (argc == 6 && strcmp(argv[5], "fsync"))) {
+		fprintf(stderr, "usage: floor [write DIR PACK_BYTES IDX_BYTES [fsync]]\n");
 		return 2;
 	}
+	per_file_fsync = argc == 6;
 	return durable_commit(argv[2], strtoul(argv[3], NULL, 10), strtoul(argv[4], NULL, 10));
 }

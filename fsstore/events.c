@@ -175,15 +175,20 @@ done:
 	return rc;
 }
 
+/* An event file added since the state's tree joins the fold; anything else changed under events/: 1, fold all. */
+static int added_cb(const mreg_tree_change *ch, void *payload)
+{
+	if (ch->old_id || !ch->new_id)
+		return 1;
+	int rc = push_event(payload, ch->new_id, (git_filemode_t)ch->new_mode, ch->path);
+	return rc < 0 ? rc : 0;
+}
+
 int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
 		      const git_oid *old_tree, const git_oid *tree)
 {
-	git_tree *old = NULL, *cur = NULL;
-	git_diff *diff = NULL;
-	git_diff_options o;
-	char *spec[] = { "events" };
 	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
-	int rc = 1;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -191,34 +196,18 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 	*nfiles = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
-	rc = 1;
-	if (git_tree_lookup(&old, reg->repo, old_tree) < 0 || git_tree_lookup(&cur, reg->repo, tree) < 0)
-		goto done;
-	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-	o.pathspec.strings = spec;
-	o.pathspec.count = 1;
-	if (git_diff_tree_to_tree(&diff, reg->repo, old, cur, &o) < 0)
-		goto done;
-	size_t nd = git_diff_num_deltas(diff);
-	for (size_t i = 0; i < nd; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		if (d->status != GIT_DELTA_ADDED)
-			goto done;
-		if ((rc = push_event(&c, &d->new_file.id, d->new_file.mode, d->new_file.path)) < 0)
-			goto done;
+	if ((rc = mreg_tree_changes(reg, old_tree, tree, "events", added_cb, &c)) == 0) {
+		*q = c.q;
+		*nfiles = c.nfiles;
+		c.q = NULL;
+		take_events(out, n, &c);
+	}
+	if (rc < 0 && mreg_error_code() != MREG_ERROR) {
+		/* an old tree this clone does not have (a shallow fetch, a gc): fold all */
+		mreg_error_clear();
 		rc = 1;
 	}
-	*q = c.q;
-	*nfiles = c.nfiles;
-	c.q = NULL;
-	take_events(out, n, &c);
-	rc = 0;
-done:
-	git_error_clear();
 	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);
-	git_diff_free(diff);
-	git_tree_free(old);
-	git_tree_free(cur);
 	return rc;
 }

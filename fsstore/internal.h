@@ -216,6 +216,20 @@ int mreg_sign_read_file(mreg_buf *out, mreg_registry *reg, const git_oid *tree, 
 int mreg_sign_verify(char **principal, mreg_buf *why, mreg_registry *reg, const char *allowed, size_t alen,
 		     const char *sig, const char *data, int64_t when);
 
+/* One file (or link, or submodule) that differs between two trees: an id NULL on the side it is not on. */
+typedef struct {
+	const char *path;
+	const git_oid *old_id, *new_id;
+	unsigned old_mode, new_mode;
+} mreg_tree_change;
+typedef int (*mreg_tree_change_fn)(const mreg_tree_change *c, void *payload);
+/*
+ * What differs between trees a and b under the directory dir ("events"):
+ * fn for each file added, removed or changed, reading only the subtrees
+ * whose ids differ. A value other than 0 from fn stops the walk and is returned.
+ */
+int mreg_tree_changes(mreg_registry *reg, const git_oid *a, const git_oid *b, const char *dir, mreg_tree_change_fn fn,
+		      void *payload);
 /* A commit (parent NULL: a root commit), author and committer name <email> at seconds UTC; signed when sign is given. */
 int mreg_tree_commit(git_oid *out, mreg_tree_objs *o, const git_oid *tree, const git_oid *parent, const char *name,
 		     const char *email, int64_t seconds, const char *message, const mreg_signing *sign);

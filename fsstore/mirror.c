@@ -272,32 +272,28 @@ static int lfs_walk_cb(const char *root, const git_tree_entry *e, void *payload)
 	return s->rc < 0 ? -1 : 0;
 }
 
+/* An attributes file added or changed since the mirror's tree: its large files are looked at. */
+static int lfs_change_cb(const mreg_tree_change *ch, void *payload)
+{
+	lfs_scan *s = payload;
+	const char *slash = strrchr(ch->path, '/');
+	if (ch->new_id && !strcmp(slash ? slash + 1 : ch->path, ".gitattributes"))
+		lfs_scan_attributes(s, ch->path, ch->new_id);
+	return s->rc;
+}
+
 static int lfs_lag(path_list *lag, mreg_registry *reg, git_tree *head, const git_oid *since, bool by_hash)
 {
 	static char *dirs[] = { "artifacts", "blobs" };
 	lfs_scan s = { reg, head, lag, "", by_hash, 0 };
-	git_tree *old = NULL;
-	git_diff *diff = NULL;
-	if (since && git_tree_lookup(&old, reg->repo, since) == 0) {
-		git_diff_options o;
-		git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-		o.pathspec.strings = dirs;
-		o.pathspec.count = 2;
-		if (git_diff_tree_to_tree(&diff, reg->repo, old, head, &o) == 0) {
-			size_t nd = git_diff_num_deltas(diff);
-			for (size_t i = 0; i < nd && s.rc == 0; i++) {
-				const git_diff_delta *d = git_diff_get_delta(diff, i);
-				const char *slash = strrchr(d->new_file.path, '/');
-				if ((d->status == GIT_DELTA_ADDED || d->status == GIT_DELTA_MODIFIED) &&
-				    !strcmp(slash ? slash + 1 : d->new_file.path, ".gitattributes"))
-					lfs_scan_attributes(&s, d->new_file.path, &d->new_file.id);
-			}
-			git_diff_free(diff);
-			git_tree_free(old);
-			return s.rc;
-		}
-		git_tree_free(old);
-	}
+	int rc = 0;
+	for (size_t i = 0; since && rc == 0 && i < 2; i++)
+		rc = mreg_tree_changes(reg, since, git_tree_id(head), dirs[i], lfs_change_cb, &s);
+	if (since && rc == 0)
+		return s.rc;
+	if (rc < 0 && mreg_error_code() == MREG_ERROR)
+		return rc;
+	mreg_error_clear();	/* the mirror's tree is not here: every large file is looked at */
 	git_error_clear();
 	for (size_t i = 0; i < 2 && s.rc == 0; i++) {
 		git_tree_entry *e = NULL;
@@ -462,13 +458,17 @@ static int lean_walk_cb(const char *root, const git_tree_entry *e, void *payload
 	return 0;
 }
 
+static int lean_change_cb(const mreg_tree_change *ch, void *payload)
+{
+	return path_add(payload, ch->path) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
 static int lean_repair(mreg_registry *reg, git_tree *t, unsigned how)
 {
 	static char *dirs[] = { "artifacts", "blobs" };
 	path_list lag = { NULL, 0, 0 };
 	lean_scan s = { reg, &lag, "", 0 };
 	git_tree *old = NULL;
-	git_diff *diff = NULL;
 	char since_hex[41];
 	git_oid since;
 	int rc = 0;
@@ -476,14 +476,8 @@ static int lean_repair(mreg_registry *reg, git_tree *t, unsigned how)
 	bool have_since = !how && since_hex[0] && git_oid_fromstr(&since, since_hex) == 0 &&
 			  git_tree_lookup(&old, reg->repo, &since) == 0;
 	git_error_clear();
-	if (have_since) {
-		git_diff_options o;
-		git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-		o.pathspec.strings = dirs;
-		o.pathspec.count = 2;
-		if (git_diff_tree_to_tree(&diff, reg->repo, old, t, &o) < 0 || collect_paths(diff, &lag) < 0)
-			rc = mreg_libgit2_error("cannot compare HEAD with the state's tree in", reg->path);
-	}
+	for (size_t i = 0; have_since && rc == 0 && i < 2; i++)
+		rc = mreg_tree_changes(reg, &since, git_tree_id(t), dirs[i], lean_change_cb, &lag);
 	for (size_t i = 0; !have_since && rc == 0 && i < 2; i++) {
 		git_tree_entry *e = NULL;
 		git_tree *sub = NULL;
@@ -510,7 +504,6 @@ static int lean_repair(mreg_registry *reg, git_tree *t, unsigned how)
 	if (rc == 0)
 		sweep_lag(reg, &lag);
 	path_list_dispose(&lag);
-	git_diff_free(diff);
 	git_tree_free(old);
 	return rc;
 }

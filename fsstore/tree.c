@@ -120,6 +120,113 @@ int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_o
 	return rc;
 }
 
+/* ---- what changed between two trees ----------------------------------- */
+
+/*
+ * libgit2's tree diff walks every entry of both trees, pathspec or not: at
+ * a million events, 250 ms to find the one a pull brought. Here only the
+ * subtrees whose ids differ are read (mreg_tree_read_object), each once: a
+ * fan-out path of three small trees per changed file.
+ */
+typedef struct {
+	mreg_registry *reg;
+	mreg_tree_change_fn fn;
+	void *payload;
+	mreg_buf path;
+} changes;
+
+static int changes_between(changes *c, const git_oid *a, const git_oid *b);
+
+/* What differs at c->path + the entry's name: a on the old side, b on the new (either NULL). */
+static int change_at(changes *c, const mreg_git_tree_entry *a, const mreg_git_tree_entry *b)
+{
+	const mreg_git_tree_entry *e = b ? b : a;
+	size_t at = c->path.size;
+	int rc;
+	if (at)
+		mreg_buf_putc(&c->path, '/');
+	mreg_buf_put(&c->path, e->name, e->len);
+	if (mreg_buf_oom(&c->path))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (e->mode == 040000) {	/* both sides are directories, or the one there is */
+		rc = changes_between(c, a ? &a->id : NULL, b ? &b->id : NULL);
+	} else {
+		mreg_tree_change ch = { c->path.ptr, a ? &a->id : NULL, b ? &b->id : NULL, a ? a->mode : 0, b ? b->mode : 0 };
+		rc = c->fn(&ch, c->payload);
+	}
+	c->path.size = at;
+	c->path.ptr[at] = '\0';
+	return rc;
+}
+
+static int read_tree(mreg_buf *out, changes *c, const git_oid *id)
+{
+	git_object_t type;
+	int rc = mreg_tree_read_object(out, &type, c->reg, id);
+	if (rc == 0 && type != GIT_OBJECT_TREE)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", c->reg->path);
+	return rc;
+}
+
+/* The entries of trees a and b (either NULL: empty) walked together in git's order. */
+static int changes_between(changes *c, const git_oid *a, const git_oid *b)
+{
+	mreg_buf ta = MREG_BUF_INIT, tb = MREG_BUF_INIT;
+	mreg_git_tree_entry xa, xb;
+	int rc = 0, ha = 0, hb = 0;
+	if ((a && (rc = read_tree(&ta, c, a)) < 0) || (b && (rc = read_tree(&tb, c, b)) < 0))
+		goto done;
+	const char *pa = ta.ptr, *ea = ta.ptr + ta.size, *pb = tb.ptr, *eb = tb.ptr + tb.size;
+	ha = a ? mreg_git_tree_next(&xa, &pa, ea) : 0;
+	hb = b ? mreg_git_tree_next(&xb, &pb, eb) : 0;
+	while (rc == 0 && (ha > 0 || hb > 0)) {
+		int cmp = ha <= 0 ? 1 : hb <= 0 ? -1 : mreg_git_tree_cmp(&xa, &xb);
+		if (cmp < 0)
+			rc = change_at(c, &xa, NULL);
+		else if (cmp > 0)
+			rc = change_at(c, NULL, &xb);
+		else if (!git_oid_equal(&xa.id, &xb.id) || xa.mode != xb.mode)
+			rc = change_at(c, &xa, &xb);
+		if (cmp <= 0)
+			ha = mreg_git_tree_next(&xa, &pa, ea);
+		if (cmp >= 0)
+			hb = mreg_git_tree_next(&xb, &pb, eb);
+	}
+	if (rc == 0 && (ha < 0 || hb < 0))
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree in '%s'", c->reg->path);
+done:
+	mreg_buf_dispose(&ta);
+	mreg_buf_dispose(&tb);
+	return rc;
+}
+
+int mreg_tree_changes(mreg_registry *reg, const git_oid *a, const git_oid *b, const char *dir, mreg_tree_change_fn fn,
+		      void *payload)
+{
+	git_oid ia, ib;
+	unsigned ma = 0, mb = 0;
+	int ra = mreg_tree_path(&ia, &ma, reg, a, dir), rb = ra < 0 ? ra : mreg_tree_path(&ib, &mb, reg, b, dir);
+	if (ra < 0 || rb < 0)
+		return ra < 0 ? ra : rb;
+	if (ra == 0 && rb == 0 && ma == mb && git_oid_equal(&ia, &ib))
+		return 0;
+	changes c = { reg, fn, payload, MREG_BUF_INIT };
+	int rc = 0;
+	mreg_buf_puts(&c.path, dir);
+	if (mreg_buf_oom(&c.path))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	bool da = ra == 0 && ma == 040000, db = rb == 0 && mb == 040000;
+	if (da || db)
+		rc = changes_between(&c, da ? &ia : NULL, db ? &ib : NULL);
+	/* dir itself a file (or link) on a side: that entry changed too */
+	if (rc == 0 && ((ra == 0 && !da) || (rb == 0 && !db))) {
+		mreg_tree_change ch = { dir, ra == 0 && !da ? &ia : NULL, rb == 0 && !db ? &ib : NULL, da ? 0 : ma, db ? 0 : mb };
+		rc = fn(&ch, payload);
+	}
+	mreg_buf_dispose(&c.path);
+	return rc;
+}
+
 /* ---- a write's trees and commit --------------------------------------- */
 
 /*

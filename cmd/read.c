@@ -384,7 +384,9 @@ int cmd_list(cli_globals *g, int argc, char **argv)
 		return rc;
 	/* production versions have a file of their own: no summary, no model file */
 	bool prod_only = f.stage == MREG_STAGE_PRODUCTION;
-	if ((rc = prod_only ? mreg_read_production(&st, reg) : mreg_read_state(&st, reg, f.model, !f.model)) < 0 ||
+	/* a listing reads each version's few fields, unless it filters on tags (kept in the rest of its object) */
+	int (*read)(mreg_state **, mreg_registry *, const char *, bool) = f.tag ? mreg_read_state : mreg_read_state_lazy;
+	if ((rc = prod_only ? mreg_read_production(&st, reg) : read(&st, reg, f.model, !f.model)) < 0 ||
 	    (rc = prod_only ? production_rows(&rows, &n, st, &f) : mreg_query_list(&rows, &n, st, &f)) < 0) {
 		rc = cli_fail(rc);
 		goto done;

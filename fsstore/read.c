@@ -85,10 +85,10 @@ static int read_again(const stamp_seen *before, mreg_registry *reg, int *tries, 
 	return 1;
 }
 
-int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+static int read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
 	stamp_seen seen;
-	int rc, again = 0, tries = 0;
+	int rc, again = 0, tries = 0, maps = reg->nmaps;
 	bool locked = false;
 	*out = NULL;
 	if ((rc = ensure_fresh(reg)) < 0)
@@ -96,19 +96,33 @@ int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, boo
 	do {
 		mreg_state_free(*out);
 		*out = NULL;
+		mreg_cache_release_maps_from(reg, maps);	/* an earlier try's, if any */
 		see_stamp(&seen, reg);
-		rc = mreg_cache_load(out, reg, model, all, false);
+		rc = mreg_cache_load(out, reg, model, all, lazy);
 	} while ((rc == 0 || rc == MREG_ECORRUPT) && (again = read_again(&seen, reg, &tries, &locked)) > 0);
 	if ((rc == 0 || rc == MREG_ECORRUPT) && again < 0)
 		rc = again;
 	if (rc == MREG_ECORRUPT) {
 		/* state files damaged behind a good stamp: fold from the log */
+		mreg_state_free(*out);
+		*out = NULL;
+		mreg_cache_release_maps_from(reg, maps);
 		if ((rc = mreg_registry_refresh(reg, true, NULL)) == 0)
-			rc = mreg_cache_load(out, reg, model, all, false);
+			rc = mreg_cache_load(out, reg, model, all, lazy);
 	}
 	if (locked)
 		mreg_lock_release(reg);
 	return rc;
+}
+
+int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	return read_state(out, reg, model, all, false);
+}
+
+int mreg_read_state_lazy(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	return read_state(out, reg, model, all, true);
 }
 
 static int load_model_alone(mreg_state **out, mreg_registry *reg, const char *id, int version)

@@ -72,6 +72,13 @@ int mreg_registry_setting(mreg_buf *out, mreg_registry *reg, const char *key);
  * moved since they were written.
  */
 int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+/*
+ * The same, with each version kept as its bytes in the model file (mapped
+ * while reg lives) and only its version, stage, update time, ref and
+ * metrics read out: what a listing prints. Anything else of a version needs
+ * mreg_version_materialize; as JSON it is written from its bytes.
+ */
+int mreg_read_state_lazy(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 
 /*
  * A current state holding one model only (read from its own state file; no

@@ -38,7 +38,7 @@ SO_VERSION = $(SO_MAJOR).0.0
 PYTHON_SITE ?= $(shell /usr/bin/python3 -c 'import sys; p = "$(PREFIX)"; print(p + "/lib/python3/dist-packages" if p == "/usr" else p + "/lib/python%d.%d/dist-packages" % sys.version_info[:2])' 2>/dev/null)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test unit cli demo bench check check-layering install clean
+.PHONY: all deps test unit cli demo bench bench-scale check check-layering install clean
 
 all: $(B)/mreg $(B)/libmreg.so
 
@@ -132,6 +132,11 @@ $(B)/floor: tests/bench/floor.c
 
 bench: $(B)/mreg $(B)/bench_lib $(B)/floor $(B)/serve_floor $(B)/libmreg.so
 	@BENCH_PYLIB=$(CURDIR)/$(B)/libmreg.so.$(SO_VERSION) sh tests/bench/bench.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/floor $(CURDIR)/$(B)/serve_floor
+
+# The curves: every command at 1,000 to 1,000,000 events (tests/bench/scale.sh;
+# long: the million-event registry alone is about a minute to write).
+bench-scale: $(B)/mreg $(B)/bench_lib
+	@sh tests/bench/scale.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib
 
 # The layering and size rules of docs/ARCHITECTURE.md (tests/check_layout.sh):
 # core/ pure, git's formats in fsstore/git/ only, no file over 800 lines, no

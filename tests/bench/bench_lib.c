@@ -25,14 +25,20 @@
  *   bench_lib cli MREG REG FILES              W1 through the CLI, one process per op
  *   bench_lib naive GITDIR FILES              W1's writes as files + git add + git commit
  *   bench_lib reads MREG REG KEY N REF        show REF and list --stage production
- *   bench_lib build100k REG                   the 100,000-event registry
+ *   bench_lib build100k REG [MODELS]          the 100,000-event registry (1,000 events per model:
+ *                                             MODELS 1000 makes a million)
  *   bench_lib refresh MREG REG NF NM REF      refresh --full; first read after HEAD moved
+ *   bench_lib onewrites MREG REG KEY N MODEL FILE
+ *                                             one-event writes, N of each: register, promote,
+ *                                             tag, update-metrics through the CLI, then tag and
+ *                                             update-metrics through the C API in one process
  *   bench_lib du KEY DIR [EVENTS|-] [MINUS]   bytes of DIR/.git/objects per event
  *   bench_lib time KEY PROG [ARG...]          one command, once (git gc, git repack)
  *   bench_lib summary                         targets and the original's numbers
  */
 #define _GNU_SOURCE
 #include "../../fsstore/store.h"
+#include "../../fsstore/mreg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1009,9 +1016,14 @@ static mreg_event *big_promotion(int m, int v, const char *ref, mreg_stage from,
  */
 static int cmd_build100k(int argc, char **argv)
 {
-	if (argc != 3)
-		die("usage: bench_lib build100k REG");
+	if (argc != 3 && argc != 4)
+		die("usage: bench_lib build100k REG [MODELS]");
 	const char *dir = argv[2];
+	int models = argc == 4 ? atoi(argv[3]) : BIG_MODELS;
+	if (models < 1 || models > 1000)
+		die("build100k: MODELS from 1 to 1000");
+	/* the keys of make bench's summary are the 100-model registry's; other sizes print only */
+	const char *key = models == BIG_MODELS ? "build100k" : "build";
 	mreg_registry *reg = NULL;
 	mreg_state *st = NULL;
 	artifact arts[BIG_ARTIFACTS];
@@ -1045,14 +1057,14 @@ static int cmd_build100k(int argc, char **argv)
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	int64_t base = ((int64_t)rt.tv_sec - 3600) * 1000000;	/* an hour ago, one event per ms */
-	size_t cap = 12000, total = 0;
+	size_t cap = (size_t)(BIG_VERSIONS / BIG_BATCHES) * (size_t)models * 5 + 8, total = 0;
 	mreg_event **evs = xcalloc(cap, sizeof(*evs));
 	mreg_buf scratch = MREG_BUF_INIT;
 	int per = BIG_VERSIONS / BIG_BATCHES;
 	for (int b = 0; b < BIG_BATCHES; b++) {
 		size_t n = 0;
 		for (int v = b * per + 1; v <= (b + 1) * per; v++) {
-			for (int m = 0; m < BIG_MODELS; m++) {
+			for (int m = 0; m < models; m++) {
 				if (n + 8 > cap)
 					die("batch too large");
 				const artifact *x = &arts[(m + v) % BIG_ARTIFACTS];
@@ -1120,12 +1132,85 @@ static int cmd_build100k(int argc, char **argv)
 	mreg_buf_dispose(&scratch);
 	free(evs);
 	series_header();
-	series_report(&bs, "build100k", "batch");
+	series_report(&bs, key, "batch");
 	printf("  %zu events in %d batches: %.2f s\n", total, BIG_BATCHES, bs.total / 1e3);
-	record("build100k.events", (double)total);
-	check_state(reg, (int64_t)total, (int64_t)BIG_MODELS * BIG_VERSIONS, BIG_MODELS);
+	if (models == BIG_MODELS)
+		record("build100k.events", (double)total);
+	check_state(reg, (int64_t)total, (int64_t)models * BIG_VERSIONS, models);
 	series_dispose(&bs);
 	mreg_registry_free(reg);
+	return 0;
+}
+
+/* ---- one-event writes at a registry's size -------------------------------- */
+
+/* One C API call that must succeed (the handle is the library's own, as Python's). */
+static void api_call(mreg_handle *h, const char *method, const char *args)
+{
+	char *result = NULL, *error = NULL;
+	if (mreg_call(h, method, args, &result, &error) != MREG_API_OK)
+		die("mreg_call %s %s: %s", method, args, error ? error : "?");
+	mreg_free(result);
+	mreg_free(error);
+}
+
+static int cmd_onewrites(int argc, char **argv)
+{
+	if (argc != 8)
+		die("usage: bench_lib onewrites MREG REG KEY N MODEL FILE");
+	const char *mreg = argv[2], *dir = argv[3], *key = argv[4], *model = argv[6], *file = argv[7];
+	int n = atoi(argv[5]);
+	series reg_s = { "CLI register", NULL, 0, 0, 0 }, pro_s = { "CLI promote", NULL, 0, 0, 0 };
+	series tag_s = { "CLI tag", NULL, 0, 0, 0 }, met_s = { "CLI update-metrics", NULL, 0, 0, 0 };
+	series ltag_s = { "library tag", NULL, 0, 0, 0 }, lmet_s = { "library update_metrics", NULL, 0, 0, 0 };
+	args a = { { NULL }, 0, { 0 }, 0 };
+	for (int i = 0; i < n; i++) {
+		/* each round's version is the newest: registered, then promoted, tagged, measured */
+		a.n = 0, a.used = 0;
+		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "register");
+		args_add(&a, "%s", model), args_add(&a, "%s", file);
+		series_add(&reg_s, run_timed(a.argv));
+		a.n = 0, a.used = 0;
+		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "promote");
+		args_add(&a, "%s", model), args_add(&a, "--to"), args_add(&a, "staging");
+		series_add(&pro_s, run_timed(a.argv));
+		a.n = 0, a.used = 0;
+		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "tag");
+		args_add(&a, "%s", model), args_add(&a, "scale-%d", i);
+		series_add(&tag_s, run_timed(a.argv));
+		a.n = 0, a.used = 0;
+		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "update-metrics");
+		args_add(&a, "%s", model), args_add(&a, "elo=%d", 1500 + i);
+		series_add(&met_s, run_timed(a.argv));
+	}
+	mreg_handle *h = NULL;
+	char *error = NULL;
+	if (mreg_open(&h, dir, 0, &error) != MREG_API_OK)
+		die("mreg_open %s: %s", dir, error ? error : "?");
+	char args_json[256];
+	for (int i = 0; i < n; i++) {
+		snprintf(args_json, sizeof(args_json), "{\"model\": \"%s\", \"tags\": [\"lib-%d\"]}", model, i);
+		double t0 = now_ms();
+		api_call(h, "tag", args_json);
+		series_add(&ltag_s, now_ms() - t0);
+		snprintf(args_json, sizeof(args_json), "{\"model\": \"%s\", \"metrics\": {\"elo\": %d}}", model, 1600 + i);
+		t0 = now_ms();
+		api_call(h, "update_metrics", args_json);
+		series_add(&lmet_s, now_ms() - t0);
+	}
+	mreg_close(h);
+	series_header();
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "onewrites_%s", key);
+	series_report(&reg_s, prefix, "register");
+	series_report(&pro_s, prefix, "promote");
+	series_report(&tag_s, prefix, "tag");
+	series_report(&met_s, prefix, "metrics");
+	series_report(&ltag_s, prefix, "lib_tag");
+	series_report(&lmet_s, prefix, "lib_metrics");
+	series *all[] = { &reg_s, &pro_s, &tag_s, &met_s, &ltag_s, &lmet_s };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		series_dispose(all[i]);
 	return 0;
 }
 
@@ -1199,9 +1284,9 @@ static void inject_event(const char *git, const char *dir, const char *model, in
 
 static int cmd_refresh(int argc, char **argv)
 {
-	if (argc != 7)
-		die("usage: bench_lib refresh MREG REG NFULL NMOVED MODEL:VERSION");
-	const char *mreg = argv[2], *dir = argv[3], *refs = argv[6];
+	if (argc != 7 && argc != 8)
+		die("usage: bench_lib refresh MREG REG NFULL NMOVED MODEL:VERSION [KEY]");
+	const char *mreg = argv[2], *dir = argv[3], *refs = argv[6], *rkey = argc == 8 ? argv[7] : "refresh100k";
 	int nfull = atoi(argv[4]), n = atoi(argv[5]);
 	char *git = which("git");
 	char model[MREG_ID_MAX + 1];
@@ -1248,12 +1333,12 @@ static int cmd_refresh(int argc, char **argv)
 		series_add(&next_list, run_timed(a.argv));
 	}
 	series_header();
-	series_report(&full, "refresh100k", "full");
-	series_report(&plain, "refresh100k", "noop");
-	series_report(&first_show, "refresh100k", "first_show");
-	series_report(&next_show, "refresh100k", "next_show");
-	series_report(&first_list, "refresh100k", "first_listprod");
-	series_report(&next_list, "refresh100k", "next_listprod");
+	series_report(&full, rkey, "full");
+	series_report(&plain, rkey, "noop");
+	series_report(&first_show, rkey, "first_show");
+	series_report(&next_show, rkey, "next_show");
+	series_report(&first_list, rkey, "first_listprod");
+	series_report(&next_list, rkey, "next_listprod");
 	printf("  (HEAD moved: one tag event committed with the stock git binary, as a pull would bring it;\n"
 	       "   the first read folds it in and brings the work tree mirror up to HEAD)\n");
 	series_dispose(&full);
@@ -1362,10 +1447,14 @@ static int cmd_time(int argc, char **argv)
 	}
 	av[k] = NULL;
 	double ms = run_timed(av);
-	printf("  %-60s %9.1f ms\n", label.ptr, ms);
+	struct rusage ru;
+	long rss_kb = getrusage(RUSAGE_CHILDREN, &ru) == 0 ? ru.ru_maxrss : 0;	/* the one child's peak */
+	printf("  %-60s %9.1f ms %8ld MB peak\n", label.ptr, ms, rss_kb / 1024);
 	char key[256];
 	snprintf(key, sizeof(key), "time.%s", argv[2]);
 	record(key, ms);
+	snprintf(key, sizeof(key), "rss.%s", argv[2]);
+	record(key, (double)rss_kb / 1024);
 	mreg_buf_dispose(&label);
 	free(av[0]);
 	return 0;
@@ -1532,12 +1621,12 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "gen", cmd_gen }, { "spawn", cmd_spawn }, { "lib", cmd_lib }, { "cli", cmd_cli },
-		{ "naive", cmd_naive }, { "reads", cmd_reads }, { "build100k", cmd_build100k },
+		{ "naive", cmd_naive }, { "reads", cmd_reads }, { "build100k", cmd_build100k }, { "onewrites", cmd_onewrites },
 		{ "refresh", cmd_refresh }, { "du", cmd_du }, { "time", cmd_time }, { "summary", cmd_summary },
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|refresh|du|time|summary ...");
+		die("usage: bench_lib gen|spawn|lib|cli|naive|reads|build100k|onewrites|refresh|du|time|summary ...");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc, argv);

@@ -1,0 +1,108 @@
+#!/bin/sh
+# make bench-scale: what each command costs as the history grows. Registries
+# of 1,000, 10,000, 100,000 and 1,000,000 events (1, 10, 100 and 1,000
+# models of 250 versions and 1,000 events each), each written by the
+# library's batch writer (bench_lib build100k, which checks that the state
+# it folds to is what was written), then on each: the one-event writes
+# through the CLI and the library, the first read after HEAD moved by one
+# event, a listing of one model, a cold fold (refresh --full) with its peak
+# memory, fsck, git gc against mreg gc on copies of the same registry,
+# backup create and restore-from, and the disk per event. Prints the numbers
+# and a table of medians by size at the end; never fails on time.
+#
+#   sh tests/bench/scale.sh MREG BENCH_LIB
+#   SCALE_MODELS="1 10 100 1000"   the sizes, in models of 1,000 events
+#   BENCH_TMPDIR=DIR               where the registries go (a real disk)
+set -u
+usage="usage: sh tests/bench/scale.sh MREG BENCH_LIB"
+MREG_BIN=${1:?$usage}
+LIB_BIN=${2:?$usage}
+base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+T=$(mktemp -d "$base/mreg-scale.XXXXXX") || exit 1
+trap 'cd /; rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
+cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" || exit 1
+MREG=$T/mreg
+LIB=$T/bench_lib
+cd "$T" || exit 1
+export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 BENCH_RESULTS="$T/results"
+unset MREG_DIR GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
+mkdir -p "$HOME"
+git config --global user.name "mreg bench"
+git config --global user.email "bench@mreg.invalid"
+git config --global init.defaultBranch main
+git config --global gc.autoDetach false
+: >"$BENCH_RESULTS"
+head -c 4096 /dev/urandom >model.pt
+
+step() {
+	"$@" || { echo "scale: step failed: $*" >&2; exit 1; }
+}
+
+sizes=""
+for m in ${SCALE_MODELS:-1 10 100 1000}; do
+	k=$((m * 1000))
+	case $k in
+	*000000) label=$((k / 1000000))M ;;
+	*000) label=$((k / 1000))k ;;
+	*) label=$k ;;
+	esac
+	sizes="$sizes $label"
+	r=reg$label
+	echo
+	echo "== $label events: $m model(s) x 250 versions, 1,000 events each =="
+	step "$LIB" build100k "$r" "$m"
+	git -C "$r" config mreg.actor bench
+	step "$LIB" onewrites "$MREG" "$r" "$label" 15 model_000 model.pt
+	step "$LIB" refresh "$MREG" "$r" 1 3 model_000:50 "refresh_$label"
+	step "$LIB" spawn "list_$label" 20 "$MREG" -C "$r" list --model model_000
+	step "$LIB" time "fold_$label" "$MREG" -C "$r" refresh --full
+	step "$LIB" time "fsck_$label" "$MREG" -C "$r" fsck
+	step "$LIB" du "written_$label" "$r"
+	git -C "$r" config mreg.backupDir "$T/bk$label"
+	step "$LIB" time "backup_$label" "$MREG" -C "$r" backup create -r scale
+	bundle=$(ls "$T/bk$label"/*.bundle | head -1)
+	step "$LIB" time "restore_$label" "$MREG" restore-from "$bundle" "restored$label"
+	rm -rf "restored$label" "$T/bk$label"
+	cp -a "$r" "$r-git"
+	step "$LIB" time "gitgc_$label" git -C "$r-git" gc -q
+	step "$LIB" du "gitgc_$label" "$r-git"
+	rm -rf "$r-git"
+	step "$LIB" time "mreggc_$label" "$MREG" -C "$r" gc
+	step "$LIB" du "mreggc_$label" "$r"
+	rm -rf "$r"
+done
+
+# the medians by size, from the results file (key value per line)
+get() { awk -v k="$1" '$1 == k { v = $2 } END { if (v == "") print "-"; else print v }' "$BENCH_RESULTS"; }
+echo
+echo "== by history size (medians; ms unless said) =="
+printf '  %-38s' "events"
+for s in $sizes; do printf ' %10s' "$s"; done
+echo
+row() {
+	printf '  %-38s' "$1"
+	for s in $sizes; do
+		v=$(get "$(echo "$2" | sed "s/@/$s/g")")
+		case $v in -) printf ' %10s' - ;; *) printf ' %10.*f' "${3:-2}" "$v" ;; esac
+	done
+	echo
+}
+row "CLI register" "onewrites_@.register.median"
+row "CLI promote" "onewrites_@.promote.median"
+row "CLI tag" "onewrites_@.tag.median"
+row "CLI update-metrics" "onewrites_@.metrics.median"
+row "library tag" "onewrites_@.lib_tag.median"
+row "library update_metrics" "onewrites_@.lib_metrics.median"
+row "first show after HEAD moved 1 event" "refresh_@.first_show.median"
+row "list --model (250 rows)" "spawn.list_@.median"
+row "refresh --full (cold fold)" "time.fold_@" 0
+row "  peak memory of it (MB)" "rss.fold_@" 0
+row "fsck" "time.fsck_@" 0
+row "backup create" "time.backup_@" 0
+row "restore-from" "time.restore_@" 0
+row "git gc" "time.gitgc_@" 0
+row "mreg gc" "time.mreggc_@" 0
+row "disk as written (B/event)" "disk.written_@.per_event" 0
+row "disk after git gc (B/event)" "disk.gitgc_@.per_event" 0
+row "disk after mreg gc (B/event)" "disk.mreggc_@.per_event" 0

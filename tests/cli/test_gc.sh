@@ -4,7 +4,7 @@
 # index's entries and cache-tree, linked work trees; unreachable objects,
 # loose or packed, only once older than gc.pruneExpire (two weeks unless
 # set). Checked with stock git: git cat-file -e on each object, git fsck
-# --strict. Also: a gc killed while libgit2 writes its pack leaves nothing
+# --strict. Also: a gc killed while git pack-objects writes its pack leaves nothing
 # the next write does not remove.
 . "$(dirname "$0")/lib.sh"
 
@@ -126,7 +126,7 @@ present "now: the tag object stays" "$tag"
 fsck_clean "git fsck --strict after every gc"
 g config --unset gc.pruneExpire
 
-# ---- a gc killed while libgit2 writes its pack ----------------------------
+# ---- a gc killed while git pack-objects writes its pack -------------------
 fast_copy
 R=$T/reg2
 new_registry_full "$R"
@@ -136,8 +136,9 @@ while [ $i -lt 60 ]; do
 	model_file "$T/k$i.bin" 1500
 	"$T/mreg-fast" -C "$R" register k "$T/k$i.bin" >/dev/null 2>&1 || fail "register k:$i"
 done
-libgit2_tmp() { find "$R/.git" -name 'pack_git2_*' | head -1; }
-# kill a gc at a moment when libgit2's temporary pack exists
+# git pack-objects writes into .git/mreg/pack-tmp (tmp_pack_*, then pack-*)
+gc_tmp() { find "$R/.git/mreg/pack-tmp" -type f 2>/dev/null | head -1; }
+# kill a gc at a moment when its temporary pack exists
 leftover=
 try=0
 while [ $try -lt 40 ] && [ -z "$leftover" ]; do
@@ -146,18 +147,19 @@ while [ $try -lt 40 ] && [ -z "$leftover" ]; do
 	pid=$!
 	k=0
 	while [ $k -lt 2000 ] && kill -0 $pid 2>/dev/null; do
-		if [ -n "$(libgit2_tmp)" ]; then
+		if [ -n "$(gc_tmp)" ]; then
 			kill -KILL $pid 2>/dev/null
 			break
 		fi
 		k=$((k + 1))
 	done
 	wait $pid 2>/dev/null
-	leftover=$(libgit2_tmp)
+	sleep 0.2	# git, which dies with mreg (its parent-death signal), has gone
+	leftover=$(gc_tmp)
 done
-if [ -n "$leftover" ]; then ok "a gc killed mid-way left libgit2's temporary pack (try $try)"; else
-	fail "no gc was killed while libgit2 wrote (40 tries)"; fi
-garbage() { find "$R/.git" -name 'pack_git2_*' -o -name '*.mreg-tmp*' | wc -l | tr -d ' '; }
+if [ -n "$leftover" ]; then ok "a gc killed mid-way left its temporary pack (try $try)"; else
+	fail "no gc was killed while git pack-objects wrote (40 tries)"; fi
+garbage() { { find "$R/.git/mreg/pack-tmp" -type f 2>/dev/null; find "$R/.git" -name 'pack_git2_*' -o -name '*.mreg-tmp*'; } | wc -l | tr -d ' '; }
 model_file "$T/k.bin" 1500
 check "one write after the killed gc" "$MREG" -C "$R" register k "$T/k.bin"
 expect_eq "nothing the killed gc left remains" "$(garbage)" 0

@@ -47,7 +47,8 @@ static int quarantine(collect *c, const char *path, const char *fmt, const char 
  */
 static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
 {
-	git_blob *blob = NULL;
+	mreg_buf blob = MREG_BUF_INIT;
+	git_object_t type;
 	mreg_event *ev = NULL;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char want[33];
@@ -62,12 +63,19 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
 	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
 		return quarantine(c, path, "%s", "not in its fan-out directory events/ab/cd/");
-	if (git_blob_lookup(&blob, c->reg->repo, id) < 0)
-		return mreg_libgit2_error("cannot read event", path);
+	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
+	if ((rc = mreg_tree_read_named(&blob, &type, c->reg, id)) < 0) {
+		mreg_buf_dispose(&blob);
+		return rc;
+	}
+	if (type != GIT_OBJECT_BLOB) {
+		mreg_buf_dispose(&blob);
+		return quarantine(c, path, "%s", "not a file in the object store");
+	}
 	memcpy(want, name, 32);
 	want[32] = '\0';
-	rc = mreg_event_parse(&ev, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), want);
-	git_blob_free(blob);
+	rc = mreg_event_parse(&ev, blob.ptr, blob.size, want);
+	mreg_buf_dispose(&blob);
 	if (rc == MREG_EINVALID || rc == MREG_ECORRUPT) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", mreg_error_last());
@@ -98,16 +106,42 @@ static int quarantine_into(mreg_state *st, const collect *c)
 	return rc;
 }
 
-static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+/*
+ * Every file under the directory tree id (path: "events/..."), read with
+ * mreg's own object reader: the fan-out trees once each, then each event.
+ * A peer may commit trees nested deeper than mreg writes them: their files
+ * are quarantined one by one (not in their fan-out directory), as far down
+ * as MAX_DEPTH; a directory deeper than that is quarantined whole.
+ */
+#define MAX_DEPTH 64
+static int walk_dir(collect *c, const git_oid *id, mreg_buf *path, int depth)
 {
-	collect *c = payload;
-	char path[512];
-	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
-		return 0;
-	snprintf(path, sizeof(path), "events/%s%s", root, git_tree_entry_name(e));
-	if ((c->rc = push_event(c, git_tree_entry_id(e), git_tree_entry_filemode(e), path)) < 0)
-		return -1;
-	return 0;
+	mreg_buf t = MREG_BUF_INIT;
+	git_object_t type;
+	mreg_git_tree_entry e;
+	int rc = mreg_tree_read_object(&t, &type, c->reg, id), h = 0;
+	if (rc == 0 && type != GIT_OBJECT_TREE)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree under '%s' in '%s'", path->ptr, c->reg->path);
+	const char *p = t.ptr, *end = t.ptr + t.size;
+	while (rc == 0 && (h = mreg_git_tree_next(&e, &p, end)) > 0) {
+		size_t at = path->size;
+		mreg_buf_putc(path, '/');
+		mreg_buf_put(path, e.name, e.len);
+		if (mreg_buf_oom(path))
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		else if (e.mode == 040000 && depth < MAX_DEPTH)
+			rc = walk_dir(c, &e.id, path, depth + 1);
+		else if (e.mode == 040000)
+			rc = (c->nfiles++, quarantine(c, path->ptr, "%s", "a directory nested too deep under events/"));
+		else
+			rc = push_event(c, &e.id, (git_filemode_t)e.mode, path->ptr);
+		path->size = at;
+		path->ptr[at] = '\0';
+	}
+	if (rc == 0 && h < 0)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt tree under '%s' in '%s'", path->ptr, c->reg->path);
+	mreg_buf_dispose(&t);
+	return rc;
 }
 
 static int cmp_events(const void *a, const void *b)
@@ -154,9 +188,14 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 			c.nfiles++;
 			if ((rc = quarantine(&c, "events", "%s", "not a directory")) < 0)
 				goto done;
-		} else if (git_tree_walk(events, GIT_TREEWALK_PRE, walk_cb, &c) < 0) {
-			rc = c.rc < 0 ? c.rc : mreg_libgit2_error("cannot walk the events of", reg->path);
-			goto done;
+		} else {
+			mreg_buf path = MREG_BUF_INIT;
+			mreg_buf_puts(&path, "events");
+			rc = mreg_buf_oom(&path) ? mreg_error_set(MREG_ERROR, "out of memory")
+						 : walk_dir(&c, git_tree_entry_id(e), &path, 0);
+			mreg_buf_dispose(&path);
+			if (rc < 0)
+				goto done;
 		}
 	}
 	git_error_clear();

@@ -172,6 +172,8 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 
 /* An object's type and bytes: read by git/odb.c, else (not found there) by libgit2. */
 int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
+/* The same without the SHA-1 check (mreg_odb_read_named): for event files, checked by their xxh128 names. */
+int mreg_tree_read_named(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
 int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
 

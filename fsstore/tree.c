@@ -52,8 +52,21 @@ void mreg_tree_objs_dispose(mreg_tree_objs *o)
 
 /* ---- reading ---------------------------------------------------------- */
 
+static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id, bool check);
+
 int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
 {
+	return read_object(out, type, reg, id, true);
+}
+
+int mreg_tree_read_named(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+{
+	return read_object(out, type, reg, id, false);
+}
+
+static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id, bool check)
+{
+	int (*rd)(mreg_buf *, git_object_t *, mreg_odb *, const git_oid *) = check ? mreg_odb_read : mreg_odb_read_named;
 	char hex[GIT_OID_HEXSZ + 1];
 	bool opened = !reg->lodb;
 	int rc = 0;
@@ -63,10 +76,10 @@ int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg,
 		free(objdir);
 	}
 	if (rc == 0)
-		rc = mreg_odb_read(out, type, reg->lodb, id);
+		rc = rd(out, type, reg->lodb, id);
 	/* a miss in a pack list read earlier: packs written or merged since, by this process or another */
 	if (rc == 1 && !opened && (rc = mreg_odb_refresh(reg->lodb)) == 0)
-		rc = mreg_odb_read(out, type, reg->lodb, id);
+		rc = rd(out, type, reg->lodb, id);
 	if (rc != 1)
 		return rc;
 	/* not in any pack or loose file: libgit2 looks too, where it may see more (alternates...) */

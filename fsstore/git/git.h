@@ -78,6 +78,12 @@ void mreg_odb_free(mreg_odb *odb);
  * multi-pack-index, an index this reader does not read). ECORRUPT: damaged.
  */
 int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id);
+/*
+ * The same without the SHA-1 of the bytes, for objects the caller checks by
+ * a name of their own (an event file is named by the xxh128 of its bytes);
+ * zlib's checksum still catches damaged compressed data.
+ */
+int mreg_odb_read_named(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id);
 bool mreg_odb_unsure(const mreg_odb *odb);
 /* Look at objects/pack again: packs written since are read, packs removed since dropped. */
 int mreg_odb_refresh(mreg_odb *odb);

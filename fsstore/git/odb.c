@@ -663,7 +663,7 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 	return damaged ? MREG_ECORRUPT : 1;
 }
 
-int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)
+static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id, bool check)
 {
 	unsigned char *data = NULL;
 	size_t len = 0;
@@ -674,8 +674,9 @@ int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oi
 		return rc;
 	if (rc == 0) {
 		git_oid got;
-		mreg_git_hash(&got, *type, data, len);
-		if (git_oid_equal(&got, id)) {
+		if (check)
+			mreg_git_hash(&got, *type, data, len);
+		if (!check || git_oid_equal(&got, id)) {
 			mreg_buf_dispose(out);
 			out->ptr = (char *)data;
 			out->size = len;
@@ -686,6 +687,16 @@ int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oi
 	}
 	return mreg_error_set(MREG_ECORRUPT, "object %s in '%s' is damaged", git_oid_tostr(hex, sizeof(hex), id),
 			      odb->objdir);
+}
+
+int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)
+{
+	return odb_read(out, type, odb, id, true);
+}
+
+int mreg_odb_read_named(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)
+{
+	return odb_read(out, type, odb, id, false);
 }
 
 bool mreg_odb_unsure(const mreg_odb *odb)

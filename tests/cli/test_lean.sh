@@ -116,4 +116,13 @@ expect_eq "a pushed link: nothing outside the registry" "$(ls "$T/outside" 2>/de
 expect_eq "a pushed link: not made in the work tree" \
 	"$(ls -la "$R/artifacts/ee/ee" 2>/dev/null | grep -c -- '->')" 0
 
+# a peer's directories nested deeper than any event can be: quarantined as one, the rest folds
+deep=events/$(i=0; while [ $i -lt 70 ]; do printf 'd/'; i=$((i + 1)); done)
+mkdir -p "$C/$deep" && echo '{}' >"$C/${deep}x.json"
+git -C "$C" add events && git -C "$C" commit -qm "deep" && git -C "$C" push -q origin main
+check "deeply nested directories: reads go on" "$MREG" -C "$R" show m:3
+"$MREG" -C "$R" fsck >"$T/.out" 2>&1
+expect_eq "deeply nested directories: fsck names the one too deep, once" \
+	"$(grep -c 'nested too deep under events/' "$T/.out")" 1
+
 finish

@@ -105,6 +105,19 @@ fail:
 	return NULL;
 }
 
+int mreg_model_prod_from_versions(mreg_model *m)
+{
+	if (m->prod || !m->summary_prod)
+		return 0;
+	mreg_version *v = mreg_model_version(m, m->summary_prod);
+	if (!v || v->stage != MREG_STAGE_PRODUCTION)
+		return mreg_error_set(MREG_ECORRUPT, "corrupt state file: production version %d of '%s' is not in its file",
+				      m->summary_prod, m->id);
+	if (!(m->prod = mreg_version_dup(v)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	return 0;
+}
+
 void mreg_model_unload(mreg_model *m)
 {
 	if (!m->loaded)

@@ -75,6 +75,9 @@ typedef struct {
 				 * `list --stage production` need no model file. */
 	int summary_prod;	/* the production version registry.json names (0: none),
 				 * checked when production.json is attached */
+	char prod_loaded[33];	/* when loaded without production.json: the xxh128 of
+				 * its production entry then ("-" none), to tell a
+				 * write that changed it ("" not recorded) */
 	int64_t clock;		/* newest event applied to this model */
 	char last_event[33];
 
@@ -122,6 +125,14 @@ typedef struct {
 
 typedef struct {
 	char tree[41];		/* git tree the state was folded from ("" unknown) */
+	/*
+	 * The xxh128 of production.json's bytes, recorded in registry.json: the
+	 * two files belong together. production.json is rewritten only when
+	 * production changes, so it names no tree. mreg_state_write_registry
+	 * computes it from the state, unless production_missing.
+	 */
+	char production_digest[33];
+	bool production_missing;	/* loaded without production.json (a write's load): only loaded models have m->prod */
 	int64_t clock;		/* largest clock applied */
 	char last_event[33];	/* id of the last event applied */
 	int64_t nevents;
@@ -167,6 +178,11 @@ void mreg_state_unquarantine(mreg_state *st, const char *path);
 /* Find or create (empty, loaded) a model entry. */
 int mreg_state_model_add(mreg_model **out, mreg_state *st, const char *id);
 /* Drop a model's versions, keeping its summary (to reload it). */
+/*
+ * A model loaded from its file without production.json (a write's): its
+ * production version, the one the summary names, taken from its versions.
+ */
+int mreg_model_prod_from_versions(mreg_model *m);
 void mreg_model_unload(mreg_model *m);
 
 mreg_version *mreg_model_version(const mreg_model *m, int version);	/* 0: latest */
@@ -214,7 +230,7 @@ int mreg_validation_allowed(const char *status, const char *action);
 /* ---- state files (statefile.c: writers and full readers; statelazy.c: lazy readers) ---- */
 
 /* The layout of the state files; bump when any of them changes: older files are then folded anew. */
-#define MREG_STATE_FORMAT 7
+#define MREG_STATE_FORMAT 8
 
 /* "quarantined": [{path, problem}] as registry.json and `status --json` have it. */
 void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);
@@ -224,6 +240,8 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st);
 int mreg_state_write_model(mreg_buf *out, const mreg_model *m);
 /* state/production.json: model id -> production version and artifact. */
 int mreg_state_write_production(mreg_buf *out, const mreg_state *st);
+/* The xxh128 of m's entry in production.json as it would be written now ("-" when it has none). */
+int mreg_state_production_entry_digest(char out[33], const mreg_model *m);
 
 /*
  * Read registry.json into a new partial state (no model loaded). Its rows

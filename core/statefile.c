@@ -125,6 +125,21 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
 	mreg_jsonw_str(&w, "tree", st->tree);
+	char digest[33];
+	if (st->production_missing) {
+		/* a write's state without production.json: it names the file that stays */
+		memcpy(digest, st->production_digest, sizeof(digest));
+	} else {
+		/* a whole state holds every production version: production.json's bytes, hashed */
+		mreg_buf prod = MREG_BUF_INIT;
+		if (mreg_state_write_production(&prod, st) < 0) {
+			mreg_buf_dispose(&prod);
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		}
+		mreg_hash128(digest, prod.ptr, prod.size);
+		mreg_buf_dispose(&prod);
+	}
+	mreg_jsonw_str(&w, "production_digest", digest);
 	mreg_jsonw_int(&w, "clock", st->clock);
 	mreg_jsonw_str(&w, "last_event", st->last_event);
 	mreg_jsonw_int(&w, "events", st->nevents);
@@ -177,7 +192,9 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 		mreg_jsonw_int(&w, "latest_version", m->latest);
 		mreg_jsonw_int(&w, "clock", m->clock);
 		mreg_jsonw_str(&w, "last_event", m->last_event);
-		mreg_jsonw_int(&w, "production_version", m->prod ? m->prod->version : 0);
+		/* a write's state has the production versions of the models it loaded; the others' by number */
+		mreg_jsonw_int(&w, "production_version",
+			       m->prod ? m->prod->version : st->production_missing && !m->loaded ? m->summary_prod : 0);
 		mreg_jsonw_obj_end(&w);
 	}
 	mreg_jsonw_arr_end(&w);
@@ -272,7 +289,6 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw_init(&w, out);
 	mreg_jsonw_obj_begin(&w, NULL);
 	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
-	mreg_jsonw_str(&w, "tree", st->tree);
 	mreg_jsonw_obj_begin(&w, "models");
 	for (size_t i = 0; i < st->nmodels; i++)
 		if (st->models[i]->prod)
@@ -280,6 +296,28 @@ int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw_obj_end(&w);
 	mreg_jsonw_obj_end(&w);
 	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+int mreg_state_production_entry_digest(char out[33], const mreg_model *m)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_jsonw w;
+	if (!m->prod) {
+		strcpy(out, "-");
+		return 0;
+	}
+	/* at the depth production.json holds it: an object's member in an object */
+	mreg_jsonw_init(&w, &b);
+	mreg_jsonw_obj_begin(&w, NULL);
+	mreg_jsonw_obj_begin(&w, "models");
+	write_prod(&w, m->id, m);
+	mreg_jsonw_obj_end(&w);
+	mreg_jsonw_obj_end(&w);
+	int rc = mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	if (rc == 0)
+		mreg_hash128(out, b.ptr, b.size);
+	mreg_buf_dispose(&b);
+	return rc;
 }
 
 /* ---- reading -------------------------------------------------------- */
@@ -428,6 +466,7 @@ int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 		goto done;
 	}
 	if ((rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0 ||
+	    (rc = copy_fixed(st->production_digest, sizeof(st->production_digest), doc, "production_digest")) < 0 ||
 	    (rc = int_of(&st->clock, doc, "clock")) < 0 ||
 	    (rc = copy_fixed(st->last_event, sizeof(st->last_event), doc, "last_event")) < 0 ||
 	    (rc = int_of(&st->nevents, doc, "events")) < 0 || (rc = int_of(&st->nversions, doc, "versions")) < 0)
@@ -614,6 +653,8 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 				rc = mreg_error_set(MREG_ERROR, "out of memory");
 				goto done;
 			}
+	} else if ((rc = mreg_model_prod_from_versions(m)) < 0) {
+		goto done;
 	}
 	rc = mreg_state_check_model(m);
 done:
@@ -703,7 +744,7 @@ int mreg_state_read_production(mreg_state **out, const char *data, size_t len)
 		rc = BAD("production.json does not parse or has another format");
 		goto done;
 	}
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0)
+	if ((rc = mreg_state_new(&st)) < 0)
 		goto done;
 	cJSON_ArrayForEach(c, models) {
 		mreg_model *m;
@@ -747,8 +788,10 @@ int mreg_state_attach_production(mreg_state *st, const char *data, size_t len, b
 		rc = mreg_state_read_production(&p, data, len);
 	if (rc < 0)
 		return rc;
-	if (strcmp(p->tree, st->tree)) {
-		rc = BAD("production.json is not from the tree of registry.json");
+	char digest[33];
+	mreg_hash128(digest, data, len);
+	if (strcmp(digest, st->production_digest)) {
+		rc = BAD("production.json is not the one registry.json names");
 		goto done;
 	}
 	for (size_t i = 0; i < p->nmodels; i++) {

@@ -176,6 +176,8 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 	if (rc == 0 && m->nversions != want)
 		rc = BAD("model file does not match the registry summary");
 	if (rc == 0)
+		rc = mreg_model_prod_from_versions(m);
+	if (rc == 0)
 		rc = mreg_state_check_model(m);
 	if (rc < 0) {
 		mreg_model_unload(m);	/* versions only pointed into buf: the caller still owns it */
@@ -310,10 +312,8 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 	*out = NULL;
 	if (!k || number_after(data, k, "\n  \"format\": ") != MREG_STATE_FORMAT)
 		return 1;
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = string_after(st->tree, sizeof(st->tree), data, k, "\n  \"tree\": \"")) < 0) {
-		rc = rc < 0 && st ? BAD("production.json tree") : rc;
+	if ((rc = mreg_state_new(&st)) < 0)
 		goto done;
-	}
 	const char *p = k + sizeof(key) - 1;
 	for (;;) {
 		const char *q = memmem(p, (size_t)(end - p), "\n    \"", 6);

@@ -200,6 +200,15 @@ static int borrow_model_file(mreg_state *st, mreg_registry *reg, const char *pat
 	return 0;
 }
 
+/* A write's state (no production.json): what the loaded model's production entry was, to tell if it changes. */
+static int note_prod(mreg_state *st, const char *id, int rc)
+{
+	mreg_model *m;
+	if (rc == 0 && st->production_missing && (m = mreg_state_model(st, id)))
+		rc = mreg_state_production_entry_digest(m->prod_loaded, m);
+	return rc;
+}
+
 static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id, bool lazy)
 {
 	mreg_buf b = MREG_BUF_INIT;
@@ -208,7 +217,7 @@ static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id, b
 		int r = borrow_model_file(st, reg, path);
 		if (r <= 0) {
 			free(path);
-			return r;
+			return note_prod(st, id, r);
 		}
 	}
 	int rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
@@ -223,7 +232,7 @@ static int load_model_file(mreg_state *st, mreg_registry *reg, const char *id, b
 	}
 	mreg_buf_dispose(&b);
 	free(path);
-	return rc;
+	return note_prod(st, id, rc);
 }
 
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id)
@@ -265,7 +274,7 @@ static int attach_production(mreg_state *st, mreg_registry *reg, bool lazy)
 	return rc;
 }
 
-int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
+static int load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy, bool production)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_state *st = NULL;
@@ -279,8 +288,10 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 	free(path);
 	if (rc == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
-	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0 ||
-	    (rc = attach_production(st, reg, lazy)) < 0)
+	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0)
+		goto done;
+	st->production_missing = !production;
+	if (production && (rc = attach_production(st, reg, lazy)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];
@@ -291,6 +302,66 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 	st = NULL;
 done:
 	mreg_state_free(st);
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
+int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
+{
+	return load(out, reg, model, all, lazy, true);
+}
+
+int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model)
+{
+	return load(out, reg, model, false, true, false);
+}
+
+/*
+ * A write's state gets the production versions of the models it did not
+ * load, from production.json (checked against the digest registry.json
+ * names), when it must write production.json: only when a model it
+ * changed has another production entry now.
+ */
+static int fill_production(mreg_registry *reg, mreg_state *st)
+{
+	bool changed = false;
+	char now[33];
+	int rc = 0;
+	for (size_t i = 0; i < st->nmodels && !changed; i++) {
+		mreg_model *m = st->models[i];
+		if (!m->loaded || !m->dirty)
+			continue;
+		if ((rc = mreg_state_production_entry_digest(now, m)) < 0)
+			return rc;
+		changed = strcmp(now, m->prod_loaded[0] ? m->prod_loaded : "-") != 0;	/* "": made by this write */
+	}
+	if (!changed)
+		return 0;
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_state *p = NULL;
+	char digest[33];
+	char *path = mreg_strfmt("%sproduction.json", reg->statedir);
+	rc = path ? mreg_fs_read(&b, path, 0) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(path);
+	if (rc == 0) {
+		mreg_hash128(digest, b.ptr, b.size);
+		if (strcmp(digest, st->production_digest))
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt state file: production.json is not the one registry.json names");
+	}
+	if (rc == 0)
+		rc = mreg_state_read_production(&p, b.ptr, b.size);
+	for (size_t i = 0; rc == 0 && i < p->nmodels; i++) {
+		mreg_model *pm = p->models[i], *m = mreg_state_model(st, pm->id);
+		if (!m || (!m->prod_loaded[0] && m->summary_prod != (pm->prod ? pm->prod->version : 0)))
+			rc = mreg_error_set(MREG_ECORRUPT, "corrupt state file: production.json does not match the registry summary");
+		else if (!m->prod_loaded[0] && !m->prod) {	/* not loaded: the file's is its own */
+			m->prod = pm->prod;
+			pm->prod = NULL;
+		}
+	}
+	if (rc == 0)
+		st->production_missing = false;
+	mreg_state_free(p);
 	mreg_buf_dispose(&b);
 	return rc;
 }
@@ -396,11 +467,15 @@ static int save_in(int top, int models, mreg_state *st)
 		m->dirty = false;
 	}
 	mreg_buf_clear(&b);
-	if ((rc = mreg_state_write_production(&b, st)) < 0)
-		goto done;
-	one = (mreg_span){ NULL, 0, b.size };
-	if ((rc = mreg_fs_write_atomic_at(top, "production.json", &b, &one, 1, false)) < 0)
-		goto done;
+	/* a write's state that left production as it was: production.json stays, and so does its digest */
+	if (!st->production_missing) {
+		if ((rc = mreg_state_write_production(&b, st)) < 0)
+			goto done;
+		mreg_hash128(st->production_digest, b.ptr, b.size);
+		one = (mreg_span){ NULL, 0, b.size };
+		if ((rc = mreg_fs_write_atomic_at(top, "production.json", &b, &one, 1, false)) < 0)
+			goto done;
+	}
 	mreg_buf_clear(&b);
 	if ((rc = mreg_state_write_registry(&b, st)) < 0)
 		goto done;
@@ -429,10 +504,15 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 	git_oid_fmt(st->tree, tree);
 	st->tree[40] = '\0';
 	/* no stamp while the files are in flux */
-	if ((rc = unstamp(reg)) < 0 || (rc = state_dirs(&top, &models, reg)) < 0)
+	if ((st->production_missing && (rc = fill_production(reg, st)) < 0) || (rc = unstamp(reg)) < 0 ||
+	    (rc = state_dirs(&top, &models, reg)) < 0)
 		return rc;
 	if ((rc = save_in(top, models, st)) == 0)
 		rc = write_stamp(reg, "stamp", tree);
+	/* a writer that goes on with this state (a batch) compares its next changes with what is saved now */
+	for (size_t i = 0; rc == 0 && st->production_missing && i < st->nmodels; i++)
+		if (st->models[i]->loaded)
+			rc = mreg_state_production_entry_digest(st->models[i]->prod_loaded, st->models[i]);
 	close(top);
 	close(models);
 	return rc;
@@ -514,7 +594,8 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 		rc = rc < 0 ? rc : 0;
 		goto done;
 	}
-	if (mreg_cache_load(&st, reg, NULL, false, true) < 0) {
+	/* a write's state: the models the new events touch are loaded as they come, production.json only if it changes */
+	if (mreg_cache_load_write(&st, reg, NULL) < 0) {
 		mreg_error_clear();
 		goto done;
 	}

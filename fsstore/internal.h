@@ -127,6 +127,12 @@ void mreg_cache_release_maps_from(mreg_registry *reg, int first);	/* only maps[f
 int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller holds the lock */
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
+/*
+ * A writer's state: registry.json and the model's file, not production.json
+ * (the production versions of the other models stay out; mreg_cache_save
+ * reads it only when the write changed a production entry).
+ */
+int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);

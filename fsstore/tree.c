@@ -71,7 +71,8 @@ static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, co
 	bool opened = !reg->lodb;
 	int rc = 0;
 	if (opened) {
-		char *objdir = mreg_strfmt("%sobjects/", reg->gitdir);
+		/* a linked work tree's git directory has no objects: the common directory's (libgit2 knows it) */
+		char *objdir = mreg_strfmt("%sobjects/", reg->repo ? git_repository_commondir(reg->repo) : reg->gitdir);
 		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
 		free(objdir);
 	}

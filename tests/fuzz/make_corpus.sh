@@ -55,8 +55,9 @@ m cmaes register "$T/w.json" --board square8 --players 2 --fitness 0.75 --genera
 out=$here/corpus/event
 mkdir -p "$out"
 find "$out" -name 'seed-*' -delete
-for f in $(find "$R/events" -name '*.json'); do
-	cp "$f" "$out/seed-$(basename "$f" .json)"
+# (a lean registry: the events are in git, not in its work tree)
+for f in $(git -C "$R" ls-tree -r --name-only HEAD events); do
+	git -C "$R" show "HEAD:$f" >"$out/seed-$(basename "$f" .json)"
 done
 # and a few lines of the fold cases as they are: events in the runner's shorthand
 n=0

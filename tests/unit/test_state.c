@@ -614,7 +614,18 @@ static void read_model_refuses_file_older_than_registry(void **state)
 	mreg_state_free(now);
 }
 
-/* registry.json names production versions by number; production.json must hold exactly those. */
+/* reg, naming prod by its digest (as a registry.json written with that production.json would) */
+static char *naming(const char *reg, const char *prod)
+{
+	char *out = strdup(reg), digest[33];
+	char *at = strstr(out, "\"production_digest\": \"");
+	assert_non_null(at);
+	mreg_hash128(digest, prod, strlen(prod));
+	memcpy(at + strlen("\"production_digest\": \""), digest, 32);
+	return out;
+}
+
+/* registry.json names production.json by its digest and each production version by number; both must hold. */
 static void attach_production_refuses_mismatch(void **state)
 {
 	(void)state;
@@ -641,19 +652,22 @@ static void attach_production_refuses_mismatch(void **state)
 			}
 		}
 		mreg_state_free(st);
-		/* another tree's production.json */
+		/* another fold's production.json */
 		assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
 		assert_int_equal(mreg_state_attach_production(st, other, strlen(other), lazy), MREG_ECORRUPT);
 		assert_string_equal(mreg_error_last(),
-				    "corrupt state file: production.json is not from the tree of registry.json");
+				    "corrupt state file: production.json is not the one registry.json names");
 		mreg_state_free(st);
 	}
+	/* below, registry.json names the damaged file by its digest: the versions themselves must agree */
 	/* the same tree, but a production version named by the summary is missing */
 	char *cut = strdup(prod);
 	char *models = strstr(cut, "\n  \"models\": {");
 	assert_non_null(models);
 	strcpy(models, "\n  \"models\": {}\n}\n");
-	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	char *named = naming(reg_bytes, cut);
+	assert_int_equal(mreg_state_read_registry(&st, named, strlen(named)), 0);
+	free(named);
 	assert_int_equal(mreg_state_attach_production(st, cut, strlen(cut), true), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(),
 			    "corrupt state file: production.json lacks a production version of the registry summary");
@@ -669,7 +683,9 @@ static void attach_production_refuses_mismatch(void **state)
 	char *at = strstr(wrong, key);
 	assert_non_null(at);
 	at[strlen(key) - 2] = at[strlen(key) - 2] == '9' ? '8' : (char)(at[strlen(key) - 2] + 1);
-	assert_int_equal(mreg_state_read_registry(&st, reg_bytes, strlen(reg_bytes)), 0);
+	named = naming(reg_bytes, wrong);
+	assert_int_equal(mreg_state_read_registry(&st, named, strlen(named)), 0);
+	free(named);
 	assert_int_equal(mreg_state_attach_production(st, wrong, strlen(wrong), false), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: production.json does not match the registry summary");
 	mreg_state_free(st);
@@ -803,7 +819,8 @@ static void read_registry_refuses_garbage(void **state)
 	assert_string_equal(mreg_error_last(), "corrupt state file: registry.json does not parse");
 	assert_null(st);
 	char no_clock[128];
-	snprintf(no_clock, sizeof(no_clock), "{\"format\": %d, \"tree\": \"\", \"last_event\": \"\"}", MREG_STATE_FORMAT);
+	snprintf(no_clock, sizeof(no_clock), "{\"format\": %d, \"tree\": \"\", \"production_digest\": \"\", \"last_event\": \"\"}",
+		 MREG_STATE_FORMAT);
 	assert_int_equal(mreg_state_read_registry(&st, no_clock, strlen(no_clock)), MREG_ECORRUPT);
 	assert_string_equal(mreg_error_last(), "corrupt state file: clock");
 	assert_null(st);

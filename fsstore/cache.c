@@ -566,7 +566,7 @@ int mreg_cache_apply(mreg_state *st, mreg_registry *reg, mreg_event **evs, size_
 			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
 			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
 			if (r == 0)
-				r = mreg_state_read_model(st, b.ptr, b.size, true);
+				r = note_prod(st, id, mreg_state_read_model(st, b.ptr, b.size, true));
 			mreg_buf_dispose(&b);
 			free(path);
 			free(id);

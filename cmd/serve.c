@@ -118,16 +118,24 @@ static bool same_secret(const char *a, const char *b)
 	return diff == 0;
 }
 
-/* A kept answer good as it is for key, without reading anything (under a read lock), else NULL. */
+/*
+ * A kept answer good as it is for key (under a read lock), else NULL: made
+ * at the HEAD commit there is now (read by hand, two small files: the
+ * inotify thread may not have seen a write that just returned), or for a
+ * live one (/metrics, /health) less than a second ago.
+ */
 static answer *kept(server *s, const char *key, bool live, uint64_t generation, int64_t now)
 {
 	for (size_t i = 0; i < CACHE_SLOTS; i++) {
 		answer *a = &s->cache[i];
-		if (!strcmp(a->key, key))
-			return a->response && a->generation == generation && now - a->checked < LIVE_USEC &&
-					       (!live || now - a->made < LIVE_USEC)
-				       ? a
-				       : NULL;
+		if (strcmp(a->key, key))
+			continue;
+		if (!a->response || a->generation != generation)
+			return NULL;
+		if (live)
+			return now - a->made < LIVE_USEC && now - a->checked < LIVE_USEC ? a : NULL;
+		char head[41];
+		return mreg_head_peek(head, s->head_reg) == 0 && !strcmp(head, a->head) ? a : NULL;
 	}
 	return NULL;
 }
@@ -228,9 +236,9 @@ static int api_answer(mreg_buf *out, int *status, mreg_handle *h, const char *pa
 
 /*
  * The answer for key, under s->cache_lock written. Kept while nothing changed: no inotify
- * event since it was made (s->generation), and HEAD, read again once a
- * second at most, still the commit it was made at; live answers (/metrics,
- * /health) a second at most whatever happens.
+ * event since it was made (s->generation), and HEAD still the commit it was
+ * made at (read for every request); live answers (/metrics, /health) a
+ * second at most whatever happens, HEAD read once a second at most.
  */
 static answer *answer_for(server *s, const char *key, bool live, const char *path, const char *since, const char *limit,
 			  uint64_t generation)
@@ -241,7 +249,7 @@ static answer *answer_for(server *s, const char *key, bool live, const char *pat
 		if (!strcmp(s->cache[i].key, key))
 			a = &s->cache[i];
 	if (a && a->response && a->generation == generation && (!live || now - a->made < LIVE_USEC)) {
-		if (now - a->checked < LIVE_USEC)
+		if (live && now - a->checked < LIVE_USEC)
 			return a;
 		char head[41] = "";
 		if (mreg_head_now(head, s->head_reg) < 0)

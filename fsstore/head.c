@@ -148,6 +148,14 @@ int mreg_head_artifact_limit(mreg_registry *reg, int64_t *out)
 	return rc;
 }
 
+int mreg_head_peek(char out[41], const mreg_registry *reg)
+{
+	int rc = mreg_git_head(out, NULL, 0, reg->gitdir);
+	if (rc < 0)
+		mreg_error_clear();
+	return rc == 0 ? 0 : 1;
+}
+
 int mreg_head_now(char out[41], mreg_registry *reg)
 {
 	git_oid c, t;

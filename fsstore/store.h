@@ -105,6 +105,11 @@ typedef struct {
 int mreg_registry_status(mreg_status *out, mreg_registry *reg);
 /* HEAD's commit now, read by hand when git's files allow (two small reads), else by libgit2. */
 int mreg_head_now(char out[41], mreg_registry *reg);
+/*
+ * HEAD's commit read by hand, files only (safe from any thread on one
+ * registry): 0, or 1 when only libgit2 could tell (a packed or detached HEAD).
+ */
+int mreg_head_peek(char out[41], const mreg_registry *reg);
 
 /* ---- writes ---- */
 

@@ -87,14 +87,6 @@ void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, con
 	mreg_jsonw_obj_end(w);
 }
 
-static void write_prod(mreg_jsonw *w, const char *key, const mreg_model *m)
-{
-	if (!m->prod)
-		mreg_jsonw_null(w, key);
-	else
-		mreg_version_write(w, key, m, m->prod);
-}
-
 /* v, or an empty object or array when it is NULL */
 static void write_json_or(mreg_jsonw *w, const char *key, const cJSON *v, bool array)
 {
@@ -281,43 +273,6 @@ int mreg_state_write_model_spans(mreg_buf *own, mreg_span **spans, size_t *nspan
 	*spans = NULL;
 	*nspans = 0;
 	return write_model(own, spans, nspans, m);
-}
-
-int mreg_state_write_production(mreg_buf *out, const mreg_state *st)
-{
-	mreg_jsonw w;
-	mreg_jsonw_init(&w, out);
-	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_int(&w, "format", MREG_STATE_FORMAT);
-	mreg_jsonw_obj_begin(&w, "models");
-	for (size_t i = 0; i < st->nmodels; i++)
-		if (st->models[i]->prod)
-			write_prod(&w, st->models[i]->id, st->models[i]);
-	mreg_jsonw_obj_end(&w);
-	mreg_jsonw_obj_end(&w);
-	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-}
-
-int mreg_state_production_entry_digest(char out[33], const mreg_model *m)
-{
-	mreg_buf b = MREG_BUF_INIT;
-	mreg_jsonw w;
-	if (!m->prod) {
-		strcpy(out, "-");
-		return 0;
-	}
-	/* at the depth production.json holds it: an object's member in an object */
-	mreg_jsonw_init(&w, &b);
-	mreg_jsonw_obj_begin(&w, NULL);
-	mreg_jsonw_obj_begin(&w, "models");
-	write_prod(&w, m->id, m);
-	mreg_jsonw_obj_end(&w);
-	mreg_jsonw_obj_end(&w);
-	int rc = mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-	if (rc == 0)
-		mreg_hash128(out, b.ptr, b.size);
-	mreg_buf_dispose(&b);
-	return rc;
 }
 
 /* ---- reading -------------------------------------------------------- */

@@ -47,16 +47,7 @@ LIB=$T/bench_lib
 FLOOR=$T/floor
 cd "$T" || exit 1	# registries are named relative to $T from here on
 
-# A clean git environment: no user or system config shapes the numbers.
-export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 BENCH_RESULTS="$T/results"
-unset MREG_DIR GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
-mkdir -p "$HOME"
-git config --global user.name "mreg bench"
-git config --global user.email "bench@mreg.invalid"
-git config --global init.defaultBranch main
-# stock git's automatic gc runs in the foreground, inside the commit that triggers it
-git config --global gc.autoDetach false
-: >"$BENCH_RESULTS"
+. "$BENCH_SRC/tests/bench/env.sh"
 
 failed=""
 step() {

@@ -1154,6 +1154,18 @@ static void api_call(mreg_handle *h, const char *method, const char *args)
 	mreg_free(error);
 }
 
+/* `MREG -C DIR words...`, timed */
+static double run_mreg(const char *mreg, const char *dir, const char *const *words)
+{
+	args a = { { NULL }, 0, { 0 }, 0 };
+	args_add(&a, "%s", mreg);
+	args_add(&a, "-C");
+	args_add(&a, "%s", dir);
+	for (; *words; words++)
+		args_add(&a, "%s", *words);
+	return run_timed(a.argv);
+}
+
 static int cmd_onewrites(int argc, char **argv)
 {
 	if (argc != 8)
@@ -1163,25 +1175,17 @@ static int cmd_onewrites(int argc, char **argv)
 	series reg_s = { "CLI register", NULL, 0, 0, 0 }, pro_s = { "CLI promote", NULL, 0, 0, 0 };
 	series tag_s = { "CLI tag", NULL, 0, 0, 0 }, met_s = { "CLI update-metrics", NULL, 0, 0, 0 };
 	series ltag_s = { "library tag", NULL, 0, 0, 0 }, lmet_s = { "library update_metrics", NULL, 0, 0, 0 };
-	args a = { { NULL }, 0, { 0 }, 0 };
 	for (int i = 0; i < n; i++) {
 		/* each round's version is the newest: registered, then promoted, tagged, measured */
-		a.n = 0, a.used = 0;
-		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "register");
-		args_add(&a, "%s", model), args_add(&a, "%s", file);
-		series_add(&reg_s, run_timed(a.argv));
-		a.n = 0, a.used = 0;
-		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "promote");
-		args_add(&a, "%s", model), args_add(&a, "--to"), args_add(&a, "staging");
-		series_add(&pro_s, run_timed(a.argv));
-		a.n = 0, a.used = 0;
-		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "tag");
-		args_add(&a, "%s", model), args_add(&a, "scale-%d", i);
-		series_add(&tag_s, run_timed(a.argv));
-		a.n = 0, a.used = 0;
-		args_add(&a, "%s", mreg), args_add(&a, "-C"), args_add(&a, "%s", dir), args_add(&a, "update-metrics");
-		args_add(&a, "%s", model), args_add(&a, "elo=%d", 1500 + i);
-		series_add(&met_s, run_timed(a.argv));
+		char tag[32], elo[32];
+		snprintf(tag, sizeof(tag), "scale-%d", i);
+		snprintf(elo, sizeof(elo), "elo=%d", 1500 + i);
+		const char *reg_w[] = { "register", model, file, NULL }, *pro_w[] = { "promote", model, "--to", "staging", NULL };
+		const char *tag_w[] = { "tag", model, tag, NULL }, *met_w[] = { "update-metrics", model, elo, NULL };
+		series_add(&reg_s, run_mreg(mreg, dir, reg_w));
+		series_add(&pro_s, run_mreg(mreg, dir, pro_w));
+		series_add(&tag_s, run_mreg(mreg, dir, tag_w));
+		series_add(&met_s, run_mreg(mreg, dir, met_w));
 	}
 	mreg_handle *h = NULL;
 	char *error = NULL;

@@ -21,18 +21,12 @@ base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 T=$(mktemp -d "$base/mreg-scale.XXXXXX") || exit 1
 trap 'cd /; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
+BENCH_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cp "$MREG_BIN" "$T/mreg" && cp "$LIB_BIN" "$T/bench_lib" || exit 1
 MREG=$T/mreg
 LIB=$T/bench_lib
 cd "$T" || exit 1
-export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 BENCH_RESULTS="$T/results"
-unset MREG_DIR GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
-mkdir -p "$HOME"
-git config --global user.name "mreg bench"
-git config --global user.email "bench@mreg.invalid"
-git config --global init.defaultBranch main
-git config --global gc.autoDetach false
-: >"$BENCH_RESULTS"
+. "$BENCH_SRC/tests/bench/env.sh"
 head -c 4096 /dev/urandom >model.pt
 
 step() {

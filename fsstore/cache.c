@@ -316,6 +316,11 @@ int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *mode
 	return load(out, reg, model, false, true, false);
 }
 
+int mreg_cache_load_listing(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+{
+	return load(out, reg, model, all, true, false);
+}
+
 /*
  * A write's state gets the production versions of the models it did not
  * load, from production.json (checked against the digest registry.json

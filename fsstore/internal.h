@@ -133,6 +133,8 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
  * reads it only when the write changed a production entry).
  */
 int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model);
+/* A listing's state: the same, lazily, with model's file or every model's (their production versions from them). */
+int mreg_cache_load_listing(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);

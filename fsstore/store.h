@@ -77,6 +77,8 @@ int mreg_read_state(mreg_state **out, mreg_registry *reg, const char *model, boo
  * while reg lives) and only its version, stage, update time, ref and
  * metrics read out: what a listing prints. Anything else of a version needs
  * mreg_version_materialize; as JSON it is written from its bytes.
+ * production.json is not read: only loaded models (model's, or all) have
+ * their production version, from their own files.
  */
 int mreg_read_state_lazy(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 

@@ -311,12 +311,7 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 	return load(out, reg, model, all, lazy, true);
 }
 
-int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model)
-{
-	return load(out, reg, model, false, true, false);
-}
-
-int mreg_cache_load_listing(mreg_state **out, mreg_registry *reg, const char *model, bool all)
+int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all)
 {
 	return load(out, reg, model, all, true, false);
 }
@@ -600,7 +595,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 		goto done;
 	}
 	/* a write's state: the models the new events touch are loaded as they come, production.json only if it changes */
-	if (mreg_cache_load_write(&st, reg, NULL) < 0) {
+	if (mreg_cache_load_own(&st, reg, NULL, false) < 0) {
 		mreg_error_clear();
 		goto done;
 	}

@@ -131,9 +131,10 @@ static int walk_dir(collect *c, const git_oid *id, mreg_buf *path, int depth)
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 		else if (e.mode == 040000 && depth < MAX_DEPTH)
 			rc = walk_dir(c, &e.id, path, depth + 1);
-		else if (e.mode == 040000)
-			rc = (c->nfiles++, quarantine(c, path->ptr, "%s", "a directory nested too deep under events/"));
-		else
+		else if (e.mode == 040000) {
+			c->nfiles++;
+			rc = quarantine(c, path->ptr, "%s", "a directory nested too deep under events/");
+		} else
 			rc = push_event(c, &e.id, (git_filemode_t)e.mode, path->ptr);
 		path->size = at;
 		path->ptr[at] = '\0';

@@ -306,11 +306,11 @@ static int write_new_pack(char name[41], gc_tips *g)
 		goto done;
 	}
 	mreg_gc_sweep_tmp(reg);
-	free(to);
-	if (!(to = mreg_strfmt("%s/pack", objdir)) || (rc = mreg_fs_mkdirs(to)) < 0) {
-		rc = rc < 0 ? rc : mreg_error_set(MREG_ERROR, "out of memory");
+	char *gitpack = mreg_strfmt("%s/pack", objdir);	/* where git writes its tmp_pack_* */
+	rc = gitpack ? mreg_fs_mkdirs(gitpack) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(gitpack);
+	if (rc < 0)
 		goto done;
-	}
 	char *argv[] = { "env", tmpobj, alt, "git", "--git-dir", reg->gitdir, "-c",
 			 reg->fsync ? "core.fsync=pack,pack-metadata" : "core.fsync=none", "-c", "core.fsyncMethod=fsync",
 			 "pack-objects", "--revs", "--non-empty", "--keep-true-parents", "--delta-base-offset",

@@ -128,13 +128,13 @@ int mreg_cache_ensure(mreg_registry *reg);	/* state and mirror at HEAD; caller h
 /* lazy: versions kept as bytes until the fold touches them (writers) */
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy);
 /*
- * A writer's state: registry.json and the model's file, not production.json
- * (the production versions of the other models stay out; mreg_cache_save
- * reads it only when the write changed a production entry).
+ * A state from registry.json and the models' own files (model's, or all),
+ * not production.json: lazily, each loaded model's production version
+ * taken from its file. A writer's state (mreg_cache_save reads
+ * production.json only when the write changed a production entry) and a
+ * listing's.
  */
-int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model);
-/* A listing's state: the same, lazily, with model's file or every model's (their production versions from them). */
-int mreg_cache_load_listing(mreg_state **out, mreg_registry *reg, const char *model, bool all);
+int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);

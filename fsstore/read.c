@@ -85,7 +85,7 @@ static int read_again(const stamp_seen *before, mreg_registry *reg, int *tries, 
 	return 1;
 }
 
-/* lazy: a listing's state (mreg_cache_load_listing), production.json not read */
+/* lazy: a listing's state (mreg_cache_load_own), production.json not read */
 static int read_state(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
 	stamp_seen seen;
@@ -99,7 +99,7 @@ static int read_state(mreg_state **out, mreg_registry *reg, const char *model, b
 		*out = NULL;
 		mreg_cache_release_maps_from(reg, maps);	/* an earlier try's, if any */
 		see_stamp(&seen, reg);
-		rc = lazy ? mreg_cache_load_listing(out, reg, model, all) : mreg_cache_load(out, reg, model, all, false);
+		rc = lazy ? mreg_cache_load_own(out, reg, model, all) : mreg_cache_load(out, reg, model, all, false);
 	} while ((rc == 0 || rc == MREG_ECORRUPT) && (again = read_again(&seen, reg, &tries, &locked)) > 0);
 	if ((rc == 0 || rc == MREG_ECORRUPT) && again < 0)
 		rc = again;
@@ -109,7 +109,7 @@ static int read_state(mreg_state **out, mreg_registry *reg, const char *model, b
 		*out = NULL;
 		mreg_cache_release_maps_from(reg, maps);
 		if ((rc = mreg_registry_refresh(reg, true, NULL)) == 0)
-			rc = lazy ? mreg_cache_load_listing(out, reg, model, all) : mreg_cache_load(out, reg, model, all, false);
+			rc = lazy ? mreg_cache_load_own(out, reg, model, all) : mreg_cache_load(out, reg, model, all, false);
 	}
 	if (locked)
 		mreg_lock_release(reg);

@@ -594,10 +594,12 @@ int mreg_registry_status(mreg_status *out, mreg_registry *reg)
 	bool other_boot;
 	mreg_cache_read_stamp(stamp, stamp_commit, &other_boot, reg, "stamp");
 	/* lean: the model files are made before the stamp moves; power cuts are the stamp's boot id */
-	if (!reg->lean)
+	if (!reg->lean) {
 		mreg_cache_read_stamp(mirror, mirror_commit, &other_boot, reg, "mirror");
-	else
-		memcpy(mirror_commit, stamp_commit, sizeof(mirror_commit)), mirror[0] = '\0';
+	} else {
+		memcpy(mirror_commit, stamp_commit, sizeof(mirror_commit));
+		mirror[0] = '\0';
+	}
 	out->state_fresh = !strcmp(stamp_commit, out->head) && mreg_cache_sound(reg);
 	out->mirror_fresh = !reg->workdir || !strcmp(mirror_commit, out->head);
 	if (out->state_fresh && out->mirror_fresh) {

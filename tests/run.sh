@@ -40,22 +40,28 @@ for t in "$UNIT_DIR"/test_*; do
 	fi
 done
 
+# tally NAME RC OK_PATTERN BAD_PATTERN UNIT: count $log's passing and failing
+# lines (a nonzero exit with none failing counts as one), report, add up
+tally() {
+	n_ok=$(grep -c "$3" "$log")
+	n_bad=$(grep -c "$4" "$log")
+	if [ "$2" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+	passed=$((passed + n_ok))
+	failed=$((failed + n_bad))
+	if [ "$n_bad" -gt 0 ]; then
+		failures="$failures $1"
+		echo "not ok - $1 ($n_ok ok, $n_bad failed, exit $2)"
+		grep -v "$3" "$log" | sed 's/^/    /' | tail -60
+	else
+		echo "ok - $1 ($n_ok $5)"
+	fi
+}
+
 for t in "$here"/cli/test_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	if sh "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
-	n_ok=$(grep -c '^ok ' "$log")
-	n_bad=$(grep -c '^not ok ' "$log")
-	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
-	passed=$((passed + n_ok))
-	failed=$((failed + n_bad))
-	if [ "$n_bad" -gt 0 ]; then
-		failures="$failures $name"
-		echo "not ok - $name ($n_ok ok, $n_bad failed, exit $rc)"
-		grep -v '^ok ' "$log" | sed 's/^/    /' | tail -60
-	else
-		echo "ok - $name ($n_ok checks)"
-	fi
+	tally "$name" "$rc" '^ok ' '^not ok ' checks
 done
 if [ -n "${PY_LIB:-}" ]; then
 	preload=""
@@ -64,18 +70,7 @@ if [ -n "${PY_LIB:-}" ]; then
 	fi
 	if LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 MREG_LIBRARY="$PY_LIB" MREG_CLI="${MREG_FAST:-$MREG}" \
 		/usr/bin/python3 -m pytest -v -p no:cacheprovider "$here/../bindings/python/tests" >"$log" 2>&1; then rc=0; else rc=$?; fi
-	n_ok=$(grep -c ' PASSED' "$log")
-	n_bad=$(grep -c ' FAILED\| ERROR' "$log")
-	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
-	passed=$((passed + n_ok))
-	failed=$((failed + n_bad))
-	if [ "$n_bad" -gt 0 ]; then
-		failures="$failures python"
-		echo "not ok - python ($n_ok ok, $n_bad failed, exit $rc)"
-		grep -v ' PASSED' "$log" | sed 's/^/    /' | tail -60
-	else
-		echo "ok - python ($n_ok tests)"
-	fi
+	tally python "$rc" ' PASSED' ' FAILED\| ERROR' tests
 fi
 rm -f "$log"
 [ -z "$failures" ] || echo "failed:$failures"

@@ -509,10 +509,10 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 		return rc;
 	if ((rc = save_in(top, models, st)) == 0)
 		rc = write_stamp(reg, "stamp", tree);
-	/* a writer that goes on with this state (a batch) compares its next changes with what is saved now */
-	for (size_t i = 0; rc == 0 && st->production_missing && i < st->nmodels; i++)
-		if (st->models[i]->loaded)
-			rc = mreg_state_production_entry_digest(st->models[i]->prod_loaded, st->models[i]);
+	/*
+	 * Still without production.json after the save: no entry of a model saved changed, so what
+	 * each one noted at its load still holds for a writer that goes on with this state.
+	 */
 	close(top);
 	close(models);
 	return rc;

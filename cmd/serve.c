@@ -424,13 +424,16 @@ static void *parity_loop(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		mreg_registry *reg = NULL;
 		size_t n = 0;
-		if (mreg_registry_open(&reg, s->dir) < 0 || mreg_parity_check(reg, &n) < 0) {
+		int rc = mreg_registry_open(&reg, s->dir);
+		if (rc == 0)
+			rc = mreg_parity_check(reg, &n);
+		if (rc < 0) {
 			fprintf(stderr, "mreg: serve: parity check: %s\n", mreg_error_last());
 			mreg_error_clear();
 		}
 		mreg_registry_free(reg);
 		pthread_mutex_lock(&s->lock);
-		wait = s->parity_every;
+		wait = rc == 1 ? 1 : s->parity_every;	/* 1: the registry moved under it, try again soon */
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

@@ -207,6 +207,19 @@ int mreg_api_health(mreg_buf *out, int *status, mreg_registry *reg, double sync_
 
 int mreg_parity_check(mreg_registry *reg, size_t *nproblems)
 {
-	int rc = mreg_fsck(nproblems, reg, NULL, NULL);
-	return rc == MREG_ECORRUPT ? 0 : rc;
+	git_oid before, after;
+	int rc = mreg_registry_need_git(reg);
+	if (rc < 0)
+		return rc;
+	/* what lags behind HEAD (a pull, a reset just done) is repaired, not counted */
+	if ((rc = mreg_registry_refresh(reg, false, NULL)) < 0)
+		return rc;
+	bool known = git_reference_name_to_id(&before, reg->repo, "HEAD") == 0;
+	rc = mreg_fsck(nproblems, reg, NULL, NULL);
+	if (rc != 0 && rc != MREG_ECORRUPT)
+		return rc;
+	/* HEAD moved while it ran: not recorded (mreg_fsck), the caller runs it again soon */
+	bool moved = !known || git_reference_name_to_id(&after, reg->repo, "HEAD") < 0 || !git_oid_equal(&before, &after);
+	git_error_clear();
+	return moved ? 1 : 0;
 }

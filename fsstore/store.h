@@ -548,7 +548,12 @@ int mreg_api_production(mreg_jsonw *w, const mreg_state *st);
  * parity "unknown" before its first check); *status 200, or 503 when unhealthy.
  */
 int mreg_api_health(mreg_buf *out, int *status, mreg_registry *reg, double sync_max_age);
-/* The parity check (mreg fsck), its outcome recorded for /health and the metrics: 0 whether or not it found problems. */
+/*
+ * The parity check: the state files, work tree and mirror brought up to
+ * HEAD (mreg refresh), then mreg fsck, its outcome recorded for /health and
+ * the metrics. 0 whether or not it found problems; 1 when HEAD moved while
+ * it ran (nothing recorded: run it again).
+ */
 int mreg_parity_check(mreg_registry *reg, size_t *nproblems);
 
 /* ---- watch.c: live refresh (inotify) and delivery of new events ------------- */

@@ -13,14 +13,14 @@ CC ?= cc
 PREFIX ?= /usr/local
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
 OPT ?= -O2 -g
-LIBS = -lgit2 -lcjson -lxxhash -lsqlite3 -lcrypto -lz -lpthread -lm
+LIBS = -lgit2 -lcjson -lxxhash -lsqlite3 -lcrypto -lz -ldeflate -lpthread -lm
 # The release binary links libgit2 and its dependencies statically, without
 # PIE relocations, and trims two start-up costs (cmd/gitlink.c): a command is
 # one process, and on this kind of machine every page fault at start counts.
 STATIC_LIBS = -Wl,--wrap=git_mbedtls_stream_global_init -Wl,--wrap=git_transport_ssh_global_init \
 	-Wl,--wrap=git_http_auth_negotiate \
 	-Wl,--as-needed -Wl,-Bstatic -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lpcre2-8 \
-	-lssh2 -lcrypto -lz -lxxhash -lsqlite3 -Wl,-Bdynamic -lcjson -lm -lpthread
+	-lssh2 -lcrypto -lz -ldeflate -lxxhash -lsqlite3 -Wl,-Bdynamic -lcjson -lm -lpthread
 
 CORE_SRC = $(wildcard core/*.c)
 STORE_SRC = $(wildcard fsstore/*.c fsstore/git/*.c fsstore/backup/*.c)

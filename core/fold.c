@@ -621,10 +621,36 @@ static int apply_to_version(mreg_state *st, mreg_model *m, const mreg_event *ev)
 	return rc;	/* 0 applied, 1 a conflict, <0 error */
 }
 
-int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
+/*
+ * After an event of a bulk fold: invariant 3 for the versions it can have
+ * changed (its own, the last one, production before and after), and 1 and
+ * 2 where it can have broken them. The whole model is checked at the end.
+ */
+static int check_touched(const mreg_model *m, const mreg_event *ev, int prod_before)
+{
+	int prod = m->prod ? m->prod->version : 0, rc;
+	int touched[4] = { mreg_event_has_version(ev) ? ev->version : 0, prod_before, prod,
+			   m->nversions ? m->versions[m->nversions - 1].version : 0 };
+	for (size_t k = 0; k < 4; k++) {
+		const mreg_version *v = touched[k] > 0 ? mreg_model_version(m, touched[k]) : NULL;
+		if (v && (rc = mreg_state_check_version(m, v)) < 0)
+			return rc;
+	}
+	const mreg_version *now = prod ? mreg_model_version(m, prod) : NULL;
+	const mreg_version *before = prod_before && prod_before != prod ? mreg_model_version(m, prod_before) : NULL;
+	if ((prod && (!now || now->stage != MREG_STAGE_PRODUCTION)) || (before && before->stage == MREG_STAGE_PRODUCTION))
+		return mreg_error_set(MREG_ECORRUPT, "invariant 1 broken in '%s': production is not the summary's %d",
+				      m->id, prod);
+	int n = m->nversions;
+	if (n && (m->latest != m->versions[n - 1].version || (n > 1 && m->versions[n - 2].version >= m->latest)))
+		return mreg_error_set(MREG_ECORRUPT, "invariant 2 broken in '%s': latest is wrong", m->id);
+	return 0;
+}
+
+static int apply(mreg_state *st, const mreg_event *ev, bool bulk)
 {
 	mreg_model *m = mreg_state_model(st, ev->model);
-	int rc;
+	int rc, prod_before = 0;
 
 	if (st->nevents && (ev->clock < st->clock || (ev->clock == st->clock && strcmp(ev->id, st->last_event) <= 0)))
 		return mreg_error_set(MREG_ERROR, "event %s applied out of (clock, id) order", ev->id);
@@ -657,6 +683,7 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 		if ((rc = mreg_state_model_add(&m, st, ev->model)) < 0)
 			return rc;
 	}
+	prod_before = m->prod ? m->prod->version : 0;
 	switch (ev->type) {
 	case MREG_EV_REGISTERED:
 		rc = apply_registered(st, m, ev);
@@ -689,9 +716,11 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
 	m->clock = ev->clock;
 	memcpy(m->last_event, ev->id, sizeof(m->last_event));
 	memcpy(m->updated_at, ev->time, sizeof(m->updated_at));
-	if (m->prod && (rc = set_prod(m, mreg_model_version(m, m->prod->version))) < 0)
-		return rc;	/* the copy follows metric and tag changes */
-	if ((rc = mreg_state_check_model(m)) < 0)
+	/* the copy follows metric and tag changes (a comparison's B in production: apply_comparison) */
+	if (m->prod && mreg_event_has_version(ev) && ev->version == m->prod->version &&
+	    (rc = set_prod(m, mreg_model_version(m, m->prod->version))) < 0)
+		return rc;
+	if ((rc = bulk ? check_touched(m, ev, prod_before) : mreg_state_check_model(m)) < 0)
 		return rc;
 counted:
 	if (rc < 0)
@@ -702,4 +731,14 @@ counted:
 	st->clock = ev->clock;
 	memcpy(st->last_event, ev->id, sizeof(st->last_event));
 	return 0;
+}
+
+int mreg_fold_apply(mreg_state *st, const mreg_event *ev)
+{
+	return apply(st, ev, false);
+}
+
+int mreg_fold_apply_bulk(mreg_state *st, const mreg_event *ev)
+{
+	return apply(st, ev, true);
 }

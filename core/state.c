@@ -312,9 +312,30 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
 
 /* ---- the invariants ------------------------------------------------- */
 
+/* Invariant 3 for one version (a lazily loaded version was checked when it was last changed). */
+int mreg_state_check_version(const mreg_model *m, const mreg_version *v)
+{
+	if (v->raw)
+		return 0;
+	if (v->nhistory == 0 || v->history[0].from != MREG_STAGE_NONE)
+		return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': history has no first row", m->id,
+				      v->version);
+	for (size_t h = 1; h < v->nhistory; h++) {
+		const mreg_transition *t = &v->history[h];
+		bool back = t->rollback && t->from == MREG_STAGE_ARCHIVED && t->to == MREG_STAGE_PRODUCTION;
+		if (t->from != v->history[h - 1].to || !(back || mreg_stage_allowed(t->from, t->to)))
+			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': %s -> %s in its history",
+					      m->id, v->version, mreg_stage_name(t->from), mreg_stage_name(t->to));
+	}
+	if (v->history[v->nhistory - 1].to != v->stage)
+		return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': stage is not where history ends",
+				      m->id, v->version);
+	return 0;
+}
+
 int mreg_state_check_model(const mreg_model *m)
 {
-	int prod = 0;
+	int prod = 0, rc;
 	if (!m->loaded)
 		return 0;
 	for (int i = 0; i < m->nversions; i++) {
@@ -331,23 +352,9 @@ int mreg_state_check_model(const mreg_model *m)
 						      m->id, prod, v->version);
 			prod = v->version;
 		}
-		/* 3 (a lazily loaded version was checked when it was last changed) */
-		if (v->raw)
-			continue;
-		if (v->nhistory == 0 || v->history[0].from != MREG_STAGE_NONE)
-			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': history has no first row",
-					      m->id, v->version);
-		for (size_t h = 1; h < v->nhistory; h++) {
-			const mreg_transition *t = &v->history[h];
-			bool back = t->rollback && t->from == MREG_STAGE_ARCHIVED && t->to == MREG_STAGE_PRODUCTION;
-			if (t->from != v->history[h - 1].to || !(back || mreg_stage_allowed(t->from, t->to)))
-				return mreg_error_set(MREG_ECORRUPT,
-						      "invariant 3 broken in '%s:%d': %s -> %s in its history",
-						      m->id, v->version, mreg_stage_name(t->from), mreg_stage_name(t->to));
-		}
-		if (v->history[v->nhistory - 1].to != v->stage)
-			return mreg_error_set(MREG_ECORRUPT, "invariant 3 broken in '%s:%d': stage is not where history ends",
-					      m->id, v->version);
+		/* 3 */
+		if ((rc = mreg_state_check_version(m, v)) < 0)
+			return rc;
 	}
 	if (prod != (m->prod ? m->prod->version : 0))
 		return mreg_error_set(MREG_ECORRUPT, "invariant 1 broken in '%s': production is %d, summary says %d",
@@ -355,4 +362,12 @@ int mreg_state_check_model(const mreg_model *m)
 	if (m->nversions && m->latest != m->versions[m->nversions - 1].version)
 		return mreg_error_set(MREG_ECORRUPT, "invariant 2 broken in '%s': latest is wrong", m->id);
 	return 0;
+}
+
+int mreg_state_check_all(const mreg_state *st)
+{
+	int rc = 0;
+	for (size_t i = 0; i < st->nmodels && rc == 0; i++)
+		rc = mreg_state_check_model(st->models[i]);
+	return rc;
 }

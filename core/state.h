@@ -198,6 +198,14 @@ mreg_version *mreg_model_version_by_ref(const mreg_model *m, const char *ref, in
  * MREG_ECORRUPT.
  */
 int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
+/*
+ * The same for a fold of many events (a full fold, fsck, check): after each
+ * event only what it touched is checked (its versions' histories, where
+ * production is, the latest), so a fold costs O(events), not O(events x
+ * versions). The caller checks every model once at the end
+ * (mreg_state_check_all).
+ */
+int mreg_fold_apply_bulk(mreg_state *st, const mreg_event *ev);
 /* ---- the rollback monitor's record (monitor.c; its decisions are in lifecycle.h) ---- */
 
 /*
@@ -223,6 +231,10 @@ int mreg_json_put_sorted(cJSON **obj, const char *key, cJSON *item);
  *     and the last row ends in the version's stage.
  */
 int mreg_state_check_model(const mreg_model *m);
+/* Invariant 3 alone, for one version of m. */
+int mreg_state_check_version(const mreg_model *m, const mreg_version *v);
+/* mreg_state_check_model for every model of st. */
+int mreg_state_check_all(const mreg_state *st);
 
 /* 1 if a validation in status (NULL: none) may take action (create, queue, start, pass, fail). */
 int mreg_validation_allowed(const char *status, const char *action);

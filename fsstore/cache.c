@@ -530,8 +530,10 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&evs, &n, st, reg, tree)) < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++)
-		if ((rc = mreg_fold_apply(st, evs[i])) < 0)
+		if ((rc = mreg_fold_apply_bulk(st, evs[i])) < 0)
 			goto done;
+	if ((rc = mreg_state_check_all(st)) < 0)
+		goto done;
 	for (size_t i = 0; i < st->nmodels; i++)
 		st->models[i]->dirty = true;
 	if ((rc = mreg_cache_save(reg, st, tree)) < 0)

@@ -322,8 +322,10 @@ static int fold_tree(mreg_state **out, bool *interleaved, mreg_registry *reg, co
 			seen_new = true;
 		else if (ix && seen_new)
 			*interleaved = true;
-		rc = mreg_fold_apply(st, evs[i]);
+		rc = mreg_fold_apply_bulk(st, evs[i]);
 	}
+	if (rc == 0)
+		rc = mreg_state_check_all(st);
 	mreg_events_free(evs, n);
 	if (rc < 0) {
 		mreg_state_free(st);

@@ -8,9 +8,29 @@
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/*
+ * One entry under events/ and what became of it: an event, a reason to
+ * leave it out, or an error that stops the fold. A full fold walks the
+ * tree first and reads the entries after, on every core; they join the
+ * fold in the walk's order all the same, so its result and its list of
+ * files left out are the same as one thread's.
+ */
+typedef struct {
+	git_oid id;
+	git_filemode_t mode;
+	size_t path;		/* its offset in collect.paths */
+	mreg_event *ev;
+	char *problem;		/* left out, and why */
+	int rc;			/* < 0: the fold stops, with msg; 1: read again by the walking thread */
+	char *msg;
+} entry;
 
 typedef struct {
 	mreg_registry *reg;
@@ -18,7 +38,10 @@ typedef struct {
 	size_t n, a;
 	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
 	int64_t nfiles;		/* entries seen under events/, good or not */
-	int rc;
+	bool defer;		/* entries are noted by the walk and read after it (read_all) */
+	entry *ents;
+	size_t nents, aents;
+	mreg_buf paths;		/* the entries' paths, each ending in '\0' */
 } collect;
 
 bool mreg_events_is_name(const char *name, size_t n)
@@ -39,62 +62,195 @@ static int quarantine(collect *c, const char *path, const char *fmt, const char 
 	return rc;
 }
 
+static int left_out(entry *e, const char *why)
+{
+	return (e->problem = mreg_strdup(why)) ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
 /*
- * One entry under events/ (path: events/ab/cd/<name>): an event for the
- * fold, or, when it is anything but a valid event file in its place, left
- * out with the reason (quarantined). Only what mreg cannot read at all (a
- * missing object, no memory) stops the fold.
+ * Read the entry at path (events/ab/cd/<name>): an event for the fold in
+ * e->ev, or, when it is anything but a valid event file in its place, the
+ * reason in e->problem. Only what mreg cannot read at all (a missing
+ * object, no memory) is an error. shared: on a thread beside others, from
+ * the ready odb only; what it does not find there is 1, for the walking
+ * thread to read as always.
  */
-static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
+static int examine(entry *e, mreg_registry *reg, const char *path, bool shared)
 {
 	mreg_buf blob = MREG_BUF_INIT;
 	git_object_t type;
-	mreg_event *ev = NULL;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char want[33];
 	int rc;
 
-	c->nfiles++;
-	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
-		return quarantine(c, path, "%s, not an event file",
-				  mode == GIT_FILEMODE_LINK ? "a symbolic link" : mode == GIT_FILEMODE_COMMIT ? "a submodule" : "not a file");
+	if (e->mode != GIT_FILEMODE_BLOB && e->mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return left_out(e, e->mode == GIT_FILEMODE_LINK ? "a symbolic link, not an event file"
+				: e->mode == GIT_FILEMODE_COMMIT ? "a submodule, not an event file"
+				: "not a file, not an event file");
 	if (!mreg_events_is_name(name, strlen(name)))
-		return quarantine(c, path, "%s", "not named <xxh128>.json");
+		return left_out(e, "not named <xxh128>.json");
 	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
 	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
-		return quarantine(c, path, "%s", "not in its fan-out directory events/ab/cd/");
+		return left_out(e, "not in its fan-out directory events/ab/cd/");
 	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
-	if ((rc = mreg_tree_read_named(&blob, &type, c->reg, id)) < 0) {
-		mreg_buf_dispose(&blob);
-		return rc;
+	rc = shared ? mreg_odb_read_named(&blob, &type, reg->lodb, &e->id) : mreg_tree_read_named(&blob, &type, reg, &e->id);
+	if (rc == 0 && type != GIT_OBJECT_BLOB)
+		rc = left_out(e, "not a file in the object store");
+	else if (rc == 0) {
+		memcpy(want, name, 32);
+		want[32] = '\0';
+		rc = mreg_event_parse(&e->ev, blob.ptr, blob.size, want);
+		if (rc == MREG_EINVALID || rc == MREG_ECORRUPT)
+			rc = left_out(e, mreg_error_last());
 	}
-	if (type != GIT_OBJECT_BLOB) {
-		mreg_buf_dispose(&blob);
-		return quarantine(c, path, "%s", "not a file in the object store");
-	}
-	memcpy(want, name, 32);
-	want[32] = '\0';
-	rc = mreg_event_parse(&ev, blob.ptr, blob.size, want);
 	mreg_buf_dispose(&blob);
-	if (rc == MREG_EINVALID || rc == MREG_ECORRUPT) {
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", mreg_error_last());
-		return quarantine(c, path, "%s", msg);
-	}
-	if (rc < 0)
+	return rc;
+}
+
+/* What became of entry e joins c: its event, or its reason to be left out. */
+static int settle(collect *c, entry *e, const char *path)
+{
+	c->nfiles++;
+	if (e->problem) {
+		int rc = quarantine(c, path, "%s", e->problem);
+		free(e->problem);
+		e->problem = NULL;
 		return rc;
+	}
 	if (c->n == c->a) {
 		size_t a = c->a ? c->a * 2 : 256;
 		mreg_event **p = realloc(c->evs, a * sizeof(*p));
-		if (!p) {
-			mreg_event_free(ev);
+		if (!p)
 			return mreg_error_set(MREG_ERROR, "out of memory");
-		}
 		c->evs = p;
 		c->a = a;
 	}
-	c->evs[c->n++] = ev;
+	c->evs[c->n++] = e->ev;
+	e->ev = NULL;
 	return 0;
+}
+
+/* One entry under events/: read now, or noted for read_all when c defers. */
+static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
+{
+	entry one = { .id = *id, .mode = mode };
+	if (!c->defer) {
+		int rc = examine(&one, c->reg, path, false);
+		if (rc == 0)
+			rc = settle(c, &one, path);
+		mreg_event_free(one.ev);
+		free(one.problem);
+		return rc;
+	}
+	if (c->nents == c->aents) {
+		size_t a = c->aents ? c->aents * 2 : 1024;
+		entry *p = realloc(c->ents, a * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		c->ents = p;
+		c->aents = a;
+	}
+	one.path = c->paths.size;
+	mreg_buf_put(&c->paths, path, strlen(path) + 1);
+	if (mreg_buf_oom(&c->paths))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	c->ents[c->nents++] = one;
+	return 0;
+}
+
+/* ---- reading the noted entries on every core ---------------------------- */
+
+#define CHUNK 64		/* entries a thread takes at a time */
+#define MIN_SHARED 512		/* fewer entries are read by the walking thread alone */
+#define MAX_THREADS 8
+
+typedef struct {
+	collect *c;
+	atomic_size_t next;
+} share;
+
+static void *reader(void *arg)
+{
+	share *sh = arg;
+	collect *c = sh->c;
+	for (;;) {
+		size_t at = atomic_fetch_add(&sh->next, CHUNK);
+		if (at >= c->nents)
+			break;
+		size_t to = at + CHUNK < c->nents ? at + CHUNK : c->nents;
+		for (size_t i = at; i < to; i++) {
+			entry *e = &c->ents[i];
+			e->rc = examine(e, c->reg, c->paths.ptr + e->path, true);
+			if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
+				e->rc = MREG_ERROR;
+			mreg_error_clear();
+		}
+	}
+	mreg_odb_thread_done();
+	return NULL;
+}
+
+/* The threads a full fold reads with: $MREG_FOLD_THREADS (1 to 8), else one a core, up to 8. */
+static int threads_wanted(void)
+{
+	const char *env = getenv("MREG_FOLD_THREADS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/*
+ * Read every noted entry, on as many threads as there are cores when there
+ * are enough of them and mreg's own reader has the packs open; then each
+ * joins c in the walk's order. An entry the threads could not read (an
+ * object only libgit2 finds) is read again here; the first error in the
+ * walk's order stops it, as it would have one thread.
+ */
+static int read_all(collect *c)
+{
+	int threads = c->nents >= MIN_SHARED ? threads_wanted() : 1, started = 0, rc = 0;
+	pthread_t tid[MAX_THREADS];
+	share sh = { c, 0 };
+	if (threads > 1 && !c->reg->lodb) {
+		git_object_t type;
+		mreg_buf probe = MREG_BUF_INIT;	/* opens mreg's reader on the first entry, as a read would */
+		mreg_tree_read_named(&probe, &type, c->reg, &c->ents[0].id);
+		mreg_buf_dispose(&probe);
+		mreg_error_clear();
+	}
+	if (threads > 1 && (!c->reg->lodb || mreg_odb_ready(c->reg->lodb) < 0)) {
+		mreg_error_clear();
+		threads = 1;
+	}
+	for (int i = 0; i < threads - 1; i++)
+		if (pthread_create(&tid[started], NULL, reader, &sh) == 0)
+			started++;
+	if (started)
+		reader(&sh);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	for (size_t i = 0; i < c->nents; i++) {
+		entry *e = &c->ents[i];
+		const char *path = c->paths.ptr + e->path;
+		if (rc == 0 && (!started || e->rc == 1)) {
+			mreg_event_free(e->ev);
+			free(e->problem);
+			*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
+			e->rc = examine(e, c->reg, path, false);
+		} else if (rc == 0 && e->rc < 0) {
+			rc = mreg_error_set(e->rc, "%s", e->msg);
+		}
+		if (rc == 0 && e->rc < 0)
+			rc = e->rc;
+		if (rc == 0)
+			rc = settle(c, e, path);
+		mreg_event_free(e->ev);
+		free(e->problem);
+		free(e->msg);
+	}
+	free(c->ents);
+	c->ents = NULL;
+	c->nents = c->aents = 0;
+	return rc;
 }
 
 /* The quarantined files of c into st. */
@@ -173,7 +329,7 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 {
 	git_tree *tree = NULL, *events = NULL;
 	git_tree_entry *e = NULL;
-	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
+	collect c = { .reg = reg, .defer = true };
 	int rc = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
@@ -195,6 +351,8 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 			rc = mreg_buf_oom(&path) ? mreg_error_set(MREG_ERROR, "out of memory")
 						 : walk_dir(&c, git_tree_entry_id(e), &path, 0);
 			mreg_buf_dispose(&path);
+			if (rc == 0 && c.nents)
+				rc = read_all(&c);
 			if (rc < 0)
 				goto done;
 		}
@@ -207,6 +365,8 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 	}
 	take_events(out, n, &c);
 done:
+	free(c.ents);	/* noted, not read: the walk stopped */
+	mreg_buf_dispose(&c.paths);
 	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);
 	git_tree_entry_free(e);
@@ -227,7 +387,7 @@ static int added_cb(const mreg_tree_change *ch, void *payload)
 int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
 		      const git_oid *old_tree, const git_oid *tree)
 {
-	collect c = { reg, NULL, 0, 0, NULL, 0, 0 };
+	collect c = { .reg = reg };
 	int rc;
 
 	*out = NULL;

@@ -293,8 +293,8 @@ static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree, mr
 	mreg_buf b = MREG_BUF_INIT;
 	size_t left_out = st->nquarantined;	/* named already, as the events were read */
 
-	for (size_t i = 0; i < f->nevs; i++)
-		if (mreg_fold_apply(st, f->evs[i]) < 0) {
+	for (size_t i = 0; i <= f->nevs; i++)
+		if ((i < f->nevs ? mreg_fold_apply_bulk(st, f->evs[i]) : mreg_state_check_all(st)) < 0) {
 			problem(f, mreg_error_last());
 			mreg_state_free(st);
 			return;

@@ -87,6 +87,14 @@ int mreg_odb_read_named(mreg_buf *out, git_object_t *type, mreg_odb *odb, const 
 bool mreg_odb_unsure(const mreg_odb *odb);
 /* Look at objects/pack again: packs written since are read, packs removed since dropped. */
 int mreg_odb_refresh(mreg_odb *odb);
+/*
+ * Look at objects/pack again and open every pack and index now: after it,
+ * reads change nothing in odb, so several threads may read at once (a
+ * pack that appears later is not seen; a miss is 1 as always). A thread
+ * that read calls mreg_odb_thread_done before it ends.
+ */
+int mreg_odb_ready(mreg_odb *odb);
+void mreg_odb_thread_done(void);
 
 /*
  * A pack index, version 2: "\377tOc", 2, 256 cumulative counts, the sorted

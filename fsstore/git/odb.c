@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #define MAX_CHAIN 1000		/* deltas on deltas: git's default depth is 50 */
@@ -56,8 +57,15 @@ struct mreg_odb {
 	odb_pack *packs;
 	size_t npacks;
 	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
-	bool said;		/* a read set its own message (a pack that will not open) */
 };
+
+/*
+ * Per thread, so that threads may read at once from an odb made ready
+ * (mreg_odb_ready): whether a read set its own message (a pack that will
+ * not open), and the thread's decompressor.
+ */
+static _Thread_local bool said;
+static _Thread_local struct libdeflate_decompressor *inflater;
 
 /* The newest pack first: a write's objects are in the packs written last. */
 static int cmp_mtime_desc(const void *a, const void *b)
@@ -182,6 +190,17 @@ static int load_packs(mreg_odb *odb)
 int mreg_odb_refresh(mreg_odb *odb)
 {
 	return load_packs(odb);
+}
+
+static int map_pack(odb_pack *p);
+
+int mreg_odb_ready(mreg_odb *odb)
+{
+	int rc = load_packs(odb);
+	for (size_t i = 0; i < odb->npacks && rc == 0; i++)
+		if (load_index(odb, &odb->packs[i]) && (rc = map_pack(&odb->packs[i])) == 1)
+			rc = 0;	/* gone since it was listed: marked bad, passed over */
+	return rc;
 }
 
 int mreg_odb_open(mreg_odb **out, const char *objdir)
@@ -361,7 +380,7 @@ bool mreg_git_tree_find(mreg_git_tree_entry *out, const char *data, size_t len, 
 	return false;
 }
 
-static int map_pack(mreg_odb *odb, odb_pack *p)
+static int map_pack(odb_pack *p)
 {
 	if (p->pack)
 		return 0;
@@ -392,7 +411,7 @@ static int map_pack(mreg_odb *odb, odb_pack *p)
 	if (fd >= 0)
 		close(fd);
 	free(path);
-	odb->said = rc < 0;
+	said = rc < 0;
 	return rc;
 }
 
@@ -407,34 +426,36 @@ static bool inflatable(size_t size, size_t avail)
 	return size / 1032 <= avail;
 }
 
-/* Inflate exactly size bytes from in (at most avail long) into a fresh buffer. */
+/*
+ * Inflate exactly size bytes from in (at most avail long) into a fresh
+ * buffer: the zlib stream of one pack entry, whose size the entry's header
+ * gives. libdeflate, not zlib: a whole buffer in one call, without zlib's
+ * set-up of a stream, is about twice as fast on the small objects a fold
+ * reads by the hundred thousand; it checks the stream's Adler-32 as zlib
+ * does, and refuses a stream that ends short of size or runs past it.
+ */
 static int inflate_exact(unsigned char **out, const unsigned char *in, size_t avail, size_t size)
 {
-	z_stream zs;
 	if (!inflatable(size, avail))
 		return MREG_ECORRUPT;
+	if (!inflater && !(inflater = libdeflate_alloc_decompressor()))
+		return mreg_error_set(MREG_ERROR, "out of memory");
 	unsigned char *buf = malloc(size + 1);
 	if (!buf)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit(&zs) != Z_OK) {
-		free(buf);
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = avail > UINT32_MAX ? UINT32_MAX : (uInt)avail;
-	zs.next_out = buf;
-	zs.avail_out = (uInt)size;
-	int zr = inflate(&zs, Z_FINISH);
-	bool ok = zr == Z_STREAM_END && zs.avail_out == 0;
-	inflateEnd(&zs);
-	if (!ok) {
+	if (libdeflate_zlib_decompress(inflater, in, avail, buf, size, NULL) != LIBDEFLATE_SUCCESS) {
 		free(buf);
 		return MREG_ECORRUPT;
 	}
 	buf[size] = '\0';
 	*out = buf;
 	return 0;
+}
+
+void mreg_odb_thread_done(void)
+{
+	libdeflate_free_decompressor(inflater);
+	inflater = NULL;
 }
 
 /* A 7-bit varint of a delta header. */
@@ -515,7 +536,7 @@ static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mre
 	int rc;
 	if (depth > MAX_CHAIN)
 		return MREG_ECORRUPT;
-	if ((rc = map_pack(odb, p)) != 0)
+	if ((rc = map_pack(p)) != 0)
 		return rc;
 	const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
 	mreg_git_entry e;
@@ -668,9 +689,9 @@ static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_
 	unsigned char *data = NULL;
 	size_t len = 0;
 	char hex[GIT_OID_HEXSZ + 1];
-	odb->said = false;
+	said = false;
 	int rc = read_any(&data, &len, type, odb, id->id, 0);
-	if (rc == 1 || rc == MREG_ERROR || (rc < 0 && odb->said))
+	if (rc == 1 || rc == MREG_ERROR || (rc < 0 && said))
 		return rc;
 	if (rc == 0) {
 		git_oid got;

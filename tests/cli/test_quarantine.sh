@@ -8,7 +8,9 @@
 # on. The same for a forged Lamport clock (more than 2^20 past the events
 # before it) and a registration claiming a number nobody reached (it gets
 # the next free number): neither can stop the writes that follow.
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/bulk.sh"
 
 XXH=$(xxh128_helper)
 R=$T/reg
@@ -141,5 +143,45 @@ git -C "$R3" rm -q "$regev" && git -C "$R3" commit -qm "by hand: delete a regist
 expect_eq "(k) fsck exits 1" "$?" 1
 check "(k) fsck names the tag event and the missing registration" \
 	grep -q "event $(basename "$tagev" .json) (version.tagged of 'k') names registration $(basename "$regev" .json), which is not in the log" "$T/k.err"
+
+# (l) a full fold of many event files reads them on several threads: the state, the
+# files left out and why, and a missing object's error are those of one thread
+R4=$T/r4
+bulk_registry "$R4" t 7 700
+full_checkout "$R4"
+before=$("$MREG" -C "$R4" --json status | jq .events)
+first=$(cd "$R4" && git ls-files events | head -1)
+sed 's/"schema": 1/"schema": 2/' "$R4/$first" >"$R4/$first.new" && mv "$R4/$first.new" "$R4/$first"
+ln -s ../../../mreg.json "$R4/events/00/00/$(printf '0%.0s' $(seq 32)).json" 2>/dev/null ||
+	{ mkdir -p "$R4/events/00/00" && ln -s ../../../mreg.json "$R4/events/00/00/$(printf '0%.0s' $(seq 32)).json"; }
+mkdir -p "$R4/events/zz" && cp "$R4/$(cd "$R4" && git ls-files events | sed -n 5p)" "$R4/events/zz/misplaced.json"
+git -C "$R4" add -A events && git -C "$R4" commit -qm "by hand: three bad event files among 700"
+folds() {	# folds THREADS DIR: refresh --full with THREADS readers, the state and status --json into DIR
+	mkdir -p "$2"
+	MREG_FOLD_THREADS=$1 "$MREG" -C "$R4" refresh --full >/dev/null 2>"$2/err"
+	echo $? >"$2/rc"
+	cp -r "$R4/state" "$2/state" 2>/dev/null
+	"$MREG" -C "$R4" --json status 2>/dev/null | jq -c .quarantined >"$2/q"
+}
+folds 1 "$T/f1"
+folds 4 "$T/f4"
+expect_eq "(l) one thread folds" "$(cat "$T/f1/rc")" 0
+expect_eq "(l) four threads fold" "$(cat "$T/f4/rc")" 0
+expect_eq "(l) three files left out" "$(jq length "$T/f1/q")" 3
+check "(l) the same files left out, for the same reasons" cmp "$T/f1/q" "$T/f4/q"
+check "(l) byte-identical state files" diff -r "$T/f1/state" "$T/f4/state"
+expect_eq "(l) the edited one is left out of the fold" "$(jq .events "$R4/state/registry.json")" $((before - 1))
+# an event blob gone from the object store: the same error, naming it, either way
+victim=$(git -C "$R4" rev-parse "HEAD:$(cd "$R4" && git ls-files events | sed -n 300p)")
+git -C "$R4" repack -qad && git -C "$R4" cat-file -p "$victim" >"$T/victim.json"
+vdir=$T/unpacked && rm -rf "$vdir" && mkdir "$vdir" && mv "$R4/.git/objects/pack" "$vdir/" && mkdir "$R4/.git/objects/pack"
+for p in "$vdir"/pack/*.pack; do git -C "$R4" unpack-objects -q <"$p"; done
+rm -f "$R4/.git/objects/$(echo "$victim" | cut -c1-2)/$(echo "$victim" | cut -c3-)"
+folds 1 "$T/g1"
+folds 4 "$T/g4"
+expect_eq "(l) one thread: a missing object stops the fold" "$(cat "$T/g1/rc")" 1
+expect_eq "(l) four threads: the same" "$(cat "$T/g4/rc")" 1
+check "(l) the error names the object" grep -q "$victim" "$T/g1/err"
+check "(l) the same error either way" cmp "$T/g1/err" "$T/g4/err"
 
 finish

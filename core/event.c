@@ -349,7 +349,7 @@ static const char *const payload_keys[MREG_EV_COUNT][12] = {
 static bool in_list(const char *const *list, const char *k)
 {
 	for (; *list; list++)
-		if (!strcmp(*list, k))
+		if (**list == *k && !strcmp(*list, k))
 			return true;
 	return false;
 }

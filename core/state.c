@@ -164,6 +164,7 @@ void mreg_state_free(mreg_state *st)
 		free(st->quarantined[i].problem);
 	}
 	free(st->quarantined);
+	free(st->rowbuf);
 	cJSON_Delete(st->baselines);
 	cJSON_Delete(st->pending);
 	cJSON_Delete(st->rollbacks);

@@ -81,6 +81,17 @@ typedef struct {
 	int64_t clock;		/* newest event applied to this model */
 	char last_event[33];
 
+	/*
+	 * A write's state reads registry.json's model_list lazily (statelazy.c):
+	 * a model it does not load keeps its row as the bytes written (at depth
+	 * 2), with only id, versions, latest, clock, last_event and
+	 * summary_prod read out of them, and the row is written back as it is.
+	 * Loading the model reads the rest (mreg_model_row_materialize).
+	 * NULL: read in full. Points into the state's rowbuf.
+	 */
+	const char *row;
+	size_t rowlen;
+
 	bool loaded;
 	bool dirty;		/* changed since load: its state file must be written */
 	char *rawbuf;		/* the model file lazily loaded versions point into, if
@@ -164,6 +175,7 @@ typedef struct {
 	cJSON *pending;
 	cJSON *rollbacks;
 	cJSON *monitor;
+	char *rowbuf;		/* registry.json's bytes, when models keep their rows (mreg_model.row) */
 } mreg_state;
 
 int mreg_state_new(mreg_state **out);
@@ -262,6 +274,17 @@ int mreg_state_production_entry_digest(char out[33], const mreg_model *m);
  * stays small: a write reads and rewrites it whole.
  */
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
+/* Its members but model_list into st (statefile.c; doc is left without some members). */
+int mreg_state_read_registry_head(mreg_state *st, cJSON *doc);
+/*
+ * A write's read of registry.json: the rows of model_list kept as their
+ * bytes (mreg_model.row), in buf, which the state takes on success. 1:
+ * not our writer's layout, for mreg_state_read_registry.
+ */
+int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len);
+/* The rest of m's row read (before m is loaded); and every model's (before production.json is written). */
+int mreg_model_row_materialize(mreg_model *m);
+int mreg_state_rows_materialize(mreg_state *st);
 /*
  * Give the models of a state read from registry.json their production
  * versions from production.json; ECORRUPT when the two files disagree.

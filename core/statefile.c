@@ -173,6 +173,10 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw_arr_begin(&w, "model_list");
 	for (size_t i = 0; i < st->nmodels; i++) {
 		const mreg_model *m = st->models[i];
+		if (m->row) {	/* a write's model it did not load: its row as it was */
+			mreg_jsonw_raw(&w, NULL, m->row, m->rowlen);
+			continue;
+		}
 		mreg_jsonw_obj_begin(&w, NULL);
 		mreg_jsonw_str(&w, "model_id", m->id);
 		mreg_jsonw_str(&w, "name", m->name);
@@ -365,11 +369,31 @@ static int read_conflicts(mreg_state *st, const cJSON *o)
 	return 0;
 }
 
+/* One row of registry.json's model_list into m (its id aside). */
+static int read_model_row(mreg_model *m, const cJSON *c)
+{
+	int64_t n = 0;
+	int rc = 0;
+	if (read_model_names(m, c) < 0 ||
+	    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
+	    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
+	    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
+	    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0)
+		return rc < 0 ? rc : BAD("model row");
+	m->nversions = (int)n;
+	if ((rc = int_of(&n, c, "production_version")) < 0)
+		return rc;
+	m->summary_prod = (int)n;
+	if ((rc = int_of(&n, c, "latest_version")) < 0)
+		return rc;
+	m->latest = (int)n;
+	return 0;
+}
+
 /* The model_list array of registry.json into st: one summary row per model, none loaded. */
 static int read_model_rows(mreg_state *st, const cJSON *o)
 {
 	const cJSON *c;
-	int64_t n = 0;
 	int rc = 0;
 	if (!cJSON_IsArray(o))
 		return BAD("model_list");
@@ -383,93 +407,90 @@ static int read_model_rows(mreg_state *st, const cJSON *o)
 		if ((rc = mreg_state_model_add(&m, st, id)) < 0)
 			return rc;
 		m->loaded = false;
-		if (read_model_names(m, c) < 0 ||
-		    (rc = copy_fixed(m->created_at, sizeof(m->created_at), c, "created_at")) < 0 ||
-		    (rc = copy_fixed(m->updated_at, sizeof(m->updated_at), c, "updated_at")) < 0 ||
-		    (rc = copy_fixed(m->last_event, sizeof(m->last_event), c, "last_event")) < 0 ||
-		    (rc = int_of(&m->clock, c, "clock")) < 0 || (rc = int_of(&n, c, "versions")) < 0)
-			return rc < 0 ? rc : BAD("model row");
-		m->nversions = (int)n;
-		if ((rc = int_of(&n, c, "production_version")) < 0)
+		if ((rc = read_model_row(m, c)) < 0)
 			return rc;
-		m->summary_prod = (int)n;
-		if ((rc = int_of(&n, c, "latest_version")) < 0)
-			return rc;
-		m->latest = (int)n;
 	}
 	return 0;
+}
+
+int mreg_model_row_materialize(mreg_model *m)
+{
+	if (!m->row)
+		return 0;
+	cJSON *doc = cJSON_ParseWithLength(m->row, m->rowlen);
+	const char *id = str_of(doc, "model_id");
+	int rc = !id || strcmp(id, m->id) ? BAD("model row") : read_model_row(m, doc);
+	cJSON_Delete(doc);
+	if (rc == 0)
+		m->row = NULL;
+	return rc;
 }
 
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len)
 {
 	mreg_state *st = NULL;
 	cJSON *doc = cJSON_ParseWithLength(data, len);
-	cJSON *c;
-	const cJSON *o;
-	int rc = MREG_ECORRUPT;
+	int rc;
 
 	*out = NULL;
-	if (!cJSON_IsObject(doc)) {
+	if (!cJSON_IsObject(doc))
 		rc = BAD("registry.json does not parse");
-		goto done;
+	else if ((rc = mreg_state_new(&st)) == 0 && (rc = mreg_state_read_registry_head(st, doc)) == 0)
+		rc = read_model_rows(st, cJSON_GetObjectItemCaseSensitive(doc, "model_list"));
+	if (rc == 0) {
+		*out = st;
+		st = NULL;
 	}
-	if ((rc = mreg_state_new(&st)) < 0)
-		goto done;
+	cJSON_Delete(doc);
+	mreg_state_free(st);
+	return rc;
+}
+
+int mreg_state_read_registry_head(mreg_state *st, cJSON *doc)
+{
+	const cJSON *c, *o;
+	int rc;
 	int64_t format = 0;
-	if (int_of(&format, doc, "format") < 0 || format != MREG_STATE_FORMAT) {
-		rc = BAD("registry.json has another format");
-		goto done;
-	}
+	if (int_of(&format, doc, "format") < 0 || format != MREG_STATE_FORMAT)
+		return BAD("registry.json has another format");
 	if ((rc = copy_fixed(st->tree, sizeof(st->tree), doc, "tree")) < 0 ||
 	    (rc = copy_fixed(st->production_digest, sizeof(st->production_digest), doc, "production_digest")) < 0 ||
 	    (rc = int_of(&st->clock, doc, "clock")) < 0 ||
 	    (rc = copy_fixed(st->last_event, sizeof(st->last_event), doc, "last_event")) < 0 ||
 	    (rc = int_of(&st->nevents, doc, "events")) < 0 || (rc = int_of(&st->nversions, doc, "versions")) < 0)
-		goto done;
+		return rc;
 	o = cJSON_GetObjectItemCaseSensitive(doc, "event_types");
 	for (int i = 0; i < MREG_EV_COUNT; i++)
 		if ((rc = int_of(&st->by_type[i], o, mreg_event_type_name((mreg_event_type)i))) < 0)
-			goto done;
+			return rc;
 	o = cJSON_GetObjectItemCaseSensitive(doc, "stages");
 	for (int i = 0; i < MREG_STAGE_COUNT; i++)
 		if ((rc = int_of(&st->stage_count[i], o, mreg_stage_name((mreg_stage)i))) < 0)
-			goto done;
+			return rc;
 	o = cJSON_GetObjectItemCaseSensitive(doc, "types");
 	for (int i = 0; i < MREG_TYPE_COUNT; i++)
 		if ((rc = int_of(&st->type_count[i], o, mreg_type_name((mreg_model_type)i))) < 0)
-			goto done;
+			return rc;
 	if ((rc = read_conflicts(st, cJSON_GetObjectItemCaseSensitive(doc, "conflicts"))) < 0)
-		goto done;
+		return rc;
 	o = cJSON_GetObjectItemCaseSensitive(doc, "quarantined");
-	if (!cJSON_IsArray(o)) {
-		rc = BAD("quarantined");
-		goto done;
-	}
+	if (!cJSON_IsArray(o))
+		return BAD("quarantined");
 	cJSON_ArrayForEach(c, o) {
 		const char *path = str_of(c, "path"), *problem = str_of(c, "problem");
-		if (!path || !problem) {
-			rc = BAD("quarantined");
-			goto done;
-		}
+		if (!path || !problem)
+			return BAD("quarantined");
 		if ((rc = mreg_state_quarantine(st, path, problem)) < 0)
-			goto done;
+			return rc;
 	}
 	if ((rc = int_of(&st->nfiles, doc, "event_files")) < 0 || (rc = int_of(&st->forged_clock, doc, "forged_clock")) < 0)
-		goto done;
+		return rc;
 	if ((rc = take_json(&st->baselines, doc, "baselines", false)) < 0 ||
 	    (rc = take_json(&st->pending, doc, "pending_rollbacks", false)) < 0 ||
 	    (rc = take_json(&st->rollbacks, doc, "rollbacks", true)) < 0 ||
 	    (rc = take_json(&st->monitor, doc, "monitor", false)) < 0)
-		goto done;
-	if ((rc = read_model_rows(st, cJSON_GetObjectItemCaseSensitive(doc, "model_list"))) < 0)
-		goto done;
-	*out = st;
-	st = NULL;
-	rc = 0;
-done:
-	cJSON_Delete(doc);
-	mreg_state_free(st);
-	return rc;
+		return rc;
+	return 0;
 }
 
 static int read_transition(mreg_transition *t, const cJSON *o)
@@ -571,6 +592,8 @@ static int read_model_doc(mreg_model *m, cJSON *doc, bool summary)
 
 	if (!cJSON_IsNumber(format) || format->valuedouble != MREG_STATE_FORMAT)
 		return BAD("model file has another format");
+	if (summary && (rc = mreg_model_row_materialize(m)) < 0)
+		return rc;
 	mreg_model_unload(m);
 	if (!cJSON_IsArray(arr) || (summary && n != m->nversions))
 		return BAD("model file does not match the registry summary");

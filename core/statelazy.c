@@ -146,6 +146,9 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 		return 1;	/* not our layout: parse it all (and refuse another format) */
 	if (strcmp(last, m->last_event))
 		return BAD("model file is older than the registry summary");
+	int rc = mreg_model_row_materialize(m);
+	if (rc < 0)
+		return rc;
 	/* the summary's count sizes the array: no more than the file could hold ("{}," at least each) */
 	if (m->nversions < 0 || (size_t)m->nversions > len / 3)
 		return BAD("model file does not match the registry summary");
@@ -154,7 +157,7 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	m->aversions = (size_t)m->nversions;
-	int want = m->nversions, rc = 0;
+	int want = m->nversions;
 	m->nversions = 0;
 	const char *p = k + sizeof(versions_key) - 1;
 	for (;;) {
@@ -367,5 +370,124 @@ int mreg_state_borrow_production(mreg_state **out, const char *data, size_t len)
 	rc = 0;
 done:
 	mreg_state_free(st);
+	return rc;
+}
+
+/*
+ * registry.json for a write: the head (every member before model_list,
+ * which our writer puts last) parsed in full, the rows kept as their
+ * bytes (mreg_model.row). Each row is an object at depth 2, from "{" to
+ * the first "\n    }" after it; only the fields a write reads of a model
+ * it does not load are read out of it.
+ */
+static const char rows_key[] = ",\n  \"model_list\": [";
+
+static int read_row_lazy(mreg_state *st, const char *p, const char *end, const char **next)
+{
+	char id[MREG_ID_MAX + 1] = "", last[33] = "";
+	long versions = -1, latest = -1, clock = -1, prod = -1;
+	const char *line = p, *close = NULL;
+	mreg_model *m;
+	int rc;
+	/* one pass over its lines: members at 6 spaces, the object's end at 4 */
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *eol = nl ? nl : end;
+		size_t len = (size_t)(eol - line);
+		if (line > p && len >= 5 && !memcmp(line, "    }", 5)) {
+			close = line + 5;
+			break;
+		}
+		if (len > 7 && !memcmp(line, "      \"", 7)) {
+			const char *key = line + 7, *q = memchr(key, '"', len - 7);
+			size_t kn = q ? (size_t)(q - key) : 0;
+			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
+#define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
+			if (KEY("model_id") && string_at(id, sizeof(id), val, eol) < 0)
+				return BAD("model row");
+			else if (KEY("last_event") && string_at(last, sizeof(last), val, eol) < 0)
+				return BAD("model row");
+			else if (KEY("versions"))
+				versions = count_at(val, eol);
+			else if (KEY("latest_version"))
+				latest = count_at(val, eol);
+			else if (KEY("clock"))	/* bounded by the event files (MREG_CLOCK_SLACK): exact in a double */
+				clock = (long)number_at(val, eol);
+			else if (KEY("production_version"))
+				prod = count_at(val, eol);
+#undef KEY
+		}
+		line = eol + 1;
+	}
+	if (!close || !id[0] || mreg_id_problem(id) || versions < 0 || latest < 0 || clock < 0 || prod < 0 || !last[0])
+		return BAD("model row");
+	if (st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) >= 0)
+		return BAD("model_list is not sorted");
+	if ((rc = mreg_state_model_add(&m, st, id)) < 0)
+		return rc;
+	memcpy(m->last_event, last, sizeof(last));
+	m->loaded = false;
+	m->nversions = (int)versions;
+	m->latest = (int)latest;
+	m->clock = clock;
+	m->summary_prod = (int)prod;
+	m->row = p;
+	m->rowlen = (size_t)(close - p);
+	*next = close;
+	return 0;
+}
+
+int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
+{
+	const char *end = buf + len, *k = memmem(buf, len, rows_key, sizeof(rows_key) - 1);
+	mreg_state *st = NULL;
+	int rc;
+	*out = NULL;
+	if (!k)
+		return 1;	/* not our layout: the full reader */
+	/* the head alone: up to the comma before model_list, closed */
+	size_t hn = (size_t)(k - buf);
+	char *head = malloc(hn + 3);
+	if (!head)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	memcpy(head, buf, hn);
+	memcpy(head + hn, "\n}", 3);
+	cJSON *doc = cJSON_ParseWithLength(head, hn + 2);
+	free(head);
+	if (!cJSON_IsObject(doc))
+		rc = BAD("registry.json does not parse");
+	else if ((rc = mreg_state_new(&st)) == 0)
+		rc = mreg_state_read_registry_head(st, doc);
+	cJSON_Delete(doc);
+	const char *p = k + sizeof(rows_key) - 1;
+	while (rc == 0) {
+		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
+			p++;
+		if (p < end && *p == ']')
+			break;
+		rc = p < end && *p == '{' ? read_row_lazy(st, p, end, &p) : BAD("model_list");
+	}
+	/* after the array's "]" nothing but the document's "}" (and a newline) */
+	if (rc == 0) {
+		const char *q = p + 1;
+		while (q < end && (*q == ' ' || *q == '\n'))
+			q++;
+		if (q >= end || *q != '}' || (end - q > 1 && !(end - q == 2 && q[1] == '\n')))
+			rc = BAD("registry.json after model_list");
+	}
+	if (rc == 0) {
+		st->rowbuf = buf;
+		*out = st;
+		st = NULL;
+	}
+	mreg_state_free(st);
+	return rc;
+}
+
+int mreg_state_rows_materialize(mreg_state *st)
+{
+	int rc = 0;
+	for (size_t i = 0; i < st->nmodels && rc == 0; i++)
+		rc = mreg_model_row_materialize(st->models[i]);
 	return rc;
 }

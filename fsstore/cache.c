@@ -274,7 +274,12 @@ static int attach_production(mreg_state *st, mreg_registry *reg, bool lazy)
 	return rc;
 }
 
-static int load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy, bool production)
+/*
+ * rows: a write's state, whose models keep their rows of registry.json as
+ * bytes until loaded (a write reads and writes back one row, not them all).
+ */
+static int load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy, bool production,
+		bool rows)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_state *st = NULL;
@@ -288,7 +293,18 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 	free(path);
 	if (rc == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
-	if (rc < 0 || (rc = mreg_state_read_registry(&st, b.ptr, b.size)) < 0)
+	if (rc == 0 && rows) {
+		size_t n = b.size;
+		char *buf = mreg_buf_detach(&b);	/* the rows live in it: the state takes it */
+		rc = buf ? mreg_state_read_registry_rows(&st, buf, n) : mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc == 1)
+			rc = mreg_state_read_registry(&st, buf, n);
+		if (rc != 0 || !st->rowbuf)
+			free(buf);
+	} else if (rc == 0) {
+		rc = mreg_state_read_registry(&st, b.ptr, b.size);
+	}
+	if (rc < 0)
 		goto done;
 	st->production_missing = !production;
 	if (production && (rc = attach_production(st, reg, lazy)) < 0)
@@ -308,12 +324,17 @@ done:
 
 int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy)
 {
-	return load(out, reg, model, all, lazy, true);
+	return load(out, reg, model, all, lazy, true, false);
 }
 
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all)
 {
-	return load(out, reg, model, all, true, false);
+	return load(out, reg, model, all, true, false, false);
+}
+
+int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model)
+{
+	return load(out, reg, model, false, true, false, true);
 }
 
 /*
@@ -337,6 +358,9 @@ static int fill_production(mreg_registry *reg, mreg_state *st)
 	}
 	if (!changed)
 		return 0;
+	/* every model's production entry is written: the models kept as rows are read in full */
+	if ((rc = mreg_state_rows_materialize(st)) < 0)
+		return rc;
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_state *p = NULL;
 	char digest[33];
@@ -443,29 +467,59 @@ static void remove_stale_models(int top, int models, const mreg_state *st)
 		closedir(d);
 }
 
+/* The dirty models of a save, written on every core when there are many (a full fold's). */
+typedef struct {
+	mreg_model **todo;
+	int dir;
+	int *rc;
+	char **msg;
+} saving;
+
+static void save_model(void *arg, size_t i)
+{
+	saving *sv = arg;
+	mreg_model *m = sv->todo[i];
+	mreg_buf b = MREG_BUF_INIT;
+	mreg_span *spans = NULL;
+	size_t nspans = 0;
+	char name[MREG_ID_MAX + 8];
+	int rc = mreg_state_write_model_spans(&b, &spans, &nspans, m);
+	snprintf(name, sizeof(name), "%s.json", m->id);
+	if (rc == 0)
+		rc = mreg_fs_write_atomic_at(sv->dir, name, &b, spans, nspans, false);
+	free(spans);
+	mreg_buf_dispose(&b);
+	if (rc < 0 && !(sv->msg[i] = mreg_strdup(mreg_error_last())))
+		rc = MREG_ERROR;
+	sv->rc[i] = rc;
+	mreg_error_clear();
+}
+
 /* Write the state files of st (dirty models, production.json, registry.json) into the open directories. */
 static int save_in(int top, int models, mreg_state *st)
 {
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_span one;
-	char name[MREG_ID_MAX + 8];
+	size_t n = 0;
 	int rc = 0;
-	for (size_t i = 0; i < st->nmodels; i++) {
-		mreg_model *m = st->models[i];
-		if (!m->loaded || !m->dirty)
-			continue;
-		mreg_span *spans = NULL;
-		size_t nspans = 0;
-		mreg_buf_clear(&b);
-		if ((rc = mreg_state_write_model_spans(&b, &spans, &nspans, m)) < 0)
-			goto done;
-		snprintf(name, sizeof(name), "%s.json", m->id);
-		rc = mreg_fs_write_atomic_at(models, name, &b, spans, nspans, false);
-		free(spans);
-		if (rc < 0)
-			goto done;
-		m->dirty = false;
+	saving sv = { calloc(st->nmodels + 1, sizeof(mreg_model *)), models, calloc(st->nmodels + 1, sizeof(int)),
+		      calloc(st->nmodels + 1, sizeof(char *)) };
+	if (!sv.todo || !sv.rc || !sv.msg) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
 	}
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (st->models[i]->loaded && st->models[i]->dirty)
+			sv.todo[n++] = st->models[i];
+	mreg_parallel_for(n, 1, save_model, &sv, NULL);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (sv.rc[i] < 0)
+			rc = mreg_error_set(sv.rc[i], "%s", sv.msg[i]);
+		else
+			sv.todo[i]->dirty = false;
+	}
+	if (rc < 0)
+		goto done;
 	mreg_buf_clear(&b);
 	/* a write's state that left production as it was: production.json stays, and so does its digest */
 	if (!st->production_missing) {
@@ -482,6 +536,11 @@ static int save_in(int top, int models, mreg_state *st)
 	one = (mreg_span){ NULL, 0, b.size };
 	rc = mreg_fs_write_atomic_at(top, "registry.json", &b, &one, 1, false);
 done:
+	for (size_t i = 0; sv.msg && i < n; i++)
+		free(sv.msg[i]);
+	free(sv.todo);
+	free(sv.rc);
+	free(sv.msg);
 	mreg_buf_dispose(&b);
 	return rc;
 }
@@ -529,9 +588,13 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 
 	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&evs, &n, st, reg, tree)) < 0)
 		goto done;
-	for (size_t i = 0; i < n; i++)
+	/* each event freed once applied: the state grows into the memory the events leave */
+	for (size_t i = 0; i < n; i++) {
 		if ((rc = mreg_fold_apply_bulk(st, evs[i])) < 0)
 			goto done;
+		mreg_event_free(evs[i]);
+		evs[i] = NULL;
+	}
 	if ((rc = mreg_state_check_all(st)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->nmodels; i++)
@@ -597,7 +660,7 @@ static int fold_new(mreg_registry *reg, const char *stamp, const git_oid *tree)
 		goto done;
 	}
 	/* a write's state: the models the new events touch are loaded as they come, production.json only if it changes */
-	if (mreg_cache_load_own(&st, reg, NULL, false) < 0) {
+	if (mreg_cache_load_write(&st, reg, NULL) < 0) {
 		mreg_error_clear();
 		goto done;
 	}

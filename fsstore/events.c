@@ -8,12 +8,9 @@
  */
 #include "internal.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <unistd.h>
 
 /*
  * One entry under events/ and what became of it: an event, a reason to
@@ -162,40 +159,15 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 
 #define CHUNK 64		/* entries a thread takes at a time */
 #define MIN_SHARED 512		/* fewer entries are read by the walking thread alone */
-#define MAX_THREADS 8
 
-typedef struct {
-	collect *c;
-	atomic_size_t next;
-} share;
-
-static void *reader(void *arg)
+static void read_shared(void *arg, size_t i)
 {
-	share *sh = arg;
-	collect *c = sh->c;
-	for (;;) {
-		size_t at = atomic_fetch_add(&sh->next, CHUNK);
-		if (at >= c->nents)
-			break;
-		size_t to = at + CHUNK < c->nents ? at + CHUNK : c->nents;
-		for (size_t i = at; i < to; i++) {
-			entry *e = &c->ents[i];
-			e->rc = examine(e, c->reg, c->paths.ptr + e->path, true);
-			if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
-				e->rc = MREG_ERROR;
-			mreg_error_clear();
-		}
-	}
-	mreg_odb_thread_done();
-	return NULL;
-}
-
-/* The threads a full fold reads with: $MREG_FOLD_THREADS (1 to 8), else one a core, up to 8. */
-static int threads_wanted(void)
-{
-	const char *env = getenv("MREG_FOLD_THREADS");
-	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+	collect *c = arg;
+	entry *e = &c->ents[i];
+	e->rc = examine(e, c->reg, c->paths.ptr + e->path, true);
+	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
+		e->rc = MREG_ERROR;
+	mreg_error_clear();
 }
 
 /*
@@ -207,31 +179,25 @@ static int threads_wanted(void)
  */
 static int read_all(collect *c)
 {
-	int threads = c->nents >= MIN_SHARED ? threads_wanted() : 1, started = 0, rc = 0;
-	pthread_t tid[MAX_THREADS];
-	share sh = { c, 0 };
-	if (threads > 1 && !c->reg->lodb) {
+	bool shared = c->nents >= MIN_SHARED && mreg_threads() > 1;
+	int rc = 0;
+	if (shared && !c->reg->lodb) {
 		git_object_t type;
 		mreg_buf probe = MREG_BUF_INIT;	/* opens mreg's reader on the first entry, as a read would */
 		mreg_tree_read_named(&probe, &type, c->reg, &c->ents[0].id);
 		mreg_buf_dispose(&probe);
 		mreg_error_clear();
 	}
-	if (threads > 1 && (!c->reg->lodb || mreg_odb_ready(c->reg->lodb) < 0)) {
+	if (shared && (!c->reg->lodb || mreg_odb_ready(c->reg->lodb) < 0)) {
 		mreg_error_clear();
-		threads = 1;
+		shared = false;
 	}
-	for (int i = 0; i < threads - 1; i++)
-		if (pthread_create(&tid[started], NULL, reader, &sh) == 0)
-			started++;
-	if (started)
-		reader(&sh);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	if (shared)
+		mreg_parallel_for(c->nents, CHUNK, read_shared, c, mreg_odb_thread_done);
 	for (size_t i = 0; i < c->nents; i++) {
 		entry *e = &c->ents[i];
 		const char *path = c->paths.ptr + e->path;
-		if (rc == 0 && (!started || e->rc == 1)) {
+		if (rc == 0 && (!shared || e->rc == 1)) {
 			mreg_event_free(e->ev);
 			free(e->problem);
 			*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };

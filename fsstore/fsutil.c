@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <fts.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -660,4 +661,57 @@ int64_t mreg_fs_tree_size(const char *path)
 	int64_t n = 0;
 	walk(path, add_size, &n);
 	return n;
+}
+
+/* ---- bulk work on every core ---------------------------------------- */
+
+int mreg_threads(void)
+{
+	const char *env = getenv("MREG_FOLD_THREADS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > MREG_MAX_THREADS ? MREG_MAX_THREADS : (int)n;
+}
+
+typedef struct {
+	size_t n, chunk;
+	void (*fn)(void *arg, size_t i);
+	void *arg;
+	void (*done)(void);
+	atomic_size_t next;
+} par;
+
+static void take_chunks(par *p)
+{
+	for (;;) {
+		size_t at = atomic_fetch_add(&p->next, p->chunk);
+		if (at >= p->n)
+			return;
+		for (size_t i = at; i < p->n && i < at + p->chunk; i++)
+			p->fn(p->arg, i);
+	}
+}
+
+static void *par_thread(void *arg)
+{
+	par *p = arg;
+	take_chunks(p);
+	if (p->done)
+		p->done();
+	return NULL;
+}
+
+void mreg_parallel_for(size_t n, size_t chunk, void (*fn)(void *arg, size_t i), void *arg, void (*done)(void))
+{
+	par p = { n, chunk ? chunk : 1, fn, arg, done, 0 };
+	pthread_t tid[MREG_MAX_THREADS];
+	size_t most = n / (2 * p.chunk);	/* two chunks a thread at least (no look at the cores for less) */
+	int want = most > 1 ? mreg_threads() : 1, started = 0;
+	if ((size_t)want > most)
+		want = (int)most;
+	for (int i = 0; i < want - 1; i++)
+		if (pthread_create(&tid[started], NULL, par_thread, &p) == 0)
+			started++;
+	take_chunks(&p);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
 }

@@ -58,6 +58,16 @@ int mreg_fs_write_atomic_at(int dirfd, const char *name, const mreg_buf *own, co
 			    bool sync);
 int mreg_fs_fsync_dir(const char *dir);
 /*
+ * Bulk work on every core: fn(arg, i) for each i below n, on up to
+ * mreg_threads() threads (this one among them) taking chunk indexes at a
+ * time; on this thread alone when there are fewer than two chunks a
+ * thread. done, when given, runs on each other thread before it ends (to
+ * free what it kept per thread). fn must not touch what another i does.
+ */
+#define MREG_MAX_THREADS 8
+int mreg_threads(void);	/* $MREG_FOLD_THREADS (1 to 8), else one a core up to 8 */
+void mreg_parallel_for(size_t n, size_t chunk, void (*fn)(void *arg, size_t i), void *arg, void (*done)(void));
+/*
  * fd's data written out to the device and waited for, without the flush of
  * the device's cache and of the file's metadata that fsync adds, on ext4 and
  * XFS; a full fsync elsewhere. Durable once a full flush of the same file

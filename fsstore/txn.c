@@ -85,7 +85,7 @@ int mreg_txn_lock(mreg_txn *t, const char *model)
 	/* under the lock, so that a checkout since the open is seen */
 	if ((rc = check_on_branch(reg)) < 0 || (rc = mreg_lfs_migrate(reg)) < 0)
 		return rc;
-	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load_own(&t->st, reg, model, false)) < 0) {
+	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load_write(&t->st, reg, model)) < 0) {
 		if (rc == MREG_ECORRUPT) {
 			/* state damaged behind its stamp: fold from the log and retry once */
 			char *p = mreg_strfmt("%sstamp", reg->mregdir);
@@ -93,7 +93,7 @@ int mreg_txn_lock(mreg_txn *t, const char *model)
 				unlink(p);
 			free(p);
 			if ((rc = mreg_cache_ensure(reg)) == 0)
-				rc = mreg_cache_load_own(&t->st, reg, model, false);
+				rc = mreg_cache_load_write(&t->st, reg, model);
 		}
 	}
 	return rc;

@@ -7,7 +7,9 @@
 # through the CLI and the library, the first read after HEAD moved by one
 # event, a listing of one model, a cold fold (refresh --full) with its peak
 # memory, fsck, git gc against mreg gc on copies of the same registry,
-# backup create and restore-from, and the disk per event. Prints the numbers
+# backup create and restore-from, and the disk per event; at 100,000 events
+# also a sync that receives them all (a node cloned when the registry held
+# none) and `mreg check` of the whole range on a bare hub. Prints the numbers
 # and a table of medians by size at the end; never fails on time.
 #
 #   sh tests/bench/scale.sh MREG BENCH_LIB
@@ -58,6 +60,16 @@ for m in ${SCALE_MODELS:-1 10 100 1000}; do
 	bundle=$(ls "$T/bk$label"/*.bundle | head -1)
 	step "$LIB" time "restore_$label" "$MREG" restore-from "$bundle" "restored$label"
 	rm -rf "restored$label" "$T/bk$label"
+	if [ "$label" = 100k ]; then
+		first=$(git -C "$r" rev-list --max-parents=0 HEAD)
+		git init -q --bare "hub$label.git" && git -C "$r" push -q "$T/hub$label.git" "$first:refs/heads/main"
+		step "$MREG" clone "hub$label.git" "node$label" >/dev/null
+		git -C "$r" push -q "$T/hub$label.git" main:main
+		step "$LIB" time "sync_$label" "$MREG" -C "node$label" sync --no-backup
+		step "$LIB" time "check_$label" sh -c "'$MREG' -C 'hub$label.git' check $first main >/dev/null"
+		echo "  the range: $("$MREG" -C "hub$label.git" check "$first" main | tail -1)"
+		rm -rf "hub$label.git" "node$label"
+	fi
 	cp -a "$r" "$r-git"
 	step "$LIB" time "gitgc_$label" git -C "$r-git" gc -q
 	step "$LIB" du "gitgc_$label" "$r-git"
@@ -95,6 +107,8 @@ row "  peak memory of it (MB)" "rss.fold_@" 0
 row "fsck" "time.fsck_@" 0
 row "backup create" "time.backup_@" 0
 row "restore-from" "time.restore_@" 0
+row "sync receiving every event" "time.sync_@" 0
+row "check of the whole range (bare hub)" "time.check_@" 0
 row "git gc" "time.gitgc_@" 0
 row "mreg gc" "time.mreggc_@" 0
 row "disk as written (B/event)" "disk.written_@.per_event" 0

@@ -91,4 +91,28 @@ expect_eq "truncated state file: right answer" "$(field m '.version')" 3
 check "list with a truncated state file refolds" "$MREG" -C "$R" list
 expect_eq "git status clean after the reads" "$(tree_clean "$R")" ""
 check "mreg fsck" "$MREG" -C "$R" fsck
+# a write's road: registry.json's rows of the models it does not touch are kept as bytes
+W=$T/rows
+new_registry "$W"
+for m in a b c; do "$MREG" -C "$W" register "$m" "$T/a.pt" >/dev/null; done
+row_of() { jq -c --arg m "$1" '.model_list[] | select(.model_id == $m)' "$W/state/registry.json"; }
+c_before=$(row_of c)
+check "a write beside kept rows" "$MREG" -C "$W" tag b:1 kept
+expect_eq "the written model's row moved" "$(row_of b | jq .clock)" 4
+expect_eq "another's row stays as it was" "$(row_of c)" "$c_before"
+cp "$W/state/registry.json" "$T/rows.json"
+check "refresh --full" "$MREG" -C "$W" refresh --full
+check "registry.json after the write is what a full fold writes" cmp "$T/rows.json" "$W/state/registry.json"
+# another layout of the same content (jq -c): the write reads it in full, and lays it out again
+jq -c . "$W/state/registry.json" >"$T/compact.json" && cp "$T/compact.json" "$W/state/registry.json"
+check "a write on a registry.json in another layout" "$MREG" -C "$W" tag c:1 other
+cp "$W/state/registry.json" "$T/rows.json"
+"$MREG" -C "$W" refresh --full >/dev/null
+check "  and the layout is mreg's again" cmp "$T/rows.json" "$W/state/registry.json"
+# a damaged row behind a good stamp: the write refolds and lands
+grep -v '"latest_version"' "$W/state/registry.json" >"$T/damaged.json" && cp "$T/damaged.json" "$W/state/registry.json"
+check "a write on a damaged row" "$MREG" -C "$W" tag a:1 healed
+expect_eq "  the damaged row is whole again" "$(row_of c | jq .latest_version)" 1
+expect_eq "  the write landed" "$("$MREG" -C "$W" --json show a:1 | jq -c .tags)" '["healed"]'
+check "mreg fsck of the rows registry" "$MREG" -C "$W" fsck
 finish

@@ -579,22 +579,18 @@ int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree)
 
 /* ---- refresh -------------------------------------------------------- */
 
+static int apply_bulk(const mreg_event *ev, void *st)
+{
+	return mreg_fold_apply_bulk(st, ev);
+}
+
 static int fold_all(mreg_registry *reg, const git_oid *tree)
 {
-	mreg_event **evs = NULL;
 	mreg_state *st = NULL;
-	size_t n = 0;
 	int rc;
 
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&evs, &n, st, reg, tree)) < 0)
+	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_fold(reg, tree, st, apply_bulk, st)) < 0)
 		goto done;
-	/* each event freed once applied: the state grows into the memory the events leave */
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = mreg_fold_apply_bulk(st, evs[i])) < 0)
-			goto done;
-		mreg_event_free(evs[i]);
-		evs[i] = NULL;
-	}
 	if ((rc = mreg_state_check_all(st)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->nmodels; i++)
@@ -610,7 +606,6 @@ static int fold_all(mreg_registry *reg, const git_oid *tree)
 	}
 done:
 	mreg_state_free(st);
-	mreg_events_free(evs, n);
 	return rc;
 }
 

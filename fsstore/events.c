@@ -8,6 +8,8 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ typedef struct {
 	char *problem;		/* left out, and why */
 	int rc;			/* < 0: the fold stops, with msg; 1: read again by the walking thread */
 	char *msg;
+	int64_t clock;		/* a streamed fold's key, read from the head of the bytes (keyed) */
+	bool keyed;
 } entry;
 
 typedef struct {
@@ -64,6 +68,22 @@ static int left_out(entry *e, const char *why)
 	return (e->problem = mreg_strdup(why)) ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
 }
 
+/* Why the entry at path is no event file in its place, before its bytes are read; NULL: it may be one. */
+static const char *misplaced(const entry *e, const char *path)
+{
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (e->mode != GIT_FILEMODE_BLOB && e->mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return e->mode == GIT_FILEMODE_LINK ? "a symbolic link, not an event file"
+		       : e->mode == GIT_FILEMODE_COMMIT ? "a submodule, not an event file"
+		       : "not a file, not an event file";
+	if (!mreg_events_is_name(name, strlen(name)))
+		return "not named <xxh128>.json";
+	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
+	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
+		return "not in its fan-out directory events/ab/cd/";
+	return NULL;
+}
+
 /*
  * Read the entry at path (events/ab/cd/<name>): an event for the fold in
  * e->ev, or, when it is anything but a valid event file in its place, the
@@ -80,15 +100,9 @@ static int examine(entry *e, mreg_registry *reg, const char *path, bool shared)
 	char want[33];
 	int rc;
 
-	if (e->mode != GIT_FILEMODE_BLOB && e->mode != GIT_FILEMODE_BLOB_EXECUTABLE)
-		return left_out(e, e->mode == GIT_FILEMODE_LINK ? "a symbolic link, not an event file"
-				: e->mode == GIT_FILEMODE_COMMIT ? "a submodule, not an event file"
-				: "not a file, not an event file");
-	if (!mreg_events_is_name(name, strlen(name)))
-		return left_out(e, "not named <xxh128>.json");
-	if (strlen(path) != 7 + 6 + 37 || strncmp(path, "events/", 7) || strncmp(path + 7, name, 2) || path[9] != '/' ||
-	    strncmp(path + 10, name + 2, 2) || path[12] != '/')
-		return left_out(e, "not in its fan-out directory events/ab/cd/");
+	const char *why = misplaced(e, path);
+	if (why)
+		return left_out(e, why);
 	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
 	rc = shared ? mreg_odb_read_named(&blob, &type, reg->lodb, &e->id) : mreg_tree_read_named(&blob, &type, reg, &e->id);
 	if (rc == 0 && type != GIT_OBJECT_BLOB)
@@ -281,6 +295,262 @@ static void take_events(mreg_event ***out, size_t *n, collect *c)
 	*n = c->n;
 	c->evs = NULL;
 	c->n = 0;
+}
+
+/* ---- a fold streamed in fold order --------------------------------------- */
+
+/*
+ * The head of an event file as mreg writes it: the schema, the type and the
+ * clock on the first four lines. Nothing can come before the clock there,
+ * so the clock read is the event's; any other layout is read in full.
+ */
+static bool clock_of_head(int64_t *out, const unsigned char *h, size_t n)
+{
+	static const char schema[] = "{\n  \"schema\": 1,\n  \"type\": \"", clock[] = "\",\n  \"clock\": ";
+	const unsigned char *end = h + n, *q;
+	if (n < sizeof(schema) || memcmp(h, schema, sizeof(schema) - 1))
+		return false;
+	for (q = h + sizeof(schema) - 1; q < end && ((*q >= 'a' && *q <= 'z') || *q == '.' || *q == '_'); q++)
+		;
+	if ((size_t)(end - q) < sizeof(clock) || memcmp(q, clock, sizeof(clock) - 1))
+		return false;
+	int64_t v = 0;
+	int digits = 0;
+	for (q += sizeof(clock) - 1; q < end && *q >= '0' && *q <= '9' && digits < 16; q++, digits++)
+		v = v * 10 + (*q - '0');
+	if (!digits || (digits > 1 && q[-digits] == '0') || q >= end || *q != ',')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Pass one, for entry i: its place checked and its key read from the head of its bytes, else read whole. */
+static void key_one(void *arg, size_t i)
+{
+	collect *c = arg;
+	entry *e = &c->ents[i];
+	const char *path = c->paths.ptr + e->path, *why = misplaced(e, path);
+	unsigned char head[128];
+	size_t got = 0;
+	git_object_t type;
+	if (why) {
+		e->rc = left_out(e, why);
+	} else if (mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id) == 0 &&
+		   type == GIT_OBJECT_BLOB && clock_of_head(&e->clock, head, got)) {
+		e->keyed = true;
+		return;
+	} else {
+		e->rc = examine(e, c->reg, path, true);
+	}
+	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
+		e->rc = MREG_ERROR;
+	mreg_error_clear();
+}
+
+static const collect *sorting;	/* qsort's context: one fold sorts at a time, under the registry's lock */
+
+static int cmp_keys(const void *a, const void *b)
+{
+	const entry *x = &sorting->ents[*(const size_t *)a], *y = &sorting->ents[*(const size_t *)b];
+	int64_t cx = x->keyed ? x->clock : x->ev->clock, cy = y->keyed ? y->clock : y->ev->clock;
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
+	/* then by id: the name, the last 37 bytes of the path */
+	const char *px = sorting->paths.ptr + x->path, *py = sorting->paths.ptr + y->path;
+	return strcmp(px + strlen(px) - 37, py + strlen(py) - 37);
+}
+
+/* Pass two's readers: chunks of the fold order, no further ahead of the fold than WINDOW entries. */
+#define WINDOW (64 * CHUNK)
+
+typedef struct {
+	collect *c;
+	const size_t *order;
+	size_t n;
+	atomic_size_t next;
+	unsigned char *done;	/* per chunk, under mu */
+	size_t applied;		/* where the fold is, under mu */
+	bool stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} stream;
+
+static void *stream_reader(void *arg)
+{
+	stream *s = arg;
+	for (;;) {
+		size_t at = atomic_fetch_add(&s->next, CHUNK);
+		if (at >= s->n)
+			break;
+		pthread_mutex_lock(&s->mu);
+		while (!s->stop && at >= s->applied + WINDOW)
+			pthread_cond_wait(&s->cv, &s->mu);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		for (size_t k = at; k < s->n && k < at + CHUNK; k++)
+			if (s->c->ents[s->order[k]].keyed)
+				read_shared(s->c, s->order[k]);
+		pthread_mutex_lock(&s->mu);
+		s->done[at / CHUNK] = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	mreg_odb_thread_done();
+	return NULL;
+}
+
+/* An entry pass one could not settle on its own: read again here, or its error taken up. */
+static int settle_first(collect *c, entry *e)
+{
+	const char *path = c->paths.ptr + e->path;
+	if (e->rc == 1) {
+		*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
+		if ((e->rc = examine(e, c->reg, path, false)) < 0)
+			return e->rc;
+	}
+	if (e->rc < 0)
+		return mreg_error_set(e->rc, "%s", e->msg);
+	if (e->problem) {
+		int rc = quarantine(c, path, "%s", e->problem);
+		free(e->problem);
+		e->problem = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/* The fold, in order: entry e (read by a reader, or here) to fn, or left out. */
+static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_event *ev, void *arg), void *arg)
+{
+	int64_t key = e->clock;
+	int rc;
+	if (e->keyed) {
+		if (!shared)
+			read_shared(c, (size_t)(e - c->ents));	/* the ready odb, with one thread: the same read */
+		if ((rc = settle_first(c, e)) < 0)
+			return rc;
+		if (e->ev && e->ev->clock != key)
+			return mreg_error_set(MREG_ECORRUPT, "event %s: its clock is not the one its head shows",
+					      e->ev->id);
+	}
+	rc = e->ev ? fn(e->ev, arg) : 0;
+	mreg_event_free(e->ev);
+	e->ev = NULL;
+	return rc;
+}
+
+static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
+			int (*fn)(const mreg_event *ev, void *arg), void *arg)
+{
+	stream s = { .c = c, .order = order, .n = n };
+	pthread_t tid[MREG_MAX_THREADS];
+	/* readers beside this thread, which folds: one a core (the fold is the smaller part); none for few */
+	int readers = shared && n >= MIN_SHARED && mreg_threads() > 1 ? mreg_threads() : 0, started = 0, rc = 0;
+	if (readers && !(s.done = calloc(n / CHUNK + 1, 1)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	for (int i = 0; i < readers; i++)
+		if (pthread_create(&tid[started], NULL, stream_reader, &s) == 0)
+			started++;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		if (started && k % CHUNK == 0) {
+			pthread_mutex_lock(&s.mu);
+			s.applied = k;
+			pthread_cond_broadcast(&s.cv);
+			while (!s.done[k / CHUNK])
+				pthread_cond_wait(&s.cv, &s.mu);
+			pthread_mutex_unlock(&s.mu);
+		}
+		rc = fold_one(c, &c->ents[order[k]], started > 0, fn, arg);
+	}
+	pthread_mutex_lock(&s.mu);
+	s.stop = true;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
+	free(s.done);
+	return rc;
+}
+
+int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
+		     int (*fn)(const mreg_event *ev, void *arg), void *arg)
+{
+	collect c = { .reg = reg, .defer = true };
+	git_oid events;
+	unsigned mode = 0;
+	size_t *order = NULL, n = 0;
+	int rc = mreg_registry_need_git(reg);
+	bool shared = false;
+	if (rc == 0)
+		rc = mreg_tree_path(&events, &mode, reg, tree_id, "events");
+	if (rc == 0 && mode != 040000) {
+		/* a file (or link) where the events should be: nothing to fold, and it says so */
+		c.nfiles++;
+		rc = quarantine(&c, "events", "%s", "not a directory");
+	} else if (rc == 0) {
+		mreg_buf path = MREG_BUF_INIT;
+		mreg_buf_puts(&path, "events");
+		rc = mreg_buf_oom(&path) ? mreg_error_set(MREG_ERROR, "out of memory") : walk_dir(&c, &events, &path, 0);
+		mreg_buf_dispose(&path);
+	} else if (rc == 1) {
+		rc = 0;	/* no events yet */
+	}
+	if (rc == 0 && c.nents) {
+		/* mreg's reader, its packs open, for every thread; else one thread reads all through the full road */
+		git_object_t type;
+		mreg_buf probe = MREG_BUF_INIT;
+		mreg_tree_read_named(&probe, &type, reg, &c.ents[0].id);
+		mreg_buf_dispose(&probe);
+		mreg_error_clear();
+		shared = reg->lodb && mreg_odb_ready(reg->lodb) == 0;
+		mreg_error_clear();
+	}
+	c.nfiles += (int64_t)c.nents;
+	if (rc == 0 && shared)
+		mreg_parallel_for(c.nents, CHUNK, key_one, &c, mreg_odb_thread_done);
+	else
+		for (size_t i = 0; i < c.nents; i++)
+			c.ents[i].rc = 1;	/* no key: read whole, in the walk's order, below */
+	/* what pass one settled, in the walk's order: its first error stops the fold, as one thread's would */
+	if (rc == 0 && !(order = malloc((c.nents + 1) * sizeof(*order))))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t i = 0; i < c.nents && rc == 0; i++) {
+		entry *e = &c.ents[i];
+		if (!e->keyed && (rc = settle_first(&c, e)) == 0 && e->ev)
+			order[n++] = i;
+		else if (e->keyed)
+			order[n++] = i;
+	}
+	if (rc == 0) {
+		st->nfiles = c.nfiles;	/* the base of the clock bound, before the fold */
+		rc = quarantine_into(st, &c);
+		/* what the fold's reads leave out goes straight to st */
+		mreg_state_free(c.q);
+		c.q = st;
+	}
+	if (rc == 0) {
+		sorting = &c;
+		qsort(order, n, sizeof(*order), cmp_keys);
+		sorting = NULL;
+		rc = fold_ordered(&c, order, n, shared, fn, arg);
+	}
+	for (size_t i = 0; i < c.nents; i++) {
+		mreg_event_free(c.ents[i].ev);
+		free(c.ents[i].problem);
+		free(c.ents[i].msg);
+	}
+	free(order);
+	free(c.ents);
+	mreg_buf_dispose(&c.paths);
+	if (c.q != st)
+		mreg_state_free(c.q);
+	return rc;
 }
 
 void mreg_events_free(mreg_event **evs, size_t n)

@@ -170,6 +170,16 @@ bool mreg_events_is_name(const char *name, size_t n);
 int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
 			const git_oid *tree);
 /*
+ * The events of tree_id, each handed to fn in fold order and freed after
+ * it; the files left out, and why, into st (with st->nfiles, before the
+ * first). Streamed: a first pass reads each file's clock from the head of
+ * its bytes, a second reads, parses and hands them over in order on every
+ * core, a bounded window ahead. Memory: the files' names and keys, not
+ * their events. The first error stops it.
+ */
+int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
+		     int (*fn)(const mreg_event *ev, void *arg), void *arg);
+/*
  * The events added between the trees old and tree (in fold order), the
  * files among them left out into *q (a state for its list only; NULL when
  * none) and the number of files seen under events/ into *nfiles. 1 when

@@ -95,6 +95,15 @@ int mreg_odb_refresh(mreg_odb *odb);
  */
 int mreg_odb_ready(mreg_odb *odb);
 void mreg_odb_thread_done(void);
+/*
+ * The first bytes of a packed object, at most want of them, with its type:
+ * for a look at the head of many objects. One whole in its pack is
+ * inflated no further than that; a delta is resolved whole. 1: not so here
+ * (a loose object, not found, damaged), for a full read to settle. Reads
+ * only; an odb made ready may be peeked by several threads at once.
+ */
+int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *type, const mreg_odb *odb,
+		  const git_oid *id);
 
 /*
  * A pack index, version 2: "\377tOc", 2, 256 cumulative counts, the sorted

@@ -66,6 +66,7 @@ struct mreg_odb {
  */
 static _Thread_local bool said;
 static _Thread_local struct libdeflate_decompressor *inflater;
+static _Thread_local z_stream *peeker;	/* reset for each peek, not set up anew */
 
 /* The newest pack first: a write's objects are in the packs written last. */
 static int cmp_mtime_desc(const void *a, const void *b)
@@ -456,6 +457,33 @@ void mreg_odb_thread_done(void)
 {
 	libdeflate_free_decompressor(inflater);
 	inflater = NULL;
+	if (peeker) {
+		inflateEnd(peeker);
+		free(peeker);
+		peeker = NULL;
+	}
+}
+
+/* The first bytes of a zlib stream (at most want of them): their number, or -1 when it does not inflate. */
+static long inflate_head(unsigned char *out, size_t want, const unsigned char *in, size_t avail)
+{
+	if (!peeker) {
+		if (!(peeker = calloc(1, sizeof(*peeker))))
+			return -1;
+		if (inflateInit(peeker) != Z_OK) {
+			free(peeker);
+			peeker = NULL;
+			return -1;
+		}
+	} else if (inflateReset(peeker) != Z_OK) {
+		return -1;
+	}
+	peeker->next_in = (Bytef *)(uintptr_t)in;
+	peeker->avail_in = avail > UINT32_MAX ? UINT32_MAX : (uInt)avail;
+	peeker->next_out = out;
+	peeker->avail_out = (uInt)want;
+	int zr = inflate(peeker, Z_SYNC_FLUSH);
+	return zr == Z_OK || zr == Z_STREAM_END ? (long)(want - peeker->avail_out) : -1;
 }
 
 /* A 7-bit varint of a delta header. */
@@ -708,6 +736,41 @@ static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_
 	}
 	return mreg_error_set(MREG_ECORRUPT, "object %s in '%s' is damaged", git_oid_tostr(hex, sizeof(hex), id),
 			      odb->objdir);
+}
+
+int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *type, const mreg_odb *odb,
+		  const git_oid *id)
+{
+	for (size_t i = 0; i < odb->npacks; i++) {
+		const odb_pack *p = &odb->packs[i];
+		int64_t off = p->idx && p->pack ? find_in_index(p, id->id) : -1;
+		if (off < 0)
+			continue;
+		const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
+		mreg_git_entry e;
+		if (off < 12 || q >= end || !mreg_git_entry_parse(&e, q, end))
+			return 1;	/* damage: the full read says what */
+		if (e.type < GIT_OBJECT_COMMIT || e.type > GIT_OBJECT_TAG) {
+			/* a delta (after a gc): resolved whole, its head kept */
+			unsigned char *all = NULL;
+			size_t len = 0;
+			if (read_packed(&all, &len, type, (mreg_odb *)odb, (odb_pack *)p, (uint64_t)off, 0) != 0) {
+				mreg_error_clear();
+				return 1;
+			}
+			*got = len < want ? len : want;
+			memcpy(out, all, *got);
+			free(all);
+			return 0;
+		}
+		long n = inflate_head(out, want < e.size ? want : (size_t)e.size, e.data, (size_t)(end - e.data));
+		if (n < 0)
+			return 1;
+		*got = (size_t)n;
+		*type = (git_object_t)e.type;
+		return 0;
+	}
+	return 1;
 }
 
 int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)

@@ -149,6 +149,14 @@ check "(k) fsck names the tag event and the missing registration" \
 R4=$T/r4
 bulk_registry "$R4" t 7 700
 full_checkout "$R4"
+# an event in another layout (compact, named by its own hash): read whole by the first pass, folded in its place
+"$MREG" -C "$R4" tag t1:1 compact >/dev/null
+tagp=$(cd "$R4" && git log --format= --name-only -1 | grep '^events/')
+jq -c . "$R4/$tagp" >"$T/compact.json"
+h=$("$XXH" "$T/compact.json")
+np="events/$(echo "$h" | cut -c1-2)/$(echo "$h" | cut -c3-4)/$h.json"
+mkdir -p "$R4/$(dirname "$np")" && cp "$T/compact.json" "$R4/$np" && git -C "$R4" rm -q "$tagp" &&
+	git -C "$R4" add "$np" && git -C "$R4" commit -qm "by hand: a tag in another layout"
 before=$("$MREG" -C "$R4" --json status | jq .events)
 first=$(cd "$R4" && git ls-files events | head -1)
 sed 's/"schema": 1/"schema": 2/' "$R4/$first" >"$R4/$first.new" && mv "$R4/$first.new" "$R4/$first"
@@ -171,6 +179,10 @@ expect_eq "(l) three files left out" "$(jq length "$T/f1/q")" 3
 check "(l) the same files left out, for the same reasons" cmp "$T/f1/q" "$T/f4/q"
 check "(l) byte-identical state files" diff -r "$T/f1/state" "$T/f4/state"
 expect_eq "(l) the edited one is left out of the fold" "$(jq .events "$R4/state/registry.json")" $((before - 1))
+expect_eq "(l) the tag in another layout is folded" "$("$MREG" -C "$R4" --json show t1:1 | jq -c .tags)" '["compact"]'
+# fsck folds the whole log in memory, its own way, and compares: the streamed fold's files are its
+"$MREG" -C "$R4" fsck >/dev/null 2>"$T/l.fsck"
+expect_eq "(l) fsck names the three files and nothing else" "$(grep -c . "$T/l.fsck") $(grep -c 'left out of the fold' "$T/l.fsck")" "3 3"
 # an event blob gone from the object store: the same error, naming it, either way
 victim=$(git -C "$R4" rev-parse "HEAD:$(cd "$R4" && git ls-files events | sed -n 300p)")
 git -C "$R4" repack -qad && git -C "$R4" cat-file -p "$victim" >"$T/victim.json"

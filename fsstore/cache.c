@@ -329,7 +329,8 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all)
 {
-	return load(out, reg, model, all, true, false, false);
+	/* one model's listing: the other models' rows are not read either */
+	return load(out, reg, model, all, true, false, model && !all);
 }
 
 int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model)

@@ -217,7 +217,7 @@ static int read_all(collect *c)
 			*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
 			e->rc = examine(e, c->reg, path, false);
 		} else if (rc == 0 && e->rc < 0) {
-			rc = mreg_error_set(e->rc, "%s", e->msg);
+			rc = mreg_error_set(e->rc, "%s", e->msg ? e->msg : "out of memory");
 		}
 		if (rc == 0 && e->rc < 0)
 			rc = e->rc;
@@ -347,17 +347,35 @@ static void key_one(void *arg, size_t i)
 	mreg_error_clear();
 }
 
-static const collect *sorting;	/* qsort's context: one fold sorts at a time, under the registry's lock */
+/* An entry's place in the fold: (clock, id), the id being its name. */
+typedef struct {
+	int64_t clock;
+	const char *name;
+	size_t i;
+} fold_key;
 
-static int cmp_keys(const void *a, const void *b)
+static int cmp_fold_keys(const void *a, const void *b)
 {
-	const entry *x = &sorting->ents[*(const size_t *)a], *y = &sorting->ents[*(const size_t *)b];
-	int64_t cx = x->keyed ? x->clock : x->ev->clock, cy = y->keyed ? y->clock : y->ev->clock;
-	if (cx != cy)
-		return cx < cy ? -1 : 1;
-	/* then by id: the name, the last 37 bytes of the path */
-	const char *px = sorting->paths.ptr + x->path, *py = sorting->paths.ptr + y->path;
-	return strcmp(px + strlen(px) - 37, py + strlen(py) - 37);
+	const fold_key *x = a, *y = b;
+	return x->clock != y->clock ? (x->clock < y->clock ? -1 : 1) : memcmp(x->name, y->name, 32);
+}
+
+/* The entries to fold (keyed, or read whole into an event) in fold order, into order. */
+static int sort_for_fold(size_t *order, const collect *c, size_t n)
+{
+	fold_key *k = malloc((n + 1) * sizeof(*k));
+	if (!k)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t j = 0; j < n; j++) {
+		const entry *e = &c->ents[order[j]];
+		const char *path = c->paths.ptr + e->path;
+		k[j] = (fold_key){ e->keyed ? e->clock : e->ev->clock, path + strlen(path) - 37, order[j] };
+	}
+	qsort(k, n, sizeof(*k), cmp_fold_keys);
+	for (size_t j = 0; j < n; j++)
+		order[j] = k[j].i;
+	free(k);
+	return 0;
 }
 
 /* Pass two's readers: chunks of the fold order, no further ahead of the fold than WINDOW entries. */
@@ -411,7 +429,7 @@ static int settle_first(collect *c, entry *e)
 			return e->rc;
 	}
 	if (e->rc < 0)
-		return mreg_error_set(e->rc, "%s", e->msg);
+		return mreg_error_set(e->rc, "%s", e->msg ? e->msg : "out of memory");
 	if (e->problem) {
 		int rc = quarantine(c, path, "%s", e->problem);
 		free(e->problem);
@@ -534,12 +552,8 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		mreg_state_free(c.q);
 		c.q = st;
 	}
-	if (rc == 0) {
-		sorting = &c;
-		qsort(order, n, sizeof(*order), cmp_keys);
-		sorting = NULL;
+	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0)
 		rc = fold_ordered(&c, order, n, shared, fn, arg);
-	}
 	for (size_t i = 0; i < c.nents; i++) {
 		mreg_event_free(c.ents[i].ev);
 		free(c.ents[i].problem);

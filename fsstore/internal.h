@@ -132,7 +132,8 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
  * not production.json: lazily, each loaded model's production version
  * taken from its file. A writer's state (mreg_cache_save reads
  * production.json only when the write changed a production entry) and a
- * listing's.
+ * listing's; with one model and not all, the others keep their rows of
+ * registry.json as bytes (as a write's do).
  */
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 /* A write's state: as mreg_cache_load_own, with the models it does not load kept as their rows of registry.json. */

@@ -63,12 +63,14 @@ typedef struct {
 /* Index a pack into repo's object database (libgit2's indexer checks every object as it goes). */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id);
 /*
- * Verify the backup id in dir. Without repo: index the pack in a scratch
- * repository and walk the head there (backup verify, restore-from). With
- * repo (a restore into a registry that has the head): see verify.c.
- * bundle_map: the bundle's bytes, kept mapped for the caller.
+ * Verify the backup id in dir. Without repo: index the pack in into (a
+ * new repository of the caller's, restore-from's, which keeps the
+ * objects), else in a scratch repository made and removed here, and walk
+ * the head there. With repo (a restore into a registry that has the
+ * head): see verify.c. bundle_map: the bundle's bytes, kept mapped for
+ * the caller.
  */
 int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id,
-			  git_repository *repo, const char **bundle_map, size_t *bundle_len);
+			  git_repository *repo, git_repository *into, const char **bundle_map, size_t *bundle_len);
 
 #endif

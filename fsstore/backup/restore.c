@@ -99,7 +99,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	cJSON_Delete(peek);
 	int dfd = -1;
 	if ((rc = mreg_backup_check_id(id)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_SH)) == 0)
-		rc = mreg_backup_verify_in(&meta, &bi, dir, id, local ? reg->repo : NULL, &bundle, &blen);
+		rc = mreg_backup_verify_in(&meta, &bi, dir, id, local ? reg->repo : NULL, NULL, &bundle, &blen);
 	if (dfd >= 0)
 		close(dfd);	/* the pre-restore backup takes it exclusively */
 	if (rc < 0)
@@ -184,30 +184,31 @@ static int target_empty(bool *was_dir, const char *target)
 	return 0;
 }
 
-/* A repository at tmp holding the bundle's pack, its branch (as the metadata names it) at the bundle's head. */
-static int init_aside(const char *tmp, const char *target, const char *branch, const mreg_backup_bundle *bi,
-		      const char *id)
+/* A new lean repository at tmp, its HEAD naming branch (as the backup's metadata names it), durable as it fills. */
+static int init_aside(git_repository **out, const char *tmp, const char *target, const char *branch)
 {
-	git_repository *repo = NULL;
-	git_reference *ref = NULL;
 	git_repository_init_options o;
-	char refname[300];
-	int rc = 0;
 	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 	o.flags = GIT_REPOSITORY_INIT_MKPATH;
-	o.initial_head = !strncmp(branch, "refs/heads/", 11) ? branch + 11 : "main";
+	o.initial_head = branch && !strncmp(branch, "refs/heads/", 11) ? branch + 11 : "main";
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);	/* the history is durable before it is in place */
-	if (git_repository_init_ext(&repo, tmp, &o) < 0)
+	if (git_repository_init_ext(out, tmp, &o) < 0)
 		return mreg_libgit2_error("cannot make a repository in", tmp);
 	/* lean, as mreg init makes it (README, "The work tree") */
-	if ((rc = mreg_registry_make_lean(repo, target)) == 0 &&
-	    (rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) == 0) {
-		snprintf(refname, sizeof(refname), "refs/heads/%s", o.initial_head);
-		if (git_reference_create(&ref, repo, refname, &bi->head, 1, "mreg: restore-from backup") < 0)
-			rc = mreg_libgit2_error("cannot set the branch of", target);
-	}
+	return mreg_registry_make_lean(*out, target);
+}
+
+/* Its branch at the bundle's head (the pack is in, indexed by the verify). */
+static int set_branch(git_repository *repo, const char *target, const mreg_backup_bundle *bi)
+{
+	git_reference *head = NULL, *ref = NULL;
+	int rc = 0;
+	if (git_reference_lookup(&head, repo, "HEAD") < 0 ||
+	    git_reference_create(&ref, repo, git_reference_symbolic_target(head), &bi->head, 1,
+				 "mreg: restore-from backup") < 0)
+		rc = mreg_libgit2_error("cannot set the branch of", target);
 	git_reference_free(ref);
-	git_repository_free(repo);
+	git_reference_free(head);
 	return rc;
 }
 
@@ -288,21 +289,27 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 	/* an empty or absent directory only: restore-from never overwrites */
 	if ((rc = target_empty(&target_was_dir, target)) < 0)
 		goto done;
-	int dfd = -1;
-	if ((rc = mreg_backup_check_id(id)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_SH)) == 0)
-		rc = mreg_backup_verify_in(&meta, &bi, dir, id, NULL, &data, &len);
-	if (dfd >= 0)
-		close(dfd);
-	if (rc < 0)
-		goto done;
 	/*
 	 * Built aside, in a directory beside the target, and renamed into
 	 * place at the end: a restore-from that is killed or fails leaves the
 	 * target as it was (absent or empty), so it can simply be run again.
+	 * The verify indexes the bundle's pack there, once.
 	 */
-	if ((rc = make_aside(&parent, &tmp, target)) < 0)
-		goto done;
-	if ((rc = init_aside(tmp, target, mreg_backup_meta_str(meta, "branch"), &bi, id)) < 0)
+	int dfd = -1;
+	cJSON *peek = NULL;
+	git_repository *aside = NULL;
+	if ((rc = mreg_backup_check_id(id)) == 0 && (rc = mreg_backup_read_meta(&peek, dir, id)) == 0 &&
+	    (rc = make_aside(&parent, &tmp, target)) == 0 &&
+	    (rc = init_aside(&aside, tmp, target, mreg_backup_meta_str(peek, "branch"))) == 0 &&
+	    (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_SH)) == 0)
+		rc = mreg_backup_verify_in(&meta, &bi, dir, id, NULL, aside, &data, &len);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc == 0)
+		rc = set_branch(aside, target, &bi);
+	git_repository_free(aside);
+	cJSON_Delete(peek);
+	if (rc < 0)
 		goto done;
 	if ((rc = mreg_registry_open(&reg, tmp)) < 0)
 		goto done;

@@ -174,7 +174,7 @@ int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, siz
  * repo (a restore into a registry that has the head): see below.
  */
 int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id, git_repository *repo,
-		     const char **bundle_map, size_t *bundle_len)
+			  git_repository *into, const char **bundle_map, size_t *bundle_len)
 {
 	bool local_history = repo != NULL;
 	cJSON *meta = NULL;
@@ -207,7 +207,11 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 	}
 	if ((rc = check_bundle_bytes(bi, data, len, meta)) < 0)
 		goto done;
-	if (!repo) {
+	if (!repo && into) {
+		if ((rc = mreg_backup_import_pack(into, bi->pack, bi->packlen, id)) < 0)
+			goto done;
+		repo = into;
+	} else if (!repo) {
 		if (!(scratch = mreg_strfmt("%s/.verify-XXXXXX", dir)) || !mkdtemp(scratch)) {
 			rc = mreg_error_set(MREG_ERROR, "cannot make a scratch directory in '%s': %s", dir, strerror(errno));
 			free(scratch);
@@ -295,7 +299,7 @@ int mreg_backup_verify(cJSON **report, mreg_registry *reg, const char *id)
 	int rc = mreg_backup_dir(&dir, reg);
 	*report = NULL;
 	if (rc == 0 && (rc = mreg_backup_check_id(id)) == 0 && (rc = mreg_backup_lock_dir(&dfd, dir, LOCK_SH)) == 0 &&
-	    (rc = mreg_backup_verify_in(&meta, &bi, dir, id, NULL, NULL, NULL)) == 0)
+	    (rc = mreg_backup_verify_in(&meta, &bi, dir, id, NULL, NULL, NULL, NULL)) == 0)
 		*report = verify_report(meta, &bi);
 	if (dfd >= 0)
 		close(dfd);

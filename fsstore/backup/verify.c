@@ -168,6 +168,18 @@ int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, siz
 	return rc;
 }
 
+/* A scratch repository in dir, *path its directory (to remove after). */
+static int make_scratch(git_repository **out, char **path, const char *dir)
+{
+	if (!(*path = mreg_strfmt("%s/.verify-XXXXXX", dir)) || !mkdtemp(*path)) {
+		int rc = mreg_error_set(MREG_ERROR, "cannot make a scratch directory in '%s': %s", dir, strerror(errno));
+		free(*path);
+		*path = NULL;
+		return rc;
+	}
+	return git_repository_init(out, *path, 1) < 0 ? mreg_libgit2_error("cannot make a scratch repository in", *path) : 0;
+}
+
 /*
  * Verify the backup id in dir. Without repo: index the pack in a scratch
  * repository and walk the head there (backup verify, restore-from). With
@@ -207,24 +219,12 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 	}
 	if ((rc = check_bundle_bytes(bi, data, len, meta)) < 0)
 		goto done;
-	if (!repo && into) {
-		if ((rc = mreg_backup_import_pack(into, bi->pack, bi->packlen, id)) < 0)
+	if (!repo) {
+		if (!into && (rc = make_scratch(&tmp, &scratch, dir)) < 0)
 			goto done;
-		repo = into;
-	} else if (!repo) {
-		if (!(scratch = mreg_strfmt("%s/.verify-XXXXXX", dir)) || !mkdtemp(scratch)) {
-			rc = mreg_error_set(MREG_ERROR, "cannot make a scratch directory in '%s': %s", dir, strerror(errno));
-			free(scratch);
-			scratch = NULL;
+		repo = into ? into : tmp;
+		if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) < 0)
 			goto done;
-		}
-		if (git_repository_init(&tmp, scratch, 1) < 0) {
-			rc = mreg_libgit2_error("cannot make a scratch repository in", scratch);
-			goto done;
-		}
-		if ((rc = mreg_backup_import_pack(tmp, bi->pack, bi->packlen, id)) < 0)
-			goto done;
-		repo = tmp;
 	}
 	/*
 	 * Completeness. A head that is the registry's own history (HEAD or an

@@ -293,6 +293,8 @@ static const char *str_of(const cJSON *o, const char *k)
 /* A model's name, description and type, from any object that carries them. */
 static int read_model_names(mreg_model *m, const cJSON *o)
 {
+	free(m->name);	/* a row read again after a read that failed half way */
+	free(m->description);
 	m->name = mreg_strdup(str_of(o, "name"));
 	m->description = mreg_strdup(str_of(o, "description"));
 	m->type = mreg_type_parse(str_of(o, "model_type"));

@@ -10,7 +10,8 @@
  * into a scratch objects/ directory: pack/pack-<zeros>.pack and .idx, and
  * <xx>/<38 hex> for each loose object. Then every id the index lists (up to
  * 256), every loose id and one id that is nowhere are read, the first of
- * them twice around a refresh.
+ * them twice around a refresh; then, the odb made ready, the head of each
+ * (mreg_odb_peek), which must be the first bytes of what a whole read gives.
  *
  * A read answers 0 with an object whose git hash (computed here by
  * libgit2, not by mreg) is the id asked for, 1 (not here: the caller asks
@@ -89,6 +90,27 @@ static void read_one(mreg_odb *odb, const unsigned char *raw)
 	mreg_buf_dispose(&b);
 }
 
+/* The head of an object (mreg_odb_peek) on the odb made ready: 0 or 1, and when a whole read answers too, its first bytes. */
+static void peek_one(mreg_odb *odb, const unsigned char *raw)
+{
+	git_oid id;
+	git_object_t type = GIT_OBJECT_INVALID, full_type = GIT_OBJECT_INVALID;
+	unsigned char head[128];
+	size_t got = 0;
+	mreg_buf b = MREG_BUF_INIT;
+	memcpy(id.id, raw, 20);
+	mreg_error_clear();
+	int rc = mreg_odb_peek(head, &got, sizeof(head), &type, odb, &id);
+	CHECK(rc == 0 || rc == 1);
+	if (rc == 0 && mreg_odb_read_named(&b, &full_type, odb, &id) == 0) {
+		CHECK(full_type == type);
+		CHECK(got == (b.size < sizeof(head) ? b.size : sizeof(head)));
+		CHECK(!memcmp(head, b.ptr, got));
+	}
+	mreg_buf_dispose(&b);
+	mreg_error_clear();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data, *end = p + size;
@@ -157,6 +179,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		read_one(odb, ids[i]);
 	CHECK(mreg_odb_refresh(odb) == 0);
 	read_one(odb, ids[0]);
+	if (mreg_odb_ready(odb) == 0)
+		for (size_t i = 0; i < nids; i++)
+			peek_one(odb, ids[i]);
+	mreg_error_clear();
+	mreg_odb_thread_done();
 	mreg_odb_free(odb);
 
 	for (int i = 0; i < nwritten; i++)

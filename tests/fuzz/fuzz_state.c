@@ -8,7 +8,8 @@
  * takes it, the lazy ones and the full ones, on a state read from the
  * registry file and on its own; every version read is then materialized,
  * and whatever read whole is written out again, as a writer does with the
- * state it loaded. Each file is copied into a buffer of its exact size, so
+ * state it loaded; registry.json also as a write reads it, its rows kept
+ * as bytes. Each file is copied into a buffer of its exact size, so
  * a read past its end is caught.
  *
  * A reader must answer 0 or a negative code, with a one-line message: a
@@ -111,6 +112,34 @@ static void read_on_registry(const part *parts, size_t n, bool lazy)
 	mreg_state_free(st);
 }
 
+/*
+ * registry.json as a write reads it (its model rows kept as bytes), the
+ * model files read lazily into it, then written out: the models loaded
+ * from their rows, the others as their bytes; then every row read whole.
+ */
+static void read_rows(const part *parts, size_t n)
+{
+	mreg_state *st = NULL;
+	char *buf = malloc(parts[0].len ? parts[0].len : 1);
+	CHECK(buf);
+	memcpy(buf, parts[0].data, parts[0].len);
+	int rc = mreg_state_read_registry_rows(&st, buf, parts[0].len);
+	CHECK(rc <= 1);
+	if (rc != 0) {
+		free(buf);
+		if (rc < 0)
+			check_rc(rc);
+		return;
+	}
+	for (size_t i = 2; i < n; i++)
+		check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
+	write_all(st);
+	check_rc(mreg_state_rows_materialize(st));
+	materialize_all(st);
+	write_all(st);
+	mreg_state_free(st);
+}
+
 static void read_alone(const part *p, int version)
 {
 	mreg_state *st = NULL;
@@ -145,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mreg_error_clear();
 	read_on_registry(parts, n, true);
 	read_on_registry(parts, n, false);
+	read_rows(parts, n);
 	for (size_t i = 1; i < n; i++)
 		read_alone(&parts[i], (int)(size % 4));	/* 0: the latest; else a number */
 	for (size_t i = 0; i < n; i++)

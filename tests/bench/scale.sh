@@ -7,7 +7,8 @@
 # through the CLI and the library, the first read after HEAD moved by one
 # event, a listing of one model, a cold fold (refresh --full) with its peak
 # memory, fsck, git gc against mreg gc on copies of the same registry,
-# backup create and restore-from, and the disk per event; at 100,000 events
+# backup create and restore-from, and the disk per event (the writes in
+# turns across the sizes, the rest size by size); at 100,000 events
 # also a sync that receives them all (a node cloned when the registry held
 # none) and `mreg check` of the whole range on a bare hub. Prints the numbers
 # and a table of medians by size at the end; never fails on time.
@@ -35,21 +36,39 @@ step() {
 	"$@" || { echo "scale: step failed: $*" >&2; exit 1; }
 }
 
+label_of() {
+	k=$(($1 * 1000))
+	case $k in
+	*000000) echo $((k / 1000000))M ;;
+	*000) echo $((k / 1000))k ;;
+	*) echo $k ;;
+	esac
+}
+
+# every registry first, then the one-event writes on them in turns (three
+# rounds of 5 writes of each kind, sizes alternating), so that the ratio
+# between sizes is measured in one stretch of time, not minutes apart
 sizes=""
 for m in ${SCALE_MODELS:-1 10 100 1000}; do
-	k=$((m * 1000))
-	case $k in
-	*000000) label=$((k / 1000000))M ;;
-	*000) label=$((k / 1000))k ;;
-	*) label=$k ;;
-	esac
+	label=$(label_of "$m")
 	sizes="$sizes $label"
-	r=reg$label
 	echo
 	echo "== $label events: $m model(s) x 250 versions, 1,000 events each =="
-	step "$LIB" build100k "$r" "$m"
-	git -C "$r" config mreg.actor bench
-	step "$LIB" onewrites "$MREG" "$r" "$label" 15 model_000 model.pt
+	step "$LIB" build100k "reg$label" "$m"
+	git -C "reg$label" config mreg.actor bench
+done
+for round in 1 2 3; do
+	for label in $sizes; do
+		echo
+		echo "== one-event writes at $label events, round $round of 3 =="
+		step "$LIB" onewrites "$MREG" "reg$label" "$label" 5 model_000 model.pt
+	done
+done
+
+for label in $sizes; do
+	r=reg$label
+	echo
+	echo "== $label events: the other commands =="
 	step "$LIB" refresh "$MREG" "$r" 1 3 model_000:50 "refresh_$label"
 	step "$LIB" spawn "list_$label" 20 "$MREG" -C "$r" list --model model_000
 	step "$LIB" time "fold_$label" "$MREG" -C "$r" refresh --full
@@ -79,8 +98,12 @@ for m in ${SCALE_MODELS:-1 10 100 1000}; do
 	rm -rf "$r"
 done
 
-# the medians by size, from the results file (key value per line)
-get() { awk -v k="$1" '$1 == k { v = $2 } END { if (v == "") print "-"; else print v }' "$BENCH_RESULTS"; }
+# the medians by size, from the results file (key value per line): a key
+# recorded in several rounds gives the median of its values
+get() {
+	awk -v k="$1" '$1 == k { print $2 }' "$BENCH_RESULTS" | sort -g |
+		awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 echo
 echo "== by history size (medians; ms unless said) =="
 printf '  %-38s' "events"

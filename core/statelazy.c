@@ -52,6 +52,45 @@ static int string_at(char *out, size_t size, const char *q, const char *eol)
 }
 
 /*
+ * An object at depth 2 as our writer lays it out (a version in a model
+ * file, a row of registry.json), line by line: each call moves to the next
+ * line, false at the object's closing line ("    }": close is just past
+ * it) or at the end of the bytes.
+ */
+typedef struct {
+	const char *start, *end;	/* the object's "{", the end of the bytes */
+	const char *line, *eol;		/* the line read, and its end */
+	const char *close;
+} obj_lines;
+
+static bool next_line(obj_lines *o)
+{
+	o->line = o->line ? o->eol + 1 : o->start;
+	if (o->line >= o->end)
+		return false;
+	const char *nl = memchr(o->line, '\n', (size_t)(o->end - o->line));
+	o->eol = nl ? nl : o->end;
+	if (o->line > o->start && o->eol - o->line >= 5 && !memcmp(o->line, "    }", 5)) {
+		o->close = o->line + 5;
+		return false;
+	}
+	return true;
+}
+
+/* The member on o's line when it is indented by indent spaces: its key (kn bytes) and value, past `": `. */
+static bool member_of(const obj_lines *o, size_t indent, const char **key, size_t *kn, const char **val)
+{
+	size_t len = (size_t)(o->eol - o->line);
+	if (len <= indent + 1 || o->line[indent] != '"' || strspn(o->line, " ") != indent)
+		return false;
+	*key = o->line + indent + 1;
+	const char *q = memchr(*key, '"', len - indent - 1);
+	*kn = q ? (size_t)(q - *key) : 0;
+	*val = q && o->eol - q > 3 ? q + 3 : o->eol;
+	return true;
+}
+
+/*
  * The cheap fields of one version object as our writer lays it out in a
  * model file, in one pass over its lines: the version's own keys are
  * indented 6 spaces, the metrics' 8 (and only lines inside "metrics" are
@@ -61,38 +100,29 @@ static int string_at(char *out, size_t size, const char *q, const char *eol)
  */
 static long read_version_lazy(mreg_version *v, const char *p, const char *end)
 {
-	const char *line = p, *close = NULL;
+	obj_lines o = { p, end, NULL, NULL, NULL };
 	char stage[16] = "";
 	long ver = -1, claimed = -1;
 	bool in_metrics = false;
+	const char *key, *val;
+	size_t kn;
 	v->ref[0] = v->updated_at[0] = '\0';
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *eol = nl ? nl : end;
-		size_t len = (size_t)(eol - line);
-		if (line > p && len >= 5 && !memcmp(line, "    }", 5)) {
-			close = line + 5;
-			break;
-		}
+	while (next_line(&o)) {
+		const char *eol = o.eol;
 		if (in_metrics) {
-			if (len >= 7 && !memcmp(line, "      }", 7)) {
+			if (eol - o.line >= 7 && !memcmp(o.line, "      }", 7)) {
 				in_metrics = false;
-			} else if (len > 9 && !memcmp(line, "        \"", 9)) {
-				const char *key = line + 9, *q = memchr(key, '"', len - 9);
-				for (int i = 0; q && i < MREG_METRIC_COUNT; i++) {
+			} else if (member_of(&o, 8, &key, &kn, &val)) {
+				for (int i = 0; kn && i < MREG_METRIC_COUNT; i++) {
 					const char *name = mreg_metric_name((mreg_metric)i);
-					size_t kn = strlen(name);
-					if ((size_t)(q - key) == kn && !memcmp(key, name, kn) && eol - q > 3 &&
-					    !(eol - (q + 3) >= 4 && !memcmp(q + 3, "null", 4))) {
-						v->metrics.v[i] = number_at(q + 3, eol);
+					if (kn == strlen(name) && !memcmp(key, name, kn) && val < eol &&
+					    !(eol - val >= 4 && !memcmp(val, "null", 4))) {
+						v->metrics.v[i] = number_at(val, eol);
 						v->metrics.present |= 1u << i;
 					}
 				}
 			}
-		} else if (len > 7 && !memcmp(line, "      \"", 7)) {
-			const char *key = line + 7, *q = memchr(key, '"', len - 7);
-			size_t kn = q ? (size_t)(q - key) : 0;
-			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
+		} else if (member_of(&o, 6, &key, &kn, &val)) {
 #define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
 			if (KEY("version"))
 				ver = count_at(val, eol);
@@ -108,8 +138,8 @@ static long read_version_lazy(mreg_version *v, const char *p, const char *end)
 				in_metrics = *val == '{' && !(val + 1 < eol && val[1] == '}');
 #undef KEY
 		}
-		line = eol + 1;
 	}
+	const char *close = o.close;
 	if (!close || *p != '{' || ver < 1 || claimed < 1 || !v->ref[0] || !v->updated_at[0] ||
 	    (v->stage = mreg_stage_parse(stage)) == MREG_STAGE_NONE)
 		return BAD("version in a model file");
@@ -384,41 +414,32 @@ static const char rows_key[] = ",\n  \"model_list\": [";
 
 static int read_row_lazy(mreg_state *st, const char *p, const char *end, const char **next)
 {
+	obj_lines o = { p, end, NULL, NULL, NULL };
 	char id[MREG_ID_MAX + 1] = "", last[33] = "";
 	long versions = -1, latest = -1, clock = -1, prod = -1;
-	const char *line = p, *close = NULL;
+	const char *key, *val;
+	size_t kn;
 	mreg_model *m;
 	int rc;
-	/* one pass over its lines: members at 6 spaces, the object's end at 4 */
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *eol = nl ? nl : end;
-		size_t len = (size_t)(eol - line);
-		if (line > p && len >= 5 && !memcmp(line, "    }", 5)) {
-			close = line + 5;
-			break;
-		}
-		if (len > 7 && !memcmp(line, "      \"", 7)) {
-			const char *key = line + 7, *q = memchr(key, '"', len - 7);
-			size_t kn = q ? (size_t)(q - key) : 0;
-			const char *val = q && eol - q > 3 ? q + 3 : eol;	/* past `": ` */
+	while (next_line(&o)) {
+		if (!member_of(&o, 6, &key, &kn, &val))
+			continue;
 #define KEY(s) (kn == sizeof(s) - 1 && !memcmp(key, s, kn))
-			if (KEY("model_id") && string_at(id, sizeof(id), val, eol) < 0)
-				return BAD("model row");
-			else if (KEY("last_event") && string_at(last, sizeof(last), val, eol) < 0)
-				return BAD("model row");
-			else if (KEY("versions"))
-				versions = count_at(val, eol);
-			else if (KEY("latest_version"))
-				latest = count_at(val, eol);
-			else if (KEY("clock"))	/* bounded by the event files (MREG_CLOCK_SLACK): exact in a double */
-				clock = (long)number_at(val, eol);
-			else if (KEY("production_version"))
-				prod = count_at(val, eol);
+		if (KEY("model_id") && string_at(id, sizeof(id), val, o.eol) < 0)
+			return BAD("model row");
+		else if (KEY("last_event") && string_at(last, sizeof(last), val, o.eol) < 0)
+			return BAD("model row");
+		else if (KEY("versions"))
+			versions = count_at(val, o.eol);
+		else if (KEY("latest_version"))
+			latest = count_at(val, o.eol);
+		else if (KEY("clock"))	/* bounded by the event files (MREG_CLOCK_SLACK): exact in a double */
+			clock = (long)number_at(val, o.eol);
+		else if (KEY("production_version"))
+			prod = count_at(val, o.eol);
 #undef KEY
-		}
-		line = eol + 1;
 	}
+	const char *close = o.close;
 	if (!close || !id[0] || mreg_id_problem(id) || versions < 0 || latest < 0 || clock < 0 || prod < 0 || !last[0])
 		return BAD("model row");
 	if (st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) >= 0)

@@ -184,6 +184,20 @@ static void read_shared(void *arg, size_t i)
 	mreg_error_clear();
 }
 
+/* mreg's reader with every pack open, for threads to read at once (opened on first, as a read would open it). */
+static bool ready_to_share(mreg_registry *reg, const git_oid *first)
+{
+	if (!reg->lodb) {
+		git_object_t type;
+		mreg_buf probe = MREG_BUF_INIT;
+		mreg_tree_read_named(&probe, &type, reg, first);
+		mreg_buf_dispose(&probe);
+	}
+	bool ready = reg->lodb && mreg_odb_ready(reg->lodb) == 0;
+	mreg_error_clear();
+	return ready;
+}
+
 /*
  * Read every noted entry, on as many threads as there are cores when there
  * are enough of them and mreg's own reader has the packs open; then each
@@ -193,19 +207,8 @@ static void read_shared(void *arg, size_t i)
  */
 static int read_all(collect *c)
 {
-	bool shared = c->nents >= MIN_SHARED && mreg_threads() > 1;
+	bool shared = c->nents >= MIN_SHARED && mreg_threads() > 1 && ready_to_share(c->reg, &c->ents[0].id);
 	int rc = 0;
-	if (shared && !c->reg->lodb) {
-		git_object_t type;
-		mreg_buf probe = MREG_BUF_INIT;	/* opens mreg's reader on the first entry, as a read would */
-		mreg_tree_read_named(&probe, &type, c->reg, &c->ents[0].id);
-		mreg_buf_dispose(&probe);
-		mreg_error_clear();
-	}
-	if (shared && (!c->reg->lodb || mreg_odb_ready(c->reg->lodb) < 0)) {
-		mreg_error_clear();
-		shared = false;
-	}
 	if (shared)
 		mreg_parallel_for(c->nents, CHUNK, read_shared, c, mreg_odb_thread_done);
 	for (size_t i = 0; i < c->nents; i++) {
@@ -519,16 +522,9 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	} else if (rc == 1) {
 		rc = 0;	/* no events yet */
 	}
-	if (rc == 0 && c.nents) {
-		/* mreg's reader, its packs open, for every thread; else one thread reads all through the full road */
-		git_object_t type;
-		mreg_buf probe = MREG_BUF_INIT;
-		mreg_tree_read_named(&probe, &type, reg, &c.ents[0].id);
-		mreg_buf_dispose(&probe);
-		mreg_error_clear();
-		shared = reg->lodb && mreg_odb_ready(reg->lodb) == 0;
-		mreg_error_clear();
-	}
+	/* else one thread reads every file whole, through the full road */
+	if (rc == 0 && c.nents)
+		shared = ready_to_share(reg, &c.ents[0].id);
 	c.nfiles += (int64_t)c.nents;
 	if (rc == 0 && shared)
 		mreg_parallel_for(c.nents, CHUNK, key_one, &c, mreg_odb_thread_done);

@@ -183,6 +183,12 @@ expect_eq "(l) the tag in another layout is folded" "$("$MREG" -C "$R4" --json s
 # fsck folds the whole log in memory, its own way, and compares: the streamed fold's files are its
 "$MREG" -C "$R4" fsck >/dev/null 2>"$T/l.fsck"
 expect_eq "(l) fsck names the three files and nothing else" "$(grep -c . "$T/l.fsck") $(grep -c 'left out of the fold' "$T/l.fsck")" "3 3"
+# a repack with deltas (as a gc makes): the first pass resolves them for the heads; the same state
+git -C "$R4" repack -qadf --window=50
+deltas=$(for i in "$R4"/.git/objects/pack/*.idx; do git verify-pack -v "$i"; done | awk '$2 == "blob" && NF >= 7' | wc -l)
+expect_eq "(l) the repack made deltas of event files" "$([ "$deltas" -gt 100 ] && echo yes)" yes
+folds 4 "$T/f5"
+check "(l) folded from deltas: byte-identical state files" diff -r "$T/f1/state" "$T/f5/state"
 # an event blob gone from the object store: the same error, naming it, either way
 victim=$(git -C "$R4" rev-parse "HEAD:$(cd "$R4" && git ls-files events | sed -n 300p)")
 git -C "$R4" repack -qad && git -C "$R4" cat-file -p "$victim" >"$T/victim.json"

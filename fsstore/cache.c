@@ -515,7 +515,7 @@ static int save_in(int top, int models, mreg_state *st)
 	mreg_parallel_for(n, 1, save_model, &sv, NULL);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (sv.rc[i] < 0)
-			rc = mreg_error_set(sv.rc[i], "%s", sv.msg[i]);
+			rc = mreg_error_set(sv.rc[i], "%s", sv.msg[i] ? sv.msg[i] : "out of memory");
 		else
 			sv.todo[i]->dirty = false;
 	}

@@ -412,6 +412,13 @@ done:
  */
 static const char rows_key[] = ",\n  \"model_list\": [";
 
+/* A clock: a whole number no larger than 2^53 (the parser's bound), else -1. */
+static long clock_at(const char *p, const char *end)
+{
+	double v = number_at(p, end);
+	return v >= 0 && v <= 9007199254740992.0 && v == (double)(long)v ? (long)v : -1;
+}
+
 static int read_row_lazy(mreg_state *st, const char *p, const char *end, const char **next)
 {
 	obj_lines o = { p, end, NULL, NULL, NULL };
@@ -433,8 +440,8 @@ static int read_row_lazy(mreg_state *st, const char *p, const char *end, const c
 			versions = count_at(val, o.eol);
 		else if (KEY("latest_version"))
 			latest = count_at(val, o.eol);
-		else if (KEY("clock"))	/* bounded by the event files (MREG_CLOCK_SLACK): exact in a double */
-			clock = (long)number_at(val, o.eol);
+		else if (KEY("clock"))
+			clock = clock_at(val, o.eol);
 		else if (KEY("production_version"))
 			prod = count_at(val, o.eol);
 #undef KEY

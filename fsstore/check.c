@@ -303,35 +303,42 @@ static bool had_quarantined(const mreg_state *st, const char *path)
 	return false;
 }
 
+typedef struct {
+	mreg_state *st;
+	const event_index *ix;
+	bool seen_new;
+	bool *interleaved;
+} folding;
+
+static int fold_one(const mreg_event *ev, void *arg)
+{
+	folding *f = arg;
+	if (f->ix && find_event(f->ix, ev->id))
+		f->seen_new = true;
+	else if (f->ix && f->seen_new)
+		*f->interleaved = true;
+	return mreg_fold_apply_bulk(f->st, ev);
+}
+
 /*
- * The fold of a tree (NULL: of nothing), in memory. With ix: *interleaved
- * set when an event not of the range comes after one of it in fold order
- * (then the events before the range do not fold as they did at the base).
+ * The fold of a tree (NULL: of nothing), streamed (mreg_events_fold). With
+ * ix: *interleaved set when an event not of the range comes after one of
+ * it in fold order (then the events before the range do not fold as they
+ * did at the base).
  */
 static int fold_tree(mreg_state **out, bool *interleaved, mreg_registry *reg, const git_oid *tree, const event_index *ix)
 {
-	mreg_event **evs = NULL;
-	size_t n = 0;
-	mreg_state *st = NULL;
-	bool seen_new = false;
-	int rc = mreg_state_new(&st);
+	folding f = { NULL, ix, false, interleaved };
+	int rc = mreg_state_new(&f.st);
 	if (rc == 0 && tree)
-		rc = mreg_events_read(&evs, &n, st, reg, tree);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (ix && find_event(ix, evs[i]->id))
-			seen_new = true;
-		else if (ix && seen_new)
-			*interleaved = true;
-		rc = mreg_fold_apply_bulk(st, evs[i]);
-	}
+		rc = mreg_events_fold(reg, tree, f.st, fold_one, &f);
 	if (rc == 0)
-		rc = mreg_state_check_all(st);
-	mreg_events_free(evs, n);
+		rc = mreg_state_check_all(f.st);
 	if (rc < 0) {
-		mreg_state_free(st);
-		st = NULL;
+		mreg_state_free(f.st);
+		f.st = NULL;
 	}
-	*out = st;
+	*out = f.st;
 	return rc;
 }
 

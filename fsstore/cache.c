@@ -468,31 +468,35 @@ static void remove_stale_models(int top, int models, const mreg_state *st)
 		closedir(d);
 }
 
-/* The dirty models of a save, written on every core when there are many (a full fold's). */
+/* A dirty model of a save, and how its write went: written on every core when there are many (a full fold's). */
 typedef struct {
-	mreg_model **todo;
-	int dir;
-	int *rc;
-	char **msg;
+	mreg_model *m;
+	int rc;
+	char *msg;
 } saving;
+
+typedef struct {
+	saving *todo;
+	int dir;
+} save_job;
 
 static void save_model(void *arg, size_t i)
 {
-	saving *sv = arg;
-	mreg_model *m = sv->todo[i];
+	const save_job *job = arg;
+	saving *sv = &job->todo[i];
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_span *spans = NULL;
 	size_t nspans = 0;
 	char name[MREG_ID_MAX + 8];
-	int rc = mreg_state_write_model_spans(&b, &spans, &nspans, m);
-	snprintf(name, sizeof(name), "%s.json", m->id);
+	int rc = mreg_state_write_model_spans(&b, &spans, &nspans, sv->m);
+	snprintf(name, sizeof(name), "%s.json", sv->m->id);
 	if (rc == 0)
-		rc = mreg_fs_write_atomic_at(sv->dir, name, &b, spans, nspans, false);
+		rc = mreg_fs_write_atomic_at(job->dir, name, &b, spans, nspans, false);
 	free(spans);
 	mreg_buf_dispose(&b);
-	if (rc < 0 && !(sv->msg[i] = mreg_strdup(mreg_error_last())))
+	if (rc < 0 && !(sv->msg = mreg_strdup(mreg_error_last())))
 		rc = MREG_ERROR;
-	sv->rc[i] = rc;
+	sv->rc = rc;
 	mreg_error_clear();
 }
 
@@ -503,21 +507,24 @@ static int save_in(int top, int models, mreg_state *st)
 	mreg_span one;
 	size_t n = 0;
 	int rc = 0;
-	saving sv = { calloc(st->nmodels + 1, sizeof(mreg_model *)), models, calloc(st->nmodels + 1, sizeof(int)),
-		      calloc(st->nmodels + 1, sizeof(char *)) };
-	if (!sv.todo || !sv.rc || !sv.msg) {
+	for (size_t i = 0; i < st->nmodels; i++)
+		n += st->models[i]->loaded && st->models[i]->dirty;
+	saving *sv = calloc(n + 1, sizeof(*sv));
+	if (!sv) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
+	n = 0;
 	for (size_t i = 0; i < st->nmodels; i++)
 		if (st->models[i]->loaded && st->models[i]->dirty)
-			sv.todo[n++] = st->models[i];
-	mreg_parallel_for(n, 1, save_model, &sv, NULL);
+			sv[n++] = (saving){ st->models[i], 0, NULL };
+	save_job job = { sv, models };
+	mreg_parallel_for(n, 1, save_model, &job, NULL);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (sv.rc[i] < 0)
-			rc = mreg_error_set(sv.rc[i], "%s", sv.msg[i] ? sv.msg[i] : "out of memory");
+		if (sv[i].rc < 0)
+			rc = mreg_error_set(sv[i].rc, "%s", sv[i].msg ? sv[i].msg : "out of memory");
 		else
-			sv.todo[i]->dirty = false;
+			sv[i].m->dirty = false;
 	}
 	if (rc < 0)
 		goto done;
@@ -537,11 +544,9 @@ static int save_in(int top, int models, mreg_state *st)
 	one = (mreg_span){ NULL, 0, b.size };
 	rc = mreg_fs_write_atomic_at(top, "registry.json", &b, &one, 1, false);
 done:
-	for (size_t i = 0; sv.msg && i < n; i++)
-		free(sv.msg[i]);
-	free(sv.todo);
-	free(sv.rc);
-	free(sv.msg);
+	for (size_t i = 0; sv && i < n; i++)
+		free(sv[i].msg);
+	free(sv);
 	mreg_buf_dispose(&b);
 	return rc;
 }

@@ -468,7 +468,9 @@ static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
 	stream s = { .c = c, .order = order, .n = n };
 	pthread_t tid[MREG_MAX_THREADS];
 	/* readers beside this thread, which folds: one a core (the fold is the smaller part); none for few */
-	int readers = shared && n >= MIN_SHARED && mreg_threads() > 1 ? mreg_threads() : 0, started = 0, rc = 0;
+	int readers = shared && n >= MIN_SHARED ? mreg_threads() : 0, started = 0, rc = 0;
+	if (readers == 1)
+		readers = 0;	/* one thread: this one reads as it folds */
 	if (readers && !(s.done = calloc(n / CHUNK + 1, 1)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	pthread_mutex_init(&s.mu, NULL);

@@ -85,6 +85,8 @@ int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oi
  */
 int mreg_odb_read_named(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id);
 bool mreg_odb_unsure(const mreg_odb *odb);
+/* 0: id is here (in a pack's index, or a loose file), unread; 1: not found here, as mreg_odb_read. */
+int mreg_odb_has(mreg_odb *odb, const git_oid *id);
 /* Look at objects/pack again: packs written since are read, packs removed since dropped. */
 int mreg_odb_refresh(mreg_odb *odb);
 /*
@@ -215,6 +217,12 @@ int mreg_git_commit_write(mreg_buf *out, const git_oid *tree, const git_oid *par
 int mreg_git_commit_sign(mreg_buf *out, const char *commit, size_t len, const char *sig);
 /* A commit's tree from its bytes; false when they do not start as a commit does. */
 bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len);
+/*
+ * The next parent a commit names, from *p on (just past its tree line, at
+ * 46 bytes): 1 and the id, 0 when the parent lines are over, -1 when one
+ * is not a parent line as git writes it.
+ */
+int mreg_git_commit_next_parent(git_oid *out, const char **p, const char *end);
 
 /* ---- packw.c: packs, their indexes, loose objects, bundles written ---- */
 

@@ -137,3 +137,13 @@ bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len)
 {
 	return len >= 46 && !memcmp(data, "tree ", 5) && data[45] == '\n' && git_oid_fromstrn(out, data + 5, 40) == 0;
 }
+
+int mreg_git_commit_next_parent(git_oid *out, const char **p, const char *end)
+{
+	if (end - *p < 7 || memcmp(*p, "parent ", 7))
+		return 0;
+	if (end - *p < 48 || (*p)[47] != '\n' || git_oid_fromstrn(out, *p + 7, 40) < 0)
+		return -1;
+	*p += 48;
+	return 1;
+}

@@ -783,6 +783,17 @@ int mreg_odb_read_named(mreg_buf *out, git_object_t *type, mreg_odb *odb, const 
 	return odb_read(out, type, odb, id, false);
 }
 
+int mreg_odb_has(mreg_odb *odb, const git_oid *id)
+{
+	for (size_t i = 0; i < odb->npacks; i++)
+		if ((odb->packs[i].idx || load_index(odb, &odb->packs[i])) && find_in_index(&odb->packs[i], id->id) >= 0)
+			return 0;
+	char *path = mreg_git_loose_path(odb->objdir, id);
+	int there = path ? access(path, F_OK) == 0 : mreg_error_set(MREG_ERROR, "out of memory");
+	free(path);
+	return there < 0 ? there : !there;
+}
+
 bool mreg_odb_unsure(const mreg_odb *odb)
 {
 	return odb->unsure;

@@ -397,6 +397,45 @@ if [ -n "$(xxh "$CB/$H.bundle")" ]; then
 	bad "(h2) backup restore into a registry without that history" 1 "corrupt backup '$H2'" corr/other \
 		"$MREG" -C corr/other backup restore "$H2"
 	expect_eq "(h2) restore refused: no backup made or removed" "$(lsdir "$CB")" "$_l"
+	# (h3) a consistent bundle whose pack lacks one event file the head reaches:
+	# every byte and checksum holds, only the walk of the head finds the gap
+	H3=$(newbk $C incomplete)
+	hb=$CB/$H3.bundle
+	hdr=$(awk '{ n += length($0) + 1 } /^$/ { print n; exit }' "$hb")
+	head3=$(jq -r .head "$CB/$H3.json")
+	gone=$(git -C $C ls-tree -r "$head3" -- events | head -1 | cut -d' ' -f3 | cut -c1-40)
+	git -C $C rev-list --objects "$head3" | cut -d' ' -f1 | grep -v "^$gone\$" |
+		git -C $C pack-objects -q "$PWD/h3pack" >/dev/null
+	expect_eq "(h3) the crafted pack lacks the event file, and only it" \
+		"$(cat h3pack-*.idx | git show-index | grep -c " $gone ")/$(cat h3pack-*.idx | git show-index | wc -l)" \
+		"0/$(($(git -C $C rev-list --objects "$head3" | wc -l) - 1))"
+	{ head -c "$hdr" "$hb"; cat h3pack-*.pack; } >h3.bundle
+	rm -f h3pack-*
+	mv h3.bundle "$hb"
+	jq --arg h "xxh128:$(xxh "$hb")" --argjson s "$(stat -c %s "$hb")" '.bundle_hash = $h | .bundle_size = $s' \
+		"$CB/$H3.json" >h.json && mv h.json "$CB/$H3.json"
+	_l=$(lsdir "$CB")
+	bad "(h3) a pack without an object the head reaches: backup verify" 1 \
+		"corrupt backup '$H3': its head is incomplete: object $gone is missing" $C "$MREG" -C $C backup verify "$H3"
+	expect_fail "(h3) restore-from refuses it" 1 "corrupt backup '$H3': its head is incomplete: object $gone is missing" \
+		"$MREG" restore-from "$hb" h3restored
+	check "(h3) restore-from left nothing" test ! -e h3restored
+	expect_eq "(h3) no backup made or removed" "$(lsdir "$CB")" "$_l"
+	# (h4) a head commit whose parent line is not one: hashes hold, the walk refuses it
+	H4=$(newbk $C badcommit)
+	hb=$CB/$H4.bundle
+	tree4=$(git -C $C rev-parse "$head3^{tree}")
+	# the commit is written to a scratch repository that borrows C's objects, not to C
+	git init -q --bare h4.git && echo "$PWD/$C/.git/objects" >h4.git/objects/info/alternates
+	bad4=$(printf 'tree %s\nparent %s\nauthor a <a> 1 +0000\ncommitter a <a> 1 +0000\n\nx\n' "$tree4" \
+		"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz" | git -C h4.git hash-object -t commit -w --literally --stdin)
+	printf '# v2 git bundle\n%s refs/heads/main\n\n' "$bad4" >h4.bundle
+	{ echo "$bad4"; git -C $C rev-list --objects "$head3" | cut -d' ' -f1; } | git -C h4.git pack-objects -q --stdout >>h4.bundle
+	mv h4.bundle "$hb"
+	jq --arg h "xxh128:$(xxh "$hb")" --argjson s "$(stat -c %s "$hb")" --arg c "$bad4" \
+		'.bundle_hash = $h | .bundle_size = $s | .head = $c' "$CB/$H4.json" >h.json && mv h.json "$CB/$H4.json"
+	bad "(h4) a head commit that does not parse: backup verify" 1 \
+		"corrupt backup '$H4': commit $bad4 does not parse" $C "$MREG" -C $C backup verify "$H4"
 else
 	# no xxh128sum and no cc/xxhash.h to build lib.sh's helper: cannot forge the hash
 	echo "# skip (h): no xxh128 tool"

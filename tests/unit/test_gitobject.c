@@ -551,6 +551,37 @@ static void commit_tree_reads_what_git_wrote(void **state)
 	}
 }
 
+/* The parents of a merge git made, read from its bytes, are git's, in order; a parent line that is not one is refused. */
+static void commit_parents_read_what_git_wrote(void **state)
+{
+	(void)state;
+	tg_sh("printf one >a && git add a && git commit -q -m one && git branch side && printf two >a && "
+	      "git commit -q -a -m two && git checkout -q side && printf three >b && git add b && git commit -q -m three && "
+	      "git checkout -q - && git merge -q --no-edit side");
+	size_t len;
+	char *raw = tg_capture(&len, "git cat-file commit HEAD");
+	const char *p = raw + 46, *end = raw + len;
+	git_oid tree, got, want;
+	assert_true(mreg_git_commit_tree(&tree, raw, len));
+	static const char *const parents[] = { "HEAD^1", "HEAD^2" };
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(mreg_git_commit_next_parent(&got, &p, end), 1);
+		tg_rev(&want, parents[i]);
+		assert_true(git_oid_equal(&got, &want));
+	}
+	assert_int_equal(mreg_git_commit_next_parent(&got, &p, end), 0);
+	assert_int_equal(memcmp(p, "author ", 7), 0);
+	free(raw);
+	static const char *const bad[] = { "parent 0123456789abcdef0123456789abcdef0123456\n",
+					   "parent 0123456789abcdef0123456789abcdef0123456x\n",
+					   "parent 0123456789abcdef0123456789abcdef01234567", "parent " };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *q = bad[i];
+		if (mreg_git_commit_next_parent(&got, &q, bad[i] + strlen(bad[i])) != -1 || q != bad[i])
+			fail_msg("'%s' read as a parent line", bad[i]);
+	}
+}
+
 static void commit_tree_refuses_what_is_not_a_commit(void **state)
 {
 	(void)state;
@@ -601,6 +632,7 @@ int main(void)
 		TG_REPO_TEST(a_name_past_sixteen_bits_is_unsure),
 		TG_REPO_TEST(commits_match_libgit2_root_and_not),
 		TG_REPO_TEST(commit_tree_reads_what_git_wrote),
+		TG_REPO_TEST(commit_parents_read_what_git_wrote),
 		cmocka_unit_test(commit_tree_refuses_what_is_not_a_commit),
 		TG_REPO_TEST(signed_commits_match_libgit2),
 	};

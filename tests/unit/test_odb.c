@@ -502,6 +502,16 @@ static void several_packs_and_loose_objects_read_back(void **state)
 	assert_int_equal(n, s.objects + 4);
 	assert_int_equal(types[GIT_OBJECT_COMMIT], 3);
 	assert_int_equal(expect_as_git_says(odb, third), GIT_OBJECT_COMMIT);
+	/* mreg_odb_has finds every object git lists, in either pack or loose (the third commit is) */
+	char *all = capture(NULL, "git cat-file --batch-all-objects --batch-check='%%(objectname)'");
+	size_t listed = 0;
+	for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n"), listed++) {
+		git_oid id;
+		oid_of(&id, line);
+		assert_int_equal(mreg_odb_has(odb, &id), 0);
+	}
+	assert_int_equal(listed, n);
+	free(all);
 	assert_false(mreg_odb_unsure(odb));
 	mreg_odb_free(odb);
 }
@@ -531,6 +541,7 @@ static void missing_objects_are_not_found(void **state)
 		mreg_buf out = MREG_BUF_INIT;
 		oid_of(&id, ids[i]);
 		assert_int_equal(mreg_odb_read(&out, &type, odb, &id), 1);
+		assert_int_equal(mreg_odb_has(odb, &id), 1);
 		assert_int_equal(out.size, 0);
 		mreg_buf_dispose(&out);
 	}

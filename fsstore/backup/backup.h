@@ -60,8 +60,8 @@ typedef struct {
 	int64_t events;			/* files under events/ at the head */
 	int64_t objects;
 } mreg_backup_bundle;
-/* Index a pack into repo's object database (libgit2's indexer checks every object as it goes). */
-int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id);
+/* Index a pack into repo's objects/pack (mreg_git_index_pack checks every object as it goes), durable when sync. */
+int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync);
 /*
  * Verify the backup id in dir. Without repo: index the pack in into (a
  * new repository of the caller's, restore-from's, which keeps the

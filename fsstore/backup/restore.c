@@ -117,7 +117,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	if ((rc = mreg_backup_create_locked(&pre, reg, why, id)) < 0)
 		goto done;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, reg->fsync ? 1 : 0);
-	if (!git_odb_exists(reg->odb, &bi.head) && (rc = mreg_backup_import_pack(reg->repo, bi.pack, bi.packlen, id)) < 0)
+	if (!git_odb_exists(reg->odb, &bi.head) && (rc = mreg_backup_import_pack(reg->repo, bi.pack, bi.packlen, id, reg->fsync)) < 0)
 		goto done;
 	if ((rc = restore_blobs(meta, dir, reg, reg->fsync)) < 0)
 		goto done;

@@ -1,7 +1,7 @@
 /*
  * Verifying a backup: its bundle hashes to what the metadata says, is a
  * bundle whose pack checksum holds, and holds every object its head
- * reaches (indexed in a scratch repository, libgit2's indexer checking
+ * reaches (indexed in a scratch repository, mreg_git_index_pack checking
  * each object), with the number of events the metadata says; every large
  * file beside it hashes to its name.
  */
@@ -200,20 +200,14 @@ done:
 	return rc;
 }
 
-/* Index a pack into repo's object database (libgit2's indexer checks every object as it goes). */
-int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id)
+/* Index a pack into repo's objects/pack (mreg_git_index_pack: every object checked as it goes), durable when sync. */
+int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync)
 {
-	git_odb *odb = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
-	int rc = 0;
-	if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack, len, &stats) < 0 || wp->commit(wp, &stats) < 0)
-		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id,
-				    git_error_last() ? git_error_last()->message : "unknown error");
-	if (wp)
-		wp->free(wp);
-	git_odb_free(odb);
+	char hex[41], *packdir = mreg_strfmt("%sobjects/pack", git_repository_path(repo));
+	int rc = packdir ? mreg_fs_mkdirs(packdir) : mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0 && (rc = mreg_git_index_pack(hex, packdir, pack, len, sync)) == MREG_ECORRUPT)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id, mreg_error_last());
+	free(packdir);
 	return rc;
 }
 
@@ -272,7 +266,7 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 		if (!into && (rc = make_scratch(&tmp, &scratch, dir)) < 0)
 			goto done;
 		repo = into ? into : tmp;
-		if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id)) < 0)
+		if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id, into != NULL)) < 0)
 			goto done;
 	}
 	/*

@@ -224,6 +224,36 @@ bool mreg_git_commit_tree(git_oid *out, const char *data, size_t len);
  */
 int mreg_git_commit_next_parent(git_oid *out, const char **p, const char *end);
 
+/* ---- indexer.c: a pack received whole, indexed; deltas applied ---- */
+
+/* The largest object mreg reads (2 GiB). */
+#define MREG_GIT_OBJECT_MAX ((size_t)1 << 31)
+/*
+ * Whether a deflate stream of avail bytes can grow to size: a match of 258
+ * bytes costs two bits at best, so a stream grows at most 1032-fold. A
+ * size beyond that is damage, refused before anything is allocated for it.
+ */
+static inline bool mreg_git_inflatable(size_t size, size_t avail)
+{
+	return size / 1032 <= avail;
+}
+/* A delta (dlen bytes) applied to base: *out (malloc'd, NUL after), *outlen; ECORRUPT when it does not apply. */
+int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
+			 const unsigned char *delta, size_t dlen);
+/*
+ * A pack received whole (len bytes: a bundle's) indexed as `git
+ * index-pack` does it, then stored in packdir (mreg_git_pack_store; hex
+ * its name): every entry inflated in one pass and its CRC-32 taken, each
+ * delta applied to its base, every object's id computed with libgit2's
+ * SHA-1 (which detects collision attacks, as its indexer does). The
+ * pack's trailing checksum is the caller's to check (mreg_git_bundle_parse
+ * does). ECORRUPT, its message saying what and where, when the pack is
+ * not whole and sound: a damaged header or entry, a stream that does not
+ * inflate to its size, entries that end short of or past the checksum, a
+ * delta whose base is not in the pack or that does not apply, an object twice.
+ */
+int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync);
+
 /* ---- packw.c: packs, their indexes, loose objects, bundles written ---- */
 
 /* One object of a pack being written: its id, where its entry starts, the CRC-32 of the entry. */
@@ -270,6 +300,14 @@ int mreg_git_packw_finish(mreg_git_packw *w, char hex[41]);
  * a pack of that name (the same bytes) was there, so not this write's to remove.
  */
 int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char hex[41], bool *created);
+/*
+ * A whole pack (len bytes, its checksum the last 20) and the .idx of its
+ * rows (sorted here) written to packdir as pack-<checksum>.pack and .idx,
+ * as mreg_git_packw_store does: both in full, then the pack named first;
+ * durable when sync. *created false when a pack of that name was there.
+ */
+int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_git_pack_row *rows, size_t n, bool sync,
+			char hex[41], bool *created);
 /* pack-<hex>'s files in packdir removed, the index first: a pack without one is never read. */
 void mreg_git_pack_remove(const char *packdir, const char *hex);
 /* git's multi-pack-index (and its bitmap) names packs: stale once mreg removes one, it goes. */

@@ -40,7 +40,7 @@
 #include <zlib.h>
 
 #define MAX_CHAIN 1000		/* deltas on deltas: git's default depth is 50 */
-#define MAX_OBJECT ((size_t)1 << 31)
+#define MAX_OBJECT MREG_GIT_OBJECT_MAX
 
 typedef struct {
 	char *path;		/* ".../pack-<hex>" without the suffix */
@@ -417,17 +417,6 @@ static int map_pack(odb_pack *p)
 }
 
 /*
- * What a deflate stream of avail bytes can grow to at most: a match of 258
- * bytes costs two bits at best (its length and its distance), so a stream
- * grows at most 1032-fold. A size beyond that is damage, refused before
- * anything is allocated for it.
- */
-static bool inflatable(size_t size, size_t avail)
-{
-	return size / 1032 <= avail;
-}
-
-/*
  * Inflate exactly size bytes from in (at most avail long) into a fresh
  * buffer: the zlib stream of one pack entry, whose size the entry's header
  * gives. libdeflate, not zlib: a whole buffer in one call, without zlib's
@@ -437,7 +426,7 @@ static bool inflatable(size_t size, size_t avail)
  */
 static int inflate_exact(unsigned char **out, const unsigned char *in, size_t avail, size_t size)
 {
-	if (!inflatable(size, avail))
+	if (!mreg_git_inflatable(size, avail))
 		return MREG_ECORRUPT;
 	if (!inflater && !(inflater = libdeflate_alloc_decompressor()))
 		return mreg_error_set(MREG_ERROR, "out of memory");
@@ -486,74 +475,6 @@ static long inflate_head(unsigned char *out, size_t want, const unsigned char *i
 	return zr == Z_OK || zr == Z_STREAM_END ? (long)(want - peeker->avail_out) : -1;
 }
 
-/* A 7-bit varint of a delta header. */
-static bool delta_size(size_t *out, const unsigned char **p, const unsigned char *end)
-{
-	size_t v = 0;
-	int shift = 0;
-	do {
-		if (*p >= end || shift > 56)
-			return false;
-		v |= (size_t)(**p & 0x7f) << shift;
-		shift += 7;
-	} while (*(*p)++ & 0x80);
-	*out = v;
-	return true;
-}
-
-static int apply_delta(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
-		       const unsigned char *d, size_t dlen)
-{
-	const unsigned char *p = d, *end = d + dlen;
-	size_t src, dst;
-	if (!delta_size(&src, &p, end) || !delta_size(&dst, &p, end) || src != baselen || dst > MAX_OBJECT)
-		return MREG_ECORRUPT;
-	unsigned char *buf = malloc(dst + 1), *w = buf;
-	if (!buf)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	while (p < end) {
-		unsigned char op = *p++;
-		if (op & 0x80) {
-			size_t off = 0, n = 0;
-			for (int i = 0; i < 4; i++)
-				if (op & (1 << i)) {
-					if (p >= end)
-						goto bad;
-					off |= (size_t)*p++ << (8 * i);
-				}
-			for (int i = 0; i < 3; i++)
-				if (op & (0x10 << i)) {
-					if (p >= end)
-						goto bad;
-					n |= (size_t)*p++ << (8 * i);
-				}
-			if (!n)
-				n = 0x10000;
-			if (off > baselen || n > baselen - off || n > dst - (size_t)(w - buf))
-				goto bad;
-			memcpy(w, base + off, n);
-			w += n;
-		} else if (op) {
-			if (op > end - p || op > dst - (size_t)(w - buf))
-				goto bad;
-			memcpy(w, p, op);
-			w += op;
-			p += op;
-		} else {
-			goto bad;
-		}
-	}
-	if ((size_t)(w - buf) != dst)
-		goto bad;
-	buf[dst] = '\0';
-	*out = buf;
-	*outlen = dst;
-	return 0;
-bad:
-	free(buf);
-	return MREG_ECORRUPT;
-}
-
 static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_odb *odb, const unsigned char *id,
 		    int depth);
 
@@ -596,7 +517,7 @@ static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mre
 	if (rc == 0)
 		rc = inflate_exact(&delta, q, (size_t)(end - q), size);
 	if (rc == 0)
-		rc = apply_delta(out, len, base, baselen, delta, size);
+		rc = mreg_git_delta_apply(out, len, base, baselen, delta, size);
 	free(base);
 	free(delta);
 	return rc;
@@ -650,7 +571,7 @@ static int read_loose(unsigned char **out, size_t *len, git_object_t *type, mreg
 		}
 		size_t have = got - (size_t)(nul + 1 - head);
 		unsigned char *buf = t != GIT_OBJECT_INVALID && digits && size <= MAX_OBJECT && have <= size &&
-					     inflatable(size, n) ? malloc(size + 1) : NULL;
+					     mreg_git_inflatable(size, n) ? malloc(size + 1) : NULL;
 		if (buf) {
 			memcpy(buf, nul + 1, have);
 			zs.next_out = buf + have;

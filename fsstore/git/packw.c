@@ -341,13 +341,13 @@ static int build_idx(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const uns
  * libgit2 pass it by, and one left by a killed writer is removed by the
  * next merge (sweep). The caller renames it into place or removes it.
  */
-static int put_tmp(char **tmp, const char *dir, const char *name, const mreg_buf *data, bool sync)
+static int put_tmp(char **tmp, const char *dir, const char *name, const void *data, size_t len, bool sync)
 {
 	int err = 0, fd;
 	if (!(*tmp = mreg_strfmt("%s/%s.mreg-tmp%ld", dir, name, (long)getpid())))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-	mreg_span all = { data->ptr, 0, data->size };
+	mreg_span all = { data, 0, len };
 	/* written out only: the directory's fsync after the renames is the flush (mreg_fs_flush_data) */
 	if (fd < 0 || mreg_fs_write_spans(fd, NULL, &all, 1) < 0 || (sync && mreg_fs_flush_data(fd) < 0))
 		err = errno ? errno : EIO;
@@ -380,14 +380,25 @@ static int rename_new(const char *tmp, const char *path)
 
 int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char hex[41], bool *created)
 {
+	int rc;
+	*created = false;
+	if ((rc = mreg_git_packw_finish(w, hex)) < 0)
+		return rc;
+	return mreg_git_pack_store(packdir, w->pack.ptr + w->start, w->pack.size - w->start,
+				   (mreg_git_pack_row *)(void *)w->rows.ptr, w->rows.size / sizeof(mreg_git_pack_row), sync,
+				   hex, created);
+}
+
+int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_git_pack_row *rows, size_t n, bool sync,
+			char hex[41], bool *created)
+{
 	mreg_buf idx = MREG_BUF_INIT;
 	char *ptmp = NULL, *itmp = NULL, *ppath = NULL, *ipath = NULL, name[64];
 	int rc;
 
 	*created = false;
-	if ((rc = mreg_git_packw_finish(w, hex)) < 0 ||
-	    (rc = build_idx(&idx, (mreg_git_pack_row *)(void *)w->rows.ptr, w->rows.size / sizeof(mreg_git_pack_row),
-			    (const unsigned char *)w->pack.ptr + w->pack.size - 20)) < 0)
+	mreg_git_hex(hex, (const unsigned char *)pack + len - 20, 20);
+	if ((rc = build_idx(&idx, rows, n, (const unsigned char *)pack + len - 20)) < 0)
 		goto done;
 	ppath = mreg_strfmt("%s/pack-%s.pack", packdir, hex);
 	ipath = mreg_strfmt("%s/pack-%s.idx", packdir, hex);
@@ -402,10 +413,10 @@ int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char
 	 * holds these very bytes, and is not this write's to remove.
 	 */
 	snprintf(name, sizeof(name), "pack-%s.pack", hex);
-	if ((rc = put_tmp(&ptmp, packdir, name, &w->pack, sync)) < 0)
+	if ((rc = put_tmp(&ptmp, packdir, name, pack, len, sync)) < 0)
 		goto done;
 	snprintf(name, sizeof(name), "pack-%s.idx", hex);
-	if ((rc = put_tmp(&itmp, packdir, name, &idx, sync)) < 0)
+	if ((rc = put_tmp(&itmp, packdir, name, idx.ptr, idx.size, sync)) < 0)
 		goto done;
 	int r = rename_new(ptmp, ppath);
 	if (r < 0 || (r == 0 && rename(itmp, ipath) < 0) || (r == 1 && rename_new(itmp, ipath) < 0)) {

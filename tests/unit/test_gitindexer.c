@@ -1,0 +1,270 @@
+/*
+ * mreg_git_index_pack (fsstore/git/indexer.c) against git index-pack: for
+ * packs git wrote (whole objects, offset deltas, id deltas), the .idx it
+ * writes is git's byte for byte, under git's name; a pack that is damaged,
+ * thin, cut short or that holds an object twice is refused with a message
+ * saying what, and leaves nothing in the pack directory; one byte flipped
+ * anywhere in a small pack is either refused or indexed as git would.
+ */
+#include "test_gitutil.h"
+
+/* A history whose files change a little each commit: git finds deltas in it. */
+static void make_history(void)
+{
+	tg_sh("for i in $(seq 1 30); do seq $i 400 >a.txt; seq 1 $((i * 7)) >b.txt; printf 'v%%s\\n' $i >c.txt; "
+	      "git add . && git commit -q -m c$i; done");
+}
+
+/* git pack-objects with opts, of every object of HEAD, into p-<hex>.pack and .idx in the repository; its hex. */
+static char *git_pack(const char *opts)
+{
+	char *out = tg_capture(NULL, "git rev-list --objects HEAD | git pack-objects -q %s p", opts);
+	out[strcspn(out, "\n")] = '\0';
+	assert_int_equal(strlen(out), 40);
+	return out;
+}
+
+/* Counts of the pack's entries by how they are stored, as git verify-pack says. */
+static void entry_kinds(size_t *whole, size_t *deltas, const char *hex)
+{
+	char *v = tg_capture(NULL, "git verify-pack -v p-%s.idx | awk '$2 ~ /^(commit|tree|blob|tag)$/ { if (NF >= 7) "
+				   "d++; else w++ } END { print w + 0, d + 0 }'", hex);
+	assert_int_equal(sscanf(v, "%zu %zu", whole, deltas), 2);
+	free(v);
+}
+
+/* How many entries of the pack p-<hex> are of a type (6: offset delta, 7: id delta), by the first byte at each offset. */
+static size_t entries_of_type(const char *hex, int type)
+{
+	char path[128];
+	size_t len, n = 0;
+	char *pack = tg_slurp(&len, tg_fmt(path, sizeof(path), "%s/p-%s.pack", tg_cwd, hex));
+	char *offs = tg_capture(NULL, "git show-index <p-%s.idx | cut -d' ' -f1", hex);
+	for (char *line = strtok(offs, "\n"); line; line = strtok(NULL, "\n")) {
+		size_t off = strtoull(line, NULL, 10);
+		assert_true(off < len);
+		n += ((unsigned char)pack[off] >> 4 & 7) == type;
+	}
+	free(offs);
+	free(pack);
+	return n;
+}
+
+/* The pack indexed into a fresh directory `mine`: its .idx is git's, byte for byte, under the same name. */
+static void expect_as_git(const char *hex)
+{
+	char path[128], got[41], mine[600];
+	size_t plen, glen, mlen;
+	tg_sh("rm -rf mine && mkdir mine");
+	char *pack = tg_slurp(&plen, tg_fmt(path, sizeof(path), "%s/p-%s.pack", tg_cwd, hex));
+	int rc = mreg_git_index_pack(got, tg_fmt(mine, sizeof(mine), "%s/mine", tg_cwd), (const unsigned char *)pack, plen,
+				     false);
+	if (rc != 0)
+		fail_msg("index-pack of p-%s: %d %s", hex, rc, mreg_error_last());
+	assert_string_equal(got, hex);
+	char *gidx = tg_slurp(&glen, tg_fmt(path, sizeof(path), "%s/p-%s.idx", tg_cwd, hex));
+	char *midx = tg_slurp(&mlen, tg_fmt(mine, sizeof(mine), "%s/mine/pack-%s.idx", tg_cwd, hex));
+	assert_int_equal(mlen, glen);
+	assert_memory_equal(midx, gidx, glen);
+	size_t mplen;
+	char *mpack = tg_slurp(&mplen, tg_fmt(mine, sizeof(mine), "%s/mine/pack-%s.pack", tg_cwd, hex));
+	assert_int_equal(mplen, plen);
+	assert_memory_equal(mpack, pack, plen);
+	free(mpack);
+	free(midx);
+	free(gidx);
+	free(pack);
+}
+
+static void whole_objects_index_as_git_does(void **state)
+{
+	(void)state;
+	size_t whole, deltas;
+	make_history();
+	char *hex = git_pack("--window=0");
+	entry_kinds(&whole, &deltas, hex);
+	assert_true(whole > 60);
+	assert_int_equal(deltas, 0);
+	expect_as_git(hex);
+	free(hex);
+}
+
+static void offset_deltas_index_as_git_does(void **state)
+{
+	(void)state;
+	size_t whole, deltas;
+	make_history();
+	char *hex = git_pack("--delta-base-offset --window=50 --depth=50");
+	entry_kinds(&whole, &deltas, hex);
+	assert_true(deltas >= 20);
+	assert_int_equal(tg_status("git verify-pack -v p-%s.idx | grep -q 'chain length = [2-9]'", hex), 0);
+	assert_int_equal(entries_of_type(hex, 6), deltas);
+	expect_as_git(hex);
+	free(hex);
+}
+
+/* Without --delta-base-offset, git writes deltas that name their base by id (what mreg's bundles hold after a gc). */
+static void id_deltas_index_as_git_does(void **state)
+{
+	(void)state;
+	size_t whole, deltas;
+	make_history();
+	char *hex = git_pack("--window=50 --depth=50");
+	entry_kinds(&whole, &deltas, hex);
+	assert_true(deltas >= 20);
+	assert_int_equal(entries_of_type(hex, 7), deltas);
+	expect_as_git(hex);
+	free(hex);
+}
+
+/* The pack at path refused with a message matching want (a substring), and nothing left in `mine`. */
+static void expect_refused(const char *data, size_t len, const char *want)
+{
+	char got[41], mine[600];
+	tg_sh("rm -rf mine && mkdir mine");
+	mreg_error_clear();
+	int rc = mreg_git_index_pack(got, tg_fmt(mine, sizeof(mine), "%s/mine", tg_cwd), (const unsigned char *)data, len,
+				     false);
+	assert_int_equal(rc, MREG_ECORRUPT);
+	if (!strstr(mreg_error_last(), want))
+		fail_msg("message '%s' does not say '%s'", mreg_error_last(), want);
+	char *left = tg_capture(NULL, "ls -A mine");
+	assert_string_equal(left, "");
+	free(left);
+}
+
+static void damaged_packs_are_refused(void **state)
+{
+	(void)state;
+	char path[128];
+	size_t len;
+	make_history();
+	char *hex = git_pack("--delta-base-offset --window=50");
+	char *pack = tg_slurp(&len, tg_fmt(path, sizeof(path), "%s/p-%s.pack", tg_cwd, hex));
+	char *copy = malloc(len);
+	assert_non_null(copy);
+
+	memcpy(copy, pack, len);
+	copy[1] = 'X';
+	expect_refused(copy, len, "not a pack");
+	/* cut short: the last entries run into what is left */
+	expect_refused(pack, len - 200, "");
+	/* one entry more than the pack holds */
+	memcpy(copy, pack, len);
+	copy[11]++;
+	expect_refused(copy, len, "");
+	/* one entry fewer: the entries end before the checksum */
+	memcpy(copy, pack, len);
+	copy[11]--;
+	expect_refused(copy, len, "not at its checksum");
+	/* a count no pack of this size can hold */
+	memcpy(copy, pack, len);
+	copy[8] = 0x7f;
+	expect_refused(copy, len, "more than its");
+	/* a byte of the first entry's zlib data flipped: its checksum fails */
+	memcpy(copy, pack, len);
+	copy[12 + 8] ^= 0x55;
+	expect_refused(copy, len, "offset 12");
+	free(copy);
+	free(pack);
+	free(hex);
+}
+
+/* A thin pack (git's for a fetch) has deltas on bases it does not carry. */
+static void thin_packs_are_refused(void **state)
+{
+	(void)state;
+	char path[128];
+	size_t len;
+	make_history();
+	tg_sh("printf 'HEAD\\n^HEAD~1\\n' | git pack-objects -q --revs --thin --stdout >thin.pack");
+	char *pack = tg_slurp(&len, tg_fmt(path, sizeof(path), "%s/thin.pack", tg_cwd));
+	assert_int_not_equal(tg_status("git index-pack --stdin <thin.pack >/dev/null 2>&1"), 0);
+	expect_refused(pack, len, "whose base is not in the pack");
+	free(pack);
+}
+
+/* The same object twice: git's index would name it twice; refused. */
+static void an_object_twice_is_refused(void **state)
+{
+	(void)state;
+	mreg_git_packw w;
+	git_oid id;
+	char hex[41], want[80];
+	static const char blob[] = "the same bytes\n";
+	assert_int_equal(git_odb_hash(&id, blob, sizeof(blob) - 1, GIT_OBJECT_BLOB), 0);
+	mreg_git_packw_init(&w, false, NULL);
+	assert_int_equal(mreg_git_packw_add(&w, &id, GIT_OBJECT_BLOB, blob, sizeof(blob) - 1), 0);
+	assert_int_equal(mreg_git_packw_add(&w, &id, GIT_OBJECT_BLOB, blob, sizeof(blob) - 1), 0);
+	assert_int_equal(mreg_git_packw_finish(&w, hex), 0);
+	expect_refused(w.pack.ptr + w.start, w.pack.size - w.start,
+		       tg_fmt(want, sizeof(want), "object %s is in it twice", git_oid_tostr(hex, sizeof(hex), &id)));
+	mreg_git_packw_dispose(&w);
+}
+
+/*
+ * Every byte of a small pack with deltas flipped in turn (the checksum
+ * aside, which is the caller's): each is refused, or indexed to an .idx
+ * git index-pack writes for the same bytes. Under the sanitizers, no
+ * flip reads or writes out of bounds.
+ */
+static void every_flipped_byte_is_refused_or_indexed_as_git_does(void **state)
+{
+	(void)state;
+	char path[128], got[41], mine[600];
+	size_t len;
+	tg_sh("for i in $(seq 1 4); do seq $i 60 >a.txt; git add . && git commit -q -m c$i; done");
+	char *hex = git_pack("--delta-base-offset --window=10");
+	char *pack = tg_slurp(&len, tg_fmt(path, sizeof(path), "%s/p-%s.pack", tg_cwd, hex));
+	size_t indexed = 0;
+	char *fixed = malloc(len);
+	assert_non_null(fixed);
+	tg_fmt(mine, sizeof(mine), "%s/mine", tg_cwd);
+	for (size_t at = 0; at < len - 20; at++) {
+		pack[at] ^= 0x20;
+		tg_sh("rm -rf mine && mkdir mine");
+		int rc = mreg_git_index_pack(got, mine, (const unsigned char *)pack, len, false);
+		if (rc == 0) {
+			/* git must agree: the same bytes with their checksum made anew, indexed by git, hold the same objects where */
+			indexed++;
+			memcpy(fixed, pack, len - 20);
+			mreg_git_sha1((unsigned char *)fixed + len - 20, fixed, len - 20);
+			tg_put(tg_fmt(path, sizeof(path), "%s/f.pack", tg_cwd), fixed, len);
+			tg_sh("rm -f f.idx && git index-pack -o f.idx f.pack >/dev/null 2>&1 && "
+			      "git show-index <f.idx | cut -d' ' -f1,2 | sort >a && "
+			      "git show-index <mine/pack-%s.idx | cut -d' ' -f1,2 | sort >b && cmp -s a b", got);
+		} else {
+			assert_int_equal(rc, MREG_ECORRUPT);
+		}
+		pack[at] ^= 0x20;
+	}
+	/* a flip in a stored name's case or in a blob's text still hashes: some flips index, most do not */
+	assert_true(indexed < len / 2);
+	free(fixed);
+	free(pack);
+	free(hex);
+}
+
+static int group_setup(void **state)
+{
+	return tg_setup_group(state);
+}
+
+static int group_teardown(void **state)
+{
+	return tg_teardown_group(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TG_REPO_TEST(whole_objects_index_as_git_does),
+		TG_REPO_TEST(offset_deltas_index_as_git_does),
+		TG_REPO_TEST(id_deltas_index_as_git_does),
+		TG_REPO_TEST(damaged_packs_are_refused),
+		TG_REPO_TEST(thin_packs_are_refused),
+		TG_REPO_TEST(an_object_twice_is_refused),
+		TG_REPO_TEST(every_flipped_byte_is_refused_or_indexed_as_git_does),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

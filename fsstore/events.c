@@ -30,7 +30,8 @@ typedef struct {
 	int rc;			/* < 0: the fold stops, with msg; 1: read again by the walking thread */
 	char *msg;
 	int64_t clock;		/* a streamed fold's key, read from the head of the bytes (keyed) */
-	bool keyed;
+	mreg_odb_where where;	/* where that head was found (located): the whole read looks nothing up */
+	bool keyed, located;
 } entry;
 
 typedef struct {
@@ -104,7 +105,9 @@ static int examine(entry *e, mreg_registry *reg, const char *path, bool shared)
 	if (why)
 		return left_out(e, why);
 	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
-	rc = shared ? mreg_odb_read_named(&blob, &type, reg->lodb, &e->id) : mreg_tree_read_named(&blob, &type, reg, &e->id);
+	rc = !shared	 ? mreg_tree_read_named(&blob, &type, reg, &e->id)
+	     : e->located ? mreg_odb_read_at(&blob, &type, reg->lodb, &e->where, &e->id)
+			  : mreg_odb_read_named(&blob, &type, reg->lodb, &e->id);
 	if (rc == 0 && type != GIT_OBJECT_BLOB)
 		rc = left_out(e, "not a file in the object store");
 	else if (rc == 0) {
@@ -338,7 +341,7 @@ static void key_one(void *arg, size_t i)
 	git_object_t type;
 	if (why) {
 		e->rc = left_out(e, why);
-	} else if (mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id) == 0 &&
+	} else if ((e->located = mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id, &e->where) == 0) &&
 		   type == GIT_OBJECT_BLOB && clock_of_head(&e->clock, head, got)) {
 		e->keyed = true;
 		return;

@@ -633,13 +633,11 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 	return damaged ? MREG_ECORRUPT : 1;
 }
 
-static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id, bool check)
+/* What a read of id found (rc, data, len) given to out: the bytes, or the error that says what. */
+static int give(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id, bool check, int rc,
+		unsigned char *data, size_t len)
 {
-	unsigned char *data = NULL;
-	size_t len = 0;
 	char hex[GIT_OID_HEXSZ + 1];
-	said = false;
-	int rc = read_any(&data, &len, type, odb, id->id, 0);
 	if (rc == 1 || rc == MREG_ERROR || (rc < 0 && said))
 		return rc;
 	if (rc == 0) {
@@ -660,7 +658,7 @@ static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_
 }
 
 int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *type, const mreg_odb *odb,
-		  const git_oid *id)
+		  const git_oid *id, mreg_odb_where *where)
 {
 	for (size_t i = 0; i < odb->npacks; i++) {
 		const odb_pack *p = &odb->packs[i];
@@ -671,6 +669,8 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 		mreg_git_entry e;
 		if (off < 12 || q >= end || !mreg_git_entry_parse(&e, q, end))
 			return 1;	/* damage: the full read says what */
+		if (where)
+			*where = (mreg_odb_where){ i, (uint64_t)off };
 		if (e.type < GIT_OBJECT_COMMIT || e.type > GIT_OBJECT_TAG) {
 			/* a delta (after a gc): resolved whole, its head kept */
 			unsigned char *all = NULL;
@@ -692,6 +692,26 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 		return 0;
 	}
 	return 1;
+}
+
+static int odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id, bool check)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	said = false;
+	int rc = read_any(&data, &len, type, odb, id->id, 0);
+	return give(out, type, odb, id, check, rc, data, len);
+}
+
+int mreg_odb_read_at(mreg_buf *out, git_object_t *type, mreg_odb *odb, const mreg_odb_where *where, const git_oid *id)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	if (where->pack >= odb->npacks)
+		return mreg_odb_read_named(out, type, odb, id);
+	said = false;
+	int rc = read_packed(&data, &len, type, odb, &odb->packs[where->pack], where->off, 0);
+	return give(out, type, odb, id, false, rc, data, len);
 }
 
 int mreg_odb_read(mreg_buf *out, git_object_t *type, mreg_odb *odb, const git_oid *id)

@@ -11,7 +11,8 @@
  * <xx>/<38 hex> for each loose object. Then every id the index lists (up to
  * 256), every loose id and one id that is nowhere are read, the first of
  * them twice around a refresh; then, the odb made ready, the head of each
- * (mreg_odb_peek), which must be the first bytes of what a whole read gives.
+ * (mreg_odb_peek), which must be the first bytes of what a whole read gives,
+ * and a read where the peek found it (mreg_odb_read_at), the same as a read by id.
  *
  * A read answers 0 with an object whose git hash (computed here by
  * libgit2, not by mreg) is the id asked for, 1 (not here: the caller asks
@@ -100,13 +101,24 @@ static void peek_one(mreg_odb *odb, const unsigned char *raw)
 	mreg_buf b = MREG_BUF_INIT;
 	memcpy(id.id, raw, 20);
 	mreg_error_clear();
-	int rc = mreg_odb_peek(head, &got, sizeof(head), &type, odb, &id);
+	mreg_odb_where where;
+	int rc = mreg_odb_peek(head, &got, sizeof(head), &type, odb, &id, &where);
 	CHECK(rc == 0 || rc == 1);
 	if (rc == 0 && mreg_odb_read_named(&b, &full_type, odb, &id) == 0) {
 		CHECK(full_type == type);
 		CHECK(got == (b.size < sizeof(head) ? b.size : sizeof(head)));
 		CHECK(!memcmp(head, b.ptr, got));
 	}
+	/* read again where the peek found it: what the read by id gives, or its refusal */
+	mreg_buf at = MREG_BUF_INIT;
+	git_object_t at_type = GIT_OBJECT_INVALID;
+	if (rc == 0) {
+		int r1 = mreg_odb_read_named(&b, &full_type, odb, &id), r2 = mreg_odb_read_at(&at, &at_type, odb, &where, &id);
+		CHECK(r1 == r2);
+		if (r1 == 0)
+			CHECK(at_type == full_type && at.size == b.size && !memcmp(at.ptr, b.ptr, b.size));
+	}
+	mreg_buf_dispose(&at);
 	mreg_buf_dispose(&b);
 	mreg_error_clear();
 }

@@ -502,15 +502,36 @@ static void several_packs_and_loose_objects_read_back(void **state)
 	assert_int_equal(n, s.objects + 4);
 	assert_int_equal(types[GIT_OBJECT_COMMIT], 3);
 	assert_int_equal(expect_as_git_says(odb, third), GIT_OBJECT_COMMIT);
-	/* mreg_odb_has finds every object git lists, in either pack or loose (the third commit is) */
+	/*
+	 * mreg_odb_has finds every object git lists, in either pack or loose
+	 * (the third commit is); on the odb made ready, a peek finds each
+	 * packed one, and a read where it found it gives what a read by id does
+	 */
 	char *all = capture(NULL, "git cat-file --batch-all-objects --batch-check='%%(objectname)'");
-	size_t listed = 0;
+	size_t listed = 0, located = 0;
+	assert_int_equal(mreg_odb_ready(odb), 0);
 	for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n"), listed++) {
 		git_oid id;
+		unsigned char head[16];
+		size_t got;
+		git_object_t t1, t2;
+		mreg_odb_where where;
+		mreg_buf b1 = MREG_BUF_INIT, b2 = MREG_BUF_INIT;
 		oid_of(&id, line);
 		assert_int_equal(mreg_odb_has(odb, &id), 0);
+		if (mreg_odb_peek(head, &got, sizeof(head), &t1, odb, &id, &where) != 0)
+			continue;
+		located++;
+		assert_int_equal(mreg_odb_read_at(&b1, &t1, odb, &where, &id), 0);
+		assert_int_equal(mreg_odb_read(&b2, &t2, odb, &id), 0);
+		assert_int_equal(t1, t2);
+		assert_int_equal(b1.size, b2.size);
+		assert_memory_equal(b1.ptr, b2.ptr, b1.size);
+		mreg_buf_dispose(&b1);
+		mreg_buf_dispose(&b2);
 	}
 	assert_int_equal(listed, n);
+	assert_int_equal(located, s.objects);	/* every packed object, and no loose one */
 	free(all);
 	assert_false(mreg_odb_unsure(odb));
 	mreg_odb_free(odb);

@@ -169,13 +169,13 @@ install: $(B)/mreg $(B)/libmreg.so
 clean:
 	rm -rf build
 
-# Fuzzing (tests/fuzz/README): the event parser, the state-file readers and
-# the object reader, built with clang's libFuzzer under ASan and UBSan, each
-# run for FUZZ_SECONDS from its seed corpus; any crash, leak, undefined
+# Fuzzing (tests/fuzz/README): the event parser, the state-file readers, the
+# object reader and the pack indexer, built with clang's libFuzzer under ASan
+# and UBSan, each run for FUZZ_SECONDS from its seed corpus; any crash, leak, undefined
 # behaviour or slow input fails. Only these targets need clang.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZERS = event state odb
+FUZZERS = event state odb index
 F = build/fuzz
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 

@@ -248,9 +248,13 @@ static inline bool mreg_git_inflatable(size_t size, size_t avail)
 {
 	return size / 1032 <= avail;
 }
-/* A delta (dlen bytes) applied to base: *out (malloc'd, NUL after), *outlen; ECORRUPT when it does not apply. */
+/*
+ * A delta (dlen bytes) applied to base: *out (malloc'd, NUL after),
+ * *outlen; ECORRUPT when it does not apply, or would make more than max
+ * bytes (checked before anything is allocated).
+ */
 int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
-			 const unsigned char *delta, size_t dlen);
+			 const unsigned char *delta, size_t dlen, size_t max);
 /*
  * A pack received whole (len bytes: a bundle's) indexed as `git
  * index-pack` does it, then stored in packdir (mreg_git_pack_store; hex
@@ -261,7 +265,9 @@ int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned cha
  * does). ECORRUPT, its message saying what and where, when the pack is
  * not whole and sound: a damaged header or entry, a stream that does not
  * inflate to its size, entries that end short of or past the checksum, a
- * delta whose base is not in the pack or that does not apply, an object twice.
+ * delta whose base is not in the pack or that does not apply, an object twice,
+ * an object over 128 MiB, a chain of deltas holding over 1 GiB at once, or
+ * objects that come to over 1 GiB plus 4096 bytes a byte of the pack.
  */
 int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync);
 

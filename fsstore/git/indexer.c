@@ -29,6 +29,24 @@
 #include <libdeflate.h>
 
 #define MAX_DEPTH 1000		/* deltas on deltas, as deep as odb.c reads them */
+/*
+ * The largest object indexed, and the most bytes a chain of deltas holds at
+ * once (each delta's base is kept while its own deltas are made). mreg's
+ * objects are events, trees and commits (large files are not git objects);
+ * a delta of a few bytes can claim 64 KiB of its base per byte, so without
+ * these a pack of a few hundred bytes could make the indexer allocate
+ * gigabytes.
+ */
+#define MAX_INDEXED ((size_t)128 << 20)
+#define MAX_CHAIN_BYTES ((size_t)1 << 30)
+/*
+ * And what all its objects may come to: 1 GiB, plus 4096 bytes for each
+ * byte of the pack (a million events in 620 MB make 740 MB; a registry's
+ * trees after a gc, deltas of a few bytes on 15 KB, a few hundred times
+ * their packed size), so that a small pack cannot have the indexer hash
+ * for hours either.
+ */
+#define BYTES_PER_PACK_BYTE 4096
 
 typedef struct {
 	uint64_t off, end;	/* the entry's bytes */
@@ -47,6 +65,7 @@ typedef struct {
 	size_t len;
 	ix_entry *e;
 	size_t n, known;
+	uint64_t budget;	/* bytes the objects may still come to */
 	uint32_t *ofs, *refs;	/* the offset deltas by base offset, the id deltas by base id */
 	size_t nofs, nrefs;
 	struct libdeflate_decompressor *d;
@@ -76,12 +95,17 @@ static int inflate_entry(unsigned char **buf, size_t *cap, size_t *used, indexer
 	return 0;
 }
 
-static void hash_object(ix_entry *e, const unsigned char *data, size_t len, int type)
+/* The object's id and type; false when it is more than the pack's budget has left. */
+static bool hash_object(indexer *ix, ix_entry *e, const unsigned char *data, size_t len, int type)
 {
+	if (len > ix->budget)
+		return false;
+	ix->budget -= len;
 	git_oid id;
 	git_odb_hash(&id, data, len, (git_object_t)type);
 	memcpy(e->id, id.id, 20);
 	e->real = (uint8_t)type;
+	return true;
 }
 
 /* Pass one: every entry's bounds, CRC-32 and, for a whole object, id. */
@@ -96,12 +120,16 @@ static int scan(indexer *ix)
 		ix_entry *e = &ix->e[i];
 		mreg_git_entry h;
 		e->off = off;
-		if (ix->pack + off >= end || !mreg_git_entry_parse(&h, ix->pack + off, end) || h.size > MREG_GIT_OBJECT_MAX) {
+		if (ix->pack + off >= end || !mreg_git_entry_parse(&h, ix->pack + off, end)) {
 			rc = damaged(e, "has a damaged header");
 			break;
 		}
 		e->type = (uint8_t)h.type;
 		e->size = h.size;
+		if (h.size > MAX_INDEXED) {
+			rc = damaged(e, "is larger than 128 MiB");
+			break;
+		}
 		e->data = h.data;
 		if (h.type == GIT_OBJECT_OFS_DELTA) {
 			e->base = off - h.back;	/* h.back <= off: checked against the entries below */
@@ -119,7 +147,8 @@ static int scan(indexer *ix)
 			e->end = (uint64_t)(e->data - ix->pack) + used;
 			e->crc = (uint32_t)libdeflate_crc32(0, ix->pack + off, (size_t)(e->end - off));
 			if (e->type <= GIT_OBJECT_TAG) {
-				hash_object(e, buf, (size_t)e->size, e->type);
+				if (!hash_object(ix, e, buf, (size_t)e->size, e->type))
+					rc = damaged(e, "makes its objects more than the pack may come to");
 				ix->known++;
 			}
 			off = e->end;
@@ -161,10 +190,10 @@ static size_t first_kid(const indexer *ix, const uint32_t *kids, size_t n, bool 
 	return lo;
 }
 
-static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth);
+static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth, size_t held);
 
-/* Delta k applied to its base (i's data), its id taken, and its own deltas after it. */
-static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data, size_t len, int depth)
+/* Delta k applied to its base (i's data), its id taken, and its own deltas after it; held: the chain's bytes. */
+static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data, size_t len, int depth, size_t held)
 {
 	ix_entry *e = &ix->e[k];
 	unsigned char *delta = NULL, *out = NULL;
@@ -172,30 +201,32 @@ static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data,
 	if (e->real)
 		return 0;	/* the same base twice (an object twice): refused when the ids are sorted */
 	int rc = inflate_entry(&delta, &cap, &used, ix, e);
-	if (rc == 0 && mreg_git_delta_apply(&out, &outlen, data, len, delta, (size_t)e->size) != 0)
-		rc = damaged(e, "is a delta that does not apply to its base");
+	size_t room = MAX_CHAIN_BYTES - held < MAX_INDEXED ? MAX_CHAIN_BYTES - held : MAX_INDEXED;
+	if (rc == 0 && mreg_git_delta_apply(&out, &outlen, data, len, delta, (size_t)e->size, room) != 0)
+		rc = damaged(e, "is a delta that does not apply to its base, or makes more than its chain may hold");
 	free(delta);
+	if (rc == 0 && !hash_object(ix, e, out, outlen, ix->e[i].real))
+		rc = damaged(e, "makes its objects more than the pack may come to");
 	if (rc == 0) {
-		hash_object(e, out, outlen, ix->e[i].real);
 		ix->known++;
-		rc = descend(ix, k, out, outlen, depth + 1);
+		rc = descend(ix, k, out, outlen, depth + 1, held + outlen);
 	}
 	free(out);
 	return rc;
 }
 
 /* The deltas whose base is i (its bytes: data), applied, depth first. */
-static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth)
+static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth, size_t held)
 {
 	const ix_entry *b = &ix->e[i];
 	int rc = 0;
 	if (depth > MAX_DEPTH)
 		return damaged(b, "ends a chain of deltas deeper than 1000");
 	for (size_t j = first_kid(ix, ix->ofs, ix->nofs, true, b); rc == 0 && j < ix->nofs && ix->e[ix->ofs[j]].base == b->off; j++)
-		rc = apply_kid(ix, i, ix->ofs[j], data, len, depth);
+		rc = apply_kid(ix, i, ix->ofs[j], data, len, depth, held);
 	for (size_t j = first_kid(ix, ix->refs, ix->nrefs, false, b);
 	     rc == 0 && j < ix->nrefs && !memcmp(ix->e[ix->refs[j]].ref, b->id, 20); j++)
-		rc = apply_kid(ix, i, ix->refs[j], data, len, depth);
+		rc = apply_kid(ix, i, ix->refs[j], data, len, depth, held);
 	return rc;
 }
 
@@ -227,7 +258,7 @@ static int resolve(indexer *ix)
 	for (size_t i = 0; i < ix->n && rc == 0; i++)
 		if (ix->e[i].type <= GIT_OBJECT_TAG && has_kids(ix, &ix->e[i]) &&
 		    (rc = inflate_entry(&buf, &cap, &used, ix, &ix->e[i])) == 0)
-			rc = descend(ix, i, buf, (size_t)ix->e[i].size, 0);
+			rc = descend(ix, i, buf, (size_t)ix->e[i].size, 0, (size_t)ix->e[i].size);
 	free(buf);
 	for (size_t i = 0; i < ix->n && rc == 0; i++)
 		if (!ix->e[i].real)
@@ -242,13 +273,14 @@ static int cmp_row_id(const void *a, const void *b)
 
 int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync)
 {
-	indexer ix = { pack, len, NULL, 0, 0, NULL, NULL, 0, 0, NULL };
+	indexer ix = { pack, len, NULL, 0, 0, 0, NULL, NULL, 0, 0, NULL };
 	mreg_git_pack_row *rows = NULL;
 	bool created;
 	int rc = 0;
 	if (len < 32 || memcmp(pack, "PACK", 4) || (mreg_git_be32(pack + 4) != 2 && mreg_git_be32(pack + 4) != 3))
 		return mreg_error_set(MREG_ECORRUPT, "not a pack of version 2 or 3");
 	ix.n = mreg_git_be32(pack + 8);
+	ix.budget = ((uint64_t)1 << 30) + (uint64_t)len * BYTES_PER_PACK_BYTE;
 	if (ix.n > (len - 32) / 2)	/* an entry is two bytes at least */
 		return mreg_error_set(MREG_ECORRUPT, "its header counts %zu entries, more than its %zu bytes can hold", ix.n, len);
 	ix.e = calloc(ix.n ? ix.n : 1, sizeof(*ix.e));
@@ -300,11 +332,11 @@ static bool delta_size(size_t *out, const unsigned char **p, const unsigned char
 }
 
 int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
-			 const unsigned char *d, size_t dlen)
+			 const unsigned char *d, size_t dlen, size_t max)
 {
 	const unsigned char *p = d, *end = d + dlen;
 	size_t src, dst;
-	if (!delta_size(&src, &p, end) || !delta_size(&dst, &p, end) || src != baselen || dst > MREG_GIT_OBJECT_MAX)
+	if (!delta_size(&src, &p, end) || !delta_size(&dst, &p, end) || src != baselen || dst > max)
 		return MREG_ECORRUPT;
 	unsigned char *buf = malloc(dst + 1), *w = buf;
 	if (!buf)

@@ -517,7 +517,7 @@ static int read_packed(unsigned char **out, size_t *len, git_object_t *type, mre
 	if (rc == 0)
 		rc = inflate_exact(&delta, q, (size_t)(end - q), size);
 	if (rc == 0)
-		rc = mreg_git_delta_apply(out, len, base, baselen, delta, size);
+		rc = mreg_git_delta_apply(out, len, base, baselen, delta, size, MAX_OBJECT);
 	free(base);
 	free(delta);
 	return rc;

@@ -104,14 +104,15 @@ blob=$(printf 'a loose blob\n' | git hash-object -w --stdin)
 loose "$blob" >"$T/loose-blob"
 loose HEAD >"$T/loose-commit"
 inflated HEAD^{tree} >"$T/inflated-tree"
-seed() {	# NAME: the one pack, its index, the loose objects
+seed() {	# NAME: the one pack, its index, the loose objects; and the pack alone, for the indexer
 	p=$(ls .git/objects/pack/*.pack)
 	{ cat "$p"; printf '%s' "$SEP"; cat "${p%.pack}.idx"; printf '%s' "$SEP"; cat "$T/loose-blob"
 	  printf '%s' "$SEP"; cat "$T/loose-commit"; printf '%s' "$SEP"; cat "$T/inflated-tree"; } >"$out/seed-$1"
+	cat "$p" >"$here/corpus/index/seed-$1"
 }
 out=$here/corpus/odb
-mkdir -p "$out"
-find "$out" -name 'seed-*' -delete
+mkdir -p "$out" "$here/corpus/index"
+find "$out" "$here/corpus/index" -name 'seed-*' -delete
 git repack -q -a -d -f --depth=50 --window=50
 seed ofs-deltas
 git -c repack.useDeltaBaseOffset=false repack -q -a -d -f --depth=50 --window=50
@@ -122,4 +123,4 @@ mv -f "$p.big" "${p%.pack}.idx"
 seed offsets-64
 git -c pack.compression=0 repack -q -a -d -F --depth=0
 seed no-deltas
-echo "corpus: $(ls "$here/corpus/event" | wc -l) events, $(ls "$here/corpus/state" | wc -l) state inputs, $(ls "$here/corpus/odb" | wc -l) object inputs"
+echo "corpus: $(ls "$here/corpus/event" | wc -l) events, $(ls "$here/corpus/state" | wc -l) state inputs, $(ls "$here/corpus/odb" | wc -l) object inputs, $(ls "$here/corpus/index" | wc -l) packs"

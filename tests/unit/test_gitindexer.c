@@ -8,6 +8,8 @@
  */
 #include "test_gitutil.h"
 
+#include <zlib.h>
+
 /* A history whose files change a little each commit: git finds deltas in it. */
 static void make_history(void)
 {
@@ -202,6 +204,90 @@ static void an_object_twice_is_refused(void **state)
 	mreg_git_packw_dispose(&w);
 }
 
+/* A pack entry's header: type and size, 4 + 7n bits. */
+static void put_entry_header(mreg_buf *b, int type, size_t size)
+{
+	unsigned char c = (unsigned char)((type << 4) | (size & 15));
+	size >>= 4;
+	while (size) {
+		mreg_buf_putc(b, (char)(c | 0x80));
+		c = (unsigned char)(size & 0x7f);
+		size >>= 7;
+	}
+	mreg_buf_putc(b, (char)c);
+}
+
+static void put_deflated(mreg_buf *b, const void *data, size_t len)
+{
+	uLongf n = compressBound((uLong)len);
+	unsigned char *z = malloc(n);
+	assert_non_null(z);
+	assert_int_equal(compress(z, &n, data, (uLong)len), Z_OK);
+	mreg_buf_put(b, z, n);
+	free(z);
+}
+
+static void put_varint(mreg_buf *b, size_t v)
+{
+	do {
+		mreg_buf_putc(b, (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+		v >>= 7;
+	} while (v);
+}
+
+/*
+ * A pack of a 64 KiB blob and `ndeltas` id deltas on it, each `ops` copy
+ * instructions of 64 KiB of the blob (one byte each: 0x80): each delta
+ * makes ops * 64 KiB from a few bytes of zlib.
+ */
+static void delta_bomb(mreg_buf *pack, size_t ops, int ndeltas)
+{
+	static unsigned char zeros[65536];
+	mreg_buf delta = MREG_BUF_INIT;
+	git_oid base;
+	unsigned char n[4], sum[20];
+	assert_int_equal(git_odb_hash(&base, zeros, sizeof(zeros), GIT_OBJECT_BLOB), 0);
+	put_varint(&delta, sizeof(zeros));
+	put_varint(&delta, ops * sizeof(zeros));
+	for (size_t i = 0; i < ops; i++)
+		mreg_buf_putc(&delta, (char)0x80);
+	mreg_buf_put(pack, "PACK\0\0\0\2", 8);
+	mreg_git_put_be32(n, (uint32_t)(1 + ndeltas));
+	mreg_buf_put(pack, n, 4);
+	put_entry_header(pack, GIT_OBJECT_BLOB, sizeof(zeros));
+	put_deflated(pack, zeros, sizeof(zeros));
+	for (int k = 0; k < ndeltas; k++) {
+		put_entry_header(pack, GIT_OBJECT_REF_DELTA, delta.size);
+		mreg_buf_put(pack, base.id, 20);
+		put_deflated(pack, delta.ptr, delta.size);
+	}
+	mreg_git_sha1(sum, pack->ptr, pack->size);
+	mreg_buf_put(pack, sum, 20);
+	assert_false(mreg_buf_oom(pack));
+	mreg_buf_dispose(&delta);
+}
+
+/* A delta that would make more than 128 MiB from a few bytes is refused before anything that large is allocated. */
+static void a_delta_past_the_limit_is_refused(void **state)
+{
+	(void)state;
+	mreg_buf pack = MREG_BUF_INIT;
+	delta_bomb(&pack, 2049, 1);	/* 2049 * 64 KiB: 128 MiB and 64 KiB */
+	assert_true(pack.size < 2000);
+	expect_refused(pack.ptr, pack.size, "makes more than its chain may hold");
+	mreg_buf_dispose(&pack);
+	/* the same bomb one copy smaller is 128 MiB exactly: indexed */
+	mreg_buf ok = MREG_BUF_INIT;
+	char got[41], mine[600];
+	delta_bomb(&ok, 2048, 1);
+	tg_sh("rm -rf mine && mkdir mine");
+	assert_int_equal(mreg_git_index_pack(got, tg_fmt(mine, sizeof(mine), "%s/mine", tg_cwd),
+					     (const unsigned char *)ok.ptr, ok.size, false),
+			 0);
+	assert_int_equal(tg_status("git show-index <mine/pack-%s.idx | wc -l | grep -qx 2", got), 0);
+	mreg_buf_dispose(&ok);
+}
+
 /*
  * Every byte of a small pack with deltas flipped in turn (the checksum
  * aside, which is the caller's): each is refused, or indexed to an .idx
@@ -264,6 +350,7 @@ int main(void)
 		TG_REPO_TEST(damaged_packs_are_refused),
 		TG_REPO_TEST(thin_packs_are_refused),
 		TG_REPO_TEST(an_object_twice_is_refused),
+		TG_REPO_TEST(a_delta_past_the_limit_is_refused),
 		TG_REPO_TEST(every_flipped_byte_is_refused_or_indexed_as_git_does),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -109,6 +109,9 @@ $(A)/tests/%: tests/unit/%.c $(A)/libmreg.a $(HDRS) $(wildcard tests/unit/*.h)
 $(B)/bench_lib: tests/bench/bench_lib.c $(B)/cmd/gitlink.o $(B)/libmreg.a $(HDRS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -no-pie -o $@ $< $(B)/cmd/gitlink.o $(B)/libmreg.a $(STATIC_LIBS)
 
+$(B)/readfloor: tests/bench/readfloor.c $(B)/libmreg.a $(HDRS)
+	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $< $(B)/libmreg.a $(LIBS)
+
 $(B)/serve_floor: tests/bench/serve_floor.c
 	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $< -lmicrohttpd -lpthread
 
@@ -135,8 +138,8 @@ bench: $(B)/mreg $(B)/bench_lib $(B)/floor $(B)/serve_floor $(B)/libmreg.so
 
 # The curves: every command at 1,000 to 1,000,000 events (tests/bench/scale.sh;
 # long: the million-event registry alone is about a minute to write).
-bench-scale: $(B)/mreg $(B)/bench_lib
-	@sh tests/bench/scale.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib
+bench-scale: $(B)/mreg $(B)/bench_lib $(B)/readfloor
+	@sh tests/bench/scale.sh $(CURDIR)/$(B)/mreg $(CURDIR)/$(B)/bench_lib $(CURDIR)/$(B)/readfloor
 
 # The layering and size rules of docs/ARCHITECTURE.md (tests/check_layout.sh):
 # core/ pure, git's formats in fsstore/git/ only, no file over 800 lines, no

@@ -13,13 +13,16 @@
 # none) and `mreg check` of the whole range on a bare hub. Prints the numbers
 # and a table of medians by size at the end; never fails on time.
 #
-#   sh tests/bench/scale.sh MREG BENCH_LIB
+#   sh tests/bench/scale.sh MREG BENCH_LIB [READFLOOR]
+#   READFLOOR (tests/bench/readfloor.c): also the floor under the cold fold,
+#   the event files read and inflated with nothing done with them
 #   SCALE_MODELS="1 10 100 1000"   the sizes, in models of 1,000 events
 #   BENCH_TMPDIR=DIR               where the registries go (a real disk)
 set -u
-usage="usage: sh tests/bench/scale.sh MREG BENCH_LIB"
+usage="usage: sh tests/bench/scale.sh MREG BENCH_LIB [READFLOOR]"
 MREG_BIN=${1:?$usage}
 LIB_BIN=${2:?$usage}
+FLOOR=${3:-}
 base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 T=$(mktemp -d "$base/mreg-scale.XXXXXX") || exit 1
 trap 'cd /; rm -rf "$T"' EXIT
@@ -72,6 +75,7 @@ for label in $sizes; do
 	step "$LIB" refresh "$MREG" "$r" 1 3 model_000:50 "refresh_$label"
 	step "$LIB" spawn "list_$label" 20 "$MREG" -C "$r" list --model model_000
 	step "$LIB" time "fold_$label" "$MREG" -C "$r" refresh --full
+	if [ -n "$FLOOR" ]; then step "$FLOOR" "$r" "readfloor_$label"; fi
 	step "$LIB" time "fsck_$label" "$MREG" -C "$r" fsck
 	step "$LIB" du "written_$label" "$r"
 	git -C "$r" config mreg.backupDir "$T/bk$label"
@@ -133,6 +137,8 @@ row "first show after HEAD moved 1 event" "refresh_@.first_show.median"
 row "list --model (250 rows)" "spawn.list_@.median"
 row "refresh --full (cold fold)" "time.fold_@" 0
 row "  peak memory of it (MB)" "rss.fold_@" 0
+row "  floor: each event file read once" "time.readfloor_@_once" 0
+row "  floor: read as the fold reads them" "time.readfloor_@_fold" 0
 row "fsck" "time.fsck_@" 0
 row "backup create" "time.backup_@" 0
 row "restore-from" "time.restore_@" 0

@@ -93,7 +93,16 @@ static const char *misplaced(const entry *e, const char *path)
  * the ready odb only; what it does not find there is 1, for the walking
  * thread to read as always.
  */
-static int examine(entry *e, mreg_registry *reg, const char *path, bool shared)
+/*
+ * How an entry's bytes are read: by mreg's reader made ready, which threads
+ * share (where the first pass found them, when it did); as any read is,
+ * which may look at the packs again; or by libgit2 alone, by the walking
+ * thread while the readers share mreg's reader (which a look at the packs
+ * again would change under them).
+ */
+typedef enum { READ_SHARED, READ_ANY, READ_GIT } read_how;
+
+static int examine(entry *e, mreg_registry *reg, const char *path, read_how how)
 {
 	mreg_buf blob = MREG_BUF_INIT;
 	git_object_t type;
@@ -105,9 +114,12 @@ static int examine(entry *e, mreg_registry *reg, const char *path, bool shared)
 	if (why)
 		return left_out(e, why);
 	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
-	rc = !shared	 ? mreg_tree_read_named(&blob, &type, reg, &e->id)
-	     : e->located ? mreg_odb_read_at(&blob, &type, reg->lodb, &e->where, &e->id)
-			  : mreg_odb_read_named(&blob, &type, reg->lodb, &e->id);
+	if (how == READ_SHARED)
+		rc = e->located ? mreg_odb_read_at(&blob, &type, reg->lodb, &e->where, &e->id)
+				: mreg_odb_read_named(&blob, &type, reg->lodb, &e->id);
+	else
+		rc = how == READ_GIT ? mreg_tree_read_git(&blob, &type, reg, &e->id)
+				     : mreg_tree_read_named(&blob, &type, reg, &e->id);
 	if (rc == 0 && type != GIT_OBJECT_BLOB)
 		rc = left_out(e, "not a file in the object store");
 	else if (rc == 0) {
@@ -149,7 +161,7 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 {
 	entry one = { .id = *id, .mode = mode };
 	if (!c->defer) {
-		int rc = examine(&one, c->reg, path, false);
+		int rc = examine(&one, c->reg, path, READ_ANY);
 		if (rc == 0)
 			rc = settle(c, &one, path);
 		mreg_event_free(one.ev);
@@ -181,7 +193,7 @@ static void read_shared(void *arg, size_t i)
 {
 	collect *c = arg;
 	entry *e = &c->ents[i];
-	e->rc = examine(e, c->reg, c->paths.ptr + e->path, true);
+	e->rc = examine(e, c->reg, c->paths.ptr + e->path, READ_SHARED);
 	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
 		e->rc = MREG_ERROR;
 	mreg_error_clear();
@@ -221,7 +233,7 @@ static int read_all(collect *c)
 			mreg_event_free(e->ev);
 			free(e->problem);
 			*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
-			e->rc = examine(e, c->reg, path, false);
+			e->rc = examine(e, c->reg, path, READ_ANY);
 		} else if (rc == 0 && e->rc < 0) {
 			rc = mreg_error_set(e->rc, "%s", e->msg ? e->msg : "out of memory");
 		}
@@ -346,7 +358,7 @@ static void key_one(void *arg, size_t i)
 		e->keyed = true;
 		return;
 	} else {
-		e->rc = examine(e, c->reg, path, true);
+		e->rc = examine(e, c->reg, path, READ_SHARED);
 	}
 	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
 		e->rc = MREG_ERROR;
@@ -425,13 +437,13 @@ static void *stream_reader(void *arg)
 	return NULL;
 }
 
-/* An entry pass one could not settle on its own: read again here, or its error taken up. */
-static int settle_first(collect *c, entry *e)
+/* An entry pass one could not settle on its own: read again here (as how says), or its error taken up. */
+static int settle_first(collect *c, entry *e, read_how how)
 {
 	const char *path = c->paths.ptr + e->path;
 	if (e->rc == 1) {
 		*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
-		if ((e->rc = examine(e, c->reg, path, false)) < 0)
+		if ((e->rc = examine(e, c->reg, path, how)) < 0)
 			return e->rc;
 	}
 	if (e->rc < 0)
@@ -453,7 +465,8 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 	if (e->keyed) {
 		if (!shared)
 			read_shared(c, (size_t)(e - c->ents));	/* the ready odb, with one thread: the same read */
-		if ((rc = settle_first(c, e)) < 0)
+		/* the readers may be reading through mreg's reader now: a look at the packs again would move them */
+		if ((rc = settle_first(c, e, shared ? READ_GIT : READ_ANY)) < 0)
 			return rc;
 		if (e->ev && e->ev->clock != key)
 			return mreg_error_set(MREG_ECORRUPT, "event %s: its clock is not the one its head shows",
@@ -541,7 +554,7 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	for (size_t i = 0; i < c.nents && rc == 0; i++) {
 		entry *e = &c.ents[i];
-		if (!e->keyed && (rc = settle_first(&c, e)) == 0 && e->ev)
+		if (!e->keyed && (rc = settle_first(&c, e, READ_ANY)) == 0 && e->ev)
 			order[n++] = i;
 		else if (e->keyed)
 			order[n++] = i;

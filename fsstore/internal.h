@@ -195,6 +195,8 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* The same without the SHA-1 check (mreg_odb_read_named): for event files, checked by their xxh128 names. */
 int mreg_tree_read_named(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
+/* The same by libgit2 alone (hash-checked as it reads): for a thread that must not touch mreg's reader while others read through it. */
+int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* The entry at path ('/'-separated) under tree: 0, 1 when there is none, or <0. */
 int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path);
 

@@ -64,6 +64,25 @@ int mreg_tree_read_named(mreg_buf *out, git_object_t *type, mreg_registry *reg, 
 	return read_object(out, type, reg, id, false);
 }
 
+int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_odb_object *o = NULL;
+	int rc = mreg_registry_need_git(reg);
+	if (rc < 0)
+		return rc;
+	if (git_odb_read(&o, reg->odb, id) < 0) {
+		git_error_clear();
+		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
+				      reg->path);
+	}
+	*type = git_odb_object_type(o);
+	mreg_buf_clear(out);
+	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
+	git_odb_object_free(o);
+	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
 static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id, bool check)
 {
 	int (*rd)(mreg_buf *, git_object_t *, mreg_odb *, const git_oid *) = check ? mreg_odb_read : mreg_odb_read_named;

@@ -117,7 +117,7 @@ static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
 	git_oid *stack = NULL;
 	size_t n = 0, a = 0;
 	mreg_odb *odb = NULL;
-	char *objdir = mreg_strfmt("%sobjects/", git_repository_path(repo)), hex[41];
+	char *objdir = mreg_strfmt("%sobjects/", git_repository_commondir(repo)), hex[41];
 	int rc = objdir ? mreg_odb_open(&odb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
 #define PUSH(o)                                                                                   \
 	do {                                                                                      \
@@ -169,9 +169,10 @@ static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
 			mreg_git_tree_entry e;
 			int r;
 			while (rc == 0 && (r = mreg_git_tree_next(&e, &p, end)) == 1) {
-				if (e.mode == 040000) {
+				/* as libgit2 reads a mode: a directory is a tree, a gitlink a commit elsewhere, anything else a blob */
+				if ((e.mode & 0170000) == 0040000) {
 					PUSH(&e.id);
-				} else if ((e.mode & 0170000) == 0100000 || e.mode == 0120000) {
+				} else if ((e.mode & 0170000) != 0160000) {
 					/* a blob need not be read, only be there */
 					if (mreg_git_oidset_has(&seen, e.id.id))
 						continue;
@@ -203,7 +204,7 @@ done:
 /* Index a pack into repo's objects/pack (mreg_git_index_pack: every object checked as it goes), durable when sync. */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync)
 {
-	char hex[41], *packdir = mreg_strfmt("%sobjects/pack", git_repository_path(repo));
+	char hex[41], *packdir = mreg_strfmt("%sobjects/pack", git_repository_commondir(repo));
 	int rc = packdir ? mreg_fs_mkdirs(packdir) : mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc == 0 && (rc = mreg_git_index_pack(hex, packdir, pack, len, sync)) == MREG_ECORRUPT)
 		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id, mreg_error_last());

@@ -104,17 +104,20 @@ void mreg_odb_thread_done(void);
  * (a loose object, not found, damaged), for a full read to settle. Reads
  * only; an odb made ready may be peeked by several threads at once.
  */
-/* Where a peek found an object: a pack of the odb (made ready) and the entry's offset there. */
+/* Where a peek found an object: a pack of the odb (made ready), the entry's offset there, the pack list's generation. */
 typedef struct {
 	size_t pack;
 	uint64_t off;
+	unsigned gen;
 } mreg_odb_where;
 int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *type, const mreg_odb *odb,
 		  const git_oid *id, mreg_odb_where *where);
 /*
  * The object a peek of the same ready odb found at where, read whole
  * without looking its id up again, and as mreg_odb_read_named (no SHA-1:
- * the caller checks the bytes by a name of its own). Several threads at once, as peek.
+ * the caller checks the bytes by a name of its own). Several threads at
+ * once, as peek; if the packs were looked at again since the peek
+ * (mreg_odb_refresh, mreg_odb_ready), read by id instead.
  */
 int mreg_odb_read_at(mreg_buf *out, git_object_t *type, mreg_odb *odb, const mreg_odb_where *where, const git_oid *id);
 

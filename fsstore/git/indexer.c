@@ -95,14 +95,13 @@ static int inflate_entry(unsigned char **buf, size_t *cap, size_t *used, indexer
 	return 0;
 }
 
-/* The object's id and type; false when it is more than the pack's budget has left. */
+/* The object's id and type; false when it is more than the pack's budget has left, or does not hash. */
 static bool hash_object(indexer *ix, ix_entry *e, const unsigned char *data, size_t len, int type)
 {
-	if (len > ix->budget)
-		return false;
-	ix->budget -= len;
 	git_oid id;
-	git_odb_hash(&id, data, len, (git_object_t)type);
+	if (len > ix->budget || git_odb_hash(&id, data, len, (git_object_t)type) < 0)
+		return false;	/* libgit2's SHA-1 also refuses bytes made to collide (SHA1DC) */
+	ix->budget -= len;
 	memcpy(e->id, id.id, 20);
 	e->real = (uint8_t)type;
 	return true;
@@ -148,7 +147,7 @@ static int scan(indexer *ix)
 			e->crc = (uint32_t)libdeflate_crc32(0, ix->pack + off, (size_t)(e->end - off));
 			if (e->type <= GIT_OBJECT_TAG) {
 				if (!hash_object(ix, e, buf, (size_t)e->size, e->type))
-					rc = damaged(e, "makes its objects more than the pack may come to");
+					rc = damaged(e, "does not hash, or makes its objects more than the pack may come to");
 				ix->known++;
 			}
 			off = e->end;
@@ -191,6 +190,7 @@ static size_t first_kid(const indexer *ix, const uint32_t *kids, size_t n, bool 
 }
 
 static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth, size_t held);
+static bool delta_size(size_t *out, const unsigned char **p, const unsigned char *end);
 
 /* Delta k applied to its base (i's data), its id taken, and its own deltas after it; held: the chain's bytes. */
 static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data, size_t len, int depth, size_t held)
@@ -201,12 +201,15 @@ static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data,
 	if (e->real)
 		return 0;	/* the same base twice (an object twice): refused when the ids are sorted */
 	int rc = inflate_entry(&delta, &cap, &used, ix, e);
-	size_t room = MAX_CHAIN_BYTES - held < MAX_INDEXED ? MAX_CHAIN_BYTES - held : MAX_INDEXED;
-	if (rc == 0 && mreg_git_delta_apply(&out, &outlen, data, len, delta, (size_t)e->size, room) != 0)
-		rc = damaged(e, "is a delta that does not apply to its base, or makes more than its chain may hold");
+	size_t room = MAX_CHAIN_BYTES - held < MAX_INDEXED ? MAX_CHAIN_BYTES - held : MAX_INDEXED, src, dst;
+	const unsigned char *p = delta;
+	if (rc == 0 && delta_size(&src, &p, delta + e->size) && delta_size(&dst, &p, delta + e->size) && dst > room)
+		rc = damaged(e, "is a delta that would make more than 128 MiB, or more than its chain may hold (1 GiB)");
+	if (rc == 0 && (rc = mreg_git_delta_apply(&out, &outlen, data, len, delta, (size_t)e->size, room)) == MREG_ECORRUPT)
+		rc = damaged(e, "is a delta that does not apply to its base");
 	free(delta);
 	if (rc == 0 && !hash_object(ix, e, out, outlen, ix->e[i].real))
-		rc = damaged(e, "makes its objects more than the pack may come to");
+		rc = damaged(e, "does not hash, or makes its objects more than the pack may come to");
 	if (rc == 0) {
 		ix->known++;
 		rc = descend(ix, k, out, outlen, depth + 1, held + outlen);
@@ -224,8 +227,11 @@ static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len,
 		return damaged(b, "ends a chain of deltas deeper than 1000");
 	for (size_t j = first_kid(ix, ix->ofs, ix->nofs, true, b); rc == 0 && j < ix->nofs && ix->e[ix->ofs[j]].base == b->off; j++)
 		rc = apply_kid(ix, i, ix->ofs[j], data, len, depth, held);
-	for (size_t j = first_kid(ix, ix->refs, ix->nrefs, false, b);
-	     rc == 0 && j < ix->nrefs && !memcmp(ix->e[ix->refs[j]].ref, b->id, 20); j++)
+	/* the id deltas on b's id are all made the first time that id is a base: a second copy of it finds them done */
+	size_t j = first_kid(ix, ix->refs, ix->nrefs, false, b);
+	if (j < ix->nrefs && ix->e[ix->refs[j]].real)
+		return rc;
+	for (; rc == 0 && j < ix->nrefs && !memcmp(ix->e[ix->refs[j]].ref, b->id, 20); j++)
 		rc = apply_kid(ix, i, ix->refs[j], data, len, depth, held);
 	return rc;
 }
@@ -281,7 +287,7 @@ int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *
 		return mreg_error_set(MREG_ECORRUPT, "not a pack of version 2 or 3");
 	ix.n = mreg_git_be32(pack + 8);
 	ix.budget = ((uint64_t)1 << 30) + (uint64_t)len * BYTES_PER_PACK_BYTE;
-	if (ix.n > (len - 32) / 2)	/* an entry is two bytes at least */
+	if (ix.n > (len - 32) / 9)	/* an entry is nine bytes at least: a header byte and a zlib stream of 8 */
 		return mreg_error_set(MREG_ECORRUPT, "its header counts %zu entries, more than its %zu bytes can hold", ix.n, len);
 	ix.e = calloc(ix.n ? ix.n : 1, sizeof(*ix.e));
 	ix.ofs = malloc((ix.n ? ix.n : 1) * sizeof(uint32_t));

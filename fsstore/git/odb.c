@@ -57,6 +57,7 @@ struct mreg_odb {
 	odb_pack *packs;
 	size_t npacks;
 	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
+	unsigned gen;		/* the pack list's generation: a look again makes a new one */
 };
 
 /*
@@ -185,6 +186,7 @@ static int load_packs(mreg_odb *odb)
 	free(odb->packs);
 	odb->packs = packs;
 	odb->npacks = np;
+	odb->gen++;	/* a place found before (mreg_odb_where) may name another pack now */
 	return 0;
 }
 
@@ -670,7 +672,7 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 		if (off < 12 || q >= end || !mreg_git_entry_parse(&e, q, end))
 			return 1;	/* damage: the full read says what */
 		if (where)
-			*where = (mreg_odb_where){ i, (uint64_t)off };
+			*where = (mreg_odb_where){ i, (uint64_t)off, odb->gen };
 		if (e.type < GIT_OBJECT_COMMIT || e.type > GIT_OBJECT_TAG) {
 			/* a delta (after a gc): resolved whole, its head kept */
 			unsigned char *all = NULL;
@@ -707,8 +709,8 @@ int mreg_odb_read_at(mreg_buf *out, git_object_t *type, mreg_odb *odb, const mre
 {
 	unsigned char *data = NULL;
 	size_t len = 0;
-	if (where->pack >= odb->npacks)
-		return mreg_odb_read_named(out, type, odb, id);
+	if (where->gen != odb->gen || where->pack >= odb->npacks)
+		return mreg_odb_read_named(out, type, odb, id);	/* the packs were looked at again since */
 	said = false;
 	int rc = read_packed(&data, &len, type, odb, &odb->packs[where->pack], where->off, 0);
 	return give(out, type, odb, id, false, rc, data, len);

@@ -3,8 +3,8 @@
  * of a bundle someone sent, indexed into a scratch objects/pack/ (under
  * $TMPDIR, which run.sh points into build/fuzz/).
  *
- * Indexing answers 0 or MREG_ECORRUPT (MREG_ERROR only for memory), with a
- * one-line message. A refusal leaves nothing in the pack directory. A pack
+ * Indexing answers 0 or MREG_ECORRUPT with a message of its own (MREG_ERROR
+ * would be memory, which no input this small may exhaust). A refusal leaves nothing in the pack directory. A pack
  * indexed has its .idx and its bytes there under its name; its index holds
  * as many objects as the pack's header counts, and each of them, read back
  * by mreg's object reader, hashes (by libgit2) to the id the index gives.
@@ -92,13 +92,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char hex[41];
 	mreg_error_clear();
 	int rc = mreg_git_index_pack(hex, packdir, data, size, false);
-	CHECK(rc == 0 || rc == MREG_ECORRUPT || rc == MREG_ERROR);
+	CHECK(rc == 0 || rc == MREG_ECORRUPT);	/* no input here is large enough to run out of memory */
 	if (rc == 0) {
 		check_stored(hex, mreg_git_be32(data + 8));
 		CHECK(empty_packdir() == 2);
 	} else {
-		const char *msg = mreg_error_last();
-		CHECK(msg && *msg && !strchr(msg, '\n'));
+		CHECK(strcmp(mreg_error_last(), "unknown error") != 0);	/* a message of its own */
 		CHECK(empty_packdir() == 0);
 	}
 	mreg_error_clear();

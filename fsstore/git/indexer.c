@@ -15,10 +15,10 @@
  * next entry starts) and takes the CRC-32 of its bytes for the .idx; the
  * whole objects go on, in batches, to a thread that computes their ids.
  * Then each delta is applied to its base, depth first from the whole
- * objects (git's way: every object
- * inflated once, every delta applied once, a base's bytes kept only while
- * its deltas are made): offset deltas found by their base's offset, id
- * deltas by their base's id, both from arrays sorted by it.
+ * objects (git's way: every object inflated once, every delta applied
+ * once, a base's bytes kept only while its deltas are made): offset deltas
+ * found by their base's offset, id deltas by their base's id, both from
+ * arrays sorted by it.
  *
  * Object ids come from libgit2's SHA-1 (git_odb_hash), which detects the
  * known collision attacks as libgit2's indexer and git do: a bundle may come

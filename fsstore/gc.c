@@ -485,7 +485,8 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_registry_writable(reg)) < 0 ||
+	    (rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	if ((rc = prune_cutoff(&cutoff, reg)) < 0)
 		goto done;

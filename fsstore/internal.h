@@ -70,6 +70,12 @@ int mreg_libgit2_ready(void);
 
 /* Give a light registry its libgit2 side (a full open); 0 at once for any other. */
 int mreg_registry_need_git(mreg_registry *reg);
+/*
+ * 0 when reg may be written here; EINVALID for a linked work tree (git
+ * worktree add): its objects and branches are the main work tree's, in a
+ * git directory mreg's writes do not reach from it. Reads go on there.
+ */
+int mreg_registry_writable(mreg_registry *reg);
 /* mreg.fsync and mreg.lockTimeout when git config does not set them */
 #define MREG_FSYNC_DEFAULT true
 #define MREG_LOCK_TIMEOUT_MS_DEFAULT 30000

@@ -686,7 +686,7 @@ int mreg_migrate(mreg_migrate_report *out, mreg_registry *reg, const char *db_pa
 	 * database's models is here yet, and the clocks given, hold when the
 	 * events land (mreg_append_events takes the lock again, nested).
 	 */
-	if ((rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_writable(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		goto done;
 	locked = true;
 	if ((rc = mreg_cache_ensure(reg)) < 0 || (rc = mreg_cache_load(&st, reg, NULL, false, false)) < 0)

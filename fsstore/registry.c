@@ -449,6 +449,19 @@ int mreg_registry_open_write(mreg_registry **out, const char *dir)
 	return rc == 1 ? mreg_registry_open(out, dir) : rc;
 }
 
+int mreg_registry_writable(mreg_registry *reg)
+{
+	if (reg->light)
+		return 0;	/* a light open found .git a directory: the main work tree's */
+	const char *gd = git_repository_path(reg->repo), *common = git_repository_commondir(reg->repo);
+	if (!strcmp(gd, common))
+		return 0;
+	size_t n = strlen(common);
+	int keep = n > 6 && !strcmp(common + n - 6, "/.git/") ? (int)(n - 6) : (int)n;
+	return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a linked work tree; write in '%.*s'", reg->path,
+			      keep, common);
+}
+
 int mreg_registry_need_git(mreg_registry *reg)
 {
 	mreg_registry *full;

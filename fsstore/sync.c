@@ -272,7 +272,7 @@ static int land(one_sync *s, const git_oid *tip, size_t nevents)
 	mreg_registry *reg = s->reg;
 	git_oid head, tree, commit;
 	int rc;
-	if ((rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_writable(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	if ((rc = mreg_head_read(&head, &tree, reg)) < 0 && rc != MREG_ENOTFOUND)
 		goto done;
@@ -708,7 +708,7 @@ static int round_start(sync_round *rd)
 	int rc;
 	if (!mreg_head_on_branch(reg) || strncmp(mreg_head_branch(reg, rd->branch, sizeof(rd->branch)), "refs/heads/", 11))
 		return mreg_error_set(MREG_EINVALID, "cannot sync '%s': HEAD is not on a branch", reg->path);
-	if ((rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_writable(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	rc = mreg_cache_ensure(reg);
 	mreg_lock_release(reg);

@@ -78,7 +78,7 @@ int mreg_txn_lock(mreg_txn *t, const char *model)
 	int rc;
 	if (!reg->workdir)
 		return mreg_error_set(MREG_EINVALID, "cannot write to '%s': it is a bare repository", reg->path);
-	if ((rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_writable(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		return rc;
 	t->locked = true;
 	mreg_lfs_sweep(reg);	/* what a killed writer left: no writer is alive but us */

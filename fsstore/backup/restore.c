@@ -109,7 +109,7 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	 * undone; the writer lock is held from it to the reset, so no write
 	 * can land between them and be in neither.
 	 */
-	if ((rc = mreg_lock_take(reg)) < 0)
+	if ((rc = mreg_registry_writable(reg)) < 0 || (rc = mreg_lock_take(reg)) < 0)
 		goto done;
 	locked = true;
 	char why[96];

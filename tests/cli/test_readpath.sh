@@ -74,6 +74,16 @@ git -C "$R" symbolic-ref HEAD refs/heads/main
 check "git worktree add" git -C "$R" worktree add -q "$T/linked"
 expect_eq "linked work tree: the full road" "$(road "$MREG" -C "$T/linked" show m)" full
 expect_eq "linked work tree: right answer" "$("$MREG" -C "$T/linked" --json show m:1 | jq -r .stage)" production
+# writes there are refused, naming the main work tree: its objects and branches
+# are the main one's, in a git directory a write from here would not reach
+head_before=$(git -C "$R" rev-parse HEAD) packs_before=$(ls "$R/.git/objects/pack" | wc -l)
+expect_fail "linked work tree: a write is refused" 1 "cannot write to '$T/linked': it is a linked work tree; write in '$R'" \
+	"$MREG" -C "$T/linked" tag m:1 here
+expect_fail "linked work tree: gc is refused" 1 "it is a linked work tree" "$MREG" -C "$T/linked" gc
+expect_eq "linked work tree: the main branch did not move" "$(git -C "$R" rev-parse HEAD)" "$head_before"
+expect_eq "linked work tree: no pack written" "$(ls "$R/.git/objects/pack" | wc -l)" "$packs_before"
+expect_eq "linked work tree: nothing under its own git directory's objects" \
+	"$(find "$R/.git/worktrees" -path '*objects*' -type f | wc -l)" 0
 
 # config that could move the work tree or the git directory: the full road
 git -C "$R" config include.path "$T/nothing.cfg"

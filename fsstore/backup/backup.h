@@ -10,7 +10,7 @@
 
 /* dir.c: an id names files in the backup directory, digits and '-' only; ENOTFOUND otherwise. */
 int mreg_backup_check_id(const char *id);
-/* The directory's lock: LOCK_SH verifying (its scratch repository must not be swept), LOCK_EX creating, pruning. */
+/* The directory's lock: LOCK_SH verifying (the bundle read must not be pruned or swept), LOCK_EX creating, pruning. */
 int mreg_backup_lock_dir(int *fd, const char *dir, int mode);
 /* Whether fmt (a "%s/%s..." of dir and id) names something (true when out of memory: never reuse). */
 bool mreg_backup_exists(const char *fmt, const char *dir, const char *id);
@@ -63,10 +63,10 @@ typedef struct {
 /* Index a pack into repo's objects/pack (mreg_git_index_pack checks every object as it goes), durable when sync. */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync);
 /*
- * Verify the backup id in dir. Without repo: index the pack in into (a
+ * Verify the backup id in dir. Without repo: index the pack into `into` (a
  * new repository of the caller's, restore-from's, which keeps the
- * objects), else in a scratch repository made and removed here, and walk
- * the head there. With repo (a restore into a registry that has the
+ * objects), else where it lies in the mapped bundle, nothing written, and
+ * walk the head there. With repo (a restore into a registry that has the
  * head): see verify.c. bundle_map: the bundle's bytes, kept mapped for
  * the caller.
  */

@@ -68,7 +68,7 @@ int mreg_backup_check_id(const char *id)
 	return 0;
 }
 
-/* shared: verifying (its scratch repository must not be swept); exclusive: creating, pruning */
+/* shared: verifying (the bundle read must not be pruned or swept); exclusive: creating, pruning */
 int mreg_backup_lock_dir(int *fd, const char *dir, int mode)
 {
 	int rc = mreg_fs_mkdirs(dir);	/* its message names the directory */
@@ -113,7 +113,7 @@ int mreg_backup_new_id(char out[48], const char *dir, int64_t usec)
 /*
  * What a killed create, verify or restore leaves behind: bundles and state
  * snapshots whose metadata was never written (the metadata is written
- * last), temporary files, scratch repositories. Caller holds the directory lock.
+ * last), temporary files, scratch repositories (an older verify's). Caller holds the directory lock.
  */
 size_t mreg_backup_sweep(const char *dir)
 {

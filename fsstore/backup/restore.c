@@ -89,7 +89,8 @@ int mreg_backup_restore(cJSON **report, mreg_registry *reg, const char *id)
 	/*
 	 * Verify first. When the registry has the backup's head (it came from
 	 * here), the head is walked in the registry's own objects; otherwise
-	 * the pack is indexed in a scratch repository, as verify does.
+	 * the pack is indexed where it lies in the bundle, as verify does, and
+	 * then into the registry.
 	 */
 	cJSON *peek = NULL;
 	git_oid want;

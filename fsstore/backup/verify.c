@@ -1,11 +1,10 @@
 /*
  * Verifying a backup: its bundle hashes to what the metadata says, is a
  * bundle whose pack checksum holds, and holds every object its head
- * reaches (indexed in a scratch repository, mreg_git_index_pack checking
- * each object), with the number of events the metadata says; every large
- * file beside it hashes to its name.
+ * reaches (the pack indexed where it lies, mreg_git_index_pack_mem
+ * checking each object), with the number of events the metadata says;
+ * every large file beside it hashes to its name.
  */
-#define _GNU_SOURCE /* mkdtemp */
 #include "backup.h"
 
 #include <dirent.h>
@@ -21,35 +20,42 @@
 
 /* ---- verify ---------------------------------------------------------- */
 
-
-
-/* The events at head: blobs under events/ab/cd/, three levels down. */
-static int64_t count_events(git_repository *repo, const git_oid *head)
+/* Tree id's bytes into out; false when it is not a tree there. */
+static bool read_tree(mreg_buf *out, mreg_odb *odb, const git_oid *id)
 {
-	git_commit *c = NULL;
-	git_tree *t = NULL, *ev = NULL;
-	git_tree_entry *e = NULL;
+	git_object_t type;
+	return mreg_odb_read(out, &type, odb, id) == 0 && type == GIT_OBJECT_TREE;
+}
+
+/* The events at head: blobs under events/ab/cd/, three levels down (what the second level's trees hold). */
+static int64_t count_events(mreg_odb *odb, const git_oid *head)
+{
+	mreg_buf b = MREG_BUF_INIT, l1 = MREG_BUF_INIT, l2 = MREG_BUF_INIT;
+	git_object_t type;
+	git_oid tree;
+	mreg_git_tree_entry e, e1, e2;
 	int64_t n = 0;
-	if (git_commit_lookup(&c, repo, head) == 0 && git_commit_tree(&t, c) == 0 &&
-	    git_tree_entry_bypath(&e, t, "events") == 0 && git_tree_lookup(&ev, repo, git_tree_entry_id(e)) == 0) {
-		for (size_t i = 0; i < git_tree_entrycount(ev); i++) {
-			git_tree *l1 = NULL;
-			if (git_tree_lookup(&l1, repo, git_tree_entry_id(git_tree_entry_byindex(ev, i))) < 0)
+	if (mreg_odb_read(&b, &type, odb, head) == 0 && type == GIT_OBJECT_COMMIT &&
+	    mreg_git_commit_tree(&tree, b.ptr, b.size) && read_tree(&b, odb, &tree) &&
+	    mreg_git_tree_find(&e, b.ptr, b.size, "events", 6) && read_tree(&b, odb, &e.id)) {
+		const char *p = b.ptr, *end = b.ptr + b.size;
+		while (mreg_git_tree_next(&e1, &p, end) == 1) {
+			if (!read_tree(&l1, odb, &e1.id))
 				continue;
-			for (size_t j = 0; j < git_tree_entrycount(l1); j++) {
-				git_tree *l2 = NULL;
-				if (git_tree_lookup(&l2, repo, git_tree_entry_id(git_tree_entry_byindex(l1, j))) == 0)
-					n += (int64_t)git_tree_entrycount(l2);
-				git_tree_free(l2);
+			const char *q = l1.ptr, *qend = l1.ptr + l1.size;
+			while (mreg_git_tree_next(&e2, &q, qend) == 1) {
+				if (!read_tree(&l2, odb, &e2.id))
+					continue;
+				const char *r = l2.ptr, *rend = l2.ptr + l2.size;
+				while (mreg_git_tree_next(&e, &r, rend) == 1)
+					n++;
 			}
-			git_tree_free(l1);
 		}
 	}
-	git_error_clear();
-	git_tree_free(ev);
-	git_tree_entry_free(e);
-	git_tree_free(t);
-	git_commit_free(c);
+	mreg_error_clear();
+	mreg_buf_dispose(&b);
+	mreg_buf_dispose(&l1);
+	mreg_buf_dispose(&l2);
 	return n;
 }
 
@@ -76,7 +82,7 @@ static int check_bundle_bytes(mreg_backup_bundle *bi, const char *data, size_t l
 static int read_needed(mreg_buf *out, git_object_t *type, mreg_odb *odb, git_repository *repo, const git_oid *id)
 {
 	int rc = mreg_odb_read(out, type, odb, id);
-	if (rc != 1 || !mreg_odb_unsure(odb))
+	if (rc != 1 || !repo || !mreg_odb_unsure(odb))
 		return rc;
 	git_odb *godb = NULL;
 	git_odb_object *o = NULL;
@@ -96,7 +102,7 @@ static int read_needed(mreg_buf *out, git_object_t *type, mreg_odb *odb, git_rep
 static int has_blob(mreg_odb *odb, git_repository *repo, const git_oid *id)
 {
 	int rc = mreg_odb_has(odb, id);
-	if (rc != 1 || !mreg_odb_unsure(odb))
+	if (rc != 1 || !repo || !mreg_odb_unsure(odb))
 		return rc;
 	git_odb *godb = NULL;
 	bool there = git_repository_odb(&godb, repo) == 0 && git_odb_exists(godb, id);
@@ -105,20 +111,20 @@ static int has_blob(mreg_odb *odb, git_repository *repo, const git_oid *id)
 }
 
 /*
- * Every object reachable from head is in repo; events counted at the head.
- * Trees and commits are read by mreg's own reader: libgit2's object
+ * Every object reachable from head is in odb (repo: libgit2's view of it,
+ * for what mreg's reader is unsure of; or NULL); events counted at the
+ * head. Trees and commits are read by mreg's own reader: libgit2's object
  * lookups took three times as long, a third of a restore at a million
  * events.
  */
-static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
+static int check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo)
 {
 	mreg_git_oidset seen = { NULL, 0, 0 };
 	mreg_buf obj = MREG_BUF_INIT;
 	git_oid *stack = NULL;
 	size_t n = 0, a = 0;
-	mreg_odb *odb = NULL;
-	char *objdir = mreg_strfmt("%sobjects/", git_repository_commondir(repo)), hex[41];
-	int rc = objdir ? mreg_odb_open(&odb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
+	char hex[41];
+	int rc = 0;
 #define PUSH(o)                                                                                   \
 	do {                                                                                      \
 		if (n == a) {                                                                     \
@@ -135,8 +141,6 @@ static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
 #define MISSING(o)                                                                                               \
 	mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its head is incomplete: object %s is missing", bi->id, \
 		       git_oid_tostr(hex, sizeof(hex), (o)))
-	if (rc < 0)
-		goto done;
 	PUSH(&bi->head);
 	while (n && rc == 0) {
 		git_oid id = stack[--n], link;
@@ -189,12 +193,10 @@ static int check_complete(mreg_backup_bundle *bi, git_repository *repo)
 	}
 	bi->objects = (int64_t)seen.n;
 	if (rc == 0)
-		bi->events = count_events(repo, &bi->head);
+		bi->events = count_events(odb, &bi->head);
 #undef PUSH
 #undef MISSING
 done:
-	mreg_odb_free(odb);
-	free(objdir);
 	free(stack);
 	mreg_buf_dispose(&obj);
 	mreg_git_oidset_dispose(&seen);
@@ -212,21 +214,25 @@ int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, siz
 	return rc;
 }
 
-/* A scratch repository in dir, *path its directory (to remove after). */
-static int make_scratch(git_repository **out, char **path, const char *dir)
+/* The bundle's pack indexed where it lies in the mapped bundle, nothing written: an odb to walk the head in. */
+static int open_in_place(mreg_odb **odb, const mreg_backup_bundle *bi, const char *id)
 {
-	if (!(*path = mreg_strfmt("%s/.verify-XXXXXX", dir)) || !mkdtemp(*path)) {
-		int rc = mreg_error_set(MREG_ERROR, "cannot make a scratch directory in '%s': %s", dir, strerror(errno));
-		free(*path);
-		*path = NULL;
+	mreg_buf idx = MREG_BUF_INIT;
+	int rc = mreg_git_index_pack_mem(&idx, bi->pack, bi->packlen);
+	if (rc == MREG_ECORRUPT)
+		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id, mreg_error_last());
+	if (rc < 0) {
+		mreg_buf_dispose(&idx);
 		return rc;
 	}
-	return git_repository_init(out, *path, 1) < 0 ? mreg_libgit2_error("cannot make a scratch repository in", *path) : 0;
+	size_t n = idx.size;
+	return mreg_odb_open_pack(odb, id, bi->pack, bi->packlen, (unsigned char *)mreg_buf_detach(&idx), n);
 }
 
 /*
- * Verify the backup id in dir. Without repo: index the pack in a scratch
- * repository and walk the head there (backup verify, restore-from). With
+ * Verify the backup id in dir. Without repo: index the pack and walk the
+ * head: into `into` (restore-from builds its registry there), else where
+ * the pack lies in the mapped bundle, nothing written (backup verify). With
  * repo (a restore into a registry that has the head): see below.
  */
 int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id, git_repository *repo,
@@ -236,8 +242,8 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 	cJSON *meta = NULL;
 	const char *data = NULL;
 	size_t len = 0;
-	char *bpath = NULL, *scratch = NULL;
-	git_repository *tmp = NULL;
+	char *bpath = NULL, *objdir = NULL;
+	mreg_odb *odb = NULL;
 	int rc;
 
 	memset(bi, 0, sizeof(*bi));
@@ -263,12 +269,12 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 	}
 	if ((rc = check_bundle_bytes(bi, data, len, meta)) < 0)
 		goto done;
-	if (!repo) {
-		if (!into && (rc = make_scratch(&tmp, &scratch, dir)) < 0)
+	if (!repo && into) {
+		repo = into;
+		if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id, true)) < 0)
 			goto done;
-		repo = into ? into : tmp;
-		if ((rc = mreg_backup_import_pack(repo, bi->pack, bi->packlen, id, into != NULL)) < 0)
-			goto done;
+	} else if (!repo && (rc = open_in_place(&odb, bi, id)) < 0) {
+		goto done;
 	}
 	/*
 	 * Completeness. A head that is the registry's own history (HEAD or an
@@ -282,8 +288,15 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 	if (own) {
 		bi->events = mreg_backup_meta_int(meta, "events");
 		bi->objects = -1;
-	} else if ((rc = check_complete(bi, repo)) < 0) {
-		goto done;
+	} else {
+		/* a linked work tree's git directory has no objects: the common directory's */
+		if (!odb && (!(objdir = mreg_strfmt("%sobjects/", git_repository_commondir(repo))) ||
+			     (rc = mreg_odb_open(&odb, objdir)) < 0)) {
+			rc = objdir ? rc : mreg_error_set(MREG_ERROR, "out of memory");
+			goto done;
+		}
+		if ((rc = check_complete(bi, odb, repo)) < 0)
+			goto done;
 	}
 	if (bi->events != mreg_backup_meta_int(meta, "events")) {
 		rc = mreg_error_set(MREG_ECORRUPT, "count mismatch in backup '%s': %lld events at its head, the metadata says %.0f",
@@ -302,10 +315,8 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 			goto done;
 	}
 done:
-	git_repository_free(tmp);
-	if (scratch)
-		mreg_fs_remove_tree(scratch);
-	free(scratch);
+	mreg_odb_free(odb);
+	free(objdir);
 	free(bpath);
 	if (rc == 0 && bundle_map) {
 		*bundle_map = data;

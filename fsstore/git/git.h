@@ -71,6 +71,14 @@ static inline void mreg_git_put_be32(unsigned char *p, uint32_t v)
 
 typedef struct mreg_odb mreg_odb;
 int mreg_odb_open(mreg_odb **out, const char *objdir);	/* objdir ends in '/' */
+/*
+ * An odb of one pack in memory (len bytes, the caller's, kept until the odb
+ * is freed) and its .idx (idxlen bytes on the heap: the odb's from here,
+ * even when this fails); `what` names it in messages. Nothing else is
+ * read: no directory, no loose object.
+ */
+int mreg_odb_open_pack(mreg_odb **out, const char *what, const unsigned char *pack, size_t len, unsigned char *idx,
+		       size_t idxlen);
 void mreg_odb_free(mreg_odb *odb);
 /*
  * The object's type and bytes (checked against id) into out. 1: not found
@@ -273,6 +281,8 @@ int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned cha
  * objects that come to over 1 GiB plus 4096 bytes a byte of the pack.
  */
 int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync);
+/* The same, its .idx into idx (appended) and nothing written: to read the pack where it lies (mreg_odb_open_pack). */
+int mreg_git_index_pack_mem(mreg_buf *idx, const unsigned char *pack, size_t len);
 
 /* ---- packw.c: packs, their indexes, loose objects, bundles written ---- */
 
@@ -328,6 +338,8 @@ int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char
  */
 int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_git_pack_row *rows, size_t n, bool sync,
 			char hex[41], bool *created);
+/* The .idx (version 2) of a pack whose objects are rows (sorted here) and whose checksum is sum, appended to out. */
+int mreg_git_idx_build(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20]);
 /* pack-<hex>'s files in packdir removed, the index first: a pack without one is never read. */
 void mreg_git_pack_remove(const char *packdir, const char *hex);
 /* git's multi-pack-index (and its bitmap) names packs: stale once mreg removes one, it goes. */

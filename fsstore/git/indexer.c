@@ -416,12 +416,14 @@ static int cmp_row_id(const void *a, const void *b)
 	return memcmp(((const mreg_git_pack_row *)a)->id, ((const mreg_git_pack_row *)b)->id, 20);
 }
 
-int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync)
+/* The rows of the pack's .idx (*rows, *n: every object's id, offset and CRC-32, sorted by id), or ECORRUPT. */
+static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigned char *pack, size_t len)
 {
 	indexer ix = { pack, len, NULL, 0, 0, 0, NULL, NULL, 0, 0, NULL };
 	mreg_git_pack_row *rows = NULL;
-	bool created;
 	int rc = 0;
+	*rows_out = NULL;
+	*n_out = 0;
 	if (len < 32 || memcmp(pack, "PACK", 4) || (mreg_git_be32(pack + 4) != 2 && mreg_git_be32(pack + 4) != 3))
 		return mreg_error_set(MREG_ECORRUPT, "not a pack of version 2 or 3");
 	ix.n = mreg_git_be32(pack + 8);
@@ -451,12 +453,37 @@ int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *
 			rc = mreg_error_set(MREG_ECORRUPT, "object %s is in it twice", id);
 			goto done;
 		}
-	rc = mreg_git_pack_store(packdir, pack, len, rows, ix.n, sync, hex, &created);
+	*rows_out = rows;
+	*n_out = ix.n;
+	rows = NULL;
 done:
 	libdeflate_free_decompressor(ix.d);
 	free(ix.e);
 	free(ix.ofs);
 	free(ix.refs);
+	free(rows);
+	return rc;
+}
+
+int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync)
+{
+	mreg_git_pack_row *rows;
+	size_t n;
+	bool created;
+	int rc = index_rows(&rows, &n, pack, len);
+	if (rc == 0)
+		rc = mreg_git_pack_store(packdir, pack, len, rows, n, sync, hex, &created);
+	free(rows);
+	return rc;
+}
+
+int mreg_git_index_pack_mem(mreg_buf *idx, const unsigned char *pack, size_t len)
+{
+	mreg_git_pack_row *rows;
+	size_t n;
+	int rc = index_rows(&rows, &n, pack, len);
+	if (rc == 0)
+		rc = mreg_git_idx_build(idx, rows, n, pack + len - 20);
 	free(rows);
 	return rc;
 }

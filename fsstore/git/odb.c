@@ -50,6 +50,7 @@ typedef struct {
 	bool bad;		/* the index is not one this reader reads */
 	const unsigned char *pack;	/* mapped when first needed */
 	size_t packlen;
+	bool borrowed;		/* mreg_odb_open_pack: the pack is the caller's, the index on the heap */
 } odb_pack;
 
 struct mreg_odb {
@@ -58,6 +59,7 @@ struct mreg_odb {
 	size_t npacks;
 	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
 	unsigned gen;		/* the pack list's generation: a look again makes a new one */
+	bool fixed;		/* one pack in memory (mreg_odb_open_pack): no directory, no loose objects */
 };
 
 /*
@@ -78,7 +80,9 @@ static int cmp_mtime_desc(const void *a, const void *b)
 
 static void idx_unmap(odb_pack *p)
 {
-	if (p->idx)
+	if (p->idx && p->borrowed)
+		free(p->idx);
+	else if (p->idx)
 		munmap(p->idx, p->idxlen);
 	p->idx = NULL;
 	p->idxlen = 0;
@@ -88,7 +92,7 @@ static void pack_dispose(odb_pack *p)
 {
 	free(p->path);
 	idx_unmap(p);
-	if (p->pack)
+	if (p->pack && !p->borrowed)
 		munmap((void *)p->pack, p->packlen);
 }
 
@@ -136,6 +140,8 @@ static bool load_index(mreg_odb *odb, odb_pack *p)
  */
 static int load_packs(mreg_odb *odb)
 {
+	if (odb->fixed)
+		return 0;
 	char *dir = mreg_strfmt("%spack", odb->objdir);
 	mreg_git_packfile *found = NULL;
 	size_t n = 0, np = 0;
@@ -204,6 +210,30 @@ int mreg_odb_ready(mreg_odb *odb)
 		if (load_index(odb, &odb->packs[i]) && (rc = map_pack(&odb->packs[i])) == 1)
 			rc = 0;	/* gone since it was listed: marked bad, passed over */
 	return rc;
+}
+
+int mreg_odb_open_pack(mreg_odb **out, const char *what, const unsigned char *pack, size_t len, unsigned char *idx,
+		       size_t idxlen)
+{
+	mreg_odb *odb = calloc(1, sizeof(*odb));
+	odb_pack *p = calloc(1, sizeof(*p));
+	*out = NULL;
+	if (!odb || !p || !(odb->objdir = mreg_strdup(what))) {
+		free(idx);
+		free(p);
+		mreg_odb_free(odb);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	*p = (odb_pack){ .idx = idx, .idxlen = idxlen, .pack = pack, .packlen = len, .borrowed = true };
+	odb->packs = p;
+	odb->npacks = 1;
+	odb->fixed = true;
+	if (len < 32 || memcmp(pack, "PACK", 4) || mreg_git_idx_parse(&p->x, idx, idxlen) != 0) {
+		mreg_odb_free(odb);
+		return mreg_error_set(MREG_ECORRUPT, "%s: not a pack and its index", what);
+	}
+	*out = odb;
+	return 0;
 }
 
 int mreg_odb_open(mreg_odb **out, const char *objdir)
@@ -625,7 +655,7 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 				return rc;	/* else the pack went away meanwhile: look on */
 		}
 		if (!round) {
-			int rc = read_loose(out, len, type, odb, id);
+			int rc = odb->fixed ? 1 : read_loose(out, len, type, odb, id);
 			if (rc == MREG_ECORRUPT)
 				damaged = true;
 			else if (rc != 1)
@@ -731,6 +761,8 @@ int mreg_odb_has(mreg_odb *odb, const git_oid *id)
 	for (size_t i = 0; i < odb->npacks; i++)
 		if ((odb->packs[i].idx || load_index(odb, &odb->packs[i])) && find_in_index(&odb->packs[i], id->id) >= 0)
 			return 0;
+	if (odb->fixed)
+		return 1;
 	char *path = mreg_git_loose_path(odb->objdir, id);
 	int there = path ? access(path, F_OK) == 0 : mreg_error_set(MREG_ERROR, "out of memory");
 	free(path);

@@ -296,8 +296,7 @@ static int cmp_row(const void *a, const void *b)
 	return memcmp(((const mreg_git_pack_row *)a)->id, ((const mreg_git_pack_row *)b)->id, 20);
 }
 
-/* The .idx (version 2) of a pack whose objects are rows, and whose checksum is sum. */
-static int build_idx(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20])
+int mreg_git_idx_build(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20])
 {
 	unsigned char w[8];
 	qsort(rows, n, sizeof(*rows), cmp_row);
@@ -398,7 +397,7 @@ int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_
 
 	*created = false;
 	mreg_git_hex(hex, (const unsigned char *)pack + len - 20, 20);
-	if ((rc = build_idx(&idx, rows, n, (const unsigned char *)pack + len - 20)) < 0)
+	if ((rc = mreg_git_idx_build(&idx, rows, n, (const unsigned char *)pack + len - 20)) < 0)
 		goto done;
 	ppath = mreg_strfmt("%s/pack-%s.pack", packdir, hex);
 	ipath = mreg_strfmt("%s/pack-%s.idx", packdir, hex);

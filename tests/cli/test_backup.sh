@@ -312,6 +312,17 @@ check "mreg.backupDir: the backup is there" test -f "$CB/$GOOD.bundle" -a -f "$C
 check "mreg.backupDir: nothing in the default place" test ! -e corr/registry_backups
 check "mreg.backupDir: list finds it" test "$(ids $C)" = "$GOOD"
 check "C: the good backup verifies" "$MREG" -C $C backup verify "$GOOD"
+# and writes nothing to do it: the pack is read where it lies in the bundle
+# (a disk with no room for a copy of it verifies all the same)
+if command -v strace >/dev/null 2>&1; then
+	strace -f -e trace=openat,mkdir,mkdirat,rename,unlink,unlinkat -o verify.trace "$MREG" -C $C backup verify "$GOOD" >/dev/null 2>&1
+	# (the backup directory's lock is there already; its directories too)
+	expect_eq "backup verify creates, renames or removes nothing" \
+		"$(grep -E 'O_CREAT|O_WRONLY|O_RDWR|mkdir|rename|unlink' verify.trace |
+			grep -v -e ENOENT -e EEXIST -e '/dev/' -e '/proc/' -e '/\.lock"' | grep -c .)" 0
+else
+	echo "# skip: no strace"
+fi
 
 # refused DESC PATTERN ID: verify and restore both refuse (as expect_fail says);
 # the registry (snap) and the backup directory are left as they were

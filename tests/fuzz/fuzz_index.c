@@ -8,8 +8,10 @@
  * indexed has its .idx and its bytes there under its name; its index holds
  * as many objects as the pack's header counts, and each of them, read back
  * by mreg's object reader, hashes (by libgit2) to the id the index gives.
- * A crash, leak, undefined behaviour, an allocation past the memory limit
- * or a slow input fails.
+ * Indexed in memory too (mreg_git_index_pack_mem), the .idx is the same, and
+ * every object reads where the pack lies (mreg_odb_open_pack). A crash,
+ * leak, undefined behaviour, an allocation past the memory limit or a slow
+ * input fails.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -95,6 +97,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc == 0 || rc == MREG_ECORRUPT);	/* no input here is large enough to run out of memory */
 	if (rc == 0) {
 		check_stored(hex, mreg_git_be32(data + 8));
+		/* indexed in memory: the same .idx, and the same objects read where the pack lies */
+		mreg_buf mem = MREG_BUF_INIT, stored = MREG_BUF_INIT, obj = MREG_BUF_INIT;
+		char path[600];
+		snprintf(path, sizeof(path), "%s/pack-%s.idx", packdir, hex);
+		CHECK(mreg_fs_read(&stored, path, 0) == 0);
+		CHECK(mreg_git_index_pack_mem(&mem, data, size) == 0);
+		CHECK(mem.size == stored.size && !memcmp(mem.ptr, stored.ptr, mem.size));
+		mreg_odb *odb;
+		mreg_git_idx x;
+		size_t ilen = mem.size;
+		CHECK(mreg_odb_open_pack(&odb, "fuzz", data, size, (unsigned char *)mreg_buf_detach(&mem), ilen) == 0);
+		CHECK(mreg_git_idx_parse(&x, stored.ptr, stored.size) == 0);
+		for (uint32_t i = 0; i < x.count; i++) {
+			git_oid id;
+			git_object_t type;
+			memcpy(id.id, x.ids + 20 * (size_t)i, 20);
+			CHECK(mreg_odb_read(&obj, &type, odb, &id) == 0);
+		}
+		mreg_odb_free(odb);
+		mreg_buf_dispose(&obj);
+		mreg_buf_dispose(&stored);
 		CHECK(empty_packdir() == 2);
 	} else {
 		CHECK(strcmp(mreg_error_last(), "unknown error") != 0);	/* a message of its own */

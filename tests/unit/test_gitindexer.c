@@ -1,7 +1,9 @@
 /*
  * mreg_git_index_pack (fsstore/git/indexer.c) against git index-pack: for
  * packs git wrote (whole objects, offset deltas, id deltas), the .idx it
- * writes is git's byte for byte, under git's name; a pack that is damaged,
+ * writes is git's byte for byte, under git's name, and so is the one it
+ * makes in memory, through which mreg's reader reads every object where
+ * the pack lies (mreg_odb_open_pack); a pack that is damaged,
  * thin, cut short or that holds an object twice is refused with a message
  * saying what, and leaves nothing in the pack directory; one byte flipped
  * anywhere in a small pack is either refused or indexed as git would.
@@ -73,6 +75,36 @@ static void expect_as_git(const char *hex)
 	assert_int_equal(mplen, plen);
 	assert_memory_equal(mpack, pack, plen);
 	free(mpack);
+	/* in memory: the same .idx, and every object it lists read where the pack lies, each hashing to its id */
+	mreg_buf mem = MREG_BUF_INIT;
+	assert_int_equal(mreg_git_index_pack_mem(&mem, (const unsigned char *)pack, plen), 0);
+	assert_int_equal(mem.size, glen);
+	assert_memory_equal(mem.ptr, gidx, glen);
+	mreg_odb *odb;
+	mreg_git_idx x;
+	size_t ilen = mem.size;
+	assert_int_equal(mreg_odb_open_pack(&odb, "the pack", (const unsigned char *)pack, plen,
+					    (unsigned char *)mreg_buf_detach(&mem), ilen),
+			 0);
+	assert_int_equal(mreg_git_idx_parse(&x, gidx, glen), 0);
+	for (uint32_t i = 0; i < x.count; i++) {
+		git_oid id;
+		git_object_t type;
+		mreg_buf obj = MREG_BUF_INIT;
+		memcpy(id.id, x.ids + 20 * (size_t)i, 20);
+		assert_int_equal(mreg_odb_has(odb, &id), 0);
+		if (mreg_odb_read(&obj, &type, odb, &id) != 0)
+			fail_msg("object %u of p-%s did not read: %s", i, hex, mreg_error_last());
+		mreg_buf_dispose(&obj);
+	}
+	git_oid nowhere = tg_oid("0123456789abcdef0123456789abcdef01234567");
+	mreg_buf none = MREG_BUF_INIT;
+	git_object_t t;
+	assert_int_equal(mreg_odb_read(&none, &t, odb, &nowhere), 1);
+	assert_int_equal(mreg_odb_has(odb, &nowhere), 1);
+	assert_int_equal(mreg_odb_refresh(odb), 0);	/* no directory to look at: the one pack stays */
+	assert_int_equal(mreg_odb_has(odb, (git_oid *)(void *)x.ids), 0);
+	mreg_odb_free(odb);
 	free(midx);
 	free(gidx);
 	free(pack);

@@ -64,17 +64,22 @@ int mreg_tree_read_named(mreg_buf *out, git_object_t *type, mreg_registry *reg, 
 	return read_object(out, type, reg, id, false);
 }
 
-int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+static int missing(const mreg_registry *reg, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
+	return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
+			      reg->path);
+}
+
+int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id)
+{
 	git_odb_object *o = NULL;
 	int rc = mreg_registry_need_git(reg);
 	if (rc < 0)
 		return rc;
 	if (git_odb_read(&o, reg->odb, id) < 0) {
 		git_error_clear();
-		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
-				      reg->path);
+		return missing(reg, id);
 	}
 	*type = git_odb_object_type(o);
 	mreg_buf_clear(out);
@@ -86,7 +91,6 @@ int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, co
 static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id, bool check)
 {
 	int (*rd)(mreg_buf *, git_object_t *, mreg_odb *, const git_oid *) = check ? mreg_odb_read : mreg_odb_read_named;
-	char hex[GIT_OID_HEXSZ + 1];
 	bool opened = !reg->lodb;
 	int rc = 0;
 	if (opened) {
@@ -103,17 +107,7 @@ static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, co
 	if (rc != 1)
 		return rc;
 	/* not in any pack or loose file: libgit2 looks too, where it may see more (alternates...) */
-	git_odb_object *o = NULL;
-	if (mreg_odb_unsure(reg->lodb) && (rc = mreg_registry_need_git(reg)) < 0)
-		return rc;
-	if (!mreg_odb_unsure(reg->lodb) || git_odb_read(&o, reg->odb, id) < 0)
-		return mreg_error_set(MREG_ECORRUPT, "object %s is missing from '%s'", git_oid_tostr(hex, sizeof(hex), id),
-				      reg->path);
-	*type = git_odb_object_type(o);
-	mreg_buf_clear(out);
-	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
-	git_odb_object_free(o);
-	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	return mreg_odb_unsure(reg->lodb) ? mreg_tree_read_git(out, type, reg, id) : missing(reg, id);
 }
 
 int mreg_tree_path(git_oid *out, unsigned *mode, mreg_registry *reg, const git_oid *tree, const char *path)

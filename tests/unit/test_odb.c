@@ -479,6 +479,20 @@ static void offsets_in_the_64_bit_table_read_back(void **state)
 	mreg_odb_free(odb);
 }
 
+/* The object read where a peek found it is the object read by id. */
+static void expect_read_at_is_read(mreg_odb *odb, const git_oid *id, const mreg_odb_where *where)
+{
+	git_object_t t1, t2;
+	mreg_buf b1 = MREG_BUF_INIT, b2 = MREG_BUF_INIT;
+	assert_int_equal(mreg_odb_read_at(&b1, &t1, odb, where, id), 0);
+	assert_int_equal(mreg_odb_read(&b2, &t2, odb, id), 0);
+	assert_int_equal(t1, t2);
+	assert_int_equal(b1.size, b2.size);
+	assert_memory_equal(b1.ptr, b2.ptr, b1.size);
+	mreg_buf_dispose(&b1);
+	mreg_buf_dispose(&b2);
+}
+
 static void several_packs_and_loose_objects_read_back(void **state)
 {
 	(void)state;
@@ -514,21 +528,14 @@ static void several_packs_and_loose_objects_read_back(void **state)
 		git_oid id;
 		unsigned char head[16];
 		size_t got;
-		git_object_t t1, t2;
+		git_object_t t;
 		mreg_odb_where where;
-		mreg_buf b1 = MREG_BUF_INIT, b2 = MREG_BUF_INIT;
 		oid_of(&id, line);
 		assert_int_equal(mreg_odb_has(odb, &id), 0);
-		if (mreg_odb_peek(head, &got, sizeof(head), &t1, odb, &id, &where) != 0)
+		if (mreg_odb_peek(head, &got, sizeof(head), &t, odb, &id, &where) != 0)
 			continue;
 		located++;
-		assert_int_equal(mreg_odb_read_at(&b1, &t1, odb, &where, &id), 0);
-		assert_int_equal(mreg_odb_read(&b2, &t2, odb, &id), 0);
-		assert_int_equal(t1, t2);
-		assert_int_equal(b1.size, b2.size);
-		assert_memory_equal(b1.ptr, b2.ptr, b1.size);
-		mreg_buf_dispose(&b1);
-		mreg_buf_dispose(&b2);
+		expect_read_at_is_read(odb, &id, &where);
 	}
 	assert_int_equal(listed, n);
 	assert_int_equal(located, s.objects);	/* every packed object, and no loose one */
@@ -541,21 +548,14 @@ static void several_packs_and_loose_objects_read_back(void **state)
 		git_oid id;
 		unsigned char head[16];
 		size_t got;
-		git_object_t t1, t2;
+		git_object_t t;
 		mreg_odb_where where;
-		mreg_buf b1 = MREG_BUF_INIT, b2 = MREG_BUF_INIT;
 		oid_of(&id, first);
-		assert_int_equal(mreg_odb_peek(head, &got, sizeof(head), &t1, odb, &id, &where), 0);
+		assert_int_equal(mreg_odb_peek(head, &got, sizeof(head), &t, odb, &id, &where), 0);
 		sh("sleep 1 && echo newer >e.txt && git add . && git commit -q -m four && git repack -q -d");
 		assert_int_equal(stats_all(&s), 3);
 		assert_int_equal(mreg_odb_refresh(odb), 0);
-		assert_int_equal(mreg_odb_read_at(&b1, &t1, odb, &where, &id), 0);
-		assert_int_equal(mreg_odb_read(&b2, &t2, odb, &id), 0);
-		assert_int_equal(t1, t2);
-		assert_int_equal(b1.size, b2.size);
-		assert_memory_equal(b1.ptr, b2.ptr, b1.size);
-		mreg_buf_dispose(&b1);
-		mreg_buf_dispose(&b2);
+		expect_read_at_is_read(odb, &id, &where);
 	}
 	free(all);
 	assert_false(mreg_odb_unsure(odb));

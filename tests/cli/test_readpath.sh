@@ -91,8 +91,16 @@ expect_eq "config with include: the full road" "$(road "$MREG" -C "$R" show m)" 
 expect_eq "config with include: right answer" "$(field m '.version')" 3
 git -C "$R" config --remove-section include
 
-# a state file damaged behind a good stamp: the read refolds and answers right
+# a state file damaged behind a good stamp: fsck names it (the model files
+# are compared on every core; what differs is said in the models' order)
 expect_eq "fresh again: the short road" "$(road "$MREG" -C "$R" show m)" short
+cp "$R/state/models/m.json" "$T/m.keep"
+printf ' ' >>"$R/state/models/m.json"
+expect_fail "fsck names a model file that differs from the fold" 1 \
+	"state file 'models/m.json' differs from the fold of HEAD \(run 'mreg refresh'\)" "$MREG" -C "$R" fsck
+cp "$T/m.keep" "$R/state/models/m.json"
+check "fsck clean with the file as it was" "$MREG" -C "$R" fsck
+# and the read refolds and answers right
 : >"$R/state/models/m.json"
 check "show with an emptied state file" "$MREG" -C "$R" show m:2
 expect_eq "emptied state file: right answer" "$(field m:2 '.metrics.elo')" 1510

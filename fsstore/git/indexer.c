@@ -69,7 +69,7 @@ typedef struct {
 	const unsigned char *pack;
 	size_t len;
 	ix_entry *e;
-	size_t n, known;
+	size_t n;
 	uint64_t budget;	/* bytes the objects may still come to */
 	uint32_t *ofs, *refs;	/* the offset deltas by base offset, the id deltas by base id */
 	size_t nofs, nrefs;
@@ -100,15 +100,23 @@ static int inflate_entry(unsigned char **buf, size_t *cap, size_t *used, indexer
 	return 0;
 }
 
-/* The object's id and type; false when it is more than the pack's budget has left, or does not hash. */
-static bool hash_object(indexer *ix, ix_entry *e, const unsigned char *data, size_t len, int type)
+/* e's id and type, from its bytes; false when they do not hash (libgit2's SHA-1 refuses bytes made to collide: SHA1DC). */
+static bool take_id(ix_entry *e, const unsigned char *data, size_t len, int type)
 {
 	git_oid id;
-	if (len > ix->budget || git_odb_hash(&id, data, len, (git_object_t)type) < 0)
-		return false;	/* libgit2's SHA-1 also refuses bytes made to collide (SHA1DC) */
-	ix->budget -= len;
+	if (git_odb_hash(&id, data, len, (git_object_t)type) < 0)
+		return false;
 	memcpy(e->id, id.id, 20);
 	e->real = (uint8_t)type;
+	return true;
+}
+
+/* The same for a delta's result, within what the pack's budget has left. */
+static bool hash_object(indexer *ix, ix_entry *e, const unsigned char *data, size_t len, int type)
+{
+	if (len > ix->budget || !take_id(e, data, len, type))
+		return false;
+	ix->budget -= len;
 	return true;
 }
 
@@ -141,14 +149,8 @@ static void hash_batch(hasher *h, batch *b)
 {
 	for (size_t k = 0; k < b->n; k++) {
 		ix_entry *e = &h->ix->e[b->entry[k]];
-		git_oid id;
-		if (git_odb_hash(&id, b->bytes + b->at[k], (size_t)e->size, (git_object_t)e->type) < 0) {
-			if (!h->failed)
-				h->failed = b->entry[k] + 1;
-			continue;
-		}
-		memcpy(e->id, id.id, 20);
-		e->real = e->type;
+		if (!take_id(e, b->bytes + b->at[k], (size_t)e->size, e->type) && !h->failed)
+			h->failed = b->entry[k] + 1;
 	}
 	b->n = b->used = 0;
 }
@@ -273,7 +275,6 @@ static int scan(indexer *ix)
 			b->at[b->n++] = b->used;
 			b->used += (size_t)e->size + 1;
 			ix->budget -= e->size;
-			ix->known++;
 		}
 		off = e->end;
 	}
@@ -349,10 +350,8 @@ static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data,
 	free(delta);
 	if (rc == 0 && !hash_object(ix, e, out, outlen, ix->e[i].real))
 		rc = damaged(e, "does not hash, or makes its objects more than the pack may come to");
-	if (rc == 0) {
-		ix->known++;
+	if (rc == 0)
 		rc = descend(ix, k, out, outlen, depth + 1, held + outlen);
-	}
 	free(out);
 	return rc;
 }
@@ -419,7 +418,7 @@ static int cmp_row_id(const void *a, const void *b)
 /* The rows of the pack's .idx (*rows, *n: every object's id, offset and CRC-32, sorted by id), or ECORRUPT. */
 static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigned char *pack, size_t len)
 {
-	indexer ix = { pack, len, NULL, 0, 0, 0, NULL, NULL, 0, 0, NULL };
+	indexer ix = { pack, len, NULL, 0, 0, NULL, NULL, 0, 0, NULL };
 	mreg_git_pack_row *rows = NULL;
 	int rc = 0;
 	*rows_out = NULL;

@@ -21,6 +21,9 @@ STATIC_LIBS = -Wl,--wrap=git_mbedtls_stream_global_init -Wl,--wrap=git_transport
 	-Wl,--wrap=git_http_auth_negotiate \
 	-Wl,--as-needed -Wl,-Bstatic -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lpcre2-8 \
 	-lssh2 -lcrypto -lz -ldeflate -lxxhash -lsqlite3 -Wl,-Bdynamic -lcjson -lm -lpthread
+# The command line's allocator is jemalloc, linked statically (cmd/alloc.c
+# says why); the library keeps its caller's malloc.
+CLI_ALLOC = -static-libgcc -Wl,-Bstatic -ljemalloc -Wl,-Bdynamic -ldl
 
 CORE_SRC = $(wildcard core/*.c)
 STORE_SRC = $(wildcard fsstore/*.c fsstore/git/*.c fsstore/backup/*.c)
@@ -80,7 +83,7 @@ $(A)/pic/%.o: %.c $(HDRS)
 	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -fPIC -c $< -o $@
 
 $(B)/mreg: $(CMD_SRC:%.c=$(B)/%.o) $(B)/hooks_text.o $(B)/cmd/gitlink.o $(B)/libmreg.a
-	$(CC) $(OPT) -no-pie -o $@ $^ $(STATIC_LIBS)
+	$(CC) $(OPT) -no-pie -o $@ $^ $(STATIC_LIBS) $(CLI_ALLOC)
 
 $(A)/mreg: $(CMD_SRC:%.c=$(A)/%.o) $(A)/hooks_text.o $(A)/libmreg.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)

@@ -154,5 +154,7 @@ const char *cli_member_text(char *buf, size_t n, const cJSON *o, const char *key
 
 int cmd_help(cli_globals *g, int argc, char **argv);
 void cli_print_help(FILE *out, const cli_command *cmd);
+/* alloc.c: a command that runs until stopped hands unused memory back to the kernel */
+void cli_alloc_long_running(void);
 
 #endif

@@ -10,17 +10,8 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <fcntl.h>
-#include <malloc.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define MREG_SANITIZED 1
-#endif
 
 /* The commands and their option tables, by the file they live in. */
 /* write.c */
@@ -465,59 +456,9 @@ int cmd_help(cli_globals *g, int argc, char **argv)
 	return 0;
 }
 
-/*
- * Back the heap with transparent huge pages, where the kernel offers them
- * on request (/sys/kernel/mm/transparent_hugepage/enabled says "madvise" or
- * "always"). A one-event write touches a few hundred fresh heap pages, and on a
- * virtual machine each first touch is a fault that costs 10-30 us; in
- * 2 MiB pages the same memory comes in one or two faults. glibc's heap
- * grows from the program break: find the first 2 MiB boundary above the
- * top of the heap, mark the heap from there to the break MADV_HUGEPAGE,
- * and fill the bytes below the boundary with one allocation that is never
- * touched, so that what follows lands on huge pages. Anything unexpected
- * leaves the heap as it was. Returns whether the heap is on huge pages.
- */
-#ifndef MREG_SANITIZED	/* the sanitizers' allocator does not use the break */
-static bool heap_on_huge_pages(void)
-{
-	const uintptr_t huge = (uintptr_t)2 << 20;
-	char mode[128];
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, mode, sizeof(mode) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return false;
-	mode[n] = '\0';
-	if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]"))
-		return false;
-	char *probe = malloc(64);
-	uintptr_t brk_end = (uintptr_t)sbrk(0);
-	if (!probe || (uintptr_t)probe > brk_end || brk_end - (uintptr_t)probe > ((uintptr_t)64 << 20))
-		return false;	/* not on the break: nothing to do */
-	uintptr_t next = (uintptr_t)probe + 64 + 16;	/* where the next chunk's data starts */
-	uintptr_t boundary = (next + huge - 1) & ~(huge - 1);
-	uintptr_t end = brk_end & ~(huge - 1);
-	if (end <= boundary || madvise((void *)boundary, end - boundary, MADV_HUGEPAGE) < 0)
-		return false;
-	/*
-	 * A chunk of n bytes spans n + 8 rounded up to 16, from 16 bytes before
-	 * its data: the filler's chunk ends at the boundary, where the next
-	 * chunk's header goes.
-	 */
-	if (boundary - next > 64 && !malloc(boundary - next + 8))
-		return false;
-	return true;
-}
-#endif
-
 int main(int argc, char **argv)
 {
 	cli_globals g = { NULL, false };
-	/* one short process: grow the heap in large steps, never give it back */
-	mallopt(M_TOP_PAD, 16 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	int i = 1;
 	for (; i < argc; i++) {
 		if ((!strcmp(argv[i], "-C") || !strcmp(argv[i], "--registry-dir")) && i + 1 < argc) {
@@ -547,26 +488,19 @@ int main(int argc, char **argv)
 	if (!c)
 		return cli_usage(NULL, "unknown command '%s' (see 'mreg help')", argv[i]);
 	/*
-	 * The commands that write one event put the heap on huge pages, and
-	 * then read state files and the git index into it rather than map
-	 * them. Not the others: a huge page costs about half a millisecond to
-	 * clear here, more than the short read road (show, list, history)
-	 * touches, and a long fold (refresh --full at 100,000 events) ran a
-	 * quarter slower with part of its heap on huge pages. The sanitizer
-	 * build reads too, so that the tests cover that road.
+	 * The commands that write one event read the state files and the git
+	 * index into memory rather than map them: they touch little of a
+	 * mapping, and setting one up and tearing it down costs a few us a page
+	 * here. The commands that run until stopped hand unused memory back to
+	 * the kernel (cmd/alloc.c).
 	 */
 	static const char *const one_event[] = { "register", "promote", "archive", "reject",
 						 "update-metrics", "tag", "untag" };
-	bool small_write = false;
 	for (size_t k = 0; k < sizeof(one_event) / sizeof(one_event[0]); k++)
-		small_write = small_write || !strcmp(c->name, one_event[k]);
-#ifdef MREG_SANITIZED
-	if (small_write)
-		mreg_fs_set_read_max((size_t)4 << 20);
-#else
-	if (small_write && heap_on_huge_pages())
-		mreg_fs_set_read_max((size_t)4 << 20);
-#endif
+		if (!strcmp(c->name, one_event[k]))
+			mreg_fs_set_read_max((size_t)4 << 20);
+	if (!strcmp(c->name, "serve") || !strcmp(c->name, "watch"))
+		cli_alloc_long_running();
 	/* --json and --help are accepted after the command too */
 	int n = 0;
 	for (int j = i; j < argc; j++) {

@@ -6,7 +6,8 @@
 # `mreg help COMMAND`. A renamed command or option fails here, not in a
 # registry's CI. The shell text is parsed by shfmt, so a call inside $(...),
 # after a pipe or across a continuation is found, and a here-document is not
-# taken for a command.
+# taken for a command. Each workflow's apt-get install gives every library
+# the Makefile links.
 . "$(dirname "$0")/lib.sh"
 D=$TESTDATA/../deploy/ci	# lib.sh has moved into a temporary directory
 [ -d "$D" ] || { fail "no deploy/ci beside testdata/"; finish; }
@@ -22,6 +23,7 @@ cat >"$T/ci_check.py" <<'EOF'
   ci_check.py structure KIND FILE    KIND: github-promote, github-check, gitlab
   ci_check.py calls FILE...          every call of mreg in the shell text, one a line
   ci_check.py commands MREG FILE...  every call of mreg against MREG's help
+  ci_check.py packages FILE...       the packages of every apt-get install, one call a line
 
 Prints "ok - ..." and "not ok - ..." lines; exits 1 when one is "not ok".
 """
@@ -331,6 +333,12 @@ def main(argv):
         for path in argv[2:]:
             for name, where, words in mreg_calls(path):
                 print(f"{name} {where}: " + " ".join(" ".join(src.split()) for _, src in words))
+    elif argv[1] == "packages":
+        for path in argv[2:]:
+            for name, where, words in calls(path):
+                lits = [w for w, _ in words]
+                if lits[:2] == ["apt-get", "install"]:
+                    print(name + " " + " ".join(w for w in lits[2:] if w and not w.startswith("-")))
     elif argv[1] == "commands":
         help = Help(argv[2])
         for path in argv[3:]:
@@ -437,4 +445,42 @@ mutant "a global option mreg does not have is reported" "'--jsn' is not a global
 	"$T/shapes.yml" 's/mreg --json/mreg --jsn/'
 mutant "shell text that does not parse is reported" "the shell text parses" \
 	"$T/shapes.yml" 's/; fi$/;/'
+
+# Each workflow builds mreg from source: its apt-get install gives every
+# library the Makefile links (a package it names, or one those depend on).
+# The Debian package of each -l flag is the one that holds its lib*.so or
+# lib*.a here.
+need=""
+for l in $(make -s --no-print-directory -C "$TESTDATA/.." --eval 'print-link: ; @echo $(LIBS) $(STATIC_LIBS) $(CLI_ALLOC)' print-link |
+	tr ' ' '\n' | sed -n 's/^-l//p' | sort -u); do
+	f=""
+	for e in so a; do
+		p=$(gcc -print-file-name="lib$l.$e")
+		[ "$p" != "lib$l.$e" ] && { f=$(realpath -s "$p"); break; }
+	done
+	pk=$([ -n "$f" ] && dpkg -S "$f" 2>/dev/null | head -1 | cut -d: -f1)
+	[ -n "$pk" ] || { fail "no Debian package holds lib$l (linked by the Makefile)"; continue; }
+	need="$need $pk"
+done
+need=$(echo $need | tr ' ' '\n' | sort -u)
+expect_eq "the Makefile links libraries of several packages (libjemalloc-dev among them)" \
+	"$(echo "$need" | grep -c -x -e libgit2-dev -e libdeflate-dev -e libjemalloc-dev)" 3
+# missing FILE: the packages of $need that FILE's apt-get install does not give
+missing() {
+	"$PY" "$T/ci_check.py" packages "$1" | cut -d' ' -f2- | tr ' ' '\n' | grep . | sort -u >"$T/listed"
+	[ -s "$T/listed" ] || { echo "(no apt-get install)"; return; }
+	{
+		cat "$T/listed"
+		for pk in $(cat "$T/listed"); do
+			dpkg-query -W -f='${Depends}\n' "$pk" 2>/dev/null | tr ',|' '\n\n' | sed 's/^ *//; s/[ :(].*//'
+		done
+	} | sort -u >"$T/given"
+	echo "$need" | grep -v -x -F -f "$T/given" | tr '\n' ' '
+}
+for f in "$P" "$C" "$G"; do
+	expect_eq "$(basename "$f") installs what mreg's build links" "$(missing "$f")" ""
+done
+sed 's/ libdeflate-dev//' "$G" >"$T/mutant.yml"
+cmp -s "$G" "$T/mutant.yml" && fail "the edit of the mutant changed nothing"
+expect_eq "a build package left out of a workflow is reported" "$(missing "$T/mutant.yml")" "libdeflate-dev "
 finish

@@ -156,5 +156,9 @@ int cmd_help(cli_globals *g, int argc, char **argv);
 void cli_print_help(FILE *out, const cli_command *cmd);
 /* alloc.c: a command that runs until stopped hands unused memory back to the kernel */
 void cli_alloc_long_running(void);
+/* main.c: where the command word is in argv, past the global options (argc: none) */
+int cli_command_at(int argc, char **argv);
+/* main.c: register, promote, archive, reject, update-metrics, tag, untag */
+bool cli_writes_one_event(const char *command);
 
 #endif

@@ -456,29 +456,52 @@ int cmd_help(cli_globals *g, int argc, char **argv)
 	return 0;
 }
 
+int cli_command_at(int argc, char **argv)
+{
+	int i = 1;
+	while (i < argc) {
+		if ((!strcmp(argv[i], "-C") || !strcmp(argv[i], "--registry-dir")) && i + 1 < argc)
+			i += 2;
+		else if (!strncmp(argv[i], "--registry-dir=", 15) || !strcmp(argv[i], "--json"))
+			i++;
+		else
+			break;
+	}
+	return i;
+}
+
+bool cli_writes_one_event(const char *command)
+{
+	static const char *const one_event[] = { "register", "promote", "archive", "reject",
+						 "update-metrics", "tag", "untag" };
+	for (size_t k = 0; k < sizeof(one_event) / sizeof(one_event[0]); k++)
+		if (!strcmp(command, one_event[k]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	cli_globals g = { NULL, false };
-	int i = 1;
-	for (; i < argc; i++) {
-		if ((!strcmp(argv[i], "-C") || !strcmp(argv[i], "--registry-dir")) && i + 1 < argc) {
-			g.dir = argv[++i];
-		} else if (!strncmp(argv[i], "--registry-dir=", 15)) {
-			g.dir = argv[i] + 15;
-		} else if (!strcmp(argv[i], "--json")) {
-			g.json = true;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			print_main_help(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("mreg %s\n", MREG_VERSION_STRING);
-			return 0;
-		} else if (argv[i][0] == '-') {
-			return cli_usage(NULL, "unknown option '%s' (see 'mreg help')", argv[i]);
-		} else {
-			break;
-		}
+	int i = cli_command_at(argc, argv);
+	for (int j = 1; j < i; j++) {
+		if (!strcmp(argv[j], "-C") || !strcmp(argv[j], "--registry-dir"))
+			g.dir = argv[++j];
+		else if (!strncmp(argv[j], "--registry-dir=", 15))
+			g.dir = argv[j] + 15;
+		else
+			g.json = true;	/* --json */
 	}
+	if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
+		print_main_help(stdout);
+		return 0;
+	}
+	if (i < argc && !strcmp(argv[i], "--version")) {
+		printf("mreg %s\n", MREG_VERSION_STRING);
+		return 0;
+	}
+	if (i < argc && argv[i][0] == '-')
+		return cli_usage(NULL, "unknown option '%s' (see 'mreg help')", argv[i]);
 	if (i >= argc) {	/* one line, as any usage error: the list is 'mreg help' */
 		fprintf(stderr, "usage: mreg [-C DIR | --registry-dir DIR] [--json] COMMAND [ARGS]; "
 				"'mreg help' lists the commands\n");
@@ -491,14 +514,11 @@ int main(int argc, char **argv)
 	 * The commands that write one event read the state files and the git
 	 * index into memory rather than map them: they touch little of a
 	 * mapping, and setting one up and tearing it down costs a few us a page
-	 * here. The commands that run until stopped hand unused memory back to
-	 * the kernel (cmd/alloc.c).
+	 * here, while their heap is on huge pages (cmd/alloc.c). The commands
+	 * that run until stopped hand unused memory back to the kernel.
 	 */
-	static const char *const one_event[] = { "register", "promote", "archive", "reject",
-						 "update-metrics", "tag", "untag" };
-	for (size_t k = 0; k < sizeof(one_event) / sizeof(one_event[0]); k++)
-		if (!strcmp(c->name, one_event[k]))
-			mreg_fs_set_read_max((size_t)4 << 20);
+	if (cli_writes_one_event(c->name))
+		mreg_fs_set_read_max((size_t)4 << 20);
 	if (!strcmp(c->name, "serve") || !strcmp(c->name, "watch"))
 		cli_alloc_long_running();
 	/* --json and --help are accepted after the command too */

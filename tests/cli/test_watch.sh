@@ -146,23 +146,4 @@ wait "$pg" 2>/dev/null
 expect_eq "SIGTERM: stopped, and said so" "$(tail -1 "$T/servers/mreg-watch.log")" "mreg: watch: stopped by SIGTERM"
 rm -f "$T/servers/mreg-watch.pgid"
 expect_fail "watch needs --textfile or --exec" 2 "watch needs --textfile or --exec" "$MREG" -C "$R" watch
-
-# The release binary's allocator (cmd/alloc.c): jemalloc, which prints its
-# settings at exit when asked. A one-shot command keeps what it frees (decay
-# off); watch, which runs until stopped, hands it back after 10 s.
-decay() {
-	sed -n 's/.*(arenas\.dirty_decay_ms: \(-\{0,1\}[0-9]*\)).*/\1/p' "$1"
-}
-MALLOC_CONF=stats_print:true "$F" -C "$R" status >/dev/null 2>"$T/stats.one"
-expect_eq "release binary: jemalloc, decay off in a one-shot command" "$(decay "$T/stats.one")" -1
-_spawn mreg-watch2 env MALLOC_CONF=stats_print:true "$F" -C "$R" watch --textfile "$T/collector2/mreg.prom"
-_n=0
-while [ ! -s "$T/collector2/mreg.prom" ] && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
-pg=$(cat "$T/servers/mreg-watch2.pgid")
-kill -TERM "$pg"
-_n=0
-while _alive "$pg" && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
-wait "$pg" 2>/dev/null
-rm -f "$T/servers/mreg-watch2.pgid"
-expect_eq "release binary: watch hands freed memory back (decay 10 s)" "$(decay "$T/servers/mreg-watch2.log")" 10000
 finish

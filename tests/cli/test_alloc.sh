@@ -1,0 +1,63 @@
+#!/bin/sh
+# The release binary's allocator (cmd/alloc.c): jemalloc, linked in, which
+# prints its settings at exit when MALLOC_CONF asks. A command that reads
+# keeps what it frees (decay off) and its heap on small pages; a command
+# that writes one event puts its heap on huge pages; watch, which runs until
+# stopped, hands freed memory back after 10 s. The global options before the
+# command word do not change which. (The sanitizer build has its own
+# allocator: this runs the release binary.)
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/servers.sh"
+fast_copy
+F=$T/mreg-fast
+
+R=$T/reg
+new_registry "$R"
+model_file "$T/a.pt"
+check "register sq:1" "$F" -C "$R" register sq "$T/a.pt"
+
+# settings NAME CMD...: jemalloc's settings as CMD's exit prints them, into $T/NAME
+settings() {
+	_n=$1
+	shift
+	MALLOC_CONF=stats_print:true "$@" >/dev/null 2>"$T/$_n"
+}
+# decay FILE, thp FILE: the decay of unused pages (ms, -1 off) and the huge-page setting
+decay() {
+	sed -n 's/.*(arenas\.dirty_decay_ms: \(-\{0,1\}[0-9]*\)).*/\1/p' "$1"
+}
+thp() {
+	sed -n 's/^ *opt\.thp: "\(.*\)"$/\1/p' "$1"
+}
+
+settings version "$F" --version
+grep -q "jemalloc statistics" "$T/version" && ok "the release binary allocates with jemalloc" ||
+	fail "the release binary allocates with jemalloc (no statistics at exit)"
+
+settings read "$F" -C "$R" status
+expect_eq "a read: decay off" "$(decay "$T/read")" -1
+expect_eq "a read: small pages" "$(thp "$T/read")" default
+
+settings write "$F" -C "$R" tag sq:1 nightly
+expect_eq "a one-event write: huge pages" "$(thp "$T/write")" always
+expect_eq "a one-event write: decay off" "$(decay "$T/write")" -1
+settings write2 "$F" --json --registry-dir "$R" untag sq:1 nightly
+expect_eq "a one-event write after global options: huge pages" "$(thp "$T/write2")" always
+settings write3 "$F" --registry-dir="$R" update-metrics sq:1 elo=1500
+expect_eq "update-metrics after --registry-dir=: huge pages" "$(thp "$T/write3")" always
+settings read2 "$F" -C "$R" show tag
+expect_eq "a read whose argument is a write's name: small pages" "$(thp "$T/read2")" default
+
+_spawn mreg-watch env MALLOC_CONF=stats_print:true "$F" -C "$R" watch --textfile "$T/collector/mreg.prom"
+_n=0
+while [ ! -s "$T/collector/mreg.prom" ] && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+[ -s "$T/collector/mreg.prom" ] && ok "watch wrote its textfile" || fail "watch wrote its textfile"
+pg=$(cat "$T/servers/mreg-watch.pgid")
+kill -TERM "$pg"
+_n=0
+while _alive "$pg" && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+wait "$pg" 2>/dev/null
+rm -f "$T/servers/mreg-watch.pgid"
+expect_eq "watch, stopped: it handed freed memory back (decay 10 s)" "$(decay "$T/servers/mreg-watch.log")" 10000
+finish

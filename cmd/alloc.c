@@ -15,8 +15,8 @@
  * a 4 KiB page is a fault of 10-30 us, where one fault brings 2 MiB. The
  * others do not: clearing a huge page costs about half a millisecond here,
  * more than a short read touches, and a fold ran slower with them. The
- * commands that run until stopped (serve, watch) turn the decay back on:
- * cli_alloc_long_running.
+ * commands that run until stopped (serve, watch, sync --every) turn the
+ * decay back on: cli_alloc_long_running.
  *
  * jemalloc reads its settings once, in a constructor of its own, before
  * main(); choose_settings runs before it (a constructor of a higher
@@ -34,24 +34,45 @@ const char *malloc_conf = DECAY_OFF;
 
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) __attribute__((weak));
 
-/* glibc calls the functions of .init_array with the program's argc and argv */
+#ifdef __GLIBC__	/* glibc calls the functions of .init_array with the program's argc and argv */
 __attribute__((constructor(101))) static void choose_settings(int argc, char **argv)
 {
 	int i = argv ? cli_command_at(argc, argv) : argc;
 	if (i < argc && cli_writes_one_event(argv[i]))
 		malloc_conf = DECAY_OFF ",thp:always";
 }
+#endif
 
-/* jemalloc's arena index for "every arena" (MALLCTL_ARENAS_ALL) */
-#define ARENAS_ALL "4096"
+/* One decay setting: the default for new arenas, then each arena there is (those never used refuse it). */
+static int set_decay(const char *which, ssize_t ms)
+{
+	char name[64];
+	unsigned n = 0;
+	size_t len = sizeof(n);
+	snprintf(name, sizeof(name), "arenas.%s_decay_ms", which);
+	if (mallctl(name, NULL, NULL, &ms, sizeof(ms)) != 0 || mallctl("arenas.narenas", &n, &len, NULL, 0) != 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "arena.%u.%s_decay_ms", i, which);
+		if (mallctl(name, NULL, NULL, &ms, sizeof(ms)) != 0 && i == 0)
+			return -1;
+	}
+	return 0;
+}
 
 void cli_alloc_long_running(void)
 {
-	static const char *const names[] = { "arenas.dirty_decay_ms", "arenas.muzzy_decay_ms",
-					     "arena." ARENAS_ALL ".dirty_decay_ms", "arena." ARENAS_ALL ".muzzy_decay_ms" };
-	ssize_t ms = 10000;	/* jemalloc's own default: unused pages go back after about 10 s */
+	/*
+	 * jemalloc's own defaults: pages unused for about 10 s go back to the
+	 * kernel at once (no lazy MADV_FREE stage), and a thread of its own
+	 * does it, so that an idle process (watch waiting on inotify, sync
+	 * between rounds) hands them back too. Without jemalloc, nothing to do.
+	 */
+	bool on = true;
 	if (!mallctl)
 		return;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		mallctl(names[i], NULL, NULL, &ms, sizeof(ms));
+	if (set_decay("dirty", 10000) < 0 || set_decay("muzzy", 0) < 0 ||
+	    mallctl("background_thread", NULL, NULL, &on, sizeof(on)) != 0)
+		fprintf(stderr, "mreg: warning: the allocator keeps the memory it frees: %s\n",
+			"its decay or its background thread could not be set");
 }

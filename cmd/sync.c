@@ -191,6 +191,7 @@ static int rounds(cli_globals *g, const mreg_sync_opts *o, double period)
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	cli_alloc_long_running();	/* a process that runs until stopped hands freed memory back */
 	int rc = 0;
 	while (!stopping) {
 		mreg_registry *reg = NULL;

@@ -63,12 +63,12 @@ typedef struct {
 /* Index a pack into repo's objects/pack (mreg_git_index_pack checks every object as it goes), durable when sync. */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync);
 /*
- * Verify the backup id in dir. Without repo: index the pack into `into` (a
- * new repository of the caller's, restore-from's, which keeps the
- * objects), else where it lies in the mapped bundle, nothing written, and
- * walk the head there. With repo (a restore into a registry that has the
- * head): see verify.c. bundle_map: the bundle's bytes, kept mapped for
- * the caller.
+ * Verify the backup id in dir. Without repo: index the pack where it lies
+ * in the mapped bundle and walk the head there; nothing is written, unless
+ * into (a new repository of the caller's, restore-from's, which keeps the
+ * objects): the pack and its index are stored there meanwhile, on a
+ * second thread. With repo (a restore into a registry that has the head):
+ * see verify.c. bundle_map: the bundle's bytes, kept mapped for the caller.
  */
 int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id,
 			  git_repository *repo, git_repository *into, const char **bundle_map, size_t *bundle_len);

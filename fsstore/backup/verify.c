@@ -1,9 +1,9 @@
 /*
  * Verifying a backup: its bundle hashes to what the metadata says, is a
  * bundle whose pack checksum holds, and holds every object its head
- * reaches (the pack indexed where it lies, mreg_git_index_pack_mem
- * checking each object), with the number of events the metadata says;
- * every large file beside it hashes to its name.
+ * reaches (the pack indexed where it lies, mreg_git_index_rows checking
+ * each object), with the number of events the metadata says; every large
+ * file beside it hashes to its name.
  */
 #include "backup.h"
 
@@ -276,10 +276,10 @@ static int open_in_place(mreg_odb **odb, const mreg_backup_bundle *bi, const cha
 		store->packdir = mreg_strfmt("%sobjects/pack", git_repository_commondir(into));
 		if (!store->packdir)
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
-		else if ((rc = mreg_fs_mkdirs(store->packdir)) == 0)
+		else if ((rc = mreg_fs_mkdirs(store->packdir)) == 0 && mreg_threads() > 1)
 			store->started = pthread_create(&store->tid, NULL, store_pack, store) == 0;
 		if (rc == 0 && !store->started)
-			store_pack(store);	/* no thread to be had: here, first */
+			store_pack(store);	/* one thread (MREG_FOLD_THREADS=1), or none to be had: here, first */
 	}
 	free(rows);
 	if (rc < 0) {

@@ -411,9 +411,34 @@ typedef struct {
 	pthread_cond_t cv;
 } stream;
 
+/*
+ * A reader frees the events it read once the fold has applied them (the
+ * chunks of mine that end at or before applied; the fold leaves them be).
+ * An allocator keeps a thread's frees for that thread's next allocations:
+ * events read on one thread and freed on the fold's left the readers
+ * allocating the slow way (glibc's malloc, the library's callers').
+ */
+static void free_applied(const stream *s, size_t *mine, size_t *nmine, size_t applied)
+{
+	size_t kept = 0;
+	for (size_t j = 0; j < *nmine; j++) {
+		if (mine[j] + CHUNK > applied) {
+			mine[kept++] = mine[j];
+			continue;
+		}
+		for (size_t k = mine[j]; k < s->n && k < mine[j] + CHUNK; k++) {
+			entry *e = &s->c->ents[s->order[k]];
+			mreg_event_free(e->ev);
+			e->ev = NULL;
+		}
+	}
+	*nmine = kept;
+}
+
 static void *stream_reader(void *arg)
 {
 	stream *s = arg;
+	size_t mine[WINDOW / CHUNK + 2], nmine = 0;	/* chunks read, not yet freed: within a window of the fold */
 	for (;;) {
 		size_t at = atomic_fetch_add(&s->next, CHUNK);
 		if (at >= s->n)
@@ -422,17 +447,21 @@ static void *stream_reader(void *arg)
 		while (!s->stop && at >= s->applied + WINDOW)
 			pthread_cond_wait(&s->cv, &s->mu);
 		bool stop = s->stop;
+		size_t applied = s->applied;
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
 			break;
+		free_applied(s, mine, &nmine, applied);
 		for (size_t k = at; k < s->n && k < at + CHUNK; k++)
 			if (s->c->ents[s->order[k]].keyed)
 				read_shared(s->c, s->order[k]);
+		mine[nmine++] = at;
 		pthread_mutex_lock(&s->mu);
 		s->done[at / CHUNK] = 1;
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
+	/* the last chunks' events are the fold's to free, after the readers are done (mreg_events_fold) */
 	mreg_odb_thread_done();
 	return NULL;
 }
@@ -457,8 +486,9 @@ static int settle_first(collect *c, entry *e, read_how how)
 	return 0;
 }
 
-/* The fold, in order: entry e (read by a reader, or here) to fn, or left out. */
-static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_event *ev, void *arg), void *arg)
+/* The fold, in order: entry e (read by a reader, or here) to fn, or left out; freed here unless a reader will. */
+static int fold_one(collect *c, entry *e, bool shared, bool readers_free,
+		    int (*fn)(const mreg_event *ev, void *arg), void *arg)
 {
 	int64_t key = e->clock;
 	int rc;
@@ -473,8 +503,10 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 					      e->ev->id);
 	}
 	rc = e->ev ? fn(e->ev, arg) : 0;
-	mreg_event_free(e->ev);
-	e->ev = NULL;
+	if (!readers_free) {
+		mreg_event_free(e->ev);
+		e->ev = NULL;
+	}
 	return rc;
 }
 
@@ -503,7 +535,7 @@ static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
 				pthread_cond_wait(&s.cv, &s.mu);
 			pthread_mutex_unlock(&s.mu);
 		}
-		rc = fold_one(c, &c->ents[order[k]], started > 0, fn, arg);
+		rc = fold_one(c, &c->ents[order[k]], started > 0, started > 0, fn, arg);
 	}
 	pthread_mutex_lock(&s.mu);
 	s.stop = true;

@@ -1,9 +1,9 @@
 /*
  * Verifying a backup: its bundle hashes to what the metadata says, is a
  * bundle whose pack checksum holds, and holds every object its head
- * reaches (the pack indexed where it lies, mreg_git_index_rows checking
- * each object), with the number of events the metadata says; every large
- * file beside it hashes to its name.
+ * reaches (the pack indexed where it lies, mreg_git_index_pack_mem
+ * checking each object), with the number of events the metadata says;
+ * every large file beside it hashes to its name.
  */
 #include "backup.h"
 
@@ -224,8 +224,8 @@ int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, siz
 typedef struct {
 	char *packdir;
 	const mreg_backup_bundle *bi;
-	mreg_git_pack_row *rows;
-	size_t n;
+	const unsigned char *idx;	/* the in-place odb's, which outlives the store */
+	size_t idxlen;
 	pthread_t tid;
 	bool started;
 	int rc;
@@ -237,7 +237,8 @@ static void *store_pack(void *arg)
 	pack_store *s = arg;
 	char hex[41];
 	bool created;
-	if ((s->rc = mreg_git_pack_store(s->packdir, s->bi->pack, s->bi->packlen, s->rows, s->n, true, hex, &created)) < 0)
+	if ((s->rc = mreg_git_pack_store_idx(s->packdir, s->bi->pack, s->bi->packlen, s->idx, s->idxlen, true, hex,
+					     &created)) < 0)
 		snprintf(s->msg, sizeof(s->msg), "%s", mreg_error_last());
 	return NULL;
 }
@@ -249,45 +250,39 @@ static int pack_stored(pack_store *s, int rc)
 		pthread_join(s->tid, NULL);
 	if (rc == 0 && s->rc < 0)
 		rc = mreg_error_set(s->rc, "%s", s->msg);
-	free(s->rows);
 	free(s->packdir);
 	return rc;
 }
 
 /*
  * The bundle's pack indexed where it lies in the mapped bundle: an odb to
- * walk the head in. Nothing written, unless into: then the pack is also
- * stored there, by store (pack_stored waits for it).
+ * walk the head in. Nothing written, unless into: then the pack and that
+ * index are also stored there, by store (pack_stored waits for it; the odb
+ * is freed after).
  */
 static int open_in_place(mreg_odb **odb, const mreg_backup_bundle *bi, const char *id, git_repository *into,
 			 pack_store *store)
 {
 	mreg_buf idx = MREG_BUF_INIT;
-	mreg_git_pack_row *rows = NULL;
-	size_t n = 0;
-	int rc = mreg_git_index_rows(&rows, &n, bi->pack, bi->packlen);
+	int rc = mreg_git_index_pack_mem(&idx, bi->pack, bi->packlen);
 	if (rc == MREG_ECORRUPT)
 		rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its pack does not index: %s", id, mreg_error_last());
-	if (rc == 0)
-		rc = mreg_git_idx_build(&idx, rows, n, bi->pack + bi->packlen - 20);
-	if (rc == 0 && into) {
-		*store = (pack_store){ .bi = bi, .rows = rows, .n = n };
-		rows = NULL;
-		store->packdir = mreg_strfmt("%sobjects/pack", git_repository_commondir(into));
-		if (!store->packdir)
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-		else if ((rc = mreg_fs_mkdirs(store->packdir)) == 0 && mreg_threads() > 1)
-			store->started = pthread_create(&store->tid, NULL, store_pack, store) == 0;
-		if (rc == 0 && !store->started)
-			store_pack(store);	/* one thread (MREG_FOLD_THREADS=1), or none to be had: here, first */
-	}
-	free(rows);
 	if (rc < 0) {
 		mreg_buf_dispose(&idx);
 		return rc;
 	}
 	size_t len = idx.size;
-	return mreg_odb_open_pack(odb, id, bi->pack, bi->packlen, (unsigned char *)mreg_buf_detach(&idx), len);
+	unsigned char *bytes = (unsigned char *)mreg_buf_detach(&idx);
+	if ((rc = mreg_odb_open_pack(odb, id, bi->pack, bi->packlen, bytes, len)) < 0 || !into)
+		return rc;
+	*store = (pack_store){ .bi = bi, .idx = bytes, .idxlen = len };
+	if (!(store->packdir = mreg_strfmt("%sobjects/pack", git_repository_commondir(into))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	if ((rc = mreg_fs_mkdirs(store->packdir)) == 0 && mreg_threads() > 1)
+		store->started = pthread_create(&store->tid, NULL, store_pack, store) == 0;
+	if (rc == 0 && !store->started)
+		store_pack(store);	/* one thread (MREG_FOLD_THREADS=1), or none to be had: here, first */
+	return rc;
 }
 
 /*

@@ -338,13 +338,9 @@ int mreg_git_packw_store(mreg_git_packw *w, const char *packdir, bool sync, char
  */
 int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_git_pack_row *rows, size_t n, bool sync,
 			char hex[41], bool *created);
-/*
- * The rows of a pack received whole, indexed as mreg_git_index_pack does
- * it: every object's id, offset and CRC-32, sorted by id (*rows the
- * caller's to free), or ECORRUPT. Rows in order are only read by
- * mreg_git_idx_build and mreg_git_pack_store: two threads may use them at once.
- */
-int mreg_git_index_rows(mreg_git_pack_row **rows, size_t *n, const unsigned char *pack, size_t len);
+/* The same with its .idx already built (idxlen bytes, only read: another thread may read it meanwhile). */
+int mreg_git_pack_store_idx(const char *packdir, const void *pack, size_t len, const void *idx, size_t idxlen, bool sync,
+			    char hex[41], bool *created);
 /* The .idx (version 2) of a pack whose objects are rows (sorted here) and whose checksum is sum, appended to out. */
 int mreg_git_idx_build(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20]);
 /* pack-<hex>'s files in packdir removed, the index first: a pack without one is never read. */

@@ -415,7 +415,8 @@ static int cmp_row_id(const void *a, const void *b)
 	return memcmp(((const mreg_git_pack_row *)a)->id, ((const mreg_git_pack_row *)b)->id, 20);
 }
 
-int mreg_git_index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigned char *pack, size_t len)
+/* The rows of the pack's .idx (*rows, *n: every object's id, offset and CRC-32, sorted by id), or ECORRUPT. */
+static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigned char *pack, size_t len)
 {
 	indexer ix = { pack, len, NULL, 0, 0, NULL, NULL, 0, 0, NULL };
 	mreg_git_pack_row *rows = NULL;
@@ -468,7 +469,7 @@ int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *
 	mreg_git_pack_row *rows;
 	size_t n;
 	bool created;
-	int rc = mreg_git_index_rows(&rows, &n, pack, len);
+	int rc = index_rows(&rows, &n, pack, len);
 	if (rc == 0)
 		rc = mreg_git_pack_store(packdir, pack, len, rows, n, sync, hex, &created);
 	free(rows);
@@ -479,7 +480,7 @@ int mreg_git_index_pack_mem(mreg_buf *idx, const unsigned char *pack, size_t len
 {
 	mreg_git_pack_row *rows;
 	size_t n;
-	int rc = mreg_git_index_rows(&rows, &n, pack, len);
+	int rc = index_rows(&rows, &n, pack, len);
 	if (rc == 0)
 		rc = mreg_git_idx_build(idx, rows, n, pack + len - 20);
 	free(rows);

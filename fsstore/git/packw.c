@@ -396,13 +396,22 @@ int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_
 			char hex[41], bool *created)
 {
 	mreg_buf idx = MREG_BUF_INIT;
+	int rc = mreg_git_idx_build(&idx, rows, n, (const unsigned char *)pack + len - 20);
+	*created = false;
+	if (rc == 0)
+		rc = mreg_git_pack_store_idx(packdir, pack, len, idx.ptr, idx.size, sync, hex, created);
+	mreg_buf_dispose(&idx);
+	return rc;
+}
+
+int mreg_git_pack_store_idx(const char *packdir, const void *pack, size_t len, const void *idx, size_t idxlen, bool sync,
+			    char hex[41], bool *created)
+{
 	char *ptmp = NULL, *itmp = NULL, *ppath = NULL, *ipath = NULL, name[64];
-	int rc;
+	int rc = 0;
 
 	*created = false;
 	mreg_git_hex(hex, (const unsigned char *)pack + len - 20, 20);
-	if ((rc = mreg_git_idx_build(&idx, rows, n, (const unsigned char *)pack + len - 20)) < 0)
-		goto done;
 	ppath = mreg_strfmt("%s/pack-%s.pack", packdir, hex);
 	ipath = mreg_strfmt("%s/pack-%s.idx", packdir, hex);
 	if (!ppath || !ipath) {
@@ -419,7 +428,7 @@ int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_
 	if ((rc = put_tmp(&ptmp, packdir, name, pack, len, sync)) < 0)
 		goto done;
 	snprintf(name, sizeof(name), "pack-%s.idx", hex);
-	if ((rc = put_tmp(&itmp, packdir, name, idx.ptr, idx.size, sync)) < 0)
+	if ((rc = put_tmp(&itmp, packdir, name, idx, idxlen, sync)) < 0)
 		goto done;
 	int r = rename_new(ptmp, ppath);
 	if (r < 0 || (r == 0 && rename(itmp, ipath) < 0) || (r == 1 && rename_new(itmp, ipath) < 0)) {
@@ -443,7 +452,6 @@ done:
 	free(itmp);
 	free(ppath);
 	free(ipath);
-	mreg_buf_dispose(&idx);
 	return rc;
 }
 

@@ -125,7 +125,7 @@ int mreg_fs_read_fd(mreg_buf *out, int fd, const char *what)
  * mapping costs a page-table entry per page to set up and to tear down; a
  * read costs a copy into the heap, which is cheaper only when the heap's
  * pages are already there or come in large pages, as in the mreg CLI
- * (cmd/main.c). Set once, before the first registry is opened, so that
+ * (cmd/alloc.c). Set once, before the first registry is opened, so that
  * mreg_fs_unmap() can tell the two kinds apart by their length.
  */
 static size_t read_max;

@@ -54,14 +54,41 @@
 #define MREG_PACK_TMP "mreg/pack-tmp"
 
 /*
+ * A gc killed between moving its new pack into objects/pack and moving the
+ * index after it left that pack alone there, its index still in dir: the
+ * pack goes (no index names it, nothing reads it, and every object in it
+ * is still in the packs that gc had not yet removed).
+ */
+static void remove_lone_packs(mreg_registry *reg, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (strlen(n) != 49 || strncmp(n, "pack-", 5) || strcmp(n + 45, ".idx") || strspn(n + 5, "0123456789abcdef") != 40)
+			continue;
+		char *pack = mreg_strfmt("%sobjects/pack/%.45s.pack", reg->gitdir, n);
+		char *idx = mreg_strfmt("%sobjects/pack/%s", reg->gitdir, n);
+		if (pack && idx && access(idx, F_OK) < 0 && errno == ENOENT)
+			unlink(pack);
+		free(pack);
+		free(idx);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
  * What a killed gc left (the directory where git pack-objects writes its pack),
  * removed by the next writer: it holds the writer lock, so no gc runs.
  */
 void mreg_gc_sweep_tmp(mreg_registry *reg)
 {
 	char *dir = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir);
-	if (dir && rmdir(dir) < 0 && errno != ENOENT)	/* usually not there: one system call */
+	if (dir && rmdir(dir) < 0 && errno != ENOENT) {	/* usually not there: one system call */
+		remove_lone_packs(reg, dir);
 		mreg_fs_remove_tree(dir);	/* the pack, and git's objects/pack/tmp_* beside it */
+	}
 	free(dir);
 }
 

@@ -166,4 +166,17 @@ expect_eq "nothing the killed gc left remains" "$(garbage)" 0
 expect_eq "git count-objects: no garbage after the killed gc" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
 fsck_clean "git fsck --strict after the killed gc"
 check "mreg fsck after the killed gc" "$MREG" -C "$R" fsck
+# A gc killed between moving its new pack into objects/pack and moving the
+# index after it (a window too short to hit by a kill from here): the pack
+# lies alone there, its index still in pack-tmp. The next write removes it.
+tmpd=$R/.git/mreg/pack-tmp
+mkdir -p "$tmpd"
+h=$(g rev-list --objects --all | g pack-objects -q "$tmpd/pack")
+mv "$tmpd/pack-$h.pack" "$R/.git/objects/pack/"
+expect_eq "a lone pack is garbage to git" "$(g count-objects -v 2>/dev/null | sed -n 's/^garbage: //p')" 1
+model_file "$T/k2.bin" 1500
+check "one write after the gc killed between its pack and its index" "$MREG" -C "$R" register k "$T/k2.bin"
+expect_eq "the lone pack is gone" "$(ls "$R/.git/objects/pack/pack-$h.pack" 2>/dev/null)" ""
+expect_eq "git count-objects: no garbage after it" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
+fsck_clean "git fsck --strict after it"
 finish

@@ -18,12 +18,18 @@
  * search tries 15, then 16 and 17, and gives the same answer as trying
  * 1, 2, ... 17 in turn. A subnormal double has fewer digits of precision;
  * its search tries every p in turn.
+ *
+ * Most numbers are short decimals, and those are found first without the
+ * C library, whose two conversions cost about a microsecond a number
+ * (num_short_decimal): a fifth of writing the state files of a million
+ * events, most of it their metrics.
  */
 #include "num.h"
 
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +103,44 @@ static int num_shortest(num_digits *out, double a)
 	return 0;	/* unreachable with a correctly rounding strtod(): keep 17 digits */
 }
 
+/*
+ * The short decimals most numbers are (metrics such as 0.8234 or 1523.5),
+ * without the C library: a = r / 10^j for a whole r below 10^15 and j from
+ * 1 to 22. r and 10^j are then both exact doubles, so the division rounds
+ * r * 10^-j correctly, as strtod() rounds those digits: the quotient is a
+ * exactly when the digits read back as a. A decimal of 15 digits or fewer
+ * that reads back is what a rounds to at 15 digits (see the top), and the
+ * smallest j gives it without trailing zeros: the search's answer. r is
+ * found from a * 10^j, whose rounding errs by under a quarter below 10^15.
+ * false: no such r (the search decides).
+ */
+static bool num_short_decimal(num_digits *out, double a)
+{
+	static const double p10[] = { 1e0,  1e1,  1e2,	1e3,  1e4,  1e5,  1e6,	1e7,  1e8,  1e9,  1e10, 1e11,
+				      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
+	for (int j = 1; j < (int)(sizeof(p10) / sizeof(p10[0])); j++) {
+		double x = a * p10[j], r;
+		if (x >= 1e15)
+			return false;
+		r = (x + 0x1p52) - 0x1p52;	/* x rounded to a whole number (x < 2^52), without a call */
+		if (r / p10[j] != a)
+			continue;
+		char rev[NUM_DIGITS];
+		int n = 0;
+		for (uint64_t u = (uint64_t)r; u; u /= 10)
+			rev[n++] = (char)('0' + u % 10);
+		out->k = n - 1 - j;
+		out->nd = 0;
+		while (n > 0)
+			out->d[out->nd++] = rev[--n];
+		while (out->nd > 1 && out->d[out->nd - 1] == '0')
+			out->nd--;
+		out->d[out->nd] = '\0';
+		return true;
+	}
+	return false;
+}
+
 static int num_render(char *out, int neg, const num_digits *dg)
 {
 	int n = 0, i, k = dg->k, nd = dg->nd;
@@ -141,9 +185,23 @@ int mreg_num_format(char out[MREG_NUM_MAX], double v)
 		out[0] = '\0';
 		return -1;
 	}
-	if (a < 9007199254740992.0 && a == floor(a))
-		return snprintf(out, MREG_NUM_MAX, "%s%llu", neg ? "-" : "", (unsigned long long)a);
+	if (a < 9007199254740992.0 && a == floor(a)) {
+		char rev[20];
+		int n = 0, len = 0;
+		uint64_t u = (uint64_t)a;
+		do
+			rev[n++] = (char)('0' + u % 10);
+		while (u /= 10);
+		if (neg)
+			out[len++] = '-';
+		while (n > 0)
+			out[len++] = rev[--n];
+		out[len] = '\0';
+		return len;
+	}
 
+	if (num_short_decimal(&dg, a))
+		return num_render(out, neg, &dg);
 	saved_errno = errno;	/* strtod() sets ERANGE for subnormals */
 	rc = num_shortest(&dg, a);
 	errno = saved_errno;

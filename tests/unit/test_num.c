@@ -815,6 +815,33 @@ static void reference_everyday_values(void **state)
 	assert_true(compared > 250000);
 }
 
+/*
+ * Decimals of 1 to 17 digits with 1 to 24 of them after the point (where
+ * the formatter finds the digits without the C library up to 15 digits
+ * and 22 places, and must leave the rest to the search), and the doubles
+ * beside each.
+ */
+static void reference_short_decimals(void **state)
+{
+	(void)state;
+	compared = 0;
+	rng_state = 19;
+	for (int i = 0; i < 60000; i++) {
+		uint64_t r = rng_next();
+		int digits = 1 + (int)(r % 17), places = 1 + (int)((r >> 8) % 24);
+		uint64_t m = rng_next() % 100000000000000000ull, lim = 1;
+		for (int d = 0; d < digits; d++)
+			lim *= 10;
+		char s[64];
+		snprintf(s, sizeof(s), "%llue-%d", (unsigned long long)(m % lim), places);
+		double v = strtod(s, NULL);
+		same_both_signs(v);
+		same_as_reference(nextafter(v, 0));
+		same_as_reference(nextafter(v, INFINITY));
+	}
+	assert_true(compared > 200000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -838,6 +865,7 @@ int main(void)
 		cmocka_unit_test(reference_subnormals),
 		cmocka_unit_test(reference_random_bit_patterns),
 		cmocka_unit_test(reference_everyday_values),
+		cmocka_unit_test(reference_short_decimals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

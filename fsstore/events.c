@@ -317,15 +317,19 @@ static void take_events(mreg_event ***out, size_t *n, collect *c)
 
 /* ---- a fold streamed in fold order --------------------------------------- */
 
+/* How much of an event file pass one peeks at for its clock. */
+#define HEAD_BYTES 128
+
 /*
  * The head of an event file as mreg writes it: the schema, the type and the
  * clock on the first four lines. Nothing can come before the clock there,
  * so the clock read is the event's; any other layout is read in full.
  */
-static bool clock_of_head(int64_t *out, const unsigned char *h, size_t n)
+bool mreg_events_clock_of(int64_t *out, const unsigned char *h, size_t n)
 {
 	static const char schema[] = "{\n  \"schema\": 1,\n  \"type\": \"", clock[] = "\",\n  \"clock\": ";
-	const unsigned char *end = h + n, *q;
+	/* the head only, whoever has more of the bytes at hand: a peek's and an indexer's key agree */
+	const unsigned char *end = h + (n < HEAD_BYTES ? n : HEAD_BYTES), *q;
 	if (n < sizeof(schema) || memcmp(h, schema, sizeof(schema) - 1))
 		return false;
 	for (q = h + sizeof(schema) - 1; q < end && ((*q >= 'a' && *q <= 'z') || *q == '.' || *q == '_'); q++)
@@ -348,13 +352,16 @@ static void key_one(void *arg, size_t i)
 	collect *c = arg;
 	entry *e = &c->ents[i];
 	const char *path = c->paths.ptr + e->path, *why = misplaced(e, path);
-	unsigned char head[128];
+	unsigned char head[HEAD_BYTES];
 	size_t got = 0;
 	git_object_t type;
 	if (why) {
 		e->rc = left_out(e, why);
+	} else if (mreg_odb_key(&e->clock, c->reg->lodb, &e->id, &e->where) == 0) {
+		e->keyed = e->located = true;	/* the clock the indexer read from the same bytes: a blob's */
+		return;
 	} else if ((e->located = mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id, &e->where) == 0) &&
-		   type == GIT_OBJECT_BLOB && clock_of_head(&e->clock, head, got)) {
+		   type == GIT_OBJECT_BLOB && mreg_events_clock_of(&e->clock, head, got)) {
 		e->keyed = true;
 		return;
 	} else {

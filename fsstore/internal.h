@@ -173,6 +173,12 @@ int mreg_cache_check_large(mreg_registry *reg);
 
 /* An event file's name: <xxh128>.json (n bytes, the hash in lowercase hex). */
 bool mreg_events_is_name(const char *name, size_t n);
+/*
+ * The clock on the head of an event file's bytes as mreg writes it (the
+ * fold's key); false for any other layout. A mreg_git_key_fn: an indexer
+ * takes it as it inflates, and the fold then finds it set (mreg_odb_key).
+ */
+bool mreg_events_clock_of(int64_t *out, const unsigned char *bytes, size_t n);
 /* The events at tree in fold order; the event files left out (and why) into quarantined, if given. */
 int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg_registry *reg,
 			const git_oid *tree);
@@ -180,7 +186,7 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
  * The events of tree_id, each handed to fn in fold order and freed after
  * it; the files left out, and why, into st (with st->nfiles, before the
  * first). Streamed: a first pass reads each file's clock from the head of
- * its bytes, a second reads, parses and hands them over in order on every
+ * its bytes (or takes the one its pack was indexed with), a second reads, parses and hands them over in order on every
  * core, a bounded window ahead. Memory: the files' names and keys, not
  * their events. The first error stops it.
  */
@@ -197,6 +203,11 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 
 /* ---- tree.c: objects read; the new objects of a write, built and packed by hand ---- */
 
+/*
+ * Keys for the objects of reg's pack named pack-<pack> (mreg_odb_set_keys:
+ * keys is the registry's from here on); 1 when it has no such pack.
+ */
+int mreg_tree_set_keys(mreg_registry *reg, const char *pack, int64_t *keys, size_t n);
 /* An object's type and bytes: read by git/odb.c, else (not found there) by libgit2. */
 int mreg_tree_read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id);
 /* The same without the SHA-1 check (mreg_odb_read_named): for event files, checked by their xxh128 names. */

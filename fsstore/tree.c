@@ -88,17 +88,33 @@ int mreg_tree_read_git(mreg_buf *out, git_object_t *type, mreg_registry *reg, co
 	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
+/* mreg's reader of reg's objects, opened when first needed. */
+static int open_lodb(mreg_registry *reg)
+{
+	if (reg->lodb)
+		return 0;
+	/* a linked work tree's git directory has no objects: the common directory's (libgit2 knows it) */
+	char *objdir = mreg_strfmt("%sobjects/", reg->repo ? git_repository_commondir(reg->repo) : reg->gitdir);
+	int rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(objdir);
+	return rc;
+}
+
+int mreg_tree_set_keys(mreg_registry *reg, const char *pack, int64_t *keys, size_t n)
+{
+	int rc = open_lodb(reg);
+	if (rc < 0) {
+		free(keys);
+		return rc;
+	}
+	return mreg_odb_set_keys(reg->lodb, pack, keys, n);
+}
+
 static int read_object(mreg_buf *out, git_object_t *type, mreg_registry *reg, const git_oid *id, bool check)
 {
 	int (*rd)(mreg_buf *, git_object_t *, mreg_odb *, const git_oid *) = check ? mreg_odb_read : mreg_odb_read_named;
 	bool opened = !reg->lodb;
-	int rc = 0;
-	if (opened) {
-		/* a linked work tree's git directory has no objects: the common directory's (libgit2 knows it) */
-		char *objdir = mreg_strfmt("%sobjects/", reg->repo ? git_repository_commondir(reg->repo) : reg->gitdir);
-		rc = objdir ? mreg_odb_open(&reg->lodb, objdir) : mreg_error_set(MREG_ERROR, "out of memory");
-		free(objdir);
-	}
+	int rc = open_lodb(reg);
 	if (rc == 0)
 		rc = rd(out, type, reg->lodb, id);
 	/* a miss in a pack list read earlier: packs written or merged since, by this process or another */

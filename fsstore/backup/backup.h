@@ -59,6 +59,10 @@ typedef struct {
 	size_t packlen;
 	int64_t events;			/* files under events/ at the head */
 	int64_t objects;
+	/* into (restore-from): the pack's name there, and the events' clocks read as it was indexed (the caller's) */
+	char stored[41];
+	int64_t *clocks;
+	size_t nclocks;
 } mreg_backup_bundle;
 /* Index a pack into repo's objects/pack (mreg_git_index_pack checks every object as it goes), durable when sync. */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync);

@@ -263,7 +263,7 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 	cJSON *meta = NULL;
 	const char *data = NULL;
 	size_t len = 0;
-	mreg_backup_bundle bi;
+	mreg_backup_bundle bi = { .clocks = NULL };
 	mreg_registry *reg = NULL;
 	int rc;
 	struct stat sb;
@@ -314,7 +314,10 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 		goto done;
 	if ((rc = mreg_registry_open(&reg, tmp)) < 0)
 		goto done;
-	if ((rc = restore_blobs(meta, dir, reg, true)) < 0)
+	/* the events' clocks, as the verify found them: the fold's first pass need not look at each again (1: lost) */
+	rc = mreg_tree_set_keys(reg, bi.stored, bi.clocks, bi.nclocks);
+	bi.clocks = NULL;
+	if (rc < 0 || (rc = restore_blobs(meta, dir, reg, true)) < 0)
 		goto done;
 	if ((rc = check_out(reg, target)) < 0)
 		goto done;
@@ -341,6 +344,7 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 	tmp = NULL;
 	*report = r;
 done:
+	free(bi.clocks);
 	mreg_registry_free(reg);
 	if (tmp)
 		mreg_fs_remove_tree(tmp);

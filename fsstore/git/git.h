@@ -67,7 +67,7 @@ static inline void mreg_git_put_be32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-/* ---- odb.c: objects read without libgit2, the one .idx parser, the one tree parser ---- */
+/* ---- odb.c: objects read without libgit2 ---------------------------- */
 
 typedef struct mreg_odb mreg_odb;
 int mreg_odb_open(mreg_odb **out, const char *objdir);	/* objdir ends in '/' */
@@ -128,6 +128,20 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
  * (mreg_odb_refresh, mreg_odb_ready), read by id instead.
  */
 int mreg_odb_read_at(mreg_buf *out, git_object_t *type, mreg_odb *odb, const mreg_odb_where *where, const git_oid *id);
+/*
+ * Keys for the objects of the pack named pack-<hex> (n of them, in its
+ * .idx's order, -1 for none: mreg_git_index_pack_mem's), kept with the
+ * pack while the odb has it. keys is the odb's from here on. 1 (and keys
+ * freed): no such pack, or not that many objects in it.
+ */
+int mreg_odb_set_keys(mreg_odb *odb, const char *hex, int64_t *keys, size_t n);
+/*
+ * The key set for id, and where id lies (as a peek finds it): 0; 1 when no
+ * key is set for it. Reads only, as peek.
+ */
+int mreg_odb_key(int64_t *key, const mreg_odb *odb, const git_oid *id, mreg_odb_where *where);
+
+/* ---- parse.c: the one .idx parser, the one pack-entry parser, the one tree parser ---- */
 
 /*
  * A pack index, version 2: "\377tOc", 2, 256 cumulative counts, the sorted
@@ -281,8 +295,18 @@ int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned cha
  * objects that come to over 1 GiB plus 4096 bytes a byte of the pack.
  */
 int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync);
-/* The same, its .idx into idx (appended) and nothing written: to read the pack where it lies (mreg_odb_open_pack). */
-int mreg_git_index_pack_mem(mreg_buf *idx, const unsigned char *pack, size_t len);
+/*
+ * A key the caller computes from a blob's bytes (true: *out, 0 or more),
+ * taken while the indexer has them inflated, for a reader that would
+ * otherwise inflate each blob again only to learn it (mreg_odb_set_keys).
+ */
+typedef bool (*mreg_git_key_fn)(int64_t *out, const unsigned char *data, size_t len);
+/*
+ * The same, its .idx into idx (appended) and nothing written: to read the
+ * pack where it lies (mreg_odb_open_pack). With keys: key's value for each
+ * blob, -1 for any other object, in the .idx's order (freed by the caller).
+ */
+int mreg_git_index_pack_mem(mreg_buf *idx, int64_t **keys, mreg_git_key_fn key, const unsigned char *pack, size_t len);
 
 /* ---- packw.c: packs, their indexes, loose objects, bundles written ---- */
 
@@ -291,6 +315,7 @@ typedef struct {
 	unsigned char id[20];
 	uint64_t offset;
 	uint32_t crc;
+	uint32_t entry;		/* the indexer's: the entry's place in the pack */
 } mreg_git_pack_row;
 /*
  * A pack built in memory: "PACK", version 2, the entries; with index, a row

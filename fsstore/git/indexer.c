@@ -22,7 +22,7 @@
  *
  * Object ids come from libgit2's SHA-1 (git_odb_hash), which detects the
  * known collision attacks as libgit2's indexer and git do: a bundle may come
- * from a hostile peer. The format: see odb.c.
+ * from a hostile peer. The format: see parse.c.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "git.h"
@@ -61,8 +61,10 @@ typedef struct {
 	const unsigned char *ref;	/* an id delta's base's id (in the pack) */
 	unsigned char id[20];
 	uint32_t crc;
+	int64_t key;		/* the caller's key of a blob's bytes (mreg_git_key_fn), when keyed */
 	uint8_t type;		/* as in the pack: 1-4, 6 or 7 */
 	uint8_t real;		/* the object's type, 0 until known */
+	bool keyed;
 } ix_entry;
 
 typedef struct {
@@ -74,7 +76,14 @@ typedef struct {
 	uint32_t *ofs, *refs;	/* the offset deltas by base offset, the id deltas by base id */
 	size_t nofs, nrefs;
 	struct libdeflate_decompressor *d;
+	mreg_git_key_fn key;	/* or NULL */
 } indexer;
+
+/* The caller's key of a blob's bytes, taken while they are at hand. */
+static void take_key(indexer *ix, ix_entry *e, const unsigned char *data, size_t len)
+{
+	e->keyed = ix->key && ix->key(&e->key, data, len) && e->key >= 0;
+}
 
 static int damaged(const ix_entry *e, const char *what)
 {
@@ -275,6 +284,8 @@ static int scan(indexer *ix)
 			b->at[b->n++] = b->used;
 			b->used += (size_t)e->size + 1;
 			ix->budget -= e->size;
+			if (e->type == GIT_OBJECT_BLOB)
+				take_key(ix, e, into, (size_t)e->size);
 		}
 		off = e->end;
 	}
@@ -350,6 +361,8 @@ static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data,
 	free(delta);
 	if (rc == 0 && !hash_object(ix, e, out, outlen, ix->e[i].real))
 		rc = damaged(e, "does not hash, or makes its objects more than the pack may come to");
+	if (rc == 0 && e->real == GIT_OBJECT_BLOB)
+		take_key(ix, e, out, outlen);
 	if (rc == 0)
 		rc = descend(ix, k, out, outlen, depth + 1, held + outlen);
 	free(out);
@@ -415,10 +428,14 @@ static int cmp_row_id(const void *a, const void *b)
 	return memcmp(((const mreg_git_pack_row *)a)->id, ((const mreg_git_pack_row *)b)->id, 20);
 }
 
-/* The rows of the pack's .idx (*rows, *n: every object's id, offset and CRC-32, sorted by id), or ECORRUPT. */
-static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigned char *pack, size_t len)
+/*
+ * The rows of the pack's .idx (*rows, *n: every object's id, offset and
+ * CRC-32, sorted by id), or ECORRUPT; with key, *keys: each row's key, or -1.
+ */
+static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, int64_t **keys, mreg_git_key_fn key,
+		      const unsigned char *pack, size_t len)
 {
-	indexer ix = { pack, len, NULL, 0, 0, NULL, NULL, 0, 0, NULL };
+	indexer ix = { pack, len, NULL, 0, 0, NULL, NULL, 0, 0, NULL, key };
 	mreg_git_pack_row *rows = NULL;
 	int rc = 0;
 	*rows_out = NULL;
@@ -443,6 +460,7 @@ static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigne
 		memcpy(rows[i].id, ix.e[i].id, 20);
 		rows[i].offset = ix.e[i].off;
 		rows[i].crc = ix.e[i].crc;
+		rows[i].entry = (uint32_t)i;
 	}
 	qsort(rows, ix.n, sizeof(*rows), cmp_row_id);
 	for (size_t i = 1; i < ix.n; i++)
@@ -452,6 +470,14 @@ static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, const unsigne
 			rc = mreg_error_set(MREG_ECORRUPT, "object %s is in it twice", id);
 			goto done;
 		}
+	if (keys && !(*keys = malloc((ix.n ? ix.n : 1) * sizeof(**keys)))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; keys && i < ix.n; i++) {
+		const ix_entry *e = &ix.e[rows[i].entry];
+		(*keys)[i] = e->keyed ? e->key : -1;
+	}
 	*rows_out = rows;
 	*n_out = ix.n;
 	rows = NULL;
@@ -469,20 +495,27 @@ int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *
 	mreg_git_pack_row *rows;
 	size_t n;
 	bool created;
-	int rc = index_rows(&rows, &n, pack, len);
+	int rc = index_rows(&rows, &n, NULL, NULL, pack, len);
 	if (rc == 0)
 		rc = mreg_git_pack_store(packdir, pack, len, rows, n, sync, hex, &created);
 	free(rows);
 	return rc;
 }
 
-int mreg_git_index_pack_mem(mreg_buf *idx, const unsigned char *pack, size_t len)
+int mreg_git_index_pack_mem(mreg_buf *idx, int64_t **keys, mreg_git_key_fn key, const unsigned char *pack, size_t len)
 {
 	mreg_git_pack_row *rows;
 	size_t n;
-	int rc = index_rows(&rows, &n, pack, len);
+	if (keys)
+		*keys = NULL;
+	int rc = index_rows(&rows, &n, keys, key, pack, len);
+	/* the rows are sorted by id already: the .idx keeps their order, which is the keys' */
 	if (rc == 0)
 		rc = mreg_git_idx_build(idx, rows, n, pack + len - 20);
+	if (rc < 0 && keys) {
+		free(*keys);
+		*keys = NULL;
+	}
 	free(rows);
 	return rc;
 }

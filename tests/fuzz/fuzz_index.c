@@ -8,8 +8,9 @@
  * indexed has its .idx and its bytes there under its name; its index holds
  * as many objects as the pack's header counts, and each of them, read back
  * by mreg's object reader, hashes (by libgit2) to the id the index gives.
- * Indexed in memory too (mreg_git_index_pack_mem), the .idx is the same, and
- * every object reads where the pack lies (mreg_odb_open_pack). A crash,
+ * Indexed in memory too (mreg_git_index_pack_mem), the .idx is the same,
+ * every object reads where the pack lies (mreg_odb_open_pack), and the
+ * key taken of each (an event's clock) is that of its bytes. A crash,
  * leak, undefined behaviour, an allocation past the memory limit or a slow
  * input fails.
  */
@@ -102,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char path[600];
 		snprintf(path, sizeof(path), "%s/pack-%s.idx", packdir, hex);
 		CHECK(mreg_fs_read(&stored, path, 0) == 0);
-		CHECK(mreg_git_index_pack_mem(&mem, data, size) == 0);
+		int64_t *keys = NULL;
+		CHECK(mreg_git_index_pack_mem(&mem, &keys, mreg_events_clock_of, data, size) == 0);
 		CHECK(mem.size == stored.size && !memcmp(mem.ptr, stored.ptr, mem.size));
 		mreg_odb *odb;
 		mreg_git_idx x;
@@ -112,9 +114,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t i = 0; i < x.count; i++) {
 			git_oid id;
 			git_object_t type;
+			int64_t clock;
 			memcpy(id.id, x.ids + 20 * (size_t)i, 20);
 			CHECK(mreg_odb_read(&obj, &type, odb, &id) == 0);
+			/* each key is the clock of the object's own bytes, and only a blob's */
+			bool keyed = type == GIT_OBJECT_BLOB &&
+				     mreg_events_clock_of(&clock, (const unsigned char *)obj.ptr, obj.size);
+			CHECK(keyed ? keys[i] == clock : keys[i] == -1);
 		}
+		free(keys);
 		mreg_odb_free(odb);
 		mreg_buf_dispose(&obj);
 		mreg_buf_dispose(&stored);

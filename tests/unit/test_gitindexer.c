@@ -54,6 +54,75 @@ static size_t entries_of_type(const char *hex, int type)
 	return n;
 }
 
+/* A key of a blob's bytes for the indexer to take: the number its first line is, when it is one. */
+static bool first_number(int64_t *out, const unsigned char *data, size_t len)
+{
+	size_t i = 0;
+	int64_t v = 0;
+	for (; i < len && i < 12 && data[i] >= '0' && data[i] <= '9'; i++)
+		v = v * 10 + (data[i] - '0');
+	if (!i || i == len || data[i] != '\n')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* What first_number makes of an object, -1 for none (or for anything but a blob). */
+static int64_t expected_key(git_object_t type, const mreg_buf *obj)
+{
+	int64_t k;
+	return type == GIT_OBJECT_BLOB && first_number(&k, (const unsigned char *)obj->ptr, obj->size) ? k : -1;
+}
+
+/*
+ * The keys the indexer took (in the .idx's order) set on the pack in
+ * objects/pack of a directory odb: each object's key found with where it
+ * lies, the object read from there; none for the others; keys for another
+ * pack or of another count refused.
+ */
+static void expect_keys(const char *hex, int64_t *keys, const mreg_git_idx *x)
+{
+	char dir[600];
+	mreg_odb *odb;
+	tg_sh("rm -rf kodb && mkdir -p kodb/pack && cp p-%s.pack kodb/pack/pack-%s.pack && cp p-%s.idx kodb/pack/pack-%s.idx",
+	      hex, hex, hex, hex);
+	assert_int_equal(mreg_odb_open(&odb, tg_fmt(dir, sizeof(dir), "%s/kodb/", tg_cwd)), 0);
+	assert_int_equal(mreg_odb_ready(odb), 0);
+	int64_t *other = malloc(sizeof(*other) * x->count);
+	assert_non_null(other);
+	assert_int_equal(mreg_odb_set_keys(odb, "0123456789abcdef0123456789abcdef01234567", other, x->count), 1);
+	other = malloc(sizeof(*other) * (x->count + 1));
+	assert_int_equal(mreg_odb_set_keys(odb, hex, other, x->count + 1), 1);
+	assert_int_equal(mreg_odb_set_keys(odb, hex, keys, x->count), 0);
+	size_t keyed = 0, unkeyed = 0;
+	for (uint32_t i = 0; i < x->count; i++) {
+		git_oid id;
+		git_object_t type;
+		mreg_buf obj = MREG_BUF_INIT, at = MREG_BUF_INIT;
+		mreg_odb_where where;
+		int64_t k = -7;
+		memcpy(id.id, x->ids + 20 * (size_t)i, 20);
+		assert_int_equal(mreg_odb_read(&obj, &type, odb, &id), 0);
+		int64_t want = expected_key(type, &obj);
+		if (want < 0) {
+			assert_int_equal(mreg_odb_key(&k, odb, &id, &where), 1);
+			unkeyed++;
+		} else {
+			assert_int_equal(mreg_odb_key(&k, odb, &id, &where), 0);
+			assert_int_equal(k, want);
+			assert_int_equal(mreg_odb_read_at(&at, &type, odb, &where, &id), 0);
+			assert_int_equal(at.size, obj.size);
+			assert_memory_equal(at.ptr, obj.ptr, obj.size);
+			keyed++;
+		}
+		mreg_buf_dispose(&obj);
+		mreg_buf_dispose(&at);
+	}
+	assert_true(keyed >= 30);	/* a.txt and b.txt of each commit: whole or deltas, keyed all the same */
+	assert_true(unkeyed >= 60);	/* c.txt, the trees and the commits */
+	mreg_odb_free(odb);
+}
+
 /* The pack indexed into a fresh directory `mine`: its .idx is git's, byte for byte, under the same name. */
 static void expect_as_git(const char *hex)
 {
@@ -76,10 +145,19 @@ static void expect_as_git(const char *hex)
 	assert_memory_equal(mpack, pack, plen);
 	free(mpack);
 	/* in memory: the same .idx, and every object it lists read where the pack lies, each hashing to its id */
-	mreg_buf mem = MREG_BUF_INIT;
-	assert_int_equal(mreg_git_index_pack_mem(&mem, (const unsigned char *)pack, plen), 0);
+	mreg_buf mem = MREG_BUF_INIT, keyed = MREG_BUF_INIT;
+	assert_int_equal(mreg_git_index_pack_mem(&mem, NULL, NULL, (const unsigned char *)pack, plen), 0);
 	assert_int_equal(mem.size, glen);
 	assert_memory_equal(mem.ptr, gidx, glen);
+	/* with keys: the same .idx, and each key the one of its object's bytes */
+	int64_t *keys = NULL;
+	mreg_git_idx gx;
+	assert_int_equal(mreg_git_index_pack_mem(&keyed, &keys, first_number, (const unsigned char *)pack, plen), 0);
+	assert_int_equal(keyed.size, glen);
+	assert_memory_equal(keyed.ptr, gidx, glen);
+	mreg_buf_dispose(&keyed);
+	assert_int_equal(mreg_git_idx_parse(&gx, gidx, glen), 0);
+	expect_keys(hex, keys, &gx);
 	mreg_odb *odb;
 	mreg_git_idx x;
 	size_t ilen = mem.size;

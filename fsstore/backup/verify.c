@@ -142,6 +142,9 @@ static int check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository 
 #define MISSING(o)                                                                                               \
 	mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its head is incomplete: object %s is missing", bi->id, \
 		       git_oid_tostr(hex, sizeof(hex), (o)))
+	/* every pack open, large indexes with their radix; one that will not open: the reads that need it say so */
+	if (mreg_odb_ready(odb) < 0)
+		mreg_error_clear();
 	PUSH(&bi->head);
 	while (n && rc == 0) {
 		git_oid id = stack[--n], link;

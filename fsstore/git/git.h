@@ -98,8 +98,9 @@ int mreg_odb_has(mreg_odb *odb, const git_oid *id);
 /* Look at objects/pack again: packs written since are read, packs removed since dropped. */
 int mreg_odb_refresh(mreg_odb *odb);
 /*
- * Look at objects/pack again and open every pack and index now: after it,
- * reads change nothing in odb, so several threads may read at once (a
+ * Look at objects/pack again and open every pack and index now (a large
+ * index with its radix, for the many lookups to come): after it, reads
+ * change nothing in odb, so several threads may read at once (a
  * pack that appears later is not seen; a miss is 1 as always). A thread
  * that read calls mreg_odb_thread_done before it ends.
  */
@@ -155,6 +156,7 @@ typedef struct {
 	uint32_t count;
 	const unsigned char *fanout, *ids, *crcs, *offs, *big;
 	size_t nbig;		/* 64-bit offsets there is room for */
+	uint32_t *radix;	/* mreg_git_idx_radix, or NULL */
 } mreg_git_idx;
 /* 0, or MREG_GIT_UNSURE when the bytes are not a version 2 index this code reads */
 int mreg_git_idx_parse(mreg_git_idx *out, const void *data, size_t len);
@@ -170,6 +172,15 @@ static inline uint32_t mreg_git_idx_crc(const mreg_git_idx *x, uint32_t i)
 bool mreg_git_idx_offset(uint64_t *out, const mreg_git_idx *x, uint32_t i);
 /* The position of id, or false. */
 bool mreg_git_idx_find(uint32_t *pos, const mreg_git_idx *x, const unsigned char id[20]);
+/*
+ * For many lookups in a large index: where each two-byte prefix of the ids
+ * starts (x->radix, freed by mreg_git_idx_radix_free), so that a lookup
+ * searches a few dozen ids next to each other, where the fan-out of 256
+ * leaves thousands (a million objects) spread over tens of kilobytes.
+ * Reads every id once; false when there is no memory (the fan-out serves).
+ */
+bool mreg_git_idx_radix(mreg_git_idx *x);
+void mreg_git_idx_radix_free(mreg_git_idx *x);
 
 /*
  * A pack entry's header at p (before end): type (bits 4-6 of the first

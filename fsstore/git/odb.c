@@ -70,6 +70,7 @@ static int cmp_mtime_desc(const void *a, const void *b)
 
 static void idx_unmap(odb_pack *p)
 {
+	mreg_git_idx_radix_free(&p->x);
 	if (p->idx && p->borrowed)
 		free(p->idx);
 	else if (p->idx)
@@ -194,12 +195,19 @@ int mreg_odb_refresh(mreg_odb *odb)
 
 static int map_pack(odb_pack *p);
 
+/* Indexes of this many objects or more get a radix for the many lookups of a ready odb (mreg_git_idx_radix). */
+#define RADIX_FROM 65536
+
 int mreg_odb_ready(mreg_odb *odb)
 {
 	int rc = load_packs(odb);
-	for (size_t i = 0; i < odb->npacks && rc == 0; i++)
-		if (load_index(odb, &odb->packs[i]) && (rc = map_pack(&odb->packs[i])) == 1)
+	for (size_t i = 0; i < odb->npacks && rc == 0; i++) {
+		odb_pack *p = &odb->packs[i];
+		if (load_index(odb, p) && (rc = map_pack(p)) == 1)
 			rc = 0;	/* gone since it was listed: marked bad, passed over */
+		else if (rc == 0 && p->idx && p->x.count >= RADIX_FROM)
+			mreg_git_idx_radix(&p->x);	/* no memory for it: the fan-out serves */
+	}
 	return rc;
 }
 

@@ -57,21 +57,58 @@ bool mreg_git_idx_offset(uint64_t *out, const mreg_git_idx *x, uint32_t i)
 	return true;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-	return memcmp(a, b, 20);
-}
+#define RADIX_BUCKETS 65536
 
 bool mreg_git_idx_find(uint32_t *pos, const mreg_git_idx *x, const unsigned char id[20])
 {
-	uint32_t lo = id[0] ? mreg_git_be32(x->fanout + 4 * (id[0] - 1)) : 0, hi = mreg_git_be32(x->fanout + 4 * id[0]);
+	uint32_t lo, hi;
+	if (x->radix) {
+		size_t k = (size_t)id[0] << 8 | id[1];
+		lo = x->radix[k];
+		hi = x->radix[k + 1];
+	} else {
+		lo = id[0] ? mreg_git_be32(x->fanout + 4 * (id[0] - 1)) : 0;
+		hi = mreg_git_be32(x->fanout + 4 * id[0]);
+	}
 	if (hi > x->count || lo > hi)
 		return false;
-	const unsigned char *at = bsearch(id, x->ids + (size_t)lo * 20, hi - lo, 20, cmp_id);
-	if (!at)
+	while (lo < hi) {	/* the first id not below id */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (memcmp(x->ids + (size_t)mid * 20, id, 20) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= x->count || memcmp(x->ids + (size_t)lo * 20, id, 20))
 		return false;
-	*pos = (uint32_t)((size_t)(at - x->ids) / 20);
+	*pos = lo;
 	return true;
+}
+
+bool mreg_git_idx_radix(mreg_git_idx *x)
+{
+	if (x->radix)
+		return true;
+	uint32_t *r = malloc((RADIX_BUCKETS + 1) * sizeof(*r));
+	if (!r)
+		return false;
+	/* built only forwards: ids out of order (a damaged index) cannot make a bucket end before it starts */
+	size_t b = 0;
+	for (uint32_t i = 0; i < x->count; i++) {
+		size_t k = (size_t)x->ids[(size_t)i * 20] << 8 | x->ids[(size_t)i * 20 + 1];
+		while (b <= k)
+			r[b++] = i;
+	}
+	while (b <= RADIX_BUCKETS)
+		r[b++] = x->count;
+	x->radix = r;
+	return true;
+}
+
+void mreg_git_idx_radix_free(mreg_git_idx *x)
+{
+	free(x->radix);
+	x->radix = NULL;
 }
 
 /* ---- pack entries and trees -------------------------------------------- */

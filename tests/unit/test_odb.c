@@ -928,6 +928,93 @@ const char *__asan_default_options(void)
 	return "max_allocation_size_mb=512";
 }
 
+/* ---- lookups in a large index: the radix finds what the fan-out finds -- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* id found (or not) alike with and without the radix, at a position holding id. */
+static void expect_same_find(const mreg_git_idx *plain, const mreg_git_idx *radix, const unsigned char *id, bool there)
+{
+	uint32_t a = UINT32_MAX, b = UINT32_MAX;
+	bool fa = mreg_git_idx_find(&a, plain, id), fb = mreg_git_idx_find(&b, radix, id);
+	assert_int_equal(fa, there);
+	assert_int_equal(fb, there);
+	if (there) {
+		assert_int_equal(a, b);
+		assert_memory_equal(radix->ids + (size_t)b * 20, id, 20);
+	}
+}
+
+static void radix_lookups_find_what_the_fanout_finds(void **state)
+{
+	(void)state;
+	enum { N = 200000 };
+	mreg_git_pack_row *rows = calloc(N, sizeof(*rows));
+	assert_non_null(rows);
+	for (size_t i = 0; i < N; i++) {
+		for (int k = 0; k < 20; k += 8) {
+			uint64_t r = next_rand();
+			memcpy(rows[i].id + k, &r, k + 8 <= 20 ? 8 : 4);
+		}
+		if (i < 300) {	/* crowd the first and last prefixes, and one between */
+			rows[i].id[0] = i % 3 == 0 ? 0x00 : i % 3 == 1 ? 0xff : 0x7f;
+			rows[i].id[1] = i % 3 == 0 ? 0x00 : i % 3 == 1 ? 0xff : 0x80;
+		}
+		rows[i].offset = 12 + i;
+	}
+	unsigned char sum[20] = { 0 };
+	mreg_buf idx = MREG_BUF_INIT;
+	assert_int_equal(mreg_git_idx_build(&idx, rows, N, sum), 0);
+	mreg_git_idx plain, radix;
+	assert_int_equal(mreg_git_idx_parse(&plain, idx.ptr, idx.size), 0);
+	assert_int_equal(mreg_git_idx_parse(&radix, idx.ptr, idx.size), 0);
+	assert_int_equal(plain.count, N);
+	assert_true(mreg_git_idx_radix(&radix));
+	assert_non_null(radix.radix);
+	for (size_t i = 0; i < N; i++) {
+		unsigned char other[20];
+		expect_same_find(&plain, &radix, rows[i].id, true);
+		memcpy(other, rows[i].id, 20);
+		other[19] ^= 0x5a;	/* beside an id that is there */
+		expect_same_find(&plain, &radix, other, false);
+	}
+	static const unsigned char low[20] = { 0 }, high[20] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+								 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	expect_same_find(&plain, &radix, low, false);
+	expect_same_find(&plain, &radix, high, false);
+	mreg_git_idx_radix_free(&radix);
+	assert_null(radix.radix);
+	/* ids out of order (a damaged index): the radix is built all the same, and a find only ever names an equal id */
+	unsigned char *ids = (unsigned char *)idx.ptr + 8 + 1024;
+	for (size_t i = 0; i < 5000; i++) {
+		size_t a = next_rand() % N, b = next_rand() % N;
+		unsigned char t[20];
+		memcpy(t, ids + a * 20, 20);
+		memcpy(ids + a * 20, ids + b * 20, 20);
+		memcpy(ids + b * 20, t, 20);
+	}
+	assert_int_equal(mreg_git_idx_parse(&radix, idx.ptr, idx.size), 0);
+	assert_true(mreg_git_idx_radix(&radix));
+	for (size_t i = 0; i < N; i += 7) {
+		uint32_t pos;
+		if (mreg_git_idx_find(&pos, &radix, rows[i].id)) {
+			assert_true(pos < N);
+			assert_memory_equal(radix.ids + (size_t)pos * 20, rows[i].id, 20);
+		}
+	}
+	mreg_git_idx_radix_free(&radix);
+	mreg_buf_dispose(&idx);
+	free(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +1036,7 @@ int main(void)
 		REPO_TEST(a_loose_size_the_file_could_not_hold_is_damage),
 		REPO_TEST(a_pack_removed_after_its_index_was_read_is_not_damage),
 		REPO_TEST(a_damaged_loose_copy_gives_way_to_a_packed_one),
+		cmocka_unit_test(radix_lookups_find_what_the_fanout_finds),
 	};
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }

@@ -429,6 +429,52 @@ static int cmp_row_id(const void *a, const void *b)
 }
 
 /*
+ * The rows sorted by id: dealt into buckets by the ids' first two bytes,
+ * then each bucket sorted (by insertion when small, as ids spread evenly;
+ * by qsort when not, as a pack made to crowd one prefix would have it).
+ * qsort of them all took half a second for the 1.5 million objects of a
+ * million events, as long as checking the head they hold. false: no memory.
+ */
+#define ROW_BUCKETS 65536
+#define ROW_INSERTION 32
+
+static bool sort_rows(mreg_git_pack_row **rows, size_t n)
+{
+	size_t *start = calloc(ROW_BUCKETS + 1, sizeof(*start));
+	mreg_git_pack_row *out = malloc((n ? n : 1) * sizeof(*out)), *in = *rows;
+	if (!start || !out) {
+		free(start);
+		free(out);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[((size_t)in[i].id[0] << 8 | in[i].id[1]) + 1]++;
+	for (size_t b = 1; b <= ROW_BUCKETS; b++)
+		start[b] += start[b - 1];
+	for (size_t i = 0; i < n; i++)
+		out[start[(size_t)in[i].id[0] << 8 | in[i].id[1]]++] = in[i];
+	/* start[b] is now where bucket b ends */
+	for (size_t b = 0, lo = 0; b < ROW_BUCKETS; lo = start[b++]) {
+		size_t hi = start[b];
+		if (hi - lo > ROW_INSERTION) {
+			qsort(out + lo, hi - lo, sizeof(*out), cmp_row_id);
+			continue;
+		}
+		for (size_t i = lo + 1; i < hi; i++) {
+			mreg_git_pack_row r = out[i];
+			size_t j = i;
+			for (; j > lo && memcmp(out[j - 1].id, r.id, 20) > 0; j--)
+				out[j] = out[j - 1];
+			out[j] = r;
+		}
+	}
+	free(start);
+	free(in);
+	*rows = out;
+	return true;
+}
+
+/*
  * The rows of the pack's .idx (*rows, *n: every object's id, offset and
  * CRC-32, sorted by id), or ECORRUPT; with key, *keys: each row's key, or -1.
  */
@@ -462,7 +508,10 @@ static int index_rows(mreg_git_pack_row **rows_out, size_t *n_out, int64_t **key
 		rows[i].crc = ix.e[i].crc;
 		rows[i].entry = (uint32_t)i;
 	}
-	qsort(rows, ix.n, sizeof(*rows), cmp_row_id);
+	if (!sort_rows(&rows, ix.n)) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
 	for (size_t i = 1; i < ix.n; i++)
 		if (!memcmp(rows[i - 1].id, rows[i].id, 20)) {
 			char id[41];

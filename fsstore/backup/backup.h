@@ -64,6 +64,15 @@ typedef struct {
 	int64_t *clocks;
 	size_t nclocks;
 } mreg_backup_bundle;
+/*
+ * Every object reachable from bi->head is in odb (repo: libgit2's view of
+ * it too, for what mreg's reader is unsure of; NULL: odb is a pack just
+ * indexed, its ids computed from its bytes, read without hashing them
+ * again and walked on every core); bi->objects and bi->events set.
+ * ECORRUPT naming the object missing, or the commit or tree that does not
+ * parse.
+ */
+int mreg_backup_check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo);
 /* Index a pack into repo's objects/pack (mreg_git_index_pack checks every object as it goes), durable when sync. */
 int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, size_t len, const char *id, bool sync);
 /*

@@ -21,45 +21,6 @@
 
 /* ---- verify ---------------------------------------------------------- */
 
-/* Tree id's bytes into out; false when it is not a tree there. */
-static bool read_tree(mreg_buf *out, mreg_odb *odb, const git_oid *id)
-{
-	git_object_t type;
-	return mreg_odb_read(out, &type, odb, id) == 0 && type == GIT_OBJECT_TREE;
-}
-
-/* The events at head: blobs under events/ab/cd/, three levels down (what the second level's trees hold). */
-static int64_t count_events(mreg_odb *odb, const git_oid *head)
-{
-	mreg_buf b = MREG_BUF_INIT, l1 = MREG_BUF_INIT, l2 = MREG_BUF_INIT;
-	git_object_t type;
-	git_oid tree;
-	mreg_git_tree_entry e, e1, e2;
-	int64_t n = 0;
-	if (mreg_odb_read(&b, &type, odb, head) == 0 && type == GIT_OBJECT_COMMIT &&
-	    mreg_git_commit_tree(&tree, b.ptr, b.size) && read_tree(&b, odb, &tree) &&
-	    mreg_git_tree_find(&e, b.ptr, b.size, "events", 6) && read_tree(&b, odb, &e.id)) {
-		const char *p = b.ptr, *end = b.ptr + b.size;
-		while (mreg_git_tree_next(&e1, &p, end) == 1) {
-			if (!read_tree(&l1, odb, &e1.id))
-				continue;
-			const char *q = l1.ptr, *qend = l1.ptr + l1.size;
-			while (mreg_git_tree_next(&e2, &q, qend) == 1) {
-				if (!read_tree(&l2, odb, &e2.id))
-					continue;
-				const char *r = l2.ptr, *rend = l2.ptr + l2.size;
-				while (mreg_git_tree_next(&e, &r, rend) == 1)
-					n++;
-			}
-		}
-	}
-	mreg_error_clear();
-	mreg_buf_dispose(&b);
-	mreg_buf_dispose(&l1);
-	mreg_buf_dispose(&l2);
-	return n;
-}
-
 /* Header, head and pack checksum of a bundle already known to hash right. */
 static int check_bundle_bytes(mreg_backup_bundle *bi, const char *data, size_t len, const cJSON *meta)
 {
@@ -72,139 +33,6 @@ static int check_bundle_bytes(mreg_backup_bundle *bi, const char *data, size_t l
 		return mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its bundle's head %s is not the metadata's %s",
 				      bi->id, hex, mreg_backup_meta_str(meta, "head"));
 	return 0;
-}
-
-/*
- * An object the walk needs, read by mreg's reader (hash-checked, in a
- * registry: repo; a pack just indexed, without repo, had every id computed
- * from its bytes as it was indexed), or by libgit2 for one mreg's reader
- * does not find where libgit2 might (mreg_odb_unsure). 1: missing.
- */
-static int read_needed(mreg_buf *out, git_object_t *type, mreg_odb *odb, git_repository *repo, const git_oid *id)
-{
-	int rc = repo ? mreg_odb_read(out, type, odb, id) : mreg_odb_read_named(out, type, odb, id);
-	if (rc != 1 || !repo || !mreg_odb_unsure(odb))
-		return rc;
-	git_odb *godb = NULL;
-	git_odb_object *o = NULL;
-	if (git_repository_odb(&godb, repo) < 0 || git_odb_read(&o, godb, id) < 0) {
-		git_error_clear();
-		git_odb_free(godb);
-		return 1;
-	}
-	mreg_buf_clear(out);
-	mreg_buf_put(out, git_odb_object_data(o), git_odb_object_size(o));
-	*type = git_odb_object_type(o);
-	git_odb_object_free(o);
-	git_odb_free(godb);
-	return mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
-}
-
-static int has_blob(mreg_odb *odb, git_repository *repo, const git_oid *id)
-{
-	int rc = mreg_odb_has(odb, id);
-	if (rc != 1 || !repo || !mreg_odb_unsure(odb))
-		return rc;
-	git_odb *godb = NULL;
-	bool there = git_repository_odb(&godb, repo) == 0 && git_odb_exists(godb, id);
-	git_odb_free(godb);
-	return there ? 0 : 1;
-}
-
-/*
- * Every object reachable from head is in odb (repo: libgit2's view of it,
- * for what mreg's reader is unsure of; or NULL); events counted at the
- * head. Trees and commits are read by mreg's own reader: libgit2's object
- * lookups took three times as long, a third of a restore at a million
- * events.
- */
-static int check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo)
-{
-	mreg_git_oidset seen = { NULL, 0, 0 };
-	mreg_buf obj = MREG_BUF_INIT;
-	git_oid *stack = NULL;
-	size_t n = 0, a = 0;
-	char hex[41];
-	int rc = 0;
-#define PUSH(o)                                                                                   \
-	do {                                                                                      \
-		if (n == a) {                                                                     \
-			a = a ? a * 2 : 1024;                                                     \
-			git_oid *s_ = realloc(stack, a * sizeof(*s_));                            \
-			if (!s_) {                                                                \
-				rc = mreg_error_set(MREG_ERROR, "out of memory");                  \
-				goto done;                                                        \
-			}                                                                         \
-			stack = s_;                                                               \
-		}                                                                                 \
-		stack[n++] = *(o);                                                                \
-	} while (0)
-#define MISSING(o)                                                                                               \
-	mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': its head is incomplete: object %s is missing", bi->id, \
-		       git_oid_tostr(hex, sizeof(hex), (o)))
-	/* every pack open, large indexes with their radix; one that will not open: the reads that need it say so */
-	if (mreg_odb_ready(odb) < 0)
-		mreg_error_clear();
-	PUSH(&bi->head);
-	while (n && rc == 0) {
-		git_oid id = stack[--n], link;
-		git_object_t type;
-		int added = mreg_git_oidset_add(&seen, id.id);
-		if (added < 0) {
-			rc = mreg_error_set(MREG_ERROR, "out of memory");
-			break;
-		}
-		if (!added)
-			continue;
-		if ((rc = read_needed(&obj, &type, odb, repo, &id)) != 0) {
-			rc = rc == 1 ? MISSING(&id) : rc;
-			break;
-		}
-		if (type == GIT_OBJECT_COMMIT) {
-			int r = mreg_git_commit_tree(&link, obj.ptr, obj.size) ? 1 : -1;
-			const char *p = r == 1 ? obj.ptr + 46 : obj.ptr, *end = obj.ptr + obj.size;
-			if (r == 1)
-				PUSH(&link);
-			while (r == 1 && (r = mreg_git_commit_next_parent(&link, &p, end)) == 1)
-				PUSH(&link);
-			if (r < 0) {
-				rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': commit %s does not parse", bi->id,
-						    git_oid_tostr(hex, sizeof(hex), &id));
-				break;
-			}
-		} else if (type == GIT_OBJECT_TREE) {
-			const char *p = obj.ptr, *end = obj.ptr + obj.size;
-			mreg_git_tree_entry e;
-			int r;
-			while (rc == 0 && (r = mreg_git_tree_next(&e, &p, end)) == 1) {
-				/* as libgit2 reads a mode: a directory is a tree, a gitlink a commit elsewhere, anything else a blob */
-				if ((e.mode & 0170000) == 0040000) {
-					PUSH(&e.id);
-				} else if ((e.mode & 0170000) != 0160000) {
-					/* a blob need not be read, only be there */
-					if (mreg_git_oidset_has(&seen, e.id.id))
-						continue;
-					if ((r = has_blob(odb, repo, &e.id)) != 0)
-						rc = r == 1 ? MISSING(&e.id) : r;
-					else if (mreg_git_oidset_add(&seen, e.id.id) < 0)
-						rc = mreg_error_set(MREG_ERROR, "out of memory");
-				}
-			}
-			if (rc == 0 && r < 0)
-				rc = mreg_error_set(MREG_ECORRUPT, "corrupt backup '%s': tree %s does not parse", bi->id,
-						    git_oid_tostr(hex, sizeof(hex), &id));
-		}
-	}
-	bi->objects = (int64_t)seen.n;
-	if (rc == 0)
-		bi->events = count_events(odb, &bi->head);
-#undef PUSH
-#undef MISSING
-done:
-	free(stack);
-	mreg_buf_dispose(&obj);
-	mreg_git_oidset_dispose(&seen);
-	return rc;
 }
 
 /* Index a pack into repo's objects/pack (mreg_git_index_pack: every object checked as it goes), durable when sync. */
@@ -355,7 +183,7 @@ int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *
 			rc = objdir ? rc : mreg_error_set(MREG_ERROR, "out of memory");
 			goto done;
 		}
-		if ((rc = check_complete(bi, odb, repo)) < 0)
+		if ((rc = mreg_backup_check_complete(bi, odb, repo)) < 0)
 			goto done;
 	}
 	if (bi->events != mreg_backup_meta_int(meta, "events")) {

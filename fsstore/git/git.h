@@ -50,6 +50,8 @@ typedef struct {
 } mreg_git_oidset;
 /* 1 added, 0 already there, MREG_ERROR out of memory */
 int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20]);
+/* Room for n ids without growing again (a walk that knows how many objects there are). */
+int mreg_git_oidset_reserve(mreg_git_oidset *s, size_t n);
 bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20]);
 void mreg_git_oidset_dispose(mreg_git_oidset *s);
 
@@ -105,6 +107,8 @@ int mreg_odb_refresh(mreg_odb *odb);
  * that read calls mreg_odb_thread_done before it ends.
  */
 int mreg_odb_ready(mreg_odb *odb);
+/* How many objects the indexes opened so far list (a pack's objects counted once a pack). */
+size_t mreg_odb_count(const mreg_odb *odb);
 void mreg_odb_thread_done(void);
 /*
  * The first bytes of a packed object, at most want of them, with its type:

@@ -81,22 +81,59 @@ static size_t slot_of(const mreg_git_oidset *s, const unsigned char *id)
 	return ((size_t)id[0] << 24 | (size_t)id[1] << 16 | (size_t)id[2] << 8 | id[3]) & (s->cap - 1);
 }
 
-int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20])
+/* A slot's first eight bytes, compared before the rest: most slots differ there. */
+static inline uint64_t head8(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline bool is_empty(const unsigned char *slot)
 {
 	static const unsigned char zero[20];
-	if ((s->n + 1) * 2 > s->cap) {
-		mreg_git_oidset bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
-		if (!(bigger.slot = calloc(bigger.cap, 20)))
-			return mreg_error_set(MREG_ERROR, "out of memory");
-		for (size_t i = 0; i < s->cap; i++)
-			if (memcmp(s->slot[i], zero, 20))
-				mreg_git_oidset_add(&bigger, s->slot[i]);
-		free(s->slot);
-		*s = bigger;
-	}
+	return head8(slot) == 0 && !memcmp(slot + 8, zero + 8, 12);
+}
+
+static inline bool same_id(const unsigned char *a, const unsigned char *b)
+{
+	return head8(a) == head8(b) && !memcmp(a + 8, b + 8, 12);
+}
+
+/* Room for cap slots (a power of two), the ids there moved over. */
+static int grow(mreg_git_oidset *s, size_t cap)
+{
+	mreg_git_oidset bigger = { NULL, cap, 0 };
+	if (!(bigger.slot = calloc(bigger.cap, 20)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t i = 0; i < s->cap; i++)
+		if (!is_empty(s->slot[i])) {
+			size_t h = slot_of(&bigger, s->slot[i]);
+			while (!is_empty(bigger.slot[h]))
+				h = (h + 1) & (bigger.cap - 1);
+			memcpy(bigger.slot[h], s->slot[i], 20);
+			bigger.n++;
+		}
+	free(s->slot);
+	*s = bigger;
+	return 0;
+}
+
+int mreg_git_oidset_reserve(mreg_git_oidset *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	while (cap < n * 2 && cap < ((size_t)1 << 40))
+		cap *= 2;
+	return cap > s->cap ? grow(s, cap) : 0;
+}
+
+int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20])
+{
+	if ((s->n + 1) * 2 > s->cap && grow(s, s->cap ? s->cap * 2 : 1024) < 0)
+		return MREG_ERROR;
 	size_t h = slot_of(s, id);
-	while (memcmp(s->slot[h], zero, 20)) {
-		if (!memcmp(s->slot[h], id, 20))
+	while (!is_empty(s->slot[h])) {
+		if (same_id(s->slot[h], id))
 			return 0;	/* already there */
 		h = (h + 1) & (s->cap - 1);
 	}
@@ -107,11 +144,10 @@ int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20])
 
 bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20])
 {
-	static const unsigned char zero[20];
 	if (!s->cap)
 		return false;
-	for (size_t h = slot_of(s, id); memcmp(s->slot[h], zero, 20); h = (h + 1) & (s->cap - 1))
-		if (!memcmp(s->slot[h], id, 20))
+	for (size_t h = slot_of(s, id); !is_empty(s->slot[h]); h = (h + 1) & (s->cap - 1))
+		if (same_id(s->slot[h], id))
 			return true;
 	return false;
 }

@@ -343,6 +343,14 @@ static int inflate_exact(unsigned char **out, const unsigned char *in, size_t av
 	return 0;
 }
 
+size_t mreg_odb_count(const mreg_odb *odb)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < odb->npacks; i++)
+		n += odb->packs[i].idx ? odb->packs[i].x.count : 0;
+	return n;
+}
+
 void mreg_odb_thread_done(void)
 {
 	libdeflate_free_decompressor(inflater);

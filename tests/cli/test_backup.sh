@@ -432,6 +432,30 @@ if [ -n "$(xxh "$CB/$H.bundle")" ]; then
 		"$MREG" restore-from "$hb" h3restored
 	check "(h3) restore-from left nothing" test ! -e h3restored
 	expect_eq "(h3) no backup made or removed" "$(lsdir "$CB")" "$_l"
+	expect_fail "(h3) the walk on one thread finds the same gap" 1 \
+		"corrupt backup '$H3': its head is incomplete: object $gone is missing" \
+		env MREG_FOLD_THREADS=1 "$MREG" -C $C backup verify "$H3"
+	# (h3b) the same with a tree gone: the events directory's, which every event hangs from
+	H3B=$(newbk $C incomplete-tree)
+	hb=$CB/$H3B.bundle
+	hdr=$(awk '{ n += length($0) + 1 } /^$/ { print n; exit }' "$hb")
+	head3b=$(jq -r .head "$CB/$H3B.json")
+	gone=$(git -C $C rev-parse "$head3b:events")
+	git -C $C rev-list --objects "$head3b" | cut -d' ' -f1 | grep -v "^$gone\$" |
+		git -C $C pack-objects -q "$PWD/h3pack" >/dev/null
+	{ head -c "$hdr" "$hb"; cat h3pack-*.pack; } >h3.bundle
+	rm -f h3pack-*
+	mv h3.bundle "$hb"
+	jq --arg h "xxh128:$(xxh "$hb")" --argjson s "$(stat -c %s "$hb")" '.bundle_hash = $h | .bundle_size = $s' \
+		"$CB/$H3B.json" >h.json && mv h.json "$CB/$H3B.json"
+	for threads in 1 2 3; do
+		expect_fail "(h3b) a pack without the events tree, on $threads thread(s): backup verify" 1 \
+			"corrupt backup '$H3B': its head is incomplete: object $gone is missing" \
+			env MREG_FOLD_THREADS=$threads "$MREG" -C $C backup verify "$H3B"
+	done
+	expect_fail "(h3b) restore-from refuses it" 1 "corrupt backup '$H3B': its head is incomplete: object $gone is missing" \
+		"$MREG" restore-from "$hb" h3restored
+	check "(h3b) restore-from left nothing" test ! -e h3restored
 	# (h4) a head commit whose parent line is not one: hashes hold, the walk refuses it
 	H4=$(newbk $C badcommit)
 	hb=$CB/$H4.bundle

@@ -80,6 +80,43 @@ static void be32_both_ways(void **state)
 	assert_int_equal(mreg_git_be32(p), 0x01020304u);
 }
 
+/*
+ * The set of ids against a plain list: ids added once (a second add says
+ * so), found after any growth, reserved or not; ids that share their first
+ * eight bytes (zero among them: the all-zero id is the one that cannot be
+ * stored) told apart by the rest.
+ */
+static void id_sets_hold_what_was_added(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	static unsigned char ids[N][20];
+	uint32_t r = 12345;
+	for (size_t i = 0; i < N; i++)
+		for (int k = 0; k < 20; k++) {
+			r = r * 1103515245u + 12345u;
+			ids[i][k] = (unsigned char)(r >> 16);
+		}
+	for (size_t i = 0; i < 200; i++)
+		memset(ids[i], i < 100 ? 0 : 0xab, 8);	/* the same first eight bytes, zero for half */
+	for (int reserved = 0; reserved < 2; reserved++) {
+		mreg_git_oidset s = { NULL, 0, 0 };
+		if (reserved)
+			assert_int_equal(mreg_git_oidset_reserve(&s, N), 0);
+		size_t cap = s.cap;
+		for (size_t i = 0; i < N; i += 2)
+			assert_int_equal(mreg_git_oidset_add(&s, ids[i]), 1);
+		for (size_t i = 0; i < N; i += 2)
+			assert_int_equal(mreg_git_oidset_add(&s, ids[i]), 0);
+		assert_int_equal(s.n, N / 2);
+		for (size_t i = 0; i < N; i++)
+			assert_int_equal(mreg_git_oidset_has(&s, ids[i]), i % 2 == 0);
+		if (reserved)
+			assert_int_equal(s.cap, cap);	/* no growth after the reserve */
+		mreg_git_oidset_dispose(&s);
+	}
+}
+
 int main(void)
 {
 	git_libgit2_init();
@@ -88,6 +125,7 @@ int main(void)
 		cmocka_unit_test(hex_of_bytes),
 		cmocka_unit_test(object_ids_match_libgit2),
 		cmocka_unit_test(be32_both_ways),
+		cmocka_unit_test(id_sets_hold_what_was_added),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	git_libgit2_shutdown();

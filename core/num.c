@@ -122,7 +122,11 @@ static bool num_short_decimal(num_digits *out, double a)
 		double x = a * p10[j], r;
 		if (x >= 1e15)
 			return false;
+#if FLT_EVAL_METHOD == 0
 		r = (x + 0x1p52) - 0x1p52;	/* x rounded to a whole number (x < 2^52), without a call */
+#else
+		r = nearbyint(x);	/* wider intermediates (x87) would round twice */
+#endif
 		if (r / p10[j] != a)
 			continue;
 		char rev[NUM_DIGITS];

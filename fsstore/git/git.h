@@ -310,6 +310,8 @@ int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned cha
  * objects that come to over 1 GiB plus 4096 bytes a byte of the pack.
  */
 int mreg_git_index_pack(char hex[41], const char *packdir, const unsigned char *pack, size_t len, bool sync);
+/* How many scans in this process took the second half a thread of their own had scanned (for tests). */
+size_t mreg_git_index_halves(void);
 /*
  * A key the caller computes from a blob's bytes (true: *out, 0 or more),
  * taken while the indexer has them inflated, for a reader that would

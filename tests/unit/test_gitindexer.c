@@ -265,6 +265,64 @@ static void a_crowded_prefix_indexes_as_git_does(void **state)
 	free(hex);
 }
 
+/* What indexing data in memory answers, and its message, with MREG_FOLD_THREADS=threads. */
+static int index_with(char *msg, size_t n, const char *data, size_t len, const char *threads)
+{
+	mreg_buf idx = MREG_BUF_INIT;
+	setenv("MREG_FOLD_THREADS", threads, 1);
+	mreg_error_clear();
+	int rc = mreg_git_index_pack_mem(&idx, NULL, NULL, (const unsigned char *)data, len);
+	snprintf(msg, n, "%s", rc ? mreg_error_last() : "");
+	unsetenv("MREG_FOLD_THREADS");
+	mreg_buf_dispose(&idx);
+	return rc;
+}
+
+/*
+ * A pack of more than a megabyte is scanned in two halves, the second on
+ * a thread of its own from an entry's start it guesses: the .idx is git's
+ * all the same (deltas and keys too), the second half is taken, and a pack
+ * damaged anywhere (a byte flipped, cut short, a count off by one) answers
+ * what one thread's scan answers, word for word.
+ */
+static void a_large_pack_is_scanned_in_halves(void **state)
+{
+	(void)state;
+	char path[128];
+	size_t len;
+	make_history();
+	tg_sh("mkdir big && head -c 3000000 /dev/urandom | split -b 1500 - big/f && git add big && git commit -q -m big");
+	char *hex = git_pack("--delta-base-offset --window=50 --depth=50");
+	char *pack = tg_slurp(&len, tg_fmt(path, sizeof(path), "%s/p-%s.pack", tg_cwd, hex));
+	assert_true(len > (2u << 20));
+	size_t before = mreg_git_index_halves();
+	setenv("MREG_FOLD_THREADS", "2", 1);
+	expect_as_git(hex, HISTORY_KEYED);
+	unsetenv("MREG_FOLD_THREADS");
+	assert_true(mreg_git_index_halves() > before);
+	char *copy = malloc(len);
+	assert_non_null(copy);
+	uint32_t r = 7;
+	for (int t = 0; t < 40; t++) {
+		char one[1024], two[1024];
+		size_t cut = len;
+		memcpy(copy, pack, len);
+		r = r * 1103515245u + 12345u;
+		if (t % 10 == 8)
+			cut = len - 1 - r % (len / 2);	/* cut short */
+		else if (t % 10 == 9)
+			copy[11] = (char)(copy[11] + (t % 20 == 9 ? 1 : -1));	/* one entry more, one fewer */
+		else
+			copy[12 + r % (len - 32)] ^= (char)(1 + r % 255);	/* a byte anywhere, the second half included */
+		int rc1 = index_with(one, sizeof(one), copy, cut, "1"), rc2 = index_with(two, sizeof(two), copy, cut, "2");
+		assert_int_equal(rc2, rc1);
+		assert_string_equal(two, one);
+	}
+	free(copy);
+	free(pack);
+	free(hex);
+}
+
 /* The pack at path refused with a message matching want (a substring), and nothing left in `mine`. */
 static void expect_refused(const char *data, size_t len, const char *want)
 {
@@ -512,6 +570,7 @@ int main(void)
 		TG_REPO_TEST(offset_deltas_index_as_git_does),
 		TG_REPO_TEST(id_deltas_index_as_git_does),
 		TG_REPO_TEST(a_crowded_prefix_indexes_as_git_does),
+		TG_REPO_TEST(a_large_pack_is_scanned_in_halves),
 		TG_REPO_TEST(damaged_packs_are_refused),
 		TG_REPO_TEST(thin_packs_are_refused),
 		TG_REPO_TEST(an_object_twice_is_refused),

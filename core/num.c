@@ -26,6 +26,10 @@
  */
 #include "num.h"
 
+#ifdef __FAST_MATH__
+#error "core/num.c needs exact IEEE arithmetic: event ids hash the digits it makes (no -ffast-math)"
+#endif
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>

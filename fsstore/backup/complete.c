@@ -116,7 +116,8 @@ typedef struct {
 	items todo;		/* this worker's own */
 	items inbox;		/* handed over by the others, under w->mu */
 	items out[MREG_MAX_THREADS];	/* for the others, not yet handed over */
-	mreg_git_oidset seen;	/* of the ids it owns */
+	mreg_git_oidset seen;	/* of the ids it owns: read as commits or trees */
+	mreg_git_oidset looked;	/* and looked up as blobs (an id a tree names both ways is read all the same) */
 	mreg_buf obj;
 	bool idle;		/* under w->mu: nothing to do, nothing held back */
 	pthread_t tid;
@@ -191,12 +192,12 @@ static int missing(worker *k, const git_oid *id)
 /* A blob k owns, looked up once. */
 static int look_up(worker *k, const git_oid *id)
 {
-	if (mreg_git_oidset_has(&k->seen, id->id))
+	if (mreg_git_oidset_has(&k->looked, id->id))
 		return 0;
 	int rc = has_blob(k->w->odb, k->w->repo, id);
 	if (rc != 0)
 		return rc == 1 ? missing(k, id) : rc;
-	return mreg_git_oidset_add(&k->seen, id->id) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	return mreg_git_oidset_add(&k->looked, id->id) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
 /* id found in what k read: walked by its owner (k itself, at once for a blob). */
@@ -316,25 +317,40 @@ static bool start_workers(walk *w)
 	return false;
 }
 
-int mreg_backup_check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo)
+/* The walk's workers' memory released. */
+static void workers_dispose(walk *w)
+{
+	for (int i = 0; i < w->n; i++) {
+		worker *k = &w->ws[i];
+		free(k->todo.v);
+		free(k->inbox.v);
+		for (int j = 0; j < w->n; j++)
+			free(k->out[j].v);
+		mreg_git_oidset_dispose(&k->seen);
+		mreg_git_oidset_dispose(&k->looked);
+		mreg_buf_dispose(&k->obj);
+	}
+}
+
+/* The walk on up to threads workers (one when others will not start); 0, or the first fault found; *objects. */
+static int run_walk(int64_t *objects, mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo, int threads)
 {
 	walk w = { .bi = bi, .odb = odb, .repo = repo };
-	/* every pack open, large indexes with their radix; one that will not open: the reads that need it say so */
-	if (mreg_odb_ready(odb) < 0)
-		mreg_error_clear();
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	/* libgit2's view (repo) is read by one thread */
-	for (w.n = !repo && mreg_threads() > 1 ? mreg_threads() : 1;; w.n = 1) {
+	for (w.n = threads;; w.n = 1) {
 		atomic_init(&w.done, false);
 		for (int i = 0; i < w.n; i++) {
 			w.ws[i] = (worker){ .w = &w, .me = i };
-			/* each owns about its share of the objects: its set made that large at once (no memory: it grows) */
-			if (mreg_git_oidset_reserve(&w.ws[i].seen, mreg_odb_count(odb) / (size_t)w.n + 1) < 0)
+			/* about its share of the objects, most of them blobs: made that large at once (no memory: they grow) */
+			size_t share = mreg_odb_count(odb) / (size_t)w.n + 1;
+			if (mreg_git_oidset_reserve(&w.ws[i].looked, share) < 0 ||
+			    mreg_git_oidset_reserve(&w.ws[i].seen, share / 2) < 0)
 				mreg_error_clear();
 		}
 		if (w.n == 1 || start_workers(&w))
 			break;
+		workers_dispose(&w);
 	}
 	pthread_mutex_lock(&w.mu);
 	if (!items_push(&w.ws[bi->head.id[0] % w.n].inbox, &bi->head, false)) {
@@ -347,20 +363,27 @@ int mreg_backup_check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_reposi
 	work(&w.ws[0]);
 	for (int i = 1; i < w.n; i++)	/* every worker stopped before any of their items go */
 		pthread_join(w.ws[i].tid, NULL);
-	int64_t objects = 0;
-	for (int i = 0; i < w.n; i++) {
-		worker *k = &w.ws[i];
-		objects += (int64_t)k->seen.n;
-		free(k->todo.v);
-		free(k->inbox.v);
-		for (int j = 0; j < w.n; j++)
-			free(k->out[j].v);
-		mreg_git_oidset_dispose(&k->seen);
-		mreg_buf_dispose(&k->obj);
-	}
+	*objects = 0;
+	for (int i = 0; i < w.n; i++)	/* an id read as a tree and looked up as a blob counts once */
+		*objects += (int64_t)(w.ws[i].seen.n + mreg_git_oidset_count_not_in(&w.ws[i].looked, &w.ws[i].seen));
+	workers_dispose(&w);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
-	int rc = w.rc ? mreg_error_set(w.rc, "%s", w.msg) : 0;
+	return w.rc ? mreg_error_set(w.rc, "%s", w.msg) : 0;
+}
+
+int mreg_backup_check_complete(mreg_backup_bundle *bi, mreg_odb *odb, git_repository *repo)
+{
+	/* every pack open, large indexes with their radix; one that will not open: the reads that need it say so */
+	if (mreg_odb_ready(odb) < 0)
+		mreg_error_clear();
+	/* libgit2's view (repo) is read by one thread */
+	int threads = !repo && mreg_threads() > 1 ? mreg_threads() : 1, rc;
+	int64_t objects;
+	rc = run_walk(&objects, bi, odb, repo, threads);
+	/* which fault several threads meet first is chance: walked again on one, the message names the same one each time */
+	if (rc == MREG_ECORRUPT && threads > 1)
+		rc = run_walk(&objects, bi, odb, repo, 1);
 	bi->objects = objects;
 	if (rc == 0)
 		bi->events = count_events(odb, &bi->head);

@@ -53,6 +53,8 @@ int mreg_git_oidset_add(mreg_git_oidset *s, const unsigned char id[20]);
 /* Room for n ids without growing again (a walk that knows how many objects there are). */
 int mreg_git_oidset_reserve(mreg_git_oidset *s, size_t n);
 bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20]);
+/* How many ids of s other does not hold. */
+size_t mreg_git_oidset_count_not_in(const mreg_git_oidset *s, const mreg_git_oidset *other);
 void mreg_git_oidset_dispose(mreg_git_oidset *s);
 
 /* Big-endian 32-bit numbers, as every git file format writes them. */

@@ -152,6 +152,14 @@ bool mreg_git_oidset_has(const mreg_git_oidset *s, const unsigned char id[20])
 	return false;
 }
 
+size_t mreg_git_oidset_count_not_in(const mreg_git_oidset *s, const mreg_git_oidset *other)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->cap; i++)
+		n += !is_empty(s->slot[i]) && !mreg_git_oidset_has(other, s->slot[i]);
+	return n;
+}
+
 void mreg_git_oidset_dispose(mreg_git_oidset *s)
 {
 	free(s->slot);

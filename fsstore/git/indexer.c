@@ -13,7 +13,10 @@
  * One pass over the entries in order inflates each (its header gives the
  * size; libdeflate says how many bytes the stream took, which is where the
  * next entry starts) and takes the CRC-32 of its bytes for the .idx; the
- * whole objects go on, in batches, to a thread that computes their ids.
+ * whole objects go on, in batches, to a thread that computes their ids. A
+ * pack of a megabyte or more has its second half scanned by a thread of
+ * its own (scan_ahead), from an entry's start it guesses and the first
+ * half's scan confirms.
  * Then each delta is applied to its base, depth first from the whole
  * objects (git's way: every object inflated once, every delta applied
  * once, a base's bytes kept only while its deltas are made): offset deltas
@@ -271,6 +274,12 @@ static int read_header(const indexer *ix, ix_entry *e, uint64_t off)
  */
 #define SPLIT_FROM ((size_t)1 << 20)	/* packs smaller than this are scanned by one thread */
 #define SPLIT_LOOK ((size_t)1 << 20)	/* how far past the middle a start is looked for */
+/*
+ * What the guesses may inflate in all: a pack made of candidates that each
+ * claim a large object and share one stream that inflates far (a few bytes
+ * apart) must not keep the thread inflating for hours.
+ */
+#define SPLIT_GUESSES ((size_t)32 << 20)
 
 typedef struct {
 	const indexer *ix;
@@ -280,14 +289,17 @@ typedef struct {
 	size_t n, a;
 	uint64_t spent;		/* the objects' bytes, against the pack's budget */
 	bool ok;		/* the checksum reached, every object hashed */
-	atomic_bool stop;	/* the first half has passed start: moot */
+	atomic_bool stop;	/* the first half has passed start, or stopped: moot */
 	pthread_t tid;
 	bool started;
 } ahead;
 
-/* Whether an entry starts at off: its header sound, its stream inflating to exactly its size. */
+/*
+ * Whether an entry starts at off: its header sound, its stream inflating
+ * to exactly its size, within what the guesses may still inflate (*left).
+ */
 static bool starts_entry(const indexer *ix, struct libdeflate_decompressor *d, unsigned char **buf, size_t *cap,
-			 uint64_t off, ix_entry *e)
+			 uint64_t off, ix_entry *e, size_t *left)
 {
 	const unsigned char *p = ix->pack + off;
 	unsigned t = (p[0] >> 4) & 7;
@@ -302,6 +314,11 @@ static bool starts_entry(const indexer *ix, struct libdeflate_decompressor *d, u
 	size_t used;
 	if (z + 2 > ix->pack + ix->len - 20 || (z[0] & 0x0f) != 8 || (z[0] << 8 | z[1]) % 31)
 		return false;	/* not a zlib header */
+	if (e->size > *left) {
+		*left = 0;	/* no more guessing */
+		return false;
+	}
+	*left -= (size_t)e->size;
 	if (inflate_with(d, buf, cap, &used, ix, e) < 0) {
 		mreg_error_clear();
 		return false;
@@ -325,9 +342,12 @@ static void *scan_ahead(void *arg)
 	size_t cap = 0, used;
 	uint64_t end = ix->len - 20, off, look = ix->len / 2 + SPLIT_LOOK < end ? ix->len / 2 + SPLIT_LOOK : end;
 	ix_entry e;
-	for (off = ix->len / 2; d && off < look && !starts_entry(ix, d, &buf, &cap, off, &e); off++)
-		;
-	if (!d || off >= look)
+	size_t left = SPLIT_GUESSES;
+	bool found = false;
+	for (off = ix->len / 2; d && off < look && left && !atomic_load_explicit(&a->stop, memory_order_relaxed); off++)
+		if ((found = starts_entry(ix, d, &buf, &cap, off, &e, &left)))
+			break;
+	if (!found)
 		goto done;
 	atomic_store(&a->start, off);
 	while (off < end && !atomic_load_explicit(&a->stop, memory_order_relaxed)) {
@@ -384,6 +404,8 @@ static int scan(indexer *ix)
 		uint64_t start = a.started ? atomic_load_explicit(&a.start, memory_order_relaxed) : 0;
 		if (start && off >= start) {
 			/* the second half's: taken whole when this scan lands on its start (see scan_ahead) */
+			if (off != start)
+				atomic_store(&a.stop, true);	/* a wrong guess: its scan is moot */
 			pthread_join(a.tid, NULL);
 			a.started = false;
 			if (off == start && a.ok && a.n == ix->n - i && a.spent <= ix->budget) {

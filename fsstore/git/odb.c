@@ -136,7 +136,7 @@ static int load_packs(mreg_odb *odb)
 		return 0;
 	char *dir = mreg_strfmt("%spack", odb->objdir);
 	mreg_git_packfile *found = NULL;
-	size_t n = 0, np = 0;
+	size_t n = 0, np = 0, *from = NULL;	/* from[i]: where packs[i] was in odb->packs, or SIZE_MAX: new */
 	odb_pack *packs = NULL;
 	bool midx = false;
 	int rc;
@@ -148,7 +148,7 @@ static int load_packs(mreg_odb *odb)
 		odb->unsure = true;	/* the .idx files are still there; note it all the same */
 	if (rc == 0 && n) {
 		qsort(found, n, sizeof(*found), cmp_mtime_desc);
-		if (!(packs = calloc(n, sizeof(*packs))))
+		if (!(packs = calloc(n, sizeof(*packs))) || !(from = calloc(n, sizeof(*from))))
 			rc = mreg_error_set(MREG_ERROR, "out of memory");
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -163,21 +163,29 @@ static int load_packs(mreg_odb *odb)
 		while (k < odb->npacks && (!odb->packs[k].path || strcmp(odb->packs[k].path, path)))
 			k++;
 		if (k < odb->npacks) {	/* known: moved over */
+			from[np] = k;
 			packs[np++] = odb->packs[k];
 			odb->packs[k].path = NULL;
 			free(path);
 		} else {
+			from[np] = SIZE_MAX;
 			packs[np++].path = path;
 		}
 	}
 	free(found);
 	free(dir);
 	if (rc < 0) {
+		/* the odb as it was: what was moved over goes back (its maps, keys and radix are still shared) */
 		for (size_t i = 0; i < np; i++)
-			pack_dispose(&packs[i]);
+			if (from[i] == SIZE_MAX)
+				pack_dispose(&packs[i]);
+			else
+				odb->packs[from[i]].path = packs[i].path;
 		free(packs);
+		free(from);
 		return rc;
 	}
+	free(from);
 	for (size_t k = 0; k < odb->npacks; k++)
 		if (odb->packs[k].path)
 			pack_dispose(&odb->packs[k]);

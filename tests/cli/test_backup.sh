@@ -471,6 +471,28 @@ if [ -n "$(xxh "$CB/$H.bundle")" ]; then
 		'.bundle_hash = $h | .bundle_size = $s | .head = $c' "$CB/$H4.json" >h.json && mv h.json "$CB/$H4.json"
 	bad "(h4) a head commit that does not parse: backup verify" 1 \
 		"corrupt backup '$H4': commit $bad4 does not parse" $C "$MREG" -C $C backup verify "$H4"
+	# (h5) a tree named both as a file and as a directory, its file gone from the pack: the walk
+	# reads it as the directory it also is, whichever way it meets it first, on any number of threads
+	H5=$H3B	# h3b's backup, written over (one more would prune the oldest, which the checks below use)
+	hb=$CB/$H5.bundle
+	git init -q --bare h5.git
+	y5=$(printf 'only here\n' | git -C h5.git hash-object -w --stdin)
+	x5=$(printf '100644 blob %s\ty\n' "$y5" | git -C h5.git mktree)
+	bin5() { perl -e 'print pack("H*", $ARGV[0])' "$x5"; }	# git mktree refuses a tree named as a file: by hand
+	r5=$({ printf '100644 a\000'; bin5; printf '40000 b\000'; bin5; printf '100644 c\000'; bin5; } |
+		git -C h5.git hash-object -t tree -w --stdin --literally)
+	c5=$(printf 'tree %s\nauthor a <a> 1 +0000\ncommitter a <a> 1 +0000\n\nx\n' "$r5" |
+		git -C h5.git hash-object -t commit -w --stdin)
+	printf '# v2 git bundle\n%s refs/heads/main\n\n' "$c5" >h5.bundle
+	printf '%s\n%s\n%s\n' "$c5" "$r5" "$x5" | git -C h5.git pack-objects -q --stdout >>h5.bundle
+	mv h5.bundle "$hb"
+	jq --arg h "xxh128:$(xxh "$hb")" --argjson s "$(stat -c %s "$hb")" --arg c "$c5" \
+		'.bundle_hash = $h | .bundle_size = $s | .head = $c' "$CB/$H5.json" >h.json && mv h.json "$CB/$H5.json"
+	for threads in 1 2 4; do
+		expect_fail "(h5) a tree that is also named as a file, its file gone, on $threads thread(s)" 1 \
+			"corrupt backup '$H5': its head is incomplete: object $y5 is missing" \
+			env MREG_FOLD_THREADS=$threads "$MREG" -C $C backup verify "$H5"
+	done
 else
 	# no xxh128sum and no cc/xxhash.h to build lib.sh's helper: cannot forge the hash
 	echo "# skip (h): no xxh128 tool"

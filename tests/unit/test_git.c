@@ -113,6 +113,15 @@ static void id_sets_hold_what_was_added(void **state)
 			assert_int_equal(mreg_git_oidset_has(&s, ids[i]), i % 2 == 0);
 		if (reserved)
 			assert_int_equal(s.cap, cap);	/* no growth after the reserve */
+		mreg_git_oidset odd = { NULL, 0, 0 }, none = { NULL, 0, 0 };
+		for (size_t i = 1; i < N; i += 4)
+			assert_int_equal(mreg_git_oidset_add(&odd, ids[i]), 1);
+		assert_int_equal(mreg_git_oidset_count_not_in(&s, &none), N / 2);
+		assert_int_equal(mreg_git_oidset_count_not_in(&s, &s), 0);
+		assert_int_equal(mreg_git_oidset_count_not_in(&odd, &s), N / 4);
+		mreg_git_oidset_add(&odd, ids[0]);
+		assert_int_equal(mreg_git_oidset_count_not_in(&s, &odd), N / 2 - 1);
+		mreg_git_oidset_dispose(&odd);
 		mreg_git_oidset_dispose(&s);
 	}
 }

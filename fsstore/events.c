@@ -493,9 +493,11 @@ static int settle_first(collect *c, entry *e, read_how how)
 	return 0;
 }
 
-/* The fold, in order: entry e (read by a reader, or here) to fn, or left out; freed here unless a reader will. */
-static int fold_one(collect *c, entry *e, bool shared, bool readers_free,
-		    int (*fn)(const mreg_event *ev, void *arg), void *arg)
+/*
+ * The fold, in order: entry e (read by a reader when shared, else here) to
+ * fn, or left out; freed here, or by the reader of its chunk when shared.
+ */
+static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_event *ev, void *arg), void *arg)
 {
 	int64_t key = e->clock;
 	int rc;
@@ -510,7 +512,7 @@ static int fold_one(collect *c, entry *e, bool shared, bool readers_free,
 					      e->ev->id);
 	}
 	rc = e->ev ? fn(e->ev, arg) : 0;
-	if (!readers_free) {
+	if (!shared) {
 		mreg_event_free(e->ev);
 		e->ev = NULL;
 	}
@@ -542,7 +544,7 @@ static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
 				pthread_cond_wait(&s.cv, &s.mu);
 			pthread_mutex_unlock(&s.mu);
 		}
-		rc = fold_one(c, &c->ents[order[k]], started > 0, started > 0, fn, arg);
+		rc = fold_one(c, &c->ents[order[k]], started > 0, fn, arg);
 	}
 	pthread_mutex_lock(&s.mu);
 	s.stop = true;

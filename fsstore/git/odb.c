@@ -50,6 +50,7 @@ struct mreg_odb {
 	bool unsure;		/* something here this reader does not read: misses go to libgit2 */
 	unsigned gen;		/* the pack list's generation: a look again makes a new one */
 	bool fixed;		/* one pack in memory (mreg_odb_open_pack): no directory, no loose objects */
+	bool keyed;		/* a pack has keys (mreg_odb_set_keys): without, mreg_odb_key looks nothing up */
 };
 
 /*
@@ -652,6 +653,7 @@ int mreg_odb_set_keys(mreg_odb *odb, const char *hex, int64_t *keys, size_t n)
 		if (!load_index(odb, p) || p->x.count != n || p->keys)
 			break;
 		p->keys = keys;
+		odb->keyed = true;
 		return 0;
 	}
 	free(keys);
@@ -660,7 +662,7 @@ int mreg_odb_set_keys(mreg_odb *odb, const char *hex, int64_t *keys, size_t n)
 
 int mreg_odb_key(int64_t *key, const mreg_odb *odb, const git_oid *id, mreg_odb_where *where)
 {
-	for (size_t i = 0; i < odb->npacks; i++) {
+	for (size_t i = 0; odb->keyed && i < odb->npacks; i++) {
 		const odb_pack *p = &odb->packs[i];
 		uint32_t pos;
 		uint64_t off;

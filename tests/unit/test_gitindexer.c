@@ -94,6 +94,11 @@ static void expect_keys(const char *hex, int64_t *keys, const mreg_git_idx *x, s
 	assert_int_equal(mreg_odb_set_keys(odb, "0123456789abcdef0123456789abcdef01234567", other, x->count), 1);
 	other = malloc(sizeof(*other) * (x->count + 1));
 	assert_int_equal(mreg_odb_set_keys(odb, hex, other, x->count + 1), 1);
+	git_oid first;
+	int64_t none;
+	mreg_odb_where nowhere;
+	memcpy(first.id, x->ids, 20);
+	assert_int_equal(mreg_odb_key(&none, odb, &first, &nowhere), 1);	/* no keys set yet: none found */
 	assert_int_equal(mreg_odb_set_keys(odb, hex, keys, x->count), 0);
 	size_t keyed = 0, unkeyed = 0;
 	for (uint32_t i = 0; i < x->count; i++) {

@@ -206,7 +206,7 @@ done:
 	rc = pack_stored(&store, rc);
 	if (rc == 0 && into && store.idx) {
 		memcpy(bi->stored, store.hex, sizeof(bi->stored));
-		bi->nclocks = mreg_git_be32(store.idx + 8 + 255 * 4);
+		bi->nclocks = mreg_odb_count(odb);	/* the in-place odb's one pack: a clock (or none) per object */
 	} else {
 		free(bi->clocks);
 		bi->clocks = NULL;

@@ -38,7 +38,7 @@ int cmd_refresh(cli_globals *, int, char **);
 int cmd_fsck(cli_globals *, int, char **);
 int cmd_gc(cli_globals *, int, char **);
 int cmd_version(cli_globals *, int, char **);
-extern const cli_opt opts_refresh[], opts_fsck[];
+extern const cli_opt opts_refresh[], opts_fsck[], opts_gc[];
 /* rollback.c */
 int cmd_baseline(cli_globals *, int, char **);
 int cmd_rollback(cli_globals *, int, char **);
@@ -338,11 +338,13 @@ const cli_command cli_commands[] = {
 	  opts_refresh, "--full folds the whole log from scratch." },
 	{ "fsck", cmd_fsck, "check events, artifacts, the fold and the state files", "mreg fsck", opts_fsck,
 	  "Exit 0 when clean, 1 with one line per problem on stderr otherwise." },
-	{ "gc", cmd_gc, "pack the history with delta compression", "mreg gc", opts_none,
+	{ "gc", cmd_gc, "pack the history with delta compression", "mreg gc [--full]", opts_gc,
 	  "Writes store each commit's trees whole, which keeps them fast; gc packs everything git gc\n"
 	  "keeps (refs and tag objects, HEAD, reflogs, the index, linked work trees) into one pack with\n"
-	  "deltas (as git repack -a -d -f). Unreachable objects go only once older than git config\n"
-	  "gc.pruneExpire (2.weeks.ago by default). Run it now and then, or from cron." },
+	  "deltas (as git repack -a -d -f), the base. A later gc leaves the base as it is and packs what\n"
+	  "lies outside it, until that outgrows the base; --full packs everything again. Unreachable\n"
+	  "objects go only once older than git config gc.pruneExpire (2.weeks.ago by default), those\n"
+	  "inside the base at the next full gc. Run it now and then, or from cron." },
 	{ "version", cmd_version, "print mreg's version", "mreg version", opts_none, NULL },
 	{ "help", cmd_help, "help on a command", "mreg help [COMMAND]", opts_none, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }

@@ -15,6 +15,11 @@ const cli_opt opts_refresh[] = {
 
 const cli_opt opts_fsck[] = { { NULL, 0, false, NULL } };
 
+const cli_opt opts_gc[] = {
+	{ "full", 0, false, "           pack everything again, the base pack too" },
+	{ NULL, 0, false, NULL }
+};
+
 int cmd_refresh(cli_globals *g, int argc, char **argv)
 {
 	cli_args a;
@@ -69,7 +74,7 @@ int cmd_gc(cli_globals *g, int argc, char **argv)
 
 	if ((rc = cli_open_noargs(&reg, &a, g, "gc", argc, argv)))
 		return rc;
-	if ((rc = mreg_gc(&before, &after, reg)) < 0) {
+	if ((rc = mreg_gc(&before, &after, reg, cli_has(&a, "full"))) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
 		cli_json j;

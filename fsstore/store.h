@@ -162,7 +162,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
  * objects go once older than gc.pruneExpire. Sizes of .git/objects before
  * and after, in bytes.
  */
-int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg);
+int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full);
 
 /* ---- the rollback manager, validations, comparisons (lifecycle.c) ---- */
 

@@ -105,6 +105,16 @@ for label in $sizes; do
 	rm -rf "$r-git"
 	step "$LIB" time "mreggc_$label" "$MREG" -C "$r" gc
 	step "$LIB" du "mreggc_$label" "$r"
+	# a later gc, after the writes of a training loop (the one-event writes
+	# above, once more): mreg gc leaves its base pack as it is and packs
+	# what lies outside it; git gc on a copy of the same registry
+	step "$LIB" onewrites "$MREG" "$r" "later_$label" 5 model_000 model.pt >/dev/null
+	cp -a "$r" "$r-git"
+	step "$LIB" time "gitgc2_$label" git -C "$r-git" gc -q
+	step "$LIB" du "gitgc2_$label" "$r-git"
+	rm -rf "$r-git"
+	step "$LIB" time "mreggc2_$label" "$MREG" -C "$r" gc
+	step "$LIB" du "mreggc2_$label" "$r"
 	rm -rf "$r"
 done
 
@@ -147,7 +157,11 @@ row "check of the whole range (bare hub)" "time.check_@" 0
 row "git gc" "time.gitgc_@" 0
 row "git repack -a -d -f (mreg gc's pack)" "time.gitrepack_@" 0
 row "mreg gc" "time.mreggc_@" 0
+row "a later gc, after 30 more writes: git gc" "time.gitgc2_@" 0
+row "  mreg gc (its base pack left as it is)" "time.mreggc2_@" 0
 row "disk as written (B/event)" "disk.written_@.per_event" 0
 row "disk after git gc (B/event)" "disk.gitgc_@.per_event" 0
 row "disk after git repack -a -d -f (B/event)" "disk.gitrepack_@.per_event" 0
 row "disk after mreg gc (B/event)" "disk.mreggc_@.per_event" 0
+row "disk after the later git gc (B/event)" "disk.gitgc2_@.per_event" 0
+row "  mreg gc" "disk.mreggc2_@.per_event" 0

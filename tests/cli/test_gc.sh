@@ -126,6 +126,60 @@ present "now: the tag object stays" "$tag"
 fsck_clean "git fsck --strict after every gc"
 g config --unset gc.pruneExpire
 
+# ---- the base pack: a later gc packs only what lies outside it ------------
+R=$T/reg3
+new_registry_full "$R"
+packs() { ls "$R/.git/objects/pack" | grep '\.pack$' | sed 's/^pack-//; s/\.pack$//' | sort; }
+psize() { stat -c %s "$R/.git/objects/pack/pack-$1.pack"; }
+ids() { git -C "$R" show-index <"$R/.git/objects/pack/pack-$1.idx" | cut -d' ' -f2 | sort; }
+for i in 1 2 3 4 5 6; do reg_one; done
+check "a first gc" "$MREG" -C "$R" gc
+expect_eq "the first gc is a full one: one pack, named in .git/mreg/gc-base" "$(cat "$R/.git/mreg/gc-base" 2>&1)" "$(packs)"
+# a blob only a tag reaches goes into the base; without the tag it is unreachable there
+inbase=$(echo "unreachable later, inside the base" | g hash-object -w --stdin)
+g tag intobase "$inbase"
+check "mreg gc --full" "$MREG" -C "$R" gc --full
+base=$(packs)
+expect_eq "gc --full: one pack, the new base" "$(cat "$R/.git/mreg/gc-base")" "$base"
+expect_eq "the tagged blob is in it" "$(ids "$base" | grep -c "$inbase")" 1
+g tag -d intobase >/dev/null
+g config gc.pruneExpire now
+ids "$base" >"$T/base-ids.txt"
+reg_one
+reg_one
+expect_eq "two writes, two small packs beside the base" "$(packs | grep -vc "$base")" 2
+check "a later gc" "$MREG" -C "$R" gc
+expect_eq "the base is left as it is" "$(packs | grep -c "$base"):$(cat "$R/.git/mreg/gc-base")" "1:$base"
+expect_eq "one pack beside it" "$(packs | grep -vc "$base")" 1
+new=$(packs | grep -v "$base")
+expect_eq "it holds nothing the base holds" "$(ids "$new" | comm -12 - "$T/base-ids.txt" | wc -l | tr -d ' ')" 0
+expect_eq "its commits: the two writes'" "$(ids "$new" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" 2
+present "an object unreachable inside the base stays until a full gc" "$inbase"
+fsck_clean "git fsck --strict after a later gc"
+expect_eq "git count-objects: no garbage after a later gc" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
+check "mreg fsck after a later gc" "$MREG" -C "$R" fsck
+check "a gc with nothing new" "$MREG" -C "$R" gc
+expect_eq "the base and the pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
+# the other packs grow past the base: the next gc is a full one
+rest() { for p in $(packs | grep -v "$base"); do psize "$p"; done | awk '{s += $1} END {print s + 0}'; }
+k=0
+while [ "$(rest)" -lt "$(psize "$base")" ] && [ $k -lt 300 ]; do
+	reg_one
+	k=$((k + 1))
+done
+check "a gc once the rest has outgrown the base ($k writes)" "$MREG" -C "$R" gc
+expect_eq "outgrown: a full gc, one pack, a new base named in gc-base" \
+	"$(packs | wc -l | tr -d ' '):$(packs | grep -c "$base"):$(cat "$R/.git/mreg/gc-base")" "1:0:$(packs)"
+absent "the full gc drops what was unreachable inside the old base" "$inbase"
+fsck_clean "git fsck --strict after the full gc"
+# a base that is gone (a git gc by hand, say): the next gc is a full one
+reg_one
+echo 0123456789012345678901234567890123456789 >"$R/.git/mreg/gc-base"
+check "a gc whose base is gone" "$MREG" -C "$R" gc
+expect_eq "no base: a full gc, one pack, named in gc-base" "$(packs | wc -l | tr -d ' '):$(cat "$R/.git/mreg/gc-base")" "1:$(packs)"
+g config --unset gc.pruneExpire
+bad "gc takes no arguments" 2 "takes no arguments" "$R" "$MREG" -C "$R" gc now
+
 # ---- a gc killed while git pack-objects writes its pack -------------------
 fast_copy
 R=$T/reg2

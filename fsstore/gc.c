@@ -29,9 +29,11 @@
  * it) goes once older than the cutoff; packs git marks .keep or .promisor
  * stay as they are.
  *
- * The pack a full gc writes is the base (its name in .git/mreg/gc-base).
- * A later gc leaves the base as it is and packs only what lies outside it
- * (git pack-objects --keep-pack), deltas searched anew among those objects,
+ * The pack a full gc writes is the base (its name in .git/mreg/gc-base,
+ * with the commit HEAD was at). A later gc leaves the base as it is and
+ * packs only what lies outside it (git pack-objects --keep-pack; its walk
+ * stops at that commit, all of whose history the base holds), deltas
+ * searched anew among those objects,
  * as long as the other packs together are smaller than the base; once they
  * are not (or with --full, or when the base is gone), gc packs everything
  * again and that pack is the next base. Each object is then searched
@@ -547,10 +549,12 @@ static void prune_loose(mreg_registry *reg, const mreg_git_oidset *kept, int64_t
  * The base pack a later gc leaves as it is (the file header): 0 with its
  * name in base, 1 when there is none to keep: never written, gone (a
  * `git gc` by hand replaced it), or outgrown (the other packs together no
- * longer smaller).
+ * longer smaller). The commit HEAD was at, when the base holds it, goes to
+ * the walk as one not to go past.
  */
-static int base_pack(char base[41], mreg_registry *reg)
+static int base_pack(char base[41], gc_tips *g)
 {
+	mreg_registry *reg = g->reg;
 	char *path = mreg_strfmt("%sgc-base", reg->mregdir), *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_git_packfile *packs = NULL;
@@ -558,7 +562,7 @@ static int base_pack(char base[41], mreg_registry *reg)
 	bool midx, found = false;
 	int64_t rest = 0, size = 0;
 	int rc = 1;
-	if (!path || !dir || mreg_fs_read(&b, path, 64) < 0 || b.size < 40 || strspn(b.ptr, "0123456789abcdef") != 40 ||
+	if (!path || !dir || mreg_fs_read(&b, path, 128) < 0 || b.size < 40 || strspn(b.ptr, "0123456789abcdef") != 40 ||
 	    mreg_git_pack_list(&packs, &n, &midx, dir) < 0)
 		goto done;
 	snprintf(base, 41, "%.40s", b.ptr);
@@ -571,6 +575,10 @@ static int base_pack(char base[41], mreg_registry *reg)
 		}
 	}
 	rc = found && rest < size ? 0 : 1;
+	git_oid at;
+	if (rc == 0 && b.size >= 82 && b.ptr[40] == '\n' && git_oid_fromstrn(&at, b.ptr + 41, 40) == 0 &&
+	    git_odb_exists(reg->odb, &at))
+		mreg_buf_printf(&g->revs, "^%.40s\n", b.ptr + 41);
 done:
 	mreg_error_clear();
 	mreg_buf_dispose(&b);
@@ -615,7 +623,7 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	const char *keep = !full && base_pack(base, reg) == 0 ? base : NULL;
+	const char *keep = !full && base_pack(base, &g) == 0 ? base : NULL;
 	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 ||
 	    (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 || (rc = write_new_pack(name, &g, &keep)) < 0)
 		goto done;
@@ -627,8 +635,14 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
 	free(path);
 	path = NULL;
 	/* a full gc's pack is the next base; a name lost in a crash only makes the next gc a full one */
+	git_oid head;
+	char line[100], hex[GIT_OID_HEXSZ + 1] = "";
+	if (git_reference_name_to_id(&head, reg->repo, "HEAD") == 0)
+		git_oid_tostr(hex, sizeof(hex), &head);
+	git_error_clear();	/* an unborn HEAD */
+	snprintf(line, sizeof(line), "%s\n%s%s", name, hex, hex[0] ? "\n" : "");
 	if (!incremental && (path = mreg_strfmt("%sgc-base", reg->mregdir)) &&
-	    mreg_fs_write_atomic(path, name, strlen(name), false) < 0)
+	    mreg_fs_write_atomic(path, line, strlen(line), false) < 0)
 		mreg_error_clear();
 	prune_loose(reg, &kept, cutoff);
 	sweep_fetches(reg);

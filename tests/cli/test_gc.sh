@@ -132,15 +132,17 @@ new_registry_full "$R"
 packs() { ls "$R/.git/objects/pack" | grep '\.pack$' | sed 's/^pack-//; s/\.pack$//' | sort; }
 psize() { stat -c %s "$R/.git/objects/pack/pack-$1.pack"; }
 ids() { git -C "$R" show-index <"$R/.git/objects/pack/pack-$1.idx" | cut -d' ' -f2 | sort; }
+gcbase() { head -1 "$R/.git/mreg/gc-base" 2>&1; }
 for i in 1 2 3 4 5 6; do reg_one; done
 check "a first gc" "$MREG" -C "$R" gc
-expect_eq "the first gc is a full one: one pack, named in .git/mreg/gc-base" "$(cat "$R/.git/mreg/gc-base" 2>&1)" "$(packs)"
+expect_eq "the first gc is a full one: one pack, named in .git/mreg/gc-base" "$(gcbase)" "$(packs)"
 # a blob only a tag reaches goes into the base; without the tag it is unreachable there
 inbase=$(echo "unreachable later, inside the base" | g hash-object -w --stdin)
 g tag intobase "$inbase"
 check "mreg gc --full" "$MREG" -C "$R" gc --full
 base=$(packs)
-expect_eq "gc --full: one pack, the new base" "$(cat "$R/.git/mreg/gc-base")" "$base"
+expect_eq "gc --full: one pack, the new base" "$(gcbase)" "$base"
+expect_eq "gc-base: then the commit HEAD was at" "$(sed -n 2p "$R/.git/mreg/gc-base")" "$(g rev-parse HEAD)"
 expect_eq "the tagged blob is in it" "$(ids "$base" | grep -c "$inbase")" 1
 g tag -d intobase >/dev/null
 g config gc.pruneExpire now
@@ -149,7 +151,7 @@ reg_one
 reg_one
 expect_eq "two writes, two small packs beside the base" "$(packs | grep -vc "$base")" 2
 check "a later gc" "$MREG" -C "$R" gc
-expect_eq "the base is left as it is" "$(packs | grep -c "$base"):$(cat "$R/.git/mreg/gc-base")" "1:$base"
+expect_eq "the base is left as it is" "$(packs | grep -c "$base"):$(gcbase)" "1:$base"
 expect_eq "one pack beside it" "$(packs | grep -vc "$base")" 1
 new=$(packs | grep -v "$base")
 expect_eq "it holds nothing the base holds" "$(ids "$new" | comm -12 - "$T/base-ids.txt" | wc -l | tr -d ' ')" 0
@@ -160,6 +162,14 @@ expect_eq "git count-objects: no garbage after a later gc" "$(g count-objects -v
 check "mreg fsck after a later gc" "$MREG" -C "$R" fsck
 check "a gc with nothing new" "$MREG" -C "$R" gc
 expect_eq "the base and the pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
+# the commit in gc-base only shortens the walk: one that is not there changes nothing
+cp "$R/.git/mreg/gc-base" "$T/gc-base"
+printf '%s\n%s\n' "$base" 0123456789abcdef0123456789abcdef01234567 >"$R/.git/mreg/gc-base"
+reg_one
+check "a gc whose base names a commit that is not there" "$MREG" -C "$R" gc
+expect_eq "still the base and one pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
+expect_eq "it holds the three writes' commits" "$(ids "$(packs | grep -v "$base")" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" 3
+cp "$T/gc-base" "$R/.git/mreg/gc-base"
 # the other packs grow past the base: the next gc is a full one
 rest() { for p in $(packs | grep -v "$base"); do psize "$p"; done | awk '{s += $1} END {print s + 0}'; }
 k=0
@@ -169,14 +179,14 @@ while [ "$(rest)" -lt "$(psize "$base")" ] && [ $k -lt 300 ]; do
 done
 check "a gc once the rest has outgrown the base ($k writes)" "$MREG" -C "$R" gc
 expect_eq "outgrown: a full gc, one pack, a new base named in gc-base" \
-	"$(packs | wc -l | tr -d ' '):$(packs | grep -c "$base"):$(cat "$R/.git/mreg/gc-base")" "1:0:$(packs)"
+	"$(packs | wc -l | tr -d ' '):$(packs | grep -c "$base"):$(gcbase)" "1:0:$(packs)"
 absent "the full gc drops what was unreachable inside the old base" "$inbase"
 fsck_clean "git fsck --strict after the full gc"
 # a base that is gone (a git gc by hand, say): the next gc is a full one
 reg_one
 echo 0123456789012345678901234567890123456789 >"$R/.git/mreg/gc-base"
 check "a gc whose base is gone" "$MREG" -C "$R" gc
-expect_eq "no base: a full gc, one pack, named in gc-base" "$(packs | wc -l | tr -d ' '):$(cat "$R/.git/mreg/gc-base")" "1:$(packs)"
+expect_eq "no base: a full gc, one pack, named in gc-base" "$(packs | wc -l | tr -d ' '):$(gcbase)" "1:$(packs)"
 g config --unset gc.pruneExpire
 bad "gc takes no arguments" 2 "takes no arguments" "$R" "$MREG" -C "$R" gc now
 

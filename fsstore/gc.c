@@ -144,6 +144,7 @@ static int64_t objects_size(mreg_registry *reg)
 typedef struct {
 	mreg_registry *reg;
 	mreg_buf revs;		/* what is kept, one object id a line: what git pack-objects --revs reads */
+	git_oid head;		/* HEAD as packed, the next base's commit; zero when unborn */
 } gc_tips;
 
 static int keep(gc_tips *g, const git_oid *id)
@@ -232,8 +233,10 @@ static int add_refs(gc_tips *g)
 	if (rc == 0 && err != GIT_ITEROVER)
 		rc = mreg_libgit2_error("cannot list the refs of", g->reg->path);
 	git_reference_iterator_free(it);
-	if (rc == 0 && git_reference_name_to_id(&head, g->reg->repo, "HEAD") == 0)
+	if (rc == 0 && git_reference_name_to_id(&head, g->reg->repo, "HEAD") == 0) {
 		rc = add_tip(g, &head, "HEAD", true);
+		g->head = head;
+	}
 	git_error_clear();	/* an unborn HEAD */
 	return rc == 0 ? add_reflog(g, g->reg->repo, "HEAD") : rc;
 }
@@ -345,7 +348,7 @@ static bool link_base(mreg_registry *reg, const char *objdir, const char *base)
 	return ok;
 }
 
-static int write_new_pack(char name[41], gc_tips *g, const char **base)
+static int write_new_pack(char name[41], gc_tips *g, const char **base, const git_oid *stop)
 {
 	mreg_registry *reg = g->reg;
 	char *tmp = mreg_strfmt("%s" MREG_PACK_TMP, reg->gitdir), *prefix = NULL, *from = NULL, *to = NULL;
@@ -374,8 +377,11 @@ static int write_new_pack(char name[41], gc_tips *g, const char **base)
 			 "pack-objects", "--revs", "--non-empty", "--keep-true-parents", "--delta-base-offset",
 			 "--no-reuse-delta", "-q", prefix, NULL, NULL };
 	if (*base && !link_base(reg, objdir, *base))
-		*base = NULL;	/* a full gc, then */
-	if (*base) {	/* what the base holds is left out */
+		*base = NULL;	/* a full gc, then: the walk goes all the way */
+	if (*base) {	/* what the base holds is left out, and the walk stops where all is in it */
+		char hex[GIT_OID_HEXSZ + 1];
+		if (stop)
+			mreg_buf_printf(&g->revs, "^%s\n", git_oid_tostr(hex, sizeof(hex), stop));
 		snprintf(keep, sizeof(keep), "--keep-pack=pack-%s.pack", *base);
 		argv[sizeof(argv) / sizeof(argv[0]) - 3] = keep;
 		argv[sizeof(argv) / sizeof(argv[0]) - 2] = prefix;
@@ -547,14 +553,13 @@ static void prune_loose(mreg_registry *reg, const mreg_git_oidset *kept, int64_t
 
 /*
  * The base pack a later gc leaves as it is (the file header): 0 with its
- * name in base, 1 when there is none to keep: never written, gone (a
- * `git gc` by hand replaced it), or outgrown (the other packs together no
- * longer smaller). The commit HEAD was at, when the base holds it, goes to
- * the walk as one not to go past.
+ * name in base and the commit HEAD was at in *stop (zero when the file
+ * has none), 1 when there is none to keep: never written, gone (a `git gc`
+ * by hand replaced it), or outgrown (the other packs together no longer
+ * smaller).
  */
-static int base_pack(char base[41], gc_tips *g)
+static int base_pack(char base[41], git_oid *stop, mreg_registry *reg)
 {
-	mreg_registry *reg = g->reg;
 	char *path = mreg_strfmt("%sgc-base", reg->mregdir), *dir = mreg_strfmt("%sobjects/pack", reg->gitdir);
 	mreg_buf b = MREG_BUF_INIT;
 	mreg_git_packfile *packs = NULL;
@@ -575,10 +580,9 @@ static int base_pack(char base[41], gc_tips *g)
 		}
 	}
 	rc = found && rest < size ? 0 : 1;
-	git_oid at;
-	if (rc == 0 && b.size >= 82 && b.ptr[40] == '\n' && git_oid_fromstrn(&at, b.ptr + 41, 40) == 0 &&
-	    git_odb_exists(reg->odb, &at))
-		mreg_buf_printf(&g->revs, "^%.40s\n", b.ptr + 41);
+	memset(stop, 0, sizeof(*stop));
+	if (rc == 0 && b.size >= 82 && b.ptr[40] == '\n' && git_oid_fromstrn(stop, b.ptr + 41, 40) < 0)
+		memset(stop, 0, sizeof(*stop));
 done:
 	mreg_error_clear();
 	mreg_buf_dispose(&b);
@@ -607,7 +611,7 @@ static int keep_ids(mreg_git_oidset *kept, mreg_registry *reg, const char *name)
 
 int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
 {
-	gc_tips g = { reg, MREG_BUF_INIT };
+	gc_tips g = { reg, MREG_BUF_INIT, { { 0 } } };
 	mreg_git_oidset kept = { NULL, 0, 0 };
 	char name[41], base[41], *path = NULL;
 	int64_t cutoff;
@@ -623,23 +627,34 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
 		rc = mreg_error_set(MREG_ERROR, "out of memory");
 		goto done;
 	}
-	const char *keep = !full && base_pack(base, &g) == 0 ? base : NULL;
+	/*
+	 * With a base, its ids are kept, and the walk stops at its commit only
+	 * when the base holds that commit (and so all that it reaches)
+	 */
+	git_oid stop;
+	const char *keep = !full && base_pack(base, &stop, reg) == 0 ? base : NULL;
+	if (keep && (rc = keep_ids(&kept, reg, base)) < 0)
+		goto done;
+	bool stop_there = keep && !git_oid_is_zero(&stop) && mreg_git_oidset_has(&kept, stop.id);
 	if ((rc = add_refs(&g)) < 0 || (rc = add_index(&g, path)) < 0 ||
-	    (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 || (rc = write_new_pack(name, &g, &keep)) < 0)
+	    (rc = mreg_git_worktree_each(reg->gitdir, add_worktree, &g)) < 0 ||
+	    (rc = write_new_pack(name, &g, &keep, stop_there ? &stop : NULL)) < 0)
 		goto done;
 	bool incremental = keep != NULL;
+	if (!incremental) {	/* a full gc after all: nothing of the old base is kept but what the new pack holds */
+		mreg_git_oidset_dispose(&kept);
+		memset(&kept, 0, sizeof(kept));
+	}
 	/* what the new pack (and the base) holds is all that is kept; the rest is unreachable */
-	if ((name[0] && (rc = keep_ids(&kept, reg, name)) < 0) || (incremental && (rc = keep_ids(&kept, reg, base)) < 0) ||
+	if ((name[0] && (rc = keep_ids(&kept, reg, name)) < 0) ||
 	    (rc = prune_packs(reg, &kept, name, incremental ? base : NULL, cutoff)) < 0)
 		goto done;
 	free(path);
 	path = NULL;
 	/* a full gc's pack is the next base; a name lost in a crash only makes the next gc a full one */
-	git_oid head;
 	char line[100], hex[GIT_OID_HEXSZ + 1] = "";
-	if (git_reference_name_to_id(&head, reg->repo, "HEAD") == 0)
-		git_oid_tostr(hex, sizeof(hex), &head);
-	git_error_clear();	/* an unborn HEAD */
+	if (!git_oid_is_zero(&g.head))	/* HEAD as the walk found it, not as it may be now */
+		git_oid_tostr(hex, sizeof(hex), &g.head);
 	snprintf(line, sizeof(line), "%s\n%s%s", name, hex, hex[0] ? "\n" : "");
 	if (!incremental && (path = mreg_strfmt("%sgc-base", reg->mregdir)) &&
 	    mreg_fs_write_atomic(path, line, strlen(line), false) < 0)

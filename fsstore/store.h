@@ -156,11 +156,13 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 		       const void *const *file_data, const size_t *file_len, size_t nfiles, const char *summary);
 
 /*
- * Pack the whole history into one pack with delta compression (writes store
- * each commit's trees whole, for speed), keeping what git gc keeps (refs and
- * tag objects, HEAD, reflogs, the index, linked work trees); unreachable
- * objects go once older than gc.pruneExpire. Sizes of .git/objects before
- * and after, in bytes.
+ * Pack the history with delta compression (writes store each commit's
+ * trees whole, for speed), keeping what git gc keeps (refs and tag objects,
+ * HEAD, reflogs, the index, linked work trees): with full, or when there is
+ * no base pack to keep, everything into one pack, the next base; else only
+ * what lies outside the base (gc.c). Unreachable objects go once older
+ * than gc.pruneExpire, those inside the base at the next full gc. Sizes of
+ * .git/objects before and after, in bytes.
  */
 int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full);
 

@@ -160,6 +160,21 @@ present "an object unreachable inside the base stays until a full gc" "$inbase"
 fsck_clean "git fsck --strict after a later gc"
 expect_eq "git count-objects: no garbage after a later gc" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
 check "mreg fsck after a later gc" "$MREG" -C "$R" fsck
+# what only a later walk finds, made after the base: with gc.pruneExpire now, kept only if walked
+g tag -a later -m "a tag made after the base"
+later_tag=$(g rev-parse later)
+echo "staged after the base" >"$R/staged-later.txt"
+g add staged-later.txt
+later_staged=$(g rev-parse :staged-later.txt)
+reg_one
+later_dropped=$(g rev-parse HEAD)
+g update-ref -m "back one" refs/heads/main HEAD~1
+"$MREG" -C "$R" refresh >/dev/null 2>&1
+check "a later gc with a tag, a staged blob and a reflog-only commit made after the base" "$MREG" -C "$R" gc
+present "the tag object made after the base stays" "$later_tag"
+present "the blob staged after the base stays" "$later_staged"
+present "the commit only the reflog has, made after the base, stays" "$later_dropped"
+fsck_clean "git fsck --strict after it"
 check "a gc with nothing new" "$MREG" -C "$R" gc
 expect_eq "the base and the pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
 # the commit in gc-base only shortens the walk: one that is not there changes nothing
@@ -168,8 +183,32 @@ printf '%s\n%s\n' "$base" 0123456789abcdef0123456789abcdef01234567 >"$R/.git/mre
 reg_one
 check "a gc whose base names a commit that is not there" "$MREG" -C "$R" gc
 expect_eq "still the base and one pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
-expect_eq "it holds the three writes' commits" "$(ids "$(packs | grep -v "$base")" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" 3
+expect_eq "it holds the four writes' commits" "$(ids "$(packs | grep -v "$base")" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" 4
 cp "$T/gc-base" "$R/.git/mreg/gc-base"
+# nothing outside the base: no new pack
+check "gc --full, then gc with nothing outside the base" sh -c "'$MREG' -C '$R' gc --full >/dev/null && '$MREG' -C '$R' gc"
+expect_eq "the base alone" "$(packs | wc -l | tr -d ' '):$(gcbase)" "1:$(packs)"
+base=$(packs)
+fsck_clean "git fsck --strict after it"
+# a base that cannot be linked into gc's own object directory (immutable
+# here): a full gc, every commit in its pack, though the base stays
+reg_one
+commits=$(g rev-list --all --reflog | sort -u | wc -l | tr -d ' ')
+if chattr +i "$R/.git/objects/pack/pack-$base.pack" 2>/dev/null; then
+	"$MREG" -C "$R" gc >"$T/.out" 2>&1
+	rc=$?
+	chattr -i "$R/.git/objects/pack/pack-$base.pack"
+	expect_eq "a gc whose base cannot be linked" "$rc" 0
+	full=$(packs | grep -v "$base")
+	expect_eq "it packed every commit, not only those after the base" \
+		"$(ids "$full" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" "$commits"
+	expect_eq "and names its pack the base" "$(gcbase)" "$full"
+	check "the next gc" "$MREG" -C "$R" gc
+	fsck_clean "git fsck --strict after it"
+else
+	echo "# chattr +i does not work here: a base that cannot be linked is not tried"
+fi
+base=$(gcbase)
 # the other packs grow past the base: the next gc is a full one
 rest() { for p in $(packs | grep -v "$base"); do psize "$p"; done | awk '{s += $1} END {print s + 0}'; }
 k=0

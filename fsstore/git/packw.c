@@ -239,6 +239,17 @@ int mreg_git_packw_copy(mreg_git_packw *w, mreg_git_oidset *seen, const void *id
 	if (mreg_git_idx_parse(&x, idx, ilen) != 0 || plen < 32 || memcmp(pk, "PACK", 4) ||
 	    mreg_git_be32(pk + 8) != x.count)
 		return MREG_GIT_UNSURE;
+	/*
+	 * A pack with offset deltas (gc's) cannot be merged as it is: said
+	 * before anything is allocated or sorted, from the first such entry in
+	 * the index's order (in a pack with deltas, one of the first few)
+	 */
+	for (uint32_t i = 0; i < x.count && !ofs_to_ref; i++) {
+		uint64_t at;
+		if (!mreg_git_idx_offset(&at, &x, i) || at < 12 || at >= plen - 20 ||
+		    ((pk[at] >> 4) & 7) == GIT_OBJECT_OFS_DELTA)
+			return MREG_GIT_UNSURE;
+	}
 	if (!(e = calloc(x.count ? x.count : 1, sizeof(*e))))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	rc = MREG_GIT_UNSURE;

@@ -70,21 +70,23 @@ int cmd_gc(cli_globals *g, int argc, char **argv)
 	cli_args a;
 	mreg_registry *reg = NULL;
 	int64_t before = 0, after = 0;
+	bool full = false;
 	int rc;
 
 	if ((rc = cli_open_noargs(&reg, &a, g, "gc", argc, argv)))
 		return rc;
-	if ((rc = mreg_gc(&before, &after, reg, cli_has(&a, "full"))) < 0) {
+	if ((rc = mreg_gc(&before, &after, &full, reg, cli_has(&a, "full"))) < 0) {
 		rc = cli_fail(rc);
 	} else if (g->json) {
 		cli_json j;
 		mreg_jsonw *w = cli_json_object(&j);
 		mreg_jsonw_int(w, "bytes_before", before);
 		mreg_jsonw_int(w, "bytes_after", after);
+		mreg_jsonw_bool(w, "full", full);
 		cli_json_print(&j);
 	} else {
-		printf("Packed %s: %lld -> %lld bytes of objects\n", mreg_registry_path(reg), (long long)before,
-		       (long long)after);
+		printf("Packed %s: %lld -> %lld bytes of objects (%s)\n", mreg_registry_path(reg), (long long)before,
+		       (long long)after, full ? "everything, into a new base pack" : "what lies outside the base pack");
 	}
 	mreg_registry_free(reg);
 	return rc;

@@ -609,7 +609,7 @@ static int keep_ids(mreg_git_oidset *kept, mreg_registry *reg, const char *name)
 	return rc;
 }
 
-int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
+int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg, bool full)
 {
 	gc_tips g = { reg, MREG_BUF_INIT, { { 0 } } };
 	mreg_git_oidset kept = { NULL, 0, 0 };
@@ -641,6 +641,7 @@ int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full)
 	    (rc = write_new_pack(name, &g, &keep, stop_there ? &stop : NULL)) < 0)
 		goto done;
 	bool incremental = keep != NULL;
+	*was_full = !incremental;
 	if (!incremental) {	/* a full gc after all: nothing of the old base is kept but what the new pack holds */
 		mreg_git_oidset_dispose(&kept);
 		memset(&kept, 0, sizeof(kept));

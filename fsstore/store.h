@@ -162,9 +162,9 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
  * no base pack to keep, everything into one pack, the next base; else only
  * what lies outside the base (gc.c). Unreachable objects go once older
  * than gc.pruneExpire, those inside the base at the next full gc. Sizes of
- * .git/objects before and after, in bytes.
+ * .git/objects before and after, in bytes; *was_full: everything was packed.
  */
-int mreg_gc(int64_t *before, int64_t *after, mreg_registry *reg, bool full);
+int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg, bool full);
 
 /* ---- the rollback manager, validations, comparisons (lifecycle.c) ---- */
 

@@ -175,7 +175,8 @@ present "the tag object made after the base stays" "$later_tag"
 present "the blob staged after the base stays" "$later_staged"
 present "the commit only the reflog has, made after the base, stays" "$later_dropped"
 fsck_clean "git fsck --strict after it"
-check "a gc with nothing new" "$MREG" -C "$R" gc
+expect_eq "a gc with nothing new: --json says it packed only what lies outside the base" \
+	"$("$MREG" -C "$R" --json gc 2>&1 | jq -r .full)" false
 expect_eq "the base and the pack beside it" "$(packs | grep -c "$base"):$(packs | wc -l | tr -d ' ')" "1:2"
 # the commit in gc-base only shortens the walk: one that is not there changes nothing
 cp "$R/.git/mreg/gc-base" "$T/gc-base"
@@ -186,7 +187,8 @@ expect_eq "still the base and one pack beside it" "$(packs | grep -c "$base"):$(
 expect_eq "it holds the four writes' commits" "$(ids "$(packs | grep -v "$base")" | g cat-file --batch-check='%(objecttype)' | grep -c commit)" 4
 cp "$T/gc-base" "$R/.git/mreg/gc-base"
 # nothing outside the base: no new pack
-check "gc --full, then gc with nothing outside the base" sh -c "'$MREG' -C '$R' gc --full >/dev/null && '$MREG' -C '$R' gc"
+expect_eq "gc --full: --json says it packed everything" "$("$MREG" -C "$R" --json gc --full 2>&1 | jq -r .full)" true
+expect_eq "then a gc with nothing outside the base says so" "$("$MREG" -C "$R" gc 2>&1 | sed 's/.*(//')" "what lies outside the base pack)"
 expect_eq "the base alone" "$(packs | wc -l | tr -d ' '):$(gcbase)" "1:$(packs)"
 base=$(packs)
 fsck_clean "git fsck --strict after it"

@@ -281,10 +281,14 @@ static int read_header(const indexer *ix, ix_entry *e, uint64_t off)
  */
 #define SPLIT_GUESSES ((size_t)32 << 20)
 
+#define NO_START UINT64_MAX	/* the thread found no start to guess */
+
 typedef struct {
 	const indexer *ix;
 	uint64_t budget;	/* the pack's, when the thread started */
-	atomic_uint_fast64_t start;	/* the guessed start; 0: none found (yet) */
+	atomic_uint_fast64_t start;	/* the guessed start; 0: not looked for yet; NO_START: none */
+	pthread_mutex_t mu;	/* start, once known, is signalled by cv */
+	pthread_cond_t cv;
 	ix_entry *e;		/* the entries from start on */
 	size_t n, a;
 	uint64_t spent;		/* the objects' bytes, against the pack's budget */
@@ -347,9 +351,12 @@ static void *scan_ahead(void *arg)
 	for (off = ix->len / 2; d && off < look && left && !atomic_load_explicit(&a->stop, memory_order_relaxed); off++)
 		if ((found = starts_entry(ix, d, &buf, &cap, off, &e, &left)))
 			break;
+	pthread_mutex_lock(&a->mu);	/* the first half waits for this at the middle */
+	atomic_store(&a->start, found ? off : NO_START);
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
 	if (!found)
 		goto done;
-	atomic_store(&a->start, off);
 	while (off < end && !atomic_load_explicit(&a->stop, memory_order_relaxed)) {
 		e = (ix_entry){ 0 };	/* as the first half's, which start zeroed */
 		if (read_header(ix, &e, off) < 0 || inflate_with(d, &buf, &cap, &used, ix, &e) < 0)
@@ -397,12 +404,29 @@ static int scan(indexer *ix)
 	ahead a = { .ix = ix, .budget = ix->budget };
 	atomic_init(&a.stop, false);
 	atomic_init(&a.start, 0);
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
 	if (threaded && ix->len >= SPLIT_FROM)
 		a.started = pthread_create(&a.tid, NULL, scan_ahead, &a) == 0;
 	for (size_t i = 0; i < ix->n && rc == 0; i++) {
 		ix_entry *e = &ix->e[i];
 		uint64_t start = a.started ? atomic_load_explicit(&a.start, memory_order_relaxed) : 0;
-		if (start && off >= start) {
+		if (a.started && !start && off >= ix->len / 2) {
+			/*
+			 * past the middle before the thread's guess is known: wait for
+			 * it (a search of at most SPLIT_LOOK bytes), so that whether
+			 * the halves are taken depends on the pack, not on which
+			 * thread ran first
+			 */
+			pthread_mutex_lock(&a.mu);
+			while (!(start = atomic_load(&a.start)))
+				pthread_cond_wait(&a.cv, &a.mu);
+			pthread_mutex_unlock(&a.mu);
+		}
+		if (start == NO_START) {
+			pthread_join(a.tid, NULL);
+			a.started = false;
+		} else if (start && off >= start) {
 			/* the second half's: taken whole when this scan lands on its start (see scan_ahead) */
 			if (off != start)
 				atomic_store(&a.stop, true);	/* a wrong guess: its scan is moot */
@@ -447,6 +471,8 @@ static int scan(indexer *ix)
 		atomic_store(&a.stop, true);
 		pthread_join(a.tid, NULL);
 	}
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
 	free(a.e);
 	if (rc == 0)
 		hand_over(&h, &k, threaded);

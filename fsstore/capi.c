@@ -280,12 +280,25 @@ mreg_registry *mreg_handle_reader(mreg_handle *h)
 	return h->reader;
 }
 
-static int with_writer(mreg_handle *h, const mreg_call_args *a, write_fn fn, mreg_ref *ref)
+/*
+ * The write, answered with the version as written: from the state the
+ * write ended with, which is what the files now hold, else read again.
+ */
+static int with_writer(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a, write_fn fn)
 {
 	mreg_registry *reg = NULL;
+	mreg_model *m;
+	mreg_version *v;
+	mreg_ref ref;
 	int rc = mreg_handle_writer(&reg, h, a);
-	if (rc == 0)
-		rc = fn(reg, a, ref);
+	if (rc == 0) {
+		reg->keep_state = true;
+		rc = fn(reg, a, &ref);
+	}
+	if (rc == 0 && reg->kept && mreg_query_version(&m, &v, reg->kept, &ref) == 0)
+		mreg_version_write(w, NULL, m, v);
+	else if (rc == 0)
+		rc = write_version_of(w, h, &ref);
 	mreg_registry_free(reg);
 	return rc;
 }
@@ -384,13 +397,9 @@ static int method_version_write(mreg_jsonw *w, mreg_handle *h, const mreg_call_a
 	} table[] = { { "register", do_register }, { "promote", do_promote },	{ "archive", do_promote },
 		      { "reject", do_promote },	    { "update_metrics", do_metrics }, { "tag", do_tag },
 		      { "untag", do_tag } };
-	mreg_ref ref;
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (strcmp(table[i].name, a->method))
-			continue;
-		int rc = with_writer(h, a, table[i].fn, &ref);
-		return rc < 0 ? rc : write_version_of(w, h, &ref);
-	}
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (!strcmp(table[i].name, a->method))
+			return with_writer(w, h, a, table[i].fn);
 	return 1;
 }
 

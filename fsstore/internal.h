@@ -57,6 +57,15 @@ struct mreg_registry {
 	char head_branch[256];
 	git_oid head_commit;
 	bool head_branch_known, head_commit_known;
+	/*
+	 * keep_state: a transaction's state, when it ends as what the files now
+	 * hold (loaded and unchanged, or the commit folded in and saved), is
+	 * kept here for the caller, with the mappings it borrows; freed with
+	 * the registry. The C API answers a write with it instead of reading
+	 * the model's state file again.
+	 */
+	bool keep_state;
+	mreg_state *kept;
 };
 
 /* ---- libgit2.c ------------------------------------------------------------ */
@@ -592,6 +601,7 @@ typedef struct {
 	mreg_event ev;
 	mreg_buf summary;	/* one line: newlines become spaces */
 	bool locked;
+	bool current;		/* st is what the state files hold: loaded, or the commit folded in and saved */
 } mreg_txn;
 /* begin is init and lock; a request checked before its lock (register) fills t->ev between the two */
 void mreg_txn_init(mreg_txn *t, mreg_registry *reg);

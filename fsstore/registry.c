@@ -252,6 +252,7 @@ void mreg_registry_free(mreg_registry *reg)
 		return;
 	reg->lockdepth = 1;	/* whatever is still held goes */
 	mreg_lock_release(reg);
+	mreg_state_free(reg->kept);	/* before the mappings it borrows */
 	mreg_cache_release_maps(reg);
 	mreg_odb_free(reg->lodb);
 	git_odb_free(reg->odb);

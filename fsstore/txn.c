@@ -68,6 +68,7 @@ void mreg_txn_init(mreg_txn *t, mreg_registry *reg)
 	t->reg = reg;
 	t->st = NULL;
 	t->locked = false;
+	t->current = false;
 	mreg_event_init(&t->ev);
 	mreg_buf_init(&t->summary, 0);
 }
@@ -96,6 +97,7 @@ int mreg_txn_lock(mreg_txn *t, const char *model)
 				rc = mreg_cache_load_write(&t->st, reg, model);
 		}
 	}
+	t->current = rc == 0;
 	return rc;
 }
 
@@ -113,10 +115,18 @@ void mreg_txn_end(mreg_txn *t)
 	mreg_event_dispose(&t->ev);
 	mreg_event_init(&t->ev);
 	mreg_buf_dispose(&t->summary);
+	if (t->reg->keep_state) {	/* the last transaction's state, if current, for the caller */
+		mreg_state_free(t->reg->kept);
+		t->reg->kept = t->current ? t->st : NULL;
+		if (t->current)
+			t->st = NULL;
+	}
 	mreg_state_free(t->st);
 	t->st = NULL;
+	t->current = false;
 	if (t->locked) {
-		mreg_cache_release_maps(t->reg);
+		if (!t->reg->kept)	/* else they go with it, when the registry does */
+			mreg_cache_release_maps(t->reg);
 		mreg_lock_release(t->reg);
 		t->locked = false;
 	}
@@ -547,6 +557,7 @@ int mreg_txn_commit(mreg_txn *t, const mreg_addfile *extra, size_t nextra)
 	for (char *p = t->summary.ptr; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	t->current = false;	/* until the event is folded in and saved */
 	if ((rc = mreg_txn_envelope(t, ev)) < 0)
 		return rc;
 	if ((rc = mreg_event_serialize(&bytes, ev)) < 0)
@@ -566,6 +577,7 @@ int mreg_txn_commit(mreg_txn *t, const mreg_addfile *extra, size_t nextra)
 	}
 	if ((rc = mreg_fold_apply(t->st, ev)) < 0 || (rc = mreg_cache_save(reg, t->st, &tree)) < 0)
 		goto lag;
+	t->current = true;
 	rc = 0;
 	goto done;
 lag:

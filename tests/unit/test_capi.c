@@ -146,10 +146,63 @@ static void register_promote_get_list(void **state)
 	mreg_close(h);
 }
 
+/* A write's answer, byte for byte what a get of the same version answers after it. */
+static void answers_as_get(mreg_handle *h, const char *method, const char *args, const char *get_args)
+{
+	char *wrote = NULL, *got = NULL, *error = NULL;
+	assert_int_equal(mreg_call(h, method, args, &wrote, &error), 0);
+	assert_null(error);
+	assert_int_equal(mreg_call(h, "get", get_args, &got, &error), 0);
+	assert_null(error);
+	assert_string_equal(wrote, got);
+	mreg_free(wrote);
+	mreg_free(got);
+}
+
+/*
+ * A write answers from the state it ended with (what the state files now
+ * hold) instead of reading the model's file again: every kind of write,
+ * checked against a fresh read. The production version of the model moves
+ * too (a promotion archives the one before), and a tag that changes nothing
+ * writes nothing and still answers.
+ */
+static void writes_answer_as_a_fresh_read(void **state)
+{
+	(void)state;
+	mreg_handle *h = NULL;
+	char *error = NULL, args[512], state_args[128];
+	assert_int_equal(mreg_open(&h, regdir, 1, &error), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(args, sizeof(args), "{\"name\": \"Hex 8\", \"file\": \"%s\", \"metrics\": {\"elo\": %d}}", model,
+			 1500 + 10 * i);
+		snprintf(state_args, sizeof(state_args), "{\"model\": \"hex_8\", \"version\": %d}", i + 1);
+		answers_as_get(h, "register", args, state_args);
+	}
+	static const struct {
+		const char *method, *args, *get;
+	} writes[] = {
+		{ "promote", "{\"model\": \"hex_8\", \"version\": 1, \"to\": \"staging\"}", "{\"model\": \"hex_8\", \"version\": 1}" },
+		{ "promote", "{\"model\": \"hex_8\", \"version\": 1, \"to\": \"production\"}", "{\"model\": \"hex_8\", \"version\": 1}" },
+		{ "promote", "{\"model\": \"hex_8\", \"version\": 2, \"to\": \"staging\"}", "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "promote", "{\"model\": \"hex_8\", \"version\": 2, \"to\": \"production\"}", "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "update_metrics", "{\"model\": \"hex_8\", \"metrics\": {\"elo\": 1612.5, \"games_played\": 40}}",
+		  "{\"model\": \"hex_8\", \"version\": 3}" },
+		{ "tag", "{\"model\": \"hex_8\", \"version\": 2, \"tags\": [\"best\", \"cma\"]}", "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "tag", "{\"model\": \"hex_8\", \"version\": 2, \"tags\": [\"best\"]}", "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "untag", "{\"model\": \"hex_8\", \"version\": 2, \"tags\": [\"cma\"]}", "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "reject", "{\"model\": \"hex_8\", \"version\": 3}", "{\"model\": \"hex_8\", \"version\": 3}" },
+		{ "archive", "{\"model\": \"hex_8\", \"version\": 1}", "{\"model\": \"hex_8\", \"version\": 1}" },
+	};
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+		answers_as_get(h, writes[i].method, writes[i].args, writes[i].get);
+	mreg_close(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(register_promote_get_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(writes_answer_as_a_fresh_read, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,8 +248,9 @@ mreg_model *mreg_state_model(const mreg_state *st, const char *id)
 
 int mreg_state_model_add(mreg_model **out, mreg_state *st, const char *id)
 {
-	bool found;
-	size_t i = model_pos(st, id, &found);
+	bool found = false;
+	/* ids that come in order (a state file's rows) go at the end without a search */
+	size_t i = st->nmodels && strcmp(st->models[st->nmodels - 1]->id, id) < 0 ? st->nmodels : model_pos(st, id, &found);
 	if (found) {
 		*out = st->models[i];
 		return 0;

@@ -249,6 +249,13 @@ int mreg_state_adopt_model(mreg_state *st, char *buf, size_t len)
 
 static double number_at(const char *p, const char *end)
 {
+	/* digits alone (counts, clocks), up to 15 of them: exact as a double, the value strtod gives */
+	size_t d = 0;
+	uint64_t v = 0;
+	while (p + d < end && d < 16 && p[d] >= '0' && p[d] <= '9')
+		v = v * 10 + (uint64_t)(p[d++] - '0');
+	if (d && d < 16 && (p + d == end || !strchr("0123456789+-.eE", p[d]) || !p[d]))
+		return (double)v;
 	char tmp[40];
 	size_t n = 0;
 	while (p + n < end && n < sizeof(tmp) - 1 && p[n] && strchr("0123456789+-.eE", p[n]))

@@ -62,7 +62,10 @@ struct mreg_registry {
 	 * hold (loaded and unchanged, or the commit folded in and saved), is
 	 * kept here for the caller, with the mappings it borrows; freed with
 	 * the registry. The C API answers a write with it instead of reading
-	 * the model's state file again.
+	 * the model's state file again. While it lives no caller may release
+	 * every mapping (mreg_cache_release_maps), only those above a mark it
+	 * took itself; a transaction that commits other than by
+	 * mreg_txn_commit clears its current first.
 	 */
 	bool keep_state;
 	mreg_state *kept;

@@ -454,6 +454,7 @@ int mreg_append_events(mreg_registry *reg, mreg_event **evs, size_t n, const cha
 	}
 	char now[MREG_TIME_LEN + 1];
 	mreg_time_format(now, mreg_fs_now_usec());
+	t.current = false;	/* the batch is folded by a refresh, not into t.st: that is the state from before it */
 	if ((rc = mreg_txn_commit_batch(&tree, reg, bytes, (const char(*)[33])ids, n, files, nfiles, summary, now)) < 0)
 		goto done;
 	/* committed: mirror the new files as a single write does, then fold them in */

@@ -150,7 +150,10 @@ static void register_promote_get_list(void **state)
 static void answers_as_get(mreg_handle *h, const char *method, const char *args, const char *get_args)
 {
 	char *wrote = NULL, *got = NULL, *error = NULL;
-	assert_int_equal(mreg_call(h, method, args, &wrote, &error), 0);
+	int rc = mreg_call(h, method, args, &wrote, &error);
+	if (rc)
+		fprintf(stderr, "%s %s: %s\n", method, args, error);
+	assert_int_equal(rc, 0);
 	assert_null(error);
 	assert_int_equal(mreg_call(h, "get", get_args, &got, &error), 0);
 	assert_null(error);
@@ -172,6 +175,13 @@ static void writes_answer_as_a_fresh_read(void **state)
 	mreg_handle *h = NULL;
 	char *error = NULL, args[512], state_args[128];
 	assert_int_equal(mreg_open(&h, regdir, 1, &error), 0);
+	/* another model first and after, so that hex_8's row sits among others */
+	snprintf(args, sizeof(args), "{\"name\": \"Alpha\", \"file\": \"%s\", \"tags\": [\"x\"]}", model);
+	answers_as_get(h, "register", args, "{\"model\": \"alpha\", \"version\": 1}");
+	answers_as_get(h, "promote", "{\"model\": \"alpha\", \"version\": 1, \"to\": \"staging\"}",
+		       "{\"model\": \"alpha\", \"version\": 1}");
+	answers_as_get(h, "promote", "{\"model\": \"alpha\", \"version\": 1, \"to\": \"production\"}",
+		       "{\"model\": \"alpha\", \"version\": 1}");
 	for (int i = 0; i < 3; i++) {
 		snprintf(args, sizeof(args), "{\"name\": \"Hex 8\", \"file\": \"%s\", \"metrics\": {\"elo\": %d}}", model,
 			 1500 + 10 * i);
@@ -192,9 +202,21 @@ static void writes_answer_as_a_fresh_read(void **state)
 		{ "untag", "{\"model\": \"hex_8\", \"version\": 2, \"tags\": [\"cma\"]}", "{\"model\": \"hex_8\", \"version\": 2}" },
 		{ "reject", "{\"model\": \"hex_8\", \"version\": 3}", "{\"model\": \"hex_8\", \"version\": 3}" },
 		{ "archive", "{\"model\": \"hex_8\", \"version\": 1}", "{\"model\": \"hex_8\", \"version\": 1}" },
+		{ "update_metrics", "{\"model\": \"hex_8\", \"version\": 2, \"metrics\": {\"win_rate\": 0.1}, \"replace\": true}",
+		  "{\"model\": \"hex_8\", \"version\": 2}" },
+		{ "register", "{\"name\": \"Zeta\", \"file\": \"MODEL\", \"description\": \"last \\\"one\\\"\", "
+			      "\"tags\": [\"b\", \"a\"], \"training_config\": {\"lr\": 0.0003, \"layers\": [64, 64]}, "
+			      "\"metrics\": {\"elo\": 1234.5678901234, \"games_played\": 12}}",
+		  "{\"model\": \"zeta\", \"version\": 1}" },
+		{ "promote", "{\"model\": \"zeta\", \"version\": 1, \"to\": \"staging\"}", "{\"model\": \"zeta\", \"version\": 1}" },
+		{ "promote", "{\"model\": \"zeta\", \"version\": 1, \"to\": \"production\"}", "{\"model\": \"zeta\", \"version\": 1}" },
 	};
-	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
-		answers_as_get(h, writes[i].method, writes[i].args, writes[i].get);
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		const char *at = strstr(writes[i].args, "MODEL");
+		if (at)	/* the model file's path in place of MODEL */
+			snprintf(args, sizeof(args), "%.*s%s%s", (int)(at - writes[i].args), writes[i].args, model, at + 5);
+		answers_as_get(h, writes[i].method, at ? args : writes[i].args, writes[i].get);
+	}
 	mreg_close(h);
 }
 

@@ -291,12 +291,14 @@ static inline bool mreg_git_inflatable(size_t size, size_t avail)
 	return size / 1032 <= avail;
 }
 /*
- * A delta (dlen bytes) applied to base: *out (malloc'd, NUL after),
+ * (parse.c) A delta (dlen bytes) applied to base: *out (malloc'd, NUL after),
  * *outlen; ECORRUPT when it does not apply, or would make more than max
  * bytes (checked before anything is allocated).
  */
 int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
 			 const unsigned char *delta, size_t dlen, size_t max);
+/* One size of a delta's header (a 7-bit varint) at *p, which moves past it; false when it runs past end. */
+bool mreg_git_delta_size(size_t *out, const unsigned char **p, const unsigned char *end);
 /*
  * A pack received whole (len bytes: a bundle's) indexed as `git
  * index-pack` does it, then stored in packdir (mreg_git_pack_store; hex

@@ -389,6 +389,43 @@ done:
 	return NULL;
 }
 
+/*
+ * The first scan at entry i, offset *off: true when the thread's second
+ * half is taken here (its entries copied from i on, *off at the end). Past
+ * the middle before the thread's guess is known, it waits for it (a search
+ * of at most SPLIT_LOOK bytes), so that whether the halves are taken
+ * depends on the pack, not on which thread ran first.
+ */
+static bool take_ahead(ahead *a, indexer *ix, size_t i, uint64_t *off)
+{
+	uint64_t start = atomic_load_explicit(&a->start, memory_order_relaxed);
+	if (!start && *off >= ix->len / 2) {
+		pthread_mutex_lock(&a->mu);
+		while (!(start = atomic_load(&a->start)))
+			pthread_cond_wait(&a->cv, &a->mu);
+		pthread_mutex_unlock(&a->mu);
+	}
+	if (start == NO_START) {
+		pthread_join(a->tid, NULL);
+		a->started = false;
+		return false;
+	}
+	if (!start || *off < start)
+		return false;
+	/* the second half's: taken whole when this scan lands on its start (see scan_ahead) */
+	if (*off != start)
+		atomic_store(&a->stop, true);	/* a wrong guess: its scan is moot */
+	pthread_join(a->tid, NULL);
+	a->started = false;
+	if (*off != start || !a->ok || a->n != ix->n - i || a->spent > ix->budget)
+		return false;
+	memcpy(&ix->e[i], a->e, a->n * sizeof(*a->e));
+	ix->budget -= a->spent;
+	*off = a->e[a->n - 1].end;
+	atomic_fetch_add(&halves_taken, 1);
+	return true;
+}
+
 /* Pass one: every entry's bounds, CRC-32 and, for a whole object, id (hashed by the hasher). */
 static int scan(indexer *ix)
 {
@@ -410,36 +447,8 @@ static int scan(indexer *ix)
 		a.started = pthread_create(&a.tid, NULL, scan_ahead, &a) == 0;
 	for (size_t i = 0; i < ix->n && rc == 0; i++) {
 		ix_entry *e = &ix->e[i];
-		uint64_t start = a.started ? atomic_load_explicit(&a.start, memory_order_relaxed) : 0;
-		if (a.started && !start && off >= ix->len / 2) {
-			/*
-			 * past the middle before the thread's guess is known: wait for
-			 * it (a search of at most SPLIT_LOOK bytes), so that whether
-			 * the halves are taken depends on the pack, not on which
-			 * thread ran first
-			 */
-			pthread_mutex_lock(&a.mu);
-			while (!(start = atomic_load(&a.start)))
-				pthread_cond_wait(&a.cv, &a.mu);
-			pthread_mutex_unlock(&a.mu);
-		}
-		if (start == NO_START) {
-			pthread_join(a.tid, NULL);
-			a.started = false;
-		} else if (start && off >= start) {
-			/* the second half's: taken whole when this scan lands on its start (see scan_ahead) */
-			if (off != start)
-				atomic_store(&a.stop, true);	/* a wrong guess: its scan is moot */
-			pthread_join(a.tid, NULL);
-			a.started = false;
-			if (off == start && a.ok && a.n == ix->n - i && a.spent <= ix->budget) {
-				memcpy(e, a.e, a.n * sizeof(*e));
-				ix->budget -= a.spent;
-				off = a.e[a.n - 1].end;
-				atomic_fetch_add(&halves_taken, 1);
-				break;
-			}
-		}
+		if (a.started && take_ahead(&a, ix, i, &off))
+			break;
 		if ((rc = read_header(ix, e, off)) < 0)
 			break;
 		bool whole = e->type <= GIT_OBJECT_TAG;
@@ -526,7 +535,6 @@ static size_t first_kid(const indexer *ix, const uint32_t *kids, size_t n, bool 
 }
 
 static int descend(indexer *ix, size_t i, const unsigned char *data, size_t len, int depth, size_t held);
-static bool delta_size(size_t *out, const unsigned char **p, const unsigned char *end);
 
 /* Delta k applied to its base (i's data), its id taken, and its own deltas after it; held: the chain's bytes. */
 static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data, size_t len, int depth, size_t held)
@@ -539,7 +547,7 @@ static int apply_kid(indexer *ix, size_t i, size_t k, const unsigned char *data,
 	int rc = inflate_entry(&delta, &cap, &used, ix, e);
 	size_t room = MAX_CHAIN_BYTES - held < MAX_INDEXED ? MAX_CHAIN_BYTES - held : MAX_INDEXED, src, dst;
 	const unsigned char *p = delta;
-	if (rc == 0 && delta_size(&src, &p, delta + e->size) && delta_size(&dst, &p, delta + e->size) && dst > room)
+	if (rc == 0 && mreg_git_delta_size(&src, &p, delta + e->size) && mreg_git_delta_size(&dst, &p, delta + e->size) && dst > room)
 		rc = damaged(e, "is a delta that would make more than 128 MiB, or more than its chain may hold (1 GiB)");
 	if (rc == 0 && (rc = mreg_git_delta_apply(&out, &outlen, data, len, delta, (size_t)e->size, room)) == MREG_ECORRUPT)
 		rc = damaged(e, "is a delta that does not apply to its base");
@@ -752,72 +760,4 @@ int mreg_git_index_pack_mem(mreg_buf *idx, int64_t **keys, mreg_git_key_fn key, 
 	}
 	free(rows);
 	return rc;
-}
-
-/* A 7-bit varint of a delta header. */
-static bool delta_size(size_t *out, const unsigned char **p, const unsigned char *end)
-{
-	size_t v = 0;
-	int shift = 0;
-	do {
-		if (*p >= end || shift > 56)
-			return false;
-		v |= (size_t)(**p & 0x7f) << shift;
-		shift += 7;
-	} while (*(*p)++ & 0x80);
-	*out = v;
-	return true;
-}
-
-int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
-			 const unsigned char *d, size_t dlen, size_t max)
-{
-	const unsigned char *p = d, *end = d + dlen;
-	size_t src, dst;
-	if (!delta_size(&src, &p, end) || !delta_size(&dst, &p, end) || src != baselen || dst > max)
-		return MREG_ECORRUPT;
-	unsigned char *buf = malloc(dst + 1), *w = buf;
-	if (!buf)
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	while (p < end) {
-		unsigned char op = *p++;
-		if (op & 0x80) {
-			size_t off = 0, n = 0;
-			for (int i = 0; i < 4; i++)
-				if (op & (1 << i)) {
-					if (p >= end)
-						goto bad;
-					off |= (size_t)*p++ << (8 * i);
-				}
-			for (int i = 0; i < 3; i++)
-				if (op & (0x10 << i)) {
-					if (p >= end)
-						goto bad;
-					n |= (size_t)*p++ << (8 * i);
-				}
-			if (!n)
-				n = 0x10000;
-			if (off > baselen || n > baselen - off || n > dst - (size_t)(w - buf))
-				goto bad;
-			memcpy(w, base + off, n);
-			w += n;
-		} else if (op) {
-			if (op > end - p || op > dst - (size_t)(w - buf))
-				goto bad;
-			memcpy(w, p, op);
-			w += op;
-			p += op;
-		} else {
-			goto bad;
-		}
-	}
-	if ((size_t)(w - buf) != dst)
-		goto bad;
-	buf[dst] = '\0';
-	*out = buf;
-	*outlen = dst;
-	return 0;
-bad:
-	free(buf);
-	return MREG_ECORRUPT;
 }

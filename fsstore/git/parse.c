@@ -1,6 +1,7 @@
 /*
  * git's formats as mreg's reader and indexer read them: the one parser of
- * pack indexes, of pack entry headers and of tree objects.
+ * pack indexes, of pack entry headers and of tree objects, and the one
+ * place deltas are applied.
  *
  * Pack layout (git's pack-format): "PACK", version 2 or 3, count; then per
  * entry a header (type in bits 4-6 of the first byte, size in 4 + 7n bits),
@@ -182,4 +183,74 @@ bool mreg_git_tree_find(mreg_git_tree_entry *out, const char *data, size_t len, 
 		if (out->len == n && !memcmp(out->name, name, n))
 			return true;
 	return false;
+}
+
+/* ---- deltas --------------------------------------------------------------- */
+
+/* A 7-bit varint of a delta header. */
+bool mreg_git_delta_size(size_t *out, const unsigned char **p, const unsigned char *end)
+{
+	size_t v = 0;
+	int shift = 0;
+	do {
+		if (*p >= end || shift > 56)
+			return false;
+		v |= (size_t)(**p & 0x7f) << shift;
+		shift += 7;
+	} while (*(*p)++ & 0x80);
+	*out = v;
+	return true;
+}
+
+int mreg_git_delta_apply(unsigned char **out, size_t *outlen, const unsigned char *base, size_t baselen,
+			 const unsigned char *d, size_t dlen, size_t max)
+{
+	const unsigned char *p = d, *end = d + dlen;
+	size_t src, dst;
+	if (!mreg_git_delta_size(&src, &p, end) || !mreg_git_delta_size(&dst, &p, end) || src != baselen || dst > max)
+		return MREG_ECORRUPT;
+	unsigned char *buf = malloc(dst + 1), *w = buf;
+	if (!buf)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	while (p < end) {
+		unsigned char op = *p++;
+		if (op & 0x80) {
+			size_t off = 0, n = 0;
+			for (int i = 0; i < 4; i++)
+				if (op & (1 << i)) {
+					if (p >= end)
+						goto bad;
+					off |= (size_t)*p++ << (8 * i);
+				}
+			for (int i = 0; i < 3; i++)
+				if (op & (0x10 << i)) {
+					if (p >= end)
+						goto bad;
+					n |= (size_t)*p++ << (8 * i);
+				}
+			if (!n)
+				n = 0x10000;
+			if (off > baselen || n > baselen - off || n > dst - (size_t)(w - buf))
+				goto bad;
+			memcpy(w, base + off, n);
+			w += n;
+		} else if (op) {
+			if (op > end - p || op > dst - (size_t)(w - buf))
+				goto bad;
+			memcpy(w, p, op);
+			w += op;
+			p += op;
+		} else {
+			goto bad;
+		}
+	}
+	if ((size_t)(w - buf) != dst)
+		goto bad;
+	buf[dst] = '\0';
+	*out = buf;
+	*outlen = dst;
+	return 0;
+bad:
+	free(buf);
+	return MREG_ECORRUPT;
 }

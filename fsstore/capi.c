@@ -295,10 +295,12 @@ static int with_writer(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a, w
 		reg->keep_state = true;
 		rc = fn(reg, a, &ref);
 	}
-	if (rc == 0 && reg->kept && mreg_query_version(&m, &v, reg->kept, &ref) == 0)
+	if (rc >= 0 && reg->kept && mreg_query_version(&m, &v, reg->kept, &ref) == 0) {
 		mreg_version_write(w, NULL, m, v);
-	else if (rc == 0)
+		rc = 0;
+	} else if (rc >= 0) {
 		rc = write_version_of(w, h, &ref);
+	}
 	mreg_registry_free(reg);
 	return rc;
 }

@@ -33,8 +33,8 @@
  * with the commit HEAD was at). A later gc leaves the base as it is and
  * packs only what lies outside it (git pack-objects --keep-pack; its walk
  * stops at that commit, all of whose history the base holds), deltas
- * searched anew among those objects,
- * as long as the other packs together are smaller than the base; once they
+ * searched anew among those objects, as long as the other packs together
+ * are smaller than the base; once they
  * are not (or with --full, or when the base is gone), gc packs everything
  * again and that pack is the next base. Each object is then searched
  * O(1) times over its life, and a gc of a large registry costs what was
@@ -323,13 +323,6 @@ static int prune_cutoff(int64_t *out, mreg_registry *reg)
 }
 
 /*
- * The kept objects packed by stock git (pack-objects, deltas computed anew,
- * on every core) in MREG_PACK_TMP, then moved into objects/pack, durably.
- * libgit2's pack builder, which did this before, took 4 to 5 times as long
- * (a single thread) for a pack a tenth larger: 8.8 s against 2.5 s at
- * 100,000 events, 93 s against 21 s (git gc's own) at a million.
- */
-/*
  * The base linked into the temporary object directory: git pack-objects
  * leaves out what a pack holds (--keep-pack) only for a pack of its own
  * object directory, not of an alternate. false when it cannot be linked.
@@ -348,6 +341,15 @@ static bool link_base(mreg_registry *reg, const char *objdir, const char *base)
 	return ok;
 }
 
+/*
+ * The kept objects packed by stock git (pack-objects, deltas computed anew,
+ * on every core) in MREG_PACK_TMP, then moved into objects/pack, durably.
+ * libgit2's pack builder, which did this before, took 4 to 5 times as long
+ * (a single thread) for a pack a tenth larger: 8.8 s against 2.5 s at
+ * 100,000 events, 93 s against 21 s (git gc's own) at a million. With a
+ * base (*base), only what lies outside it; *base is set to NULL when the
+ * base cannot be linked, and the gc is a full one.
+ */
 static int write_new_pack(char name[41], gc_tips *g, const char **base, const git_oid *stop)
 {
 	mreg_registry *reg = g->reg;
@@ -372,10 +374,6 @@ static int write_new_pack(char name[41], gc_tips *g, const char **base, const gi
 	free(gitpack);
 	if (rc < 0)
 		goto done;
-	char *argv[] = { "env", tmpobj, alt, "git", "--git-dir", reg->gitdir, "-c",
-			 reg->fsync ? "core.fsync=pack,pack-metadata" : "core.fsync=none", "-c", "core.fsyncMethod=fsync",
-			 "pack-objects", "--revs", "--non-empty", "--keep-true-parents", "--delta-base-offset",
-			 "--no-reuse-delta", "-q", prefix, NULL, NULL };
 	if (*base && !link_base(reg, objdir, *base))
 		*base = NULL;	/* a full gc, then: the walk goes all the way */
 	if (*base) {	/* what the base holds is left out, and the walk stops where all is in it */
@@ -383,9 +381,11 @@ static int write_new_pack(char name[41], gc_tips *g, const char **base, const gi
 		if (stop)
 			mreg_buf_printf(&g->revs, "^%s\n", git_oid_tostr(hex, sizeof(hex), stop));
 		snprintf(keep, sizeof(keep), "--keep-pack=pack-%s.pack", *base);
-		argv[sizeof(argv) / sizeof(argv[0]) - 3] = keep;
-		argv[sizeof(argv) / sizeof(argv[0]) - 2] = prefix;
 	}
+	char *argv[] = { "env", tmpobj, alt, "git", "--git-dir", reg->gitdir, "-c",
+			 reg->fsync ? "core.fsync=pack,pack-metadata" : "core.fsync=none", "-c", "core.fsyncMethod=fsync",
+			 "pack-objects", "--revs", "--non-empty", "--keep-true-parents", "--delta-base-offset",
+			 "--no-reuse-delta", "-q", *base ? keep : prefix, *base ? prefix : NULL, NULL };
 	if (mreg_remote_run(&out, &err, reg->gitdir, argv, g->revs.size ? g->revs.ptr : "") < 0) {
 		rc = mreg_error_set(MREG_ERROR, "cannot pack the history of '%s': git pack-objects: %s", reg->path,
 				    err.size ? err.ptr : mreg_error_last());
@@ -592,6 +592,20 @@ done:
 	return rc;
 }
 
+/* A full gc's pack recorded as the next base, with the commit HEAD was at when walked (zero: none). */
+static void record_base(mreg_registry *reg, const char *name, const git_oid *head)
+{
+	char line[100], hex[GIT_OID_HEXSZ + 1] = "";
+	if (!git_oid_is_zero(head))
+		git_oid_tostr(hex, sizeof(hex), head);
+	snprintf(line, sizeof(line), "%s\n%s%s", name, hex, hex[0] ? "\n" : "");
+	char *path = mreg_strfmt("%sgc-base", reg->mregdir);
+	/* a name lost in a crash only makes the next gc a full one */
+	if (!path || mreg_fs_write_atomic(path, line, strlen(line), false) < 0)
+		mreg_error_clear();
+	free(path);
+}
+
 /* The ids of the pack called name (40 hex) added to kept. */
 static int keep_ids(mreg_git_oidset *kept, mreg_registry *reg, const char *name)
 {
@@ -650,16 +664,8 @@ int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg,
 	if ((name[0] && (rc = keep_ids(&kept, reg, name)) < 0) ||
 	    (rc = prune_packs(reg, &kept, name, incremental ? base : NULL, cutoff)) < 0)
 		goto done;
-	free(path);
-	path = NULL;
-	/* a full gc's pack is the next base; a name lost in a crash only makes the next gc a full one */
-	char line[100], hex[GIT_OID_HEXSZ + 1] = "";
-	if (!git_oid_is_zero(&g.head))	/* HEAD as the walk found it, not as it may be now */
-		git_oid_tostr(hex, sizeof(hex), &g.head);
-	snprintf(line, sizeof(line), "%s\n%s%s", name, hex, hex[0] ? "\n" : "");
-	if (!incremental && (path = mreg_strfmt("%sgc-base", reg->mregdir)) &&
-	    mreg_fs_write_atomic(path, line, strlen(line), false) < 0)
-		mreg_error_clear();
+	if (!incremental)	/* the next base, with HEAD as the walk found it, not as it may be now */
+		record_base(reg, name, &g.head);
 	prune_loose(reg, &kept, cutoff);
 	sweep_fetches(reg);
 	free(path);

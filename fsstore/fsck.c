@@ -1,12 +1,13 @@
 /*
  * mreg fsck: check everything that can be checked, report every problem.
  *
- * Events: read as every command reads them; each file the fold leaves out
- * (quarantined: a name that is not its hash, a bad schema, a link, a forged
- * clock) is a problem, and every event's references name registrations in
- * the log. Artifacts: each committed file hashes to its name, each Git LFS
- * pointer's bytes are in .git/lfs and hash to the name, marked filter=lfs,
- * with a right work tree copy. The fold: a fresh fold of the whole log
+ * Events: read and folded as refresh --full folds them, streamed; each file
+ * the fold leaves out (quarantined: a name that is not its hash, a bad
+ * schema, a link, a forged clock) is a problem, each event comes after the
+ * one before in the log's order, and every event's references name
+ * registrations in the log. Artifacts: each committed file hashes to its
+ * name, each Git LFS pointer's bytes are in .git/lfs and hash to the name,
+ * marked filter=lfs, with a right work tree copy. The fold: a fresh fold of the whole log
  * passes the invariants after every event, every version's file is in the
  * tree, and the state files on disk say the same bytes. The mirror: the
  * work tree and index match HEAD.
@@ -19,16 +20,26 @@
 #include <string.h>
 #include <xxhash.h>
 
+/* A reference an event makes to a registration: offsets into fsck.notes. */
+typedef struct {
+	size_t event, model, key;
+	mreg_event_type type;
+} ref_note;
+
 typedef struct {
 	mreg_registry *reg;
 	mreg_fsck_cb cb;
 	void *payload;
 	size_t n;
-	mreg_event **evs;
-	size_t nevs, aevs;
+	mreg_state *st;		/* the fold of HEAD, built as the events stream by */
+	bool fold_failed;	/* an event the fold refused: a problem, not an error of fsck's */
+	mreg_event last;	/* the clock and id of the event folded last */
+	mreg_buf notes;		/* what check_refs needs of the events, as NUL-ended strings */
+	ref_note *refs;		/* each reference an event makes, in fold order */
+	size_t nrefs, arefs;
+	size_t *regs;		/* where each registration's id starts in notes */
+	size_t nregs, aregs;
 	const char *prefix;	/* of the tree being walked: "artifacts/" */
-	char **named;		/* event files left out as they were read */
-	size_t nnamed;
 	char **marks;		/* paths .gitattributes marks filter=lfs */
 	size_t nmarks;
 	char **lfs;		/* paths holding a Git LFS pointer, and the pointers */
@@ -266,31 +277,91 @@ static int cmp_id(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Room for one more of size bytes in *p, which holds n of *a: doubled when full. */
+static bool room(void *p, size_t *a, size_t n, size_t size)
+{
+	if (n < *a)
+		return true;
+	size_t more = *a ? *a * 2 : 1024;
+	void *q = realloc(*(void **)p, more * size);
+	if (!q)
+		return false;
+	*(void **)p = q;
+	*a = more;
+	return true;
+}
+
+/* s kept in f->notes; its offset, or SIZE_MAX when out of memory. */
+static size_t note(fsck *f, const char *s)
+{
+	size_t at = f->notes.size;
+	return mreg_buf_put(&f->notes, s, strlen(s) + 1) < 0 ? SIZE_MAX : at;
+}
+
+/* What check_refs needs of ev, noted as the fold streams by: its id if a registration, else its references. */
+static int note_refs(fsck *f, const mreg_event *ev)
+{
+	if (ev->type == MREG_EV_REGISTERED) {
+		if (!room(&f->regs, &f->aregs, f->nregs, sizeof(*f->regs)))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		f->regs[f->nregs++] = note(f, ev->id);
+		return mreg_buf_oom(&f->notes) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	}
+	const char *refs[2] = { mreg_event_has_version(ev) ? ev->ref : NULL,
+				mreg_event_body_str(ev, ev->type == MREG_EV_COMPARISON ? "b_ref"
+							: ev->type == MREG_EV_ROLLBACK ? "from_ref" : "") };
+	for (size_t k = 0; k < 2; k++) {
+		if (!refs[k])
+			continue;
+		if (!room(&f->refs, &f->arefs, f->nrefs, sizeof(*f->refs)))
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		f->refs[f->nrefs++] = (ref_note){ note(f, ev->id), note(f, ev->model ? ev->model : ""), note(f, refs[k]),
+						  ev->type };
+	}
+	return mreg_buf_oom(&f->notes) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+}
+
+/*
+ * Each event of the fold, checked to come after the one before in the log's
+ * order (clock, then id: mreg_event_cmp), which the streamed fold reaches
+ * from the heads of the files, noted for check_refs, then applied. A
+ * refusal of the fold's is a problem fsck reports.
+ */
+static int fold_one(const mreg_event *ev, void *arg)
+{
+	fsck *f = arg;
+	if (f->last.id[0] && mreg_event_cmp(&f->last, ev) >= 0) {
+		char *m = mreg_strfmt("event %s is folded after event %s, which the log's order puts after it", ev->id,
+				      f->last.id);
+		problem(f, m ? m : "an event is folded out of the log's order");
+		free(m);
+	}
+	f->last.clock = ev->clock;
+	memcpy(f->last.id, ev->id, sizeof(f->last.id));
+	int rc = note_refs(f, ev);
+	if (rc == 0 && (rc = mreg_fold_apply_bulk(f->st, ev)) < 0)
+		f->fold_failed = true;
+	return rc;
+}
+
 /* Events that name a version whose registration is not in the log (deleted, or never there). */
 static void check_refs(fsck *f)
 {
-	const char **regs = calloc(f->nevs + 1, sizeof(*regs));
-	size_t n = 0;
+	const char **regs = calloc(f->nregs + 1, sizeof(*regs));
 	if (!regs)
 		return;
-	for (size_t i = 0; i < f->nevs; i++)
-		if (f->evs[i]->type == MREG_EV_REGISTERED)
-			regs[n++] = f->evs[i]->id;
-	qsort(regs, n, sizeof(*regs), cmp_id);
-	for (size_t i = 0; i < f->nevs; i++) {
-		const mreg_event *ev = f->evs[i];
-		const char *refs[2] = { ev->type != MREG_EV_REGISTERED && mreg_event_has_version(ev) ? ev->ref : NULL,
-					mreg_event_body_str(ev, ev->type == MREG_EV_COMPARISON ? "b_ref"
-								: ev->type == MREG_EV_ROLLBACK ? "from_ref" : "") };
-		for (size_t k = 0; k < 2; k++) {
-			const char *key = refs[k];
-			if (key && !bsearch(&key, regs, n, sizeof(*regs), cmp_id)) {
-				char *m = mreg_strfmt("event %s (%s of '%s') names registration %s, which is not in the log",
-						      ev->id, mreg_event_type_name(ev->type), ev->model, key);
-				problem(f, m ? m : "event names a missing registration");
-				free(m);
-			}
-		}
+	for (size_t i = 0; i < f->nregs; i++)
+		regs[i] = f->notes.ptr + f->regs[i];
+	qsort(regs, f->nregs, sizeof(*regs), cmp_id);
+	for (size_t i = 0; i < f->nrefs; i++) {
+		const ref_note *r = &f->refs[i];
+		const char *key = f->notes.ptr + r->key;
+		if (bsearch(&key, regs, f->nregs, sizeof(*regs), cmp_id))
+			continue;
+		char *m = mreg_strfmt("event %s (%s of '%s') names registration %s, which is not in the log",
+				      f->notes.ptr + r->event, mreg_event_type_name(r->type), f->notes.ptr + r->model, key);
+		problem(f, m ? m : "event names a missing registration");
+		free(m);
 	}
 	free(regs);
 }
@@ -313,28 +384,17 @@ static void check_version_file(fsck *f, git_tree *tree, const mreg_version *v, c
 	free(m);
 }
 
-static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree, mreg_state *st)
+/* After the fold (f->st, whole): its invariants, the references, each version's file, the state files on disk. */
+static void check_fold(fsck *f, git_tree *git_tree_head, const git_oid *tree)
 {
 	char stamp[41], head[41];
 	mreg_buf b = MREG_BUF_INIT;
-	size_t left_out = st->nquarantined;	/* named already, as the events were read */
+	mreg_state *st = f->st;
 
-	for (size_t i = 0; i <= f->nevs; i++)
-		if ((i < f->nevs ? mreg_fold_apply_bulk(st, f->evs[i]) : mreg_state_check_all(st)) < 0) {
-			problem(f, mreg_error_last());
-			mreg_state_free(st);
-			return;
-		}
-	/* events that parse but that the fold leaves out (a forged clock) */
-	if (st->nquarantined > left_out)
-		for (size_t i = 0; i < st->nquarantined; i++) {
-			bool named = false;
-			for (size_t k = 0; k < f->nnamed && !named; k++)
-				named = !strcmp(f->named[k], st->quarantined[i].path);
-			if (!named)
-				problemf(f, "event file '%s' is left out of the fold: %s", st->quarantined[i].path,
-					 st->quarantined[i].problem);
-		}
+	if (mreg_state_check_all(st) < 0) {
+		problem(f, mreg_error_last());
+		return;
+	}
 	check_refs(f);
 	for (size_t i = 0; i < st->nmodels; i++) {
 		mreg_model *m = st->models[i];
@@ -433,19 +493,26 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		return rc;
 	if (git_tree_lookup(&tree, reg->repo, &tree_id) < 0)
 		return mreg_libgit2_error("cannot read the tree of", reg->path);
-	/* the events as every command reads them: what is left out, and why, is a problem here */
-	mreg_state *st = NULL;
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_read(&f.evs, &f.nevs, st, reg, &tree_id)) < 0) {
-		mreg_state_free(st);
+	/*
+	 * The events as every command reads them, folded as they stream by
+	 * (refresh --full's fold): each file left out, as it was read or by
+	 * the fold (a forged clock), and why, is a problem here.
+	 */
+	char *refused = NULL;	/* why the fold stopped at an event */
+	if ((rc = mreg_state_new(&f.st)) == 0 && (rc = mreg_events_fold(reg, &tree_id, f.st, fold_one, &f)) < 0 &&
+	    f.fold_failed && (refused = mreg_strdup(mreg_error_last())))
+		rc = 0;
+	if (rc < 0) {
+		mreg_state_free(f.st);
+		free(f.regs);
+		free(f.refs);
+		mreg_buf_dispose(&f.notes);
 		git_tree_free(tree);
 		return rc;
 	}
-	f.named = calloc(st->nquarantined + 1, sizeof(*f.named));
-	for (size_t i = 0; i < st->nquarantined; i++) {
-		problemf(&f, "event file '%s' is left out of the fold: %s", st->quarantined[i].path, st->quarantined[i].problem);
-		if (f.named)
-			f.named[f.nnamed++] = st->quarantined[i].path;
-	}
+	for (size_t i = 0; i < f.st->nquarantined; i++)
+		problemf(&f, "event file '%s' is left out of the fold: %s", f.st->quarantined[i].path,
+			 f.st->quarantined[i].problem);
 	walk_subtree(&f, tree, "artifacts", check_artifact_entry);
 	git_tree_entry *blobs = NULL;
 	if (git_tree_entry_bypath(&blobs, tree, "blobs") == 0)	/* pointers of large files from before .git/lfs */
@@ -459,13 +526,18 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		problemf(&f, "HEAD tracks '%s', which mreg keeps for derived state files (git rm --cached it)%s", "state", NULL);
 	git_tree_entry_free(tracked);
 	git_error_clear();
-	check_fold(&f, tree, &tree_id, st);
+	if (refused)
+		problem(&f, refused);
+	else
+		check_fold(&f, tree, &tree_id);
 	if (reg->workdir && !reg->lean)
 		check_mirror(&f);
 	git_tree_free(tree);
-	free(f.named);
-	mreg_state_free(st);
-	mreg_events_free(f.evs, f.nevs);
+	free(refused);
+	mreg_state_free(f.st);
+	free(f.regs);
+	free(f.refs);
+	mreg_buf_dispose(&f.notes);
 	for (size_t i = 0; i < f.nmarks; i++)
 		free(f.marks[i]);
 	free(f.marks);

@@ -15,7 +15,8 @@
 #
 #   sh tests/bench/scale.sh MREG BENCH_LIB [READFLOOR]
 #   READFLOOR (tests/bench/readfloor.c): also the floor under the cold fold,
-#   the event files read and inflated with nothing done with them
+#   the event files read and inflated with nothing done with them, and read
+#   once and parsed by cJSON
 #   SCALE_MODELS="1 10 100 1000"   the sizes, in models of 1,000 events
 #   BENCH_TMPDIR=DIR               where the registries go (a real disk)
 set -u
@@ -149,6 +150,7 @@ row "refresh --full (cold fold)" "time.fold_@" 0
 row "  peak memory of it (MB)" "rss.fold_@" 0
 row "  floor: each event file read once" "time.readfloor_@_once" 0
 row "  floor: read as the fold reads them" "time.readfloor_@_fold" 0
+row "  floor: read once, parsed by cJSON" "time.readfloor_@_parse" 0
 row "fsck" "time.fsck_@" 0
 row "backup create" "time.backup_@" 0
 row "restore-from" "time.restore_@" 0

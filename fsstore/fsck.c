@@ -496,11 +496,15 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	/*
 	 * The events as every command reads them, folded as they stream by
 	 * (refresh --full's fold): each file left out, as it was read or by
-	 * the fold (a forged clock), and why, is a problem here.
+	 * the fold (a forged clock), and why, is a problem here. So is what
+	 * stops the fold: an event it refuses, or one it cannot read (a
+	 * missing object), which is reported as the one problem of the fold;
+	 * the files past it in the fold's order are not read.
 	 */
-	char *refused = NULL;	/* why the fold stopped at an event */
+	char *stopped = NULL;	/* why the fold stopped */
 	if ((rc = mreg_state_new(&f.st)) == 0 && (rc = mreg_events_fold(reg, &tree_id, f.st, fold_one, &f)) < 0 &&
-	    f.fold_failed && (refused = mreg_strdup(mreg_error_last())))
+	    (f.fold_failed || rc == MREG_ECORRUPT || rc == MREG_ENOTFOUND) &&
+	    (stopped = mreg_strdup(mreg_error_last())))
 		rc = 0;
 	if (rc < 0) {
 		mreg_state_free(f.st);
@@ -526,14 +530,14 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		problemf(&f, "HEAD tracks '%s', which mreg keeps for derived state files (git rm --cached it)%s", "state", NULL);
 	git_tree_entry_free(tracked);
 	git_error_clear();
-	if (refused)
-		problem(&f, refused);
+	if (stopped)
+		problem(&f, stopped);
 	else
 		check_fold(&f, tree, &tree_id);
 	if (reg->workdir && !reg->lean)
 		check_mirror(&f);
 	git_tree_free(tree);
-	free(refused);
+	free(stopped);
 	mreg_state_free(f.st);
 	free(f.regs);
 	free(f.refs);

@@ -182,7 +182,7 @@ check "(l) the same files left out, for the same reasons" cmp "$T/f1/q" "$T/f4/q
 check "(l) byte-identical state files" diff -r "$T/f1/state" "$T/f4/state"
 expect_eq "(l) the edited one is left out of the fold" "$(jq .events "$R4/state/registry.json")" $((before - 1))
 expect_eq "(l) the tag in another layout is folded" "$("$MREG" -C "$R4" --json show t1:1 | jq -c .tags)" '["compact"]'
-# fsck folds the log (streamed, checking each event comes after the one before) and compares: the same files
+# fsck folds the log as refresh --full does (the same code: it cannot tell this fold's files wrong) and names the three files
 "$MREG" -C "$R4" fsck >/dev/null 2>"$T/l.fsck"
 expect_eq "(l) fsck names the three files and nothing else" "$(grep -c . "$T/l.fsck") $(grep -c 'left out of the fold' "$T/l.fsck")" "3 3"
 # a repack with deltas (as a gc makes): the first pass resolves them for the heads; the same state
@@ -203,5 +203,8 @@ expect_eq "(l) one thread: a missing object stops the fold" "$(cat "$T/g1/rc")" 
 expect_eq "(l) four threads: the same" "$(cat "$T/g4/rc")" 1
 check "(l) the error names the object" grep -q "$victim" "$T/g1/err"
 check "(l) the same error either way" cmp "$T/g1/err" "$T/g4/err"
+"$MREG" -C "$R4" fsck >/dev/null 2>"$T/l.fsck2"
+expect_eq "(l) fsck: a missing object is a problem, exit 1" "$?" 1
+check "(l) fsck names the missing object in one line" grep -q "^mreg: fsck: .*$victim" "$T/l.fsck2"
 
 finish

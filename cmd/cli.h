@@ -160,5 +160,7 @@ void cli_alloc_long_running(void);
 int cli_command_at(int argc, char **argv);
 /* main.c: register, promote, archive, reject, update-metrics, tag, untag */
 bool cli_writes_one_event(const char *command);
+/* main.c: the command (argv[0], its arguments after it) folds the whole log: fsck, restore-from, clone, refresh --full */
+bool cli_folds_whole_log(int argc, char **argv);
 
 #endif

@@ -482,6 +482,18 @@ bool cli_writes_one_event(const char *command)
 	return false;
 }
 
+bool cli_folds_whole_log(int argc, char **argv)
+{
+	if (argc < 1)
+		return false;
+	if (!strcmp(argv[0], "fsck") || !strcmp(argv[0], "restore-from") || !strcmp(argv[0], "clone"))
+		return true;
+	for (int k = 1; k < argc && !strcmp(argv[0], "refresh"); k++)
+		if (!strcmp(argv[k], "--full"))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	cli_globals g = { NULL, false };

@@ -2,7 +2,8 @@
 # The release binary's allocator (cmd/alloc.c): jemalloc, linked in, which
 # prints its settings at exit when MALLOC_CONF asks. A command that reads
 # keeps what it frees (decay off) and its heap on small pages; a command
-# that writes one event puts its heap on huge pages; watch and sync
+# that writes one event, or folds the whole log (fsck, restore-from, clone,
+# refresh --full), puts its heap on huge pages; watch and sync
 # --every, which run until stopped, hand freed memory back after 10 s, on
 # a thread of jemalloc's own. The global options before the command word
 # do not change which. (The sanitizer build has its own allocator: this
@@ -51,6 +52,13 @@ expect_eq "a one-event write: decay off" "$(decay "$T/write")" -1
 settings write2 "$F" --json --registry-dir "$R" untag sq:1 nightly
 settings write3 "$F" --registry-dir="$R" update-metrics sq:1 elo=1500
 settings read2 "$F" -C "$R" show tag
+settings fsck "$F" -C "$R" fsck
+settings full "$F" -C "$R" refresh --full
+settings refresh "$F" -C "$R" refresh
+git -C "$R" config mreg.backupDir "$T/bk"
+settings bundle "$F" -C "$R" backup create -r alloc
+settings restore "$F" restore-from "$(ls "$T"/bk/*.bundle | head -1)" "$T/restored"
+check "restored" test -d "$T/restored/.git"
 # jemalloc says "not supported" where the kernel offers no transparent huge pages
 if [ "$(thp "$T/read")" = "not supported" ]; then
 	echo "# skipped: no transparent huge pages here, so no heap on them to check"
@@ -60,6 +68,11 @@ else
 	expect_eq "a one-event write after global options: huge pages" "$(thp "$T/write2")" always
 	expect_eq "update-metrics after --registry-dir=: huge pages" "$(thp "$T/write3")" always
 	expect_eq "a read whose argument is a write's name: small pages" "$(thp "$T/read2")" default
+	expect_eq "fsck, which folds the whole log: huge pages" "$(thp "$T/fsck")" always
+	expect_eq "refresh --full: huge pages" "$(thp "$T/full")" always
+	expect_eq "restore-from: huge pages" "$(thp "$T/restore")" always
+	expect_eq "a refresh that folds only what is new: small pages" "$(thp "$T/refresh")" default
+	expect_eq "backup create: small pages" "$(thp "$T/bundle")" default
 fi
 
 # stopped: a long-running command's settings, as it printed them at exit, into $T/NAME

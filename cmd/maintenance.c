@@ -54,9 +54,9 @@ int cmd_fsck(cli_globals *g, int argc, char **argv)
 	if ((rc = cli_open_noargs(&reg, &a, g, "fsck", argc, argv)))
 		return rc;
 	rc = mreg_fsck(&n, reg, fsck_report, NULL);
-	if (rc == MREG_ECORRUPT) {
+	if (rc == MREG_ECORRUPT && n) {
 		rc = 1;	/* one line per problem is the report */
-	} else if (rc < 0) {
+	} else if (rc < 0) {	/* fsck could not finish (a missing object): the error, in one line */
 		rc = cli_fail(rc);
 	} else if (!g->json) {
 		printf("ok: %s is consistent\n", mreg_registry_path(reg));

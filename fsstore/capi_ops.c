@@ -173,7 +173,9 @@ static int m_fsck(mreg_jsonw *w, mreg_handle *h, const mreg_call_args *a)
 	(void)a;
 	if (!problems)
 		return mreg_error_set(MREG_ERROR, "out of memory");
-	if ((rc = mreg_fsck(&n, mreg_handle_reader(h), collect_problem, problems)) == 0) {
+	/* problems found are the answer (ok false); an fsck that could not finish is an error */
+	if ((rc = mreg_fsck(&n, mreg_handle_reader(h), collect_problem, problems)) == 0 || (rc == MREG_ECORRUPT && n)) {
+		rc = 0;
 		mreg_jsonw_obj_begin(w, NULL);
 		mreg_jsonw_bool(w, "ok", n == 0);
 		mreg_jsonw_value(w, "problems", problems);

@@ -496,15 +496,15 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	/*
 	 * The events as every command reads them, folded as they stream by
 	 * (refresh --full's fold): each file left out, as it was read or by
-	 * the fold (a forged clock), and why, is a problem here. So is what
-	 * stops the fold: an event it refuses, or one it cannot read (a
-	 * missing object), which is reported as the one problem of the fold;
-	 * the files past it in the fold's order are not read.
+	 * the fold (a forged clock), and why, is a problem here. So is an
+	 * event the fold refuses, reported in the fold's place; the files past
+	 * it in the fold's order are not read. What the fold cannot read (a
+	 * missing object, a pack it cannot open) is fsck's error, as it is
+	 * every other command's.
 	 */
 	char *stopped = NULL;	/* why the fold stopped */
 	if ((rc = mreg_state_new(&f.st)) == 0 && (rc = mreg_events_fold(reg, &tree_id, f.st, fold_one, &f)) < 0 &&
-	    (f.fold_failed || rc == MREG_ECORRUPT || rc == MREG_ENOTFOUND) &&
-	    (stopped = mreg_strdup(mreg_error_last())))
+	    f.fold_failed && (stopped = mreg_strdup(mreg_error_last())))
 		rc = 0;
 	if (rc < 0) {
 		mreg_state_free(f.st);

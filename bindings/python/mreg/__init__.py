@@ -268,5 +268,7 @@ class Registry:
                          id=model_id, actor=actor)
 
     def fsck(self) -> dict:
-        """Check events, artifacts, the fold and state files: {ok, problems}."""
+        """Check events, artifacts, the fold and state files: {ok, problems}, ok false with a line a problem.
+
+        Raises (mreg.Corrupt, say) only when fsck cannot finish: an object it needs is missing."""
         return self.call("fsck")

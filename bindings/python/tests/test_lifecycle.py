@@ -127,3 +127,12 @@ def test_export_then_import(prod, tmp_path):
     v = prod.import_(tmp_path / "out.pt", model_id="copy")
     assert (v["model_id"], v["version"], v["stage"], v["metrics"]["elo"]) == ("copy", 1, "development", 1600)
     assert prod.fsck() == {"ok": True, "problems": []}
+
+
+def test_fsck_reports_problems_as_its_answer(prod, regdir):
+    path = os.path.join(regdir, "state", "models", "m.json")
+    with open(path, "a") as f:
+        f.write(" ")
+    got = prod.fsck()
+    assert got["ok"] is False
+    assert got["problems"] == ["state file 'models/m.json' differs from the fold of HEAD (run 'mreg refresh')"]

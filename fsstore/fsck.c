@@ -476,6 +476,15 @@ static void record_parity(mreg_registry *reg, size_t n)
 	free(doc);
 }
 
+/* The fold's state and what was noted of its events, freed. */
+static void drop_fold(fsck *f)
+{
+	mreg_state_free(f->st);
+	free(f->regs);
+	free(f->refs);
+	mreg_buf_dispose(&f->notes);
+}
+
 int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payload)
 {
 	fsck f;
@@ -507,10 +516,7 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 	    f.fold_failed && (stopped = mreg_strdup(mreg_error_last())))
 		rc = 0;
 	if (rc < 0) {
-		mreg_state_free(f.st);
-		free(f.regs);
-		free(f.refs);
-		mreg_buf_dispose(&f.notes);
+		drop_fold(&f);
 		git_tree_free(tree);
 		return rc;
 	}
@@ -538,10 +544,7 @@ int mreg_fsck(size_t *nproblems, mreg_registry *reg, mreg_fsck_cb cb, void *payl
 		check_mirror(&f);
 	git_tree_free(tree);
 	free(stopped);
-	mreg_state_free(f.st);
-	free(f.regs);
-	free(f.refs);
-	mreg_buf_dispose(&f.notes);
+	drop_fold(&f);
 	for (size_t i = 0; i < f.nmarks; i++)
 		free(f.marks[i]);
 	free(f.marks);

@@ -34,9 +34,9 @@
  * packs only what lies outside it (git pack-objects --keep-pack; its walk
  * stops at that commit, all of whose history the base holds), deltas
  * searched anew among those objects, as long as the other packs together
- * are smaller than the base; once they
- * are not (or with --full, or when the base is gone), gc packs everything
- * again and that pack is the next base. Each object is then searched
+ * are smaller than the base; once they are not (or with --full, or when
+ * the base is gone), gc packs everything again and that pack is the next
+ * base. Each object is then searched
  * O(1) times over its life, and a gc of a large registry costs what was
  * written since the last full one, not the whole history again. What became
  * unreachable inside the base goes at the next full gc.
@@ -656,10 +656,8 @@ int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg,
 		goto done;
 	bool incremental = keep != NULL;
 	*was_full = !incremental;
-	if (!incremental) {	/* a full gc after all: nothing of the old base is kept but what the new pack holds */
+	if (!incremental)	/* a full gc after all: nothing of the old base is kept but what the new pack holds */
 		mreg_git_oidset_dispose(&kept);
-		memset(&kept, 0, sizeof(kept));
-	}
 	/* what the new pack (and the base) holds is all that is kept; the rest is unreachable */
 	if ((name[0] && (rc = keep_ids(&kept, reg, name)) < 0) ||
 	    (rc = prune_packs(reg, &kept, name, incremental ? base : NULL, cutoff)) < 0)

@@ -31,6 +31,7 @@ typedef struct {
 	char *msg;
 	int64_t clock;		/* a streamed fold's key, read from the head of the bytes (keyed) */
 	mreg_odb_where where;	/* where that head was found (located): the whole read looks nothing up */
+	unsigned char name[16];	/* keyed: its name, the xxh128 of its bytes, as pass one read it from the path */
 	bool keyed, located;
 } entry;
 
@@ -102,17 +103,13 @@ static const char *misplaced(const entry *e, const char *path)
  */
 typedef enum { READ_SHARED, READ_ANY, READ_GIT } read_how;
 
-static int examine(entry *e, mreg_registry *reg, const char *path, read_how how)
+/* The bytes of an entry in its place, named want (its xxh128 in hex), parsed into e->ev (examine). */
+static int read_event(entry *e, mreg_registry *reg, const char *want, read_how how)
 {
 	mreg_buf blob = MREG_BUF_INIT;
 	git_object_t type;
-	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char want[33];
 	int rc;
 
-	const char *why = misplaced(e, path);
-	if (why)
-		return left_out(e, why);
 	/* no SHA-1 of the bytes: the name is their xxh128, which the parse checks */
 	if (how == READ_SHARED)
 		rc = e->located ? mreg_odb_read_at(&blob, &type, reg->lodb, &e->where, &e->id)
@@ -123,14 +120,23 @@ static int examine(entry *e, mreg_registry *reg, const char *path, read_how how)
 	if (rc == 0 && type != GIT_OBJECT_BLOB)
 		rc = left_out(e, "not a file in the object store");
 	else if (rc == 0) {
-		memcpy(want, name, 32);
-		want[32] = '\0';
 		rc = mreg_event_parse(&e->ev, blob.ptr, blob.size, want);
 		if (rc == MREG_EINVALID || rc == MREG_ECORRUPT)
 			rc = left_out(e, mreg_error_last());
 	}
 	mreg_buf_dispose(&blob);
 	return rc;
+}
+
+static int examine(entry *e, mreg_registry *reg, const char *path, read_how how)
+{
+	const char *why = misplaced(e, path);
+	char want[33];
+	if (why)
+		return left_out(e, why);
+	memcpy(want, strrchr(path, '/') + 1, 32);
+	want[32] = '\0';
+	return read_event(e, reg, want, how);
 }
 
 /* What became of entry e joins c: its event, or its reason to be left out. */
@@ -189,14 +195,34 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 #define CHUNK 64		/* entries a thread takes at a time */
 #define MIN_SHARED 512		/* fewer entries are read by the walking thread alone */
 
+/* An error that stops the fold kept with entry e, for the walking thread to take up in order. */
+static void keep_error(entry *e)
+{
+	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
+		e->rc = MREG_ERROR;
+	mreg_error_clear();
+}
+
 static void read_shared(void *arg, size_t i)
 {
 	collect *c = arg;
 	entry *e = &c->ents[i];
 	e->rc = examine(e, c->reg, c->paths.ptr + e->path, READ_SHARED);
-	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
-		e->rc = MREG_ERROR;
-	mreg_error_clear();
+	keep_error(e);
+}
+
+/* A keyed entry read for pass two: its place was checked by pass one, its name noted there (no look at its path). */
+static void read_keyed(collect *c, entry *e)
+{
+	static const char digits[] = "0123456789abcdef";
+	char want[33];
+	for (int k = 0; k < 16; k++) {
+		want[2 * k] = digits[e->name[k] >> 4];
+		want[2 * k + 1] = digits[e->name[k] & 15];
+	}
+	want[32] = '\0';
+	e->rc = read_event(e, c->reg, want, READ_SHARED);
+	keep_error(e);
 }
 
 /* mreg's reader with every pack open, for threads to read at once (opened on first, as a read would open it). */
@@ -346,6 +372,17 @@ bool mreg_events_clock_of(int64_t *out, const unsigned char *h, size_t n)
 	return true;
 }
 
+/* A keyed entry's name (its place checked: 32 lowercase hex digits after the last '/') into e->name. */
+static void note_name(entry *e, const char *path)
+{
+	const char *h = strrchr(path, '/') + 1;
+	for (int k = 0; k < 16; k++) {
+		int hi = h[2 * k] <= '9' ? h[2 * k] - '0' : h[2 * k] - 'a' + 10;
+		int lo = h[2 * k + 1] <= '9' ? h[2 * k + 1] - '0' : h[2 * k + 1] - 'a' + 10;
+		e->name[k] = (unsigned char)(hi << 4 | lo);
+	}
+}
+
 /* Pass one, for entry i: its place checked and its key read from the head of its bytes, else read whole. */
 static void key_one(void *arg, size_t i)
 {
@@ -359,17 +396,17 @@ static void key_one(void *arg, size_t i)
 		e->rc = left_out(e, why);
 	} else if (mreg_odb_key(&e->clock, c->reg->lodb, &e->id, &e->where) == 0) {
 		e->keyed = e->located = true;	/* the clock the indexer read from the same bytes: a blob's */
+		note_name(e, path);
 		return;
 	} else if ((e->located = mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id, &e->where) == 0) &&
 		   type == GIT_OBJECT_BLOB && mreg_events_clock_of(&e->clock, head, got)) {
 		e->keyed = true;
+		note_name(e, path);
 		return;
 	} else {
 		e->rc = examine(e, c->reg, path, READ_SHARED);
 	}
-	if (e->rc < 0 && !(e->msg = mreg_strdup(mreg_error_last())))
-		e->rc = MREG_ERROR;
-	mreg_error_clear();
+	keep_error(e);
 }
 
 /* An entry's place in the fold: (clock, id), the id being its name. */
@@ -408,7 +445,7 @@ static int sort_for_fold(size_t *order, const collect *c, size_t n)
 
 typedef struct {
 	collect *c;
-	const size_t *order;
+	entry *seq;		/* the entries to fold, in fold order */
 	size_t n;
 	atomic_size_t next;
 	unsigned char *done;	/* per chunk, under mu */
@@ -434,7 +471,7 @@ static void free_applied(const stream *s, size_t *mine, size_t *nmine, size_t ap
 			continue;
 		}
 		for (size_t k = mine[j]; k < s->n && k < mine[j] + CHUNK; k++) {
-			entry *e = &s->c->ents[s->order[k]];
+			entry *e = &s->seq[k];
 			mreg_event_free(e->ev);
 			e->ev = NULL;
 		}
@@ -460,8 +497,8 @@ static void *stream_reader(void *arg)
 			break;
 		free_applied(s, mine, &nmine, applied);
 		for (size_t k = at; k < s->n && k < at + CHUNK; k++)
-			if (s->c->ents[s->order[k]].keyed)
-				read_shared(s->c, s->order[k]);
+			if (s->seq[k].keyed)
+				read_keyed(s->c, &s->seq[k]);
 		mine[nmine++] = at;
 		pthread_mutex_lock(&s->mu);
 		s->done[at / CHUNK] = 1;
@@ -503,7 +540,7 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 	int rc;
 	if (e->keyed) {
 		if (!shared)
-			read_shared(c, (size_t)(e - c->ents));	/* the ready odb, with one thread: the same read */
+			read_keyed(c, e);	/* the ready odb, with one thread: the same read */
 		/* the readers may be reading through mreg's reader now: a look at the packs again would move them */
 		if ((rc = settle_first(c, e, shared ? READ_GIT : READ_ANY)) < 0)
 			return rc;
@@ -519,10 +556,21 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 	return rc;
 }
 
-static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
+/* What entries own, and ents, freed. */
+static void drop_entries(entry *ents, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		mreg_event_free(ents[i].ev);
+		free(ents[i].problem);
+		free(ents[i].msg);
+	}
+	free(ents);
+}
+
+static int fold_ordered(collect *c, entry *seq, size_t n, bool shared,
 			int (*fn)(const mreg_event *ev, void *arg), void *arg)
 {
-	stream s = { .c = c, .order = order, .n = n };
+	stream s = { .c = c, .seq = seq, .n = n };
 	pthread_t tid[MREG_MAX_THREADS];
 	/* readers beside this thread, which folds: one a core (the fold is the smaller part); none for few */
 	int readers = shared && n >= MIN_SHARED ? mreg_threads() : 0, started = 0, rc = 0;
@@ -544,7 +592,7 @@ static int fold_ordered(collect *c, const size_t *order, size_t n, bool shared,
 				pthread_cond_wait(&s.cv, &s.mu);
 			pthread_mutex_unlock(&s.mu);
 		}
-		rc = fold_one(c, &c->ents[order[k]], started > 0, fn, arg);
+		rc = fold_one(c, &seq[k], started > 0, fn, arg);
 	}
 	pthread_mutex_lock(&s.mu);
 	s.stop = true;
@@ -565,6 +613,7 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	git_oid events;
 	unsigned mode = 0;
 	size_t *order = NULL, n = 0;
+	entry *seq = NULL;
 	int rc = mreg_registry_need_git(reg);
 	bool shared = false;
 	if (rc == 0)
@@ -607,15 +656,28 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		mreg_state_free(c.q);
 		c.q = st;
 	}
-	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0)
-		rc = fold_ordered(&c, order, n, shared, fn, arg);
-	for (size_t i = 0; i < c.nents; i++) {
-		mreg_event_free(c.ents[i].ev);
-		free(c.ents[i].problem);
-		free(c.ents[i].msg);
+	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0 && !(seq = malloc((n + 1) * sizeof(*seq))))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0) {
+		/*
+		 * The entries to fold moved into fold order, the rest dropped: pass two goes
+		 * through them in sequence (in the walk's order, each was a miss of the
+		 * caches, twice a reader's and once the fold's).
+		 */
+		for (size_t k = 0; k < n; k++) {
+			entry *e = &c.ents[order[k]];
+			seq[k] = *e;
+			e->ev = NULL;
+			e->problem = e->msg = NULL;
+		}
+		drop_entries(c.ents, c.nents);
+		c.ents = NULL;
+		c.nents = 0;
+		rc = fold_ordered(&c, seq, n, shared, fn, arg);
 	}
+	drop_entries(c.ents, c.nents);
+	drop_entries(seq, seq ? n : 0);
 	free(order);
-	free(c.ents);
 	mreg_buf_dispose(&c.paths);
 	if (c.q != st)
 		mreg_state_free(c.q);

@@ -188,6 +188,21 @@ bool mreg_event_has_version(const mreg_event *ev)
 	}
 }
 
+/*
+ * cJSON_GetObjectItemCaseSensitive, looking at a key's first byte before
+ * the rest of it: a fold looks up a dozen keys in every event, most of them
+ * differing from the keys before theirs at the first byte.
+ */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+	if (!obj || !key)
+		return NULL;
+	for (const cJSON *c = obj->child; c; c = c->next)
+		if (c->string && c->string[0] == key[0] && !strcmp(c->string, key))
+			return c;
+	return NULL;
+}
+
 const char *mreg_event_other_model(const mreg_event *ev)
 {
 	return ev->type == MREG_EV_COMPARISON ? mreg_event_body_str(ev, "b_model") : NULL;
@@ -195,19 +210,19 @@ const char *mreg_event_other_model(const mreg_event *ev)
 
 const char *mreg_event_body_str(const mreg_event *ev, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev->body, key);
+	const cJSON *v = member(ev->body, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 double mreg_event_body_num(const mreg_event *ev, const char *key, double dflt)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev->body, key);
+	const cJSON *v = member(ev->body, key);
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 bool mreg_event_body_has(const mreg_event *ev, const char *key)
 {
-	return cJSON_GetObjectItemCaseSensitive(ev->body, key) != NULL;
+	return member(ev->body, key) != NULL;
 }
 
 /* Move the payload members of doc into a new body, in table order. */
@@ -356,7 +371,7 @@ static bool in_list(const char *const *list, const char *k)
 
 static int get_str(char **out, const cJSON *obj, const char *key, bool required)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = member(obj, key);
 	if (!v) {
 		if (required)
 			return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is missing", key);
@@ -371,7 +386,7 @@ static int get_str(char **out, const cJSON *obj, const char *key, bool required)
 
 static int get_fixed(char *out, size_t size, const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = member(obj, key);
 	if (!cJSON_IsString(v))
 		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a string", key);
 	if (strlen(v->valuestring) >= size)
@@ -382,7 +397,7 @@ static int get_fixed(char *out, size_t size, const cJSON *obj, const char *key)
 
 static int get_int(int64_t *out, const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = member(obj, key);
 	if (!cJSON_IsNumber(v) || !mreg_num_is_int(v->valuedouble))
 		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' must be a whole number", key);
 	*out = (int64_t)v->valuedouble;
@@ -391,7 +406,7 @@ static int get_int(int64_t *out, const cJSON *obj, const char *key)
 
 static int get_stage(mreg_stage *out, const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = member(obj, key);
 	if (!cJSON_IsString(v) || (*out = mreg_stage_parse(v->valuestring)) == MREG_STAGE_NONE)
 		return mreg_error_set(MREG_EINVALID, "invalid event: '%s' is not a stage", key);
 	return 0;
@@ -399,7 +414,7 @@ static int get_stage(mreg_stage *out, const cJSON *obj, const char *key)
 
 static int get_tags(mreg_event *ev, const cJSON *obj)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "tags"), *c;
+	const cJSON *arr = member(obj, "tags"), *c;
 	if (!cJSON_IsArray(arr))
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'tags' must be an array");
 	int n = cJSON_GetArraySize(arr);
@@ -424,13 +439,13 @@ static int parse_envelope(mreg_event *ev, const cJSON *doc)
 
 	if (!cJSON_IsObject(doc))
 		return mreg_error_set(MREG_EINVALID, "invalid event: not a JSON object");
-	v = cJSON_GetObjectItemCaseSensitive(doc, "schema");
+	v = member(doc, "schema");
 	if (!cJSON_IsNumber(v))
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'schema' is missing");
 	if (v->valuedouble != MREG_SCHEMA)
 		return mreg_error_set(MREG_EINVALID, "unsupported event schema %g (this mreg reads schema %d)",
 				      v->valuedouble, MREG_SCHEMA);
-	v = cJSON_GetObjectItemCaseSensitive(doc, "type");
+	v = member(doc, "type");
 	if (!cJSON_IsString(v))
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'type' is missing");
 	if ((int)(ev->type = mreg_event_type_parse(v->valuestring)) < 0)
@@ -439,7 +454,7 @@ static int parse_envelope(mreg_event *ev, const cJSON *doc)
 		bool known = in_list(envelope_keys, c->string) || in_list(payload_keys[ev->type], c->string);
 		const char *key;
 		for (size_t i = 0; !known && (key = mreg_eventcheck_body_key(ev->type, i)); i++)
-			known = !strcmp(key, c->string);
+			known = *key == *c->string && !strcmp(key, c->string);
 		if (!known)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown key '%s'", c->string);
 	}
@@ -461,7 +476,7 @@ static int parse_version(mreg_event *ev, const cJSON *doc)
 	int rc;
 
 	if (!mreg_event_has_version(ev)) {
-		if (cJSON_GetObjectItemCaseSensitive(doc, "ref") || cJSON_GetObjectItemCaseSensitive(doc, "version"))
+		if (member(doc, "ref") || member(doc, "version"))
 			return mreg_error_set(MREG_EINVALID, "invalid event: %s names no version",
 					      mreg_event_type_name(ev->type));
 		return 0;
@@ -471,7 +486,7 @@ static int parse_version(mreg_event *ev, const cJSON *doc)
 	if (n < 1 || n > 1 << 30)
 		return mreg_error_set(MREG_EINVALID, "invalid event: version %lld out of range", (long long)n);
 	ev->version = (int)n;
-	if (ev->type == MREG_EV_REGISTERED && cJSON_GetObjectItemCaseSensitive(doc, "ref"))
+	if (ev->type == MREG_EV_REGISTERED && member(doc, "ref"))
 		return mreg_error_set(MREG_EINVALID, "invalid event: a registration has no ref");
 	if (ev->type != MREG_EV_REGISTERED && (rc = get_fixed(ev->ref, sizeof(ev->ref), doc, "ref")) < 0)
 		return rc;
@@ -481,7 +496,7 @@ static int parse_version(mreg_event *ev, const cJSON *doc)
 /* "metrics": known metrics only (the parser is strict where the original's files were not). */
 static int get_metrics(mreg_event *ev, const cJSON *doc)
 {
-	const cJSON *c, *v = cJSON_GetObjectItemCaseSensitive(doc, "metrics");
+	const cJSON *c, *v = member(doc, "metrics");
 	cJSON_ArrayForEach(c, v)
 		if (mreg_metric_parse(c->string) < 0)
 			return mreg_error_set(MREG_EINVALID, "invalid event: unknown metric '%s'", c->string);
@@ -490,14 +505,14 @@ static int get_metrics(mreg_event *ev, const cJSON *doc)
 
 static int parse_registration(mreg_event *ev, const cJSON *doc)
 {
-	const cJSON *file = cJSON_GetObjectItemCaseSensitive(doc, "file"), *v;
+	const cJSON *file = member(doc, "file"), *v;
 	int rc;
 
 	if ((rc = get_str(&ev->name, doc, "name", true)) < 0 ||
 	    (rc = get_str(&ev->description, doc, "description", true)) < 0 ||
 	    (rc = get_stage(&ev->stage, doc, "stage")) < 0)
 		return rc;
-	v = cJSON_GetObjectItemCaseSensitive(doc, "model_type");
+	v = member(doc, "model_type");
 	if (!cJSON_IsString(v) || (ev->model_type = mreg_type_parse(v->valuestring)) == MREG_TYPE_NONE)
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'model_type' is not a model type");
 	if (!cJSON_IsObject(file) || cJSON_GetArraySize(file) != 3)
@@ -508,7 +523,7 @@ static int parse_registration(mreg_event *ev, const cJSON *doc)
 		return rc;
 	if ((rc = get_metrics(ev, doc)) < 0)
 		return rc;
-	v = cJSON_GetObjectItemCaseSensitive(doc, "training_config");
+	v = member(doc, "training_config");
 	if (!cJSON_IsObject(v))
 		return mreg_error_set(MREG_EINVALID, "invalid event: 'training_config' must be an object");
 	if ((rc = mreg_config_normalize(&ev->training_config, v, false, ev->model)) < 0)
@@ -532,7 +547,7 @@ static int parse_payload(mreg_event *ev, const cJSON *doc)
 	case MREG_EV_METRICS:
 		if ((rc = get_metrics(ev, doc)) < 0)
 			return rc;
-		v = cJSON_GetObjectItemCaseSensitive(doc, "replace");
+		v = member(doc, "replace");
 		if (!cJSON_IsBool(v))
 			return mreg_error_set(MREG_EINVALID, "invalid event: 'replace' must be true or false");
 		ev->replace = cJSON_IsTrue(v);

@@ -139,11 +139,17 @@ void mreg_buf_truncate(mreg_buf *b, size_t len)
 	}
 }
 
+/* len more bytes fit in what b has (and in its cap) without growing: the common case, kept short */
+static inline bool fits(const mreg_buf *b, size_t len)
+{
+	return !b->oom && len < b->asize - b->size && (!b->cap || len <= b->cap - b->size);
+}
+
 int mreg_buf_put(mreg_buf *b, const void *data, size_t len)
 {
 	if (len == 0)
 		return b->oom ? MREG_ERROR : 0;
-	if (mreg_buf_grow(b, len) < 0)
+	if (!fits(b, len) && mreg_buf_grow(b, len) < 0)
 		return MREG_ERROR;
 	memmove(b->ptr + b->size, data, len);
 	b->size += len;
@@ -158,7 +164,11 @@ int mreg_buf_puts(mreg_buf *b, const char *s)
 
 int mreg_buf_putc(mreg_buf *b, char c)
 {
-	return mreg_buf_put(b, &c, 1);
+	if (!fits(b, 1) && mreg_buf_grow(b, 1) < 0)
+		return MREG_ERROR;
+	b->ptr[b->size++] = c;
+	b->ptr[b->size] = '\0';
+	return 0;
 }
 
 /* One conversion of the C library's, appended. */

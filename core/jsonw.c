@@ -16,8 +16,8 @@ void mreg_jsonw_init(mreg_jsonw *w, mreg_buf *out)
 
 static void indent(mreg_jsonw *w)
 {
-	for (int i = 0; i < w->depth; i++)
-		mreg_buf_put(w->out, "  ", 2);
+	static const char spaces[2 * MREG_JSONW_DEPTH] = "                                                                ";
+	mreg_buf_put(w->out, spaces, 2 * (size_t)w->depth);
 }
 
 static void member(mreg_jsonw *w, const char *key)

@@ -556,6 +556,45 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 	return rc;
 }
 
+/*
+ * The entries order names (n of them) moved to the front of c->ents, in
+ * that order, in place; the others, which own nothing once pass one is
+ * settled, behind them. Pass two then goes through them in sequence: in
+ * the walk's order each was a miss of the caches, twice a reader's and
+ * once the fold's. order becomes the whole permutation, and is used up.
+ */
+static int into_fold_order(collect *c, size_t *order, size_t n)
+{
+	size_t total = c->nents, m = n;
+	unsigned char *in = calloc(total + 1, 1);
+	if (!in)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	for (size_t k = 0; k < n; k++)
+		in[order[k]] = 1;
+	for (size_t i = 0; i < total; i++)
+		if (!in[i])
+			order[m++] = i;
+	free(in);
+	/* each cycle of the permutation once: position j takes the entry at order[j] */
+	for (size_t k = 0; k < total; k++) {
+		if (order[k] == k)
+			continue;
+		entry first = c->ents[k];
+		size_t j = k;
+		for (;;) {
+			size_t from = order[j];
+			order[j] = j;
+			if (from == k) {
+				c->ents[j] = first;
+				break;
+			}
+			c->ents[j] = c->ents[from];
+			j = from;
+		}
+	}
+	return 0;
+}
+
 /* What entries own, and ents, freed. */
 static void drop_entries(entry *ents, size_t n)
 {
@@ -613,7 +652,6 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	git_oid events;
 	unsigned mode = 0;
 	size_t *order = NULL, n = 0;
-	entry *seq = NULL;
 	int rc = mreg_registry_need_git(reg);
 	bool shared = false;
 	if (rc == 0)
@@ -656,27 +694,9 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		mreg_state_free(c.q);
 		c.q = st;
 	}
-	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0 && !(seq = malloc((n + 1) * sizeof(*seq))))
-		rc = mreg_error_set(MREG_ERROR, "out of memory");
-	if (rc == 0) {
-		/*
-		 * The entries to fold moved into fold order, the rest dropped: pass two goes
-		 * through them in sequence (in the walk's order, each was a miss of the
-		 * caches, twice a reader's and once the fold's).
-		 */
-		for (size_t k = 0; k < n; k++) {
-			entry *e = &c.ents[order[k]];
-			seq[k] = *e;
-			e->ev = NULL;
-			e->problem = e->msg = NULL;
-		}
-		drop_entries(c.ents, c.nents);
-		c.ents = NULL;
-		c.nents = 0;
-		rc = fold_ordered(&c, seq, n, shared, fn, arg);
-	}
+	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0 && (rc = into_fold_order(&c, order, n)) == 0)
+		rc = fold_ordered(&c, c.ents, n, shared, fn, arg);
 	drop_entries(c.ents, c.nents);
-	drop_entries(seq, seq ? n : 0);
 	free(order);
 	mreg_buf_dispose(&c.paths);
 	if (c.q != st)

@@ -199,16 +199,7 @@ static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
 		return rc;
 	if (ev->model_type == MREG_TYPE_POLICY_VALUE &&
 	    (ev->stage == MREG_STAGE_DEVELOPMENT || ev->stage == MREG_STAGE_STAGING)) {
-		v->validation = cJSON_CreateObject();
-		if (!v->validation)
-			return mreg_error_set(MREG_ERROR, "out of memory");
-		cJSON_AddStringToObject(v->validation, "status", "pending");
-		cJSON_AddNullToObject(v->validation, "work_id");
-		cJSON_AddItemToObject(v->validation, "baselines", cJSON_CreateArray());
-		cJSON_AddNumberToObject(v->validation, "games_per_matchup", 50);
-		cJSON_AddNullToObject(v->validation, "results");
-		cJSON_AddNullToObject(v->validation, "started_at");
-		cJSON_AddNullToObject(v->validation, "completed_at");
+		v->validation = mreg_validation_pending();
 	}
 	m->latest = number;
 	if (m->nversions == 1 && !m->name) {
@@ -487,10 +478,14 @@ static int apply_validation(mreg_state *st, mreg_model *m, mreg_version *v, cons
 		cJSON_AddNullToObject(val, "results");
 		cJSON_AddNullToObject(val, "started_at");
 		cJSON_AddNullToObject(val, "completed_at");
-		cJSON_Delete(v->validation);
+		mreg_validation_free(v->validation);
 		v->validation = val;
 		return 0;
 	}
+	int rc = mreg_validation_own(v);	/* changed in place below: the shared pending one is copied first */
+	if (rc < 0)
+		return rc;
+	val = v->validation;
 	cJSON_ReplaceItemInObjectCaseSensitive(val, "status", cJSON_CreateString(to));
 	if (!strcmp(action, "queue"))
 		cJSON_ReplaceItemInObjectCaseSensitive(val, "work_id",

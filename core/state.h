@@ -343,6 +343,16 @@ int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len
 
 /* One version as the JSON object of DESIGN section 5 (show --json, list --json). */
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v);
+/*
+ * The validation a version is registered with ({"status": "pending", ...,
+ * "games_per_matchup": 50}): one object shared by every version that has
+ * it, read like any other. Before a version's validation is changed in
+ * place, mreg_validation_own gives the version a copy of its own; a
+ * validation is freed by mreg_validation_free, which leaves the shared one.
+ */
+cJSON *mreg_validation_pending(void);
+int mreg_validation_own(mreg_version *v);
+void mreg_validation_free(cJSON *validation);
 /* Deep copy; NULL on out of memory. */
 mreg_version *mreg_version_dup(const mreg_version *v);
 void mreg_version_free(mreg_version *v);

@@ -783,7 +783,8 @@ static int added_cb(const mreg_tree_change *ch, void *payload)
 int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
 		      const git_oid *old_tree, const git_oid *tree)
 {
-	collect c = { .reg = reg };
+	/* noted as the diff finds them, then read on every core when there are many (a sync brings thousands) */
+	collect c = { .reg = reg, .defer = true };
 	int rc;
 
 	*out = NULL;
@@ -792,7 +793,9 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 	*nfiles = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
-	if ((rc = mreg_tree_changes(reg, old_tree, tree, "events", added_cb, &c)) == 0) {
+	if ((rc = mreg_tree_changes(reg, old_tree, tree, "events", added_cb, &c)) == 0 && c.nents)
+		rc = read_all(&c);
+	if (rc == 0) {
 		*q = c.q;
 		*nfiles = c.nfiles;
 		c.q = NULL;
@@ -803,6 +806,8 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 		mreg_error_clear();
 		rc = 1;
 	}
+	free(c.ents);	/* noted, not read: the diff stopped */
+	mreg_buf_dispose(&c.paths);
 	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);
 	return rc;

@@ -33,6 +33,7 @@ typedef struct {
 	mreg_odb_where where;	/* where that head was found (located): the whole read looks nothing up */
 	unsigned char name[16];	/* keyed: its name, the xxh128 of its bytes, as pass one read it from the path */
 	bool keyed, located;
+	bool known;		/* ev is one this process read from the same blob under the same name (take_known) */
 } entry;
 
 typedef struct {
@@ -42,6 +43,7 @@ typedef struct {
 	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
 	int64_t nfiles;		/* entries seen under events/, good or not */
 	bool defer;		/* entries are noted by the walk and read after it (read_all) */
+	bool take_known;	/* and may take reg->known_events instead (mreg_events_added) */
 	entry *ents;
 	size_t nents, aents;
 	mreg_buf paths;		/* the entries' paths, each ending in '\0' */
@@ -162,6 +164,33 @@ static int settle(collect *c, entry *e, const char *path)
 	return 0;
 }
 
+/*
+ * The event a caller of this process read and checked already from blob id
+ * under the name path ends in (reg->known_events), taken from it; NULL when
+ * there is none. The same bytes under the same name parse to the same event.
+ */
+static mreg_event *take_known(const mreg_registry *reg, const git_oid *id, const char *path)
+{
+	size_t lo = 0, hi = reg->nknown_events;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = git_oid_cmp(&reg->known_events[mid].id, id);
+		if (d == 0) {
+			mreg_event **slot = reg->known_events[mid].ev, *ev = *slot;
+			const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+			if (!ev || strlen(name) != 37 || memcmp(name, ev->id, 32))
+				return NULL;
+			*slot = NULL;
+			return ev;
+		}
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* One entry under events/: read now, or noted for read_all when c defers. */
 static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
 {
@@ -186,6 +215,8 @@ static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const 
 	mreg_buf_put(&c->paths, path, strlen(path) + 1);
 	if (mreg_buf_oom(&c->paths))
 		return mreg_error_set(MREG_ERROR, "out of memory");
+	if (c->take_known && c->reg->nknown_events && !misplaced(&one, path) && (one.ev = take_known(c->reg, id, path)))
+		one.known = true;
 	c->ents[c->nents++] = one;
 	return 0;
 }
@@ -207,6 +238,8 @@ static void read_shared(void *arg, size_t i)
 {
 	collect *c = arg;
 	entry *e = &c->ents[i];
+	if (e->known)
+		return;	/* read and checked before, by this process */
 	e->rc = examine(e, c->reg, c->paths.ptr + e->path, READ_SHARED);
 	keep_error(e);
 }
@@ -248,14 +281,17 @@ static bool ready_to_share(mreg_registry *reg, const git_oid *first)
  */
 static int read_all(collect *c)
 {
-	bool shared = c->nents >= MIN_SHARED && mreg_threads() > 1 && ready_to_share(c->reg, &c->ents[0].id);
+	size_t unread = 0;	/* the entries not taken from reg->known_events */
+	for (size_t i = 0; i < c->nents; i++)
+		unread += !c->ents[i].known;
+	bool shared = unread >= MIN_SHARED && mreg_threads() > 1 && ready_to_share(c->reg, &c->ents[0].id);
 	int rc = 0;
 	if (shared)
 		mreg_parallel_for(c->nents, CHUNK, read_shared, c, mreg_odb_thread_done);
 	for (size_t i = 0; i < c->nents; i++) {
 		entry *e = &c->ents[i];
 		const char *path = c->paths.ptr + e->path;
-		if (rc == 0 && (!shared || e->rc == 1)) {
+		if (rc == 0 && !e->known && (!shared || e->rc == 1)) {
 			mreg_event_free(e->ev);
 			free(e->problem);
 			*e = (entry){ .id = e->id, .mode = e->mode, .path = e->path };
@@ -784,7 +820,7 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 		      const git_oid *old_tree, const git_oid *tree)
 {
 	/* noted as the diff finds them, then read on every core when there are many (a sync brings thousands) */
-	collect c = { .reg = reg, .defer = true };
+	collect c = { .reg = reg, .defer = true, .take_known = true };
 	int rc;
 
 	*out = NULL;
@@ -806,7 +842,9 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 		mreg_error_clear();
 		rc = 1;
 	}
-	free(c.ents);	/* noted, not read: the diff stopped */
+	for (size_t i = 0; i < c.nents; i++)
+		mreg_event_free(c.ents[i].ev);	/* noted, not read (the diff stopped): only a known one is there */
+	free(c.ents);
 	mreg_buf_dispose(&c.paths);
 	mreg_state_free(c.q);
 	mreg_events_free(c.evs, c.n);

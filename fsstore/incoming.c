@@ -155,7 +155,7 @@ static bool in_fanout(const char *dir, const char *name)
 }
 
 /* What a commit adds, for mreg check: an event (owned) or a changed policy file (ev NULL). */
-static int keep_item(checker *c, const char *path, mreg_event *ev)
+static int keep_item(checker *c, const char *path, mreg_event *ev, const git_oid *id)
 {
 	mreg_incoming *in = c->out;
 	if (in->nkept % 256 == 0) {
@@ -169,6 +169,10 @@ static int keep_item(checker *c, const char *path, mreg_event *ev)
 	if (!(k->path = mreg_strdup(path)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	k->ev = ev;
+	if (id)
+		k->id = *id;
+	else
+		memset(&k->id, 0, sizeof(k->id));
 	in->nkept++;
 	return 0;
 }
@@ -197,7 +201,7 @@ static int check_event(checker *c, const char *path, const mreg_git_tree_entry *
 		const char *other = mreg_event_other_model(ev);
 		if (rc == 0 && other)
 			rc = mreg_incoming_note_model(c->out, other);
-		if (rc == 0 && c->keep && (rc = keep_item(c, path, ev)) == 0)
+		if (rc == 0 && c->keep && (rc = keep_item(c, path, ev, &e->id)) == 0)
 			ev = NULL;
 	}
 	mreg_event_free(ev);
@@ -306,7 +310,7 @@ static int check_policy_file(checker *c, const char *path, const mreg_git_tree_e
 	if (rc == 0 && b.size > MREG_FILE_MAX)
 		problem(c, path, "larger than %d bytes", MREG_FILE_MAX);
 	mreg_buf_dispose(&b);
-	return rc == 0 && c->keep ? keep_item(c, path, NULL) : rc;
+	return rc == 0 && c->keep ? keep_item(c, path, NULL, NULL) : rc;
 }
 
 /* A file that may be added or changed by hand at the top: mreg.json must stay a JSON object. */
@@ -319,7 +323,7 @@ static int check_top_file(checker *c, const char *path, const mreg_git_tree_entr
 	if (strcmp(path, "mreg.json"))
 		return 0;
 	if (c->keep) {
-		int rc = keep_item(c, path, NULL);
+		int rc = keep_item(c, path, NULL, NULL);
 		if (rc < 0)
 			return rc;
 	}
@@ -431,7 +435,7 @@ static int deleted(checker *c, place at, const char *dir, const mreg_git_tree_en
 	char path[512];
 	snprintf(path, sizeof(path), "%s%.*s", dir, (int)e->len, e->name);
 	if (at == AT_MREG || (at == AT_ROOT && e->len == 5 && !memcmp(e->name, ".mreg", 5)))
-		return c->keep ? keep_item(c, path, NULL) : 0;	/* policy files come and go by hand */
+		return c->keep ? keep_item(c, path, NULL, NULL) : 0;	/* policy files come and go by hand */
 	mreg_git_tree_entry *sub = NULL;
 	size_t n = 0;
 	mreg_buf b = MREG_BUF_INIT;
@@ -609,6 +613,33 @@ int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_o
 			     size_t nhide, mreg_incoming_cb cb, void *payload)
 {
 	return check_range(out, reg, tip, hide, nhide, cb, payload, true);
+}
+
+static int cmp_known(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const mreg_known_event *)a)->id, &((const mreg_known_event *)b)->id);
+}
+
+int mreg_incoming_known(mreg_known_event **out, size_t *n, mreg_incoming *in)
+{
+	size_t m = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < in->nkept; i++)
+		m += in->kept[i].ev != NULL;
+	if (!m)
+		return 0;
+	mreg_known_event *k = malloc(m * sizeof(*k));
+	if (!k)
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	m = 0;
+	for (size_t i = 0; i < in->nkept; i++)
+		if (in->kept[i].ev)
+			k[m++] = (mreg_known_event){ in->kept[i].id, &in->kept[i].ev };
+	qsort(k, m, sizeof(*k), cmp_known);
+	*out = k;
+	*n = m;
+	return 0;
 }
 
 void mreg_incoming_dispose(mreg_incoming *in)

@@ -15,6 +15,12 @@
 #include <git2/sys/repository.h>
 #include <sys/stat.h>
 
+/* An event read and checked from the blob id, by a sync (mreg_incoming_item); taken: *ev becomes NULL. */
+typedef struct {
+	git_oid id;
+	mreg_event **ev;
+} mreg_known_event;
+
 struct mreg_registry {
 	git_repository *repo;
 	git_odb *odb;
@@ -69,6 +75,15 @@ struct mreg_registry {
 	 */
 	bool keep_state;
 	mreg_state *kept;
+	/*
+	 * Events this process has read and checked already (a sync's incoming
+	 * range, mreg_incoming_item), sorted by blob id: a fold of the events
+	 * added since the state's tree takes such an event instead of reading
+	 * and parsing its blob again, when the blob and its name are the same
+	 * (mreg_events_added). Borrowed: set and cleared by the caller.
+	 */
+	mreg_known_event *known_events;
+	size_t nknown_events;
 };
 
 /* ---- libgit2.c ------------------------------------------------------------ */
@@ -394,6 +409,7 @@ typedef struct {
 	char commit[41];	/* the commit that adds it */
 	char *path;		/* its path in that commit's tree */
 	mreg_event *ev;		/* the event; NULL: a policy file added, changed or deleted (mreg.json, .mreg/...) */
+	git_oid id;		/* the event's blob */
 } mreg_incoming_item;
 typedef struct {
 	size_t commits;		/* new commits checked */
@@ -422,6 +438,8 @@ int mreg_incoming_check(mreg_incoming *out, mreg_registry *reg, const git_oid *t
 int mreg_incoming_check_keep(mreg_incoming *out, mreg_registry *reg, const git_oid *tip, const git_oid *hide,
 			     size_t nhide, mreg_incoming_cb cb, void *payload);
 int mreg_incoming_note_model(mreg_incoming *in, const char *model);
+/* The events in->kept holds, sorted by blob id, for reg->known_events (*out NULL when there are none). */
+int mreg_incoming_known(mreg_known_event **out, size_t *n, mreg_incoming *in);
 void mreg_incoming_dispose(mreg_incoming *in);
 
 /* ---- signoff.c: who may move a version where (protected stages) ---------- */

@@ -400,7 +400,17 @@ static int sync_one(one_sync *s)
 			s->received = (int64_t)in.events;
 			s->commits = in.commits;
 			if (rc == 0 && !s->o->dry_run) {
-				rc = land(s, &tip, in.events);
+				/* the fold of what lands takes the events just checked instead of reading them again */
+				mreg_known_event *known = NULL;
+				size_t nknown = 0;
+				if ((rc = mreg_incoming_known(&known, &nknown, &in)) == 0) {
+					reg->known_events = known;
+					reg->nknown_events = nknown;
+					rc = land(s, &tip, in.events);
+					reg->known_events = NULL;
+					reg->nknown_events = 0;
+				}
+				free(known);
 			} else if (rc == 0) {	/* what it would be */
 				s->fast_forward = s->adopted || git_graph_descendant_of(reg->repo, &tip, &head) == 1;
 				s->merged = !s->fast_forward;

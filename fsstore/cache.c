@@ -630,9 +630,12 @@ int mreg_cache_apply(mreg_state *st, mreg_registry *reg, mreg_event **evs, size_
 			char *id = mreg_strdup(m->id);
 			mreg_buf b = MREG_BUF_INIT;
 			char *path = mreg_strfmt("%smodels/%s.json", reg->statedir, id);
-			int r = path && id ? mreg_fs_read(&b, path, 0) : MREG_ERROR;
+			/* borrowing a mapping, as a write's load does: no copy of the file, nor of its versions */
+			int r = path && id ? borrow_model_file(st, reg, path) : MREG_ERROR;
+			if (r == 1 && (r = mreg_fs_read(&b, path, 0)) == 0)
+				r = mreg_state_read_model(st, b.ptr, b.size, true);
 			if (r == 0)
-				r = note_prod(st, id, mreg_state_read_model(st, b.ptr, b.size, true));
+				r = note_prod(st, id, 0);
 			mreg_buf_dispose(&b);
 			free(path);
 			free(id);

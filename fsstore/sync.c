@@ -304,6 +304,23 @@ done:
 	return rc;
 }
 
+/* land, the fold of what lands taking the events in's check just read instead of reading them again */
+static int land_checked(one_sync *s, const git_oid *tip, mreg_incoming *in)
+{
+	mreg_known_event *known = NULL;
+	size_t n = 0;
+	int rc = mreg_incoming_known(&known, &n, in);
+	if (rc == 0) {
+		s->reg->known_events = known;
+		s->reg->nknown_events = n;
+		rc = land(s, tip, in->events);
+		s->reg->known_events = NULL;
+		s->reg->nknown_events = 0;
+	}
+	free(known);
+	return rc;
+}
+
 /* Whether this node keeps any large file (else git-lfs need not run to push). */
 static bool has_large_files(mreg_registry *reg)
 {
@@ -400,17 +417,7 @@ static int sync_one(one_sync *s)
 			s->received = (int64_t)in.events;
 			s->commits = in.commits;
 			if (rc == 0 && !s->o->dry_run) {
-				/* the fold of what lands takes the events just checked instead of reading them again */
-				mreg_known_event *known = NULL;
-				size_t nknown = 0;
-				if ((rc = mreg_incoming_known(&known, &nknown, &in)) == 0) {
-					reg->known_events = known;
-					reg->nknown_events = nknown;
-					rc = land(s, &tip, in.events);
-					reg->known_events = NULL;
-					reg->nknown_events = 0;
-				}
-				free(known);
+				rc = land_checked(s, &tip, &in);
 			} else if (rc == 0) {	/* what it would be */
 				s->fast_forward = s->adopted || git_graph_descendant_of(reg->repo, &tip, &head) == 1;
 				s->merged = !s->fast_forward;

@@ -334,7 +334,7 @@ static int fold_ordered(collect *c, entry *seq, size_t n, bool shared,
 int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		     int (*fn)(const mreg_event *ev, void *arg), void *arg)
 {
-	collect c = { .reg = reg, .defer = true };
+	collect c = { .reg = reg };
 	git_oid events;
 	unsigned mode = 0;
 	size_t *order = NULL, n = 0;

@@ -145,18 +145,10 @@ static mreg_event *take_known(const mreg_registry *reg, const git_oid *id, const
 	return NULL;
 }
 
-/* One entry under events/: read now, or noted for read_all when c defers. */
+/* One entry under events/, noted for read_all (or the streamed fold) to read. */
 static int push_event(collect *c, const git_oid *id, git_filemode_t mode, const char *path)
 {
 	entry one = { .id = *id, .mode = mode };
-	if (!c->defer) {
-		int rc = mreg_events_examine(&one, c->reg, path, READ_ANY);
-		if (rc == 0)
-			rc = settle(c, &one, path);
-		mreg_event_free(one.ev);
-		free(one.problem);
-		return rc;
-	}
 	if (c->nents == c->aents) {
 		size_t a = c->aents ? c->aents * 2 : 1024;
 		entry *p = realloc(c->ents, a * sizeof(*p));
@@ -336,7 +328,7 @@ int mreg_events_read(mreg_event ***out, size_t *n, mreg_state *quarantined, mreg
 {
 	git_tree *tree = NULL, *events = NULL;
 	git_tree_entry *e = NULL;
-	collect c = { .reg = reg, .defer = true };
+	collect c = { .reg = reg };
 	int rc = 0;
 	if ((rc = mreg_registry_need_git(reg)) < 0)
 		return rc;
@@ -395,7 +387,7 @@ int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfi
 		      const git_oid *old_tree, const git_oid *tree)
 {
 	/* noted as the diff finds them, then read on every core when there are many (a sync brings thousands) */
-	collect c = { .reg = reg, .defer = true, .take_known = true };
+	collect c = { .reg = reg, .take_known = true };
 	int rc;
 
 	*out = NULL;

@@ -36,8 +36,7 @@ typedef struct {
 	size_t n, a;
 	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
 	int64_t nfiles;		/* entries seen under events/, good or not */
-	bool defer;		/* entries are noted by the walk and read after it (read_all) */
-	bool take_known;	/* and may take reg->known_events instead (mreg_events_added) */
+	bool take_known;	/* an entry noted may take reg->known_events instead (mreg_events_added) */
 	entry *ents;
 	size_t nents, aents;
 	mreg_buf paths;		/* the entries' paths, each ending in '\0' */

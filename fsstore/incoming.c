@@ -169,10 +169,7 @@ static int keep_item(checker *c, const char *path, mreg_event *ev, const git_oid
 	if (!(k->path = mreg_strdup(path)))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	k->ev = ev;
-	if (id)
-		k->id = *id;
-	else
-		memset(&k->id, 0, sizeof(k->id));
+	k->id = id ? *id : (git_oid){ { 0 } };
 	in->nkept++;
 	return 0;
 }

@@ -590,12 +590,34 @@ static int apply_bulk(const mreg_event *ev, void *st)
 	return mreg_fold_apply_bulk(st, ev);
 }
 
+/*
+ * Every event folded into st, with the fold's key cache (foldkeys.c); if a
+ * key from it did not hold, the files go and the fold runs again from
+ * nothing without them (and writes them anew).
+ */
+static int fold_every_event(mreg_state **st, mreg_registry *reg, const git_oid *tree)
+{
+	int rc;
+	reg->fold_keys = true;
+	reg->fold_keys_wrong = false;
+	if ((rc = mreg_state_new(st)) == 0 && (rc = mreg_events_fold(reg, tree, *st, apply_bulk, *st)) < 0 &&
+	    reg->fold_keys_wrong) {
+		mreg_fold_keys_drop(reg);	/* this fold finds none then, and writes them anew */
+		mreg_state_free(*st);
+		*st = NULL;
+		if ((rc = mreg_state_new(st)) == 0)
+			rc = mreg_events_fold(reg, tree, *st, apply_bulk, *st);
+	}
+	reg->fold_keys = false;
+	return rc;
+}
+
 static int fold_all(mreg_registry *reg, const git_oid *tree)
 {
 	mreg_state *st = NULL;
 	int rc;
 
-	if ((rc = mreg_state_new(&st)) < 0 || (rc = mreg_events_fold(reg, tree, st, apply_bulk, st)) < 0)
+	if ((rc = fold_every_event(&st, reg, tree)) < 0)
 		goto done;
 	if ((rc = mreg_state_check_all(st)) < 0)
 		goto done;

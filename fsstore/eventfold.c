@@ -230,9 +230,11 @@ static int fold_one(collect *c, entry *e, bool shared, int (*fn)(const mreg_even
 		/* the readers may be reading through mreg's reader now: a look at the packs again would move them */
 		if ((rc = settle_first(c, e, shared ? READ_GIT : READ_ANY)) < 0)
 			return rc;
-		if (e->ev && e->ev->clock != key)
+		if (e->ev && e->ev->clock != key) {
+			c->reg->fold_keys_wrong = c->file_keys;	/* perhaps the cache's: fold_all tries without */
 			return mreg_error_set(MREG_ECORRUPT, "event %s: its clock is not the one its head shows",
 					      e->ev->id);
+		}
 	}
 	rc = e->ev ? fn(e->ev, arg) : 0;
 	if (!shared) {
@@ -279,6 +281,37 @@ static int into_fold_order(collect *c, size_t *order, size_t n)
 		}
 	}
 	return 0;
+}
+
+/*
+ * After a fold that ended well: the keys pass one found (or an indexer
+ * gave) written to the key cache, for each large pack that has no file
+ * there yet (foldkeys.c). What a write or the cache cannot keep is left.
+ */
+static void save_keys(const collect *c)
+{
+	mreg_odb *odb = c->reg->lodb;
+	size_t npacks = odb ? mreg_odb_npacks(odb) : 0;
+	unsigned gen = odb ? mreg_odb_gen(odb) : 0;
+	for (size_t p = 0; p < npacks; p++) {
+		uint32_t count;
+		if (!mreg_fold_keys_wanted(c->reg, p, &count))
+			continue;
+		int64_t *keys = malloc(((size_t)count + 1) * sizeof(*keys));
+		size_t set = 0;
+		for (uint32_t i = 0; keys && i < count; i++)
+			keys[i] = -1;
+		for (size_t i = 0; keys && i < c->nents; i++) {
+			const entry *e = &c->ents[i];
+			if (e->keyed && e->located && e->where.pack == p && e->where.gen == gen && e->where.pos < count) {
+				keys[e->where.pos] = e->clock;
+				set++;
+			}
+		}
+		if (set)
+			mreg_fold_keys_save(c->reg, p, keys, count);
+		free(keys);
+	}
 }
 
 /* What entries own, and ents, freed. */
@@ -357,6 +390,8 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	/* else one thread reads every file whole, through the full road */
 	if (rc == 0 && c.nents)
 		shared = mreg_events_ready_to_share(reg, &c.ents[0].id);
+	if (shared && reg->fold_keys)
+		c.file_keys = mreg_fold_keys_load(reg) > 0;
 	c.nfiles += (int64_t)c.nents;
 	if (rc == 0 && shared)
 		mreg_parallel_for(c.nents, CHUNK, key_one, &c, mreg_odb_thread_done);
@@ -382,6 +417,8 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	}
 	if (rc == 0 && (rc = sort_for_fold(order, &c, n)) == 0 && (rc = into_fold_order(&c, order, n)) == 0)
 		rc = fold_ordered(&c, c.ents, n, shared, fn, arg);
+	if (rc == 0 && shared && reg->fold_keys)
+		save_keys(&c);
 	drop_entries(c.ents, c.nents);
 	free(order);
 	mreg_buf_dispose(&c.paths);

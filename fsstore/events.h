@@ -37,6 +37,7 @@ typedef struct {
 	mreg_state *q;		/* the event files left out, and why (a state for its list only) */
 	int64_t nfiles;		/* entries seen under events/, good or not */
 	bool take_known;	/* an entry noted may take reg->known_events instead (mreg_events_added) */
+	bool file_keys;		/* keys from the fold's key cache are among those of pass one */
 	entry *ents;
 	size_t nents, aents;
 	mreg_buf paths;		/* the entries' paths, each ending in '\0' */

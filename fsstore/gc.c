@@ -666,6 +666,7 @@ int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg,
 		record_base(reg, name, &g.head);
 	prune_loose(reg, &kept, cutoff);
 	sweep_fetches(reg);
+	mreg_fold_keys_prune(reg);	/* the fold's keys of the packs gone */
 	free(path);
 	if ((path = mreg_strfmt("%sobjects/pack", reg->gitdir)))
 		mreg_git_pack_remove_midx(path);

@@ -84,6 +84,12 @@ struct mreg_registry {
 	 */
 	mreg_known_event *known_events;
 	size_t nknown_events;
+	/*
+	 * A fold of every event into the state cache (fold_all) uses and
+	 * writes the fold's key cache (foldkeys.c); fold_keys_wrong: a key
+	 * from it did not hold, and that fold stopped.
+	 */
+	bool fold_keys, fold_keys_wrong;
 };
 
 /* ---- libgit2.c ------------------------------------------------------------ */
@@ -227,6 +233,19 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
  */
 int mreg_events_added(mreg_event ***out, size_t *n, mreg_state **q, int64_t *nfiles, mreg_registry *reg,
 		      const git_oid *old, const git_oid *tree);
+
+/* ---- foldkeys.c: the fold's key cache, the clocks of a large pack's event files ---- */
+
+/* The files of reg's packs (the ready odb's) given to it as keys: how many packs have them now. */
+int mreg_fold_keys_load(mreg_registry *reg);
+/* Whether pack (of reg's odb) is large and has no file yet; its object count. */
+bool mreg_fold_keys_wanted(mreg_registry *reg, size_t pack, uint32_t *count);
+/* keys (count, in the pack's .idx order, -1 for none) written as pack's file; no failure is reported. */
+void mreg_fold_keys_save(mreg_registry *reg, size_t pack, const int64_t *keys, uint32_t count);
+/* The files of packs no longer in objects/pack removed. */
+void mreg_fold_keys_prune(mreg_registry *reg);
+/* Every file removed, and every key reg's odb holds dropped (a fold then peeks at every head). */
+void mreg_fold_keys_drop(mreg_registry *reg);
 
 /* ---- tree.c: objects read; the new objects of a write, built and packed by hand ---- */
 

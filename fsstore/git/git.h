@@ -123,6 +123,7 @@ void mreg_odb_thread_done(void);
 typedef struct {
 	size_t pack;
 	uint64_t off;
+	uint32_t pos;		/* its place in the pack's .idx */
 	unsigned gen;
 } mreg_odb_where;
 int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *type, const mreg_odb *odb,
@@ -147,6 +148,13 @@ int mreg_odb_set_keys(mreg_odb *odb, const char *hex, int64_t *keys, size_t n);
  * key is set for it. Reads only, as peek.
  */
 int mreg_odb_key(int64_t *key, const mreg_odb *odb, const git_oid *id, mreg_odb_where *where);
+/* Every pack's keys dropped: mreg_odb_key finds none. */
+void mreg_odb_clear_keys(mreg_odb *odb);
+/* The odb's packs (a where's pack is one of them) and their generation (a where's gen). */
+size_t mreg_odb_npacks(const mreg_odb *odb);
+unsigned mreg_odb_gen(const mreg_odb *odb);
+/* Pack i's name (pack-<hex>: hex) and object count, and whether it has keys: false when its index does not load. */
+bool mreg_odb_pack_info(mreg_odb *odb, size_t i, char hex[41], uint32_t *count, bool *keyed);
 
 /* ---- parse.c: the one .idx parser, the one pack-entry parser, the one tree parser ---- */
 

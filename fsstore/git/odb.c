@@ -580,7 +580,12 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 {
 	for (size_t i = 0; i < odb->npacks; i++) {
 		const odb_pack *p = &odb->packs[i];
-		int64_t off = p->idx && p->pack ? find_in_index(p, id->id) : -1;
+		uint32_t pos = 0;
+		uint64_t uoff;
+		int64_t off = p->idx && p->pack && mreg_git_idx_find(&pos, &p->x, id->id) &&
+					      mreg_git_idx_offset(&uoff, &p->x, pos) && uoff <= INT64_MAX
+				      ? (int64_t)uoff
+				      : -1;
 		if (off < 0)
 			continue;
 		const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
@@ -588,7 +593,7 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 		if (off < 12 || q >= end || !mreg_git_entry_parse(&e, q, end))
 			return 1;	/* damage: the full read says what */
 		if (where)
-			*where = (mreg_odb_where){ i, (uint64_t)off, odb->gen };
+			*where = (mreg_odb_where){ i, (uint64_t)off, pos, odb->gen };
 		if (e.type < GIT_OBJECT_COMMIT || e.type > GIT_OBJECT_TAG) {
 			/* a delta (after a gc): resolved whole, its head kept */
 			unsigned char *all = NULL;
@@ -671,10 +676,44 @@ int mreg_odb_key(int64_t *key, const mreg_odb *odb, const git_oid *id, mreg_odb_
 		if (!p->keys || p->keys[pos] < 0 || !p->pack || !mreg_git_idx_offset(&off, &p->x, pos) || off > INT64_MAX)
 			return 1;
 		*key = p->keys[pos];
-		*where = (mreg_odb_where){ i, off, odb->gen };
+		*where = (mreg_odb_where){ i, off, pos, odb->gen };
 		return 0;
 	}
 	return 1;
+}
+
+void mreg_odb_clear_keys(mreg_odb *odb)
+{
+	for (size_t i = 0; i < odb->npacks; i++) {
+		free(odb->packs[i].keys);
+		odb->packs[i].keys = NULL;
+	}
+	odb->keyed = false;
+}
+
+size_t mreg_odb_npacks(const mreg_odb *odb)
+{
+	return odb->npacks;
+}
+
+unsigned mreg_odb_gen(const mreg_odb *odb)
+{
+	return odb->gen;
+}
+
+bool mreg_odb_pack_info(mreg_odb *odb, size_t i, char hex[41], uint32_t *count, bool *keyed)
+{
+	if (i >= odb->npacks || !odb->packs[i].path || !load_index(odb, &odb->packs[i]))
+		return false;
+	const odb_pack *p = &odb->packs[i];
+	const char *name = strrchr(p->path, '/');
+	name = name ? name + 1 : p->path;
+	if (strncmp(name, "pack-", 5) || strlen(name + 5) != 40)
+		return false;
+	memcpy(hex, name + 5, 41);
+	*count = p->x.count;
+	*keyed = p->keys != NULL;
+	return true;
 }
 
 int mreg_odb_has(mreg_odb *odb, const git_oid *id)

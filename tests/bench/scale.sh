@@ -5,10 +5,11 @@
 # library's batch writer (bench_lib build100k, which checks that the state
 # it folds to is what was written), then on each: the one-event writes
 # through the CLI and the library, the first read after HEAD moved by one
-# event, a listing of one model, a cold fold (refresh --full) with its peak
-# memory, fsck, git gc and git repack -a -d -f against mreg gc on copies of
-# the same registry, backup create and restore-from, and the disk per event
-# (the writes in turns across the sizes, the rest size by size); at 100,000 events
+# event, a listing of one model, a cold fold (refresh --full) without and
+# with the fold's key cache and its peak memory, fsck, git gc and git
+# repack -a -d -f against mreg gc on copies of the same registry, backup
+# create and restore-from, and the disk per event (the writes in turns
+# across the sizes, the rest size by size); at 100,000 events
 # also a sync that receives them all (a node cloned when the registry held
 # none) and `mreg check` of the whole range on a bare hub. Prints the numbers
 # and a table of medians by size at the end; never fails on time.
@@ -75,6 +76,10 @@ for label in $sizes; do
 	echo "== $label events: the other commands =="
 	step "$LIB" refresh "$MREG" "$r" 1 3 model_000:50 "refresh_$label"
 	step "$LIB" spawn "list_$label" 20 "$MREG" -C "$r" list --model model_000
+	# the cold fold twice: without the fold's key cache (as a first fold, or
+	# a first clone, runs), then with the cache that fold wrote
+	rm -rf "$r/.git/mreg/fold-keys"
+	step "$LIB" time "foldnokeys_$label" "$MREG" -C "$r" refresh --full
 	step "$LIB" time "fold_$label" "$MREG" -C "$r" refresh --full
 	if [ -n "$FLOOR" ]; then step "$FLOOR" "$r" "readfloor_$label"; fi
 	step "$LIB" time "fsck_$label" "$MREG" -C "$r" fsck
@@ -146,7 +151,8 @@ row "library tag" "onewrites_@.lib_tag.median"
 row "library update_metrics" "onewrites_@.lib_metrics.median"
 row "first show after HEAD moved 1 event" "refresh_@.first_show.median"
 row "list --model (250 rows)" "spawn.list_@.median"
-row "refresh --full (cold fold)" "time.fold_@" 0
+row "refresh --full, no key cache (cold fold)" "time.foldnokeys_@" 0
+row "refresh --full with the fold's key cache" "time.fold_@" 0
 row "  peak memory of it (MB)" "rss.fold_@" 0
 row "  floor: each event file read once" "time.readfloor_@_once" 0
 row "  floor: read as the fold reads them" "time.readfloor_@_fold" 0

@@ -592,8 +592,10 @@ static int apply_bulk(const mreg_event *ev, void *st)
 
 /*
  * Every event folded into st, with the fold's key cache (foldkeys.c); if a
- * key from it did not hold, the files go and the fold runs again from
- * nothing without them (and writes them anew).
+ * key did not hold once keys from it were in use, the files go and the
+ * fold runs again from nothing without them (and writes them anew). The
+ * odb keeps no keys after it (a later fsck or check in the same process
+ * reads every head, and the memory goes).
  */
 static int fold_every_event(mreg_state **st, mreg_registry *reg, const git_oid *tree)
 {
@@ -609,6 +611,8 @@ static int fold_every_event(mreg_state **st, mreg_registry *reg, const git_oid *
 			rc = mreg_events_fold(reg, tree, *st, apply_bulk, *st);
 	}
 	reg->fold_keys = false;
+	if (reg->lodb)
+		mreg_odb_clear_keys(reg->lodb);
 	return rc;
 }
 

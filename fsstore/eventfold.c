@@ -81,7 +81,7 @@ static void key_one(void *arg, size_t i)
 	if (why) {
 		e->rc = mreg_events_left_out(e, why);
 	} else if (mreg_odb_key(&e->clock, c->reg->lodb, &e->id, &e->where) == 0) {
-		e->keyed = e->located = true;	/* the clock the indexer read from the same bytes: a blob's */
+		e->keyed = e->located = true;	/* the clock an indexer or a fold before read from the same bytes */
 		note_name(e, path);
 		return;
 	} else if ((e->located = mreg_odb_peek(head, &got, sizeof(head), &type, c->reg->lodb, &e->id, &e->where) == 0) &&

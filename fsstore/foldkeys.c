@@ -13,14 +13,16 @@
  * torn write: the files are not fsynced, being a cache), is not used. The
  * fold still checks each key against the clock the event's parse gives:
  * a key wrong all the same (written by hand) stops that fold, the files
- * are removed, and the fold runs again without them (cache.c, fold_all).
+ * are removed, and the fold runs again without them (cache.c,
+ * fold_every_event). The keys are the odb's only for that fold.
  *
  * Written after a fold over every event that ended well, for each pack of
  * MIN_OBJECTS objects or more that had no keys file, from the keys pass
  * one found (or the restore's indexer gave); a file whose pack is gone is
- * removed then, and by mreg gc. Only the fold of every event into the state cache
- * (refresh --full, a first read without state, restore-from, a first
- * clone) uses and writes them: fsck and check read every head again.
+ * removed then, and by mreg gc. Only the fold of every event into the
+ * state cache (refresh --full, a first read without state, restore-from,
+ * a first clone) uses and writes them: fsck and check read every head
+ * again.
  */
 #include "internal.h"
 
@@ -104,10 +106,14 @@ void mreg_fold_keys_prune(mreg_registry *reg)
 	char *dir = keys_path(reg, NULL);
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *de;
+	/* a linked work tree's git directory has no objects: the common directory's (tree.c, open_lodb) */
+	const char *common = reg->repo ? git_repository_commondir(reg->repo) : reg->gitdir;
+	if (dir)
+		mreg_fs_sweep_tmp(dir, false);	/* what a write killed midway left */
 	while (d && (de = readdir(d))) {
 		if (!is_keys_file(de->d_name))
 			continue;
-		char *idx = mreg_strfmt("%sobjects/pack/%.45s.idx", reg->gitdir, de->d_name);
+		char *idx = mreg_strfmt("%sobjects/pack/%.45s.idx", common, de->d_name);
 		if (idx && access(idx, F_OK) < 0 && errno == ENOENT)
 			unlinkat(dirfd(d), de->d_name, 0);
 		free(idx);

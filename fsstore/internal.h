@@ -87,7 +87,7 @@ struct mreg_registry {
 	/*
 	 * A fold of every event into the state cache (fold_all) uses and
 	 * writes the fold's key cache (foldkeys.c); fold_keys_wrong: a key
-	 * from it did not hold, and that fold stopped.
+	 * did not hold while keys from it were in use, and that fold stopped.
 	 */
 	bool fold_keys, fold_keys_wrong;
 };

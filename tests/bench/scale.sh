@@ -151,8 +151,8 @@ row "library tag" "onewrites_@.lib_tag.median"
 row "library update_metrics" "onewrites_@.lib_metrics.median"
 row "first show after HEAD moved 1 event" "refresh_@.first_show.median"
 row "list --model (250 rows)" "spawn.list_@.median"
-row "refresh --full, no key cache (cold fold)" "time.foldnokeys_@" 0
-row "refresh --full with the fold's key cache" "time.fold_@" 0
+row "refresh --full (cold, no key cache)" "time.foldnokeys_@" 0
+row "refresh --full with the key cache" "time.fold_@" 0
 row "  peak memory of it (MB)" "rss.fold_@" 0
 row "  floor: each event file read once" "time.readfloor_@_once" 0
 row "  floor: read as the fold reads them" "time.readfloor_@_fold" 0

@@ -20,9 +20,9 @@
  * MIN_OBJECTS objects or more that had no keys file, from the keys pass
  * one found (or the restore's indexer gave); a file whose pack is gone is
  * removed then, and by mreg gc. Only the fold of every event into the
- * state cache (refresh --full, a first read without state, restore-from,
- * a first clone) uses and writes them: fsck and check read every head
- * again.
+ * state cache (refresh --full, a first read without state, restore-from)
+ * uses and writes them: fsck and check read every head again, and a
+ * first clone reads every event whole, as a pull does.
  */
 #include "internal.h"
 

@@ -45,8 +45,8 @@ def observe_production(reg: mreg.Registry, generation: int) -> dict:
 
 def main() -> None:
     generations = int(sys.argv[1]) if len(sys.argv) > 1 else 6
-    workdir = tempfile.mkdtemp(prefix="mreg-example-")
-    with mreg.Registry() as reg:
+    # the checkpoints, until registered: the registry keeps its own copy of each
+    with tempfile.TemporaryDirectory(prefix="mreg-example-") as workdir, mreg.Registry() as reg:
         for g in range(1, generations + 1):
             v = reg.register("Square 8, 2 players", train(g, workdir), model_id=MODEL,
                              training_config={"epochs": 10 * g, "learning_rate": 0.001})

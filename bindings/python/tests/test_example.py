@@ -12,8 +12,11 @@ EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "exampl
 
 def test_training_loop_registers_promotes_and_rolls_back(tmp_path):
     regdir = str(tmp_path / "registry")
-    env = dict(os.environ, MREG_DIR=regdir)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, MREG_DIR=regdir, TMPDIR=str(scratch))
     out = subprocess.run([sys.executable, EXAMPLE, "5"], env=env, check=True, capture_output=True, text=True).stdout
+    assert list(scratch.iterdir()) == []  # its checkpoints' directory is gone: the registry has its copies
     lines = out.splitlines()
     assert lines[0] == "generation 1: square8_2p:1 -> production (No current production model)"
     assert "  rolled back square8_2p: v4 -> v3 (Elo dropped by 120 (threshold: 50.0))" in lines

@@ -1,9 +1,10 @@
 /*
  * The streamed fold of a tree's events (refresh --full, fsck, check,
  * restore-from, a first clone): a first pass reads each event file's clock
- * from the head of its bytes, the entries are sorted into fold order, and a
- * second pass reads and parses them a bounded window ahead of the fold, on
- * every core, each reader freeing what it read once it is applied.
+ * from the head of its bytes (or from the fold's key cache, foldkeys.c),
+ * the entries are sorted into fold order, and a second pass reads and
+ * parses them a bounded window ahead of the fold, on every core, each
+ * reader freeing what it read once it is applied.
  */
 #include "events.h"
 
@@ -293,6 +294,7 @@ static void save_keys(const collect *c)
 	mreg_odb *odb = c->reg->lodb;
 	size_t npacks = odb ? mreg_odb_npacks(odb) : 0;
 	unsigned gen = odb ? mreg_odb_gen(odb) : 0;
+	mreg_fold_keys_prune(c->reg);	/* once, before the files of this fold's packs */
 	for (size_t p = 0; p < npacks; p++) {
 		uint32_t count;
 		if (!mreg_fold_keys_wanted(c->reg, p, &count))

@@ -18,11 +18,12 @@
  *
  * Written after a fold over every event that ended well, for each pack of
  * MIN_OBJECTS objects or more that had no keys file, from the keys pass
- * one found (or the restore's indexer gave); a file whose pack is gone is
- * removed then, and by mreg gc. Only the fold of every event into the
- * state cache (refresh --full, a first read without state, restore-from)
- * uses and writes them: fsck and check read every head again, and a
- * first clone reads every event whole, as a pull does.
+ * one found (or the restore's indexer gave); the files whose packs are
+ * gone are removed then (eventfold.c, save_keys), and by mreg gc. Only the
+ * fold of every event into the state cache (refresh --full, a first read
+ * without state, restore-from) uses and writes them: fsck and check read
+ * every head again, and a first clone reads every event whole, as a pull
+ * does.
  */
 #include "internal.h"
 
@@ -144,7 +145,6 @@ void mreg_fold_keys_save(mreg_registry *reg, size_t pack, const int64_t *keys, u
 	if (!dir || !mreg_odb_pack_info(reg->lodb, pack, hex, &have, &keyed) || have != count ||
 	    !(path = keys_path(reg, hex)) || mreg_fs_mkdirs(dir) < 0)
 		goto done;
-	mreg_fold_keys_prune(reg);
 	unsigned char k[8];
 	mreg_buf_put(&b, MAGIC, sizeof(MAGIC) - 1);
 	mreg_git_put_be32(k, count);

@@ -282,12 +282,14 @@ void mreg_odb_free(mreg_odb *odb)
 }
 
 /* The offset of id in pack p's data, or -1 when p does not hold it. */
-static int64_t find_in_index(const odb_pack *p, const unsigned char *id)
+static int64_t find_in_index(const odb_pack *p, const unsigned char *id, uint32_t *at)
 {
 	uint32_t pos;
 	uint64_t off;
 	if (!mreg_git_idx_find(&pos, &p->x, id) || !mreg_git_idx_offset(&off, &p->x, pos) || off > INT64_MAX)
 		return -1;
+	if (at)
+		*at = pos;
 	return (int64_t)off;
 }
 
@@ -533,7 +535,7 @@ static int read_any(unsigned char **out, size_t *len, git_object_t *type, mreg_o
 				continue;
 			if (round && (odb->packs[i].idx || !load_index(odb, &odb->packs[i])))
 				continue;
-			int64_t off = find_in_index(&odb->packs[i], id);
+			int64_t off = find_in_index(&odb->packs[i], id, NULL);
 			if (off < 0)
 				continue;
 			int rc = read_packed(out, len, type, odb, &odb->packs[i], (uint64_t)off, depth);
@@ -581,11 +583,7 @@ int mreg_odb_peek(unsigned char *out, size_t *got, size_t want, git_object_t *ty
 	for (size_t i = 0; i < odb->npacks; i++) {
 		const odb_pack *p = &odb->packs[i];
 		uint32_t pos = 0;
-		uint64_t uoff;
-		int64_t off = p->idx && p->pack && mreg_git_idx_find(&pos, &p->x, id->id) &&
-					      mreg_git_idx_offset(&uoff, &p->x, pos) && uoff <= INT64_MAX
-				      ? (int64_t)uoff
-				      : -1;
+		int64_t off = p->idx && p->pack ? find_in_index(p, id->id, &pos) : -1;
 		if (off < 0)
 			continue;
 		const unsigned char *q = p->pack + off, *end = p->pack + p->packlen - 20;
@@ -719,7 +717,7 @@ bool mreg_odb_pack_info(mreg_odb *odb, size_t i, char hex[41], uint32_t *count, 
 int mreg_odb_has(mreg_odb *odb, const git_oid *id)
 {
 	for (size_t i = 0; i < odb->npacks; i++)
-		if ((odb->packs[i].idx || load_index(odb, &odb->packs[i])) && find_in_index(&odb->packs[i], id->id) >= 0)
+		if ((odb->packs[i].idx || load_index(odb, &odb->packs[i])) && find_in_index(&odb->packs[i], id->id, NULL) >= 0)
 			return 0;
 	if (odb->fixed)
 		return 1;

@@ -15,6 +15,14 @@
  * directory shrinks by a fifth), and deflating it costs a quarter of a
  * millisecond here. `git gc` and `mreg gc` compress and delta them anyway.
  *
+ * Objects of at most FIXED_MAX bytes (events, mostly under a kilobyte) are
+ * coded with deflate's fixed Huffman codes, not codes made for each
+ * object. A reader builds the fixed codes' tables once, where it built new
+ * tables for every object: at a million events that was a seventh of a
+ * cold fold's time in its readers. Measured there, the fold takes a sixth
+ * less time, for 7% more bytes of objects (4.5% after a gc: the header of
+ * an object's own codes weighs much against a few hundred bytes).
+ *
  * zlib's default window (32 KiB, with 256 KiB of state zeroed per stream)
  * is sized for large inputs; objects here are mostly under a kilobyte, and
  * on this kind of machine every fresh page costs as much as a system call.
@@ -73,11 +81,14 @@ static void put_stored(mreg_buf *b, const void *data, size_t len)
 	mreg_buf_put(b, a, 4);
 }
 
+#define FIXED_MAX 16384
+
 /* data deflated onto the end of b through w's one stream, sized for the largest object so far */
 static int put_deflated(mreg_buf *b, mreg_git_packw *w, const void *data, size_t len)
 {
 	z_stream *zs = w->zs;
 	int bits = window_bits(len);
+	bool fixed = len <= FIXED_MAX;
 	if (w->zbits && bits > w->zbits) {	/* a bigger object than the stream was made for */
 		deflateEnd(zs);
 		w->zbits = 0;
@@ -86,12 +97,18 @@ static int put_deflated(mreg_buf *b, mreg_git_packw *w, const void *data, size_t
 		return mreg_error_set(MREG_ERROR, "out of memory building a pack");
 	if (!w->zbits) {
 		memset(zs, 0, sizeof(*zs));
-		if (deflateInit2(zs, Z_BEST_SPEED, Z_DEFLATED, bits, bits - 7 < 1 ? 1 : bits - 7, Z_DEFAULT_STRATEGY) !=
-		    Z_OK)
+		if (deflateInit2(zs, Z_BEST_SPEED, Z_DEFLATED, bits, bits - 7 < 1 ? 1 : bits - 7,
+				 fixed ? Z_FIXED : Z_DEFAULT_STRATEGY) != Z_OK)
 			return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
 		w->zbits = bits;
+		w->zfixed = fixed;
 	} else if (deflateReset(zs) != Z_OK) {
 		return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
+	} else if (w->zfixed != fixed) {
+		/* before any input, so zlib only notes the strategy */
+		if (deflateParams(zs, Z_BEST_SPEED, fixed ? Z_FIXED : Z_DEFAULT_STRATEGY) != Z_OK)
+			return mreg_error_set(MREG_ERROR, "cannot compress an object for a pack");
+		w->zfixed = fixed;
 	}
 	size_t bound = deflateBound(zs, (uLong)len);
 	if (mreg_buf_grow(b, bound) < 0)

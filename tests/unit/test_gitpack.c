@@ -303,6 +303,68 @@ static void stored_objects_read_back_through_libgit2(void **state)
 	objects_dispose(&o);
 }
 
+/* The BTYPE of the first deflate block of object id's entry in pack p: 1 fixed codes, 2 the object's own. */
+static int first_block_type(const packfiles *p, const git_oid *id)
+{
+	mreg_git_idx x;
+	uint32_t pos;
+	uint64_t off;
+	mreg_git_entry e;
+	const unsigned char *pack = (const unsigned char *)p->pack;
+	assert_int_equal(mreg_git_idx_parse(&x, p->idx, p->ilen), 0);
+	assert_true(mreg_git_idx_find(&pos, &x, id->id));
+	assert_true(mreg_git_idx_offset(&off, &x, pos));
+	assert_true(mreg_git_entry_parse(&e, pack + off, pack + p->plen - 20));
+	assert_true(e.data + 3 <= pack + p->plen - 20);
+	assert_int_equal(e.data[0] & 0x0f, 8);	/* zlib's header: deflate */
+	return (e.data[2] >> 1) & 3;	/* after the two bytes of the header: BFINAL, then BTYPE */
+}
+
+/*
+ * An event-sized object is coded with deflate's fixed Huffman codes, which
+ * a reader builds once; an object past 16 KiB that compresses with codes
+ * of its own, then a small one through the same stream again with fixed
+ * codes. libgit2 and git read them all.
+ */
+static void small_objects_take_fixed_codes_and_large_ones_their_own(void **state)
+{
+	(void)state;
+	objects o = { 0 };
+	mreg_git_packw w;
+	mreg_buf b = MREG_BUF_INIT;
+	char dir[600], hex[41], path[700];
+	bool created = false;
+	for (int k = 0; k < 3; k++) {
+		mreg_buf_clear(&b);
+		if (k == 1) {
+			for (int i = 0; i < 4000; i++)
+				mreg_buf_printf(&b, "line %d of a text that compresses\n", i % 97);
+			assert_true(b.size > 16384);
+		} else {
+			mreg_buf_printf(&b, "{\"event_id\": \"0f3a%d\", \"kind\": \"metrics\", \"metrics\": {", k);
+			for (int i = 0; i < 20; i++)
+				mreg_buf_printf(&b, "%s\"m%d\": %d.%d", i ? ", " : "", i, i * 37 + k, i * 11);
+			mreg_buf_puts(&b, "}}\n");
+		}
+		objects_add(&o, GIT_OBJECT_BLOB, b.ptr, b.size);
+	}
+	mreg_buf_dispose(&b);
+	mreg_git_packw_init(&w, true, NULL);
+	for (size_t i = 0; i < o.n; i++)
+		assert_int_equal(mreg_git_packw_add(&w, &o.id[i], o.type[i], o.data[i].ptr, o.data[i].size), 0);
+	assert_int_equal(mreg_git_packw_store(&w, packdir(dir, sizeof(dir), tg_cwd), true, hex, &created), 0);
+	mreg_git_packw_dispose(&w);
+	packfiles p;
+	load_pack(&p, tg_fmt(path, sizeof(path), "%s/pack-%s", dir, hex));
+	assert_int_equal(first_block_type(&p, &o.id[0]), 1);
+	assert_int_equal(first_block_type(&p, &o.id[1]), 2);
+	assert_int_equal(first_block_type(&p, &o.id[2]), 1);
+	unload_pack(&p);
+	expect_libgit2_reads(tg_cwd, &o);
+	tg_sh("git verify-pack '%s/pack-%s.idx'", dir, hex);
+	objects_dispose(&o);
+}
+
 static void the_same_pack_stored_twice_is_created_once(void **state)
 {
 	(void)state;
@@ -645,6 +707,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TG_REPO_TEST(stored_objects_read_back_through_libgit2),
+		TG_REPO_TEST(small_objects_take_fixed_codes_and_large_ones_their_own),
 		TG_REPO_TEST(the_same_pack_stored_twice_is_created_once),
 		TG_REPO_TEST(offset_deltas_copied_by_id_are_indexed_by_libgit2),
 		TG_REPO_TEST(offset_deltas_without_ofs_to_ref_are_unsure_and_add_nothing),

@@ -359,7 +359,7 @@ typedef struct {
 	bool index;
 	void *zs;		/* one zlib stream for all objects */
 	int zbits;
-	bool zfixed;		/* the stream codes with deflate's fixed Huffman codes (small objects) */
+	bool zfixed;		/* the stream was made for deflate's fixed Huffman codes (small objects) */
 } mreg_git_packw;
 /* prefix: text before the pack in the same buffer (a bundle's header), or NULL */
 void mreg_git_packw_init(mreg_git_packw *w, bool index, const char *prefix);

@@ -317,14 +317,16 @@ static int first_block_type(const packfiles *p, const git_oid *id)
 	assert_true(mreg_git_entry_parse(&e, pack + off, pack + p->plen - 20));
 	assert_true(e.data + 3 <= pack + p->plen - 20);
 	assert_int_equal(e.data[0] & 0x0f, 8);	/* zlib's header: deflate */
+	assert_false(e.data[1] & 0x20);	/* no preset dictionary, whose id would come next */
 	return (e.data[2] >> 1) & 3;	/* after the two bytes of the header: BFINAL, then BTYPE */
 }
 
 /*
- * An event-sized object is coded with deflate's fixed Huffman codes, which
- * a reader builds once; an object past 16 KiB that compresses with codes
- * of its own, then a small one through the same stream again with fixed
- * codes. libgit2 and git read them all.
+ * An event-sized blob is deflated with deflate's fixed Huffman codes,
+ * which a reader builds once; a blob one byte past packw.c's FIXED_MAX
+ * (2048 bytes) that compresses, with codes of its own; one of exactly
+ * FIXED_MAX with the fixed codes, and one past it again, each after the
+ * other kind through the same writer. libgit2 and git read them all.
  */
 static void small_objects_take_fixed_codes_and_large_ones_their_own(void **state)
 {
@@ -334,18 +336,19 @@ static void small_objects_take_fixed_codes_and_large_ones_their_own(void **state
 	mreg_buf b = MREG_BUF_INIT;
 	char dir[600], hex[41], path[700];
 	bool created = false;
-	for (int k = 0; k < 3; k++) {
+	static const size_t text[4] = { 0, 2049, 2048, 2049 };	/* 0: an event */
+	for (int k = 0; k < 4; k++) {
 		mreg_buf_clear(&b);
-		if (k == 1) {
-			for (int i = 0; i < 4000; i++)
-				mreg_buf_printf(&b, "line %d of a text that compresses\n", i % 97);
-			assert_true(b.size > 16384);
-		} else {
-			mreg_buf_printf(&b, "{\"event_id\": \"0f3a%d\", \"kind\": \"metrics\", \"metrics\": {", k);
-			for (int i = 0; i < 20; i++)
-				mreg_buf_printf(&b, "%s\"m%d\": %d.%d", i ? ", " : "", i, i * 37 + k, i * 11);
-			mreg_buf_puts(&b, "}}\n");
+		if (text[k]) {
+			for (int i = 0; b.size < text[k]; i++)
+				mreg_buf_printf(&b, "line %d of a text that compresses %d\n", i, k);
+			objects_add(&o, GIT_OBJECT_BLOB, b.ptr, text[k]);
+			continue;
 		}
+		mreg_buf_puts(&b, "{\"event_id\": \"0f3a\", \"kind\": \"metrics\", \"metrics\": {");
+		for (int i = 0; i < 20; i++)
+			mreg_buf_printf(&b, "%s\"m%d\": %d.%d", i ? ", " : "", i, i * 37, i * 11);
+		mreg_buf_puts(&b, "}}\n");
 		objects_add(&o, GIT_OBJECT_BLOB, b.ptr, b.size);
 	}
 	mreg_buf_dispose(&b);
@@ -359,6 +362,7 @@ static void small_objects_take_fixed_codes_and_large_ones_their_own(void **state
 	assert_int_equal(first_block_type(&p, &o.id[0]), 1);
 	assert_int_equal(first_block_type(&p, &o.id[1]), 2);
 	assert_int_equal(first_block_type(&p, &o.id[2]), 1);
+	assert_int_equal(first_block_type(&p, &o.id[3]), 2);
 	unload_pack(&p);
 	expect_libgit2_reads(tg_cwd, &o);
 	tg_sh("git verify-pack '%s/pack-%s.idx'", dir, hex);

@@ -282,6 +282,14 @@ int mreg_state_read_registry_head(mreg_state *st, cJSON *doc);
  * not our writer's layout, for mreg_state_read_registry.
  */
 int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len);
+/*
+ * A listing of one model's read of registry.json (len bytes at data, not
+ * kept): the head, and of model_list only the row of model id, found by
+ * its first line and kept as mreg_state_read_registry_rows keeps rows (no
+ * model when there is none). The other rows are not read, nor checked. 1:
+ * not our writer's layout.
+ */
+int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len, const char *id);
 /* The rest of m's row read (before m is loaded); and every model's (before production.json is written). */
 int mreg_model_row_materialize(mreg_model *m);
 int mreg_state_rows_materialize(mreg_state *st);

@@ -472,17 +472,13 @@ static int read_row_lazy(mreg_state *st, const char *p, const char *end, const c
 	return 0;
 }
 
-int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
+/* A new state from the head of registry.json alone (buf up to k, where model_list starts), closed. */
+static int read_head(mreg_state **out, const char *buf, const char *k)
 {
-	const char *end = buf + len, *k = memmem(buf, len, rows_key, sizeof(rows_key) - 1);
-	mreg_state *st = NULL;
-	int rc;
-	*out = NULL;
-	if (!k)
-		return 1;	/* not our layout: the full reader */
-	/* the head alone: up to the comma before model_list, closed */
 	size_t hn = (size_t)(k - buf);
 	char *head = malloc(hn + 3);
+	int rc;
+	*out = NULL;
 	if (!head)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	memcpy(head, buf, hn);
@@ -491,9 +487,21 @@ int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
 	free(head);
 	if (!cJSON_IsObject(doc))
 		rc = BAD("registry.json does not parse");
-	else if ((rc = mreg_state_new(&st)) == 0)
-		rc = mreg_state_read_registry_head(st, doc);
+	else if ((rc = mreg_state_new(out)) == 0)
+		rc = mreg_state_read_registry_head(*out, doc);
 	cJSON_Delete(doc);
+	return rc;
+}
+
+int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
+{
+	const char *end = buf + len, *k = memmem(buf, len, rows_key, sizeof(rows_key) - 1);
+	mreg_state *st = NULL;
+	int rc;
+	*out = NULL;
+	if (!k)
+		return 1;	/* not our layout: the full reader */
+	rc = read_head(&st, buf, k);
 	const char *p = k + sizeof(rows_key) - 1;
 	while (rc == 0) {
 		while (p < end && (*p == ' ' || *p == '\n' || *p == ','))
@@ -512,6 +520,50 @@ int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
 	}
 	if (rc == 0) {
 		st->rowbuf = buf;
+		*out = st;
+		st = NULL;
+	}
+	mreg_state_free(st);
+	return rc;
+}
+
+int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len, const char *id)
+{
+	const char *end = data + len, *k = memmem(data, len, rows_key, sizeof(rows_key) - 1);
+	mreg_state *st = NULL;
+	*out = NULL;
+	if (!k)
+		return 1;	/* not our layout: the full reader */
+	int rc = read_head(&st, data, k);
+	/*
+	 * The row's first line, with the newlines and indents of our writer:
+	 * no string in the file holds a raw newline, and an id needs no
+	 * escape, so these bytes are found at the row's start and nowhere else.
+	 */
+	char *want = rc == 0 && !mreg_id_problem(id) ? mreg_strfmt("\n    {\n      \"model_id\": \"%s\",\n", id) : NULL;
+	const char *at = want ? memmem(k, (size_t)(end - k), want, strlen(want)) : NULL;
+	const char *close = at ? memmem(at, (size_t)(end - at), "\n    }", 6) : NULL;
+	if (rc == 0 && at && !close)
+		rc = BAD("model row");
+	if (rc == 0 && at) {
+		/* the row's bytes, copied: the state keeps them as a write's rows are kept */
+		size_t n = (size_t)(close + 6 - (at + 5));
+		char *buf = malloc(n + 1);
+		const char *next;
+		if (!buf) {
+			rc = mreg_error_set(MREG_ERROR, "out of memory");
+		} else {
+			memcpy(buf, at + 5, n);
+			buf[n] = '\0';
+			st->rowbuf = buf;
+			rc = read_row_lazy(st, buf, buf + n, &next);
+		}
+		/* a row that names another model further down (only a hand's edit) is no row of id */
+		if (rc == 0 && strcmp(st->models[0]->id, id))
+			rc = BAD("model row");
+	}
+	free(want);
+	if (rc == 0) {
 		*out = st;
 		st = NULL;
 	}

@@ -133,4 +133,18 @@ check "a write on a damaged row" "$MREG" -C "$W" tag a:1 healed
 expect_eq "  the damaged row is whole again" "$(row_of c | jq .latest_version)" 1
 expect_eq "  the write landed" "$("$MREG" -C "$W" --json show a:1 | jq -c .tags)" '["healed"]'
 check "mreg fsck of the rows registry" "$MREG" -C "$W" fsck
+# a listing of one model reads registry.json's head and that model's row
+# only: a row of another model damaged behind a good stamp does not stop
+# it (the file is left as it is, for the next read of every row to mend);
+# its own row damaged, it refolds and answers right
+versions_of() { "$MREG" -C "$W" --json list --model "$1" | jq -c '[.[].version] | sort'; }
+awk '/"model_id": "c"/ { c = 1 } c && /"latest_version"/ { c = 0; next } { print }' "$W/state/registry.json" >"$T/damaged.json"
+expect_eq "  the damage is in c's row alone" "$(diff "$W/state/registry.json" "$T/damaged.json" | grep -c '^<')" 1
+cp "$T/damaged.json" "$W/state/registry.json"
+expect_eq "list --model b beside a damaged row of c" "$(versions_of b)" "[1]"
+check "  registry.json left as it was" cmp "$T/damaged.json" "$W/state/registry.json"
+expect_eq "list --model c with its own row damaged" "$(versions_of c)" "[1]"
+expect_eq "  c's row is whole again" "$(row_of c | jq .latest_version)" 1
+expect_eq "list --model of a model not there" "$("$MREG" -C "$W" --json list --model zz)" "[]"
+check "mreg fsck after the listings" "$MREG" -C "$W" fsck
 finish

@@ -9,7 +9,8 @@
  * registry file and on its own; every version read is then materialized,
  * and whatever read whole is written out again, as a writer does with the
  * state it loaded; registry.json also as a write reads it, its rows kept
- * as bytes. Each file is copied into a buffer of its exact size, so
+ * as bytes, and as a listing of one model reads it (models square_8 and
+ * other, the seeds'). Each file is copied into a buffer of its exact size, so
  * a read past its end is caught.
  *
  * A reader must answer 0 or a negative code, with a one-line message: a
@@ -140,6 +141,32 @@ static void read_rows(const part *parts, size_t n)
 	mreg_state_free(st);
 }
 
+/*
+ * registry.json as a listing of one model reads it (the head and model
+ * id's row only), the model files read lazily into it, written out: at
+ * most one model, and that one named id.
+ */
+static void read_row(const part *parts, size_t n, const char *id)
+{
+	mreg_state *st = NULL;
+	int rc = mreg_state_read_registry_row(&st, parts[0].data, parts[0].len, id);
+	CHECK(rc <= 1);
+	if (rc != 0) {
+		CHECK(!st);
+		if (rc < 0)
+			check_rc(rc);
+		return;
+	}
+	CHECK(st->nmodels <= 1);
+	CHECK(!st->nmodels || !strcmp(st->models[0]->id, id));
+	for (size_t i = 2; i < n; i++)
+		check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
+	write_all(st);
+	check_rc(mreg_state_rows_materialize(st));
+	materialize_all(st);
+	mreg_state_free(st);
+}
+
 static void read_alone(const part *p, int version)
 {
 	mreg_state *st = NULL;
@@ -175,6 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	read_on_registry(parts, n, true);
 	read_on_registry(parts, n, false);
 	read_rows(parts, n);
+	read_row(parts, n, "square_8");
+	read_row(parts, n, "other");
 	for (size_t i = 1; i < n; i++)
 		read_alone(&parts[i], (int)(size % 4));	/* 0: the latest; else a number */
 	for (size_t i = 0; i < n; i++)

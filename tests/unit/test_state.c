@@ -605,6 +605,72 @@ static void lazy_read_finds_fields_after_nested_values(void **state)
 	mreg_state_free(ref);
 }
 
+/*
+ * A listing of one model reads registry.json's head and that model's row
+ * only: what it reads equals what a write's read (every row kept) gives
+ * for that model, the head's counts included. A model that is not there
+ * (or whose id only begins another's, or is no id) gives none; a row that
+ * names another model below its first line is damage; a file not in our
+ * writer's layout is for the full reader (1).
+ */
+static void one_row_reads_as_every_row_does(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *reg_bytes = registry_file(ref);
+	size_t len = strlen(reg_bytes);
+	char *copy = mreg_strdup(reg_bytes);
+	mreg_state *all = NULL, *one = NULL;
+	assert_int_equal(mreg_state_read_registry_rows(&all, copy, len), 0);
+	assert_int_equal(all->nmodels, 3);
+	for (size_t i = 0; i < all->nmodels; i++) {
+		const mreg_model *a = all->models[i], *o;
+		assert_int_equal(mreg_state_read_registry_row(&one, reg_bytes, len, a->id), 0);
+		assert_int_equal(one->nmodels, 1);
+		o = one->models[0];
+		assert_string_equal(o->id, a->id);
+		assert_int_equal(o->nversions, a->nversions);
+		assert_int_equal(o->latest, a->latest);
+		assert_int_equal(o->clock, a->clock);
+		assert_int_equal(o->summary_prod, a->summary_prod);
+		assert_string_equal(o->last_event, a->last_event);
+		assert_int_equal(o->rowlen, a->rowlen);
+		assert_memory_equal(o->row, a->row, a->rowlen);
+		assert_false(o->loaded);
+		assert_int_equal(one->clock, all->clock);
+		assert_int_equal(one->nevents, all->nevents);
+		assert_int_equal(one->nversions, all->nversions);
+		assert_string_equal(one->tree, all->tree);
+		mreg_state_free(one);
+		one = NULL;
+	}
+	static const char *const absent[] = { "delta", "alph", "alpha\",\n      \"name", "" };
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		assert_int_equal(mreg_state_read_registry_row(&one, reg_bytes, len, absent[i]), 0);
+		assert_int_equal(one->nmodels, 0);
+		mreg_state_free(one);
+		one = NULL;
+	}
+	/* beta's row claims to be gamma's further down */
+	char *at = strstr(reg_bytes, "\n    {\n      \"model_id\": \"beta\",\n");
+	char *name = at ? strstr(at, "\n      \"name\": ") : NULL;
+	assert_non_null(name);
+	mreg_buf bad = MREG_BUF_INIT;
+	mreg_buf_put(&bad, reg_bytes, (size_t)(name - reg_bytes));
+	mreg_buf_puts(&bad, "\n      \"model_id\": \"gamma\",");
+	mreg_buf_puts(&bad, name);
+	assert_int_equal(mreg_state_read_registry_row(&one, bad.ptr, bad.size, "beta"), MREG_ECORRUPT);
+	assert_null(one);
+	assert_int_equal(mreg_state_read_registry_row(&one, "{\"model_list\": []}", 18, "beta"), 1);
+	assert_null(one);
+	mreg_buf_dispose(&bad);
+	mreg_state_free(all);
+	mreg_state_free(ref);
+	free(reg_bytes);
+}
+
 /* The write path keeps untouched versions as bytes: files must still come out the same. */
 static void lazy_incremental_fold_equals_full_fold(void **state)
 {
@@ -1161,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(shuffled_arrivals_fold_to_identical_files),
 		cmocka_unit_test(incremental_fold_equals_full_fold),
 		cmocka_unit_test(lazy_incremental_fold_equals_full_fold),
+		cmocka_unit_test(one_row_reads_as_every_row_does),
 		cmocka_unit_test(lazy_production_lists_the_same),
 		cmocka_unit_test(lazy_read_finds_fields_after_nested_values),
 		cmocka_unit_test(state_files_read_back_byte_identical),

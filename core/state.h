@@ -175,7 +175,7 @@ typedef struct {
 	cJSON *pending;
 	cJSON *rollbacks;
 	cJSON *monitor;
-	char *rowbuf;		/* registry.json's bytes, when models keep their rows (mreg_model.row) */
+	char *rowbuf;		/* registry.json's bytes (or one row's), when models keep their rows (mreg_model.row) */
 } mreg_state;
 
 int mreg_state_new(mreg_state **out);
@@ -285,9 +285,10 @@ int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len);
 /*
  * A listing of one model's read of registry.json (len bytes at data, not
  * kept): the head, and of model_list only the row of model id, found by
- * its first line and kept as mreg_state_read_registry_rows keeps rows (no
- * model when there is none). The other rows are not read, nor checked. 1:
- * not our writer's layout.
+ * its first line and copied, kept as mreg_state_read_registry_rows keeps
+ * rows. The other rows are neither parsed nor checked. 1: not our
+ * writer's layout, or no row of id (or none whose first line reads), for
+ * the full readers to tell.
  */
 int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len, const char *id);
 /* The rest of m's row read (before m is loaded); and every model's (before production.json is written). */

@@ -538,14 +538,20 @@ int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len,
 	/*
 	 * The row's first line, with the newlines and indents of our writer:
 	 * no string in the file holds a raw newline, and an id needs no
-	 * escape, so these bytes are found at the row's start and nowhere else.
+	 * escape, so past the head (whose rollback records begin the same
+	 * way) these bytes are found at the row's start and nowhere else.
 	 */
-	char *want = rc == 0 && !mreg_id_problem(id) ? mreg_strfmt("\n    {\n      \"model_id\": \"%s\",\n", id) : NULL;
-	const char *at = want ? memmem(k, (size_t)(end - k), want, strlen(want)) : NULL;
-	const char *close = at ? memmem(at, (size_t)(end - at), "\n    }", 6) : NULL;
-	if (rc == 0 && at && !close)
+	char *want = NULL;
+	const char *at = NULL, *close = NULL;
+	if (rc == 0 && mreg_id_problem(id))
+		rc = 1;	/* no row of it: the full reader says so */
+	else if (rc == 0 && !(want = mreg_strfmt("\n    {\n      \"model_id\": \"%s\",\n", id)))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+	if (rc == 0 && !(at = memmem(k, (size_t)(end - k), want, strlen(want))))
+		rc = 1;	/* not there, or its first line damaged: for the full reader to tell */
+	if (rc == 0 && !(close = memmem(at, (size_t)(end - at), "\n    }", 6)))
 		rc = BAD("model row");
-	if (rc == 0 && at) {
+	if (rc == 0) {
 		/* the row's bytes, copied: the state keeps them as a write's rows are kept */
 		size_t n = (size_t)(close + 6 - (at + 5));
 		char *buf = malloc(n + 1);

@@ -274,35 +274,32 @@ static int attach_production(mreg_state *st, mreg_registry *reg, bool lazy)
 	return rc;
 }
 
-/*
- * rows: a write's state, whose models keep their rows of registry.json as
- * bytes until loaded (a write reads and writes back one row, not them all).
- */
 /* How load reads the rows of registry.json's model_list */
 typedef enum {
 	ROWS_PARSED,	/* every row parsed (mreg_state_read_registry) */
-	ROWS_KEPT,	/* every row kept as its bytes, a few fields read (a write's) */
+	/* every row kept as its bytes until its model is loaded, a few fields read (a write reads and writes back one row) */
+	ROWS_KEPT,
 	ROWS_OWN,	/* only the row of the model asked for (a listing of one model's) */
 } rows_how;
 
 /*
  * One model's listing: registry.json mapped, its head and the model's row
- * read, the rest of it not even read. A thousand rows cost `list --model`
- * about a millisecond to pass over, and reading the file into the heap as
- * much again. 1: not our layout, for load's other ways.
+ * read, the other rows neither parsed nor checked. Passing over a thousand
+ * rows cost `list --model` about a millisecond, and reading the file into
+ * the heap as much again. 1: not our layout, no such row, or no map, for
+ * load's other ways (which say what is wrong, as for every other read).
  */
 static int load_own_row(mreg_state **out, const char *path, const char *model)
 {
 	const char *data;
 	size_t n;
 	int rc = mreg_fs_map(&data, &n, path);
-	if (rc == 0) {
-		rc = mreg_state_read_registry_row(out, data, n, model);
-		mreg_fs_unmap(data, n);
-	} else if (rc == MREG_ENOTFOUND || rc == MREG_ECORRUPT) {
+	if (rc < 0) {
 		mreg_error_clear();
-		rc = 1;	/* load's own read says what is wrong, as for every other read */
+		return 1;
 	}
+	rc = mreg_state_read_registry_row(out, data, n, model);
+	mreg_fs_unmap(data, n);
 	return rc;
 }
 
@@ -318,7 +315,7 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 	if (!path)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	if (rows == ROWS_OWN && (rc = load_own_row(&st, path, model)) == 1)
-		rows = ROWS_KEPT;	/* not our layout, or no file: read as a write reads it */
+		rows = ROWS_KEPT;	/* read as a write reads it */
 	if (rc == 1 && (rc = mreg_fs_read(&b, path, 0)) == MREG_ENOTFOUND)
 		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
 	free(path);

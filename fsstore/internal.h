@@ -171,8 +171,8 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
  * not production.json: lazily, each loaded model's production version
  * taken from its file. A writer's state (mreg_cache_save reads
  * production.json only when the write changed a production entry) and a
- * listing's; with one model and not all, the others keep their rows of
- * registry.json as bytes (as a write's do).
+ * listing's; with one model and not all, only that model's row of
+ * registry.json is read (the others are not in the state at all).
  */
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all);
 /* A write's state: as mreg_cache_load_own, with the models it does not load kept as their rows of registry.json. */

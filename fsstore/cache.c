@@ -277,8 +277,7 @@ static int attach_production(mreg_state *st, mreg_registry *reg, bool lazy)
 /* How load reads the rows of registry.json's model_list */
 typedef enum {
 	ROWS_PARSED,	/* every row parsed (mreg_state_read_registry) */
-	/* every row kept as its bytes until its model is loaded, a few fields read (a write reads and writes back one row) */
-	ROWS_KEPT,
+	ROWS_KEPT,	/* every row kept as its bytes, a few fields read (a write's: it writes them back as they were) */
 	ROWS_OWN,	/* only the row of the model asked for (a listing of one model's) */
 } rows_how;
 
@@ -355,7 +354,7 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
 
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all)
 {
-	/* one model's listing: the other models' rows are not read either */
+	/* one model's listing: of model_list only its row is parsed */
 	return load(out, reg, model, all, true, false, model && !all ? ROWS_OWN : ROWS_PARSED);
 }
 

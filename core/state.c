@@ -179,6 +179,8 @@ void mreg_model_unload(mreg_model *m)
 	m->aversions = 0;
 	free(m->rawbuf);
 	m->rawbuf = NULL;
+	m->rawsrc = NULL;
+	m->rawsrclen = 0;
 	m->loaded = false;
 	m->dirty = false;
 }

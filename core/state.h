@@ -96,6 +96,8 @@ typedef struct {
 	bool dirty;		/* changed since load: its state file must be written */
 	char *rawbuf;		/* the model file lazily loaded versions point into, if
 				 * the state owns it (NULL: the caller keeps it alive) */
+	const char *rawsrc;	/* that file's bytes, owned or not (NULL: no version is lazy) */
+	size_t rawsrclen;
 	mreg_version *versions;	/* sorted by version number */
 	size_t aversions;
 } mreg_model;
@@ -176,6 +178,9 @@ typedef struct {
 	cJSON *rollbacks;
 	cJSON *monitor;
 	char *rowbuf;		/* registry.json's bytes (or one row's), when models keep their rows (mreg_model.row) */
+	/* the bytes the rows point into: rowbuf, or a mapping the caller keeps (mreg_state_borrow_registry_rows) */
+	const char *rowsrc;
+	size_t rowsrclen;
 } mreg_state;
 
 int mreg_state_new(mreg_state **out);
@@ -260,6 +265,13 @@ int mreg_validation_allowed(const char *status, const char *action);
 void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st);
 /* state/registry.json: summary, counts, conflicts, one row per model. */
 int mreg_state_write_registry(mreg_buf *out, const mreg_state *st);
+/*
+ * The same bytes, with the rows kept as they were read (mreg_model.row)
+ * listed as spans where they lie, not copied, as
+ * mreg_state_write_model_spans lists versions: rows that follow each other
+ * in the file read, as they will in the file written, are one span.
+ */
+int mreg_state_write_registry_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_state *st);
 /* state/models/<id>.json: every version of one (loaded) model. */
 int mreg_state_write_model(mreg_buf *out, const mreg_model *m);
 /* state/production.json: model id -> production version and artifact. */
@@ -282,6 +294,8 @@ int mreg_state_read_registry_head(mreg_state *st, cJSON *doc);
  * not our writer's layout, for mreg_state_read_registry.
  */
 int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len);
+/* The same with the rows left in data, which the caller keeps alive while the state lives (a mapping). */
+int mreg_state_borrow_registry_rows(mreg_state **out, const char *data, size_t len);
 /*
  * A listing of one model's read of registry.json (len bytes at data, not
  * kept): the head, and of model_list only the row of model id, found by

@@ -15,6 +15,7 @@
  */
 #include "state.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,72 @@ void mreg_state_write_quarantined(mreg_jsonw *w, const mreg_state *st)
 	mreg_jsonw_arr_end(w);
 }
 
-int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
+/*
+ * A file written as pieces (the spans writers): the bytes the writer builds
+ * go to out, and bytes kept from the file read (a row, a version) are
+ * listed where they lie. A kept piece that lies in src right after the
+ * last one, with just the bytes between them that the writer put down
+ * before it (a separator and an indent), extends that one: a file written
+ * back with one change is a handful of pieces, not one per row.
+ */
+typedef struct {
+	mreg_span *sp;
+	size_t n, a;
+	size_t mark;			/* out's bytes from here on are not listed yet */
+	const char *src, *srcend;	/* the bytes read that kept pieces lie in, when known */
+} pieces;
+
+static int pieces_add(pieces *ps, mreg_span s)
+{
+	if (ps->n == ps->a) {
+		size_t a = ps->a ? ps->a * 2 : 16;
+		mreg_span *p = realloc(ps->sp, a * sizeof(*p));
+		if (!p)
+			return mreg_error_set(MREG_ERROR, "out of memory");
+		ps->sp = p;
+		ps->a = a;
+	}
+	ps->sp[ps->n++] = s;
+	return 0;
+}
+
+/* The kept bytes p (len of them), after what the writer put in out since the mark (mreg_jsonw_raw_begin). */
+static int pieces_kept(pieces *ps, mreg_buf *out, const char *p, size_t len)
+{
+	size_t gap = out->size - ps->mark;
+	mreg_span *last = ps->n ? &ps->sp[ps->n - 1] : NULL;
+	uintptr_t lo = (uintptr_t)ps->src, hi = (uintptr_t)ps->srcend, at = (uintptr_t)p;
+	/* both in src, and between them (in src too) the bytes the writer put down */
+	if (last && last->ptr && ps->src && (uintptr_t)last->ptr >= lo && at <= hi && len <= hi - at &&
+	    (uintptr_t)last->ptr + last->len + gap == at && !memcmp(last->ptr + last->len, out->ptr + ps->mark, gap)) {
+		last->len += gap + len;
+		mreg_buf_truncate(out, ps->mark);	/* those bytes are in the file read already */
+		return 0;
+	}
+	int rc = gap ? pieces_add(ps, (mreg_span){ NULL, ps->mark, gap }) : 0;
+	if (rc == 0)
+		rc = pieces_add(ps, (mreg_span){ p, 0, len });
+	ps->mark = out->size;
+	return rc;
+}
+
+/* The pieces listed, out's last bytes among them, into *spans (the caller frees them). */
+static int pieces_end(pieces *ps, mreg_buf *out, mreg_span **spans, size_t *nspans)
+{
+	int rc = mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	if (rc == 0 && out->size > ps->mark)
+		rc = pieces_add(ps, (mreg_span){ NULL, ps->mark, out->size - ps->mark });
+	if (rc < 0) {
+		free(ps->sp);
+		ps->sp = NULL;
+		ps->n = 0;
+	}
+	*spans = ps->sp;
+	*nspans = ps->n;
+	return rc;
+}
+
+static int write_registry(mreg_buf *out, pieces *ps, const mreg_state *st)
 {
 	mreg_jsonw w;
 	mreg_jsonw_init(&w, out);
@@ -173,7 +239,13 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	mreg_jsonw_arr_begin(&w, "model_list");
 	for (size_t i = 0; i < st->nmodels; i++) {
 		const mreg_model *m = st->models[i];
-		if (m->row) {	/* a write's model it did not load: its row as it was */
+		if (m->row && ps) {	/* a write's model it did not load: its row as it was, where it lies */
+			mreg_jsonw_raw_begin(&w, NULL);
+			if (pieces_kept(ps, out, m->row, m->rowlen) < 0)
+				return MREG_ERROR;
+			continue;
+		}
+		if (m->row) {
 			mreg_jsonw_raw(&w, NULL, m->row, m->rowlen);
 			continue;
 		}
@@ -198,14 +270,30 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
-/* The model file; with spans, untouched versions are listed as spans, not copied. */
-static int write_model(mreg_buf *out, mreg_span **spans, size_t *nspans, const mreg_model *m)
+int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
+{
+	return write_registry(out, NULL, st);
+}
+
+int mreg_state_write_registry_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_state *st)
+{
+	pieces ps = { NULL, 0, 0, own->size, st->rowsrc, st->rowsrc ? st->rowsrc + st->rowsrclen : NULL };
+	int rc = write_registry(own, &ps, st);
+	if (rc < 0) {
+		free(ps.sp);
+		*spans = NULL;
+		*nspans = 0;
+		return rc;
+	}
+	return pieces_end(&ps, own, spans, nspans);
+}
+
+/* The model file; with ps, untouched versions are listed as pieces, not copied. */
+static int write_model(mreg_buf *out, pieces *ps, const mreg_model *m)
 {
 	mreg_jsonw w;
-	size_t n = 0, a = 0, mark = out->size;
-	mreg_span *sp = NULL;
 
-	if (!spans) {
+	if (!ps) {
 		size_t guess = 4096;	/* grow once, not by copying the file over and over */
 		for (int i = 0; i < m->nversions; i++)
 			guess += m->versions[i].raw ? m->versions[i].rawlen + 8 : 4096;
@@ -229,54 +317,35 @@ static int write_model(mreg_buf *out, mreg_span **spans, size_t *nspans, const m
 		const mreg_version *v = &m->versions[i];
 		if (!v->raw) {
 			mreg_version_write(&w, NULL, m, v);
-		} else if (!spans) {	/* untouched since loaded: the same bytes again */
+		} else if (!ps) {	/* untouched since loaded: the same bytes again */
 			mreg_jsonw_raw(&w, NULL, v->raw, v->rawlen);
 		} else {
 			mreg_jsonw_raw_begin(&w, NULL);
-			if (n + 2 > a) {
-				a = a ? a * 2 : 64;
-				mreg_span *p = realloc(sp, a * sizeof(*sp));
-				if (!p) {
-					free(sp);
-					return mreg_error_set(MREG_ERROR, "out of memory");
-				}
-				sp = p;
-			}
-			sp[n++] = (mreg_span){ NULL, mark, out->size - mark };
-			sp[n++] = (mreg_span){ v->raw, 0, v->rawlen };
-			mark = out->size;
+			if (pieces_kept(ps, out, v->raw, v->rawlen) < 0)
+				return MREG_ERROR;
 		}
 	}
 	mreg_jsonw_arr_end(&w);
 	mreg_jsonw_obj_end(&w);
-	if (mreg_jsonw_finish(&w) < 0) {
-		free(sp);
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
-	if (spans) {
-		mreg_span *p = realloc(sp, (n + 1) * sizeof(*sp));
-		if (!p) {
-			free(sp);
-			return mreg_error_set(MREG_ERROR, "out of memory");
-		}
-		sp = p;
-		sp[n++] = (mreg_span){ NULL, mark, out->size - mark };
-		*spans = sp;
-		*nspans = n;
-	}
-	return 0;
+	return mreg_jsonw_finish(&w) < 0 ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
 }
 
 int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
 {
-	return write_model(out, NULL, NULL, m);
+	return write_model(out, NULL, m);
 }
 
 int mreg_state_write_model_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_model *m)
 {
-	*spans = NULL;
-	*nspans = 0;
-	return write_model(own, spans, nspans, m);
+	pieces ps = { NULL, 0, 0, own->size, m->rawsrc, m->rawsrc ? m->rawsrc + m->rawsrclen : NULL };
+	int rc = write_model(own, &ps, m);
+	if (rc < 0) {
+		free(ps.sp);
+		*spans = NULL;
+		*nspans = 0;
+		return rc;
+	}
+	return pieces_end(&ps, own, spans, nspans);
 }
 
 /* ---- reading -------------------------------------------------------- */

@@ -184,6 +184,8 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 		return BAD("model file does not match the registry summary");
 	mreg_model_unload(m);
 	m->loaded = true;
+	m->rawsrc = buf;
+	m->rawsrclen = len;
 	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	m->aversions = (size_t)m->nversions;
@@ -493,7 +495,8 @@ static int read_head(mreg_state **out, const char *buf, const char *k)
 	return rc;
 }
 
-int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
+/* The rows of model_list kept where they lie, in buf (which the state does not take). */
+static int read_rows(mreg_state **out, const char *buf, size_t len)
 {
 	const char *end = buf + len, *k = memmem(buf, len, rows_key, sizeof(rows_key) - 1);
 	mreg_state *st = NULL;
@@ -519,12 +522,26 @@ int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
 			rc = BAD("registry.json after model_list");
 	}
 	if (rc == 0) {
-		st->rowbuf = buf;
+		st->rowsrc = buf;
+		st->rowsrclen = len;
 		*out = st;
 		st = NULL;
 	}
 	mreg_state_free(st);
 	return rc;
+}
+
+int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len)
+{
+	int rc = read_rows(out, buf, len);
+	if (rc == 0)
+		(*out)->rowbuf = buf;
+	return rc;
+}
+
+int mreg_state_borrow_registry_rows(mreg_state **out, const char *data, size_t len)
+{
+	return read_rows(out, data, len);
 }
 
 int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len, const char *id)
@@ -562,6 +579,8 @@ int mreg_state_read_registry_row(mreg_state **out, const char *data, size_t len,
 			memcpy(buf, at + 5, n);
 			buf[n] = '\0';
 			st->rowbuf = buf;
+			st->rowsrc = buf;
+			st->rowsrclen = n;
 			rc = read_row_lazy(st, buf, buf + n, &next);
 		}
 		/* a row that names another model further down (only a hand's edit) is no row of id */

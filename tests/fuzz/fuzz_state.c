@@ -77,11 +77,37 @@ static void materialize_all(mreg_state *st)
 	}
 }
 
-/* Write st out as a writer would: registry, production, and every model file read. */
+/* What a spans writer wrote (rc, own and its spans) is what the plain writer wrote (want). */
+static void same_as_spans(const mreg_buf *want, int rc, const mreg_buf *own, mreg_span *spans, size_t n)
+{
+	check_rc(rc);
+	if (rc < 0)
+		return;
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = spans[i].ptr ? spans[i].ptr : own->ptr + spans[i].off;
+		CHECK(spans[i].ptr || spans[i].off + spans[i].len <= own->size);
+		CHECK(at + spans[i].len <= want->size && !memcmp(want->ptr + at, p, spans[i].len));
+		at += spans[i].len;
+	}
+	CHECK(at == want->size);
+	free(spans);
+}
+
+/*
+ * Write st out as a writer would: registry, production, and every model
+ * file read; registry.json and the model files also as spans (the kept
+ * rows and versions where they lie), which must give the same bytes.
+ */
 static void write_all(const mreg_state *st)
 {
-	mreg_buf b = MREG_BUF_INIT;
-	check_rc(mreg_state_write_registry(&b, st));
+	mreg_buf b = MREG_BUF_INIT, own = MREG_BUF_INIT;
+	mreg_span *spans;
+	size_t n;
+	int rc = mreg_state_write_registry(&b, st);
+	check_rc(rc);
+	if (rc == 0)
+		same_as_spans(&b, mreg_state_write_registry_spans(&own, &spans, &n, st), &own, spans, n);
 	mreg_buf_clear(&b);
 	check_rc(mreg_state_write_production(&b, st));
 	for (size_t i = 0; i < st->nmodels; i++) {
@@ -89,8 +115,13 @@ static void write_all(const mreg_state *st)
 		if (!m->loaded || (m->nversions && !m->versions))
 			continue;
 		mreg_buf_clear(&b);
-		check_rc(mreg_state_write_model(&b, m));
+		rc = mreg_state_write_model(&b, m);
+		check_rc(rc);
+		mreg_buf_clear(&own);
+		if (rc == 0)
+			same_as_spans(&b, mreg_state_write_model_spans(&own, &spans, &n, m), &own, spans, n);
 	}
+	mreg_buf_dispose(&own);
 	mreg_buf_dispose(&b);
 }
 
@@ -114,31 +145,34 @@ static void read_on_registry(const part *parts, size_t n, bool lazy)
 }
 
 /*
- * registry.json as a write reads it (its model rows kept as bytes), the
- * model files read lazily into it, then written out: the models loaded
- * from their rows, the others as their bytes; then every row read whole.
+ * registry.json as a write reads it (its model rows kept as bytes, in a
+ * buffer the state takes, or borrowed from a mapping), the model files
+ * read lazily into it, then written out: the models loaded from their
+ * rows, the others as their bytes; then every row read whole.
  */
-static void read_rows(const part *parts, size_t n)
+static void read_rows(const part *parts, size_t n, bool borrowed)
 {
 	mreg_state *st = NULL;
 	char *buf = malloc(parts[0].len ? parts[0].len : 1);
 	CHECK(buf);
 	memcpy(buf, parts[0].data, parts[0].len);
-	int rc = mreg_state_read_registry_rows(&st, buf, parts[0].len);
+	int rc = borrowed ? mreg_state_borrow_registry_rows(&st, buf, parts[0].len)
+			  : mreg_state_read_registry_rows(&st, buf, parts[0].len);
 	CHECK(rc <= 1);
-	if (rc != 0) {
-		free(buf);
-		if (rc < 0)
-			check_rc(rc);
-		return;
+	if (rc == 0) {
+		CHECK(borrowed ? !st->rowbuf : st->rowbuf == buf);
+		for (size_t i = 2; i < n; i++)
+			check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
+		write_all(st);
+		check_rc(mreg_state_rows_materialize(st));
+		materialize_all(st);
+		write_all(st);
+		mreg_state_free(st);
+	} else {
+		check_rc(rc < 0 ? rc : 0);
 	}
-	for (size_t i = 2; i < n; i++)
-		check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
-	write_all(st);
-	check_rc(mreg_state_rows_materialize(st));
-	materialize_all(st);
-	write_all(st);
-	mreg_state_free(st);
+	if (rc != 0 || borrowed)
+		free(buf);	/* else the state took it */
 }
 
 /*
@@ -201,7 +235,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mreg_error_clear();
 	read_on_registry(parts, n, true);
 	read_on_registry(parts, n, false);
-	read_rows(parts, n);
+	read_rows(parts, n, false);
+	read_rows(parts, n, true);
 	read_row(parts, n, "square_8");
 	read_row(parts, n, "other");
 	for (size_t i = 1; i < n; i++)

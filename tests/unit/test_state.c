@@ -680,6 +680,134 @@ static void one_row_reads_as_every_row_does(void **state)
 	free(written);
 }
 
+/* The bytes the spans of a spans writer list, in order. */
+static char *joined(const mreg_buf *own, const mreg_span *spans, size_t n)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		mreg_buf_put(&b, spans[i].ptr ? spans[i].ptr : own->ptr + spans[i].off, spans[i].len);
+	return mreg_buf_detach(&b);
+}
+
+/* registry.json written as spans from rows kept where they lie: its bytes, and how many pieces. */
+static char *registry_spans(size_t *n, const mreg_state *st)
+{
+	mreg_buf own = MREG_BUF_INIT;
+	mreg_span *spans = NULL;
+	assert_int_equal(mreg_state_write_registry_spans(&own, &spans, n, st), 0);
+	char *s = joined(&own, spans, *n);
+	free(spans);
+	mreg_buf_dispose(&own);
+	return s;
+}
+
+/*
+ * A write writes registry.json and the model files back as spans: the
+ * rows and versions it kept are listed where they were read, and those
+ * that follow each other there, with just the separator the writer puts
+ * between them, are one span. The bytes are the writer's own either way:
+ * a row rewritten splits the run, and so does a separator in the file
+ * read that is not the writer's (the reader passes over any blanks
+ * between rows).
+ */
+static void spans_write_the_bytes_of_the_writer(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *written = registry_file(ref), *got;
+	size_t n;
+	mreg_state *st = NULL;
+
+	/* every row kept: the head, the rows as one span, the end */
+	assert_int_equal(mreg_state_borrow_registry_rows(&st, written, strlen(written)), 0);
+	assert_int_equal(st->nmodels, 3);
+	assert_null(st->rowbuf);	/* borrowed, not taken */
+	st->production_missing = true;	/* a write's state: the rows keep their production versions */
+	got = registry_spans(&n, st);
+	assert_string_equal(got, written);
+	assert_int_equal(n, 3);
+	free(got);
+	/* the middle row written anew from its fields: the same bytes, which join the run */
+	mreg_model *mid = st->models[1];
+	assert_int_equal(mreg_model_row_materialize(mid), 0);
+	assert_null(mid->row);
+	got = registry_spans(&n, st);
+	assert_string_equal(got, written);
+	assert_int_equal(n, 3);
+	free(got);
+	/* changed: the run splits around it, and the bytes are the plain writer's */
+	free(mid->name);
+	mid->name = mreg_strdup("Beta, renamed");
+	char *want = registry_file(st);
+	assert_non_null(strstr(want, "Beta, renamed"));
+	got = registry_spans(&n, st);
+	assert_string_equal(got, want);
+	assert_int_equal(n, 5);
+	free(got);
+	free(want);
+	mreg_state_free(st);
+
+	/* blanks of the same length but not the writer's between the first two rows: read, and written back as the writer's */
+	const char *second = strstr(written, ",\n    {\n      \"model_id\": \"beta\"");
+	assert_non_null(second);
+	mreg_buf odd = MREG_BUF_INIT;
+	mreg_buf_put(&odd, written, (size_t)(second - written));
+	mreg_buf_puts(&odd, ", \n   ");
+	mreg_buf_puts(&odd, second + 6);
+	assert_int_equal(odd.size, strlen(written));
+	assert_int_equal(mreg_state_borrow_registry_rows(&st, odd.ptr, odd.size), 0);
+	st->production_missing = true;
+	got = registry_spans(&n, st);
+	assert_string_equal(got, written);
+	assert_int_equal(n, 5);	/* head, alpha, the writer's separator, beta and gamma, end */
+	free(got);
+	mreg_state_free(st);
+	mreg_buf_dispose(&odd);
+
+	/* a model file read lazily: its versions one span; one version rewritten splits it */
+	const mreg_model *rm = NULL;
+	for (size_t i = 0; i < ref->nmodels; i++)
+		if (ref->models[i]->nversions >= 3)
+			rm = ref->models[i];
+	assert_non_null(rm);
+	char *file = model_file(rm);
+	assert_int_equal(mreg_state_read_registry(&st, written, strlen(written)), 0);
+	assert_int_equal(mreg_state_read_model(st, file, strlen(file), true), 0);
+	mreg_model *m = mreg_state_model(st, rm->id);
+	assert_true(m->loaded && m->versions[1].raw);
+	for (int pass = 0; pass < 3; pass++) {
+		mreg_buf own = MREG_BUF_INIT;
+		mreg_span *spans = NULL;
+		char *plain = model_file(m);
+		assert_int_equal(mreg_state_write_model_spans(&own, &spans, &n, m), 0);
+		got = joined(&own, spans, n);
+		assert_string_equal(got, plain);
+		if (pass < 2)
+			assert_string_equal(got, file);
+		else
+			assert_non_null(strstr(got, "\"rewritten.pt\""));
+		/* kept, then materialized (the same bytes: they join), then changed (they split) */
+		assert_int_equal(n, pass < 2 ? 3 : 5);
+		free(got);
+		free(plain);
+		free(spans);
+		mreg_buf_dispose(&own);
+		if (pass == 0) {
+			assert_int_equal(mreg_version_materialize(&m->versions[1]), 0);
+			assert_null(m->versions[1].raw);
+		} else if (pass == 1) {
+			free(m->versions[1].file_path);
+			m->versions[1].file_path = mreg_strdup("rewritten.pt");
+		}
+	}
+	mreg_state_free(st);
+	free(file);
+	mreg_state_free(ref);
+	free(written);
+}
+
 /* The write path keeps untouched versions as bytes: files must still come out the same. */
 static void lazy_incremental_fold_equals_full_fold(void **state)
 {
@@ -1237,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(incremental_fold_equals_full_fold),
 		cmocka_unit_test(lazy_incremental_fold_equals_full_fold),
 		cmocka_unit_test(one_row_reads_as_every_row_does),
+		cmocka_unit_test(spans_write_the_bytes_of_the_writer),
 		cmocka_unit_test(lazy_production_lists_the_same),
 		cmocka_unit_test(lazy_read_finds_fields_after_nested_values),
 		cmocka_unit_test(state_files_read_back_byte_identical),

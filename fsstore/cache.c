@@ -302,10 +302,62 @@ static int load_own_row(mreg_state **out, const char *path, const char *model)
 	return rc;
 }
 
+/*
+ * A write's read of registry.json: the file mapped, and kept with reg (its
+ * rows point into it, and are written back from it). The file was read
+ * into the heap before, and written out from a copy: at a thousand models
+ * that is 418 KB twice, about 200 fresh pages, each a fault, for the first
+ * read after a pull and for each write. 1: no map (no slot left, or the
+ * file cannot be mapped), for the read into the heap, which says why.
+ */
+static int load_kept_rows(mreg_state **out, mreg_registry *reg, const char *path)
+{
+	const char *data;
+	size_t n;
+	if (reg->nmaps >= (int)(sizeof(reg->maps) / sizeof(reg->maps[0])))
+		return 1;
+	if (mreg_fs_map(&data, &n, path) < 0) {
+		mreg_error_clear();
+		return 1;
+	}
+	int rc = mreg_state_borrow_registry_rows(out, data, n);
+	if (rc == 1)
+		rc = mreg_state_read_registry(out, data, n);	/* another layout: parsed, nothing borrowed */
+	if (rc == 0 && (*out)->rowsrc) {
+		reg->maps[reg->nmaps].ptr = (void *)data;
+		reg->maps[reg->nmaps].len = n;
+		reg->nmaps++;
+	} else {
+		mreg_fs_unmap(data, n);
+	}
+	return rc;
+}
+
+/* registry.json read into the heap, its rows as rows says (the state takes the bytes when it keeps rows). */
+static int load_read(mreg_state **st, mreg_registry *reg, const char *path, rows_how rows)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	int rc = mreg_fs_read(&b, path, 0);
+	if (rc == MREG_ENOTFOUND)
+		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
+	if (rc == 0 && rows == ROWS_KEPT) {
+		size_t n = b.size;
+		char *buf = mreg_buf_detach(&b);	/* the rows live in it: the state takes it */
+		rc = buf ? mreg_state_read_registry_rows(st, buf, n) : mreg_error_set(MREG_ERROR, "out of memory");
+		if (rc == 1)
+			rc = mreg_state_read_registry(st, buf, n);
+		if (rc != 0 || !(*st)->rowbuf)
+			free(buf);
+	} else if (rc == 0) {
+		rc = mreg_state_read_registry(st, b.ptr, b.size);
+	}
+	mreg_buf_dispose(&b);
+	return rc;
+}
+
 static int load(mreg_state **out, mreg_registry *reg, const char *model, bool all, bool lazy, bool production,
 		rows_how rows)
 {
-	mreg_buf b = MREG_BUF_INIT;
 	mreg_state *st = NULL;
 	char *path = mreg_strfmt("%sregistry.json", reg->statedir);
 	int rc = 1;
@@ -315,20 +367,11 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	if (rows == ROWS_OWN && (rc = load_own_row(&st, path, model)) == 1)
 		rows = ROWS_KEPT;	/* read as a write reads it */
-	if (rc == 1 && (rc = mreg_fs_read(&b, path, 0)) == MREG_ENOTFOUND)
-		rc = mreg_error_set(MREG_ECORRUPT, "state of '%s' is missing", reg->path);
+	if (rc == 1 && rows == ROWS_KEPT)
+		rc = load_kept_rows(&st, reg, path);
+	if (rc == 1)
+		rc = load_read(&st, reg, path, rows);
 	free(path);
-	if (rc == 0 && rows == ROWS_KEPT) {
-		size_t n = b.size;
-		char *buf = mreg_buf_detach(&b);	/* the rows live in it: the state takes it */
-		rc = buf ? mreg_state_read_registry_rows(&st, buf, n) : mreg_error_set(MREG_ERROR, "out of memory");
-		if (rc == 1)
-			rc = mreg_state_read_registry(&st, buf, n);
-		if (rc != 0 || !st->rowbuf)
-			free(buf);
-	} else if (rc == 0 && rows == ROWS_PARSED) {
-		rc = mreg_state_read_registry(&st, b.ptr, b.size);
-	}
 	if (rc < 0)
 		goto done;
 	st->production_missing = !production;
@@ -343,7 +386,6 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 	st = NULL;
 done:
 	mreg_state_free(st);
-	mreg_buf_dispose(&b);
 	return rc;
 }
 
@@ -564,10 +606,12 @@ static int save_in(int top, int models, mreg_state *st)
 			goto done;
 	}
 	mreg_buf_clear(&b);
-	if ((rc = mreg_state_write_registry(&b, st)) < 0)
-		goto done;
-	one = (mreg_span){ NULL, 0, b.size };
-	rc = mreg_fs_write_atomic_at(top, "registry.json", &b, &one, 1, false);
+	/* the rows a write kept as they were go out from where they were read */
+	mreg_span *spans = NULL;
+	size_t nspans = 0;
+	if ((rc = mreg_state_write_registry_spans(&b, &spans, &nspans, st)) == 0)
+		rc = mreg_fs_write_atomic_at(top, "registry.json", &b, spans, nspans, false);
+	free(spans);
 done:
 	for (size_t i = 0; sv && i < n; i++)
 		free(sv[i].msg);

@@ -87,7 +87,8 @@ typedef struct {
 	 * 2), with only id, versions, latest, clock, last_event and
 	 * summary_prod read out of them, and the row is written back as it is.
 	 * Loading the model reads the rest (mreg_model_row_materialize).
-	 * NULL: read in full. Points into the state's rowbuf.
+	 * NULL: read in full. Points into the state's rowbuf, or into the
+	 * bytes it borrows (rowsrc).
 	 */
 	const char *row;
 	size_t rowlen;
@@ -294,7 +295,7 @@ int mreg_state_read_registry_head(mreg_state *st, cJSON *doc);
  * not our writer's layout, for mreg_state_read_registry.
  */
 int mreg_state_read_registry_rows(mreg_state **out, char *buf, size_t len);
-/* The same with the rows left in data, which the caller keeps alive while the state lives (a mapping). */
+/* The same with the rows left in data, which the caller keeps alive and unchanged while the state lives (a mapping). */
 int mreg_state_borrow_registry_rows(mreg_state **out, const char *data, size_t len);
 /*
  * A listing of one model's read of registry.json (len bytes at data, not

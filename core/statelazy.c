@@ -183,11 +183,11 @@ static int read_model_lazy(mreg_model *m, const char *buf, size_t len)
 	if (m->nversions < 0 || (size_t)m->nversions > len / 3)
 		return BAD("model file does not match the registry summary");
 	mreg_model_unload(m);
+	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
+		return mreg_error_set(MREG_ERROR, "out of memory");
 	m->loaded = true;
 	m->rawsrc = buf;
 	m->rawsrclen = len;
-	if (m->nversions && !(m->versions = calloc((size_t)m->nversions, sizeof(*m->versions))))
-		return mreg_error_set(MREG_ERROR, "out of memory");
 	m->aversions = (size_t)m->nversions;
 	int want = m->nversions;
 	m->nversions = 0;

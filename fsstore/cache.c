@@ -303,12 +303,15 @@ static int load_own_row(mreg_state **out, const char *path, const char *model)
 }
 
 /*
- * A write's read of registry.json: the file mapped, and kept with reg (its
- * rows point into it, and are written back from it). The file was read
- * into the heap before, and written out from a copy: at a thousand models
- * that is 418 KB twice, about 200 fresh pages, each a fault, for the first
- * read after a pull and for each write. 1: no map (no slot left, or the
- * file cannot be mapped), for the read into the heap, which says why.
+ * A write's read of registry.json: the file as mreg_fs_map gives it (mapped;
+ * read into the heap below the size mreg_fs_set_read_max sets, as the
+ * commands that write one event and the library set it), kept with reg:
+ * its rows point into it, and are written back from it. Before, the file
+ * was read into the heap and written out from a second copy: at a thousand
+ * models 418 KB twice, about 200 fresh pages, each a fault, for the first
+ * read after a pull; a write still reads it in, and saves the copy out.
+ * 1: no map (no slot left, or the file cannot be mapped), for the read
+ * into the heap, which says why.
  */
 static int load_kept_rows(mreg_state **out, mreg_registry *reg, const char *path)
 {
@@ -360,7 +363,7 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 {
 	mreg_state *st = NULL;
 	char *path = mreg_strfmt("%sregistry.json", reg->statedir);
-	int rc = 1;
+	int rc = 1, maps = reg->nmaps;
 
 	*out = NULL;
 	if (!path)
@@ -386,6 +389,8 @@ static int load(mreg_state **out, mreg_registry *reg, const char *model, bool al
 	st = NULL;
 done:
 	mreg_state_free(st);
+	if (rc < 0)
+		mreg_cache_release_maps_from(reg, maps);	/* what the state freed borrowed */
 	return rc;
 }
 

@@ -175,7 +175,11 @@ int mreg_cache_load(mreg_state **out, mreg_registry *reg, const char *model, boo
  * registry.json is read (the others are not in the state at all).
  */
 int mreg_cache_load_own(mreg_state **out, mreg_registry *reg, const char *model, bool all);
-/* A write's state: as mreg_cache_load_own, with the models it does not load kept as their rows of registry.json. */
+/*
+ * A write's state: as mreg_cache_load_own, with the models it does not load
+ * kept as their rows of registry.json, which it borrows from reg->maps (as
+ * its lazily loaded model files): free it before releasing them.
+ */
 int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *model);
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */

@@ -106,8 +106,10 @@ static void write_all(const mreg_state *st)
 	size_t n;
 	int rc = mreg_state_write_registry(&b, st);
 	check_rc(rc);
-	if (rc == 0)
-		same_as_spans(&b, mreg_state_write_registry_spans(&own, &spans, &n, st), &own, spans, n);
+	if (rc == 0) {
+		rc = mreg_state_write_registry_spans(&own, &spans, &n, st);	/* before spans and n are passed on */
+		same_as_spans(&b, rc, &own, spans, n);
+	}
 	mreg_buf_clear(&b);
 	check_rc(mreg_state_write_production(&b, st));
 	for (size_t i = 0; i < st->nmodels; i++) {
@@ -118,8 +120,10 @@ static void write_all(const mreg_state *st)
 		rc = mreg_state_write_model(&b, m);
 		check_rc(rc);
 		mreg_buf_clear(&own);
-		if (rc == 0)
-			same_as_spans(&b, mreg_state_write_model_spans(&own, &spans, &n, m), &own, spans, n);
+		if (rc == 0) {
+			rc = mreg_state_write_model_spans(&own, &spans, &n, m);
+			same_as_spans(&b, rc, &own, spans, n);
+		}
 	}
 	mreg_buf_dispose(&own);
 	mreg_buf_dispose(&b);

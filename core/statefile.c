@@ -160,10 +160,20 @@ static int pieces_kept(pieces *ps, mreg_buf *out, const char *p, size_t len)
 	return rc;
 }
 
-/* The pieces listed, out's last bytes among them, into *spans (the caller frees them). */
-static int pieces_end(pieces *ps, mreg_buf *out, mreg_span **spans, size_t *nspans)
+/* Pieces kept from the len bytes at src (NULL: none kept), after what out holds already. */
+static pieces pieces_from(const mreg_buf *out, const char *src, size_t len)
 {
-	int rc = mreg_buf_oom(out) ? mreg_error_set(MREG_ERROR, "out of memory") : 0;
+	return (pieces){ NULL, 0, 0, out->size, src, src ? src + len : NULL };
+}
+
+/*
+ * After the writer (rc its result): the pieces listed, out's last bytes
+ * among them, into *spans (the caller frees them); none on an error.
+ */
+static int pieces_end(pieces *ps, mreg_buf *out, int rc, mreg_span **spans, size_t *nspans)
+{
+	if (rc == 0 && mreg_buf_oom(out))
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
 	if (rc == 0 && out->size > ps->mark)
 		rc = pieces_add(ps, (mreg_span){ NULL, ps->mark, out->size - ps->mark });
 	if (rc < 0) {
@@ -277,15 +287,9 @@ int mreg_state_write_registry(mreg_buf *out, const mreg_state *st)
 
 int mreg_state_write_registry_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_state *st)
 {
-	pieces ps = { NULL, 0, 0, own->size, st->rowsrc, st->rowsrc ? st->rowsrc + st->rowsrclen : NULL };
+	pieces ps = pieces_from(own, st->rowsrc, st->rowsrclen);
 	int rc = write_registry(own, &ps, st);
-	if (rc < 0) {
-		free(ps.sp);
-		*spans = NULL;
-		*nspans = 0;
-		return rc;
-	}
-	return pieces_end(&ps, own, spans, nspans);
+	return pieces_end(&ps, own, rc, spans, nspans);
 }
 
 /* The model file; with ps, untouched versions are listed as pieces, not copied. */
@@ -337,15 +341,9 @@ int mreg_state_write_model(mreg_buf *out, const mreg_model *m)
 
 int mreg_state_write_model_spans(mreg_buf *own, mreg_span **spans, size_t *nspans, const mreg_model *m)
 {
-	pieces ps = { NULL, 0, 0, own->size, m->rawsrc, m->rawsrc ? m->rawsrc + m->rawsrclen : NULL };
+	pieces ps = pieces_from(own, m->rawsrc, m->rawsrclen);
 	int rc = write_model(own, &ps, m);
-	if (rc < 0) {
-		free(ps.sp);
-		*spans = NULL;
-		*nspans = 0;
-		return rc;
-	}
-	return pieces_end(&ps, own, spans, nspans);
+	return pieces_end(&ps, own, rc, spans, nspans);
 }
 
 /* ---- reading -------------------------------------------------------- */

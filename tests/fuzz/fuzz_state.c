@@ -149,6 +149,20 @@ static void read_on_registry(const part *parts, size_t n, bool lazy)
 }
 
 /*
+ * On a state whose models keep their rows: the model files read lazily
+ * into it, written out as a write would; then every row and version read
+ * whole.
+ */
+static void models_written(mreg_state *st, const part *parts, size_t n)
+{
+	for (size_t i = 2; i < n; i++)
+		check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
+	write_all(st);
+	check_rc(mreg_state_rows_materialize(st));
+	materialize_all(st);
+}
+
+/*
  * registry.json as a write reads it (its model rows kept as bytes, in a
  * buffer the state takes, or borrowed from a mapping), the model files
  * read lazily into it, then written out: the models loaded from their
@@ -165,11 +179,7 @@ static void read_rows(const part *parts, size_t n, bool borrowed)
 	CHECK(rc <= 1);
 	if (rc == 0) {
 		CHECK(borrowed ? !st->rowbuf : st->rowbuf == buf);
-		for (size_t i = 2; i < n; i++)
-			check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
-		write_all(st);
-		check_rc(mreg_state_rows_materialize(st));
-		materialize_all(st);
+		models_written(st, parts, n);
 		write_all(st);
 		mreg_state_free(st);
 	} else {
@@ -197,11 +207,7 @@ static void read_row(const part *parts, size_t n, const char *id)
 	}
 	CHECK(st->nmodels <= 1);
 	CHECK(!st->nmodels || !strcmp(st->models[0]->id, id));
-	for (size_t i = 2; i < n; i++)
-		check_rc(mreg_state_read_model(st, parts[i].data, parts[i].len, true));
-	write_all(st);
-	check_rc(mreg_state_rows_materialize(st));
-	materialize_all(st);
+	models_written(st, parts, n);
 	mreg_state_free(st);
 }
 

@@ -5,7 +5,7 @@
  * (numbered as in state.h; mreg_state_check_model asserts them after every
  * event the fold applies and every model file read back). What an event
  * does to a state is fold.c's; how a state is written and read back,
- * statefile.c's and statelazy.c's.
+ * statefile.c's (writers), stateread.c's and statelazy.c's (readers).
  */
 #include "state.h"
 

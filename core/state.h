@@ -257,7 +257,7 @@ int mreg_state_check_all(const mreg_state *st);
 /* 1 if a validation in status (NULL: none) may take action (create, queue, start, pass, fail). */
 int mreg_validation_allowed(const char *status, const char *action);
 
-/* ---- state files (statefile.c: writers and full readers; statelazy.c: lazy readers) ---- */
+/* ---- state files (statefile.c: writers; stateread.c: full readers; statelazy.c: lazy readers) ---- */
 
 /* The layout of the state files; bump when any of them changes: older files are then folded anew. */
 #define MREG_STATE_FORMAT 8
@@ -287,7 +287,7 @@ int mreg_state_production_entry_digest(char out[33], const mreg_model *m);
  * stays small: a write reads and rewrites it whole.
  */
 int mreg_state_read_registry(mreg_state **out, const char *data, size_t len);
-/* Its members but model_list into st (statefile.c; doc is left without some members). */
+/* Its members but model_list into st (stateread.c; doc is left without some members). */
 int mreg_state_read_registry_head(mreg_state *st, cJSON *doc);
 /*
  * A write's read of registry.json: the rows of model_list kept as their

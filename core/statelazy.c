@@ -8,7 +8,7 @@
  * metrics), and a read of one version skips straight to it. Anything else
  * is parsed when needed (mreg_version_materialize). A file in another
  * layout is answered with 1, and the caller reads it with the full readers
- * of statefile.c, which trust nothing.
+ * of stateread.c, which trust nothing.
  */
 #define _GNU_SOURCE /* memmem, stpcpy */
 #include "state.h"
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Also in statefile.c: the two change together. */
+/* Also in stateread.c: the two change together. */
 #define BAD(what) mreg_error_set(MREG_ECORRUPT, "corrupt state file: %s", what)
 
 static long number_after(const char *start, const char *end, const char *key);

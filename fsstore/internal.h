@@ -159,7 +159,24 @@ int mreg_head_policy_doc(cJSON **out, mreg_registry *reg);
 /* artifact_max_bytes of mreg.json at HEAD (default 1 MiB) */
 int mreg_head_artifact_limit(mreg_registry *reg, int64_t *out);
 
-/* ---- cache.c: stamps, state load and save, incremental fold ----------- */
+/* ---- stamp.c: the trees the state files and the mirror were brought to -- */
+
+/* The stamp name ("stamp", "mirror"): its tree and commit ("" when none; commit may be NULL), and whether
+ * it was written in another boot of the machine (other_boot may be NULL). */
+int mreg_cache_read_stamp(char tree[41], char commit[41], bool *other_boot, mreg_registry *reg, const char *name);
+int mreg_cache_stamp(char out[41], mreg_registry *reg);
+int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
+/* The stamp name records tree, and HEAD's commit when HEAD's tree is tree (written last, after the files). */
+int mreg_cache_write_stamp(mreg_registry *reg, const char *name, const git_oid *tree);
+int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
+/* The state stamp removed (before the state files are touched). */
+int mreg_cache_unstamp(mreg_registry *reg);
+/* Whether the state files (and the work tree mirror) are stamped with commit head (40 hex digits). */
+bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
+/* The tree a stamp (state or mirror) records for commit (40 hex digits); false when none does. */
+bool mreg_cache_tree_of(git_oid *tree, mreg_registry *reg, const char *commit);
+
+/* ---- cache.c: state load and save, incremental fold -------------------- */
 
 void mreg_cache_release_maps(mreg_registry *reg);	/* after freeing the states that borrowed them */
 void mreg_cache_release_maps_from(mreg_registry *reg, int first);	/* only maps[first..] */
@@ -184,10 +201,6 @@ int mreg_cache_load_write(mreg_state **out, mreg_registry *reg, const char *mode
 int mreg_cache_save(mreg_registry *reg, mreg_state *st, const git_oid *tree);
 /* Load one more model of st (lazily), if it exists and is not loaded yet. */
 int mreg_cache_load_model(mreg_state *st, mreg_registry *reg, const char *id);
-/* The stamp name ("stamp", "mirror"): its tree and commit ("" when none; commit may be NULL), and whether
- * it was written in another boot of the machine (other_boot may be NULL). */
-int mreg_cache_read_stamp(char tree[41], char commit[41], bool *other_boot, mreg_registry *reg, const char *name);
-int mreg_cache_stamp(char out[41], mreg_registry *reg);
 /*
  * The events evs[0..n) (in fold order) folded onto st, a state loaded from
  * the state files (lazily: the models they touch are loaded here): 0, or 1
@@ -195,12 +208,6 @@ int mreg_cache_stamp(char out[41], mreg_registry *reg);
  * changed: fold it all), or <0.
  */
 int mreg_cache_apply(mreg_state *st, mreg_registry *reg, mreg_event **evs, size_t n);
-/* Whether the state files (and the work tree mirror) are stamped with commit head (40 hex digits). */
-bool mreg_cache_fresh_at(mreg_registry *reg, const char *head);
-/* The tree a stamp (state or mirror) records for commit (40 hex digits); false when none does. */
-bool mreg_cache_tree_of(git_oid *tree, mreg_registry *reg, const char *commit);
-int mreg_cache_mirror_stamp(char out[41], mreg_registry *reg);
-int mreg_cache_set_mirror(mreg_registry *reg, const git_oid *tree);
 /* Whether state/ and state/models/ are plain directories (or not there yet): no link, no file. */
 bool mreg_cache_sound(mreg_registry *reg);
 /* State and mirror at HEAD (mreg_cache_ensure), and every large file's work tree copy checked by hash. */

@@ -1,7 +1,7 @@
 /*
- * Fuzzing the state-file readers (core/statefile.c): they read files that
- * sit in the work tree, where anyone may have edited them, and trust
- * nothing (a file that does not read is folded anew from the log).
+ * Fuzzing the state-file readers (core/stateread.c, core/statelazy.c):
+ * they read files that sit in the work tree, where anyone may have edited
+ * them, and trust nothing (a file that does not read is folded anew from the log).
  *
  * An input is up to four files cut apart by SEP: registry.json,
  * production.json, then model files. Each goes through every reader that

@@ -1,6 +1,7 @@
 /*
  * Unit tests for the state: convergence of the fold, the state files as a
- * cache, and the invariant checker (core/fold.c, core/statefile.c).
+ * cache, and the invariant checker (core/fold.c, core/statefile.c,
+ * core/stateread.c).
  *
  * One generated event set (three models, 40 events, with concurrent
  * registrations that renumber and concurrent promotions that conflict) is

@@ -494,6 +494,8 @@ static int prune_packs(mreg_registry *reg, const mreg_git_oidset *kept, const ch
 	size_t np = 0;
 	bool midx;
 	mreg_buf idx = MREG_BUF_INIT;
+	if (dir)
+		mreg_git_pack_sweep(dir);	/* what a killed gc (or writer) left of the packs it was removing */
 	int rc = dir ? mreg_git_pack_list(&packs, &np, &midx, dir) : mreg_error_set(MREG_ERROR, "out of memory");
 	for (size_t p = 0; p < np && rc == 0; p++) {
 		const mreg_git_packfile *pk = &packs[p];

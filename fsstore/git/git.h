@@ -398,8 +398,14 @@ int mreg_git_pack_store_idx(const char *packdir, const void *pack, size_t len, c
 			    char hex[41], bool *created);
 /* The .idx (version 2) of a pack whose objects are rows (sorted here) and whose checksum is sum, appended to out. */
 int mreg_git_idx_build(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20]);
-/* pack-<hex>'s files in packdir removed, the index first: a pack without one is never read. */
+/*
+ * pack-<hex>'s files in packdir removed, the index first (renamed to
+ * pack-<hex>.mreg-gone): a pack without one is never read, and what a
+ * killed writer left of it goes with the next mreg_git_pack_sweep.
+ */
 void mreg_git_pack_remove(const char *packdir, const char *hex);
+/* What dead writers left in packdir (their temporary files, the packs they were removing), removed. */
+void mreg_git_pack_sweep(const char *packdir);
 /* git's multi-pack-index (and its bitmap) names packs: stale once mreg removes one, it goes. */
 void mreg_git_pack_remove_midx(const char *packdir);
 /*

@@ -488,15 +488,36 @@ done:
 	return rc;
 }
 
-void mreg_git_pack_remove(const char *packdir, const char *hex)
+/* The suffix of a pack's index renamed on its way out: the pack is going. */
+#define GONE ".mreg-gone"
+
+/* pack-<hex>'s files but its index (renamed away before) removed, then the name it was renamed to. */
+static void remove_rest(const char *packdir, const char *hex)
 {
-	static const char *const ext[] = { ".idx", ".pack", ".rev", ".bitmap" };
+	static const char *const ext[] = { ".pack", ".rev", ".bitmap", GONE };
 	for (size_t e = 0; e < sizeof(ext) / sizeof(ext[0]); e++) {
 		char *f = mreg_strfmt("%s/pack-%s%s", packdir, hex, ext[e]);
 		if (f)
 			unlink(f);
 		free(f);
 	}
+}
+
+/*
+ * The index goes first, in one step that also says what is under way: it
+ * is renamed to pack-<hex>.mreg-gone, so a pack without an index is never
+ * read, and a writer killed before the rest is gone leaves that name for
+ * the next one (mreg_git_pack_sweep) to finish with. An index that cannot
+ * be renamed (gone already) is removed with the rest.
+ */
+void mreg_git_pack_remove(const char *packdir, const char *hex)
+{
+	char *idx = mreg_strfmt("%s/pack-%s.idx", packdir, hex), *gone = mreg_strfmt("%s/pack-%s" GONE, packdir, hex);
+	if (idx && gone && rename(idx, gone) < 0)
+		unlink(idx);
+	free(idx);
+	free(gone);
+	remove_rest(packdir, hex);
 }
 
 static bool is_midx(const char *name)
@@ -514,19 +535,37 @@ void mreg_git_pack_remove_midx(const char *packdir)
 /*
  * What a dead writer left in packdir, removed by the next one (it holds
  * the writer lock, so no mreg is writing): mreg's own temporary files
- * (*.mreg-tmp*). libgit2's temporary packs (pack_git2_*: an older mreg gc,
- * a backup restore, any libgit2 program fetching) may be another live
- * process's, so they go only once an hour has passed without a write to
- * them; git itself never removes them, and `git gc` warns about them.
+ * (*.mreg-tmp*), and what is left of the packs it was removing
+ * (pack-<hex>.mreg-gone: unless a pack of that name has an index again,
+ * written since with the same objects). libgit2's temporary packs
+ * (pack_git2_*: an older mreg gc, a backup restore, any libgit2 program
+ * fetching) may be another live process's, so they go only once an hour
+ * has passed without a write to them; git itself never removes them, and
+ * `git gc` warns about them.
  */
 #define LIBGIT2_TMP_AGE (60 * 60)
 
-static void sweep_tmp(const char *packdir)
+void mreg_git_pack_sweep(const char *packdir)
 {
 	DIR *d = opendir(packdir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		bool mine = strstr(de->d_name, ".mreg-tmp") != NULL, libgit2 = !strncmp(de->d_name, "pack_git2_", 10);
+		const char *n = de->d_name;
+		bool mine = strstr(n, ".mreg-tmp") != NULL, libgit2 = !strncmp(n, "pack_git2_", 10);
+		if (strlen(n) == 45 + strlen(GONE) && !strncmp(n, "pack-", 5) && strspn(n + 5, "0123456789abcdef") == 40 &&
+		    !strcmp(n + 45, GONE)) {
+			char hex[41], *idx = mreg_strfmt("%s/%.45s.idx", packdir, n), *gone = mreg_strfmt("%s/%s", packdir, n);
+			snprintf(hex, sizeof(hex), "%.40s", n + 5);
+			if (!idx || !gone)
+				;	/* out of memory: the next writer, then */
+			else if (access(idx, F_OK) < 0 && errno == ENOENT)
+				remove_rest(packdir, hex);
+			else
+				unlink(gone);
+			free(idx);
+			free(gone);
+			continue;
+		}
 		if (!mine && !libgit2)
 			continue;
 		struct stat sb;
@@ -595,7 +634,7 @@ int mreg_git_pack_merge(const char *packdir, size_t max_packs, bool sync)
 	char keep[41];
 	int rc;
 
-	sweep_tmp(packdir);
+	mreg_git_pack_sweep(packdir);
 	mreg_git_packw_init(&w, true, NULL);
 	if ((rc = mreg_git_pack_list(&packs, &n, &midx, packdir)) < 0)
 		goto done;

@@ -264,7 +264,7 @@ while [ $try -lt 40 ] && [ -z "$leftover" ]; do
 done
 if [ -n "$leftover" ]; then ok "a gc killed mid-way left its temporary pack (try $try)"; else
 	fail "no gc was killed while git pack-objects wrote (40 tries)"; fi
-garbage() { { find "$R/.git/mreg/pack-tmp" -type f 2>/dev/null; find "$R/.git" -name 'pack_git2_*' -o -name '*.mreg-tmp*'; } | wc -l | tr -d ' '; }
+garbage() { { find "$R/.git/mreg/pack-tmp" -type f 2>/dev/null; find "$R/.git" -name 'pack_git2_*' -o -name '*.mreg-tmp*' -o -name '*.mreg-gone'; } | wc -l | tr -d ' '; }
 model_file "$T/k.bin" 1500
 check "one write after the killed gc" "$MREG" -C "$R" register k "$T/k.bin"
 expect_eq "nothing the killed gc left remains" "$(garbage)" 0
@@ -284,4 +284,25 @@ check "one write after the gc killed between its pack and its index" "$MREG" -C 
 expect_eq "the lone pack is gone" "$(ls "$R/.git/objects/pack/pack-$h.pack" 2>/dev/null)" ""
 expect_eq "git count-objects: no garbage after it" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
 fsck_clean "git fsck --strict after it"
+# A gc killed while it removes an old pack, between its index (renamed to
+# pack-<hex>.mreg-gone first) and the pack: the next write finishes.
+mkdir -p "$tmpd"
+h=$(g rev-list --objects --all | g pack-objects -q "$tmpd/pack")
+mv "$tmpd/pack-$h.pack" "$tmpd/pack-$h.idx" "$R/.git/objects/pack/"
+mv "$R/.git/objects/pack/pack-$h.idx" "$R/.git/objects/pack/pack-$h.mreg-gone"
+expect_eq "a pack half removed is garbage to git" "$(g count-objects -v 2>/dev/null | sed -n 's/^garbage: //p')" 2
+model_file "$T/k3.bin" 1500
+check "one write after the gc killed while removing a pack" "$MREG" -C "$R" register k "$T/k3.bin"
+expect_eq "nothing of the pack half removed remains" "$(ls "$R/.git/objects/pack/" | grep -c -e "$h" -e mreg-gone)" 0
+expect_eq "git count-objects: no garbage after the write" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
+fsck_clean "git fsck --strict after the write"
+check "mreg fsck after the write" "$MREG" -C "$R" fsck
+# and so does the next gc
+mkdir -p "$tmpd"
+h=$(g rev-list --objects --all | g pack-objects -q "$tmpd/pack")
+mv "$tmpd/pack-$h.pack" "$tmpd/pack-$h.idx" "$R/.git/objects/pack/"
+mv "$R/.git/objects/pack/pack-$h.idx" "$R/.git/objects/pack/pack-$h.mreg-gone"
+check "a gc after the gc killed while removing a pack" "$MREG" -C "$R" gc
+expect_eq "nothing of the pack half removed remains after the gc" "$(ls "$R/.git/objects/pack/" | grep -c -e "$h" -e mreg-gone)" 0
+expect_eq "git count-objects: no garbage after the gc" "$(g count-objects -v | sed -n 's/^garbage: //p')" 0
 finish

@@ -707,6 +707,43 @@ static void packs_with_offset_deltas_are_not_merged(void **state)
 	objects_dispose(&all);
 }
 
+/*
+ * A removal renames the index away first (pack-<hex>.mreg-gone). A writer
+ * killed after that leaves the name, and the next merge (every write's)
+ * removes what is left of the pack; unless a pack of that name has an
+ * index again (written since with the same objects), which stays whole.
+ */
+static void a_pack_removed_half_way_is_finished_by_the_next_merge(void **state)
+{
+	(void)state;
+	objects o = { 0 }, rest = { 0 };
+	char dir[600], hex[3][41];
+	packdir(dir, sizeof(dir), tg_cwd);
+	for (int i = 0; i < 3; i++) {
+		char text[48];
+		snprintf(text, sizeof(text), "blob %d of its own pack\n", i);
+		objects_add(&o, GIT_OBJECT_BLOB, text, strlen(text));
+		if (i > 0)
+			objects_add(&rest, GIT_OBJECT_BLOB, text, strlen(text));
+		store_some(hex[i], &o, (size_t)i, (size_t)i, dir);
+	}
+	/* killed in pack 0's removal, after its index went; pack 1 named there as well, but whole again */
+	tg_sh("cd '%s' && mv pack-%s.idx pack-%s.mreg-gone && cp pack-%s.idx pack-%s.mreg-gone", dir, hex[0], hex[0], hex[1],
+	      hex[1]);
+	assert_int_equal(count_packs(dir), 3);
+	assert_int_equal(mreg_git_pack_merge(dir, 8, false), 0);
+	tg_sh("! ls '%s' | grep -e '%s' -e mreg-gone", dir, hex[0]);
+	assert_true(pack_exists(dir, hex[1]));
+	assert_true(pack_exists(dir, hex[2]));
+	expect_libgit2_reads(tg_cwd, &rest);
+	/* a removal run to its end leaves nothing of the pack */
+	mreg_git_pack_remove(dir, hex[2]);
+	tg_sh("! ls '%s' | grep -e '%s' -e mreg-gone", dir, hex[2]);
+	assert_true(pack_exists(dir, hex[1]));
+	objects_dispose(&o);
+	objects_dispose(&rest);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +755,7 @@ int main(void)
 		TG_REPO_TEST(libgit2_id_deltas_copy_as_they_are),
 		TG_REPO_TEST(objects_seen_are_copied_once),
 		TG_REPO_TEST(small_packs_merge_into_one_and_the_rest_stay),
+		TG_REPO_TEST(a_pack_removed_half_way_is_finished_by_the_next_merge),
 		TG_REPO_TEST(packs_within_max_packs_stay_as_they_are),
 		TG_REPO_TEST(packs_with_offset_deltas_are_not_merged),
 	};

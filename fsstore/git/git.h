@@ -409,9 +409,11 @@ void mreg_git_pack_sweep(const char *packdir);
 /* git's multi-pack-index (and its bitmap) names packs: stale once mreg removes one, it goes. */
 void mreg_git_pack_remove_midx(const char *packdir);
 /*
- * Keep the packs of packdir few: past max_packs, the small ones merged
- * geometrically into one (see packw.c), durable when sync, before the
- * merged ones go. Temporary files of killed writers are swept first.
+ * Keep the packs of packdir few: once more than max_packs small ones
+ * would merge (or there are more than four times max_packs in all), they
+ * are merged geometrically into one (see packw.c), durable when sync,
+ * before the merged ones go. Temporary files of killed writers are swept
+ * first.
  */
 int mreg_git_pack_merge(const char *packdir, size_t max_packs, bool sync);
 /* A loose object written at path (mreg_git_loose_path), read-only, durable when sync. */

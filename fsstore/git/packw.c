@@ -610,19 +610,26 @@ static int copy_pack(mreg_git_packw *w, mreg_git_oidset *seen, const char *packd
 }
 
 /*
- * Every write adds one small pack; once there are more than max_packs, the
- * small ones are merged geometrically (as `git repack --geometric=2` does)
- * by copying their entries into one new pack, with its index written from
- * the old indexes' ids and CRCs: no compression and no hashing of objects.
- * Smallest first, packs 0..i merge for the largest i whose pack is not at
- * least twice all smaller ones together; what stays is a geometric
- * progression, so each object is copied O(log n) times in all. Deltas,
+ * Every write adds one small pack; the small ones are merged geometrically
+ * (as `git repack --geometric=2` does) by copying their entries into one
+ * new pack, with its index written from the old indexes' ids and CRCs: no
+ * compression and no hashing of objects. Smallest first, packs 0..i merge
+ * for the largest i whose pack is not at least twice all smaller ones
+ * together; what stays is a geometric progression, so each object is
+ * copied O(log n) times in all. They merge once more than max_packs of
+ * them would (or there are more than PACKS_MAX in all, as a bound on
+ * what a lookup tries): the packs of the progression, whose number grows
+ * with the log of the history, are not counted, so a merge comes every
+ * max_packs writes or so at any size (counting every pack, it came every
+ * second write at a million events, in a progression six packs deep). Deltas,
  * which make the history small, are left to `git gc`; a pack whose deltas
  * name bases by offset stays as it is. The merged pack is durable before
  * the old ones are removed, so a crash loses nothing. git's multi-pack-index
  * (and its bitmap) names packs by name: stale once packs go, it goes too
  * (git reads packs through their own .idx files without it).
  */
+#define PACKS_MAX(max_packs) (4 * (max_packs))
+
 int mreg_git_pack_merge(const char *packdir, size_t max_packs, bool sync)
 {
 	mreg_git_packfile *packs = NULL;
@@ -651,6 +658,8 @@ int mreg_git_pack_merge(const char *packdir, size_t max_packs, bool sync)
 			last = i;
 		smaller += packs[i].size;
 	}
+	if (last + 1 <= max_packs && n <= PACKS_MAX(max_packs))
+		goto done;	/* the rest stand in the progression */
 	n = last + 1;
 	if (!(merged = calloc(n, 1))) {
 		rc = mreg_error_set(MREG_ERROR, "out of memory");

@@ -90,8 +90,7 @@ out=$(git -C "$R" fsck --strict --no-dangling 2>&1)
 expect_eq "git fsck --strict is clean" "$?:$out" "0:"
 expect_eq "git status is clean" "$(tree_clean "$R")" ""
 expect_eq "no temp files left in state/ or .git/mreg/" "$(find "$R/state" "$R/.git/mreg" -name '*tmp*' | wc -l | tr -d ' ')" 0
-npacks=$(find "$R/.git/objects/pack" -name '*.pack' | wc -l | tr -d ' ')
-if [ "$npacks" -le 8 ]; then ok "packs are merged ($npacks packs)"; else fail "packs are merged ($npacks packs, want <= 8)"; fi
+expect_eq "packs are merged ($(find "$R/.git/objects/pack" -name '*.pack' | wc -l | tr -d ' ') packs)" "$(packs_merged "$R")" yes
 expect_eq "no loose objects pile up (as many as after init)" "$(loose)" "$loose0"
 
 # ---- readers beside 8 writers ------------------------------------------------------

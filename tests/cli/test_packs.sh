@@ -59,8 +59,7 @@ kept=$(basename "$first" .pack)
 touch "$R/.git/objects/pack/$kept.keep"
 check "git multi-pack-index write" git -C "$R" multi-pack-index write
 for i in $(seq 1 14); do reg_one; done
-expect_eq "merges go on past a pack without an index (at most 9 indexed packs)" \
-	"$([ "$(idxs)" -le 9 ] && echo yes || echo "no: $(idxs)")" yes
+expect_eq "merges go on past a pack without an index" "$(packs_merged "$R")" yes
 if [ -f "$orphan" ]; then ok "the pack without an index is left to git gc / mreg gc"; else fail "the pack without an index was removed"; fi
 if [ -f "$R/.git/objects/pack/$kept.pack" ]; then ok "the kept pack is not merged away"; else fail "the kept pack was merged away"; fi
 if [ -f "$R/.git/objects/pack/multi-pack-index" ]; then fail "a stale multi-pack-index is left"; else ok "the multi-pack-index is dropped once packs merge"; fi

@@ -667,6 +667,62 @@ static void packs_within_max_packs_stay_as_they_are(void **state)
 	objects_dispose(&o);
 }
 
+/* A blob of len random bytes (which do not compress) in a pack of its own, added to o. */
+static void store_random(char hex[41], objects *o, size_t len, unsigned seed, const char *dir)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	random_bytes(&b, len, seed);
+	objects_add(o, GIT_OBJECT_BLOB, b.ptr, b.size);
+	mreg_buf_dispose(&b);
+	store_some(hex, o, o->n - 1, o->n - 1, dir);
+}
+
+/*
+ * Packs in a geometric progression (each more than twice all smaller ones
+ * together) are not counted against max_packs: with two small packs below
+ * five such, past max_packs 3 in all, nothing merges; with four small ones
+ * (more than max_packs that would merge), those four merge and the
+ * progression stays. Past four times max_packs in all, the smallest two
+ * merge whatever their sizes.
+ */
+static void packs_in_a_progression_are_not_counted(void **state)
+{
+	(void)state;
+	objects o = { 0 };
+	char dir[600], prog[7][41], small[5][41];
+	size_t len = 1000;
+	packdir(dir, sizeof(dir), tg_cwd);
+	for (size_t i = 0; i < 5; i++, len *= 4)
+		store_random(prog[i], &o, len, 30 + (unsigned)i, dir);
+	for (size_t i = 0; i < 2; i++)
+		store_random(small[i], &o, 40, 40 + (unsigned)i, dir);
+	assert_int_equal(mreg_git_pack_merge(dir, 3, false), 0);
+	assert_int_equal(count_packs(dir), 7);
+	for (size_t i = 2; i < 4; i++)
+		store_random(small[i], &o, 40, 40 + (unsigned)i, dir);
+	assert_int_equal(mreg_git_pack_merge(dir, 3, false), 0);
+	assert_int_equal(count_packs(dir), 6);
+	for (size_t i = 0; i < 5; i++)
+		assert_true(pack_exists(dir, prog[i]));
+	for (size_t i = 0; i < 4; i++)
+		assert_false(pack_exists(dir, small[i]));
+	expect_libgit2_reads(tg_cwd, &o);
+	/* one small pack more, the four merged one above it: two would merge, max_packs 2 */
+	store_random(small[4], &o, 40, 44, dir);
+	assert_int_equal(mreg_git_pack_merge(dir, 2, false), 0);
+	assert_int_equal(count_packs(dir), 7);
+	/* two more in the progression: nine packs, past four times max_packs 2 */
+	for (size_t i = 5; i < 7; i++, len *= 4)
+		store_random(prog[i], &o, len, 30 + (unsigned)i, dir);
+	assert_int_equal(mreg_git_pack_merge(dir, 2, false), 0);
+	assert_int_equal(count_packs(dir), 8);
+	assert_false(pack_exists(dir, small[4]));
+	for (size_t i = 0; i < 7; i++)
+		assert_true(pack_exists(dir, prog[i]));
+	expect_libgit2_reads(tg_cwd, &o);
+	objects_dispose(&o);
+}
+
 /*
  * A pack git wrote with offset deltas, the smallest of four: all four are
  * to merge, but that one cannot be copied without rewriting its deltas,
@@ -756,6 +812,7 @@ int main(void)
 		TG_REPO_TEST(objects_seen_are_copied_once),
 		TG_REPO_TEST(small_packs_merge_into_one_and_the_rest_stay),
 		TG_REPO_TEST(a_pack_removed_half_way_is_finished_by_the_next_merge),
+		TG_REPO_TEST(packs_in_a_progression_are_not_counted),
 		TG_REPO_TEST(packs_within_max_packs_stay_as_they_are),
 		TG_REPO_TEST(packs_with_offset_deltas_are_not_merged),
 	};

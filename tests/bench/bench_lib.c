@@ -1168,10 +1168,10 @@ static double run_mreg(const char *mreg, const char *dir, const char *const *wor
 
 static int cmd_onewrites(int argc, char **argv)
 {
-	if (argc != 8)
-		die("usage: bench_lib onewrites MREG REG KEY N MODEL FILE");
+	if (argc != 8 && argc != 9)
+		die("usage: bench_lib onewrites MREG REG KEY N MODEL FILE [LIB_N]");
 	const char *mreg = argv[2], *dir = argv[3], *key = argv[4], *model = argv[6], *file = argv[7];
-	int n = atoi(argv[5]);
+	int n = atoi(argv[5]), lib_n = argc == 9 ? atoi(argv[8]) : n;	/* the library's writes are short: more of them */
 	series reg_s = { "CLI register", NULL, 0, 0, 0 }, pro_s = { "CLI promote", NULL, 0, 0, 0 };
 	series tag_s = { "CLI tag", NULL, 0, 0, 0 }, met_s = { "CLI update-metrics", NULL, 0, 0, 0 };
 	series ltag_s = { "library tag", NULL, 0, 0, 0 }, lmet_s = { "library update_metrics", NULL, 0, 0, 0 };
@@ -1192,7 +1192,7 @@ static int cmd_onewrites(int argc, char **argv)
 	if (mreg_open(&h, dir, 0, &error) != MREG_API_OK)
 		die("mreg_open %s: %s", dir, error ? error : "?");
 	char args_json[256];
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < lib_n; i++) {
 		snprintf(args_json, sizeof(args_json), "{\"model\": \"%s\", \"tags\": [\"lib-%d\"]}", model, i);
 		double t0 = now_ms();
 		api_call(h, "tag", args_json);

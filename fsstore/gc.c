@@ -494,8 +494,6 @@ static int prune_packs(mreg_registry *reg, const mreg_git_oidset *kept, const ch
 	size_t np = 0;
 	bool midx;
 	mreg_buf idx = MREG_BUF_INIT;
-	if (dir)
-		mreg_git_pack_sweep(dir);	/* what a killed gc (or writer) left of the packs it was removing */
 	int rc = dir ? mreg_git_pack_list(&packs, &np, &midx, dir) : mreg_error_set(MREG_ERROR, "out of memory");
 	for (size_t p = 0; p < np && rc == 0; p++) {
 		const mreg_git_packfile *pk = &packs[p];
@@ -636,6 +634,13 @@ int mreg_gc(int64_t *before, int64_t *after, bool *was_full, mreg_registry *reg,
 	if ((rc = mreg_registry_need_git(reg)) < 0 || (rc = mreg_registry_writable(reg)) < 0 ||
 	    (rc = mreg_lock_take(reg)) < 0)
 		return rc;
+	if (!(path = mreg_strfmt("%sobjects/pack", reg->gitdir))) {
+		rc = mreg_error_set(MREG_ERROR, "out of memory");
+		goto done;
+	}
+	mreg_git_pack_sweep(path);	/* what a killed gc (or writer) left of the packs it was removing: before the base is chosen */
+	free(path);
+	path = NULL;
 	if ((rc = prune_cutoff(&cutoff, reg)) < 0)
 		goto done;
 	*before = objects_size(reg);

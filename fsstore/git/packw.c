@@ -513,11 +513,13 @@ static void remove_rest(const char *packdir, const char *hex)
 void mreg_git_pack_remove(const char *packdir, const char *hex)
 {
 	char *idx = mreg_strfmt("%s/pack-%s.idx", packdir, hex), *gone = mreg_strfmt("%s/pack-%s" GONE, packdir, hex);
-	if (idx && gone && rename(idx, gone) < 0)
-		unlink(idx);
+	/* an index still there keeps its pack: never a live index without one */
+	bool idx_gone = idx && gone &&
+			(rename(idx, gone) == 0 || errno == ENOENT || unlink(idx) == 0 || errno == ENOENT);
 	free(idx);
 	free(gone);
-	remove_rest(packdir, hex);
+	if (idx_gone)
+		remove_rest(packdir, hex);
 }
 
 static bool is_midx(const char *name)
@@ -560,8 +562,9 @@ void mreg_git_pack_sweep(const char *packdir)
 				;	/* out of memory: the next writer, then */
 			else if (access(idx, F_OK) < 0 && errno == ENOENT)
 				remove_rest(packdir, hex);
-			else
-				unlink(gone);
+			else if (access(idx, F_OK) == 0)
+				unlink(gone);	/* the pack was written again since */
+			/* else the index cannot be looked at now: the next writer */
 			free(idx);
 			free(gone);
 			continue;

@@ -28,10 +28,11 @@
  *   bench_lib build100k REG [MODELS]          the 100,000-event registry (1,000 events per model:
  *                                             MODELS 1000 makes a million)
  *   bench_lib refresh MREG REG NF NM REF      refresh --full; first read after HEAD moved
- *   bench_lib onewrites MREG REG KEY N MODEL FILE
+ *   bench_lib onewrites MREG REG KEY N MODEL FILE [LIB_N]
  *                                             one-event writes, N of each: register, promote,
  *                                             tag, update-metrics through the CLI, then tag and
  *                                             update-metrics through the C API in one process
+ *                                             (LIB_N of each, N when not given)
  *   bench_lib du KEY DIR [EVENTS|-] [MINUS]   bytes of DIR/.git/objects per event
  *   bench_lib time KEY PROG [ARG...]          one command, once (git gc, git repack)
  *   bench_lib summary                         targets and the original's numbers
@@ -1172,6 +1173,8 @@ static int cmd_onewrites(int argc, char **argv)
 		die("usage: bench_lib onewrites MREG REG KEY N MODEL FILE [LIB_N]");
 	const char *mreg = argv[2], *dir = argv[3], *key = argv[4], *model = argv[6], *file = argv[7];
 	int n = atoi(argv[5]), lib_n = argc == 9 ? atoi(argv[8]) : n;	/* the library's writes are short: more of them */
+	if (n < 1 || lib_n < 1)
+		die("onewrites: N and LIB_N are counts of writes, at least 1");
 	series reg_s = { "CLI register", NULL, 0, 0, 0 }, pro_s = { "CLI promote", NULL, 0, 0, 0 };
 	series tag_s = { "CLI tag", NULL, 0, 0, 0 }, met_s = { "CLI update-metrics", NULL, 0, 0, 0 };
 	series ltag_s = { "library tag", NULL, 0, 0, 0 }, lmet_s = { "library update_metrics", NULL, 0, 0, 0 };

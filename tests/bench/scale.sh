@@ -113,9 +113,10 @@ for label in $sizes; do
 	rm -rf "$r-git"
 	step "$LIB" time "mreggc_$label" "$MREG" -C "$r" gc
 	step "$LIB" du "mreggc_$label" "$r"
-	# a later gc, after the writes of a training loop (the one-event writes
-	# above, once more): mreg gc leaves its base pack as it is and packs
-	# what lies outside it; git gc on a copy of the same registry
+	# a later gc, after the writes of a training loop (five one-event
+	# writes of each kind, 30 in all, as in the earlier tables): mreg gc
+	# leaves its base pack as it is and packs what lies outside it; git gc
+	# on a copy of the same registry
 	step "$LIB" onewrites "$MREG" "$r" "later_$label" 5 model_000 model.pt >/dev/null
 	cp -a "$r" "$r-git"
 	step "$LIB" time "gitgc2_$label" git -C "$r-git" gc -q

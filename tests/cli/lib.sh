@@ -107,15 +107,15 @@ tree_clean() {
 
 # packs_merged DIR: "yes" when the packs of registry DIR are as merged as
 # a write leaves them, else what is not: the packs in use (with an index,
-# no .keep), smallest first, of which those a geometric merge would take
-# (0..i for the largest i whose pack is under twice all smaller ones) are
-# at most 8, and at most 32 in all
+# no .keep or .promisor), smallest first, of which those a geometric merge
+# would take (the first i, at least two, for the largest i whose pack is
+# under twice all smaller ones) are at most 8, and at most 32 in all
 packs_merged() {
 	p=$1/.git/objects/pack
 	for i in "$p"/pack-*.idx; do
-		[ -f "$i" ] && [ ! -f "${i%.idx}.keep" ] && wc -c <"${i%.idx}.pack"
+		[ -f "$i" ] && [ ! -f "${i%.idx}.keep" ] && [ ! -f "${i%.idx}.promisor" ] && wc -c <"${i%.idx}.pack"
 	done | sort -n | awk '
-		NR == 1 { sum = $1; last = 1; next }
+		NR == 1 { sum = $1; last = 2; next }
 		{ if ($1 < 2 * sum) last = NR; sum += $1 }
 		END { if (NR <= 8 || (last <= 8 && NR <= 32)) print "yes"; else print "no: " NR " packs, " last " to merge" }'
 }

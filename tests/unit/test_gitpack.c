@@ -642,18 +642,30 @@ static void small_packs_merge_into_one_and_the_rest_stay(void **state)
 	objects_dispose(&o);
 }
 
+/* A blob of len bytes in a pack of its own, added to o. */
+static void store_blob(char hex[41], objects *o, const void *data, size_t len, const char *dir)
+{
+	objects_add(o, GIT_OBJECT_BLOB, data, len);
+	store_some(hex, o, o->n - 1, o->n - 1, dir);
+}
+
+/* Three small blobs, each in a pack of its own, added to o. */
+static void three_packs(char hex[3][41], objects *o, const char *dir)
+{
+	for (int i = 0; i < 3; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "blob %d\n", i);
+		store_blob(hex[i], o, text, strlen(text), dir);
+	}
+}
+
 static void packs_within_max_packs_stay_as_they_are(void **state)
 {
 	(void)state;
 	objects o = { 0 };
 	char dir[600], hex[3][41];
 	packdir(dir, sizeof(dir), tg_cwd);
-	for (int i = 0; i < 3; i++) {
-		char text[32];
-		snprintf(text, sizeof(text), "blob %d\n", i);
-		objects_add(&o, GIT_OBJECT_BLOB, text, strlen(text));
-		store_some(hex[i], &o, (size_t)i, (size_t)i, dir);
-	}
+	three_packs(hex, &o, dir);
 	char *before = tg_capture(NULL, "ls -l --time-style=full-iso '%s'", dir);
 	assert_int_equal(mreg_git_pack_merge(dir, 3, false), 0);
 	char *after = tg_capture(NULL, "ls -l --time-style=full-iso '%s'", dir);
@@ -672,9 +684,8 @@ static void store_random(char hex[41], objects *o, size_t len, unsigned seed, co
 {
 	mreg_buf b = MREG_BUF_INIT;
 	random_bytes(&b, len, seed);
-	objects_add(o, GIT_OBJECT_BLOB, b.ptr, b.size);
+	store_blob(hex, o, b.ptr, b.size, dir);
 	mreg_buf_dispose(&b);
-	store_some(hex, o, o->n - 1, o->n - 1, dir);
 }
 
 /*
@@ -775,14 +786,9 @@ static void a_pack_removed_half_way_is_finished_by_the_next_merge(void **state)
 	objects o = { 0 }, rest = { 0 };
 	char dir[600], hex[3][41];
 	packdir(dir, sizeof(dir), tg_cwd);
-	for (int i = 0; i < 3; i++) {
-		char text[48];
-		snprintf(text, sizeof(text), "blob %d of its own pack\n", i);
-		objects_add(&o, GIT_OBJECT_BLOB, text, strlen(text));
-		if (i > 0)
-			objects_add(&rest, GIT_OBJECT_BLOB, text, strlen(text));
-		store_some(hex[i], &o, (size_t)i, (size_t)i, dir);
-	}
+	three_packs(hex, &o, dir);
+	for (size_t i = 1; i < 3; i++)	/* what stays readable */
+		objects_add(&rest, o.type[i], o.data[i].ptr, o.data[i].size);
 	/* killed in pack 0's removal, after its index went; pack 1 named there as well, but whole again */
 	tg_sh("cd '%s' && mv pack-%s.idx pack-%s.mreg-gone && cp pack-%s.idx pack-%s.mreg-gone", dir, hex[0], hex[0], hex[1],
 	      hex[1]);

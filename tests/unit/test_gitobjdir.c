@@ -300,6 +300,7 @@ static void temporary_files_have_no_id_and_empty_fan_outs_go(void **state)
 	assert_int_equal(w.nulls, 1);
 	assert_string_equal(w.null_name, "tmp_obj_AbCd12");
 	char *git = tg_capture(NULL, "git cat-file --batch-all-objects --batch-check='%%(objectname)'");
+	sort_lines(w.ids.ptr);	/* two objects in one fan-out come in the file system's order */
 	assert_string_equal(w.ids.ptr, git);
 	free(git);
 	mreg_buf_dispose(&w.ids);

@@ -96,31 +96,66 @@ static void key_one(void *arg, size_t i)
 	mreg_events_keep_error(e);
 }
 
-/* An entry's place in the fold: (clock, id), the id being its name. */
-typedef struct {
-	int64_t clock;
-	const char *name;
-	size_t i;
-} fold_key;
-
-static int cmp_fold_keys(const void *a, const void *b)
+static int cmp_names(const void *a, const void *b)
 {
-	const fold_key *x = a, *y = b;
-	return x->clock != y->clock ? (x->clock < y->clock ? -1 : 1) : memcmp(x->name, y->name, 32);
+	const mreg_fold_key *x = a, *y = b;
+	int c = memcmp(x->name, y->name, 32);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * A stable sort by the clock, least significant byte first, of only the
+ * bytes in which the clocks differ (three passes at a million events, where
+ * qsort's comparisons took a fifth of a second on the one thread); then each
+ * run of one clock by name, and by the place in the walk for a name twice.
+ */
+void mreg_events_sort_keys(mreg_fold_key *k, mreg_fold_key *tmp, size_t n)
+{
+	uint64_t any = 0, all = ~(uint64_t)0;
+	for (size_t j = 0; j < n; j++) {
+		uint64_t u = (uint64_t)k[j].clock ^ ((uint64_t)1 << 63);	/* the signed order, unsigned */
+		any |= u;
+		all &= u;
+	}
+	mreg_fold_key *src = k, *dst = tmp;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		if (!(((any ^ all) >> shift) & 0xff))
+			continue;	/* one value of this byte in every key: nothing to move */
+		size_t start[257] = { 0 };
+		for (size_t j = 0; j < n; j++)
+			start[((((uint64_t)src[j].clock ^ ((uint64_t)1 << 63)) >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			start[b + 1] += start[b];
+		for (size_t j = 0; j < n; j++)
+			dst[start[(((uint64_t)src[j].clock ^ ((uint64_t)1 << 63)) >> shift) & 0xff]++] = src[j];
+		mreg_fold_key *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != k && n)
+		memcpy(k, src, n * sizeof(*k));
+	for (size_t j = 0; j < n;) {
+		size_t end = j + 1;
+		while (end < n && k[end].clock == k[j].clock)
+			end++;
+		if (end - j > 1)
+			qsort(k + j, end - j, sizeof(*k), cmp_names);
+		j = end;
+	}
 }
 
 /* The entries to fold (keyed, or read whole into an event) in fold order, into order. */
 static int sort_for_fold(size_t *order, const collect *c, size_t n)
 {
-	fold_key *k = malloc((n + 1) * sizeof(*k));
+	mreg_fold_key *k = malloc((2 * n + 1) * sizeof(*k));
 	if (!k)
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	for (size_t j = 0; j < n; j++) {
 		const entry *e = &c->ents[order[j]];
 		const char *path = c->paths.ptr + e->path;
-		k[j] = (fold_key){ e->keyed ? e->clock : e->ev->clock, path + strlen(path) - 37, order[j] };
+		k[j] = (mreg_fold_key){ e->keyed ? e->clock : e->ev->clock, path + strlen(path) - 37, order[j] };
 	}
-	qsort(k, n, sizeof(*k), cmp_fold_keys);
+	mreg_events_sort_keys(k, k + n, n);
 	for (size_t j = 0; j < n; j++)
 		order[j] = k[j].i;
 	free(k);

@@ -73,4 +73,14 @@ int mreg_events_quarantine_into(mreg_state *st, const collect *c);
 /* Every file under the directory tree id (path: "events/..."), noted or read into c. */
 int mreg_events_walk_dir(collect *c, const git_oid *id, mreg_buf *path, int depth);
 
+/* An entry's place in the fold: (clock, id), the id being its name (32 hex digits). */
+typedef struct {
+	int64_t clock;
+	const char *name;
+	size_t i;		/* its entry: the last word between two of one clock and name */
+} mreg_fold_key;
+
+/* k (n keys) into fold order; tmp has room for n more. */
+void mreg_events_sort_keys(mreg_fold_key *k, mreg_fold_key *tmp, size_t n);
+
 #endif

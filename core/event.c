@@ -104,14 +104,16 @@ const char *mreg_id_problem(const char *id)
 		return "empty";
 	if (n > MREG_ID_MAX)
 		return "longer than " STR(MREG_ID_MAX) " bytes";
+	bool dots = false;	/* ".." somewhere: said only when every byte is allowed */
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 			  ((c == '_' || c == '-' || c == '.') && i > 0);
 		if (!ok)
 			return "use letters, digits, '_', '-' and '.', starting with a letter or digit";
+		dots = dots || (c == '.' && id[i - 1] == '.');
 	}
-	if (strstr(id, ".."))
+	if (dots)
 		return "'..' is not allowed";
 	return NULL;
 }

@@ -1714,6 +1714,10 @@ static void id_problem_is_the_text_after_the_subject(void **state)
 	assert_null(mreg_id_problem("square8_2p"));
 	assert_string_equal(mreg_id_problem(""), "empty");
 	assert_string_equal(mreg_id_problem("a..b"), "'..' is not allowed");
+	assert_string_equal(mreg_id_problem("ab.."), "'..' is not allowed");
+	assert_null(mreg_id_problem("a.b.c"));
+	/* a byte not allowed is said first, wherever the ".." is */
+	assert_string_equal(mreg_id_problem("a..b$"), "use letters, digits, '_', '-' and '.', starting with a letter or digit");
 	assert_string_equal(mreg_id_problem("_a"), "use letters, digits, '_', '-' and '.', starting with a letter or digit");
 	char longid[MREG_ID_MAX + 2];
 	memset(longid, 'a', sizeof(longid) - 1);

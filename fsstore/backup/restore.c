@@ -257,6 +257,21 @@ static int check_out(mreg_registry *reg, const char *target)
 	return rc;
 }
 
+/*
+ * The registry built aside (tmp) moved into place as target, the one step
+ * that makes it a registry; first its pack, stored without a wait
+ * (verify.c's store_pack), made durable.
+ */
+static int move_into_place(const char *tmp, const char *target, bool target_was_dir, const char *pack)
+{
+	char *packdir = mreg_strfmt("%s/.git/objects/pack", tmp);
+	int rc = packdir ? mreg_git_pack_flush(packdir, pack, true) : mreg_error_set(MREG_ERROR, "out of memory");
+	free(packdir);
+	if (rc == 0 && ((target_was_dir && rmdir(target) < 0) || rename(tmp, target) < 0))
+		rc = mreg_error_set(MREG_ERROR, "cannot move the restored registry to '%s': %s", target, strerror(errno));
+	return rc;
+}
+
 int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *target)
 {
 	char *dir = NULL, *id = NULL, *tmp = NULL, *parent = NULL;
@@ -333,9 +348,7 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 	}
 	mreg_registry_free(reg);
 	reg = NULL;
-	/* into place: the one step that makes the target a registry */
-	if ((target_was_dir && rmdir(target) < 0) || rename(tmp, target) < 0) {
-		rc = mreg_error_set(MREG_ERROR, "cannot move the restored registry to '%s': %s", target, strerror(errno));
+	if ((rc = move_into_place(tmp, target, target_was_dir, bi.stored)) < 0) {
 		cJSON_Delete(r);
 		goto done;
 	}

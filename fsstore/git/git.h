@@ -396,6 +396,13 @@ int mreg_git_pack_store(const char *packdir, const void *pack, size_t len, mreg_
 /* The same with its .idx already built (idxlen bytes, only read: another thread may read it meanwhile). */
 int mreg_git_pack_store_idx(const char *packdir, const void *pack, size_t len, const void *idx, size_t idxlen, bool sync,
 			    char hex[41], bool *created);
+/*
+ * pack-<hex>'s .pack and .idx in packdir, stored without sync: their
+ * writeback started, to go on while the caller works (wait false), or
+ * waited for, with the directory's entries (wait true; then they are
+ * durable, as a store with sync leaves them).
+ */
+int mreg_git_pack_flush(const char *packdir, const char *hex, bool wait);
 /* The .idx (version 2) of a pack whose objects are rows (sorted here) and whose checksum is sum, appended to out. */
 int mreg_git_idx_build(mreg_buf *out, mreg_git_pack_row *rows, size_t n, const unsigned char sum[20]);
 /*

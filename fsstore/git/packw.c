@@ -488,6 +488,28 @@ done:
 	return rc;
 }
 
+int mreg_git_pack_flush(const char *packdir, const char *hex, bool wait)
+{
+	static const char *const ext[] = { ".pack", ".idx" };
+	int rc = 0;
+	for (size_t e = 0; e < sizeof(ext) / sizeof(ext[0]) && rc == 0; e++) {
+		char *f = mreg_strfmt("%s/pack-%s%s", packdir, hex, ext[e]);
+		int fd = f ? open(f, O_RDONLY | O_CLOEXEC) : -1, err = 0;
+		if (fd < 0)
+			err = f ? errno : ENOMEM;
+		else if (wait)
+			err = mreg_fs_flush_data(fd) < 0 ? errno : 0;
+		else
+			sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);	/* only a start: the wait says what failed */
+		if (fd >= 0)
+			close(fd);
+		if (err && wait)
+			rc = mreg_error_set(MREG_ERROR, "cannot flush '%s/pack-%s%s': %s", packdir, hex, ext[e], strerror(err));
+		free(f);
+	}
+	return rc == 0 && wait ? mreg_fs_fsync_dir(packdir) : rc;
+}
+
 /* The suffix of a pack's index renamed on its way out: the pack is going. */
 #define GONE ".mreg-gone"
 

@@ -659,6 +659,32 @@ static void three_packs(char hex[3][41], objects *o, const char *dir)
 	}
 }
 
+/*
+ * A pack stored without sync, flushed later: the start and the wait both
+ * leave it as it was (libgit2 reads it); a pack that is not there is an
+ * error naming it when waited for, and nothing when only started.
+ */
+static void a_pack_stored_without_sync_is_flushed_later(void **state)
+{
+	(void)state;
+	objects o = { 0 };
+	char dir[600], hex[41], missing[41];
+	every_kind(&o);
+	packdir(dir, sizeof(dir), tg_cwd);
+	store_some(hex, &o, 0, o.n - 1, dir);
+	assert_int_equal(mreg_git_pack_flush(dir, hex, false), 0);
+	assert_int_equal(mreg_git_pack_flush(dir, hex, true), 0);
+	expect_libgit2_reads(tg_cwd, &o);
+	memset(missing, 'a', 40);
+	missing[40] = '\0';
+	assert_int_equal(mreg_git_pack_flush(dir, missing, false), 0);
+	assert_int_equal(mreg_git_pack_flush(dir, missing, true), MREG_ERROR);
+	char want[800];
+	assert_string_equal(mreg_error_last(), tg_fmt(want, sizeof(want), "cannot flush '%s/pack-%s.pack': No such file or directory", dir, missing));
+	mreg_error_clear();
+	objects_dispose(&o);
+}
+
 static void packs_within_max_packs_stay_as_they_are(void **state)
 {
 	(void)state;
@@ -819,6 +845,7 @@ int main(void)
 		TG_REPO_TEST(small_packs_merge_into_one_and_the_rest_stay),
 		TG_REPO_TEST(a_pack_removed_half_way_is_finished_by_the_next_merge),
 		TG_REPO_TEST(packs_in_a_progression_are_not_counted),
+		TG_REPO_TEST(a_pack_stored_without_sync_is_flushed_later),
 		TG_REPO_TEST(packs_within_max_packs_stay_as_they_are),
 		TG_REPO_TEST(packs_with_offset_deltas_are_not_merged),
 	};

@@ -401,6 +401,32 @@ static int fold_ordered(collect *c, entry *seq, size_t n, bool shared,
 	return rc;
 }
 
+/* The length of an event file's path as mreg writes it, with its NUL: events/ab/cd/<32 hex digits>.json */
+#define EVENT_PATH 51
+
+/*
+ * Room for an entry and its path per object of the registry's packs (the
+ * most entries there can be, unless objects are loose), made before the
+ * walk: grown by doubling as the walk went, the entries and their paths
+ * were copied and given fresh pages over and over, about half of the
+ * walk's time at a million events. Pages never written cost nothing; when
+ * there is no room to be had they grow as before.
+ */
+static void make_room(collect *c)
+{
+	mreg_odb *odb = c->reg->lodb;
+	if (!odb || mreg_odb_ready(odb) < 0) {
+		mreg_error_clear();
+		return;
+	}
+	size_t n = mreg_odb_count(odb);
+	if (n < 1024 || n > ((size_t)1 << 26) || !(c->ents = malloc(n * sizeof(*c->ents))))
+		return;
+	c->aents = n;
+	if (mreg_buf_grow(&c->paths, n * EVENT_PATH) < 0)
+		mreg_buf_init(&c->paths, 0);	/* nothing was taken: it grows as it goes */
+}
+
 int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		     int (*fn)(const mreg_event *ev, void *arg), void *arg)
 {
@@ -418,6 +444,7 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		rc = mreg_events_quarantine(&c, "events", "%s", "not a directory");
 	} else if (rc == 0) {
 		mreg_buf path = MREG_BUF_INIT;
+		make_room(&c);
 		mreg_buf_puts(&path, "events");
 		rc = mreg_buf_oom(&path) ? mreg_error_set(MREG_ERROR, "out of memory") : mreg_events_walk_dir(&c, &events, &path, 0);
 		mreg_buf_dispose(&path);

@@ -19,10 +19,10 @@ const cli_opt opts_compare[] = {
 	{ NULL, 0, false, NULL }
 };
 
-static const char *config_text(char *buf, size_t n, const mreg_version *v, const char *key)
+static const char *config_text(char *buf, size_t n, const cJSON *config, const char *key)
 {
-	const cJSON *c = cJSON_GetObjectItemCaseSensitive(v->training_config, key);
-	return c ? cli_member_text(buf, n, v->training_config, key) : "N/A";
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(config, key);
+	return c ? cli_member_text(buf, n, config, key) : "N/A";
 }
 
 static void print_compare_table(const mreg_model *ma, const mreg_version *a, const mreg_model *mb, const mreg_version *b)
@@ -75,11 +75,14 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 	printf("\n%-20s\n", "Training Config");
 	static const char *const rows[][2] = { { "  Optimizer", "optimizer" }, { "  Learning Rate", "learning_rate" },
 					       { "  Batch Size", "batch_size" }, { "  Epochs", "epochs" } };
+	cJSON *ca = mreg_version_config(a), *cb = mreg_version_config(b);
 	for (size_t i = 0; i < 4; i++) {
 		char p[MREG_NUM_MAX + 64], q[MREG_NUM_MAX + 64];
-		printf("%-20s %-25s %-25s\n", rows[i][0], config_text(p, sizeof(p), a, rows[i][1]),
-		       config_text(q, sizeof(q), b, rows[i][1]));
+		printf("%-20s %-25s %-25s\n", rows[i][0], config_text(p, sizeof(p), ca, rows[i][1]),
+		       config_text(q, sizeof(q), cb, rows[i][1]));
 	}
+	cJSON_Delete(ca);
+	cJSON_Delete(cb);
 }
 
 /* Both versions, fully parsed, in one state (every model loaded: compare is not a hot path). */

@@ -223,7 +223,9 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		mreg_buf_dispose(&b);
 	}
 	printf("\n  config:      ");
-	print_config(v->training_config);
+	cJSON *config = mreg_version_config(v);
+	print_config(config);
+	cJSON_Delete(config);
 	printf("\n  tags:         ");
 	for (size_t i = 0; i < v->ntags; i++)
 		printf("%s%s", i ? ", " : "", v->tags[i]);

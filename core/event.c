@@ -60,6 +60,7 @@ void mreg_event_dispose(mreg_event *ev)
 	free(ev->file_path);
 	free(ev->reason);
 	cJSON_Delete(ev->training_config);
+	free(ev->version_config);
 	cJSON_Delete(ev->body);
 	for (size_t i = 0; i < ev->ntags; i++)
 		free(ev->tags[i]);

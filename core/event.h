@@ -98,6 +98,14 @@ typedef struct {
 	mreg_metrics metrics;
 	bool replace;		/* metrics_updated: replace all instead of merging */
 	cJSON *training_config;	/* owned; only the keys given, normalized */
+	/*
+	 * version.registered: the training_config its version takes, when a
+	 * reader of a full fold made it ahead (mreg_fold_prepare): normalized
+	 * with defaults, as mreg_version.training_config holds it. Owned; not
+	 * part of the event's bytes. NULL: the fold makes it.
+	 */
+	char *version_config;
+	size_t version_config_len;
 
 	/* version.registered, version.tagged, version.untagged */
 	char **tags;

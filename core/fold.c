@@ -151,6 +151,40 @@ static void remove_tag(mreg_version *v, const char *tag)
 		}
 }
 
+/* A registration's training_config, normalized with defaults, as bytes into out (len *n). */
+static int make_config(char **out, size_t *n, const mreg_event *ev)
+{
+	cJSON *config;
+	mreg_version made = { .training_config = NULL };
+	int rc = mreg_config_normalize(&config, ev->training_config, true, ev->model);
+	if (rc < 0)
+		return rc;
+	rc = mreg_version_set_config(&made, config);
+	cJSON_Delete(config);
+	*out = made.training_config;
+	*n = made.training_config_len;
+	return rc;
+}
+
+int mreg_fold_prepare(mreg_event *ev)
+{
+	if (ev->type != MREG_EV_REGISTERED || ev->version_config)
+		return 0;
+	return make_config(&ev->version_config, &ev->version_config_len, ev);
+}
+
+/* The new version v's training_config: a copy of what a reader made ahead, or made here. */
+static int version_config(mreg_version *v, const mreg_event *ev)
+{
+	if (!ev->version_config)
+		return make_config(&v->training_config, &v->training_config_len, ev);
+	if (!(v->training_config = malloc(ev->version_config_len + 1)))
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	memcpy(v->training_config, ev->version_config, ev->version_config_len + 1);
+	v->training_config_len = ev->version_config_len;
+	return 0;
+}
+
 static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
 {
 	int rc;
@@ -186,7 +220,7 @@ static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
 		v->metrics.v[MREG_METRIC_GAMES_PLAYED] = 0;
 		v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	}
-	if ((rc = mreg_config_normalize(&v->training_config, ev->training_config, true, ev->model)) < 0)
+	if ((rc = version_config(v, ev)) < 0)
 		return rc;
 	for (size_t i = 0; i < ev->ntags; i++)
 		if ((rc = insert_tag(v, ev->tags[i])) < 0)

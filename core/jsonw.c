@@ -124,6 +124,25 @@ void mreg_jsonw_raw_at(mreg_jsonw *w, const char *key, const char *json, size_t 
 	}
 }
 
+int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at)
+{
+	mreg_jsonw w;
+	size_t start = out->size;
+	if (at < 1 || at >= MREG_JSONW_DEPTH - 1)
+		return MREG_ERROR;
+	mreg_jsonw_init(&w, out);
+	w.depth = at;
+	w.count[at] = 0;
+	mreg_jsonw_value(&w, NULL, v);
+	/* a first member at that depth starts on a line of its own: the value starts after the indentation */
+	size_t lead = 1 + 2 * (size_t)at;
+	if (out->oom || out->size < start + lead)
+		return MREG_ERROR;
+	memmove(out->ptr + start, out->ptr + start + lead, out->size - start - lead);
+	mreg_buf_truncate(out, out->size - lead);
+	return 0;
+}
+
 void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key)
 {
 	member(w, key);

@@ -41,6 +41,11 @@ void mreg_jsonw_raw_at(mreg_jsonw *w, const char *key, const char *json, size_t 
 void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key);
 /* A parsed value, members in their stored order. */
 void mreg_jsonw_value(mreg_jsonw *w, const char *key, const cJSON *v);
+/*
+ * v's bytes as mreg_jsonw_value writes them as a member at depth `at` (what
+ * follows the key), into out: bytes for mreg_jsonw_raw_at at that depth.
+ */
+int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at);
 /* Close the document with a newline; 0, or MREG_ERROR if the buffer failed. */
 int mreg_jsonw_finish(mreg_jsonw *w);
 

@@ -79,7 +79,7 @@ static void version_dispose(mreg_version *v)
 	if (v->rawowned)
 		free((char *)v->raw);
 	free(v->file_path);
-	cJSON_Delete(v->training_config);
+	free(v->training_config);
 	for (size_t i = 0; i < v->ntags; i++)
 		free(v->tags[i]);
 	free(v->tags);
@@ -88,6 +88,41 @@ static void version_dispose(mreg_version *v)
 	free(v->history);
 	mreg_validation_free(v->validation);
 	cJSON_Delete(v->comparisons);
+}
+
+int mreg_version_set_config(mreg_version *v, const cJSON *config)
+{
+	mreg_buf b = MREG_BUF_INIT;
+	if (mreg_jsonw_render_at(&b, config, MREG_CONFIG_DEPTH) < 0) {
+		mreg_buf_dispose(&b);
+		return mreg_error_set(MREG_ERROR, "out of memory");
+	}
+	free(v->training_config);
+	v->training_config_len = b.size;
+	v->training_config = mreg_buf_detach(&b);
+	return v->training_config ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
+cJSON *mreg_version_config(const mreg_version *v)
+{
+	return v->training_config ? cJSON_ParseWithLength(v->training_config, v->training_config_len) : NULL;
+}
+
+void mreg_version_write_config(mreg_jsonw *w, const char *key, const mreg_version *v)
+{
+	if (!v->training_config) {
+		mreg_jsonw_null(w, key);
+	} else if (w->depth <= MREG_CONFIG_DEPTH) {
+		mreg_jsonw_raw_at(w, key, v->training_config, v->training_config_len, MREG_CONFIG_DEPTH);
+	} else {
+		/* deeper than a state file has it: written again from its value */
+		cJSON *c = mreg_version_config(v);
+		if (c)
+			mreg_jsonw_value(w, key, c);
+		else
+			w->out->oom = 1;
+		cJSON_Delete(c);
+	}
 }
 
 void mreg_version_free(mreg_version *v)
@@ -124,8 +159,11 @@ mreg_version *mreg_version_dup(const mreg_version *v)
 	}
 	if (!(d->file_path = mreg_strdup(v->file_path)))
 		goto fail;
-	if (v->training_config && !(d->training_config = cJSON_Duplicate(v->training_config, 1)))
-		goto fail;
+	if (v->training_config) {
+		if (!(d->training_config = malloc(v->training_config_len + 1)))
+			goto fail;
+		memcpy(d->training_config, v->training_config, v->training_config_len + 1);
+	}
 	if (v->validation == &pending)
 		d->validation = &pending;
 	else if (v->validation && !(d->validation = cJSON_Duplicate(v->validation, 1)))

@@ -39,7 +39,15 @@ typedef struct {
 	char file_hash[48];
 	int64_t file_size;
 	mreg_metrics metrics;
-	cJSON *training_config;	/* normalized with defaults */
+	/*
+	 * Normalized with defaults, as its JSON: the bytes mreg_jsonw writes
+	 * for it as a member of a version in a state file (at
+	 * MREG_CONFIG_DEPTH), copied as they are when the version is written.
+	 * A dozen cJSON nodes a version took half the heap of a full fold.
+	 * NULL until set (mreg_version_set_config); parsed: mreg_version_config.
+	 */
+	char *training_config;
+	size_t training_config_len;
 	char **tags;		/* sorted, unique */
 	size_t ntags;
 	char created_at[MREG_TIME_LEN + 1];
@@ -224,6 +232,12 @@ int mreg_fold_apply(mreg_state *st, const mreg_event *ev);
  * (mreg_state_check_all).
  */
 int mreg_fold_apply_bulk(mreg_state *st, const mreg_event *ev);
+/*
+ * What applying ev will compute from it alone, computed now: a full fold's
+ * readers call it on the events they read, so that the thread that applies
+ * them has less to do (a registration's version's training_config).
+ */
+int mreg_fold_prepare(mreg_event *ev);
 /* ---- the rollback monitor's record (monitor.c; its decisions are in lifecycle.h) ---- */
 
 /*
@@ -364,6 +378,15 @@ int mreg_state_read_model_alone(mreg_state **out, const char *data, size_t len);
  * versions array holds just that version (or nothing if there is none).
  */
 int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len, int version);
+
+/* The depth a version's members are written at in a state file: its training_config's bytes are as written there. */
+#define MREG_CONFIG_DEPTH 3
+/* v's training_config set to config's bytes (a normalized object); MREG_ERROR out of memory. */
+int mreg_version_set_config(mreg_version *v, const cJSON *config);
+/* v's training_config parsed, for the caller to cJSON_Delete; NULL when it has none (or no memory). */
+cJSON *mreg_version_config(const mreg_version *v);
+/* v's training_config as the member key at w's depth (null when it has none). */
+void mreg_version_write_config(mreg_jsonw *w, const char *key, const mreg_version *v);
 
 /* One version as the JSON object of DESIGN section 5 (show --json, list --json). */
 void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, const mreg_version *v);

@@ -64,7 +64,7 @@ void mreg_version_write(mreg_jsonw *w, const char *key, const mreg_model *m, con
 	mreg_jsonw_str(w, "file_hash", v->file_hash);
 	mreg_jsonw_int(w, "file_size_bytes", v->file_size);
 	mreg_metrics_write(w, "metrics", &v->metrics, true);
-	mreg_jsonw_value(w, "training_config", v->training_config);
+	mreg_version_write_config(w, "training_config", v);
 	mreg_jsonw_arr_begin(w, "tags");
 	for (size_t i = 0; i < v->ntags; i++)
 		mreg_jsonw_str(w, NULL, v->tags[i]);

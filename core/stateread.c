@@ -273,7 +273,10 @@ static int read_version(mreg_version *v, cJSON *o)
 		cJSON_Delete(cfg);
 		return BAD("training_config");
 	}
-	v->training_config = cfg;
+	rc = mreg_version_set_config(v, cfg);
+	cJSON_Delete(cfg);
+	if (rc < 0)
+		return rc;
 	cJSON *val = cJSON_DetachItemFromObjectCaseSensitive(o, "validation");
 	if (val && !cJSON_IsNull(val))
 		v->validation = val;

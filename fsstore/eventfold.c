@@ -25,6 +25,9 @@ static void read_keyed(collect *c, entry *e)
 	}
 	want[32] = '\0';
 	e->rc = mreg_events_read_entry(e, c->reg, want, READ_SHARED);
+	/* what the fold would compute from the event alone, here, beside it; what fails is left to the fold, in order */
+	if (e->rc == 0 && e->ev && mreg_fold_prepare(e->ev) < 0)
+		mreg_error_clear();
 	mreg_events_keep_error(e);
 }
 

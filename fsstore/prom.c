@@ -116,63 +116,74 @@ static const char *str(const cJSON *o, const char *key)
 
 /* ---- the original's metrics ------------------------------------------------ */
 
-/* A CMA-ES run: a version registered by `mreg cmaes register` (extra_config.optimizer_type "cmaes"). */
-static const cJSON *cmaes_run(const mreg_version *v)
+/* A model's CMA-ES runs: versions registered by `mreg cmaes register` (extra_config.optimizer_type "cmaes"). */
+typedef struct {
+	double runs, best, gens;
+	char *board;		/* the first run's board_type that has one */
+	char *best_board;	/* the best run's */
+} cmaes_sum;
+
+static void cmaes_add(cmaes_sum *s, const cJSON *ex)
 {
-	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(v->training_config, "extra_config");
-	const char *opt = str(ex, "optimizer_type");
-	return opt && !strcmp(opt, "cmaes") ? ex : NULL;
+	const char *board = str(ex, "board_type");
+	double f = num(ex, "final_fitness"), g = num(ex, "final_generation");
+	s->runs++;
+	if (!s->board && board)
+		s->board = mreg_strdup(board);
+	if (!isnan(f) && (isnan(s->best) || f > s->best)) {
+		s->best = f;
+		free(s->best_board);
+		s->best_board = board ? mreg_strdup(board) : NULL;
+	}
+	if (!isnan(g))
+		s->gens += g;
+}
+
+static void cmaes_of(cmaes_sum *s, const mreg_model *m)
+{
+	*s = (cmaes_sum){ .best = NAN };
+	for (size_t k = 0; k < (size_t)m->nversions; k++) {
+		const mreg_version *v = &m->versions[k];
+		/* only a config with the word in it is parsed: the bytes of "cmaes" as a string are these */
+		if (!v->training_config || !strstr(v->training_config, "\"cmaes\""))
+			continue;
+		cJSON *config = mreg_version_config(v);
+		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(config, "extra_config");
+		const char *opt = str(ex, "optimizer_type");
+		if (opt && !strcmp(opt, "cmaes"))
+			cmaes_add(s, ex);
+		cJSON_Delete(config);
+	}
 }
 
 static void original_cmaes(expo *x, const mreg_state *st)
 {
+	cmaes_sum *sums = calloc(st->nmodels + 1, sizeof(*sums));
+	if (!sums) {
+		x->b->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < st->nmodels; i++)
+		cmaes_of(&sums[i], st->models[i]);
 	family(x, true, "cmaes_runs_total", "counter", "CMA-ES runs registered, by config (model id) and board type.");
-	for (size_t i = 0; i < st->nmodels; i++) {
-		const mreg_model *m = st->models[i];
-		double runs = 0;
-		const char *board = NULL;
-		for (size_t k = 0; k < (size_t)m->nversions; k++) {
-			const cJSON *ex = cmaes_run(&m->versions[k]);
-			if (!ex)
-				continue;
-			runs++;
-			if (!board)
-				board = str(ex, "board_type");
-		}
-		if (runs)
-			sample(x, true, "cmaes_runs_total", runs, "config", m->id, "board_type", board ? board : "", NULL);
-	}
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (sums[i].runs)
+			sample(x, true, "cmaes_runs_total", sums[i].runs, "config", st->models[i]->id, "board_type",
+			       sums[i].board ? sums[i].board : "", NULL);
 	family(x, true, "cmaes_best_fitness", "gauge", "The best fitness of any CMA-ES run, by config and board type.");
-	for (size_t i = 0; i < st->nmodels; i++) {
-		const mreg_model *m = st->models[i];
-		double best = NAN;
-		const char *board = NULL;
-		for (size_t k = 0; k < (size_t)m->nversions; k++) {
-			const cJSON *ex = cmaes_run(&m->versions[k]);
-			double f = ex ? num(ex, "final_fitness") : NAN;
-			if (!isnan(f) && (isnan(best) || f > best)) {
-				best = f;
-				board = str(ex, "board_type");
-			}
-		}
-		if (!isnan(best))
-			sample(x, true, "cmaes_best_fitness", best, "config", m->id, "board_type", board ? board : "", NULL);
-	}
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (!isnan(sums[i].best))
+			sample(x, true, "cmaes_best_fitness", sums[i].best, "config", st->models[i]->id, "board_type",
+			       sums[i].best_board ? sums[i].best_board : "", NULL);
 	family(x, true, "cmaes_generations_total", "counter", "CMA-ES generations over all runs, by config.");
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (sums[i].runs)
+			sample(x, true, "cmaes_generations_total", sums[i].gens, "config", st->models[i]->id, NULL);
 	for (size_t i = 0; i < st->nmodels; i++) {
-		const mreg_model *m = st->models[i];
-		double gens = 0;
-		bool any = false;
-		for (size_t k = 0; k < (size_t)m->nversions; k++) {
-			const cJSON *ex = cmaes_run(&m->versions[k]);
-			double g = ex ? num(ex, "final_generation") : NAN;
-			any |= ex != NULL;
-			if (!isnan(g))
-				gens += g;
-		}
-		if (any)
-			sample(x, true, "cmaes_generations_total", gens, "config", m->id, NULL);
+		free(sums[i].board);
+		free(sums[i].best_board);
 	}
+	free(sums);
 }
 
 /* Stage changes by from and to: every history row after the first, rollbacks apart. */

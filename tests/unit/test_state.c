@@ -353,6 +353,43 @@ static void generated_set_renumbers_and_conflicts(void **state)
 
 /* ---- convergence ---------------------------------------------------- */
 
+/*
+ * Events prepared as a full fold's readers prepare them (mreg_fold_prepare:
+ * a registration's training_config made ahead) fold to the same files as
+ * events that were not; the prepared config is the event's own, not shared.
+ */
+static void prepared_events_fold_to_identical_files(void **state)
+{
+	(void)state;
+	mreg_event *evs[NEVENTS];
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *want = all_files(ref);
+	mreg_state_free(ref);
+	size_t prepared = 0;
+	for (size_t i = 0; i < NEVENTS; i++) {
+		assert_int_equal(mreg_fold_prepare(evs[i]), 0);
+		prepared += evs[i]->version_config != NULL;
+		assert_int_equal(evs[i]->version_config != NULL, evs[i]->type == MREG_EV_REGISTERED);
+	}
+	assert_true(prepared > 0);
+	mreg_state *st = fold(evs, NEVENTS);
+	char *got = all_files(st);
+	const mreg_version *v = version_by_ref(st, evs[0]);
+	assert_ptr_not_equal(v->training_config, evs[0]->version_config);
+	assert_string_equal(v->training_config, evs[0]->version_config);
+	mreg_state_free(st);
+	for (size_t i = 0; i < NEVENTS; i++) {	/* as read: the other cases fold them unprepared */
+		free(evs[i]->version_config);
+		evs[i]->version_config = NULL;
+	}
+	if (strcmp(got, want))
+		fprintf(stderr, "--- unprepared\n%s--- prepared\n%s", want, got);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 static void shuffled_arrivals_fold_to_identical_files(void **state)
 {
 	(void)state;
@@ -1363,6 +1400,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(generated_set_renumbers_and_conflicts),
 		cmocka_unit_test(shuffled_arrivals_fold_to_identical_files),
+		cmocka_unit_test(prepared_events_fold_to_identical_files),
 		cmocka_unit_test(incremental_fold_equals_full_fold),
 		cmocka_unit_test(lazy_incremental_fold_equals_full_fold),
 		cmocka_unit_test(one_row_reads_as_every_row_does),

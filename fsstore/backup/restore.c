@@ -234,18 +234,29 @@ static int make_aside(char **parent, char **tmp, const char *target)
 	return rc;
 }
 
+/* The writeback of the pack stored in tmp without a wait (verify.c's store_pack) started. */
+static void start_pack_writeback(const char *tmp, const char *pack)
+{
+	char *packdir = mreg_strfmt("%s/.git/objects/pack", tmp);
+	if (packdir)
+		mreg_git_pack_flush(packdir, pack, false);
+	free(packdir);
+}
+
 /*
  * The state, folded from the events, and the model files (a lean
  * registry's work tree); a full checkout's work tree and index are checked
  * out first, and the mirror check puts the large files' bytes where the
- * checkout wrote their pointers.
+ * checkout wrote their pointers. The pack's writeback goes on meanwhile,
+ * started once the lock's files are synced (they waited behind it).
  */
-static int check_out(mreg_registry *reg, const char *target)
+static int check_out(mreg_registry *reg, const char *target, const char *tmp, const char *pack)
 {
 	git_checkout_options co;
 	int rc = mreg_lock_take(reg);
 	if (rc < 0)
 		return rc;
+	start_pack_writeback(tmp, pack);
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
@@ -259,8 +270,8 @@ static int check_out(mreg_registry *reg, const char *target)
 
 /*
  * The registry built aside (tmp) moved into place as target, the one step
- * that makes it a registry; first its pack, stored without a wait
- * (verify.c's store_pack), made durable.
+ * that makes it a registry; first its pack, its writeback started before
+ * the fold (start_pack_writeback), made durable.
  */
 static int move_into_place(const char *tmp, const char *target, bool target_was_dir, const char *pack)
 {
@@ -334,7 +345,7 @@ int mreg_backup_restore_from(cJSON **report, const char *bundle, const char *tar
 	bi.clocks = NULL;
 	if (rc < 0 || (rc = restore_blobs(meta, dir, reg, true)) < 0)
 		goto done;
-	if ((rc = check_out(reg, target)) < 0)
+	if ((rc = check_out(reg, target, tmp, bi.stored)) < 0)
 		goto done;
 	cJSON *r = cJSON_CreateObject();
 	char hex[41];

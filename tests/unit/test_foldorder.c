@@ -5,6 +5,7 @@
  * (one byte, three, all eight, negative ones), many sharing a clock, some
  * sharing a clock and a name.
  */
+#define _XOPEN_SOURCE 700
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,14 +27,12 @@ static int cmp_reference(const void *a, const void *b)
 	return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
-static uint64_t rnd_state = 0x9e3779b97f4a7c15u;
+static unsigned short seed[3] = { 0x330e, 0xabcd, 0x1234 };
 
+/* 64 random bits, the same on every run */
 static uint64_t rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return (uint64_t)(uint32_t)jrand48(seed) << 32 | (uint32_t)jrand48(seed);
 }
 
 /* n keys with clocks base + a random number below span, names from a set of nnames; sorted both ways, compared. */

@@ -353,6 +353,16 @@ static void generated_set_renumbers_and_conflicts(void **state)
 
 /* ---- convergence ---------------------------------------------------- */
 
+/* The state files of the event set folded in order; evs holds it sorted. */
+static char *reference_files(mreg_event **evs)
+{
+	sorted(evs);
+	mreg_state *ref = fold(evs, NEVENTS);
+	char *want = all_files(ref);
+	mreg_state_free(ref);
+	return want;
+}
+
 /*
  * Events prepared as a full fold's readers prepare them (mreg_fold_prepare:
  * a registration's training_config made ahead) fold to the same files as
@@ -362,10 +372,7 @@ static void prepared_events_fold_to_identical_files(void **state)
 {
 	(void)state;
 	mreg_event *evs[NEVENTS];
-	sorted(evs);
-	mreg_state *ref = fold(evs, NEVENTS);
-	char *want = all_files(ref);
-	mreg_state_free(ref);
+	char *want = reference_files(evs);
 	size_t prepared = 0;
 	for (size_t i = 0; i < NEVENTS; i++) {
 		assert_int_equal(mreg_fold_prepare(evs[i]), 0);
@@ -394,10 +401,7 @@ static void shuffled_arrivals_fold_to_identical_files(void **state)
 {
 	(void)state;
 	mreg_event *evs[NEVENTS];
-	sorted(evs);
-	mreg_state *ref = fold(evs, NEVENTS);
-	char *want = all_files(ref);
-	mreg_state_free(ref);
+	char *want = reference_files(evs);
 
 	for (int round = 0; round < 20; round++) {
 		memcpy(evs, events, sizeof(events));

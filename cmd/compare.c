@@ -25,7 +25,9 @@ static const char *config_text(char *buf, size_t n, const cJSON *config, const c
 	return c ? cli_member_text(buf, n, config, key) : "N/A";
 }
 
-static void print_compare_table(const mreg_model *ma, const mreg_version *a, const mreg_model *mb, const mreg_version *b)
+/* a and b side by side; ca and cb their training configs, parsed */
+static void print_compare_table(const mreg_model *ma, const mreg_version *a, const cJSON *ca, const mreg_model *mb,
+				const mreg_version *b, const cJSON *cb)
 {
 	char x[MREG_NUM_MAX + 160], y[MREG_NUM_MAX + 160];
 	printf("\n%-20s %-25s %-25s\n", "Comparison", "Model A", "Model B");
@@ -75,14 +77,11 @@ static void print_compare_table(const mreg_model *ma, const mreg_version *a, con
 	printf("\n%-20s\n", "Training Config");
 	static const char *const rows[][2] = { { "  Optimizer", "optimizer" }, { "  Learning Rate", "learning_rate" },
 					       { "  Batch Size", "batch_size" }, { "  Epochs", "epochs" } };
-	cJSON *ca = mreg_version_config(a), *cb = mreg_version_config(b);
 	for (size_t i = 0; i < 4; i++) {
 		char p[MREG_NUM_MAX + 64], q[MREG_NUM_MAX + 64];
 		printf("%-20s %-25s %-25s\n", rows[i][0], config_text(p, sizeof(p), ca, rows[i][1]),
 		       config_text(q, sizeof(q), cb, rows[i][1]));
 	}
-	cJSON_Delete(ca);
-	cJSON_Delete(cb);
 }
 
 /* Both versions, fully parsed, in one state (every model loaded: compare is not a hot path). */
@@ -159,6 +158,7 @@ static int compare_show(cli_globals *g, mreg_registry *reg, const mreg_ref *ra, 
 	mreg_state *st = NULL;
 	mreg_model *ma, *mb;
 	mreg_version *va, *vb;
+	cJSON *ca = NULL, *cb = NULL;
 	int rc;
 	if ((rc = load_pair(&st, &ma, &va, &mb, &vb, reg, ra, rb)) < 0) {
 		rc = cli_fail(rc);
@@ -172,9 +172,14 @@ static int compare_show(cli_globals *g, mreg_registry *reg, const mreg_ref *ra, 
 		else
 			mreg_jsonw_null(w, "elo_diff");
 		cli_json_print(&j);
+	} else if ((va->training_config && !(ca = mreg_version_config(va))) ||
+		   (vb->training_config && !(cb = mreg_version_config(vb)))) {
+		rc = cli_fail(mreg_error_set(MREG_ERROR, "out of memory"));
 	} else {
-		print_compare_table(ma, va, mb, vb);
+		print_compare_table(ma, va, ca, mb, vb, cb);
 	}
+	cJSON_Delete(ca);
+	cJSON_Delete(cb);
 	mreg_state_free(st);
 	return rc;
 }

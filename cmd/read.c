@@ -193,11 +193,16 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 	mreg_state *st;
 	mreg_model *m;
 	mreg_version *v;
+	cJSON *config = NULL;
 	int rc = open_version(&reg, &st, &m, &v, g, "show", argc, argv);
 	if (rc)
 		goto done;
 	if (g->json) {
 		cli_print_version(m, v);
+		goto done;
+	}
+	if (v->training_config && !(config = mreg_version_config(v))) {
+		rc = cli_fail(mreg_error_set(MREG_ERROR, "out of memory"));
 		goto done;
 	}
 	printf("%s:%d\n", m->id, v->version);
@@ -223,9 +228,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 		mreg_buf_dispose(&b);
 	}
 	printf("\n  config:      ");
-	cJSON *config = mreg_version_config(v);
 	print_config(config);
-	cJSON_Delete(config);
 	printf("\n  tags:         ");
 	for (size_t i = 0; i < v->ntags; i++)
 		printf("%s%s", i ? ", " : "", v->tags[i]);
@@ -234,6 +237,7 @@ int cmd_show(cli_globals *g, int argc, char **argv)
 	printf("  history:\n");
 	print_history_rows(v, "    ");
 done:
+	cJSON_Delete(config);
 	mreg_state_free(st);
 	mreg_registry_free(reg);
 	return rc;

@@ -155,14 +155,11 @@ static void remove_tag(mreg_version *v, const char *tag)
 static int make_config(char **out, size_t *n, const mreg_event *ev)
 {
 	cJSON *config;
-	mreg_version made = { .training_config = NULL };
 	int rc = mreg_config_normalize(&config, ev->training_config, true, ev->model);
 	if (rc < 0)
 		return rc;
-	rc = mreg_version_set_config(&made, config);
+	rc = mreg_config_render(out, n, config);
 	cJSON_Delete(config);
-	*out = made.training_config;
-	*n = made.training_config_len;
 	return rc;
 }
 
@@ -174,7 +171,7 @@ int mreg_fold_prepare(mreg_event *ev)
 }
 
 /* The new version v's training_config: a copy of what a reader made ahead, or made here. */
-static int version_config(mreg_version *v, const mreg_event *ev)
+static int copy_config(mreg_version *v, const mreg_event *ev)
 {
 	if (!ev->version_config)
 		return make_config(&v->training_config, &v->training_config_len, ev);
@@ -220,7 +217,7 @@ static int apply_registered(mreg_state *st, mreg_model *m, const mreg_event *ev)
 		v->metrics.v[MREG_METRIC_GAMES_PLAYED] = 0;
 		v->metrics.present |= 1u << MREG_METRIC_GAMES_PLAYED;
 	}
-	if ((rc = version_config(v, ev)) < 0)
+	if ((rc = copy_config(v, ev)) < 0)
 		return rc;
 	for (size_t i = 0; i < ev->ntags; i++)
 		if ((rc = insert_tag(v, ev->tags[i])) < 0)

@@ -129,7 +129,7 @@ int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at)
 	mreg_jsonw w;
 	size_t start = out->size;
 	if (at < 1 || at >= MREG_JSONW_DEPTH - 1)
-		return MREG_ERROR;
+		return mreg_error_set(MREG_ERROR, "cannot write a JSON value at depth %d", at);
 	mreg_jsonw_init(&w, out);
 	w.depth = at;
 	w.count[at] = 0;
@@ -137,7 +137,8 @@ int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at)
 	/* a first member at that depth starts on a line of its own: the value starts after the indentation */
 	size_t lead = 1 + 2 * (size_t)at;
 	if (out->oom || out->size < start + lead)
-		return MREG_ERROR;
+		return mreg_error_set(MREG_ERROR, "cannot write a JSON value: nested deeper than %d levels, or out of memory",
+				      MREG_JSONW_DEPTH - 2 - at);
 	memmove(out->ptr + start, out->ptr + start + lead, out->size - start - lead);
 	mreg_buf_truncate(out, out->size - lead);
 	return 0;

@@ -43,7 +43,8 @@ void mreg_jsonw_raw_begin(mreg_jsonw *w, const char *key);
 void mreg_jsonw_value(mreg_jsonw *w, const char *key, const cJSON *v);
 /*
  * v's bytes as mreg_jsonw_value writes them as a member at depth `at` (what
- * follows the key), into out: bytes for mreg_jsonw_raw_at at that depth.
+ * follows the key), appended to out: bytes for mreg_jsonw_raw_at at that
+ * depth. MREG_ERROR, with its message, when v is too deep or memory short.
  */
 int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at);
 /* Close the document with a newline; 0, or MREG_ERROR if the buffer failed. */

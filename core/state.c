@@ -90,17 +90,27 @@ static void version_dispose(mreg_version *v)
 	cJSON_Delete(v->comparisons);
 }
 
-int mreg_version_set_config(mreg_version *v, const cJSON *config)
+int mreg_config_render(char **out, size_t *len, const cJSON *config)
 {
 	mreg_buf b = MREG_BUF_INIT;
-	if (mreg_jsonw_render_at(&b, config, MREG_CONFIG_DEPTH) < 0) {
-		mreg_buf_dispose(&b);
-		return mreg_error_set(MREG_ERROR, "out of memory");
-	}
+	int rc = mreg_jsonw_render_at(&b, config, MREG_CONFIG_DEPTH);
+	*len = b.size;
+	*out = rc == 0 ? mreg_buf_detach(&b) : NULL;
+	mreg_buf_dispose(&b);
+	return rc < 0 ? rc : *out ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+}
+
+int mreg_version_set_config(mreg_version *v, const cJSON *config)
+{
+	char *bytes;
+	size_t len;
+	int rc = mreg_config_render(&bytes, &len, config);
+	if (rc < 0)
+		return rc;
 	free(v->training_config);
-	v->training_config_len = b.size;
-	v->training_config = mreg_buf_detach(&b);
-	return v->training_config ? 0 : mreg_error_set(MREG_ERROR, "out of memory");
+	v->training_config = bytes;
+	v->training_config_len = len;
+	return 0;
 }
 
 cJSON *mreg_version_config(const mreg_version *v)

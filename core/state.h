@@ -381,7 +381,9 @@ int mreg_state_read_model_version(mreg_state **out, const char *data, size_t len
 
 /* The depth a version's members are written at in a state file: its training_config's bytes are as written there. */
 #define MREG_CONFIG_DEPTH 3
-/* v's training_config set to config's bytes (a normalized object); MREG_ERROR out of memory. */
+/* config's bytes as a version's training_config holds them, into *out (*len bytes; the caller frees). */
+int mreg_config_render(char **out, size_t *len, const cJSON *config);
+/* v's training_config set to config's bytes (a normalized object); MREG_ERROR with its message. */
 int mreg_version_set_config(mreg_version *v, const cJSON *config);
 /* v's training_config parsed, for the caller to cJSON_Delete; NULL when it has none (or no memory). */
 cJSON *mreg_version_config(const mreg_version *v);

@@ -123,24 +123,30 @@ typedef struct {
 	char *best_board;	/* the best run's */
 } cmaes_sum;
 
-static void cmaes_add(cmaes_sum *s, const cJSON *ex)
+/* false: out of memory */
+static bool cmaes_add(cmaes_sum *s, const cJSON *ex)
 {
 	const char *board = str(ex, "board_type");
 	double f = num(ex, "final_fitness"), g = num(ex, "final_generation");
+	bool ok = true;
 	s->runs++;
 	if (!s->board && board)
-		s->board = mreg_strdup(board);
+		ok = (s->board = mreg_strdup(board)) != NULL;
 	if (!isnan(f) && (isnan(s->best) || f > s->best)) {
 		s->best = f;
 		free(s->best_board);
 		s->best_board = board ? mreg_strdup(board) : NULL;
+		ok = ok && (!board || s->best_board);
 	}
 	if (!isnan(g))
 		s->gens += g;
+	return ok;
 }
 
-static void cmaes_of(cmaes_sum *s, const mreg_model *m)
+/* false: out of memory */
+static bool cmaes_of(cmaes_sum *s, const mreg_model *m)
 {
+	bool ok = true;
 	*s = (cmaes_sum){ .best = NAN };
 	for (size_t k = 0; k < (size_t)m->nversions; k++) {
 		const mreg_version *v = &m->versions[k];
@@ -150,10 +156,13 @@ static void cmaes_of(cmaes_sum *s, const mreg_model *m)
 		cJSON *config = mreg_version_config(v);
 		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(config, "extra_config");
 		const char *opt = str(ex, "optimizer_type");
-		if (opt && !strcmp(opt, "cmaes"))
-			cmaes_add(s, ex);
+		if (!config)
+			ok = false;
+		else if (opt && !strcmp(opt, "cmaes"))
+			ok = cmaes_add(s, ex) && ok;
 		cJSON_Delete(config);
 	}
+	return ok;
 }
 
 static void original_cmaes(expo *x, const mreg_state *st)
@@ -164,7 +173,8 @@ static void original_cmaes(expo *x, const mreg_state *st)
 		return;
 	}
 	for (size_t i = 0; i < st->nmodels; i++)
-		cmaes_of(&sums[i], st->models[i]);
+		if (!cmaes_of(&sums[i], st->models[i]))
+			x->b->oom = 1;	/* the exposition fails whole rather than leave a run out */
 	family(x, true, "cmaes_runs_total", "counter", "CMA-ES runs registered, by config (model id) and board type.");
 	for (size_t i = 0; i < st->nmodels; i++)
 		if (sums[i].runs)

@@ -234,13 +234,18 @@ static int make_aside(char **parent, char **tmp, const char *target)
 	return rc;
 }
 
-/* The writeback of the pack stored in tmp without a wait (verify.c's store_pack) started. */
-static void start_pack_writeback(const char *tmp, const char *pack)
+/*
+ * The pack stored in tmp without a wait (verify.c's store_pack): its
+ * writeback started, or waited for (mreg_git_pack_flush). Its directory is
+ * the one open_in_place stores into, objects/pack of the repository
+ * init_aside made at tmp: the two must agree.
+ */
+static int flush_stored_pack(const char *tmp, const char *pack, bool wait)
 {
 	char *packdir = mreg_strfmt("%s/.git/objects/pack", tmp);
-	if (packdir)
-		mreg_git_pack_flush(packdir, pack, false);
+	int rc = packdir ? mreg_git_pack_flush(packdir, pack, wait) : mreg_error_set(MREG_ERROR, "out of memory");
 	free(packdir);
+	return rc;
 }
 
 /*
@@ -256,7 +261,8 @@ static int check_out(mreg_registry *reg, const char *target, const char *tmp, co
 	int rc = mreg_lock_take(reg);
 	if (rc < 0)
 		return rc;
-	start_pack_writeback(tmp, pack);
+	if (flush_stored_pack(tmp, pack, false) < 0)
+		mreg_error_clear();	/* only a start: the wait at the end says what failed */
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
@@ -271,13 +277,11 @@ static int check_out(mreg_registry *reg, const char *target, const char *tmp, co
 /*
  * The registry built aside (tmp) moved into place as target, the one step
  * that makes it a registry; first its pack, its writeback started before
- * the fold (start_pack_writeback), made durable.
+ * the fold (check_out), made durable.
  */
 static int move_into_place(const char *tmp, const char *target, bool target_was_dir, const char *pack)
 {
-	char *packdir = mreg_strfmt("%s/.git/objects/pack", tmp);
-	int rc = packdir ? mreg_git_pack_flush(packdir, pack, true) : mreg_error_set(MREG_ERROR, "out of memory");
-	free(packdir);
+	int rc = flush_stored_pack(tmp, pack, true);
 	if (rc == 0 && ((target_was_dir && rmdir(target) < 0) || rename(tmp, target) < 0))
 		rc = mreg_error_set(MREG_ERROR, "cannot move the restored registry to '%s': %s", target, strerror(errno));
 	return rc;

@@ -115,6 +115,7 @@ static int open_in_place(mreg_odb **odb, mreg_backup_bundle *bi, const char *id,
 	if ((rc = mreg_odb_open_pack(odb, id, bi->pack, bi->packlen, bytes, len)) < 0 || !into)
 		return rc;
 	*store = (pack_store){ .bi = bi, .idx = bytes, .idxlen = len };
+	/* the directory restore.c's flush_stored_pack names: the two must agree */
 	if (!(store->packdir = mreg_strfmt("%sobjects/pack", git_repository_commondir(into))))
 		return mreg_error_set(MREG_ERROR, "out of memory");
 	if ((rc = mreg_fs_mkdirs(store->packdir)) == 0 && mreg_threads() > 1)

@@ -399,7 +399,7 @@ int mreg_git_pack_store_idx(const char *packdir, const void *pack, size_t len, c
 /*
  * pack-<hex>'s .pack and .idx in packdir, stored without sync: their
  * writeback started, to go on while the caller works (wait false), or
- * waited for, with the directory's entries (wait true; then they are
+ * each fsynced whole, then the directory (wait true; then they are
  * durable, as a store with sync leaves them).
  */
 int mreg_git_pack_flush(const char *packdir, const char *hex, bool wait);

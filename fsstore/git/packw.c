@@ -498,7 +498,7 @@ int mreg_git_pack_flush(const char *packdir, const char *hex, bool wait)
 		if (fd < 0)
 			err = f ? errno : ENOMEM;
 		else if (wait)
-			err = mreg_fs_flush_data(fd) < 0 ? errno : 0;
+			err = fsync(fd) < 0 ? errno : 0;	/* the data and what records it: renamed long before, its directory's fsync would not say */
 		else
 			sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);	/* only a start: the wait says what failed */
 		if (fd >= 0)

@@ -286,14 +286,20 @@ mkdir empty
 check "restore-from into an empty directory (the first backup)" "$MREG" restore-from "$BK/$ID.bundle" empty
 expect_eq "restore-from: the first backup's list" "$(j empty . list)" "$(jq -c . r0.list)"
 check "restore-from: the first backup's fsck clean" "$MREG" -C empty fsck
-# the pack is written without a wait and flushed at the end: its bytes, its
-# index and the pack directory are on disk before the registry is in place
+# the pack is written without a wait, its writeback started once the writer
+# lock's files are synced (started before, they waited behind it), and
+# flushed at the end: its bytes, its index and the pack directory are on
+# disk before the registry is in place
 if command -v strace >/dev/null 2>&1; then
-	strace -f -y -e trace=fsync,fdatasync,sync_file_range,rename -o restore.trace \
+	strace -f -y -e trace=fsync,fdatasync,sync_file_range,rename,renameat,renameat2 -o restore.trace \
 		"$MREG" restore-from "$BK/$B4.bundle" flushed >/dev/null 2>&1
 	# the line of the first call naming PATTERN (0: none)
 	first_line() { grep -n -E "$1" restore.trace | head -n 1 | cut -d: -f1 | grep . || echo 0; }
-	_moved=$(first_line 'rename\("flushed\.restoring-[^"]*", "flushed"\) = 0')
+	_moved=$(first_line 'rename(at2?)?\(([A-Z_]+, )?"flushed\.restoring-[^"]*", ([A-Z_]+, )?"flushed".* = 0')
+	_node=$(first_line '(fsync|fdatasync)\([0-9]+<[^>]*/mreg/node[^>]*>\)|sync_file_range\([0-9]+<[^>]*/mreg/node[^>]*>.*WAIT_AFTER')
+	_start=$(first_line 'sync_file_range\([0-9]+<[^>]*pack-[0-9a-f]{40}\.pack>, 0, 0, SYNC_FILE_RANGE_WRITE\)')
+	expect_eq "restore-from: the pack's writeback starts after the writer lock's files are synced" \
+		"$([ "$_node" -gt 0 ] && [ "$_start" -gt "$_node" ] && [ "$_start" -lt "$_moved" ] && echo yes)" yes
 	for _what in 'pack-[0-9a-f]{40}\.pack>' 'pack-[0-9a-f]{40}\.idx>' 'objects/pack>'; do
 		# (a journaled ext4 or xfs flushes a file's data with sync_file_range, waiting)
 		_synced=$(first_line "(fsync|fdatasync)\\([0-9]+<[^>]*$_what|sync_file_range\\([0-9]+<[^>]*$_what.*WAIT_AFTER")

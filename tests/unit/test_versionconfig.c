@@ -93,8 +93,10 @@ static void render_refuses_depths_it_cannot_write(void **state)
 	cJSON *config = cJSON_Parse(configs[1]);
 	mreg_buf b = MREG_BUF_INIT;
 	assert_int_equal(mreg_jsonw_render_at(&b, config, 0), MREG_ERROR);
+	assert_string_equal(mreg_error_last(), "cannot write a JSON value at depth 0");
 	assert_int_equal(mreg_jsonw_render_at(&b, config, MREG_JSONW_DEPTH), MREG_ERROR);
 	assert_int_equal(b.size, 0);
+	mreg_error_clear();
 	assert_int_equal(mreg_jsonw_render_at(&b, config, 1), 0);
 	assert_memory_equal(b.ptr, "{\n    \"learning_rate\": 0.001,\n", 30);
 	mreg_buf_dispose(&b);

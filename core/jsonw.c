@@ -138,7 +138,7 @@ int mreg_jsonw_render_at(mreg_buf *out, const cJSON *v, int at)
 	size_t lead = 1 + 2 * (size_t)at;
 	if (out->oom || out->size < start + lead)
 		return mreg_error_set(MREG_ERROR, "cannot write a JSON value: nested deeper than %d levels, or out of memory",
-				      MREG_JSONW_DEPTH - 2 - at);
+				      MREG_JSONW_DEPTH - 1 - at);
 	memmove(out->ptr + start, out->ptr + start + lead, out->size - start - lead);
 	mreg_buf_truncate(out, out->size - lead);
 	return 0;

@@ -106,6 +106,12 @@ static int cmp_names(const void *a, const void *b)
 	return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
+/* A clock as bits that sort as the clocks do, unsigned. */
+static uint64_t clock_bits(int64_t clock)
+{
+	return (uint64_t)clock ^ ((uint64_t)1 << 63);
+}
+
 /*
  * A stable sort by the clock, least significant byte first, of only the
  * bytes in which the clocks differ (three passes at a million events, where
@@ -116,7 +122,7 @@ void mreg_events_sort_keys(mreg_fold_key *k, mreg_fold_key *tmp, size_t n)
 {
 	uint64_t any = 0, all = ~(uint64_t)0;
 	for (size_t j = 0; j < n; j++) {
-		uint64_t u = (uint64_t)k[j].clock ^ ((uint64_t)1 << 63);	/* the signed order, unsigned */
+		uint64_t u = clock_bits(k[j].clock);
 		any |= u;
 		all &= u;
 	}
@@ -126,11 +132,11 @@ void mreg_events_sort_keys(mreg_fold_key *k, mreg_fold_key *tmp, size_t n)
 			continue;	/* one value of this byte in every key: nothing to move */
 		size_t start[257] = { 0 };
 		for (size_t j = 0; j < n; j++)
-			start[((((uint64_t)src[j].clock ^ ((uint64_t)1 << 63)) >> shift) & 0xff) + 1]++;
+			start[((clock_bits(src[j].clock) >> shift) & 0xff) + 1]++;
 		for (int b = 0; b < 256; b++)
 			start[b + 1] += start[b];
 		for (size_t j = 0; j < n; j++)
-			dst[start[(((uint64_t)src[j].clock ^ ((uint64_t)1 << 63)) >> shift) & 0xff]++] = src[j];
+			dst[start[(clock_bits(src[j].clock) >> shift) & 0xff]++] = src[j];
 		mreg_fold_key *t = src;
 		src = dst;
 		dst = t;

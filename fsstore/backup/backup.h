@@ -81,8 +81,9 @@ int mreg_backup_import_pack(git_repository *repo, const unsigned char *pack, siz
  * into (a new repository of the caller's, restore-from's, which keeps the
  * objects): the pack and its index are stored there meanwhile, on a
  * second thread, without a sync (bi->stored names it): the caller makes
- * them durable (mreg_git_pack_flush). With repo (a restore into a registry that has the head):
- * see verify.c. bundle_map: the bundle's bytes, kept mapped for the caller.
+ * them durable (mreg_git_pack_flush). With repo (a restore into a
+ * registry that has the head): see verify.c. bundle_map: the bundle's
+ * bytes, kept mapped for the caller.
  */
 int mreg_backup_verify_in(cJSON **meta_out, mreg_backup_bundle *bi, const char *dir, const char *id,
 			  git_repository *repo, git_repository *into, const char **bundle_map, size_t *bundle_len);

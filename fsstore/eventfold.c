@@ -419,21 +419,23 @@ static int fold_ordered(collect *c, entry *seq, size_t n, bool shared,
  * walk: grown by doubling as the walk went, the entries and their paths
  * were copied and given fresh pages over and over, about half of the
  * walk's time at a million events. Pages never written cost nothing; when
- * there is no room to be had they grow as before.
+ * there is no room to be had they grow as before. True: mreg's reader is
+ * ready to share (mreg_events_ready_to_share, made ready here once).
  */
-static void make_room(collect *c)
+static bool make_room(collect *c)
 {
 	mreg_odb *odb = c->reg->lodb;
 	if (!odb || mreg_odb_ready(odb) < 0) {
 		mreg_error_clear();
-		return;
+		return false;
 	}
 	size_t n = mreg_odb_count(odb);
 	if (n < 1024 || n > ((size_t)1 << 26) || !(c->ents = malloc(n * sizeof(*c->ents))))
-		return;
+		return true;
 	c->aents = n;
 	if (mreg_buf_grow(&c->paths, n * EVENT_PATH) < 0)
 		mreg_buf_init(&c->paths, 0);	/* nothing was taken: it grows as it goes */
+	return true;
 }
 
 int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
@@ -444,7 +446,7 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 	unsigned mode = 0;
 	size_t *order = NULL, n = 0;
 	int rc = mreg_registry_need_git(reg);
-	bool shared = false;
+	bool shared = false, ready = false;
 	if (rc == 0)
 		rc = mreg_tree_path(&events, &mode, reg, tree_id, "events");
 	if (rc == 0 && mode != 040000) {
@@ -453,7 +455,7 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		rc = mreg_events_quarantine(&c, "events", "%s", "not a directory");
 	} else if (rc == 0) {
 		mreg_buf path = MREG_BUF_INIT;
-		make_room(&c);
+		ready = make_room(&c);
 		mreg_buf_puts(&path, "events");
 		rc = mreg_buf_oom(&path) ? mreg_error_set(MREG_ERROR, "out of memory") : mreg_events_walk_dir(&c, &events, &path, 0);
 		mreg_buf_dispose(&path);
@@ -461,8 +463,9 @@ int mreg_events_fold(mreg_registry *reg, const git_oid *tree_id, mreg_state *st,
 		rc = 0;	/* no events yet */
 	}
 	/* else one thread reads every file whole, through the full road */
+	/* the packs listed and opened once: before the walk, or now when they were not then */
 	if (rc == 0 && c.nents)
-		shared = mreg_events_ready_to_share(reg, &c.ents[0].id);
+		shared = ready || mreg_events_ready_to_share(reg, &c.ents[0].id);
 	if (shared && reg->fold_keys)
 		c.file_keys = mreg_fold_keys_load(reg) > 0;
 	c.nfiles += (int64_t)c.nents;

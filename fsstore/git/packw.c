@@ -580,11 +580,10 @@ void mreg_git_pack_sweep(const char *packdir)
 		    !strcmp(n + 45, GONE)) {
 			char hex[41], *idx = mreg_strfmt("%s/%.45s.idx", packdir, n), *gone = mreg_strfmt("%s/%s", packdir, n);
 			snprintf(hex, sizeof(hex), "%.40s", n + 5);
-			if (!idx || !gone)
-				;	/* out of memory: the next writer, then */
-			else if (access(idx, F_OK) < 0 && errno == ENOENT)
+			int there = idx && gone ? access(idx, F_OK) : 1;	/* 1: out of memory, the next writer then */
+			if (there < 0 && errno == ENOENT)
 				remove_rest(packdir, hex);
-			else if (access(idx, F_OK) == 0)
+			else if (there == 0)
 				unlink(gone);	/* the pack was written again since */
 			/* else the index cannot be looked at now: the next writer */
 			free(idx);
